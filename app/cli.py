@@ -1,0 +1,379 @@
+"""The ``elicit`` command line. Each command is one session and one service call, the same
+service functions the web app uses; every command honours DATABASE_URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlmodel import Session
+
+from app.config import Settings, get_settings
+from app.db import make_engine, session_scope
+from app.errors import DomainError
+from app.survey_files import SurveyFileError
+
+cli = typer.Typer(
+    help="Expert elicitation surveys, reliability and calibrated tier rubrics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+survey_cli = typer.Typer(help="Survey definition files.", no_args_is_help=True)
+round_cli = typer.Typer(help="Rounds: create, open, close, list.", no_args_is_help=True)
+user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(survey_cli, name="survey")
+cli.add_typer(round_cli, name="round")
+cli.add_typer(user_cli, name="user")
+
+
+def main() -> None:
+    cli()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _session(settings: Settings | None = None) -> Iterator[Session]:
+    """One transaction; domain errors become a message and exit status 1."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except DomainError as exc:
+        _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message)
+    except SurveyFileError as exc:
+        _fail(str(exc))
+    finally:
+        engine.dispose()
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+# --- db ----------------------------------------------------------------------------------
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations (creates the SQLite file if needed)."""
+    from app.migrate import upgrade_database
+
+    settings = get_settings()
+    upgrade_database(settings.database_url, revision)
+    typer.echo(f"database at {revision}: {_display_url(settings.database_url)}")
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- surveys -----------------------------------------------------------------------------
+
+@survey_cli.command("load")
+def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
+    """Validate and load survey files; a changed file becomes a new version."""
+    from app.services import surveys
+    from app.survey_files import load_survey_file
+
+    with _session() as session:
+        for path in files:
+            definition = load_survey_file(path)
+            version, created = surveys.load_survey(
+                session, definition=definition, source_name=str(path)
+            )
+            state = "loaded as" if created else "unchanged,"
+            typer.echo(f"{path}: {definition.slug} {state} version {version.number}")
+
+
+@survey_cli.command("check")
+def survey_check(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
+    """Validate survey files without touching the database."""
+    from app.survey_files import load_survey_file
+
+    failed = False
+    for path in files:
+        try:
+            definition = load_survey_file(path)
+        except SurveyFileError as exc:
+            typer.secho(str(exc), fg=typer.colors.RED, err=True)
+            failed = True
+            continue
+        typer.echo(
+            f"{path}: ok ({definition.slug}, {len(definition.items)} items, "
+            f"{len(definition.dimensions)} dimensions)"
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@survey_cli.command("list")
+def survey_list() -> None:
+    """List loaded survey versions."""
+    from app.services import surveys
+
+    with _session() as session:
+        for slug, version in surveys.list_survey_versions(session):
+            typer.echo(
+                f"{slug}\tv{version.number}\t{version.label}\t{version.content_sha256[:12]}\t"
+                f"{version.title}"
+            )
+
+
+# --- rounds ------------------------------------------------------------------------------
+
+@round_cli.command("create")
+def round_create(
+    survey: Annotated[str, typer.Argument(help="Survey slug")],
+    name: Annotated[str, typer.Option(help="Round name")] = "Round 1",
+    version: Annotated[int | None, typer.Option(help="Survey version (default newest)")] = None,
+    closes_at: Annotated[
+        datetime | None, typer.Option(help="Closing time, UTC (e.g. 2026-12-31T18:00)")
+    ] = None,
+    open_now: Annotated[bool, typer.Option("--open", help="Open it at once")] = False,
+) -> None:
+    """Create a round (draft unless --open)."""
+    from datetime import UTC
+
+    from app.services import rounds
+
+    with _session() as session:
+        when = closes_at.replace(tzinfo=UTC) if closes_at and not closes_at.tzinfo else closes_at
+        round_ = rounds.create_round(
+            session, slug=survey, name=name, version=version, closes_at=when
+        )
+        assert round_.id is not None
+        if open_now:
+            rounds.open_round(session, round_id=round_.id)
+        typer.echo(f"round {round_.id} ({round_.name}) is {round_.status}")
+
+
+@round_cli.command("open")
+def round_open(round_id: int) -> None:
+    """Open a round to its experts."""
+    from app.services import rounds
+
+    with _session() as session:
+        round_ = rounds.open_round(session, round_id=round_id)
+        typer.echo(f"round {round_.id} is open")
+
+
+@round_cli.command("close")
+def round_close(round_id: int) -> None:
+    """Close a round: no more answers are accepted."""
+    from app.services import rounds
+
+    with _session() as session:
+        round_ = rounds.close_round(session, round_id=round_id)
+        typer.echo(f"round {round_.id} is closed")
+
+
+@round_cli.command("list")
+def round_list() -> None:
+    """List rounds with their progress."""
+    from app.services import rounds
+
+    with _session() as session:
+        for round_ in rounds.list_rounds(session):
+            info = rounds.round_public(session, round_)
+            progress = rounds.round_progress(session, round_id=round_.id)  # type: ignore[arg-type]
+            typer.echo(
+                f"{round_.id}\t{round_.status}\t{info['survey']} v{info['survey_version']}\t"
+                f"{round_.name}\tinvited {progress['invited']}, started {progress['started']}, "
+                f"submitted {progress['submitted']}"
+            )
+
+
+# --- invitations -------------------------------------------------------------------------
+
+@cli.command("invite")
+def invite(
+    round_id: Annotated[int, typer.Argument(help="Round id")],
+    csv_file: Annotated[
+        Path, typer.Option("--csv", help="CSV with name,email,organisation[,stakeholder_group]")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the links to this CSV file instead of the screen")
+    ] = None,
+) -> None:
+    """Invite experts from a CSV; prints (or writes) each one's secret link, shown once."""
+    from app.services import invitations
+
+    settings = get_settings()
+    try:
+        text = csv_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{csv_file}: cannot read: {exc}")
+    with _session(settings) as session:
+        people = invitations.parse_invitees_csv(text, filename=str(csv_file))
+        issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    links_csv = invitations.issued_as_csv(issued, base_url=settings.base_url)
+    if out is not None:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(links_csv)
+        typer.echo(f"{len(issued)} invitations; links written to {out} (keep it private)")
+    else:
+        typer.echo(links_csv, nl=False)
+
+
+@cli.command("revoke")
+def revoke(invitation_id: int) -> None:
+    """Revoke an invitation link."""
+    from app.services import invitations
+
+    with _session() as session:
+        invitations.revoke_invitation(session, invitation_id=invitation_id)
+    typer.echo(f"invitation {invitation_id} revoked")
+
+
+@cli.command("progress")
+def progress(
+    round_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Invited / started / submitted, and each expert's completion."""
+    from app.services import rounds
+
+    with _session() as session:
+        data = rounds.round_progress(session, round_id=round_id)
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(
+        f"round {round_id} ({data['status']}): invited {data['invited']}, "
+        f"started {data['started']}, submitted {data['submitted']}"
+        + (f", revoked {data['revoked']}" if data["revoked"] else "")
+    )
+    for expert in data["experts"]:
+        status = "revoked" if expert["invitation_revoked"] else expert["status"]
+        typer.echo(
+            f"  {expert['expert_code']}\t{status:<12}\t{expert['answered']}/{expert['expected']}"
+        )
+
+
+@cli.command("export")
+def export(
+    round_id: int,
+    fmt: Annotated[str, typer.Option("--format", help="Output format")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
+    include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
+) -> None:
+    """Export a round's ratings (pseudonymous codes only)."""
+    from app.services import exports
+
+    if fmt != "csv":
+        _fail(f"--format {fmt!r} is not supported; use csv")
+    with _session() as session:
+        text = exports.export_ratings_csv(
+            session, round_id=round_id, include_drafts=include_drafts
+        )
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+# --- users -------------------------------------------------------------------------------
+
+@user_cli.command("create")
+def user_create(
+    email: str,
+    role: Annotated[str, typer.Option(help="admin or researcher")] = "researcher",
+    password: Annotated[
+        str | None, typer.Option(help="Password (prompted for if omitted; ELICIT_PASSWORD)",
+                                 envvar="ELICIT_PASSWORD")
+    ] = None,
+) -> None:
+    """Create a staff account."""
+    from app.services import users
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _session() as session:
+        user = users.create_user(session, email=email, password=password, role=role)
+        typer.echo(f"created {user.role} {user.email}")
+
+
+# --- serving -----------------------------------------------------------------------------
+
+@cli.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    upgrade: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
+) -> None:
+    """Serve the web app and API (DATABASE_URL; BASE_URL for invitation links)."""
+    import uvicorn
+
+    from app.migrate import upgrade_database
+
+    if "BASE_URL" not in os.environ:
+        os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
+        get_settings.cache_clear()
+    if upgrade:
+        upgrade_database(get_settings().database_url)
+    uvicorn.run("app.asgi:create", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=True)
+
+
+def _link_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
+@cli.command("demo")
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the server after setting up")
+    ] = True,
+) -> None:
+    """Load the built-in surveys, create an admin, open a round, invite demo experts, print
+    the admin login and the expert links, then serve."""
+    from app.migrate import upgrade_database
+    from app.services.demo import set_up_demo
+
+    if "BASE_URL" not in os.environ:
+        os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
+        get_settings.cache_clear()
+    settings = get_settings()
+    upgrade_database(settings.database_url)
+    with _session(settings) as session:
+        setup = set_up_demo(session)
+    base = settings.base_url
+    typer.echo(f"database: {_display_url(settings.database_url)}")
+    typer.echo(f"surveys loaded: {', '.join(setup.loaded)}")
+    typer.echo("")
+    typer.echo(f"Admin sign-in:      {base}/login")
+    typer.echo(f"  admin:            {setup.admin_email}  password: {setup.admin_password}")
+    typer.echo(f"  researcher:       {setup.researcher_email}  password: {setup.researcher_password}")
+    typer.echo(f"Round:              {setup.round_name} (id {setup.round_id}, {setup.survey}, open)")
+    typer.echo("Expert links (each is one expert's personal link):")
+    for link in setup.links:
+        typer.echo(f"  {link.expert_code}  {link.url(base)}")
+    typer.echo(f"API documentation:  {base}/docs")
+    typer.echo("")
+    if serve_after:
+        serve(host=host, port=port, workers=1, upgrade=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Settings, read from the environment (prefix-free names) or passed in by tests."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_database_url() -> str:
+    """SQLite file in the user's data directory (``~/.local/share/elicit/elicit.db`` on Linux)."""
+    directory = Path(user_data_dir("elicit", appauthor=False))
+    return f"sqlite:///{directory / 'elicit.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    #: SQLAlchemy URL. ``postgresql://`` URLs use psycopg 3.
+    database_url: str = Field(default_factory=default_database_url)
+    #: The public base URL used to build invitation links (no trailing slash).
+    base_url: str = "http://127.0.0.1:8000"
+    #: Mark cookies Secure (set when served over HTTPS).
+    secure_cookies: bool = False
+    #: Lifetime of an expert or staff session, in hours.
+    session_hours: int = 24 * 14
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 1024 * 1024
+    #: Directory holding the built-in survey files.
+    surveys_dir: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg3(cls, value: str) -> str:
+        # Plain postgresql:// would pick psycopg2, which we do not install.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from app.config import Settings, get_settings
+from app.db import make_engine
+from app.web import api, pages
+from app.web.errors import BodySizeLimit, install_error_handlers
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+
+# Markdown from survey files is rendered with raw HTML disabled, so a survey author cannot
+# inject markup either.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
+
+
+def render_markdown(text: str | None) -> Markup:
+    return Markup(_markdown.render(text or ""))  # noqa: S704 - html disabled above
+
+
+def render_markdown_inline(text: str | None) -> Markup:
+    return Markup(_markdown.renderInline(text or ""))  # noqa: S704 - html disabled above
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; tests pass their own settings (and so their own database)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="elicit",
+        summary="Expert elicitation surveys, reliability and calibrated tier rubrics",
+        version="0.1.0",
+        openapi_tags=[
+            {"name": "auth", "description": "Staff sign-in (admins and researchers)"},
+            {"name": "surveys", "description": "Survey definitions and their versions"},
+            {"name": "rounds", "description": "Rounds, progress and exports"},
+            {"name": "invitations", "description": "Personal invitation links"},
+            {
+                "name": "expert",
+                "description": "An invited expert's own response; authenticate with the "
+                "invitation token as a bearer token",
+            },
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    templates.env.filters["markdown"] = render_markdown
+    templates.env.filters["markdown_inline"] = render_markdown_inline
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def _security_headers(request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            )
+        if request.url.path.startswith(("/survey", "/i/", "/admin", "/api/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app

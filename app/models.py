@@ -1,0 +1,271 @@
+"""Database tables. Only tables live here; request/response shapes are in ``schemas.py``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+# Named constraints so migrations can refer to them on every backend.
+SQLModel.metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone on its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _ts(*, nullable: bool = False, default: bool = True) -> Any:
+    return Field(
+        default_factory=utcnow if default else None,
+        sa_column=Column(UTCDateTime(), nullable=nullable),
+    )
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable,
+                         index=True),
+    )
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'researcher')", name="role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=20)
+    is_active: bool = True
+    created_at: datetime = _ts()
+
+
+class Survey(SQLModel, table=True):
+    __tablename__ = "surveys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=80, unique=True)
+    created_at: datetime = _ts()
+
+
+class SurveyVersion(SQLModel, table=True):
+    """One immutable version of a survey definition, numbered 1, 2, ... per survey."""
+
+    __tablename__ = "survey_versions"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "number", name="uq_survey_versions_survey_id_number"),
+        UniqueConstraint(
+            "survey_id", "content_sha256", name="uq_survey_versions_survey_id_content"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = _fk("surveys.id")
+    number: int
+    label: str = Field(max_length=40)
+    title: str = Field(max_length=300)
+    definition: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_sha256: str = Field(max_length=64)
+    source_name: str = Field(max_length=255)
+    created_at: datetime = _ts()
+
+
+class Round(SQLModel, table=True):
+    __tablename__ = "rounds"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'open', 'closed')", name="status"),
+        CheckConstraint("sequence >= 1", name="sequence"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_version_id: int = _fk("survey_versions.id")
+    name: str = Field(max_length=200)
+    #: Position in a Delphi series (1 for a first round).
+    sequence: int = 1
+    previous_round_id: int | None = _fk("rounds.id", nullable=True)
+    status: str = Field(default="draft", max_length=10)
+    closes_at: datetime | None = _ts(nullable=True, default=False)
+    opened_at: datetime | None = _ts(nullable=True, default=False)
+    closed_at: datetime | None = _ts(nullable=True, default=False)
+    #: Consensus criterion and stopping rule, frozen when the round first opens.
+    criteria: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _ts()
+
+
+class Expert(SQLModel, table=True):
+    """A participant, known to analyses only by a pseudonymous code."""
+
+    __tablename__ = "experts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True)
+    organisation: str | None = Field(default=None, max_length=200)
+    stakeholder_group: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
+
+
+class ExpertContact(SQLModel, table=True):
+    """Name and e-mail, kept apart from the pseudonymous expert record."""
+
+    __tablename__ = "expert_contacts"
+
+    expert_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320, unique=True)
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitations"
+    __table_args__ = (
+        UniqueConstraint("round_id", "expert_id", name="uq_invitations_round_id_expert_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = _fk("rounds.id")
+    expert_id: int = _fk("experts.id")
+    #: SHA-256 of the secret token; the token itself is never stored.
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True, default=False)
+    last_used_at: datetime | None = _ts(nullable=True, default=False)
+
+
+class Response(SQLModel, table=True):
+    __tablename__ = "responses"
+    __table_args__ = (
+        UniqueConstraint("round_id", "expert_id", name="uq_responses_round_id_expert_id"),
+        CheckConstraint("status IN ('draft', 'submitted')", name="status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = _fk("rounds.id")
+    expert_id: int = _fk("experts.id")
+    status: str = Field(default="draft", max_length=10)
+    consent_at: datetime | None = _ts(nullable=True, default=False)
+    started_at: datetime = _ts()
+    updated_at: datetime = _ts()
+    submitted_at: datetime | None = _ts(nullable=True, default=False)
+    reopened_count: int = 0
+
+
+RATING_STATUSES = ("value", "cant_judge", "outside_expertise")
+CONFIDENCES = ("low", "medium", "high")
+
+
+class Rating(SQLModel, table=True):
+    """The current answer of one response for one item on one dimension."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint(
+            "response_id", "item_key", "dimension_key", name="uq_ratings_response_item_dimension"
+        ),
+        CheckConstraint(
+            "status IN ('value', 'cant_judge', 'outside_expertise')", name="status"
+        ),
+        CheckConstraint(
+            "(status = 'value' AND value IS NOT NULL) OR (status <> 'value' AND value IS NULL)",
+            name="value_matches_status",
+        ),
+        CheckConstraint(
+            "confidence IS NULL OR confidence IN ('low', 'medium', 'high')", name="confidence"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = _fk("responses.id")
+    item_key: str = Field(max_length=64)
+    dimension_key: str = Field(max_length=64)
+    status: str = Field(max_length=20)
+    value: int | None = None
+    confidence: str | None = Field(default=None, max_length=10)
+    rationale: str = Field(default="", sa_column=Column(Text, nullable=False))
+    share_rationale: bool = False
+    revision: int = 1
+    updated_at: datetime = _ts()
+
+
+class RatingChange(SQLModel, table=True):
+    """Append-only history: one row per saved state of a rating (triggers refuse edits)."""
+
+    __tablename__ = "rating_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    rating_id: int = _fk("ratings.id")
+    response_id: int = _fk("responses.id")
+    item_key: str = Field(max_length=64)
+    dimension_key: str = Field(max_length=64)
+    revision: int
+    status: str = Field(max_length=20)
+    value: int | None = None
+    confidence: str | None = Field(default=None, max_length=10)
+    rationale: str = Field(default="", sa_column=Column(Text, nullable=False))
+    share_rationale: bool = False
+    changed_by: str = Field(max_length=20)
+    changed_at: datetime = _ts()
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser or API client: either a staff user or an invited expert."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        CheckConstraint(
+            "(user_id IS NULL) <> (invitation_id IS NULL)", name="one_subject"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: int | None = _fk("users.id", nullable=True, ondelete="CASCADE")
+    invitation_id: int | None = _fk("invitations.id", nullable=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts(default=False)

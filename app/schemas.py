@@ -1,0 +1,178 @@
+"""Request and response shapes of the JSON API (one family of names per entity)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+RatingStatus = Literal["value", "cant_judge", "outside_expertise"]
+Confidence = Literal["low", "medium", "high"]
+Role = Literal["admin", "researcher"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginRequest(_In):
+    email: str = Field(max_length=320, examples=["admin@example.org"])
+    password: str = Field(max_length=1000)
+
+
+class LoginPublic(_Out):
+    token: str
+    role: Role
+    email: str
+
+
+class UserCreate(_In):
+    email: EmailStr
+    password: str = Field(min_length=12, max_length=1000)
+    role: Role
+
+
+class UserPublic(_Out):
+    id: int
+    email: str
+    role: Role
+    is_active: bool
+
+
+class SurveyLoad(_In):
+    """A survey file's text (YAML) and the name to report errors against."""
+
+    filename: str = Field(max_length=255, examples=["surveys/my-survey.yaml"])
+    content: str = Field(max_length=1_000_000)
+
+
+class SurveyVersionPublic(_Out):
+    id: int
+    slug: str
+    number: int
+    label: str
+    title: str
+    content_sha256: str
+    created_at: datetime
+
+
+class SurveyVersionLoaded(SurveyVersionPublic):
+    created: bool = Field(description="False when the same content was already loaded")
+
+
+class SurveyVersionDetail(SurveyVersionPublic):
+    definition: dict[str, Any]
+
+
+class RoundCreate(_In):
+    survey: str = Field(description="Survey slug", examples=["aisi-information-sharing"])
+    version: int | None = Field(default=None, description="Survey version number; newest if omitted")
+    name: str = Field(min_length=1, max_length=200, examples=["Round 1"])
+    closes_at: datetime | None = None
+
+
+class RoundPublic(_Out):
+    id: int
+    survey_version_id: int
+    survey: str
+    survey_version: int
+    name: str
+    sequence: int
+    status: Literal["draft", "open", "closed"]
+    closes_at: datetime | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    criteria: dict[str, Any] | None
+
+
+class InviteeCreate(_In):
+    name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+    email: EmailStr
+    organisation: str | None = Field(default=None, max_length=200, examples=["UK AISI"])
+    stakeholder_group: str | None = Field(default=None, max_length=200, examples=["government"])
+
+
+class InvitationsCreate(_In):
+    invitees: list[InviteeCreate] = Field(min_length=1, max_length=5000)
+
+
+class InvitationIssued(_Out):
+    """Shown once: the token cannot be recovered later, only re-issued."""
+
+    invitation_id: int
+    expert_code: str
+    name: str
+    email: str
+    url: str
+
+
+class InvitationPublic(_Out):
+    id: int
+    round_id: int
+    expert_code: str
+    name: str
+    email: str
+    organisation: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    response_status: Literal["not_started", "draft", "submitted"]
+
+
+class RoundProgress(_Out):
+    round_id: int
+    status: str
+    invited: int
+    revoked: int
+    started: int
+    submitted: int
+    cells_expected_per_expert: int
+    experts: list[dict[str, Any]]
+
+
+class RatingInput(_In):
+    item: str = Field(max_length=64, examples=["model_weights"])
+    dimension: str = Field(max_length=64, examples=["proprietary"])
+    status: RatingStatus = "value"
+    value: int | None = Field(default=None, examples=[4])
+    confidence: Confidence | None = None
+    rationale: str = Field(default="", max_length=10_000)
+    share_rationale: bool = False
+
+
+class RatingsSave(_In):
+    ratings: list[RatingInput] = Field(min_length=1, max_length=5000)
+
+
+class RatingPublic(_Out):
+    item: str
+    dimension: str
+    status: RatingStatus
+    value: int | None
+    confidence: Confidence | None
+    rationale: str
+    share_rationale: bool
+    revision: int
+    updated_at: datetime
+
+
+class ResponsePublic(_Out):
+    round_id: int
+    expert_code: str
+    status: Literal["draft", "submitted"]
+    consent_given: bool
+    submitted_at: datetime | None
+    answered: int
+    expected: int
+    missing: list[dict[str, str]]
+    ratings: list[RatingPublic]
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+    field: str | None = None

@@ -1,0 +1,93 @@
+"""Exports of a round's ratings (pseudonymous codes only, never names)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.models import Expert, Rating, Response, SurveyVersion
+from app.services.rounds import get_round
+from app.services.surveys import slug_of
+
+EXPORT_COLUMNS = [
+    "round_id",
+    "survey",
+    "survey_version",
+    "rater",
+    "organisation",
+    "stakeholder_group",
+    "item",
+    "dimension",
+    "status",
+    "value",
+    "confidence",
+    "rationale",
+    "share_rationale",
+    "response_status",
+    "updated_at",
+]
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str | None) -> str:
+    """Keep a spreadsheet from reading a cell as a formula (OWASP CSV injection advice)."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def ratings_rows(
+    session: Session, *, round_id: int, include_drafts: bool = False
+) -> list[dict[str, Any]]:
+    """One row per rating, long format, ordered by rater, item and dimension."""
+    round_ = get_round(session, round_id=round_id)
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    slug = slug_of(session, version)
+    query = (
+        select(Rating, Response, Expert)
+        .join(Response, col(Response.id) == col(Rating.response_id))
+        .join(Expert, col(Expert.id) == col(Response.expert_id))
+        .where(Response.round_id == round_id)
+        .order_by(col(Expert.code), col(Rating.item_key), col(Rating.dimension_key))
+    )
+    if not include_drafts:
+        query = query.where(Response.status == "submitted")
+    return [
+        {
+            "round_id": round_id,
+            "survey": slug,
+            "survey_version": version.number,
+            "rater": expert.code,
+            "organisation": expert.organisation or "",
+            "stakeholder_group": expert.stakeholder_group or "",
+            "item": rating.item_key,
+            "dimension": rating.dimension_key,
+            "status": rating.status,
+            "value": rating.value,
+            "confidence": rating.confidence or "",
+            "rationale": rating.rationale,
+            "share_rationale": rating.share_rationale,
+            "response_status": response.status,
+            "updated_at": rating.updated_at.isoformat(),
+        }
+        for rating, response, expert in session.exec(query).all()
+    ]
+
+
+def export_ratings_csv(session: Session, *, round_id: int, include_drafts: bool = False) -> str:
+    """The round's ratings as CSV; text cells are neutralised against formula injection."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in ratings_rows(session, round_id=round_id, include_drafts=include_drafts):
+        for key in ("organisation", "stakeholder_group", "rationale"):
+            row[key] = neutralise(row[key])
+        row["value"] = "" if row["value"] is None else row["value"]
+        row["share_rationale"] = "true" if row["share_rationale"] else "false"
+        writer.writerow(row)
+    return out.getvalue()

@@ -1,0 +1,225 @@
+"""Experts and their personal invitation links."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlmodel import Session, col, delete, select
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Expert, ExpertContact, Invitation, Response, WebSession, utcnow
+from app.schemas import InviteeCreate
+from app.security import hash_token, looks_like_token, new_token
+from app.services.rounds import get_round
+
+# No 0/O, 1/I/L: codes are read aloud and typed from paper.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+UNKNOWN_LINK = "This invitation link is not valid. Ask the survey team for a new one."
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation_id: int
+    expert_code: str
+    name: str
+    email: str
+    token: str
+
+    def url(self, base_url: str) -> str:
+        return f"{base_url}/i/{self.token}"
+
+
+def invite_experts(
+    session: Session, *, round_id: int, invitees: list[InviteeCreate]
+) -> list[IssuedInvitation]:
+    """Invite people to a round; returns each one's secret token (never stored, shown once).
+
+    An e-mail already known reuses that expert's pseudonymous code, so the same person keeps
+    one code across rounds. All or nothing: one bad row invites nobody.
+    """
+    round_ = get_round(session, round_id=round_id)
+    if round_.status == "closed":
+        raise Conflict(f"round {round_id} is closed; experts can no longer be invited")
+    seen: set[str] = set()
+    for index, person in enumerate(invitees):
+        email = person.email.lower()
+        if email in seen:
+            raise InvalidInput(f"{email} is listed twice", field=f"invitees[{index}].email")
+        seen.add(email)
+    issued = []
+    for index, person in enumerate(invitees):
+        expert = _expert_for(session, person)
+        already = session.exec(
+            select(Invitation).where(
+                Invitation.round_id == round_id, Invitation.expert_id == expert.id
+            )
+        ).first()
+        if already is not None:
+            raise Conflict(
+                f"{person.email} is already invited to round {round_id} "
+                f"(invitation {already.id}); re-issue that invitation for a new link",
+                field=f"invitees[{index}].email",
+            )
+        token = new_token()
+        invitation = Invitation(round_id=round_id, expert_id=expert.id, token_hash=hash_token(token))
+        session.add(invitation)
+        session.flush()
+        assert invitation.id is not None
+        issued.append(
+            IssuedInvitation(invitation.id, expert.code, person.name, person.email.lower(), token)
+        )
+    return issued
+
+
+def reissue_invitation(session: Session, *, invitation_id: int) -> IssuedInvitation:
+    """Give an invitation a new secret link; the old link and its sessions stop working."""
+    invitation = _get(session, invitation_id)
+    expert = session.get(Expert, invitation.expert_id)
+    contact = session.get(ExpertContact, invitation.expert_id)
+    assert expert is not None and contact is not None
+    token = new_token()
+    invitation.token_hash = hash_token(token)
+    invitation.revoked_at = None
+    session.add(invitation)
+    session.exec(delete(WebSession).where(col(WebSession.invitation_id) == invitation_id))
+    return IssuedInvitation(invitation_id, expert.code, contact.name, contact.email, token)
+
+
+def revoke_invitation(session: Session, *, invitation_id: int) -> Invitation:
+    """Stop an invitation link from working; its expert's sessions end at once."""
+    invitation = _get(session, invitation_id)
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        session.add(invitation)
+    session.exec(delete(WebSession).where(col(WebSession.invitation_id) == invitation_id))
+    return invitation
+
+
+def find_invitation(session: Session, *, token: str) -> Invitation:
+    """The live invitation for a token; unknown, revoked and malformed tokens look the same."""
+    if not looks_like_token(token):
+        raise NotFound(UNKNOWN_LINK)
+    invitation = session.exec(
+        select(Invitation).where(Invitation.token_hash == hash_token(token))
+    ).first()
+    if invitation is None or invitation.revoked_at is not None:
+        raise NotFound(UNKNOWN_LINK)
+    return invitation
+
+
+def list_invitations(session: Session, *, round_id: int) -> list[dict[str, object]]:
+    """Invitations of a round with names (admins only) and response status."""
+    get_round(session, round_id=round_id)
+    rows = session.exec(
+        select(Invitation, Expert, ExpertContact, Response)
+        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .join(ExpertContact, col(ExpertContact.expert_id) == col(Expert.id))
+        .outerjoin(
+            Response,
+            (col(Response.expert_id) == col(Invitation.expert_id))
+            & (col(Response.round_id) == col(Invitation.round_id)),
+        )
+        .where(Invitation.round_id == round_id)
+        .order_by(col(Invitation.id))
+    ).all()
+    return [
+        {
+            "id": inv.id,
+            "round_id": inv.round_id,
+            "expert_code": expert.code,
+            "name": contact.name,
+            "email": contact.email,
+            "organisation": expert.organisation,
+            "created_at": inv.created_at,
+            "revoked_at": inv.revoked_at,
+            "last_used_at": inv.last_used_at,
+            "response_status": response.status if response else "not_started",
+        }
+        for inv, expert, contact, response in rows
+    ]
+
+
+def parse_invitees_csv(text: str, *, filename: str = "invitees.csv") -> list[InviteeCreate]:
+    """Read ``name,email,organisation[,stakeholder_group]`` rows; errors name the line."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [h for h in ("name", "email") if h not in header]
+    if missing:
+        raise InvalidInput(
+            f"{filename}:1: the header must name the columns name, email, organisation "
+            f"(and optionally stakeholder_group); missing: {', '.join(missing)}",
+            field="csv",
+        )
+    people = []
+    for row in reader:
+        line = reader.line_num
+        values = {
+            (k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None
+        }
+        if not any(values.values()):
+            continue
+        try:
+            people.append(
+                InviteeCreate(
+                    name=values.get("name", ""),
+                    email=values.get("email", ""),
+                    organisation=values.get("organisation") or None,
+                    stakeholder_group=values.get("stakeholder_group") or None,
+                )
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            column = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(f"{filename}:{line}: {column}: {first['msg']}", field="csv") from exc
+    if not people:
+        raise InvalidInput(f"{filename}: no invitees found", field="csv")
+    return people
+
+
+def issued_as_csv(issued: list[IssuedInvitation], *, base_url: str) -> str:
+    """The links of a batch, for the admin to download once."""
+    from app.services.exports import neutralise
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["expert_code", "name", "email", "url"])
+    for i in issued:
+        writer.writerow([i.expert_code, neutralise(i.name), neutralise(i.email), i.url(base_url)])
+    return out.getvalue()
+
+
+def _expert_for(session: Session, person: InviteeCreate) -> Expert:
+    email = person.email.lower()
+    contact = session.exec(select(ExpertContact).where(ExpertContact.email == email)).first()
+    if contact is not None:
+        expert = session.get(Expert, contact.expert_id)
+        assert expert is not None
+        return expert
+    expert = Expert(
+        code=_new_code(session),
+        organisation=person.organisation,
+        stakeholder_group=person.stakeholder_group,
+    )
+    session.add(expert)
+    session.flush()
+    assert expert.id is not None
+    session.add(ExpertContact(expert_id=expert.id, name=person.name, email=email))
+    return expert
+
+
+def _new_code(session: Session) -> str:
+    while True:
+        code = "E-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
+        if session.exec(select(Expert.id).where(Expert.code == code)).first() is None:
+            return code
+
+
+def _get(session: Session, invitation_id: int) -> Invitation:
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None:
+        raise NotFound(f"invitation {invitation_id} does not exist")
+    return invitation

@@ -1,0 +1,315 @@
+"""An expert's response to a round: ratings, their history, submission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
+from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
+from app.schemas import RatingInput
+from app.services.rounds import ensure_accepting, round_definition
+from app.services.surveys import expected_cells
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+
+
+@dataclass(frozen=True)
+class ResponseState:
+    """What an expert (or the API) sees of one response."""
+
+    response: Response
+    round: Round
+    expert_code: str
+    definition: SurveyDefinition
+    ratings: dict[tuple[str, str], Rating]
+    expected: list[tuple[str, str]]
+
+    @property
+    def missing(self) -> list[tuple[str, str]]:
+        return [cell for cell in self.expected if cell not in self.ratings]
+
+    @property
+    def answered(self) -> int:
+        return len(self.expected) - len(self.missing)
+
+    def item_complete(self, item_key: str) -> bool:
+        return all(cell in self.ratings for cell in self.expected if cell[0] == item_key)
+
+    def as_public(self) -> dict[str, Any]:
+        return {
+            "round_id": self.round.id,
+            "expert_code": self.expert_code,
+            "status": self.response.status,
+            "consent_given": self.response.consent_at is not None,
+            "submitted_at": self.response.submitted_at,
+            "answered": self.answered,
+            "expected": len(self.expected),
+            "missing": [{"item": i, "dimension": d} for i, d in self.missing],
+            "ratings": [
+                {
+                    "item": r.item_key,
+                    "dimension": r.dimension_key,
+                    "status": r.status,
+                    "value": r.value,
+                    "confidence": r.confidence,
+                    "rationale": r.rationale,
+                    "share_rationale": r.share_rationale,
+                    "revision": r.revision,
+                    "updated_at": r.updated_at,
+                }
+                for (i, d), r in sorted(self.ratings.items(), key=lambda kv: self._order(kv[0]))
+            ],
+        }
+
+    def _order(self, cell: tuple[str, str]) -> int:
+        try:
+            return self.expected.index(cell)
+        except ValueError:
+            return len(self.expected)
+
+
+def start_response(session: Session, *, invitation: Invitation) -> Response:
+    """The invitation's response in its round, created on first use."""
+    response = _find(session, invitation)
+    if response is not None:
+        return response
+    try:
+        with session.begin_nested():
+            response = Response(round_id=invitation.round_id, expert_id=invitation.expert_id)
+            session.add(response)
+    except IntegrityError:
+        # Two first requests at once (two tabs): the other one created it.
+        response = _find(session, invitation)
+        assert response is not None
+    return response
+
+
+def give_consent(session: Session, *, response_id: int) -> Response:
+    """Record the expert's consent (once; later calls keep the first time)."""
+    response = _locked(session, response_id)
+    if response.consent_at is None:
+        response.consent_at = utcnow()
+        session.add(response)
+    return response
+
+
+def load_response_state(session: Session, *, response_id: int) -> ResponseState:
+    """The response with its round, definition and current ratings."""
+    response = session.get(Response, response_id)
+    if response is None:
+        raise NotFound(f"response {response_id} does not exist")
+    round_ = session.get(Round, response.round_id)
+    expert = session.get(Expert, response.expert_id)
+    assert round_ is not None and expert is not None
+    definition = round_definition(session, round_)
+    ratings = {
+        (r.item_key, r.dimension_key): r
+        for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
+    }
+    return ResponseState(
+        response, round_, expert.code, definition, ratings, expected_cells(definition)
+    )
+
+
+def save_ratings(
+    session: Session,
+    *,
+    response_id: int,
+    ratings: list[RatingInput],
+    changed_by: str = "expert",
+) -> list[Rating]:
+    """Validate and store ratings with their history, all or nothing.
+
+    Raises InvalidInput naming ``ratings[i].<field>`` for an unknown item or dimension, a
+    value off the scale, or an abstention the dimension does not allow; Conflict when the
+    round is not open or the response is submitted.
+    """
+    response = _locked(session, response_id)
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    ensure_accepting(round_)
+    if response.status != "draft":
+        raise ResponseLocked(
+            "this response has been submitted and is locked; ask the survey team to reopen it"
+        )
+    definition = round_definition(session, round_)
+    checked = [_validated(definition, index, r) for index, r in enumerate(ratings)]
+    seen: set[tuple[str, str]] = set()
+    for index, r in enumerate(checked):
+        if (r.item, r.dimension) in seen:
+            raise InvalidInput(
+                f"item {r.item!r}, dimension {r.dimension!r} appears twice in one save",
+                field=f"ratings[{index}]",
+            )
+        seen.add((r.item, r.dimension))
+    current = {
+        (r.item_key, r.dimension_key): r
+        for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
+    }
+    now = utcnow()
+    saved = []
+    for r in checked:
+        rating = current.get((r.item, r.dimension))
+        fields = {
+            "status": r.status,
+            "value": r.value if r.status == "value" else None,
+            "confidence": r.confidence,
+            "rationale": r.rationale,
+            "share_rationale": r.share_rationale,
+        }
+        if rating is None:
+            rating = Rating(
+                response_id=response_id, item_key=r.item, dimension_key=r.dimension, **fields
+            )
+        elif all(getattr(rating, k) == v for k, v in fields.items()):
+            saved.append(rating)  # unchanged: no new revision
+            continue
+        else:
+            for key, value in fields.items():
+                setattr(rating, key, value)
+            rating.revision += 1
+        rating.updated_at = now
+        session.add(rating)
+        session.flush()
+        assert rating.id is not None
+        session.add(
+            RatingChange(
+                rating_id=rating.id,
+                response_id=response_id,
+                item_key=r.item,
+                dimension_key=r.dimension,
+                revision=rating.revision,
+                changed_by=changed_by,
+                changed_at=now,
+                **fields,
+            )
+        )
+        saved.append(rating)
+    response.updated_at = now
+    session.add(response)
+    session.flush()
+    return saved
+
+
+def submit_response(session: Session, *, response_id: int) -> Response:
+    """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
+    response = _locked(session, response_id)
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    ensure_accepting(round_)
+    if response.consent_at is None:
+        raise Conflict("consent has not been given; accept the terms on the welcome page first")
+    # A conditional UPDATE is the arbiter: whichever transaction flips the status wins.
+    result = session.execute(
+        update(Response)
+        .where(col(Response.id) == response_id, col(Response.status) == "draft")
+        .values(status="submitted", submitted_at=utcnow(), updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise ResponseLocked("this response has already been submitted")
+    session.refresh(response)
+    return response
+
+
+def reopen_response(session: Session, *, response_id: int) -> Response:
+    """Unlock a submitted response so its expert can change it (round must be open)."""
+    response = _locked(session, response_id)
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    ensure_accepting(round_)
+    if response.status != "submitted":
+        raise Conflict("only a submitted response can be reopened")
+    response.status = "draft"
+    response.submitted_at = None
+    response.reopened_count += 1
+    response.updated_at = utcnow()
+    session.add(response)
+    return response
+
+
+def find_response(session: Session, *, round_id: int, expert_code: str) -> Response:
+    """The response of the expert with this code in a round."""
+    response = session.exec(
+        select(Response)
+        .join(Expert, col(Expert.id) == col(Response.expert_id))
+        .where(Response.round_id == round_id, Expert.code == expert_code)
+    ).first()
+    if response is None:
+        raise NotFound(f"expert {expert_code} has no response in round {round_id}")
+    return response
+
+
+def rating_history(session: Session, *, response_id: int) -> list[RatingChange]:
+    """Every saved state of every rating of a response, oldest first."""
+    return list(
+        session.exec(
+            select(RatingChange)
+            .where(RatingChange.response_id == response_id)
+            .order_by(col(RatingChange.id))
+        ).all()
+    )
+
+
+def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> RatingInput:
+    field = f"ratings[{index}]"
+    try:
+        definition.item(r.item)
+    except KeyError:
+        raise InvalidInput(f"unknown item {r.item!r}", field=f"{field}.item") from None
+    if r.dimension == HOLISTIC_TIER_KEY and definition.holistic_tier.enabled:
+        low, high = 0, len(definition.tiers) - 1
+        allow_cant, allow_outside = True, True
+        scale_text = f"a tier position {low}..{high}"
+    else:
+        try:
+            dimension = definition.dimension(r.dimension)
+        except KeyError:
+            raise InvalidInput(
+                f"unknown dimension {r.dimension!r}", field=f"{field}.dimension"
+            ) from None
+        low, high = dimension.scale.min, dimension.scale.max
+        allow_cant, allow_outside = dimension.allow_cant_judge, dimension.allow_outside_expertise
+        scale_text = f"a whole number from {low} to {high}"
+    if r.status == "value":
+        if r.value is None:
+            raise InvalidInput(f"value is required: {scale_text}", field=f"{field}.value")
+        if not low <= r.value <= high:
+            raise InvalidInput(
+                f"value {r.value} is off the scale: give {scale_text}", field=f"{field}.value"
+            )
+    else:
+        if r.value is not None:
+            raise InvalidInput(
+                f"a {r.status!r} answer carries no value; leave value empty",
+                field=f"{field}.value",
+            )
+        if r.status == "cant_judge" and not allow_cant:
+            raise InvalidInput("this dimension does not allow 'can't judge'", field=f"{field}.status")
+        if r.status == "outside_expertise" and not allow_outside:
+            raise InvalidInput(
+                "this dimension does not allow 'outside my expertise'", field=f"{field}.status"
+            )
+    return r
+
+
+def _find(session: Session, invitation: Invitation) -> Response | None:
+    return session.exec(
+        select(Response).where(
+            Response.round_id == invitation.round_id, Response.expert_id == invitation.expert_id
+        )
+    ).first()
+
+
+def _locked(session: Session, response_id: int) -> Response:
+    # FOR UPDATE serialises writers of one response on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    # already serialises every writer.
+    response = session.exec(
+        select(Response).where(Response.id == response_id).with_for_update()
+    ).first()
+    if response is None:
+        raise NotFound(f"response {response_id} does not exist")
+    return response

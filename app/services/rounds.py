@@ -1,0 +1,191 @@
+"""Rounds: one pass of the panel over a survey version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from app.errors import Conflict, InvalidInput, NotFound, RoundNotOpen
+from app.models import Expert, ExpertContact, Invitation, Rating, Response, Round, utcnow
+from app.services.surveys import definition_of, expected_cells, get_survey_version, slug_of
+from app.survey_files import SurveyDefinition
+
+
+def create_round(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    version: int | None = None,
+    closes_at: datetime | None = None,
+) -> Round:
+    """Create a draft round on a survey version (the newest unless one is named)."""
+    survey_version = get_survey_version(session, slug=slug, number=version)
+    if closes_at is not None and closes_at <= utcnow():
+        raise InvalidInput("closes_at must lie in the future", field="closes_at")
+    round_ = Round(survey_version_id=survey_version.id, name=name.strip(), closes_at=closes_at)
+    session.add(round_)
+    session.flush()
+    return round_
+
+
+def get_round(session: Session, *, round_id: int) -> Round:
+    """The round with this id, or NotFound."""
+    round_ = session.get(Round, round_id)
+    if round_ is None:
+        raise NotFound(f"round {round_id} does not exist")
+    return round_
+
+
+def list_rounds(session: Session) -> list[Round]:
+    """Every round, newest first."""
+    return list(session.exec(select(Round).order_by(col(Round.id).desc())).all())
+
+
+def round_definition(session: Session, round_: Round) -> SurveyDefinition:
+    """The survey definition a round asks about."""
+    from app.models import SurveyVersion
+
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    return definition_of(version)
+
+
+def open_round(session: Session, *, round_id: int) -> Round:
+    """Open a draft (or re-open a closed) round; the criteria are frozen at the first opening."""
+    round_ = _locked_round(session, round_id)
+    if round_.status == "open":
+        raise Conflict(f"round {round_id} is already open")
+    if round_.closes_at is not None and round_.closes_at <= utcnow():
+        raise Conflict(
+            f"round {round_id} has a closing time in the past ({round_.closes_at:%Y-%m-%d %H:%M} "
+            "UTC); set a later closing time first"
+        )
+    if round_.criteria is None:
+        definition = round_definition(session, round_)
+        round_.criteria = {
+            "consensus": definition.consensus.model_dump(mode="json"),
+            "reliability": definition.reliability.model_dump(mode="json"),
+            "delphi": definition.delphi.model_dump(mode="json"),
+            "fixed_at": utcnow().isoformat(),
+        }
+    round_.status = "open"
+    round_.opened_at = round_.opened_at or utcnow()
+    round_.closed_at = None
+    session.add(round_)
+    session.flush()
+    return round_
+
+
+def close_round(session: Session, *, round_id: int) -> Round:
+    """Close an open round: no rating can be written to it any more."""
+    round_ = _locked_round(session, round_id)
+    if round_.status != "open":
+        raise Conflict(f"round {round_id} is {round_.status}, only an open round can be closed")
+    round_.status = "closed"
+    round_.closed_at = utcnow()
+    session.add(round_)
+    session.flush()
+    return round_
+
+
+def set_closing_time(session: Session, *, round_id: int, closes_at: datetime | None) -> Round:
+    """Change (or clear) the time at which a round stops accepting answers."""
+    round_ = _locked_round(session, round_id)
+    if round_.status == "closed":
+        raise Conflict(f"round {round_id} is closed")
+    if closes_at is not None and closes_at <= utcnow():
+        raise InvalidInput("closes_at must lie in the future", field="closes_at")
+    round_.closes_at = closes_at
+    session.add(round_)
+    return round_
+
+
+def ensure_accepting(round_: Round, *, now: datetime | None = None) -> None:
+    """Raise RoundNotOpen unless experts may write to this round now."""
+    now = now or utcnow()
+    if round_.status != "open":
+        raise RoundNotOpen(f"this round is {round_.status}: answers can no longer be changed")
+    if round_.closes_at is not None and now >= round_.closes_at:
+        raise RoundNotOpen(
+            f"this round closed at {round_.closes_at:%Y-%m-%d %H:%M} UTC: "
+            "answers can no longer be changed"
+        )
+
+
+def round_public(session: Session, round_: Round) -> dict[str, Any]:
+    """The round as the API shows it."""
+    from app.models import SurveyVersion
+
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    return {
+        **round_.model_dump(),
+        "survey": slug_of(session, version),
+        "survey_version": version.number,
+    }
+
+
+def round_progress(session: Session, *, round_id: int) -> dict[str, Any]:
+    """Invited / started / submitted counts and per-expert completion (codes, not names)."""
+    round_ = get_round(session, round_id=round_id)
+    definition = round_definition(session, round_)
+    expected = len(expected_cells(definition))
+    rows = session.exec(
+        select(Invitation, Expert, Response)
+        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .outerjoin(
+            Response,
+            (col(Response.expert_id) == col(Invitation.expert_id))
+            & (col(Response.round_id) == col(Invitation.round_id)),
+        )
+        .where(Invitation.round_id == round_id)
+        .order_by(col(Expert.code))
+    ).all()
+    answered = dict(
+        session.exec(
+            select(Rating.response_id, func.count())
+            .join(Response, col(Response.id) == col(Rating.response_id))
+            .where(Response.round_id == round_id)
+            .group_by(col(Rating.response_id))
+        ).all()
+    )
+    experts = []
+    for invitation, expert, response in rows:
+        done = answered.get(response.id, 0) if response else 0
+        experts.append(
+            {
+                "expert_code": expert.code,
+                "organisation": expert.organisation,
+                "invitation_revoked": invitation.revoked_at is not None,
+                "status": response.status if response else "not_started",
+                "answered": done,
+                "expected": expected,
+                "submitted_at": response.submitted_at if response else None,
+            }
+        )
+    active = [e for e in experts if not e["invitation_revoked"]]
+    return {
+        "round_id": round_id,
+        "status": round_.status,
+        "invited": len(active),
+        "revoked": len(experts) - len(active),
+        "started": sum(e["status"] != "not_started" for e in active),
+        "submitted": sum(e["status"] == "submitted" for e in active),
+        "cells_expected_per_expert": expected,
+        "experts": experts,
+    }
+
+
+def contact_of(session: Session, *, expert_id: int) -> ExpertContact | None:
+    """Name and e-mail of an expert (admins only)."""
+    return session.get(ExpertContact, expert_id)
+
+
+def _locked_round(session: Session, round_id: int) -> Round:
+    round_ = session.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
+    if round_ is None:
+        raise NotFound(f"round {round_id} does not exist")
+    return round_

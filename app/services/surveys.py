@@ -1,0 +1,99 @@
+"""Survey definitions in the database: every distinct content is one immutable version."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, func, select
+
+from app.errors import NotFound
+from app.models import Survey, SurveyVersion
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+
+
+def load_survey(
+    session: Session, *, definition: SurveyDefinition, source_name: str
+) -> tuple[SurveyVersion, bool]:
+    """Store a definition; returns (version, created). Same content -> the existing version."""
+    survey = session.exec(select(Survey).where(Survey.slug == definition.slug)).first()
+    if survey is None:
+        survey = Survey(slug=definition.slug)
+        session.add(survey)
+        session.flush()
+    digest = definition.content_sha256()
+    existing = session.exec(
+        select(SurveyVersion).where(
+            SurveyVersion.survey_id == survey.id, SurveyVersion.content_sha256 == digest
+        )
+    ).first()
+    if existing is not None:
+        return existing, False
+    newest = session.exec(
+        select(func.max(SurveyVersion.number)).where(SurveyVersion.survey_id == survey.id)
+    ).one()
+    version = SurveyVersion(
+        survey_id=survey.id,
+        number=(newest or 0) + 1,
+        label=definition.version,
+        title=definition.title,
+        definition=definition.model_dump(mode="json"),
+        content_sha256=digest,
+        source_name=source_name,
+    )
+    session.add(version)
+    session.flush()
+    return version, True
+
+
+def get_survey_version(
+    session: Session, *, slug: str, number: int | None = None
+) -> SurveyVersion:
+    """A survey's version by number, or its newest version."""
+    query = (
+        select(SurveyVersion)
+        .join(Survey, col(Survey.id) == col(SurveyVersion.survey_id))
+        .where(Survey.slug == slug)
+    )
+    if number is not None:
+        query = query.where(SurveyVersion.number == number)
+    version = session.exec(query.order_by(col(SurveyVersion.number).desc())).first()
+    if version is None:
+        what = f"survey {slug!r}" + (f" version {number}" if number is not None else "")
+        raise NotFound(f"{what} does not exist; load its file first")
+    return version
+
+
+def list_survey_versions(session: Session) -> list[tuple[str, SurveyVersion]]:
+    """Every (slug, version), newest version first within each survey."""
+    rows = session.exec(
+        select(Survey.slug, SurveyVersion)
+        .join(SurveyVersion, col(Survey.id) == col(SurveyVersion.survey_id))
+        .order_by(col(Survey.slug), col(SurveyVersion.number).desc())
+    ).all()
+    return [(slug, version) for slug, version in rows]
+
+
+def slug_of(session: Session, version: SurveyVersion) -> str:
+    """The slug of the survey a version belongs to."""
+    survey = session.get(Survey, version.survey_id)
+    assert survey is not None
+    return survey.slug
+
+
+def definition_of(version: SurveyVersion) -> SurveyDefinition:
+    """The typed definition stored with a version (parsed once per content digest)."""
+    cached = _definitions.get(version.content_sha256)
+    if cached is None:
+        cached = SurveyDefinition.model_validate(version.definition)
+        _definitions[version.content_sha256] = cached
+    return cached
+
+
+# Versions are immutable, so a parsed definition never goes stale.
+_definitions: dict[str, SurveyDefinition] = {}
+
+
+def expected_cells(definition: SurveyDefinition) -> list[tuple[str, str]]:
+    """Every (item, dimension) an expert is asked about, holistic tier included, in order."""
+    dimensions = [d.key for d in definition.dimensions]
+    if definition.holistic_tier.enabled:
+        dimensions.append(HOLISTIC_TIER_KEY)
+    return [(item.key, dim) for item in definition.items for dim in dimensions]

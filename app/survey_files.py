@@ -1,0 +1,620 @@
+"""Survey definition files: the typed schema, loading and validation.
+
+A survey is a YAML file under ``surveys/`` (format described in ``surveys/README.md``).
+This module knows nothing of the database or HTTP: it turns a file into a validated
+:class:`SurveyDefinition` or raises :class:`SurveyFileError` naming the file, the field path
+and the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
+Measurement = Literal["nominal", "ordinal", "interval", "ratio"]
+
+#: Reserved dimension key under which an expert's holistic tier judgement is stored
+#: (value = 0-based position of the tier in ``tiers``).
+HOLISTIC_TIER_KEY = "tier"
+
+#: Validation context flag set by the file loader: level keys must be YAML integers.
+#: (Not set when a definition is re-read from JSON, where object keys are always strings.)
+_FROM_FILE = "survey_file"
+
+Loc = tuple[str | int, ...]
+
+
+class _LocatedError(ValueError):
+    """A validator error that names where, below the validated object, the problem lies.
+
+    ``str()`` includes the relative path (useful to anyone reading a plain Pydantic
+    ``ValidationError``); the file loader uses :attr:`rel_loc` and :attr:`bare` to point at
+    the exact node and line instead.
+    """
+
+    def __init__(self, rel_loc: Loc, message: str) -> None:
+        self.rel_loc = tuple(rel_loc)
+        self.bare = message
+        prefix = format_path(self.rel_loc)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Scale(_Strict):
+    min: int
+    max: int
+    #: One description per level, keyed by the level's integer value.
+    levels: dict[int, str]
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _level_keys_and_texts(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, Mapping):
+            return value  # Pydantic reports the type error
+        from_file = bool(info.context and info.context.get(_FROM_FILE))
+        for key, text in value.items():
+            if from_file and (isinstance(key, bool) or not isinstance(key, int)):
+                raise _LocatedError(
+                    (key,),
+                    f"level keys must be integers (write `3:`, not `{key!r}:`)",
+                )
+            if text is None or (isinstance(text, str) and not text.strip()):
+                raise _LocatedError((key,), f"level {key} has no description")
+        return value
+
+    @model_validator(mode="after")
+    def _every_level_described(self) -> Scale:
+        if self.max <= self.min:
+            raise _LocatedError(("max",), f"max ({self.max}) must be greater than min ({self.min})")
+        if self.max - self.min > 100:
+            raise _LocatedError(("max",), "a scale may have at most 101 levels")
+        extra = sorted(set(self.levels) - set(range(self.min, self.max + 1)))
+        if extra:
+            raise _LocatedError(
+                ("levels", extra[0]), f"levels {extra} lie outside {self.min}..{self.max}"
+            )
+        for level in range(self.min, self.max + 1):
+            text = self.levels.get(level)
+            if text is None or not str(text).strip():
+                raise _LocatedError(("levels",), f"level {level} has no description")
+        return self
+
+    @property
+    def values(self) -> list[int]:
+        return list(range(self.min, self.max + 1))
+
+
+class Dimension(_Strict):
+    key: Key
+    label: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    scale: Scale
+    measurement: Measurement = "ordinal"
+    allow_cant_judge: bool = True
+    allow_outside_expertise: bool = True
+
+
+class Item(_Strict):
+    key: Key
+    label: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    group: str | None = None
+
+
+class Tier(_Strict):
+    key: Key
+    label: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+
+
+class TierRule(_Strict):
+    """Maps an item's scores on the rule dimensions to a tier.
+
+    ``score = aggregate(scores of dimensions)``; the item gets the highest tier whose
+    threshold the score reaches (``score >= threshold``); the first tier has no threshold.
+    """
+
+    type: Literal["threshold"] = "threshold"
+    dimensions: list[Key] = Field(min_length=1)
+    aggregate: Literal["max", "min", "mean"] = "max"
+    #: Lowest score at which each tier after the first begins, keyed by tier key.
+    thresholds: dict[str, float]
+
+    def score(self, scores: Mapping[str, float]) -> float:
+        """Aggregate an item's scores on the rule dimensions (all must be present)."""
+        values = [float(scores[key]) for key in self.dimensions]
+        if self.aggregate == "max":
+            return max(values)
+        if self.aggregate == "min":
+            return min(values)
+        return sum(values) / len(values)
+
+    def tier_for_score(self, score: float, tier_keys: list[str]) -> str:
+        """The highest tier (in ``tier_keys`` order) whose threshold ``score`` reaches."""
+        result = tier_keys[0]
+        for key in tier_keys[1:]:
+            if score >= self.thresholds[key]:
+                result = key
+        return result
+
+
+class ConsensusCriterion(_Strict):
+    """An item/dimension reaches consensus when every stated condition holds."""
+
+    max_iqr: float | None = Field(default=1.0, ge=0)
+    min_share_within_one: float | None = Field(default=0.7, ge=0, le=1)
+    min_n: int = Field(default=3, ge=1)
+
+
+class ReliabilityCriterion(_Strict):
+    minimum_alpha: float = Field(default=0.667, ge=-1, le=1)
+
+
+class DelphiSettings(_Strict):
+    require_reason_outside_iqr: bool = True
+    drop_items_with_consensus: bool = False
+
+
+class HolisticTier(_Strict):
+    enabled: bool = False
+    question: str = "Overall, which tier should this item be in?"
+
+
+class SurveyDefinition(_Strict):
+    slug: Slug
+    version: str = Field(min_length=1, max_length=40)
+    title: str = Field(min_length=1, max_length=300)
+    introduction: str = ""
+    dimensions: list[Dimension] = Field(min_length=1)
+    items: list[Item] = Field(min_length=1)
+    tiers: list[Tier] = Field(min_length=2)
+    tier_rule: TierRule
+    holistic_tier: HolisticTier = HolisticTier()
+    consensus: ConsensusCriterion = ConsensusCriterion()
+    reliability: ReliabilityCriterion = ReliabilityCriterion()
+    delphi: DelphiSettings = DelphiSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SurveyDefinition:
+        _unique("dimensions", [d.key for d in self.dimensions])
+        _unique("items", [i.key for i in self.items])
+        _unique("tiers", [t.key for t in self.tiers])
+        for index, dim in enumerate(self.dimensions):
+            if dim.key == HOLISTIC_TIER_KEY:
+                raise _LocatedError(
+                    ("dimensions", index, "key"),
+                    f"dimension key {HOLISTIC_TIER_KEY!r} is reserved for holistic tiers",
+                )
+        rule = self.tier_rule
+        by_key = {d.key: d for d in self.dimensions}
+        seen: set[str] = set()
+        for index, key in enumerate(rule.dimensions):
+            where = ("tier_rule", "dimensions", index)
+            if key not in by_key:
+                raise _LocatedError(
+                    where, f"unknown dimension {key!r} (dimensions are: {sorted(by_key)})"
+                )
+            if key in seen:
+                raise _LocatedError(where, f"dimension {key!r} is listed twice")
+            seen.add(key)
+            if by_key[key].measurement == "nominal":
+                raise _LocatedError(
+                    where, f"dimension {key!r} is nominal and cannot be aggregated by a rule"
+                )
+        tier_keys = [t.key for t in self.tiers]
+        expected = tier_keys[1:]
+        for key in rule.thresholds:
+            if key not in expected:
+                why = (
+                    "the first tier has no threshold"
+                    if key == tier_keys[0]
+                    else f"unknown tier {key!r}"
+                )
+                raise _LocatedError(
+                    ("tier_rule", "thresholds", key),
+                    f"{why}; give one threshold for each tier after the first: {expected}",
+                )
+        missing = [k for k in expected if k not in rule.thresholds]
+        if missing:
+            raise _LocatedError(
+                ("tier_rule", "thresholds"),
+                f"missing threshold for {missing}; give one threshold for each tier after "
+                f"the first: {expected}",
+            )
+        for previous, key in itertools.pairwise(expected):
+            if rule.thresholds[key] <= rule.thresholds[previous]:
+                raise _LocatedError(
+                    ("tier_rule", "thresholds", key),
+                    f"thresholds must increase with the tier order: {key} "
+                    f"({rule.thresholds[key]:g}) must be above {previous} "
+                    f"({rule.thresholds[previous]:g})",
+                )
+        low = max(by_key[k].scale.min for k in rule.dimensions)
+        high = min(by_key[k].scale.max for k in rule.dimensions)
+        for key in expected:
+            value = rule.thresholds[key]
+            if not low < value <= high:
+                raise _LocatedError(
+                    ("tier_rule", "thresholds", key),
+                    f"threshold {value:g} must lie above {low} and at most {high} (the scale "
+                    f"of the rule dimensions), or tier {key!r} or the one below it could "
+                    f"never be reached",
+                )
+        return self
+
+    def dimension(self, key: str) -> Dimension:
+        for d in self.dimensions:
+            if d.key == key:
+                return d
+        raise KeyError(key)
+
+    def item(self, key: str) -> Item:
+        for i in self.items:
+            if i.key == key:
+                return i
+        raise KeyError(key)
+
+    def tier(self, key: str) -> Tier:
+        for t in self.tiers:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+    @property
+    def tier_keys(self) -> list[str]:
+        """Tier keys in order, lowest first."""
+        return [t.key for t in self.tiers]
+
+    def rule_tier(self, scores: Mapping[str, float]) -> str:
+        """The tier the tier rule gives to an item with these dimension ``scores``."""
+        return self.tier_rule.tier_for_score(self.tier_rule.score(scores), self.tier_keys)
+
+    def canonical_json(self) -> str:
+        """The definition as canonical JSON (sorted keys, no whitespace): what is hashed."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def content_sha256(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+def _unique(field: str, keys: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key in seen:
+            raise _LocatedError(
+                (field, index, "key"),
+                f"duplicate key {key!r} (already used by {field}[{seen[key]}])",
+            )
+        seen[key] = index
+
+
+# --------------------------------------------------------------------------------------
+# Loading files
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyFileProblem:
+    """One problem in a survey file. ``line`` is 1-based (None when unknown);
+    ``path`` is the field path such as ``dimensions[1].scale.levels`` ("" for the file)."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else f"{self.file}:"
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+
+
+class SurveyFileError(ValueError):
+    """A survey file could not be loaded; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: Iterable[SurveyFileProblem]) -> None:
+        self.errors: list[SurveyFileProblem] = list(errors)
+        super().__init__("\n".join(str(p) for p in self.errors))
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def format_path(loc: Iterable[str | int]) -> str:
+    """``("dimensions", 1, "scale", "levels")`` -> ``dimensions[1].scale.levels``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _IDENT.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part if isinstance(part, str) else str(part))}]"
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader used only to compose nodes and construct scalars."""
+
+
+class _Problem(Exception):
+    def __init__(self, line: int | None, path: Loc, message: str) -> None:
+        super().__init__(message)
+        self.line, self.path, self.message = line, path, message
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _build(loader: _Loader, node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> Any:
+    """Construct plain Python data from ``node``, recording the line of every path.
+
+    A mapping entry's path maps to the line of its *key*; a sequence element's to the line
+    of the element. Duplicate mapping keys are refused.
+    """
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = _key(loader, key_node, path)
+            if key in seen:
+                raise _Problem(
+                    _line(key_node),
+                    (*path, key),
+                    f"duplicate key {key!r} (first given on line {seen[key]})",
+                )
+            seen[key] = _line(key_node)
+        loader.flatten_mapping(node)  # resolve `<<:` merge keys; explicit keys win
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _key(loader, key_node, path)
+            lines[(*path, key)] = _line(key_node)
+            result[key] = _build(loader, value_node, (*path, key), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, child in enumerate(node.value):
+            lines[(*path, index)] = _line(child)
+            items.append(_build(loader, child, (*path, index), lines))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _key(loader: _Loader, key_node: yaml.Node, path: Loc) -> Any:
+    if not isinstance(key_node, yaml.ScalarNode):
+        raise _Problem(_line(key_node), path, "mapping keys must be plain scalars")
+    key = loader.construct_object(key_node, deep=True)
+    try:
+        hash(key)
+    except TypeError:  # pragma: no cover - scalars are hashable
+        raise _Problem(_line(key_node), path, "mapping keys must be plain scalars") from None
+    return key
+
+
+def _line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    """Line of the deepest node that exists along ``loc``."""
+    for end in range(len(loc), -1, -1):
+        line = lines.get(tuple(loc[:end]))
+        if line is not None:
+            return line
+    return None
+
+
+def _clean_loc(loc: Loc, data: Any) -> Loc:
+    """Drop Pydantic-internal parts (``[key]``, validator names) that are not data keys."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if part == "[key]":
+            continue
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+        elif isinstance(node, dict | list):
+            node = None  # a missing field or unknown element: keep it, nothing below
+        else:
+            continue  # internal part below a scalar (e.g. a union member tag)
+        out.append(part)
+    return tuple(out)
+
+
+_FRIENDLY = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field (not part of the survey format; see surveys/README.md)",
+}
+
+
+def _message(error: Mapping[str, Any]) -> tuple[Loc, str]:
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    exc = (error.get("ctx") or {}).get("error")
+    if isinstance(exc, _LocatedError):
+        return (*loc, *exc.rel_loc), exc.bare
+    if kind in _FRIENDLY:
+        return loc, _FRIENDLY[kind]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    value = error.get("input")
+    if kind == "string_pattern_mismatch" and "a-z][a-z0-9_]" in message:
+        message = "keys use lowercase letters, digits and '_' and start with a letter"
+    elif kind == "string_pattern_mismatch" and "a-z0-9][a-z0-9-]" in message:
+        message = "slugs use lowercase letters, digits and '-' and start with a letter or digit"
+    if kind == "string_type" and isinstance(value, int | float) and not isinstance(value, bool):
+        message += f' (got {value!r}; put it in quotes, e.g. "{value}")'
+    elif isinstance(value, str | int | float | bool) and len(repr(value)) <= 60:
+        message += f" (got {value!r})"
+    elif kind.endswith("_type") and value is not None:
+        kind_name = {dict: "mapping", list: "list"}.get(type(value), type(value).__name__)
+        message += f" (got a {kind_name})"
+    elif kind.endswith("_type"):
+        message += " (got an empty value)"
+    return loc, message
+
+
+def parse_survey_text(text: str, *, filename: str) -> SurveyDefinition:
+    """Parse and validate survey YAML ``text``; ``filename`` is only used in messages."""
+    lines: dict[Loc, int] = {}
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                raise SurveyFileError(
+                    [
+                        SurveyFileProblem(
+                            filename,
+                            None,
+                            "",
+                            "the file is empty (expected a survey "
+                            "definition: a mapping with slug, version, title, ...)",
+                        )
+                    ]
+                )
+            if not isinstance(node, yaml.MappingNode):
+                kind = "list" if isinstance(node, yaml.SequenceNode) else "single value"
+                raise SurveyFileError(
+                    [
+                        SurveyFileProblem(
+                            filename,
+                            _line(node),
+                            "",
+                            f"the top level must be a mapping of survey fields "
+                            f"(slug: ..., title: ...), not a {kind}",
+                        )
+                    ]
+                )
+            lines[()] = _line(node)
+            data = _build(loader, node, (), lines)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        parts = [p for p in (exc.context, exc.problem) if p]
+        where = f" (column {mark.column + 1})" if mark is not None else ""
+        message = f"YAML syntax error: {'; '.join(parts) or 'invalid YAML'}{where}"
+        line = mark.line + 1 if mark is not None else None
+        raise SurveyFileError([SurveyFileProblem(filename, line, "", message)]) from None
+    except yaml.YAMLError as exc:
+        raise SurveyFileError(
+            [SurveyFileProblem(filename, None, "", f"YAML error: {exc}")]
+        ) from None
+    except _Problem as exc:
+        raise SurveyFileError(
+            [SurveyFileProblem(filename, exc.line, format_path(exc.path), exc.message)]
+        ) from None
+
+    try:
+        return SurveyDefinition.model_validate(data, context={_FROM_FILE: True})
+    except ValidationError as exc:
+        problems: list[SurveyFileProblem] = []
+        for error in exc.errors():
+            loc, message = _message(error)
+            loc = _clean_loc(loc, data)
+            problem = SurveyFileProblem(filename, _line_for(loc, lines), format_path(loc), message)
+            if problem not in problems:
+                problems.append(problem)
+        problems.sort(key=lambda p: (p.line or 0, p.path))
+        raise SurveyFileError(problems) from None
+
+
+def load_survey_file(path: str | os.PathLike[str]) -> SurveyDefinition:
+    """Read, parse and validate one survey file; raises :class:`SurveyFileError`."""
+    filename = os.fspath(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise SurveyFileError(
+            [SurveyFileProblem(filename, None, "", f"cannot read the file: {reason}")]
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SurveyFileError(
+            [
+                SurveyFileProblem(
+                    filename,
+                    line,
+                    "",
+                    f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                    f"{exc.start}); save it as UTF-8",
+                )
+            ]
+        ) from None
+    return parse_survey_text(text, filename=filename)
+
+
+def builtin_surveys_dir() -> Path:
+    """The repository's ``surveys/`` directory (the surveys that ship with the platform)."""
+    return Path(__file__).resolve().parent.parent / "surveys"
+
+
+def discover_survey_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """The ``*.yaml`` / ``*.yml`` files directly in ``directory``, sorted by name."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"survey directory not found: {root}")
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_file() and p.suffix.lower() in {".yaml", ".yml"} and not p.name.startswith(".")
+    )
+
+
+def load_survey_directory(directory: str | os.PathLike[str]) -> list[SurveyDefinition]:
+    """Load every survey file in ``directory`` (sorted by file name).
+
+    Problems from all files are collected into one :class:`SurveyFileError`; two files
+    declaring the same ``slug`` are also an error.
+    """
+    problems: list[SurveyFileProblem] = []
+    surveys: list[SurveyDefinition] = []
+    first_file: dict[str, str] = {}
+    for path in discover_survey_files(directory):
+        try:
+            survey = load_survey_file(path)
+        except SurveyFileError as exc:
+            problems.extend(exc.errors)
+            continue
+        if survey.slug in first_file:
+            problems.append(
+                SurveyFileProblem(
+                    os.fspath(path),
+                    None,
+                    "slug",
+                    f"slug {survey.slug!r} is already used by {first_file[survey.slug]}",
+                )
+            )
+            continue
+        first_file[survey.slug] = os.fspath(path)
+        surveys.append(survey)
+    if problems:
+        raise SurveyFileError(problems)
+    return surveys

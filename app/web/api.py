@@ -1,0 +1,343 @@
+"""The JSON API. Routes stay thin: dependencies, one service call, a response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from app.schemas import (
+    ErrorPublic,
+    InvitationIssued,
+    InvitationPublic,
+    InvitationsCreate,
+    LoginPublic,
+    LoginRequest,
+    RatingPublic,
+    RatingsSave,
+    ResponsePublic,
+    RoundCreate,
+    RoundProgress,
+    RoundPublic,
+    SurveyLoad,
+    SurveyVersionDetail,
+    SurveyVersionLoaded,
+    SurveyVersionPublic,
+    UserPublic,
+)
+from app.services import exports, invitations, responses, rounds, sessions, surveys, users
+from app.survey_files import parse_survey_text
+from app.web.deps import (
+    AdminUser,
+    CallerDep,
+    Expert,
+    SessionDep,
+    SettingsDep,
+    StaffUser,
+)
+
+_errors = {
+    401: {"model": ErrorPublic, "description": "Not signed in"},
+    403: {"model": ErrorPublic, "description": "Role not allowed"},
+    404: {"model": ErrorPublic, "description": "Not found"},
+    409: {"model": ErrorPublic, "description": "Conflicts with the current state"},
+    413: {"model": ErrorPublic, "description": "Body over 1 MiB"},
+    422: {"model": ErrorPublic, "description": "Invalid input; `field` names the culprit"},
+}
+
+router = APIRouter(prefix="/api", responses=_errors)  # type: ignore[arg-type]
+
+
+# --- staff sign-in ----------------------------------------------------------------------
+
+@router.post("/auth/login", tags=["auth"], response_model=LoginPublic)
+def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginPublic:
+    """Exchange e-mail and password for a bearer token."""
+    user = users.authenticate(session, email=body.email, password=body.password)
+    token, _ = sessions.start_session(session, user_id=user.id, hours=settings.session_hours)
+    return LoginPublic(token=token, role=user.role, email=user.email)  # type: ignore[arg-type]
+
+
+@router.post("/auth/logout", tags=["auth"], status_code=204)
+def logout(request: Request, session: SessionDep, user: StaffUser) -> Response:
+    """End the session of the bearer token used."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    sessions.end_session(session, token=token or request.cookies.get("elicit_session", ""))
+    return Response(status_code=204)
+
+
+@router.get("/me", tags=["auth"], response_model=UserPublic)
+def me(user: StaffUser) -> UserPublic:
+    """The signed-in staff account."""
+    return UserPublic.model_validate(user)
+
+
+# --- surveys ---------------------------------------------------------------------------
+
+@router.get("/surveys", tags=["surveys"], response_model=list[SurveyVersionPublic])
+def list_surveys(session: SessionDep, user: StaffUser) -> list[SurveyVersionPublic]:
+    """Every loaded survey version, newest first within each survey."""
+    return [
+        SurveyVersionPublic(slug=slug, **v.model_dump())
+        for slug, v in surveys.list_survey_versions(session)
+    ]
+
+
+@router.post("/surveys", tags=["surveys"], response_model=SurveyVersionLoaded, status_code=201)
+def load_survey(
+    body: SurveyLoad, session: SessionDep, user: AdminUser, response: Response
+) -> SurveyVersionLoaded:
+    """Load a survey file's text. Changed content makes a new version; same content is a no-op
+    (answered 200 with `created: false`)."""
+    definition = parse_survey_text(body.content, filename=body.filename)
+    version, created = surveys.load_survey(
+        session, definition=definition, source_name=body.filename
+    )
+    if not created:
+        response.status_code = 200
+    return SurveyVersionLoaded(slug=definition.slug, created=created, **version.model_dump())
+
+
+@router.get(
+    "/surveys/{slug}/versions/{number}", tags=["surveys"], response_model=SurveyVersionDetail
+)
+def get_survey_version(
+    slug: str, number: int, session: SessionDep, user: StaffUser
+) -> SurveyVersionDetail:
+    """One survey version with its full definition."""
+    version = surveys.get_survey_version(session, slug=slug, number=number)
+    return SurveyVersionDetail(slug=slug, **version.model_dump())
+
+
+# --- rounds ----------------------------------------------------------------------------
+
+@router.get("/rounds", tags=["rounds"], response_model=list[RoundPublic])
+def list_rounds(session: SessionDep, user: StaffUser) -> list[RoundPublic]:
+    """Every round, newest first."""
+    return [RoundPublic(**rounds.round_public(session, r)) for r in rounds.list_rounds(session)]
+
+
+@router.post("/rounds", tags=["rounds"], response_model=RoundPublic, status_code=201)
+def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> RoundPublic:
+    """Create a draft round on a survey version (the newest unless `version` is given)."""
+    round_ = rounds.create_round(
+        session, slug=body.survey, version=body.version, name=body.name, closes_at=body.closes_at
+    )
+    return RoundPublic(**rounds.round_public(session, round_))
+
+
+@router.get("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
+def get_round(round_id: int, session: SessionDep, user: StaffUser) -> RoundPublic:
+    """One round."""
+    return RoundPublic(**rounds.round_public(session, rounds.get_round(session, round_id=round_id)))
+
+
+@router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
+def open_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPublic:
+    """Open a round to its experts; the consensus criterion is frozen at the first opening."""
+    return RoundPublic(**rounds.round_public(session, rounds.open_round(session, round_id=round_id)))
+
+
+@router.post("/rounds/{round_id}/close", tags=["rounds"], response_model=RoundPublic)
+def close_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPublic:
+    """Close a round: no more answers are accepted."""
+    return RoundPublic(
+        **rounds.round_public(session, rounds.close_round(session, round_id=round_id))
+    )
+
+
+@router.get("/rounds/{round_id}/progress", tags=["rounds"], response_model=RoundProgress)
+def round_progress(round_id: int, session: SessionDep, user: StaffUser) -> RoundProgress:
+    """Invited / started / submitted, and each expert's completion (pseudonymous codes)."""
+    return RoundProgress(**rounds.round_progress(session, round_id=round_id))
+
+
+@router.get(
+    "/rounds/{round_id}/export.csv",
+    tags=["rounds"],
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "Long-format ratings"}},
+)
+def export_round(
+    round_id: int, session: SessionDep, user: StaffUser, include_drafts: bool = False
+) -> Response:
+    """The round's ratings as CSV: one row per rating, experts by pseudonymous code only.
+    Submitted responses only unless `include_drafts=true`."""
+    text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'},
+    )
+
+
+@router.post(
+    "/rounds/{round_id}/responses/{expert_code}/reopen",
+    tags=["rounds"],
+    response_model=ResponsePublic,
+)
+def reopen_response(
+    round_id: int, expert_code: str, session: SessionDep, user: AdminUser
+) -> ResponsePublic:
+    """Unlock a submitted response while its round is open."""
+    response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
+    responses.reopen_response(session, response_id=response.id)  # type: ignore[arg-type]
+    state = responses.load_response_state(session, response_id=response.id)  # type: ignore[arg-type]
+    return ResponsePublic(**state.as_public())
+
+
+# --- invitations -----------------------------------------------------------------------
+
+@router.get(
+    "/rounds/{round_id}/invitations", tags=["invitations"], response_model=list[InvitationPublic]
+)
+def list_invitations(round_id: int, session: SessionDep, user: AdminUser) -> list[InvitationPublic]:
+    """Invitations of a round with names and e-mails (admin only; tokens are never shown)."""
+    return [
+        InvitationPublic(**row) for row in invitations.list_invitations(session, round_id=round_id)
+    ]
+
+
+@router.post(
+    "/rounds/{round_id}/invitations",
+    tags=["invitations"],
+    response_model=list[InvitationIssued],
+    status_code=201,
+)
+def invite(
+    round_id: int,
+    body: InvitationsCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminUser,
+) -> list[InvitationIssued]:
+    """Invite experts; the answer carries each one's secret link, shown this once only."""
+    issued = invitations.invite_experts(session, round_id=round_id, invitees=body.invitees)
+    return [_issued(i, settings.base_url) for i in issued]
+
+
+@router.post(
+    "/rounds/{round_id}/invitations.csv",
+    tags=["invitations"],
+    response_model=list[InvitationIssued],
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {"text/csv": {"example": "name,email,organisation\nAda,ada@example.org,UK AISI\n"}},
+            "required": True,
+        }
+    },
+)
+def invite_csv(
+    round_id: int,
+    body: Annotated[bytes, Body(media_type="text/csv")],
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminUser,
+) -> list[InvitationIssued]:
+    """Invite experts from a CSV body with columns `name,email,organisation` (and optionally
+    `stakeholder_group`)."""
+    text = _decode(body)
+    people = invitations.parse_invitees_csv(text, filename="request body")
+    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    return [_issued(i, settings.base_url) for i in issued]
+
+
+@router.post(
+    "/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204
+)
+def revoke(invitation_id: int, session: SessionDep, user: AdminUser) -> Response:
+    """Revoke a link: it stops working at once, and so do sessions opened with it."""
+    invitations.revoke_invitation(session, invitation_id=invitation_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/invitations/{invitation_id}/reissue", tags=["invitations"], response_model=InvitationIssued
+)
+def reissue(
+    invitation_id: int, session: SessionDep, settings: SettingsDep, user: AdminUser
+) -> InvitationIssued:
+    """Replace a link with a new one (for a lost or leaked link)."""
+    issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
+    return _issued(issued, settings.base_url)
+
+
+# --- the expert's own response (bearer: the invitation token) ---------------------------
+
+@router.get("/expert/survey", tags=["expert"])
+def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[type-arg]
+    """The survey definition and round this invitation is for."""
+    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    return {
+        "round": {
+            "id": state.round.id,
+            "name": state.round.name,
+            "status": state.round.status,
+            "closes_at": state.round.closes_at,
+        },
+        "survey": state.definition.model_dump(mode="json"),
+    }
+
+
+@router.get("/expert/response", tags=["expert"], response_model=ResponsePublic)
+def expert_response(expert: Expert, session: SessionDep) -> ResponsePublic:
+    """Your own answers so far, what is still missing, and the response status."""
+    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    return ResponsePublic(**state.as_public())
+
+
+@router.post("/expert/consent", tags=["expert"], response_model=ResponsePublic)
+def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
+    """Record consent to take part (needed before submitting)."""
+    responses.give_consent(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    return ResponsePublic(**state.as_public())
+
+
+@router.put("/expert/ratings", tags=["expert"], response_model=list[RatingPublic])
+def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[RatingPublic]:
+    """Save ratings (all or nothing). Answers are kept as drafts until you submit; every
+    change is kept in the history."""
+    saved = responses.save_ratings(
+        session, response_id=expert.response.id, ratings=body.ratings  # type: ignore[arg-type]
+    )
+    return [
+        RatingPublic(
+            item=r.item_key,
+            dimension=r.dimension_key,
+            **r.model_dump(exclude={"item_key", "dimension_key"}),
+        )
+        for r in saved
+    ]
+
+
+@router.post("/expert/submit", tags=["expert"], response_model=ResponsePublic)
+def expert_submit(expert: Expert, session: SessionDep) -> ResponsePublic:
+    """Submit and lock your response."""
+    responses.submit_response(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    return ResponsePublic(**state.as_public())
+
+
+def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:
+    return InvitationIssued(
+        invitation_id=i.invitation_id,
+        expert_code=i.expert_code,
+        name=i.name,
+        email=i.email,
+        url=i.url(base_url),
+    )
+
+
+def _decode(body: bytes) -> str:
+    from app.errors import InvalidInput
+
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the CSV must be UTF-8 text", field="body") from exc
+
+
+__all__ = ["CallerDep", "router"]

@@ -1,0 +1,140 @@
+"""Request dependencies: the database session, who is asking, CSRF. Written once, used by
+every route, so no route can forget a permission check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from app.config import Settings
+from app.db import session_scope
+from app.errors import Forbidden, NotAuthenticated, NotFound
+from app.models import Invitation, Response, User, WebSession, utcnow
+from app.security import constant_time_equal
+from app.services import invitations, responses, sessions
+
+SESSION_COOKIE = "elicit_session"
+CSRF_HEADER = "x-csrf-token"
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    # scope="function" below: the commit happens before the response is sent, so an
+    # acknowledged save is durable.
+    with session_scope(request.app.state.engine) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is making the request, and how they authenticated."""
+
+    web_session: WebSession | None
+    via_cookie: bool
+    user: User | None = None
+    invitation: Invitation | None = None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def get_caller(request: Request, session: SessionDep) -> Caller:
+    token = _bearer(request)
+    via_cookie = token is None
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return Caller(None, via_cookie)
+    row = sessions.resolve_session(session, token=token)
+    if row is not None:
+        user = session.get(User, row.user_id) if row.user_id else None
+        invitation = session.get(Invitation, row.invitation_id) if row.invitation_id else None
+        return Caller(row, via_cookie, user, invitation)
+    if not via_cookie:
+        # The expert API also takes the invitation token itself as a bearer token.
+        try:
+            invitation = invitations.find_invitation(session, token=token)
+        except NotFound:
+            return Caller(None, via_cookie)
+        return Caller(None, False, None, invitation)
+    return Caller(None, via_cookie)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def check_csrf(request: Request, caller: Caller, form_token: str | None = None) -> None:
+    """Cookie-authenticated writes must echo the session's CSRF token (form field or header)."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or not caller.via_cookie:
+        return
+    if caller.web_session is None:
+        return
+    sent = form_token or request.headers.get(CSRF_HEADER) or ""
+    if not constant_time_equal(sent, caller.web_session.csrf_token):
+        raise Forbidden(
+            "the form has expired or did not come from this site; reload the page and try again"
+        )
+
+
+def _staff(request: Request, caller: CallerDep) -> User:
+    if caller.user is None:
+        raise NotAuthenticated("sign in first (POST /api/auth/login, or the /login page)")
+    if request.url.path.startswith("/api/"):
+        check_csrf(request, caller)
+    return caller.user
+
+
+def require_staff(user: Annotated[User, Depends(_staff)]) -> User:
+    return user
+
+
+def require_admin(user: Annotated[User, Depends(_staff)]) -> User:
+    if user.role != "admin":
+        raise Forbidden("this needs the admin role")
+    return user
+
+
+StaffUser = Annotated[User, Depends(require_staff)]
+AdminUser = Annotated[User, Depends(require_admin)]
+
+
+@dataclass(frozen=True)
+class ExpertContext:
+    invitation: Invitation
+    response: Response
+    caller: Caller
+
+
+def require_expert(request: Request, caller: CallerDep, session: SessionDep) -> ExpertContext:
+    """The invited expert making this request, with their (possibly new) response."""
+    if caller.invitation is None:
+        raise NotAuthenticated(
+            "open your personal invitation link first, or send its token as a bearer token"
+        )
+    if request.url.path.startswith("/api/"):
+        check_csrf(request, caller)
+    invitation = caller.invitation
+    response = responses.start_response(session, invitation=invitation)
+    now = utcnow()
+    # Note use at most once a minute: a write on every page view would contend for nothing.
+    if invitation.last_used_at is None or (now - invitation.last_used_at).total_seconds() > 60:
+        invitation.last_used_at = now
+        session.add(invitation)
+    return ExpertContext(invitation, response, caller)
+
+
+Expert = Annotated[ExpertContext, Depends(require_expert)]

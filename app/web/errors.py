@@ -1,0 +1,153 @@
+"""One place that turns domain errors and bad requests into HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import DomainError
+from app.survey_files import SurveyFileError
+
+log = logging.getLogger("elicit")
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path.startswith("/rubrics/api")
+
+
+def error_response(
+    request: Request, status: int, message: str, *, field: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse | HTMLResponse:
+    if wants_json(request):
+        body: dict[str, Any] = {"detail": message}
+        if field:
+            body["field"] = field
+        if extra:
+            body.update(extra)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(body, status_code=status, headers=headers)
+    if status == 401 and request.url.path.startswith("/admin"):
+        return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
+    templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message}, status_code=status
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Any:
+        return error_response(request, exc.status_code, exc.message, field=exc.field)
+
+    @app.exception_handler(SurveyFileError)
+    async def _survey_file(request: Request, exc: SurveyFileError) -> Any:
+        return error_response(request, 422, str(exc), field="content")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        errors = [
+            {"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+        return error_response(
+            request, 422, f"{first['field']}: {first['message']}", field=first["field"],
+            extra={"errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Any:
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is no page at this address."
+        return error_response(request, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "something went wrong on our side; nothing was saved")
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``limit`` bytes with 413, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    too_large = True
+                    raise _TooLarge
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+        except Exception:
+            if too_large and not started:
+                await self._refuse(send)
+            else:
+                raise
+
+    async def _refuse(self, send: Send) -> None:
+        body = (
+            b'{"detail":"request body too large: at most '
+            + str(self.limit).encode()
+            + b' bytes are accepted"}'
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass

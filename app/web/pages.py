@@ -1,0 +1,504 @@
+"""Server-rendered pages: the expert questionnaire and a simple admin console.
+
+Every page works without JavaScript. Forms carry the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData, UploadFile
+
+from app.errors import DomainError, InvalidInput, NotAuthenticated
+from app.schemas import RatingInput
+from app.services import (
+    exports,
+    invitations,
+    responses,
+    rounds,
+    sessions,
+    surveys,
+    users,
+)
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.web.deps import (
+    SESSION_COOKIE,
+    AdminUser,
+    Caller,
+    CallerDep,
+    Expert,
+    SessionDep,
+    SettingsDep,
+    StaffUser,
+    check_csrf,
+)
+
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "elicit_login_csrf"
+
+
+async def get_form(request: Request) -> FormData:
+    return await request.form(max_files=1, max_fields=2000)
+
+
+FormDep = Annotated[FormData, Depends(get_form)]
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    caller: Caller | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    ctx: dict[str, Any] = {
+        "csrf_token": caller.web_session.csrf_token if caller and caller.web_session else "",
+        "user": caller.user if caller else None,
+    }
+    ctx.update(context or {})
+    return request.app.state.templates.TemplateResponse(
+        request, template, ctx, status_code=status
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _set_session_cookie(response: Response, token: str, request: Request) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+# --- landing ----------------------------------------------------------------------------
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, caller: CallerDep) -> Response:
+    if caller.invitation is not None:
+        return redirect("/survey")
+    if caller.user is not None:
+        return redirect("/admin")
+    return render(request, "home.html", caller=caller)
+
+
+# --- invitation link -> session cookie -> questionnaire ---------------------------------
+
+@router.get("/i/{token}")
+def accept_invitation(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Trade the link's token for a session cookie and drop the token from the URL."""
+    invitation = invitations.find_invitation(session, token=token)
+    responses.start_response(session, invitation=invitation)
+    session_token, _ = sessions.start_session(
+        session, invitation_id=invitation.id, hours=settings.session_hours
+    )
+    response = redirect("/survey")
+    _set_session_cookie(response, session_token, request)
+    return response
+
+
+def _state(session: Any, expert: Any) -> responses.ResponseState:
+    return responses.load_response_state(session, response_id=expert.response.id)
+
+
+def _can_edit(state: responses.ResponseState) -> tuple[bool, str]:
+    if state.response.status == "submitted":
+        return False, "You have submitted your answers. They can no longer be changed."
+    try:
+        rounds.ensure_accepting(state.round)
+    except DomainError as exc:
+        return False, exc.message[0].upper() + exc.message[1:] + "."
+    return True, ""
+
+
+@router.get("/survey", response_class=HTMLResponse)
+def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
+    state = _state(session, expert)
+    can_edit, notice = _can_edit(state)
+    return render(
+        request,
+        "survey_welcome.html",
+        {"state": state, "d": state.definition, "can_edit": can_edit, "notice": notice,
+         "next_item": _first_incomplete(state)},
+        caller=expert.caller,
+    )
+
+
+@router.post("/survey/consent")
+def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    if form.get("consent") != "yes":
+        state = _state(session, expert)
+        return render(
+            request,
+            "survey_welcome.html",
+            {"state": state, "d": state.definition, "can_edit": True, "notice": "",
+             "next_item": 1, "error": "Tick the box to say you agree before you start."},
+            caller=expert.caller,
+            status=422,
+        )
+    responses.give_consent(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    return redirect("/survey/items/1")
+
+
+def _first_incomplete(state: responses.ResponseState) -> int:
+    for index, item in enumerate(state.definition.items, start=1):
+        if not state.item_complete(item.key):
+            return index
+    return 1
+
+
+def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]:
+    definition = state.definition
+    items = definition.items
+    if not 1 <= number <= len(items):
+        raise _NoSuchItem(len(items))
+    item = items[number - 1]
+    return {
+        "state": state,
+        "d": definition,
+        "item": item,
+        "number": number,
+        "total": len(items),
+        "percent": round(100 * state.answered / max(1, len(state.expected))),
+        "tier_key": HOLISTIC_TIER_KEY,
+        "dimensions": _dimension_views(definition, state, item.key),
+        "items_done": [state.item_complete(i.key) for i in items],
+    }
+
+
+class _NoSuchItem(DomainError):
+    status_code = 404
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"There is no such item; this survey has items 1 to {count}.")
+
+
+def _dimension_views(
+    definition: SurveyDefinition, state: responses.ResponseState, item_key: str,
+    submitted: dict[str, dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    views = []
+    for dim in definition.dimensions:
+        levels = [(v, dim.scale.levels[v]) for v in dim.scale.values]
+        views.append(_view(dim.key, dim.label, dim.question, levels, dim.allow_cant_judge,
+                           dim.allow_outside_expertise, state, item_key, submitted))
+    if definition.holistic_tier.enabled:
+        levels = [(i, f"{t.label}: {t.description}") for i, t in enumerate(definition.tiers)]
+        views.append(_view(HOLISTIC_TIER_KEY, "Overall tier", definition.holistic_tier.question,
+                           levels, True, True, state, item_key, submitted, is_tier=True))
+    return views
+
+
+def _view(key: str, label: str, question: str, levels: list[tuple[int, str]], allow_cant: bool,
+          allow_outside: bool, state: responses.ResponseState, item_key: str,
+          submitted: dict[str, dict[str, str]] | None, is_tier: bool = False) -> dict[str, Any]:
+    rating = state.ratings.get((item_key, key))
+    if submitted is not None and key in submitted:
+        current = submitted[key]
+    elif rating is not None:
+        current = {
+            "answer": str(rating.value) if rating.status == "value" else rating.status,
+            "confidence": rating.confidence or "",
+            "rationale": rating.rationale,
+        }
+    else:
+        current = {"answer": "", "confidence": "", "rationale": ""}
+    return {"key": key, "label": label, "question": question, "levels": levels,
+            "allow_cant": allow_cant, "allow_outside": allow_outside, "current": current,
+            "is_tier": is_tier}
+
+
+@router.get("/survey/items/{number}", response_class=HTMLResponse)
+def item_page(number: int, request: Request, expert: Expert, session: SessionDep) -> Response:
+    state = _state(session, expert)
+    can_edit, notice = _can_edit(state)
+    ctx = _item_context(state, number)
+    share = any(r.share_rationale for (i, _), r in state.ratings.items() if i == ctx["item"].key)
+    return render(
+        request, "survey_item.html",
+        {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": {}},
+        caller=expert.caller,
+    )
+
+
+@router.post("/survey/items/{number}", response_class=HTMLResponse)
+def save_item(
+    number: int, request: Request, expert: Expert, session: SessionDep, form: FormDep
+) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    state = _state(session, expert)
+    ctx = _item_context(state, number)
+    item = ctx["item"]
+    share = form.get("share_rationale") == "yes"
+    submitted: dict[str, dict[str, str]] = {}
+    ratings: list[RatingInput] = []
+    errors: dict[str, str] = {}
+    for view in ctx["dimensions"]:
+        key = view["key"]
+        answer = str(form.get(f"{key}__answer", "")).strip()
+        confidence = str(form.get(f"{key}__confidence", "")).strip()
+        rationale = str(form.get(f"{key}__rationale", "")).replace("\r\n", "\n")
+        submitted[key] = {"answer": answer, "confidence": confidence, "rationale": rationale}
+        if not answer:
+            if rationale.strip() or confidence:
+                errors[key] = "Choose a level, or say you can't judge, to save this note."
+            continue
+        try:
+            if answer in ("cant_judge", "outside_expertise"):
+                status, value = answer, None
+            else:
+                status, value = "value", int(answer)
+            ratings.append(RatingInput(
+                item=item.key, dimension=key, status=status, value=value,  # type: ignore[arg-type]
+                confidence=confidence or None,  # type: ignore[arg-type]
+                rationale=rationale, share_rationale=share,
+            ))
+        except (ValueError, TypeError):
+            errors[key] = "Choose one of the levels shown."
+    if not errors and ratings:
+        try:
+            responses.save_ratings(
+                session, response_id=expert.response.id, ratings=ratings  # type: ignore[arg-type]
+            )
+        except InvalidInput as exc:
+            errors["_form"] = exc.message
+    if errors:
+        ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
+        can_edit, notice = _can_edit(state)
+        return render(
+            request, "survey_item.html",
+            {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": errors},
+            caller=expert.caller, status=422,
+        )
+    action = form.get("action", "next")
+    if action == "previous" and number > 1:
+        return redirect(f"/survey/items/{number - 1}")
+    if action == "next" and number < ctx["total"]:
+        return redirect(f"/survey/items/{number + 1}")
+    if action == "stay":
+        return redirect(f"/survey/items/{number}?saved=1")
+    return redirect("/survey/review")
+
+
+@router.get("/survey/review", response_class=HTMLResponse)
+def review(request: Request, expert: Expert, session: SessionDep) -> Response:
+    state = _state(session, expert)
+    can_edit, notice = _can_edit(state)
+    return render(request, "survey_review.html", _review_context(state, can_edit, notice),
+                  caller=expert.caller)
+
+
+def _review_context(state: responses.ResponseState, can_edit: bool, notice: str) -> dict[str, Any]:
+    definition = state.definition
+    labels = {d.key: d.label for d in definition.dimensions}
+    labels[HOLISTIC_TIER_KEY] = "Overall tier"
+    missing_by_item: list[dict[str, Any]] = []
+    for number, item in enumerate(definition.items, start=1):
+        missing = [labels[d] for (i, d) in state.missing if i == item.key]
+        if missing:
+            missing_by_item.append({"number": number, "item": item, "missing": missing})
+    return {"state": state, "d": definition, "missing_by_item": missing_by_item,
+            "can_edit": can_edit, "notice": notice,
+            "percent": round(100 * state.answered / max(1, len(state.expected)))}
+
+
+@router.post("/survey/submit")
+def submit(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    responses.submit_response(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    return redirect("/survey/thanks")
+
+
+@router.get("/survey/thanks", response_class=HTMLResponse)
+def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
+    state = _state(session, expert)
+    return render(request, "survey_thanks.html", {"state": state, "d": state.definition},
+                  caller=expert.caller)
+
+
+# --- staff sign-in ----------------------------------------------------------------------
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"login_csrf": token, "error": ""})
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.secure_cookies)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request, session: SessionDep, settings: SettingsDep, form: FormDep
+) -> Response:
+    sent = str(form.get("csrf_token", ""))
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(sent, expected):
+        return render(request, "login.html", {"login_csrf": expected or secrets.token_urlsafe(24),
+                      "error": "The form expired; please try again."}, status=403)
+    try:
+        user = users.authenticate(
+            session, email=str(form.get("email", "")), password=str(form.get("password", ""))
+        )
+    except NotAuthenticated as exc:
+        return render(request, "login.html", {"login_csrf": expected, "error": exc.message,
+                      "email": str(form.get("email", ""))}, status=401)
+    token, _ = sessions.start_session(session, user_id=user.id, hours=settings.session_hours)
+    response = redirect("/admin")
+    _set_session_cookie(response, token, request)
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, caller: CallerDep, session: SessionDep, form: FormDep) -> Response:
+    check_csrf(request, caller, str(form.get("csrf_token", "")))
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        sessions.end_session(session, token=token)
+    response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- admin console ----------------------------------------------------------------------
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_home(request: Request, user: StaffUser, caller: CallerDep, session: SessionDep) -> Response:
+    all_rounds = [
+        {**rounds.round_public(session, r), "progress": rounds.round_progress(session, round_id=r.id)}  # type: ignore[arg-type]
+        for r in rounds.list_rounds(session)
+    ]
+    return render(request, "admin_home.html", {
+        "rounds": all_rounds, "versions": surveys.list_survey_versions(session),
+    }, caller=caller)
+
+
+@router.post("/admin/rounds")
+def admin_create_round(
+    request: Request, user: AdminUser, caller: CallerDep, session: SessionDep, form: FormDep
+) -> Response:
+    check_csrf(request, caller, str(form.get("csrf_token", "")))
+    slug, _, number = str(form.get("survey_version", "")).partition("@")
+    if not number.isdigit():
+        raise InvalidInput("choose a survey version", field="survey_version")
+    round_ = rounds.create_round(
+        session, slug=slug, version=int(number), name=str(form.get("name", "")).strip() or "Round"
+    )
+    return redirect(f"/admin/rounds/{round_.id}")
+
+
+@router.get("/admin/rounds/{round_id}", response_class=HTMLResponse)
+def admin_round(
+    round_id: int, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+) -> Response:
+    return render(request, "admin_round.html", _round_context(session, round_id, user.role),
+                  caller=caller)
+
+
+def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
+    round_ = rounds.get_round(session, round_id=round_id)
+    return {
+        "round": rounds.round_public(session, round_),
+        "progress": rounds.round_progress(session, round_id=round_id),
+        "invitations": invitations.list_invitations(session, round_id=round_id)
+        if role == "admin" else [],
+    }
+
+
+@router.post("/admin/rounds/{round_id}/{action}")
+def admin_round_action(
+    round_id: int, action: str, request: Request, user: AdminUser, caller: CallerDep,
+    session: SessionDep, settings: SettingsDep, form: FormDep,
+) -> Response:
+    check_csrf(request, caller, str(form.get("csrf_token", "")))
+    if action == "open":
+        rounds.open_round(session, round_id=round_id)
+    elif action == "close":
+        rounds.close_round(session, round_id=round_id)
+    elif action == "invite":
+        return _invite_from_form(request, caller, session, settings, round_id, form)
+    elif action == "reopen":
+        response = responses.find_response(
+            session, round_id=round_id, expert_code=str(form.get("expert_code", ""))
+        )
+        responses.reopen_response(session, response_id=response.id)  # type: ignore[arg-type]
+    else:
+        raise _NoSuchAction()
+    return redirect(f"/admin/rounds/{round_id}")
+
+
+class _NoSuchAction(DomainError):
+    status_code = 404
+
+    def __init__(self) -> None:
+        super().__init__("There is no such action.")
+
+
+def _invite_from_form(request: Request, caller: Caller, session: Any, settings: Any,
+                      round_id: int, form: FormData) -> Response:
+    upload = form.get("file")
+    text = str(form.get("csv", ""))
+    filename = "pasted list"
+    if isinstance(upload, UploadFile) and upload.filename:
+        raw = upload.file.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{upload.filename}: the file must be UTF-8 text",
+                               field="file") from exc
+        filename = upload.filename
+    people = invitations.parse_invitees_csv(text, filename=filename)
+    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    csv_text = invitations.issued_as_csv(issued, base_url=settings.base_url)
+    data_url = "data:text/csv;base64," + base64.b64encode(csv_text.encode()).decode()
+    return render(request, "admin_invited.html", {
+        "round_id": round_id, "issued": issued, "base_url": settings.base_url,
+        "csv_data_url": data_url,
+    }, caller=caller)
+
+
+@router.post("/admin/invitations/{invitation_id}/{action}")
+def admin_invitation_action(
+    invitation_id: int, action: str, request: Request, user: AdminUser, caller: CallerDep,
+    session: SessionDep, settings: SettingsDep, form: FormDep,
+) -> Response:
+    check_csrf(request, caller, str(form.get("csrf_token", "")))
+    if action == "revoke":
+        invitation = invitations.revoke_invitation(session, invitation_id=invitation_id)
+        return redirect(f"/admin/rounds/{invitation.round_id}")
+    if action == "reissue":
+        issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
+        from app.models import Invitation
+
+        inv = session.get(Invitation, invitation_id)
+        csv_text = invitations.issued_as_csv([issued], base_url=settings.base_url)
+        return render(request, "admin_invited.html", {
+            "round_id": inv.round_id if inv else 0, "issued": [issued],
+            "base_url": settings.base_url,
+            "csv_data_url": "data:text/csv;base64," + base64.b64encode(csv_text.encode()).decode(),
+        }, caller=caller)
+    raise _NoSuchAction()
+
+
+@router.get("/admin/rounds/{round_id}/export.csv")
+def admin_export(round_id: int, user: StaffUser, session: SessionDep,
+                 include_drafts: bool = False) -> Response:
+    text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
+    return Response(text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'})

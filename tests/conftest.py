@@ -1,0 +1,127 @@
+"""Test fixtures: every database test runs once on SQLite and once on PostgreSQL.
+
+``--db sqlite`` or ``--db postgresql`` narrows the run; PostgreSQL is reached through
+``TEST_POSTGRES_URL`` (default: the local server's ``test`` database as user postgres).
+Each test gets an empty, migrated database: SQLite copies a migrated template file,
+PostgreSQL truncates the tables of a database migrated once per run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, SQLModel
+
+from app.config import Settings
+from app.db import make_engine
+from app.migrate import upgrade_database
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        action="store",
+        default="both",
+        choices=("both", "sqlite", "postgresql"),
+        help="database backends to run the database tests on",
+    )
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    choice = config.getoption("--db")
+    return ["sqlite", "postgresql"] if choice == "both" else [choice]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", _backends(metafunc.config), scope="session")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade_database(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    admin_url = Settings(database_url=os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)).database_url
+    name = f"elicit_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - environment problem
+        pytest.fail(
+            f"PostgreSQL is not reachable at {make_url(admin_url).render_as_string()}: {exc}. "
+            "Start it, set TEST_POSTGRES_URL, or run with --db sqlite."
+        )
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    upgrade_database(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "elicit.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_database")
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, base_url="http://testserver")
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.main import create_app
+
+    application = create_app(settings)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
+        yield c

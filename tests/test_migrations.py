@@ -1,0 +1,47 @@
+"""The migrations build exactly the schema the models declare, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+from sqlmodel import SQLModel
+
+import app.models  # noqa: F401
+from app.migrate import alembic_config, pending_revision, upgrade_database
+from tests.factories import make_response, make_round, make_invitations, rating
+from app.services import responses
+
+
+def test_upgrade_head_leaves_nothing_for_autogenerate(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+    assert pending_revision(engine) is None
+
+
+def test_downgrade_to_base_and_back(database_url, engine):
+    command.downgrade(alembic_config(database_url), "base")
+    assert pending_revision(engine) is not None
+    upgrade_database(database_url)
+    assert pending_revision(engine) is None
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE rating_changes SET value = 5",
+    "DELETE FROM rating_changes",
+])
+def test_rating_history_is_append_only_in_the_database(session, engine, statement):
+    round_ = make_round(session)
+    issued = make_invitations(session, round_, 1)[0]
+    response = make_response(session, issued)
+    responses.save_ratings(session, response_id=response.id, ratings=[rating(value=2)])
+    session.commit()
+    with pytest.raises(DatabaseError, match="append-only"):
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rating_changes")).scalar() == 1
