@@ -57,10 +57,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _ts(*, nullable: bool = False, default: bool = True) -> Any:
-    return Field(
-        default_factory=utcnow if default else None,
-        sa_column=Column(UTCDateTime(), nullable=nullable),
-    )
+    if default:
+        return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=nullable))
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
 
 def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Any:

@@ -112,10 +112,20 @@ class BodySizeLimit:
             return message
 
         started = False
+        replaced = False
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
+            # The framework may catch our exception while parsing and answer 400 itself;
+            # whatever it answers once the limit was crossed, the client gets 413.
+            nonlocal started, replaced
+            if replaced:
+                return
             if message["type"] == "http.response.start":
+                if too_large:
+                    replaced = True
+                    started = True
+                    await self._refuse(send)
+                    return
                 started = True
             await send(message)
 
