@@ -67,6 +67,7 @@ def _print_json(data: Any) -> None:
 
 # --- db ----------------------------------------------------------------------------------
 
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the migrations (creates the SQLite file if needed)."""
@@ -84,6 +85,7 @@ def _display_url(url: str) -> str:
 
 
 # --- surveys -----------------------------------------------------------------------------
+
 
 @survey_cli.command("load")
 def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
@@ -136,6 +138,7 @@ def survey_list() -> None:
 
 
 # --- rounds ------------------------------------------------------------------------------
+
 
 @round_cli.command("create")
 def round_create(
@@ -200,6 +203,7 @@ def round_list() -> None:
 
 
 # --- invitations -------------------------------------------------------------------------
+
 
 @cli.command("invite")
 def invite(
@@ -280,9 +284,7 @@ def export(
     if fmt != "csv":
         _fail(f"--format {fmt!r} is not supported; use csv")
     with _session() as session:
-        text = exports.export_ratings_csv(
-            session, round_id=round_id, include_drafts=include_drafts
-        )
+        text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
     if output is None:
         sys.stdout.write(text)
     else:
@@ -292,13 +294,16 @@ def export(
 
 # --- users -------------------------------------------------------------------------------
 
+
 @user_cli.command("create")
 def user_create(
     email: str,
     role: Annotated[str, typer.Option(help="admin or researcher")] = "researcher",
     password: Annotated[
-        str | None, typer.Option(help="Password (prompted for if omitted; ELICIT_PASSWORD)",
-                                 envvar="ELICIT_PASSWORD")
+        str | None,
+        typer.Option(
+            help="Password (prompted for if omitted; ELICIT_PASSWORD)", envvar="ELICIT_PASSWORD"
+        ),
     ] = None,
 ) -> None:
     """Create a staff account."""
@@ -312,6 +317,7 @@ def user_create(
 
 
 # --- serving -----------------------------------------------------------------------------
+
 
 @cli.command("serve")
 def serve(
@@ -330,8 +336,15 @@ def serve(
         get_settings.cache_clear()
     if upgrade:
         upgrade_database(get_settings().database_url)
-    uvicorn.run("app.asgi:create", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True)
+    uvicorn.run(
+        "app.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 def _link_host(host: str) -> str:
@@ -364,8 +377,12 @@ def demo(
     typer.echo("")
     typer.echo(f"Admin sign-in:      {base}/login")
     typer.echo(f"  admin:            {setup.admin_email}  password: {setup.admin_password}")
-    typer.echo(f"  researcher:       {setup.researcher_email}  password: {setup.researcher_password}")
-    typer.echo(f"Round:              {setup.round_name} (id {setup.round_id}, {setup.survey}, open)")
+    typer.echo(
+        f"  researcher:       {setup.researcher_email}  password: {setup.researcher_password}"
+    )
+    typer.echo(
+        f"Round:              {setup.round_name} (id {setup.round_id}, {setup.survey}, open)"
+    )
     typer.echo("Expert links (each is one expert's personal link):")
     for link in setup.links:
         typer.echo(f"  {link.expert_code}  {link.url(base)}")

@@ -65,8 +65,9 @@ def _ts(*, nullable: bool = False, default: bool = True) -> Any:
 def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Any:
     return Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable,
-                         index=True),
+        sa_column=Column(
+            Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=True
+        ),
     )
 
 
@@ -152,9 +153,7 @@ class ExpertContact(SQLModel, table=True):
     __tablename__ = "expert_contacts"
 
     expert_id: int = Field(
-        sa_column=Column(
-            Integer, ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True
-        )
+        sa_column=Column(Integer, ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
     )
     name: str = Field(max_length=200)
     email: str = Field(max_length=320, unique=True)
@@ -206,9 +205,7 @@ class Rating(SQLModel, table=True):
         UniqueConstraint(
             "response_id", "item_key", "dimension_key", name="uq_ratings_response_item_dimension"
         ),
-        CheckConstraint(
-            "status IN ('value', 'cant_judge', 'outside_expertise')", name="status"
-        ),
+        CheckConstraint("status IN ('value', 'cant_judge', 'outside_expertise')", name="status"),
         CheckConstraint(
             "(status = 'value' AND value IS NOT NULL) OR (status <> 'value' AND value IS NULL)",
             name="value_matches_status",
@@ -256,9 +253,7 @@ class WebSession(SQLModel, table=True):
 
     __tablename__ = "web_sessions"
     __table_args__ = (
-        CheckConstraint(
-            "(user_id IS NULL) <> (invitation_id IS NULL)", name="one_subject"
-        ),
+        CheckConstraint("(user_id IS NULL) <> (invitation_id IS NULL)", name="one_subject"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -71,7 +71,9 @@ class SurveyVersionDetail(SurveyVersionPublic):
 
 class RoundCreate(_In):
     survey: str = Field(description="Survey slug", examples=["aisi-information-sharing"])
-    version: int | None = Field(default=None, description="Survey version number; newest if omitted")
+    version: int | None = Field(
+        default=None, description="Survey version number; newest if omitted"
+    )
     name: str = Field(min_length=1, max_length=200, examples=["Round 1"])
     closes_at: datetime | None = None
 

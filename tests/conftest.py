@@ -106,7 +106,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     # Deferred on SQLite: a test's own reads must not hold the write lock the app needs.
-    with Session(engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False) as session:
+    with Session(
+        engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
+    ) as session:
         yield session
         session.rollback()
 

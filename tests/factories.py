@@ -127,8 +127,9 @@ def make_response(session: Session, issued: IssuedInvitation, *, consent: bool =
     return response
 
 
-def rating(item: str = "weights", dimension: str = "sensitivity", value: int | None = 3,
-           **kw: Any) -> RatingInput:
+def rating(
+    item: str = "weights", dimension: str = "sensitivity", value: int | None = 3, **kw: Any
+) -> RatingInput:
     status = kw.pop("status", "value" if value is not None else "cant_judge")
     return RatingInput(item=item, dimension=dimension, value=value, status=status, **kw)
 

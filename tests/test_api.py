@@ -15,7 +15,6 @@ from tests.factories import (
     full_ratings,
     login,
     make_invitations,
-    make_response,
     make_round,
     make_user,
     survey_yaml,
@@ -64,9 +63,13 @@ def _api_routes(app):
 
 
 def _fill(path):
-    return (path.replace("{round_id}", "1").replace("{invitation_id}", "1")
-            .replace("{expert_code}", "E-AAAAAA").replace("{slug}", "small")
-            .replace("{number}", "1"))
+    return (
+        path.replace("{round_id}", "1")
+        .replace("{invitation_id}", "1")
+        .replace("{expert_code}", "E-AAAAAA")
+        .replace("{slug}", "small")
+        .replace("{number}", "1")
+    )
 
 
 def test_every_api_route_refuses_anonymous_callers(client, app):
@@ -118,18 +121,27 @@ def test_logout_ends_the_token(client, admin):
 
 # --- surveys and rounds -------------------------------------------------------------------
 
+
 def test_load_survey_versions_and_refuse_bad_files(client, admin):
-    first = client.post("/api/surveys", headers=admin,
-                        json={"filename": "small.yaml", "content": survey_yaml()})
+    first = client.post(
+        "/api/surveys", headers=admin, json={"filename": "small.yaml", "content": survey_yaml()}
+    )
     assert first.status_code == 201 and first.json()["number"] == 1
-    same = client.post("/api/surveys", headers=admin,
-                       json={"filename": "small.yaml", "content": survey_yaml()})
+    same = client.post(
+        "/api/surveys", headers=admin, json={"filename": "small.yaml", "content": survey_yaml()}
+    )
     assert same.status_code == 200 and same.json()["created"] is False
-    changed = client.post("/api/surveys", headers=admin,
-                          json={"filename": "small.yaml", "content": survey_yaml(title="New")})
+    changed = client.post(
+        "/api/surveys",
+        headers=admin,
+        json={"filename": "small.yaml", "content": survey_yaml(title="New")},
+    )
     assert changed.status_code == 201 and changed.json()["number"] == 2
-    bad = client.post("/api/surveys", headers=admin,
-                      json={"filename": "bad.yaml", "content": "slug: x\nversion: 1\n"})
+    bad = client.post(
+        "/api/surveys",
+        headers=admin,
+        json={"filename": "bad.yaml", "content": "slug: x\nversion: 1\n"},
+    )
     assert bad.status_code == 422
     assert bad.json()["detail"].startswith("bad.yaml:")
     listing = client.get("/api/surveys", headers=admin).json()
@@ -137,7 +149,9 @@ def test_load_survey_versions_and_refuse_bad_files(client, admin):
 
 
 def test_round_lifecycle(client, admin):
-    client.post("/api/surveys", headers=admin, json={"filename": "s.yaml", "content": survey_yaml()})
+    client.post(
+        "/api/surveys", headers=admin, json={"filename": "s.yaml", "content": survey_yaml()}
+    )
     created = client.post("/api/rounds", headers=admin, json={"survey": "small", "name": "R1"})
     assert created.status_code == 201
     round_id = created.json()["id"]
@@ -157,11 +171,17 @@ def test_round_lifecycle(client, admin):
 
 # --- invitations ----------------------------------------------------------------------------
 
-def test_invite_by_csv_returns_links_once_and_stores_only_hashes(session, client, admin,
-                                                                 open_round):
+
+def test_invite_by_csv_returns_links_once_and_stores_only_hashes(
+    session, client, admin, open_round
+):
     body = "name,email,organisation\nAda,ada@example.org,UK AISI\nBo,bo@example.org,US CAISI\n"
-    reply = client.post(f"/api/rounds/{open_round.id}/invitations.csv", headers=admin,
-                        content=body.encode(), params={}, )
+    reply = client.post(
+        f"/api/rounds/{open_round.id}/invitations.csv",
+        headers=admin,
+        content=body.encode(),
+        params={},
+    )
     assert reply.status_code == 201, reply.text
     links = reply.json()
     assert [link["email"] for link in links] == ["ada@example.org", "bo@example.org"]
@@ -171,15 +191,17 @@ def test_invite_by_csv_returns_links_once_and_stores_only_hashes(session, client
     assert not set(tokens) & set(stored)
     listed = client.get(f"/api/rounds/{open_round.id}/invitations", headers=admin).json()
     assert all("token" not in str(row) and tokens[0] not in str(row) for row in listed)
-    twice = client.post(f"/api/rounds/{open_round.id}/invitations.csv", headers=admin,
-                        content=body.encode())
+    twice = client.post(
+        f"/api/rounds/{open_round.id}/invitations.csv", headers=admin, content=body.encode()
+    )
     assert twice.status_code == 409 and "ada@example.org" in twice.json()["detail"]
 
 
 def test_bad_invitation_csv_names_the_line(client, admin, open_round):
     body = "name,email,organisation\nAda,ada@example.org,X\nBo,not-an-email,Y\n"
-    reply = client.post(f"/api/rounds/{open_round.id}/invitations.csv", headers=admin,
-                        content=body.encode())
+    reply = client.post(
+        f"/api/rounds/{open_round.id}/invitations.csv", headers=admin, content=body.encode()
+    )
     assert reply.status_code == 422
     assert reply.json()["detail"].startswith("request body:3: email:")
 
@@ -191,8 +213,9 @@ def test_unknown_revoked_and_malformed_tokens_look_the_same(session, client, adm
     for token in (issued[0].token, "A" * 43, "short", "x" * 500, issued[1].token[:-1] + "!"):
         page = client.get(f"/i/{token}")
         api = client.get("/api/expert/response", headers={"Authorization": f"Bearer {token}"})
-        answers.append((page.status_code, page.text.count("not valid"), api.status_code,
-                        api.json()))
+        answers.append(
+            (page.status_code, page.text.count("not valid"), api.status_code, api.json())
+        )
     assert all(a == answers[0] for a in answers)
     assert answers[0][0] == 404
     assert client.get(f"/i/{issued[1].token}").status_code == 303
@@ -216,17 +239,29 @@ def test_reissue_replaces_the_link(session, client, admin, open_round):
 
 # --- the expert API ------------------------------------------------------------------------
 
+
 def test_expert_saves_resumes_and_submits(session, client, open_round):
     issued = make_invitations(session, open_round, 1)[0]
     headers = bearer(issued)
     survey = client.get("/api/expert/survey", headers=headers).json()
     assert survey["survey"]["slug"] == "small"
     assert client.post("/api/expert/consent", headers=headers).status_code == 200
-    first = client.put("/api/expert/ratings", headers=headers, json={"ratings": [
-        {"item": "weights", "dimension": "sensitivity", "value": 5, "confidence": "high",
-         "rationale": "core IP"},
-        {"item": "weights", "dimension": "misuse", "status": "cant_judge"},
-    ]})
+    first = client.put(
+        "/api/expert/ratings",
+        headers=headers,
+        json={
+            "ratings": [
+                {
+                    "item": "weights",
+                    "dimension": "sensitivity",
+                    "value": 5,
+                    "confidence": "high",
+                    "rationale": "core IP",
+                },
+                {"item": "weights", "dimension": "misuse", "status": "cant_judge"},
+            ]
+        },
+    )
     assert first.status_code == 200, first.text
     state = client.get("/api/expert/response", headers=headers).json()
     assert state["answered"] == 2 and state["expected"] == 9
@@ -236,41 +271,79 @@ def test_expert_saves_resumes_and_submits(session, client, open_round):
     client.put("/api/expert/ratings", headers=headers, json={"ratings": full_ratings(4)})
     done = client.post("/api/expert/submit", headers=headers).json()
     assert done["status"] == "submitted" and done["missing"] == []
-    history = session.exec(select(RatingChange).where(RatingChange.item_key == "weights",
-                                                      RatingChange.dimension_key == "sensitivity")
-                           ).all()
+    history = session.exec(
+        select(RatingChange).where(
+            RatingChange.item_key == "weights", RatingChange.dimension_key == "sensitivity"
+        )
+    ).all()
     assert [(h.revision, h.value) for h in history] == [(1, 5), (2, 4)]
 
 
-@pytest.mark.parametrize(("rating", "field", "words"), [
-    ({"item": "weights", "dimension": "sensitivity", "value": 6}, "ratings[1].value",
-     "off the scale"),
-    ({"item": "weights", "dimension": "sensitivity", "value": 0}, "ratings[1].value",
-     "off the scale"),
-    ({"item": "nope", "dimension": "sensitivity", "value": 3}, "ratings[1].item", "unknown item"),
-    ({"item": "weights", "dimension": "nope", "value": 3}, "ratings[1].dimension",
-     "unknown dimension"),
-    ({"item": "weights", "dimension": "sensitivity", "value": "three"}, "ratings[1].value",
-     "integer"),
-    ({"item": "weights", "dimension": "sensitivity", "value": 2.5}, "ratings[1].value",
-     "integer"),
-    ({"item": "weights", "dimension": "sensitivity"}, "ratings[1].value", "required"),
-    ({"item": "weights", "dimension": "sensitivity", "status": "cant_judge", "value": 3},
-     "ratings[1].value", "no value"),
-    ({"item": "weights", "dimension": "misuse", "status": "outside_expertise"},
-     "ratings[1].status", "does not allow"),
-    ({"item": "weights", "dimension": "tier", "value": 3}, "ratings[1].value", "off the scale"),
-    ({"item": "weights", "dimension": "sensitivity", "value": 3, "confidence": "sure"},
-     "ratings[1].confidence", "low"),
-    ({"item": "weights", "dimension": "sensitivity", "value": 3, "extra": 1},
-     "ratings[1].extra", "not permitted"),
-])
+@pytest.mark.parametrize(
+    ("rating", "field", "words"),
+    [
+        (
+            {"item": "weights", "dimension": "sensitivity", "value": 6},
+            "ratings[1].value",
+            "off the scale",
+        ),
+        (
+            {"item": "weights", "dimension": "sensitivity", "value": 0},
+            "ratings[1].value",
+            "off the scale",
+        ),
+        (
+            {"item": "nope", "dimension": "sensitivity", "value": 3},
+            "ratings[1].item",
+            "unknown item",
+        ),
+        (
+            {"item": "weights", "dimension": "nope", "value": 3},
+            "ratings[1].dimension",
+            "unknown dimension",
+        ),
+        (
+            {"item": "weights", "dimension": "sensitivity", "value": "three"},
+            "ratings[1].value",
+            "integer",
+        ),
+        (
+            {"item": "weights", "dimension": "sensitivity", "value": 2.5},
+            "ratings[1].value",
+            "integer",
+        ),
+        ({"item": "weights", "dimension": "sensitivity"}, "ratings[1].value", "required"),
+        (
+            {"item": "weights", "dimension": "sensitivity", "status": "cant_judge", "value": 3},
+            "ratings[1].value",
+            "no value",
+        ),
+        (
+            {"item": "weights", "dimension": "misuse", "status": "outside_expertise"},
+            "ratings[1].status",
+            "does not allow",
+        ),
+        ({"item": "weights", "dimension": "tier", "value": 3}, "ratings[1].value", "off the scale"),
+        (
+            {"item": "weights", "dimension": "sensitivity", "value": 3, "confidence": "sure"},
+            "ratings[1].confidence",
+            "low",
+        ),
+        (
+            {"item": "weights", "dimension": "sensitivity", "value": 3, "extra": 1},
+            "ratings[1].extra",
+            "not permitted",
+        ),
+    ],
+)
 def test_bad_ratings_are_422_naming_the_field_and_store_nothing(
-        session, client, open_round, rating, field, words):
+    session, client, open_round, rating, field, words
+):
     issued = make_invitations(session, open_round, 1)[0]
     good = {"item": "methods", "dimension": "sensitivity", "value": 2}
-    reply = client.put("/api/expert/ratings", headers=bearer(issued),
-                       json={"ratings": [good, rating]})
+    reply = client.put(
+        "/api/expert/ratings", headers=bearer(issued), json={"ratings": [good, rating]}
+    )
     assert reply.status_code == 422, reply.text
     assert reply.json()["field"] == field
     assert words in reply.json()["detail"]
@@ -278,8 +351,7 @@ def test_bad_ratings_are_422_naming_the_field_and_store_nothing(
     assert session.exec(select(RatingChange)).all() == []
 
 
-def test_writes_to_a_closed_round_or_submitted_response_are_409(session, client, admin,
-                                                                open_round):
+def test_writes_to_a_closed_round_or_submitted_response_are_409(session, client, admin, open_round):
     issued = make_invitations(session, open_round, 2)
     a, b = bearer(issued[0]), bearer(issued[1])
     client.post("/api/expert/consent", headers=a)
@@ -288,30 +360,44 @@ def test_writes_to_a_closed_round_or_submitted_response_are_409(session, client,
     locked = client.put("/api/expert/ratings", headers=a, json={"ratings": full_ratings(1)})
     assert locked.status_code == 409 and "submitted" in locked.json()["detail"]
     assert client.post("/api/expert/submit", headers=a).status_code == 409
-    reopened = client.post(f"/api/rounds/{open_round.id}/responses/{issued[0].expert_code}/reopen",
-                           headers=admin)
+    reopened = client.post(
+        f"/api/rounds/{open_round.id}/responses/{issued[0].expert_code}/reopen", headers=admin
+    )
     assert reopened.status_code == 200 and reopened.json()["status"] == "draft"
-    assert client.put("/api/expert/ratings", headers=a,
-                      json={"ratings": full_ratings(2)}).status_code == 200
+    assert (
+        client.put("/api/expert/ratings", headers=a, json={"ratings": full_ratings(2)}).status_code
+        == 200
+    )
     client.post(f"/api/rounds/{open_round.id}/close", headers=admin)
     closed = client.put("/api/expert/ratings", headers=b, json={"ratings": full_ratings()})
     assert closed.status_code == 409 and "closed" in closed.json()["detail"]
-    stored = session.exec(select(Rating.value).where(Rating.item_key == "weights",
-                                                     Rating.dimension_key == "misuse")).all()
+    stored = session.exec(
+        select(Rating.value).where(Rating.item_key == "weights", Rating.dimension_key == "misuse")
+    ).all()
     assert stored == [2]
 
 
 def test_an_expert_never_sees_another_experts_answers(session, client, open_round):
     issued = make_invitations(session, open_round, 2)
     a, b = bearer(issued[0]), bearer(issued[1])
-    client.put("/api/expert/ratings", headers=a, json={"ratings": [
-        {"item": "weights", "dimension": "sensitivity", "value": 5, "rationale": "secret-a"}]})
+    client.put(
+        "/api/expert/ratings",
+        headers=a,
+        json={
+            "ratings": [
+                {"item": "weights", "dimension": "sensitivity", "value": 5, "rationale": "secret-a"}
+            ]
+        },
+    )
     seen_by_b = client.get("/api/expert/response", headers=b).json()
     assert seen_by_b["ratings"] == [] and seen_by_b["expert_code"] == issued[1].expert_code
     assert "secret-a" not in client.get("/api/expert/survey", headers=b).text
     # B's save touches only B's response.
-    client.put("/api/expert/ratings", headers=b, json={"ratings": [
-        {"item": "weights", "dimension": "sensitivity", "value": 1}]})
+    client.put(
+        "/api/expert/ratings",
+        headers=b,
+        json={"ratings": [{"item": "weights", "dimension": "sensitivity", "value": 1}]},
+    )
     values = sorted(session.exec(select(Rating.value)).all())
     assert values == [1, 5]
 
@@ -352,8 +438,11 @@ def test_simultaneous_saves_never_duplicate_a_rating(session, app, open_round):
 
         with TestClient(app) as own:
             barrier.wait()
-            codes.append(own.put("/api/expert/ratings", headers=headers,
-                                 json={"ratings": full_ratings(value)}).status_code)
+            codes.append(
+                own.put(
+                    "/api/expert/ratings", headers=headers, json={"ratings": full_ratings(value)}
+                ).status_code
+            )
 
     threads = [threading.Thread(target=save, args=(v,)) for v in range(1, 6)]
     for t in threads:
@@ -370,6 +459,7 @@ def test_simultaneous_saves_never_duplicate_a_rating(session, app, open_round):
 
 # --- limits and exports ----------------------------------------------------------------------
 
+
 def test_bodies_over_one_mebibyte_are_413(session, client, admin, open_round):
     big = "x" * (1024 * 1024 + 10)
     reply = client.post("/api/surveys", headers=admin, json={"filename": "a", "content": big})
@@ -380,8 +470,9 @@ def test_bodies_over_one_mebibyte_are_413(session, client, admin, open_round):
         for _ in range(20):
             yield b"y" * 65536
 
-    chunked = client.post(f"/api/rounds/{open_round.id}/invitations.csv", headers=admin,
-                          content=chunks())
+    chunked = client.post(
+        f"/api/rounds/{open_round.id}/invitations.csv", headers=admin, content=chunks()
+    )
     assert chunked.status_code == 413
 
 
@@ -391,7 +482,7 @@ def test_progress_and_export(session, client, admin, researcher, open_round):
     client.post("/api/expert/consent", headers=a)
     rows = full_ratings(3)
     rows[0]["rationale"] = '=HYPERLINK("http://evil.example","click")'
-    rows[1]["rationale"] = "ok, \"quoted\"\nnew line"
+    rows[1]["rationale"] = 'ok, "quoted"\nnew line'
     client.put("/api/expert/ratings", headers=a, json={"ratings": rows})
     client.post("/api/expert/submit", headers=a)
     client.put("/api/expert/ratings", headers=bearer(issued[1]), json={"ratings": rows[:2]})
@@ -405,9 +496,10 @@ def test_progress_and_export(session, client, admin, researcher, open_round):
     assert "Expert" not in reply.text and "@example.org" not in reply.text
     by_cell = {(r["item"], r["dimension"]): r for r in table}
     assert by_cell[("weights", "sensitivity")]["rationale"].startswith("'=HYPERLINK")
-    assert by_cell[("weights", "misuse")]["rationale"] == "ok, \"quoted\"\nnew line"
-    drafts = client.get(f"/api/rounds/{open_round.id}/export.csv?include_drafts=true",
-                        headers=researcher)
+    assert by_cell[("weights", "misuse")]["rationale"] == 'ok, "quoted"\nnew line'
+    drafts = client.get(
+        f"/api/rounds/{open_round.id}/export.csv?include_drafts=true", headers=researcher
+    )
     assert len(list(csv.DictReader(io.StringIO(drafts.text)))) == 11
 
 

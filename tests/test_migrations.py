@@ -12,8 +12,8 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401
 from app.migrate import alembic_config, pending_revision, upgrade_database
-from tests.factories import make_response, make_round, make_invitations, rating
 from app.services import responses
+from tests.factories import make_invitations, make_response, make_round, rating
 
 
 def test_upgrade_head_leaves_nothing_for_autogenerate(engine):
@@ -30,18 +30,20 @@ def test_downgrade_to_base_and_back(database_url, engine):
     assert pending_revision(engine) is None
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE rating_changes SET value = 5",
-    "DELETE FROM rating_changes",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE rating_changes SET value = 5",
+        "DELETE FROM rating_changes",
+    ],
+)
 def test_rating_history_is_append_only_in_the_database(session, engine, statement):
     round_ = make_round(session)
     issued = make_invitations(session, round_, 1)[0]
     response = make_response(session, issued)
     responses.save_ratings(session, response_id=response.id, ratings=[rating(value=2)])
     session.commit()
-    with pytest.raises(DatabaseError, match="append-only"):
-        with engine.begin() as connection:
-            connection.execute(text(statement))
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM rating_changes")).scalar() == 1

@@ -85,9 +85,11 @@ def set_up_demo(session: Session) -> DemoSetup:
             assert existing[email].id is not None
             links.append(invitations.reissue_invitation(session, invitation_id=existing[email].id))
         else:
-            new_people.append(InviteeCreate(
-                name=name, email=email, organisation=organisation, stakeholder_group=group
-            ))
+            new_people.append(
+                InviteeCreate(
+                    name=name, email=email, organisation=organisation, stakeholder_group=group
+                )
+            )
     if new_people:
         links += invitations.invite_experts(session, round_id=round_.id, invitees=new_people)
     links.sort(key=lambda link: link.name)

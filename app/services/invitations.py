@@ -65,7 +65,9 @@ def invite_experts(
                 field=f"invitees[{index}].email",
             )
         token = new_token()
-        invitation = Invitation(round_id=round_id, expert_id=expert.id, token_hash=hash_token(token))
+        invitation = Invitation(
+            round_id=round_id, expert_id=expert.id, token_hash=hash_token(token)
+        )
         session.add(invitation)
         session.flush()
         assert invitation.id is not None

@@ -288,7 +288,9 @@ def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> Rati
                 field=f"{field}.value",
             )
         if r.status == "cant_judge" and not allow_cant:
-            raise InvalidInput("this dimension does not allow 'can't judge'", field=f"{field}.status")
+            raise InvalidInput(
+                "this dimension does not allow 'can't judge'", field=f"{field}.status"
+            )
         if r.status == "outside_expertise" and not allow_outside:
             raise InvalidInput(
                 "this dimension does not allow 'outside my expertise'", field=f"{field}.status"

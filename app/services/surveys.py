@@ -43,9 +43,7 @@ def load_survey(
     return version, True
 
 
-def get_survey_version(
-    session: Session, *, slug: str, number: int | None = None
-) -> SurveyVersion:
+def get_survey_version(session: Session, *, slug: str, number: int | None = None) -> SurveyVersion:
     """A survey's version by number, or its newest version."""
     query = (
         select(SurveyVersion)

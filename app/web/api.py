@@ -51,6 +51,7 @@ router = APIRouter(prefix="/api", responses=_errors)  # type: ignore[arg-type]
 
 # --- staff sign-in ----------------------------------------------------------------------
 
+
 @router.post("/auth/login", tags=["auth"], response_model=LoginPublic)
 def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginPublic:
     """Exchange e-mail and password for a bearer token."""
@@ -74,6 +75,7 @@ def me(user: StaffUser) -> UserPublic:
 
 
 # --- surveys ---------------------------------------------------------------------------
+
 
 @router.get("/surveys", tags=["surveys"], response_model=list[SurveyVersionPublic])
 def list_surveys(session: SessionDep, user: StaffUser) -> list[SurveyVersionPublic]:
@@ -112,6 +114,7 @@ def get_survey_version(
 
 # --- rounds ----------------------------------------------------------------------------
 
+
 @router.get("/rounds", tags=["rounds"], response_model=list[RoundPublic])
 def list_rounds(session: SessionDep, user: StaffUser) -> list[RoundPublic]:
     """Every round, newest first."""
@@ -136,7 +139,9 @@ def get_round(round_id: int, session: SessionDep, user: StaffUser) -> RoundPubli
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
 def open_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
-    return RoundPublic(**rounds.round_public(session, rounds.open_round(session, round_id=round_id)))
+    return RoundPublic(
+        **rounds.round_public(session, rounds.open_round(session, round_id=round_id))
+    )
 
 
 @router.post("/rounds/{round_id}/close", tags=["rounds"], response_model=RoundPublic)
@@ -189,6 +194,7 @@ def reopen_response(
 
 # --- invitations -----------------------------------------------------------------------
 
+
 @router.get(
     "/rounds/{round_id}/invitations", tags=["invitations"], response_model=list[InvitationPublic]
 )
@@ -224,7 +230,9 @@ def invite(
     status_code=201,
     openapi_extra={
         "requestBody": {
-            "content": {"text/csv": {"example": "name,email,organisation\nAda,ada@example.org,UK AISI\n"}},
+            "content": {
+                "text/csv": {"example": "name,email,organisation\nAda,ada@example.org,UK AISI\n"}
+            },
             "required": True,
         }
     },
@@ -244,9 +252,7 @@ def invite_csv(
     return [_issued(i, settings.base_url) for i in issued]
 
 
-@router.post(
-    "/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204
-)
+@router.post("/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204)
 def revoke(invitation_id: int, session: SessionDep, user: AdminUser) -> Response:
     """Revoke a link: it stops working at once, and so do sessions opened with it."""
     invitations.revoke_invitation(session, invitation_id=invitation_id)
@@ -265,6 +271,7 @@ def reissue(
 
 
 # --- the expert's own response (bearer: the invitation token) ---------------------------
+
 
 @router.get("/expert/survey", tags=["expert"])
 def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[type-arg]
@@ -301,7 +308,9 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
     """Save ratings (all or nothing). Answers are kept as drafts until you submit; every
     change is kept in the history."""
     saved = responses.save_ratings(
-        session, response_id=expert.response.id, ratings=body.ratings  # type: ignore[arg-type]
+        session,
+        response_id=expert.response.id,
+        ratings=body.ratings,  # type: ignore[arg-type]
     )
     return [
         RatingPublic(

@@ -22,7 +22,11 @@ def wants_json(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, status: int, message: str, *, field: str | None = None,
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> JSONResponse | HTMLResponse:
     if wants_json(request):
@@ -65,7 +69,10 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid request"}
         return error_response(
-            request, 422, f"{first['field']}: {first['message']}", field=first["field"],
+            request,
+            422,
+            f"{first['field']}: {first['message']}",
+            field=first["field"],
             extra={"errors": errors},
         )
 

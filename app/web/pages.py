@@ -61,9 +61,7 @@ def render(
         "user": caller.user if caller else None,
     }
     ctx.update(context or {})
-    return request.app.state.templates.TemplateResponse(
-        request, template, ctx, status_code=status
-    )
+    return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -85,6 +83,7 @@ def _set_session_cookie(response: Response, token: str, request: Request) -> Non
 
 # --- landing ----------------------------------------------------------------------------
 
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, caller: CallerDep) -> Response:
     if caller.invitation is not None:
@@ -95,6 +94,7 @@ def home(request: Request, caller: CallerDep) -> Response:
 
 
 # --- invitation link -> session cookie -> questionnaire ---------------------------------
+
 
 @router.get("/i/{token}")
 def accept_invitation(
@@ -132,8 +132,13 @@ def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
     return render(
         request,
         "survey_welcome.html",
-        {"state": state, "d": state.definition, "can_edit": can_edit, "notice": notice,
-         "next_item": _first_incomplete(state)},
+        {
+            "state": state,
+            "d": state.definition,
+            "can_edit": can_edit,
+            "notice": notice,
+            "next_item": _first_incomplete(state),
+        },
         caller=expert.caller,
     )
 
@@ -146,8 +151,14 @@ def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep
         return render(
             request,
             "survey_welcome.html",
-            {"state": state, "d": state.definition, "can_edit": True, "notice": "",
-             "next_item": 1, "error": "Tick the box to say you agree before you start."},
+            {
+                "state": state,
+                "d": state.definition,
+                "can_edit": True,
+                "notice": "",
+                "next_item": 1,
+                "error": "Tick the box to say you agree before you start.",
+            },
             caller=expert.caller,
             status=422,
         )
@@ -189,24 +200,58 @@ class _NoSuchItem(DomainError):
 
 
 def _dimension_views(
-    definition: SurveyDefinition, state: responses.ResponseState, item_key: str,
+    definition: SurveyDefinition,
+    state: responses.ResponseState,
+    item_key: str,
     submitted: dict[str, dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     views = []
     for dim in definition.dimensions:
         levels = [(v, dim.scale.levels[v]) for v in dim.scale.values]
-        views.append(_view(dim.key, dim.label, dim.question, levels, dim.allow_cant_judge,
-                           dim.allow_outside_expertise, state, item_key, submitted))
+        views.append(
+            _view(
+                dim.key,
+                dim.label,
+                dim.question,
+                levels,
+                dim.allow_cant_judge,
+                dim.allow_outside_expertise,
+                state,
+                item_key,
+                submitted,
+            )
+        )
     if definition.holistic_tier.enabled:
         levels = [(i, f"{t.label}: {t.description}") for i, t in enumerate(definition.tiers)]
-        views.append(_view(HOLISTIC_TIER_KEY, "Overall tier", definition.holistic_tier.question,
-                           levels, True, True, state, item_key, submitted, is_tier=True))
+        views.append(
+            _view(
+                HOLISTIC_TIER_KEY,
+                "Overall tier",
+                definition.holistic_tier.question,
+                levels,
+                True,
+                True,
+                state,
+                item_key,
+                submitted,
+                is_tier=True,
+            )
+        )
     return views
 
 
-def _view(key: str, label: str, question: str, levels: list[tuple[int, str]], allow_cant: bool,
-          allow_outside: bool, state: responses.ResponseState, item_key: str,
-          submitted: dict[str, dict[str, str]] | None, is_tier: bool = False) -> dict[str, Any]:
+def _view(
+    key: str,
+    label: str,
+    question: str,
+    levels: list[tuple[int, str]],
+    allow_cant: bool,
+    allow_outside: bool,
+    state: responses.ResponseState,
+    item_key: str,
+    submitted: dict[str, dict[str, str]] | None,
+    is_tier: bool = False,
+) -> dict[str, Any]:
     rating = state.ratings.get((item_key, key))
     if submitted is not None and key in submitted:
         current = submitted[key]
@@ -218,9 +263,16 @@ def _view(key: str, label: str, question: str, levels: list[tuple[int, str]], al
         }
     else:
         current = {"answer": "", "confidence": "", "rationale": ""}
-    return {"key": key, "label": label, "question": question, "levels": levels,
-            "allow_cant": allow_cant, "allow_outside": allow_outside, "current": current,
-            "is_tier": is_tier}
+    return {
+        "key": key,
+        "label": label,
+        "question": question,
+        "levels": levels,
+        "allow_cant": allow_cant,
+        "allow_outside": allow_outside,
+        "current": current,
+        "is_tier": is_tier,
+    }
 
 
 @router.get("/survey/items/{number}", response_class=HTMLResponse)
@@ -230,7 +282,8 @@ def item_page(number: int, request: Request, expert: Expert, session: SessionDep
     ctx = _item_context(state, number)
     share = any(r.share_rationale for (i, _), r in state.ratings.items() if i == ctx["item"].key)
     return render(
-        request, "survey_item.html",
+        request,
+        "survey_item.html",
         {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": {}},
         caller=expert.caller,
     )
@@ -263,17 +316,25 @@ def save_item(
                 status, value = answer, None
             else:
                 status, value = "value", int(answer)
-            ratings.append(RatingInput(
-                item=item.key, dimension=key, status=status, value=value,  # type: ignore[arg-type]
-                confidence=confidence or None,  # type: ignore[arg-type]
-                rationale=rationale, share_rationale=share,
-            ))
+            ratings.append(
+                RatingInput(
+                    item=item.key,
+                    dimension=key,
+                    status=status,
+                    value=value,  # type: ignore[arg-type]
+                    confidence=confidence or None,  # type: ignore[arg-type]
+                    rationale=rationale,
+                    share_rationale=share,
+                )
+            )
         except (ValueError, TypeError):
             errors[key] = "Choose one of the levels shown."
     if not errors and ratings:
         try:
             responses.save_ratings(
-                session, response_id=expert.response.id, ratings=ratings  # type: ignore[arg-type]
+                session,
+                response_id=expert.response.id,
+                ratings=ratings,  # type: ignore[arg-type]
             )
         except InvalidInput as exc:
             errors["_form"] = exc.message
@@ -281,9 +342,11 @@ def save_item(
         ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
         can_edit, notice = _can_edit(state)
         return render(
-            request, "survey_item.html",
+            request,
+            "survey_item.html",
             {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": errors},
-            caller=expert.caller, status=422,
+            caller=expert.caller,
+            status=422,
         )
     action = form.get("action", "next")
     if action == "previous" and number > 1:
@@ -299,8 +362,12 @@ def save_item(
 def review(request: Request, expert: Expert, session: SessionDep) -> Response:
     state = _state(session, expert)
     can_edit, notice = _can_edit(state)
-    return render(request, "survey_review.html", _review_context(state, can_edit, notice),
-                  caller=expert.caller)
+    return render(
+        request,
+        "survey_review.html",
+        _review_context(state, can_edit, notice),
+        caller=expert.caller,
+    )
 
 
 def _review_context(state: responses.ResponseState, can_edit: bool, notice: str) -> dict[str, Any]:
@@ -312,9 +379,14 @@ def _review_context(state: responses.ResponseState, can_edit: bool, notice: str)
         missing = [labels[d] for (i, d) in state.missing if i == item.key]
         if missing:
             missing_by_item.append({"number": number, "item": item, "missing": missing})
-    return {"state": state, "d": definition, "missing_by_item": missing_by_item,
-            "can_edit": can_edit, "notice": notice,
-            "percent": round(100 * state.answered / max(1, len(state.expected)))}
+    return {
+        "state": state,
+        "d": definition,
+        "missing_by_item": missing_by_item,
+        "can_edit": can_edit,
+        "notice": notice,
+        "percent": round(100 * state.answered / max(1, len(state.expected))),
+    }
 
 
 @router.post("/survey/submit")
@@ -327,18 +399,25 @@ def submit(request: Request, expert: Expert, session: SessionDep, form: FormDep)
 @router.get("/survey/thanks", response_class=HTMLResponse)
 def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
     state = _state(session, expert)
-    return render(request, "survey_thanks.html", {"state": state, "d": state.definition},
-                  caller=expert.caller)
+    return render(
+        request, "survey_thanks.html", {"state": state, "d": state.definition}, caller=expert.caller
+    )
 
 
 # --- staff sign-in ----------------------------------------------------------------------
+
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = render(request, "login.html", {"login_csrf": token, "error": ""})
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.app.state.settings.secure_cookies)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
+    )
     return response
 
 
@@ -349,15 +428,26 @@ def login_submit(
     sent = str(form.get("csrf_token", ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not secrets.compare_digest(sent, expected):
-        return render(request, "login.html", {"login_csrf": expected or secrets.token_urlsafe(24),
-                      "error": "The form expired; please try again."}, status=403)
+        return render(
+            request,
+            "login.html",
+            {
+                "login_csrf": expected or secrets.token_urlsafe(24),
+                "error": "The form expired; please try again.",
+            },
+            status=403,
+        )
     try:
         user = users.authenticate(
             session, email=str(form.get("email", "")), password=str(form.get("password", ""))
         )
     except NotAuthenticated as exc:
-        return render(request, "login.html", {"login_csrf": expected, "error": exc.message,
-                      "email": str(form.get("email", ""))}, status=401)
+        return render(
+            request,
+            "login.html",
+            {"login_csrf": expected, "error": exc.message, "email": str(form.get("email", ""))},
+            status=401,
+        )
     token, _ = sessions.start_session(session, user_id=user.id, hours=settings.session_hours)
     response = redirect("/admin")
     _set_session_cookie(response, token, request)
@@ -378,15 +468,27 @@ def logout(request: Request, caller: CallerDep, session: SessionDep, form: FormD
 
 # --- admin console ----------------------------------------------------------------------
 
+
 @router.get("/admin", response_class=HTMLResponse)
-def admin_home(request: Request, user: StaffUser, caller: CallerDep, session: SessionDep) -> Response:
+def admin_home(
+    request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+) -> Response:
     all_rounds = [
-        {**rounds.round_public(session, r), "progress": rounds.round_progress(session, round_id=r.id)}  # type: ignore[arg-type]
+        {
+            **rounds.round_public(session, r),
+            "progress": rounds.round_progress(session, round_id=r.id),
+        }  # type: ignore[arg-type]
         for r in rounds.list_rounds(session)
     ]
-    return render(request, "admin_home.html", {
-        "rounds": all_rounds, "versions": surveys.list_survey_versions(session),
-    }, caller=caller)
+    return render(
+        request,
+        "admin_home.html",
+        {
+            "rounds": all_rounds,
+            "versions": surveys.list_survey_versions(session),
+        },
+        caller=caller,
+    )
 
 
 @router.post("/admin/rounds")
@@ -407,8 +509,9 @@ def admin_create_round(
 def admin_round(
     round_id: int, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
 ) -> Response:
-    return render(request, "admin_round.html", _round_context(session, round_id, user.role),
-                  caller=caller)
+    return render(
+        request, "admin_round.html", _round_context(session, round_id, user.role), caller=caller
+    )
 
 
 def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
@@ -417,14 +520,21 @@ def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
         "round": rounds.round_public(session, round_),
         "progress": rounds.round_progress(session, round_id=round_id),
         "invitations": invitations.list_invitations(session, round_id=round_id)
-        if role == "admin" else [],
+        if role == "admin"
+        else [],
     }
 
 
 @router.post("/admin/rounds/{round_id}/{action}")
 def admin_round_action(
-    round_id: int, action: str, request: Request, user: AdminUser, caller: CallerDep,
-    session: SessionDep, settings: SettingsDep, form: FormDep,
+    round_id: int,
+    action: str,
+    request: Request,
+    user: AdminUser,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: FormDep,
 ) -> Response:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
     if action == "open":
@@ -450,8 +560,9 @@ class _NoSuchAction(DomainError):
         super().__init__("There is no such action.")
 
 
-def _invite_from_form(request: Request, caller: Caller, session: Any, settings: Any,
-                      round_id: int, form: FormData) -> Response:
+def _invite_from_form(
+    request: Request, caller: Caller, session: Any, settings: Any, round_id: int, form: FormData
+) -> Response:
     upload = form.get("file")
     text = str(form.get("csv", ""))
     filename = "pasted list"
@@ -460,23 +571,37 @@ def _invite_from_form(request: Request, caller: Caller, session: Any, settings: 
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{upload.filename}: the file must be UTF-8 text",
-                               field="file") from exc
+            raise InvalidInput(
+                f"{upload.filename}: the file must be UTF-8 text", field="file"
+            ) from exc
         filename = upload.filename
     people = invitations.parse_invitees_csv(text, filename=filename)
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
     csv_text = invitations.issued_as_csv(issued, base_url=settings.base_url)
     data_url = "data:text/csv;base64," + base64.b64encode(csv_text.encode()).decode()
-    return render(request, "admin_invited.html", {
-        "round_id": round_id, "issued": issued, "base_url": settings.base_url,
-        "csv_data_url": data_url,
-    }, caller=caller)
+    return render(
+        request,
+        "admin_invited.html",
+        {
+            "round_id": round_id,
+            "issued": issued,
+            "base_url": settings.base_url,
+            "csv_data_url": data_url,
+        },
+        caller=caller,
+    )
 
 
 @router.post("/admin/invitations/{invitation_id}/{action}")
 def admin_invitation_action(
-    invitation_id: int, action: str, request: Request, user: AdminUser, caller: CallerDep,
-    session: SessionDep, settings: SettingsDep, form: FormDep,
+    invitation_id: int,
+    action: str,
+    request: Request,
+    user: AdminUser,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: FormDep,
 ) -> Response:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
     if action == "revoke":
@@ -488,17 +613,28 @@ def admin_invitation_action(
 
         inv = session.get(Invitation, invitation_id)
         csv_text = invitations.issued_as_csv([issued], base_url=settings.base_url)
-        return render(request, "admin_invited.html", {
-            "round_id": inv.round_id if inv else 0, "issued": [issued],
-            "base_url": settings.base_url,
-            "csv_data_url": "data:text/csv;base64," + base64.b64encode(csv_text.encode()).decode(),
-        }, caller=caller)
+        return render(
+            request,
+            "admin_invited.html",
+            {
+                "round_id": inv.round_id if inv else 0,
+                "issued": [issued],
+                "base_url": settings.base_url,
+                "csv_data_url": "data:text/csv;base64,"
+                + base64.b64encode(csv_text.encode()).decode(),
+            },
+            caller=caller,
+        )
     raise _NoSuchAction()
 
 
 @router.get("/admin/rounds/{round_id}/export.csv")
-def admin_export(round_id: int, user: StaffUser, session: SessionDep,
-                 include_drafts: bool = False) -> Response:
+def admin_export(
+    round_id: int, user: StaffUser, session: SessionDep, include_drafts: bool = False
+) -> Response:
     text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
-    return Response(text, media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'})
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'},
+    )
