@@ -292,6 +292,90 @@ def export(
         typer.echo(f"wrote {output}", err=True)
 
 
+# --- analysis --------------------------------------------------------------------------
+
+
+@cli.command("report")
+def report(
+    round_id: int,
+    fmt: Annotated[str, typer.Option("--format", help="html, json or csv")] = "html",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
+    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    group_by: Annotated[
+        str | None, typer.Option(help="Compare subgroups: organisation or group")
+    ] = None,
+    include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
+) -> None:
+    """Reliability report of a round: self-contained HTML with plots, JSON or CSV."""
+    from app.models import utcnow
+    from app.services import reports
+
+    if fmt not in reports.FORMATS:
+        _fail(f"--format {fmt!r} is not supported; use html, json or csv")
+    with _session() as session:
+        result = reports.build_report(
+            session,
+            round_id=round_id,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            group_by=group_by,
+            include_drafts=include_drafts,
+        )
+    if fmt == "html":
+        text = reports.report_html(result, generated_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+    elif fmt == "csv":
+        text = reports.report_csv(result)
+    else:
+        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+@cli.command("analyze")
+def analyze_file(
+    file: Annotated[Path, typer.Argument(help="Tidy ratings CSV (a round export works)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    level: Annotated[
+        str | None,
+        typer.Option(help="Level of measurement for every dimension (default ordinal)"),
+    ] = None,
+    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    minimum_alpha: Annotated[float, typer.Option(help="Minimum acceptable alpha")] = 0.667,
+    group_by: Annotated[
+        str | None, typer.Option(help="Rater attribute column to compare groups by")
+    ] = None,
+    rater: Annotated[str, typer.Option(help="Column naming the rater")] = "rater",
+    item: Annotated[str, typer.Option(help="Column naming the item")] = "item",
+    dimension: Annotated[str, typer.Option(help="Column naming the dimension")] = "dimension",
+    value: Annotated[str, typer.Option(help="Column holding the value")] = "value",
+) -> None:
+    """Analyse any tidy ratings CSV (no server, no database). Empty cells are "can't judge"."""
+    from analysis.summary import analyze, format_text
+    from analysis.tidy import read_ratings_csv
+
+    try:
+        frame = read_ratings_csv(file, rater=rater, item=item, dimension=dimension, value=value)
+        result = analyze(
+            frame,
+            levels=level,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            minimum_alpha=minimum_alpha,
+            group_by=group_by,
+        )
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(format_text(result))
+
+
 # --- users -------------------------------------------------------------------------------
 
 
@@ -358,6 +442,9 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the server after setting up")
     ] = True,
+    simulated: Annotated[
+        int, typer.Option(help="Also add this many simulated, submitted responses")
+    ] = 0,
 ) -> None:
     """Load the built-in surveys, create an admin, open a round, invite demo experts, print
     the admin login and the expert links, then serve."""
@@ -371,6 +458,17 @@ def demo(
     upgrade_database(settings.database_url)
     with _session(settings) as session:
         setup = set_up_demo(session)
+    if simulated:
+        from app.services.demo import simulate_panel
+
+        with _session(settings) as session:
+            count = simulate_panel(
+                session,
+                round_id=setup.round_id,
+                n_experts=simulated,
+                seed=int.from_bytes(os.urandom(2), "big"),
+            )
+        typer.echo(f"added {simulated} simulated responses ({count} ratings)")
     base = settings.base_url
     typer.echo(f"database: {_display_url(settings.database_url)}")
     typer.echo(f"surveys loaded: {', '.join(setup.loaded)}")

@@ -7,27 +7,14 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from markdown_it import MarkdownIt
-from markupsafe import Markup
 
 from app.config import Settings, get_settings
 from app.db import make_engine
 from app.web import api, pages
 from app.web.errors import BodySizeLimit, install_error_handlers
+from app.web.templating import make_environment
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
-
-# Markdown from survey files is rendered with raw HTML disabled, so a survey author cannot
-# inject markup either.
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
-
-
-def render_markdown(text: str | None) -> Markup:
-    return Markup(_markdown.render(text or ""))  # noqa: S704 - html disabled above
-
-
-def render_markdown_inline(text: str | None) -> Markup:
-    return Markup(_markdown.renderInline(text or ""))  # noqa: S704 - html disabled above
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "surveys", "description": "Survey definitions and their versions"},
             {"name": "rounds", "description": "Rounds, progress and exports"},
             {"name": "invitations", "description": "Personal invitation links"},
+            {"name": "reports", "description": "Reliability and consensus reports"},
             {
                 "name": "expert",
                 "description": "An invited expert's own response; authenticate with the "
@@ -51,9 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
-    templates = Jinja2Templates(directory=WEB_DIR / "templates")
-    templates.env.filters["markdown"] = render_markdown
-    templates.env.filters["markdown_inline"] = render_markdown_inline
+    templates = Jinja2Templates(env=make_environment())
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(api.router)

@@ -104,3 +104,83 @@ def set_up_demo(session: Session) -> DemoSetup:
         links=links,
         loaded=loaded,
     )
+
+
+def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int = 0) -> int:
+    """Add ``n_experts`` simulated, submitted responses to an open round (for trying the
+    reports). Each item has a latent score per dimension; each simulated expert adds a
+    personal severity and noise, abstains now and then, and judges the tier from the
+    survey's own rule. Returns the number of ratings written."""
+    import numpy as np
+
+    from app.schemas import RatingInput
+    from app.services import responses
+    from app.services.surveys import expected_cells
+    from app.survey_files import HOLISTIC_TIER_KEY
+
+    round_ = rounds.get_round(session, round_id=round_id)
+    definition = rounds.round_definition(session, round_)
+    rng = np.random.default_rng(seed)
+    latent = {
+        (item.key, dim.key): rng.uniform(dim.scale.min, dim.scale.max)
+        for item in definition.items
+        for dim in definition.dimensions
+    }
+    people = [
+        InviteeCreate(
+            name=f"Simulated expert {i + 1}",
+            email=f"simulated.{round_id}.{seed}.{i + 1}@example.org",
+            organisation=f"Simulated institute {'ABC'[i % 3]}",
+            stakeholder_group=("government", "academia", "industry")[i % 3],
+        )
+        for i in range(n_experts)
+    ]
+    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    rule = definition.tier_rule
+    written = 0
+    for link in issued:
+        invitation = invitations.find_invitation(session, token=link.token)
+        response = responses.start_response(session, invitation=invitation)
+        assert response.id is not None
+        responses.give_consent(session, response_id=response.id)
+        severity = rng.normal(0, 0.4)
+        ratings = []
+        scores: dict[str, dict[str, float]] = {}
+        for item_key, dim_key in expected_cells(definition):
+            if dim_key == HOLISTIC_TIER_KEY:
+                continue
+            dim = definition.dimension(dim_key)
+            if rng.random() < 0.04:
+                ratings.append(RatingInput(item=item_key, dimension=dim_key, status="cant_judge"))
+                continue
+            raw = latent[(item_key, dim_key)] + severity + rng.normal(0, 0.6)
+            value = int(np.clip(np.rint(raw), dim.scale.min, dim.scale.max))
+            scores.setdefault(item_key, {})[dim_key] = value
+            ratings.append(
+                RatingInput(
+                    item=item_key,
+                    dimension=dim_key,
+                    value=value,
+                    confidence=("low", "medium", "high")[int(rng.integers(0, 3))],
+                )
+            )
+        if definition.holistic_tier.enabled:
+            for item in definition.items:
+                values = [scores.get(item.key, {}).get(d) for d in rule.dimensions]
+                known = [v for v in values if v is not None]
+                if not known:
+                    ratings.append(
+                        RatingInput(item=item.key, dimension=HOLISTIC_TIER_KEY, status="cant_judge")
+                    )
+                    continue
+                score = {"max": max, "min": min}.get(rule.aggregate, lambda v: sum(v) / len(v))(
+                    known
+                ) + rng.normal(0, 0.3)
+                tier = sum(score >= rule.thresholds[t.key] for t in definition.tiers[1:])
+                ratings.append(
+                    RatingInput(item=item.key, dimension=HOLISTIC_TIER_KEY, value=int(tier))
+                )
+        responses.save_ratings(session, response_id=response.id, ratings=ratings)
+        responses.submit_response(session, response_id=response.id)
+        written += len(ratings)
+    return written

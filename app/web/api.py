@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from app.schemas import (
     ErrorPublic,
@@ -26,7 +26,16 @@ from app.schemas import (
     SurveyVersionPublic,
     UserPublic,
 )
-from app.services import exports, invitations, responses, rounds, sessions, surveys, users
+from app.services import (
+    exports,
+    invitations,
+    reports,
+    responses,
+    rounds,
+    sessions,
+    surveys,
+    users,
+)
 from app.survey_files import parse_survey_text
 from app.web.deps import (
     AdminUser,
@@ -175,6 +184,54 @@ def export_round(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'},
     )
+
+
+@router.get(
+    "/rounds/{round_id}/report",
+    tags=["reports"],
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/html": {}, "text/csv": {}},
+            "description": "The reliability report in the requested format",
+        }
+    },
+)
+def round_report(
+    round_id: int,
+    session: SessionDep,
+    user: StaffUser,
+    format: Literal["json", "html", "csv"] = "json",  # noqa: A002
+    n_bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
+    seed: int = 0,
+    group_by: Literal["organisation", "group"] | None = None,
+    include_drafts: bool = False,
+) -> Response:
+    """Reliability, consensus and rater diagnostics of a round (admins and researchers).
+    `format=html` is a self-contained page with plots; `csv` has one row per statistic."""
+    report = reports.build_report(
+        session,
+        round_id=round_id,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        group_by=group_by,
+        include_drafts=include_drafts,
+    )
+    name = f"round-{round_id}-report"
+    if format == "html":
+        return HTMLResponse(reports.report_html(report, generated_at=_now_text()))
+    if format == "csv":
+        return Response(
+            reports.report_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return JSONResponse(report.to_dict())
+
+
+def _now_text() -> str:
+    from app.models import utcnow
+
+    return utcnow().strftime("%Y-%m-%d %H:%M UTC")
 
 
 @router.post(

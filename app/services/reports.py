@@ -1,0 +1,262 @@
+"""Reliability reports of a round: the round's ratings -> ``analysis`` -> JSON, CSV or HTML.
+
+All statistics come from the pure ``analysis`` package; this module only fetches the
+ratings, passes the survey's own settings (levels of measurement, scales, the frozen
+consensus criterion, the minimum alpha) and shapes the output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic_core import to_jsonable_python
+from sqlmodel import Session
+
+from analysis import plots
+from analysis.results import PanelAnalysis
+from analysis.summary import analyze
+from app.errors import Conflict
+from app.models import Round
+from app.services.exports import neutralise, ratings_rows
+from app.services.rounds import get_round, round_definition, round_public
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+
+FORMATS = ("html", "json", "csv")
+#: Confidence as a number for the analysis (mean confidence per item): low 1 .. high 3.
+_CONFIDENCE_SCORE = {"low": 1.0, "medium": 2.0, "high": 3.0}
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    round: dict[str, Any]
+    definition: SurveyDefinition
+    analysis: PanelAnalysis
+    settings: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "round": to_jsonable_python(self.round),
+            "survey": {
+                "slug": self.definition.slug,
+                "version": self.round["survey_version"],
+                "title": self.definition.title,
+                "minimum_alpha": self.definition.reliability.minimum_alpha,
+            },
+            "settings": self.settings,
+            **self.analysis.to_dict(),
+        }
+
+
+def ratings_frame(session: Session, *, round_id: int, include_drafts: bool = False) -> pd.DataFrame:
+    """The round's ratings as the tidy table ``analysis`` takes (abstentions as NaN)."""
+    rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
+    columns = [
+        "rater",
+        "item",
+        "dimension",
+        "value",
+        "status",
+        "confidence",
+        "organisation",
+        "group",
+    ]
+    frame = pd.DataFrame(
+        [
+            {
+                "rater": r["rater"],
+                "item": r["item"],
+                "dimension": r["dimension"],
+                "value": float(r["value"]) if r["value"] is not None else np.nan,
+                "status": r["status"],
+                "confidence": _CONFIDENCE_SCORE.get(r["confidence"], np.nan),
+                "organisation": r["organisation"] or None,
+                "group": r["stakeholder_group"] or None,
+            }
+            for r in rows
+        ],
+        columns=columns,
+    )
+    return frame.astype({"value": "float64"})
+
+
+def build_report(
+    session: Session,
+    *,
+    round_id: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    group_by: str | None = None,
+    include_drafts: bool = False,
+) -> RoundReport:
+    """Analyse a round with the survey's own settings."""
+    round_ = get_round(session, round_id=round_id)
+    definition = round_definition(session, round_)
+    frame = ratings_frame(session, round_id=round_id, include_drafts=include_drafts)
+    if frame.empty:
+        raise Conflict(
+            f"round {round_id} has no submitted ratings yet"
+            + ("" if include_drafts else "; include drafts to analyse work in progress")
+        )
+    if group_by not in (None, "organisation", "group"):
+        raise _bad_group(group_by)
+    levels = {d.key: d.measurement for d in definition.dimensions}
+    scales: dict[str, list[float]] = {
+        d.key: [float(v) for v in d.scale.values] for d in definition.dimensions
+    }
+    tier_labels = None
+    tier_dimensions: tuple[str, ...] = ()
+    if definition.holistic_tier.enabled:
+        levels[HOLISTIC_TIER_KEY] = "ordinal"
+        scales[HOLISTIC_TIER_KEY] = [float(i) for i in range(len(definition.tiers))]
+        tier_labels = {float(i): t.label for i, t in enumerate(definition.tiers)}
+        tier_dimensions = (HOLISTIC_TIER_KEY,)
+    consensus = _criterion(round_, definition)
+    result = analyze(
+        frame,
+        levels=levels,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        minimum_alpha=definition.reliability.minimum_alpha,
+        consensus=consensus,
+        group_by=group_by,
+        scales=scales,
+        tier_dimensions=tier_dimensions,
+        tier_labels=tier_labels,
+    )
+    settings = {
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "group_by": group_by,
+        "include_drafts": include_drafts,
+        "consensus": consensus,
+        "levels": levels,
+    }
+    return RoundReport(round_public(session, round_), definition, result, settings)
+
+
+def _criterion(round_: Round, definition: SurveyDefinition) -> dict[str, Any]:
+    # The criterion frozen when the round opened wins over the file's current one.
+    if round_.criteria and "consensus" in round_.criteria:
+        return dict(round_.criteria["consensus"])
+    return definition.consensus.model_dump()
+
+
+def _bad_group(value: object) -> Exception:
+    from app.errors import InvalidInput
+
+    return InvalidInput(
+        f"group_by must be 'organisation' or 'group', not {value!r}", field="group_by"
+    )
+
+
+def report_csv(report: RoundReport) -> str:
+    """Every result as long-format rows: section, subject, statistic, value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "subject", "statistic", "value"])
+    data = report.to_dict()
+    for section in ("dimensions", "items", "raters", "subgroups"):
+        block = data.get(section)
+        if isinstance(block, dict):
+            entries = list(block.items())
+        elif isinstance(block, list):
+            entries = [(_subject(entry), entry) for entry in block]
+        else:
+            continue
+        for subject, entry in entries:
+            for statistic, value in _flatten(entry):
+                writer.writerow(
+                    [section, neutralise(str(subject)), statistic, neutralise(_cell(value))]
+                )
+    return out.getvalue()
+
+
+def _subject(entry: Any) -> str:
+    if isinstance(entry, dict):
+        parts = [str(entry[k]) for k in ("group", "rater", "item", "dimension") if k in entry]
+        return "/".join(parts)
+    return ""
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        rows = []
+        for key, inner in value.items():
+            rows += _flatten(inner, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        rows = []
+        for index, inner in enumerate(value):
+            rows += _flatten(inner, f"{prefix}[{index}]")
+        return rows
+    return [(prefix, value)]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(_cell(v) for v in value)
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    return str(value)
+
+
+def report_figures(report: RoundReport) -> dict[str, str]:
+    """The report's figures as SVG text, keyed by name."""
+    definition = report.definition
+    rule = definition.tier_rule
+    result = report.analysis
+    figures: dict[str, str] = {}
+    figures["heatmap"] = plots.plot_median_heatmap(result, title="Median rating per item")
+    figures["medians"] = plots.plot_item_medians(result, title="Median and IQR per item")
+    if len(rule.dimensions) >= 2:
+        first, second = rule.dimensions[0], rule.dimensions[1]
+        scale = definition.dimension(first).scale
+        figures["plane"] = plots.plot_tier_plane(
+            result,
+            dimensions=[first, second],
+            thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+            tiers=[t.label for t in definition.tiers],
+            aggregate=rule.aggregate,
+            scale=(scale.min, scale.max),
+            title=f"{definition.dimension(first).label} × {definition.dimension(second).label}",
+        )
+    figures["raters"] = plots.plot_rater_deviations(
+        result, title="Rater deviation from the leave-one-out median"
+    )
+    figures["reliability"] = plots.plot_reliability_forest(
+        result, title="Krippendorff's alpha with 95% bootstrap CI"
+    )
+    return figures
+
+
+def report_html(report: RoundReport, *, generated_at: str) -> str:
+    """A self-contained HTML report (inline CSS and SVG figures; opens offline)."""
+    from app.web.templating import STATIC_DIR, make_environment
+
+    definition = report.definition
+    labels = {d.key: d.label for d in definition.dimensions}
+    labels[HOLISTIC_TIER_KEY] = "Overall tier"
+    data = report.to_dict()
+    return (
+        make_environment()
+        .get_template("report.html")
+        .render(
+            css=(STATIC_DIR / "report.css").read_text(encoding="utf-8"),
+            data=data,
+            survey=data["survey"],
+            round=data["round"],
+            settings=report.settings,
+            criterion=report.settings["consensus"],
+            labels=labels,
+            item_labels={i.key: i.label for i in definition.items},
+            figures=report_figures(report),
+            generated_at=generated_at,
+        )
+    )

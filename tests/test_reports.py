@@ -1,0 +1,236 @@
+"""Round reports through the service, the API and the CLI, and `elicit analyze` on files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import get_settings
+from app.services import reports
+from app.services.demo import simulate_panel
+from tests.factories import login, make_round, make_user
+
+runner = CliRunner()
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 coders x 12 units.
+KRIPPENDORFF_2011 = {
+    "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+}
+
+
+@pytest.fixture
+def simulated_round(session):
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=8, seed=3)
+    session.commit()
+    return round_
+
+
+def test_report_uses_the_surveys_settings(session, simulated_round):
+    report = reports.build_report(session, round_id=simulated_round.id, n_bootstrap=50)
+    data = report.to_dict()
+    assert set(data["dimensions"]) == {"sensitivity", "misuse", "tier"}
+    misuse = data["dimensions"]["misuse"]
+    assert misuse["n_raters"] == 8 and misuse["n_items"] == 3
+    assert misuse["level"] == "ordinal"
+    assert data["settings"]["consensus"]["min_share_within_one"] == 0.7
+    assert len(data["raters"]) == 8 and all(r["rater"].startswith("E-") for r in data["raters"])
+    tiers = [i for i in data["items"] if i["dimension"] == "tier"]
+    assert all(i["modal_tier"] in {"No Brainer", "Gray Area", "High Trust"} for i in tiers)
+    json.dumps(data)  # serialisable as it is
+
+
+def test_report_of_an_empty_round_is_a_clear_conflict(session, client):
+    make_user(session)
+    round_ = make_round(session)
+    reply = client.get(f"/api/rounds/{round_.id}/report", headers=login(client))
+    assert reply.status_code == 409 and "no submitted ratings" in reply.json()["detail"]
+
+
+def test_report_api_formats_and_roles(session, client, simulated_round):
+    make_user(session, email="res@example.org", role="researcher")
+    headers = login(client, "res@example.org")
+    url = f"/api/rounds/{simulated_round.id}/report"
+    as_json = client.get(url, params={"n_bootstrap": 40}, headers=headers)
+    assert as_json.status_code == 200 and "krippendorff_alpha" in as_json.text
+    html = client.get(url, params={"format": "html", "n_bootstrap": 40}, headers=headers)
+    assert html.headers["content-type"].startswith("text/html")
+    assert html.text.count("<svg") >= 5 and "Krippendorff" in html.text
+    assert "<script" not in html.text and 'src="http' not in html.text  # self-contained
+    table = list(
+        csv.DictReader(
+            io.StringIO(
+                client.get(url, params={"format": "csv", "n_bootstrap": 40}, headers=headers).text
+            )
+        )
+    )
+    assert {"dimensions", "items", "raters"} <= {row["section"] for row in table}
+    alpha = [
+        r
+        for r in table
+        if r["subject"] == "misuse" and r["statistic"] == "krippendorff_alpha.ordinal"
+    ]
+    assert float(alpha[0]["value"]) == pytest.approx(
+        as_json.json()["dimensions"]["misuse"]["krippendorff_alpha"]["ordinal"], abs=1e-6
+    )
+    assert client.get(url, params={"format": "pdf"}, headers=headers).status_code == 422
+    assert client.get(url, params={"n_bootstrap": -1}, headers=headers).status_code == 422
+    assert client.get(url).status_code == 401
+
+
+def test_same_seed_same_report(session, simulated_round):
+    a = reports.build_report(session, round_id=simulated_round.id, n_bootstrap=60, seed=7)
+    b = reports.build_report(session, round_id=simulated_round.id, n_bootstrap=60, seed=7)
+    assert a.to_dict()["dimensions"] == b.to_dict()["dimensions"]
+
+
+def test_report_cli_writes_html(session, simulated_round, database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    target = tmp_path / "report.html"
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            str(simulated_round.id),
+            "--format",
+            "html",
+            "--bootstrap",
+            "30",
+            "-o",
+            str(target),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert target.read_text().startswith("<!doctype html>")
+    result = runner.invoke(
+        cli,
+        [
+            "report",
+            str(simulated_round.id),
+            "--format",
+            "json",
+            "--bootstrap",
+            "30",
+            "--group-by",
+            "group",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["subgroups"]["attribute"] == "group"
+    get_settings.cache_clear()
+
+
+def _write_krippendorff_csv(path, *, empty="") -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["coder", "unit", "scale", "score"])
+        for coder, values in KRIPPENDORFF_2011.items():
+            for unit, value in enumerate(values, start=1):
+                writer.writerow([coder, unit, "d", empty if value is None else value])
+
+
+def test_analyze_reproduces_krippendorff_2011(tmp_path):
+    path = tmp_path / "k.csv"
+    _write_krippendorff_csv(path)
+    result = runner.invoke(
+        cli,
+        [
+            "analyze",
+            str(path),
+            "--json",
+            "--bootstrap",
+            "200",
+            "--seed",
+            "1",
+            "--rater",
+            "coder",
+            "--item",
+            "unit",
+            "--dimension",
+            "scale",
+            "--value",
+            "score",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    alpha = json.loads(result.output)["dimensions"]["d"]["krippendorff_alpha"]
+    assert {k: round(v, 3) for k, v in alpha.items()} == {
+        "nominal": 0.743,
+        "ordinal": 0.815,
+        "interval": 0.849,
+        "ratio": 0.797,
+    }
+    again = runner.invoke(
+        cli,
+        [
+            "analyze",
+            str(path),
+            "--json",
+            "--bootstrap",
+            "200",
+            "--seed",
+            "1",
+            "--rater",
+            "coder",
+            "--item",
+            "unit",
+            "--dimension",
+            "scale",
+            "--value",
+            "score",
+        ],
+    )
+    assert again.output == result.output
+    text = runner.invoke(
+        cli,
+        [
+            "analyze",
+            str(path),
+            "--rater",
+            "coder",
+            "--item",
+            "unit",
+            "--dimension",
+            "scale",
+            "--value",
+            "score",
+            "--bootstrap",
+            "50",
+        ],
+    )
+    assert text.exit_code == 0 and "0.815" in text.output
+
+
+def test_analyze_reads_a_round_export(
+    session, simulated_round, database_url, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    export = runner.invoke(cli, ["export", str(simulated_round.id), "--format", "csv"])
+    get_settings.cache_clear()
+    path = tmp_path / "export.csv"
+    path.write_text(export.output)
+    result = runner.invoke(cli, ["analyze", str(path), "--json", "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data["dimensions"]) == {"sensitivity", "misuse", "tier"}
+    assert data["dimensions"]["misuse"]["n_raters"] == 8
+
+
+def test_analyze_bad_file_names_line_and_column(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("rater,item,dimension,value\nA,1,d,3\nB,1,d,three\n")
+    result = runner.invoke(cli, ["analyze", str(path)])
+    assert result.exit_code == 1
+    assert re.search(r"bad\.csv.*3", result.output) and "value" in result.output
