@@ -200,7 +200,7 @@ def round_report(
     round_id: int,
     session: SessionDep,
     user: StaffUser,
-    format: Literal["json", "html", "csv"] = "json",  # noqa: A002
+    format: Literal["json", "html", "csv"] = "json",
     n_bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
     seed: int = 0,
     group_by: Literal["organisation", "group"] | None = None,
