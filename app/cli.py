@@ -186,6 +186,47 @@ def round_close(round_id: int) -> None:
         typer.echo(f"round {round_.id} is closed")
 
 
+@round_cli.command("next")
+def round_next(
+    round_id: Annotated[int, typer.Argument(help="The closed round N")],
+    version: Annotated[
+        int | None, typer.Option(help="A revised survey version with matching keys")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the new round")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the panel's new links to this CSV file")
+    ] = None,
+    open_now: Annotated[bool, typer.Option("--open", help="Open the new round at once")] = False,
+) -> None:
+    """Create Delphi round N+1 from closed round N, with the panel's feedback."""
+    from app.services import delphi, invitations, rounds
+
+    settings = get_settings()
+    with _session(settings) as session:
+        round_, issued = delphi.create_next_round(
+            session, round_id=round_id, version=version, name=name
+        )
+        assert round_.id is not None
+        if open_now:
+            rounds.open_round(session, round_id=round_.id)
+        new_id, status, asked = round_.id, round_.status, round_.item_keys
+    typer.echo(
+        f"round {new_id} ({status}) follows round {round_id}; {len(issued)} experts invited"
+        + (f"; {len(asked)} items still asked" if asked else "")
+    )
+    _write_links(invitations.issued_as_csv(issued, base_url=settings.base_url), out)
+
+
+def _write_links(links_csv: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(links_csv, nl=False)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(links_csv)
+    typer.echo(f"links written to {out} (keep it private)")
+
+
 @round_cli.command("list")
 def round_list() -> None:
     """List rounds with their progress."""
@@ -226,14 +267,8 @@ def invite(
     with _session(settings) as session:
         people = invitations.parse_invitees_csv(text, filename=str(csv_file))
         issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    links_csv = invitations.issued_as_csv(issued, base_url=settings.base_url)
-    if out is not None:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(links_csv)
-        typer.echo(f"{len(issued)} invitations; links written to {out} (keep it private)")
-    else:
-        typer.echo(links_csv, nl=False)
+    typer.echo(f"{len(issued)} invitations", err=out is None)
+    _write_links(invitations.issued_as_csv(issued, base_url=settings.base_url), out)
 
 
 @cli.command("revoke")

@@ -132,6 +132,10 @@ class Round(SQLModel, table=True):
     closed_at: datetime | None = _ts(nullable=True, default=False)
     #: Consensus criterion and stopping rule, frozen when the round first opens.
     criteria: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: Items asked in this round (None: every item of the survey version).
+    item_keys: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: The panel's anonymous feedback from the previous round, fixed when this round is made.
+    feedback: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _ts()
 
 
@@ -263,3 +267,24 @@ class WebSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _ts()
     expires_at: datetime = _ts(default=False)
+
+
+class RubricVersion(SQLModel, table=True):
+    """A published, immutable calibrated rubric (triggers refuse edits and deletes)."""
+
+    __tablename__ = "rubric_versions"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "number", name="uq_rubric_versions_survey_id_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = _fk("surveys.id")
+    number: int
+    survey_version_id: int = _fk("survey_versions.id")
+    round_id: int = _fk("rounds.id")
+    #: The whole published record, as canonical JSON is computed from it.
+    record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    #: SHA-256 of the record's canonical JSON.
+    digest: str = Field(max_length=64)
+    published_by_id: int = _fk("users.id")
+    published_at: datetime = _ts()

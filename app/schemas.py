@@ -92,6 +92,13 @@ class RoundPublic(_Out):
     criteria: dict[str, Any] | None
 
 
+class NextRoundCreate(_In):
+    version: int | None = Field(
+        default=None, description="A revised survey version whose keys match; same if omitted"
+    )
+    name: str | None = Field(default=None, max_length=200, examples=["Round 2"])
+
+
 class InviteeCreate(_In):
     name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
     email: EmailStr
@@ -124,6 +131,11 @@ class InvitationPublic(_Out):
     revoked_at: datetime | None
     last_used_at: datetime | None
     response_status: Literal["not_started", "draft", "submitted"]
+
+
+class NextRoundPublic(_Out):
+    round: RoundPublic
+    invitations: list[InvitationIssued]
 
 
 class RoundProgress(_Out):

@@ -12,9 +12,8 @@ from sqlmodel import Session, col, select
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
 from app.schemas import RatingInput
-from app.services.rounds import ensure_accepting, round_definition
-from app.services.surveys import expected_cells
-from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.services.rounds import ensure_accepting, round_cells, round_definition, round_items
+from app.survey_files import HOLISTIC_TIER_KEY, Item, SurveyDefinition
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,10 @@ class ResponseState:
     definition: SurveyDefinition
     ratings: dict[tuple[str, str], Rating]
     expected: list[tuple[str, str]]
+    #: The items asked in this round, in order.
+    items: list[Item]
+    #: The same expert's answers in the previous Delphi round, if any.
+    previous: dict[tuple[str, str], Rating]
 
     @property
     def missing(self) -> list[tuple[str, str]]:
@@ -110,8 +113,17 @@ def load_response_state(session: Session, *, response_id: int) -> ResponseState:
         (r.item_key, r.dimension_key): r
         for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
     }
+    from app.services.delphi import previous_answers
+
     return ResponseState(
-        response, round_, expert.code, definition, ratings, expected_cells(definition)
+        response,
+        round_,
+        expert.code,
+        definition,
+        ratings,
+        round_cells(round_, definition),
+        round_items(round_, definition),
+        previous_answers(session, response=response),
     )
 
 
@@ -137,7 +149,14 @@ def save_ratings(
             "this response has been submitted and is locked; ask the survey team to reopen it"
         )
     definition = round_definition(session, round_)
+    asked = {item for item, _ in round_cells(round_, definition)}
     checked = [_validated(definition, index, r) for index, r in enumerate(ratings)]
+    for index, r in enumerate(checked):
+        if r.item not in asked:
+            raise InvalidInput(
+                f"item {r.item!r} is not asked in this round", field=f"ratings[{index}].item"
+            )
+        _check_reason(round_, definition, index, r)
     seen: set[tuple[str, str]] = set()
     for index, r in enumerate(checked):
         if (r.item, r.dimension) in seen:
@@ -296,6 +315,29 @@ def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> Rati
                 "this dimension does not allow 'outside my expertise'", field=f"{field}.status"
             )
     return r
+
+
+def outside_panel_range(round_: Round, item: str, dimension: str, value: int) -> str | None:
+    """If ``value`` lies outside the previous round's interquartile range, say so."""
+    cell = ((round_.feedback or {}).get("items") or {}).get(item, {}).get(dimension)
+    if not cell or cell.get("q1") is None or cell.get("q3") is None:
+        return None
+    if cell["q1"] <= value <= cell["q3"]:
+        return None
+    return f"the panel's middle half lay between {cell['q1']:g} and {cell['q3']:g}"
+
+
+def _check_reason(round_: Round, definition: SurveyDefinition, index: int, r: RatingInput) -> None:
+    # Delphi: moving to, or staying at, a value outside the panel's IQR needs a reason.
+    if r.status != "value" or r.value is None or not definition.delphi.require_reason_outside_iqr:
+        return
+    where = outside_panel_range(round_, r.item, r.dimension, r.value)
+    if where and not r.rationale.strip():
+        raise InvalidInput(
+            f"{r.value} is outside the panel's range in the previous round ({where}); "
+            "give a short reason in the rationale",
+            field=f"ratings[{index}].rationale",
+        )
 
 
 def _find(session: Session, invitation: Invitation) -> Response | None:

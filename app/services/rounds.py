@@ -10,7 +10,7 @@ from sqlmodel import Session, col, func, select
 from app.errors import Conflict, InvalidInput, NotFound, RoundNotOpen
 from app.models import Expert, ExpertContact, Invitation, Rating, Response, Round, utcnow
 from app.services.surveys import definition_of, expected_cells, get_survey_version, slug_of
-from app.survey_files import SurveyDefinition
+from app.survey_files import Item, SurveyDefinition
 
 
 def create_round(
@@ -51,6 +51,20 @@ def round_definition(session: Session, round_: Round) -> SurveyDefinition:
     version = session.get(SurveyVersion, round_.survey_version_id)
     assert version is not None
     return definition_of(version)
+
+
+def round_items(round_: Round, definition: SurveyDefinition) -> list[Item]:
+    """The items asked in a round (a later Delphi round may leave settled items out)."""
+    if round_.item_keys is None:
+        return list(definition.items)
+    keep = set(round_.item_keys)
+    return [item for item in definition.items if item.key in keep]
+
+
+def round_cells(round_: Round, definition: SurveyDefinition) -> list[tuple[str, str]]:
+    """Every (item, dimension) an expert is asked in this round, in order."""
+    keep = {item.key for item in round_items(round_, definition)}
+    return [cell for cell in expected_cells(definition) if cell[0] in keep]
 
 
 def open_round(session: Session, *, round_id: int) -> Round:
@@ -132,7 +146,7 @@ def round_progress(session: Session, *, round_id: int) -> dict[str, Any]:
     """Invited / started / submitted counts and per-expert completion (codes, not names)."""
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
-    expected = len(expected_cells(definition))
+    expected = len(round_cells(round_, definition))
     rows = session.exec(
         select(Invitation, Expert, Response)
         .join(Expert, col(Expert.id) == col(Invitation.expert_id))

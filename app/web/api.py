@@ -12,6 +12,8 @@ from app.schemas import (
     InvitationIssued,
     InvitationPublic,
     InvitationsCreate,
+    NextRoundCreate,
+    NextRoundPublic,
     LoginPublic,
     LoginRequest,
     RatingPublic,
@@ -27,6 +29,7 @@ from app.schemas import (
     UserPublic,
 )
 from app.services import (
+    delphi,
     exports,
     invitations,
     reports,
@@ -158,6 +161,27 @@ def close_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPub
     """Close a round: no more answers are accepted."""
     return RoundPublic(
         **rounds.round_public(session, rounds.close_round(session, round_id=round_id))
+    )
+
+
+@router.post(
+    "/rounds/{round_id}/next", tags=["rounds"], response_model=NextRoundPublic, status_code=201
+)
+def next_round(
+    round_id: int,
+    body: NextRoundCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminUser,
+) -> NextRoundPublic:
+    """Create Delphi round N+1 from closed round N: the same panel gets new links (shown
+    once), and each expert will see the panel's anonymous feedback from round N."""
+    round_, issued = delphi.create_next_round(
+        session, round_id=round_id, version=body.version, name=body.name
+    )
+    return NextRoundPublic(
+        round=RoundPublic(**rounds.round_public(session, round_)),
+        invitations=[_issued(i, settings.base_url) for i in issued],
     )
 
 
@@ -332,16 +356,31 @@ def reissue(
 
 @router.get("/expert/survey", tags=["expert"])
 def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[type-arg]
-    """The survey definition and round this invitation is for."""
+    """The survey definition and round this invitation is for; in a later Delphi round also
+    the panel's anonymous feedback from the previous round and your own earlier answers."""
     state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
     return {
         "round": {
             "id": state.round.id,
             "name": state.round.name,
+            "sequence": state.round.sequence,
             "status": state.round.status,
             "closes_at": state.round.closes_at,
+            "items": [item.key for item in state.items],
         },
         "survey": state.definition.model_dump(mode="json"),
+        # Delphi rounds: the panel's anonymous feedback and your own previous answers.
+        "feedback": (state.round.feedback or {}).get("items"),
+        "previous_answers": [
+            {
+                "item": i,
+                "dimension": d,
+                "status": r.status,
+                "value": r.value,
+                "rationale": r.rationale,
+            }
+            for (i, d), r in sorted(state.previous.items())
+        ],
     }
 
 

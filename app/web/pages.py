@@ -167,7 +167,7 @@ def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep
 
 
 def _first_incomplete(state: responses.ResponseState) -> int:
-    for index, item in enumerate(state.definition.items, start=1):
+    for index, item in enumerate(state.items, start=1):
         if not state.item_complete(item.key):
             return index
     return 1
@@ -175,7 +175,7 @@ def _first_incomplete(state: responses.ResponseState) -> int:
 
 def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]:
     definition = state.definition
-    items = definition.items
+    items = state.items
     if not 1 <= number <= len(items):
         raise _NoSuchItem(len(items))
     item = items[number - 1]
@@ -263,6 +263,14 @@ def _view(
         }
     else:
         current = {"answer": "", "confidence": "", "rationale": ""}
+    previous = state.previous.get((item_key, key))
+    if rating is None and previous is not None and (submitted is None or key not in submitted):
+        # A later Delphi round starts from the expert's own earlier answer: keep or revise.
+        current = {
+            "answer": str(previous.value) if previous.status == "value" else previous.status,
+            "confidence": previous.confidence or "",
+            "rationale": previous.rationale,
+        }
     return {
         "key": key,
         "label": label,
@@ -272,6 +280,44 @@ def _view(
         "allow_outside": allow_outside,
         "current": current,
         "is_tier": is_tier,
+        "feedback": _feedback_view(state, item_key, key, levels),
+        "previous": _answer_text(previous, levels) if previous is not None else None,
+    }
+
+
+def _answer_text(rating: Any, levels: list[tuple[int, str]]) -> str:
+    if rating.status == "cant_judge":
+        return "can't judge"
+    if rating.status == "outside_expertise":
+        return "outside my expertise"
+    names = dict(levels)
+    text = names.get(rating.value, "")
+    return f"{rating.value}" if len(text) > 40 else f"{rating.value} ({text})"
+
+
+def _feedback_view(
+    state: responses.ResponseState, item_key: str, key: str, levels: list[tuple[int, str]]
+) -> dict[str, Any] | None:
+    cell = ((state.round.feedback or {}).get("items") or {}).get(item_key, {}).get(key)
+    if not cell:
+        return None
+    total = sum(cell["histogram"].values()) or 1
+    return {
+        "round": state.round.sequence - 1,
+        "n": cell["n"],
+        "median": cell["median"],
+        "q1": cell["q1"],
+        "q3": cell["q3"],
+        "bars": [
+            {
+                "level": level,
+                "count": cell["histogram"].get(str(level), 0),
+                "percent": round(100 * cell["histogram"].get(str(level), 0) / total),
+            }
+            for level, _ in levels
+        ],
+        "rationales": cell.get("rationales", []),
+        "tier_names": {level: text.split(":")[0] for level, text in levels},
     }
 
 
@@ -375,7 +421,7 @@ def _review_context(state: responses.ResponseState, can_edit: bool, notice: str)
     labels = {d.key: d.label for d in definition.dimensions}
     labels[HOLISTIC_TIER_KEY] = "Overall tier"
     missing_by_item: list[dict[str, Any]] = []
-    for number, item in enumerate(definition.items, start=1):
+    for number, item in enumerate(state.items, start=1):
         missing = [labels[d] for (i, d) in state.missing if i == item.key]
         if missing:
             missing_by_item.append({"number": number, "item": item, "missing": missing})
@@ -515,8 +561,17 @@ def admin_round(
 
 
 def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from app.models import Round
+
     round_ = rounds.get_round(session, round_id=round_id)
+    following = session.exec(select(Round).where(Round.previous_round_id == round_id)).first()
     return {
+        "previous_round": session.get(Round, round_.previous_round_id)
+        if round_.previous_round_id
+        else None,
+        "next_round": following,
         "round": rounds.round_public(session, round_),
         "progress": rounds.round_progress(session, round_id=round_id),
         "invitations": invitations.list_invitations(session, round_id=round_id)
@@ -543,6 +598,12 @@ def admin_round_action(
         rounds.close_round(session, round_id=round_id)
     elif action == "invite":
         return _invite_from_form(request, caller, session, settings, round_id, form)
+    elif action == "next":
+        from app.services import delphi
+
+        new_round, issued = delphi.create_next_round(session, round_id=round_id)
+        assert new_round.id is not None
+        return _links_page(request, caller, settings, new_round.id, issued)
     elif action == "reopen":
         response = responses.find_response(
             session, round_id=round_id, expert_code=str(form.get("expert_code", ""))
@@ -577,6 +638,16 @@ def _invite_from_form(
         filename = upload.filename
     people = invitations.parse_invitees_csv(text, filename=filename)
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    return _links_page(request, caller, settings, round_id, issued)
+
+
+def _links_page(
+    request: Request,
+    caller: Caller,
+    settings: Any,
+    round_id: int,
+    issued: list[invitations.IssuedInvitation],
+) -> Response:
     csv_text = invitations.issued_as_csv(issued, base_url=settings.base_url)
     data_url = "data:text/csv;base64," + base64.b64encode(csv_text.encode()).decode()
     return render(
@@ -612,19 +683,7 @@ def admin_invitation_action(
         from app.models import Invitation
 
         inv = session.get(Invitation, invitation_id)
-        csv_text = invitations.issued_as_csv([issued], base_url=settings.base_url)
-        return render(
-            request,
-            "admin_invited.html",
-            {
-                "round_id": inv.round_id if inv else 0,
-                "issued": [issued],
-                "base_url": settings.base_url,
-                "csv_data_url": "data:text/csv;base64,"
-                + base64.b64encode(csv_text.encode()).decode(),
-            },
-            caller=caller,
-        )
+        return _links_page(request, caller, settings, inv.round_id if inv else 0, [issued])
     raise _NoSuchAction()
 
 

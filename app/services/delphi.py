@@ -1,0 +1,204 @@
+"""Delphi rounds: round N+1 from a closed round N, with the panel's anonymous feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from analysis.consensus import item_consensus
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Expert, ExpertContact, Invitation, Rating, Response, Round, SurveyVersion
+from app.schemas import InviteeCreate
+from app.services import invitations
+from app.services.reports import ratings_frame
+from app.services.rounds import get_round, round_definition
+from app.services.surveys import definition_of, get_survey_version, slug_of
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+
+
+def create_next_round(
+    session: Session,
+    *,
+    round_id: int,
+    version: int | None = None,
+    name: str | None = None,
+) -> tuple[Round, list[invitations.IssuedInvitation]]:
+    """Make round N+1 from closed round N: same panel (new links), same frozen criteria,
+    and the panel's feedback from round N fixed into the new round.
+
+    A revised survey version may be used if its item and dimension keys match round N's
+    (and matched dimensions keep their scales); the consensus criterion cannot change
+    within a Delphi series.
+    """
+    previous = get_round(session, round_id=round_id)
+    if previous.status != "closed":
+        raise Conflict(f"round {round_id} is {previous.status}; close it before the next round")
+    if session.exec(select(Round).where(Round.previous_round_id == round_id)).first():
+        raise Conflict(f"round {round_id} already has a next round")
+    old = round_definition(session, previous)
+    old_version = session.get(SurveyVersion, previous.survey_version_id)
+    assert old_version is not None
+    new_version = (
+        old_version
+        if version is None
+        else get_survey_version(session, slug=slug_of(session, old_version), number=version)
+    )
+    new = definition_of(new_version)
+    _check_matching(old, new)
+    criteria = dict(previous.criteria or {})
+    if criteria.get("consensus") and criteria["consensus"] != new.consensus.model_dump(mode="json"):
+        raise InvalidInput(
+            "the consensus criterion was fixed when round 1 of this series opened; the "
+            "revised survey version changes it. Start a new series to use a new criterion",
+            field="version",
+        )
+    feedback = panel_feedback(session, round_=previous, definition=old)
+    asked = [i.key for i in new.items]
+    if new.delphi.drop_items_with_consensus:
+        reached = _items_with_consensus(feedback, new)
+        asked = [key for key in asked if key not in reached] or asked
+    round_ = Round(
+        survey_version_id=new_version.id,  # type: ignore[arg-type]
+        name=name or f"Round {previous.sequence + 1}",
+        sequence=previous.sequence + 1,
+        previous_round_id=previous.id,
+        criteria=criteria or None,
+        item_keys=asked if len(asked) < len(new.items) else None,
+        feedback=feedback,
+    )
+    session.add(round_)
+    session.flush()
+    assert round_.id is not None
+    panel = session.exec(
+        select(ExpertContact, Expert)
+        .join(Invitation, col(Invitation.expert_id) == col(ExpertContact.expert_id))
+        .join(Expert, col(Expert.id) == col(ExpertContact.expert_id))
+        .where(Invitation.round_id == round_id, col(Invitation.revoked_at).is_(None))
+        .order_by(col(Invitation.id))
+    ).all()
+    people = [
+        InviteeCreate(
+            name=contact.name,
+            email=contact.email,
+            organisation=expert.organisation,
+            stakeholder_group=expert.stakeholder_group,
+        )
+        for contact, expert in panel
+    ]
+    issued = (
+        invitations.invite_experts(session, round_id=round_.id, invitees=people) if people else []
+    )
+    return round_, issued
+
+
+def _check_matching(old: SurveyDefinition, new: SurveyDefinition) -> None:
+    if old.slug != new.slug:
+        raise InvalidInput("the next round must use a version of the same survey", field="version")
+    old_items, new_items = {i.key for i in old.items}, {i.key for i in new.items}
+    if not old_items & new_items:
+        raise InvalidInput(
+            "the revised version shares no item key with the previous round", field="version"
+        )
+    for dimension in new.dimensions:
+        try:
+            before = old.dimension(dimension.key)
+        except KeyError:
+            continue
+        if before.scale.values != dimension.scale.values:
+            raise InvalidInput(
+                f"dimension {dimension.key!r} changed its scale; feedback from the previous "
+                "round would not fit it",
+                field="version",
+            )
+
+
+def panel_feedback(
+    session: Session, *, round_: Round, definition: SurveyDefinition
+) -> dict[str, Any]:
+    """Per item and dimension of a round: n, median, quartiles, histogram and the
+    rationales their authors agreed to share (text only: never a name or code)."""
+    assert round_.id is not None
+    frame = ratings_frame(session, round_id=round_.id)
+    result: dict[str, Any] = {"round_id": round_.id, "sequence": round_.sequence, "items": {}}
+    if frame.empty:
+        return result
+    stats = item_consensus(
+        frame, criterion=round_.criteria.get("consensus") if round_.criteria else None
+    )
+    levels = {d.key: d.scale.values for d in definition.dimensions}
+    if definition.holistic_tier.enabled:
+        levels[HOLISTIC_TIER_KEY] = list(range(len(definition.tiers)))
+    counts = frame.dropna(subset=["value"]).groupby(["item", "dimension", "value"]).size().to_dict()
+    for s in stats:
+        item, dim = str(s.item), str(s.dimension)
+        if dim not in levels:
+            continue
+        result["items"].setdefault(item, {})[dim] = {
+            "n": s.n,
+            "median": s.median,
+            "q1": s.q1,
+            "q3": s.q3,
+            "iqr": s.iqr,
+            "consensus": s.consensus,
+            "histogram": {
+                str(level): int(counts.get((item, dim, float(level)), 0)) for level in levels[dim]
+            },
+            "rationales": [],
+        }
+    shared = session.exec(
+        select(Rating.item_key, Rating.dimension_key, Rating.rationale)
+        .join(Response, col(Response.id) == col(Rating.response_id))
+        .where(
+            Response.round_id == round_.id,
+            Response.status == "submitted",
+            col(Rating.share_rationale).is_(True),
+            Rating.rationale != "",
+        )
+        .order_by(col(Rating.item_key), col(Rating.dimension_key), col(Rating.id))
+    ).all()
+    for item, dim, text in shared:
+        cell = result["items"].get(item, {}).get(dim)
+        if cell is not None and text.strip():
+            cell["rationales"].append(text.strip())
+    return result
+
+
+def _items_with_consensus(feedback: dict[str, Any], definition: SurveyDefinition) -> set[str]:
+    reached = set()
+    dims = [d.key for d in definition.dimensions]
+    for item, cells in feedback.get("items", {}).items():
+        if dims and all(cells.get(d, {}).get("consensus") for d in dims):
+            reached.add(item)
+    return reached
+
+
+def previous_answers(session: Session, *, response: Response) -> dict[tuple[str, str], Rating]:
+    """The same expert's answers in the previous round of this response's round."""
+    round_ = session.get(Round, response.round_id)
+    if round_ is None or round_.previous_round_id is None:
+        return {}
+    earlier = session.exec(
+        select(Response).where(
+            Response.round_id == round_.previous_round_id,
+            Response.expert_id == response.expert_id,
+        )
+    ).first()
+    if earlier is None:
+        return {}
+    return {
+        (r.item_key, r.dimension_key): r
+        for r in session.exec(select(Rating).where(Rating.response_id == earlier.id)).all()
+    }
+
+
+def series(session: Session, *, round_id: int) -> list[Round]:
+    """The Delphi series a round belongs to, first round first."""
+    round_ = get_round(session, round_id=round_id)
+    chain = [round_]
+    while chain[0].previous_round_id is not None:
+        earlier = session.get(Round, chain[0].previous_round_id)
+        if earlier is None:
+            raise NotFound(f"round {chain[0].previous_round_id} does not exist")
+        chain.insert(0, earlier)
+    return chain

@@ -1,0 +1,236 @@
+"""Delphi rounds through the API: feedback, reasons outside the IQR, settled items."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.factories import login, make_round, make_user, survey_dict, survey_yaml
+
+ITEMS = ("weights", "evals", "methods")
+DIMS = ("sensitivity", "misuse")
+
+
+@pytest.fixture
+def admin(session, client):
+    make_user(session)
+    return login(client)
+
+
+def _answers(rng, centre, spread, *, own=None, pull=0.0):
+    """Simulated answers: each expert starts near ``centre``; later rounds move ``pull`` of
+    the way toward the panel median."""
+    out = {}
+    for item in ITEMS:
+        for dim in DIMS:
+            if own is None:
+                value = centre[(item, dim)] + rng.normal(0, spread)
+            else:
+                value = own[(item, dim)] + pull * (centre[(item, dim)] - own[(item, dim)])
+            out[(item, dim)] = int(np.clip(np.rint(value), 1, 5))
+    return out
+
+
+def _run_round(client, links, answers_by_expert, feedback=None):
+    for link, answers in zip(links, answers_by_expert, strict=True):
+        headers = {"Authorization": "Bearer " + link["url"].rsplit("/", 1)[1]}
+        client.post("/api/expert/consent", headers=headers)
+        ratings = []
+        for (item, dim), value in answers.items():
+            rationale = ""
+            cell = (feedback or {}).get(item, {}).get(dim)
+            if cell and not cell["q1"] <= value <= cell["q3"]:
+                rationale = f"I hold {value} because of X"
+            ratings.append(
+                {
+                    "item": item,
+                    "dimension": dim,
+                    "value": value,
+                    "rationale": rationale,
+                    "share_rationale": bool(rationale),
+                }
+            )
+        for item in ITEMS:
+            ratings.append({"item": item, "dimension": "tier", "value": 1})
+        reply = client.put("/api/expert/ratings", headers=headers, json={"ratings": ratings})
+        assert reply.status_code == 200, reply.text
+        assert client.post("/api/expert/submit", headers=headers).status_code == 200
+
+
+def _iqr(answers_by_expert, cell):
+    values = [a[cell] for a in answers_by_expert]
+    q1, q3 = np.percentile(values, [25, 75])
+    return q3 - q1
+
+
+def test_three_round_delphi_narrows_the_iqr(session, client, admin):
+    client.post(
+        "/api/surveys", headers=admin, json={"filename": "s.yaml", "content": survey_yaml()}
+    )
+    round_id = client.post(
+        "/api/rounds", headers=admin, json={"survey": "small", "name": "R1"}
+    ).json()["id"]
+    client.post(f"/api/rounds/{round_id}/open", headers=admin)
+    people = [
+        {"name": f"P{i}", "email": f"p{i}@example.org", "organisation": "X"} for i in range(9)
+    ]
+    links = client.post(
+        f"/api/rounds/{round_id}/invitations", headers=admin, json={"invitees": people}
+    ).json()
+    rng = np.random.default_rng(5)
+    centre = {(i, d): rng.uniform(1.5, 4.5) for i in ITEMS for d in DIMS}
+    answers = [_answers(rng, centre, 1.3) for _ in people]
+    _run_round(client, links, answers)
+    iqrs = [np.mean([_iqr(answers, (i, d)) for i in ITEMS for d in DIMS])]
+    for sequence in (2, 3):
+        client.post(f"/api/rounds/{round_id}/close", headers=admin)
+        made = client.post(f"/api/rounds/{round_id}/next", headers=admin, json={})
+        assert made.status_code == 201, made.text
+        body = made.json()
+        assert body["round"]["sequence"] == sequence
+        assert body["round"]["criteria"]["consensus"]["max_iqr"] == 1.0
+        new_links = body["invitations"]
+        assert sorted(x["email"] for x in new_links) == sorted(p["email"] for p in people)
+        round_id = body["round"]["id"]
+        client.post(f"/api/rounds/{round_id}/open", headers=admin)
+        by_email = {x["email"]: x for x in new_links}
+        new_links = [by_email[p["email"]] for p in people]
+        # Each expert sees their own previous answers and the panel's feedback.
+        medians = {}
+        for link, own in zip(new_links, answers, strict=True):
+            headers = {"Authorization": "Bearer " + link["url"].rsplit("/", 1)[1]}
+            assert client.get("/api/expert/response", headers=headers).json()["ratings"] == []
+            seen = client.get("/api/expert/survey", headers=headers).json()
+            previous = {(a["item"], a["dimension"]): a["value"] for a in seen["previous_answers"]}
+            assert {k: v for k, v in previous.items() if k[1] != "tier"} == own
+        feedback = seen["feedback"]
+        for item in ITEMS:
+            for dim in DIMS:
+                medians[(item, dim)] = feedback[item][dim]["median"]
+                values = sorted(a[(item, dim)] for a in answers)
+                assert feedback[item][dim]["median"] == float(np.median(values))
+                assert sum(feedback[item][dim]["histogram"].values()) == len(people)
+        answers = [_answers(rng, medians, 0, own=own, pull=0.6) for own in answers]
+        _run_round(client, new_links, answers, feedback=feedback)
+        iqrs.append(np.mean([_iqr(answers, (i, d)) for i in ITEMS for d in DIMS]))
+    assert iqrs[0] > iqrs[1] >= iqrs[2]
+
+
+def test_a_value_outside_the_panel_range_needs_a_reason(session, client, admin):
+    round_ = make_round(session)
+    from tests.factories import make_invitations
+
+    issued = make_invitations(session, round_, 4)
+    for n, link in enumerate(issued):
+        headers = {"Authorization": f"Bearer {link.token}"}
+        client.post("/api/expert/consent", headers=headers)
+        value = 5 if n == 0 else 2
+        client.put(
+            "/api/expert/ratings",
+            headers=headers,
+            json={
+                "ratings": [
+                    {
+                        "item": "weights",
+                        "dimension": "sensitivity",
+                        "value": value,
+                        "rationale": f"reason {n}",
+                        "share_rationale": n == 0,
+                    }
+                ]
+            },
+        )
+        client.post("/api/expert/submit", headers=headers)
+    client.post(f"/api/rounds/{round_.id}/close", headers=admin)
+    body = client.post(f"/api/rounds/{round_.id}/next", headers=admin, json={}).json()
+    new_id = body["round"]["id"]
+    client.post(f"/api/rounds/{new_id}/open", headers=admin)
+    link = next(x for x in body["invitations"] if x["email"] == "expert0@example.org")
+    headers = {"Authorization": "Bearer " + link["url"].rsplit("/", 1)[1]}
+    refused = client.put(
+        "/api/expert/ratings",
+        headers=headers,
+        json={"ratings": [{"item": "weights", "dimension": "sensitivity", "value": 5}]},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "ratings[0].rationale"
+    assert "outside the panel's range" in refused.json()["detail"]
+    inside = client.put(
+        "/api/expert/ratings",
+        headers=headers,
+        json={"ratings": [{"item": "weights", "dimension": "sensitivity", "value": 2}]},
+    )
+    assert inside.status_code == 200
+    # The item page shows the feedback, the expert's own earlier answer, and only the
+    # rationale its author agreed to share, without any code.
+    client.get(link["url"].replace("http://testserver", ""))
+    page = client.get("/survey/items/1").text
+    assert "Panel in round 1" in page and "Your answer then: <strong>5" in page
+    assert "reason 0" in page and "reason 1" not in page
+    assert issued[0].expert_code not in page.split("your code")[-1].split("</p>")[1]
+
+
+def test_next_round_rules(session, client, admin):
+    round_ = make_round(session)
+    url = f"/api/rounds/{round_.id}/next"
+    assert client.post(url, headers=admin, json={}).status_code == 409  # still open
+    client.post(f"/api/rounds/{round_.id}/close", headers=admin)
+    revised = survey_dict(consensus={"max_iqr": 2.0})
+    import yaml
+
+    client.post(
+        "/api/surveys",
+        headers=admin,
+        json={"filename": "s.yaml", "content": yaml.safe_dump(revised)},
+    )
+    moved = client.post(url, headers=admin, json={"version": 2})
+    assert moved.status_code == 422 and "consensus criterion" in moved.json()["detail"]
+    first = client.post(url, headers=admin, json={})
+    assert first.status_code == 201
+    assert client.post(url, headers=admin, json={}).status_code == 409
+
+
+def test_settled_items_can_be_left_out(session, client, admin):
+    import yaml
+
+    client.post(
+        "/api/surveys",
+        headers=admin,
+        json={
+            "filename": "s.yaml",
+            "content": yaml.safe_dump(survey_dict(delphi={"drop_items_with_consensus": True})),
+        },
+    )
+    round_id = client.post(
+        "/api/rounds", headers=admin, json={"survey": "small", "name": "R1"}
+    ).json()["id"]
+    client.post(f"/api/rounds/{round_id}/open", headers=admin)
+    links = client.post(
+        f"/api/rounds/{round_id}/invitations",
+        headers=admin,
+        json={"invitees": [{"name": f"P{i}", "email": f"p{i}@example.org"} for i in range(4)]},
+    ).json()
+    for n, link in enumerate(links):
+        headers = {"Authorization": "Bearer " + link["url"].rsplit("/", 1)[1]}
+        client.post("/api/expert/consent", headers=headers)
+        ratings = [{"item": "weights", "dimension": d, "value": 3} for d in DIMS]
+        ratings += [
+            {"item": i, "dimension": d, "value": 1 + 4 * (n % 2)}
+            for i in ("evals", "methods")
+            for d in DIMS
+        ]
+        client.put("/api/expert/ratings", headers=headers, json={"ratings": ratings})
+        client.post("/api/expert/submit", headers=headers)
+    client.post(f"/api/rounds/{round_id}/close", headers=admin)
+    body = client.post(f"/api/rounds/{round_id}/next", headers=admin, json={}).json()
+    new_id = body["round"]["id"]
+    client.post(f"/api/rounds/{new_id}/open", headers=admin)
+    headers = {"Authorization": "Bearer " + body["invitations"][0]["url"].rsplit("/", 1)[1]}
+    state = client.get("/api/expert/response", headers=headers).json()
+    assert state["expected"] == 2 * 3  # two unsettled items x (2 dimensions + tier)
+    refused = client.put(
+        "/api/expert/ratings",
+        headers=headers,
+        json={"ratings": [{"item": "weights", "dimension": "misuse", "value": 3}]},
+    )
+    assert refused.status_code == 422 and "not asked" in refused.json()["detail"]
