@@ -20,6 +20,7 @@ from sqlmodel import Session
 from analysis import plots
 from analysis.results import PanelAnalysis
 from analysis.summary import analyze
+from analysis.tidy import CONFIDENCE_WORDS
 from app.errors import Conflict
 from app.models import Round
 from app.services.exports import neutralise, ratings_rows
@@ -27,8 +28,7 @@ from app.services.rounds import get_round, round_definition, round_public
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
 FORMATS = ("html", "json", "csv")
-#: Confidence as a number for the analysis (mean confidence per item): low 1 .. high 3.
-_CONFIDENCE_SCORE = {"low": 1.0, "medium": 2.0, "high": 3.0}
+
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def ratings_frame(session: Session, *, round_id: int, include_drafts: bool = Fal
                 "dimension": r["dimension"],
                 "value": float(r["value"]) if r["value"] is not None else np.nan,
                 "status": r["status"],
-                "confidence": _CONFIDENCE_SCORE.get(r["confidence"], np.nan),
+                "confidence": CONFIDENCE_WORDS.get(r["confidence"], np.nan),
                 "organisation": r["organisation"] or None,
                 "group": r["stakeholder_group"] or None,
             }

@@ -1,0 +1,539 @@
+"""Figures from analysis results, as deterministic SVG strings.
+
+Every function returns the SVG text of one figure (matplotlib, Agg-free object API,
+text rendered as paths so no font is needed by the viewer, a fixed ``svg.hashsalt``
+and no date, so the same input gives byte-identical output). The HTML around the
+figures lives in the app's templates.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable, Hashable, Sequence
+from typing import ParamSpec
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from analysis.reliability import ACCEPTABLE_ALPHA, TENTATIVE_ALPHA
+from analysis.results import ItemConsensus, PanelAnalysis
+
+__all__ = [
+    "AGGREGATES",
+    "plot_item_medians",
+    "plot_median_heatmap",
+    "plot_rater_deviations",
+    "plot_reliability_forest",
+    "plot_tier_plane",
+]
+
+AGGREGATES = ("max", "min", "mean")
+_STYLE = {
+    "svg.hashsalt": "elicit-analysis",
+    "svg.fonttype": "path",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+}
+_TIER_COLOURS = ("#d9f0d3", "#fee8b0", "#f4c7c3", "#d8d0ec", "#cfe3f3")
+_BLUE, _GREY, _RED = "#2b6ca3", "#8a8a8a", "#b8412b"
+
+
+_P = ParamSpec("_P")
+
+
+def _styled(function: Callable[_P, str]) -> Callable[_P, str]:
+    """Run a plotting function under the package style, without touching global state."""
+
+    @functools.wraps(function)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> str:
+        with matplotlib.rc_context(_STYLE):
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _figure(width: float, height: float) -> Figure:
+    # A bare Figure (no pyplot): nothing is registered globally and no GUI backend is used.
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return buffer.getvalue()
+
+
+def _items(result: PanelAnalysis | Sequence[ItemConsensus], name: str) -> list[ItemConsensus]:
+    if isinstance(result, PanelAnalysis):
+        return list(result.items)
+    items = list(result)
+    if not all(isinstance(item, ItemConsensus) for item in items):
+        raise ValueError(f"{name} must be a PanelAnalysis or a sequence of ItemConsensus")
+    return items
+
+
+def _short(value: Hashable, width: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _median_table(items: list[ItemConsensus]):
+    dimensions = sorted({item.dimension for item in items}, key=str)
+    labels = sorted({item.item for item in items}, key=str)
+    table = np.full((len(labels), len(dimensions)), np.nan)
+    row = {label: index for index, label in enumerate(labels)}
+    column = {dimension: index for index, dimension in enumerate(dimensions)}
+    for item in items:
+        if item.median is not None:
+            table[row[item.item], column[item.dimension]] = item.median
+    return table, labels, dimensions
+
+
+@_styled
+def plot_median_heatmap(
+    result: PanelAnalysis | Sequence[ItemConsensus], *, title: str | None = None
+) -> str:
+    """Heatmap of the panel's median rating per item (rows) and dimension (columns).
+
+    Parameters
+    ----------
+    result : PanelAnalysis or sequence of ItemConsensus
+    title : str, optional
+
+    Returns
+    -------
+    str
+        SVG. Items are ordered by their mean median over dimensions, highest first; a
+        cell without values is left blank; medians are printed in the cells.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.consensus import item_consensus
+    >>> frame = pd.DataFrame({"rater": list("abab"), "item": ["x", "x", "y", "y"],
+    ...                       "dimension": "d", "value": [1.0, 2.0, 4.0, 5.0]})
+    >>> plot_median_heatmap(item_consensus(frame)).startswith("<?xml")
+    True
+    """
+    items = _items(result, "result")
+    if not items:
+        raise ValueError("result has no items to plot")
+    table, labels, dimensions = _median_table(items)
+    scores = np.array([np.nanmean(r) if np.isfinite(r).any() else -np.inf for r in table])
+    order = np.argsort(-scores, kind="stable")
+    table = table[order]
+    labels = [labels[index] for index in order]
+    longest = max(len(_short(label)) for label in labels)
+    figure = _figure(1.8 + 0.065 * longest + 0.9 * len(dimensions), 1.9 + 0.28 * len(labels))
+    axes = figure.add_subplot()
+    finite = table[np.isfinite(table)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    if high == low:
+        high = low + 1.0
+    image = axes.imshow(
+        np.ma.masked_invalid(table), cmap="YlOrRd", vmin=low, vmax=high, aspect="auto"
+    )
+    axes.set_xticks(
+        range(len(dimensions)),
+        [_short(d, 22) for d in dimensions],
+        rotation=30,
+        ha="left",
+        rotation_mode="anchor",
+    )
+    axes.set_yticks(range(len(labels)), [_short(label) for label in labels])
+    axes.tick_params(length=0)
+    axes.xaxis.tick_top()
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    middle = (low + high) / 2
+    for (r, c), value in np.ndenumerate(table):
+        if np.isfinite(value):
+            colour = "white" if value > middle + (high - low) * 0.2 else "black"
+            axes.text(c, r, f"{value:g}", ha="center", va="center", color=colour, fontsize=8)
+    figure.colorbar(image, ax=axes, label="median rating", shrink=0.6)
+    figure.suptitle(title or "Median rating per item and dimension", x=0.02, ha="left")
+    return _svg(figure)
+
+
+@_styled
+def plot_item_medians(
+    result: PanelAnalysis | Sequence[ItemConsensus],
+    *,
+    dimension: Hashable | None = None,
+    title: str | None = None,
+) -> str:
+    """Per-item median with interquartile-range bars, items ordered by score.
+
+    Parameters
+    ----------
+    result : PanelAnalysis or sequence of ItemConsensus
+    dimension : label, optional
+        Plot this dimension only. Default: one panel per dimension, items ordered by
+        their mean median over the dimensions.
+    title : str, optional
+
+    Returns
+    -------
+    str
+        SVG. Points are medians, bars span Q1 to Q3; items reaching consensus are
+        drawn in colour, the others in grey.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.summary import analyze
+    >>> frame = pd.DataFrame({"rater": list("ababab"), "item": ["x", "x", "y", "y", "z", "z"],
+    ...                       "dimension": ["p", "p", "p", "p", "u", "u"],
+    ...                       "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0]})
+    >>> svg = plot_item_medians(analyze(frame, n_bootstrap=0), dimension="p")
+    >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    True
+    """
+    items = _items(result, "result")
+    if dimension is not None:
+        items = [item for item in items if item.dimension == dimension]
+        if not items:
+            raise ValueError(f"dimension {dimension!r} has no items in the result")
+    if not items:
+        raise ValueError("result has no items to plot")
+    table, labels, dimensions = _median_table(items)
+    by_key = {(item.item, item.dimension): item for item in items}
+    scores = np.array([np.nanmean(r) if np.isfinite(r).any() else -np.inf for r in table])
+    order = np.argsort(scores, kind="stable")  # lowest at the bottom
+    labels = [labels[index] for index in order]
+    figure = _figure(2.2 + 2.3 * len(dimensions), 1.3 + 0.26 * len(labels))
+    axes_list = figure.subplots(1, len(dimensions), sharey=True, squeeze=False)[0]
+    values = [v for item in items for v in (item.q1, item.q3) if v is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    for axes, name in zip(axes_list, dimensions, strict=True):
+        for position, label in enumerate(labels):
+            item = by_key.get((label, name))
+            if item is None or item.median is None:
+                continue
+            colour = _BLUE if item.consensus else _GREY
+            axes.plot([item.q1, item.q3], [position, position], color=colour, lw=2.2, alpha=0.6)
+            axes.plot([item.median], [position], "o", color=colour, ms=5)
+        axes.set_title(_short(name, 24), loc="left")
+        axes.set_xlim(low - 0.4, high + 0.4)
+        axes.grid(axis="x", color="#e4e4e4", lw=0.8)
+        axes.set_axisbelow(True)
+        axes.set_xlabel("median and IQR")
+    axes_list[0].set_yticks(range(len(labels)), [_short(label) for label in labels])
+    axes_list[0].set_ylim(-0.7, len(labels) - 0.3)
+    figure.legend(
+        handles=[
+            Patch(color=_BLUE, label="consensus reached"),
+            Patch(color=_GREY, label="no consensus"),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        frameon=False,
+    )
+    figure.suptitle(title or "Item medians with interquartile ranges", x=0.02, ha="left")
+    return _svg(figure)
+
+
+@_styled
+def plot_tier_plane(
+    result: PanelAnalysis | Sequence[ItemConsensus],
+    *,
+    dimensions: Sequence[Hashable],
+    thresholds: Sequence[float],
+    tiers: Sequence[str],
+    aggregate: str = "max",
+    scale: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> str:
+    """The two-factor plane: each item at its medians, over the tier regions of a rule.
+
+    Parameters
+    ----------
+    result : PanelAnalysis or sequence of ItemConsensus
+    dimensions : two labels
+        The rule's dimensions: the first on the x axis, the second on the y axis.
+    thresholds : sequence of float
+        Ascending thresholds on the aggregated score; ``len(tiers) - 1`` of them.
+    tiers : sequence of str
+        Tier names from the lowest to the highest.
+    aggregate : {"max", "min", "mean"}
+        How the rule combines the two dimension scores.
+    scale : (low, high), optional
+        Axis range; default the range of the medians, widened by half a point.
+    title : str, optional
+
+    Returns
+    -------
+    str
+        SVG.
+
+    Notes
+    -----
+    An item's score is ``aggregate(median_x, median_y)`` and its tier the number of
+    thresholds at or below the score: a score equal to a threshold falls in the higher
+    tier. Items without a median on both dimensions are left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.consensus import item_consensus
+    >>> frame = pd.DataFrame({"rater": list("abab"), "item": ["x", "x", "x", "x"],
+    ...                       "dimension": ["p", "p", "u", "u"],
+    ...                       "value": [1.0, 2.0, 4.0, 5.0]})
+    >>> svg = plot_tier_plane(item_consensus(frame), dimensions=("p", "u"), thresholds=[2, 4],
+    ...                       tiers=["no_brainer", "gray_area", "high_trust"], scale=(1, 5))
+    >>> svg.startswith("<?xml")
+    True
+    """
+    if len(dimensions) != 2:
+        raise ValueError(f"dimensions must name two dimensions, not {dimensions!r}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
+    cuts = np.asarray(thresholds, dtype=float)
+    if cuts.ndim != 1 or np.any(np.diff(cuts) <= 0) or not np.isfinite(cuts).all():
+        raise ValueError(f"thresholds must be finite and strictly ascending, not {thresholds!r}")
+    if len(tiers) != cuts.size + 1:
+        raise ValueError(
+            f"tiers must have one name more than thresholds ({cuts.size + 1}), not {len(tiers)}"
+        )
+    items = _items(result, "result")
+    x_name, y_name = dimensions
+    medians: dict[Hashable, dict[Hashable, float]] = {}
+    for item in items:
+        if item.median is not None and item.dimension in (x_name, y_name):
+            medians.setdefault(item.item, {})[item.dimension] = item.median
+    points = [(label, m[x_name], m[y_name]) for label, m in medians.items() if len(m) == 2]
+    if not points:
+        raise ValueError(f"no item has a median on both {x_name!r} and {y_name!r}")
+    xs = np.array([p[1] for p in points])
+    ys = np.array([p[2] for p in points])
+    if scale is None:
+        low = float(min(xs.min(), ys.min())) - 0.5
+        high = float(max(xs.max(), ys.max())) + 0.5
+    else:
+        low, high = (float(v) for v in scale)
+        if not low < high:
+            raise ValueError(f"scale must be (low, high) with low < high, not {scale!r}")
+    combine = {"max": np.maximum, "min": np.minimum, "mean": lambda a, b: (a + b) / 2.0}
+    pad = 0.06 * (high - low)
+    grid = np.linspace(low - pad, high + pad, 401)
+    gx, gy = np.meshgrid(grid, grid)
+    tier_of_grid = np.searchsorted(cuts, combine[aggregate](gx, gy), side="right")
+    colours = [_TIER_COLOURS[i % len(_TIER_COLOURS)] for i in range(len(tiers))]
+    figure = _figure(10.0, 6.2)
+    axes, key = figure.subplots(1, 2, gridspec_kw={"width_ratios": (3.0, 1.9)})
+    key.axis("off")
+    axes.imshow(
+        tier_of_grid,
+        origin="lower",
+        extent=(low - pad, high + pad, low - pad, high + pad),
+        cmap=ListedColormap(colours),
+        norm=BoundaryNorm(np.arange(len(tiers) + 1) - 0.5, len(tiers)),
+        interpolation="nearest",
+        aspect="auto",
+    )
+    axes.contour(
+        gx,
+        gy,
+        tier_of_grid,
+        levels=np.arange(len(tiers) - 1) + 0.5,
+        colors="#666666",
+        linewidths=0.8,
+    )
+    item_tier = np.searchsorted(cuts, combine[aggregate](xs, ys), side="right")
+    # Medians sit on a coarse grid, so items often share a point and long names would
+    # collide: points carry numbers and a key beside the plane names the items.
+    places: dict[tuple[float, float], list[tuple[str, int]]] = {}
+    for (label, x, y), tier in zip(points, item_tier, strict=True):
+        places.setdefault((float(x), float(y)), []).append((_short(label, 44), int(tier)))
+    key_lines = []
+    ordered_places = sorted(places.items(), key=lambda pair: (-pair[0][1], pair[0][0]))
+    for number, ((x, y), members) in enumerate(ordered_places, start=1):
+        axes.scatter([x], [y], s=150 + 20 * len(members), color="#222222", zorder=3)
+        axes.annotate(
+            str(number),
+            (x, y),
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=7,
+            fontweight="bold",
+            zorder=4,
+        )
+        for index, (name, tier) in enumerate(sorted(members)):
+            prefix = f"{number:>2}" if index == 0 else "  "
+            key_lines.append(f"{prefix}  {name}  [{tiers[tier]}]")
+    key.text(
+        0.0,
+        0.80,
+        "\n".join(key_lines),
+        va="top",
+        ha="left",
+        fontsize=7.5,
+        family="DejaVu Sans Mono",
+        transform=key.transAxes,
+    )
+    margin = 0.06 * (high - low)
+    axes.set_xlim(low - margin, high + margin)
+    axes.set_ylim(low - margin, high + margin)
+    axes.set_xlabel(f"{x_name} (median)")
+    axes.set_ylabel(f"{y_name} (median)")
+    counts = np.bincount(item_tier, minlength=len(tiers))
+    key.legend(
+        handles=[
+            Patch(facecolor=colours[i], edgecolor="#666666", label=f"{tiers[i]} ({counts[i]})")
+            for i in range(len(tiers))
+        ],
+        loc="upper left",
+        frameon=False,
+        title=f"tier by the {aggregate} rule (items)",
+        alignment="left",
+    )
+    cut_text = ", ".join(f"{c:g}" for c in cuts)
+    figure.suptitle(
+        title or f"Items on the two-factor plane (thresholds {cut_text})", x=0.02, ha="left"
+    )
+    return _svg(figure)
+
+
+@_styled
+def plot_rater_deviations(
+    result: PanelAnalysis, *, max_raters: int = 40, title: str | None = None
+) -> str:
+    """Per-rater mean signed deviation from the leave-one-out panel median.
+
+    Parameters
+    ----------
+    result : PanelAnalysis
+    max_raters : int
+        With more raters, only the ``max_raters`` with the largest absolute deviation
+        are shown (the title says so).
+    title : str, optional
+
+    Returns
+    -------
+    str
+        SVG. Bars right of zero: more severe (higher) than the panel; left: more lenient.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.summary import analyze
+    >>> frame = pd.DataFrame({"rater": list("ababab"), "item": ["x", "x", "y", "y", "z", "z"],
+    ...                       "dimension": ["p", "p", "p", "p", "u", "u"],
+    ...                       "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0]})
+    >>> svg = plot_rater_deviations(analyze(frame, n_bootstrap=0))
+    >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    True
+    """
+    if not isinstance(result, PanelAnalysis):
+        raise ValueError(f"result must be a PanelAnalysis, not {type(result).__name__}")
+    if isinstance(max_raters, bool) or not isinstance(max_raters, int) or max_raters < 1:
+        raise ValueError(f"max_raters must be a positive int, not {max_raters!r}")
+    raters = [r for r in result.raters if r.mean_signed_deviation is not None]
+    if not raters:
+        raise ValueError("no rater has a deviation to plot")
+    shown = sorted(raters, key=lambda r: -abs(r.mean_signed_deviation or 0.0))[:max_raters]
+    shown.sort(key=lambda r: r.mean_signed_deviation or 0.0)
+    values = np.array([r.mean_signed_deviation for r in shown], dtype=float)
+    figure = _figure(6.4, 1.2 + 0.24 * len(shown))
+    axes = figure.add_subplot()
+    colours = [_RED if v > 0 else _BLUE for v in values]
+    axes.barh(range(len(shown)), values, color=colours, height=0.7)
+    axes.axvline(0, color="#444444", lw=0.8)
+    axes.set_yticks(range(len(shown)), [_short(r.rater, 24) for r in shown])
+    axes.set_ylim(-0.7, len(shown) - 0.3)
+    limit = max(float(np.abs(values).max()), 0.25) * 1.15
+    axes.set_xlim(-limit, limit)
+    axes.set_xlabel(
+        "mean signed deviation from the leave-one-out median (scale points)\n"
+        "← more lenient than the panel  |  more severe than the panel →"
+    )
+    axes.grid(axis="x", color="#e4e4e4", lw=0.8)
+    axes.set_axisbelow(True)
+    suffix = f" ({len(shown)} most deviating of {len(raters)})" if len(raters) > len(shown) else ""
+    axes.set_title((title or "Rater severity") + suffix, loc="left")
+    return _svg(figure)
+
+
+@_styled
+def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) -> str:
+    """Forest plot of Krippendorff's alpha with its 95% CI, one row per dimension.
+
+    Parameters
+    ----------
+    result : PanelAnalysis
+    title : str, optional
+
+    Returns
+    -------
+    str
+        SVG. Each dimension shows alpha at its own level of measurement; dashed lines
+        mark 0.667 (tentative) and 0.800 (acceptable). Undefined alphas are listed with
+        their reason instead of a point.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from analysis.summary import analyze
+    >>> frame = pd.DataFrame({"rater": list("ababab"), "item": ["x", "x", "y", "y", "z", "z"],
+    ...                       "dimension": ["p", "p", "p", "p", "u", "u"],
+    ...                       "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0]})
+    >>> svg = plot_reliability_forest(analyze(frame, n_bootstrap=0))
+    >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    True
+    """
+    if not isinstance(result, PanelAnalysis):
+        raise ValueError(f"result must be a PanelAnalysis, not {type(result).__name__}")
+    if not result.dimensions:
+        raise ValueError("result has no dimensions to plot")
+    rows = list(result.dimensions.items())[::-1]
+    figure = _figure(6.4, 1.4 + 0.42 * len(rows))
+    axes = figure.add_subplot()
+    lows = [TENTATIVE_ALPHA - 0.1]
+    for position, (_, reliability) in enumerate(rows):
+        alpha = reliability.primary_alpha
+        if alpha.value is None:
+            axes.text(
+                0.0,
+                position,
+                f"undefined: {_short(alpha.reason, 60)}",
+                va="center",
+                color=_GREY,
+                fontsize=8,
+            )
+            continue
+        colour = {"acceptable": _BLUE, "tentative": "#c98a14"}.get(alpha.reading or "", _RED)
+        if alpha.ci_low is not None and alpha.ci_high is not None:
+            axes.plot([alpha.ci_low, alpha.ci_high], [position, position], color=colour, lw=2)
+            lows.append(alpha.ci_low)
+        axes.plot([alpha.value], [position], "D", color=colour, ms=7)
+        axes.annotate(
+            f"{alpha.value:.3f} {alpha.reading}",
+            (alpha.value, position),
+            xytext=(0, 7),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+        lows.append(alpha.value)
+    for reference, name in ((TENTATIVE_ALPHA, "0.667"), (ACCEPTABLE_ALPHA, "0.800")):
+        axes.axvline(reference, color="#777777", ls="--", lw=0.9)
+        axes.text(
+            reference, len(rows) - 0.45, name, ha="center", va="bottom", fontsize=8, color="#555555"
+        )
+    axes.set_yticks(range(len(rows)), [f"{_short(d, 24)}\n({r.level})" for d, r in rows])
+    axes.set_ylim(-0.7, len(rows) - 0.1)
+    axes.set_xlim(max(-1.0, min(lows) - 0.05), 1.02)
+    axes.set_xlabel("Krippendorff's alpha (95% bootstrap CI)")
+    axes.grid(axis="x", color="#ececec", lw=0.8)
+    axes.set_axisbelow(True)
+    axes.set_title(title or "Reliability per dimension", loc="left")
+    return _svg(figure)

@@ -1,0 +1,971 @@
+"""Inter-rater reliability of a panel, per dimension.
+
+Krippendorff's alpha (four levels of measurement, bootstrap CI and the probability of
+missing a minimum), Fleiss' kappa, Gwet's AC1/AC2, Brennan-Prediger, percent agreement,
+the six Shrout & Fleiss ICCs and Kendall's W. Every public function takes the tidy
+ratings of the package (see :mod:`analysis.tidy`) restricted to one dimension, or a
+``dimension=`` to pick one, and returns a result from :mod:`analysis.results`.
+
+Undefined coefficients (one rater, no item rated twice, a single value used, too few
+complete cases) come back as ``None`` with a ``reason``; nothing here returns NaN or
+raises on degenerate data. Invalid arguments raise ``ValueError`` naming the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from analysis._coincidence import (
+    LEVELS,
+    alpha_batch,
+    unit_coincidences,
+    weighted_coincidences,
+)
+from analysis.consensus import confusion_pairs
+from analysis.results import (
+    AlphaResult,
+    Coefficient,
+    DimensionReliability,
+    ICCResult,
+    ICCTable,
+    KendallW,
+)
+from analysis.tidy import DimensionData, dimension_data, validate_ratings
+
+__all__ = [
+    "ACCEPTABLE_ALPHA",
+    "ICC_FORMS",
+    "LEVELS",
+    "TENTATIVE_ALPHA",
+    "agreement_coefficients",
+    "complete_block",
+    "dimension_reliability",
+    "intraclass_correlations",
+    "kendall_w",
+    "krippendorff_alpha",
+    "read_alpha",
+    "resolve_levels",
+]
+
+ACCEPTABLE_ALPHA = 0.800
+TENTATIVE_ALPHA = 0.667
+ICC_FORMS = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
+AGREEMENT_COEFFICIENTS = (
+    "fleiss_kappa",
+    "gwet_ac1",
+    "gwet_ac2_ordinal",
+    "gwet_ac2_quadratic",
+    "brennan_prediger",
+    "percent_agreement",
+)
+
+# Bootstrap replicates are processed in chunks of at most this many V x V cells.
+_CHUNK_CELLS = 4_000_000
+
+
+def read_alpha(value: float | None) -> str | None:
+    """Krippendorff's reading of an alpha: "acceptable", "tentative" or "unacceptable".
+
+    Notes
+    -----
+    alpha >= 0.800 is customarily required; 0.667 <= alpha < 0.800 allows tentative
+    conclusions only; below 0.667 the data should not be relied on (Krippendorff 2004,
+    section 11.4). ``None`` stays ``None``.
+
+    References
+    ----------
+    Krippendorff, K. (2004). Content Analysis: An Introduction to Its Methodology
+    (2nd ed.). Sage.
+
+    Examples
+    --------
+    >>> read_alpha(0.815), read_alpha(0.743), read_alpha(0.5)
+    ('acceptable', 'tentative', 'unacceptable')
+    """
+    if value is None:
+        return None
+    if value >= ACCEPTABLE_ALPHA:
+        return "acceptable"
+    if value >= TENTATIVE_ALPHA:
+        return "tentative"
+    return "unacceptable"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def resolve_levels(
+    levels: str | Mapping[Hashable, str] | None, dimensions: Sequence[Hashable]
+) -> dict[Hashable, str]:
+    """Level of measurement per dimension from None (ordinal), one level, or a mapping.
+
+    Dimensions missing from a mapping are ordinal; a level that is not one of
+    nominal, ordinal, interval, ratio raises ValueError naming ``levels``.
+    """
+    if levels is None:
+        return dict.fromkeys(dimensions, "ordinal")
+    if isinstance(levels, str):
+        _check_level(levels, "levels")
+        return dict.fromkeys(dimensions, levels)
+    if not isinstance(levels, Mapping):
+        raise ValueError(f"levels must be a str, a mapping or None, not {levels!r}")
+    return {
+        dimension: _check_level(levels.get(dimension, "ordinal"), f"levels[{dimension!r}]")
+        for dimension in dimensions
+    }
+
+
+def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, int | np.integer):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a numpy.random.Generator, an int seed or None, not {rng!r}")
+
+
+def _check_bootstrap(n_bootstrap: int) -> int:
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer):
+        raise ValueError(f"n_bootstrap must be a non-negative int, not {n_bootstrap!r}")
+    if n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be a non-negative int, not {n_bootstrap!r}")
+    return int(n_bootstrap)
+
+
+def _check_level(level: str, name: str = "level") -> str:
+    if level not in LEVELS:
+        raise ValueError(f"{name} must be one of {', '.join(LEVELS)}, not {level!r}")
+    return level
+
+
+def _one_dimension(
+    ratings: pd.DataFrame | DimensionData,
+    dimension: Hashable | None,
+    scale: Sequence[float] | None = None,
+) -> DimensionData:
+    if isinstance(ratings, DimensionData):
+        return ratings
+    frame = validate_ratings(ratings)
+    names = frame["dimension"].unique()
+    if dimension is None:
+        if len(names) != 1:
+            raise ValueError(f"ratings hold {len(names)} dimensions; pass dimension= to choose one")
+        dimension = names[0]
+    elif dimension not in set(names):
+        raise ValueError(f"dimension {dimension!r} does not occur in the ratings")
+    frame = frame[frame["dimension"] == dimension]
+    scales = None if scale is None else {dimension: scale}
+    return dimension_data(frame, scales=scales)[dimension]
+
+
+def _unit_weights(n_units: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """(B, units) counts: how often each replicate drew each unit (with replacement)."""
+    if n_bootstrap == 0 or n_units == 0:
+        return np.zeros((0, n_units))
+    drawn = rng.integers(0, n_units, size=(n_bootstrap, n_units))
+    drawn += np.arange(n_bootstrap)[:, None] * n_units
+    counts = np.bincount(drawn.ravel(), minlength=n_bootstrap * n_units)
+    return counts.reshape(n_bootstrap, n_units).astype(float)
+
+
+def _percentile_ci(replicates: np.ndarray) -> tuple[float | None, float | None, str | None]:
+    defined = replicates[np.isfinite(replicates)]
+    if replicates.size == 0:
+        return None, None, "no bootstrap replicates were requested"
+    if defined.size == 0:
+        return None, None, "the coefficient is undefined in every bootstrap replicate"
+    low, high = np.quantile(defined, [0.025, 0.975])
+    return float(low), float(high), None
+
+
+# ----------------------------------------------------------------------------- alpha
+
+
+def _alpha_degenerate(data: DimensionData, counts: np.ndarray) -> str | None:
+    if data.n_raters < 2:
+        return f"values from {data.n_raters} rater(s) only; alpha needs at least two raters"
+    if not (counts.sum(axis=1) >= 2).any():
+        return "no item has values from two raters, so no pairable values"
+    pairable = counts[counts.sum(axis=1) >= 2].sum(axis=0)
+    if (pairable > 0).sum() < 2:
+        return "every pairable value is the same, so there is no variation to agree on"
+    return None
+
+
+def _alpha_results(
+    data: DimensionData,
+    *,
+    levels: Sequence[str],
+    weights: np.ndarray,
+    minimum: float,
+) -> dict[str, AlphaResult]:
+    _, counts = data.value_counts()
+    pairable = counts.sum(axis=1) >= 2
+    n_pairable_units = int(pairable.sum())
+    n_pairable_values = int(counts[pairable].sum())
+    reason = _alpha_degenerate(data, counts)
+    results: dict[str, AlphaResult] = {}
+    if reason is None:
+        per_unit = unit_coincidences(counts)
+        chunk = max(1, _CHUNK_CELLS // max(1, data.domain.size**2))
+        replicates = {level: np.empty(weights.shape[0]) for level in levels}
+        for start in range(0, weights.shape[0], chunk):
+            o = weighted_coincidences(per_unit, weights[start : start + chunk])
+            for level in levels:
+                replicates[level][start : start + chunk] = alpha_batch(o, data.domain, level)
+    for level in levels:
+        if reason is not None:
+            results[level] = AlphaResult(
+                name="krippendorff_alpha",
+                value=None,
+                reason=reason,
+                level=level,
+                minimum=minimum,
+                n_pairable_units=n_pairable_units,
+                n_pairable_values=n_pairable_values,
+            )
+            continue
+        value = float(
+            krippendorff.alpha(
+                value_counts=counts, value_domain=data.domain, level_of_measurement=level
+            )
+        )
+        low, high, ci_reason = _percentile_ci(replicates[level])
+        defined = replicates[level][np.isfinite(replicates[level])]
+        results[level] = AlphaResult(
+            name="krippendorff_alpha",
+            value=value,
+            ci_low=low,
+            ci_high=high,
+            ci_reason=ci_reason,
+            n_bootstrap=int(defined.size),
+            level=level,
+            minimum=minimum,
+            p_below_minimum=float(np.mean(defined < minimum)) if defined.size else None,
+            reading=read_alpha(value),
+            n_pairable_units=n_pairable_units,
+            n_pairable_values=n_pairable_values,
+        )
+    return results
+
+
+def krippendorff_alpha(
+    ratings: pd.DataFrame,
+    *,
+    level: str = "ordinal",
+    dimension: Hashable | None = None,
+    n_bootstrap: int = 1000,
+    rng: np.random.Generator | int | None = None,
+    minimum: float = TENTATIVE_ALPHA,
+    scale: Sequence[float] | None = None,
+) -> AlphaResult:
+    """Krippendorff's alpha with a bootstrap confidence interval.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings (columns rater, item, dimension, value) of one dimension, or of
+        several with ``dimension`` naming one.
+    level : {"nominal", "ordinal", "interval", "ratio"}
+        Level of measurement, which sets the difference function.
+    dimension : label, optional
+        The dimension to use when ``ratings`` holds several.
+    n_bootstrap : int
+        Number of bootstrap replicates (0: no interval).
+    rng : numpy.random.Generator or int, optional
+        Source of randomness for the bootstrap (an int is a seed).
+    minimum : float
+        The smallest acceptable alpha; ``p_below_minimum`` is the bootstrap probability
+        that alpha is below it.
+    scale : sequence of float, optional
+        All admissible values. Alpha does not depend on unused values (their n_c is 0),
+        so this only checks that every value is on the scale.
+
+    Returns
+    -------
+    AlphaResult
+        ``value`` (None with ``reason`` when undefined), ``ci_low``/``ci_high`` (95%
+        percentile interval), ``p_below_minimum`` and ``reading``.
+
+    Notes
+    -----
+    The point estimate is computed by the ``krippendorff`` package from the value
+    counts. Units are the items; missing values are simply absent, and items with
+    fewer than two values contribute no pairable values.
+
+    Bootstrap: units (items having at least one value) are resampled with replacement
+    and alpha is recomputed in each replicate, observed and expected disagreement
+    alike. Hayes & Krippendorff (2007) instead resample pairs of values while holding
+    the expected disagreement fixed; resampling units respects the dependence of the
+    values within an item and is the scheme Zapf et al. (2016) found to keep its
+    nominal coverage. Because the coincidence matrix is a sum of per-unit matrices,
+    a replicate is a (multinomial) weighted sum of them: all replicates are one matrix
+    product of a (B x units) weight matrix with the (units x V^2) per-unit
+    coincidences. Replicates in which alpha is undefined (a single value drawn) are
+    dropped; ``n_bootstrap`` in the result counts the replicates used. The interval is
+    the 2.5 and 97.5 percentiles (linear interpolation) of the replicates, and
+    ``p_below_minimum`` the share of replicates below ``minimum`` (H&K's q).
+
+    References
+    ----------
+    Krippendorff, K. (2011). Computing Krippendorff's Alpha-Reliability. Annenberg
+    School for Communication, University of Pennsylvania.
+    Hayes, A. F., & Krippendorff, K. (2007). Answering the call for a standard
+    reliability measure for coding data. Communication Methods and Measures, 1(1), 77-89.
+    Zapf, A., Castell, S., Morawietz, L., & Karch, A. (2016). Measuring inter-rater
+    reliability for nominal data - which coefficients and confidence intervals are
+    appropriate? BMC Medical Research Methodology, 16, 93.
+
+    Examples
+    --------
+    Krippendorff (2011), 4 coders x 12 units with missing values:
+
+    >>> rows = {"A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    ...         "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    ...         "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    ...         "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None]}
+    >>> frame = pd.DataFrame([(r, u + 1, "d", v) for r, vs in rows.items()
+    ...                       for u, v in enumerate(vs)],
+    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> for level in ("nominal", "ordinal", "interval", "ratio"):
+    ...     result = krippendorff_alpha(frame, level=level, n_bootstrap=200, rng=1)
+    ...     print(level, round(result.value, 3), result.reading)
+    nominal 0.743 tentative
+    ordinal 0.815 acceptable
+    interval 0.849 acceptable
+    ratio 0.797 tentative
+    """
+    _check_level(level)
+    n_bootstrap = _check_bootstrap(n_bootstrap)
+    generator = _generator(rng)
+    data = _one_dimension(ratings, dimension, scale)
+    units, _ = data.value_counts()
+    weights = _unit_weights(units.size, n_bootstrap, generator)
+    return _alpha_results(data, levels=(level,), weights=weights, minimum=float(minimum))[level]
+
+
+# ------------------------------------------------------------ kappa-type coefficients
+
+
+def _ordinal_weights(q: int) -> np.ndarray:
+    rank = np.arange(q)
+    span = np.abs(rank[:, None] - rank[None, :]) + 1
+    raw = span * (span - 1) / 2.0
+    return 1.0 - raw / raw.max() if raw.max() > 0 else np.ones((q, q))
+
+
+def _quadratic_weights(categories: np.ndarray) -> np.ndarray:
+    x = np.asarray(categories, dtype=float)
+    spread = x.max() - x.min() if x.size else 0.0
+    if spread == 0:
+        return np.ones((x.size, x.size))
+    return 1.0 - ((x[:, None] - x[None, :]) / spread) ** 2
+
+
+@dataclass(frozen=True)
+class _AgreementBatch:
+    """Per-replicate observed agreement and category propensities (first row: the data)."""
+
+    pa: np.ndarray
+    pi: np.ndarray
+
+
+def _agreement_batch(counts: np.ndarray, weights: np.ndarray, unit_weights: np.ndarray):
+    r = counts.sum(axis=1)
+    pairable = (r >= 2).astype(float)
+    r_star = counts @ weights.T
+    denominator = np.where(r >= 2, r * (r - 1.0), 1.0)
+    a = np.where(r >= 2, (counts * (r_star - 1.0)).sum(axis=1) / denominator, 0.0)
+    share = counts / np.where(r > 0, r, 1.0)[:, None]
+    n_pairable = unit_weights @ pairable
+    n_units = unit_weights.sum(axis=1)
+    pa = np.divide(
+        unit_weights @ a, n_pairable, out=np.full(n_pairable.shape, np.nan), where=n_pairable > 0
+    )
+    pi = (unit_weights @ share) / np.where(n_units > 0, n_units, 1.0)[:, None]
+    return _AgreementBatch(pa=pa, pi=pi)
+
+
+def _chance_corrected(pa: np.ndarray, pe: np.ndarray) -> np.ndarray:
+    defined = np.isfinite(pa) & (1.0 - pe > 1e-12)
+    value = np.full(pa.shape, np.nan)
+    value[defined] = (pa[defined] - pe[defined]) / (1.0 - pe[defined])
+    return value
+
+
+def _agreement_values(
+    counts: np.ndarray, categories: np.ndarray, unit_weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    q = categories.size
+    if q == 0 or counts.shape[0] == 0:
+        return {name: np.full(unit_weights.shape[0], np.nan) for name in AGREEMENT_COEFFICIENTS}
+    identity = np.eye(q)
+    plain = _agreement_batch(counts, identity, unit_weights)
+    values = {
+        "percent_agreement": plain.pa,
+        "fleiss_kappa": _chance_corrected(plain.pa, (plain.pi**2).sum(axis=1)),
+        "brennan_prediger": _chance_corrected(plain.pa, np.full(plain.pa.shape, 1.0 / q)),
+    }
+    for name, weights in (
+        ("gwet_ac1", identity),
+        ("gwet_ac2_ordinal", _ordinal_weights(q)),
+        ("gwet_ac2_quadratic", _quadratic_weights(categories)),
+    ):
+        batch = plain if name == "gwet_ac1" else _agreement_batch(counts, weights, unit_weights)
+        if q < 2:
+            values[name] = np.full(batch.pa.shape, np.nan)
+            continue
+        pe = weights.sum() / (q * (q - 1.0)) * (batch.pi * (1.0 - batch.pi)).sum(axis=1)
+        values[name] = _chance_corrected(batch.pa, pe)
+    return values
+
+
+def _agreement_reason(name: str, data: DimensionData, counts: np.ndarray, q: int) -> str:
+    if data.n_raters < 2:
+        return f"values from {data.n_raters} rater(s) only; agreement needs at least two raters"
+    if not (counts.sum(axis=1) >= 2).any():
+        return "no item has values from two raters"
+    if q < 2 and (name.startswith("gwet") or name == "brennan_prediger"):
+        return "the scale has a single category"
+    return "chance agreement is 1 (a single value was used), so the coefficient is 0/0"
+
+
+def _agreement_results(
+    data: DimensionData, *, categories: np.ndarray, unit_weights: np.ndarray
+) -> dict[str, Coefficient]:
+    _, counts = data.value_counts()
+    counts = _counts_on(counts, data.domain, categories)
+    point = _agreement_values(counts, categories, np.ones((1, counts.shape[0])))
+    replicates = _agreement_values(counts, categories, unit_weights)
+    results = {}
+    for name in AGREEMENT_COEFFICIENTS:
+        value = point[name][0] if point[name].size else np.nan
+        if not np.isfinite(value):
+            reason = _agreement_reason(name, data, counts, categories.size)
+            results[name] = Coefficient(name=name, value=None, reason=reason)
+            continue
+        low, high, ci_reason = _percentile_ci(replicates[name])
+        results[name] = Coefficient(
+            name=name,
+            value=float(value),
+            ci_low=low,
+            ci_high=high,
+            ci_reason=ci_reason,
+            n_bootstrap=int(np.isfinite(replicates[name]).sum()),
+        )
+    return results
+
+
+def _counts_on(counts: np.ndarray, domain: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    if categories.size == domain.size and np.array_equal(categories, domain):
+        return counts
+    widened = np.zeros((counts.shape[0], categories.size))
+    widened[:, np.searchsorted(categories, domain)] = counts
+    return widened
+
+
+def agreement_coefficients(
+    ratings: pd.DataFrame,
+    *,
+    dimension: Hashable | None = None,
+    categories: Sequence[float] | None = None,
+    n_bootstrap: int = 1000,
+    rng: np.random.Generator | int | None = None,
+) -> dict[str, Coefficient]:
+    """Fleiss' kappa, Gwet's AC1 and AC2, Brennan-Prediger and percent agreement.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings of one dimension (or several with ``dimension`` naming one).
+    dimension : label, optional
+        The dimension to use when ``ratings`` holds several.
+    categories : sequence of float, optional
+        All categories of the scale. Default: the values that occur. This matters for
+        Brennan-Prediger (chance 1/q) and Gwet (q in the chance agreement).
+    n_bootstrap : int
+        Bootstrap replicates for the confidence intervals (0: none).
+    rng : numpy.random.Generator or int, optional
+        Source of randomness for the bootstrap.
+
+    Returns
+    -------
+    dict
+        ``fleiss_kappa``, ``gwet_ac1``, ``gwet_ac2_ordinal``, ``gwet_ac2_quadratic``,
+        ``brennan_prediger`` and ``percent_agreement``, each a :class:`Coefficient`.
+
+    Notes
+    -----
+    All follow Gwet's (2014) treatment of missing ratings: with r_ik raters putting
+    item i in category k, r_i = sum_k r_ik and weighted counts r*_ik = sum_l w_kl r_il,
+    observed agreement is the mean over items with r_i >= 2 of
+    sum_k r_ik (r*_ik - 1) / (r_i (r_i - 1)), and the category propensities
+    pi_k = mean_i r_ik / r_i are taken over every item with at least one value.
+    Chance agreement: Fleiss sum_kl w_kl pi_k pi_l (with w = I); Gwet
+    (sum_kl w_kl / (q (q - 1))) sum_k pi_k (1 - pi_k); Brennan-Prediger 1/q. AC2 uses
+    Gwet's ordinal weights (on category ranks) or quadratic weights
+    1 - ((x_k - x_l) / (x_max - x_min))^2. Percent agreement is the unweighted
+    observed agreement. With complete data Fleiss' kappa reduces to Fleiss (1971).
+
+    Confidence intervals: the same unit (item) bootstrap as Krippendorff's alpha,
+    percentile 95% intervals; the statistics are weighted sums over items, so the
+    replicates are matrix products.
+
+    References
+    ----------
+    Fleiss, J. L. (1971). Measuring nominal scale agreement among many raters.
+    Psychological Bulletin, 76(5), 378-382.
+    Gwet, K. L. (2014). Handbook of Inter-Rater Reliability (4th ed.). Advanced
+    Analytics.
+    Brennan, R. L., & Prediger, D. J. (1981). Coefficient kappa: Some uses, misuses,
+    and alternatives. Educational and Psychological Measurement, 41(3), 687-699.
+
+    Examples
+    --------
+    Fleiss (1971): 30 patients, 6 psychiatrists each, 5 diagnoses; kappa = 0.430.
+
+    >>> from statsmodels.stats.tests.test_inter_rater import diagnoses
+    >>> frame = pd.DataFrame([(f"{p}-{j}", p, "diagnosis", float(v))
+    ...                       for p, row in enumerate(diagnoses) for j, v in enumerate(row)],
+    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> result = agreement_coefficients(frame, n_bootstrap=0)
+    >>> round(result["fleiss_kappa"].value, 3)
+    0.43
+    """
+    n_bootstrap = _check_bootstrap(n_bootstrap)
+    generator = _generator(rng)
+    data = _one_dimension(ratings, dimension, categories)
+    units, _ = data.value_counts()
+    weights = _unit_weights(units.size, n_bootstrap, generator)
+    return _agreement_results(data, categories=data.domain, unit_weights=weights)
+
+
+# ----------------------------------------------------------------------- complete data
+
+
+def complete_block(
+    ratings: pd.DataFrame | DimensionData, *, dimension: Hashable | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The largest complete raters x items block found by greedy deletion.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings of one dimension (or several with ``dimension`` naming one).
+    dimension : label, optional
+        The dimension to use.
+
+    Returns
+    -------
+    (values, raters, items)
+        ``values`` is an (items x raters) array without missing cells, with the labels of
+        its rows (``items``) and columns (``raters``), both sorted.
+
+    Notes
+    -----
+    Finding the largest complete sub-matrix is NP-hard, so a greedy heuristic is used:
+    repeatedly delete the rater or the item with the largest share of missing cells
+    among the remaining ones (an item on ties, so raters are kept when possible) until
+    no cell is missing. With complete data nothing is deleted. Raters and items are
+    taken in sorted label order, which makes the result independent of row order.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rater": [1, 1, 2, 2, 3], "item": ["a", "b", "a", "b", "a"],
+    ...                       "dimension": "d", "value": [1.0, 2.0, 1.0, 3.0, 2.0]})
+    >>> values, raters, items = complete_block(frame)
+    >>> values.tolist(), raters.tolist(), items.tolist()
+    ([[1.0, 1.0], [2.0, 3.0]], [1, 2], ['a', 'b'])
+    """
+    data = _one_dimension(ratings, dimension)
+    rater_codes, rater = np.unique(data.rater_code, return_inverse=True)
+    item_codes, item = np.unique(data.item_code, return_inverse=True)
+    missing = np.ones((rater_codes.size, item_codes.size), dtype=bool)
+    missing[rater, item] = False
+    keep_rater = np.ones(rater_codes.size, dtype=bool)
+    keep_item = np.ones(item_codes.size, dtype=bool)
+    row_missing = missing.sum(axis=1).astype(float)
+    column_missing = missing.sum(axis=0).astype(float)
+    n_rows, n_columns = rater_codes.size, item_codes.size
+    while n_rows and n_columns:
+        row_share = np.where(keep_rater, row_missing / n_columns, -1.0)
+        column_share = np.where(keep_item, column_missing / n_rows, -1.0)
+        worst_row, worst_column = int(np.argmax(row_share)), int(np.argmax(column_share))
+        if row_share[worst_row] <= 0 and column_share[worst_column] <= 0:
+            break
+        if row_share[worst_row] > column_share[worst_column]:
+            keep_rater[worst_row] = False
+            n_rows -= 1
+            column_missing -= missing[worst_row]
+        else:
+            keep_item[worst_column] = False
+            n_columns -= 1
+            row_missing -= missing[:, worst_column]
+    values = np.full((item_codes.size, rater_codes.size), np.nan)
+    values[item, rater] = data.value
+    values = values[np.ix_(keep_item, keep_rater)]
+    return values, data.raters[rater_codes[keep_rater]], data.items[item_codes[keep_item]]
+
+
+def _block_table(data: DimensionData) -> tuple[np.ndarray, int, int]:
+    values, raters, items = complete_block(data)
+    return values, data.n_raters - raters.size, data.n_items - items.size
+
+
+def _undefined_icc(reason: str, n_items: int, n_raters: int, dropped: tuple[int, int]):
+    return ICCTable(
+        forms={form: ICCResult(form=form, value=None, reason=reason) for form in ICC_FORMS},
+        n_items=n_items,
+        n_raters=n_raters,
+        n_raters_dropped=dropped[0],
+        n_items_dropped=dropped[1],
+        reason=reason,
+    )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def icc_from_matrix(y: np.ndarray, *, dropped: tuple[int, int] = (0, 0)) -> ICCTable:
+    """The six ICC forms of a complete (items x raters) matrix; see intraclass_correlations."""
+    n, k = y.shape
+    if n < 2 or k < 2:
+        return _undefined_icc(
+            f"the complete block has {n} item(s) x {k} rater(s); ICC needs at least 2 x 2",
+            n,
+            k,
+            dropped,
+        )
+    grand = y.mean()
+    ss_total = ((y - grand) ** 2).sum()
+    ss_rows = k * ((y.mean(axis=1) - grand) ** 2).sum()
+    ss_columns = n * ((y.mean(axis=0) - grand) ** 2).sum()
+    ss_error = max(ss_total - ss_rows - ss_columns, 0.0)
+    msr = ss_rows / (n - 1)
+    msc = ss_columns / (k - 1)
+    mse = ss_error / ((n - 1) * (k - 1))
+    msw = (ss_total - ss_rows) / (n * (k - 1))
+    scale = max(abs(grand), 1.0) ** 2 * 1e-12
+    if msr <= scale and msw <= scale:
+        return _undefined_icc("all complete-block values are equal (no variance)", n, k, dropped)
+    df1, df_w, df_e = n - 1, n * (k - 1), (n - 1) * (k - 1)
+    q = 0.975
+    with np.errstate(all="ignore"):
+        values = {
+            "ICC1": (msr - msw) / (msr + (k - 1) * msw),
+            "ICC2": (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n),
+            "ICC3": (msr - mse) / (msr + (k - 1) * mse),
+            "ICC1k": (msr - msw) / msr,
+            "ICC2k": (msr - mse) / (msr + (msc - mse) / n),
+            "ICC3k": (msr - mse) / msr,
+        }
+        f1 = msr / msw
+        f3 = msr / mse
+        f1_low = f1 / scipy.stats.f.ppf(q, df1, df_w)
+        f1_high = f1 * scipy.stats.f.ppf(q, df_w, df1)
+        f3_low = f3 / scipy.stats.f.ppf(q, df1, df_e)
+        f3_high = f3 * scipy.stats.f.ppf(q, df_e, df1)
+        icc2 = values["ICC2"]
+        fj = msc / mse
+        vn = df_e * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+        vd = df1 * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
+        v = vn / vd
+        f2_high = scipy.stats.f.ppf(q, df1, v)
+        f2_low = scipy.stats.f.ppf(q, v, df1)
+        low2 = n * (msr - f2_high * mse) / (f2_high * (k * msc + (k * n - k - n) * mse) + n * msr)
+        high2 = n * (f2_low * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f2_low * msr)
+        intervals = {
+            "ICC1": ((f1_low - 1) / (f1_low + k - 1), (f1_high - 1) / (f1_high + k - 1)),
+            "ICC2": (low2, high2),
+            "ICC3": ((f3_low - 1) / (f3_low + k - 1), (f3_high - 1) / (f3_high + k - 1)),
+            "ICC1k": (1 - 1 / f1_low, 1 - 1 / f1_high),
+            "ICC2k": (low2 * k / (1 + low2 * (k - 1)), high2 * k / (1 + high2 * (k - 1))),
+            "ICC3k": (1 - 1 / f3_low, 1 - 1 / f3_high),
+        }
+        tests = {
+            "ICC1": (f1, df_w),
+            "ICC1k": (f1, df_w),
+            **{form: (f3, df_e) for form in ("ICC2", "ICC3", "ICC2k", "ICC3k")},
+        }
+        forms = {}
+        for form in ICC_FORMS:
+            value = _finite(values[form])
+            f, df2 = tests[form]
+            low, high = (_finite(bound) for bound in intervals[form])
+            f_value = _finite(f)
+            reason = None
+            if value is None:
+                reason = "zero variance between items and within items: 0/0"
+            elif low is None or high is None or f_value is None:
+                low = high = None
+                reason = "no residual variance, so the F test and interval are undefined"
+            forms[form] = ICCResult(
+                form=form,
+                value=value,
+                ci_low=low,
+                ci_high=high,
+                f=f_value,
+                df1=df1,
+                df2=df2,
+                p_value=None if f_value is None else float(scipy.stats.f.sf(f, df1, df2)),
+                reason=reason,
+            )
+    return ICCTable(
+        forms=forms,
+        n_items=n,
+        n_raters=k,
+        n_raters_dropped=dropped[0],
+        n_items_dropped=dropped[1],
+    )
+
+
+def intraclass_correlations(
+    ratings: pd.DataFrame, *, dimension: Hashable | None = None
+) -> ICCTable:
+    """The six Shrout & Fleiss (1979) intraclass correlations with F-based 95% CIs.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings of one dimension (or several with ``dimension`` naming one).
+    dimension : label, optional
+        The dimension to use.
+
+    Returns
+    -------
+    ICCTable
+        ``forms`` maps "ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k" to
+        :class:`ICCResult` (value, ci_low, ci_high, F, df1, df2, p_value), and records
+        the size of the complete block used and how many raters and items were dropped.
+
+    Notes
+    -----
+    Two-way ANOVA on complete cases. The complete block is found by
+    :func:`complete_block` (greedy deletion of the rater or item with the largest share
+    of missing cells); when it has fewer than 2 items or 2 raters every form is
+    ``None`` with a reason. ICC1/ICC1k: one-way random effects; ICC2/ICC2k: two-way
+    random, absolute agreement (McGraw & Wong's A,1); ICC3/ICC3k: two-way mixed,
+    consistency (C,1); the k forms are for the mean of the k raters. Confidence
+    intervals follow McGraw & Wong (1996), with Satterthwaite's degrees of freedom for
+    ICC2; this matches ``pingouin.intraclass_corr`` and R ``psych::ICC``.
+
+    References
+    ----------
+    Shrout, P. E., & Fleiss, J. L. (1979). Intraclass correlations: Uses in assessing
+    rater reliability. Psychological Bulletin, 86(2), 420-428.
+    McGraw, K. O., & Wong, S. P. (1996). Forming inferences about some intraclass
+    correlation coefficients. Psychological Methods, 1(1), 30-46.
+
+    Examples
+    --------
+    Shrout & Fleiss (1979), 6 targets x 4 judges:
+
+    >>> table = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
+    ...          [6, 2, 4, 7]]
+    >>> frame = pd.DataFrame([(j, t, "d", float(v)) for t, row in enumerate(table)
+    ...                       for j, v in enumerate(row)],
+    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> result = intraclass_correlations(frame)
+    >>> [round(result.value(form), 3) for form in ICC_FORMS]
+    [0.166, 0.29, 0.715, 0.443, 0.62, 0.909]
+    """
+    data = _one_dimension(ratings, dimension)
+    values, raters_dropped, items_dropped = _block_table(data)
+    return icc_from_matrix(values, dropped=(raters_dropped, items_dropped))
+
+
+def _column_ranks(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Average ranks of each column of y, and sum over columns and tie groups of t^3 - t."""
+    n, m = y.shape
+    order = np.argsort(y, axis=0, kind="stable")
+    ordered = np.take_along_axis(y, order, axis=0)
+    # Walk the columns one after another as one long sequence of runs.
+    flat = ordered.T.ravel()
+    new_run = np.ones(flat.size, dtype=bool)
+    new_run[1:] = flat[1:] != flat[:-1]
+    new_run[::n] = True
+    run = np.cumsum(new_run) - 1
+    first = np.flatnonzero(new_run)
+    sizes = np.diff(np.append(first, flat.size))
+    position = np.tile(np.arange(n), m)
+    average = position[first] + (sizes - 1) / 2.0 + 1.0
+    ranks = np.empty((m, n))
+    np.put_along_axis(ranks, order.T, average[run].reshape(m, n), axis=1)
+    return ranks.T, float((sizes.astype(float) ** 3 - sizes).sum())
+
+
+def kendall_w_from_matrix(y: np.ndarray) -> KendallW:
+    """Kendall's W of a complete (items x raters) matrix; see :func:`kendall_w`."""
+    n, m = y.shape
+    if n < 2 or m < 2:
+        return KendallW(
+            value=None,
+            n_items=n,
+            n_raters=m,
+            reason=f"the complete block has {n} item(s) x {m} rater(s); W needs 2 x 2",
+        )
+    ranks, ties = _column_ranks(y)
+    totals = ranks.sum(axis=1)
+    s = ((totals - totals.mean()) ** 2).sum()
+    denominator = m**2 * (n**3 - n) - m * ties
+    if denominator <= 0:
+        return KendallW(
+            value=None,
+            n_items=n,
+            n_raters=m,
+            reason="every rater gave all items the same value, so there is no ranking",
+        )
+    w = float(12.0 * s / denominator)
+    chi2 = m * (n - 1) * w
+    return KendallW(
+        value=w,
+        chi2=chi2,
+        df=n - 1,
+        p_value=float(scipy.stats.chi2.sf(chi2, n - 1)),
+        n_items=n,
+        n_raters=m,
+    )
+
+
+def kendall_w(ratings: pd.DataFrame, *, dimension: Hashable | None = None) -> KendallW:
+    """Kendall's coefficient of concordance W for the raters' rankings of the items.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings of one dimension (or several with ``dimension`` naming one).
+    dimension : label, optional
+        The dimension to use.
+
+    Returns
+    -------
+    KendallW
+        ``value``, the chi-square statistic m (n - 1) W with n - 1 degrees of freedom and
+        its p-value; ``None`` with a reason when undefined.
+
+    Notes
+    -----
+    Computed on the complete block of :func:`complete_block`. Each rater's values are
+    ranked over the items with average ranks for ties, and
+    W = 12 S / (m^2 (n^3 - n) - m sum T), with S the sum of squared deviations of the
+    item rank sums from their mean and T = sum (t^3 - t) over each rater's tie groups.
+    W equals Friedman's tie-corrected chi-square divided by m (n - 1).
+
+    References
+    ----------
+    Kendall, M. G., & Babington Smith, B. (1939). The problem of m rankings. The Annals
+    of Mathematical Statistics, 10(3), 275-287.
+    Siegel, S., & Castellan, N. J. (1988). Nonparametric Statistics for the Behavioral
+    Sciences (2nd ed.), section 9.4. McGraw-Hill.
+
+    Examples
+    --------
+    Three raters who rank four items identically:
+
+    >>> frame = pd.DataFrame([(r, i, "d", float(i)) for r in range(3) for i in range(4)],
+    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> kendall_w(frame).value
+    1.0
+    """
+    data = _one_dimension(ratings, dimension)
+    values, _, _ = _block_table(data)
+    return kendall_w_from_matrix(values)
+
+
+# ------------------------------------------------------------------------- everything
+
+
+def dimension_reliability(
+    ratings: pd.DataFrame | DimensionData,
+    *,
+    dimension: Hashable | None = None,
+    level: str = "ordinal",
+    n_bootstrap: int = 1000,
+    rng: np.random.Generator | int | None = None,
+    minimum_alpha: float = TENTATIVE_ALPHA,
+    scale: Sequence[float] | None = None,
+) -> DimensionReliability:
+    """Every reliability coefficient of one dimension, sharing one bootstrap.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings of one dimension (or several with ``dimension`` naming one).
+    dimension : label, optional
+        The dimension to use.
+    level : {"nominal", "ordinal", "interval", "ratio"}
+        The dimension's level of measurement: it selects the alpha that is read against
+        0.800/0.667. Alpha is reported at all four levels. ICC and Kendall's W are
+        not computed for nominal dimensions.
+    n_bootstrap : int
+        Bootstrap replicates (0: no intervals).
+    rng : numpy.random.Generator or int, optional
+        Source of randomness for the bootstrap.
+    minimum_alpha : float
+        The smallest acceptable alpha (for ``p_below_minimum``).
+    scale : sequence of float, optional
+        All categories of the scale (default: the values used).
+
+    Returns
+    -------
+    DimensionReliability
+
+    Notes
+    -----
+    One set of bootstrap unit weights serves alpha at every level and the kappa-type
+    coefficients, so their intervals come from the same replicates. See
+    :func:`krippendorff_alpha`, :func:`agreement_coefficients`,
+    :func:`intraclass_correlations` and :func:`kendall_w` for the estimators, and
+    :func:`analysis.consensus.confusion_pairs` for ``confusion``.
+
+    References
+    ----------
+    Krippendorff, K. (2011). Computing Krippendorff's Alpha-Reliability.
+    Shrout, P. E., & Fleiss, J. L. (1979). Psychological Bulletin, 86(2), 420-428.
+    Gwet, K. L. (2014). Handbook of Inter-Rater Reliability (4th ed.).
+
+    Examples
+    --------
+    >>> table = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
+    ...          [6, 2, 4, 7]]
+    >>> frame = pd.DataFrame([(j, t, "d", float(v)) for t, row in enumerate(table)
+    ...                       for j, v in enumerate(row)],
+    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> result = dimension_reliability(frame, level="interval", n_bootstrap=100, rng=0)
+    >>> round(result.icc.value("ICC3"), 3), result.n_raters, result.n_items
+    (0.715, 4, 6)
+    """
+    _check_level(level)
+    n_bootstrap = _check_bootstrap(n_bootstrap)
+    generator = _generator(rng)
+    data = _one_dimension(ratings, dimension, scale)
+    units, _ = data.value_counts()
+    weights = _unit_weights(units.size, n_bootstrap, generator)
+    alpha = _alpha_results(data, levels=LEVELS, weights=weights, minimum=float(minimum_alpha))
+    agreement = _agreement_results(data, categories=data.domain, unit_weights=weights)
+    if level == "nominal":
+        reason = "not computed for a nominal dimension"
+        icc = _undefined_icc(reason, 0, 0, (0, 0))
+        w = KendallW(value=None, reason=reason)
+    else:
+        values, raters_dropped, items_dropped = _block_table(data)
+        icc = icc_from_matrix(values, dropped=(raters_dropped, items_dropped))
+        w = kendall_w_from_matrix(values)
+    return DimensionReliability(
+        dimension=data.dimension,
+        level=level,
+        n_raters=data.n_raters,
+        n_items=data.n_items,
+        n_values=data.n_values,
+        alpha=alpha,
+        icc=icc,
+        kendall_w=w,
+        confusion=confusion_pairs(data),
+        **agreement,
+    )

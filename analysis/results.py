@@ -1,0 +1,535 @@
+"""Result objects of the analysis package: frozen dataclasses with a JSON-ready ``to_dict``.
+
+Conventions shared by every result:
+
+* an undefined statistic is ``None`` and a ``reason`` (or an entry of ``reasons``) says
+  why, never NaN;
+* ``to_dict()`` returns only dicts, lists, str, int, float, bool and None, so
+  ``json.dumps(result.to_dict(), allow_nan=False)`` always works;
+* labels (raters, items, dimensions) keep their type when JSON has one (str, int,
+  float, bool) and become text otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "AlphaResult",
+    "Coefficient",
+    "ConfusionPair",
+    "DimensionReliability",
+    "GroupAnalysis",
+    "GroupDifference",
+    "ICCResult",
+    "ICCTable",
+    "ItemConsensus",
+    "KendallW",
+    "PanelAnalysis",
+    "RaterDiagnostics",
+    "RaterDimension",
+    "SubgroupAnalysis",
+]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain-Python copy of ``value`` for JSON: numpy scalars unwrapped, NaN/inf to None."""
+    if isinstance(value, Mapping):
+        return {label(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(item) for item in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return str(value)
+
+
+def label(value: Hashable) -> Any:
+    """A label as JSON can carry it (dict keys become text in JSON anyway)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _key(value: Hashable) -> str:
+    return str(label(value))
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """A point estimate with an optional bootstrap percentile confidence interval."""
+
+    name: str
+    value: float | None
+    reason: str | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_reason: str | None = None
+    n_bootstrap: int = 0
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return (self.ci_low, self.ci_high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "name": self.name,
+                "value": self.value,
+                "reason": self.reason,
+                "ci": self.ci,
+                "ci_reason": self.ci_reason,
+                "n_bootstrap": self.n_bootstrap,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class AlphaResult(Coefficient):
+    """Krippendorff's alpha at one level of measurement.
+
+    ``p_below_minimum`` is the share of bootstrap replicates below ``minimum`` (Hayes &
+    Krippendorff's q); ``reading`` is "acceptable" (>= 0.800), "tentative" (>= 0.667)
+    or "unacceptable".
+    """
+
+    level: str = "ordinal"
+    minimum: float = 0.667
+    p_below_minimum: float | None = None
+    reading: str | None = None
+    n_pairable_units: int = 0
+    n_pairable_values: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **super().to_dict(),
+            **jsonable(
+                {
+                    "level": self.level,
+                    "minimum": self.minimum,
+                    "p_below_minimum": self.p_below_minimum,
+                    "reading": self.reading,
+                    "n_pairable_units": self.n_pairable_units,
+                    "n_pairable_values": self.n_pairable_values,
+                }
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class ICCResult:
+    """One Shrout & Fleiss form with its F test and 95% confidence interval."""
+
+    form: str
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    f: float | None = None
+    df1: int | None = None
+    df2: int | None = None
+    p_value: float | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        ci = None if self.ci_low is None or self.ci_high is None else [self.ci_low, self.ci_high]
+        return jsonable(
+            {
+                "form": self.form,
+                "value": self.value,
+                "ci": ci,
+                "f": self.f,
+                "df1": self.df1,
+                "df2": self.df2,
+                "p_value": self.p_value,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ICCTable:
+    """The six ICC forms computed on one complete block of raters x items."""
+
+    forms: Mapping[str, ICCResult]
+    n_items: int
+    n_raters: int
+    n_raters_dropped: int
+    n_items_dropped: int
+    reason: str | None = None
+
+    def value(self, form: str) -> float | None:
+        return self.forms[form].value
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "forms": {name: form.to_dict() for name, form in self.forms.items()},
+                "n_items": self.n_items,
+                "n_raters": self.n_raters,
+                "n_raters_dropped": self.n_raters_dropped,
+                "n_items_dropped": self.n_items_dropped,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class KendallW:
+    """Kendall's coefficient of concordance with tie correction and its chi-square test."""
+
+    value: float | None
+    chi2: float | None = None
+    df: int | None = None
+    p_value: float | None = None
+    n_items: int = 0
+    n_raters: int = 0
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "value": self.value,
+                "chi2": self.chi2,
+                "df": self.df,
+                "p_value": self.p_value,
+                "n_items": self.n_items,
+                "n_raters": self.n_raters,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ConfusionPair:
+    """Two anchor levels the panel puts on the same item: share of all disagreement."""
+
+    low: float
+    high: float
+    share: float
+    ratio_to_chance: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "levels": [self.low, self.high],
+                "share": self.share,
+                "ratio_to_chance": self.ratio_to_chance,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class DimensionReliability:
+    """Every reliability coefficient of one dimension."""
+
+    dimension: Hashable
+    level: str
+    n_raters: int
+    n_items: int
+    n_values: int
+    alpha: Mapping[str, AlphaResult]
+    fleiss_kappa: Coefficient
+    gwet_ac1: Coefficient
+    gwet_ac2_ordinal: Coefficient
+    gwet_ac2_quadratic: Coefficient
+    brennan_prediger: Coefficient
+    percent_agreement: Coefficient
+    icc: ICCTable
+    kendall_w: KendallW
+    confusion: tuple[ConfusionPair, ...] = ()
+
+    @property
+    def primary_alpha(self) -> AlphaResult:
+        """Alpha at the dimension's own level of measurement."""
+        return self.alpha[self.level]
+
+    def reasons(self) -> dict[str, str]:
+        reasons: dict[str, str] = {}
+        for level, result in self.alpha.items():
+            if result.reason:
+                reasons[f"krippendorff_alpha.{level}"] = result.reason
+            elif result.ci_reason:
+                reasons[f"krippendorff_alpha_ci.{level}"] = result.ci_reason
+        for key, coefficient in self._coefficients().items():
+            if coefficient.reason:
+                reasons[key] = coefficient.reason
+        for form, result in self.icc.forms.items():
+            if result.reason:
+                reasons[f"icc.{form}"] = result.reason
+        if self.kendall_w.reason:
+            reasons["kendall_w"] = self.kendall_w.reason
+        return reasons
+
+    def _coefficients(self) -> dict[str, Coefficient]:
+        return {
+            "fleiss_kappa": self.fleiss_kappa,
+            "gwet_ac1": self.gwet_ac1,
+            "gwet_ac2_ordinal": self.gwet_ac2_ordinal,
+            "gwet_ac2_quadratic": self.gwet_ac2_quadratic,
+            "brennan_prediger": self.brennan_prediger,
+            "percent_agreement": self.percent_agreement,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        coefficients = self._coefficients()
+        primary = self.primary_alpha
+        return jsonable(
+            {
+                "dimension": label(self.dimension),
+                "level": self.level,
+                "n_raters": self.n_raters,
+                "n_items": self.n_items,
+                "n_values": self.n_values,
+                "krippendorff_alpha": {k: a.value for k, a in self.alpha.items()},
+                "krippendorff_alpha_ci": {k: a.ci for k, a in self.alpha.items()},
+                "krippendorff_alpha_p_below_minimum": {
+                    k: a.p_below_minimum for k, a in self.alpha.items()
+                },
+                "minimum_alpha": primary.minimum,
+                "reading": primary.reading,
+                **{key: c.value for key, c in coefficients.items()},
+                "ci": {key: c.ci for key, c in coefficients.items()},
+                "icc": {form: result.value for form, result in self.icc.forms.items()},
+                "icc_ci": {
+                    form: None if r.ci_low is None else [r.ci_low, r.ci_high]
+                    for form, r in self.icc.forms.items()
+                },
+                "icc_block": {
+                    "n_items": self.icc.n_items,
+                    "n_raters": self.icc.n_raters,
+                    "n_raters_dropped": self.icc.n_raters_dropped,
+                    "n_items_dropped": self.icc.n_items_dropped,
+                },
+                "kendall_w": self.kendall_w.value,
+                "kendall_w_p_value": self.kendall_w.p_value,
+                "confusion": [pair.to_dict() for pair in self.confusion],
+                "reasons": self.reasons(),
+                "details": {
+                    "krippendorff_alpha": {k: a.to_dict() for k, a in self.alpha.items()},
+                    **{key: c.to_dict() for key, c in coefficients.items()},
+                    "icc": self.icc.to_dict(),
+                    "kendall_w": self.kendall_w.to_dict(),
+                },
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ItemConsensus:
+    """Central score and agreement of the panel on one item x dimension."""
+
+    item: Hashable
+    dimension: Hashable
+    n: int
+    median: float | None
+    mean: float | None
+    sd: float | None
+    q1: float | None
+    q3: float | None
+    iqr: float | None
+    share_within_one: float | None
+    modal_value: float | None
+    modal_share: float | None
+    modal_tied: bool
+    n_cant_judge: int
+    n_outside_expertise: int
+    mean_confidence: float | None
+    consensus: bool | None
+    consensus_reason: str | None = None
+    modal_tier: str | None = None
+    modal_tier_share: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "item": label(self.item),
+                "dimension": label(self.dimension),
+                "n": self.n,
+                "median": self.median,
+                "mean": self.mean,
+                "sd": self.sd,
+                "q1": self.q1,
+                "q3": self.q3,
+                "iqr": self.iqr,
+                "share_within_one": self.share_within_one,
+                "modal_value": self.modal_value,
+                "modal_share": self.modal_share,
+                "modal_tied": self.modal_tied,
+                "n_cant_judge": self.n_cant_judge,
+                "n_outside_expertise": self.n_outside_expertise,
+                "mean_confidence": self.mean_confidence,
+                "consensus": self.consensus,
+                "consensus_reason": self.consensus_reason,
+                "modal_tier": self.modal_tier,
+                "modal_tier_share": self.modal_tier_share,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class RaterDimension:
+    """One rater's diagnostics on one dimension."""
+
+    n_values: int
+    mean_signed_deviation: float | None
+    spearman: float | None
+    alpha_without: float | None
+    alpha_delta: float | None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "n_values": self.n_values,
+                "mean_signed_deviation": self.mean_signed_deviation,
+                "spearman": self.spearman,
+                "alpha_without": self.alpha_without,
+                "alpha_delta": self.alpha_delta,
+                "reasons": dict(self.reasons),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class RaterDiagnostics:
+    """How one expert rated: completion, abstentions, severity, fit with the panel."""
+
+    rater: Hashable
+    n_cells: int
+    n_values: int
+    completion: float
+    cant_judge_rate: float
+    outside_expertise_rate: float
+    mean_signed_deviation: float | None
+    spearman: float | None
+    dimensions: Mapping[Hashable, RaterDimension]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "rater": label(self.rater),
+                "n_cells": self.n_cells,
+                "n_values": self.n_values,
+                "completion": self.completion,
+                "cant_judge_rate": self.cant_judge_rate,
+                "outside_expertise_rate": self.outside_expertise_rate,
+                "mean_signed_deviation": self.mean_signed_deviation,
+                "spearman": self.spearman,
+                "reasons": dict(self.reasons),
+                "attributes": dict(self.attributes),
+                "dimensions": {
+                    _key(name): value.to_dict() for name, value in self.dimensions.items()
+                },
+            }
+        )
+
+
+@dataclass(frozen=True)
+class GroupDifference:
+    """Do rater groups differ on a dimension? Kruskal-Wallis on rater mean deviations."""
+
+    dimension: Hashable
+    test: str
+    statistic: float | None
+    df: int | None
+    p_value: float | None
+    n_raters: Mapping[Hashable, int]
+    median_deviation: Mapping[Hashable, float | None]
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "dimension": label(self.dimension),
+                "test": self.test,
+                "statistic": self.statistic,
+                "df": self.df,
+                "p_value": self.p_value,
+                "n_raters": {_key(k): v for k, v in self.n_raters.items()},
+                "median_deviation": {_key(k): v for k, v in self.median_deviation.items()},
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class GroupAnalysis:
+    """Reliability and consensus of one subgroup of raters."""
+
+    group: Hashable
+    n_raters: int
+    dimensions: Mapping[Hashable, DimensionReliability]
+    items: tuple[ItemConsensus, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "group": label(self.group),
+                "n_raters": self.n_raters,
+                "dimensions": {_key(k): v.to_dict() for k, v in self.dimensions.items()},
+                "items": [item.to_dict() for item in self.items],
+            }
+        )
+
+
+@dataclass(frozen=True)
+class SubgroupAnalysis:
+    """The panel split by a rater attribute, with a test of group differences."""
+
+    attribute: str
+    groups: Mapping[Hashable, GroupAnalysis]
+    differences: Mapping[Hashable, GroupDifference]
+    n_raters_unassigned: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "attribute": self.attribute,
+                "n_raters_unassigned": self.n_raters_unassigned,
+                "groups": {_key(k): v.to_dict() for k, v in self.groups.items()},
+                "differences": {_key(k): v.to_dict() for k, v in self.differences.items()},
+            }
+        )
+
+
+@dataclass(frozen=True)
+class PanelAnalysis:
+    """Everything :func:`analysis.summary.analyze` computes for one panel and round."""
+
+    dimensions: Mapping[Hashable, DimensionReliability]
+    items: tuple[ItemConsensus, ...]
+    raters: tuple[RaterDiagnostics, ...]
+    subgroups: SubgroupAnalysis | None
+    settings: Mapping[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "dimensions": {_key(k): v.to_dict() for k, v in self.dimensions.items()},
+                "items": [item.to_dict() for item in self.items],
+                "raters": [rater.to_dict() for rater in self.raters],
+                "subgroups": None if self.subgroups is None else self.subgroups.to_dict(),
+                "settings": dict(self.settings),
+            }
+        )

@@ -1,0 +1,516 @@
+"""Stability between two Delphi rounds, and whether to stop.
+
+:func:`compare_rounds` compares one round of the panel with the next: how many experts
+and answers changed and by how much, how spread and reliability moved per item and
+dimension, how many items meet the consensus criterion, and it suggests whether another
+round is worth running ("consensus reached", "stable" or "continue").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, consensus_of_valid
+from analysis.reliability import krippendorff_alpha, resolve_levels
+from analysis.results import ItemConsensus, jsonable, label
+from analysis.tidy import sorted_codes, validate_ratings
+
+__all__ = [
+    "DELPHI_CONSENSUS",
+    "SUGGESTIONS",
+    "CellStability",
+    "DimensionStability",
+    "Stability",
+    "compare_rounds",
+]
+
+#: The consensus criterion of the shipped surveys: IQR <= 1, >= 70% within one point, n >= 3.
+DELPHI_CONSENSUS = ConsensusCriterion(max_iqr=1.0, min_share_within_one=0.7, min_n=3)
+SUGGESTIONS = ("consensus reached", "stable", "continue")
+
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class CellStability:
+    """One item x dimension in both rounds: median, IQR and consensus before and after."""
+
+    item: Hashable
+    dimension: Hashable
+    n_before: int
+    n_after: int
+    median_before: float | None
+    median_after: float | None
+    iqr_before: float | None
+    iqr_after: float | None
+    iqr_change: float | None
+    consensus_before: bool | None
+    consensus_after: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "item": label(self.item),
+                "dimension": label(self.dimension),
+                "n_before": self.n_before,
+                "n_after": self.n_after,
+                "median_before": self.median_before,
+                "median_after": self.median_after,
+                "iqr_before": self.iqr_before,
+                "iqr_after": self.iqr_after,
+                "iqr_change": self.iqr_change,
+                "consensus_before": self.consensus_before,
+                "consensus_after": self.consensus_after,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class DimensionStability:
+    """Change of one dimension between the rounds: answers, alpha and consensus share."""
+
+    dimension: Hashable
+    level: str
+    n_cells_matched: int
+    share_cells_changed: float | None
+    mean_absolute_change: float | None
+    alpha_before: float | None
+    alpha_after: float | None
+    alpha_change: float | None
+    consensus_share_before: float | None
+    consensus_share_after: float | None
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "dimension": label(self.dimension),
+                "level": self.level,
+                "n_cells_matched": self.n_cells_matched,
+                "share_cells_changed": self.share_cells_changed,
+                "mean_absolute_change": self.mean_absolute_change,
+                "alpha_before": self.alpha_before,
+                "alpha_after": self.alpha_after,
+                "alpha_change": self.alpha_change,
+                "consensus_share_before": self.consensus_share_before,
+                "consensus_share_after": self.consensus_share_after,
+                "reasons": dict(self.reasons),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Everything :func:`compare_rounds` finds, with the stopping suggestion."""
+
+    n_raters_before: int
+    n_raters_after: int
+    n_raters_matched: int
+    share_raters_changed: float | None
+    n_cells_matched: int
+    share_cells_changed: float | None
+    dimensions: Mapping[Hashable, DimensionStability]
+    cells: tuple[CellStability, ...]
+    consensus_share_before: float | None
+    consensus_share_after: float | None
+    items_in_consensus_share_before: float | None
+    items_in_consensus_share_after: float | None
+    suggestion: str
+    explanation: str
+    settings: Mapping[str, Any]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "suggestion": self.suggestion,
+                "explanation": self.explanation,
+                "n_raters_before": self.n_raters_before,
+                "n_raters_after": self.n_raters_after,
+                "n_raters_matched": self.n_raters_matched,
+                "share_raters_changed": self.share_raters_changed,
+                "n_cells_matched": self.n_cells_matched,
+                "share_cells_changed": self.share_cells_changed,
+                "consensus_share_before": self.consensus_share_before,
+                "consensus_share_after": self.consensus_share_after,
+                "items_in_consensus_share_before": self.items_in_consensus_share_before,
+                "items_in_consensus_share_after": self.items_in_consensus_share_after,
+                "dimensions": {
+                    str(label(k)): value.to_dict() for k, value in self.dimensions.items()
+                },
+                "cells": [cell.to_dict() for cell in self.cells],
+                "settings": dict(self.settings),
+                "reasons": dict(self.reasons),
+            }
+        )
+
+
+def _one_round(ratings: pd.DataFrame, name: str) -> pd.DataFrame:
+    frame = validate_ratings(ratings, name=name)
+    if "round" in frame.columns:
+        rounds = frame["round"].dropna().unique()
+        if rounds.size > 1:
+            raise ValueError(
+                f"{name} holds several rounds ({', '.join(f'{r:g}' for r in sorted(rounds))}); "
+                "pass the ratings of one round"
+            )
+    return frame
+
+
+def _check_fraction(value: Any, name: str, upper: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if not np.isfinite(value) or value < 0 or (upper is not None and value > upper):
+        bound = f"in [0, {upper:g}]" if upper is not None else ">= 0"
+        raise ValueError(f"{name} must be a number {bound}, not {value!r}")
+    return float(value)
+
+
+def _dimensions(
+    dimensions: Sequence[Hashable] | None, previous: pd.DataFrame, current: pd.DataFrame
+) -> list[Hashable]:
+    before, after = set(previous["dimension"]), set(current["dimension"])
+    if dimensions is None:
+        common = pd.Series([d for d in before if d in after], dtype=object)
+        if common.empty:
+            raise ValueError("previous and current have no dimension in common")
+        return list(sorted_codes(common)[1])
+    if isinstance(dimensions, str) or not isinstance(dimensions, Sequence) or not dimensions:
+        raise ValueError(f"dimensions must be a non-empty sequence of labels, not {dimensions!r}")
+    for dimension in dimensions:
+        if dimension not in before or dimension not in after:
+            where = "previous" if dimension not in before else "current"
+            raise ValueError(f"dimensions: {dimension!r} does not occur in {where}")
+    return list(dict.fromkeys(dimensions))
+
+
+def _matched(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """Cells (rater x item x dimension) answered in both rounds, with the change."""
+    keys = ["rater", "item", "dimension"]
+    both = previous[[*keys, "value", "status"]].merge(
+        current[[*keys, "value", "status"]], on=keys, suffixes=("_before", "_after")
+    )
+    before, after = both["value_before"].to_numpy(), both["value_after"].to_numpy()
+    valued = ~np.isnan(before) & ~np.isnan(after)
+    difference = np.abs(np.where(valued, after - before, 0.0))
+    status_changed = (both["status_before"] != both["status_after"]).to_numpy()
+    both["valued"] = valued
+    both["absolute_change"] = np.where(valued, difference, np.nan)
+    both["changed"] = status_changed | (difference > _TOLERANCE)
+    return both
+
+
+def _share(values: np.ndarray) -> float | None:
+    return float(np.mean(values)) if values.size else None
+
+
+def _consensus_share(cells: Sequence[ItemConsensus]) -> float | None:
+    judged = [cell.consensus for cell in cells if cell.consensus is not None]
+    return float(np.mean(judged)) if judged else None
+
+
+def _items_share(cells: Sequence[ItemConsensus], dimensions: Sequence[Hashable]) -> float | None:
+    by_item: dict[Hashable, list[bool]] = {}
+    for cell in cells:
+        if cell.consensus is not None:
+            by_item.setdefault(cell.item, []).append(cell.consensus)
+    if not by_item:
+        return None
+    return float(np.mean([len(v) == len(dimensions) and all(v) for v in by_item.values()]))
+
+
+def _alpha(frame: pd.DataFrame, dimension: Hashable, level: str) -> tuple[float | None, str]:
+    result = krippendorff_alpha(frame[frame["dimension"] == dimension], level=level, n_bootstrap=0)
+    return result.value, result.reason or ""
+
+
+def compare_rounds(
+    previous: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    dimensions: Sequence[Hashable] | None = None,
+    levels: str | Mapping[Hashable, str] | None = None,
+    consensus: ConsensusCriterion | Mapping[str, Any] | None = DELPHI_CONSENSUS,
+    stable_change: float = 0.15,
+    stable_alpha: float = 0.05,
+    quantile_method: str = "linear",
+) -> Stability:
+    """Compare two Delphi rounds of the same panel and suggest whether to stop.
+
+    Parameters
+    ----------
+    previous, current : pandas.DataFrame
+        Tidy ratings (see :mod:`analysis.tidy`) of one round each; experts are matched by
+        their ``rater`` code.
+    dimensions : sequence of labels, optional
+        Dimensions to compare (default: every dimension present in both rounds).
+    levels : str or mapping, optional
+        Level of measurement for alpha, one for all or per dimension (default ordinal).
+    consensus : ConsensusCriterion or mapping, optional
+        ``max_iqr``, ``min_share_within_one``, ``min_n`` per item x dimension. Default:
+        IQR <= 1, at least 70% within one point of the median, at least 3 values.
+        ``None`` means the package default (IQR <= 1 only).
+    stable_change : float
+        Largest share of changed answers for the panel to count as stable.
+    stable_alpha : float
+        Largest absolute change of alpha on every dimension for the panel to count as
+        stable.
+    quantile_method : {"linear", "weibull"}
+        Quartile convention for the IQR (see :func:`analysis.consensus.item_consensus`).
+
+    Returns
+    -------
+    Stability
+        ``suggestion`` is "consensus reached", "stable" or "continue" and
+        ``explanation`` says why in one or two sentences.
+
+    Notes
+    -----
+    *Change* is measured on matched answers only: a cell (expert x item x dimension)
+    answered, or abstained on, in both rounds by an expert present in both. A cell
+    changed when its value differs or when it went from a value to an abstention or
+    back (a change of status). ``share_raters_changed`` is the share of experts present
+    in both rounds who changed at least one matched cell; ``mean_absolute_change`` is
+    the mean |after - before| over cells valued in both rounds.
+
+    *Spread, alpha and consensus* describe each round's whole panel as it is (experts
+    who joined or left included): median and IQR per item x dimension as in
+    :func:`analysis.consensus.item_consensus`, Krippendorff's alpha (``krippendorff``
+    package) per dimension, and the share of item x dimension cells (overall and per
+    dimension) and of items (on every dimension) meeting the consensus criterion.
+    Changes are after - before, so a narrowing IQR has a negative ``iqr_change``.
+
+    *Suggestion.* "consensus reached" when every item x dimension of the current round
+    meets the criterion; otherwise "stable" when the share of changed answers is at
+    most ``stable_change`` and alpha moved by at most ``stable_alpha`` on every
+    dimension (an undefined alpha change is not stable); otherwise "continue". Stability
+    of responses, not only consensus, is the customary stopping rule in Delphi studies:
+    a panel that no longer moves will not reach consensus by another round.
+
+    References
+    ----------
+    von der Gracht, H. A. (2012). Consensus measurement in Delphi studies. Technological
+    Forecasting and Social Change, 79(8), 1525-1536.
+    Dajani, J. S., Sincoff, M. Z., & Talley, W. K. (1979). Stability and agreement
+    criteria for the termination of Delphi studies. Technological Forecasting and
+    Social Change, 13(1), 83-90.
+    Krippendorff, K. (2011). Computing Krippendorff's Alpha-Reliability.
+
+    Examples
+    --------
+    >>> before = pd.DataFrame({"rater": list("abc"), "item": "x", "dimension": "d",
+    ...                        "value": [1.0, 3.0, 5.0]})
+    >>> after = before.assign(value=[2.0, 3.0, 4.0])
+    >>> result = compare_rounds(before, after)
+    >>> result.share_cells_changed, result.cells[0].iqr_before, result.cells[0].iqr_after
+    (0.6666666666666666, 2.0, 1.0)
+    >>> result.suggestion
+    'consensus reached'
+    """
+    before = _one_round(previous, "previous")
+    after = _one_round(current, "current")
+    names = _dimensions(dimensions, before, after)
+    level_of = resolve_levels(levels, names)
+    criterion = ConsensusCriterion.from_value(consensus)
+    stable_change = _check_fraction(stable_change, "stable_change", 1.0)
+    stable_alpha = _check_fraction(stable_alpha, "stable_alpha", None)
+    if quantile_method not in QUANTILE_METHODS:
+        raise ValueError(
+            f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}, not {quantile_method!r}"
+        )
+    before = before[before["dimension"].isin(names)]
+    after = after[after["dimension"].isin(names)]
+
+    raters_before, raters_after = set(before["rater"]), set(after["rater"])
+    common_raters = raters_before & raters_after
+    matched = _matched(before, after)
+    changed_raters = set(matched.loc[matched["changed"], "rater"])
+    reasons: dict[str, str] = {}
+    share_raters = len(changed_raters) / len(common_raters) if common_raters else None
+    if not common_raters:
+        reasons["share_raters_changed"] = "no expert rated in both rounds"
+    share_cells = _share(matched["changed"].to_numpy())
+    if share_cells is None:
+        reasons["share_cells_changed"] = "no answer was given in both rounds by the same expert"
+
+    consensus_before = consensus_of_valid(
+        before, criterion=criterion, quantile_method=quantile_method
+    )
+    consensus_after = consensus_of_valid(
+        after, criterion=criterion, quantile_method=quantile_method
+    )
+    cells = _cells(consensus_before, consensus_after, names)
+
+    per_dimension: dict[Hashable, DimensionStability] = {}
+    for dimension in names:
+        rows = matched[matched["dimension"] == dimension]
+        valued = rows.loc[rows["valued"], "absolute_change"].to_numpy()
+        alpha_before, why_before = _alpha(before, dimension, level_of[dimension])
+        alpha_after, why_after = _alpha(after, dimension, level_of[dimension])
+        notes: dict[str, str] = {}
+        if alpha_before is None:
+            notes["alpha_before"] = why_before
+        if alpha_after is None:
+            notes["alpha_after"] = why_after
+        alpha_change = None
+        if alpha_before is not None and alpha_after is not None:
+            alpha_change = alpha_after - alpha_before
+        else:
+            notes["alpha_change"] = "alpha is undefined in " + (
+                "both rounds"
+                if alpha_before is None and alpha_after is None
+                else ("the previous round" if alpha_before is None else "the current round")
+            )
+        if rows.empty:
+            notes["share_cells_changed"] = "no matched answers"
+        if valued.size == 0:
+            notes["mean_absolute_change"] = "no answer valued in both rounds"
+        per_dimension[dimension] = DimensionStability(
+            dimension=dimension,
+            level=level_of[dimension],
+            n_cells_matched=len(rows),
+            share_cells_changed=_share(rows["changed"].to_numpy()),
+            mean_absolute_change=float(valued.mean()) if valued.size else None,
+            alpha_before=alpha_before,
+            alpha_after=alpha_after,
+            alpha_change=alpha_change,
+            consensus_share_before=_consensus_share(
+                [c for c in consensus_before if c.dimension == dimension]
+            ),
+            consensus_share_after=_consensus_share(
+                [c for c in consensus_after if c.dimension == dimension]
+            ),
+            reasons=notes,
+        )
+
+    suggestion, explanation = _suggest(
+        consensus_after,
+        per_dimension,
+        share_cells=share_cells,
+        stable_change=stable_change,
+        stable_alpha=stable_alpha,
+        criterion=criterion,
+    )
+    settings = {
+        "dimensions": [label(d) for d in names],
+        "levels": {str(label(d)): level for d, level in level_of.items()},
+        "consensus": criterion.to_dict(),
+        "stable_change": stable_change,
+        "stable_alpha": stable_alpha,
+        "quantile_method": quantile_method,
+    }
+    return Stability(
+        n_raters_before=len(raters_before),
+        n_raters_after=len(raters_after),
+        n_raters_matched=len(common_raters),
+        share_raters_changed=share_raters,
+        n_cells_matched=len(matched),
+        share_cells_changed=share_cells,
+        dimensions=per_dimension,
+        cells=cells,
+        consensus_share_before=_consensus_share(consensus_before),
+        consensus_share_after=_consensus_share(consensus_after),
+        items_in_consensus_share_before=_items_share(consensus_before, names),
+        items_in_consensus_share_after=_items_share(consensus_after, names),
+        suggestion=suggestion,
+        explanation=explanation,
+        settings=settings,
+        reasons=reasons,
+    )
+
+
+def _cells(
+    before: Sequence[ItemConsensus], after: Sequence[ItemConsensus], names: Sequence[Hashable]
+) -> tuple[CellStability, ...]:
+    old = {(c.dimension, c.item): c for c in before}
+    new = {(c.dimension, c.item): c for c in after}
+    order = {dimension: position for position, dimension in enumerate(names)}
+    keys = list(dict.fromkeys([*old, *new]))
+    items = pd.Series([key[1] for key in keys], dtype=object)
+    item_rank = np.empty(len(keys), dtype=np.int64)
+    if keys:
+        item_rank = sorted_codes(items)[0]
+    ranked = sorted(zip(keys, item_rank, strict=True), key=lambda k: (order[k[0][0]], k[1]))
+    result = []
+    for key, _ in ranked:
+        a, b = old.get(key), new.get(key)
+        iqr_before = None if a is None else a.iqr
+        iqr_after = None if b is None else b.iqr
+        result.append(
+            CellStability(
+                item=key[1],
+                dimension=key[0],
+                n_before=0 if a is None else a.n,
+                n_after=0 if b is None else b.n,
+                median_before=None if a is None else a.median,
+                median_after=None if b is None else b.median,
+                iqr_before=iqr_before,
+                iqr_after=iqr_after,
+                iqr_change=None
+                if iqr_before is None or iqr_after is None
+                else iqr_after - iqr_before,
+                consensus_before=None if a is None else a.consensus,
+                consensus_after=None if b is None else b.consensus,
+            )
+        )
+    return tuple(result)
+
+
+def _describe(criterion: ConsensusCriterion) -> str:
+    parts = []
+    if criterion.max_iqr is not None:
+        parts.append(f"IQR <= {criterion.max_iqr:g}")
+    if criterion.min_share_within_one is not None:
+        parts.append(f">= {criterion.min_share_within_one:.0%} within one point")
+    if criterion.min_n is not None:
+        parts.append(f"n >= {criterion.min_n}")
+    return ", ".join(parts) or "no condition"
+
+
+def _suggest(
+    consensus_after: Sequence[ItemConsensus],
+    dimensions: Mapping[Hashable, DimensionStability],
+    *,
+    share_cells: float | None,
+    stable_change: float,
+    stable_alpha: float,
+    criterion: ConsensusCriterion,
+) -> tuple[str, str]:
+    n_cells = len(consensus_after)
+    n_met = sum(cell.consensus is True for cell in consensus_after)
+    rule = _describe(criterion)
+    if n_cells and n_met == n_cells:
+        return (
+            "consensus reached",
+            f"Every item x dimension ({n_cells}) meets the consensus criterion ({rule}) "
+            "in the current round.",
+        )
+    lacking = f"{n_cells - n_met} of {n_cells} item x dimension cells lack consensus ({rule})"
+    problems = []
+    if share_cells is None:
+        problems.append("no expert answered the same question in both rounds")
+    elif share_cells > stable_change + _TOLERANCE:
+        problems.append(f"{share_cells:.0%} of matched answers changed (> {stable_change:.0%})")
+    for dimension, result in dimensions.items():
+        if result.alpha_change is None:
+            why = result.reasons.get("alpha_change", "undefined")
+            problems.append(f"alpha on {dimension} cannot be compared ({why})")
+        elif abs(result.alpha_change) > stable_alpha + _TOLERANCE:
+            problems.append(
+                f"alpha on {dimension} moved by {result.alpha_change:+.3f} "
+                f"(more than {stable_alpha:g})"
+            )
+    if not problems:
+        largest = max(abs(r.alpha_change or 0.0) for r in dimensions.values())
+        return (
+            "stable",
+            f"Only {share_cells:.0%} of matched answers changed (<= {stable_change:.0%}) and "
+            f"alpha moved by at most {largest:.3f} (<= {stable_alpha:g}) on every dimension, "
+            f"so another round is unlikely to change the picture; {lacking}.",
+        )
+    return "continue", f"The panel is still moving: {'; '.join(problems)}; {lacking}."

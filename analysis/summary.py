@@ -1,0 +1,407 @@
+"""One entry point that analyses a panel, and a plain-text rendering of the result."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Collection, Hashable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.consensus import ConsensusCriterion, consensus_of_valid
+from analysis.raters import compare_groups, diagnostics_of_valid, rater_attribute
+from analysis.reliability import (
+    ICC_FORMS,
+    TENTATIVE_ALPHA,
+    _check_bootstrap,
+    dimension_reliability,
+    resolve_levels,
+)
+from analysis.results import (
+    DimensionReliability,
+    GroupAnalysis,
+    PanelAnalysis,
+    SubgroupAnalysis,
+    label,
+)
+from analysis.tidy import (
+    DimensionData,
+    PanelCodes,
+    dimension_data,
+    select_round,
+    validate_ratings,
+)
+
+__all__ = ["analyze", "format_text"]
+
+
+def _stream(entropy: Sequence[int], name: Hashable) -> np.random.Generator:
+    """A random stream for one named part of the analysis (a dimension, a group).
+
+    Keyed by the name rather than the position, so adding a dimension or a group does
+    not change the bootstrap of the others.
+    """
+    key = zlib.crc32(repr(label(name)).encode("utf-8"))
+    return np.random.default_rng(np.random.SeedSequence([*entropy, key]))
+
+
+def _reliability_by_dimension(
+    data: Mapping[Hashable, DimensionData],
+    *,
+    levels: Mapping[Hashable, str],
+    n_bootstrap: int,
+    entropy: Sequence[int],
+    minimum_alpha: float,
+) -> dict[Hashable, DimensionReliability]:
+    return {
+        dimension: dimension_reliability(
+            dimension_data_,
+            level=levels[dimension],
+            n_bootstrap=n_bootstrap,
+            rng=_stream(entropy, dimension),
+            minimum_alpha=minimum_alpha,
+        )
+        for dimension, dimension_data_ in data.items()
+    }
+
+
+def analyze(
+    ratings: pd.DataFrame,
+    *,
+    levels: str | Mapping[Hashable, str] | None = None,
+    n_bootstrap: int = 1000,
+    seed: int | None = 0,
+    minimum_alpha: float = TENTATIVE_ALPHA,
+    consensus: ConsensusCriterion | Mapping[str, object] | None = None,
+    group_by: str | None = None,
+    round: float | None = None,
+    scales: Mapping[Hashable, Sequence[float]] | None = None,
+    tier_dimensions: Collection[Hashable] = (),
+    tier_labels: Mapping[float, str] | None = None,
+    quantile_method: str = "linear",
+) -> PanelAnalysis:
+    """Analyse a panel: reliability per dimension, consensus per item, rater diagnostics.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings (see :mod:`analysis.tidy`).
+    levels : str or mapping of dimension to level, optional
+        Level of measurement ("nominal", "ordinal", "interval", "ratio") for all
+        dimensions or per dimension; default ordinal. Alpha is reported at every level;
+        this one is read against 0.800/0.667 and used for the rater diagnostics.
+    n_bootstrap : int
+        Bootstrap replicates for the confidence intervals (0: none).
+    seed : int, optional
+        Seed of the bootstrap; the same seed gives the same result.
+    minimum_alpha : float
+        Smallest acceptable alpha, for ``p_below_minimum``.
+    consensus : ConsensusCriterion or mapping, optional
+        ``max_iqr``, ``min_share_within_one``, ``min_n``; default IQR <= 1.
+    group_by : str, optional
+        A rater attribute column (e.g. "organisation", "group"): the analysis is
+        repeated per group and the groups are compared.
+    round : number, optional
+        The round to analyse; default the last one (see :func:`analysis.tidy.select_round`).
+    scales : mapping of dimension to values, optional
+        All admissible values per dimension (e.g. 1-5); matters for Brennan-Prediger and
+        Gwet, whose chance agreement depends on the number of categories.
+    tier_dimensions, tier_labels : optional
+        Holistic tier dimensions and the names of their values (see
+        :func:`analysis.consensus.item_consensus`).
+    quantile_method : {"linear", "weibull"}
+        Quartile convention of the consensus IQR.
+
+    Returns
+    -------
+    PanelAnalysis
+        ``to_dict()`` gives ``dimensions`` (per dimension: n_raters, n_items, n_values,
+        krippendorff_alpha and krippendorff_alpha_ci per level, fleiss_kappa, gwet_ac1,
+        gwet_ac2_quadratic, percent_agreement, icc, kendall_w, reasons, ...), ``items``,
+        ``raters``, ``subgroups`` and ``settings``.
+
+    Notes
+    -----
+    See :func:`analysis.reliability.dimension_reliability`,
+    :func:`analysis.consensus.item_consensus`, :func:`analysis.raters.rater_diagnostics`
+    and :func:`analysis.raters.compare_groups` for the estimators. Each dimension gets
+    its own random stream derived from ``seed`` and its name, so a dimension's intervals
+    do not change when other dimensions are added; subgroups get streams of their own.
+
+    References
+    ----------
+    Krippendorff, K. (2011). Computing Krippendorff's Alpha-Reliability.
+    Hayes, A. F., & Krippendorff, K. (2007). Communication Methods and Measures, 1(1).
+
+    Examples
+    --------
+    >>> rows = {"A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    ...         "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    ...         "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    ...         "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None]}
+    >>> frame = pd.DataFrame([(r, u + 1, "d", v) for r, vs in rows.items()
+    ...                       for u, v in enumerate(vs)],
+    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> result = analyze(frame, n_bootstrap=100).to_dict()
+    >>> round(result["dimensions"]["d"]["krippendorff_alpha"]["ordinal"], 3)
+    0.815
+    """
+    n_bootstrap = _check_bootstrap(n_bootstrap)
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+    ):
+        raise ValueError(f"seed must be a non-negative int or None, not {seed!r}")
+    if not isinstance(minimum_alpha, int | float) or not -1 <= minimum_alpha <= 1:
+        raise ValueError(f"minimum_alpha must be a number in [-1, 1], not {minimum_alpha!r}")
+    criterion = ConsensusCriterion.from_value(consensus)
+    frame = select_round(validate_ratings(ratings), round)
+    if frame.empty:
+        raise ValueError("ratings has no rows")
+    scales_ = dict(scales) if scales else None
+    codes = PanelCodes.of(frame)
+    data = dimension_data(frame, scales=scales_, codes=codes)
+    level_by_dimension = resolve_levels(levels, list(data))
+    attribute = None if group_by is None else rater_attribute(frame, group_by)
+
+    # seed=None: fresh entropy, recorded nowhere (results are then not reproducible).
+    entropy = [int(np.random.SeedSequence(seed).entropy)]
+    dimensions = _reliability_by_dimension(
+        data,
+        levels=level_by_dimension,
+        n_bootstrap=n_bootstrap,
+        entropy=entropy,
+        minimum_alpha=float(minimum_alpha),
+    )
+    consensus_options = {
+        "criterion": criterion,
+        "tier_dimensions": tier_dimensions,
+        "tier_labels": tier_labels,
+        "quantile_method": quantile_method,
+    }
+    items = consensus_of_valid(frame, codes=codes, **consensus_options)
+    raters = diagnostics_of_valid(frame, data, level_by_dimension, codes)
+
+    subgroups = None
+    if attribute is not None:
+        groups = {}
+        assigned = attribute.dropna()
+        names = sorted(assigned.unique(), key=str)
+        for name in names:
+            members = assigned.index[assigned == name]
+            part = frame[frame["rater"].isin(members)]
+            part_data = dimension_data(part, scales=scales_)
+            group_key = zlib.crc32(repr(label(name)).encode("utf-8"))
+            groups[name] = GroupAnalysis(
+                group=name,
+                n_raters=int(members.size),
+                dimensions=_reliability_by_dimension(
+                    part_data,
+                    levels={d: level_by_dimension[d] for d in part_data},
+                    n_bootstrap=n_bootstrap,
+                    entropy=[*entropy, 1, group_key],
+                    minimum_alpha=float(minimum_alpha),
+                ),
+                items=consensus_of_valid(part, **consensus_options),
+            )
+        subgroups = SubgroupAnalysis(
+            attribute=group_by,
+            groups=groups,
+            differences=compare_groups(frame, by=group_by, diagnostics=raters),
+            n_raters_unassigned=int(attribute.isna().sum()),
+        )
+    settings = {
+        "levels": {label(d): level for d, level in level_by_dimension.items()},
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "minimum_alpha": float(minimum_alpha),
+        "consensus": criterion.to_dict(),
+        "group_by": group_by,
+        "round": None
+        if "round" not in frame.columns or frame["round"].isna().all()
+        else float(frame["round"].iloc[0]),
+        "quantile_method": quantile_method,
+        "n_ratings": len(frame),
+    }
+    return PanelAnalysis(
+        dimensions=dimensions, items=items, raters=raters, subgroups=subgroups, settings=settings
+    )
+
+
+# ------------------------------------------------------------------------------ text
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(low: float | None, high: float | None) -> str:
+    return "" if low is None or high is None else f" [{low:.3f}, {high:.3f}]"
+
+
+def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int = 20) -> str:
+    """A plain-text summary of :func:`analyze`'s result for a terminal.
+
+    Parameters
+    ----------
+    result : PanelAnalysis
+    max_items, max_raters : int
+        How many item and rater lines to show at most (items without consensus and the
+        raters who deviate most come first).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rater": list("abab"), "item": [1, 1, 2, 2],
+    ...                       "dimension": "d", "value": [1.0, 1.0, 3.0, 3.0]})
+    >>> print(format_text(analyze(frame, n_bootstrap=0)).splitlines()[0])
+    Panel analysis: 2 raters, 2 items, 1 dimension(s), 4 ratings
+    """
+    if not isinstance(result, PanelAnalysis):
+        raise ValueError(f"result must be a PanelAnalysis, not {type(result).__name__}")
+    n_items = len({item.item for item in result.items})
+    lines = [
+        f"Panel analysis: {len(result.raters)} raters, {n_items} items, "
+        f"{len(result.dimensions)} dimension(s), {result.settings.get('n_ratings', '?')} ratings",
+        f"Bootstrap: {result.settings.get('n_bootstrap')} replicates over items "
+        f"(seed {result.settings.get('seed')}); alpha read against 0.800 (acceptable) "
+        "and 0.667 (tentative)",
+        "",
+        "Reliability",
+    ]
+    for dimension, reliability in result.dimensions.items():
+        lines.extend(_dimension_lines(dimension, reliability))
+    lines.extend(["", f"Consensus ({_criterion_text(result.settings.get('consensus', {}))})"])
+    reached = [item for item in result.items if item.consensus]
+    lines.append(f"  {len(reached)} of {len(result.items)} item x dimension cells reach it")
+    header = (
+        f"  {'item':<28} {'dimension':<16} {'n':>3} {'median':>6} {'IQR':>5} "
+        f"{'±1':>5} {'mode':>10} {'cj':>3} {'oe':>3}  consensus"
+    )
+    lines.append(header)
+    ordered = sorted(result.items, key=lambda item: (bool(item.consensus), str(item.dimension)))
+    for item in ordered[:max_items]:
+        mode = _number(item.modal_value, 0) if item.modal_tier is None else item.modal_tier
+        lines.append(
+            f"  {str(item.item)[:28]:<28} {str(item.dimension)[:16]:<16} {item.n:>3} "
+            f"{_number(item.median, 1):>6} {_number(item.iqr, 2):>5} "
+            f"{_number(item.share_within_one, 2):>5} {str(mode)[:10]:>10} "
+            f"{item.n_cant_judge:>3} {item.n_outside_expertise:>3}  "
+            + ("yes" if item.consensus else "no" if item.consensus is False else "—")
+        )
+    if len(ordered) > max_items:
+        lines.append(f"  ... {len(ordered) - max_items} more")
+    lines.extend(["", "Raters (most deviating first; + is more severe than the panel)"])
+    lines.append(
+        f"  {'rater':<20} {'complete':>8} {'cant':>5} {'dev':>6} {'rho':>6}  alpha without"
+    )
+    raters = sorted(
+        result.raters,
+        key=lambda r: -abs(r.mean_signed_deviation) if r.mean_signed_deviation else 0.0,
+    )
+    for rater in raters[:max_raters]:
+        deltas = ", ".join(
+            f"{d}: {entry.alpha_delta:+.3f}"
+            for d, entry in rater.dimensions.items()
+            if entry.alpha_delta is not None
+        )
+        deviation = rater.mean_signed_deviation
+        lines.append(
+            f"  {str(rater.rater)[:20]:<20} {rater.completion:>8.0%} "
+            f"{rater.cant_judge_rate:>5.0%} "
+            f"{'—' if deviation is None else f'{deviation:+.2f}':>6} "
+            f"{_number(rater.spearman, 2):>6}  {deltas}"
+        )
+    if len(raters) > max_raters:
+        lines.append(f"  ... {len(raters) - max_raters} more")
+    if result.subgroups is not None:
+        lines.extend(_subgroup_lines(result))
+    return "\n".join(lines) + "\n"
+
+
+def _criterion_text(criterion: Mapping[str, object]) -> str:
+    parts = []
+    if criterion.get("max_iqr") is not None:
+        parts.append(f"IQR <= {criterion['max_iqr']:g}")
+    if criterion.get("min_share_within_one") is not None:
+        parts.append(f"share within one point >= {criterion['min_share_within_one']:g}")
+    if criterion.get("min_n") is not None:
+        parts.append(f"n >= {criterion['min_n']}")
+    return " and ".join(parts) or "no criterion set"
+
+
+def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
+    primary = r.primary_alpha
+    lines = [
+        f"  {dimension} ({r.level}): {r.n_raters} raters, {r.n_items} items, {r.n_values} values",
+    ]
+    if primary.value is None:
+        lines.append(f"    alpha ({r.level}): undefined — {primary.reason}")
+    else:
+        p = primary.p_below_minimum
+        lines.append(
+            f"    alpha ({r.level}) = {primary.value:.3f}"
+            f"{_interval(primary.ci_low, primary.ci_high)} -> {primary.reading}"
+            + ("" if p is None else f"; P(alpha < {primary.minimum:.3f}) = {p:.3f}")
+        )
+    others = ", ".join(f"{level} {_number(a.value)}" for level, a in r.alpha.items())
+    lines.append(f"    alpha by level: {others}")
+    coefficients = (
+        ("Fleiss kappa", r.fleiss_kappa),
+        ("Gwet AC1", r.gwet_ac1),
+        ("AC2 ordinal", r.gwet_ac2_ordinal),
+        ("AC2 quadratic", r.gwet_ac2_quadratic),
+        ("Brennan-Prediger", r.brennan_prediger),
+        ("agreement", r.percent_agreement),
+    )
+    lines.append(
+        "    "
+        + "; ".join(
+            f"{name} {_number(c.value)}{_interval(c.ci_low, c.ci_high)}" for name, c in coefficients
+        )
+    )
+    if r.icc.reason:
+        lines.append(f"    ICC: undefined — {r.icc.reason}")
+    else:
+        forms = ", ".join(f"{form} {_number(r.icc.value(form))}" for form in ICC_FORMS)
+        dropped = ""
+        if r.icc.n_raters_dropped or r.icc.n_items_dropped:
+            dropped = (
+                f" (complete block {r.icc.n_items} items x {r.icc.n_raters} raters; "
+                f"{r.icc.n_raters_dropped} raters, {r.icc.n_items_dropped} items dropped)"
+            )
+        lines.append(f"    ICC: {forms}{dropped}")
+    w = r.kendall_w
+    lines.append(
+        f"    Kendall's W: undefined — {w.reason}"
+        if w.value is None
+        else f"    Kendall's W = {w.value:.3f} (p = {w.p_value:.3g})"
+    )
+    if r.confusion:
+        pairs = ", ".join(
+            f"{pair.low:g}/{pair.high:g} {pair.share:.0%}" for pair in r.confusion[:3]
+        )
+        lines.append(f"    most confused levels: {pairs}")
+    return lines
+
+
+def _subgroup_lines(result: PanelAnalysis) -> list[str]:
+    subgroups = result.subgroups
+    assert subgroups is not None
+    lines = ["", f"Subgroups by {subgroups.attribute}"]
+    for name, group in subgroups.groups.items():
+        alphas = ", ".join(
+            f"{d} {_number(r.primary_alpha.value)}" for d, r in group.dimensions.items()
+        )
+        lines.append(f"  {name} ({group.n_raters} raters): alpha {alphas}")
+    for dimension, difference in subgroups.differences.items():
+        if difference.p_value is None:
+            lines.append(f"  {dimension}: no test — {difference.reason}")
+        else:
+            lines.append(
+                f"  {dimension}: Kruskal-Wallis H = {difference.statistic:.2f}, "
+                f"df = {difference.df}, p = {difference.p_value:.3g}"
+            )
+    return lines

@@ -1,0 +1,458 @@
+"""Tidy rating data: validation, reading a CSV, and the arrays the statistics work on.
+
+The input convention of the whole package is a long-format ("tidy") table with one row
+per rater x item x dimension (x round):
+
+========== ==============================================================================
+column     meaning
+========== ==============================================================================
+rater      who rated (any hashable label)
+item       what was rated
+dimension  which rubric scale
+value      the rating, a float; NaN when the rater gave no value
+round      optional Delphi round number; by default only the last round is analysed
+confidence optional numeric confidence
+status     optional: "value", "cant_judge" or "outside_expertise"; rows that are not
+           "value" have a NaN value but count as abstentions in the consensus
+(others)   rater attributes such as ``organisation`` or ``group``, passed through
+========== ==============================================================================
+
+Without a ``status`` column, a row with a NaN value is taken as "cant_judge".
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ABSTENTIONS",
+    "REQUIRED_COLUMNS",
+    "STATUSES",
+    "DimensionData",
+    "PanelCodes",
+    "dimension_data",
+    "read_ratings_csv",
+    "select_round",
+    "sorted_codes",
+    "validate_ratings",
+]
+
+REQUIRED_COLUMNS = ("rater", "item", "dimension", "value")
+STATUSES = ("value", "cant_judge", "outside_expertise")
+ABSTENTIONS = ("cant_judge", "outside_expertise")
+
+
+def validate_ratings(ratings: pd.DataFrame, *, name: str = "ratings") -> pd.DataFrame:
+    """Check a tidy rating table and return a normalised copy.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Long-format ratings with at least the columns ``rater``, ``item``, ``dimension``
+        and ``value`` (see the module docstring for the optional columns).
+    name : str
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``value`` (and ``confidence``, ``round`` when present) as float and a
+        ``status`` column filled in. The input is not modified.
+
+    Raises
+    ------
+    ValueError
+        When a required column is missing, a label is missing, a value is not numeric or
+        not finite, a status is unknown or contradicts the value, or the same rater rated
+        the same item on the same dimension twice in one round.
+
+    Notes
+    -----
+    A row whose status is "value" must carry a value; a row with another status must not.
+    Without a ``status`` column, rows with a value get "value" and rows without one get
+    "cant_judge". Duplicates are checked on (rater, item, dimension, round).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rater": ["a", "b"], "item": ["x", "x"],
+    ...                       "dimension": ["d", "d"], "value": [1, None]})
+    >>> validate_ratings(frame)["status"].tolist()
+    ['value', 'cant_judge']
+    """
+    if not isinstance(ratings, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, not {type(ratings).__name__}")
+    missing = [column for column in REQUIRED_COLUMNS if column not in ratings.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {', '.join(missing)}")
+    frame = ratings.copy()
+    for column in ("rater", "item", "dimension"):
+        if frame[column].isna().any():
+            row = int(np.flatnonzero(frame[column].isna().to_numpy())[0])
+            raise ValueError(f"{name}: column {column!r} is empty in row {row}")
+    for column in ("value", "confidence", "round"):
+        if column in frame.columns:
+            frame[column] = _numeric_column(frame[column], column=column, name=name)
+    if "status" in frame.columns:
+        status = frame["status"].astype(object)
+        unknown = ~status.isin(STATUSES)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown.to_numpy())[0])
+            raise ValueError(
+                f"{name}: column 'status' has {status.iloc[row]!r} in row {row}; "
+                f"expected one of {', '.join(STATUSES)}"
+            )
+        has_value = frame["value"].notna().to_numpy()
+        is_value = (status == "value").to_numpy()
+        wrong = has_value != is_value
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            raise ValueError(
+                f"{name}: row {row} has status {status.iloc[row]!r} but value "
+                f"{frame['value'].iloc[row]!r}; only status 'value' carries a value"
+            )
+        frame["status"] = status.astype(str)
+    else:
+        frame["status"] = np.where(frame["value"].notna(), "value", "cant_judge")
+    keys = ["rater", "item", "dimension"] + (["round"] if "round" in frame.columns else [])
+    duplicated = frame.duplicated(keys)
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        label = ", ".join(f"{key}={frame[key].iloc[row]!r}" for key in keys)
+        raise ValueError(f"{name}: row {row} repeats an earlier rating ({label})")
+    return frame
+
+
+def _numeric_column(series: pd.Series, *, column: str, name: str) -> pd.Series:
+    numbers = pd.to_numeric(series, errors="coerce").astype(float)
+    bad = numbers.isna() & series.notna()
+    if column == "value" or column == "confidence":
+        bad |= ~np.isfinite(numbers.fillna(0.0))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(
+            f"{name}: column {column!r} has {series.iloc[row]!r} in row {row}; "
+            "expected a finite number or an empty cell"
+        )
+    return numbers
+
+
+def select_round(ratings: pd.DataFrame, round: float | None = None) -> pd.DataFrame:
+    """Keep one Delphi round: the given one, or by default the last round present.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Validated ratings (see :func:`validate_ratings`).
+    round : number, optional
+        The round to keep. ``None`` keeps the highest round number. Ignored (and the
+        table returned unchanged) when there is no ``round`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Notes
+    -----
+    Reliability and consensus are properties of one pass of the panel over the survey,
+    so rounds are never pooled.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rater": [1, 1], "item": [1, 1], "dimension": ["d", "d"],
+    ...                       "value": [2.0, 3.0], "round": [1, 2]})
+    >>> select_round(frame)["value"].tolist()
+    [3.0]
+    """
+    if "round" not in ratings.columns:
+        return ratings
+    if round is None:
+        if ratings["round"].isna().all():
+            return ratings
+        round = float(ratings["round"].max())
+    kept = ratings[ratings["round"] == round]
+    if kept.empty:
+        raise ValueError(f"round {round!r} does not occur in the ratings")
+    return kept
+
+
+def read_ratings_csv(
+    path: str | os.PathLike[str],
+    *,
+    rater: str = "rater",
+    item: str = "item",
+    dimension: str = "dimension",
+    value: str = "value",
+    status: str = "status",
+    round: str = "round",
+    confidence: str = "confidence",
+) -> pd.DataFrame:
+    """Read a tidy rating CSV file into a validated DataFrame.
+
+    Parameters
+    ----------
+    path : path-like
+        A UTF-8 CSV file with a header line.
+    rater, item, dimension, value : str
+        Names of the required columns in the file; they are renamed to the package's
+        standard names.
+    status, round, confidence : str
+        Names of the optional columns; used when present in the file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Validated ratings (see :func:`validate_ratings`). Other columns (rater
+        attributes) are kept as text.
+
+    Raises
+    ------
+    ValueError
+        With the file name, line number and column when a required column is missing, a
+        label is empty or a value is not a number.
+
+    Notes
+    -----
+    An empty ``value`` cell is a missing rating (NaN). Labels are read as text, so the
+    rater ``007`` stays ``"007"``. Line numbers count physical lines, the header being
+    line 1.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "r.csv").write_text("expert,item,dim,score\\na,x,d,3\\nb,x,d,\\n")
+    >>> frame = read_ratings_csv(folder / "r.csv", rater="expert", dimension="dim",
+    ...                          value="score")
+    >>> frame[["rater", "value", "status"]].values.tolist()
+    [['a', 3.0, 'value'], ['b', nan, 'cant_judge']]
+    """
+    file_name = os.fspath(path)
+    renames = {rater: "rater", item: "item", dimension: "dimension", value: "value"}
+    optional = {status: "status", round: "round", confidence: "confidence"}
+    with open(file_name, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{file_name}: the file is empty")
+        header = [cell.strip() for cell in header]
+        for column in renames:
+            if column not in header:
+                raise ValueError(f"{file_name}, line 1: no column {column!r} in the header")
+        positions = {column: header.index(column) for column in header}
+        columns: dict[str, list[object]] = {column: [] for column in header}
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{file_name}, line {line}: {len(row)} cells, the header has {len(header)}"
+                )
+            for column, position in positions.items():
+                columns[column].append(
+                    _parse_cell(
+                        row[position].strip(),
+                        column=column,
+                        standard=renames.get(column, optional.get(column)),
+                        where=f"{file_name}, line {line}",
+                    )
+                )
+    frame = pd.DataFrame(columns).rename(columns={**renames, **optional})
+    if "status" in frame.columns:
+        frame["status"] = frame["status"].replace("", np.nan)
+        # An empty status cell means "decide from the value", as without the column.
+        frame["status"] = frame["status"].fillna(
+            pd.Series(np.where(frame["value"].notna(), "value", "cant_judge"), index=frame.index)
+        )
+    return validate_ratings(frame, name=file_name)
+
+
+#: Confidence words as the platform exports them, read as the numbers 1 (low) to 3 (high).
+CONFIDENCE_WORDS = {"low": 1.0, "medium": 2.0, "high": 3.0}
+
+
+def _parse_cell(cell: str, *, column: str, standard: str | None, where: str) -> object:
+    if standard in ("rater", "item", "dimension"):
+        if not cell:
+            raise ValueError(f"{where}, column {column!r}: empty {standard} label")
+        return cell
+    if standard in ("value", "round", "confidence"):
+        if not cell:
+            return math.nan
+        if standard == "confidence" and cell.lower() in CONFIDENCE_WORDS:
+            return CONFIDENCE_WORDS[cell.lower()]
+        try:
+            number = float(cell)
+        except ValueError:
+            raise ValueError(
+                f"{where}, column {column!r}: {cell!r} is not a number "
+                "(leave the cell empty for a missing rating)"
+            ) from None
+        if not math.isfinite(number):
+            raise ValueError(f"{where}, column {column!r}: {cell!r} is not a finite number")
+        return number
+    return cell
+
+
+@dataclass(frozen=True)
+class DimensionData:
+    """The rated values of one dimension as integer-coded arrays (valued rows only).
+
+    ``raters`` and ``items`` hold the labels of the whole panel (sorted), so codes agree
+    across dimensions; ``rater_code``/``item_code`` index them. ``domain`` is the sorted
+    set of values used (or the given scale) and ``value_code`` indexes it.
+    """
+
+    dimension: Hashable
+    raters: np.ndarray
+    items: np.ndarray
+    rater_code: np.ndarray
+    item_code: np.ndarray
+    value: np.ndarray
+    domain: np.ndarray
+    value_code: np.ndarray
+
+    @property
+    def n_values(self) -> int:
+        return int(self.value.size)
+
+    @cached_property
+    def n_raters(self) -> int:
+        return int(np.count_nonzero(np.bincount(self.rater_code, minlength=1)))
+
+    @property
+    def n_items(self) -> int:
+        return int(self._counts[0].size)
+
+    def value_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(units, counts): item codes having a value and their (units x V) value counts."""
+        return self._counts
+
+    @cached_property
+    def _counts(self) -> tuple[np.ndarray, np.ndarray]:
+        present = np.bincount(self.item_code, minlength=1) > 0
+        units = np.flatnonzero(present)
+        unit = np.cumsum(present)[self.item_code] - 1
+        width = self.domain.size
+        counts = np.bincount(unit * width + self.value_code, minlength=units.size * width)
+        counts = counts.reshape(units.size, width).astype(float)
+        counts.flags.writeable = False
+        return units, counts
+
+    def subset(self, keep: np.ndarray) -> DimensionData:
+        """Rows where ``keep`` is true, with the same label arrays and domain."""
+        return DimensionData(
+            dimension=self.dimension,
+            raters=self.raters,
+            items=self.items,
+            rater_code=self.rater_code[keep],
+            item_code=self.item_code[keep],
+            value=self.value[keep],
+            domain=self.domain,
+            value_code=self.value_code[keep],
+        )
+
+
+def sorted_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, uniques) with uniques in sorted order, so results ignore row order."""
+    try:
+        codes, uniques = pd.factorize(labels, sort=True)
+    except TypeError:  # mixed label types: order them by their text
+        text = labels.map(str)
+        codes, text_uniques = pd.factorize(text, sort=True)
+        first = pd.Series(labels.to_numpy()).groupby(codes).first()
+        uniques = first.reindex(range(len(text_uniques))).to_numpy()
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
+@dataclass(frozen=True)
+class PanelCodes:
+    """Integer codes of validated ratings, computed once and shared by the analyses.
+
+    Labels are sorted (see :func:`sorted_codes`); ``status_code`` indexes ``STATUSES``.
+    """
+
+    rater_code: np.ndarray
+    raters: np.ndarray
+    item_code: np.ndarray
+    items: np.ndarray
+    dimension_code: np.ndarray
+    dimensions: np.ndarray
+    status_code: np.ndarray
+
+    @classmethod
+    def of(cls, ratings: pd.DataFrame) -> PanelCodes:
+        """Codes of ratings that :func:`validate_ratings` has checked."""
+        rater_code, raters = sorted_codes(ratings["rater"])
+        item_code, items = sorted_codes(ratings["item"])
+        dimension_code, dimensions = sorted_codes(ratings["dimension"])
+        if "status" in ratings.columns:
+            status_code = pd.Categorical(ratings["status"], categories=STATUSES).codes
+        else:
+            status_code = np.where(ratings["value"].notna(), 0, 1)
+        return cls(
+            rater_code=rater_code,
+            raters=raters,
+            item_code=item_code,
+            items=items,
+            dimension_code=dimension_code,
+            dimensions=dimensions,
+            status_code=np.asarray(status_code, dtype=np.int8),
+        )
+
+    def status_is(self, status: str) -> np.ndarray:
+        return self.status_code == STATUSES.index(status)
+
+
+def dimension_data(
+    ratings: pd.DataFrame,
+    *,
+    scales: dict[Hashable, Sequence[float]] | None = None,
+    codes: PanelCodes | None = None,
+) -> dict[Hashable, DimensionData]:
+    """Split validated ratings into :class:`DimensionData`, one per dimension (sorted).
+
+    ``scales`` optionally gives the full list of admissible values of a dimension (e.g. a
+    1-5 scale whose extreme levels nobody used); a value outside it raises ValueError.
+    ``codes`` are the ratings' :class:`PanelCodes` when already computed.
+    """
+    codes = PanelCodes.of(ratings) if codes is None else codes
+    rater_code, raters = codes.rater_code, codes.raters
+    item_code, items = codes.item_code, codes.items
+    dimension_code, dimensions = codes.dimension_code, codes.dimensions
+    values = ratings["value"].to_numpy(dtype=float)
+    has_value = ~np.isnan(values)
+    result: dict[Hashable, DimensionData] = {}
+    for code, dimension in enumerate(dimensions):
+        rows = has_value & (dimension_code == code)
+        value = values[rows]
+        scale = None if scales is None else scales.get(dimension)
+        if scale is None:
+            domain = np.unique(value)
+        else:
+            domain = np.unique(np.asarray(scale, dtype=float))
+            outside = ~np.isin(value, domain)
+            if outside.any():
+                raise ValueError(
+                    f"scales: dimension {dimension!r} has the value {value[outside][0]!r}, "
+                    f"which is not on its scale {domain.tolist()}"
+                )
+        result[dimension] = DimensionData(
+            dimension=dimension,
+            raters=raters,
+            items=items,
+            rater_code=rater_code[rows],
+            item_code=item_code[rows],
+            value=value,
+            domain=domain,
+            value_code=np.searchsorted(domain, value),
+        )
+    return result

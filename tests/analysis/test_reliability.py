@@ -1,0 +1,350 @@
+"""Reliability coefficients against independent implementations and the formulas.
+
+Oracles: the ``krippendorff`` package (reliability-matrix input) and a from-the-formula
+reference of Krippendorff (2011) written below; irrCAC (Gwet's R package irrCAC ported
+to Python) for Fleiss, Gwet AC1/AC2, Brennan-Prediger and percent agreement with
+missing ratings; statsmodels ``fleiss_kappa``; pingouin ``intraclass_corr`` (validated
+against R psych::ICC); scipy ``friedmanchisquare`` for Kendall's W; a naive
+per-replicate loop for the vectorised bootstrap.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pingouin
+import pytest
+import scipy.stats
+from irrCAC.raw import CAC
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+from analysis.reliability import (
+    ICC_FORMS,
+    agreement_coefficients,
+    complete_block,
+    dimension_reliability,
+    intraclass_correlations,
+    kendall_w,
+    krippendorff_alpha,
+    read_alpha,
+    resolve_levels,
+)
+from tests.analysis.factories import frame_from_matrix, matrix_from_frame, random_panel
+
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
+
+
+def reference_alpha(matrix: np.ndarray, level: str) -> float:
+    """Krippendorff (2011) alpha by the book: coincidences from explicit value pairs."""
+    units = [[v for v in column if not np.isnan(v)] for column in np.asarray(matrix, dtype=float).T]
+    units = [u for u in units if len(u) >= 2]
+    domain = sorted({v for u in units for v in u})
+    index = {v: i for i, v in enumerate(domain)}
+    o = np.zeros((len(domain), len(domain)))
+    for u in units:
+        for i, j in itertools.permutations(range(len(u)), 2):
+            o[index[u[i]], index[u[j]]] += 1.0 / (len(u) - 1)
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+
+    def delta(c: int, k: int) -> float:
+        a, b = domain[c], domain[k]
+        if level == "nominal":
+            return float(a != b)
+        if level == "ordinal":
+            low, high = min(c, k), max(c, k)
+            return (n_c[low : high + 1].sum() - (n_c[c] + n_c[k]) / 2) ** 2
+        if level == "interval":
+            return (a - b) ** 2
+        return ((a - b) / (a + b)) ** 2 if a + b else 0.0
+
+    pairs = list(itertools.product(range(len(domain)), repeat=2))
+    observed = sum(o[c, k] * delta(c, k) for c, k in pairs) / n
+    expected = sum(n_c[c] * n_c[k] * delta(c, k) for c, k in pairs) / (n * (n - 1))
+    return 1 - observed / expected
+
+
+@pytest.fixture(params=[0, 1, 2])
+def panel(request) -> pd.DataFrame:
+    rng = np.random.default_rng(100 + request.param)
+    return random_panel(rng, n_raters=6 + request.param, n_items=25, missing=0.25)
+
+
+# ----------------------------------------------------------------------------- alpha
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_alpha_matches_krippendorff_package_and_reference(panel, level):
+    # Oracles: krippendorff.alpha on the reliability matrix; reference_alpha above.
+    matrix = matrix_from_frame(panel)
+    ours = krippendorff_alpha(panel, level=level, n_bootstrap=0).value
+    assert ours == pytest.approx(
+        krippendorff.alpha(reliability_data=matrix, level_of_measurement=level), abs=1e-12
+    )
+    assert ours == pytest.approx(reference_alpha(matrix, level), abs=1e-12)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_vectorised_bootstrap_equals_naive_loop(panel, level):
+    # Oracle: resample the units in a Python loop with the same draws and compute each
+    # replicate with reference_alpha; the percentile interval and q must agree.
+    n_bootstrap = 60
+    result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7)
+    matrix = matrix_from_frame(panel)
+    matrix = matrix[:, ~np.isnan(matrix).all(axis=0)]
+    draws = np.random.default_rng(7).integers(
+        0, matrix.shape[1], size=(n_bootstrap, matrix.shape[1])
+    )
+    replicates = []
+    for draw in draws:
+        resampled = matrix[:, draw]
+        values = resampled[~np.isnan(resampled)]
+        paired = (~np.isnan(resampled)).sum(axis=0) >= 2
+        if np.unique(resampled[:, paired][~np.isnan(resampled[:, paired])]).size < 2:
+            continue
+        replicates.append(reference_alpha(resampled, level))
+        assert values.size
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    assert result.n_bootstrap == len(replicates)
+    assert result.ci_low == pytest.approx(low, abs=1e-10)
+    assert result.ci_high == pytest.approx(high, abs=1e-10)
+    assert result.p_below_minimum == pytest.approx(np.mean(np.asarray(replicates) < 0.667))
+
+
+def test_alpha_bootstrap_is_reproducible_and_seed_dependent(panel):
+    # Oracle: determinism of numpy.random.Generator streams.
+    first = krippendorff_alpha(panel, n_bootstrap=100, rng=np.random.default_rng(3))
+    again = krippendorff_alpha(panel, n_bootstrap=100, rng=3)
+    other = krippendorff_alpha(panel, n_bootstrap=100, rng=4)
+    assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
+    assert (first.ci_low, first.ci_high) != (other.ci_low, other.ci_high)
+
+
+def test_alpha_with_many_distinct_values_uses_sparse_path():
+    # Oracle: krippendorff package on continuous-ish (0-100) ratings, V large.
+    rng = np.random.default_rng(5)
+    truth = rng.uniform(0, 100, size=300)
+    matrix = np.rint(truth[None, :] + rng.normal(0, 8, size=(12, 300)))
+    matrix[rng.random(matrix.shape) < 0.3] = np.nan
+    frame = frame_from_matrix(matrix)
+    import analysis._coincidence as coincidence
+
+    limit = coincidence._DENSE_LIMIT
+    coincidence._DENSE_LIMIT = 0
+    try:
+        sparse = krippendorff_alpha(frame, level="interval", n_bootstrap=20, rng=0)
+    finally:
+        coincidence._DENSE_LIMIT = limit
+    dense = krippendorff_alpha(frame, level="interval", n_bootstrap=20, rng=0)
+    expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval")
+    assert sparse.value == pytest.approx(expected, abs=1e-12)
+    assert (sparse.ci_low, sparse.ci_high) == pytest.approx((dense.ci_low, dense.ci_high))
+
+
+def test_read_alpha_thresholds():
+    # Oracle: Krippendorff (2004) 0.800 / 0.667 conventions.
+    assert [read_alpha(v) for v in (0.8, 0.7999, 0.667, 0.6669, None)] == [
+        "acceptable",
+        "tentative",
+        "tentative",
+        "unacceptable",
+        None,
+    ]
+
+
+# -------------------------------------------------------------- kappa-type coefficients
+
+
+def irr_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Units x raters table in irrCAC's layout."""
+    return pd.DataFrame(matrix_from_frame(frame).T)
+
+
+@pytest.mark.parametrize(
+    ("ours", "method", "weights", "field"),
+    [
+        ("fleiss_kappa", "fleiss", "identity", "coefficient_value"),
+        ("gwet_ac1", "gwet", "identity", "coefficient_value"),
+        ("gwet_ac2_ordinal", "gwet", "ordinal", "coefficient_value"),
+        ("gwet_ac2_quadratic", "gwet", "quadratic", "coefficient_value"),
+        ("brennan_prediger", "bp", "identity", "coefficient_value"),
+        ("percent_agreement", "gwet", "identity", "pa"),
+    ],
+)
+def test_agreement_matches_irrcac(panel, ours, method, weights, field):
+    # Oracle: irrCAC.raw.CAC (Gwet 2014 formulas with missing ratings), 5 digits.
+    result = agreement_coefficients(panel, n_bootstrap=0)
+    expected = getattr(CAC(irr_table(panel), weights=weights), method)()["est"][field]
+    assert result[ours].value == pytest.approx(expected, abs=6e-6)
+
+
+def test_agreement_with_declared_scale_matches_irrcac():
+    # Oracle: irrCAC with categories= (unused categories count in q for BP and Gwet).
+    rng = np.random.default_rng(11)
+    frame = random_panel(rng, n_raters=5, n_items=20, categories=4, missing=0.1)
+    scale = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    result = agreement_coefficients(frame, categories=scale, n_bootstrap=0)
+    table = irr_table(frame)
+    for ours, method, weights in [
+        ("brennan_prediger", "bp", "identity"),
+        ("gwet_ac1", "gwet", "identity"),
+        ("gwet_ac2_quadratic", "gwet", "quadratic"),
+        ("fleiss_kappa", "fleiss", "identity"),
+    ]:
+        cac = CAC(table, weights=weights, categories=scale)
+        expected = getattr(cac, method)()["est"]["coefficient_value"]
+        assert result[ours].value == pytest.approx(expected, abs=6e-6), ours
+
+
+def test_fleiss_matches_statsmodels_on_complete_data():
+    # Oracle: statsmodels.stats.inter_rater.fleiss_kappa (Fleiss 1971, complete data).
+    rng = np.random.default_rng(21)
+    frame = random_panel(rng, n_raters=7, n_items=40, missing=0.0)
+    counts, _ = aggregate_raters(matrix_from_frame(frame).T)
+    result = agreement_coefficients(frame, n_bootstrap=0)
+    assert result["fleiss_kappa"].value == pytest.approx(fleiss_kappa(counts), abs=1e-12)
+
+
+def test_agreement_interval_contains_estimate(panel):
+    # Oracle: a percentile bootstrap interval of a smooth statistic covers its estimate.
+    result = agreement_coefficients(panel, n_bootstrap=300, rng=0)
+    for coefficient in result.values():
+        assert coefficient.ci_low <= coefficient.value <= coefficient.ci_high
+
+
+# -------------------------------------------------------------------------------- ICC
+
+
+def test_icc_matches_pingouin_on_complete_data():
+    # Oracle: pingouin.intraclass_corr (validated against R psych::ICC), with CIs.
+    rng = np.random.default_rng(31)
+    frame = random_panel(rng, n_raters=5, n_items=30, missing=0.0, categories=7)
+    table = intraclass_correlations(frame)
+    rounding = pingouin.options["round.column.CI95"]
+    pingouin.options["round.column.CI95"] = None  # pingouin rounds its CIs by default
+    try:
+        expected = pingouin.intraclass_corr(
+            data=frame, targets="item", raters="rater", ratings="value"
+        ).set_index("Type")
+    finally:
+        pingouin.options["round.column.CI95"] = rounding
+    names = dict(
+        zip(
+            ICC_FORMS,
+            ["ICC(1,1)", "ICC(A,1)", "ICC(C,1)", "ICC(1,k)", "ICC(A,k)", "ICC(C,k)"],
+            strict=True,
+        )
+    )
+    for form, name in names.items():
+        ours = table.forms[form]
+        row = expected.loc[name]
+        assert ours.value == pytest.approx(row["ICC"], abs=1e-10), form
+        assert ours.f == pytest.approx(row["F"], rel=1e-10), form
+        assert (ours.df1, ours.df2) == (row["df1"], row["df2"]), form
+        assert ours.p_value == pytest.approx(row["pval"], abs=1e-12), form
+        assert [ours.ci_low, ours.ci_high] == pytest.approx(list(row["CI95"]), abs=1e-10), form
+
+
+def test_icc_uses_largest_complete_block_like_pingouin_listwise():
+    # Oracle: pingouin drops incomplete items (listwise); when only items are incomplete
+    # our greedy block drops the same items.
+    rng = np.random.default_rng(32)
+    frame = random_panel(rng, n_raters=4, n_items=30, missing=0.0)
+    drop = frame["item"].isin(["i003", "i010"]) & (frame["rater"] == "r01")
+    frame.loc[drop, "value"] = np.nan
+    table = intraclass_correlations(frame)
+    expected = pingouin.intraclass_corr(
+        data=frame.dropna(subset=["value"]),
+        targets="item",
+        raters="rater",
+        ratings="value",
+        nan_policy="omit",
+    ).set_index("Type")
+    assert table.n_items == 28 and table.n_items_dropped == 2 and table.n_raters_dropped == 0
+    assert table.value("ICC2") == pytest.approx(expected.loc["ICC(A,1)", "ICC"], abs=1e-10)
+
+
+def test_complete_block_drops_the_sparse_rater_first():
+    # Oracle: hand-worked example; rater 2 rated 1 of 5 items, so dropping it keeps 10 cells.
+    matrix = [[1, 2, 3, 4, 5], [1, 2, 3, 5, 5], [1, None, None, None, None]]
+    values, raters, items = complete_block(frame_from_matrix(matrix))
+    assert raters.tolist() == [0, 1] and items.tolist() == [0, 1, 2, 3, 4]
+    assert values.shape == (5, 2)
+
+
+# ------------------------------------------------------------------------- Kendall W
+
+
+def test_kendall_w_matches_friedman_with_ties():
+    # Oracle: W = Friedman's tie-corrected chi-square / (m (n - 1)), scipy.stats.
+    rng = np.random.default_rng(41)
+    frame = random_panel(rng, n_raters=6, n_items=12, missing=0.0, categories=4)
+    result = kendall_w(frame)
+    matrix = matrix_from_frame(frame)  # raters x items, plenty of ties
+    friedman = scipy.stats.friedmanchisquare(*matrix.T)
+    assert result.value == pytest.approx(friedman.statistic / (6 * 11), rel=1e-12)
+    assert result.p_value == pytest.approx(friedman.pvalue, rel=1e-10)
+
+
+def test_kendall_w_siegel_castellan_form_without_ties():
+    # Oracle: W = 12 S / (m^2 (n^3 - n)) computed directly on a tie-free example.
+    matrix = np.array([[1, 2, 3, 4, 5], [2, 1, 3, 5, 4], [1, 3, 2, 4, 5]], dtype=float)
+    totals = matrix.sum(axis=0)
+    s = ((totals - totals.mean()) ** 2).sum()
+    assert kendall_w(frame_from_matrix(matrix)).value == pytest.approx(12 * s / (9 * 120))
+
+
+# ------------------------------------------------------------------------- degenerate
+
+
+def test_one_rater_is_undefined_with_reason():
+    # Oracle: Krippendorff (2011), alpha needs pairable values from two coders.
+    result = dimension_reliability(frame_from_matrix([[1, 2, 3, 4]]), n_bootstrap=10, rng=0)
+    assert all(a.value is None and "rater" in a.reason for a in result.alpha.values())
+    assert result.fleiss_kappa.value is None and result.fleiss_kappa.reason
+    assert result.icc.value("ICC2") is None and result.icc.reason
+    assert result.kendall_w.value is None and result.kendall_w.reason
+
+
+def test_no_unit_with_two_values_is_undefined():
+    # Oracle: Krippendorff (2011), units with one value are not pairable.
+    matrix = [[1, None, None], [None, 2, None], [None, None, 3]]
+    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=10, rng=0)
+    assert result.alpha["ordinal"].value is None
+    assert "pairable" in result.alpha["ordinal"].reason
+    assert result.percent_agreement.value is None
+
+
+def test_single_value_used_is_undefined():
+    # Oracle: Krippendorff (2011), D_e = 0 when all pairable values are equal.
+    matrix = [[3, 3, 3], [3, 3, 3]]
+    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=10, rng=0)
+    assert result.alpha["nominal"].value is None
+    assert "same" in result.alpha["nominal"].reason
+    assert result.fleiss_kappa.value is None
+    assert result.percent_agreement.value == 1.0
+    assert result.icc.value("ICC1") is None
+
+
+def test_too_few_complete_cases_for_icc():
+    # Oracle: a two-way ANOVA needs at least 2 items x 2 raters.
+    matrix = [[1, None, 3], [2, 4, None], [None, 5, 1]]
+    table = intraclass_correlations(frame_from_matrix(matrix))
+    assert table.value("ICC1") is None and "complete block" in table.reason
+
+
+def test_invalid_arguments_name_the_parameter(panel):
+    # Oracle: the style rule "raise ValueError naming the parameter".
+    with pytest.raises(ValueError, match="level"):
+        krippendorff_alpha(panel, level="cardinal")
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        krippendorff_alpha(panel, n_bootstrap=-1)
+    with pytest.raises(ValueError, match="rng"):
+        krippendorff_alpha(panel, rng="seed")
+    with pytest.raises(ValueError, match="dimension"):
+        krippendorff_alpha(random_panel(np.random.default_rng(0), dimensions=("a", "b")))
+    with pytest.raises(ValueError, match=r"levels\['x'\]"):
+        resolve_levels({"x": "metric"}, ["x"])
