@@ -30,10 +30,12 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 survey_cli = typer.Typer(help="Survey definition files.", no_args_is_help=True)
 round_cli = typer.Typer(help="Rounds: create, open, close, list.", no_args_is_help=True)
 user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+rubric_cli = typer.Typer(help="Published rubric versions.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(survey_cli, name="survey")
 cli.add_typer(round_cli, name="round")
 cli.add_typer(user_cli, name="user")
+cli.add_typer(rubric_cli, name="rubric")
 
 
 def main() -> None:
@@ -227,6 +229,38 @@ def _write_links(links_csv: str, out: Path | None) -> None:
     typer.echo(f"links written to {out} (keep it private)")
 
 
+@round_cli.command("stability")
+def round_stability(
+    round_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Compare a Delphi round with the previous one and suggest whether to stop."""
+    from app.services import delphi
+
+    with _session() as session:
+        data = delphi.round_stability(session, round_id=round_id)
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(
+        f"round {data['previous_round_id']} -> {round_id}: "
+        f"{_pct(data['share_raters_changed'])} of experts changed an answer, "
+        f"{_pct(data['share_cells_changed'])} of answers changed"
+    )
+    for key, d in data["dimensions"].items():
+        alpha = (
+            f"alpha {d['alpha_before']:.3f} -> {d['alpha_after']:.3f}"
+            if d["alpha_before"] is not None and d["alpha_after"] is not None
+            else "alpha undefined"
+        )
+        typer.echo(f"  {key}: mean absolute change {d['mean_absolute_change']}, {alpha}")
+    typer.echo(f"suggestion: {data['suggestion']}: {data['explanation']}")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
 @round_cli.command("list")
 def round_list() -> None:
     """List rounds with their progress."""
@@ -409,6 +443,181 @@ def analyze_file(
         typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         typer.echo(format_text(result))
+
+
+# --- calibration and rubrics -------------------------------------------------------------
+
+
+@cli.command("calibrate")
+def calibrate(
+    round_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+) -> None:
+    """Fit the tier thresholds to a round's holistic tiers (stores nothing)."""
+    from app.services import rubrics
+
+    with _session() as session:
+        data = rubrics.calibrate_round(
+            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed
+        )
+    if as_json:
+        _print_json(data)
+        return
+    names = data["tier_labels"]
+    tiers = data["tiers"]
+    typer.echo(
+        f"round {round_id}: score = {data['aggregate']} of the medians of "
+        f"{', '.join(map(str, data['dimensions']))}"
+    )
+    for name, initial, fitted in zip(
+        tiers[1:], data["initial_thresholds"], data["fitted_thresholds"], strict=True
+    ):
+        typer.echo(f"  {names.get(name, name):<14} declared >= {initial:<5g} fitted >= {fitted:g}")
+    if data.get("kappa_fitted") is not None:
+        typer.echo(
+            f"quadratic-weighted kappa: declared {data['kappa_initial']:.3f}, fitted "
+            f"{data['kappa_fitted']:.3f}, leave-one-item-out "
+            + (f"{data['loo_kappa']:.3f}" if data.get("loo_kappa") is not None else "undefined")
+        )
+    else:
+        typer.echo("no holistic tiers: thresholds stay as declared")
+    typer.echo(f"{'item':<44} tier            P(modal)")
+    for item in data["items"]:
+        tier = tiers[item["rule_tier"]] if item["rule_tier"] is not None else "-"
+        share = item.get("modal_share")
+        flag = "  borderline" if item.get("borderline") else ""
+        typer.echo(
+            f"  {item['label'][:42]:<42} {names.get(tier, tier):<15} "
+            + (f"{share:.2f}" if share is not None else "-")
+            + flag
+        )
+
+
+@cli.command("publish")
+def publish(
+    round_id: int,
+    publisher: Annotated[str, typer.Option(help="E-mail of the admin publishing")],
+    company_relations: Annotated[
+        str | None, typer.Option(help="Context: relations with AI companies")
+    ] = None,
+    network_membership: Annotated[
+        str | None, typer.Option(help="Context: network membership")
+    ] = None,
+    legal_powers: Annotated[str | None, typer.Option(help="Context: legal powers")] = None,
+    notes: Annotated[str | None, typer.Option(help="Context: other assumptions")] = None,
+    justification: Annotated[
+        str | None, typer.Option(help="Needed when reliability is below the minimum")
+    ] = None,
+    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+) -> None:
+    """Publish a closed round's calibration as the next immutable rubric version."""
+    from app.errors import InvalidInput
+    from app.services import rubrics, users
+
+    settings = get_settings()
+    with _session(settings) as session:
+        user = users.get_user_by_email(session, email=publisher)
+        if user is None or user.role != "admin":
+            raise InvalidInput(f"{publisher} is not an admin account", field="publisher")
+        version = rubrics.publish_rubric(
+            session,
+            round_id=round_id,
+            publisher=user,
+            justification=justification,
+            context={
+                "company_relations": company_relations or "",
+                "network_membership": network_membership or "",
+                "legal_powers": legal_powers or "",
+                "notes": notes or "",
+            },
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
+        slug, number, digest = version.record["survey"]["slug"], version.number, version.digest
+    typer.echo(f"published {slug} v{number}: {settings.base_url}/rubrics/{slug}/v{number}")
+    typer.echo(f"sha256 {digest}")
+
+
+@rubric_cli.command("list")
+def rubric_list() -> None:
+    """Published rubric versions."""
+    from app.services import rubrics
+
+    with _session() as session:
+        published = rubrics.list_published(session)
+    for survey in published:
+        for v in survey["versions"]:
+            typer.echo(
+                f"{survey['slug']}\tv{v['number']}\t{v['published_at'][:16]}\t{v['digest'][:16]}"
+            )
+
+
+@rubric_cli.command("show")
+def rubric_show(
+    survey: str,
+    number: int,
+    fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+) -> None:
+    """Print a published version (JSON record with digest, or CSV of items)."""
+    from app.services import rubrics
+
+    with _session() as session:
+        version = rubrics.get_rubric(session, slug=survey, number=number)
+        if fmt == "csv":
+            sys.stdout.write(rubrics.rubric_csv(version))
+        elif fmt == "json":
+            _print_json(rubrics.document(version))
+        else:
+            _fail(f"--format {fmt!r} is not supported; use json or csv")
+
+
+@rubric_cli.command("diff")
+def rubric_diff(
+    survey: str,
+    a: int,
+    b: int,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """What changed between two published versions."""
+    from app.services import rubrics
+
+    with _session() as session:
+        diff = rubrics.diff_rubrics(
+            rubrics.get_rubric(session, slug=survey, number=a),
+            rubrics.get_rubric(session, slug=survey, number=b),
+        )
+    if as_json:
+        _print_json(diff)
+        return
+    typer.echo(f"{survey}: v{a} -> v{b}")
+    for change in diff["tier_changes"]:
+        typer.echo(f"  {change['label']}: {change['from']} -> {change['to']}")
+    if not diff["tier_changes"]:
+        typer.echo("  no item changed tier")
+    for tier, t in diff["thresholds"].items():
+        typer.echo(f"  threshold {tier}: {t['from']} -> {t['to']}")
+    for dim, e in diff["reliability"].items():
+        change = f"{e['change']:+.3f}" if e["change"] is not None else "n/a"
+        typer.echo(f"  alpha {dim}: {e['from']} -> {e['to']} ({change})")
+
+
+@rubric_cli.command("verify")
+def rubric_verify(file: Path) -> None:
+    """Check a downloaded record (v{n}.json) against its digest."""
+    from app.errors import InvalidInput
+    from app.services import rubrics
+
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+        ok = rubrics.verify_record(document)
+    except (OSError, ValueError, InvalidInput) as exc:
+        _fail(f"{file}: {getattr(exc, 'message', exc)}")
+    if not ok:
+        _fail(f"{file}: the digest does NOT match the record; it has been altered")
+    typer.echo(f"{file}: digest verified ({document['digest']})")
 
 
 # --- users -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.config import Settings, get_settings
 from app.db import make_engine
-from app.web import api, pages
+from app.web import api, pages, public
 from app.web.errors import BodySizeLimit, install_error_handlers
 from app.web.templating import make_environment
 
@@ -30,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "rounds", "description": "Rounds, progress and exports"},
             {"name": "invitations", "description": "Personal invitation links"},
             {"name": "reports", "description": "Reliability and consensus reports"},
+            {"name": "calibration", "description": "Tier thresholds and published rubrics"},
+            {"name": "rubrics", "description": "Public, read-only published rubric versions"},
             {
                 "name": "expert",
                 "description": "An invited expert's own response; authenticate with the "
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(public.router)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
 

@@ -190,3 +190,36 @@ class ResponsePublic(_Out):
 class ErrorPublic(BaseModel):
     detail: str
     field: str | None = None
+
+
+class RubricContext(_In):
+    """The fluctuating factors the rubric assumes (free text each)."""
+
+    company_relations: str | None = Field(
+        default=None, max_length=5000, examples=["Voluntary access agreements in force"]
+    )
+    network_membership: str | None = Field(
+        default=None, max_length=5000, examples=["Ten member institutes"]
+    )
+    legal_powers: str | None = Field(
+        default=None, max_length=5000, examples=["No statutory information-gathering powers"]
+    )
+    notes: str | None = Field(default=None, max_length=20_000)
+
+
+class PublishRequest(_In):
+    context: RubricContext = RubricContext()
+    justification: str | None = Field(
+        default=None,
+        max_length=20_000,
+        description="Required when a rule dimension's alpha is below the survey's minimum",
+    )
+    n_bootstrap: int = Field(default=1000, ge=100, le=10_000)
+    seed: int = 0
+
+
+class RubricPublished(_Out):
+    survey: str
+    number: int
+    digest: str
+    url: str

@@ -409,6 +409,13 @@ def _key(loader: _Loader, key_node: yaml.Node, path: Loc) -> Any:
     if not isinstance(key_node, yaml.ScalarNode):
         raise _Problem(_line(key_node), path, "mapping keys must be plain scalars")
     key = loader.construct_object(key_node, deep=True)
+    if isinstance(key, bool):
+        # YAML 1.1 reads yes/no/on/off/true/false as booleans, and True == 1 in Python.
+        raise _Problem(
+            _line(key_node),
+            (*path, key_node.value),
+            f"key {key_node.value!r} is read as a boolean; quote it if you mean the text",
+        )
     try:
         hash(key)
     except TypeError:  # pragma: no cover - scalars are hashable

@@ -202,3 +202,30 @@ def series(session: Session, *, round_id: int) -> list[Round]:
             raise NotFound(f"round {chain[0].previous_round_id} does not exist")
         chain.insert(0, earlier)
     return chain
+
+
+def round_stability(session: Session, *, round_id: int) -> dict[str, Any]:
+    """How answers moved from the previous round to this one, with a stopping suggestion."""
+    from analysis.stability import compare_rounds
+
+    round_ = get_round(session, round_id=round_id)
+    if round_.previous_round_id is None:
+        raise Conflict(f"round {round_id} is a first round; stability compares two rounds")
+    definition = round_definition(session, round_)
+    before = ratings_frame(session, round_id=round_.previous_round_id)
+    after = ratings_frame(session, round_id=round_id)
+    if before.empty or after.empty:
+        raise Conflict("both rounds need submitted ratings to compare them")
+    levels = {d.key: d.measurement for d in definition.dimensions}
+    dimensions = [d.key for d in definition.dimensions]
+    criterion = (round_.criteria or {}).get("consensus") or definition.consensus.model_dump()
+    try:
+        result = compare_rounds(
+            before, after, dimensions=dimensions, levels=levels, consensus=criterion
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"cannot compare the rounds: {exc}") from exc
+    data = result.to_dict()
+    data["previous_round_id"] = round_.previous_round_id
+    data["round_id"] = round_id
+    return data

@@ -16,6 +16,8 @@ from app.schemas import (
     LoginRequest,
     NextRoundCreate,
     NextRoundPublic,
+    PublishRequest,
+    RubricPublished,
     RatingPublic,
     RatingsSave,
     ResponsePublic,
@@ -35,6 +37,7 @@ from app.services import (
     reports,
     responses,
     rounds,
+    rubrics,
     sessions,
     surveys,
     users,
@@ -250,6 +253,61 @@ def round_report(
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     return JSONResponse(report.to_dict())
+
+
+@router.get("/rounds/{round_id}/stability", tags=["reports"])
+def stability(round_id: int, session: SessionDep, user: StaffUser) -> JSONResponse:
+    """Between a Delphi round and the one before it: who changed, by how much, how the IQR
+    and alpha moved, and whether to stop (consensus reached or answers stable)."""
+    return JSONResponse(delphi.round_stability(session, round_id=round_id))
+
+
+@router.post("/rounds/{round_id}/calibration", tags=["calibration"])
+def calibrate(
+    round_id: int,
+    session: SessionDep,
+    user: StaffUser,
+    n_bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
+    seed: int = 0,
+) -> JSONResponse:
+    """Fit the tier thresholds to the panel's holistic tiers (quadratic-weighted kappa), with
+    leave-one-item-out agreement and bootstrap tier probabilities (admins and researchers;
+    nothing is stored)."""
+    return JSONResponse(
+        rubrics.calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    )
+
+
+@router.post(
+    "/rounds/{round_id}/publish",
+    tags=["calibration"],
+    response_model=RubricPublished,
+    status_code=201,
+)
+def publish(
+    round_id: int,
+    body: PublishRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminUser,
+) -> RubricPublished:
+    """Publish the closed round's calibration as the next immutable rubric version."""
+    version = rubrics.publish_rubric(
+        session,
+        round_id=round_id,
+        publisher=user,
+        context=body.context.model_dump(),
+        justification=body.justification,
+        n_bootstrap=body.n_bootstrap,
+        seed=body.seed,
+    )
+    slug = version.record["survey"]["slug"]
+    return RubricPublished(
+        survey=slug,
+        number=version.number,
+        digest=version.digest,
+        url=f"{settings.base_url}/rubrics/{slug}/v{version.number}",
+    )
 
 
 def _now_text() -> str:

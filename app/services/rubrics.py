@@ -1,0 +1,436 @@
+"""Calibration of tier thresholds and published, immutable rubric versions."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Round, RubricVersion, Survey, SurveyVersion, User, utcnow
+from app.services.exports import neutralise
+from app.services.reports import ratings_frame
+from app.services.rounds import get_round, round_definition
+from app.survey_files import HOLISTIC_TIER_KEY
+
+RECORD_SCHEMA = "elicit.rubric/1"
+DIGEST_ALGORITHM = "sha256 of the canonical JSON of the record (keys sorted, no spaces, UTF-8)"
+CONTEXT_FIELDS = {
+    "company_relations": "Relations with AI companies",
+    "network_membership": "Network membership",
+    "legal_powers": "Legal powers",
+    "notes": "Other assumptions",
+}
+
+
+def canonical_json(record: dict[str, Any]) -> str:
+    """The one byte sequence a record's digest is computed over."""
+    return json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+
+
+def verify_record(document: dict[str, Any]) -> bool:
+    """True when a published document's digest matches its record."""
+    record, digest = document.get("record"), document.get("digest")
+    if not isinstance(record, dict) or not isinstance(digest, str):
+        raise InvalidInput(
+            "a published rubric document has 'record' and 'digest'", field="document"
+        )
+    return record_digest(record) == digest
+
+
+def list_published(session: Session) -> list[dict[str, Any]]:
+    """Surveys with published rubric versions, each with its versions (newest first)."""
+    rows = session.exec(
+        select(Survey.slug, RubricVersion)
+        .join(RubricVersion, col(RubricVersion.survey_id) == col(Survey.id))
+        .order_by(col(Survey.slug), col(RubricVersion.number).desc())
+    ).all()
+    surveys: dict[str, dict[str, Any]] = {}
+    for slug, version in rows:
+        entry = surveys.setdefault(
+            slug, {"slug": slug, "title": version.record["survey"]["title"], "versions": []}
+        )
+        entry["versions"].append(_summary(version))
+    return list(surveys.values())
+
+
+def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
+    """One published version, or NotFound."""
+    version = session.exec(
+        select(RubricVersion)
+        .join(Survey, col(Survey.id) == col(RubricVersion.survey_id))
+        .where(Survey.slug == slug, RubricVersion.number == number)
+    ).first()
+    if version is None:
+        raise NotFound(f"rubric {slug} v{number} has not been published")
+    return version
+
+
+def document(version: RubricVersion) -> dict[str, Any]:
+    """What the public JSON shows: the record, its digest, and how to verify it."""
+    return {
+        "record": version.record,
+        "digest": version.digest,
+        "digest_algorithm": DIGEST_ALGORITHM,
+    }
+
+
+def _summary(version: RubricVersion) -> dict[str, Any]:
+    record = version.record
+    return {
+        "number": version.number,
+        "published_at": record["published_at"],
+        "publisher": record["publisher"],
+        "survey_version": record["survey"]["version"],
+        "digest": version.digest,
+        "thresholds": record["rule"]["thresholds"],
+    }
+
+
+def rubric_csv(version: RubricVersion) -> str:
+    """Items with their tiers and tier probabilities, one row per item."""
+    record = version.record
+    tiers = [t["key"] for t in record["tiers"]]
+    dims = record["rule"]["dimensions"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "survey",
+            "rubric_version",
+            "item",
+            "label",
+            "group",
+            *dims,
+            "score",
+            "tier",
+            *[f"p_{t}" for t in tiers],
+            "borderline",
+            "panel_tier",
+        ]
+    )
+    for item in record["items"]:
+        writer.writerow(
+            [
+                record["survey"]["slug"],
+                record["rubric_version"],
+                item["key"],
+                neutralise(item["label"]),
+                neutralise(item.get("group") or ""),
+                *[_fmt(item["scores"].get(d)) for d in dims],
+                _fmt(item["score"]),
+                item["tier"],
+                *[_fmt(item["probabilities"].get(t)) for t in tiers],
+                "true" if item["borderline"] else "false",
+                item.get("panel_tier") or "",
+            ]
+        )
+    return out.getvalue()
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
+    """What changed from version a to version b: tiers, thresholds, reliability."""
+    ra, rb = a.record, b.record
+    items_a = {i["key"]: i for i in ra["items"]}
+    items_b = {i["key"]: i for i in rb["items"]}
+    changed, same = [], []
+    for key in [*items_a, *[k for k in items_b if k not in items_a]]:
+        before, after = items_a.get(key), items_b.get(key)
+        row = {
+            "item": key,
+            "label": (after or before)["label"],  # type: ignore[index]
+            "from": before["tier"] if before else None,
+            "to": after["tier"] if after else None,
+            "p_from": before["probabilities"].get(before["tier"]) if before else None,
+            "p_to": after["probabilities"].get(after["tier"]) if after else None,
+        }
+        (same if row["from"] == row["to"] else changed).append(row)
+    thresholds = {
+        tier: {"from": ra["rule"]["thresholds"].get(tier), "to": rb["rule"]["thresholds"].get(tier)}
+        for tier in dict.fromkeys([*ra["rule"]["thresholds"], *rb["rule"]["thresholds"]])
+    }
+    rel_a = ra["evidence"]["reliability"]
+    rel_b = rb["evidence"]["reliability"]
+    reliability = {
+        dim: {
+            "from": rel_a.get(dim, {}).get("alpha"),
+            "to": rel_b.get(dim, {}).get("alpha"),
+        }
+        for dim in dict.fromkeys([*rel_a, *rel_b])
+    }
+    for entry in reliability.values():
+        entry["change"] = (
+            entry["to"] - entry["from"]
+            if entry["from"] is not None and entry["to"] is not None
+            else None
+        )
+    return {
+        "survey": rb["survey"]["slug"],
+        "from_version": a.number,
+        "to_version": b.number,
+        "tier_changes": changed,
+        "unchanged": same,
+        "thresholds": thresholds,
+        "reliability": reliability,
+        "context": {"from": ra.get("context"), "to": rb.get("context")},
+    }
+
+
+def next_number(session: Session, *, survey_id: int) -> int:
+    newest = session.exec(
+        select(func.max(RubricVersion.number)).where(RubricVersion.survey_id == survey_id)
+    ).one()
+    return (newest or 0) + 1
+
+
+def store_rubric(
+    session: Session, *, round_: Round, record: dict[str, Any], publisher: User
+) -> RubricVersion:
+    """Insert a record as the next version (the digest is computed here)."""
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None and publisher.id is not None
+    stored = RubricVersion(
+        survey_id=version.survey_id,
+        number=record["rubric_version"],
+        survey_version_id=version.id,  # type: ignore[arg-type]
+        round_id=round_.id,  # type: ignore[arg-type]
+        record=record,
+        digest=record_digest(record),
+        published_by_id=publisher.id,
+    )
+    session.add(stored)
+    session.flush()
+    return stored
+
+
+def calibrate_round(
+    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
+    probabilities; without holistic tiers the declared thresholds stay and only the
+    probabilities are computed. Returns the calibration as JSON-ready data with labels."""
+    from analysis.calibration import fit_thresholds
+
+    round_ = get_round(session, round_id=round_id)
+    definition = round_definition(session, round_)
+    frame = ratings_frame(session, round_id=round_id)
+    if frame.empty:
+        raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
+    rule = definition.tier_rule
+    first = definition.dimension(rule.dimensions[0]).scale
+    try:
+        calibration = fit_thresholds(
+            frame,
+            dimensions=list(rule.dimensions),
+            aggregate=rule.aggregate,
+            n_tiers=len(definition.tiers),
+            initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+            scale=(first.min, first.max),
+            tier_dimension=HOLISTIC_TIER_KEY,
+            tier_names=[t.key for t in definition.tiers],
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc
+    data = calibration.to_dict()
+    labels = {i.key: i.label for i in definition.items}
+    for item in data["items"]:
+        item["label"] = labels.get(str(item["item"]), str(item["item"]))
+    data["tier_labels"] = {t.key: t.label for t in definition.tiers}
+    data["holistic_tiers"] = definition.holistic_tier.enabled
+    data["round_id"] = round_id
+    data["aggregate"] = rule.aggregate
+    return data
+
+
+def publish_rubric(
+    session: Session,
+    *,
+    round_id: int,
+    publisher: User,
+    context: dict[str, str] | None = None,
+    justification: str | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> RubricVersion:
+    """Publish a closed round's calibration as the survey's next immutable rubric version.
+
+    Refused when a rule dimension's alpha is below the survey's minimum, unless a
+    justification is given (it is kept in the record).
+    """
+    from app.services.delphi import series
+    from app.services.reports import build_report
+
+    round_ = get_round(session, round_id=round_id)
+    if round_.status != "closed":
+        raise Conflict(f"round {round_id} is {round_.status}; close it before publishing")
+    definition = round_definition(session, round_)
+    survey_version = session.get(SurveyVersion, round_.survey_version_id)
+    assert survey_version is not None
+    context = {k: (v or "").strip() for k, v in (context or {}).items() if v and v.strip()}
+    unknown = sorted(set(context) - set(CONTEXT_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown context fields {unknown}; use {sorted(CONTEXT_FIELDS)}", field="context"
+        )
+    justification = (justification or "").strip() or None
+    calibration = calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    report = build_report(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    analysed = report.to_dict()
+    minimum = float(
+        ((round_.criteria or {}).get("reliability") or {}).get(
+            "minimum_alpha", definition.reliability.minimum_alpha
+        )
+    )
+    rule = definition.tier_rule
+    reliability = {}
+    failing = []
+    for key in [d.key for d in definition.dimensions] + (
+        [HOLISTIC_TIER_KEY] if definition.holistic_tier.enabled else []
+    ):
+        dim = analysed["dimensions"].get(key)
+        if dim is None:
+            continue
+        level = dim["level"]
+        alpha = dim["krippendorff_alpha"][level]
+        reliability[key] = {
+            "level": level,
+            "alpha": alpha,
+            "ci": dim["krippendorff_alpha_ci"].get(level),
+            "p_below_minimum": (dim.get("krippendorff_alpha_p_below_minimum") or {}).get(level),
+            "reading": dim.get("reading"),
+            "n_raters": dim["n_raters"],
+            "n_items": dim["n_items"],
+        }
+        if key in rule.dimensions and (alpha is None or alpha < minimum):
+            failing.append(f"{key} (alpha {'undefined' if alpha is None else f'{alpha:.3f}'})")
+    if failing and not justification:
+        raise Conflict(
+            f"reliability below the survey's minimum alpha {minimum:.3f} on "
+            f"{', '.join(failing)}; publishing needs a recorded justification",
+            field="justification",
+        )
+    number = next_number(session, survey_id=survey_version.survey_id)
+    tier_keys = [t.key for t in definition.tiers]
+    fitted = calibration["fitted_thresholds"]
+    items = []
+    for entry in calibration["items"]:
+        probabilities = entry.get("probabilities")
+        items.append(
+            {
+                "key": str(entry["item"]),
+                "label": entry["label"],
+                "group": definition.item(str(entry["item"])).group,
+                "scores": entry["scores"],
+                "score": entry["score"],
+                "tier": tier_keys[entry["rule_tier"]] if entry["rule_tier"] is not None else None,
+                "panel_tier": tier_keys[entry["panel_tier"]]
+                if entry.get("panel_tier") is not None
+                else None,
+                "probabilities": dict(zip(tier_keys, probabilities, strict=True))
+                if probabilities
+                else {},
+                "borderline": bool(entry.get("borderline")),
+            }
+        )
+    consensus_cells = [
+        {
+            k: c[k]
+            for k in ("item", "dimension", "n", "median", "iqr", "share_within_one", "consensus")
+        }
+        for c in analysed["items"]
+    ]
+    chain = series(session, round_id=round_id)
+    record = {
+        "schema": RECORD_SCHEMA,
+        "rubric_version": number,
+        "survey": {
+            "slug": definition.slug,
+            "title": definition.title,
+            "version": survey_version.number,
+            "file_version": survey_version.label,
+            "content_sha256": survey_version.content_sha256,
+        },
+        "rounds": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "sequence": r.sequence,
+                "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+            }
+            for r in chain
+        ],
+        "dimensions": [
+            {
+                "key": d.key,
+                "label": d.label,
+                "question": d.question,
+                "measurement": d.measurement,
+                "levels": {str(v): d.scale.levels[v] for v in d.scale.values},
+            }
+            for d in definition.dimensions
+        ],
+        "tiers": [
+            {"key": t.key, "label": t.label, "description": t.description} for t in definition.tiers
+        ],
+        "rule": {
+            "dimensions": list(rule.dimensions),
+            "aggregate": rule.aggregate,
+            "center": calibration["settings"].get("center", "median"),
+            "initial_thresholds": dict(
+                zip(tier_keys[1:], calibration["initial_thresholds"], strict=True)
+            ),
+            "thresholds": dict(zip(tier_keys[1:], fitted, strict=True)),
+        },
+        "calibration": {
+            k: calibration.get(k)
+            for k in (
+                "kappa_initial",
+                "kappa_fitted",
+                "accuracy_initial",
+                "accuracy_fitted",
+                "loo_kappa",
+                "loo_accuracy",
+                "confusion",
+                "n_items_fitted",
+                "n_raters",
+                "settings",
+                "reasons",
+            )
+        },
+        "items": items,
+        "evidence": {
+            "minimum_alpha": minimum,
+            "reliability": reliability,
+            "consensus": {
+                "criterion": report.settings["consensus"],
+                "cells_meeting": sum(1 for c in consensus_cells if c["consensus"]),
+                "cells": consensus_cells,
+            },
+            "n_experts": len(analysed["raters"]),
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+        },
+        "context": context,
+        "justification": justification,
+        "publisher": publisher.email,
+        "published_at": utcnow().isoformat(),
+    }
+    return store_rubric(session, round_=round_, record=record, publisher=publisher)

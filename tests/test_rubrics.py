@@ -1,0 +1,221 @@
+"""Calibration, publishing and the public rubric pages (API, CLI, database guards)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import get_settings
+from app.services import rubrics
+from app.services.demo import simulate_panel
+from tests.factories import login, make_round, make_user
+
+runner = CliRunner()
+CONTEXT = {
+    "company_relations": "Voluntary access as of 2026",
+    "legal_powers": "none",
+    "notes": '<b>bold</b> & "quoted"',
+}
+
+
+@pytest.fixture
+def admin(session, client):
+    make_user(session)
+    return login(client)
+
+
+def _closed_round(session, client, admin, *, n=10, seed=1, name="Round 1"):
+    round_ = make_round(session, name=name)
+    simulate_panel(session, round_id=round_.id, n_experts=n, seed=seed)
+    session.commit()
+    assert client.post(f"/api/rounds/{round_.id}/close", headers=admin).status_code == 200
+    return round_
+
+
+def _publish(client, admin, round_id, **body):
+    body.setdefault("context", CONTEXT)
+    body.setdefault("n_bootstrap", 200)
+    body.setdefault("justification", "pilot panel")
+    return client.post(f"/api/rounds/{round_id}/publish", headers=admin, json=body)
+
+
+def test_calibration_api_for_researchers(session, client, admin):
+    round_ = _closed_round(session, client, admin)
+    make_user(session, email="res@example.org", role="researcher")
+    researcher = login(client, "res@example.org")
+    reply = client.post(f"/api/rounds/{round_.id}/calibration?n_bootstrap=100", headers=researcher)
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert data["initial_thresholds"] == [2.5, 4.0]
+    assert len(data["fitted_thresholds"]) == 2 and data["kappa_fitted"] is not None
+    assert data["kappa_fitted"] >= data["kappa_initial"]
+    assert all(abs(sum(i["probabilities"]) - 1) < 1e-9 for i in data["items"])
+    assert _publish(client, researcher, round_.id).status_code == 403
+
+
+def test_publish_needs_a_closed_round_and_a_justification_below_the_minimum(session, client, admin):
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=3, seed=9)
+    session.commit()
+    refused = _publish(client, admin, round_.id)
+    assert refused.status_code == 409 and "close it" in refused.json()["detail"]
+    client.post(f"/api/rounds/{round_.id}/close", headers=admin)
+    data = client.post(f"/api/rounds/{round_.id}/calibration?n_bootstrap=50", headers=admin).json()
+    assert data["items"]
+    report = client.get(f"/api/rounds/{round_.id}/report?n_bootstrap=50", headers=admin).json()
+    low = [
+        k
+        for k in ("sensitivity", "misuse")
+        if (report["dimensions"][k]["krippendorff_alpha"]["ordinal"] or 0) < 0.667
+    ]
+    if low:
+        no_reason = _publish(client, admin, round_.id, justification=None)
+        assert no_reason.status_code == 409
+        assert no_reason.json()["field"] == "justification"
+        assert low[0] in no_reason.json()["detail"]
+    published = _publish(client, admin, round_.id, justification="pilot with 3 experts")
+    assert published.status_code == 201, published.text
+    record = client.get("/rubrics/small/v1.json").json()["record"]
+    assert record["justification"] == ("pilot with 3 experts" if low else record["justification"])
+
+
+def test_publish_show_diff_and_verify(session, client, admin, tmp_path):
+    first = _closed_round(session, client, admin, seed=1)
+    v1 = _publish(client, admin, first.id)
+    assert v1.status_code == 201, v1.text
+    assert v1.json()["url"] == "http://testserver/rubrics/small/v1"
+    second = _closed_round(session, client, admin, seed=2, name="Round 2")
+    v2 = _publish(client, admin, second.id, context={"notes": "after new members joined"})
+    assert v2.json()["number"] == 2
+
+    # Public pages need no sign-in.
+    anonymous = client
+    anonymous.cookies.clear()
+    index = anonymous.get("/rubrics/")
+    assert index.status_code == 200 and "A small survey" in index.text
+    versions = anonymous.get("/rubrics/small/")
+    assert "v1" in versions.text and "v2" in versions.text
+    page = anonymous.get("/rubrics/small/v1")
+    assert page.status_code == 200
+    assert "Model weights" in page.text and "No Brainer" in page.text
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34;" in page.text
+    assert v1.json()["digest"] in page.text
+    document = anonymous.get("/rubrics/small/v1.json").json()
+    assert rubrics.verify_record(document)
+    record = document["record"]
+    assert record["context"]["legal_powers"] == "none"
+    assert record["rounds"][0]["id"] == first.id
+    assert set(record["evidence"]["reliability"]) >= {"sensitivity", "misuse"}
+    assert {i["key"] for i in record["items"]} == {"weights", "evals", "methods"}
+    table = list(csv.DictReader(io.StringIO(anonymous.get("/rubrics/small/v1.csv").text)))
+    assert len(table) == 3 and {"p_no_brainer", "p_gray_area", "p_high_trust"} <= set(table[0])
+    diff = anonymous.get("/rubrics/small/diff/1/2?format=json").json()
+    assert diff["from_version"] == 1 and diff["to_version"] == 2
+    assert len(diff["tier_changes"]) + len(diff["unchanged"]) == 3
+    assert anonymous.get("/rubrics/small/diff/1/2").status_code == 200
+    assert anonymous.get("/rubrics/small/v9").status_code == 404
+    assert anonymous.get("/rubrics/small/latest").status_code == 404
+
+    # A downloaded record verifies; one changed byte does not.
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(document))
+    assert runner.invoke(cli, ["rubric", "verify", str(path)]).exit_code == 0
+    tampered = json.loads(path.read_text())
+    tampered["record"]["items"][0]["tier"] = (
+        "no_brainer" if tampered["record"]["items"][0]["tier"] != "no_brainer" else "high_trust"
+    )
+    path.write_text(json.dumps(tampered))
+    result = runner.invoke(cli, ["rubric", "verify", str(path)])
+    assert result.exit_code == 1 and "altered" in result.output
+    text_changed = json.dumps(document).replace('"none"', '"nonf"')
+    assert not rubrics.verify_record(json.loads(text_changed))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE rubric_versions SET digest = 'x'",
+        "UPDATE rubric_versions SET record = '{}'",
+        "DELETE FROM rubric_versions",
+    ],
+)
+def test_published_versions_cannot_be_altered_in_the_database(
+    session, client, admin, engine, statement
+):
+    round_ = _closed_round(session, client, admin)
+    assert _publish(client, admin, round_.id).status_code == 201
+    with pytest.raises(DatabaseError, match="append-only"):
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM rubric_versions")).scalar() == 1
+
+
+def test_no_migration_deletes_published_versions(session, client, admin, database_url):
+    from alembic import command
+
+    from app.migrate import alembic_config
+
+    round_ = _closed_round(session, client, admin)
+    assert _publish(client, admin, round_.id).status_code == 201
+    with pytest.raises(RuntimeError, match="immutable"):
+        command.downgrade(alembic_config(database_url), "base")
+
+
+def test_no_route_changes_a_published_version(client, app):
+    # The only routes under /rubrics are GETs; no API route takes a rubric version to change.
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if path.startswith("/rubrics"):
+            assert route.methods <= {"GET", "HEAD"}, path
+    spec = app.openapi()["paths"]
+    writes = [p for p, ops in spec.items() if "rubric" in p and set(ops) - {"get"}]
+    assert writes == []
+
+
+def test_cli_calibrate_publish_and_rubric_commands(
+    session, client, admin, database_url, monkeypatch
+):
+    round_ = _closed_round(session, client, admin)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        shown = runner.invoke(cli, ["calibrate", str(round_.id), "--bootstrap", "100"])
+        assert shown.exit_code == 0, shown.output
+        assert "fitted >=" in shown.output and "Model weights" in shown.output
+        as_json = runner.invoke(cli, ["calibrate", str(round_.id), "--json", "--bootstrap", "50"])
+        assert json.loads(as_json.output)["round_id"] == round_.id
+        published = runner.invoke(
+            cli,
+            [
+                "publish",
+                str(round_.id),
+                "--publisher",
+                "admin@example.org",
+                "--bootstrap",
+                "100",
+                "--justification",
+                "pilot",
+                "--legal-powers",
+                "none",
+            ],
+        )
+        assert published.exit_code == 0, published.output
+        assert "published small v1" in published.output
+        assert "small\tv1" in runner.invoke(cli, ["rubric", "list"]).output
+        shown = runner.invoke(cli, ["rubric", "show", "small", "1"])
+        assert rubrics.verify_record(json.loads(shown.output))
+        assert runner.invoke(
+            cli, ["rubric", "show", "small", "1", "--format", "csv"]
+        ).output.startswith("survey,rubric_version,item")
+        not_admin = runner.invoke(cli, ["publish", str(round_.id), "--publisher", "x@y.org"])
+        assert not_admin.exit_code == 1 and "not an admin" in not_admin.output
+    finally:
+        get_settings.cache_clear()
