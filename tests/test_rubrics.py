@@ -151,9 +151,8 @@ def test_published_versions_cannot_be_altered_in_the_database(
 ):
     round_ = _closed_round(session, client, admin)
     assert _publish(client, admin, round_.id).status_code == 201
-    with pytest.raises(DatabaseError, match="append-only"):
-        with engine.begin() as connection:
-            connection.execute(text(statement))
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM rubric_versions")).scalar() == 1
 
