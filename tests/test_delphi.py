@@ -110,9 +110,27 @@ def test_three_round_delphi_narrows_the_iqr(session, client, admin):
                 values = sorted(a[(item, dim)] for a in answers)
                 assert feedback[item][dim]["median"] == float(np.median(values))
                 assert sum(feedback[item][dim]["histogram"].values()) == len(people)
+        before = answers
         answers = [_answers(rng, medians, 0, own=own, pull=0.6) for own in answers]
         _run_round(client, new_links, answers, feedback=feedback)
         iqrs.append(np.mean([_iqr(answers, (i, d)) for i in ITEMS for d in DIMS]))
+        # Stability between the rounds, checked against the answers we simulated.
+        stable = client.get(f"/api/rounds/{round_id}/stability", headers=admin).json()
+        changed = [a[c] != b[c] for a, b in zip(answers, before, strict=True) for c in a]
+        assert stable["share_cells_changed"] == pytest.approx(np.mean(changed))
+        movers = [any(a[c] != b[c] for c in a) for a, b in zip(answers, before, strict=True)]
+        assert stable["share_raters_changed"] == pytest.approx(np.mean(movers))
+        for dim in DIMS:
+            moves = [
+                abs(a[(i, dim)] - b[(i, dim)])
+                for a, b in zip(answers, before, strict=True)
+                for i in ITEMS
+            ]
+            assert stable["dimensions"][dim]["mean_absolute_change"] == pytest.approx(
+                np.mean(moves)
+            )
+        assert stable["suggestion"] in {"consensus reached", "stable", "continue"}
+        assert stable["explanation"]
     assert iqrs[0] > iqrs[1] >= iqrs[2]
 
 

@@ -218,3 +218,36 @@ def test_cli_calibrate_publish_and_rubric_commands(
         assert not_admin.exit_code == 1 and "not an admin" in not_admin.output
     finally:
         get_settings.cache_clear()
+
+
+def test_admin_calibrates_and_publishes_from_the_pages(session, client, admin):
+    import re
+
+    round_ = _closed_round(session, client, admin)
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post(
+        "/login",
+        data={
+            "email": "admin@example.org",
+            "password": "correct horse battery staple",
+            "csrf_token": token,
+        },
+    )
+    calibration = client.get(f"/admin/rounds/{round_.id}/calibration")
+    assert calibration.status_code == 200
+    assert "Fitted threshold" in calibration.text and "Model weights" in calibration.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', calibration.text).group(1)
+    form = {"csrf_token": csrf, "legal_powers": "no statutory powers", "justification": ""}
+    report = client.get(f"/api/rounds/{round_.id}/report?n_bootstrap=50").json()
+    alphas = [
+        report["dimensions"][d]["krippendorff_alpha"]["ordinal"] for d in ("sensitivity", "misuse")
+    ]
+    if any(a is None or a < 0.667 for a in alphas):
+        refused = client.post(f"/admin/rounds/{round_.id}/publish", data=form)
+        assert refused.status_code == 409 and "justification" in refused.text
+        assert "no statutory powers" in refused.text  # nothing typed is lost
+        form["justification"] = "pilot"
+    done = client.post(f"/admin/rounds/{round_.id}/publish", data=form)
+    assert done.status_code == 303 and done.headers["location"] == "/rubrics/small/v1"
+    assert "no statutory powers" in client.get("/rubrics/small/v1").text

@@ -598,6 +598,8 @@ def admin_round_action(
         rounds.close_round(session, round_id=round_id)
     elif action == "invite":
         return _invite_from_form(request, caller, session, settings, round_id, form)
+    elif action == "publish":
+        return _publish_from_form(request, user, caller, session, round_id, form)
     elif action == "next":
         from app.services import delphi
 
@@ -685,6 +687,63 @@ def admin_invitation_action(
         inv = session.get(Invitation, invitation_id)
         return _links_page(request, caller, settings, inv.round_id if inv else 0, [issued])
     raise _NoSuchAction()
+
+
+@router.get("/admin/rounds/{round_id}/calibration", response_class=HTMLResponse)
+def admin_calibration(
+    round_id: int, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+) -> Response:
+    return _calibration_page(request, caller, session, round_id)
+
+
+def _calibration_page(
+    request: Request,
+    caller: Caller,
+    session: Any,
+    round_id: int,
+    *,
+    error: str = "",
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    from app.services import rubrics
+
+    round_ = rounds.get_round(session, round_id=round_id)
+    return render(
+        request,
+        "admin_calibration.html",
+        {
+            "round": rounds.round_public(session, round_),
+            "cal": rubrics.calibrate_round(session, round_id=round_id, n_bootstrap=500),
+            "context_fields": rubrics.CONTEXT_FIELDS,
+            "error": error,
+            "form": form or {},
+        },
+        caller=caller,
+        status=status,
+    )
+
+
+def _publish_from_form(
+    request: Request, user: Any, caller: Caller, session: Any, round_id: int, form: FormData
+) -> Response:
+    from app.errors import Conflict
+    from app.services import rubrics
+
+    fields = {k: str(form.get(k, "")) for k in [*rubrics.CONTEXT_FIELDS, "justification"]}
+    try:
+        version = rubrics.publish_rubric(
+            session,
+            round_id=round_id,
+            publisher=user,
+            context={k: fields[k] for k in rubrics.CONTEXT_FIELDS},
+            justification=fields["justification"],
+        )
+    except Conflict as exc:
+        return _calibration_page(
+            request, caller, session, round_id, error=exc.message, form=fields, status=409
+        )
+    return redirect(f"/rubrics/{version.record['survey']['slug']}/v{version.number}")
 
 
 @router.get("/admin/rounds/{round_id}/export.csv")
