@@ -252,3 +252,92 @@ def test_settled_items_can_be_left_out(session, client, admin):
         json={"ratings": [{"item": "weights", "dimension": "misuse", "value": 3}]},
     )
     assert refused.status_code == 422 and "not asked" in refused.json()["detail"]
+
+
+def test_the_whole_cycle_from_the_command_line(
+    session, client, database_url, monkeypatch, tmp_path
+):
+    """Round 1, feedback, round 2, calibrate, publish v1, round 3, publish v2, diff."""
+    import csv as csv_module
+    import json
+    import re
+
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BASE_URL", "http://testserver")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def elicit(*args):
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    try:
+        make_user(session)
+        survey = tmp_path / "s.yaml"
+        survey.write_text(survey_yaml())
+        elicit("survey", "load", str(survey))
+        round_id = re.search(r"round (\d+)", elicit("round", "create", "small", "--open")).group(1)
+        people = tmp_path / "people.csv"
+        people.write_text(
+            "name,email,organisation\n"
+            + "".join(f"P{i},p{i}@example.org,Org {i % 2}\n" for i in range(6))
+        )
+        links = tmp_path / "links.csv"
+        elicit("invite", round_id, "--csv", str(people), "--out", str(links))
+        rng = np.random.default_rng(11)
+        centre = {(i, d): rng.uniform(1.5, 4.5) for i in ITEMS for d in DIMS}
+        answers = [_answers(rng, centre, 1.0) for _ in range(6)]
+        published = []
+        for step in range(3):
+            rows = list(csv_module.DictReader(links.open()))
+            rows.sort(key=lambda r: r["email"])
+            feedback = None
+            if step:
+                token = rows[0]["url"].rsplit("/", 1)[1]
+                seen = client.get(
+                    "/api/expert/survey", headers={"Authorization": f"Bearer {token}"}
+                ).json()
+                feedback = seen["feedback"]
+                medians = {(i, d): feedback[i][d]["median"] for i in ITEMS for d in DIMS}
+                answers = [_answers(rng, medians, 0, own=own, pull=0.5) for own in answers]
+            _run_round(client, [{"url": r["url"]} for r in rows], answers, feedback=feedback)
+            assert "submitted 6" in elicit("progress", round_id)
+            elicit("round", "close", round_id)
+            if step:
+                assert "suggestion:" in elicit("round", "stability", round_id)
+                calibration = json.loads(
+                    elicit("calibrate", round_id, "--json", "--bootstrap", "100")
+                )
+                assert calibration["round_id"] == int(round_id)
+                out = elicit(
+                    "publish",
+                    round_id,
+                    "--publisher",
+                    "admin@example.org",
+                    "--bootstrap",
+                    "100",
+                    "--justification",
+                    "test panel",
+                    "--network-membership",
+                    f"state {step}",
+                )
+                published.append(re.search(r"published small v(\d+)", out).group(1))
+            if step < 2:
+                out = elicit("round", "next", round_id, "--out", str(links), "--open")
+                round_id = re.search(r"round (\d+) \(open\)", out).group(1)
+        assert published == ["1", "2"]
+        diff = json.loads(elicit("rubric", "diff", "small", "1", "2", "--json"))
+        assert diff["context"]["to"]["network_membership"] == "state 2"
+        assert "v1 -> v2" in elicit("rubric", "diff", "small", "1", "2")
+        page = client.get("/rubrics/small/diff/1/2")
+        assert page.status_code == 200 and "Changes from" in page.text
+        record = client.get("/rubrics/small/v2.json").json()["record"]
+        assert [r["sequence"] for r in record["rounds"]] == [1, 2, 3]
+    finally:
+        get_settings.cache_clear()

@@ -32,8 +32,11 @@ def test_every_cli_command_is_in_the_readme():
 
 def test_every_setting_is_in_the_readme():
     readme = (ROOT / "README.md").read_text()
-    missing = [name.upper() for name in Settings.model_fields
-               if name != "surveys_dir" and name.upper() not in readme]
+    missing = [
+        name.upper()
+        for name in Settings.model_fields
+        if name != "surveys_dir" and name.upper() not in readme
+    ]
     assert missing == []
 
 

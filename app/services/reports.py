@@ -30,7 +30,6 @@ from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 FORMATS = ("html", "json", "csv")
 
 
-
 @dataclass(frozen=True)
 class RoundReport:
     round: dict[str, Any]
