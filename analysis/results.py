@@ -522,6 +522,8 @@ class PanelAnalysis:
     raters: tuple[RaterDiagnostics, ...]
     subgroups: SubgroupAnalysis | None
     settings: Mapping[str, Any]
+    #: Reliability per dimension within each group of items (None when not asked for).
+    item_groups: Mapping[Hashable, Mapping[Hashable, DimensionReliability]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(
@@ -530,6 +532,12 @@ class PanelAnalysis:
                 "items": [item.to_dict() for item in self.items],
                 "raters": [rater.to_dict() for rater in self.raters],
                 "subgroups": None if self.subgroups is None else self.subgroups.to_dict(),
+                "item_groups": None
+                if self.item_groups is None
+                else {
+                    _key(group): {_key(d): r.to_dict() for d, r in dims.items()}
+                    for group, dims in self.item_groups.items()
+                },
                 "settings": dict(self.settings),
             }
         )

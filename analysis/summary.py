@@ -79,6 +79,7 @@ def analyze(
     tier_dimensions: Collection[Hashable] = (),
     tier_labels: Mapping[float, str] | None = None,
     quantile_method: str = "linear",
+    item_groups: Mapping[Hashable, Hashable] | None = None,
 ) -> PanelAnalysis:
     """Analyse a panel: reliability per dimension, consensus per item, rater diagnostics.
 
@@ -111,6 +112,9 @@ def analyze(
         :func:`analysis.consensus.item_consensus`).
     quantile_method : {"linear", "weibull"}
         Quartile convention of the consensus IQR.
+    item_groups : mapping of item to group, optional
+        Also compute the reliability of every dimension within each group of items (for
+        example the survey's item groups); items not in the mapping are left out of it.
 
     Returns
     -------
@@ -209,6 +213,25 @@ def analyze(
             differences=compare_groups(frame, by=group_by, diagnostics=raters),
             n_raters_unassigned=int(attribute.isna().sum()),
         )
+    by_item_group = None
+    if item_groups is not None:
+        if not isinstance(item_groups, Mapping):
+            raise ValueError("item_groups must map each item to its group")
+        by_item_group = {}
+        for name in sorted({g for g in item_groups.values() if g is not None}, key=str):
+            members = [item for item, group in item_groups.items() if group == name]
+            part = frame[frame["item"].isin(members)]
+            if part.empty:
+                continue
+            part_data = dimension_data(part, scales=scales_)
+            group_key = zlib.crc32(repr(label(name)).encode("utf-8"))
+            by_item_group[name] = _reliability_by_dimension(
+                part_data,
+                levels={d: level_by_dimension[d] for d in part_data},
+                n_bootstrap=n_bootstrap,
+                entropy=[*entropy, 2, group_key],
+                minimum_alpha=float(minimum_alpha),
+            )
     settings = {
         "levels": {label(d): level for d, level in level_by_dimension.items()},
         "n_bootstrap": n_bootstrap,
@@ -223,7 +246,12 @@ def analyze(
         "n_ratings": len(frame),
     }
     return PanelAnalysis(
-        dimensions=dimensions, items=items, raters=raters, subgroups=subgroups, settings=settings
+        dimensions=dimensions,
+        items=items,
+        raters=raters,
+        subgroups=subgroups,
+        settings=settings,
+        item_groups=by_item_group,
     )
 
 

@@ -418,6 +418,9 @@ def analyze_file(
     group_by: Annotated[
         str | None, typer.Option(help="Rater attribute column to compare groups by")
     ] = None,
+    item_group: Annotated[
+        str | None, typer.Option(help="Column giving each item's group (reliability per group)")
+    ] = None,
     rater: Annotated[str, typer.Option(help="Column naming the rater")] = "rater",
     item: Annotated[str, typer.Option(help="Column naming the item")] = "item",
     dimension: Annotated[str, typer.Option(help="Column naming the dimension")] = "dimension",
@@ -429,6 +432,11 @@ def analyze_file(
 
     try:
         frame = read_ratings_csv(file, rater=rater, item=item, dimension=dimension, value=value)
+        groups = None
+        if item_group is not None:
+            if item_group not in frame.columns:
+                raise ValueError(f"{file}: no column {item_group!r} for --item-group")
+            groups = dict(zip(frame["item"], frame[item_group], strict=True))
         result = analyze(
             frame,
             levels=level,
@@ -436,6 +444,7 @@ def analyze_file(
             seed=seed,
             minimum_alpha=minimum_alpha,
             group_by=group_by,
+            item_groups=groups,
         )
     except (OSError, ValueError) as exc:
         _fail(str(exc))

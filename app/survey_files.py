@@ -177,6 +177,10 @@ class ReliabilityCriterion(_Strict):
 class DelphiSettings(_Strict):
     require_reason_outside_iqr: bool = True
     drop_items_with_consensus: bool = False
+    #: Stopping rule: answers count as stable when at most this share changed ...
+    stable_max_share_changed: float = Field(default=0.15, ge=0, le=1)
+    #: ... and alpha moved by at most this much on every dimension.
+    stable_max_alpha_change: float = Field(default=0.05, ge=0, le=2)
 
 
 class HolisticTier(_Strict):

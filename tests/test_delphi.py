@@ -131,6 +131,7 @@ def test_three_round_delphi_narrows_the_iqr(session, client, admin):
             )
         assert stable["suggestion"] in {"consensus reached", "stable", "continue"}
         assert stable["explanation"]
+        assert stable["settings"]["stable_change"] == 0.15  # the survey's frozen stopping rule
     assert iqrs[0] > iqrs[1] >= iqrs[2]
 
 
@@ -203,6 +204,15 @@ def test_next_round_rules(session, client, admin):
     )
     moved = client.post(url, headers=admin, json={"version": 2})
     assert moved.status_code == 422 and "consensus criterion" in moved.json()["detail"]
+    stop_later = survey_dict(delphi={"stable_max_share_changed": 0.05})
+    loaded = client.post(
+        "/api/surveys",
+        headers=admin,
+        json={"filename": "s.yaml", "content": yaml.safe_dump(stop_later)},
+    )
+    assert loaded.status_code == 201, loaded.text
+    moved = client.post(url, headers=admin, json={"version": loaded.json()["number"]})
+    assert moved.status_code == 422 and "stopping rule" in moved.json()["detail"]
     first = client.post(url, headers=admin, json={})
     assert first.status_code == 201
     assert client.post(url, headers=admin, json={}).status_code == 409

@@ -44,6 +44,7 @@ def test_report_uses_the_surveys_settings(session, simulated_round):
     assert misuse["level"] == "ordinal"
     assert data["settings"]["consensus"]["min_share_within_one"] == 0.7
     assert len(data["raters"]) == 8 and all(r["rater"].startswith("E-") for r in data["raters"])
+    assert set(data["item_groups"]) == {"e"}  # the small survey groups one item
     tiers = [i for i in data["items"] if i["dimension"] == "tier"]
     assert all(i["modal_tier"] in {"No Brainer", "Gray Area", "High Trust"} for i in tiers)
     json.dumps(data)  # serialisable as it is
@@ -226,6 +227,27 @@ def test_analyze_reads_a_round_export(
     data = json.loads(result.output)
     assert set(data["dimensions"]) == {"sensitivity", "misuse", "tier"}
     assert data["dimensions"]["misuse"]["n_raters"] == 8
+
+
+def test_analyze_by_item_group_column(tmp_path):
+    path = tmp_path / "g.csv"
+    rows = ["rater,item,dimension,value,family"]
+    for rater, shift in (("a", 0), ("b", 0), ("c", 1)):
+        for item in range(6):
+            rows.append(
+                f"{rater},i{item},d,{1 + item % 5 + (shift if item < 3 else 0)},"
+                f"{'x' if item < 3 else 'y'}"
+            )
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(
+        cli, ["analyze", str(path), "--json", "--bootstrap", "0", "--item-group", "family"]
+    )
+    assert result.exit_code == 0, result.output
+    groups = json.loads(result.output)["item_groups"]
+    assert groups["y"]["d"]["krippendorff_alpha"]["interval"] == 1.0
+    assert groups["x"]["d"]["krippendorff_alpha"]["interval"] < 1.0
+    missing = runner.invoke(cli, ["analyze", str(path), "--item-group", "nope"])
+    assert missing.exit_code == 1 and "--item-group" in missing.output
 
 
 def test_analyze_bad_file_names_line_and_column(tmp_path):

@@ -47,12 +47,18 @@ def create_next_round(
     new = definition_of(new_version)
     _check_matching(old, new)
     criteria = dict(previous.criteria or {})
-    if criteria.get("consensus") and criteria["consensus"] != new.consensus.model_dump(mode="json"):
-        raise InvalidInput(
-            "the consensus criterion was fixed when round 1 of this series opened; the "
-            "revised survey version changes it. Start a new series to use a new criterion",
-            field="version",
-        )
+    for part, now in (
+        ("consensus", new.consensus),
+        ("reliability", new.reliability),
+        ("delphi", new.delphi),
+    ):
+        if criteria.get(part) and criteria[part] != now.model_dump(mode="json"):
+            raise InvalidInput(
+                f"the {part} settings (consensus criterion and stopping rule) were fixed when "
+                "round 1 of this series opened; the revised survey version changes them. "
+                "Start a new series to use new ones",
+                field="version",
+            )
     feedback = panel_feedback(session, round_=previous, definition=old)
     asked = [i.key for i in new.items]
     if new.delphi.drop_items_with_consensus:
@@ -218,10 +224,19 @@ def round_stability(session: Session, *, round_id: int) -> dict[str, Any]:
         raise Conflict("both rounds need submitted ratings to compare them")
     levels = {d.key: d.measurement for d in definition.dimensions}
     dimensions = [d.key for d in definition.dimensions]
-    criterion = (round_.criteria or {}).get("consensus") or definition.consensus.model_dump()
+    frozen = round_.criteria or {}
+    criterion = frozen.get("consensus") or definition.consensus.model_dump()
+    # The stopping rule frozen with the series wins over the current file's.
+    rule = {**definition.delphi.model_dump(), **(frozen.get("delphi") or {})}
     try:
         result = compare_rounds(
-            before, after, dimensions=dimensions, levels=levels, consensus=criterion
+            before,
+            after,
+            dimensions=dimensions,
+            levels=levels,
+            consensus=criterion,
+            stable_change=rule["stable_max_share_changed"],
+            stable_alpha=rule["stable_max_alpha_change"],
         )
     except ValueError as exc:
         raise InvalidInput(f"cannot compare the rounds: {exc}") from exc

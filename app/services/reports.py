@@ -126,6 +126,9 @@ def build_report(
         scales=scales,
         tier_dimensions=tier_dimensions,
         tier_labels=tier_labels,
+        item_groups={i.key: i.group for i in definition.items if i.group}
+        if any(i.group for i in definition.items)
+        else None,
     )
     settings = {
         "n_bootstrap": n_bootstrap,

@@ -170,3 +170,26 @@ def test_analysis_package_imports_no_app_code():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert output.strip() == "[]"
+
+
+def test_item_groups_get_their_own_reliability():
+    # Oracle: the same analysis run on the subset of items alone.
+    import pandas as pd
+
+    from analysis.summary import analyze
+
+    rows = []
+    for rater, shift in (("a", 0), ("b", 0), ("c", 1)):
+        for item in range(6):
+            rows.append((rater, f"i{item}", "d", float(1 + item % 5 + (shift if item < 3 else 0))))
+    frame = pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
+    groups = {f"i{k}": ("first" if k < 3 else "second") for k in range(6)}
+    result = analyze(frame, n_bootstrap=0, item_groups=groups).to_dict()
+    alone = analyze(frame[frame["item"].isin(["i3", "i4", "i5"])], n_bootstrap=0).to_dict()
+    assert set(result["item_groups"]) == {"first", "second"}
+    assert (
+        result["item_groups"]["second"]["d"]["krippendorff_alpha"]
+        == alone["dimensions"]["d"]["krippendorff_alpha"]
+    )
+    assert result["item_groups"]["second"]["d"]["krippendorff_alpha"]["interval"] == 1.0
+    assert analyze(frame, n_bootstrap=0).to_dict()["item_groups"] is None
