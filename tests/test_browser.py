@@ -8,6 +8,7 @@ directory).
 from __future__ import annotations
 
 import json
+import re
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -463,3 +464,47 @@ def test_screenshots(site: tuple[LiveServer, DemoInfo], new_context: Any, screen
     page.screenshot(path=str(screenshots / "review_narrow.png"), full_page=True)
     for name in ("welcome", "item", "review", "item_narrow", "review_narrow"):
         assert (screenshots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_report_opens_offline_and_prints(new_context, screenshots, tmp_path):
+    """The HTML report is one self-contained file: it renders with no network request and
+    prints to a multi-page PDF."""
+    from sqlmodel import Session
+
+    from app.db import make_engine
+    from app.migrate import upgrade_database
+    from app.models import utcnow
+    from app.services import reports
+    from app.services.demo import set_up_demo, simulate_panel
+
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    upgrade_database(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        setup = set_up_demo(session)
+        simulate_panel(session, round_id=setup.round_id, n_experts=10, seed=4)
+        session.commit()
+        report = reports.build_report(session, round_id=setup.round_id, n_bootstrap=100)
+        html = reports.report_html(report, generated_at=utcnow().strftime("%Y-%m-%d %H:%M"))
+    engine.dispose()
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    context = new_context()
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.goto(path.as_uri())
+    assert requests == [path.as_uri()]
+    assert errors == []
+    assert page.locator("svg").count() >= 5
+    assert page.locator("h1").inner_text().startswith("Information sharing")
+    # No figure or table is wider than the page.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.screenshot(path=str(screenshots / "report.png"), full_page=True)
+    pdf = page.pdf(format="A4", print_background=True)
+    assert pdf.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", pdf)) >= 2
