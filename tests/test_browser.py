@@ -8,8 +8,8 @@ directory).
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
