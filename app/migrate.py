@@ -10,7 +10,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+def _migrations_dir() -> Path:
+    # A checkout has migrations/ at its top; an installed wheel carries them in app/.
+    checkout = Path(__file__).resolve().parent.parent / "migrations"
+    return checkout if (checkout / "env.py").exists() else Path(__file__).parent / "_migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 
 def alembic_config(database_url: str) -> Config:

@@ -583,8 +583,10 @@ def load_survey_file(path: str | os.PathLike[str]) -> SurveyDefinition:
 
 
 def builtin_surveys_dir() -> Path:
-    """The repository's ``surveys/`` directory (the surveys that ship with the platform)."""
-    return Path(__file__).resolve().parent.parent / "surveys"
+    """The surveys that ship with the platform: ``surveys/`` of a checkout, or the copy an
+    installed wheel carries in the app package."""
+    checkout = Path(__file__).resolve().parent.parent / "surveys"
+    return checkout if checkout.is_dir() else Path(__file__).parent / "_surveys"
 
 
 def discover_survey_files(directory: str | os.PathLike[str]) -> list[Path]:
