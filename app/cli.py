@@ -377,7 +377,6 @@ def report(
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
 ) -> None:
     """Reliability report of a round: self-contained HTML with plots, JSON or CSV."""
-    from app.models import utcnow
     from app.services import reports
 
     if fmt not in reports.FORMATS:
@@ -391,12 +390,7 @@ def report(
             group_by=group_by,
             include_drafts=include_drafts,
         )
-    if fmt == "html":
-        text = reports.report_html(result, generated_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
-    elif fmt == "csv":
-        text = reports.report_csv(result)
-    else:
-        text = json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    text = reports.render_report(result, fmt)
     if output is None:
         sys.stdout.write(text)
     else:

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+
 def _migrations_dir() -> Path:
     # A checkout has migrations/ at its top; an installed wheel carries them in app/.
     checkout = Path(__file__).resolve().parent.parent / "migrations"

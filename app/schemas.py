@@ -47,6 +47,18 @@ class UserPublic(_Out):
 class SurveyLoad(_In):
     """A survey file's text (YAML) and the name to report errors against."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "filename": "surveys/my-survey.yaml",
+                    "content": 'slug: my-survey\nversion: "1.0"\n...',
+                }
+            ]
+        },
+    )
+
     filename: str = Field(max_length=255, examples=["surveys/my-survey.yaml"])
     content: str = Field(max_length=1_000_000)
 
@@ -107,6 +119,24 @@ class InviteeCreate(_In):
 
 
 class InvitationsCreate(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "invitees": [
+                        {
+                            "name": "Ada Lovelace",
+                            "email": "ada@example.org",
+                            "organisation": "UK AISI",
+                            "stakeholder_group": "government",
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
     invitees: list[InviteeCreate] = Field(min_length=1, max_length=5000)
 
 
@@ -160,6 +190,27 @@ class RatingInput(_In):
 
 
 class RatingsSave(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "ratings": [
+                        {
+                            "item": "model_weights",
+                            "dimension": "proprietary",
+                            "value": 5,
+                            "confidence": "high",
+                            "rationale": "Core trade secret",
+                            "share_rationale": True,
+                        },
+                        {"item": "model_weights", "dimension": "misuse", "status": "cant_judge"},
+                    ]
+                }
+            ]
+        },
+    )
+
     ratings: list[RatingInput] = Field(min_length=1, max_length=5000)
 
 
@@ -208,6 +259,23 @@ class RubricContext(_In):
 
 
 class PublishRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "context": {
+                        "company_relations": "Voluntary access agreements in force",
+                        "legal_powers": "No statutory powers",
+                    },
+                    "justification": None,
+                    "n_bootstrap": 1000,
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
     context: RubricContext = RubricContext()
     justification: str | None = Field(
         default=None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,3 +263,23 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             generated_at=generated_at,
         )
     )
+
+
+MEDIA_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def render_report(report: RoundReport, fmt: str) -> str:
+    """The report in one of FORMATS, as text (the API and the CLI both use this)."""
+    from app.models import utcnow
+
+    if fmt == "html":
+        return report_html(report, generated_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+    if fmt == "csv":
+        return report_csv(report)
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    raise ValueError(f"fmt must be one of {FORMATS}, not {fmt!r}")

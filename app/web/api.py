@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from app.schemas import (
     ErrorPublic,
@@ -243,16 +243,14 @@ def round_report(
         group_by=group_by,
         include_drafts=include_drafts,
     )
-    name = f"round-{round_id}-report"
-    if format == "html":
-        return HTMLResponse(reports.report_html(report, generated_at=_now_text()))
+    headers = {}
     if format == "csv":
-        return Response(
-            reports.report_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    return JSONResponse(report.to_dict())
+        headers["Content-Disposition"] = f'attachment; filename="round-{round_id}-report.csv"'
+    return Response(
+        reports.render_report(report, format),
+        media_type=reports.MEDIA_TYPES[format],
+        headers=headers,
+    )
 
 
 @router.get("/rounds/{round_id}/stability", tags=["reports"])
@@ -308,12 +306,6 @@ def publish(
         digest=version.digest,
         url=f"{settings.base_url}/rubrics/{slug}/v{version.number}",
     )
-
-
-def _now_text() -> str:
-    from app.models import utcnow
-
-    return utcnow().strftime("%Y-%m-%d %H:%M UTC")
 
 
 @router.post(
