@@ -351,3 +351,21 @@ def test_the_whole_cycle_from_the_command_line(
         assert [r["sequence"] for r in record["rounds"]] == [1, 2, 3]
     finally:
         get_settings.cache_clear()
+
+
+def test_criteria_frozen_by_older_software_do_not_block_the_next_round(session, client, admin):
+    # A series opened before a setting existed froze fewer keys; the same survey version
+    # (or one that keeps the frozen values) may still continue it.
+    from app.models import Round
+
+    round_ = make_round(session)
+    stored = session.get(Round, round_.id)
+    frozen = dict(stored.criteria)
+    frozen["delphi"] = {"require_reason_outside_iqr": True}
+    stored.criteria = frozen
+    session.add(stored)
+    session.commit()
+    client.post(f"/api/rounds/{round_.id}/close", headers=admin)
+    made = client.post(f"/api/rounds/{round_.id}/next", headers=admin, json={})
+    assert made.status_code == 201, made.text
+    assert made.json()["round"]["criteria"]["delphi"] == {"require_reason_outside_iqr": True}

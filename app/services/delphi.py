@@ -52,7 +52,12 @@ def create_next_round(
         ("reliability", new.reliability),
         ("delphi", new.delphi),
     ):
-        if criteria.get(part) and criteria[part] != now.model_dump(mode="json"):
+        frozen = criteria.get(part) or {}
+        current = now.model_dump(mode="json")
+        # Compare what was frozen: settings added by later software keep their defaults.
+        if new_version.id != old_version.id and any(
+            key in current and current[key] != value for key, value in frozen.items()
+        ):
             raise InvalidInput(
                 f"the {part} settings (consensus criterion and stopping rule) were fixed when "
                 "round 1 of this series opened; the revised survey version changes them. "
