@@ -35,6 +35,13 @@ def number(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def short(value: object) -> str:
+    """A score without needless decimals: 4, 3.5, 3.75."""
+    if value is None:
+        return "—"
+    return f"{float(value):.2f}".rstrip("0").rstrip(".")  # type: ignore[arg-type]
+
+
 def percent(value: object) -> str:
     if value is None:
         return "—"
@@ -51,4 +58,5 @@ def make_environment() -> Environment:
     env.filters["markdown_inline"] = render_markdown_inline
     env.filters["number"] = number
     env.filters["percent"] = percent
+    env.filters["short"] = short
     return env
