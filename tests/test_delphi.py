@@ -369,3 +369,41 @@ def test_criteria_frozen_by_older_software_do_not_block_the_next_round(session, 
     made = client.post(f"/api/rounds/{round_.id}/next", headers=admin, json={})
     assert made.status_code == 201, made.text
     assert made.json()["round"]["criteria"]["delphi"] == {"require_reason_outside_iqr": True}
+
+
+def test_the_item_page_asks_for_the_missing_reason_next_to_the_question(session, client, admin):
+    import re
+
+    from tests.factories import make_invitations
+
+    round_ = make_round(session)
+    issued = make_invitations(session, round_, 3)
+    for n, link in enumerate(issued):
+        headers = {"Authorization": f"Bearer {link.token}"}
+        client.post("/api/expert/consent", headers=headers)
+        client.put(
+            "/api/expert/ratings",
+            headers=headers,
+            json={
+                "ratings": [{"item": "weights", "dimension": "sensitivity", "value": 2 + (n == 2)}]
+            },
+        )
+        client.post("/api/expert/submit", headers=headers)
+    client.post(f"/api/rounds/{round_.id}/close", headers=admin)
+    body = client.post(f"/api/rounds/{round_.id}/next", headers=admin, json={}).json()
+    client.post(f"/api/rounds/{body['round']['id']}/open", headers=admin)
+    client.get(body["invitations"][0]["url"].replace("http://testserver", ""))
+    page = client.get("/survey/items/1").text
+    assert "needed if your answer lies outside" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    reply = client.post(
+        "/survey/items/1",
+        data={
+            "csrf_token": token,
+            "action": "stay",
+            "sensitivity__answer": "5",
+            "sensitivity__rationale": "",
+        },
+    )
+    assert reply.status_code == 422
+    assert 'id="sensitivity__error"' in reply.text and "outside the panel" in reply.text

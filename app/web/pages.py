@@ -6,6 +6,7 @@ Every page works without JavaScript. Forms carry the session's CSRF token.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -383,7 +384,10 @@ def save_item(
                 ratings=ratings,  # type: ignore[arg-type]
             )
         except InvalidInput as exc:
-            errors["_form"] = exc.message
+            # Point the message at the question it is about (field "ratings[i].<name>").
+            index = re.match(r"ratings\[(\d+)\]", exc.field or "")
+            key = ratings[int(index.group(1))].dimension if index else "_form"
+            errors[key] = exc.message[0].upper() + exc.message[1:]
     if errors:
         ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
         can_edit, notice = _can_edit(state)
