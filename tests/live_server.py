@@ -186,6 +186,7 @@ def live_server(
     upgrade: bool = False,
     timeout: float = 30,
     log_dir: Path | None = None,
+    workers: int = 1,
 ) -> Iterator[LiveServer]:
     """Serve ``database_url`` on 127.0.0.1 (a free port unless given) until the block ends.
 
@@ -196,7 +197,16 @@ def live_server(
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="elicit-server-"))
     log_path = log_dir / f"server-{port}.log"
     log = log_path.open("wb")
-    command = [*elicit_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        *elicit_command(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if not upgrade:
         command.append("--no-upgrade")
     process = subprocess.Popen(
