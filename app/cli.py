@@ -178,6 +178,31 @@ def round_open(round_id: int) -> None:
         typer.echo(f"round {round_.id} is open")
 
 
+@round_cli.command("deadline")
+def round_deadline(
+    round_id: int,
+    closes_at: Annotated[str, typer.Argument(help="UTC time like 2026-12-31T18:00, or 'none'")],
+) -> None:
+    """Set or clear the time at which a round stops accepting answers."""
+    from datetime import UTC
+
+    from app.services import rounds
+
+    when = None
+    if closes_at.lower() != "none":
+        try:
+            when = datetime.fromisoformat(closes_at)
+        except ValueError:
+            _fail(f"{closes_at!r} is not a time like 2026-12-31T18:00 (UTC) or 'none'")
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when  # type: ignore[union-attr]
+    with _session() as session:
+        rounds.set_closing_time(session, round_id=round_id, closes_at=when)
+    typer.echo(
+        f"round {round_id} "
+        + (f"closes at {when:%Y-%m-%d %H:%M} UTC" if when else "has no closing time")
+    )
+
+
 @round_cli.command("close")
 def round_close(round_id: int) -> None:
     """Close a round: no more answers are accepted."""

@@ -104,6 +104,13 @@ class RoundPublic(_Out):
     criteria: dict[str, Any] | None
 
 
+class RoundUpdate(_In):
+    closes_at: datetime | None = Field(
+        description="When the round stops accepting answers (UTC); null for no closing time",
+        examples=["2026-12-31T18:00:00Z"],
+    )
+
+
 class NextRoundCreate(_In):
     version: int | None = Field(
         default=None, description="A revised survey version whose keys match; same if omitted"

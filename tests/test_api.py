@@ -54,6 +54,7 @@ ADMIN_ONLY = {
     ("POST", "/api/invitations/{invitation_id}/reissue"),
     ("POST", "/api/rounds/{round_id}/responses/{expert_code}/reopen"),
     ("POST", "/api/rounds/{round_id}/next"),
+    ("PATCH", "/api/rounds/{round_id}"),
     ("POST", "/api/rounds/{round_id}/publish"),
 }
 # Researchers may calibrate (it stores nothing) but not publish.
@@ -169,6 +170,10 @@ def test_round_lifecycle(client, admin):
     assert again.status_code == 409 and "already open" in again.json()["detail"]
     assert client.post(f"/api/rounds/{round_id}/close", headers=admin).json()["status"] == "closed"
     assert client.post(f"/api/rounds/{round_id}/close", headers=admin).status_code == 409
+    later = client.patch(
+        f"/api/rounds/{round_id}", headers=admin, json={"closes_at": "2099-01-01T00:00:00Z"}
+    )
+    assert later.status_code == 409 and "closed" in later.json()["detail"]
     missing = client.post("/api/rounds", headers=admin, json={"survey": "nope", "name": "R"})
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
     extra = client.post("/api/rounds", headers=admin, json={"survey": "small", "name": "R", "x": 1})
@@ -355,6 +360,17 @@ def test_bad_ratings_are_422_naming_the_field_and_store_nothing(
     assert words in reply.json()["detail"]
     assert session.exec(select(Rating)).all() == []
     assert session.exec(select(RatingChange)).all() == []
+
+
+def test_closing_time_can_be_set_and_cleared(session, client, admin, open_round):
+    url = f"/api/rounds/{open_round.id}"
+    set_ = client.patch(url, headers=admin, json={"closes_at": "2099-01-01T12:00:00Z"})
+    assert set_.status_code == 200 and set_.json()["closes_at"].startswith("2099-01-01T12:00")
+    past = client.patch(url, headers=admin, json={"closes_at": "2001-01-01T00:00:00Z"})
+    assert past.status_code == 422 and past.json()["field"] == "closes_at"
+    cleared = client.patch(url, headers=admin, json={"closes_at": None})
+    assert cleared.json()["closes_at"] is None
+    assert client.patch(url, headers=admin, json={}).status_code == 422
 
 
 def test_writes_to_a_closed_round_or_submitted_response_are_409(session, client, admin, open_round):

@@ -43,6 +43,13 @@ def test_full_round_from_the_command_line(elicit, tmp_path: Path):
     created = elicit("round", "create", "small", "--name", "Pilot").output
     round_id = re.search(r"round (\d+)", created).group(1)
     assert "is open" in elicit("round", "open", round_id).output
+    assert (
+        "closes at 2099-06-01 18:00 UTC"
+        in elicit("round", "deadline", round_id, "2099-06-01T18:00").output
+    )
+    assert "no closing time" in elicit("round", "deadline", round_id, "none").output
+    bad = elicit("round", "deadline", round_id, "tomorrow", ok=False)
+    assert bad.exit_code == 1 and "not a time" in bad.output
     people = tmp_path / "people.csv"
     people.write_text("name,email,organisation\nAda,ada@example.org,X\nBo,bo@example.org,Y\n")
     links = tmp_path / "links.csv"

@@ -201,6 +201,17 @@ def test_admin_runs_a_round_from_the_pages(session, client):
     assert "data:text/csv;base64," in invited.text
     page = client.get(f"/admin/rounds/{round_.id}").text
     assert "ada@example.org" in page and "1</strong> invited" in page
+    page = client.get(f"/admin/rounds/{round_.id}").text
+    deadline = client.post(
+        f"/admin/rounds/{round_.id}/deadline",
+        data={"csrf_token": csrf(page), "closes_at": "2099-05-01T17:30"},
+    )
+    assert deadline.status_code == 303
+    assert 'value="2099-05-01T17:30"' in client.get(f"/admin/rounds/{round_.id}").text
+    bad = client.post(
+        f"/admin/rounds/{round_.id}/deadline", data={"csrf_token": csrf(page), "closes_at": "soon"}
+    )
+    assert bad.status_code == 422 and "closing time" in bad.text
     export = client.get(f"/admin/rounds/{round_.id}/export.csv")
     assert export.status_code == 200 and export.text.startswith("round_id,survey,")
     assert link.startswith("http://testserver/i/")

@@ -23,6 +23,7 @@ from app.schemas import (
     RoundCreate,
     RoundProgress,
     RoundPublic,
+    RoundUpdate,
     RubricPublished,
     SurveyLoad,
     SurveyVersionDetail,
@@ -149,6 +150,15 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
 def get_round(round_id: int, session: SessionDep, user: StaffUser) -> RoundPublic:
     """One round."""
     return RoundPublic(**rounds.round_public(session, rounds.get_round(session, round_id=round_id)))
+
+
+@router.patch("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
+def update_round(
+    round_id: int, body: RoundUpdate, session: SessionDep, user: AdminUser
+) -> RoundPublic:
+    """Set or clear the round's closing time."""
+    round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
+    return RoundPublic(**rounds.round_public(session, round_))
 
 
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)

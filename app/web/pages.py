@@ -602,6 +602,8 @@ def admin_round_action(
         rounds.close_round(session, round_id=round_id)
     elif action == "invite":
         return _invite_from_form(request, caller, session, settings, round_id, form)
+    elif action == "deadline":
+        _set_deadline(session, round_id, str(form.get("closes_at", "")).strip())
     elif action == "publish":
         return _publish_from_form(request, user, caller, session, round_id, form)
     elif action == "next":
@@ -726,6 +728,20 @@ def _calibration_page(
         caller=caller,
         status=status,
     )
+
+
+def _set_deadline(session: Any, round_id: int, text: str) -> None:
+    from datetime import UTC, datetime
+
+    when = None
+    if text:
+        try:
+            when = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise InvalidInput(
+                "give the closing time as a date and time (UTC)", field="closes_at"
+            ) from exc
+    rounds.set_closing_time(session, round_id=round_id, closes_at=when)
 
 
 def _publish_from_form(
