@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_bootstrap, make_generator
 from analysis.results import jsonable, label
 from analysis.tidy import select_round, sorted_codes, validate_ratings
 
@@ -772,22 +773,6 @@ def _fit(score: np.ndarray, panel: np.ndarray, rule: _Rule) -> np.ndarray | None
 # ------------------------------------------------------------------------- bootstrap
 
 
-def _generator(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None or (isinstance(seed, int | np.integer) and not isinstance(seed, bool)):
-        return np.random.default_rng(seed)
-    raise ValueError(f"seed must be an int, a numpy.random.Generator or None, not {seed!r}")
-
-
-def _check_bootstrap(n_bootstrap: Any) -> int:
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer):
-        raise ValueError(f"n_bootstrap must be a non-negative int, not {n_bootstrap!r}")
-    if n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative int, not {n_bootstrap!r}")
-    return int(n_bootstrap)
-
-
 def _check_share(borderline_share: Any) -> float:
     if isinstance(borderline_share, bool) or not isinstance(borderline_share, int | float):
         raise ValueError(f"borderline_share must be a number in (0, 1], not {borderline_share!r}")
@@ -937,8 +922,8 @@ def tier_probabilities(
         center=center,
     )
     names = _check_names(tier_names, rule.n_tiers)
-    n_bootstrap = _check_bootstrap(n_bootstrap)
-    generator = _generator(seed)
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    generator = make_generator(seed, "seed")
     share = _check_share(borderline_share)
     thresholds = rule.initial
     if panel.tier_cells is not None:
@@ -1124,8 +1109,8 @@ def fit_thresholds(
         center=center,
     )
     names = _check_names(tier_names, rule.n_tiers)
-    n_bootstrap = _check_bootstrap(n_bootstrap)
-    generator = _generator(seed)
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    generator = make_generator(seed, "seed")
     share = _check_share(borderline_share)
 
     ones = np.ones((1, panel.raters.size))

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from analysis._checks import check_bootstrap, make_generator
 from analysis._coincidence import (
     LEVELS,
     alpha_batch,
@@ -119,22 +120,6 @@ def resolve_levels(
         dimension: _check_level(levels.get(dimension, "ordinal"), f"levels[{dimension!r}]")
         for dimension in dimensions
     }
-
-
-def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, int | np.integer):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be a numpy.random.Generator, an int seed or None, not {rng!r}")
-
-
-def _check_bootstrap(n_bootstrap: int) -> int:
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer):
-        raise ValueError(f"n_bootstrap must be a non-negative int, not {n_bootstrap!r}")
-    if n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be a non-negative int, not {n_bootstrap!r}")
-    return int(n_bootstrap)
 
 
 def _check_level(level: str, name: str = "level") -> str:
@@ -341,8 +326,8 @@ def krippendorff_alpha(
     ratio 0.797 tentative
     """
     _check_level(level)
-    n_bootstrap = _check_bootstrap(n_bootstrap)
-    generator = _generator(rng)
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     units, _ = data.value_counts()
     weights = _unit_weights(units.size, n_bootstrap, generator)
@@ -537,8 +522,8 @@ def agreement_coefficients(
     >>> round(result["fleiss_kappa"].value, 3)
     0.43
     """
-    n_bootstrap = _check_bootstrap(n_bootstrap)
-    generator = _generator(rng)
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, categories)
     units, _ = data.value_counts()
     weights = _unit_weights(units.size, n_bootstrap, generator)
@@ -942,8 +927,8 @@ def dimension_reliability(
     (0.715, 4, 6)
     """
     _check_level(level)
-    n_bootstrap = _check_bootstrap(n_bootstrap)
-    generator = _generator(rng)
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     units, _ = data.value_counts()
     weights = _unit_weights(units.size, n_bootstrap, generator)

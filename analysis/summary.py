@@ -8,12 +8,12 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis._checks import check_bootstrap
 from analysis.consensus import ConsensusCriterion, consensus_of_valid
 from analysis.raters import compare_groups, diagnostics_of_valid, rater_attribute
 from analysis.reliability import (
     ICC_FORMS,
     TENTATIVE_ALPHA,
-    _check_bootstrap,
     dimension_reliability,
     resolve_levels,
 )
@@ -150,7 +150,7 @@ def analyze(
     >>> round(result["dimensions"]["d"]["krippendorff_alpha"]["ordinal"], 3)
     0.815
     """
-    n_bootstrap = _check_bootstrap(n_bootstrap)
+    n_bootstrap = check_bootstrap(n_bootstrap)
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
     ):

@@ -141,28 +141,15 @@ def _write_krippendorff_csv(path, *, empty="") -> None:
                 writer.writerow([coder, unit, "d", empty if value is None else value])
 
 
+COLUMNS = ["--rater", "coder", "--item", "unit", "--dimension", "scale", "--value", "score"]
+
+
 def test_analyze_reproduces_krippendorff_2011(tmp_path):
     path = tmp_path / "k.csv"
     _write_krippendorff_csv(path)
     result = runner.invoke(
         cli,
-        [
-            "analyze",
-            str(path),
-            "--json",
-            "--bootstrap",
-            "200",
-            "--seed",
-            "1",
-            "--rater",
-            "coder",
-            "--item",
-            "unit",
-            "--dimension",
-            "scale",
-            "--value",
-            "score",
-        ],
+        ["analyze", str(path), "--json", "--bootstrap", "200", "--seed", "1", *COLUMNS],
     )
     assert result.exit_code == 0, result.output
     alpha = json.loads(result.output)["dimensions"]["d"]["krippendorff_alpha"]
@@ -174,41 +161,12 @@ def test_analyze_reproduces_krippendorff_2011(tmp_path):
     }
     again = runner.invoke(
         cli,
-        [
-            "analyze",
-            str(path),
-            "--json",
-            "--bootstrap",
-            "200",
-            "--seed",
-            "1",
-            "--rater",
-            "coder",
-            "--item",
-            "unit",
-            "--dimension",
-            "scale",
-            "--value",
-            "score",
-        ],
+        ["analyze", str(path), "--json", "--bootstrap", "200", "--seed", "1", *COLUMNS],
     )
     assert again.output == result.output
     text = runner.invoke(
         cli,
-        [
-            "analyze",
-            str(path),
-            "--rater",
-            "coder",
-            "--item",
-            "unit",
-            "--dimension",
-            "scale",
-            "--value",
-            "score",
-            "--bootstrap",
-            "50",
-        ],
+        ["analyze", str(path), *COLUMNS, "--bootstrap", "50"],
     )
     assert text.exit_code == 0 and "0.815" in text.output
 
