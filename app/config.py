@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     #: Directory holding the built-in survey files.
     surveys_dir: Path | None = None
+    #: Database connections each worker process keeps (PostgreSQL); also how many requests
+    #: one worker lets talk to the database at once. The rest wait their turn (see below).
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    #: Requests that may wait for a turn in one worker; beyond that the answer is 503 at once.
+    max_queue: int = Field(default=200, ge=0, le=100_000)
+    #: Seconds a request may wait for its turn and for database locks before it is answered
+    #: 503 with Retry-After (the expert pages retry by themselves).
+    request_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: Worker processes ``elicit serve`` starts when ``--workers`` is not given.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("database_url")
     @classmethod

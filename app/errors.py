@@ -40,3 +40,13 @@ class NotAuthenticated(DomainError):
 
 class Forbidden(DomainError):
     status_code = 403
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed attempts; ``retry_after`` says how many seconds to wait."""
+
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

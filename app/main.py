@@ -9,12 +9,23 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app.config import Settings, get_settings
-from app.db import make_engine
+from app.db import EngineLimits, make_engine
 from app.web import api, pages, public
+from app.web.admission import AdmissionControl
 from app.web.errors import BodySizeLimit, install_error_handlers
 from app.web.templating import make_environment
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+def engine_limits(settings: Settings) -> EngineLimits:
+    """The web app's database limits: a request never waits longer than its time-out."""
+    return EngineLimits(
+        pool_size=settings.db_pool_size,
+        wait_seconds=settings.request_timeout,
+        statement_seconds=max(60.0, settings.request_timeout * 6),
+        idle_in_transaction_seconds=max(60.0, settings.request_timeout * 6),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.engine = make_engine(settings.database_url, limits=engine_limits(settings))
     templates = Jinja2Templates(env=make_environment())
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -48,6 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(public.router)
     install_error_handlers(app)
+    # Added innermost first: the body limit wraps admission, so queued bodies stay bounded.
+    app.add_middleware(
+        AdmissionControl,
+        limit=settings.db_pool_size,
+        max_queue=settings.max_queue,
+        timeout=settings.request_timeout,
+    )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
 
     @app.middleware("http")

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Text,
@@ -288,3 +289,21 @@ class RubricVersion(SQLModel, table=True):
     digest: str = Field(max_length=64)
     published_by_id: int = _fk("users.id")
     published_at: datetime = _ts()
+
+
+class AuthFailure(SQLModel, table=True):
+    """A failed sign-in or invitation-token attempt, counted to slow down guessing.
+
+    ``key`` is a SHA-256 of what was attempted ("account:<e-mail>", "address:<ip>", ...), so
+    the table holds no e-mail address or token in clear. Rows older than the throttling
+    window are deleted as new failures come in.
+    """
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_key_failed_at", "key", "failed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64)
+    failed_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )

@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from analysis.consensus import item_consensus
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Expert, ExpertContact, Invitation, Rating, Response, Round, SurveyVersion
 from app.schemas import InviteeCreate
@@ -134,6 +133,8 @@ def panel_feedback(
     result: dict[str, Any] = {"round_id": round_.id, "sequence": round_.sequence, "items": {}}
     if frame.empty:
         return result
+    from analysis.consensus import item_consensus  # heavy: imported where used
+
     stats = item_consensus(
         frame, criterion=round_.criteria.get("consensus") if round_.criteria else None
     )

@@ -75,6 +75,11 @@ class ResponseState:
             return len(self.expected)
 
 
+def invitation_response(session: Session, *, invitation: Invitation) -> Response | None:
+    """The invitation's response in its round, if it has been started."""
+    return _find(session, invitation)
+
+
 def start_response(session: Session, *, invitation: Invitation) -> Response:
     """The invitation's response in its round, created on first use."""
     response = _find(session, invitation)

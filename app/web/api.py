@@ -32,6 +32,7 @@ from app.schemas import (
     UserPublic,
 )
 from app.services import (
+    auth,
     delphi,
     exports,
     invitations,
@@ -41,7 +42,6 @@ from app.services import (
     rubrics,
     sessions,
     surveys,
-    users,
 )
 from app.survey_files import parse_survey_text
 from app.web.deps import (
@@ -51,6 +51,7 @@ from app.web.deps import (
     SessionDep,
     SettingsDep,
     StaffUser,
+    client_address,
 )
 
 _errors = {
@@ -60,6 +61,8 @@ _errors = {
     409: {"model": ErrorPublic, "description": "Conflicts with the current state"},
     413: {"model": ErrorPublic, "description": "Body over 1 MiB"},
     422: {"model": ErrorPublic, "description": "Invalid input; `field` names the culprit"},
+    429: {"model": ErrorPublic, "description": "Too many failed attempts; see Retry-After"},
+    503: {"model": ErrorPublic, "description": "Busy or database unreachable; see Retry-After"},
 }
 
 router = APIRouter(prefix="/api", responses=_errors)  # type: ignore[arg-type]
@@ -69,11 +72,17 @@ router = APIRouter(prefix="/api", responses=_errors)  # type: ignore[arg-type]
 
 
 @router.post("/auth/login", tags=["auth"], response_model=LoginPublic)
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> LoginPublic:
-    """Exchange e-mail and password for a bearer token."""
-    user = users.authenticate(session, email=body.email, password=body.password)
-    token, _ = sessions.start_session(session, user_id=user.id, hours=settings.session_hours)
-    return LoginPublic(token=token, role=user.role, email=user.email)  # type: ignore[arg-type]
+def login(body: LoginRequest, request: Request, settings: SettingsDep) -> LoginPublic:
+    """Exchange e-mail and password for a bearer token. Repeated failures for one account
+    or from one address are refused for a while (429 with Retry-After)."""
+    signed = auth.sign_in(
+        request.app.state.engine,
+        email=body.email,
+        password=body.password,
+        address=client_address(request),
+        hours=settings.session_hours,
+    )
+    return LoginPublic(token=signed.token, role=signed.role, email=signed.email)  # type: ignore[arg-type]
 
 
 @router.post("/auth/logout", tags=["auth"], status_code=204)

@@ -11,11 +11,11 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from app.config import Settings
-from app.db import session_scope
+from app.db import begin_writing, session_scope
 from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.models import Invitation, Response, User, WebSession, utcnow
 from app.security import constant_time_equal
-from app.services import invitations, responses, sessions
+from app.services import auth, invitations, responses, sessions
 
 SESSION_COOKIE = "elicit_session"
 CSRF_HEADER = "x-csrf-token"
@@ -27,8 +27,10 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     # scope="function" below: the commit happens before the response is sent, so an
-    # acknowledged save is durable.
-    with session_scope(request.app.state.engine) as session:
+    # acknowledged save is durable. GET and HEAD only read: they take no write lock, and
+    # the few that must write (an expert's first visit) call begin_writing.
+    read_only = request.method in ("GET", "HEAD")
+    with session_scope(request.app.state.engine, read_only=read_only) as session:
         yield session
 
 
@@ -52,6 +54,11 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy, as the server's forwarded-header rules give it)."""
+    return request.client.host if request.client else "unknown"
+
+
 def get_caller(request: Request, session: SessionDep) -> Caller:
     token = _bearer(request)
     via_cookie = token is None
@@ -65,10 +72,14 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
         invitation = session.get(Invitation, row.invitation_id) if row.invitation_id else None
         return Caller(row, via_cookie, user, invitation)
     if not via_cookie:
-        # The expert API also takes the invitation token itself as a bearer token.
+        # The expert API also takes the invitation token itself as a bearer token; guessing
+        # it is throttled per client address like the invitation link.
+        address = client_address(request)
+        auth.check_token_allowed(session, address=address)
         try:
             invitation = invitations.find_invitation(session, token=token)
         except NotFound:
+            auth.record_unknown_token(request.app.state.engine, address=address)
             return Caller(None, via_cookie)
         return Caller(None, False, None, invitation)
     return Caller(None, via_cookie)
@@ -128,12 +139,16 @@ def require_expert(request: Request, caller: CallerDep, session: SessionDep) -> 
     if request.url.path.startswith("/api/"):
         check_csrf(request, caller)
     invitation = caller.invitation
-    response = responses.start_response(session, invitation=invitation)
     now = utcnow()
     # Note use at most once a minute: a write on every page view would contend for nothing.
-    if invitation.last_used_at is None or (now - invitation.last_used_at).total_seconds() > 60:
-        invitation.last_used_at = now
-        session.add(invitation)
+    stale = invitation.last_used_at is None or (now - invitation.last_used_at).total_seconds() > 60
+    response = responses.invitation_response(session, invitation=invitation)
+    if response is None or stale:
+        begin_writing(session)
+        response = responses.start_response(session, invitation=invitation)
+        if stale:
+            invitation.last_used_at = now
+            session.add(invitation)
     return ExpertContext(invitation, response, caller)
 
 

@@ -8,11 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import DomainError
+from app.errors import DomainError, TooManyAttempts
 from app.survey_files import SurveyFileError
+from app.web.admission import Overloaded
 
 log = logging.getLogger("elicit")
 
@@ -56,7 +58,10 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Any:
-        return error_response(request, exc.status_code, exc.message, field=exc.field)
+        response = error_response(request, exc.status_code, exc.message, field=exc.field)
+        if isinstance(exc, TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(SurveyFileError)
     async def _survey_file(request: Request, exc: SurveyFileError) -> Any:
@@ -83,10 +88,59 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "There is no page at this address."
         return error_response(request, exc.status_code, message)
 
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded) -> Any:
+        return _unavailable(request, exc.message, exc.retry_after)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _database_unavailable(request: Request, exc: sa_exc.OperationalError) -> Any:
+        # A lock or statement time-out, a full or read-only disk, a restarting server: the
+        # transaction was rolled back, so nothing is half-written, and a retry may succeed.
+        message, retry_after = describe_database_error(exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _unavailable(request, message, retry_after)
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> Any:
+        log.warning("no database connection free on %s %s", request.method, request.url.path)
+        return _unavailable(request, "the service is busy; please try again in a moment", 2)
+
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, 500, "something went wrong on our side; nothing was saved")
+
+
+def describe_database_error(exc: sa_exc.OperationalError) -> tuple[str, int]:
+    """What to tell the client about a database that cannot answer now, and when to retry."""
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    if "locked" in text or "busy" in text or "lock timeout" in text:
+        return "the service is busy; please try again in a moment (nothing was saved)", 2
+    if "readonly" in text or "read-only" in text:
+        return (
+            "the database cannot be written (its file or disk is read-only); nothing was "
+            "saved; an administrator must fix the storage",
+            30,
+        )
+    if ("disk" in text and "full" in text) or "no space" in text:
+        return (
+            "the database's disk is full; nothing was saved; an administrator must free "
+            "space",
+            30,
+        )
+    if "statement timeout" in text or "canceling statement" in text:
+        return "the request took too long and was stopped; nothing was saved", 5
+    return (
+        "the database is not reachable right now; nothing was saved; please try again in a "
+        "few seconds",
+        5,
+    )
+
+
+def _unavailable(request: Request, message: str, retry_after: int) -> Any:
+    response = error_response(request, 503, message)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 class BodySizeLimit:

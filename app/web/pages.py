@@ -9,21 +9,23 @@ import base64
 import re
 import secrets
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
-from app.errors import DomainError, InvalidInput, NotAuthenticated
+from app.db import begin_writing
+from app.errors import DomainError, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
 from app.schemas import RatingInput
 from app.services import (
+    auth,
     exports,
     invitations,
     responses,
     rounds,
     sessions,
     surveys,
-    users,
 )
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 from app.web.deps import (
@@ -36,6 +38,7 @@ from app.web.deps import (
     SettingsDep,
     StaffUser,
     check_csrf,
+    client_address,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -102,7 +105,14 @@ def accept_invitation(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Trade the link's token for a session cookie and drop the token from the URL."""
-    invitation = invitations.find_invitation(session, token=token)
+    address = client_address(request)
+    auth.check_token_allowed(session, address=address)
+    try:
+        invitation = invitations.find_invitation(session, token=token)
+    except NotFound:
+        auth.record_unknown_token(request.app.state.engine, address=address)
+        raise
+    begin_writing(session)
     responses.start_response(session, invitation=invitation)
     session_token, _ = sessions.start_session(
         session, invitation_id=invitation.id, hours=settings.session_hours
@@ -472,12 +482,15 @@ def login_page(request: Request) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login_submit(
-    request: Request, session: SessionDep, settings: SettingsDep, form: FormDep
-) -> Response:
+def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Response:
     sent = str(form.get("csrf_token", ""))
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(sent, expected):
+    email = str(form.get("email", ""))
+    # Login CSRF: the form must come from this site. Browsers send Origin on every POST; the
+    # double-submit cookie covers the few that do not (and cannot be set by another site).
+    if not _same_origin(request, settings.base_url) or (
+        not expected or not secrets.compare_digest(sent, expected)
+    ):
         return render(
             request,
             "login.html",
@@ -488,21 +501,44 @@ def login_submit(
             status=403,
         )
     try:
-        user = users.authenticate(
-            session, email=str(form.get("email", "")), password=str(form.get("password", ""))
+        signed = auth.sign_in(
+            request.app.state.engine,
+            email=email,
+            password=str(form.get("password", "")),
+            address=client_address(request),
+            hours=settings.session_hours,
         )
-    except NotAuthenticated as exc:
-        return render(
+    except (NotAuthenticated, TooManyAttempts) as exc:
+        page = render(
             request,
             "login.html",
-            {"login_csrf": expected, "error": exc.message, "email": str(form.get("email", ""))},
-            status=401,
+            {"login_csrf": expected, "error": exc.message, "email": email},
+            status=exc.status_code,
         )
-    token, _ = sessions.start_session(session, user_id=user.id, hours=settings.session_hours)
+        if isinstance(exc, TooManyAttempts):
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     response = redirect("/admin")
-    _set_session_cookie(response, token, request)
+    _set_session_cookie(response, signed.token, request)
     response.delete_cookie(LOGIN_CSRF_COOKIE)
     return response
+
+
+def _same_origin(request: Request, base_url: str) -> bool:
+    """False when the browser says the request came from another site."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return True
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    if origin == "null":
+        return False
+    own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
+    base = urlsplit(base_url)
+    own.add(f"{base.scheme}://{base.netloc}")
+    return origin.rstrip("/") in own
 
 
 @router.post("/logout")

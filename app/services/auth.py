@@ -1,0 +1,66 @@
+"""Staff sign-in and invitation-token checks, throttled against guessing.
+
+Unlike other services these take the engine, not a session: a password check costs tens of
+milliseconds of CPU (argon2), and it must run with no transaction open, so that a flood of
+wrong passwords holds no connection and no lock that experts' saves need. Each step is its
+own short unit of work: read, verify outside any transaction, then write the outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.db import session_scope
+from app.errors import NotAuthenticated
+from app.models import User
+from app.services import sessions, throttle, users
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new staff session: its secret token (shown once) and the account."""
+
+    token: str
+    user_id: int
+    email: str
+    role: str
+
+
+def sign_in(engine: Engine, *, email: str, password: str, address: str, hours: int) -> SignedIn:
+    """Check e-mail and password and start a session; NotAuthenticated or TooManyAttempts."""
+    keys = throttle.sign_in_keys(email=email, address=address)
+    with session_scope(engine, read_only=True) as session:
+        throttle.check_allowed(session, keys=keys)
+        user = users.get_user_by_email(session, email=email)
+        password_hash = user.password_hash if user is not None and user.is_active else None
+    ok = users.check_password(password_hash, password)
+    if not ok or user is None:
+        with session_scope(engine, durable=False) as session:
+            throttle.record_failure(session, keys=keys)
+        raise NotAuthenticated("wrong e-mail or password")
+    with session_scope(engine) as session:
+        current = session.get(User, user.id)
+        if current is None or not current.is_active or current.password_hash != password_hash:
+            # Changed while we checked: treat as a failed attempt, without counting it.
+            raise NotAuthenticated("wrong e-mail or password")
+        throttle.clear_failures(session, keys=keys[:1])
+        token, _ = sessions.start_session(session, user_id=current.id, hours=hours)
+        assert current.id is not None
+        return SignedIn(token, current.id, current.email, current.role)
+
+
+def check_token_allowed(session: Session, *, address: str) -> None:
+    """Refuse (429) a client that has tried too many unknown invitation tokens."""
+    throttle.check_allowed(session, keys=[throttle.token_key(address=address)])
+
+
+def record_unknown_token(engine: Engine, *, address: str) -> None:
+    """Count an unknown, revoked or malformed invitation token against the client."""
+    with session_scope(engine, durable=False) as session:
+        throttle.record_failure(session, keys=[throttle.token_key(address=address)])
+
+
+__all__ = ["SignedIn", "check_token_allowed", "record_unknown_token", "sign_in"]

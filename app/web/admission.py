@@ -1,0 +1,169 @@
+"""Admission control: how many requests one worker lets talk to the database at once.
+
+Why this exists: routes and their dependencies are synchronous and run in a threadpool of
+40 threads per worker, while a worker has only ``db_pool_size`` connections (and SQLite
+one writer). A request hops between threads (dependencies, then the route), holding its
+connection or lock in between; with more requests in flight than connections, every
+thread ends up waiting for a connection held by a request that waits for a thread, and
+the worker freezes. Admitting at most ``limit`` requests (no more than the connections and
+well under the threads) makes that wait impossible; the rest queue here, without a thread
+or a connection, for at most ``timeout`` seconds, and beyond that or beyond ``max_queue``
+they get a prompt 503 with Retry-After instead of hanging.
+
+Bodies are read before a request queues, so a slow upload holds no turn, and a client that
+gives up while queued is dropped without doing its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import math
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: Paths that never touch the database.
+EXEMPT_PREFIXES = ("/static/", "/favicon", "/healthz")
+
+
+class Overloaded(Exception):
+    """The service is too busy or the database unreachable; the client should retry."""
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+def wants_html(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return not path.startswith(("/api/", "/rubrics/api"))
+
+
+def overloaded_body(message: str, *, html_page: bool) -> tuple[bytes, bytes]:
+    """The body and content type of a 503: JSON for the API, a small page for people."""
+    if not html_page:
+        return json.dumps({"detail": message}).encode(), b"application/json"
+    text = html.escape(message[0].upper() + message[1:])
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>Busy: please try again</title></head><body>"
+        f"<main><h1>Busy: please try again</h1><p>{text}.</p>"
+        "<p>Nothing you saved before is lost. Use your browser's back button and send the "
+        "page again in a few seconds.</p></main></body></html>"
+    )
+    return page.encode(), b"text/html; charset=utf-8"
+
+
+class AdmissionControl:
+    def __init__(self, app: ASGIApp, *, limit: int, max_queue: int, timeout: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.max_queue = max_queue
+        self.timeout = timeout
+        self.waiting = 0
+        self.admitted = 0
+        self._semaphore: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_semaphore(self) -> asyncio.Semaphore:
+        # One per event loop: tests may drive the same app from several loops in turn.
+        loop = asyncio.get_running_loop()
+        if self._semaphore is None or self._loop is not loop:
+            self._semaphore = asyncio.Semaphore(self.limit)
+            self._loop = loop
+        return self._semaphore
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        body: list[Message] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body.append(message)
+            if not message.get("more_body", False):
+                break
+        semaphore = self._get_semaphore()
+        if semaphore.locked() and self.waiting >= self.max_queue:
+            await _refuse(scope, send, "the service is busy; please try again in a moment")
+            return
+        admitted = await self._wait_for_turn(semaphore, receive)
+        if admitted is None:
+            return  # the client went away while it waited
+        if not admitted:
+            await _refuse(
+                scope,
+                send,
+                f"the service is busy (no turn within {self.timeout:g} s); "
+                "please try again in a moment",
+            )
+            return
+        self.admitted += 1
+        try:
+            pending = list(body)
+
+            async def replay() -> Message:
+                if pending:
+                    return pending.pop(0)
+                return await receive()
+
+            await self.app(scope, replay, send)
+        finally:
+            self.admitted -= 1
+            semaphore.release()
+
+    async def _wait_for_turn(self, semaphore: asyncio.Semaphore, receive: Receive) -> bool | None:
+        """True once admitted, False on time-out, None if the client disconnected."""
+        if not semaphore.locked():
+            await semaphore.acquire()
+            return True
+        self.waiting += 1
+        turn = asyncio.ensure_future(semaphore.acquire())
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            done, _ = await asyncio.wait(
+                {turn, gone}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self.waiting -= 1
+            gone.cancel()
+        if turn in done:
+            if gone in done and gone.result():
+                semaphore.release()
+                return None
+            return True
+        turn.cancel()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            pass
+        else:  # acquired just as it was cancelled
+            semaphore.release()
+        return None if gone in done else False
+
+
+async def _disconnected(receive: Receive) -> bool:
+    message = await receive()
+    return message["type"] == "http.disconnect"
+
+
+async def _refuse(scope: Scope, send: Send, message: str, retry_after: float = 2) -> None:
+    body, content_type = overloaded_body(message, html_page=wants_html(scope))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(math.ceil(retry_after)).encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
