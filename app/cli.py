@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,8 +43,37 @@ def main() -> None:
     cli()
 
 
+# Text that came from a user or a file is printed with these characters shown as visible
+# escapes: an ESC sequence could recolour or rewrite the terminal, a C1 control or a bidi
+# override could make the text read differently from what it is ("Trojan Source").
+_CONTROL = "\x00-\x08\x0b-\x1f\x7f-\x9f"
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[{_CONTROL}{_BIDI}]")
+_UNSAFE_ONE_LINE = re.compile(f"[\t\n{_CONTROL}{_BIDI}]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: object, *, one_line: bool = False) -> str:
+    """``text`` with control characters and bidi overrides shown as ``\\x1b`` / ``\\u202e``;
+    newlines and tabs are kept unless ``one_line`` (a name or title within a line)."""
+    return (_UNSAFE_ONE_LINE if one_line else _UNSAFE).sub(_escape, str(text))
+
+
+def _one(text: object) -> str:
+    return terminal_safe(text, one_line=True)
+
+
+def _echo(message: object = "", *, err: bool = False, nl: bool = True, **style: Any) -> None:
+    """Every line the CLI prints goes through here."""
+    typer.secho(terminal_safe(message), err=err, nl=nl, **style)
+
+
 def _fail(message: str, code: int = 1) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    _echo(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
@@ -63,8 +93,37 @@ def _session(settings: Settings | None = None) -> Iterator[Session]:
         engine.dispose()
 
 
+def _json_safe(text: str) -> str:
+    """JSON text that is safe on a terminal and still the same data: json.dumps escapes
+    C0 controls itself; C1 controls and bidi overrides become \\uXXXX escapes here."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _json_text(data: Any, **kwargs: Any) -> str:
+    return _json_safe(json.dumps(data, indent=2, ensure_ascii=False, **kwargs))
+
+
 def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    _echo(_json_text(data, default=str))
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _write_document(text: str, fmt: str, output: Path | None = None) -> None:
+    """A CSV, HTML or JSON document to a file (as is) or to standard output. On a terminal
+    user text is escaped; piped or redirected, CSV and HTML keep their exact bytes (JSON is
+    escaped either way, without changing the data)."""
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        _echo(f"wrote {output}", err=True)
+        return
+    if fmt == "json":
+        text = _json_safe(text)
+    elif _stdout_is_terminal():
+        text = terminal_safe(text)
+    sys.stdout.write(text)
 
 
 # --- db ----------------------------------------------------------------------------------
@@ -77,7 +136,7 @@ def db_upgrade(revision: str = "head") -> None:
 
     settings = get_settings()
     upgrade_database(settings.database_url, revision)
-    typer.echo(f"database at {revision}: {_display_url(settings.database_url)}")
+    _echo(f"database at {revision}: {_display_url(settings.database_url)}")
 
 
 def _display_url(url: str) -> str:
@@ -102,7 +161,7 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
                 session, definition=definition, source_name=str(path)
             )
             state = "loaded as" if created else "unchanged,"
-            typer.echo(f"{path}: {definition.slug} {state} version {version.number}")
+            _echo(f"{path}: {definition.slug} {state} version {version.number}")
 
 
 @survey_cli.command("check")
@@ -115,10 +174,10 @@ def survey_check(files: Annotated[list[Path], typer.Argument(help="YAML survey f
         try:
             definition = load_survey_file(path)
         except SurveyFileError as exc:
-            typer.secho(str(exc), fg=typer.colors.RED, err=True)
+            _echo(str(exc), fg=typer.colors.RED, err=True)
             failed = True
             continue
-        typer.echo(
+        _echo(
             f"{path}: ok ({definition.slug}, {len(definition.items)} items, "
             f"{len(definition.dimensions)} dimensions)"
         )
@@ -133,9 +192,9 @@ def survey_list() -> None:
 
     with _session() as session:
         for slug, version in surveys.list_survey_versions(session):
-            typer.echo(
-                f"{slug}\tv{version.number}\t{version.label}\t{version.content_sha256[:12]}\t"
-                f"{version.title}"
+            _echo(
+                f"{slug}\tv{version.number}\t{_one(version.label)}\t"
+                f"{version.content_sha256[:12]}\t{_one(version.title)}"
             )
 
 
@@ -165,7 +224,7 @@ def round_create(
         assert round_.id is not None
         if open_now:
             rounds.open_round(session, round_id=round_.id)
-        typer.echo(f"round {round_.id} ({round_.name}) is {round_.status}")
+        _echo(f"round {round_.id} ({_one(round_.name)}) is {round_.status}")
 
 
 @round_cli.command("open")
@@ -175,7 +234,7 @@ def round_open(round_id: int) -> None:
 
     with _session() as session:
         round_ = rounds.open_round(session, round_id=round_id)
-        typer.echo(f"round {round_.id} is open")
+        _echo(f"round {round_.id} is open")
 
 
 @round_cli.command("deadline")
@@ -197,7 +256,7 @@ def round_deadline(
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when  # type: ignore[union-attr]
     with _session() as session:
         rounds.set_closing_time(session, round_id=round_id, closes_at=when)
-    typer.echo(
+    _echo(
         f"round {round_id} "
         + (f"closes at {when:%Y-%m-%d %H:%M} UTC" if when else "has no closing time")
     )
@@ -210,7 +269,7 @@ def round_close(round_id: int) -> None:
 
     with _session() as session:
         round_ = rounds.close_round(session, round_id=round_id)
-        typer.echo(f"round {round_.id} is closed")
+        _echo(f"round {round_.id} is closed")
 
 
 @round_cli.command("next")
@@ -237,7 +296,7 @@ def round_next(
         if open_now:
             rounds.open_round(session, round_id=round_.id)
         new_id, status, asked = round_.id, round_.status, round_.item_keys
-    typer.echo(
+    _echo(
         f"round {new_id} ({status}) follows round {round_id}; {len(issued)} experts invited"
         + (f"; {len(asked)} items still asked" if asked else "")
     )
@@ -246,12 +305,13 @@ def round_next(
 
 def _write_links(links_csv: str, out: Path | None) -> None:
     if out is None:
-        typer.echo(links_csv, nl=False)
+        # Shown to the admin on the screen: names and e-mails always escaped.
+        _echo(links_csv, nl=False)
         return
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(links_csv)
-    typer.echo(f"links written to {out} (keep it private)")
+    _echo(f"links written to {out} (keep it private)")
 
 
 @round_cli.command("stability")
@@ -267,7 +327,7 @@ def round_stability(
     if as_json:
         _print_json(data)
         return
-    typer.echo(
+    _echo(
         f"round {data['previous_round_id']} -> {round_id}: "
         f"{_pct(data['share_raters_changed'])} of experts changed an answer, "
         f"{_pct(data['share_cells_changed'])} of answers changed"
@@ -278,8 +338,8 @@ def round_stability(
             if d["alpha_before"] is not None and d["alpha_after"] is not None
             else "alpha undefined"
         )
-        typer.echo(f"  {key}: mean absolute change {d['mean_absolute_change']}, {alpha}")
-    typer.echo(f"suggestion: {data['suggestion']}: {data['explanation']}")
+        _echo(f"  {_one(key)}: mean absolute change {d['mean_absolute_change']}, {alpha}")
+    _echo(f"suggestion: {data['suggestion']}: {data['explanation']}")
 
 
 def _pct(value: float | None) -> str:
@@ -295,10 +355,10 @@ def round_list() -> None:
         for round_ in rounds.list_rounds(session):
             info = rounds.round_public(session, round_)
             progress = rounds.round_progress(session, round_id=round_.id)  # type: ignore[arg-type]
-            typer.echo(
+            _echo(
                 f"{round_.id}\t{round_.status}\t{info['survey']} v{info['survey_version']}\t"
-                f"{round_.name}\tinvited {progress['invited']}, started {progress['started']}, "
-                f"submitted {progress['submitted']}"
+                f"{_one(round_.name)}\tinvited {progress['invited']}, "
+                f"started {progress['started']}, submitted {progress['submitted']}"
             )
 
 
@@ -326,7 +386,7 @@ def invite(
     with _session(settings) as session:
         people = invitations.parse_invitees_csv(text, filename=str(csv_file))
         issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    typer.echo(f"{len(issued)} invitations", err=out is None)
+    _echo(f"{len(issued)} invitations", err=out is None)
     _write_links(invitations.issued_as_csv(issued, base_url=settings.base_url), out)
 
 
@@ -337,7 +397,7 @@ def revoke(invitation_id: int) -> None:
 
     with _session() as session:
         invitations.revoke_invitation(session, invitation_id=invitation_id)
-    typer.echo(f"invitation {invitation_id} revoked")
+    _echo(f"invitation {invitation_id} revoked")
 
 
 @cli.command("progress")
@@ -353,16 +413,14 @@ def progress(
     if as_json:
         _print_json(data)
         return
-    typer.echo(
+    _echo(
         f"round {round_id} ({data['status']}): invited {data['invited']}, "
         f"started {data['started']}, submitted {data['submitted']}"
         + (f", revoked {data['revoked']}" if data["revoked"] else "")
     )
     for expert in data["experts"]:
         status = "revoked" if expert["invitation_revoked"] else expert["status"]
-        typer.echo(
-            f"  {expert['expert_code']}\t{status:<12}\t{expert['answered']}/{expert['expected']}"
-        )
+        _echo(f"  {expert['expert_code']}\t{status:<12}\t{expert['answered']}/{expert['expected']}")
 
 
 @cli.command("export")
@@ -379,11 +437,7 @@ def export(
         _fail(f"--format {fmt!r} is not supported; use csv")
     with _session() as session:
         text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
+    _write_document(text, "csv", output)
 
 
 # --- analysis --------------------------------------------------------------------------
@@ -415,12 +469,7 @@ def report(
             group_by=group_by,
             include_drafts=include_drafts,
         )
-    text = reports.render_report(result, fmt)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
+    _write_document(reports.render_report(result, fmt), fmt, output)
 
 
 @cli.command("analyze")
@@ -468,9 +517,9 @@ def analyze_file(
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        _echo(_json_text(result.to_dict()))
     else:
-        typer.echo(format_text(result))
+        _echo(format_text(result))
 
 
 # --- calibration and rubrics -------------------------------------------------------------
@@ -495,29 +544,29 @@ def calibrate(
         return
     names = data["tier_labels"]
     tiers = data["tiers"]
-    typer.echo(
+    _echo(
         f"round {round_id}: score = {data['aggregate']} of the medians of "
-        f"{', '.join(map(str, data['dimensions']))}"
+        f"{_one(', '.join(map(str, data['dimensions'])))}"
     )
     for name, initial, fitted in zip(
         tiers[1:], data["initial_thresholds"], data["fitted_thresholds"], strict=True
     ):
-        typer.echo(f"  {names.get(name, name):<14} declared >= {initial:<5g} fitted >= {fitted:g}")
+        _echo(f"  {_one(names.get(name, name)):<14} declared >= {initial:<5g} fitted >= {fitted:g}")
     if data.get("kappa_fitted") is not None:
-        typer.echo(
+        _echo(
             f"quadratic-weighted kappa: declared {data['kappa_initial']:.3f}, fitted "
             f"{data['kappa_fitted']:.3f}, leave-one-item-out "
             + (f"{data['loo_kappa']:.3f}" if data.get("loo_kappa") is not None else "undefined")
         )
     else:
-        typer.echo("no holistic tiers: thresholds stay as declared")
-    typer.echo(f"{'item':<44} tier            P(modal)")
+        _echo("no holistic tiers: thresholds stay as declared")
+    _echo(f"{'item':<44} tier            P(modal)")
     for item in data["items"]:
         tier = tiers[item["rule_tier"]] if item["rule_tier"] is not None else "-"
         share = item.get("modal_share")
         flag = "  borderline" if item.get("borderline") else ""
-        typer.echo(
-            f"  {item['label'][:42]:<42} {names.get(tier, tier):<15} "
+        _echo(
+            f"  {_one(item['label'])[:42]:<42} {_one(names.get(tier, tier)):<15} "
             + (f"{share:.2f}" if share is not None else "-")
             + flag
         )
@@ -565,8 +614,8 @@ def publish(
             seed=seed,
         )
         slug, number, digest = version.record["survey"]["slug"], version.number, version.digest
-    typer.echo(f"published {slug} v{number}: {settings.base_url}/rubrics/{slug}/v{number}")
-    typer.echo(f"sha256 {digest}")
+    _echo(f"published {slug} v{number}: {settings.base_url}/rubrics/{slug}/v{number}")
+    _echo(f"sha256 {digest}")
 
 
 @rubric_cli.command("list")
@@ -578,9 +627,7 @@ def rubric_list() -> None:
         published = rubrics.list_published(session)
     for survey in published:
         for v in survey["versions"]:
-            typer.echo(
-                f"{survey['slug']}\tv{v['number']}\t{v['published_at'][:16]}\t{v['digest'][:16]}"
-            )
+            _echo(f"{survey['slug']}\tv{v['number']}\t{v['published_at'][:16]}\t{v['digest'][:16]}")
 
 
 @rubric_cli.command("show")
@@ -595,7 +642,7 @@ def rubric_show(
     with _session() as session:
         version = rubrics.get_rubric(session, slug=survey, number=number)
         if fmt == "csv":
-            sys.stdout.write(rubrics.rubric_csv(version))
+            _write_document(rubrics.rubric_csv(version), "csv")
         elif fmt == "json":
             _print_json(rubrics.document(version))
         else:
@@ -620,16 +667,16 @@ def rubric_diff(
     if as_json:
         _print_json(diff)
         return
-    typer.echo(f"{survey}: v{a} -> v{b}")
+    _echo(f"{survey}: v{a} -> v{b}")
     for change in diff["tier_changes"]:
-        typer.echo(f"  {change['label']}: {change['from']} -> {change['to']}")
+        _echo(f"  {_one(change['label'])}: {change['from']} -> {change['to']}")
     if not diff["tier_changes"]:
-        typer.echo("  no item changed tier")
+        _echo("  no item changed tier")
     for tier, t in diff["thresholds"].items():
-        typer.echo(f"  threshold {tier}: {t['from']} -> {t['to']}")
+        _echo(f"  threshold {tier}: {t['from']} -> {t['to']}")
     for dim, e in diff["reliability"].items():
         change = f"{e['change']:+.3f}" if e["change"] is not None else "n/a"
-        typer.echo(f"  alpha {dim}: {e['from']} -> {e['to']} ({change})")
+        _echo(f"  alpha {dim}: {e['from']} -> {e['to']} ({change})")
 
 
 @rubric_cli.command("verify")
@@ -645,7 +692,7 @@ def rubric_verify(file: Path) -> None:
         _fail(f"{file}: {getattr(exc, 'message', exc)}")
     if not ok:
         _fail(f"{file}: the digest does NOT match the record; it has been altered")
-    typer.echo(f"{file}: digest verified ({document['digest']})")
+    _echo(f"{file}: digest verified ({_one(document['digest'])})")
 
 
 # --- users -------------------------------------------------------------------------------
@@ -669,7 +716,7 @@ def user_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _session() as session:
         user = users.create_user(session, email=email, password=password, role=role)
-        typer.echo(f"created {user.role} {user.email}")
+        _echo(f"created {user.role} {_one(user.email)}")
 
 
 # --- serving -----------------------------------------------------------------------------
@@ -679,7 +726,9 @@ def user_create(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: the WORKERS setting)")
+    ] = None,
     upgrade: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
 ) -> None:
     """Serve the web app and API (DATABASE_URL; BASE_URL for invitation links)."""
@@ -697,7 +746,7 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=workers or get_settings().workers,
         log_level="info",
         proxy_headers=True,
     )
@@ -740,24 +789,20 @@ def demo(
                 n_experts=simulated,
                 seed=int.from_bytes(os.urandom(2), "big"),
             )
-        typer.echo(f"added {simulated} simulated responses ({count} ratings)")
+        _echo(f"added {simulated} simulated responses ({count} ratings)")
     base = settings.base_url
-    typer.echo(f"database: {_display_url(settings.database_url)}")
-    typer.echo(f"surveys loaded: {', '.join(setup.loaded)}")
-    typer.echo("")
-    typer.echo(f"Admin sign-in:      {base}/login")
-    typer.echo(f"  admin:            {setup.admin_email}  password: {setup.admin_password}")
-    typer.echo(
-        f"  researcher:       {setup.researcher_email}  password: {setup.researcher_password}"
-    )
-    typer.echo(
-        f"Round:              {setup.round_name} (id {setup.round_id}, {setup.survey}, open)"
-    )
-    typer.echo("Expert links (each is one expert's personal link):")
+    _echo(f"database: {_display_url(settings.database_url)}")
+    _echo(f"surveys loaded: {', '.join(setup.loaded)}")
+    _echo("")
+    _echo(f"Admin sign-in:      {base}/login")
+    _echo(f"  admin:            {setup.admin_email}  password: {setup.admin_password}")
+    _echo(f"  researcher:       {setup.researcher_email}  password: {setup.researcher_password}")
+    _echo(f"Round:              {setup.round_name} (id {setup.round_id}, {setup.survey}, open)")
+    _echo("Expert links (each is one expert's personal link):")
     for link in setup.links:
-        typer.echo(f"  {link.expert_code}  {link.url(base)}")
-    typer.echo(f"API documentation:  {base}/docs")
-    typer.echo("")
+        _echo(f"  {link.expert_code}  {link.url(base)}")
+    _echo(f"API documentation:  {base}/docs")
+    _echo("")
     if serve_after:
         serve(host=host, port=port, workers=1, upgrade=False)
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from app.models import Expert, Rating, Response, SurveyVersion
+from app.services.csv_out import write_csv
 from app.services.rounds import get_round
 from app.services.surveys import slug_of
 
@@ -29,15 +28,6 @@ EXPORT_COLUMNS = [
     "response_status",
     "updated_at",
 ]
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str | None) -> str:
-    """Keep a spreadsheet from reading a cell as a formula (OWASP CSV injection advice)."""
-    if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def ratings_rows(
@@ -81,13 +71,6 @@ def ratings_rows(
 
 def export_ratings_csv(session: Session, *, round_id: int, include_drafts: bool = False) -> str:
     """The round's ratings as CSV; text cells are neutralised against formula injection."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in ratings_rows(session, round_id=round_id, include_drafts=include_drafts):
-        for key in ("organisation", "stakeholder_group", "rationale"):
-            row[key] = neutralise(row[key])
-        row["value"] = "" if row["value"] is None else row["value"]
-        row["share_rationale"] = "true" if row["share_rationale"] else "false"
-        writer.writerow(row)
-    return out.getvalue()
+    return write_csv(
+        ratings_rows(session, round_id=round_id, include_drafts=include_drafts), EXPORT_COLUMNS
+    )

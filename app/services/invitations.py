@@ -184,14 +184,12 @@ def parse_invitees_csv(text: str, *, filename: str = "invitees.csv") -> list[Inv
 
 def issued_as_csv(issued: list[IssuedInvitation], *, base_url: str) -> str:
     """The links of a batch, for the admin to download once."""
-    from app.services.exports import neutralise
+    from app.services.csv_out import write_csv
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["expert_code", "name", "email", "url"])
-    for i in issued:
-        writer.writerow([i.expert_code, neutralise(i.name), neutralise(i.email), i.url(base_url)])
-    return out.getvalue()
+    return write_csv(
+        [(i.expert_code, i.name, i.email, i.url(base_url)) for i in issued],
+        ["expert_code", "name", "email", "url"],
+    )
 
 
 def _expert_for(session: Session, person: InviteeCreate) -> Expert:

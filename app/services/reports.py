@@ -7,8 +7,6 @@ consensus criterion, the minimum alpha) and shapes the output.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +22,8 @@ from analysis.summary import analyze
 from analysis.tidy import CONFIDENCE_WORDS
 from app.errors import Conflict
 from app.models import Round
-from app.services.exports import neutralise, ratings_rows
+from app.services.csv_out import write_csv
+from app.services.exports import ratings_rows
 from app.services.rounds import get_round, round_definition, round_public
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
@@ -159,9 +158,7 @@ def _bad_group(value: object) -> Exception:
 
 def report_csv(report: RoundReport) -> str:
     """Every result as long-format rows: section, subject, statistic, value."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["section", "subject", "statistic", "value"])
+    rows = []
     data = report.to_dict()
     for section in ("dimensions", "items", "raters", "subgroups"):
         block = data.get(section)
@@ -173,10 +170,8 @@ def report_csv(report: RoundReport) -> str:
             continue
         for subject, entry in entries:
             for statistic, value in _flatten(entry):
-                writer.writerow(
-                    [section, neutralise(str(subject)), statistic, neutralise(_cell(value))]
-                )
-    return out.getvalue()
+                rows.append((section, str(subject), statistic, _cell(value)))
+    return write_csv(rows, ["section", "subject", "statistic", "value"])
 
 
 def _subject(entry: Any) -> str:
@@ -200,14 +195,13 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+def _cell(value: Any) -> Any:
+    # Numbers stay numbers (write_csv neutralises only text); lists become one text cell.
     if isinstance(value, list):
-        return " ".join(_cell(v) for v in value)
+        return " ".join(str(_cell(v)) if v is not None else "" for v in value)
     if isinstance(value, float):
-        return repr(round(value, 6))
-    return str(value)
+        return round(value, 6)
+    return value
 
 
 def report_figures(report: RoundReport) -> dict[str, str]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from typing import Any
 
@@ -12,7 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, utcnow
-from app.services.exports import neutralise
+from app.services.csv_out import write_csv
 from app.services.reports import ratings_frame
 from app.services.rounds import get_round, round_definition
 from app.survey_files import HOLISTIC_TIER_KEY
@@ -102,43 +100,40 @@ def rubric_csv(version: RubricVersion) -> str:
     record = version.record
     tiers = [t["key"] for t in record["tiers"]]
     dims = record["rule"]["dimensions"]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
+    columns = [
+        "survey",
+        "rubric_version",
+        "item",
+        "label",
+        "group",
+        *dims,
+        "score",
+        "tier",
+        *[f"p_{t}" for t in tiers],
+        "borderline",
+        "panel_tier",
+    ]
+    rows = [
         [
-            "survey",
-            "rubric_version",
-            "item",
-            "label",
-            "group",
-            *dims,
-            "score",
-            "tier",
-            *[f"p_{t}" for t in tiers],
-            "borderline",
-            "panel_tier",
+            record["survey"]["slug"],
+            record["rubric_version"],
+            item["key"],
+            item["label"],
+            item.get("group"),
+            *[_fmt(item["scores"].get(d)) for d in dims],
+            _fmt(item["score"]),
+            item["tier"],
+            *[_fmt(item["probabilities"].get(t)) for t in tiers],
+            bool(item["borderline"]),
+            item.get("panel_tier"),
         ]
-    )
-    for item in record["items"]:
-        writer.writerow(
-            [
-                record["survey"]["slug"],
-                record["rubric_version"],
-                item["key"],
-                neutralise(item["label"]),
-                neutralise(item.get("group") or ""),
-                *[_fmt(item["scores"].get(d)) for d in dims],
-                _fmt(item["score"]),
-                item["tier"],
-                *[_fmt(item["probabilities"].get(t)) for t in tiers],
-                "true" if item["borderline"] else "false",
-                item.get("panel_tier") or "",
-            ]
-        )
-    return out.getvalue()
+        for item in record["items"]
+    ]
+    return write_csv(rows, columns)
 
 
 def _fmt(value: Any) -> str:
+    # Four significant digits; write_csv keeps a plain number like this as a number.
     if value is None:
         return ""
     return f"{value:.4g}" if isinstance(value, float) else str(value)
