@@ -137,6 +137,32 @@ def db_upgrade(revision: str = "head") -> None:
     settings = get_settings()
     upgrade_database(settings.database_url, revision)
     _echo(f"database at {revision}: {_display_url(settings.database_url)}")
+    _purge_sessions(settings, quiet=True)
+
+
+@db_cli.command("purge-sessions")
+def db_purge_sessions() -> None:
+    """Delete expired sign-in sessions (upgrade and serve do this too)."""
+    _purge_sessions(get_settings())
+
+
+def _purge_sessions(settings: Settings, *, quiet: bool = False) -> None:
+    """Delete expired sessions; ``quiet`` (at start-up) reports only what it removed and
+    warns instead of failing, since the server can start without it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.services import sessions
+
+    try:
+        with _session(settings) as session:
+            count = sessions.purge_expired_sessions(session)
+    except SQLAlchemyError as exc:
+        if not quiet:
+            raise
+        _echo(f"warning: expired sessions not purged: {exc.__class__.__name__}", err=True)
+        return
+    if count or not quiet:
+        _echo(f"{count} expired sessions removed", err=quiet)
 
 
 def _display_url(url: str) -> str:
@@ -719,6 +745,56 @@ def user_create(
         _echo(f"created {user.role} {_one(user.email)}")
 
 
+@user_cli.command("password")
+def user_password(
+    email: str,
+    from_stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the new password from the first line of stdin")
+    ] = False,
+) -> None:
+    """Set a new password; every session of the account ends."""
+    from app.services import users
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _session() as session:
+        user = users.set_password(session, email=email, password=password)
+        _echo(f"password changed for {_one(user.email)}; all its sessions have ended")
+
+
+@user_cli.command("deactivate")
+def user_deactivate(email: str) -> None:
+    """Stop an account from signing in; every session of the account ends."""
+    from app.services import users
+
+    with _session() as session:
+        user = users.deactivate_user(session, email=email)
+        _echo(f"deactivated {_one(user.email)}; all its sessions have ended")
+
+
+@user_cli.command("activate")
+def user_activate(email: str) -> None:
+    """Let a deactivated account sign in again."""
+    from app.services import users
+
+    with _session() as session:
+        user = users.activate_user(session, email=email)
+        _echo(f"activated {_one(user.email)}")
+
+
+@user_cli.command("list")
+def user_list() -> None:
+    """Staff accounts: e-mail, role, active or not, created."""
+    from app.services import users
+
+    with _session() as session:
+        for user in users.list_users(session):
+            state = "active" if user.is_active else "inactive"
+            _echo(f"{_one(user.email)}\t{user.role}\t{state}\t{user.created_at:%Y-%m-%d}")
+
+
 # --- serving -----------------------------------------------------------------------------
 
 
@@ -741,6 +817,7 @@ def serve(
         get_settings.cache_clear()
     if upgrade:
         upgrade_database(get_settings().database_url)
+    _purge_sessions(get_settings(), quiet=True)
     uvicorn.run(
         "app.asgi:create",
         factory=True,
@@ -777,6 +854,7 @@ def demo(
         get_settings.cache_clear()
     settings = get_settings()
     upgrade_database(settings.database_url)
+    _purge_sessions(settings, quiet=True)
     with _session(settings) as session:
         setup = set_up_demo(session)
     if simulated:

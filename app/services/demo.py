@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from app.errors import Conflict
 from app.models import ExpertContact, Invitation, Round
 from app.schemas import InviteeCreate
 from app.security import new_password
@@ -51,7 +52,8 @@ def load_builtin_surveys(session: Session) -> list[str]:
 
 
 def set_up_demo(session: Session) -> DemoSetup:
-    """Idempotent: re-running resets the demo passwords and re-issues the expert links."""
+    """Idempotent: re-running resets the demo passwords (signing the demo accounts out
+    everywhere) and re-issues the expert links."""
     loaded = load_builtin_surveys(session)
     passwords = {}
     for email, role in ((DEMO_ADMIN, "admin"), (DEMO_RESEARCHER, "researcher")):
@@ -63,13 +65,19 @@ def set_up_demo(session: Session) -> DemoSetup:
         passwords[email] = password
     version = surveys.get_survey_version(session, slug=DEMO_SURVEY)
     round_ = session.exec(
-        select(Round).where(Round.survey_version_id == version.id, Round.name == DEMO_ROUND)
+        select(Round)
+        .where(Round.survey_version_id == version.id, Round.name == DEMO_ROUND)
+        .order_by(col(Round.id).desc())
     ).first()
+    if round_ is not None and round_.status != "open":
+        try:
+            rounds.open_round(session, round_id=round_.id)  # type: ignore[arg-type]
+        except Conflict:
+            round_ = None  # it has moved on (a next round, a published rubric): start afresh
     if round_ is None:
         round_ = rounds.create_round(session, slug=DEMO_SURVEY, name=DEMO_ROUND)
+        rounds.open_round(session, round_id=round_.id)  # type: ignore[arg-type]
     assert round_.id is not None
-    if round_.status != "open":
-        rounds.open_round(session, round_id=round_.id)
     existing = {
         contact.email: invitation
         for invitation, contact in session.exec(

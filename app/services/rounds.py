@@ -8,7 +8,18 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound, RoundNotOpen
-from app.models import Expert, ExpertContact, Invitation, Rating, Response, Round, utcnow
+from app.models import (
+    Expert,
+    ExpertContact,
+    Invitation,
+    Rating,
+    Response,
+    Round,
+    RubricVersion,
+    Survey,
+    SurveyVersion,
+    utcnow,
+)
 from app.services.surveys import definition_of, expected_cells, get_survey_version, slug_of
 from app.survey_files import Item, SurveyDefinition
 
@@ -68,10 +79,16 @@ def round_cells(round_: Round, definition: SurveyDefinition) -> list[tuple[str, 
 
 
 def open_round(session: Session, *, round_id: int) -> Round:
-    """Open a draft (or re-open a closed) round; the criteria are frozen at the first opening."""
+    """Open a draft (or re-open a closed) round; the criteria are frozen at the first opening.
+
+    A closed round stays closed once a later Delphi round follows it or a published rubric
+    rests on it: answers changed now would no longer match that feedback or that record.
+    """
     round_ = _locked_round(session, round_id)
     if round_.status == "open":
         raise Conflict(f"round {round_id} is already open")
+    if round_.status == "closed":
+        _ensure_reopenable(session, round_)
     if round_.closes_at is not None and round_.closes_at <= utcnow():
         raise Conflict(
             f"round {round_id} has a closing time in the past ({round_.closes_at:%Y-%m-%d %H:%M} "
@@ -91,6 +108,32 @@ def open_round(session: Session, *, round_id: int) -> Round:
     session.add(round_)
     session.flush()
     return round_
+
+
+def _ensure_reopenable(session: Session, round_: Round) -> None:
+    successor = session.exec(
+        select(Round).where(Round.previous_round_id == round_.id).order_by(col(Round.id))
+    ).first()
+    if successor is not None:
+        raise Conflict(
+            f"round {round_.id} cannot be re-opened: round {successor.id} ({successor.name}) "
+            "follows it in the Delphi series and its feedback was taken from this round"
+        )
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    published = session.exec(
+        select(RubricVersion, Survey.slug)
+        .join(Survey, col(Survey.id) == col(RubricVersion.survey_id))
+        .where(RubricVersion.survey_id == version.survey_id)
+        .order_by(col(RubricVersion.number))
+    ).all()
+    for rubric, slug in published:
+        rounds_used = {r.get("id") for r in rubric.record.get("rounds", [])} | {rubric.round_id}
+        if round_.id in rounds_used:
+            raise Conflict(
+                f"round {round_.id} cannot be re-opened: its calibration was published as "
+                f"rubric {slug} v{rubric.number}, which lists it among its rounds"
+            )
 
 
 def close_round(session: Session, *, round_id: int) -> Round:

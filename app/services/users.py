@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from email_validator import EmailNotValidError, validate_email
+from sqlmodel import Session, col, delete, select
 
-from app.errors import Conflict, InvalidInput
-from app.models import User
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import User, WebSession
 from app.security import hash_password, verify_password
 
 # Verifying against a fixed hash when the account does not exist keeps the timing of a
@@ -23,7 +24,7 @@ def create_user(session: Session, *, email: str, password: str, role: str) -> Us
         raise InvalidInput("role must be 'admin' or 'researcher'", field="role")
     if len(password) < 12:
         raise InvalidInput("password must have at least 12 characters", field="password")
-    email = email.strip().lower()
+    email = _checked_email(email)
     if session.exec(select(User).where(User.email == email)).first():
         raise Conflict(f"an account for {email} already exists", field="email")
     user = User(email=email, password_hash=hash_password(password), role=role)
@@ -32,15 +33,64 @@ def create_user(session: Session, *, email: str, password: str, role: str) -> Us
     return user
 
 
+def _checked_email(email: str) -> str:
+    email = email.strip()
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(
+            f"{email!r} is not a valid e-mail address: {exc}", field="email"
+        ) from exc
+    return email.lower()
+
+
 def set_password(session: Session, *, email: str, password: str) -> User:
-    """Replace an account's password."""
-    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
-    if user is None:
-        raise InvalidInput(f"no account for {email}", field="email")
+    """Replace an account's password and end all of its sessions."""
     if len(password) < 12:
         raise InvalidInput("password must have at least 12 characters", field="password")
+    user = _locked_user(session, email=email)
     user.password_hash = hash_password(password)
     session.add(user)
+    end_sessions_of(session, user=user)
+    return user
+
+
+def deactivate_user(session: Session, *, email: str) -> User:
+    """Stop an account from signing in and end all of its sessions (its records stay)."""
+    user = _locked_user(session, email=email)
+    user.is_active = False
+    session.add(user)
+    end_sessions_of(session, user=user)
+    return user
+
+
+def activate_user(session: Session, *, email: str) -> User:
+    """Let a deactivated account sign in again (with its current password)."""
+    user = _locked_user(session, email=email)
+    user.is_active = True
+    session.add(user)
+    session.flush()
+    return user
+
+
+def end_sessions_of(session: Session, *, user: User) -> int:
+    """Sign an account out everywhere; returns how many sessions ended."""
+    result = session.exec(delete(WebSession).where(col(WebSession.user_id) == user.id))
+    return int(result.rowcount or 0)
+
+
+def list_users(session: Session) -> list[User]:
+    """Every staff account, by e-mail."""
+    return list(session.exec(select(User).order_by(col(User.email))).all())
+
+
+def _locked_user(session: Session, *, email: str) -> User:
+    # FOR UPDATE: a sign-in that re-reads the account with a lock waits for this change.
+    user = session.exec(
+        select(User).where(User.email == email.strip().lower()).with_for_update()
+    ).first()
+    if user is None:
+        raise NotFound(f"no account for {email}", field="email")
     return user
 
 
