@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     #: Seconds a request may wait for its turn and for database locks before it is answered
     #: 503 with Retry-After (the expert pages retry by themselves).
     request_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: Processes each worker starts (on first use) to compute reports and calibrations
+    #: away from the requests it serves; 0 computes inside the request.
+    compute_processes: int = Field(default=1, ge=0, le=16)
     #: Worker processes ``elicit serve`` starts when ``--workers`` is not given.
     workers: int = Field(default=1, ge=1, le=64)
 

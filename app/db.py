@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session, create_engine
 
 #: Session.info keys.
@@ -50,6 +50,16 @@ def make_engine(
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        in_memory = not url.database or url.database == ":memory:"
+        if "poolclass" not in kwargs and not in_memory:
+            # Connections are kept and reused: opening one costs a file open and the WAL
+            # set-up, and closing the last one checkpoints the WAL, on every request.
+            kwargs.update(
+                poolclass=QueuePool,
+                pool_size=limits.pool_size,
+                max_overflow=0,
+                pool_timeout=limits.wait_seconds,
+            )
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": limits.wait_seconds},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -10,8 +12,9 @@ from fastapi.templating import Jinja2Templates
 
 from app.config import Settings, get_settings
 from app.db import EngineLimits, make_engine
-from app.web import api, pages, public
-from app.web.admission import AdmissionControl
+from app.web import api, health, pages, public
+from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
+from app.web.computing import ComputePool
 from app.web.errors import BodySizeLimit, install_error_handlers
 from app.web.templating import make_environment
 
@@ -19,9 +22,10 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
 def engine_limits(settings: Settings) -> EngineLimits:
-    """The web app's database limits: a request never waits longer than its time-out."""
+    """The web app's database limits: a request never waits longer than its time-out, and
+    every request admitted (see app.web.admission) finds a connection free."""
     return EngineLimits(
-        pool_size=settings.db_pool_size,
+        pool_size=settings.db_pool_size + SIGN_IN_LIMIT + HEAVY_LIMIT,
         wait_seconds=settings.request_timeout,
         statement_seconds=max(60.0, settings.request_timeout * 6),
         idle_in_transaction_seconds=max(60.0, settings.request_timeout * 6),
@@ -31,7 +35,14 @@ def engine_limits(settings: Settings) -> EngineLimits:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; tests pass their own settings (and so their own database)."""
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.compute.shutdown()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="elicit",
         summary="Expert elicitation surveys, reliability and calibrated tier rubrics",
         version="0.1.0",
@@ -43,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "reports", "description": "Reliability and consensus reports"},
             {"name": "calibration", "description": "Tier thresholds and published rubrics"},
             {"name": "rubrics", "description": "Public, read-only published rubric versions"},
+            {"name": "health", "description": "Readiness of this worker and its database"},
             {
                 "name": "expert",
                 "description": "An invited expert's own response; authenticate with the "
@@ -52,12 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, limits=engine_limits(settings))
+    app.state.compute = ComputePool(settings.compute_processes)
     templates = Jinja2Templates(env=make_environment())
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(public.router)
+    app.include_router(health.router)
     install_error_handlers(app)
     # Added innermost first: the body limit wraps admission, so queued bodies stay bounded.
     app.add_middleware(

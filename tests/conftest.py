@@ -95,7 +95,8 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, base_url="http://testserver")
+    # Reports compute in the request here; tests/test_load.py covers the computing process.
+    return Settings(database_url=database_url, base_url="http://testserver", compute_processes=0)
 
 
 @pytest.fixture

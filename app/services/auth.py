@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.db import session_scope
+from app.db import begin_writing, session_scope
 from app.errors import NotAuthenticated
 from app.models import User
 from app.services import sessions, throttle, users
@@ -57,10 +57,15 @@ def check_token_allowed(session: Session, *, address: str) -> None:
     throttle.check_allowed(session, keys=[throttle.token_key(address=address)])
 
 
-def record_unknown_token(engine: Engine, *, address: str) -> None:
-    """Count an unknown, revoked or malformed invitation token against the client."""
-    with session_scope(engine, durable=False) as session:
-        throttle.record_failure(session, keys=[throttle.token_key(address=address)])
+def record_unknown_token(session: Session, *, address: str) -> None:
+    """Count an unknown, revoked or malformed invitation token against the client, and
+    commit it at once: the request that follows fails, and must not take the count with it.
+
+    Uses the request's own session (one connection, one lock per request, never two).
+    """
+    begin_writing(session)
+    throttle.record_failure(session, keys=[throttle.token_key(address=address)])
+    session.commit()
 
 
 __all__ = ["SignedIn", "check_token_allowed", "record_unknown_token", "sign_in"]

@@ -20,11 +20,13 @@ import asyncio
 import html
 import json
 import math
+import re
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Paths that never touch the database.
-EXEMPT_PREFIXES = ("/static/", "/favicon", "/healthz")
+EXEMPT_PREFIXES = ("/static/", "/favicon")
 
 
 class Overloaded(Exception):
@@ -57,24 +59,63 @@ def overloaded_body(message: str, *, html_page: bool) -> tuple[bytes, bytes]:
     return page.encode(), b"text/html; charset=utf-8"
 
 
-class AdmissionControl:
-    def __init__(self, app: ASGIApp, *, limit: int, max_queue: int, timeout: float) -> None:
-        self.app = app
-        self.limit = limit
-        self.max_queue = max_queue
-        self.timeout = timeout
-        self.waiting = 0
-        self.admitted = 0
-        self._semaphore: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+@dataclass
+class Lane:
+    """A class of requests with its own number of turns and its own queue."""
 
-    def _get_semaphore(self) -> asyncio.Semaphore:
+    name: str
+    limit: int
+    max_queue: int
+    timeout: float
+    waiting: int = 0
+    admitted: int = 0
+    _semaphore: asyncio.Semaphore | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    def semaphore(self) -> asyncio.Semaphore:
         # One per event loop: tests may drive the same app from several loops in turn.
         loop = asyncio.get_running_loop()
         if self._semaphore is None or self._loop is not loop:
             self._semaphore = asyncio.Semaphore(self.limit)
             self._loop = loop
         return self._semaphore
+
+
+#: Sign-in checks a password (argon2: tens of milliseconds of every core). A few at a time
+#: per worker, in their own lane, so a flood of guesses cannot take the turns, threads or
+#: processor time that experts' saves need.
+SIGN_IN_PATHS = ("/login", "/api/auth/login")
+SIGN_IN_LIMIT = 2
+#: Reports, calibration and publishing compute for seconds; one at a time per worker.
+HEAVY_PATTERN = re.compile(
+    r"^/(api/rounds/[^/]+/(report|calibration|publish|stability)|admin/rounds/[^/]+/"
+    r"(report|calibration|calibrate|publish))"
+)
+HEAVY_LIMIT = 1
+
+
+def lane_for(lanes: dict[str, Lane], scope: Scope) -> Lane:
+    path: str = scope["path"]
+    if scope["method"] == "POST" and path in SIGN_IN_PATHS:
+        return lanes["sign-in"]
+    if HEAVY_PATTERN.match(path):
+        return lanes["heavy"]
+    return lanes["default"]
+
+
+class AdmissionControl:
+    def __init__(self, app: ASGIApp, *, limit: int, max_queue: int, timeout: float) -> None:
+        self.app = app
+        self.lanes = {
+            "default": Lane("default", limit, max_queue, timeout),
+            "sign-in": Lane("sign-in", SIGN_IN_LIMIT, max(10, max_queue // 4), timeout),
+            "heavy": Lane("heavy", HEAVY_LIMIT, max(4, max_queue // 20), timeout * 3),
+        }
+
+    @property
+    def connections_needed(self) -> int:
+        """Database connections a worker needs so that no admitted request waits for one."""
+        return sum(lane.limit for lane in self.lanes.values())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
@@ -88,22 +129,23 @@ class AdmissionControl:
             body.append(message)
             if not message.get("more_body", False):
                 break
-        semaphore = self._get_semaphore()
-        if semaphore.locked() and self.waiting >= self.max_queue:
+        lane = lane_for(self.lanes, scope)
+        semaphore = lane.semaphore()
+        if semaphore.locked() and lane.waiting >= lane.max_queue:
             await _refuse(scope, send, "the service is busy; please try again in a moment")
             return
-        admitted = await self._wait_for_turn(semaphore, receive)
+        admitted = await self._wait_for_turn(lane, semaphore, receive)
         if admitted is None:
             return  # the client went away while it waited
         if not admitted:
             await _refuse(
                 scope,
                 send,
-                f"the service is busy (no turn within {self.timeout:g} s); "
+                f"the service is busy (no turn within {lane.timeout:g} s); "
                 "please try again in a moment",
             )
             return
-        self.admitted += 1
+        lane.admitted += 1
         try:
             pending = list(body)
 
@@ -114,23 +156,25 @@ class AdmissionControl:
 
             await self.app(scope, replay, send)
         finally:
-            self.admitted -= 1
+            lane.admitted -= 1
             semaphore.release()
 
-    async def _wait_for_turn(self, semaphore: asyncio.Semaphore, receive: Receive) -> bool | None:
+    async def _wait_for_turn(
+        self, lane: Lane, semaphore: asyncio.Semaphore, receive: Receive
+    ) -> bool | None:
         """True once admitted, False on time-out, None if the client disconnected."""
         if not semaphore.locked():
             await semaphore.acquire()
             return True
-        self.waiting += 1
+        lane.waiting += 1
         turn = asyncio.ensure_future(semaphore.acquire())
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
             done, _ = await asyncio.wait(
-                {turn, gone}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+                {turn, gone}, timeout=lane.timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            self.waiting -= 1
+            lane.waiting -= 1
             gone.cancel()
         if turn in done:
             if gone in done and gone.result():

@@ -16,6 +16,7 @@ from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.models import Invitation, Response, User, WebSession, utcnow
 from app.security import constant_time_equal
 from app.services import auth, invitations, responses, sessions
+from app.web.computing import ComputePool
 
 SESSION_COOKIE = "elicit_session"
 CSRF_HEADER = "x-csrf-token"
@@ -35,6 +36,13 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_compute(request: Request) -> ComputePool:
+    return request.app.state.compute
+
+
+ComputeDep = Annotated[ComputePool, Depends(get_compute)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
@@ -79,7 +87,7 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
         try:
             invitation = invitations.find_invitation(session, token=token)
         except NotFound:
-            auth.record_unknown_token(request.app.state.engine, address=address)
+            auth.record_unknown_token(session, address=address)
             return Caller(None, via_cookie)
         return Caller(None, False, None, invitation)
     return Caller(None, via_cookie)
