@@ -180,9 +180,20 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
     from app.services import surveys
     from app.survey_files import load_survey_file
 
+    # Every file is read (at most the size limit of each) and validated before the
+    # database is touched: one bad file loads nothing, and every problem is reported.
+    definitions = []
+    failed = False
+    for path in files:
+        try:
+            definitions.append((path, load_survey_file(path)))
+        except SurveyFileError as exc:
+            _echo(str(exc), fg=typer.colors.RED, err=True)
+            failed = True
+    if failed:
+        raise typer.Exit(1)
     with _session() as session:
-        for path in files:
-            definition = load_survey_file(path)
+        for path, definition in definitions:
             version, created = surveys.load_survey(
                 session, definition=definition, source_name=str(path)
             )
@@ -192,7 +203,8 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
 
 @survey_cli.command("check")
 def survey_check(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
-    """Validate survey files without touching the database."""
+    """Validate survey files without touching the database (each is read only up to the
+    survey file size limit)."""
     from app.survey_files import load_survey_file
 
     failed = False

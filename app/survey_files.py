@@ -38,6 +38,19 @@ Measurement = Literal["nominal", "ordinal", "interval", "ratio"]
 #: (value = 0-based position of the tier in ``tiers``).
 HOLISTIC_TIER_KEY = "tier"
 
+#: Largest survey file accepted, in bytes of UTF-8 (the shipped surveys are about 20 KiB).
+MAX_SURVEY_FILE_BYTES = 256 * 1024
+
+#: Deepest nesting of lists and mappings accepted (the survey format itself needs 5).
+MAX_NESTING_DEPTH = 64
+
+#: Most YAML nodes (keys, values, lists and mappings) accepted in one file: the shipped
+#: surveys have about 270, and parsing a file costs time in proportion to this count.
+MAX_NODES = 5_000
+
+#: At most this many problems are listed for one file; the rest are counted.
+MAX_REPORTED_PROBLEMS = 100
+
 #: Validation context flag set by the file loader: level keys must be YAML integers.
 #: (Not set when a definition is re-read from JSON, where object keys are always strings.)
 _FROM_FILE = "survey_file"
@@ -360,18 +373,122 @@ def format_path(loc: Iterable[str | int]) -> str:
     return out
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader used only to compose nodes and construct scalars."""
-
-
 class _Problem(Exception):
     def __init__(self, line: int | None, path: Loc, message: str) -> None:
         super().__init__(message)
         self.line, self.path, self.message = line, path, message
 
 
+def _too_deep(line: int | None) -> _Problem:
+    return _Problem(
+        line,
+        (),
+        f"lists and mappings are nested more than {MAX_NESTING_DEPTH} levels deep "
+        f"(the limit for a survey file)",
+    )
+
+
+def _too_many(line: int | None) -> _Problem:
+    return _Problem(
+        line,
+        (),
+        f"the file has more than {MAX_NODES:,} YAML nodes (keys, values, lists and "
+        f"mappings; the limit for a survey file)",
+    )
+
+
+def _refuse_event(event: yaml.Event, depth: int, nodes: int) -> None:
+    """Raise the problem with ``event`` (the next node), given the collections open around
+    it and the nodes before it: an alias or anchor, too deep, or too many nodes."""
+    line = event.start_mark.line + 1 if event.start_mark is not None else None
+    if isinstance(event, yaml.AliasEvent):
+        raise _Problem(
+            line,
+            (),
+            f"YAML aliases (*{event.anchor}) are not allowed in survey files; "
+            f"write the value out in full",
+        )
+    if getattr(event, "anchor", None) is not None:
+        raise _Problem(
+            line,
+            (),
+            f"YAML anchors (&{event.anchor}) are not allowed in survey files; "
+            f"write the value out in full",
+        )
+    if depth >= MAX_NESTING_DEPTH and isinstance(
+        event, yaml.SequenceStartEvent | yaml.MappingStartEvent
+    ):
+        raise _too_deep(line)
+    if nodes >= MAX_NODES:
+        raise _too_many(line)
+
+
+def _check_structure(text: str) -> None:
+    """Refuse anchors, aliases, deep nesting and too many nodes in one fast pass over
+    libyaml's event stream (iterative; nothing is composed), when PyYAML has libyaml.
+
+    The pure-Python parser in :class:`_Loader` makes the same checks and stays the one
+    that reads the file (its semantics and its messages); this pass only refuses hostile
+    input many times sooner. A syntax error ends this pass: the Python parser reports it.
+    """
+    if not getattr(yaml, "__with_libyaml__", False):  # pragma: no cover - wheels have it
+        return
+    parser = yaml.CSafeLoader(text)
+    depth = nodes = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.NodeEvent):
+                _refuse_event(event, depth, nodes)
+                nodes += 1
+                if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                    depth += 1
+    except yaml.MarkedYAMLError as exc:
+        if exc.problem and "maximum nesting depth" in exc.problem:  # libyaml's own, 1000
+            mark = exc.problem_mark
+            raise _too_deep(mark.line + 1 if mark is not None else None) from None
+    except yaml.YAMLError:
+        pass
+    finally:
+        parser.dispose()
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader used only to compose nodes and construct scalars.
+
+    Hostile input is bounded while the event stream is composed, before any node past a
+    limit exists: anchors and aliases are refused (so the node graph is a tree no larger
+    than the text, and no "billion laughs" expansion is possible), lists and mappings may
+    nest at most :data:`MAX_NESTING_DEPTH` levels (so PyYAML's recursive composer, and
+    :func:`_build` after it, stay far from Python's recursion limit), and there may be at
+    most :data:`MAX_NODES` nodes.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        _refuse_event(event, self._depth, self._nodes)
+        self._nodes += 1
+        if not isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
+
+
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 def _build(loader: _Loader, node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> Any:
@@ -380,6 +497,13 @@ def _build(loader: _Loader, node: yaml.Node, path: Loc, lines: dict[Loc, int]) -
     A mapping entry's path maps to the line of its *key*; a sequence element's to the line
     of the element. Duplicate mapping keys are refused.
     """
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+        raise _Problem(
+            _line(node),
+            path,
+            f"the YAML tag {node.tag!r} is not allowed in survey files "
+            f"(plain lists and mappings only)",
+        )
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
@@ -406,13 +530,24 @@ def _build(loader: _Loader, node: yaml.Node, path: Loc, lines: dict[Loc, int]) -
             lines[(*path, index)] = _line(child)
             items.append(_build(loader, child, (*path, index), lines))
         return items
-    return loader.construct_object(node, deep=True)
+    return _construct(loader, node, path)
+
+
+def _construct(loader: _Loader, node: yaml.Node, path: Loc) -> Any:
+    """A scalar's value; a value the YAML type cannot hold (``2024-02-30``, ``!!int x``, an
+    integer of 5,000 digits) is a problem at its line rather than a crash."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        shown = node.value if isinstance(node.value, str) else ""
+        shown = repr(shown) if len(shown) <= 60 else repr(shown[:57] + "...")
+        raise _Problem(_line(node), path, f"cannot read the value {shown}: {exc}") from None
 
 
 def _key(loader: _Loader, key_node: yaml.Node, path: Loc) -> Any:
     if not isinstance(key_node, yaml.ScalarNode):
         raise _Problem(_line(key_node), path, "mapping keys must be plain scalars")
-    key = loader.construct_object(key_node, deep=True)
+    key = _construct(loader, key_node, path)
     if isinstance(key, bool):
         # YAML 1.1 reads yes/no/on/off/true/false as booleans, and True == 1 in Python.
         raise _Problem(
@@ -488,37 +623,89 @@ def _message(error: Mapping[str, Any]) -> tuple[Loc, str]:
     return loc, message
 
 
+def _one_problem(filename: str, line: int | None, message: str) -> SurveyFileError:
+    return SurveyFileError([SurveyFileProblem(filename, line, "", message)])
+
+
+def _too_large(filename: str, size: int | None) -> SurveyFileError:
+    got = f"{size:,} bytes" if size is not None else f"more than {MAX_SURVEY_FILE_BYTES:,} bytes"
+    return _one_problem(
+        filename,
+        None,
+        f"the file is too large ({got}); a survey file may be at most "
+        f"{MAX_SURVEY_FILE_BYTES:,} bytes ({MAX_SURVEY_FILE_BYTES // 1024} KiB)",
+    )
+
+
+_TOO_BIG_TO_READ = (
+    "the file is too large or too deeply nested to read (see the limits in surveys/README.md)"
+)
+
+#: Characters YAML does not allow in a stream (control characters such as NUL, lone
+#: surrogates, U+FFFE/U+FFFF); PyYAML's own error for them gives no usable position.
+_NOT_YAML_TEXT = yaml.reader.Reader.NON_PRINTABLE
+
+
+def _check_text(text: str, filename: str) -> None:
+    """Refuse text over the size limit or with characters YAML does not allow."""
+    if len(text) > MAX_SURVEY_FILE_BYTES:  # at least as many bytes as characters
+        raise _too_large(filename, None)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SURVEY_FILE_BYTES:
+        raise _too_large(filename, size)
+    match = _NOT_YAML_TEXT.search(text)
+    if match is not None:
+        at = match.start()
+        column = at - (text.rfind("\n", 0, at) + 1) + 1
+        char = match.group()
+        name = "a NUL byte" if char == "\0" else f"the character U+{ord(char):04X}"
+        raise _one_problem(
+            filename,
+            text.count("\n", 0, at) + 1,
+            f"the file contains {name} (column {column}), which YAML does not allow; "
+            f"a survey file must be plain text",
+        )
+
+
+def _capped(filename: str, problems: list[SurveyFileProblem]) -> list[SurveyFileProblem]:
+    if len(problems) <= MAX_REPORTED_PROBLEMS:
+        return problems
+    rest = len(problems) - MAX_REPORTED_PROBLEMS
+    return [
+        *problems[:MAX_REPORTED_PROBLEMS],
+        SurveyFileProblem(filename, None, "", f"... and {rest:,} more problems not listed"),
+    ]
+
+
 def parse_survey_text(text: str, *, filename: str) -> SurveyDefinition:
-    """Parse and validate survey YAML ``text``; ``filename`` is only used in messages."""
+    """Parse and validate survey YAML ``text``; ``filename`` is only used in messages.
+
+    Every failure is a :class:`SurveyFileError`, hostile input included: text over
+    :data:`MAX_SURVEY_FILE_BYTES`, characters YAML does not allow, anchors and aliases,
+    lists and mappings nested deeper than :data:`MAX_NESTING_DEPTH`, more than
+    :data:`MAX_NODES` nodes, and tags other than plain YAML's.
+    """
+    _check_text(text, filename)
     lines: dict[Loc, int] = {}
     try:
+        _check_structure(text)
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
             if node is None:
-                raise SurveyFileError(
-                    [
-                        SurveyFileProblem(
-                            filename,
-                            None,
-                            "",
-                            "the file is empty (expected a survey "
-                            "definition: a mapping with slug, version, title, ...)",
-                        )
-                    ]
+                raise _one_problem(
+                    filename,
+                    None,
+                    "the file is empty (expected a survey "
+                    "definition: a mapping with slug, version, title, ...)",
                 )
             if not isinstance(node, yaml.MappingNode):
                 kind = "list" if isinstance(node, yaml.SequenceNode) else "single value"
-                raise SurveyFileError(
-                    [
-                        SurveyFileProblem(
-                            filename,
-                            _line(node),
-                            "",
-                            f"the top level must be a mapping of survey fields "
-                            f"(slug: ..., title: ...), not a {kind}",
-                        )
-                    ]
+                raise _one_problem(
+                    filename,
+                    _line(node),
+                    f"the top level must be a mapping of survey fields "
+                    f"(slug: ..., title: ...), not a {kind}",
                 )
             lines[()] = _line(node)
             data = _build(loader, node, (), lines)
@@ -530,54 +717,59 @@ def parse_survey_text(text: str, *, filename: str) -> SurveyDefinition:
         where = f" (column {mark.column + 1})" if mark is not None else ""
         message = f"YAML syntax error: {'; '.join(parts) or 'invalid YAML'}{where}"
         line = mark.line + 1 if mark is not None else None
-        raise SurveyFileError([SurveyFileProblem(filename, line, "", message)]) from None
+        raise _one_problem(filename, line, message) from None
     except yaml.YAMLError as exc:
-        raise SurveyFileError(
-            [SurveyFileProblem(filename, None, "", f"YAML error: {exc}")]
-        ) from None
+        raise _one_problem(filename, None, f"YAML error: {exc}") from None
     except _Problem as exc:
         raise SurveyFileError(
             [SurveyFileProblem(filename, exc.line, format_path(exc.path), exc.message)]
         ) from None
+    except (RecursionError, MemoryError):
+        # Not expected within the limits above; a last line of defence, never a crash.
+        raise _one_problem(filename, None, _TOO_BIG_TO_READ) from None
 
     try:
         return SurveyDefinition.model_validate(data, context={_FROM_FILE: True})
     except ValidationError as exc:
         problems: list[SurveyFileProblem] = []
-        for error in exc.errors():
+        seen: set[SurveyFileProblem] = set()
+        for error in exc.errors(include_url=False):
             loc, message = _message(error)
             loc = _clean_loc(loc, data)
             problem = SurveyFileProblem(filename, _line_for(loc, lines), format_path(loc), message)
-            if problem not in problems:
+            if problem not in seen:
+                seen.add(problem)
                 problems.append(problem)
         problems.sort(key=lambda p: (p.line or 0, p.path))
-        raise SurveyFileError(problems) from None
+        raise SurveyFileError(_capped(filename, problems)) from None
+    except (RecursionError, MemoryError):
+        raise _one_problem(filename, None, _TOO_BIG_TO_READ) from None
 
 
 def load_survey_file(path: str | os.PathLike[str]) -> SurveyDefinition:
-    """Read, parse and validate one survey file; raises :class:`SurveyFileError`."""
+    """Read, parse and validate one survey file; raises :class:`SurveyFileError`.
+
+    At most :data:`MAX_SURVEY_FILE_BYTES` + 1 bytes are read: a larger file (or a device
+    that never ends) is refused without reading the rest.
+    """
     filename = os.fspath(path)
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            raw = stream.read(MAX_SURVEY_FILE_BYTES + 1)
+            if len(raw) > MAX_SURVEY_FILE_BYTES:
+                size = os.fstat(stream.fileno()).st_size  # 0 for a device or a pipe
+                raise _too_large(filename, size if size > MAX_SURVEY_FILE_BYTES else None)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
-        raise SurveyFileError(
-            [SurveyFileProblem(filename, None, "", f"cannot read the file: {reason}")]
-        ) from None
+        raise _one_problem(filename, None, f"cannot read the file: {reason}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise SurveyFileError(
-            [
-                SurveyFileProblem(
-                    filename,
-                    line,
-                    "",
-                    f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
-                    f"{exc.start}); save it as UTF-8",
-                )
-            ]
+        raise _one_problem(
+            filename,
+            raw.count(b"\n", 0, exc.start) + 1,
+            f"the file is not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8",
         ) from None
     return parse_survey_text(text, filename=filename)
 
