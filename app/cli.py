@@ -7,11 +7,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlmodel import Session
@@ -37,6 +37,9 @@ cli.add_typer(survey_cli, name="survey")
 cli.add_typer(round_cli, name="round")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(rubric_cli, name="rubric")
+
+
+_T = TypeVar("_T")
 
 
 def main() -> None:
@@ -805,6 +808,68 @@ def user_list() -> None:
         for user in users.list_users(session):
             state = "active" if user.is_active else "inactive"
             _echo(f"{_one(user.email)}\t{user.role}\t{state}\t{user.created_at:%Y-%m-%d}")
+
+
+# --- backups -----------------------------------------------------------------------------
+
+
+@cli.command("backup")
+def backup(
+    file: Annotated[Path, typer.Argument(help="Backup file to write (replaced if it exists)")],
+) -> None:
+    """Back up the whole database while the service runs (SQLite: online backup API;
+    PostgreSQL: pg_dump custom format)."""
+    from app.services import backups
+
+    settings = get_settings()
+    summary = _backup_call(
+        lambda: backups.backup_database(database_url=settings.database_url, path=file)
+    )
+    _echo(
+        f"backed up {_display_url(settings.database_url)} to {file} "
+        f"({_size(summary.size_bytes)}, {summary.kind}, schema {summary.revision}): "
+        f"{backups.describe_counts(summary.counts)}"
+    )
+
+
+@cli.command("restore")
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by elicit backup")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a database that already holds data")
+    ] = False,
+) -> None:
+    """Replace the database with a backup, then migrate it to the newest schema."""
+    from app.services import backups
+
+    settings = get_settings()
+    summary = _backup_call(
+        lambda: backups.restore_database(database_url=settings.database_url, path=file, force=force)
+    )
+    _echo(
+        f"restored {file} ({_size(summary.size_bytes)}) into "
+        f"{_display_url(settings.database_url)}, now at schema {summary.revision}: "
+        f"{backups.describe_counts(summary.counts)}"
+    )
+
+
+def _backup_call(call: Callable[[], _T]) -> _T:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return call()
+    except DomainError as exc:
+        _fail(exc.message)
+    except SQLAlchemyError as exc:
+        _fail(f"database error: {getattr(exc, 'orig', None) or exc}")
+
+
+def _size(n_bytes: int) -> str:
+    if n_bytes < 1024:
+        return f"{n_bytes} bytes"
+    if n_bytes < 1024**2:
+        return f"{n_bytes / 1024:.1f} KiB"
+    return f"{n_bytes / 1024**2:.1f} MiB"
 
 
 # --- serving -----------------------------------------------------------------------------
