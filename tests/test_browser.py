@@ -508,3 +508,50 @@ def test_report_opens_offline_and_prints(new_context, screenshots, tmp_path):
     pdf = page.pdf(format="A4", print_background=True)
     assert pdf.startswith(b"%PDF")
     assert len(re.findall(rb"/Type\s*/Page(?!s)", pdf)) >= 2
+
+
+def test_busy_service_is_retried_without_losing_input(
+    site: tuple[LiveServer, DemoInfo], new_context: Any, screenshots: Path
+):
+    """A 503 (service busy) keeps the page and what was typed, says so, and sends again
+    after Retry-After; the answers arrive once the service takes them."""
+    server, demo = site
+    link = _link(demo, 4)
+    page = new_context().new_page()
+    page.goto(link.url)
+    page.wait_for_url("**/survey")
+    if page.get_by_label("I agree to take part").count():
+        _consent_with_mouse(page)
+    page.goto(server.url + "/survey/items/2")
+    refused: list[str] = []
+
+    def busy_once(route: Any) -> None:
+        if route.request.method == "POST" and not refused:
+            refused.append(route.request.post_data or "")
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                body='{"detail": "the service is busy"}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/survey/items/2", busy_once)
+    page.locator("label[for='proprietary__4']").click()
+    page.locator("#proprietary__rationale").fill("Kept through a busy moment")
+    page.get_by_role("button", name="Save", exact=True).click()
+    status = page.locator(".send-status")
+    status.wait_for()
+    assert "busy" in status.inner_text()
+    page.screenshot(path=str(screenshots / "busy-retry.png"))
+    # Nothing typed is lost while it waits ...
+    assert page.locator("#proprietary__rationale").input_value() == "Kept through a busy moment"
+    # ... and the retry goes through to the saved page.
+    page.wait_for_url("**/survey/items/2?saved=1", timeout=15_000)
+    assert refused and "proprietary__answer=4" in refused[0]
+    second_item = _api(server, "GET", "/api/expert/survey", link.token)["round"]["items"][1]
+    stored = _api(server, "GET", "/api/expert/response", link.token)
+    rating = next(
+        r for r in stored["ratings"] if (r["item"], r["dimension"]) == (second_item, "proprietary")
+    )
+    assert rating["value"] == 4 and rating["rationale"] == "Kept through a busy moment"
