@@ -4,6 +4,10 @@ No framework beyond Starlette's routing, no validation, no authentication, no ro
 ownership checks: one transaction that finds the response by its invitation token's hash,
 upserts each rating (revision + 1) and appends its history row, on the same engine
 settings as the app (pool, SQLite pragmas). ``uvicorn --factory bench.bare_app:create``.
+
+``PUT /save`` is synchronous in the threadpool, as the app's routes are; on PostgreSQL
+``PUT /save-async`` does the same with psycopg's asyncio driver on the event loop, to
+measure what async endpoints would gain.
 """
 
 from __future__ import annotations
@@ -70,6 +74,30 @@ def create() -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[Route("/save", endpoint, methods=["PUT"]), Route("/healthz", healthz)]
-    )
+    routes = [Route("/save", endpoint, methods=["PUT"]), Route("/healthz", healthz)]
+    if settings.database_url.startswith("postgresql"):
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        async_engine = create_async_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=0
+        )
+
+        async def endpoint_async(request: Request) -> JSONResponse:
+            body = await request.json()
+            out = []
+            async with async_engine.begin() as connection:
+                found = await connection.execute(
+                    RESPONSE, {"token_hash": hash_token(body["token"])}
+                )
+                response_id = found.scalar_one()
+                for r in body["ratings"]:
+                    params = {"response_id": response_id, "item": r["item"]}
+                    params.update(dimension=r["dimension"], value=r["value"])
+                    rating_id, revision = (await connection.execute(UPSERT, params)).one()
+                    history = {**params, "rating_id": rating_id, "revision": revision}
+                    await connection.execute(HISTORY, history)
+                    out.append({**r, "revision": revision})
+            return JSONResponse(out)
+
+        routes.append(Route("/save-async", endpoint_async, methods=["PUT"]))
+    return Starlette(routes=routes)

@@ -109,6 +109,7 @@ class LoadResult:
     recovery_seconds: float | None
     retried_503: int
     baseline: dict[str, float] | None = None
+    baseline_async: dict[str, float] | None = None
 
     def by_endpoint(self) -> dict[str, list[Sample]]:
         out: dict[str, list[Sample]] = defaultdict(list)
@@ -525,10 +526,14 @@ def run_load(config: LoadConfig) -> LoadResult:
         )
         if config.baseline:
             result.baseline = run_baseline(url, config, panel)
+            if config.backend == "postgresql":
+                result.baseline_async = run_baseline(url, config, panel, "/save-async")
     return result
 
 
-def run_baseline(url: str, config: LoadConfig, panel: Panel) -> dict[str, float]:
+def run_baseline(
+    url: str, config: LoadConfig, panel: Panel, path: str = "/save"
+) -> dict[str, float]:
     """The same saves against a bare endpoint: same server, workers, database and pauses."""
     port = free_port()
     with running_server(bare_serve(port, config.workers), url, port, {}) as base:
@@ -547,7 +552,7 @@ def run_baseline(url: str, config: LoadConfig, panel: Panel) -> dict[str, float]
                             for d, lo, hi in dims
                         ]
                         await driver.request(
-                            http, "save", "PUT", "/save", json={"token": token, "ratings": ratings}
+                            http, "save", "PUT", path, json={"token": token, "ratings": ratings}
                         )
 
                 await asyncio.gather(*(one(t) for t in panel.tokens))
@@ -617,15 +622,17 @@ def describe(result: LoadResult) -> str:
             else "NOT within 5 s"
         ),
     ]
-    if result.baseline:
-        b = result.baseline
-        p99 = result.p("save", 0.99)
-        lines.append(
-            f"bare endpoint, same inserts: save p50 {b['p50'] * 1000:.0f} ms, "
-            f"p99 {b['p99'] * 1000:.0f} ms, {b['saves_per_s']:.1f} saves/s, "
-            f"errors {b['errors']:.0f}; "
-            f"ratio save p99 elicit / bare {p99 / b['p99']:.1f}x"
-        )
+    p99 = result.p("save", 0.99)
+    for name, b in (
+        ("bare endpoint (sync, threadpool)", result.baseline),
+        ("bare endpoint (async driver)", result.baseline_async),
+    ):
+        if b:
+            lines.append(
+                f"{name}, same inserts: save p50 {b['p50'] * 1000:.0f} ms, "
+                f"p99 {b['p99'] * 1000:.0f} ms, {b['saves_per_s']:.1f} saves/s, "
+                f"errors {b['errors']:.0f}; ratio save p99 elicit / bare {p99 / b['p99']:.1f}x"
+            )
     return "\n".join(lines)
 
 
