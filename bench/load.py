@@ -110,6 +110,7 @@ class LoadResult:
     retried_503: int
     baseline: dict[str, float] | None = None
     baseline_async: dict[str, float] | None = None
+    startup_seconds: float | None = None
 
     def by_endpoint(self) -> dict[str, list[Sample]]:
         out: dict[str, list[Sample]] = defaultdict(list)
@@ -213,6 +214,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: How long each server took from its command to its first answer, by base URL.
+STARTUP_SECONDS: dict[str, float] = {}
+
+
 @contextmanager
 def running_server(
     argv: list[str], url: str, port: int, env_extra: dict[str, str]
@@ -221,6 +226,7 @@ def running_server(
     env = dict(os.environ, DATABASE_URL=url, BASE_URL=base, PYTHONUNBUFFERED="1")
     env.update(env_extra)
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    started = time.monotonic()
     process = subprocess.Popen(
         argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -231,6 +237,7 @@ def running_server(
                 log.seek(0)
                 raise RuntimeError("server exited:\n" + log.read().decode(errors="replace"))
             if _answers(f"{base}/healthz", timeout=2):
+                STARTUP_SECONDS[base] = time.monotonic() - started
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not answer within 60 s")
@@ -506,6 +513,7 @@ def run_load(config: LoadConfig) -> LoadResult:
         port = free_port()
         env = {"WORKERS": str(config.workers), **config.env}
         with running_server(elicit_serve(port, config.workers), url, port, env) as base:
+            startup = STARTUP_SECONDS.get(base)
             driver = Driver(base, config, panel)
             wall = asyncio.run(driver.run())
             time.sleep(0.5)
@@ -523,6 +531,7 @@ def run_load(config: LoadConfig) -> LoadResult:
             idle,
             recovered,
             driver.retried_503,
+            startup_seconds=startup,
         )
         if config.baseline:
             result.baseline = run_baseline(url, config, panel)
@@ -575,9 +584,12 @@ def run_baseline(
 def describe(result: LoadResult) -> str:
     c = result.config
     pause = "no pauses" if c.pause[1] == 0 else f"pauses {c.pause[0]:g}-{c.pause[1]:g} s"
+    started = result.startup_seconds
     lines = [
         f"{c.backend}, {c.workers} worker(s), {c.experts} experts, {pause}, "
         f"{c.guessers} password guessers, report loop {'on' if c.report_loop else 'off'}",
+        "server up (command to first answer): "
+        + (f"{started:.2f} s" if started is not None else "n/a"),
         f"{'endpoint':<16}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'503':>6}{'other':>7}",
     ]
