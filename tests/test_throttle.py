@@ -27,7 +27,7 @@ def _login(client: TestClient, email: str, password: str):  # type: ignore[no-un
 def test_backoff_then_lockout_per_account(session):
     account, address = throttle.sign_in_keys(email="a@example.org", address="192.0.2.1")
     now = utcnow()
-    for n in range(throttle.BACKOFF_AFTER):
+    for _ in range(throttle.BACKOFF_AFTER):
         throttle.check_allowed(session, keys=[account, address], now=now)
         throttle.record_failure(session, keys=[account, address], now=now)
     session.flush()

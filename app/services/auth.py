@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.db import begin_writing, session_scope
 from app.errors import NotAuthenticated
@@ -42,7 +42,9 @@ def sign_in(engine: Engine, *, email: str, password: str, address: str, hours: i
             throttle.record_failure(session, keys=keys)
         raise NotAuthenticated("wrong e-mail or password")
     with session_scope(engine) as session:
-        current = session.get(User, user.id)
+        # Locked: a password change or deactivation committing meanwhile either ends this
+        # session with the others or makes this check fail.
+        current = session.exec(select(User).where(User.id == user.id).with_for_update()).first()
         if current is None or not current.is_active or current.password_hash != password_hash:
             # Changed while we checked: treat as a failed attempt, without counting it.
             raise NotAuthenticated("wrong e-mail or password")
