@@ -172,6 +172,12 @@ def end_reading(session: Session) -> None:
         session.commit()
 
 
+def end_transaction(session: Session) -> None:
+    """Commit what the session holds and give back its connection and locks (before a long
+    computation whose result is not written)."""
+    session.commit()
+
+
 @contextmanager
 def session_scope(
     engine: Engine, *, read_only: bool = False, durable: bool = True

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, func, select
 
@@ -13,7 +14,10 @@ from app.models import Round, RubricVersion, Survey, SurveyVersion, User, utcnow
 from app.services.csv_out import write_csv
 from app.services.reports import ratings_frame
 from app.services.rounds import get_round, round_definition
-from app.survey_files import HOLISTIC_TIER_KEY
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RECORD_SCHEMA = "elicit.rubric/1"
 DIGEST_ALGORITHM = "sha256 of the canonical JSON of the record (keys sorted, no spaces, UTF-8)"
@@ -214,24 +218,39 @@ def store_rubric(
     return stored
 
 
-def calibrate_round(
-    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
-) -> dict[str, Any]:
-    """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
-    probabilities; without holistic tiers the declared thresholds stay and only the
-    probabilities are computed. Returns the calibration as JSON-ready data with labels."""
-    from analysis.calibration import fit_thresholds
+@dataclass(frozen=True)
+class CalibrationInputs:
+    """What a calibration is computed from (plain data: it can go to another process)."""
 
+    round_id: int
+    definition: SurveyDefinition
+    frame: pd.DataFrame
+    n_bootstrap: int
+    seed: int
+
+
+def calibration_inputs(
+    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+) -> CalibrationInputs:
+    """Read what calibrating a round needs (Conflict if it has no submitted ratings)."""
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
     frame = ratings_frame(session, round_id=round_id)
     if frame.empty:
         raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
+    return CalibrationInputs(round_id, definition, frame, n_bootstrap, seed)
+
+
+def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
+    """Fit the thresholds on what ``calibration_inputs`` read (no database)."""
+    from analysis.calibration import fit_thresholds
+
+    definition, round_id = inputs.definition, inputs.round_id
     rule = definition.tier_rule
     first = definition.dimension(rule.dimensions[0]).scale
     try:
         calibration = fit_thresholds(
-            frame,
+            inputs.frame,
             dimensions=list(rule.dimensions),
             aggregate=rule.aggregate,
             n_tiers=len(definition.tiers),
@@ -239,8 +258,8 @@ def calibrate_round(
             scale=(first.min, first.max),
             tier_dimension=HOLISTIC_TIER_KEY,
             tier_names=[t.key for t in definition.tiers],
-            n_bootstrap=n_bootstrap,
-            seed=seed,
+            n_bootstrap=inputs.n_bootstrap,
+            seed=inputs.seed,
         )
     except ValueError as exc:
         raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc
@@ -253,6 +272,17 @@ def calibrate_round(
     data["round_id"] = round_id
     data["aggregate"] = rule.aggregate
     return data
+
+
+def calibrate_round(
+    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
+    probabilities; without holistic tiers the declared thresholds stay and only the
+    probabilities are computed. Returns the calibration as JSON-ready data with labels."""
+    return compute_calibration(
+        calibration_inputs(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    )
 
 
 def publish_rubric(
