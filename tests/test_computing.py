@@ -1,0 +1,48 @@
+"""Reports and calibrations computed in the worker's computing process give exactly what
+computing in the request gives, and a computing process that dies is replaced."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.services.demo import simulate_panel
+from tests.factories import login, make_round, make_user
+
+
+def test_child_process_gives_the_same_results_and_is_replaced(session, settings):
+    make_user(session)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=8, seed=3)  # type: ignore[arg-type]
+    session.commit()
+    inline = create_app(settings)
+    pooled = create_app(settings.model_copy(update={"compute_processes": 1}))
+    report = f"/api/rounds/{round_.id}/report?format=json&n_bootstrap=50&seed=7"
+    calibration = f"/api/rounds/{round_.id}/calibration?n_bootstrap=30&seed=7"
+    try:
+        with TestClient(inline) as a, TestClient(pooled) as b:
+            headers_a, headers_b = login(a), login(b)
+            for path, method in ((report, "GET"), (calibration, "POST")):
+                here = a.request(method, path, headers=headers_a)
+                there = b.request(method, path, headers=headers_b)
+                assert here.status_code == there.status_code == 200, there.text
+                assert here.json() == there.json()
+            # The computing process dies (out of memory, killed): the request gets a clear
+            # 503, and the next one gets a new process.
+            executor = pooled.state.compute._executor
+            assert executor is not None
+            for pid in list(executor._processes):
+                os.kill(pid, signal.SIGKILL)
+            lost = b.get(report, headers=headers_b)
+            assert lost.status_code in (200, 503)
+            if lost.status_code == 503:
+                assert "try again" in lost.json()["detail"] and lost.headers["Retry-After"]
+            again = b.get(report, headers=headers_b)
+            expected = a.get(report, headers=headers_a).json()
+            assert again.status_code == 200 and again.json() == expected
+    finally:
+        inline.state.engine.dispose()
+        pooled.state.engine.dispose()
