@@ -421,11 +421,12 @@ def invite(
 
     settings = get_settings()
     try:
-        text = csv_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{csv_file}: cannot read: {exc}")
+        people = invitations.read_invitees_csv(csv_file.read_bytes(), filename=str(csv_file))
+    except OSError as exc:
+        _fail(f"{csv_file}: cannot read: {exc.strerror or exc}")
+    except DomainError as exc:
+        _fail(exc.message)
     with _session(settings) as session:
-        people = invitations.parse_invitees_csv(text, filename=str(csv_file))
         issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
     _echo(f"{len(issued)} invitations", err=out is None)
     _write_links(invitations.issued_as_csv(issued, base_url=settings.base_url), out)

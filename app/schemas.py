@@ -3,9 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic_core import PydanticCustomError
+
+#: Largest id, version or rubric number the database holds (PostgreSQL's INTEGER; SQLite's
+#: range is wider, so the narrower one rules).
+DB_INT_MAX = 2**31 - 1
+#: Seeds of the bootstrap: what numpy's legacy generators and most tools accept.
+SEED_MAX = 2**32 - 1
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (on either database), or None if it can.
+
+    PostgreSQL refuses the NUL character in text, and a lone surrogate cannot be encoded
+    as UTF-8, so both are refused at the boundary, naming the field, on every backend.
+    """
+    if "\x00" in value:
+        return "must not contain the NUL character (\\x00)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it contains an unpaired surrogate)"
+    return None
+
+
+def _valid_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("invalid_text", problem)
+    return value
+
+
+#: A string that both databases can store: every text field of a request uses it.
+Text = Annotated[str, AfterValidator(_valid_text)]
 
 RatingStatus = Literal["value", "cant_judge", "outside_expertise"]
 Confidence = Literal["low", "medium", "high"]
@@ -21,8 +54,8 @@ class _Out(BaseModel):
 
 
 class LoginRequest(_In):
-    email: str = Field(max_length=320, examples=["admin@example.org"])
-    password: str = Field(max_length=1000)
+    email: Text = Field(max_length=320, examples=["admin@example.org"])
+    password: Text = Field(max_length=1000)
 
 
 class LoginPublic(_Out):
@@ -33,7 +66,7 @@ class LoginPublic(_Out):
 
 class UserCreate(_In):
     email: EmailStr
-    password: str = Field(min_length=12, max_length=1000)
+    password: Text = Field(min_length=12, max_length=1000)
     role: Role
 
 
@@ -59,8 +92,8 @@ class SurveyLoad(_In):
         },
     )
 
-    filename: str = Field(max_length=255, examples=["surveys/my-survey.yaml"])
-    content: str = Field(max_length=1_000_000)
+    filename: Text = Field(max_length=255, examples=["surveys/my-survey.yaml"])
+    content: Text = Field(max_length=1_000_000)
 
 
 class SurveyVersionPublic(_Out):
@@ -82,11 +115,13 @@ class SurveyVersionDetail(SurveyVersionPublic):
 
 
 class RoundCreate(_In):
-    survey: str = Field(description="Survey slug", examples=["aisi-information-sharing"])
-    version: int | None = Field(
-        default=None, description="Survey version number; newest if omitted"
+    survey: Text = Field(
+        max_length=200, description="Survey slug", examples=["aisi-information-sharing"]
     )
-    name: str = Field(min_length=1, max_length=200, examples=["Round 1"])
+    version: int | None = Field(
+        default=None, ge=1, le=DB_INT_MAX, description="Survey version number; newest if omitted"
+    )
+    name: Text = Field(min_length=1, max_length=200, examples=["Round 1"])
     closes_at: datetime | None = None
 
 
@@ -113,16 +148,19 @@ class RoundUpdate(_In):
 
 class NextRoundCreate(_In):
     version: int | None = Field(
-        default=None, description="A revised survey version whose keys match; same if omitted"
+        default=None,
+        ge=1,
+        le=DB_INT_MAX,
+        description="A revised survey version whose keys match; same if omitted",
     )
-    name: str | None = Field(default=None, max_length=200, examples=["Round 2"])
+    name: Text | None = Field(default=None, max_length=200, examples=["Round 2"])
 
 
 class InviteeCreate(_In):
-    name: str = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
+    name: Text = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
     email: EmailStr
-    organisation: str | None = Field(default=None, max_length=200, examples=["UK AISI"])
-    stakeholder_group: str | None = Field(default=None, max_length=200, examples=["government"])
+    organisation: Text | None = Field(default=None, max_length=200, examples=["UK AISI"])
+    stakeholder_group: Text | None = Field(default=None, max_length=200, examples=["government"])
 
 
 class InvitationsCreate(_In):
@@ -187,12 +225,12 @@ class RoundProgress(_Out):
 
 
 class RatingInput(_In):
-    item: str = Field(max_length=64, examples=["model_weights"])
-    dimension: str = Field(max_length=64, examples=["proprietary"])
+    item: Text = Field(max_length=64, examples=["model_weights"])
+    dimension: Text = Field(max_length=64, examples=["proprietary"])
     status: RatingStatus = "value"
     value: int | None = Field(default=None, examples=[4])
     confidence: Confidence | None = None
-    rationale: str = Field(default="", max_length=10_000)
+    rationale: Text = Field(default="", max_length=10_000)
     share_rationale: bool = False
 
 
@@ -253,16 +291,16 @@ class ErrorPublic(BaseModel):
 class RubricContext(_In):
     """The fluctuating factors the rubric assumes (free text each)."""
 
-    company_relations: str | None = Field(
+    company_relations: Text | None = Field(
         default=None, max_length=5000, examples=["Voluntary access agreements in force"]
     )
-    network_membership: str | None = Field(
+    network_membership: Text | None = Field(
         default=None, max_length=5000, examples=["Ten member institutes"]
     )
-    legal_powers: str | None = Field(
+    legal_powers: Text | None = Field(
         default=None, max_length=5000, examples=["No statutory information-gathering powers"]
     )
-    notes: str | None = Field(default=None, max_length=20_000)
+    notes: Text | None = Field(default=None, max_length=20_000)
 
 
 class PublishRequest(_In):
@@ -284,13 +322,13 @@ class PublishRequest(_In):
     )
 
     context: RubricContext = RubricContext()
-    justification: str | None = Field(
+    justification: Text | None = Field(
         default=None,
         max_length=20_000,
         description="Required when a rule dimension's alpha is below the survey's minimum",
     )
     n_bootstrap: int = Field(default=1000, ge=100, le=10_000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
 
 
 class RubricPublished(_Out):

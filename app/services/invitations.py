@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import secrets
@@ -145,41 +146,95 @@ def list_invitations(session: Session, *, round_id: int) -> list[dict[str, objec
     ]
 
 
-def parse_invitees_csv(text: str, *, filename: str = "invitees.csv") -> list[InviteeCreate]:
-    """Read ``name,email,organisation[,stakeholder_group]`` rows; errors name the line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [h for h in ("name", "email") if h not in header]
-    if missing:
+_HEADER_HELP = (
+    "the first line must be the header name,email,organisation (and optionally stakeholder_group)"
+)
+_SAVE_AS_UTF8 = 'save the file as UTF-8 text ("CSV UTF-8" in Excel) and try again'
+
+
+def read_invitees_csv(
+    data: bytes, *, filename: str = "invitees.csv", field: str = "csv"
+) -> list[InviteeCreate]:
+    """Read an uploaded invitee CSV: UTF-8 (a byte-order mark is fine) or UTF-16 with a
+    byte-order mark. Anything else is refused, naming the line and what to do."""
+    encoding = "utf-16" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else None
+    if encoding is None and b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise InvalidInput(
-            f"{filename}:1: the header must name the columns name, email, organisation "
-            f"(and optionally stakeholder_group); missing: {', '.join(missing)}",
-            field="csv",
+            f"{filename}:{line}: the file contains NUL bytes, so it is not CSV text (UTF-16 "
+            f"without a byte-order mark, or a spreadsheet file?); {_SAVE_AS_UTF8}",
+            field=field,
         )
+    try:
+        text = data.decode(encoding or "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].decode(encoding or "utf-8", "replace").count("\n") + 1
+        raise InvalidInput(
+            f"{filename}:{line}: the file is not {encoding or 'UTF-8'} text (byte "
+            f"0x{data[exc.start]:02X} cannot be read; Latin-1 or Windows-1252?); "
+            f"{_SAVE_AS_UTF8}",
+            field=field,
+        ) from exc
+    return parse_invitees_csv(text, filename=filename, field=field)
+
+
+def parse_invitees_csv(
+    text: str, *, filename: str = "invitees.csv", field: str = "csv"
+) -> list[InviteeCreate]:
+    """Read ``name,email,organisation[,stakeholder_group]`` rows; errors name the line."""
+    # newline="": a lone CR ends a line as CRLF and LF do; quoted fields keep theirs.
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     people = []
-    for row in reader:
-        line = reader.line_num
-        values = {
-            (k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k is not None
-        }
-        if not any(values.values()):
-            continue
-        try:
-            people.append(
-                InviteeCreate(
-                    name=values.get("name", ""),
-                    email=values.get("email", ""),
-                    organisation=values.get("organisation") or None,
-                    stakeholder_group=values.get("stakeholder_group") or None,
-                )
+    try:
+        first = next(reader, None)
+        if first is None or not any(cell.strip() for cell in first):
+            raise InvalidInput(f"{filename}:1: the file is empty; {_HEADER_HELP}", field=field)
+        header = [cell.strip().lower() for cell in first]
+        missing = [h for h in ("name", "email") if h not in header]
+        if missing:
+            raise InvalidInput(
+                f"{filename}:1: {_HEADER_HELP}; missing: {', '.join(missing)}", field=field
             )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            column = ".".join(str(p) for p in first["loc"])
-            raise InvalidInput(f"{filename}:{line}: {column}: {first['msg']}", field="csv") from exc
+        for row in reader:
+            line = reader.line_num
+            values = {h: v.strip() for h, v in zip(header, row, strict=False) if v.strip()}
+            if not values:
+                continue
+            people.append(_invitee(values, f"{filename}:{line}", field))
+    except csv.Error as exc:
+        raise InvalidInput(
+            f"{filename}:{max(reader.line_num, 1)}: {_csv_problem(exc)}", field=field
+        ) from exc
     if not people:
-        raise InvalidInput(f"{filename}: no invitees found", field="csv")
+        raise InvalidInput(
+            f"{filename}:2: no invitees below the header; add one line per expert "
+            "(name,email,organisation)",
+            field=field,
+        )
     return people
+
+
+def _invitee(values: dict[str, str], where: str, field: str) -> InviteeCreate:
+    try:
+        return InviteeCreate(
+            name=values.get("name", ""),
+            email=values.get("email", ""),
+            organisation=values.get("organisation"),
+            stakeholder_group=values.get("stakeholder_group"),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        column = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{where}: {column}: {first['msg']}", field=field) from exc
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (
+            f'a field is longer than {csv.field_size_limit()} characters; is a quote (") '
+            "opened and never closed?"
+        )
+    return f"cannot read this line as CSV ({exc}); put quotes around fields with commas"
 
 
 def issued_as_csv(issued: list[IssuedInvitation], *, base_url: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.schemas import (
     ErrorPublic,
@@ -53,8 +53,18 @@ from app.web.deps import (
     StaffUser,
     client_address,
 )
+from app.web.params import (
+    BootstrapCount,
+    ExpertCode,
+    InvitationId,
+    RoundId,
+    Seed,
+    Slug,
+    SurveyVersionNumber,
+)
 
 _errors = {
+    400: {"model": ErrorPublic, "description": "The body cannot be parsed (not JSON, not UTF-8)"},
     401: {"model": ErrorPublic, "description": "Not signed in"},
     403: {"model": ErrorPublic, "description": "Role not allowed"},
     404: {"model": ErrorPublic, "description": "Not found"},
@@ -130,7 +140,7 @@ def load_survey(
     "/surveys/{slug}/versions/{number}", tags=["surveys"], response_model=SurveyVersionDetail
 )
 def get_survey_version(
-    slug: str, number: int, session: SessionDep, user: StaffUser
+    slug: Slug, number: SurveyVersionNumber, session: SessionDep, user: StaffUser
 ) -> SurveyVersionDetail:
     """One survey version with its full definition."""
     version = surveys.get_survey_version(session, slug=slug, number=number)
@@ -156,14 +166,14 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
 
 
 @router.get("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
-def get_round(round_id: int, session: SessionDep, user: StaffUser) -> RoundPublic:
+def get_round(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundPublic:
     """One round."""
     return RoundPublic(**rounds.round_public(session, rounds.get_round(session, round_id=round_id)))
 
 
 @router.patch("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
 def update_round(
-    round_id: int, body: RoundUpdate, session: SessionDep, user: AdminUser
+    round_id: RoundId, body: RoundUpdate, session: SessionDep, user: AdminUser
 ) -> RoundPublic:
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
@@ -171,7 +181,7 @@ def update_round(
 
 
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
-def open_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPublic:
+def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
     return RoundPublic(
         **rounds.round_public(session, rounds.open_round(session, round_id=round_id))
@@ -179,7 +189,7 @@ def open_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPubl
 
 
 @router.post("/rounds/{round_id}/close", tags=["rounds"], response_model=RoundPublic)
-def close_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPublic:
+def close_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Close a round: no more answers are accepted."""
     return RoundPublic(
         **rounds.round_public(session, rounds.close_round(session, round_id=round_id))
@@ -190,7 +200,7 @@ def close_round(round_id: int, session: SessionDep, user: AdminUser) -> RoundPub
     "/rounds/{round_id}/next", tags=["rounds"], response_model=NextRoundPublic, status_code=201
 )
 def next_round(
-    round_id: int,
+    round_id: RoundId,
     body: NextRoundCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -208,7 +218,7 @@ def next_round(
 
 
 @router.get("/rounds/{round_id}/progress", tags=["rounds"], response_model=RoundProgress)
-def round_progress(round_id: int, session: SessionDep, user: StaffUser) -> RoundProgress:
+def round_progress(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundProgress:
     """Invited / started / submitted, and each expert's completion (pseudonymous codes)."""
     return RoundProgress(**rounds.round_progress(session, round_id=round_id))
 
@@ -216,11 +226,16 @@ def round_progress(round_id: int, session: SessionDep, user: StaffUser) -> Round
 @router.get(
     "/rounds/{round_id}/export.csv",
     tags=["rounds"],
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/csv": {}}, "description": "Long-format ratings"}},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "Long-format ratings",
+        }
+    },
 )
 def export_round(
-    round_id: int, session: SessionDep, user: StaffUser, include_drafts: bool = False
+    round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False
 ) -> Response:
     """The round's ratings as CSV: one row per rating, experts by pseudonymous code only.
     Submitted responses only unless `include_drafts=true`."""
@@ -243,12 +258,12 @@ def export_round(
     },
 )
 def round_report(
-    round_id: int,
+    round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
     format: Literal["json", "html", "csv"] = "json",
-    n_bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
-    seed: int = 0,
+    n_bootstrap: BootstrapCount = 1000,
+    seed: Seed = 0,
     group_by: Literal["organisation", "group"] | None = None,
     include_drafts: bool = False,
 ) -> Response:
@@ -273,7 +288,7 @@ def round_report(
 
 
 @router.get("/rounds/{round_id}/stability", tags=["reports"])
-def stability(round_id: int, session: SessionDep, user: StaffUser) -> JSONResponse:
+def stability(round_id: RoundId, session: SessionDep, user: StaffUser) -> JSONResponse:
     """Between a Delphi round and the one before it: who changed, by how much, how the IQR
     and alpha moved, and whether to stop (consensus reached or answers stable)."""
     return JSONResponse(delphi.round_stability(session, round_id=round_id))
@@ -281,11 +296,11 @@ def stability(round_id: int, session: SessionDep, user: StaffUser) -> JSONRespon
 
 @router.post("/rounds/{round_id}/calibration", tags=["calibration"])
 def calibrate(
-    round_id: int,
+    round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
-    n_bootstrap: Annotated[int, Query(ge=0, le=10_000)] = 1000,
-    seed: int = 0,
+    n_bootstrap: BootstrapCount = 1000,
+    seed: Seed = 0,
 ) -> JSONResponse:
     """Fit the tier thresholds to the panel's holistic tiers (quadratic-weighted kappa), with
     leave-one-item-out agreement and bootstrap tier probabilities (admins and researchers;
@@ -302,7 +317,7 @@ def calibrate(
     status_code=201,
 )
 def publish(
-    round_id: int,
+    round_id: RoundId,
     body: PublishRequest,
     session: SessionDep,
     settings: SettingsDep,
@@ -333,7 +348,7 @@ def publish(
     response_model=ResponsePublic,
 )
 def reopen_response(
-    round_id: int, expert_code: str, session: SessionDep, user: AdminUser
+    round_id: RoundId, expert_code: ExpertCode, session: SessionDep, user: AdminUser
 ) -> ResponsePublic:
     """Unlock a submitted response while its round is open."""
     response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
@@ -348,7 +363,9 @@ def reopen_response(
 @router.get(
     "/rounds/{round_id}/invitations", tags=["invitations"], response_model=list[InvitationPublic]
 )
-def list_invitations(round_id: int, session: SessionDep, user: AdminUser) -> list[InvitationPublic]:
+def list_invitations(
+    round_id: RoundId, session: SessionDep, user: AdminUser
+) -> list[InvitationPublic]:
     """Invitations of a round with names and e-mails (admin only; tokens are never shown)."""
     return [
         InvitationPublic(**row) for row in invitations.list_invitations(session, round_id=round_id)
@@ -362,7 +379,7 @@ def list_invitations(round_id: int, session: SessionDep, user: AdminUser) -> lis
     status_code=201,
 )
 def invite(
-    round_id: int,
+    round_id: RoundId,
     body: InvitationsCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -388,22 +405,22 @@ def invite(
     },
 )
 def invite_csv(
-    round_id: int,
-    body: Annotated[bytes, Body(media_type="text/csv")],
+    round_id: RoundId,
     session: SessionDep,
     settings: SettingsDep,
     user: AdminUser,
+    body: Annotated[bytes, Body(media_type="text/csv")] = b"",
 ) -> list[InvitationIssued]:
     """Invite experts from a CSV body with columns `name,email,organisation` (and optionally
-    `stakeholder_group`)."""
-    text = _decode(body)
-    people = invitations.parse_invitees_csv(text, filename="request body")
+    `stakeholder_group`), as UTF-8 (or UTF-16 with a byte-order mark); a problem is answered
+    with the line it is on."""
+    people = invitations.read_invitees_csv(body, filename="request body", field="body")
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
     return [_issued(i, settings.base_url) for i in issued]
 
 
 @router.post("/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204)
-def revoke(invitation_id: int, session: SessionDep, user: AdminUser) -> Response:
+def revoke(invitation_id: InvitationId, session: SessionDep, user: AdminUser) -> Response:
     """Revoke a link: it stops working at once, and so do sessions opened with it."""
     invitations.revoke_invitation(session, invitation_id=invitation_id)
     return Response(status_code=204)
@@ -413,7 +430,7 @@ def revoke(invitation_id: int, session: SessionDep, user: AdminUser) -> Response
     "/invitations/{invitation_id}/reissue", tags=["invitations"], response_model=InvitationIssued
 )
 def reissue(
-    invitation_id: int, session: SessionDep, settings: SettingsDep, user: AdminUser
+    invitation_id: InvitationId, session: SessionDep, settings: SettingsDep, user: AdminUser
 ) -> InvitationIssued:
     """Replace a link with a new one (for a lost or leaked link)."""
     issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
@@ -503,15 +520,6 @@ def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:
         email=i.email,
         url=i.url(base_url),
     )
-
-
-def _decode(body: bytes) -> str:
-    from app.errors import InvalidInput
-
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("the CSV must be UTF-8 text", field="body") from exc
 
 
 __all__ = ["CallerDep", "router"]

@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from app.db import begin_writing
 from app.errors import DomainError, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
-from app.schemas import RatingInput
+from app.schemas import RatingInput, RoundCreate, text_problem
 from app.services import (
     auth,
     exports,
@@ -40,13 +41,21 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
+from app.web.params import InvitationId, RoundId, in_id_range
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "elicit_login_csrf"
 
 
 async def get_form(request: Request) -> FormData:
-    return await request.form(max_files=1, max_fields=2000)
+    """The submitted form; text no database can store is refused here, naming the field."""
+    form = await request.form(max_files=1, max_fields=2000)
+    for name, value in form.multi_items():
+        problem = text_problem(name) or (text_problem(value) if isinstance(value, str) else None)
+        if problem is not None:
+            field = name.encode("unicode_escape").decode("ascii")
+            raise InvalidInput(f"{field}: {problem}", field=field)
+    return form
 
 
 FormDep = Annotated[FormData, Depends(get_form)]
@@ -201,6 +210,13 @@ def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]
         "dimensions": _dimension_views(definition, state, item.key),
         "items_done": [state.item_complete(i.key) for i in items],
     }
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    """A form's first invalid field, in the words the page shows."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "form"
+    return InvalidInput(f"{field.replace('_', ' ').capitalize()}: {first['msg']}", field=field)
 
 
 class _NoSuchItem(DomainError):
@@ -373,6 +389,10 @@ def save_item(
                 status, value = answer, None
             else:
                 status, value = "value", int(answer)
+        except ValueError:
+            errors[key] = "Choose one of the levels shown."
+            continue
+        try:
             ratings.append(
                 RatingInput(
                     item=item.key,
@@ -384,8 +404,8 @@ def save_item(
                     share_rationale=share,
                 )
             )
-        except (ValueError, TypeError):
-            errors[key] = "Choose one of the levels shown."
+        except ValidationError as exc:
+            errors[key] = _invalid(exc).message
     if not errors and ratings:
         try:
             responses.save_ratings(
@@ -583,17 +603,21 @@ def admin_create_round(
 ) -> Response:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
     slug, _, number = str(form.get("survey_version", "")).partition("@")
-    if not number.isdigit():
+    if re.fullmatch(r"[0-9]{1,10}", number) is None or not in_id_range(int(number)):
         raise InvalidInput("choose a survey version", field="survey_version")
-    round_ = rounds.create_round(
-        session, slug=slug, version=int(number), name=str(form.get("name", "")).strip() or "Round"
-    )
+    try:
+        body = RoundCreate(
+            survey=slug, version=int(number), name=str(form.get("name", "")).strip() or "Round"
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    round_ = rounds.create_round(session, slug=body.survey, version=body.version, name=body.name)
     return redirect(f"/admin/rounds/{round_.id}")
 
 
 @router.get("/admin/rounds/{round_id}", response_class=HTMLResponse)
 def admin_round(
-    round_id: int, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+    round_id: RoundId, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
 ) -> Response:
     return render(
         request, "admin_round.html", _round_context(session, round_id, user.role), caller=caller
@@ -622,7 +646,7 @@ def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
 
 @router.post("/admin/rounds/{round_id}/{action}")
 def admin_round_action(
-    round_id: int,
+    round_id: RoundId,
     action: str,
     request: Request,
     user: AdminUser,
@@ -669,18 +693,12 @@ def _invite_from_form(
     request: Request, caller: Caller, session: Any, settings: Any, round_id: int, form: FormData
 ) -> Response:
     upload = form.get("file")
-    text = str(form.get("csv", ""))
-    filename = "pasted list"
     if isinstance(upload, UploadFile) and upload.filename:
-        raw = upload.file.read()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"{upload.filename}: the file must be UTF-8 text", field="file"
-            ) from exc
-        filename = upload.filename
-    people = invitations.parse_invitees_csv(text, filename=filename)
+        people = invitations.read_invitees_csv(
+            upload.file.read(), filename=upload.filename, field="file"
+        )
+    else:
+        people = invitations.parse_invitees_csv(str(form.get("csv", "")), filename="pasted list")
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
     return _links_page(request, caller, settings, round_id, issued)
 
@@ -709,7 +727,7 @@ def _links_page(
 
 @router.post("/admin/invitations/{invitation_id}/{action}")
 def admin_invitation_action(
-    invitation_id: int,
+    invitation_id: InvitationId,
     action: str,
     request: Request,
     user: AdminUser,
@@ -733,7 +751,7 @@ def admin_invitation_action(
 
 @router.get("/admin/rounds/{round_id}/calibration", response_class=HTMLResponse)
 def admin_calibration(
-    round_id: int, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+    round_id: RoundId, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
 ) -> Response:
     return _calibration_page(request, caller, session, round_id)
 
@@ -804,7 +822,7 @@ def _publish_from_form(
 
 @router.get("/admin/rounds/{round_id}/export.csv")
 def admin_export(
-    round_id: int, user: StaffUser, session: SessionDep, include_drafts: bool = False
+    round_id: RoundId, user: StaffUser, session: SessionDep, include_drafts: bool = False
 ) -> Response:
     text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
     return Response(

@@ -1,0 +1,118 @@
+"""Path and query parameter types shared by the API and the pages.
+
+Ids, version and rubric numbers are integers in the database's range (1 to 2**31 - 1,
+PostgreSQL's INTEGER). A driver answers a larger value with an error, not with "no row",
+so a number out of range is answered here for what it is, an unknown id: 404 with the
+same words the service uses for an id that does not exist, before any query runs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Query
+
+from app.errors import NotFound
+from app.schemas import DB_INT_MAX, SEED_MAX, Text
+
+__all__ = [
+    "DB_INT_MAX",
+    "BootstrapCount",
+    "ExpertCode",
+    "InvitationId",
+    "RoundId",
+    "RubricA",
+    "RubricB",
+    "Seed",
+    "Slug",
+    "SurveyVersionNumber",
+    "in_id_range",
+    "rubric_file",
+]
+
+
+def in_id_range(value: int) -> bool:
+    """Whether ``value`` can be an id (or a version number) in the database."""
+    return 1 <= value <= DB_INT_MAX
+
+
+def _id_path(description: str) -> Any:
+    # The range is documented but not enforced as a 422: out of range is "not found".
+    return Path(
+        description=description,
+        examples=[1],
+        json_schema_extra={"minimum": 1, "maximum": DB_INT_MAX},
+    )
+
+
+Slug = Annotated[Text, Path(description="Survey slug", examples=["small"])]
+ExpertCode = Annotated[
+    Text, Path(description="The expert's pseudonymous code", examples=["E-ABC234"])
+]
+
+
+def _round_id(round_id: Annotated[int, _id_path("Round id")]) -> int:
+    if not in_id_range(round_id):
+        raise NotFound(f"round {round_id} does not exist")
+    return round_id
+
+
+def _invitation_id(invitation_id: Annotated[int, _id_path("Invitation id")]) -> int:
+    if not in_id_range(invitation_id):
+        raise NotFound(f"invitation {invitation_id} does not exist")
+    return invitation_id
+
+
+def _survey_version_number(
+    slug: Slug, number: Annotated[int, _id_path("Survey version number")]
+) -> int:
+    if not in_id_range(number):
+        raise NotFound(f"survey {slug!r} version {number} does not exist; load its file first")
+    return number
+
+
+def rubric_number(slug: str, number: int) -> int:
+    """``number`` if it can be a published version of ``slug``'s rubric, else NotFound."""
+    if not in_id_range(number):
+        raise NotFound(f"rubric {slug} v{number} has not been published")
+    return number
+
+
+def _rubric_a(slug: Slug, a: Annotated[int, _id_path("The older version")]) -> int:
+    return rubric_number(slug, a)
+
+
+def _rubric_b(slug: Slug, b: Annotated[int, _id_path("The newer version")]) -> int:
+    return rubric_number(slug, b)
+
+
+RoundId = Annotated[int, Depends(_round_id)]
+InvitationId = Annotated[int, Depends(_invitation_id)]
+SurveyVersionNumber = Annotated[int, Depends(_survey_version_number)]
+RubricA = Annotated[int, Depends(_rubric_a)]
+RubricB = Annotated[int, Depends(_rubric_b)]
+
+_RUBRIC_FILE = re.compile(r"v([0-9]{1,30})(?:\.(json|csv))?", re.ASCII)
+RUBRIC_FILE_HELP = "Rubric versions are at /rubrics/{survey}/v{n}, v{n}.json or v{n}.csv."
+
+
+def rubric_file(slug: str, name: str) -> tuple[int, str]:
+    """The version number and extension ('', 'json' or 'csv') of ``v{n}[.json|.csv]``."""
+    match = _RUBRIC_FILE.fullmatch(name)
+    if match is None:
+        raise NotFound(RUBRIC_FILE_HELP)
+    return rubric_number(slug, int(match[1])), match[2] or ""
+
+
+Seed = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=SEED_MAX,
+        description="Seed of the bootstrap (0 to 2^32 - 1); the same seed gives the same result",
+    ),
+]
+BootstrapCount = Annotated[
+    int, Query(ge=0, le=10_000, description="Bootstrap resamples (0 to 10000; 0 skips them)")
+]
