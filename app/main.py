@@ -15,7 +15,7 @@ from app.db import EngineLimits, make_engine
 from app.web import api, health, pages, public
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
 from app.web.computing import ComputePool
-from app.web.errors import BodySizeLimit, install_error_handlers
+from app.web.errors import BodySizeLimit, SecurityHeaders, install_error_handlers
 from app.web.templating import make_environment
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -82,20 +82,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
 
-    @app.middleware("http")
-    async def _security_headers(request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith(("/docs", "/redoc")):
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
-            )
-        if request.url.path.startswith(("/survey", "/i/", "/admin", "/api/")):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return app

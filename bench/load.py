@@ -220,7 +220,7 @@ STARTUP_SECONDS: dict[str, float] = {}
 
 @contextmanager
 def running_server(
-    argv: list[str], url: str, port: int, env_extra: dict[str, str]
+    argv: list[str], url: str, port: int, env_extra: dict[str, str], workers: int = 1
 ) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, DATABASE_URL=url, BASE_URL=base, PYTHONUNBUFFERED="1")
@@ -236,7 +236,11 @@ def running_server(
             if process.poll() is not None:
                 log.seek(0)
                 raise RuntimeError("server exited:\n" + log.read().decode(errors="replace"))
-            if _answers(f"{base}/healthz", timeout=2):
+            # Every worker must be up before the load starts: connections kept alive stay
+            # with the worker that accepted them, so an early start would load one worker.
+            log.seek(0)
+            ready = log.read().count(b"Application startup complete")
+            if ready >= workers and _answers(f"{base}/healthz", timeout=2):
                 STARTUP_SECONDS[base] = time.monotonic() - started
                 break
             if time.monotonic() > deadline:
@@ -271,7 +275,7 @@ def bare_serve(port: int, workers: int) -> list[str]:
         "--workers",
         str(workers),
         "--log-level",
-        "warning",
+        "info",
         "--app-dir",
         os.path.dirname(_HERE),
     ]
@@ -512,7 +516,8 @@ def run_load(config: LoadConfig) -> LoadResult:
         panel = set_up_panel(url, config.experts, config.items)
         port = free_port()
         env = {"WORKERS": str(config.workers), **config.env}
-        with running_server(elicit_serve(port, config.workers), url, port, env) as base:
+        serve = elicit_serve(port, config.workers)
+        with running_server(serve, url, port, env, config.workers) as base:
             startup = STARTUP_SECONDS.get(base)
             driver = Driver(base, config, panel)
             wall = asyncio.run(driver.run())
@@ -545,7 +550,7 @@ def run_baseline(
 ) -> dict[str, float]:
     """The same saves against a bare endpoint: same server, workers, database and pauses."""
     port = free_port()
-    with running_server(bare_serve(port, config.workers), url, port, {}) as base:
+    with running_server(bare_serve(port, config.workers), url, port, {}, config.workers) as base:
         driver = Driver(base, config, panel, seed=1)
 
         async def drive() -> float:
@@ -588,7 +593,7 @@ def describe(result: LoadResult) -> str:
     lines = [
         f"{c.backend}, {c.workers} worker(s), {c.experts} experts, {pause}, "
         f"{c.guessers} password guessers, report loop {'on' if c.report_loop else 'off'}",
-        "server up (command to first answer): "
+        "server up (command to every worker answering): "
         + (f"{started:.2f} s" if started is not None else "n/a"),
         f"{'endpoint':<16}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'503':>6}{'other':>7}",

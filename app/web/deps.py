@@ -22,7 +22,9 @@ SESSION_COOKIE = "elicit_session"
 CSRF_HEADER = "x-csrf-token"
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies that do no I/O are async: FastAPI runs a sync one in the threadpool, one
+# thread hop (and a wait for a free thread under load) per dependency per request.
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -38,7 +40,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_compute(request: Request) -> ComputePool:
+async def get_compute(request: Request) -> ComputePool:
     return request.app.state.compute
 
 
@@ -109,7 +111,7 @@ def check_csrf(request: Request, caller: Caller, form_token: str | None = None) 
         )
 
 
-def _staff(request: Request, caller: CallerDep) -> User:
+async def _staff(request: Request, caller: CallerDep) -> User:
     if caller.user is None:
         raise NotAuthenticated("sign in first (POST /api/auth/login, or the /login page)")
     if request.url.path.startswith("/api/"):
@@ -117,11 +119,11 @@ def _staff(request: Request, caller: CallerDep) -> User:
     return caller.user
 
 
-def require_staff(user: Annotated[User, Depends(_staff)]) -> User:
+async def require_staff(user: Annotated[User, Depends(_staff)]) -> User:
     return user
 
 
-def require_admin(user: Annotated[User, Depends(_staff)]) -> User:
+async def require_admin(user: Annotated[User, Depends(_staff)]) -> User:
     if user.role != "admin":
         raise Forbidden("this needs the admin role")
     return user

@@ -222,3 +222,42 @@ class BodySizeLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    "script-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """Security headers on every response (a plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware costs a task and two streams per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if not path.startswith(("/docs", "/redoc")):
+            extra.append((b"content-security-policy", _CSP.encode()))
+        if path.startswith(("/survey", "/i/", "/admin", "/api/")):
+            extra.append((b"cache-control", b"no-store"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
