@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
+from app.db import end_reading, end_transaction
 from app.schemas import (
     ErrorPublic,
     InvitationIssued,
@@ -47,6 +48,7 @@ from app.survey_files import parse_survey_text
 from app.web.deps import (
     AdminUser,
     CallerDep,
+    ComputeDep,
     Expert,
     SessionDep,
     SettingsDep,
@@ -261,6 +263,7 @@ def round_report(
     round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
+    compute: ComputeDep,
     format: Literal["json", "html", "csv"] = "json",
     n_bootstrap: BootstrapCount = 1000,
     seed: Seed = 0,
@@ -269,7 +272,7 @@ def round_report(
 ) -> Response:
     """Reliability, consensus and rater diagnostics of a round (admins and researchers).
     `format=html` is a self-contained page with plots; `csv` has one row per statistic."""
-    report = reports.build_report(
+    inputs = reports.report_inputs(
         session,
         round_id=round_id,
         n_bootstrap=n_bootstrap,
@@ -277,11 +280,13 @@ def round_report(
         group_by=group_by,
         include_drafts=include_drafts,
     )
+    end_reading(session)  # no connection held while the analysis runs
+    document = compute.run(reports.report_document, inputs, format)
     headers = {}
     if format == "csv":
         headers["Content-Disposition"] = f'attachment; filename="round-{round_id}-report.csv"'
     return Response(
-        reports.render_report(report, format),
+        document,
         media_type=reports.MEDIA_TYPES[format],
         headers=headers,
     )
@@ -299,15 +304,18 @@ def calibrate(
     round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
+    compute: ComputeDep,
     n_bootstrap: BootstrapCount = 1000,
     seed: Seed = 0,
 ) -> JSONResponse:
     """Fit the tier thresholds to the panel's holistic tiers (quadratic-weighted kappa), with
     leave-one-item-out agreement and bootstrap tier probabilities (admins and researchers;
     nothing is stored)."""
-    return JSONResponse(
-        rubrics.calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed
     )
+    end_transaction(session)  # nothing to write: no lock or connection while computing
+    return JSONResponse(compute.run(rubrics.compute_calibration, inputs))
 
 
 @router.post(

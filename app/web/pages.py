@@ -45,6 +45,13 @@ from app.web.params import InvitationId, RoundId, in_id_range
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "elicit_login_csrf"
+# Over HTTPS the __Host- prefix stops a sibling subdomain from planting its own token.
+SECURE_LOGIN_CSRF_COOKIE = "__Host-elicit_login_csrf"
+
+
+def _login_cookie(request: Request) -> str:
+    secure = request.app.state.settings.secure_cookies
+    return SECURE_LOGIN_CSRF_COOKIE if secure else LOGIN_CSRF_COOKIE
 
 
 async def get_form(request: Request) -> FormData:
@@ -119,7 +126,7 @@ def accept_invitation(
     try:
         invitation = invitations.find_invitation(session, token=token)
     except NotFound:
-        auth.record_unknown_token(request.app.state.engine, address=address)
+        auth.record_unknown_token(session, address=address)
         raise
     begin_writing(session)
     responses.start_response(session, invitation=invitation)
@@ -489,10 +496,10 @@ def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> Response:
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    token = request.cookies.get(_login_cookie(request)) or secrets.token_urlsafe(24)
     response = render(request, "login.html", {"login_csrf": token, "error": ""})
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        _login_cookie(request),
         token,
         httponly=True,
         samesite="strict",
@@ -504,10 +511,11 @@ def login_page(request: Request) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Response:
     sent = str(form.get("csrf_token", ""))
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    expected = request.cookies.get(_login_cookie(request), "")
     email = str(form.get("email", ""))
-    # Login CSRF: the form must come from this site. Browsers send Origin on every POST; the
-    # double-submit cookie covers the few that do not (and cannot be set by another site).
+    # Login CSRF: a form whose Origin (or Referer) names another site is refused; when the
+    # browser hides it ("null", no header) the double-submit cookie decides: SameSite=Strict,
+    # HttpOnly, and __Host- over HTTPS, so no other site can send or plant it.
     if not _same_origin(request, settings.base_url) or (
         not expected or not secrets.compare_digest(sent, expected)
     ):
@@ -540,7 +548,7 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
         return page
     response = redirect("/admin")
     _set_session_cookie(response, signed.token, request)
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(_login_cookie(request))
     return response
 
 
@@ -553,8 +561,8 @@ def _same_origin(request: Request, base_url: str) -> bool:
             return True
         parts = urlsplit(referer)
         origin = f"{parts.scheme}://{parts.netloc}"
-    if origin == "null":
-        return False
+    if origin == "null":  # a no-referrer policy hides it: the cookie check decides
+        return True
     own = {f"{request.url.scheme}://{request.headers.get('host', '')}"}
     base = urlsplit(base_url)
     own.add(f"{base.scheme}://{base.netloc}")
