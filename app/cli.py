@@ -42,6 +42,12 @@ cli.add_typer(rubric_cli, name="rubric")
 _T = TypeVar("_T")
 
 
+#: Ids are the database's integers: a larger one is refused before any query.
+MAX_ID = 2**31 - 1
+RoundArg = Annotated[int, typer.Argument(help="Round id", min=1, max=MAX_ID)]
+InvitationArg = Annotated[int, typer.Argument(help="Invitation id", min=1, max=MAX_ID)]
+
+
 def main() -> None:
     cli()
 
@@ -269,7 +275,7 @@ def round_create(
 
 
 @round_cli.command("open")
-def round_open(round_id: int) -> None:
+def round_open(round_id: RoundArg) -> None:
     """Open a round to its experts."""
     from app.services import rounds
 
@@ -280,7 +286,7 @@ def round_open(round_id: int) -> None:
 
 @round_cli.command("deadline")
 def round_deadline(
-    round_id: int,
+    round_id: RoundArg,
     closes_at: Annotated[str, typer.Argument(help="UTC time like 2026-12-31T18:00, or 'none'")],
 ) -> None:
     """Set or clear the time at which a round stops accepting answers."""
@@ -304,7 +310,7 @@ def round_deadline(
 
 
 @round_cli.command("close")
-def round_close(round_id: int) -> None:
+def round_close(round_id: RoundArg) -> None:
     """Close a round: no more answers are accepted."""
     from app.services import rounds
 
@@ -315,7 +321,7 @@ def round_close(round_id: int) -> None:
 
 @round_cli.command("next")
 def round_next(
-    round_id: Annotated[int, typer.Argument(help="The closed round N")],
+    round_id: Annotated[int, typer.Argument(help="The closed round N", min=1, max=MAX_ID)],
     version: Annotated[
         int | None, typer.Option(help="A revised survey version with matching keys")
     ] = None,
@@ -357,7 +363,7 @@ def _write_links(links_csv: str, out: Path | None) -> None:
 
 @round_cli.command("stability")
 def round_stability(
-    round_id: int,
+    round_id: RoundArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Compare a Delphi round with the previous one and suggest whether to stop."""
@@ -408,7 +414,7 @@ def round_list() -> None:
 
 @cli.command("invite")
 def invite(
-    round_id: Annotated[int, typer.Argument(help="Round id")],
+    round_id: Annotated[int, typer.Argument(help="Round id", min=1, max=MAX_ID)],
     csv_file: Annotated[
         Path, typer.Option("--csv", help="CSV with name,email,organisation[,stakeholder_group]")
     ],
@@ -433,7 +439,7 @@ def invite(
 
 
 @cli.command("revoke")
-def revoke(invitation_id: int) -> None:
+def revoke(invitation_id: InvitationArg) -> None:
     """Revoke an invitation link."""
     from app.services import invitations
 
@@ -444,7 +450,7 @@ def revoke(invitation_id: int) -> None:
 
 @cli.command("progress")
 def progress(
-    round_id: int,
+    round_id: RoundArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Invited / started / submitted, and each expert's completion."""
@@ -467,7 +473,7 @@ def progress(
 
 @cli.command("export")
 def export(
-    round_id: int,
+    round_id: RoundArg,
     fmt: Annotated[str, typer.Option("--format", help="Output format")] = "csv",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
@@ -487,7 +493,7 @@ def export(
 
 @cli.command("report")
 def report(
-    round_id: int,
+    round_id: RoundArg,
     fmt: Annotated[str, typer.Option("--format", help="html, json or csv")] = "html",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
@@ -569,7 +575,7 @@ def analyze_file(
 
 @cli.command("calibrate")
 def calibrate(
-    round_id: int,
+    round_id: RoundArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
@@ -616,7 +622,7 @@ def calibrate(
 
 @cli.command("publish")
 def publish(
-    round_id: int,
+    round_id: RoundArg,
     publisher: Annotated[str, typer.Option(help="E-mail of the admin publishing")],
     company_relations: Annotated[
         str | None, typer.Option(help="Context: relations with AI companies")

@@ -381,3 +381,22 @@ def test_invitation_csv_from_the_command_line(database_url, monkeypatch, tmp_pat
         assert result.exit_code == 0, result.output
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["revoke", "99999999999999999999"],
+        ["round", "open", "2147483648"],
+        ["progress", "0"],
+        ["report", "-1", "--format", "json"],
+    ],
+)
+def test_cli_ids_beyond_the_database_range_are_a_usage_error(args):
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
