@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.db import begin_writing, session_scope
-from app.errors import NotAuthenticated
-from app.models import User
-from app.services import sessions, throttle, users
+from app.errors import NotAuthenticated, NotFound
+from app.models import Invitation, User
+from app.services import invitations, sessions, throttle, users
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,17 @@ def sign_in(engine: Engine, *, email: str, password: str, address: str, hours: i
         return SignedIn(token, current.id, current.email, current.role)
 
 
+def find_invitation_guarded(session: Session, *, token: str, address: str) -> Invitation:
+    """The invitation of a token, refused (429) to a client that has guessed too often; an
+    unknown token is counted against the client, then NotFound is raised."""
+    check_token_allowed(session, address=address)
+    try:
+        return invitations.find_invitation(session, token=token)
+    except NotFound:
+        record_unknown_token(session, address=address)
+        raise
+
+
 def check_token_allowed(session: Session, *, address: str) -> None:
     """Refuse (429) a client that has tried too many unknown invitation tokens."""
     throttle.check_allowed(session, keys=[throttle.token_key(address=address)])
@@ -70,4 +81,10 @@ def record_unknown_token(session: Session, *, address: str) -> None:
     session.commit()
 
 
-__all__ = ["SignedIn", "check_token_allowed", "record_unknown_token", "sign_in"]
+__all__ = [
+    "SignedIn",
+    "check_token_allowed",
+    "find_invitation_guarded",
+    "record_unknown_token",
+    "sign_in",
+]

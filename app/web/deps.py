@@ -15,7 +15,7 @@ from app.db import begin_writing, session_scope
 from app.errors import Forbidden, NotAuthenticated, NotFound
 from app.models import Invitation, Response, User, WebSession, utcnow
 from app.security import constant_time_equal
-from app.services import auth, invitations, responses, sessions
+from app.services import auth, responses, sessions
 from app.web.computing import ComputePool
 
 SESSION_COOKIE = "elicit_session"
@@ -84,12 +84,11 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
     if not via_cookie:
         # The expert API also takes the invitation token itself as a bearer token; guessing
         # it is throttled per client address like the invitation link.
-        address = client_address(request)
-        auth.check_token_allowed(session, address=address)
         try:
-            invitation = invitations.find_invitation(session, token=token)
+            invitation = auth.find_invitation_guarded(
+                session, token=token, address=client_address(request)
+            )
         except NotFound:
-            auth.record_unknown_token(session, address=address)
             return Caller(None, via_cookie)
         return Caller(None, False, None, invitation)
     return Caller(None, via_cookie)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from app.db import begin_writing
-from app.errors import DomainError, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
+from app.errors import DomainError, InvalidInput, NotAuthenticated, TooManyAttempts
 from app.schemas import RatingInput, RoundCreate, text_problem
 from app.services import (
     auth,
@@ -121,13 +121,9 @@ def accept_invitation(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Trade the link's token for a session cookie and drop the token from the URL."""
-    address = client_address(request)
-    auth.check_token_allowed(session, address=address)
-    try:
-        invitation = invitations.find_invitation(session, token=token)
-    except NotFound:
-        auth.record_unknown_token(session, address=address)
-        raise
+    invitation = auth.find_invitation_guarded(
+        session, token=token, address=client_address(request)
+    )
     begin_writing(session)
     responses.start_response(session, invitation=invitation)
     session_token, _ = sessions.start_session(
