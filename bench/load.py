@@ -353,7 +353,11 @@ class Driver:
                 for d, lo, hi in dims
             ]
             if twin and index == 0:
-                other = [{**r, "value": lo} for r, (_, lo, _) in zip(ratings, dims, strict=True)]
+                # Another answer to the same item at the same moment (a second tab).
+                other = [
+                    {**r, "value": hi if r["value"] == lo else lo}
+                    for r, (_, lo, hi) in zip(ratings, dims, strict=True)
+                ]
                 await asyncio.gather(
                     self.save(http, token, auth, ratings), self.save(http, token, auth, other)
                 )
