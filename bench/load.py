@@ -133,7 +133,12 @@ class LoadResult:
 
     @property
     def timeouts(self) -> list[Sample]:
-        return [s for s in self.samples if s.status <= 0]
+        return [s for s in self.samples if s.status == 0]
+
+    @property
+    def dropped(self) -> list[Sample]:
+        """Connections that failed (each retried by the client, as the pages do)."""
+        return [s for s in self.samples if s.status < 0]
 
     def p(self, endpoint: str, q: float) -> float:
         values = sorted(s.seconds for s in self.samples if s.endpoint == endpoint and s.status > 0)
@@ -307,6 +312,7 @@ class Driver:
         **kwargs: object,
     ) -> tuple[int, object]:
         """One request as a person's page sends it: a 503 is retried after Retry-After."""
+        dropped = 0
         while True:
             started = time.perf_counter()
             try:
@@ -323,7 +329,13 @@ class Driver:
                 self.samples.append(Sample(endpoint, 0, time.perf_counter() - started))
                 return 0, None
             except aiohttp.ClientError:
+                # A dropped connection (say a kept-alive one the server had just closed): the
+                # expert pages send again, so does this client, a few times.
                 self.samples.append(Sample(endpoint, -1, time.perf_counter() - started))
+                dropped += 1
+                if retry and dropped <= 8:
+                    await asyncio.sleep(1 + self.random.random())
+                    continue
                 return -1, None
             self.samples.append(Sample(endpoint, status, time.perf_counter() - started))
             if status == 503 and retry:
@@ -627,7 +639,8 @@ def describe(result: LoadResult) -> str:
         f"wall {result.wall_seconds:.1f} s; {total / result.wall_seconds:.0f} requests/s, "
         f"{saves / result.wall_seconds:.1f} saves/s; submitted {result.submitted}/{c.experts}",
         f"errors {len(result.errors)}, time-outs {len(result.timeouts)}, "
-        f"503s retried {result.retried_503}",
+        f"503s retried {result.retried_503}, dropped connections retried "
+        f"{len(result.dropped)}",
         f"acknowledged saves {len(result.acks)}: lost {len(result.lost)}, "
         f"stored twice {len(result.duplicated)}",
         "idle in transaction after the load: "

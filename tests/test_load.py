@@ -49,7 +49,7 @@ def test_a_burst_of_experts_is_served_without_errors_or_losses(backend: str) -> 
     result = load.run_load(config)
     summary = load.describe(result)
     assert result.errors == [], summary
-    assert result.timeouts == [], summary
+    assert result.timeouts == [] and result.dropped == [], summary
     assert result.submitted == config.experts, summary
     # Every save is acknowledged in the end (503s are retried, as the pages do) ...
     saves = EXPERTS[backend] * 3 + EXPERTS[backend] // 10

@@ -21,6 +21,7 @@ import html
 import json
 import math
 import re
+import time
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,8 +70,17 @@ class Lane:
     timeout: float
     waiting: int = 0
     admitted: int = 0
+    #: Moving average of how long an admitted request takes, in seconds.
+    service_seconds: float = 0.05
     _semaphore: asyncio.Semaphore | None = None
     _loop: asyncio.AbstractEventLoop | None = None
+
+    def expected_wait(self) -> float:
+        """Seconds a request joining the queue now can expect to wait for its turn."""
+        return (self.waiting + 1) * self.service_seconds / self.limit
+
+    def record(self, seconds: float) -> None:
+        self.service_seconds += 0.1 * (seconds - self.service_seconds)
 
     def semaphore(self) -> asyncio.Semaphore:
         # One per event loop: tests may drive the same app from several loops in turn.
@@ -131,8 +141,15 @@ class AdmissionControl:
                 break
         lane = lane_for(self.lanes, scope)
         semaphore = lane.semaphore()
-        if semaphore.locked() and lane.waiting >= lane.max_queue:
-            await _refuse(scope, send, "the service is busy; please try again in a moment")
+        if semaphore.locked() and (
+            lane.waiting >= lane.max_queue or lane.expected_wait() > lane.timeout
+        ):
+            # A queue that will not drain in time: say so at once rather than after the
+            # time-out, and ask the client to come back once it may have drained.
+            retry = min(30.0, max(1.0, lane.expected_wait()))
+            await _refuse(
+                scope, send, "the service is busy; please try again in a moment", retry
+            )
             return
         admitted = await self._wait_for_turn(lane, semaphore, receive)
         if admitted is None:
@@ -146,6 +163,7 @@ class AdmissionControl:
             )
             return
         lane.admitted += 1
+        started = time.monotonic()
         try:
             pending = list(body)
 
@@ -156,6 +174,7 @@ class AdmissionControl:
 
             await self.app(scope, replay, send)
         finally:
+            lane.record(time.monotonic() - started)
             lane.admitted -= 1
             semaphore.release()
 
