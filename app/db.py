@@ -130,11 +130,6 @@ def _variant(engine: Engine, *, read_only: bool, durable: bool) -> Engine:
     return variants[kind]
 
 
-def read_only_engine(engine: Engine) -> Engine:
-    """The same engine (same pool) whose transactions only read and take no write lock."""
-    return _variant(engine, read_only=True, durable=True)
-
-
 def make_session(engine: Engine, *, read_only: bool = False, durable: bool = True) -> Session:
     """A session for one unit of work; read-only ones can later ``begin_writing``.
 
@@ -148,10 +143,6 @@ def make_session(engine: Engine, *, read_only: bool = False, durable: bool = Tru
     return session
 
 
-def is_read_only(session: Session) -> bool:
-    return bool(session.info.get(_READ_ONLY))
-
-
 def begin_writing(session: Session) -> None:
     """Let a read-only session write: its read transaction ends, a writing one begins.
 
@@ -163,13 +154,6 @@ def begin_writing(session: Session) -> None:
     session.commit()
     session.bind = session.info[_WRITE_ENGINE]
     session.info[_READ_ONLY] = False
-
-
-def end_reading(session: Session) -> None:
-    """End the current transaction of a read-only session and give back its connection
-    (before a long computation on what was read)."""
-    if session.info.get(_READ_ONLY):
-        session.commit()
 
 
 def end_transaction(session: Session) -> None:

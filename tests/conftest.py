@@ -131,3 +131,26 @@ def client(app):  # type: ignore[no-untyped-def]
 
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
         yield c
+
+
+@pytest.fixture
+def elicit(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run an ``elicit`` command on the test database; ``ok=False`` allows a failure."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("BASE_URL", "http://panel.example.org")
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):  # type: ignore[no-untyped-def]
+        result = runner.invoke(cli, list(args))
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    yield run
+    get_settings.cache_clear()

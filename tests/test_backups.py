@@ -20,8 +20,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, SQLModel, select
 from typer.testing import CliRunner
 
-from app.cli import cli
-from app.config import Settings, get_settings
+from app.config import Settings
 from app.db import make_engine
 from app.errors import Conflict, InvalidInput, NotFound
 from app.migrate import upgrade_database
@@ -331,20 +330,6 @@ def test_backup_with_a_password_keeps_it_off_the_command_line(
     assert seen and all("s3cret-word" not in " ".join(args) for args, _ in seen)
     assert all(env.get("PGPASSWORD") == "s3cret-word" for _, env in seen)
 
-
-@pytest.fixture
-def elicit(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    get_settings.cache_clear()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(cli, list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    yield run
-    get_settings.cache_clear()
 
 
 def test_backup_and_restore_commands(session, elicit, database_url, tmp_path, tools, backend):

@@ -11,26 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.config import get_settings
 from tests.factories import survey_yaml
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def elicit(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("BASE_URL", "http://panel.example.org")
-    get_settings.cache_clear()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(cli, list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    yield run
-    get_settings.cache_clear()
 
 
 def test_full_round_from_the_command_line(elicit, tmp_path: Path):

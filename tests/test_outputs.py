@@ -14,8 +14,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from app.cli import cli, terminal_safe
-from app.config import get_settings
+from app.cli import terminal_safe
 from app.models import ExpertContact, Round, SurveyVersion
 from app.schemas import InviteeCreate
 from app.services import exports, invitations, reports, responses, rubrics
@@ -192,21 +191,6 @@ def test_terminal_safe_shows_controls_as_escapes():
 def _raw(text: str) -> list[str]:
     return re.findall(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
 
-
-@pytest.fixture
-def elicit(database_url, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("BASE_URL", "http://panel.example.org")
-    get_settings.cache_clear()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(cli, list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    yield run
-    get_settings.cache_clear()
 
 
 def test_cli_escapes_user_text(session, elicit, tmp_path, monkeypatch, backend):

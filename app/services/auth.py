@@ -57,20 +57,20 @@ def sign_in(engine: Engine, *, email: str, password: str, address: str, hours: i
 def find_invitation_guarded(session: Session, *, token: str, address: str) -> Invitation:
     """The invitation of a token, refused (429) to a client that has guessed too often; an
     unknown token is counted against the client, then NotFound is raised."""
-    check_token_allowed(session, address=address)
+    _check_token_allowed(session, address=address)
     try:
         return invitations.find_invitation(session, token=token)
     except NotFound:
-        record_unknown_token(session, address=address)
+        _record_unknown_token(session, address=address)
         raise
 
 
-def check_token_allowed(session: Session, *, address: str) -> None:
+def _check_token_allowed(session: Session, *, address: str) -> None:
     """Refuse (429) a client that has tried too many unknown invitation tokens."""
     throttle.check_allowed(session, keys=[throttle.token_key(address=address)])
 
 
-def record_unknown_token(session: Session, *, address: str) -> None:
+def _record_unknown_token(session: Session, *, address: str) -> None:
     """Count an unknown, revoked or malformed invitation token against the client, and
     commit it at once: the request that follows fails, and must not take the count with it.
 
@@ -83,8 +83,6 @@ def record_unknown_token(session: Session, *, address: str) -> None:
 
 __all__ = [
     "SignedIn",
-    "check_token_allowed",
     "find_invitation_guarded",
-    "record_unknown_token",
     "sign_in",
 ]

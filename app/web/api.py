@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
-from app.db import end_reading, end_transaction
+from app.db import end_transaction
 from app.schemas import (
     ErrorPublic,
     InvitationIssued,
@@ -280,7 +280,7 @@ def round_report(
         group_by=group_by,
         include_drafts=include_drafts,
     )
-    end_reading(session)  # no connection held while the analysis runs
+    end_transaction(session)  # no connection held while the analysis runs
     document = compute.run(reports.report_document, inputs, format)
     headers = {}
     if format == "csv":
