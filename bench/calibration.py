@@ -39,7 +39,7 @@ sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.calibration import consensus_scores, fit_thresholds  # noqa: E402
+from analysis.calibration import TierRule, consensus_scores, fit_thresholds  # noqa: E402
 
 DIMENSIONS = ["proprietary", "misuse"]
 
@@ -93,11 +93,13 @@ def run(args) -> None:
             start = time.perf_counter()
             result = fit_thresholds(
                 frame,
-                dimensions=DIMENSIONS,
-                aggregate="max",
-                n_tiers=3,
-                initial_thresholds=args.initial,
-                scale=(1, 5),
+                TierRule(
+                    dimensions=DIMENSIONS,
+                    aggregate="max",
+                    n_tiers=3,
+                    initial_thresholds=args.initial,
+                    scale=(1, 5),
+                ),
                 n_bootstrap=args.bootstrap,
                 seed=rng,
             )

@@ -243,7 +243,7 @@ def calibration_inputs(
 
 def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
     """Fit the thresholds on what ``calibration_inputs`` read (no database)."""
-    from analysis.calibration import fit_thresholds
+    from analysis.calibration import TierRule, fit_thresholds
 
     definition, round_id = inputs.definition, inputs.round_id
     rule = definition.tier_rule
@@ -251,13 +251,15 @@ def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
     try:
         calibration = fit_thresholds(
             inputs.frame,
-            dimensions=list(rule.dimensions),
-            aggregate=rule.aggregate,
-            n_tiers=len(definition.tiers),
-            initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
-            scale=(first.min, first.max),
-            tier_dimension=HOLISTIC_TIER_KEY,
-            tier_names=[t.key for t in definition.tiers],
+            TierRule(
+                dimensions=list(rule.dimensions),
+                aggregate=rule.aggregate,
+                n_tiers=len(definition.tiers),
+                initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+                scale=(first.min, first.max),
+                tier_dimension=HOLISTIC_TIER_KEY,
+                tier_names=[t.key for t in definition.tiers],
+            ),
             n_bootstrap=inputs.n_bootstrap,
             seed=inputs.seed,
         )

@@ -10,8 +10,10 @@ from a known rule and known thresholds.
 from __future__ import annotations
 
 import doctest
+import importlib
 import itertools
 import json
+import pkgutil
 
 import numpy as np
 import pandas as pd
@@ -20,17 +22,22 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 import analysis.calibration
 from analysis.calibration import (
-    _assign,
-    _Cells,
-    _centers,
+    TierRule,
     apply_rule,
     consensus_scores,
     fit_thresholds,
     quadratic_weighted_kappa,
     tier_probabilities,
 )
+from analysis.calibration.panel import _Cells, _centers
+from analysis.calibration.rule import _assign
 
-RULE = {"dimensions": ["proprietary", "misuse"], "aggregate": "max", "n_tiers": 3}
+DIMENSIONS = ["proprietary", "misuse"]
+
+
+def rule(**fields) -> TierRule:
+    """The two-dimension, three-tier rule of the synthetic panels, with ``fields``."""
+    return TierRule(**{"dimensions": DIMENSIONS, "aggregate": "max", "n_tiers": 3, **fields})
 
 
 def synthetic_panel(
@@ -79,8 +86,12 @@ def one_dimension_panel(scores, tiers, *, raters=("a",)) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
 
 
-def test_docstring_examples():
-    failures, _ = doctest.testmod(analysis.calibration, optionflags=doctest.NORMALIZE_WHITESPACE)
+@pytest.mark.parametrize(
+    "name", [m.name for m in pkgutil.iter_modules(analysis.calibration.__path__)]
+)
+def test_docstring_examples(name):
+    module = importlib.import_module(f"analysis.calibration.{name}")
+    failures, _ = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert failures == 0
 
 
@@ -187,10 +198,7 @@ def test_panel_tier_is_the_median_rounded_half_up():
     other = one_dimension_panel([1, 5], [1, 1], raters=("b",))
     result = fit_thresholds(
         pd.concat([frame, other]),
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=3,
-        initial_thresholds=[2.0, 4.0],
+        TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2.0, 4.0]),
         n_bootstrap=0,
     )
     # medians 0.5 -> 1 and 1.5 -> 2
@@ -235,11 +243,13 @@ def test_fit_reaches_the_brute_force_optimum(seed):
     initial = np.sort(rng.choice(np.arange(1.0, 5.5, 0.5), size=n_thresholds, replace=False))
     result = fit_thresholds(
         frame,
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=n_thresholds + 1,
-        initial_thresholds=initial,
-        scale=(1, 5),
+        TierRule(
+            dimensions=["d"],
+            aggregate="max",
+            n_tiers=n_thresholds + 1,
+            initial_thresholds=initial,
+            scale=(1, 5),
+        ),
         n_bootstrap=0,
     )
     expected = _brute_force_best_kappa(scores, panel, n_thresholds)
@@ -257,10 +267,7 @@ def test_declared_thresholds_survive_when_optimal():
     frame = one_dimension_panel([1, 2, 3, 4, 5], [0, 0, 1, 1, 2])
     result = fit_thresholds(
         frame,
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=3,
-        initial_thresholds=[2.2, 4.9],
+        TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2.2, 4.9]),
         n_bootstrap=0,
     )
     assert result.fitted_thresholds == (2.2, 4.9)
@@ -272,10 +279,7 @@ def test_empty_middle_tier_is_a_candidate():
     frame = one_dimension_panel([1, 2, 4, 5], [0, 0, 2, 2])
     result = fit_thresholds(
         frame,
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=3,
-        initial_thresholds=[1.5, 2.5],
+        TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[1.5, 2.5]),
         n_bootstrap=0,
     )
     assert result.kappa_fitted == 1.0
@@ -299,10 +303,7 @@ def test_tie_resolves_towards_initial_thresholds(initial, expected):
     fits = [
         fit_thresholds(
             frame,
-            dimensions=["d"],
-            aggregate="max",
-            n_tiers=2,
-            initial_thresholds=[initial],
+            TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[initial]),
             n_bootstrap=0,
         )
         for _ in range(2)
@@ -312,10 +313,7 @@ def test_tie_resolves_towards_initial_thresholds(initial, expected):
     shuffled = frame.sample(frac=1.0, random_state=1)
     again = fit_thresholds(
         shuffled,
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=2,
-        initial_thresholds=[initial],
+        TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[initial]),
         n_bootstrap=0,
     )
     assert again.fitted_thresholds == (expected,)
@@ -324,15 +322,15 @@ def test_tie_resolves_towards_initial_thresholds(initial, expected):
 def test_leave_one_out_matches_refitting_through_the_api():
     # Oracle: fit_thresholds on the panel without each item, then apply_rule to it.
     frame, _ = synthetic_panel(np.random.default_rng(11), noise=0.9, n_raters=9, n_items=12)
-    settings = dict(RULE, initial_thresholds=[2.0, 3.0], scale=(1, 5), n_bootstrap=0)
-    full = fit_thresholds(frame, **settings)
-    scores = consensus_scores(frame, dimensions=RULE["dimensions"])
+    declared = rule(initial_thresholds=[2.0, 3.0], scale=(1, 5))
+    full = fit_thresholds(frame, declared, n_bootstrap=0)
+    scores = consensus_scores(frame, dimensions=DIMENSIONS)
     predicted, panel = [], []
     for item in full.items:
-        without = fit_thresholds(frame[frame["item"] != item.item], **settings)
+        without = fit_thresholds(frame[frame["item"] != item.item], declared, n_bootstrap=0)
         tier = apply_rule(
             scores.loc[[item.item]],
-            dimensions=RULE["dimensions"],
+            dimensions=DIMENSIONS,
             aggregate="max",
             thresholds=without.fitted_thresholds,
         ).iloc[0]
@@ -352,9 +350,7 @@ def test_leave_one_out_matches_refitting_through_the_api():
 def test_recovers_true_thresholds_at_low_noise(seed, truth):
     # Oracle: the rule and thresholds the panel was generated from.
     frame, latent = synthetic_panel(np.random.default_rng(seed), noise=0.3, truth=truth)
-    result = fit_thresholds(
-        frame, **RULE, initial_thresholds=[2.0, 3.0], scale=(1, 5), n_bootstrap=0
-    )
+    result = fit_thresholds(frame, rule(initial_thresholds=[2.0, 3.0], scale=(1, 5)), n_bootstrap=0)
     fitted, true = np.array(result.fitted_thresholds), np.array(truth)
     same = np.array_equal(_assign(latent, fitted), _assign(latent, true))
     assert same or np.abs(fitted - true).max() <= 0.5
@@ -366,9 +362,7 @@ def test_recovers_true_thresholds_at_low_noise(seed, truth):
 def test_beats_a_trivial_rule_at_higher_noise(noise, seed):
     # Oracle: the trivial rule (every item in the panel's most common tier) has kappa 0.
     frame, _ = synthetic_panel(np.random.default_rng(100 + seed), noise=noise)
-    result = fit_thresholds(
-        frame, **RULE, initial_thresholds=[2.0, 3.0], scale=(1, 5), n_bootstrap=0
-    )
+    result = fit_thresholds(frame, rule(initial_thresholds=[2.0, 3.0], scale=(1, 5)), n_bootstrap=0)
     panel = np.array([item.panel_tier for item in result.items])
     trivial = np.full(panel.size, np.bincount(panel).argmax())
     table = np.zeros((3, 3))
@@ -390,10 +384,7 @@ def test_without_holistic_tiers_thresholds_stay_and_only_probabilities_are_compu
     frame = pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
     result = fit_thresholds(
         frame,
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=2,
-        initial_thresholds=[3.0],
+        TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[3.0]),
         n_bootstrap=400,
         seed=5,
     )
@@ -412,24 +403,24 @@ def test_without_holistic_tiers_thresholds_stay_and_only_probabilities_are_compu
 
 def test_bootstrap_is_reproducible_and_sums_to_one():
     frame, _ = synthetic_panel(np.random.default_rng(21), noise=0.9)
-    settings = dict(RULE, initial_thresholds=[2.5, 4.0], scale=(1, 5), n_bootstrap=300)
-    first = tier_probabilities(frame, **settings, seed=9)
-    second = tier_probabilities(frame, **settings, seed=np.random.default_rng(9))
-    other = tier_probabilities(frame, **settings, seed=10)
+    declared = rule(initial_thresholds=[2.5, 4.0], scale=(1, 5))
+    first = tier_probabilities(frame, declared, n_bootstrap=300, seed=9)
+    second = tier_probabilities(frame, declared, n_bootstrap=300, seed=np.random.default_rng(9))
+    other = tier_probabilities(frame, declared, n_bootstrap=300, seed=10)
     assert first.probabilities == second.probabilities
     assert first.probabilities != other.probabilities
     for row in first.probabilities:
         assert sum(row) == pytest.approx(1.0)
-    fixed = tier_probabilities(frame, **settings, seed=9, refit=False)
+    fixed = tier_probabilities(frame, declared, n_bootstrap=300, seed=9, refit=False)
     assert not fixed.refit and first.refit
     assert json.dumps(first.to_dict(), allow_nan=False)
 
 
 def test_calibration_probabilities_agree_with_tier_probabilities():
     frame, _ = synthetic_panel(np.random.default_rng(22), noise=0.6, n_raters=12, n_items=8)
-    settings = dict(RULE, initial_thresholds=[2.5, 4.0], scale=(1, 5), n_bootstrap=100)
-    calibration = fit_thresholds(frame, **settings, seed=3)
-    probabilities = tier_probabilities(frame, **settings, seed=3)
+    declared = rule(initial_thresholds=[2.5, 4.0], scale=(1, 5))
+    calibration = fit_thresholds(frame, declared, n_bootstrap=100, seed=3)
+    probabilities = tier_probabilities(frame, declared, n_bootstrap=100, seed=3)
     assert [item.probabilities for item in calibration.items] == list(probabilities.probabilities)
     data = calibration.to_dict()
     json.dumps(data, allow_nan=False)
@@ -453,7 +444,7 @@ def test_bootstrap_is_fast_enough():
 
     frame, _ = synthetic_panel(np.random.default_rng(0), noise=0.9)
     start = time.perf_counter()
-    fit_thresholds(frame, **RULE, initial_thresholds=[2.5, 4.0], n_bootstrap=1000, seed=0)
+    fit_thresholds(frame, rule(initial_thresholds=[2.5, 4.0]), n_bootstrap=1000, seed=0)
     assert time.perf_counter() - start < 5.0
 
 
@@ -462,10 +453,7 @@ def test_items_missing_a_dimension_have_no_score():
     frame.loc[(frame["item"] == "i1") & (frame["dimension"] == "d"), "value"] = np.nan
     result = fit_thresholds(
         frame,
-        dimensions=["d"],
-        aggregate="max",
-        n_tiers=2,
-        initial_thresholds=[2.0],
+        TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[2.0]),
         n_bootstrap=20,
         seed=1,
     )
@@ -494,21 +482,22 @@ def test_items_missing_a_dimension_have_no_score():
 )
 def test_invalid_arguments_name_the_parameter(override, parameter):
     frame = one_dimension_panel([1, 3, 5], [0, 1, 2])
-    settings = {
+    fields = {
         "dimensions": ["d"],
         "aggregate": "max",
         "n_tiers": 3,
         "initial_thresholds": [2.0, 4.0],
-        "n_bootstrap": 0,
-        **override,
     }
+    settings = {"n_bootstrap": 0}
+    for key, value in override.items():
+        (fields if key in TierRule.__dataclass_fields__ else settings)[key] = value
     with pytest.raises(ValueError, match=parameter):
-        fit_thresholds(frame, **settings)
+        fit_thresholds(frame, TierRule(**fields), **settings)
 
 
 def test_tier_values_must_be_positions():
     frame = one_dimension_panel([1, 3, 5], [0, 1, 3])
     with pytest.raises(ValueError, match="tier positions"):
         fit_thresholds(
-            frame, dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2, 4]
+            frame, TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2, 4])
         )

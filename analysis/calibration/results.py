@@ -1,0 +1,169 @@
+"""Result types of the calibration: one item, the tier probabilities, the whole fit."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.calibration.rule import _TOLERANCE
+from analysis.results import jsonable, label
+
+__all__ = ["BORDERLINE_SHARE", "CalibratedItem", "Calibration", "TierProbabilities"]
+
+BORDERLINE_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class CalibratedItem:
+    """One item: its consensus scores, its tier by the rule and by the panel, and how sure.
+
+    Tiers are 0-based positions. ``probabilities`` is the share of bootstrap resamples
+    placing the item in each tier (None without a bootstrap or when the item's score is
+    undefined in every resample).
+    """
+
+    item: Hashable
+    scores: Mapping[Hashable, float | None]
+    score: float | None
+    rule_tier: int | None
+    panel_tier: int | None
+    probabilities: tuple[float, ...] | None = None
+    modal_tier: int | None = None
+    modal_share: float | None = None
+    borderline: bool | None = None
+    n_resamples: int = 0
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "item": label(self.item),
+                "scores": {str(label(k)): v for k, v in self.scores.items()},
+                "score": self.score,
+                "rule_tier": self.rule_tier,
+                "panel_tier": self.panel_tier,
+                "probabilities": None if self.probabilities is None else list(self.probabilities),
+                "modal_tier": self.modal_tier,
+                "modal_share": self.modal_share,
+                "borderline": self.borderline,
+                "n_resamples": self.n_resamples,
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class TierProbabilities:
+    """Per item, the share of expert-bootstrap resamples that put it in each tier."""
+
+    tiers: tuple[str, ...]
+    items: tuple[Hashable, ...]
+    probabilities: tuple[tuple[float, ...] | None, ...]
+    n_resamples: tuple[int, ...]
+    n_bootstrap: int
+    seed: int | None
+    refit: bool
+    borderline_share: float = BORDERLINE_SHARE
+    thresholds: tuple[float, ...] = ()
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    def modal(self, index: int) -> tuple[int | None, float | None, bool | None]:
+        """(modal tier, its share, borderline) of the item at ``index``; ties go lowest."""
+        row = self.probabilities[index]
+        if row is None:
+            return None, None, None
+        tier = int(np.argmax(row))
+        share = float(row[tier])
+        return tier, share, share < self.borderline_share - _TOLERANCE
+
+    def to_dict(self) -> dict[str, Any]:
+        items = []
+        for index, item in enumerate(self.items):
+            tier, share, borderline = self.modal(index)
+            row = self.probabilities[index]
+            items.append(
+                {
+                    "item": label(item),
+                    "probabilities": None if row is None else list(row),
+                    "modal_tier": tier,
+                    "modal_share": share,
+                    "borderline": borderline,
+                    "n_resamples": self.n_resamples[index],
+                }
+            )
+        return jsonable(
+            {
+                "tiers": list(self.tiers),
+                "n_bootstrap": self.n_bootstrap,
+                "seed": self.seed,
+                "refit": self.refit,
+                "borderline_share": self.borderline_share,
+                "thresholds": list(self.thresholds),
+                "items": items,
+                "reasons": dict(self.reasons),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted tier thresholds with their agreement, out-of-sample check and uncertainty.
+
+    Kappas are quadratic-weighted (:func:`quadratic_weighted_kappa`) between the rule's
+    tier and the panel's consensus holistic tier over the items having both. ``confusion``
+    counts items by rule tier (rows) and panel tier (columns) under the fitted
+    thresholds. ``None`` fields have their reason in ``reasons``.
+    """
+
+    dimensions: tuple[Hashable, ...]
+    tiers: tuple[str, ...]
+    initial_thresholds: tuple[float, ...]
+    fitted_thresholds: tuple[float, ...]
+    kappa_initial: float | None
+    kappa_fitted: float | None
+    accuracy_initial: float | None
+    accuracy_fitted: float | None
+    loo_kappa: float | None
+    loo_accuracy: float | None
+    confusion: tuple[tuple[int, ...], ...] | None
+    items: tuple[CalibratedItem, ...]
+    n_items_fitted: int
+    n_raters: int
+    settings: Mapping[str, object]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def has_holistic_tiers(self) -> bool:
+        return self.confusion is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        names = self.tiers[1:]
+        return jsonable(
+            {
+                "dimensions": [label(d) for d in self.dimensions],
+                "tiers": list(self.tiers),
+                "initial_thresholds": list(self.initial_thresholds),
+                "fitted_thresholds": list(self.fitted_thresholds),
+                "thresholds_by_tier": {
+                    "initial": dict(zip(names, self.initial_thresholds, strict=True)),
+                    "fitted": dict(zip(names, self.fitted_thresholds, strict=True)),
+                },
+                "kappa_initial": self.kappa_initial,
+                "kappa_fitted": self.kappa_fitted,
+                "accuracy_initial": self.accuracy_initial,
+                "accuracy_fitted": self.accuracy_fitted,
+                "loo_kappa": self.loo_kappa,
+                "loo_accuracy": self.loo_accuracy,
+                "confusion": None if self.confusion is None else [list(r) for r in self.confusion],
+                "confusion_axes": {"rows": "rule tier", "columns": "panel tier"},
+                "n_items": len(self.items),
+                "n_items_fitted": self.n_items_fitted,
+                "n_raters": self.n_raters,
+                "items": [item.to_dict() for item in self.items],
+                "settings": dict(self.settings),
+                "reasons": dict(self.reasons),
+            }
+        )
