@@ -175,10 +175,11 @@ def save_ratings(
         for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
     }
     now = utcnow()
-    saved = []
+    saved: list[Rating] = []
+    changed: list[tuple[Rating, dict[str, Any]]] = []
     for r in checked:
         rating = current.get((r.item, r.dimension))
-        fields = {
+        fields: dict[str, Any] = {
             "status": r.status,
             "value": r.value if r.status == "value" else None,
             "confidence": r.confidence,
@@ -198,21 +199,25 @@ def save_ratings(
             rating.revision += 1
         rating.updated_at = now
         session.add(rating)
-        session.flush()
+        changed.append((rating, fields))
+        saved.append(rating)
+    # Two flushes whatever the number of answers: the ratings (batched, new ids returned),
+    # then their history rows, which need those ids.
+    session.flush()
+    for rating, fields in changed:
         assert rating.id is not None
         session.add(
             RatingChange(
                 rating_id=rating.id,
                 response_id=response_id,
-                item_key=r.item,
-                dimension_key=r.dimension,
+                item_key=rating.item_key,
+                dimension_key=rating.dimension_key,
                 revision=rating.revision,
                 changed_by=changed_by,
                 changed_at=now,
                 **fields,
             )
         )
-        saved.append(rating)
     response.updated_at = now
     session.add(response)
     session.flush()

@@ -20,7 +20,13 @@ from app.models import (
     SurveyVersion,
     utcnow,
 )
-from app.services.surveys import definition_of, expected_cells, get_survey_version, slug_of
+from app.services.surveys import (
+    cached_definition,
+    definition_of,
+    expected_cells,
+    get_survey_version,
+    slug_of,
+)
 from app.survey_files import Item, SurveyDefinition
 
 
@@ -57,8 +63,14 @@ def list_rounds(session: Session) -> list[Round]:
 
 def round_definition(session: Session, round_: Round) -> SurveyDefinition:
     """The survey definition a round asks about."""
-    from app.models import SurveyVersion
-
+    # The digest first: a definition parsed before is not read and decoded again (it is
+    # tens of kilobytes of JSON, and every save needs the definition to check the answers).
+    digest = session.exec(
+        select(SurveyVersion.content_sha256).where(SurveyVersion.id == round_.survey_version_id)
+    ).one()
+    cached = cached_definition(digest)
+    if cached is not None:
+        return cached
     version = session.get(SurveyVersion, round_.survey_version_id)
     assert version is not None
     return definition_of(version)

@@ -89,6 +89,11 @@ def definition_of(version: SurveyVersion) -> SurveyDefinition:
 _definitions: dict[str, SurveyDefinition] = {}
 
 
+def cached_definition(content_sha256: str) -> SurveyDefinition | None:
+    """The definition with this content digest, if one has been parsed in this process."""
+    return _definitions.get(content_sha256)
+
+
 def expected_cells(definition: SurveyDefinition) -> list[tuple[str, str]]:
     """Every (item, dimension) an expert is asked about, holistic tier included, in order."""
     dimensions = [d.key for d in definition.dimensions]
