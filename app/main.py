@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.config import Settings, get_settings
 from app.db import EngineLimits, make_engine
-from app.web import api, health, pages, public
+from app.web import api, assets, health, pages, public
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
 from app.web.computing import ComputePool
 from app.web.errors import BodySizeLimit, SecurityHeaders, install_error_handlers
@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="elicit",
         summary="Expert elicitation surveys, reliability and calibrated tier rubrics",
         version="0.1.0",
+        # Served by app.web.assets from vendored files (no CDN, no inline script); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "auth", "description": "Staff sign-in (admins and researchers)"},
             {"name": "surveys", "description": "Survey definitions and their versions"},
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(public.router)
     app.include_router(health.router)
+    app.include_router(assets.router)
     install_error_handlers(app)
     # Added innermost first: the body limit wraps admission, so queued bodies stay bounded.
     app.add_middleware(

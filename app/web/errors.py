@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -224,10 +225,26 @@ class _TooLarge(Exception):
     pass
 
 
-_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-    "script-src 'self'; frame-ancestors 'none'; form-action 'self'"
-)
+def content_security_policy(*, style_sources: Iterable[str] = (), scripts: bool = True) -> str:
+    """The site's policy: only its own files, no inline script or style. A document that
+    carries its own stylesheet (the reliability report, which must also work saved to disk)
+    names exactly those styles by hash in ``style_sources``; ``scripts=False`` for a
+    document without any script."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "img-src 'self' data:",
+            " ".join(["style-src 'self'", *style_sources]),
+            "script-src 'self'" if scripts else "script-src 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+_CSP = content_security_policy()
 
 
 class SecurityHeaders:
@@ -247,8 +264,8 @@ class SecurityHeaders:
             (b"referrer-policy", b"no-referrer"),
             (b"x-frame-options", b"DENY"),
         ]
-        if not path.startswith(("/docs", "/redoc")):
-            extra.append((b"content-security-policy", _CSP.encode()))
+        # A response that sets its own policy keeps it (see content_security_policy).
+        extra.append((b"content-security-policy", _CSP.encode()))
         if path.startswith(("/survey", "/i/", "/admin", "/api/")):
             extra.append((b"cache-control", b"no-store"))
 
