@@ -7,7 +7,11 @@ consensus criterion, the minimum alpha) and shapes the output.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -289,8 +293,51 @@ def report_figures(report: RoundReport) -> dict[str, str]:
     return figures
 
 
+_SVG_PROLOG = re.compile(r"\A\s*(?:<\?xml[^>]*\?>\s*)?(?:<!DOCTYPE[^>]*>\s*)?", re.I)
+_SVG_STYLE_ELEMENT = re.compile(r"<style[^>]*>\s*\*\s*\{([^}]*)\}\s*</style>")
+_STYLE_ATTRIBUTE = re.compile(r"(<[A-Za-z][^<>]*?)\sstyle=\"([^\"]*)\"")
+
+
+def _declarations(text: str) -> dict[str, str]:
+    pairs = (part.split(":", 1) for part in text.split(";") if ":" in part)
+    return {name.strip(): value.strip() for name, value in pairs if name.strip()}
+
+
+def inline_svg(svg: str) -> str:
+    """A matplotlib SVG made fit to sit inside an HTML page under a strict
+    Content-Security-Policy: no XML prolog, and its ``style`` attributes and its
+    ``*{...}`` default rule written as presentation attributes (a policy without
+    'unsafe-inline' drops style attributes, and the shapes then fill black)."""
+    svg = _SVG_PROLOG.sub("", svg, count=1)
+    defaults: dict[str, str] = {}
+    rule = _SVG_STYLE_ELEMENT.search(svg)
+    if rule is not None:
+        defaults = _declarations(rule.group(1))
+        svg = svg[: rule.start()] + svg[rule.end() :]
+
+    def attributes(match: re.Match[str]) -> str:
+        tag = match.group(1)
+        declared = {**defaults, **_declarations(html.unescape(match.group(2)))}
+        present = set(re.findall(r"\s([\w:-]+)=", tag))
+        return tag + "".join(
+            f' {name}="{html.escape(value)}"'
+            for name, value in declared.items()
+            if name not in present
+        )
+
+    svg = _STYLE_ATTRIBUTE.sub(attributes, svg)
+    if defaults:  # elements without a style of their own inherit the defaults from the root
+        svg = svg.replace(
+            "<svg ",
+            "<svg " + "".join(f'{n}="{html.escape(v)}" ' for n, v in defaults.items()),
+            1,
+        )
+    return svg
+
+
 def report_html(report: RoundReport, *, generated_at: str) -> str:
-    """A self-contained HTML report (inline CSS and SVG figures; opens offline)."""
+    """A self-contained HTML report (inline CSS and SVG figures; opens offline, and served
+    under a policy that allows exactly its inline stylesheet; see ``inline_style_hashes``)."""
     from app.web.templating import STATIC_DIR, make_environment
 
     definition = report.definition
@@ -309,10 +356,23 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             criterion=report.settings["consensus"],
             labels=labels,
             item_labels={i.key: i.label for i in definition.items},
-            figures=report_figures(report),
+            figures={name: inline_svg(svg) for name, svg in report_figures(report).items()},
             generated_at=generated_at,
         )
     )
+
+
+_STYLE_ELEMENT = re.compile(r"<style(?:\s[^>]*)?>(.*?)</style>", re.S | re.I)
+
+
+def inline_style_hashes(document: str) -> list[str]:
+    """The CSP source (``'sha256-...'``) of every ``<style>`` element of an HTML document,
+    so that a policy can allow exactly these and no other inline style."""
+    sources = []
+    for match in _STYLE_ELEMENT.finditer(document):
+        digest = base64.b64encode(hashlib.sha256(match.group(1).encode("utf-8")).digest())
+        sources.append(f"'sha256-{digest.decode('ascii')}'")
+    return list(dict.fromkeys(sources))
 
 
 MEDIA_TYPES = {

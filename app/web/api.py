@@ -55,6 +55,7 @@ from app.web.deps import (
     StaffUser,
     client_address,
 )
+from app.web.errors import content_security_policy
 from app.web.params import (
     BootstrapCount,
     ExpertCode,
@@ -285,6 +286,10 @@ def round_report(
     headers = {}
     if format == "csv":
         headers["Content-Disposition"] = f'attachment; filename="round-{round_id}-report.csv"'
+    if format == "html":  # its stylesheet is inline (it must work saved): allowed by hash
+        headers["Content-Security-Policy"] = content_security_policy(
+            style_sources=reports.inline_style_hashes(document), scripts=False
+        )
     return Response(
         document,
         media_type=reports.MEDIA_TYPES[format],

@@ -1,0 +1,172 @@
+"""The HTML reliability report as the admin pages serve it: under the site's strict
+Content-Security-Policy its own styles apply and its plots are not drawn black, and the same
+document saved to disk renders the same with no network."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.services.demo import simulate_panel
+from tests.browser_support import (
+    DemoSite,
+    Watch,
+    chromium,
+    dark_share,
+    demo_with_panel,
+    sign_in,
+    watch,
+)
+from tests.factories import login, make_round, make_user
+from tests.live_server import LiveServer, live_server
+
+# --- the response itself (no browser) ---------------------------------------------------
+
+
+@pytest.fixture
+def report_reply(session, client):
+    make_user(session)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=6, seed=2)
+    session.commit()
+    return client.get(
+        f"/api/rounds/{round_.id}/report",
+        params={"format": "html", "n_bootstrap": 20},
+        headers=login(client),
+    )
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    parts = (p.split() for p in policy.split(";") if p.strip())
+    return {words[0]: words[1:] for words in parts}
+
+
+def test_report_policy_allows_exactly_its_own_inline_styles(report_reply):
+    assert report_reply.status_code == 200
+    policy = _directives(report_reply.headers["content-security-policy"])
+    for name, sources in policy.items():
+        assert "'unsafe-inline'" not in sources, name
+        assert "'unsafe-eval'" not in sources, name
+    assert policy["script-src"] == ["'none'"]  # the report has no script at all
+    assert policy["frame-ancestors"] == ["'none'"]
+    html = report_reply.text
+    blocks = re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.S)
+    assert blocks, "the report carries its styles inline (it must work as a saved file)"
+    allowed = set(policy["style-src"])
+    for block in blocks:
+        digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in allowed
+    # Style attributes cannot be allowed without 'unsafe-inline': the plots use none.
+    assert re.search(r"<[^>]+\sstyle=", html) is None
+
+
+def test_report_figures_keep_their_colours_as_attributes(report_reply):
+    html = report_reply.text
+    assert html.count("<svg") >= 4
+    assert 'fill="#ffffff"' in html  # the figures' white backgrounds
+    assert "<?xml" not in html  # no XML prolog in the middle of an HTML body
+
+
+# --- in the browser ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, DemoSite]]:
+    directory = tmp_path_factory.mktemp("report-page")
+    demo = demo_with_panel(directory)
+    with live_server(demo.database_url, log_dir=directory) as server:
+        yield server, demo
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def _screenshots() -> Path:
+    import os
+    import tempfile
+
+    path = Path(os.environ.get("ELICIT_SCREENSHOTS") or tempfile.mkdtemp(prefix="elicit-shots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_LOOK = """() => {
+  const style = (selector) => getComputedStyle(document.querySelector(selector));
+  const backgrounds = [...document.querySelectorAll("figure svg")].map(
+    (svg) => getComputedStyle(svg.querySelector("path")).fill);
+  return {
+    bodyMaxWidth: style("body").maxWidth,
+    h2Border: style("h2").borderBottomStyle,
+    headBackground: style("thead th").backgroundColor,
+    noteBorder: style(".note").borderLeftStyle,
+    figureBackgrounds: backgrounds,
+    overflow: document.documentElement.scrollWidth - window.innerWidth,
+  };
+}"""
+
+
+def _check_looks_styled(page: Any) -> None:
+    look = page.evaluate(_LOOK)
+    assert look["bodyMaxWidth"] == "1024px", look  # report.css: max-width 64rem
+    assert look["h2Border"] == "solid", look
+    assert look["headBackground"] == "rgb(241, 243, 246)", look
+    assert look["noteBorder"] == "solid", look
+    assert len(look["figureBackgrounds"]) >= 4
+    assert set(look["figureBackgrounds"]) == {"rgb(255, 255, 255)"}, look
+    assert look["overflow"] <= 1, look
+    for index, figure in enumerate(page.locator("figure").all()):
+        share = dark_share(figure.screenshot())
+        assert share < 0.15, f"figure {index + 1} is {share:.0%} black"
+
+
+@pytest.mark.browser
+def test_report_opened_from_the_admin_page_renders_under_the_policy(
+    site: tuple[LiveServer, DemoSite], browser: Any, tmp_path: Path
+):
+    server, demo = site
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.set_default_timeout(30_000)
+    try:
+        watched = watch(context)
+        admin = context.new_page()
+        sign_in(admin, server.url, demo.admin_email, demo.admin_password)
+        admin.goto(f"{server.url}/admin/rounds/{demo.round_id}")
+        with context.expect_page() as opened:
+            admin.get_by_role("link", name="Reliability report").first.click()
+        page = opened.value
+        page.wait_for_load_state("load")
+        assert page.locator("h1").inner_text()
+        _check_looks_styled(page)
+        assert Watch.violations(page) == []
+        assert watched.console_errors == []
+        page.screenshot(path=str(_screenshots() / "report_served.png"), full_page=True)
+
+        # The same document saved to disk renders alike, with no network at all.
+        reply = context.request.get(
+            f"{server.url}/api/rounds/{demo.round_id}/report?format=html&n_bootstrap=50"
+        )
+        assert reply.ok
+        saved = tmp_path / "report.html"
+        saved.write_bytes(reply.body())
+    finally:
+        context.close()
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, offline=True)
+    try:
+        watched = watch(context)
+        page = context.new_page()
+        page.goto(saved.as_uri())
+        _check_looks_styled(page)
+        assert watched.requests == [saved.as_uri()]
+        assert watched.console_errors == []
+        page.screenshot(path=str(_screenshots() / "report_saved.png"), full_page=True)
+    finally:
+        context.close()
