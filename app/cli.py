@@ -892,9 +892,8 @@ def serve(
     upgrade: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
 ) -> None:
     """Serve the web app and API (DATABASE_URL; BASE_URL for invitation links)."""
-    import uvicorn
-
     from app.migrate import upgrade_database
+    from app.server import serve as serve_app
 
     if "BASE_URL" not in os.environ:
         os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
@@ -902,15 +901,7 @@ def serve(
     if upgrade:
         upgrade_database(get_settings().database_url)
     _purge_sessions(get_settings(), quiet=True)
-    uvicorn.run(
-        "app.asgi:create",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or get_settings().workers,
-        log_level="info",
-        proxy_headers=True,
-    )
+    serve_app(host=host, port=port, workers=workers or get_settings().workers)
 
 
 def _link_host(host: str) -> str:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import sys
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +66,55 @@ def test_three_workers_share_sessions_and_answers(database_url):
         log = server.log()
         pids = set(re.findall(r"Started server process \[(\d+)\]", log))
         assert len(pids) == 3, log
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(p) for p in path.read_text().split()} if path.exists() else set()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def _wait_for(condition, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@linux_only
+def test_a_worker_that_dies_is_replaced(database_url):
+    with live_server(database_url, workers=2) as server:
+        assert _wait_for(lambda: len(_children(server.pid)) == 2)
+        first = _children(server.pid)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        # The supervisor forks a new worker from the loaded app: serving again at once.
+        assert _wait_for(
+            lambda: len(_children(server.pid)) == 2 and victim not in _children(server.pid)
+        )
+        assert _answers(server.url)
+        replacement = _children(server.pid) - first
+        assert len(replacement) == 1
+
+
+@linux_only
+def test_workers_end_with_a_supervisor_killed_outright(database_url):
+    with live_server(database_url, workers=2) as server:
+        assert _wait_for(lambda: len(_children(server.pid)) == 2)
+        workers = _children(server.pid)
+        server.kill()
+        # No orphan keeps the port and serves on: every worker is gone within seconds.
+        assert _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))
+        assert not _answers(server.url)
