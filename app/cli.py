@@ -715,16 +715,50 @@ def rubric_diff(
     if as_json:
         _print_json(diff)
         return
-    _echo(f"{survey}: v{a} -> v{b}")
+    tiers, dimensions = diff["tier_labels"], diff["dimension_labels"]
+
+    def number(value: float | None, digits: int) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    def tier(key: str | None, share: float | None) -> str:
+        name = _one(tiers.get(key, key)) if key else "(not in this version)"
+        return name if share is None else f"{name} ({share:.0%})"
+
+    def quoted(value: str | None) -> str:
+        return f'"{_one(value)}"' if value else "(not recorded)"
+
+    _echo(f"{_one(survey)} ({_one(diff['title'])}): v{a} -> v{b}")
+    _echo("Items that changed tier (share of bootstrap resamples in that tier):")
     for change in diff["tier_changes"]:
-        _echo(f"  {_one(change['label'])}: {change['from']} -> {change['to']}")
+        _echo(
+            f"  {_one(change['label'])}: {tier(change['from'], change['p_from'])} -> "
+            f"{tier(change['to'], change['p_to'])}"
+        )
     if not diff["tier_changes"]:
-        _echo("  no item changed tier")
-    for tier, t in diff["thresholds"].items():
-        _echo(f"  threshold {tier}: {t['from']} -> {t['to']}")
-    for dim, e in diff["reliability"].items():
+        _echo("  none")
+    _echo(f"  {len(diff['unchanged'])} items kept their tier")
+    _echo("Thresholds (score from which a tier applies):")
+    for key, t in diff["thresholds"].items():
+        _echo(f"  {tier(key, None)}: {number(t['from'], 2)} -> {number(t['to'], 2)}")
+    _echo("Reliability (Krippendorff's alpha):")
+    for key, e in diff["reliability"].items():
         change = f"{e['change']:+.3f}" if e["change"] is not None else "n/a"
-        _echo(f"  alpha {dim}: {e['from']} -> {e['to']} ({change})")
+        _echo(
+            f"  {_one(dimensions.get(key, key))}: {number(e['from'], 3)} -> "
+            f"{number(e['to'], 3)} ({change})"
+        )
+    _echo("Context assumed:")
+    for c in diff["context_changes"]:
+        _echo(f"  {_one(c['label'])}: {quoted(c['from'])} -> {quoted(c['to'])}")
+    if not diff["context_changes"]:
+        _echo("  unchanged")
+    justification = diff["justification"]
+    if justification["changed"]:
+        _echo(
+            f"Justification: {quoted(justification['from'])} -> {quoted(justification['to'])}"
+        )
+    else:
+        _echo(f"Justification: unchanged ({quoted(justification['to'])})")
 
 
 @rubric_cli.command("verify")

@@ -144,7 +144,8 @@ def _fmt(value: Any) -> str:
 
 
 def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
-    """What changed from version a to version b: tiers, thresholds, reliability."""
+    """What changed from version a to version b: tiers, thresholds, reliability, the
+    context assumptions and the justification (with the labels to show them by)."""
     ra, rb = a.record, b.record
     items_a = {i["key"]: i for i in ra["items"]}
     items_b = {i["key"]: i for i in rb["items"]}
@@ -179,15 +180,38 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
             if entry["from"] is not None and entry["to"] is not None
             else None
         )
+    context_a, context_b = ra.get("context") or {}, rb.get("context") or {}
+    context_keys = [k for k in CONTEXT_FIELDS if k in context_a or k in context_b]
+    context_keys += sorted((set(context_a) | set(context_b)) - set(CONTEXT_FIELDS))
+    context_changes = [
+        {
+            "field": key,
+            "label": CONTEXT_FIELDS.get(key, key),
+            "from": context_a.get(key),
+            "to": context_b.get(key),
+        }
+        for key in context_keys
+        if context_a.get(key) != context_b.get(key)
+    ]
+    justification = {"from": ra.get("justification"), "to": rb.get("justification")}
+    justification["changed"] = justification["from"] != justification["to"]
+    tier_labels = {t["key"]: t["label"] for t in [*ra["tiers"], *rb["tiers"]]}
+    dimension_labels = {d["key"]: d["label"] for d in [*ra["dimensions"], *rb["dimensions"]]}
+    dimension_labels.setdefault(HOLISTIC_TIER_KEY, "Overall tier")
     return {
         "survey": rb["survey"]["slug"],
+        "title": rb["survey"]["title"],
         "from_version": a.number,
         "to_version": b.number,
         "tier_changes": changed,
         "unchanged": same,
         "thresholds": thresholds,
         "reliability": reliability,
-        "context": {"from": ra.get("context"), "to": rb.get("context")},
+        "context": {"from": context_a, "to": context_b},
+        "context_changes": context_changes,
+        "justification": justification,
+        "tier_labels": tier_labels,
+        "dimension_labels": dimension_labels,
     }
 
 
