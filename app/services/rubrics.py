@@ -222,6 +222,39 @@ def next_number(session: Session, *, survey_id: int) -> int:
     return (newest or 0) + 1
 
 
+# What may differ between two publications of the same rubric: the version number, when,
+# and by whom. Everything else (rounds, calibration, items, evidence, context,
+# justification) is the rubric.
+_PUBLICATION_FIELDS = ("rubric_version", "published_at", "publisher")
+
+
+def _content(record: dict[str, Any]) -> str:
+    return canonical_json({k: v for k, v in record.items() if k not in _PUBLICATION_FIELDS})
+
+
+def ensure_new_content(session: Session, *, survey_id: int, record: dict[str, Any]) -> None:
+    """Conflict when the survey's newest published version has the same content as
+    ``record``: publishing it again would only make a second name for one rubric.
+
+    Only the newest counts: going back to an earlier version's rubric after a different
+    one is a change worth a version of its own."""
+    newest = session.exec(
+        select(RubricVersion)
+        .where(RubricVersion.survey_id == survey_id)
+        .order_by(col(RubricVersion.number).desc())
+        .limit(1)
+    ).first()
+    if newest is None or _content(newest.record) != _content(record):
+        return
+    slug = newest.record["survey"]["slug"]
+    raise Conflict(
+        f"{slug} v{newest.number} (published {newest.record['published_at'][:10]}) is this "
+        "same rubric: same rounds, calibration, context and justification; publishing it "
+        f"again would only copy it. Cite {slug} v{newest.number}, or change the context or "
+        "the justification to publish a new version."
+    )
+
+
 def store_rubric(
     session: Session, *, round_: Round, record: dict[str, Any], publisher: User
 ) -> RubricVersion:
@@ -484,4 +517,5 @@ def publish_rubric(
         "publisher": publisher.email,
         "published_at": utcnow().isoformat(),
     }
+    ensure_new_content(session, survey_id=survey_version.survey_id, record=record)
     return store_rubric(session, round_=round_, record=record, publisher=publisher)
