@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.services import reports
 from app.services.demo import simulate_panel
 from tests.browser_support import (
     DemoSite,
@@ -71,6 +72,29 @@ def test_report_figures_keep_their_colours_as_attributes(report_reply):
     assert html.count("<svg") >= 4
     assert 'fill="#ffffff"' in html  # the figures' white backgrounds
     assert "<?xml" not in html  # no XML prolog in the middle of an HTML body
+
+
+def test_inline_svg_turns_styles_into_presentation_attributes():
+    svg = (
+        '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n'
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "x.dtd">\n'
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10pt">'
+        '<defs><style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>'
+        "</defs>"
+        '<path d="M 0 0" style="fill: #ffffff; stroke-linecap: square"/>'
+        '<g fill="red" style="fill: blue; font: 10px \'DejaVu Sans\'"><text>style="x"</text></g>'
+        "</svg>"
+    )
+    out = reports.inline_svg(svg)
+    assert out.startswith("<svg ") and "<style" not in out and " style=" not in out
+    # The default rule, on the root for elements with no style of their own ...
+    assert out.startswith('<svg stroke-linejoin="round" stroke-linecap="butt" ')
+    # ... and under each element's own declarations, which win as they did.
+    assert '<path d="M 0 0" stroke-linejoin="round" stroke-linecap="square" fill="#ffffff"/>' in out
+    # An attribute already there is kept; values are escaped; text is left alone.
+    assert '<g fill="red" stroke-linejoin="round"' in out and 'fill="blue"' not in out
+    assert 'font="10px &#x27;DejaVu Sans&#x27;"' in out
+    assert '<text>style="x"</text>' in out
 
 
 # --- in the browser ----------------------------------------------------------------------
