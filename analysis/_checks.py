@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 
-def make_generator(value: Any, name: str) -> np.random.Generator:
+def make_generator(value: object, name: str) -> np.random.Generator:
     """A numpy Generator from a Generator, an int seed or None; ``name`` is the parameter."""
     if isinstance(value, np.random.Generator):
         return value
@@ -16,7 +14,7 @@ def make_generator(value: Any, name: str) -> np.random.Generator:
     raise ValueError(f"{name} must be a numpy.random.Generator, an int seed or None, not {value!r}")
 
 
-def check_bootstrap(n_bootstrap: Any) -> int:
+def check_bootstrap(n_bootstrap: object) -> int:
     """The number of bootstrap replicates as an int >= 0."""
     if (
         isinstance(n_bootstrap, bool)

@@ -13,16 +13,25 @@ take a batch of coincidence matrices and return a batch of alphas.
 
 from __future__ import annotations
 
+from typing import Literal, TypeAlias
+
 import numpy as np
 import scipy.sparse
 
-LEVELS = ("nominal", "ordinal", "interval", "ratio")
+from analysis._types import FloatArray
+
+#: Per-unit coincidences: dense (units, V*V), or sparse when that would be too large.
+PerUnit: TypeAlias = FloatArray | scipy.sparse.csr_matrix
+
+#: Krippendorff's levels of measurement.
+Level: TypeAlias = Literal["nominal", "ordinal", "interval", "ratio"]
+LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 
 # Above this many (units x V x V) cells the per-unit coincidences are kept sparse.
 _DENSE_LIMIT = 20_000_000
 
 
-def unit_coincidences(counts: np.ndarray) -> np.ndarray | scipy.sparse.csr_matrix:
+def unit_coincidences(counts: FloatArray) -> PerUnit:
     """Per-unit coincidences, shape (units, V*V): dense for small V, sparse otherwise.
 
     ``counts`` is (units, V) value counts; units with fewer than two values get zeros.
@@ -35,7 +44,8 @@ def unit_coincidences(counts: np.ndarray) -> np.ndarray | scipy.sparse.csr_matri
         diagonal = np.arange(width)
         products[:, diagonal, diagonal] -= counts
         products *= scale[:, None, None]
-        return products.reshape(n_units, width * width)
+        dense: FloatArray = products.reshape(n_units, width * width)
+        return dense
     # Sparse: only pairs of values that occur together in a unit.
     unit, value = np.nonzero(counts)
     per_unit = np.bincount(unit, minlength=n_units)
@@ -51,31 +61,34 @@ def unit_coincidences(counts: np.ndarray) -> np.ndarray | scipy.sparse.csr_matri
     return scipy.sparse.csr_matrix((data, (u, c * width + k)), shape=(n_units, width * width))
 
 
-def weighted_coincidences(per_unit: np.ndarray | scipy.sparse.csr_matrix, weights: np.ndarray):
+def weighted_coincidences(per_unit: PerUnit, weights: FloatArray) -> FloatArray:
     """(B, V*V) coincidence matrices for a (B, units) matrix of unit weights."""
-    if scipy.sparse.issparse(per_unit):
-        return np.asarray((per_unit.T @ weights.T).T)
-    return weights @ per_unit
+    if isinstance(per_unit, np.ndarray):
+        return weights @ per_unit
+    return np.asarray((per_unit.T @ weights.T).T, dtype=np.float64)
 
 
-def fixed_distances(domain: np.ndarray, level: str) -> np.ndarray | None:
+def fixed_distances(domain: FloatArray, level: str) -> FloatArray | None:
     """Squared distances d_ck that do not depend on the data; None for ordinal."""
     x = np.asarray(domain, dtype=float)
     if level == "nominal":
-        return 1.0 - np.eye(x.size)
+        nominal: FloatArray = 1.0 - np.eye(x.size)
+        return nominal
     if level == "interval":
-        return (x[:, None] - x[None, :]) ** 2
+        interval: FloatArray = (x[:, None] - x[None, :]) ** 2
+        return interval
     if level == "ratio":
         total = x[:, None] + x[None, :]
         difference = x[:, None] - x[None, :]
         ratio = np.divide(difference, total, out=np.zeros_like(total), where=total != 0)
-        return ratio**2
+        squared: FloatArray = ratio**2
+        return squared
     if level == "ordinal":
         return None
     raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
 
 
-def alpha_batch(coincidences: np.ndarray, domain: np.ndarray, level: str) -> np.ndarray:
+def alpha_batch(coincidences: FloatArray, domain: FloatArray, level: str) -> FloatArray:
     """Alpha for each of B flattened (V*V) coincidence matrices; NaN where undefined.
 
     The ordinal distance depends on the marginals n_c: with midranks M_c = sum_{g<=c}
@@ -101,9 +114,10 @@ def alpha_batch(coincidences: np.ndarray, domain: np.ndarray, level: str) -> np.
     return alpha
 
 
-def expected_coincidences(n_v: np.ndarray) -> np.ndarray:
+def expected_coincidences(n_v: FloatArray) -> FloatArray:
     """Coincidences expected by chance, e_ck = (n_c n_k - [c = k] n_c) / (n - 1)."""
     n = n_v.sum()
     if n <= 1:
         return np.zeros((n_v.size, n_v.size))
-    return (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
+    expected: FloatArray = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
+    return expected

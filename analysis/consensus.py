@@ -6,13 +6,14 @@ coincidence matrix), since that is a question about where the panel does not con
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from analysis._coincidence import expected_coincidences, unit_coincidences
+from analysis._types import BoolArray, FloatArray, IntArray
 from analysis.results import ConfusionPair, ItemConsensus
 from analysis.tidy import DimensionData, PanelCodes, validate_ratings
 
@@ -56,7 +57,9 @@ class ConsensusCriterion:
             )
 
     @classmethod
-    def from_value(cls, value: ConsensusCriterion | Mapping[str, object] | None):
+    def from_value(
+        cls, value: ConsensusCriterion | Mapping[str, object] | None
+    ) -> ConsensusCriterion:
         """Accept a criterion, a mapping of its fields, or None (the default criterion)."""
         if value is None:
             return cls()
@@ -78,12 +81,12 @@ class ConsensusCriterion:
 
 
 def grouped_quantile(
-    ordered: np.ndarray,
-    start: np.ndarray,
-    size: np.ndarray,
+    ordered: FloatArray,
+    start: IntArray,
+    size: IntArray,
     p: float,
     method: str = "linear",
-) -> np.ndarray:
+) -> FloatArray:
     """Quantile p of each group of a sorted array (groups given by start and size > 0).
 
     ``linear`` is Hyndman & Fan type 7 (numpy's and R's default), h = (n - 1) p;
@@ -99,7 +102,8 @@ def grouped_quantile(
     high = np.minimum(low + 1, size - 1)
     fraction = h - low
     below, above = ordered[start + low], ordered[start + high]
-    return below + fraction * (above - below)
+    quantile: FloatArray = below + fraction * (above - below)
+    return quantile
 
 
 def item_consensus(
@@ -185,7 +189,7 @@ def consensus_of_valid(
     codes: PanelCodes | None = None,
 ) -> tuple[ItemConsensus, ...]:
     """:func:`item_consensus` of ratings that :func:`validate_ratings` already checked."""
-    criterion = ConsensusCriterion.from_value(criterion)
+    checked = ConsensusCriterion.from_value(criterion)
     if quantile_method not in QUANTILE_METHODS:
         raise ValueError(
             f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}, not {quantile_method!r}"
@@ -212,7 +216,7 @@ def consensus_of_valid(
     start = np.cumsum(n) - n
     rated = n > 0
 
-    def per_cell(function) -> np.ndarray:
+    def per_cell(function: Callable[[IntArray, IntArray], FloatArray]) -> FloatArray:
         out = np.full(n_cells, np.nan)
         out[rated] = function(start[rated], n[rated])
         return out
@@ -246,8 +250,19 @@ def consensus_of_valid(
             where=count > 0,
         )
 
-    met, reasons = _criterion(criterion, n, q3 - q1, within)
-    median, mean, sd, q1, q3, iqr, within, modal_share, confidence, modal_value = (
+    met, reasons = _criterion(checked, n, q3 - q1, within)
+    (
+        median_of,
+        mean_of,
+        sd_of,
+        q1_of,
+        q3_of,
+        iqr_of,
+        within_of,
+        modal_share_of,
+        confidence_of,
+        modal_value_of,
+    ) = (
         _numbers(array)
         for array in (
             median,
@@ -262,7 +277,7 @@ def consensus_of_valid(
             modal_value,
         )
     )
-    n_list, cant, outside, modal_tied = (
+    n_list, cant_list, outside_list, tied_list = (
         n.tolist(),
         cant.tolist(),
         outside.tolist(),
@@ -271,36 +286,36 @@ def consensus_of_valid(
     results = []
     for index, code in enumerate(cells):
         dimension = dimensions[code // n_items]
-        modal = modal_value[index]
+        modal = modal_value_of[index]
         is_tier = dimension in tiers and modal is not None
         results.append(
             ItemConsensus(
                 item=items[code % n_items],
                 dimension=dimension,
                 n=n_list[index],
-                median=median[index],
-                mean=mean[index],
-                sd=sd[index],
-                q1=q1[index],
-                q3=q3[index],
-                iqr=iqr[index],
-                share_within_one=within[index],
+                median=median_of[index],
+                mean=mean_of[index],
+                sd=sd_of[index],
+                q1=q1_of[index],
+                q3=q3_of[index],
+                iqr=iqr_of[index],
+                share_within_one=within_of[index],
                 modal_value=modal,
-                modal_share=modal_share[index],
-                modal_tied=modal_tied[index],
-                n_cant_judge=cant[index],
-                n_outside_expertise=outside[index],
-                mean_confidence=confidence[index],
+                modal_share=modal_share_of[index],
+                modal_tied=tied_list[index],
+                n_cant_judge=cant_list[index],
+                n_outside_expertise=outside_list[index],
+                mean_confidence=confidence_of[index],
                 consensus=None if met is None else bool(met[index]),
                 consensus_reason=reasons[index],
                 modal_tier=_tier_label(modal, tier_labels) if is_tier else None,
-                modal_tier_share=modal_share[index] if is_tier else None,
+                modal_tier_share=modal_share_of[index] if is_tier else None,
             )
         )
     return tuple(results)
 
 
-def _numbers(values: np.ndarray) -> list[float | None]:
+def _numbers(values: FloatArray) -> list[float | None]:
     """Python floats, with None where the statistic is undefined (NaN)."""
     return [None if value != value else value for value in values.astype(float).tolist()]
 
@@ -313,7 +328,9 @@ def _tier_label(value: float | None, labels: Mapping[float, str] | None) -> str 
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _modes(ordered: np.ndarray, group: np.ndarray, n_cells: int):
+def _modes(
+    ordered: FloatArray, group: IntArray, n_cells: int
+) -> tuple[FloatArray, IntArray, BoolArray]:
     """Per group of a (group, value)-sorted array: smallest modal value, its count, tie."""
     value = np.full(n_cells, np.nan)
     count = np.zeros(n_cells, dtype=np.int64)
@@ -339,12 +356,12 @@ def _modes(ordered: np.ndarray, group: np.ndarray, n_cells: int):
 
 
 def _criterion(
-    criterion: ConsensusCriterion, n: np.ndarray, iqr: np.ndarray, within: np.ndarray
-) -> tuple[np.ndarray | None, list[str | None]]:
+    criterion: ConsensusCriterion, n: IntArray, iqr: FloatArray, within: FloatArray
+) -> tuple[BoolArray | None, list[str | None]]:
     """Per cell: does it meet every condition that is set, and if not, why not."""
     if not criterion.is_set:
         return None, ["no consensus condition is set"] * n.size
-    checks = []
+    checks: list[tuple[BoolArray, Callable[[int], str]]] = []
     if criterion.min_n is not None:
         checks.append((n >= criterion.min_n, lambda i: f"n = {n[i]} < {criterion.min_n}"))
     if criterion.max_iqr is not None:

@@ -15,10 +15,14 @@ from typing import ParamSpec
 
 import matplotlib
 import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.typing import RcKeyType
 
+from analysis._types import FloatArray
 from analysis.reliability import ACCEPTABLE_ALPHA, TENTATIVE_ALPHA
 from analysis.results import ItemConsensus, PanelAnalysis
 
@@ -32,7 +36,7 @@ __all__ = [
 ]
 
 AGGREGATES = ("max", "min", "mean")
-_STYLE = {
+_STYLE: dict[RcKeyType, object] = {
     "svg.hashsalt": "elicit-analysis",
     "svg.fonttype": "path",
     "font.family": "DejaVu Sans",
@@ -85,7 +89,9 @@ def _short(value: Hashable, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _median_table(items: list[ItemConsensus]):
+def _median_table(
+    items: list[ItemConsensus],
+) -> tuple[FloatArray, list[Hashable], list[Hashable]]:
     dimensions = sorted({item.dimension for item in items}, key=str)
     labels = sorted({item.item for item in items}, key=str)
     table = np.full((len(labels), len(dimensions)), np.nan)
@@ -197,13 +203,7 @@ def plot_item_medians(
     >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
     True
     """
-    items = _items(result, "result")
-    if dimension is not None:
-        items = [item for item in items if item.dimension == dimension]
-        if not items:
-            raise ValueError(f"dimension {dimension!r} has no items in the result")
-    if not items:
-        raise ValueError("result has no items to plot")
+    items = _items_of_dimension(result, dimension)
     table, labels, dimensions = _median_table(items)
     by_key = {(item.item, item.dimension): item for item in items}
     scores = np.array([np.nanmean(r) if np.isfinite(r).any() else -np.inf for r in table])
@@ -214,13 +214,7 @@ def plot_item_medians(
     values = [v for item in items for v in (item.q1, item.q3) if v is not None]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     for axes, name in zip(axes_list, dimensions, strict=True):
-        for position, label in enumerate(labels):
-            item = by_key.get((label, name))
-            if item is None or item.median is None:
-                continue
-            colour = _BLUE if item.consensus else _GREY
-            axes.plot([item.q1, item.q3], [position, position], color=colour, lw=2.2, alpha=0.6)
-            axes.plot([item.median], [position], "o", color=colour, ms=5)
+        _draw_medians(axes, [by_key.get((label, name)) for label in labels])
         axes.set_title(_short(name, 24), loc="left")
         axes.set_xlim(low - 0.4, high + 0.4)
         axes.grid(axis="x", color="#e4e4e4", lw=0.8)
@@ -239,6 +233,86 @@ def plot_item_medians(
     )
     figure.suptitle(title or "Item medians with interquartile ranges", x=0.02, ha="left")
     return _svg(figure)
+
+
+def _plane_points(
+    items: Sequence[ItemConsensus], x_name: Hashable, y_name: Hashable
+) -> list[tuple[Hashable, float, float]]:
+    """(item, x median, y median) of the items with a median on both dimensions."""
+    medians: dict[Hashable, dict[Hashable, float]] = {}
+    for item in items:
+        if item.median is not None and item.dimension in (x_name, y_name):
+            medians.setdefault(item.item, {})[item.dimension] = item.median
+    points = [(label, m[x_name], m[y_name]) for label, m in medians.items() if len(m) == 2]
+    if not points:
+        raise ValueError(f"no item has a median on both {x_name!r} and {y_name!r}")
+    return points
+
+
+def _plane_range(
+    xs: FloatArray, ys: FloatArray, scale: tuple[float, float] | None
+) -> tuple[float, float]:
+    if scale is None:
+        return float(min(xs.min(), ys.min())) - 0.5, float(max(xs.max(), ys.max())) + 0.5
+    low, high = (float(v) for v in scale)
+    if not low < high:
+        raise ValueError(f"scale must be (low, high) with low < high, not {scale!r}")
+    return low, high
+
+
+def _draw_points(
+    axes: Axes,
+    points: Sequence[tuple[Hashable, float, float]],
+    item_tier: npt.NDArray[np.intp],
+    tiers: Sequence[str],
+) -> list[str]:
+    """Numbered points on the plane; the lines of the key that names their items."""
+    # Medians sit on a coarse grid, so items often share a point and long names would
+    # collide: points carry numbers and a key beside the plane names the items.
+    places: dict[tuple[float, float], list[tuple[str, int]]] = {}
+    for (label, x, y), tier in zip(points, item_tier, strict=True):
+        places.setdefault((float(x), float(y)), []).append((_short(label, 44), int(tier)))
+    key_lines = []
+    ordered_places = sorted(places.items(), key=lambda pair: (-pair[0][1], pair[0][0]))
+    for number, ((x, y), members) in enumerate(ordered_places, start=1):
+        axes.scatter([x], [y], s=150 + 20 * len(members), color="#222222", zorder=3)
+        axes.annotate(
+            str(number),
+            (x, y),
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=7,
+            fontweight="bold",
+            zorder=4,
+        )
+        for index, (name, tier) in enumerate(sorted(members)):
+            prefix = f"{number:>2}" if index == 0 else "  "
+            key_lines.append(f"{prefix}  {name}  [{tiers[tier]}]")
+    return key_lines
+
+
+def _items_of_dimension(
+    result: PanelAnalysis | Sequence[ItemConsensus], dimension: Hashable | None
+) -> list[ItemConsensus]:
+    items = _items(result, "result")
+    if dimension is not None:
+        items = [item for item in items if item.dimension == dimension]
+        if not items:
+            raise ValueError(f"dimension {dimension!r} has no items in the result")
+    if not items:
+        raise ValueError("result has no items to plot")
+    return items
+
+
+def _draw_medians(axes: Axes, rows: Sequence[ItemConsensus | None]) -> None:
+    """One row per item (bottom up): the IQR as a bar and the median as a point."""
+    for position, item in enumerate(rows):
+        if item is None or item.median is None or item.q1 is None or item.q3 is None:
+            continue
+        colour = _BLUE if item.consensus else _GREY
+        axes.plot([item.q1, item.q3], [position, position], color=colour, lw=2.2, alpha=0.6)
+        axes.plot([item.median], [position], "o", color=colour, ms=5)
 
 
 @_styled
@@ -303,25 +377,16 @@ def plot_tier_plane(
         raise ValueError(
             f"tiers must have one name more than thresholds ({cuts.size + 1}), not {len(tiers)}"
         )
-    items = _items(result, "result")
     x_name, y_name = dimensions
-    medians: dict[Hashable, dict[Hashable, float]] = {}
-    for item in items:
-        if item.median is not None and item.dimension in (x_name, y_name):
-            medians.setdefault(item.item, {})[item.dimension] = item.median
-    points = [(label, m[x_name], m[y_name]) for label, m in medians.items() if len(m) == 2]
-    if not points:
-        raise ValueError(f"no item has a median on both {x_name!r} and {y_name!r}")
+    points = _plane_points(_items(result, "result"), x_name, y_name)
     xs = np.array([p[1] for p in points])
     ys = np.array([p[2] for p in points])
-    if scale is None:
-        low = float(min(xs.min(), ys.min())) - 0.5
-        high = float(max(xs.max(), ys.max())) + 0.5
-    else:
-        low, high = (float(v) for v in scale)
-        if not low < high:
-            raise ValueError(f"scale must be (low, high) with low < high, not {scale!r}")
-    combine = {"max": np.maximum, "min": np.minimum, "mean": lambda a, b: (a + b) / 2.0}
+    low, high = _plane_range(xs, ys, scale)
+    combine: dict[str, Callable[[FloatArray, FloatArray], FloatArray]] = {
+        "max": np.maximum,
+        "min": np.minimum,
+        "mean": lambda a, b: (a + b) / 2.0,
+    }
     pad = 0.06 * (high - low)
     grid = np.linspace(low - pad, high + pad, 401)
     gx, gy = np.meshgrid(grid, grid)
@@ -348,28 +413,7 @@ def plot_tier_plane(
         linewidths=0.8,
     )
     item_tier = np.searchsorted(cuts, combine[aggregate](xs, ys), side="right")
-    # Medians sit on a coarse grid, so items often share a point and long names would
-    # collide: points carry numbers and a key beside the plane names the items.
-    places: dict[tuple[float, float], list[tuple[str, int]]] = {}
-    for (label, x, y), tier in zip(points, item_tier, strict=True):
-        places.setdefault((float(x), float(y)), []).append((_short(label, 44), int(tier)))
-    key_lines = []
-    ordered_places = sorted(places.items(), key=lambda pair: (-pair[0][1], pair[0][0]))
-    for number, ((x, y), members) in enumerate(ordered_places, start=1):
-        axes.scatter([x], [y], s=150 + 20 * len(members), color="#222222", zorder=3)
-        axes.annotate(
-            str(number),
-            (x, y),
-            ha="center",
-            va="center",
-            color="white",
-            fontsize=7,
-            fontweight="bold",
-            zorder=4,
-        )
-        for index, (name, tier) in enumerate(sorted(members)):
-            prefix = f"{number:>2}" if index == 0 else "  "
-            key_lines.append(f"{prefix}  {name}  [{tiers[tier]}]")
+    key_lines = _draw_points(axes, points, item_tier, tiers)
     key.text(
         0.0,
         0.80,

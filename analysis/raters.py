@@ -14,6 +14,7 @@ import scipy.sparse
 import scipy.stats
 
 from analysis._coincidence import alpha_batch, unit_coincidences
+from analysis._types import FloatArray, IntArray
 from analysis.reliability import resolve_levels
 from analysis.results import GroupDifference, RaterDiagnostics, RaterDimension
 from analysis.tidy import DimensionData, PanelCodes, dimension_data, sorted_codes, validate_ratings
@@ -29,9 +30,9 @@ _CHUNK_CELLS = 8_000_000
 class _Deviations:
     """Per valued rating of one dimension: its leave-one-out median and mean."""
 
-    loo_median: np.ndarray
-    loo_mean: np.ndarray
-    others: np.ndarray  # how many other values the item has
+    loo_median: FloatArray
+    loo_mean: FloatArray
+    others: IntArray  # how many other values the item has
 
 
 def _leave_one_out(data: DimensionData) -> _Deviations:
@@ -72,7 +73,7 @@ def _leave_one_out(data: DimensionData) -> _Deviations:
     return _Deviations(loo_median=loo_median, loo_mean=loo_mean, others=others)
 
 
-def grouped_average_ranks(group: np.ndarray, x: np.ndarray) -> np.ndarray:
+def grouped_average_ranks(group: IntArray, x: FloatArray) -> FloatArray:
     """Ranks 1..n of ``x`` within each group, ties getting the average of their ranks."""
     size = x.size
     order = np.lexsort((x, group))
@@ -92,7 +93,9 @@ def grouped_average_ranks(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _grouped_spearman(group: np.ndarray, x: np.ndarray, y: np.ndarray, n_groups: int):
+def _grouped_spearman(
+    group: IntArray, x: FloatArray, y: FloatArray, n_groups: int
+) -> tuple[FloatArray, IntArray]:
     """Spearman's rho within each group (average ranks for ties); NaN if undefined."""
     n = np.bincount(group, minlength=n_groups)
     rho = np.full(n_groups, np.nan)
@@ -119,7 +122,9 @@ def _spearman_reason(n: int, rho: float) -> str | None:
     return "the rater's values or the panel means do not vary, so no rank correlation"
 
 
-def _alpha_without(data: DimensionData, level: str, n_raters: int):
+def _alpha_without(
+    data: DimensionData, level: str, n_raters: int
+) -> tuple[float | None, FloatArray, str | None]:
     """(alpha of all raters, alpha without each rater (n_raters,), reason when undefined).
 
     Taking rater r out changes only the units r rated. For a unit with m values n_u,
@@ -140,8 +145,8 @@ def _alpha_without(data: DimensionData, level: str, n_raters: int):
         return None, nothing, "alpha of the whole panel is undefined"
     unit = np.searchsorted(units, data.item_code)
     m = counts.sum(axis=1)[unit]
-    a = np.where(m == 2, 1.0, np.where(m >= 3, -1.0 / np.maximum(m - 2.0, 1.0), 0.0))
-    b = np.where(m >= 3, 1.0 / np.maximum(m - 2.0, 1.0), 0.0)
+    a: FloatArray = np.where(m == 2, 1.0, np.where(m >= 3, -1.0 / np.maximum(m - 2.0, 1.0), 0.0))
+    b: FloatArray = np.where(m >= 3, 1.0 / np.maximum(m - 2.0, 1.0), 0.0)
     rater, value = data.rater_code, data.value_code
     t = scipy.sparse.csr_matrix((a, (rater, unit)), shape=(n_raters, units.size))
     s = scipy.sparse.csr_matrix(
@@ -300,7 +305,7 @@ def diagnostics_of_valid(
                 mean_signed_deviation=_finite(dev[code]),
                 spearman=_finite(rho[code]),
                 alpha_without=alpha_without,
-                alpha_delta=None if alpha_without is None else alpha_without - full,
+                alpha_delta=None if alpha_without is None or full is None else alpha_without - full,
                 reasons=reasons,
             )
         reasons = {}
@@ -330,9 +335,11 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _attributes(frame: pd.DataFrame, rater_code: np.ndarray, n_raters: int) -> list[dict]:
+def _attributes(
+    frame: pd.DataFrame, rater_code: IntArray, n_raters: int
+) -> list[dict[str, object]]:
     present = [column for column in ATTRIBUTE_COLUMNS if column in frame.columns]
-    attributes: list[dict] = [{} for _ in range(n_raters)]
+    attributes: list[dict[str, object]] = [{} for _ in range(n_raters)]
     for column in present:
         first = pd.Series(frame[column].to_numpy()).groupby(rater_code).first()
         for code, value in first.items():

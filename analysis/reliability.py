@@ -24,12 +24,15 @@ import scipy.stats
 from analysis._checks import check_bootstrap, make_generator
 from analysis._coincidence import (
     LEVELS,
+    Level,
     alpha_batch,
     unit_coincidences,
     weighted_coincidences,
 )
+from analysis._types import FloatArray, LabelArray
 from analysis.consensus import confusion_pairs
 from analysis.results import (
+    AgreementCoefficients,
     AlphaResult,
     Coefficient,
     DimensionReliability,
@@ -103,7 +106,7 @@ def read_alpha(value: float | None) -> str | None:
 
 def resolve_levels(
     levels: str | Mapping[Hashable, str] | None, dimensions: Sequence[Hashable]
-) -> dict[Hashable, str]:
+) -> dict[Hashable, Level]:
     """Level of measurement per dimension from None (ordinal), one level, or a mapping.
 
     Dimensions missing from a mapping are ordinal; a level that is not one of
@@ -112,8 +115,7 @@ def resolve_levels(
     if levels is None:
         return dict.fromkeys(dimensions, "ordinal")
     if isinstance(levels, str):
-        _check_level(levels, "levels")
-        return dict.fromkeys(dimensions, levels)
+        return dict.fromkeys(dimensions, _check_level(levels, "levels"))
     if not isinstance(levels, Mapping):
         raise ValueError(f"levels must be a str, a mapping or None, not {levels!r}")
     return {
@@ -122,10 +124,11 @@ def resolve_levels(
     }
 
 
-def _check_level(level: str, name: str = "level") -> str:
-    if level not in LEVELS:
-        raise ValueError(f"{name} must be one of {', '.join(LEVELS)}, not {level!r}")
-    return level
+def _check_level(level: object, name: str = "level") -> Level:
+    for known in LEVELS:
+        if level == known:
+            return known
+    raise ValueError(f"{name} must be one of {', '.join(LEVELS)}, not {level!r}")
 
 
 def _one_dimension(
@@ -148,7 +151,7 @@ def _one_dimension(
     return dimension_data(frame, scales=scales)[dimension]
 
 
-def _unit_weights(n_units: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+def _unit_weights(n_units: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArray:
     """(B, units) counts: how often each replicate drew each unit (with replacement)."""
     if n_bootstrap == 0 or n_units == 0:
         return np.zeros((0, n_units))
@@ -158,7 +161,7 @@ def _unit_weights(n_units: int, n_bootstrap: int, rng: np.random.Generator) -> n
     return counts.reshape(n_bootstrap, n_units).astype(float)
 
 
-def _percentile_ci(replicates: np.ndarray) -> tuple[float | None, float | None, str | None]:
+def _percentile_ci(replicates: FloatArray) -> tuple[float | None, float | None, str | None]:
     defined = replicates[np.isfinite(replicates)]
     if replicates.size == 0:
         return None, None, "no bootstrap replicates were requested"
@@ -171,7 +174,7 @@ def _percentile_ci(replicates: np.ndarray) -> tuple[float | None, float | None, 
 # ----------------------------------------------------------------------------- alpha
 
 
-def _alpha_degenerate(data: DimensionData, counts: np.ndarray) -> str | None:
+def _alpha_degenerate(data: DimensionData, counts: FloatArray) -> str | None:
     if data.n_raters < 2:
         return f"values from {data.n_raters} rater(s) only; alpha needs at least two raters"
     if not (counts.sum(axis=1) >= 2).any():
@@ -185,8 +188,8 @@ def _alpha_degenerate(data: DimensionData, counts: np.ndarray) -> str | None:
 def _alpha_results(
     data: DimensionData,
     *,
-    levels: Sequence[str],
-    weights: np.ndarray,
+    levels: Sequence[Level],
+    weights: FloatArray,
     minimum: float,
 ) -> dict[str, AlphaResult]:
     _, counts = data.value_counts()
@@ -325,42 +328,46 @@ def krippendorff_alpha(
     interval 0.849 acceptable
     ratio 0.797 tentative
     """
-    _check_level(level)
+    checked = _check_level(level)
     n_bootstrap = check_bootstrap(n_bootstrap)
     generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     units, _ = data.value_counts()
     weights = _unit_weights(units.size, n_bootstrap, generator)
-    return _alpha_results(data, levels=(level,), weights=weights, minimum=float(minimum))[level]
+    alpha = _alpha_results(data, levels=(checked,), weights=weights, minimum=float(minimum))
+    return alpha[checked]
 
 
 # ------------------------------------------------------------ kappa-type coefficients
 
 
-def _ordinal_weights(q: int) -> np.ndarray:
+def _ordinal_weights(q: int) -> FloatArray:
     rank = np.arange(q)
     span = np.abs(rank[:, None] - rank[None, :]) + 1
     raw = span * (span - 1) / 2.0
     return 1.0 - raw / raw.max() if raw.max() > 0 else np.ones((q, q))
 
 
-def _quadratic_weights(categories: np.ndarray) -> np.ndarray:
+def _quadratic_weights(categories: FloatArray) -> FloatArray:
     x = np.asarray(categories, dtype=float)
     spread = x.max() - x.min() if x.size else 0.0
     if spread == 0:
         return np.ones((x.size, x.size))
-    return 1.0 - ((x[:, None] - x[None, :]) / spread) ** 2
+    weights: FloatArray = 1.0 - ((x[:, None] - x[None, :]) / spread) ** 2
+    return weights
 
 
 @dataclass(frozen=True)
 class _AgreementBatch:
     """Per-replicate observed agreement and category propensities (first row: the data)."""
 
-    pa: np.ndarray
-    pi: np.ndarray
+    pa: FloatArray
+    pi: FloatArray
 
 
-def _agreement_batch(counts: np.ndarray, weights: np.ndarray, unit_weights: np.ndarray):
+def _agreement_batch(
+    counts: FloatArray, weights: FloatArray, unit_weights: FloatArray
+) -> _AgreementBatch:
     r = counts.sum(axis=1)
     pairable = (r >= 2).astype(float)
     r_star = counts @ weights.T
@@ -376,7 +383,7 @@ def _agreement_batch(counts: np.ndarray, weights: np.ndarray, unit_weights: np.n
     return _AgreementBatch(pa=pa, pi=pi)
 
 
-def _chance_corrected(pa: np.ndarray, pe: np.ndarray) -> np.ndarray:
+def _chance_corrected(pa: FloatArray, pe: FloatArray) -> FloatArray:
     defined = np.isfinite(pa) & (1.0 - pe > 1e-12)
     value = np.full(pa.shape, np.nan)
     value[defined] = (pa[defined] - pe[defined]) / (1.0 - pe[defined])
@@ -384,8 +391,8 @@ def _chance_corrected(pa: np.ndarray, pe: np.ndarray) -> np.ndarray:
 
 
 def _agreement_values(
-    counts: np.ndarray, categories: np.ndarray, unit_weights: np.ndarray
-) -> dict[str, np.ndarray]:
+    counts: FloatArray, categories: FloatArray, unit_weights: FloatArray
+) -> dict[str, FloatArray]:
     q = categories.size
     if q == 0 or counts.shape[0] == 0:
         return {name: np.full(unit_weights.shape[0], np.nan) for name in AGREEMENT_COEFFICIENTS}
@@ -410,7 +417,7 @@ def _agreement_values(
     return values
 
 
-def _agreement_reason(name: str, data: DimensionData, counts: np.ndarray, q: int) -> str:
+def _agreement_reason(name: str, data: DimensionData, counts: FloatArray, q: int) -> str:
     if data.n_raters < 2:
         return f"values from {data.n_raters} rater(s) only; agreement needs at least two raters"
     if not (counts.sum(axis=1) >= 2).any():
@@ -421,13 +428,13 @@ def _agreement_reason(name: str, data: DimensionData, counts: np.ndarray, q: int
 
 
 def _agreement_results(
-    data: DimensionData, *, categories: np.ndarray, unit_weights: np.ndarray
-) -> dict[str, Coefficient]:
+    data: DimensionData, *, categories: FloatArray, unit_weights: FloatArray
+) -> AgreementCoefficients:
     _, counts = data.value_counts()
     counts = _counts_on(counts, data.domain, categories)
     point = _agreement_values(counts, categories, np.ones((1, counts.shape[0])))
     replicates = _agreement_values(counts, categories, unit_weights)
-    results = {}
+    results: dict[str, Coefficient] = {}
     for name in AGREEMENT_COEFFICIENTS:
         value = point[name][0] if point[name].size else np.nan
         if not np.isfinite(value):
@@ -443,10 +450,10 @@ def _agreement_results(
             ci_reason=ci_reason,
             n_bootstrap=int(np.isfinite(replicates[name]).sum()),
         )
-    return results
+    return AgreementCoefficients(**results)
 
 
-def _counts_on(counts: np.ndarray, domain: np.ndarray, categories: np.ndarray) -> np.ndarray:
+def _counts_on(counts: FloatArray, domain: FloatArray, categories: FloatArray) -> FloatArray:
     if categories.size == domain.size and np.array_equal(categories, domain):
         return counts
     widened = np.zeros((counts.shape[0], categories.size))
@@ -461,7 +468,7 @@ def agreement_coefficients(
     categories: Sequence[float] | None = None,
     n_bootstrap: int = 1000,
     rng: np.random.Generator | int | None = None,
-) -> dict[str, Coefficient]:
+) -> AgreementCoefficients:
     """Fleiss' kappa, Gwet's AC1 and AC2, Brennan-Prediger and percent agreement.
 
     Parameters
@@ -480,7 +487,7 @@ def agreement_coefficients(
 
     Returns
     -------
-    dict
+    AgreementCoefficients
         ``fleiss_kappa``, ``gwet_ac1``, ``gwet_ac2_ordinal``, ``gwet_ac2_quadratic``,
         ``brennan_prediger`` and ``percent_agreement``, each a :class:`Coefficient`.
 
@@ -519,7 +526,7 @@ def agreement_coefficients(
     ...                       for p, row in enumerate(diagnoses) for j, v in enumerate(row)],
     ...                      columns=["rater", "item", "dimension", "value"])
     >>> result = agreement_coefficients(frame, n_bootstrap=0)
-    >>> round(result["fleiss_kappa"].value, 3)
+    >>> round(result.fleiss_kappa.value, 3)
     0.43
     """
     n_bootstrap = check_bootstrap(n_bootstrap)
@@ -535,7 +542,7 @@ def agreement_coefficients(
 
 def complete_block(
     ratings: pd.DataFrame | DimensionData, *, dimension: Hashable | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, LabelArray, LabelArray]:
     """The largest complete raters x items block found by greedy deletion.
 
     Parameters
@@ -597,12 +604,12 @@ def complete_block(
     return values, data.raters[rater_codes[keep_rater]], data.items[item_codes[keep_item]]
 
 
-def _block_table(data: DimensionData) -> tuple[np.ndarray, int, int]:
+def _block_table(data: DimensionData) -> tuple[FloatArray, int, int]:
     values, raters, items = complete_block(data)
     return values, data.n_raters - raters.size, data.n_items - items.size
 
 
-def _undefined_icc(reason: str, n_items: int, n_raters: int, dropped: tuple[int, int]):
+def _undefined_icc(reason: str, n_items: int, n_raters: int, dropped: tuple[int, int]) -> ICCTable:
     return ICCTable(
         forms={form: ICCResult(form=form, value=None, reason=reason) for form in ICC_FORMS},
         n_items=n_items,
@@ -617,7 +624,7 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def icc_from_matrix(y: np.ndarray, *, dropped: tuple[int, int] = (0, 0)) -> ICCTable:
+def icc_from_matrix(y: FloatArray, *, dropped: tuple[int, int] = (0, 0)) -> ICCTable:
     """The six ICC forms of a complete (items x raters) matrix; see intraclass_correlations."""
     n, k = y.shape
     if n < 2 or k < 2:
@@ -765,7 +772,7 @@ def intraclass_correlations(
     return icc_from_matrix(values, dropped=(raters_dropped, items_dropped))
 
 
-def _column_ranks(y: np.ndarray) -> tuple[np.ndarray, float]:
+def _column_ranks(y: FloatArray) -> tuple[FloatArray, float]:
     """Average ranks of each column of y, and sum over columns and tie groups of t^3 - t."""
     n, m = y.shape
     order = np.argsort(y, axis=0, kind="stable")
@@ -785,7 +792,7 @@ def _column_ranks(y: np.ndarray) -> tuple[np.ndarray, float]:
     return ranks.T, float((sizes.astype(float) ** 3 - sizes).sum())
 
 
-def kendall_w_from_matrix(y: np.ndarray) -> KendallW:
+def kendall_w_from_matrix(y: FloatArray) -> KendallW:
     """Kendall's W of a complete (items x raters) matrix; see :func:`kendall_w`."""
     n, m = y.shape
     if n < 2 or m < 2:
@@ -952,5 +959,10 @@ def dimension_reliability(
         icc=icc,
         kendall_w=w,
         confusion=confusion_pairs(data),
-        **agreement,
+        fleiss_kappa=agreement.fleiss_kappa,
+        gwet_ac1=agreement.gwet_ac1,
+        gwet_ac2_ordinal=agreement.gwet_ac2_ordinal,
+        gwet_ac2_quadratic=agreement.gwet_ac2_quadratic,
+        brennan_prediger=agreement.brennan_prediger,
+        percent_agreement=agreement.percent_agreement,
     )

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
 __all__ = [
+    "AgreementCoefficients",
     "AlphaResult",
     "Coefficient",
     "ConfusionPair",
@@ -37,7 +38,12 @@ __all__ = [
 ]
 
 
-def jsonable(value: Any) -> Any:
+@runtime_checkable
+class _HasToDict(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def jsonable(value: object) -> object:
     """Plain-Python copy of ``value`` for JSON: numpy scalars unwrapped, NaN/inf to None."""
     if isinstance(value, Mapping):
         return {label(key): jsonable(item) for key, item in value.items()}
@@ -52,12 +58,21 @@ def jsonable(value: Any) -> Any:
         return number if math.isfinite(number) else None
     if value is None or isinstance(value, str):
         return value
-    if hasattr(value, "to_dict"):
+    if isinstance(value, _HasToDict):
         return value.to_dict()
     return str(value)
 
 
-def label(value: Hashable) -> Any:
+def json_object(fields: Mapping[str, object]) -> dict[str, Any]:
+    """:func:`jsonable` of each field: what a result's ``to_dict`` returns."""
+    return {key: jsonable(value) for key, value in fields.items()}
+
+
+#: A label as JSON carries it.
+Label: TypeAlias = str | int | float | bool
+
+
+def label(value: Hashable) -> Label:
     """A label as JSON can carry it (dict keys become text in JSON anyway)."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -91,7 +106,7 @@ class Coefficient:
         return (self.ci_low, self.ci_high)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "name": self.name,
                 "value": self.value,
@@ -122,7 +137,7 @@ class AlphaResult(Coefficient):
     def to_dict(self) -> dict[str, Any]:
         return {
             **super().to_dict(),
-            **jsonable(
+            **json_object(
                 {
                     "level": self.level,
                     "minimum": self.minimum,
@@ -133,6 +148,25 @@ class AlphaResult(Coefficient):
                 }
             ),
         }
+
+
+@dataclass(frozen=True)
+class AgreementCoefficients:
+    """The kappa-type coefficients of one dimension (Fleiss, Gwet, Brennan-Prediger)."""
+
+    fleiss_kappa: Coefficient
+    gwet_ac1: Coefficient
+    gwet_ac2_ordinal: Coefficient
+    gwet_ac2_quadratic: Coefficient
+    brennan_prediger: Coefficient
+    percent_agreement: Coefficient
+
+    def by_name(self) -> dict[str, Coefficient]:
+        """The coefficients by their field names, in this order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: c.to_dict() for name, c in self.by_name().items()}
 
 
 @dataclass(frozen=True)
@@ -151,7 +185,7 @@ class ICCResult:
 
     def to_dict(self) -> dict[str, Any]:
         ci = None if self.ci_low is None or self.ci_high is None else [self.ci_low, self.ci_high]
-        return jsonable(
+        return json_object(
             {
                 "form": self.form,
                 "value": self.value,
@@ -180,7 +214,7 @@ class ICCTable:
         return self.forms[form].value
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "forms": {name: form.to_dict() for name, form in self.forms.items()},
                 "n_items": self.n_items,
@@ -205,7 +239,7 @@ class KendallW:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "value": self.value,
                 "chi2": self.chi2,
@@ -228,7 +262,7 @@ class ConfusionPair:
     ratio_to_chance: float | None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "levels": [self.low, self.high],
                 "share": self.share,
@@ -272,27 +306,21 @@ class DimensionReliability:
         for key, coefficient in self._coefficients().items():
             if coefficient.reason:
                 reasons[key] = coefficient.reason
-        for form, result in self.icc.forms.items():
-            if result.reason:
-                reasons[f"icc.{form}"] = result.reason
+        for form, icc in self.icc.forms.items():
+            if icc.reason:
+                reasons[f"icc.{form}"] = icc.reason
         if self.kendall_w.reason:
             reasons["kendall_w"] = self.kendall_w.reason
         return reasons
 
     def _coefficients(self) -> dict[str, Coefficient]:
-        return {
-            "fleiss_kappa": self.fleiss_kappa,
-            "gwet_ac1": self.gwet_ac1,
-            "gwet_ac2_ordinal": self.gwet_ac2_ordinal,
-            "gwet_ac2_quadratic": self.gwet_ac2_quadratic,
-            "brennan_prediger": self.brennan_prediger,
-            "percent_agreement": self.percent_agreement,
-        }
+        """The kappa-type coefficients, named as in :class:`AgreementCoefficients`."""
+        return {f.name: getattr(self, f.name) for f in fields(AgreementCoefficients)}
 
     def to_dict(self) -> dict[str, Any]:
         coefficients = self._coefficients()
         primary = self.primary_alpha
-        return jsonable(
+        return json_object(
             {
                 "dimension": label(self.dimension),
                 "level": self.level,
@@ -359,7 +387,7 @@ class ItemConsensus:
     modal_tier_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "item": label(self.item),
                 "dimension": label(self.dimension),
@@ -397,7 +425,7 @@ class RaterDimension:
     reasons: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "n_values": self.n_values,
                 "mean_signed_deviation": self.mean_signed_deviation,
@@ -423,10 +451,10 @@ class RaterDiagnostics:
     spearman: float | None
     dimensions: Mapping[Hashable, RaterDimension]
     reasons: Mapping[str, str] = field(default_factory=dict)
-    attributes: Mapping[str, Any] = field(default_factory=dict)
+    attributes: Mapping[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "rater": label(self.rater),
                 "n_cells": self.n_cells,
@@ -459,7 +487,7 @@ class GroupDifference:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "dimension": label(self.dimension),
                 "test": self.test,
@@ -483,7 +511,7 @@ class GroupAnalysis:
     items: tuple[ItemConsensus, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "group": label(self.group),
                 "n_raters": self.n_raters,
@@ -503,7 +531,7 @@ class SubgroupAnalysis:
     n_raters_unassigned: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "attribute": self.attribute,
                 "n_raters_unassigned": self.n_raters_unassigned,
@@ -521,12 +549,12 @@ class PanelAnalysis:
     items: tuple[ItemConsensus, ...]
     raters: tuple[RaterDiagnostics, ...]
     subgroups: SubgroupAnalysis | None
-    settings: Mapping[str, Any]
+    settings: Mapping[str, object]
     #: Reliability per dimension within each group of items (None when not asked for).
     item_groups: Mapping[Hashable, Mapping[Hashable, DimensionReliability]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "dimensions": {_key(k): v.to_dict() for k, v in self.dimensions.items()},
                 "items": [item.to_dict() for item in self.items],

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis._types import BoolArray
 from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, consensus_of_valid
 from analysis.reliability import krippendorff_alpha, resolve_levels
-from analysis.results import ItemConsensus, jsonable, label
+from analysis.results import ItemConsensus, json_object, label
 from analysis.tidy import sorted_codes, validate_ratings
 
 __all__ = [
@@ -53,7 +54,7 @@ class CellStability:
     consensus_after: bool | None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "item": label(self.item),
                 "dimension": label(self.dimension),
@@ -87,7 +88,7 @@ class DimensionStability:
     reasons: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "dimension": label(self.dimension),
                 "level": self.level,
@@ -122,11 +123,11 @@ class Stability:
     items_in_consensus_share_after: float | None
     suggestion: str
     explanation: str
-    settings: Mapping[str, Any]
+    settings: Mapping[str, object]
     reasons: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "suggestion": self.suggestion,
                 "explanation": self.explanation,
@@ -162,7 +163,7 @@ def _one_round(ratings: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
-def _check_fraction(value: Any, name: str, upper: float | None) -> float:
+def _check_fraction(value: object, name: str, upper: float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise ValueError(f"{name} must be a number, not {value!r}")
     if not np.isfinite(value) or value < 0 or (upper is not None and value > upper):
@@ -205,7 +206,7 @@ def _matched(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
     return both
 
 
-def _share(values: np.ndarray) -> float | None:
+def _share(values: BoolArray) -> float | None:
     return float(np.mean(values)) if values.size else None
 
 
@@ -235,7 +236,7 @@ def compare_rounds(
     *,
     dimensions: Sequence[Hashable] | None = None,
     levels: str | Mapping[Hashable, str] | None = None,
-    consensus: ConsensusCriterion | Mapping[str, Any] | None = DELPHI_CONSENSUS,
+    consensus: ConsensusCriterion | Mapping[str, object] | None = DELPHI_CONSENSUS,
     stable_change: float = 0.15,
     stable_alpha: float = 0.05,
     quantile_method: str = "linear",
@@ -346,47 +347,18 @@ def compare_rounds(
     )
     cells = _cells(consensus_before, consensus_after, names)
 
-    per_dimension: dict[Hashable, DimensionStability] = {}
-    for dimension in names:
-        rows = matched[matched["dimension"] == dimension]
-        valued = rows.loc[rows["valued"], "absolute_change"].to_numpy()
-        alpha_before, why_before = _alpha(before, dimension, level_of[dimension])
-        alpha_after, why_after = _alpha(after, dimension, level_of[dimension])
-        notes: dict[str, str] = {}
-        if alpha_before is None:
-            notes["alpha_before"] = why_before
-        if alpha_after is None:
-            notes["alpha_after"] = why_after
-        alpha_change = None
-        if alpha_before is not None and alpha_after is not None:
-            alpha_change = alpha_after - alpha_before
-        else:
-            notes["alpha_change"] = "alpha is undefined in " + (
-                "both rounds"
-                if alpha_before is None and alpha_after is None
-                else ("the previous round" if alpha_before is None else "the current round")
-            )
-        if rows.empty:
-            notes["share_cells_changed"] = "no matched answers"
-        if valued.size == 0:
-            notes["mean_absolute_change"] = "no answer valued in both rounds"
-        per_dimension[dimension] = DimensionStability(
-            dimension=dimension,
-            level=level_of[dimension],
-            n_cells_matched=len(rows),
-            share_cells_changed=_share(rows["changed"].to_numpy()),
-            mean_absolute_change=float(valued.mean()) if valued.size else None,
-            alpha_before=alpha_before,
-            alpha_after=alpha_after,
-            alpha_change=alpha_change,
-            consensus_share_before=_consensus_share(
-                [c for c in consensus_before if c.dimension == dimension]
-            ),
-            consensus_share_after=_consensus_share(
-                [c for c in consensus_after if c.dimension == dimension]
-            ),
-            reasons=notes,
+    per_dimension = {
+        dimension: _dimension_stability(
+            dimension,
+            level_of[dimension],
+            matched=matched,
+            before=before,
+            after=after,
+            consensus_before=consensus_before,
+            consensus_after=consensus_after,
         )
+        for dimension in names
+    }
 
     suggestion, explanation = _suggest(
         consensus_after,
@@ -421,6 +393,57 @@ def compare_rounds(
         explanation=explanation,
         settings=settings,
         reasons=reasons,
+    )
+
+
+def _dimension_stability(
+    dimension: Hashable,
+    level: str,
+    *,
+    matched: pd.DataFrame,
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    consensus_before: Sequence[ItemConsensus],
+    consensus_after: Sequence[ItemConsensus],
+) -> DimensionStability:
+    rows = matched[matched["dimension"] == dimension]
+    valued = rows.loc[rows["valued"], "absolute_change"].to_numpy()
+    alpha_before, why_before = _alpha(before, dimension, level)
+    alpha_after, why_after = _alpha(after, dimension, level)
+    notes: dict[str, str] = {}
+    if alpha_before is None:
+        notes["alpha_before"] = why_before
+    if alpha_after is None:
+        notes["alpha_after"] = why_after
+    alpha_change = None
+    if alpha_before is not None and alpha_after is not None:
+        alpha_change = alpha_after - alpha_before
+    else:
+        notes["alpha_change"] = "alpha is undefined in " + (
+            "both rounds"
+            if alpha_before is None and alpha_after is None
+            else ("the previous round" if alpha_before is None else "the current round")
+        )
+    if rows.empty:
+        notes["share_cells_changed"] = "no matched answers"
+    if valued.size == 0:
+        notes["mean_absolute_change"] = "no answer valued in both rounds"
+    return DimensionStability(
+        dimension=dimension,
+        level=level,
+        n_cells_matched=len(rows),
+        share_cells_changed=_share(rows["changed"].to_numpy()),
+        mean_absolute_change=float(valued.mean()) if valued.size else None,
+        alpha_before=alpha_before,
+        alpha_after=alpha_after,
+        alpha_change=alpha_change,
+        consensus_share_before=_consensus_share(
+            [c for c in consensus_before if c.dimension == dimension]
+        ),
+        consensus_share_after=_consensus_share(
+            [c for c in consensus_after if c.dimension == dimension]
+        ),
+        reasons=notes,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from analysis.reliability import (
 from analysis.results import (
     DimensionReliability,
     GroupAnalysis,
+    ItemConsensus,
     PanelAnalysis,
     SubgroupAnalysis,
     label,
@@ -151,10 +153,7 @@ def analyze(
     0.815
     """
     n_bootstrap = check_bootstrap(n_bootstrap)
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
-    ):
-        raise ValueError(f"seed must be a non-negative int or None, not {seed!r}")
+    _check_seed(seed)
     if not isinstance(minimum_alpha, int | float) or not -1 <= minimum_alpha <= 1:
         raise ValueError(f"minimum_alpha must be a number in [-1, 1], not {minimum_alpha!r}")
     criterion = ConsensusCriterion.from_value(consensus)
@@ -168,70 +167,33 @@ def analyze(
     attribute = None if group_by is None else rater_attribute(frame, group_by)
 
     # seed=None: fresh entropy, recorded nowhere (results are then not reproducible).
-    entropy = [int(np.random.SeedSequence(seed).entropy)]
-    dimensions = _reliability_by_dimension(
-        data,
+    reliability = _Reliability(
         levels=level_by_dimension,
         n_bootstrap=n_bootstrap,
-        entropy=entropy,
+        entropy=(_entropy(seed),),
         minimum_alpha=float(minimum_alpha),
+        scales=scales_,
     )
-    consensus_options = {
-        "criterion": criterion,
-        "tier_dimensions": tier_dimensions,
-        "tier_labels": tier_labels,
-        "quantile_method": quantile_method,
-    }
-    items = consensus_of_valid(frame, codes=codes, **consensus_options)
+    dimensions = reliability.of(data)
+    consensus_options = _ConsensusOptions(
+        criterion=criterion,
+        tier_dimensions=tier_dimensions,
+        tier_labels=tier_labels,
+        quantile_method=quantile_method,
+    )
+    items = consensus_options.of(frame, codes=codes)
     raters = diagnostics_of_valid(frame, data, level_by_dimension, codes)
-
     subgroups = None
-    if attribute is not None:
-        groups = {}
-        assigned = attribute.dropna()
-        names = sorted(assigned.unique(), key=str)
-        for name in names:
-            members = assigned.index[assigned == name]
-            part = frame[frame["rater"].isin(members)]
-            part_data = dimension_data(part, scales=scales_)
-            group_key = zlib.crc32(repr(label(name)).encode("utf-8"))
-            groups[name] = GroupAnalysis(
-                group=name,
-                n_raters=int(members.size),
-                dimensions=_reliability_by_dimension(
-                    part_data,
-                    levels={d: level_by_dimension[d] for d in part_data},
-                    n_bootstrap=n_bootstrap,
-                    entropy=[*entropy, 1, group_key],
-                    minimum_alpha=float(minimum_alpha),
-                ),
-                items=consensus_of_valid(part, **consensus_options),
-            )
+    if group_by is not None and attribute is not None:
         subgroups = SubgroupAnalysis(
             attribute=group_by,
-            groups=groups,
+            groups=_rater_groups(frame, attribute, reliability, consensus_options),
             differences=compare_groups(frame, by=group_by, diagnostics=raters),
             n_raters_unassigned=int(attribute.isna().sum()),
         )
     by_item_group = None
     if item_groups is not None:
-        if not isinstance(item_groups, Mapping):
-            raise ValueError("item_groups must map each item to its group")
-        by_item_group = {}
-        for name in sorted({g for g in item_groups.values() if g is not None}, key=str):
-            members = [item for item, group in item_groups.items() if group == name]
-            part = frame[frame["item"].isin(members)]
-            if part.empty:
-                continue
-            part_data = dimension_data(part, scales=scales_)
-            group_key = zlib.crc32(repr(label(name)).encode("utf-8"))
-            by_item_group[name] = _reliability_by_dimension(
-                part_data,
-                levels={d: level_by_dimension[d] for d in part_data},
-                n_bootstrap=n_bootstrap,
-                entropy=[*entropy, 2, group_key],
-                minimum_alpha=float(minimum_alpha),
-            )
+        by_item_group = _item_groups(frame, item_groups, reliability)
     settings = {
         "levels": {label(d): level for d, level in level_by_dimension.items()},
         "n_bootstrap": n_bootstrap,
@@ -253,6 +215,104 @@ def analyze(
         settings=settings,
         item_groups=by_item_group,
     )
+
+
+def _check_seed(seed: object) -> None:
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+    ):
+        raise ValueError(f"seed must be a non-negative int or None, not {seed!r}")
+
+
+def _entropy(seed: int | None) -> int:
+    """The root entropy of every random stream (fresh when ``seed`` is None)."""
+    entropy = np.random.SeedSequence(seed).entropy
+    # An int or None seed gives an int entropy; only a sequence seed gives a sequence.
+    assert isinstance(entropy, int)
+    return entropy
+
+
+@dataclass(frozen=True)
+class _Reliability:
+    """How reliability is computed for the panel and for each part of it."""
+
+    levels: Mapping[Hashable, str]
+    n_bootstrap: int
+    entropy: tuple[int, ...]
+    minimum_alpha: float
+    scales: dict[Hashable, Sequence[float]] | None
+
+    def of(
+        self, data: Mapping[Hashable, DimensionData], entropy: Sequence[int] | None = None
+    ) -> dict[Hashable, DimensionReliability]:
+        return _reliability_by_dimension(
+            data,
+            levels={d: self.levels[d] for d in data},
+            n_bootstrap=self.n_bootstrap,
+            entropy=self.entropy if entropy is None else entropy,
+            minimum_alpha=self.minimum_alpha,
+        )
+
+    def of_part(
+        self, part: pd.DataFrame, name: Hashable, stream: int
+    ) -> dict[Hashable, DimensionReliability]:
+        """Reliability of a group (``stream`` 1: raters, 2: items) with its own streams."""
+        group_key = zlib.crc32(repr(label(name)).encode("utf-8"))
+        part_data = dimension_data(part, scales=self.scales)
+        return self.of(part_data, [*self.entropy, stream, group_key])
+
+
+@dataclass(frozen=True)
+class _ConsensusOptions:
+    criterion: ConsensusCriterion
+    tier_dimensions: Collection[Hashable]
+    tier_labels: Mapping[float, str] | None
+    quantile_method: str
+
+    def of(self, frame: pd.DataFrame, codes: PanelCodes | None = None) -> tuple[ItemConsensus, ...]:
+        return consensus_of_valid(
+            frame,
+            criterion=self.criterion,
+            tier_dimensions=self.tier_dimensions,
+            tier_labels=self.tier_labels,
+            quantile_method=self.quantile_method,
+            codes=codes,
+        )
+
+
+def _rater_groups(
+    frame: pd.DataFrame,
+    attribute: pd.Series,
+    reliability: _Reliability,
+    consensus: _ConsensusOptions,
+) -> dict[Hashable, GroupAnalysis]:
+    groups = {}
+    assigned = attribute.dropna()
+    for name in sorted(assigned.unique(), key=str):
+        members = assigned.index[assigned == name]
+        part = frame[frame["rater"].isin(members)]
+        groups[name] = GroupAnalysis(
+            group=name,
+            n_raters=int(members.size),
+            dimensions=reliability.of_part(part, name, 1),
+            items=consensus.of(part),
+        )
+    return groups
+
+
+def _item_groups(
+    frame: pd.DataFrame, item_groups: object, reliability: _Reliability
+) -> dict[Hashable, dict[Hashable, DimensionReliability]]:
+    if not isinstance(item_groups, Mapping):
+        raise ValueError("item_groups must map each item to its group")
+    by_item_group = {}
+    for name in sorted({g for g in item_groups.values() if g is not None}, key=str):
+        members = [item for item, group in item_groups.items() if group == name]
+        part = frame[frame["item"].isin(members)]
+        if part.empty:
+            continue
+        by_item_group[name] = reliability.of_part(part, name, 2)
+    return by_item_group
 
 
 # ------------------------------------------------------------------------------ text
@@ -301,7 +361,9 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
     ]
     for dimension, reliability in result.dimensions.items():
         lines.extend(_dimension_lines(dimension, reliability))
-    lines.extend(["", f"Consensus ({_criterion_text(result.settings.get('consensus', {}))})"])
+    criterion = result.settings.get("consensus")
+    criterion_text = _criterion_text(criterion if isinstance(criterion, Mapping) else {})
+    lines.extend(["", f"Consensus ({criterion_text})"])
     reached = [item for item in result.items if item.consensus]
     lines.append(f"  {len(reached)} of {len(result.items)} item x dimension cells reach it")
     header = (

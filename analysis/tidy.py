@@ -30,7 +30,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+
+from analysis._types import BoolArray, FloatArray, IntArray, LabelArray
 
 __all__ = [
     "ABSTENTIONS",
@@ -312,13 +315,13 @@ class DimensionData:
     """
 
     dimension: Hashable
-    raters: np.ndarray
-    items: np.ndarray
-    rater_code: np.ndarray
-    item_code: np.ndarray
-    value: np.ndarray
-    domain: np.ndarray
-    value_code: np.ndarray
+    raters: LabelArray
+    items: LabelArray
+    rater_code: IntArray
+    item_code: IntArray
+    value: FloatArray
+    domain: FloatArray
+    value_code: IntArray
 
     @property
     def n_values(self) -> int:
@@ -332,22 +335,22 @@ class DimensionData:
     def n_items(self) -> int:
         return int(self._counts[0].size)
 
-    def value_counts(self) -> tuple[np.ndarray, np.ndarray]:
+    def value_counts(self) -> tuple[IntArray, FloatArray]:
         """(units, counts): item codes having a value and their (units x V) value counts."""
         return self._counts
 
     @cached_property
-    def _counts(self) -> tuple[np.ndarray, np.ndarray]:
+    def _counts(self) -> tuple[IntArray, FloatArray]:
         present = np.bincount(self.item_code, minlength=1) > 0
         units = np.flatnonzero(present)
         unit = np.cumsum(present)[self.item_code] - 1
         width = self.domain.size
-        counts = np.bincount(unit * width + self.value_code, minlength=units.size * width)
-        counts = counts.reshape(units.size, width).astype(float)
+        flat = np.bincount(unit * width + self.value_code, minlength=units.size * width)
+        counts = flat.reshape(units.size, width).astype(float)
         counts.flags.writeable = False
         return units, counts
 
-    def subset(self, keep: np.ndarray) -> DimensionData:
+    def subset(self, keep: BoolArray) -> DimensionData:
         """Rows where ``keep`` is true, with the same label arrays and domain."""
         return DimensionData(
             dimension=self.dimension,
@@ -361,16 +364,17 @@ class DimensionData:
         )
 
 
-def sorted_codes(labels: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def sorted_codes(labels: pd.Series) -> tuple[IntArray, LabelArray]:
     """(codes, uniques) with uniques in sorted order, so results ignore row order."""
     try:
-        codes, uniques = pd.factorize(labels, sort=True)
+        codes, factorized = pd.factorize(labels, sort=True)
+        uniques = np.asarray(factorized, dtype=object)
     except TypeError:  # mixed label types: order them by their text
         text = labels.map(str)
         codes, text_uniques = pd.factorize(text, sort=True)
         first = pd.Series(labels.to_numpy()).groupby(codes).first()
-        uniques = first.reindex(range(len(text_uniques))).to_numpy()
-    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+        uniques = np.asarray(first.reindex(range(len(text_uniques))).to_numpy(), dtype=object)
+    return np.asarray(codes, dtype=np.int64), uniques
 
 
 @dataclass(frozen=True)
@@ -380,13 +384,13 @@ class PanelCodes:
     Labels are sorted (see :func:`sorted_codes`); ``status_code`` indexes ``STATUSES``.
     """
 
-    rater_code: np.ndarray
-    raters: np.ndarray
-    item_code: np.ndarray
-    items: np.ndarray
-    dimension_code: np.ndarray
-    dimensions: np.ndarray
-    status_code: np.ndarray
+    rater_code: IntArray
+    raters: LabelArray
+    item_code: IntArray
+    items: LabelArray
+    dimension_code: IntArray
+    dimensions: LabelArray
+    status_code: npt.NDArray[np.int8]
 
     @classmethod
     def of(cls, ratings: pd.DataFrame) -> PanelCodes:
@@ -408,8 +412,9 @@ class PanelCodes:
             status_code=np.asarray(status_code, dtype=np.int8),
         )
 
-    def status_is(self, status: str) -> np.ndarray:
-        return self.status_code == STATUSES.index(status)
+    def status_is(self, status: str) -> BoolArray:
+        same: BoolArray = self.status_code == STATUSES.index(status)
+        return same
 
 
 def dimension_data(

@@ -95,7 +95,8 @@ def _weighted_medians(
 
 
 def _round_half_up(median: FloatArray) -> FloatArray:
-    return np.floor(median + 0.5)
+    rounded: FloatArray = np.floor(median + 0.5)
+    return rounded
 
 
 # ------------------------------------------------------------------------ the inputs

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from analysis.calibration.rule import _TOLERANCE
-from analysis.results import jsonable, label
+from analysis.results import json_object, label
 
 __all__ = ["BORDERLINE_SHARE", "CalibratedItem", "Calibration", "TierProbabilities"]
 
@@ -38,7 +38,7 @@ class CalibratedItem:
     reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable(
+        return json_object(
             {
                 "item": label(self.item),
                 "scores": {str(label(k)): v for k, v in self.scores.items()},
@@ -94,7 +94,7 @@ class TierProbabilities:
                     "n_resamples": self.n_resamples[index],
                 }
             )
-        return jsonable(
+        return json_object(
             {
                 "tiers": list(self.tiers),
                 "n_bootstrap": self.n_bootstrap,
@@ -141,7 +141,7 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         names = self.tiers[1:]
-        return jsonable(
+        return json_object(
             {
                 "dimensions": [label(d) for d in self.dimensions],
                 "tiers": list(self.tiers),

@@ -89,11 +89,14 @@ def _check_aggregate(aggregate: str) -> str:
 
 def _aggregate(values: FloatArray, aggregate: str) -> FloatArray:
     """Aggregate over the first axis (dimensions); NaN if any dimension is NaN."""
+    combined: FloatArray
     if aggregate == "max":
-        return np.max(values, axis=0)
-    if aggregate == "min":
-        return np.min(values, axis=0)
-    return np.mean(values, axis=0)
+        combined = np.max(values, axis=0)
+    elif aggregate == "min":
+        combined = np.min(values, axis=0)
+    else:
+        combined = np.mean(values, axis=0)
+    return combined
 
 
 def _assign(score: FloatArray, thresholds: FloatArray) -> FloatArray:

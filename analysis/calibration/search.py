@@ -142,7 +142,9 @@ def _fit(score: FloatArray, panel: FloatArray, rule: _Rule) -> FloatArray | None
         near = near[[value == best for value in exact]]
     values = _placements(splits[near], lowest, highest, rule.initial, rule.scale)
     if near.size == 1:
-        return values[0]
+        only: FloatArray = values[0]
+        return only
     distance = np.abs(values - rule.initial).sum(axis=1)
     values = values[distance <= distance.min() + _TOLERANCE]
-    return values[np.lexsort(values.T[::-1])[0]]
+    lowest_first: FloatArray = values[np.lexsort(values.T[::-1])[0]]
+    return lowest_first

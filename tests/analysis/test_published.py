@@ -74,8 +74,8 @@ def test_fleiss_1971_kappa():
     # Oracle: Fleiss (1971) Table 1, kappa = 0.430 (R irr::kappam.fleiss gives 0.4302445).
     frame = frame_from_matrix(np.asarray(diagnoses).T, dimension="diagnosis")
     result = agreement_coefficients(frame, n_bootstrap=0)
-    assert round(result["fleiss_kappa"].value, 3) == 0.430
-    assert result["fleiss_kappa"].value == pytest.approx(0.4302445, abs=1e-7)
+    assert round(result.fleiss_kappa.value, 3) == 0.430
+    assert result.fleiss_kappa.value == pytest.approx(0.4302445, abs=1e-7)
 
 
 def test_shrout_fleiss_1979_icc():

@@ -178,7 +178,7 @@ def test_agreement_matches_irrcac(panel, ours, method, weights, field):
     # Oracle: irrCAC.raw.CAC (Gwet 2014 formulas with missing ratings), 5 digits.
     result = agreement_coefficients(panel, n_bootstrap=0)
     expected = getattr(CAC(irr_table(panel), weights=weights), method)()["est"][field]
-    assert result[ours].value == pytest.approx(expected, abs=6e-6)
+    assert getattr(result, ours).value == pytest.approx(expected, abs=6e-6)
 
 
 def test_agreement_with_declared_scale_matches_irrcac():
@@ -196,7 +196,7 @@ def test_agreement_with_declared_scale_matches_irrcac():
     ]:
         cac = CAC(table, weights=weights, categories=scale)
         expected = getattr(cac, method)()["est"]["coefficient_value"]
-        assert result[ours].value == pytest.approx(expected, abs=6e-6), ours
+        assert getattr(result, ours).value == pytest.approx(expected, abs=6e-6), ours
 
 
 def test_fleiss_matches_statsmodels_on_complete_data():
@@ -205,13 +205,13 @@ def test_fleiss_matches_statsmodels_on_complete_data():
     frame = random_panel(rng, n_raters=7, n_items=40, missing=0.0)
     counts, _ = aggregate_raters(matrix_from_frame(frame).T)
     result = agreement_coefficients(frame, n_bootstrap=0)
-    assert result["fleiss_kappa"].value == pytest.approx(fleiss_kappa(counts), abs=1e-12)
+    assert result.fleiss_kappa.value == pytest.approx(fleiss_kappa(counts), abs=1e-12)
 
 
 def test_agreement_interval_contains_estimate(panel):
     # Oracle: a percentile bootstrap interval of a smooth statistic covers its estimate.
     result = agreement_coefficients(panel, n_bootstrap=300, rng=0)
-    for coefficient in result.values():
+    for coefficient in result.by_name().values():
         assert coefficient.ci_low <= coefficient.value <= coefficient.ci_high
 
 
