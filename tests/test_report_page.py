@@ -72,6 +72,12 @@ def test_report_figures_keep_their_colours_as_attributes(report_reply):
     assert html.count("<svg") >= 4
     assert 'fill="#ffffff"' in html  # the figures' white backgrounds
     assert "<?xml" not in html  # no XML prolog in the middle of an HTML body
+    # Several figures on one page: every id once, every reference to one that is there.
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids))
+    references = set(re.findall(r'href="#([^"]+)"', html))
+    references |= set(re.findall(r"url\(#([^)]+)\)", html))
+    assert references and references <= set(ids)
 
 
 def test_inline_svg_turns_styles_into_presentation_attributes():
@@ -95,6 +101,19 @@ def test_inline_svg_turns_styles_into_presentation_attributes():
     assert '<g fill="red" stroke-linejoin="round"' in out and 'fill="blue"' not in out
     assert 'font="10px &#x27;DejaVu Sans&#x27;"' in out
     assert '<text>style="x"</text>' in out
+
+
+def test_inline_svg_prefixes_ids_and_their_references():
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" aria-labelledby="t d"><title id="t">T</title>'
+        '<desc id="d">D</desc><defs><path id="g1" d="M 0 0"/><clipPath id="c1"/></defs>'
+        '<use xlink:href="#g1" clip-path="url(#c1)"/><use href="#g1"/></svg>'
+    )
+    out = reports.inline_svg(svg, id_prefix="fig-a")
+    assert 'aria-labelledby="fig-a-t fig-a-d"' in out
+    assert 'id="fig-a-t"' in out and 'id="fig-a-g1"' in out and 'id="fig-a-c1"' in out
+    assert 'xlink:href="#fig-a-g1" clip-path="url(#fig-a-c1)"' in out
+    assert '<use href="#fig-a-g1"/>' in out
 
 
 # --- in the browser ----------------------------------------------------------------------

@@ -303,12 +303,32 @@ def _declarations(text: str) -> dict[str, str]:
     return {name.strip(): value.strip() for name, value in pairs if name.strip()}
 
 
-def inline_svg(svg: str) -> str:
+_ID = re.compile(r"(<[A-Za-z][^<>]*?\sid=\")([^\"]+)\"")
+_HREF = re.compile(r"(<[A-Za-z][^<>]*?\s(?:xlink:)?href=\"#)([^\"]+)\"")
+_URL_REFERENCE = re.compile(r"url\(#([^)\s]+)\)")
+_ARIA_REFERENCE = re.compile(r"(\saria-(?:labelledby|describedby)=\")([^\"]*)\"")
+
+
+def _prefix_ids(svg: str, prefix: str) -> str:
+    # Figures made apart repeat ids (figure_1, glyphs, clip paths): one page needs them unique.
+    svg = _ID.sub(lambda m: f'{m.group(1)}{prefix}-{m.group(2)}"', svg)
+    svg = _HREF.sub(lambda m: f'{m.group(1)}{prefix}-{m.group(2)}"', svg)
+    svg = _URL_REFERENCE.sub(lambda m: f"url(#{prefix}-{m.group(1)})", svg)
+    return _ARIA_REFERENCE.sub(
+        lambda m: m.group(1) + " ".join(f"{prefix}-{i}" for i in m.group(2).split()) + '"', svg
+    )
+
+
+def inline_svg(svg: str, *, id_prefix: str | None = None) -> str:
     """A matplotlib SVG made fit to sit inside an HTML page under a strict
     Content-Security-Policy: no XML prolog, and its ``style`` attributes and its
     ``*{...}`` default rule written as presentation attributes (a policy without
-    'unsafe-inline' drops style attributes, and the shapes then fill black)."""
+    'unsafe-inline' drops style attributes, and the shapes then fill black). With
+    ``id_prefix``, its ids (and the references to them) are prefixed, so that several
+    figures can share one page."""
     svg = _SVG_PROLOG.sub("", svg, count=1)
+    if id_prefix:
+        svg = _prefix_ids(svg, id_prefix)
     defaults: dict[str, str] = {}
     rule = _SVG_STYLE_ELEMENT.search(svg)
     if rule is not None:
@@ -356,7 +376,10 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             criterion=report.settings["consensus"],
             labels=labels,
             item_labels={i.key: i.label for i in definition.items},
-            figures={name: inline_svg(svg) for name, svg in report_figures(report).items()},
+            figures={
+                name: inline_svg(svg, id_prefix=f"fig-{name}")
+                for name, svg in report_figures(report).items()
+            },
             generated_at=generated_at,
         )
     )
