@@ -754,9 +754,7 @@ def rubric_diff(
         _echo("  unchanged")
     justification = diff["justification"]
     if justification["changed"]:
-        _echo(
-            f"Justification: {quoted(justification['from'])} -> {quoted(justification['to'])}"
-        )
+        _echo(f"Justification: {quoted(justification['from'])} -> {quoted(justification['to'])}")
     else:
         _echo(f"Justification: unchanged ({quoted(justification['to'])})")
 
