@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import get_settings
 from app.errors import Conflict, NotFound
-from app.models import WebSession, utcnow
+from app.models import User, WebSession, utcnow
 from app.services import delphi, rounds, rubrics, sessions, users
 from app.services.demo import simulate_panel
 from tests.factories import PASSWORD, login, make_round, make_user
@@ -187,14 +187,14 @@ def test_expired_sessions_are_purged_by_upgrade_and_purge_sessions(session, elic
 
 
 def test_serve_purges_expired_sessions_at_start_up(session, elicit, monkeypatch, backend):
-    import uvicorn
+    import app.server
 
     user = make_user(session)
     sessions.start_session(session, user_id=user.id, hours=-1)
     sessions.start_session(session, user_id=user.id, hours=1)
     session.commit()
     started = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(kwargs))
+    monkeypatch.setattr(app.server, "serve", lambda **kwargs: started.append(kwargs))
     served = elicit("serve", "--no-upgrade", "--port", "8765")
     assert started and "1 expired sessions removed" in served.output
     assert session.exec(select(func.count()).select_from(WebSession)).one() == 1
@@ -245,3 +245,27 @@ def test_a_round_whose_calibration_was_published_cannot_be_reopened(
     assert reply.status_code == 409 and "rubric small v1" in reply.json()["detail"]
     refused = elicit("round", "open", str(round_.id), ok=False)
     assert refused.exit_code == 1 and "published as rubric small v1" in refused.output
+
+
+def test_a_password_hashed_with_older_parameters_is_upgraded_at_sign_in(session, client):
+    from argon2 import PasswordHasher
+
+    user = make_user(session)
+    # The library's default parameters, as accounts made before kept them.
+    old = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash(PASSWORD)
+    user.password_hash = old
+    session.add(user)
+    session.commit()
+    assert _sign_in(client, user.email, "not the password") == 401
+    assert _stored_hash(session, user.id) == old  # a failure changes nothing
+
+    assert _sign_in(client, user.email, PASSWORD) == 200
+    upgraded = _stored_hash(session, user.id)
+    assert upgraded != old and upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert _sign_in(client, user.email, PASSWORD) == 200  # and the new hash verifies
+    assert _stored_hash(session, user.id) == upgraded  # no needless re-hash
+
+
+def _stored_hash(session, user_id) -> str:
+    session.rollback()  # a new snapshot
+    return session.exec(select(User.password_hash).where(User.id == user_id)).one()

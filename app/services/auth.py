@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from app.db import begin_writing, session_scope
 from app.errors import NotAuthenticated, NotFound
 from app.models import Invitation, User
+from app.security import hash_password, password_needs_rehash
 from app.services import invitations, sessions, throttle, users
 
 
@@ -37,17 +38,26 @@ def sign_in(engine: Engine, *, email: str, password: str, address: str, hours: i
         user = users.get_user_by_email(session, email=email)
         password_hash = user.password_hash if user is not None and user.is_active else None
     ok = users.check_password(password_hash, password)
-    if not ok or user is None:
+    if not ok or user is None or password_hash is None:
         with session_scope(engine, durable=False) as session:
             throttle.record_failure(session, keys=keys)
         raise NotAuthenticated("wrong e-mail or password")
+    # A hash made with older parameters is replaced, computed here, outside the transaction.
+    rehashed = hash_password(password) if password_needs_rehash(password_hash) else None
     with session_scope(engine) as session:
         # Locked: a password change or deactivation committing meanwhile either ends this
         # session with the others or makes this check fail.
         current = session.exec(select(User).where(User.id == user.id).with_for_update()).first()
-        if current is None or not current.is_active or current.password_hash != password_hash:
-            # Changed while we checked: treat as a failed attempt, without counting it.
+        if current is None or not current.is_active:
             raise NotAuthenticated("wrong e-mail or password")
+        if current.password_hash != password_hash:
+            # Changed while we checked: a new password fails (without counting the attempt);
+            # another sign-in's re-hash of the same password does not.
+            if not users.check_password(current.password_hash, password):
+                raise NotAuthenticated("wrong e-mail or password")
+        elif rehashed is not None:
+            current.password_hash = rehashed
+            session.add(current)
         throttle.clear_failures(session, keys=keys[:1])
         token, _ = sessions.start_session(session, user_id=current.id, hours=hours)
         assert current.id is not None

@@ -91,11 +91,11 @@ class Lane:
         return self._semaphore
 
 
-#: Sign-in checks a password (argon2: tens of milliseconds of every core). A few at a time
-#: per worker, in their own lane, so a flood of guesses cannot take the turns, threads or
-#: processor time that experts' saves need.
+#: Sign-in checks a password (argon2: about 25 ms of one core). One at a time per worker, in
+#: its own lane, so a flood of guesses from many addresses (which the per-address limits do
+#: not stop) cannot take the turns, threads or processor time that experts' saves need.
 SIGN_IN_PATHS = ("/login", "/api/auth/login")
-SIGN_IN_LIMIT = 2
+SIGN_IN_LIMIT = 1
 #: Reports, calibration and publishing compute for seconds; one at a time per worker.
 HEAVY_PATTERN = re.compile(
     r"^/(api/rounds/[^/]+/(report|calibration|publish|stability)|admin/rounds/[^/]+/"
