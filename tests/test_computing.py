@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -46,3 +49,60 @@ def test_child_process_gives_the_same_results_and_is_replaced(session, settings)
     finally:
         inline.state.engine.dispose()
         pooled.state.engine.dispose()
+
+
+_WORKER_SCRIPT = """
+import sys
+from fastapi.testclient import TestClient
+from app.config import Settings
+from app.main import create_app
+from tests.factories import login
+
+
+def main():
+    app = create_app(Settings(database_url=sys.argv[1], base_url="http://testserver",
+                              compute_processes=1))
+    round_id = sys.argv[2]
+    with TestClient(app) as client:
+        headers = login(client)
+        for method, path in [
+            ("GET", f"/api/rounds/{round_id}/report?format=json&n_bootstrap=20"),
+            ("GET", f"/api/rounds/{round_id}/report?format=html&n_bootstrap=20"),
+            ("GET", f"/api/rounds/{round_id}/report?format=csv&n_bootstrap=20"),
+            ("POST", f"/api/rounds/{round_id}/calibration?n_bootstrap=20"),
+            ("GET", f"/admin/rounds/{round_id}/calibration"),
+        ]:
+            reply = client.request(method, path, headers=headers)
+            assert reply.status_code == 200, (path, reply.status_code, reply.text[:300])
+    app.state.compute.shutdown()
+    heavy = sorted(m for m in ("pandas", "numpy", "scipy", "matplotlib") if m in sys.modules)
+    print("heavy:", ",".join(heavy))
+
+
+if __name__ == "__main__":  # the computing process is spawned: it imports this file again
+    main()
+"""
+
+
+def test_a_web_worker_leaves_the_heavy_libraries_to_its_computing_process(
+    session, settings, tmp_path
+):
+    # Reports and calibrations (API and pages) read plain rows in the worker; pandas,
+    # numpy, scipy and matplotlib are imported, and the tables built, in the child only.
+    make_user(session)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=6, seed=1)  # type: ignore[arg-type]
+    session.commit()
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), settings.database_url, str(round_.id)],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "heavy: \n" in result.stdout, result.stdout

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.errors import Conflict
-from app.models import Round
+from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
-from app.services.exports import ratings_rows
 from app.services.rounds import get_round, round_definition, round_public
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
@@ -58,41 +57,77 @@ class RoundReport:
         }
 
 
-def ratings_frame(session: Session, *, round_id: int, include_drafts: bool = False) -> pd.DataFrame:
-    """The round's ratings as the tidy table ``analysis`` takes (abstentions as NaN)."""
+#: One rating as the analysis reads it: (rater, item, dimension, value, status, confidence,
+#: organisation, group). Plain tuples: cheap to read in a web worker (no ORM objects, no
+#: pandas) and to send to the computing process, which builds the table.
+RatingTuple = tuple[str, str, str, int | None, str, str | None, str | None, str | None]
+FRAME_COLUMNS = (
+    "rater",
+    "item",
+    "dimension",
+    "value",
+    "status",
+    "confidence",
+    "organisation",
+    "group",
+)
+
+
+def analysis_rows(
+    session: Session, *, round_id: int, include_drafts: bool = False
+) -> list[RatingTuple]:
+    """The round's ratings for analysis, ordered by rater, item and dimension."""
+    query = (
+        select(
+            Expert.code,
+            Rating.item_key,
+            Rating.dimension_key,
+            Rating.value,
+            Rating.status,
+            Rating.confidence,
+            Expert.organisation,
+            Expert.stakeholder_group,
+        )
+        .join(Response, col(Response.id) == col(Rating.response_id))
+        .join(Expert, col(Expert.id) == col(Response.expert_id))
+        .where(Response.round_id == round_id)
+        .order_by(col(Expert.code), col(Rating.item_key), col(Rating.dimension_key))
+    )
+    if not include_drafts:
+        query = query.where(Response.status == "submitted")
+    return [tuple(row) for row in session.exec(query).all()]  # type: ignore[misc]
+
+
+def frame_of(rows: list[RatingTuple]) -> pd.DataFrame:
+    """The tidy table ``analysis`` takes (abstentions as NaN, confidence as a number)."""
     import numpy as np
     import pandas as pd
 
     from analysis.tidy import CONFIDENCE_WORDS
 
-    rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
-    columns = [
-        "rater",
-        "item",
-        "dimension",
-        "value",
-        "status",
-        "confidence",
-        "organisation",
-        "group",
-    ]
     frame = pd.DataFrame(
         [
-            {
-                "rater": r["rater"],
-                "item": r["item"],
-                "dimension": r["dimension"],
-                "value": float(r["value"]) if r["value"] is not None else np.nan,
-                "status": r["status"],
-                "confidence": CONFIDENCE_WORDS.get(r["confidence"], np.nan),
-                "organisation": r["organisation"] or None,
-                "group": r["stakeholder_group"] or None,
-            }
-            for r in rows
+            (
+                rater,
+                item,
+                dimension,
+                float(value) if value is not None else np.nan,
+                status,
+                CONFIDENCE_WORDS.get(confidence or "", np.nan),
+                organisation or None,
+                group or None,
+            )
+            for rater, item, dimension, value, status, confidence, organisation, group in rows
         ],
-        columns=columns,
+        columns=list(FRAME_COLUMNS),
     )
     return frame.astype({"value": "float64"})
+
+
+def ratings_frame(session: Session, *, round_id: int, include_drafts: bool = False) -> pd.DataFrame:
+    """The round's ratings as the tidy table ``analysis`` takes (NotFound for no round)."""
+    get_round(session, round_id=round_id)
+    return frame_of(analysis_rows(session, round_id=round_id, include_drafts=include_drafts))
 
 
 @dataclass(frozen=True)
@@ -102,9 +137,13 @@ class ReportInputs:
 
     round: dict[str, Any]
     definition: SurveyDefinition
-    frame: pd.DataFrame
+    rows: list[RatingTuple]
     settings: dict[str, Any]
     analyze_options: dict[str, Any]
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return frame_of(self.rows)
 
 
 def report_inputs(
@@ -119,8 +158,8 @@ def report_inputs(
     """Read what a round's report needs (Conflict if the round has no ratings yet)."""
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
-    frame = ratings_frame(session, round_id=round_id, include_drafts=include_drafts)
-    if frame.empty:
+    rows = analysis_rows(session, round_id=round_id, include_drafts=include_drafts)
+    if not rows:
         raise Conflict(
             f"round {round_id} has no submitted ratings yet"
             + ("" if include_drafts else "; include drafts to analyse work in progress")
@@ -161,7 +200,7 @@ def report_inputs(
         "consensus": consensus,
         "levels": levels,
     }
-    return ReportInputs(round_public(session, round_), definition, frame, settings, options)
+    return ReportInputs(round_public(session, round_), definition, rows, settings, options)
 
 
 def compute_report(inputs: ReportInputs) -> RoundReport:

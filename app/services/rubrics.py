@@ -12,7 +12,7 @@ from sqlmodel import Session, col, func, select
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, utcnow
 from app.services.csv_out import write_csv
-from app.services.reports import ratings_frame
+from app.services.reports import RatingTuple, analysis_rows, frame_of
 from app.services.rounds import get_round, round_definition
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
@@ -281,9 +281,13 @@ class CalibrationInputs:
 
     round_id: int
     definition: SurveyDefinition
-    frame: pd.DataFrame
+    rows: list[RatingTuple]
     n_bootstrap: int
     seed: int
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return frame_of(self.rows)
 
 
 def calibration_inputs(
@@ -292,10 +296,10 @@ def calibration_inputs(
     """Read what calibrating a round needs (Conflict if it has no submitted ratings)."""
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
-    frame = ratings_frame(session, round_id=round_id)
-    if frame.empty:
+    rows = analysis_rows(session, round_id=round_id)
+    if not rows:
         raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
-    return CalibrationInputs(round_id, definition, frame, n_bootstrap, seed)
+    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed)
 
 
 def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from app.db import begin_writing
+from app.db import begin_writing, end_transaction
 from app.errors import DomainError, InvalidInput, NotAuthenticated, TooManyAttempts
 from app.schemas import RatingInput, RoundCreate, text_problem
 from app.services import (
@@ -29,11 +29,13 @@ from app.services import (
     surveys,
 )
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.web.computing import ComputePool
 from app.web.deps import (
     SESSION_COOKIE,
     AdminUser,
     Caller,
     CallerDep,
+    ComputeDep,
     Expert,
     SessionDep,
     SettingsDep,
@@ -658,6 +660,7 @@ def admin_round_action(
     session: SessionDep,
     settings: SettingsDep,
     form: FormDep,
+    compute: ComputeDep,
 ) -> Response:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
     if action == "open":
@@ -669,7 +672,7 @@ def admin_round_action(
     elif action == "deadline":
         _set_deadline(session, round_id, str(form.get("closes_at", "")).strip())
     elif action == "publish":
-        return _publish_from_form(request, user, caller, session, round_id, form)
+        return _publish_from_form(request, user, caller, session, compute, round_id, form)
     elif action == "next":
         from app.services import delphi
 
@@ -755,15 +758,21 @@ def admin_invitation_action(
 
 @router.get("/admin/rounds/{round_id}/calibration", response_class=HTMLResponse)
 def admin_calibration(
-    round_id: RoundId, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+    round_id: RoundId,
+    request: Request,
+    user: StaffUser,
+    caller: CallerDep,
+    session: SessionDep,
+    compute: ComputeDep,
 ) -> Response:
-    return _calibration_page(request, caller, session, round_id)
+    return _calibration_page(request, caller, session, compute, round_id)
 
 
 def _calibration_page(
     request: Request,
     caller: Caller,
     session: Any,
+    compute: ComputePool,
     round_id: int,
     *,
     error: str = "",
@@ -773,12 +782,15 @@ def _calibration_page(
     from app.services import rubrics
 
     round_ = rounds.get_round(session, round_id=round_id)
+    shown = rounds.round_public(session, round_)
+    inputs = rubrics.calibration_inputs(session, round_id=round_id, n_bootstrap=500)
+    end_transaction(session)  # no connection held while the bootstrap runs
     return render(
         request,
         "admin_calibration.html",
         {
-            "round": rounds.round_public(session, round_),
-            "cal": rubrics.calibrate_round(session, round_id=round_id, n_bootstrap=500),
+            "round": shown,
+            "cal": compute.run(rubrics.compute_calibration, inputs),
             "context_fields": rubrics.CONTEXT_FIELDS,
             "error": error,
             "form": form or {},
@@ -803,7 +815,13 @@ def _set_deadline(session: Any, round_id: int, text: str) -> None:
 
 
 def _publish_from_form(
-    request: Request, user: Any, caller: Caller, session: Any, round_id: int, form: FormData
+    request: Request,
+    user: Any,
+    caller: Caller,
+    session: Any,
+    compute: ComputePool,
+    round_id: int,
+    form: FormData,
 ) -> Response:
     from app.errors import Conflict
     from app.services import rubrics
@@ -818,8 +836,9 @@ def _publish_from_form(
             justification=fields["justification"],
         )
     except Conflict as exc:
+        session.rollback()
         return _calibration_page(
-            request, caller, session, round_id, error=exc.message, form=fields, status=409
+            request, caller, session, compute, round_id, error=exc.message, form=fields, status=409
         )
     return redirect(f"/rubrics/{version.record['survey']['slug']}/v{version.number}")
 
