@@ -11,12 +11,13 @@ The process starts on first use (workers start fast) and is replaced if it dies.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
+from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, TypeVar
 
 from app.web.admission import Overloaded
@@ -24,9 +25,33 @@ from app.web.admission import Overloaded
 T = TypeVar("T")
 
 
+#: The computing process's scheduling priority (nice): below the web workers, so computing
+#: waits while experts are being served.
+NICENESS = 10
+
+
+def _lower_priority(pid: int) -> None:
+    with suppress(OSError, AttributeError):  # not everywhere; a process may lower only itself
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, max(current, NICENESS))
+
+
+class _LowPriorityProcess(SpawnProcess):
+    def start(self) -> None:
+        super().start()
+        # At once, from the parent: the new interpreter's own start-up (importing this app
+        # to unpickle its work, then numpy, pandas, scipy, matplotlib) is a second or more
+        # of processor time, which must not be taken from the experts' requests either.
+        assert self.pid is not None
+        _lower_priority(self.pid)
+
+
+class _LowPriorityContext(SpawnContext):
+    Process = _LowPriorityProcess
+
+
 def _prepare_child() -> None:
-    # Below the web workers: computing waits when experts are being served.
-    os.nice(10)
+    _lower_priority(0)  # in case the parent could not
     import analysis.plots
     import analysis.summary  # noqa: F401
 
@@ -42,7 +67,7 @@ class ComputePool:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.processes,
-                    mp_context=multiprocessing.get_context("spawn"),
+                    mp_context=_LowPriorityContext(),
                     initializer=_prepare_child,
                 )
             return self._executor
