@@ -78,6 +78,7 @@ class LoadConfig:
     postgres_url: str = DEFAULT_PG
     baseline: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    server_log: Path | None = None  # keep the server's log here
 
 
 @dataclass
@@ -85,6 +86,7 @@ class Sample:
     endpoint: str
     status: int  # 0: time-out, -1: connection error
     seconds: float
+    at: float = 0.0  # when it was sent, seconds since the load began
 
 
 @dataclass
@@ -111,6 +113,7 @@ class LoadResult:
     baseline: dict[str, float] | None = None
     baseline_async: dict[str, float] | None = None
     startup_seconds: float | None = None
+    client_lag: list[tuple[float, float]] = field(default_factory=list)
 
     def by_endpoint(self) -> dict[str, list[Sample]]:
         out: dict[str, list[Sample]] = defaultdict(list)
@@ -225,12 +228,18 @@ STARTUP_SECONDS: dict[str, float] = {}
 
 @contextmanager
 def running_server(
-    argv: list[str], url: str, port: int, env_extra: dict[str, str], workers: int = 1
+    argv: list[str],
+    url: str,
+    port: int,
+    env_extra: dict[str, str],
+    workers: int = 1,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, DATABASE_URL=url, BASE_URL=base, PYTHONUNBUFFERED="1")
     env.update(env_extra)
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    # closed in the finally below
+    log = log_path.open("w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     started = time.monotonic()
     process = subprocess.Popen(
         argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -300,6 +309,9 @@ class Driver:
         self.retried_503 = 0
         self.random = random.Random(seed)
         self.stop = asyncio.Event()
+        self.began = time.perf_counter()
+        #: (when, how late) for each wake-up of the lag probe: the client's own stalls.
+        self.lag: list[tuple[float, float]] = []
 
     async def request(
         self,
@@ -326,18 +338,24 @@ class Driver:
                     status = answer.status
                     retry_after = answer.headers.get("Retry-After")
             except TimeoutError:
-                self.samples.append(Sample(endpoint, 0, time.perf_counter() - started))
+                self.samples.append(
+                    Sample(endpoint, 0, time.perf_counter() - started, started - self.began)
+                )
                 return 0, None
             except aiohttp.ClientError:
                 # A dropped connection (say a kept-alive one the server had just closed): the
                 # expert pages send again, so does this client, a few times.
-                self.samples.append(Sample(endpoint, -1, time.perf_counter() - started))
+                self.samples.append(
+                    Sample(endpoint, -1, time.perf_counter() - started, started - self.began)
+                )
                 dropped += 1
                 if retry and dropped <= 8:
                     await asyncio.sleep(1 + self.random.random())
                     continue
                 return -1, None
-            self.samples.append(Sample(endpoint, status, time.perf_counter() - started))
+            self.samples.append(
+                Sample(endpoint, status, time.perf_counter() - started, started - self.began)
+            )
             if status == 503 and retry:
                 self.retried_503 += 1
                 await asyncio.sleep(float(retry_after or 1) * (0.5 + self.random.random()))
@@ -418,21 +436,29 @@ class Driver:
         auth = {"Authorization": f"Bearer {body['token']}"}
         path = f"/api/rounds/{self.panel.round_id}/report?format=json&n_bootstrap=100"
         while not self.stop.is_set():
-            await self.request(
-                http, "report", "GET", path + "&include_drafts=true", headers=auth
-            )
+            await self.request(http, "report", "GET", path + "&include_drafts=true", headers=auth)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=1.0)
+
+    async def probe_lag(self) -> None:
+        """How late this client's event loop wakes up: a late wake-up delays every request
+        measured at that moment, and says the figures are the client's, not the server's."""
+        step = 0.01
+        while not self.stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(step)
+            self.lag.append((before - self.began, time.perf_counter() - before - step))
 
     async def run(self) -> float:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         async with aiohttp.ClientSession(connector=connector) as http:
-            started = time.perf_counter()
+            started = self.began = time.perf_counter()
             background = [
                 asyncio.ensure_future(self.guesser(http, n)) for n in range(self.config.guessers)
             ]
             if self.config.report_loop:
                 background.append(asyncio.ensure_future(self.researcher(http)))
+            background.append(asyncio.ensure_future(self.probe_lag()))
             count = len(self.panel.tokens)
             twins = set(self.random.sample(range(count), count // 10))
             await asyncio.gather(
@@ -533,7 +559,7 @@ def run_load(config: LoadConfig) -> LoadResult:
         port = free_port()
         env = {"WORKERS": str(config.workers), **config.env}
         serve = elicit_serve(port, config.workers)
-        with running_server(serve, url, port, env, config.workers) as base:
+        with running_server(serve, url, port, env, config.workers, config.server_log) as base:
             startup = STARTUP_SECONDS.get(base)
             driver = Driver(base, config, panel)
             wall = asyncio.run(driver.run())
@@ -553,6 +579,7 @@ def run_load(config: LoadConfig) -> LoadResult:
             recovered,
             driver.retried_503,
             startup_seconds=startup,
+            client_lag=driver.lag,
         )
         if config.baseline:
             result.baseline = run_baseline(url, config, panel)
@@ -656,6 +683,12 @@ def describe(result: LoadResult) -> str:
             else "NOT within 5 s"
         ),
     ]
+    if result.client_lag:
+        lags = sorted(lag for _, lag in result.client_lag)
+        lines.append(
+            f"load client's own lag (event loop wake-ups late): p99 "
+            f"{_quantile(lags, 0.99) * 1000:.0f} ms, max {lags[-1] * 1000:.0f} ms"
+        )
     p99 = result.p("save", 0.99)
     for name, b in (
         ("bare endpoint (sync, threadpool)", result.baseline),
@@ -680,6 +713,8 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true", help="no researcher report loop")
     parser.add_argument("--items", type=int, default=None, help="items per expert")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--samples", type=Path, help="also write every request's timing here")
+    parser.add_argument("--server-log", type=Path, help="keep the server's log here")
     parser.add_argument(
         "--postgres", default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG), help="server URL"
     )
@@ -695,8 +730,14 @@ def main() -> None:
         items=args.items,
         postgres_url=args.postgres,
         baseline=not args.no_baseline,
+        server_log=args.server_log,
     )
-    print(describe(run_load(config)), flush=True)
+    result = run_load(config)
+    print(describe(result), flush=True)
+    if args.samples:
+        args.samples.write_text(
+            json.dumps({"samples": [s.__dict__ for s in result.samples], "lag": result.client_lag})
+        )
 
 
 if __name__ == "__main__":
