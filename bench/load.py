@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 # Run as a script, this folder comes first on sys.path and bench/analysis.py would shadow
 # the analysis package: put the repository root there instead.
@@ -114,6 +115,7 @@ class LoadResult:
     baseline_async: dict[str, float] | None = None
     startup_seconds: float | None = None
     client_lag: list[tuple[float, float]] = field(default_factory=list)
+    worker_replacement_seconds: float | None = None
 
     def by_endpoint(self) -> dict[str, list[Sample]]:
         out: dict[str, list[Sample]] = defaultdict(list)
@@ -224,6 +226,31 @@ def free_port() -> int:
 
 #: How long each server took from its command to its first answer, by base URL.
 STARTUP_SECONDS: dict[str, float] = {}
+#: Each running server's process and log, by base URL.
+RUNNING: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
+
+
+def worker_replacement_seconds(base: str) -> float | None:
+    """Kill one worker outright and time until its replacement has started (Linux: the
+    workers are read from /proc); None where that cannot be seen."""
+    process, log = RUNNING[base]
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    pids = children.read_text().split() if children.exists() else []
+    if not pids:
+        return None
+
+    def started_count() -> int:
+        log.seek(0)
+        return log.read().count(b"Application startup complete")
+
+    before = started_count()
+    began = time.monotonic()
+    os.kill(int(pids[0]), signal.SIGKILL)
+    while time.monotonic() - began < 30:
+        if started_count() > before:
+            return time.monotonic() - began
+        time.sleep(0.002)
+    return None
 
 
 @contextmanager
@@ -256,12 +283,14 @@ def running_server(
             ready = log.read().count(b"Application startup complete")
             if ready >= workers and _answers(f"{base}/healthz", timeout=2):
                 STARTUP_SECONDS[base] = time.monotonic() - started
+                RUNNING[base] = (process, log)
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not answer within 60 s")
             time.sleep(0.1)
         yield base
     finally:
+        RUNNING.pop(base, None)
         os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
@@ -566,6 +595,7 @@ def run_load(config: LoadConfig) -> LoadResult:
             time.sleep(0.5)
             recovered = recovery_seconds(base)
             idle = idle_in_transaction(url)
+            replaced = worker_replacement_seconds(base)
         lost, duplicated = check_stored(url, driver.acks)
         result = LoadResult(
             config,
@@ -580,6 +610,7 @@ def run_load(config: LoadConfig) -> LoadResult:
             driver.retried_503,
             startup_seconds=startup,
             client_lag=driver.lag,
+            worker_replacement_seconds=replaced,
         )
         if config.baseline:
             result.baseline = run_baseline(url, config, panel)
@@ -637,7 +668,13 @@ def describe(result: LoadResult) -> str:
         f"{c.backend}, {c.workers} worker(s), {c.experts} experts, {pause}, "
         f"{c.guessers} password guessers, report loop {'on' if c.report_loop else 'off'}",
         "server up (command to every worker answering): "
-        + (f"{started:.2f} s" if started is not None else "n/a"),
+        + (f"{started:.2f} s" if started is not None else "n/a")
+        + "; a worker killed outright is replaced and serving in "
+        + (
+            f"{result.worker_replacement_seconds * 1000:.0f} ms"
+            if result.worker_replacement_seconds is not None
+            else "n/a"
+        ),
         f"{'endpoint':<16}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}"
         f"{'503':>6}{'other':>7}",
     ]
