@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel
 from app.config import Settings
 from app.db import make_engine
 from app.migrate import upgrade_database
+from app.services import throttle
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -76,6 +77,7 @@ def postgres_database() -> Iterator[str]:
 
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    throttle.forget_blocks()  # blocks remembered from an earlier test's (emptied) database
     if backend == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "elicit.db"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import func, select
+from sqlmodel import delete, func, select
 
 from app.errors import TooManyAttempts
 from app.models import AuthFailure, utcnow
@@ -48,6 +48,39 @@ def test_backoff_then_lockout_per_account(session):
     # Another account and another address are not affected.
     other, _ = throttle.sign_in_keys(email="b@example.org", address="192.0.2.1")
     throttle.check_allowed(session, keys=[other], now=later)
+
+
+def test_a_flood_against_a_blocked_key_is_refused_without_a_query(session, engine):
+    from sqlalchemy import event
+
+    account, address = throttle.sign_in_keys(email="a@example.org", address="192.0.2.1")
+    now = utcnow()
+    for _ in range(throttle.ACCOUNT_LIMIT):
+        throttle.record_failure(session, keys=[account], now=now)
+    session.commit()
+    with pytest.raises(TooManyAttempts):
+        throttle.check_allowed(session, keys=[account, address], now=now)
+    queries: list[str] = []
+    listener = lambda *args: queries.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for _ in range(5):
+            with pytest.raises(TooManyAttempts) as refused:
+                throttle.check_allowed(session, keys=[account, address], now=now)
+            assert refused.value.retry_after == 15 * 60
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert queries == []
+    # Only the blocked key is remembered: another account from the same address is fine.
+    other, _ = throttle.sign_in_keys(email="b@example.org", address="192.0.2.1")
+    throttle.check_allowed(session, keys=[other, address], now=now)
+    # Remembered for at most REMEMBER_BLOCK: failures removed by hand count soon after.
+    session.exec(delete(AuthFailure))
+    session.commit()
+    with pytest.raises(TooManyAttempts):
+        throttle.check_allowed(session, keys=[account], now=now + timedelta(seconds=5))
+    later = now + throttle.REMEMBER_BLOCK + timedelta(seconds=1)
+    throttle.check_allowed(session, keys=[account], now=later)
 
 
 def test_keys_store_no_email_or_address_in_clear(session):
@@ -136,6 +169,7 @@ def test_counts_hold_across_workers(session, settings):
         assert _login(a, "admin@example.org", "wrong").status_code == 401
         _lock_out(session, "admin@example.org")
         assert _login(a, "admin@example.org", PASSWORD).status_code == 429
+        throttle.forget_blocks()  # what another process knows: only the database
         assert _login(b, "admin@example.org", PASSWORD).status_code == 429
         assert _failures(session) == throttle.ACCOUNT_LIMIT + 2
     first.state.engine.dispose()

@@ -67,6 +67,11 @@ def check_allowed(
 ) -> None:
     """Raise TooManyAttempts (429, with Retry-After) if any key is over its limit."""
     now = now or utcnow()
+    database = str(session.get_bind().url)
+    remembered = [_blocked.get((database, key.digest)) for key in keys]
+    known = [until for until, recheck in filter(None, remembered) if recheck > now]
+    if known and max(known) > now:
+        _refuse((max(known) - now).total_seconds())
     since = now - WINDOW
     wait = 0.0
     for key in keys:
@@ -77,18 +82,42 @@ def check_allowed(
                 func.max(AuthFailure.failed_at),
             ).where(AuthFailure.key == key.digest, col(AuthFailure.failed_at) > since)
         ).one()
-        if not count:
-            continue
-        if count >= key.limit:
-            wait = max(wait, (_aware(oldest) + WINDOW - now).total_seconds())
-        elif key.backoff and count >= BACKOFF_AFTER:
+        key_wait = 0.0
+        if count and count >= key.limit:
+            key_wait = (_aware(oldest) + WINDOW - now).total_seconds()
+        elif count and key.backoff and count >= BACKOFF_AFTER:
             delay = min(2.0 ** (count - BACKOFF_AFTER), BACKOFF_MAX_SECONDS)
-            wait = max(wait, (_aware(latest) + timedelta(seconds=delay) - now).total_seconds())
+            key_wait = (_aware(latest) + timedelta(seconds=delay) - now).total_seconds()
+        if key_wait > 0:  # remembered for this key only: the others may still be fine
+            remember = min(timedelta(seconds=key_wait), REMEMBER_BLOCK)
+            _blocked[(database, key.digest)] = (now + timedelta(seconds=key_wait), now + remember)
+            wait = max(wait, key_wait)
     if wait > 0:
-        seconds = max(1, math.ceil(wait))
-        raise TooManyAttempts(
-            f"too many failed attempts; try again in {seconds} s", retry_after=seconds
-        )
+        _refuse(wait)
+
+
+#: A flood of attempts against a blocked key is refused from memory, without a query: each
+#: worker remembers a block it has seen (at most this long, so rows deleted by hand take
+#: effect soon). A block can only end by time passing: a blocked key cannot sign in.
+REMEMBER_BLOCK = timedelta(seconds=30)
+#: (database, key) -> (blocked until, ask the database again from).
+_blocked: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+
+
+def _refuse(wait: float) -> None:
+    if len(_blocked) > 10_000:  # many keys (a distributed guess): drop the expired ones
+        current = utcnow()
+        for entry in [k for k, (_, recheck) in _blocked.items() if recheck <= current]:
+            _blocked.pop(entry, None)
+    seconds = max(1, math.ceil(wait))
+    raise TooManyAttempts(
+        f"too many failed attempts; try again in {seconds} s", retry_after=seconds
+    )
+
+
+def forget_blocks() -> None:
+    """Forget the blocks this process remembers (tests that reuse one database)."""
+    _blocked.clear()
 
 
 def record_failure(
