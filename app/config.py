@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     #: Seconds a request may wait for its turn and for database locks before it is answered
     #: 503 with Retry-After (the expert pages retry by themselves).
     request_timeout: float = Field(default=10.0, gt=0, le=600)
+    #: Seconds an expert's or a page's request may wait for its turn when a worker is busy;
+    #: a request that would wait longer gets 503 with Retry-After at once (the pages retry),
+    #: so under overload an answer is either quick or a prompt "come back".
+    queue_wait: float = Field(default=1.0, gt=0, le=600)
     #: Processes each worker starts (on first use) to compute reports and calibrations
     #: away from the requests it serves; 0 computes inside the request.
     compute_processes: int = Field(default=1, ge=0, le=16)

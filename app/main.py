@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.db_pool_size,
         max_queue=settings.max_queue,
         timeout=settings.request_timeout,
+        queue_wait=min(settings.queue_wait, settings.request_timeout),
     )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
 

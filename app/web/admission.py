@@ -7,8 +7,9 @@ connection or lock in between; with more requests in flight than connections, ev
 thread ends up waiting for a connection held by a request that waits for a thread, and
 the worker freezes. Admitting at most ``limit`` requests (no more than the connections and
 well under the threads) makes that wait impossible; the rest queue here, without a thread
-or a connection, for at most ``timeout`` seconds, and beyond that or beyond ``max_queue``
-they get a prompt 503 with Retry-After instead of hanging.
+or a connection, for at most ``queue_wait`` seconds (sign-in and reports: ``timeout``, and
+three times that), and beyond that or beyond ``max_queue`` they get a prompt 503 with
+Retry-After instead of hanging.
 
 Bodies are read before a request queues, so a slow upload holds no turn, and a client that
 gives up while queued is dropped without doing its work.
@@ -114,10 +115,20 @@ def lane_for(lanes: dict[str, Lane], scope: Scope) -> Lane:
 
 
 class AdmissionControl:
-    def __init__(self, app: ASGIApp, *, limit: int, max_queue: int, timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        max_queue: int,
+        timeout: float,
+        queue_wait: float | None = None,
+    ) -> None:
         self.app = app
         self.lanes = {
-            "default": Lane("default", limit, max_queue, timeout),
+            # People's requests wait briefly: a quick answer, or a prompt 503 to retry.
+            "default": Lane("default", limit, max_queue, queue_wait or timeout),
+            # Sign-in and reports are worth a longer wait (and are few).
             "sign-in": Lane("sign-in", SIGN_IN_LIMIT, max(10, max_queue // 4), timeout),
             "heavy": Lane("heavy", HEAVY_LIMIT, max(4, max_queue // 20), timeout * 3),
         }
@@ -147,9 +158,7 @@ class AdmissionControl:
             # A queue that will not drain in time: say so at once rather than after the
             # time-out, and ask the client to come back once it may have drained.
             retry = min(30.0, max(1.0, lane.expected_wait()))
-            await _refuse(
-                scope, send, "the service is busy; please try again in a moment", retry
-            )
+            await _refuse(scope, send, "the service is busy; please try again in a moment", retry)
             return
         admitted = await self._wait_for_turn(lane, semaphore, receive)
         if admitted is None:
