@@ -452,7 +452,7 @@ class Driver:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval)
 
-    async def researcher(self, http: aiohttp.ClientSession) -> None:
+    async def sign_in_researcher(self, http: aiohttp.ClientSession) -> dict[str, str] | None:
         status, body = await self.request(
             http,
             "login",
@@ -461,8 +461,10 @@ class Driver:
             json={"email": RESEARCHER[0], "password": RESEARCHER[1]},
         )
         if status != 200 or not isinstance(body, dict):
-            return
-        auth = {"Authorization": f"Bearer {body['token']}"}
+            return None
+        return {"Authorization": f"Bearer {body['token']}"}
+
+    async def researcher(self, http: aiohttp.ClientSession, auth: dict[str, str]) -> None:
         path = f"/api/rounds/{self.panel.round_id}/report?format=json&n_bootstrap=100"
         while not self.stop.is_set():
             await self.request(http, "report", "GET", path + "&include_drafts=true", headers=auth)
@@ -482,11 +484,16 @@ class Driver:
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         async with aiohttp.ClientSession(connector=connector) as http:
             started = self.began = time.perf_counter()
+            # The researcher is signed in before the guessing starts (the guessers share this
+            # client's address, whose failed sign-ins soon block every sign-in from it).
+            researcher = await self.sign_in_researcher(http) if self.config.report_loop else None
+            if self.config.report_loop and researcher is None:
+                raise RuntimeError("the researcher could not sign in")
             background = [
                 asyncio.ensure_future(self.guesser(http, n)) for n in range(self.config.guessers)
             ]
-            if self.config.report_loop:
-                background.append(asyncio.ensure_future(self.researcher(http)))
+            if researcher is not None:
+                background.append(asyncio.ensure_future(self.researcher(http, researcher)))
             background.append(asyncio.ensure_future(self.probe_lag()))
             count = len(self.panel.tokens)
             twins = set(self.random.sample(range(count), count // 10))
