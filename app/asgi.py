@@ -18,4 +18,3 @@ def create() -> FastAPI:
     # worker meanwhile; and forked workers keep sharing those memory pages with the parent.
     gc.freeze()
     return app
-

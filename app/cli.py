@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlmodel import Session
@@ -19,6 +19,7 @@ from sqlmodel import Session
 from app.config import Settings, get_settings
 from app.db import make_engine, session_scope
 from app.errors import DomainError
+from app.models import id_of
 from app.survey_files import SurveyFileError
 
 cli = typer.Typer(
@@ -81,7 +82,7 @@ def _echo(message: object = "", *, err: bool = False, nl: bool = True, **style: 
     typer.secho(terminal_safe(message), err=err, nl=nl, **style)
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     _echo(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -300,7 +301,7 @@ def round_deadline(
             when = datetime.fromisoformat(closes_at)
         except ValueError:
             _fail(f"{closes_at!r} is not a time like 2026-12-31T18:00 (UTC) or 'none'")
-        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when  # type: ignore[union-attr]
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
     with _session() as session:
         rounds.set_closing_time(session, round_id=round_id, closes_at=when)
     _echo(
@@ -401,7 +402,7 @@ def round_list() -> None:
     with _session() as session:
         for round_ in rounds.list_rounds(session):
             info = rounds.round_public(session, round_)
-            progress = rounds.round_progress(session, round_id=round_.id)  # type: ignore[arg-type]
+            progress = rounds.round_progress(session, round_id=id_of(round_))
             _echo(
                 f"{round_.id}\t{round_.status}\t{info['survey']} v{info['survey_version']}\t"
                 f"{_one(round_.name)}\tinvited {progress['invited']}, "

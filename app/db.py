@@ -41,9 +41,7 @@ class EngineLimits:
     idle_in_transaction_seconds: float | None = None
 
 
-def make_engine(
-    database_url: str, *, limits: EngineLimits | None = None, **kwargs: Any
-) -> Engine:
+def make_engine(database_url: str, *, limits: EngineLimits | None = None, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, full fsync, foreign keys and immediate transactions."""
     limits = limits or EngineLimits()
     url = make_url(database_url)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,21 @@ SQLModel.metadata = MetaData(
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def id_of(row: _Stored) -> int:
+    """The primary key of a row that has been stored (added and flushed, or loaded).
+
+    Table models declare ``id: int | None`` because a new row has none until it is
+    flushed; code holding a stored row uses this instead of passing ``int | None`` on.
+    """
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -401,18 +401,19 @@ def _refuse_event(event: yaml.Event, depth: int, nodes: int) -> None:
     """Raise the problem with ``event`` (the next node), given the collections open around
     it and the nodes before it: an alias or anchor, too deep, or too many nodes."""
     line = event.start_mark.line + 1 if event.start_mark is not None else None
+    anchor = getattr(event, "anchor", None)  # aliases and nodes have one; other events not
     if isinstance(event, yaml.AliasEvent):
         raise _Problem(
             line,
             (),
-            f"YAML aliases (*{event.anchor}) are not allowed in survey files; "
+            f"YAML aliases (*{anchor}) are not allowed in survey files; "
             f"write the value out in full",
         )
-    if getattr(event, "anchor", None) is not None:
+    if anchor is not None:
         raise _Problem(
             line,
             (),
-            f"YAML anchors (&{event.anchor}) are not allowed in survey files; "
+            f"YAML anchors (&{anchor}) are not allowed in survey files; "
             f"write the value out in full",
         )
     if depth >= MAX_NESTING_DEPTH and isinstance(
@@ -455,6 +456,12 @@ def _check_structure(text: str) -> None:
         parser.dispose()
 
 
+def _composed(node: yaml.Node | None) -> yaml.Node:
+    # A node was announced by the event just checked, so composing it gives one.
+    assert node is not None
+    return node
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader used only to compose nodes and construct scalars.
 
@@ -472,14 +479,14 @@ class _Loader(yaml.SafeLoader):
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML has no types for it
         _refuse_event(event, self._depth, self._nodes)
         self._nodes += 1
         if not isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            return super().compose_node(parent, index)
+            return _composed(super().compose_node(parent, index))
         self._depth += 1
         try:
-            return super().compose_node(parent, index)
+            return _composed(super().compose_node(parent, index))
         finally:
             self._depth -= 1
 
@@ -616,7 +623,8 @@ def _message(error: Mapping[str, Any]) -> tuple[Loc, str]:
     elif isinstance(value, str | int | float | bool) and len(repr(value)) <= 60:
         message += f" (got {value!r})"
     elif kind.endswith("_type") and value is not None:
-        kind_name = {dict: "mapping", list: "list"}.get(type(value), type(value).__name__)
+        kinds: dict[type, str] = {dict: "mapping", list: "list"}
+        kind_name = kinds.get(type(value), type(value).__name__)
         message += f" (got a {kind_name})"
     elif kind.endswith("_type"):
         message += " (got an empty value)"

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Expert, ExpertContact, Invitation, Rating, Response, Round, SurveyVersion
+from app.models import (
+    Expert,
+    ExpertContact,
+    Invitation,
+    Rating,
+    Response,
+    Round,
+    SurveyVersion,
+    id_of,
+)
 from app.schemas import InviteeCreate
 from app.services import invitations
 from app.services.reports import ratings_frame
@@ -69,7 +79,7 @@ def create_next_round(
         reached = _items_with_consensus(feedback, new)
         asked = [key for key in asked if key not in reached] or asked
     round_ = Round(
-        survey_version_id=new_version.id,  # type: ignore[arg-type]
+        survey_version_id=id_of(new_version),
         name=name or f"Round {previous.sequence + 1}",
         sequence=previous.sequence + 1,
         previous_round_id=previous.id,
@@ -228,7 +238,7 @@ def round_stability(session: Session, *, round_id: int) -> dict[str, Any]:
     after = ratings_frame(session, round_id=round_id)
     if before.empty or after.empty:
         raise Conflict("both rounds need submitted ratings to compare them")
-    levels = {d.key: d.measurement for d in definition.dimensions}
+    levels: dict[Hashable, str] = {d.key: d.measurement for d in definition.dimensions}
     dimensions = [d.key for d in definition.dimensions]
     frozen = round_.criteria or {}
     criterion = frozen.get("consensus") or definition.consensus.model_dump()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict
-from app.models import ExpertContact, Invitation, Round
+from app.models import ExpertContact, Invitation, Round, id_of
 from app.schemas import InviteeCreate
 from app.security import new_password
 from app.services import invitations, rounds, surveys, users
@@ -71,12 +71,12 @@ def set_up_demo(session: Session) -> DemoSetup:
     ).first()
     if round_ is not None and round_.status != "open":
         try:
-            rounds.open_round(session, round_id=round_.id)  # type: ignore[arg-type]
+            rounds.open_round(session, round_id=id_of(round_))
         except Conflict:
             round_ = None  # it has moved on (a next round, a published rubric): start afresh
     if round_ is None:
         round_ = rounds.create_round(session, slug=DEMO_SURVEY, name=DEMO_ROUND)
-        rounds.open_round(session, round_id=round_.id)  # type: ignore[arg-type]
+        rounds.open_round(session, round_id=id_of(round_))
     assert round_.id is not None
     existing = {
         contact.email: invitation
@@ -90,8 +90,8 @@ def set_up_demo(session: Session) -> DemoSetup:
     new_people = []
     for name, email, organisation, group in DEMO_EXPERTS:
         if email in existing:
-            assert existing[email].id is not None
-            links.append(invitations.reissue_invitation(session, invitation_id=existing[email].id))
+            invitation_id = id_of(existing[email])
+            links.append(invitations.reissue_invitation(session, invitation_id=invitation_id))
         else:
             new_people.append(
                 InviteeCreate(

@@ -12,7 +12,15 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Expert, ExpertContact, Invitation, Response, WebSession, utcnow
+from app.models import (
+    Expert,
+    ExpertContact,
+    Invitation,
+    Response,
+    WebSession,
+    id_of,
+    utcnow,
+)
 from app.schemas import InviteeCreate
 from app.security import hash_token, looks_like_token, new_token
 from app.services.rounds import get_round
@@ -67,7 +75,7 @@ def invite_experts(
             )
         token = new_token()
         invitation = Invitation(
-            round_id=round_id, expert_id=expert.id, token_hash=hash_token(token)
+            round_id=round_id, expert_id=id_of(expert), token_hash=hash_token(token)
         )
         session.add(invitation)
         session.flush()

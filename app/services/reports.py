@@ -13,10 +13,11 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
@@ -77,25 +78,26 @@ def analysis_rows(
     session: Session, *, round_id: int, include_drafts: bool = False
 ) -> list[RatingTuple]:
     """The round's ratings for analysis, ordered by rater, item and dimension."""
+    # SQLAlchemy's own select: SQLModel's typed one stops at four columns.
     query = (
-        select(
-            Expert.code,
-            Rating.item_key,
-            Rating.dimension_key,
-            Rating.value,
-            Rating.status,
-            Rating.confidence,
-            Expert.organisation,
-            Expert.stakeholder_group,
+        sa_select(
+            col(Expert.code),
+            col(Rating.item_key),
+            col(Rating.dimension_key),
+            col(Rating.value),
+            col(Rating.status),
+            col(Rating.confidence),
+            col(Expert.organisation),
+            col(Expert.stakeholder_group),
         )
         .join(Response, col(Response.id) == col(Rating.response_id))
         .join(Expert, col(Expert.id) == col(Response.expert_id))
-        .where(Response.round_id == round_id)
+        .where(col(Response.round_id) == round_id)
         .order_by(col(Expert.code), col(Rating.item_key), col(Rating.dimension_key))
     )
     if not include_drafts:
-        query = query.where(Response.status == "submitted")
-    return [tuple(row) for row in session.exec(query).all()]  # type: ignore[misc]
+        query = query.where(col(Response.status) == "submitted")
+    return [cast(RatingTuple, tuple(row)) for row in session.execute(query).all()]
 
 
 def frame_of(rows: list[RatingTuple]) -> pd.DataFrame:

@@ -238,7 +238,7 @@ def submit_response(session: Session, *, response_id: int) -> Response:
         .where(col(Response.id) == response_id, col(Response.status) == "draft")
         .values(status="submitted", submitted_at=utcnow(), updated_at=utcnow())
     )
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
         raise ResponseLocked("this response has already been submitted")
     session.refresh(response)
     return response

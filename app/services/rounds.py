@@ -18,6 +18,7 @@ from app.models import (
     RubricVersion,
     Survey,
     SurveyVersion,
+    id_of,
     utcnow,
 )
 from app.services.surveys import (
@@ -42,7 +43,7 @@ def create_round(
     survey_version = get_survey_version(session, slug=slug, number=version)
     if closes_at is not None and closes_at <= utcnow():
         raise InvalidInput("closes_at must lie in the future", field="closes_at")
-    round_ = Round(survey_version_id=survey_version.id, name=name.strip(), closes_at=closes_at)
+    round_ = Round(survey_version_id=id_of(survey_version), name=name.strip(), closes_at=closes_at)
     session.add(round_)
     session.flush()
     return round_
@@ -223,7 +224,7 @@ def round_progress(session: Session, *, round_id: int) -> dict[str, Any]:
     )
     experts = []
     for invitation, expert, response in rows:
-        done = answered.get(response.id, 0) if response else 0
+        done = answered.get(id_of(response), 0) if response else 0
         experts.append(
             {
                 "expert_code": expert.code,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import Round, RubricVersion, Survey, SurveyVersion, User, utcnow
+from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services.csv_out import write_csv
 from app.services.reports import RatingTuple, analysis_rows, frame_of
 from app.services.rounds import get_round, round_definition
@@ -149,7 +149,8 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
     ra, rb = a.record, b.record
     items_a = {i["key"]: i for i in ra["items"]}
     items_b = {i["key"]: i for i in rb["items"]}
-    changed, same = [], []
+    changed: list[dict[str, Any]] = []
+    same: list[dict[str, Any]] = []
     for key in [*items_a, *[k for k in items_b if k not in items_a]]:
         before, after = items_a.get(key), items_b.get(key)
         row = {
@@ -264,8 +265,8 @@ def store_rubric(
     stored = RubricVersion(
         survey_id=version.survey_id,
         number=record["rubric_version"],
-        survey_version_id=version.id,  # type: ignore[arg-type]
-        round_id=round_.id,  # type: ignore[arg-type]
+        survey_version_id=id_of(version),
+        round_id=id_of(round_),
         record=record,
         digest=record_digest(record),
         published_by_id=publisher.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, col, func, select
 
 from app.errors import NotFound
-from app.models import Survey, SurveyVersion
+from app.models import Survey, SurveyVersion, id_of
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
 
@@ -30,7 +30,7 @@ def load_survey(
         select(func.max(SurveyVersion.number)).where(SurveyVersion.survey_id == survey.id)
     ).one()
     version = SurveyVersion(
-        survey_id=survey.id,
+        survey_id=id_of(survey),
         number=(newest or 0) + 1,
         label=definition.version,
         title=definition.title,

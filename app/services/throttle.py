@@ -67,7 +67,7 @@ def check_allowed(
 ) -> None:
     """Raise TooManyAttempts (429, with Retry-After) if any key is over its limit."""
     now = now or utcnow()
-    database = str(session.get_bind().url)
+    database = str(session.get_bind().engine.url)
     remembered = [_blocked.get((database, key.digest)) for key in keys]
     known = [until for until, recheck in filter(None, remembered) if recheck > now]
     if known and max(known) > now:

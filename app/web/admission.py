@@ -221,7 +221,7 @@ class AdmissionControl:
 
 async def _disconnected(receive: Receive) -> bool:
     message = await receive()
-    return message["type"] == "http.disconnect"
+    return bool(message["type"] == "http.disconnect")
 
 
 async def _refuse(scope: Scope, send: Send, message: str, retry_after: float = 2) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.db import end_transaction
+from app.models import id_of
 from app.schemas import (
     ErrorPublic,
     InvitationIssued,
@@ -365,8 +366,8 @@ def reopen_response(
 ) -> ResponsePublic:
     """Unlock a submitted response while its round is open."""
     response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
-    responses.reopen_response(session, response_id=response.id)  # type: ignore[arg-type]
-    state = responses.load_response_state(session, response_id=response.id)  # type: ignore[arg-type]
+    responses.reopen_response(session, response_id=id_of(response))
+    state = responses.load_response_state(session, response_id=id_of(response))
     return ResponsePublic(**state.as_public())
 
 
@@ -381,7 +382,8 @@ def list_invitations(
 ) -> list[InvitationPublic]:
     """Invitations of a round with names and e-mails (admin only; tokens are never shown)."""
     return [
-        InvitationPublic(**row) for row in invitations.list_invitations(session, round_id=round_id)
+        InvitationPublic.model_validate(row)
+        for row in invitations.list_invitations(session, round_id=round_id)
     ]
 
 
@@ -457,7 +459,7 @@ def reissue(
 def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[type-arg]
     """The survey definition and round this invitation is for; in a later Delphi round also
     the panel's anonymous feedback from the previous round and your own earlier answers."""
-    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    state = responses.load_response_state(session, response_id=id_of(expert.response))
     return {
         "round": {
             "id": state.round.id,
@@ -486,15 +488,15 @@ def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[
 @router.get("/expert/response", tags=["expert"], response_model=ResponsePublic)
 def expert_response(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Your own answers so far, what is still missing, and the response status."""
-    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    state = responses.load_response_state(session, response_id=id_of(expert.response))
     return ResponsePublic(**state.as_public())
 
 
 @router.post("/expert/consent", tags=["expert"], response_model=ResponsePublic)
 def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Record consent to take part (needed before submitting)."""
-    responses.give_consent(session, response_id=expert.response.id)  # type: ignore[arg-type]
-    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    responses.give_consent(session, response_id=id_of(expert.response))
+    state = responses.load_response_state(session, response_id=id_of(expert.response))
     return ResponsePublic(**state.as_public())
 
 
@@ -504,8 +506,8 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
     change is kept in the history."""
     saved = responses.save_ratings(
         session,
-        response_id=expert.response.id,
-        ratings=body.ratings,  # type: ignore[arg-type]
+        response_id=id_of(expert.response),
+        ratings=body.ratings,
     )
     return [
         RatingPublic(
@@ -520,8 +522,8 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
 @router.post("/expert/submit", tags=["expert"], response_model=ResponsePublic)
 def expert_submit(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Submit and lock your response."""
-    responses.submit_response(session, response_id=expert.response.id)  # type: ignore[arg-type]
-    state = responses.load_response_state(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    responses.submit_response(session, response_id=id_of(expert.response))
+    state = responses.load_response_state(session, response_id=id_of(expert.response))
     return ResponsePublic(**state.as_public())
 
 

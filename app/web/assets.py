@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from app.web.templating import STATIC_DIR
 
@@ -20,7 +21,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/docs", response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     app = request.app
-    return app.state.templates.TemplateResponse(
+    templates: Jinja2Templates = app.state.templates
+    return templates.TemplateResponse(
         request, "api_docs.html", {"title": app.title, "openapi_url": app.openapi_url}
     )
 

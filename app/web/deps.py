@@ -25,7 +25,8 @@ CSRF_HEADER = "x-csrf-token"
 # Dependencies that do no I/O are async: FastAPI runs a sync one in the threadpool, one
 # thread hop (and a wait for a free thread under load) per dependency per request.
 async def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -41,7 +42,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 async def get_compute(request: Request) -> ComputePool:
-    return request.app.state.compute
+    compute: ComputePool = request.app.state.compute
+    return compute
 
 
 ComputeDep = Annotated[ComputePool, Depends(get_compute)]

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,7 +43,7 @@ def error_response(
         return JSONResponse(body, status_code=status, headers=headers)
     if status == 401 and request.url.path.startswith("/admin"):
         return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
-    templates = request.app.state.templates
+    templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(
         request, "error.html", {"status": status, "message": message}, status_code=status
     )
@@ -125,8 +126,7 @@ def describe_database_error(exc: sa_exc.OperationalError) -> tuple[str, int]:
         )
     if ("disk" in text and "full" in text) or "no space" in text:
         return (
-            "the database's disk is full; nothing was saved; an administrator must free "
-            "space",
+            "the database's disk is full; nothing was saved; an administrator must free space",
             30,
         )
     if "statement timeout" in text or "canceling statement" in text:

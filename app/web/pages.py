@@ -13,12 +13,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from app.db import begin_writing, end_transaction
 from app.errors import DomainError, InvalidInput, NotAuthenticated, TooManyAttempts
-from app.schemas import RatingInput, RoundCreate, text_problem
+from app.models import id_of
+from app.schemas import RatingInput, RatingStatus, RoundCreate, text_problem
 from app.services import (
     auth,
     exports,
@@ -83,7 +85,8 @@ def render(
         "user": caller.user if caller else None,
     }
     ctx.update(context or {})
-    return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status)
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, ctx, status_code=status)
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -123,9 +126,7 @@ def accept_invitation(
     token: str, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Trade the link's token for a session cookie and drop the token from the URL."""
-    invitation = auth.find_invitation_guarded(
-        session, token=token, address=client_address(request)
-    )
+    invitation = auth.find_invitation_guarded(session, token=token, address=client_address(request))
     begin_writing(session)
     responses.start_response(session, invitation=invitation)
     session_token, _ = sessions.start_session(
@@ -187,7 +188,7 @@ def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep
             caller=expert.caller,
             status=422,
         )
-    responses.give_consent(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    responses.give_consent(session, response_id=id_of(expert.response))
     return redirect("/survey/items/1")
 
 
@@ -390,8 +391,11 @@ def save_item(
                 errors[key] = "Choose a level, or say you can't judge, to save this note."
             continue
         try:
+            status: RatingStatus
+            value: int | None
             if answer in ("cant_judge", "outside_expertise"):
-                status, value = answer, None
+                status = "cant_judge" if answer == "cant_judge" else "outside_expertise"
+                value = None
             else:
                 status, value = "value", int(answer)
         except ValueError:
@@ -403,8 +407,8 @@ def save_item(
                     item=item.key,
                     dimension=key,
                     status=status,
-                    value=value,  # type: ignore[arg-type]
-                    confidence=confidence or None,  # type: ignore[arg-type]
+                    value=value,
+                    confidence=confidence or None,  # type: ignore[arg-type]  # checked by pydantic
                     rationale=rationale,
                     share_rationale=share,
                 )
@@ -415,8 +419,8 @@ def save_item(
         try:
             responses.save_ratings(
                 session,
-                response_id=expert.response.id,
-                ratings=ratings,  # type: ignore[arg-type]
+                response_id=id_of(expert.response),
+                ratings=ratings,
             )
         except InvalidInput as exc:
             # Point the message at the question it is about (field "ratings[i].<name>").
@@ -477,7 +481,7 @@ def _review_context(state: responses.ResponseState, can_edit: bool, notice: str)
 @router.post("/survey/submit")
 def submit(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
     check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    responses.submit_response(session, response_id=expert.response.id)  # type: ignore[arg-type]
+    responses.submit_response(session, response_id=id_of(expert.response))
     return redirect("/survey/thanks")
 
 
@@ -588,8 +592,8 @@ def admin_home(
     all_rounds = [
         {
             **rounds.round_public(session, r),
-            "progress": rounds.round_progress(session, round_id=r.id),
-        }  # type: ignore[arg-type]
+            "progress": rounds.round_progress(session, round_id=id_of(r)),
+        }
         for r in rounds.list_rounds(session)
     ]
     return render(
@@ -683,7 +687,7 @@ def admin_round_action(
         response = responses.find_response(
             session, round_id=round_id, expert_code=str(form.get("expert_code", ""))
         )
-        responses.reopen_response(session, response_id=response.id)  # type: ignore[arg-type]
+        responses.reopen_response(session, response_id=id_of(response))
     else:
         raise _NoSuchAction()
     return redirect(f"/admin/rounds/{round_id}")

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
 
 from app.errors import NotFound
 from app.services import rubrics
@@ -29,7 +30,8 @@ _json_or_page: dict[int | str, dict[str, Any]] = {
 
 
 def _render(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
-    return request.app.state.templates.TemplateResponse(request, template, context)
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, context)
 
 
 @router.get(
