@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -12,13 +11,11 @@ from fastapi.templating import Jinja2Templates
 
 from app.config import Settings, get_settings
 from app.db import EngineLimits, make_engine
+from app.templating import STATIC_DIR, make_environment
 from app.web import api, assets, health, pages, public
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
 from app.web.computing import ComputePool
 from app.web.errors import BodySizeLimit, SecurityHeaders, install_error_handlers
-from app.web.templating import make_environment
-
-WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
 def engine_limits(settings: Settings) -> EngineLimits:
@@ -70,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.compute = ComputePool(settings.compute_processes)
     templates = Jinja2Templates(env=make_environment())
     app.state.templates = templates
-    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(public.router)

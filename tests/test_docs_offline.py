@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.web.templating import STATIC_DIR
+from app.templating import STATIC_DIR
 from tests.browser_support import Watch, chromium, offline, watch
 from tests.live_server import LiveServer, live_server
 

@@ -24,6 +24,7 @@ from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round, round_definition, round_public
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.templating import STATIC_DIR, make_environment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -399,8 +400,6 @@ def inline_svg(svg: str, *, id_prefix: str | None = None) -> str:
 def report_html(report: RoundReport, *, generated_at: str) -> str:
     """A self-contained HTML report (inline CSS and SVG figures; opens offline, and served
     under a policy that allows exactly its inline stylesheet; see ``inline_style_hashes``)."""
-    from app.web.templating import STATIC_DIR, make_environment
-
     definition = report.definition
     labels = {d.key: d.label for d in definition.dimensions}
     labels[HOLISTIC_TIER_KEY] = "Overall tier"

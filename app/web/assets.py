@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.web.templating import STATIC_DIR
+from app.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 

@@ -8,8 +8,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The templates and static files stay beside the web layer that serves them; this module sits
+# below both the web layer and the services so that the CLI's HTML reports need no web import.
+_WEB_DIR = Path(__file__).resolve().parent / "web"
+TEMPLATES_DIR = _WEB_DIR / "templates"
+STATIC_DIR = _WEB_DIR / "static"
 
 # Markdown from survey files is rendered with raw HTML disabled, so a survey author cannot
 # inject markup either.
