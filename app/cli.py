@@ -95,10 +95,8 @@ def _session(settings: Settings | None = None) -> Iterator[Session]:
     try:
         with session_scope(engine) as session:
             yield session
-    except DomainError as exc:
+    except DomainError as exc:  # a SurveyFileError too: its message names file and line
         _fail(f"{exc.field}: {exc.message}" if exc.field else exc.message)
-    except SurveyFileError as exc:
-        _fail(str(exc))
     finally:
         engine.dispose()
 

@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.errors import InvalidInput
+
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
 Measurement = Literal["nominal", "ordinal", "interval", "ratio"]
@@ -349,12 +351,14 @@ class SurveyFileProblem:
         return f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
 
 
-class SurveyFileError(ValueError):
-    """A survey file could not be loaded; ``errors`` lists every problem found."""
+class SurveyFileError(InvalidInput, ValueError):
+    """A survey file could not be loaded; ``errors`` lists every problem found, and the
+    message names each one's file, line and field. ``field`` is the caller's input that
+    held the file's text, when there is one (the API's ``content``)."""
 
-    def __init__(self, errors: Iterable[SurveyFileProblem]) -> None:
+    def __init__(self, errors: Iterable[SurveyFileProblem], *, field: str | None = None) -> None:
         self.errors: list[SurveyFileProblem] = list(errors)
-        super().__init__("\n".join(str(p) for p in self.errors))
+        super().__init__("\n".join(str(p) for p in self.errors), field=field)
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

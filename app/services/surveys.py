@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlmodel import Session, col, func, select
 
 from app.errors import NotFound
 from app.models import Survey, SurveyVersion, id_of
-from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.survey_files import (
+    HOLISTIC_TIER_KEY,
+    SurveyDefinition,
+    SurveyFileError,
+    parse_survey_text,
+)
+
+
+@dataclass(frozen=True)
+class LoadedSurvey:
+    """A survey file stored: its slug, its version, and whether that version is new."""
+
+    slug: str
+    version: SurveyVersion
+    created: bool
 
 
 def load_survey(
@@ -41,6 +57,16 @@ def load_survey(
     session.add(version)
     session.flush()
     return version, True
+
+
+def load_survey_text(session: Session, *, content: str, filename: str) -> LoadedSurvey:
+    """Parse, validate and store a survey file's text (problems name ``filename``'s lines)."""
+    try:
+        definition = parse_survey_text(content, filename=filename)
+    except SurveyFileError as exc:
+        raise SurveyFileError(exc.errors, field="content") from None
+    version, created = load_survey(session, definition=definition, source_name=filename)
+    return LoadedSurvey(slug=definition.slug, version=version, created=created)
 
 
 def get_survey_version(session: Session, *, slug: str, number: int | None = None) -> SurveyVersion:

@@ -45,7 +45,6 @@ from app.services import (
     sessions,
     surveys,
 )
-from app.survey_files import parse_survey_text
 from app.web.deps import (
     AdminUser,
     CallerDep,
@@ -131,13 +130,12 @@ def load_survey(
 ) -> SurveyVersionLoaded:
     """Load a survey file's text. Changed content makes a new version; same content is a no-op
     (answered 200 with `created: false`)."""
-    definition = parse_survey_text(body.content, filename=body.filename)
-    version, created = surveys.load_survey(
-        session, definition=definition, source_name=body.filename
-    )
-    if not created:
+    loaded = surveys.load_survey_text(session, content=body.content, filename=body.filename)
+    if not loaded.created:
         response.status_code = 200
-    return SurveyVersionLoaded(slug=definition.slug, created=created, **version.model_dump())
+    return SurveyVersionLoaded(
+        slug=loaded.slug, created=loaded.created, **loaded.version.model_dump()
+    )
 
 
 @router.get(

@@ -15,7 +15,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import DomainError, TooManyAttempts
-from app.survey_files import SurveyFileError
 from app.web.admission import Overloaded
 
 log = logging.getLogger("elicit")
@@ -64,10 +63,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-
-    @app.exception_handler(SurveyFileError)
-    async def _survey_file(request: Request, exc: SurveyFileError) -> Any:
-        return error_response(request, 422, str(exc), field="content")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Any:
