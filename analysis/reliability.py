@@ -29,7 +29,7 @@ from analysis._coincidence import (
     unit_coincidences,
     weighted_coincidences,
 )
-from analysis._types import FloatArray, LabelArray
+from analysis._types import BoolArray, FloatArray, LabelArray
 from analysis.consensus import confusion_pairs
 from analysis.results import (
     AgreementCoefficients,
@@ -174,13 +174,70 @@ def _percentile_ci(replicates: FloatArray) -> tuple[float | None, float | None, 
 # ----------------------------------------------------------------------------- alpha
 
 
+#: Alpha and the kappa-type coefficients need at least this many items with two or more
+#: values. With one such item the expected disagreement (or chance agreement) is computed
+#: from the very values whose observed disagreement it corrects, so alpha is 0 and kappa a
+#: fixed function of that item's spread, whatever the raters did (Krippendorff 2011: the
+#: coincidences of one unit equal their expected values).
+MIN_PAIRABLE_ITEMS = 2
+
+_CATEGORICAL_LEVELS = ("nominal", "ordinal")
+
+
+def level_problem(data: DimensionData, level: str) -> str | None:
+    """Why the values of ``data`` do not suit ``level``, or None when they do.
+
+    Notes
+    -----
+    * ratio: the ratio difference ((c - k) / (c + k))^2 presumes a true zero and
+      non-negative values (Krippendorff 2011, section on metric differences); with
+      values of both signs c + k can be 0 or change sign, and alpha is meaningless.
+    * nominal and ordinal: each distinct value is a category (ordinal: a rank). Values
+      that are not integers are most likely measurements, not categories, so they are
+      refused unless a scale lists the admissible values (then they are categories by
+      declaration, e.g. a scale with half points). Text labels are read as categories
+      by :func:`analysis.tidy.read_ratings_csv` (``text_values=True``).
+    """
+    domain = data.domain
+    if level == "ratio" and domain.size and domain.min() < 0:
+        return (
+            f"dimension {data.dimension!r}: the ratio level needs values >= 0 with a true "
+            f"zero, but the values reach {domain.min():g}; use the interval level"
+        )
+    if level in _CATEGORICAL_LEVELS and not data.declared_scale:
+        fractional = domain[domain != np.round(domain)]
+        if fractional.size:
+            return (
+                f"dimension {data.dimension!r}: the {level} level treats each value as a "
+                f"category, and {fractional[0]:g} is not a whole number; give the scale "
+                "(the admissible values) or use the interval level"
+            )
+    return None
+
+
+def _pairable_items(counts: FloatArray) -> BoolArray:
+    pairable: BoolArray = counts.sum(axis=1) >= 2
+    return pairable
+
+
+def _too_few_items(weights: FloatArray, pairable: BoolArray) -> BoolArray:
+    """Replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items."""
+    few: BoolArray = (weights[:, pairable] > 0).sum(axis=1) < MIN_PAIRABLE_ITEMS
+    return few
+
+
 def _alpha_degenerate(data: DimensionData, counts: FloatArray) -> str | None:
     if data.n_raters < 2:
         return f"values from {data.n_raters} rater(s) only; alpha needs at least two raters"
-    if not (counts.sum(axis=1) >= 2).any():
+    pairable = _pairable_items(counts)
+    if not pairable.any():
         return "no item has values from two raters, so no pairable values"
-    pairable = counts[counts.sum(axis=1) >= 2].sum(axis=0)
-    if (pairable > 0).sum() < 2:
+    if pairable.sum() < MIN_PAIRABLE_ITEMS:
+        return (
+            "fewer than two items with two or more ratings; with one item alpha is 0 "
+            "by construction"
+        )
+    if (counts[pairable].sum(axis=0) > 0).sum() < 2:
         return "every pairable value is the same, so there is no variation to agree on"
     return None
 
@@ -193,12 +250,13 @@ def _alpha_results(
     minimum: float,
 ) -> dict[str, AlphaResult]:
     _, counts = data.value_counts()
-    pairable = counts.sum(axis=1) >= 2
+    pairable = _pairable_items(counts)
     n_pairable_units = int(pairable.sum())
     n_pairable_values = int(counts[pairable].sum())
-    reason = _alpha_degenerate(data, counts)
+    degenerate = _alpha_degenerate(data, counts)
+    reasons = {level: degenerate or level_problem(data, level) for level in levels}
     results: dict[str, AlphaResult] = {}
-    if reason is None:
+    if any(reason is None for reason in reasons.values()):
         per_unit = unit_coincidences(counts)
         chunk = max(1, _CHUNK_CELLS // max(1, data.domain.size**2))
         replicates = {level: np.empty(weights.shape[0]) for level in levels}
@@ -206,7 +264,11 @@ def _alpha_results(
             o = weighted_coincidences(per_unit, weights[start : start + chunk])
             for level in levels:
                 replicates[level][start : start + chunk] = alpha_batch(o, data.domain, level)
+        few = _too_few_items(weights, pairable)
+        for level in levels:
+            replicates[level][few] = np.nan
     for level in levels:
+        reason = reasons[level]
         if reason is not None:
             results[level] = AlphaResult(
                 name="krippendorff_alpha",
@@ -295,9 +357,18 @@ def krippendorff_alpha(
     a replicate is a (multinomial) weighted sum of them: all replicates are one matrix
     product of a (B x units) weight matrix with the (units x V^2) per-unit
     coincidences. Replicates in which alpha is undefined (a single value drawn) are
-    dropped; ``n_bootstrap`` in the result counts the replicates used. The interval is
-    the 2.5 and 97.5 percentiles (linear interpolation) of the replicates, and
-    ``p_below_minimum`` the share of replicates below ``minimum`` (H&K's q).
+    dropped, and so are replicates that drew fewer than two distinct items with two or
+    more values (alpha of one item is 0 by construction); ``n_bootstrap`` in the result
+    counts the replicates used. The interval is the 2.5 and 97.5 percentiles (linear
+    interpolation) of the replicates, and ``p_below_minimum`` the share of these
+    item-bootstrap replicates below ``minimum``. (It is not Hayes & Krippendorff's q,
+    which comes from their different bootstrap of pairable values.)
+
+    Undefined (``value`` None with ``reason``): fewer than two raters, fewer than two
+    items with two or more values (:data:`MIN_PAIRABLE_ITEMS`), or a single value among
+    the pairable values. Refused (ValueError naming the dimension, see
+    :func:`level_problem`): ratio level with negative values; nominal or ordinal level
+    with values that are not whole numbers and no ``scale`` listing them.
 
     References
     ----------
@@ -332,6 +403,9 @@ def krippendorff_alpha(
     n_bootstrap = check_bootstrap(n_bootstrap)
     generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
+    problem = level_problem(data, checked)
+    if problem is not None:
+        raise ValueError(f"level: {problem}")
     units, _ = data.value_counts()
     weights = _unit_weights(units.size, n_bootstrap, generator)
     alpha = _alpha_results(data, levels=(checked,), weights=weights, minimum=float(minimum))
@@ -427,6 +501,25 @@ def _agreement_reason(name: str, data: DimensionData, counts: FloatArray, q: int
     return "chance agreement is 1 (a single value was used), so the coefficient is 0/0"
 
 
+def _agreement_undefined(name: str, data: DimensionData, counts: FloatArray) -> str | None:
+    """Why a chance-corrected coefficient is undefined whatever its formula gives, or None.
+
+    Percent agreement, not corrected for chance, is defined from one item on.
+    """
+    if name == "percent_agreement":
+        return None
+    if data.n_raters >= 2 and 0 < _pairable_items(counts).sum() < MIN_PAIRABLE_ITEMS:
+        return (
+            "fewer than two items with two or more ratings; with one item the chance "
+            "agreement comes from that item alone"
+        )
+    if not data.declared_scale:
+        problem = level_problem(data, "nominal")
+        if problem is not None:
+            return problem.replace("the nominal level treats", "this coefficient treats")
+    return None
+
+
 def _agreement_results(
     data: DimensionData, *, categories: FloatArray, unit_weights: FloatArray
 ) -> AgreementCoefficients:
@@ -434,13 +527,17 @@ def _agreement_results(
     counts = _counts_on(counts, data.domain, categories)
     point = _agreement_values(counts, categories, np.ones((1, counts.shape[0])))
     replicates = _agreement_values(counts, categories, unit_weights)
+    few = _too_few_items(unit_weights, _pairable_items(counts))
     results: dict[str, Coefficient] = {}
     for name in AGREEMENT_COEFFICIENTS:
         value = point[name][0] if point[name].size else np.nan
-        if not np.isfinite(value):
-            reason = _agreement_reason(name, data, counts, categories.size)
+        undefined = _agreement_undefined(name, data, counts)
+        if undefined is not None or not np.isfinite(value):
+            reason = undefined or _agreement_reason(name, data, counts, categories.size)
             results[name] = Coefficient(name=name, value=None, reason=reason)
             continue
+        if name != "percent_agreement":
+            replicates[name][few] = np.nan
         low, high, ci_reason = _percentile_ci(replicates[name])
         results[name] = Coefficient(
             name=name,
@@ -507,6 +604,14 @@ def agreement_coefficients(
     Confidence intervals: the same unit (item) bootstrap as Krippendorff's alpha,
     percentile 95% intervals; the statistics are weighted sums over items, so the
     replicates are matrix products.
+
+    Minimums: the chance-corrected coefficients need at least two raters on an item
+    (Fleiss 1971 and Gwet 2014 average agreement over items rated at least twice), at
+    least two such items (:data:`MIN_PAIRABLE_ITEMS`: with one, chance agreement is
+    estimated from the same item whose agreement it corrects) and more than one value
+    used (Fleiss: chance agreement 1 gives 0/0). Below them the value is None with a
+    reason; bootstrap replicates below them are dropped. They treat each value as a
+    category, so values that are not whole numbers need ``categories``.
 
     References
     ----------
@@ -933,10 +1038,13 @@ def dimension_reliability(
     >>> round(result.icc.value("ICC3"), 3), result.n_raters, result.n_items
     (0.715, 4, 6)
     """
-    _check_level(level)
+    checked = _check_level(level)
     n_bootstrap = check_bootstrap(n_bootstrap)
     generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
+    problem = level_problem(data, checked)
+    if problem is not None:
+        raise ValueError(f"level: {problem}")
     units, _ = data.value_counts()
     weights = _unit_weights(units.size, n_bootstrap, generator)
     alpha = _alpha_results(data, levels=LEVELS, weights=weights, minimum=float(minimum_alpha))

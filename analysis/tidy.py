@@ -311,7 +311,8 @@ class DimensionData:
 
     ``raters`` and ``items`` hold the labels of the whole panel (sorted), so codes agree
     across dimensions; ``rater_code``/``item_code`` index them. ``domain`` is the sorted
-    set of values used (or the given scale) and ``value_code`` indexes it.
+    set of values used (or the given scale) and ``value_code`` indexes it;
+    ``declared_scale`` says whether a scale was given (it then lists the categories).
     """
 
     dimension: Hashable
@@ -322,6 +323,7 @@ class DimensionData:
     value: FloatArray
     domain: FloatArray
     value_code: IntArray
+    declared_scale: bool = False
 
     @property
     def n_values(self) -> int:
@@ -361,6 +363,7 @@ class DimensionData:
             value=self.value[keep],
             domain=self.domain,
             value_code=self.value_code[keep],
+            declared_scale=self.declared_scale,
         )
 
 
@@ -459,5 +462,6 @@ def dimension_data(
             value=value,
             domain=domain,
             value_code=np.searchsorted(domain, value),
+            declared_scale=scale is not None,
         )
     return result

@@ -1,0 +1,135 @@
+"""Undefined statistics come back as None with a reason; unsuitable levels are refused.
+
+Oracles: the ``krippendorff`` package (which returns a number in the degenerate cases, so
+the tests show which number we withhold), statsmodels' Fleiss' kappa and hand counts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import krippendorff
+import numpy as np
+import pytest
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
+
+from analysis.reliability import (
+    MIN_PAIRABLE_ITEMS,
+    _unit_weights,
+    dimension_reliability,
+    krippendorff_alpha,
+)
+from tests.analysis.factories import frame_from_matrix
+
+ONE_ITEM = "fewer than two items with two or more ratings"
+
+
+def test_one_item_alpha_is_undefined_where_the_package_says_zero() -> None:
+    matrix = [[1], [2], [3], [4]]
+    # The package's number is 0 by construction (expected = observed disagreement).
+    assert (
+        krippendorff.alpha(
+            reliability_data=np.asarray(matrix, float), level_of_measurement="ordinal"
+        )
+        == 0
+    )
+    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=50, rng=0)
+    for alpha in result.alpha.values():
+        assert alpha.value is None
+        assert alpha.reason is not None and alpha.reason.startswith(ONE_ITEM)
+        assert alpha.ci is None and alpha.p_below_minimum is None
+    for name in ("fleiss_kappa", "gwet_ac1", "gwet_ac2_ordinal", "brennan_prediger"):
+        coefficient = getattr(result, name)
+        assert coefficient.value is None
+        assert coefficient.reason is not None and coefficient.reason.startswith(ONE_ITEM)
+    # Percent agreement is not chance-corrected, so one item gives it: 4 values, no match.
+    assert result.percent_agreement.value == 0.0
+    as_json = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert as_json["krippendorff_alpha"]["ordinal"] is None
+    assert as_json["reasons"]["krippendorff_alpha.ordinal"].startswith(ONE_ITEM)
+    assert as_json["reasons"]["fleiss_kappa"].startswith(ONE_ITEM)
+
+
+def test_one_pairable_item_among_singletons_is_still_undefined() -> None:
+    # Item 0 rated by all; items 1 and 2 by one rater each (no pairable values there).
+    matrix = [[1, 2, None], [2, None, 3], [3, None, None]]
+    result = krippendorff_alpha(frame_from_matrix(matrix), n_bootstrap=0)
+    assert result.value is None and result.reason is not None
+    assert result.n_pairable_units == 1
+
+
+def test_two_items_are_enough_and_match_the_package_and_statsmodels() -> None:
+    assert MIN_PAIRABLE_ITEMS == 2
+    matrix = [[1, 3], [2, 3], [1, 2]]
+    frame = frame_from_matrix(matrix)
+    data = np.asarray(matrix, float)
+    for level in ("nominal", "ordinal", "interval", "ratio"):
+        ours = krippendorff_alpha(frame, level=level, n_bootstrap=0).value
+        assert ours == pytest.approx(krippendorff.alpha(data, level_of_measurement=level))
+    table, _ = aggregate_raters(data.T.astype(int))
+    kappa = dimension_reliability(frame, n_bootstrap=0).fleiss_kappa.value
+    assert kappa == pytest.approx(fleiss_kappa(table, method="fleiss"))
+
+
+def test_bootstrap_drops_replicates_that_drew_one_item_only() -> None:
+    # Two pairable items: a replicate that drew one of them twice is alpha = 0 by
+    # construction and must not enter the interval (before: CI [0, 1], q inflated).
+    frame = frame_from_matrix([[1, 3], [1, 3], [1, 3], [2, 3]])
+    result = krippendorff_alpha(frame, level="interval", n_bootstrap=400, rng=7)
+    weights = _unit_weights(2, 400, np.random.default_rng(7))
+    both = int(((weights > 0).sum(axis=1) == 2).sum())
+    assert 0 < result.n_bootstrap == both < 400
+    kappa = dimension_reliability(frame, n_bootstrap=400, rng=7).fleiss_kappa
+    assert kappa.n_bootstrap <= both
+
+
+def test_ratio_refuses_negative_values_naming_the_dimension() -> None:
+    frame = frame_from_matrix([[-2, -1, 1, 2], [2, 1, -1, -2]], dimension="gain")
+    # The package computes a number (1.0 here, for raters of opposite sign).
+    with pytest.raises(ValueError, match=r"'gain'.*ratio level needs values >= 0"):
+        krippendorff_alpha(frame, level="ratio", n_bootstrap=0)
+    with pytest.raises(ValueError, match="'gain'"):
+        dimension_reliability(frame, level="ratio", n_bootstrap=0)
+    # At another level the ratio alpha is reported undefined, with the same reason.
+    result = dimension_reliability(frame, level="interval", n_bootstrap=0)
+    assert result.alpha["ratio"].value is None
+    assert "values >= 0" in (result.alpha["ratio"].reason or "")
+    assert result.alpha["interval"].value == pytest.approx(
+        krippendorff.alpha(
+            reliability_data=np.asarray([[-2, -1, 1, 2], [2, 1, -1, -2]], float),
+            level_of_measurement="interval",
+        )
+    )
+
+
+def test_ratio_accepts_zero() -> None:
+    matrix = [[0, 1, 2, 4], [0, 1, 3, 4]]
+    result = krippendorff_alpha(frame_from_matrix(matrix), level="ratio", n_bootstrap=0)
+    assert result.value == pytest.approx(
+        krippendorff.alpha(np.asarray(matrix, float), level_of_measurement="ratio")
+    )
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal"])
+def test_categorical_levels_refuse_fractions_unless_a_scale_lists_them(level: str) -> None:
+    matrix = [[1.5, 2, 3, 4], [1.5, 2.5, 3, 4], [2, 2.5, 3, 3.5]]
+    frame = frame_from_matrix(matrix, dimension="risk")
+    with pytest.raises(ValueError, match=rf"'risk'.*{level} level.*1.5 is not a whole"):
+        krippendorff_alpha(frame, level=level, n_bootstrap=0)
+    scale = [1, 1.5, 2, 2.5, 3, 3.5, 4]
+    declared = krippendorff_alpha(frame, level=level, n_bootstrap=0, scale=scale)
+    assert declared.value == pytest.approx(
+        krippendorff.alpha(np.asarray(matrix, float), level_of_measurement=level)
+    )
+
+
+def test_interval_dimension_with_fractions_reports_categorical_coefficients_undefined() -> None:
+    matrix = [[1.25, 2, 3, 4], [1.5, 2.5, 3, 4], [2, 2.5, 3, 3.75]]
+    result = dimension_reliability(frame_from_matrix(matrix), level="interval", n_bootstrap=0)
+    assert result.alpha["interval"].value == pytest.approx(
+        krippendorff.alpha(np.asarray(matrix, float), level_of_measurement="interval")
+    )
+    for undefined in (result.alpha["nominal"], result.alpha["ordinal"], result.fleiss_kappa):
+        assert undefined.value is None
+        assert "not a whole number" in (undefined.reason or "")
+    assert result.percent_agreement.value is not None
