@@ -36,6 +36,12 @@ class ResponseState:
         return [cell for cell in self.expected if cell not in self.ratings]
 
     @property
+    def carried(self) -> list[tuple[str, str]]:
+        """Questions not yet answered in this round that show the expert's own answer from
+        the previous round (prefilled on the item pages, saved here once confirmed)."""
+        return [cell for cell in self.missing if cell in self.previous]
+
+    @property
     def answered(self) -> int:
         return len(self.expected) - len(self.missing)
 

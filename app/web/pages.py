@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.db import begin_writing, end_transaction
 from app.errors import DomainError, InvalidInput, NotAuthenticated, TooManyAttempts
-from app.models import id_of
+from app.models import Rating, id_of
 from app.schemas import RatingInput, RatingStatus, RoundCreate, text_problem
 from app.services import (
     auth,
@@ -142,6 +143,11 @@ def _state(session: Any, expert: Any) -> responses.ResponseState:
 
 
 def _can_edit(state: responses.ResponseState) -> tuple[bool, str]:
+    if state.round.status == "draft":
+        return False, (
+            "This round has not opened yet. Your link will work as soon as the survey team "
+            "opens it; until then you can read the introduction and the rubric below."
+        )
     if state.response.status == "submitted":
         return False, "You have submitted your answers. They can no longer be changed."
     try:
@@ -164,6 +170,7 @@ def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
             "can_edit": can_edit,
             "notice": notice,
             "next_item": _first_incomplete(state),
+            "percent": round(100 * state.answered / max(1, len(state.expected))),
         },
         caller=expert.caller,
     )
@@ -232,100 +239,123 @@ class _NoSuchItem(DomainError):
         super().__init__(f"There is no such item; this survey has items 1 to {count}.")
 
 
-def _dimension_views(
-    definition: SurveyDefinition,
-    state: responses.ResponseState,
-    item_key: str,
-    submitted: dict[str, dict[str, str]] | None = None,
-) -> list[dict[str, Any]]:
-    views = []
+@dataclass(frozen=True)
+class _Question:
+    """One question of an item page: a dimension, or the overall tier."""
+
+    key: str
+    label: str
+    question: str
+    #: (value, text shown beside the radio button)
+    levels: list[tuple[int, str]]
+    allow_cant: bool
+    allow_outside: bool
+    is_tier: bool = False
+    #: How an answer is named in a sentence ("2 (Some)", "Gray area").
+    names: dict[int, str] = field(default_factory=dict)
+
+    def answer_text(self, rating: Rating) -> str:
+        if rating.status == "cant_judge":
+            return "can't judge"
+        if rating.status == "outside_expertise":
+            return "outside my expertise"
+        assert rating.value is not None
+        return self.names.get(rating.value, str(rating.value))
+
+    def cell_text(self, rating: Rating) -> str:
+        """The answer in a table cell: a tier by its name, a level by its number."""
+        if rating.status == "value" and not self.is_tier:
+            return str(rating.value)
+        return self.answer_text(rating)
+
+
+def _questions(definition: SurveyDefinition) -> list[_Question]:
+    questions = []
     for dim in definition.dimensions:
         levels = [(v, dim.scale.levels[v]) for v in dim.scale.values]
-        views.append(
-            _view(
+        questions.append(
+            _Question(
                 dim.key,
                 dim.label,
                 dim.question,
                 levels,
                 dim.allow_cant_judge,
                 dim.allow_outside_expertise,
-                state,
-                item_key,
-                submitted,
+                names={v: f"{v} ({_shorten(text)})" for v, text in levels},
             )
         )
     if definition.holistic_tier.enabled:
-        levels = [(i, f"{t.label}: {t.description}") for i, t in enumerate(definition.tiers)]
-        views.append(
-            _view(
+        questions.append(
+            _Question(
                 HOLISTIC_TIER_KEY,
                 "Overall tier",
                 definition.holistic_tier.question,
-                levels,
+                [(i, f"{t.label}: {t.description}") for i, t in enumerate(definition.tiers)],
                 True,
                 True,
-                state,
-                item_key,
-                submitted,
                 is_tier=True,
+                names={i: t.label for i, t in enumerate(definition.tiers)},
             )
         )
-    return views
+    return questions
 
 
-def _view(
-    key: str,
-    label: str,
-    question: str,
-    levels: list[tuple[int, str]],
-    allow_cant: bool,
-    allow_outside: bool,
+def _shorten(text: str, limit: int = 40) -> str:
+    """A level's text for use in a sentence: its first line, cut at a word near ``limit``."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _dimension_views(
+    definition: SurveyDefinition,
     state: responses.ResponseState,
     item_key: str,
-    submitted: dict[str, dict[str, str]] | None,
-    is_tier: bool = False,
-) -> dict[str, Any]:
-    rating = state.ratings.get((item_key, key))
-    if submitted is not None and key in submitted:
-        current = submitted[key]
-    elif rating is not None:
-        current = {
-            "answer": str(rating.value) if rating.status == "value" else rating.status,
-            "confidence": rating.confidence or "",
-            "rationale": rating.rationale,
-        }
-    else:
-        current = {"answer": "", "confidence": "", "rationale": ""}
-    previous = state.previous.get((item_key, key))
-    if rating is None and previous is not None and (submitted is None or key not in submitted):
-        # A later Delphi round starts from the expert's own earlier answer: keep or revise.
-        current = {
-            "answer": str(previous.value) if previous.status == "value" else previous.status,
-            "confidence": previous.confidence or "",
-            "rationale": previous.rationale,
-        }
+    submitted: dict[str, dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    return [_view(q, state, item_key, submitted) for q in _questions(definition)]
+
+
+def _as_form(rating: Rating) -> dict[str, str]:
     return {
-        "key": key,
-        "label": label,
-        "question": question,
-        "levels": levels,
-        "allow_cant": allow_cant,
-        "allow_outside": allow_outside,
-        "current": current,
-        "is_tier": is_tier,
-        "feedback": _feedback_view(state, item_key, key, levels),
-        "previous": _answer_text(previous, levels) if previous is not None else None,
+        "answer": str(rating.value) if rating.status == "value" else rating.status,
+        "confidence": rating.confidence or "",
+        "rationale": rating.rationale,
     }
 
 
-def _answer_text(rating: Any, levels: list[tuple[int, str]]) -> str:
-    if rating.status == "cant_judge":
-        return "can't judge"
-    if rating.status == "outside_expertise":
-        return "outside my expertise"
-    names = dict(levels)
-    text = names.get(rating.value, "")
-    return f"{rating.value}" if len(text) > 40 else f"{rating.value} ({text})"
+def _view(
+    q: _Question,
+    state: responses.ResponseState,
+    item_key: str,
+    submitted: dict[str, dict[str, str]] | None,
+) -> dict[str, Any]:
+    rating = state.ratings.get((item_key, q.key))
+    previous = state.previous.get((item_key, q.key))
+    if submitted is not None and q.key in submitted:
+        current = submitted[q.key]
+    elif rating is not None:
+        current = _as_form(rating)
+    elif previous is not None:
+        # A later Delphi round starts from the expert's own earlier answer: keep or revise.
+        current = _as_form(previous)
+    else:
+        current = {"answer": "", "confidence": "", "rationale": ""}
+    return {
+        "key": q.key,
+        "label": q.label,
+        "question": q.question,
+        "levels": q.levels,
+        "allow_cant": q.allow_cant,
+        "allow_outside": q.allow_outside,
+        "current": current,
+        "is_tier": q.is_tier,
+        "feedback": _feedback_view(state, item_key, q.key, q.levels),
+        "previous": q.answer_text(previous) if previous is not None else None,
+        # Shown from the earlier round, not yet saved in this one.
+        "carried": rating is None and previous is not None,
+    }
 
 
 def _feedback_view(
@@ -461,17 +491,35 @@ def review(request: Request, expert: Expert, session: SessionDep) -> Response:
 
 def _review_context(state: responses.ResponseState, can_edit: bool, notice: str) -> dict[str, Any]:
     definition = state.definition
-    labels = {d.key: d.label for d in definition.dimensions}
-    labels[HOLISTIC_TIER_KEY] = "Overall tier"
+    questions = {q.key: q for q in _questions(definition)}
+    carried = set(state.carried)
     missing_by_item: list[dict[str, Any]] = []
+    carried_by_item: list[dict[str, Any]] = []
     for number, item in enumerate(state.items, start=1):
-        missing = [labels[d] for (i, d) in state.missing if i == item.key]
+        cells = [(i, d) for (i, d) in state.missing if i == item.key]
+        missing = [questions[d].label for (i, d) in cells if (i, d) not in carried]
+        kept = [questions[d].label for (i, d) in cells if (i, d) in carried]
         if missing:
             missing_by_item.append({"number": number, "item": item, "missing": missing})
+        if kept:
+            carried_by_item.append({"number": number, "item": item, "carried": kept})
+    shown: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in state.items:
+        for key, q in questions.items():
+            rating = state.ratings.get((item.key, key))
+            previous = state.previous.get((item.key, key))
+            if rating is not None:
+                shown[(item.key, key)] = {"text": q.cell_text(rating), "carried": False}
+            elif previous is not None:
+                shown[(item.key, key)] = {"text": q.cell_text(previous), "carried": True}
     return {
         "state": state,
         "d": definition,
         "missing_by_item": missing_by_item,
+        "carried_by_item": carried_by_item,
+        "shown": shown,
+        "tier_key": HOLISTIC_TIER_KEY,
+        "previous_round": state.round.sequence - 1,
         "can_edit": can_edit,
         "notice": notice,
         "percent": round(100 * state.answered / max(1, len(state.expected))),
