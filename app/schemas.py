@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+# The input types the services take live in app.inputs; the API's request shapes are built
+# from them, and they are part of this module's public names for the API's callers.
+from app.inputs import Confidence as Confidence
+from app.inputs import Input
+from app.inputs import InviteeCreate as InviteeCreate
+from app.inputs import RatingInput as RatingInput
+from app.inputs import RatingStatus as RatingStatus
+from app.inputs import Text as Text
+from app.inputs import text_problem as text_problem
 
 #: Largest id, version or rubric number the database holds (PostgreSQL's INTEGER; SQLite's
 #: range is wider, so the narrower one rules).
@@ -14,39 +23,9 @@ DB_INT_MAX = 2**31 - 1
 #: Seeds of the bootstrap: what numpy's legacy generators and most tools accept.
 SEED_MAX = 2**32 - 1
 
-
-def text_problem(value: str) -> str | None:
-    """Why ``value`` cannot be stored as text (on either database), or None if it can.
-
-    PostgreSQL refuses the NUL character in text, and a lone surrogate cannot be encoded
-    as UTF-8, so both are refused at the boundary, naming the field, on every backend.
-    """
-    if "\x00" in value:
-        return "must not contain the NUL character (\\x00)"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "must be valid Unicode text (it contains an unpaired surrogate)"
-    return None
-
-
-def _valid_text(value: str) -> str:
-    problem = text_problem(value)
-    if problem is not None:
-        raise PydanticCustomError("invalid_text", problem)
-    return value
-
-
-#: A string that both databases can store: every text field of a request uses it.
-Text = Annotated[str, AfterValidator(_valid_text)]
-
-RatingStatus = Literal["value", "cant_judge", "outside_expertise"]
-Confidence = Literal["low", "medium", "high"]
 Role = Literal["admin", "researcher"]
 
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_In = Input
 
 
 class _Out(BaseModel):
@@ -156,13 +135,6 @@ class NextRoundCreate(_In):
     name: Text | None = Field(default=None, max_length=200, examples=["Round 2"])
 
 
-class InviteeCreate(_In):
-    name: Text = Field(min_length=1, max_length=200, examples=["Ada Lovelace"])
-    email: EmailStr
-    organisation: Text | None = Field(default=None, max_length=200, examples=["UK AISI"])
-    stakeholder_group: Text | None = Field(default=None, max_length=200, examples=["government"])
-
-
 class InvitationsCreate(_In):
     model_config = ConfigDict(
         extra="forbid",
@@ -222,16 +194,6 @@ class RoundProgress(_Out):
     submitted: int
     cells_expected_per_expert: int
     experts: list[dict[str, Any]]
-
-
-class RatingInput(_In):
-    item: Text = Field(max_length=64, examples=["model_weights"])
-    dimension: Text = Field(max_length=64, examples=["proprietary"])
-    status: RatingStatus = "value"
-    value: int | None = Field(default=None, examples=[4])
-    confidence: Confidence | None = None
-    rationale: Text = Field(default="", max_length=10_000)
-    share_rationale: bool = False
 
 
 class RatingsSave(_In):

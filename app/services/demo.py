@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict
+from app.inputs import InviteeCreate
 from app.models import ExpertContact, Invitation, Round, id_of
-from app.schemas import InviteeCreate
 from app.security import new_password
 from app.services import invitations, rounds, surveys, users
 from app.survey_files import builtin_surveys_dir, discover_survey_files, load_survey_file
@@ -121,7 +121,7 @@ def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int
     survey's own rule. Returns the number of ratings written."""
     import numpy as np
 
-    from app.schemas import RatingInput
+    from app.inputs import RatingInput
     from app.services import responses
     from app.services.surveys import expected_cells
     from app.survey_files import HOLISTIC_TIER_KEY

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.inputs import InviteeCreate
 from app.models import (
     Expert,
     ExpertContact,
@@ -21,7 +22,6 @@ from app.models import (
     id_of,
     utcnow,
 )
-from app.schemas import InviteeCreate
 from app.security import hash_token, looks_like_token, new_token
 from app.services.rounds import get_round
 
