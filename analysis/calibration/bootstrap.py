@@ -15,9 +15,12 @@ from analysis.calibration.rule import TierRule, _assign
 from analysis.calibration.search import _fit
 from analysis.results import label
 
-__all__ = ["NO_HOLISTIC", "tier_probabilities"]
+__all__ = ["MIN_EXPERTS", "NO_HOLISTIC", "tier_probabilities"]
 
 NO_HOLISTIC = "no holistic tiers"
+#: The cluster bootstrap over experts needs at least this many: with one, every resample
+#: is the same panel and each item's modal share would be 1 (certainty from no evidence).
+MIN_EXPERTS = 2
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,9 @@ def tier_probabilities(
     An item's probabilities are the shares of resamples per tier among the resamples in
     which its score is defined (``n_resamples``); they sum to 1. The modal tier is the
     most frequent (ties: the lowest). A resample in which no item has both a score and a
-    panel tier keeps the full-panel thresholds.
+    panel tier, or in which the panel puts them all in one tier (no threshold
+    identified), keeps the full-panel thresholds. With fewer than :data:`MIN_EXPERTS`
+    experts every probability is None, with the reason.
 
     The medians of all resamples are computed at once: each item x dimension's values
     are sorted once, and a resample's median is located from the cumulative counts of
@@ -175,6 +180,14 @@ def _tier_probabilities(
     reasons = {}
     if n_bootstrap == 0:
         reasons["probabilities"] = "no bootstrap requested (n_bootstrap = 0)"
+    elif panel.raters.size < MIN_EXPERTS:
+        # Every resample of one expert is that expert: the shares would all be 1.
+        reasons["probabilities"] = (
+            f"{panel.raters.size} expert(s): resampling the panel needs at least "
+            f"{MIN_EXPERTS} experts, so there are no tier probabilities"
+        )
+        counts = np.zeros_like(counts)
+        n_resamples = np.zeros_like(n_resamples)
     elif panel.tier_cells is None and refit:
         reasons["refit"] = f"{NO_HOLISTIC}: thresholds stay as declared in every resample"
     missing = [label(item) for item, n in zip(panel.items, n_resamples, strict=True) if n == 0]

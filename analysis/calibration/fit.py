@@ -182,6 +182,8 @@ def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatA
         reasons["fitted_thresholds"] = f"{NO_HOLISTIC}: the initial thresholds are kept"
         return _Agreement(fitted=rule.initial, n_items_fitted=n_used, reasons=reasons)
     fitted = _fit(score, panel_tier, rule)
+    if fitted is None and n_used:
+        return _not_identified(score, panel_tier, use, rule)
     if fitted is None:  # no item has both a score and a panel tier
         reason = "no item has both a score on every rule dimension and a panel tier"
         reasons = dict.fromkeys((*_AGREEMENT, *_LOO), reason)
@@ -217,6 +219,34 @@ def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatA
         accuracy_fitted=accuracy_fitted,
         loo_kappa=loo_kappa,
         loo_accuracy=loo_accuracy,
+        confusion=confusion,
+        reasons=reasons,
+    )
+
+
+def _not_identified(
+    score: FloatArray, panel_tier: FloatArray, use: BoolArray, rule: _Rule
+) -> _Agreement:
+    """Every fitted item in one panel tier: the declared rule is checked, nothing is fitted."""
+    tier = rule.names[int(panel_tier[use][0])]
+    reason = (
+        f"not identified: the panel puts every item with a score in {tier}, so the data "
+        "place no threshold between tiers"
+    )
+    y = panel_tier[use]
+    kappa_initial, accuracy_initial, _ = _kappa_and_accuracy(
+        _assign(score[use], rule.initial), y, rule.n_tiers
+    )
+    _, _, confusion = _kappa_and_accuracy(_assign(score[use], rule.initial), y, rule.n_tiers)
+    reasons = dict.fromkeys(("kappa_fitted", "accuracy_fitted", *_LOO), reason)
+    reasons["fitted_thresholds"] = f"{reason}: the initial thresholds are kept"
+    if kappa_initial is None:
+        reasons["kappa_initial"] = "0/0: the rule and the panel put every item in one tier"
+    return _Agreement(
+        fitted=rule.initial,
+        n_items_fitted=int(use.sum()),
+        kappa_initial=kappa_initial,
+        accuracy_initial=accuracy_initial,
         confusion=confusion,
         reasons=reasons,
     )
@@ -299,7 +329,15 @@ def _leave_one_out(
             kept = score.copy()
             kept[index] = np.nan
             thresholds = _fit(kept, panel_tier, rule)
-            assert thresholds is not None  # at least one other item remains
+            if thresholds is None:
+                return (
+                    None,
+                    None,
+                    (
+                        "not identified: without one of the items the others lie in one panel "
+                        "tier, so the refit places no threshold"
+                    ),
+                )
             done[key] = _assign(score[index : index + 1], thresholds)[0]
         predicted[position] = done[key]
     kappa, accuracy, _ = _kappa_and_accuracy(predicted, panel_tier[indices], rule.n_tiers)

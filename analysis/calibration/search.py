@@ -101,9 +101,13 @@ def _placements(
 
 
 def _fit(score: FloatArray, panel: FloatArray, rule: _Rule) -> FloatArray | None:
-    """Thresholds maximising quadratic kappa on the items having a score and a panel tier."""
+    """Thresholds maximising quadratic kappa on the items having a score and a panel tier.
+
+    None when no item has both, or when the panel puts them all in one tier: then no
+    threshold is identified (any placement outside the scores fits perfectly).
+    """
     use = ~np.isnan(score) & ~np.isnan(panel)
-    if not use.any():
+    if np.unique(panel[use]).size < 2:
         return None
     lowest, highest, code = _distinct(score[use])
     y = panel[use].astype(np.int64)
