@@ -122,9 +122,9 @@ class Coefficient:
 class AlphaResult(Coefficient):
     """Krippendorff's alpha at one level of measurement.
 
-    ``p_below_minimum`` is the share of bootstrap replicates below ``minimum`` (Hayes &
-    Krippendorff's q); ``reading`` is "acceptable" (>= 0.800), "tentative" (>= 0.667)
-    or "unacceptable".
+    ``p_below_minimum`` is the share of the item-bootstrap replicates below ``minimum``
+    (not Hayes & Krippendorff's q: no bootstrap of pairable values is run); ``reading``
+    is "acceptable" (>= 0.800), "tentative" (>= 0.667) or "unacceptable".
     """
 
     level: str = "ordinal"

@@ -428,16 +428,23 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
         f"  {dimension} ({r.level}): {r.n_raters} raters, {r.n_items} items, {r.n_values} values",
     ]
     if primary.value is None:
-        lines.append(f"    alpha ({r.level}): undefined — {primary.reason}")
+        lines.append(f"    alpha ({r.level}): undefined: {primary.reason}")
     else:
         p = primary.p_below_minimum
         lines.append(
             f"    alpha ({r.level}) = {primary.value:.3f}"
             f"{_interval(primary.ci_low, primary.ci_high)} -> {primary.reading}"
-            + ("" if p is None else f"; P(alpha < {primary.minimum:.3f}) = {p:.3f}")
+            + (
+                ""
+                if p is None
+                else f"; share of bootstrap replicates below {primary.minimum:.3f}: {p:.3f}"
+            )
         )
     others = ", ".join(f"{level} {_number(a.value)}" for level, a in r.alpha.items())
     lines.append(f"    alpha by level: {others}")
+    other_reasons = {a.reason for level, a in r.alpha.items() if a.reason and level != r.level}
+    for reason in sorted(other_reasons - {primary.reason}):
+        lines.append(f"      — undefined: {reason}")
     coefficients = (
         ("Fleiss kappa", r.fleiss_kappa),
         ("Gwet AC1", r.gwet_ac1),
@@ -452,8 +459,14 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
             f"{name} {_number(c.value)}{_interval(c.ci_low, c.ci_high)}" for name, c in coefficients
         )
     )
+    undefined: dict[str, list[str]] = {}
+    for name, c in coefficients:
+        if c.value is None and c.reason:
+            undefined.setdefault(c.reason, []).append(name)
+    for reason, names in undefined.items():
+        lines.append(f"      — {', '.join(names)} undefined: {reason}")
     if r.icc.reason:
-        lines.append(f"    ICC: undefined — {r.icc.reason}")
+        lines.append(f"    ICC: undefined: {r.icc.reason}")
     else:
         forms = ", ".join(f"{form} {_number(r.icc.value(form))}" for form in ICC_FORMS)
         dropped = ""
@@ -465,7 +478,7 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
         lines.append(f"    ICC: {forms}{dropped}")
     w = r.kendall_w
     lines.append(
-        f"    Kendall's W: undefined — {w.reason}"
+        f"    Kendall's W: undefined: {w.reason}"
         if w.value is None
         else f"    Kendall's W = {w.value:.3f} (p = {w.p_value:.3g})"
     )

@@ -269,9 +269,22 @@ def report_csv(report: RoundReport) -> str:
         else:
             continue
         for subject, entry in entries:
-            for statistic, value in _flatten(entry):
+            flat = _flatten(entry)
+            reasons = entry.get("reasons") if isinstance(entry, dict) else None
+            by_name = dict(flat)
+            for statistic, value in flat:
+                if value is None:
+                    value = _undefined(statistic, reasons, by_name)
                 rows.append((section, str(subject), statistic, _cell(value)))
     return write_csv(rows, ["section", "subject", "statistic", "value"])
+
+
+def _undefined(statistic: str, reasons: Any, flat: dict[str, Any]) -> str | None:
+    """The text "undefined: <reason>" for an undefined statistic whose entry gives a reason."""
+    reason = reasons.get(statistic) if isinstance(reasons, dict) else None
+    if reason is None and statistic.endswith(".value"):
+        reason = flat.get(statistic.removesuffix(".value") + ".reason")
+    return None if reason is None else f"undefined: {reason}"
 
 
 def _subject(entry: Any) -> str:

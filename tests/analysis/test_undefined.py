@@ -6,19 +6,24 @@ the tests show which number we withhold), statsmodels' Fleiss' kappa and hand co
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import krippendorff
 import numpy as np
+import pandas as pd
 import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
+from analysis.calibration import TierRule, fit_thresholds, tier_probabilities
 from analysis.reliability import (
     MIN_PAIRABLE_ITEMS,
     _unit_weights,
     dimension_reliability,
     krippendorff_alpha,
 )
+from analysis.summary import analyze, format_text
 from tests.analysis.factories import frame_from_matrix
 
 ONE_ITEM = "fewer than two items with two or more ratings"
@@ -133,3 +138,78 @@ def test_interval_dimension_with_fractions_reports_categorical_coefficients_unde
         assert undefined.value is None
         assert "not a whole number" in (undefined.reason or "")
     assert result.percent_agreement.value is not None
+
+
+# ----------------------------------------------------------------------- calibration
+
+
+def _calibration_frame(tiers_by_item: dict[str, tuple[float, int]], raters: str) -> pd.DataFrame:
+    rows = [
+        (r, item, dimension, value)
+        for r in raters
+        for item, (score, tier) in tiers_by_item.items()
+        for dimension, value in (("d", score), ("tier", tier))
+    ]
+    return pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
+
+
+RULE = TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2.5, 4.0])
+
+
+def test_one_expert_gives_no_tier_probabilities() -> None:
+    frame = _calibration_frame({"a": (1, 0), "b": (3, 1), "c": (5, 2)}, "x")
+    result = fit_thresholds(frame, RULE, n_bootstrap=50, seed=0)
+    assert all(item.probabilities is None and item.modal_share is None for item in result.items)
+    assert "at least 2 experts" in result.reasons["probabilities"]
+    probabilities = tier_probabilities(frame, RULE, n_bootstrap=50, seed=0)
+    assert probabilities.probabilities == (None, None, None)
+    # Two experts are enough to resample.
+    two = fit_thresholds(_calibration_frame({"a": (1, 0), "b": (5, 2)}, "xy"), RULE, seed=0)
+    assert all(item.probabilities is not None for item in two.items)
+
+
+def test_all_items_in_one_tier_fit_no_threshold() -> None:
+    frame = _calibration_frame({"a": (1, 1), "b": (3, 1), "c": (5, 1)}, "xyz")
+    result = fit_thresholds(frame, RULE, n_bootstrap=0)
+    # Before: thresholds moved off the scale (below 1 and above 5) and kappa 1.0.
+    assert result.fitted_thresholds == (2.5, 4.0)
+    assert result.kappa_fitted is None and result.loo_kappa is None
+    assert result.reasons["kappa_fitted"].startswith("not identified")
+    assert result.reasons["fitted_thresholds"].endswith("the initial thresholds are kept")
+    assert result.accuracy_initial == pytest.approx(1 / 3)  # only b is gray_area by 2.5/4.0
+    json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_two_items_leave_one_out_is_not_identified() -> None:
+    frame = _calibration_frame({"a": (1, 0), "b": (5, 2)}, "xyz")
+    result = fit_thresholds(frame, RULE, n_bootstrap=0)
+    assert result.loo_kappa is None and result.loo_accuracy is None
+    assert result.reasons["loo_kappa"].startswith("not identified")
+
+
+# ---------------------------------------------------------------------- text and CSV
+
+
+def test_text_and_csv_say_undefined_with_the_reason() -> None:
+    from app.services.reports import report_csv
+
+    frame = frame_from_matrix([[1], [2], [3]])
+    result = analyze(frame, n_bootstrap=20, seed=0)
+    text = format_text(result)
+    assert f"alpha (ordinal): undefined: {ONE_ITEM}" in text
+    assert "Fleiss kappa, Gwet AC1" in text and f"undefined: {ONE_ITEM}" in text
+    assert "P(alpha" not in text
+
+    class Report:
+        def to_dict(self) -> dict[str, object]:
+            return result.to_dict()
+
+    cells = {
+        (row[2], row[3])
+        for row in csv.reader(io.StringIO(report_csv(Report())))  # type: ignore[arg-type]
+    }
+    assert any(
+        s == "krippendorff_alpha.ordinal" and v.startswith(f"undefined: {ONE_ITEM}")
+        for s, v in cells
+    )
+    assert any(s == "details.fleiss_kappa.value" and v.startswith("undefined: ") for s, v in cells)
