@@ -555,3 +555,37 @@ def test_busy_service_is_retried_without_losing_input(
         r for r in stored["ratings"] if (r["item"], r["dimension"]) == (second_item, "proprietary")
     )
     assert rating["value"] == 4 and rating["rationale"] == "Kept through a busy moment"
+
+
+def test_typed_text_survives_an_ended_session_as_a_local_draft(
+    site: tuple[LiveServer, DemoInfo], new_context: Any, screenshots: Path
+):
+    """What is typed on an item page is kept in the browser until saved: a save refused
+    because the session ended loses nothing, and the text is back on the page when the
+    expert opens their link again; once saved, the draft is gone."""
+    server, demo = site
+    link = _link(demo, 4)
+    context = new_context()
+    page = context.new_page()
+    page.goto(link.url)
+    page.wait_for_url("**/survey")
+    if page.get_by_label("I agree to take part").count():
+        _consent_with_mouse(page)
+    page.goto(server.url + "/survey/items/3")
+    page.locator("#proprietary__rationale").fill("Typed, then the session ended")
+    context.clear_cookies()  # the session ends before the expert saves
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_role("heading", name="Please open your invitation link").wait_for()
+    page.goto(link.url)
+    page.wait_for_url("**/survey")
+    page.goto(server.url + "/survey/items/3")
+    rationale = page.locator("#proprietary__rationale")
+    assert rationale.input_value() == "Typed, then the session ended"
+    notice = page.locator(".draft-restored")
+    assert "Restored what you typed here earlier" in notice.inner_text()
+    page.screenshot(path=str(screenshots / "draft-restored.png"))
+    page.locator("label[for='proprietary__2']").click()
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url("**/survey/items/3?saved=1")
+    assert page.locator(".draft-restored").count() == 0
+    assert rationale.input_value() == "Typed, then the session ended"

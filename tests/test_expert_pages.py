@@ -120,3 +120,37 @@ def test_a_round_not_open_yet_says_so(session, client):
         text = _text(reply.text)
         assert "has not opened yet" in text, path
         assert "can no longer be changed" not in text, path
+
+
+def test_valid_answers_on_a_page_are_saved_when_another_needs_a_level(session, client):
+    from sqlmodel import select
+
+    from app.models import Rating
+
+    round_ = make_round(session)
+    link = make_invitations(session, round_, 1)[0]
+    _open_link(client, link.token)
+    page = client.get("/survey/items/1").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    reply = client.post(
+        "/survey/items/1",
+        data={
+            "csrf_token": csrf,
+            "action": "next",
+            "sensitivity__answer": "4",
+            "sensitivity__rationale": "kept and saved",
+            "misuse__rationale": "a note typed before choosing a level",
+            "misuse__confidence": "low",
+            "tier__answer": "1",
+        },
+    )
+    assert reply.status_code == 422
+    text = _text(reply.text)
+    # Said next to the question that needs a level; the rest saved; every character kept.
+    assert 'id="misuse__error"' in reply.text and "Choose a level" in reply.text
+    assert "Saved: Sensitivity, Overall tier." in text
+    assert "a note typed before choosing a level" in reply.text
+    assert 'id="misuse__conf_low" name="misuse__confidence" value="low" checked' in reply.text
+    session.rollback()
+    stored = {r.dimension_key: (r.value, r.rationale) for r in session.exec(select(Rating)).all()}
+    assert stored == {"sensitivity": (4, "kept and saved"), "tier": (1, "")}

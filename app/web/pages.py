@@ -445,25 +445,22 @@ def save_item(
             )
         except ValidationError as exc:
             errors[key] = _invalid(exc).message
-    if not errors and ratings:
-        try:
-            responses.save_ratings(
-                session,
-                response_id=id_of(expert.response),
-                ratings=ratings,
-            )
-        except InvalidInput as exc:
-            # Point the message at the question it is about (field "ratings[i].<name>").
-            index = re.match(r"ratings\[(\d+)\]", exc.field or "")
-            key = ratings[int(index.group(1))].dimension if index else "_form"
-            errors[key] = exc.message[0].upper() + exc.message[1:]
+    saved = _save_what_is_valid(session, expert, ratings, errors)
     if errors:
         ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
         can_edit, notice = _can_edit(state)
+        labels = {v["key"]: v["label"] for v in ctx["dimensions"]}
         return render(
             request,
             "survey_item.html",
-            {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": errors},
+            {
+                **ctx,
+                "can_edit": can_edit,
+                "notice": notice,
+                "share": share,
+                "errors": errors,
+                "saved_labels": [labels[r.dimension] for r in saved],
+            },
             caller=expert.caller,
             status=422,
         )
@@ -475,6 +472,27 @@ def save_item(
     if action == "stay":
         return redirect(f"/survey/items/{number}?saved=1")
     return redirect("/survey/review")
+
+
+def _save_what_is_valid(
+    session: Any, expert: Any, ratings: list[RatingInput], errors: dict[str, str]
+) -> list[RatingInput]:
+    """Save the page's valid answers even when others on it need fixing; each refused one
+    gets its message next to its question (field "ratings[i].<name>"). The checks all run
+    before anything is written, so a refused attempt leaves nothing behind to undo."""
+    pending = [r for r in ratings if r.dimension not in errors]
+    while pending:
+        try:
+            responses.save_ratings(session, response_id=id_of(expert.response), ratings=pending)
+            return pending
+        except InvalidInput as exc:
+            index = re.match(r"ratings\[(\d+)\]", exc.field or "")
+            if index is None:
+                errors["_form"] = exc.message[0].upper() + exc.message[1:]
+                return []
+            refused = pending.pop(int(index.group(1)))
+            errors[refused.dimension] = exc.message[0].upper() + exc.message[1:]
+    return []
 
 
 @router.get("/survey/review", response_class=HTMLResponse)

@@ -1,5 +1,6 @@
 // Progressive enhancement only (every page works without this script):
-// - warn before leaving an item page with unsaved changes;
+// - warn before leaving an item page with unsaved changes, and keep a local draft of what
+//   is typed there until it is saved;
 // - send the questionnaire's forms in the background, and when the service is busy (503)
 //   or the connection drops, keep the page as it is and send again after the wait the
 //   server asks for: nothing typed is lost.
@@ -9,12 +10,77 @@
 
   var form = document.querySelector("form.item-form");
   var dirty = false;
+  var draft = form ? localDraft(form) : null;
   if (form) {
-    form.addEventListener("change", function () { dirty = true; });
-    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("change", function () { dirty = true; draft.keep(); });
+    form.addEventListener("input", function () { dirty = true; draft.keep(); });
     window.addEventListener("beforeunload", function (event) {
       if (dirty) { event.preventDefault(); event.returnValue = ""; }
     });
+    draft.restore();
+  }
+
+  // A copy of what is typed on an item page, in this browser only, until the server has
+  // saved it: a failed save, an expired session, a closed tab or a dropped connection
+  // loses nothing. Restored when the page is opened again; removed once saved.
+  function localDraft(target) {
+    var key = target.getAttribute("data-draft-key");
+    var store = null;
+    try { store = window.localStorage; } catch (e) { store = null; }
+    function fields() {
+      var out = {};
+      target.querySelectorAll("textarea[name], input[type=radio][name]:checked, " +
+                              "input[type=checkbox][name]").forEach(function (el) {
+        if (el.type === "checkbox") { out[el.name] = el.checked ? el.value : ""; }
+        else { out[el.name] = el.value; }
+      });
+      return out;
+    }
+    function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
+    var initial = fields();
+    return {
+      keep: function () {
+        if (!store || !key) return;
+        var now = fields();
+        try {
+          if (same(now, initial)) { store.removeItem(key); }
+          else { store.setItem(key, JSON.stringify(now)); }
+        } catch (e) { /* storage full or refused: the page itself still holds the text */ }
+      },
+      forget: function () { if (store && key) { try { store.removeItem(key); } catch (e) {} } },
+      restore: function () {
+        if (!store || !key) return;
+        var saved = null;
+        try { saved = JSON.parse(store.getItem(key) || "null"); } catch (e) { saved = null; }
+        if (!saved) return;
+        if (same(saved, initial)) { store.removeItem(key); return; }  // saved meanwhile
+        Object.keys(saved).forEach(function (name) {
+          var value = saved[name];
+          target.querySelectorAll("[name='" + name.replace(/'/g, "") + "']").forEach(function (el) {
+            if (el.type === "radio") { el.checked = el.value === value; }
+            else if (el.type === "checkbox") { el.checked = value !== ""; }
+            else { el.value = value; }
+          });
+        });
+        dirty = true;
+        // At the top of the form, where it is seen before anything else on the page.
+        var line = document.createElement("p");
+        line.className = "notice draft-restored";
+        line.setAttribute("role", "status");
+        line.textContent = "Restored what you typed here earlier that was not saved yet. " +
+          "Save to keep it. ";
+        target.insertBefore(line, target.firstChild);
+        var discard = document.createElement("button");
+        discard.type = "button";
+        discard.textContent = "Discard it";
+        discard.addEventListener("click", function () {
+          store.removeItem(key);
+          dirty = false;
+          window.location.reload();
+        });
+        line.appendChild(discard);
+      },
+    };
   }
 
   var MAX_TRIES = 8;
@@ -55,11 +121,14 @@
         retry(target, data, tries, isNaN(wait) ? 2 : wait);
         return;
       }
-      dirty = false;
       if (response.redirected) {
+        // Saved (the server moves on only after a save): the local copy is no longer needed.
+        dirty = false;
+        if (draft && target === form) draft.forget();
         window.location.assign(response.url);
         return;
       }
+      dirty = false;
       return response.text().then(show);
     }).catch(function () {
       if (tries < MAX_TRIES) { retry(target, data, tries, 2); return; }
