@@ -589,3 +589,27 @@ def test_typed_text_survives_an_ended_session_as_a_local_draft(
     page.wait_for_url("**/survey/items/3?saved=1")
     assert page.locator(".draft-restored").count() == 0
     assert rationale.input_value() == "Typed, then the session ended"
+
+
+def test_review_on_a_phone_shows_every_answer_column(
+    site: tuple[LiveServer, DemoInfo], browser: Any, screenshots: Path
+):
+    """At phone width the review lists each item's answers as a card: no column (the
+    overall tier last of all) is cut off or needs sideways scrolling."""
+    server, demo = site
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    page.goto(_link(demo, 4).url)
+    page.wait_for_url("**/survey")
+    page.goto(server.url + "/survey/review")
+    cells = page.locator("table.answers td")
+    assert cells.count() > 0
+    widest = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('table.answers td, table.answers th')]"
+        ".map(e => e.getBoundingClientRect().right))"
+    )
+    assert widest <= 375
+    tier_cells = page.locator("table.answers td[data-label='Overall tier']")
+    assert tier_cells.count() > 0 and tier_cells.first.is_visible()
+    page.screenshot(path=str(screenshots / "review-phone.png"), full_page=True)
+    context.close()
