@@ -82,6 +82,7 @@ def analyze(
     tier_labels: Mapping[float, str] | None = None,
     quantile_method: str = "linear",
     item_groups: Mapping[Hashable, Hashable] | None = None,
+    value_labels: Mapping[Hashable, Mapping[float, str]] | None = None,
 ) -> PanelAnalysis:
     """Analyse a panel: reliability per dimension, consensus per item, rater diagnostics.
 
@@ -117,6 +118,11 @@ def analyze(
     item_groups : mapping of item to group, optional
         Also compute the reliability of every dimension within each group of items (for
         example the survey's item groups); items not in the mapping are left out of it.
+    value_labels : mapping of dimension to {code: text label}, optional
+        Dimensions whose values are coded text labels (default:
+        ``ratings.attrs["value_labels"]``, as :func:`analysis.tidy.read_ratings_csv`
+        with ``text_values=True`` sets it). Such a dimension must be nominal; the labels
+        are reported in ``settings["value_labels"]``.
 
     Returns
     -------
@@ -164,6 +170,15 @@ def analyze(
     codes = PanelCodes.of(frame)
     data = dimension_data(frame, scales=scales_, codes=codes)
     level_by_dimension = resolve_levels(levels, list(data))
+    if value_labels is None:
+        value_labels = ratings.attrs.get("value_labels") or {}
+    for dimension in value_labels:
+        if level_by_dimension.get(dimension, "nominal") != "nominal":
+            raise ValueError(
+                f"levels: dimension {dimension!r} holds text labels, which have no order or "
+                f"distance, so only the nominal level applies, not "
+                f"{level_by_dimension[dimension]!r}"
+            )
     attribute = None if group_by is None else rater_attribute(frame, group_by)
 
     # seed=None: fresh entropy, recorded nowhere (results are then not reproducible).
@@ -206,6 +221,10 @@ def analyze(
         else float(frame["round"].iloc[0]),
         "quantile_method": quantile_method,
         "n_ratings": len(frame),
+        "value_labels": {
+            label(d): {f"{code:g}": name for code, name in codes_.items()}
+            for d, codes_ in value_labels.items()
+        },
     }
     return PanelAnalysis(
         dimensions=dimensions,
@@ -361,6 +380,12 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
     ]
     for dimension, reliability in result.dimensions.items():
         lines.extend(_dimension_lines(dimension, reliability))
+    value_labels = result.settings.get("value_labels")
+    if isinstance(value_labels, Mapping):
+        for dimension, names in value_labels.items():
+            if isinstance(names, Mapping):
+                pairs = ", ".join(f"{code} = {name}" for code, name in names.items())
+                lines.append(f"  {dimension}: text labels coded {pairs}")
     criterion = result.settings.get("consensus")
     criterion_text = _criterion_text(criterion if isinstance(criterion, Mapping) else {})
     lines.extend(["", f"Consensus ({criterion_text})"])

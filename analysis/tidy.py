@@ -41,6 +41,7 @@ __all__ = [
     "STATUSES",
     "DimensionData",
     "PanelCodes",
+    "code_text_values",
     "dimension_data",
     "read_ratings_csv",
     "select_round",
@@ -196,6 +197,7 @@ def read_ratings_csv(
     status: str = "status",
     round: str = "round",
     confidence: str = "confidence",
+    text_values: bool = False,
 ) -> pd.DataFrame:
     """Read a tidy rating CSV file into a validated DataFrame.
 
@@ -208,6 +210,9 @@ def read_ratings_csv(
         standard names.
     status, round, confidence : str
         Names of the optional columns; used when present in the file.
+    text_values : bool
+        Accept text labels as values (nominal data): see :func:`code_text_values`.
+        The codes' labels are in ``frame.attrs["value_labels"]``.
 
     Returns
     -------
@@ -266,23 +271,83 @@ def read_ratings_csv(
                         column=column,
                         standard=renames.get(column, optional.get(column)),
                         where=f"{file_name}, line {line}",
+                        text_values=text_values,
                     )
                 )
     frame = pd.DataFrame(columns).rename(columns={**renames, **optional})
+    value_labels: dict[Hashable, dict[float, str]] = {}
+    if text_values:
+        frame, value_labels = code_text_values(frame)
     if "status" in frame.columns:
         frame["status"] = frame["status"].replace("", np.nan)
         # An empty status cell means "decide from the value", as without the column.
         frame["status"] = frame["status"].fillna(
             pd.Series(np.where(frame["value"].notna(), "value", "cant_judge"), index=frame.index)
         )
-    return validate_ratings(frame, name=file_name)
+    validated = validate_ratings(frame, name=file_name)
+    if value_labels:
+        validated.attrs["value_labels"] = value_labels
+    return validated
+
+
+def code_text_values(
+    ratings: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[Hashable, dict[float, str]]]:
+    """Replace the text labels of nominal dimensions by the codes 1, 2, ... (sorted labels).
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Tidy ratings whose ``value`` column may hold text (missing: NaN or None).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        A copy with numeric values, and per dimension that held text, its labels by code.
+
+    Notes
+    -----
+    Every nominal coefficient is invariant to a one-to-one recoding of the categories,
+    so the codes change no alpha or kappa. A dimension with any text value has all its
+    values read as labels (the number 3 becomes the label "3"); a dimension with
+    numbers only is left as it is. Codes have no order and no distance: use them at the
+    nominal level only (:func:`analysis.summary.analyze` refuses another level).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rater": ["a", "b", "c"], "item": ["x", "x", "x"],
+    ...                       "dimension": ["d", "d", "d"], "value": ["yes", "no", None]})
+    >>> coded, labels = code_text_values(frame)
+    >>> coded["value"].tolist(), labels
+    ([2.0, 1.0, None], {'d': {1.0: 'no', 2.0: 'yes'}})
+    """
+    frame = ratings.copy()
+    values = frame["value"].to_numpy(dtype=object)
+    missing = np.asarray(pd.isna(values), dtype=bool)
+    dimensions = frame["dimension"].to_numpy(dtype=object)
+    coded = values.copy()
+    labels: dict[Hashable, dict[float, str]] = {}
+    for dimension in pd.unique(dimensions):
+        present = np.flatnonzero((dimensions == dimension) & ~missing)
+        cells = values[present]
+        if not any(isinstance(cell, str) for cell in cells):
+            continue  # numbers only: validate_ratings reads them
+        text = [cell if isinstance(cell, str) else f"{cell:g}" for cell in cells]
+        names = sorted(set(text))
+        code = {name: float(index + 1) for index, name in enumerate(names)}
+        coded[present] = [code[name] for name in text]
+        labels[dimension] = {number: name for name, number in code.items()}
+    frame["value"] = coded
+    return frame, labels
 
 
 #: Confidence words as the platform exports them, read as the numbers 1 (low) to 3 (high).
 CONFIDENCE_WORDS = {"low": 1.0, "medium": 2.0, "high": 3.0}
 
 
-def _parse_cell(cell: str, *, column: str, standard: str | None, where: str) -> object:
+def _parse_cell(
+    cell: str, *, column: str, standard: str | None, where: str, text_values: bool = False
+) -> object:
     if standard in ("rater", "item", "dimension"):
         if not cell:
             raise ValueError(f"{where}, column {column!r}: empty {standard} label")
@@ -295,9 +360,12 @@ def _parse_cell(cell: str, *, column: str, standard: str | None, where: str) -> 
         try:
             number = float(cell)
         except ValueError:
+            if standard == "value" and text_values:
+                return cell
+            hint = "; text labels are read at the nominal level" if standard == "value" else ""
             raise ValueError(
                 f"{where}, column {column!r}: {cell!r} is not a number "
-                "(leave the cell empty for a missing rating)"
+                f"(leave the cell empty for a missing rating{hint})"
             ) from None
         if not math.isfinite(number):
             raise ValueError(f"{where}, column {column!r}: {cell!r} is not a finite number")

@@ -546,7 +546,14 @@ def analyze_file(
     from analysis.tidy import read_ratings_csv
 
     try:
-        frame = read_ratings_csv(file, rater=rater, item=item, dimension=dimension, value=value)
+        frame = read_ratings_csv(
+            file,
+            rater=rater,
+            item=item,
+            dimension=dimension,
+            value=value,
+            text_values=level == "nominal",
+        )
         groups = None
         if item_group is not None:
             if item_group not in frame.columns:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import krippendorff
 import numpy as np
@@ -24,6 +25,7 @@ from analysis.reliability import (
     krippendorff_alpha,
 )
 from analysis.summary import analyze, format_text
+from analysis.tidy import read_ratings_csv
 from tests.analysis.factories import frame_from_matrix
 
 ONE_ITEM = "fewer than two items with two or more ratings"
@@ -213,3 +215,60 @@ def test_text_and_csv_say_undefined_with_the_reason() -> None:
         for s, v in cells
     )
     assert any(s == "details.fleiss_kappa.value" and v.startswith("undefined: ") for s, v in cells)
+
+
+# ----------------------------------------------------------------- nominal text labels
+
+# Krippendorff (2011), 4 coders x 12 units, with the values written as words.
+WORDS = {1: "very low", 2: "low", 3: "mid", 4: "high", 5: "very high"}
+K2011 = {
+    "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+    "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+    "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+    "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+}
+
+
+def _words_csv(tmp_path: Path) -> Path:
+    lines = ["rater,item,dimension,value"]
+    for rater, values in K2011.items():
+        for unit, v in enumerate(values):
+            lines.append(f"{rater},{unit + 1},d,{'' if v is None else WORDS[v]}")
+    path = tmp_path / "words.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_nominal_text_labels_reproduce_the_published_alpha(tmp_path: Path) -> None:
+    path = _words_csv(tmp_path)
+    with pytest.raises(ValueError, match=r"'very low' is not a number.*nominal level"):
+        read_ratings_csv(path)
+    frame = read_ratings_csv(path, text_values=True)
+    assert frame.attrs["value_labels"]["d"] == {
+        float(i): w for i, w in enumerate(sorted(WORDS.values()), 1)
+    }
+    result = analyze(frame, levels="nominal", n_bootstrap=0)
+    alpha = result.dimensions["d"].alpha["nominal"].value
+    words = [[np.nan if v is None else WORDS[v] for v in vs] for vs in K2011.values()]
+    package = krippendorff.alpha(reliability_data=words, level_of_measurement="nominal")
+    assert alpha == pytest.approx(package) and round(alpha, 3) == 0.743  # published
+    assert result.settings["value_labels"] == {
+        "d": {"1": "high", "2": "low", "3": "mid", "4": "very high", "5": "very low"}
+    }
+    assert "d: text labels coded 1 = high" in format_text(result)
+    with pytest.raises(ValueError, match=r"'d' holds text labels.*only the nominal level"):
+        analyze(frame, levels="ordinal", n_bootstrap=0)
+
+
+def test_cli_analyze_nominal_reads_text_labels(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    path = _words_csv(tmp_path)
+    runner = CliRunner()
+    nominal = runner.invoke(cli, ["analyze", str(path), "--level", "nominal", "--bootstrap", "0"])
+    assert nominal.exit_code == 0, nominal.output
+    assert "alpha (nominal) = 0.743" in nominal.output
+    ordinal = runner.invoke(cli, ["analyze", str(path), "--bootstrap", "0"])
+    assert ordinal.exit_code != 0 and "is not a number" in ordinal.output
