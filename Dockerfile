@@ -5,7 +5,7 @@
 #              -e DATABASE_URL=postgresql://user:pass@host:5432/elicit elicit
 #
 # Without DATABASE_URL it uses SQLite at /data/elicit.db (mount a volume on /data to keep
-# it). `docker compose up` runs it with PostgreSQL 16 (compose.yaml). Migrations are
+# it). `docker compose up` runs it with PostgreSQL 15 (compose.yaml). Migrations are
 # applied at start; one-off commands run in the same image, e.g.
 #   docker compose exec app elicit demo --no-serve
 FROM python:3.11-slim
@@ -16,6 +16,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+
+# pg_dump and pg_restore for `elicit backup` / `elicit restore` on PostgreSQL (Debian's
+# client is major version 15: it must not be older than the server, see compose.yaml).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, from pyproject.toml alone, so code changes do not reinstall them.
 COPY pyproject.toml README.md ./
@@ -48,6 +54,6 @@ ENV DATABASE_URL=sqlite:////data/elicit.db
 EXPOSE 8000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 CMD ["elicit", "serve", "--host", "0.0.0.0", "--port", "8000"]
