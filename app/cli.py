@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -399,12 +400,12 @@ def round_list() -> None:
 
     with _session() as session:
         for round_ in rounds.list_rounds(session):
-            info = rounds.round_public(session, round_)
+            info = rounds.round_details(session, round_)
             progress = rounds.round_progress(session, round_id=id_of(round_))
             _echo(
-                f"{round_.id}\t{round_.status}\t{info['survey']} v{info['survey_version']}\t"
-                f"{_one(round_.name)}\tinvited {progress['invited']}, "
-                f"started {progress['started']}, submitted {progress['submitted']}"
+                f"{round_.id}\t{round_.status}\t{info.survey} v{info.survey_version}\t"
+                f"{_one(round_.name)}\tinvited {progress.invited}, "
+                f"started {progress.started}, submitted {progress.submitted}"
             )
 
 
@@ -458,16 +459,16 @@ def progress(
     with _session() as session:
         data = rounds.round_progress(session, round_id=round_id)
     if as_json:
-        _print_json(data)
+        _print_json(asdict(data))
         return
     _echo(
-        f"round {round_id} ({data['status']}): invited {data['invited']}, "
-        f"started {data['started']}, submitted {data['submitted']}"
-        + (f", revoked {data['revoked']}" if data["revoked"] else "")
+        f"round {round_id} ({data.status}): invited {data.invited}, "
+        f"started {data.started}, submitted {data.submitted}"
+        + (f", revoked {data.revoked}" if data.revoked else "")
     )
-    for expert in data["experts"]:
-        status = "revoked" if expert["invitation_revoked"] else expert["status"]
-        _echo(f"  {expert['expert_code']}\t{status:<12}\t{expert['answered']}/{expert['expected']}")
+    for expert in data.experts:
+        status = "revoked" if expert.invitation_revoked else expert.status
+        _echo(f"  {expert.expert_code}\t{status:<12}\t{expert.answered}/{expert.expected}")
 
 
 @cli.command("export")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import astuple, dataclass, fields
 
 from sqlmodel import Session, col, select
 
@@ -11,28 +11,34 @@ from app.services.csv_out import write_csv
 from app.services.rounds import get_round
 from app.services.surveys import slug_of
 
-EXPORT_COLUMNS = [
-    "round_id",
-    "survey",
-    "survey_version",
-    "rater",
-    "organisation",
-    "stakeholder_group",
-    "item",
-    "dimension",
-    "status",
-    "value",
-    "confidence",
-    "rationale",
-    "share_rationale",
-    "response_status",
-    "updated_at",
-]
+
+@dataclass(frozen=True)
+class ExportedRating:
+    """One rating in the long-format export: one row, its fields in column order."""
+
+    round_id: int
+    survey: str
+    survey_version: int
+    rater: str
+    organisation: str
+    stakeholder_group: str
+    item: str
+    dimension: str
+    status: str
+    value: int | None
+    confidence: str
+    rationale: str
+    share_rationale: bool
+    response_status: str
+    updated_at: str
+
+
+EXPORT_COLUMNS = [f.name for f in fields(ExportedRating)]
 
 
 def ratings_rows(
     session: Session, *, round_id: int, include_drafts: bool = False
-) -> list[dict[str, Any]]:
+) -> list[ExportedRating]:
     """One row per rating, long format, ordered by rater, item and dimension."""
     round_ = get_round(session, round_id=round_id)
     version = session.get(SurveyVersion, round_.survey_version_id)
@@ -48,29 +54,28 @@ def ratings_rows(
     if not include_drafts:
         query = query.where(Response.status == "submitted")
     return [
-        {
-            "round_id": round_id,
-            "survey": slug,
-            "survey_version": version.number,
-            "rater": expert.code,
-            "organisation": expert.organisation or "",
-            "stakeholder_group": expert.stakeholder_group or "",
-            "item": rating.item_key,
-            "dimension": rating.dimension_key,
-            "status": rating.status,
-            "value": rating.value,
-            "confidence": rating.confidence or "",
-            "rationale": rating.rationale,
-            "share_rationale": rating.share_rationale,
-            "response_status": response.status,
-            "updated_at": rating.updated_at.isoformat(),
-        }
+        ExportedRating(
+            round_id=round_id,
+            survey=slug,
+            survey_version=version.number,
+            rater=expert.code,
+            organisation=expert.organisation or "",
+            stakeholder_group=expert.stakeholder_group or "",
+            item=rating.item_key,
+            dimension=rating.dimension_key,
+            status=rating.status,
+            value=rating.value,
+            confidence=rating.confidence or "",
+            rationale=rating.rationale,
+            share_rationale=rating.share_rationale,
+            response_status=response.status,
+            updated_at=rating.updated_at.isoformat(),
+        )
         for rating, response, expert in session.exec(query).all()
     ]
 
 
 def export_ratings_csv(session: Session, *, round_id: int, include_drafts: bool = False) -> str:
     """The round's ratings as CSV; text cells are neutralised against formula injection."""
-    return write_csv(
-        ratings_rows(session, round_id=round_id, include_drafts=include_drafts), EXPORT_COLUMNS
-    )
+    rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
+    return write_csv([astuple(row) for row in rows], EXPORT_COLUMNS)

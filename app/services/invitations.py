@@ -7,6 +7,7 @@ import csv
 import io
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
@@ -122,7 +123,24 @@ def find_invitation(session: Session, *, token: str) -> Invitation:
     return invitation
 
 
-def list_invitations(session: Session, *, round_id: int) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class InvitationSummary:
+    """One invitation of a round, with the expert's name and e-mail (admins only) and how
+    far the expert's response has got; never the token."""
+
+    id: int
+    round_id: int
+    expert_code: str
+    name: str
+    email: str
+    organisation: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    response_status: str
+
+
+def list_invitations(session: Session, *, round_id: int) -> list[InvitationSummary]:
     """Invitations of a round with names (admins only) and response status."""
     get_round(session, round_id=round_id)
     rows = session.exec(
@@ -138,18 +156,18 @@ def list_invitations(session: Session, *, round_id: int) -> list[dict[str, objec
         .order_by(col(Invitation.id))
     ).all()
     return [
-        {
-            "id": inv.id,
-            "round_id": inv.round_id,
-            "expert_code": expert.code,
-            "name": contact.name,
-            "email": contact.email,
-            "organisation": expert.organisation,
-            "created_at": inv.created_at,
-            "revoked_at": inv.revoked_at,
-            "last_used_at": inv.last_used_at,
-            "response_status": response.status if response else "not_started",
-        }
+        InvitationSummary(
+            id=id_of(inv),
+            round_id=inv.round_id,
+            expert_code=expert.code,
+            name=contact.name,
+            email=contact.email,
+            organisation=expert.organisation,
+            created_at=inv.created_at,
+            revoked_at=inv.revoked_at,
+            last_used_at=inv.last_used_at,
+            response_status=response.status if response else "not_started",
+        )
         for inv, expert, contact, response in rows
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -185,10 +186,55 @@ def ensure_accepting(round_: Round, *, now: datetime | None = None) -> None:
         )
 
 
-def round_public(session: Session, round_: Round) -> dict[str, Any]:
-    """The round as the API shows it."""
-    from app.models import SurveyVersion
+@dataclass(frozen=True)
+class RoundDetails:
+    """A round with the slug and number of its survey version, as the API and pages show it."""
 
+    id: int
+    survey_version_id: int
+    name: str
+    sequence: int
+    previous_round_id: int | None
+    status: str
+    closes_at: datetime | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    criteria: dict[str, Any] | None
+    item_keys: list[str] | None
+    feedback: dict[str, Any] | None
+    created_at: datetime
+    survey: str
+    survey_version: int
+
+
+def round_details(session: Session, round_: Round) -> RoundDetails:
+    """The round with its survey's slug and version number."""
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    return RoundDetails(
+        id=id_of(round_),
+        survey_version_id=round_.survey_version_id,
+        name=round_.name,
+        sequence=round_.sequence,
+        previous_round_id=round_.previous_round_id,
+        status=round_.status,
+        closes_at=round_.closes_at,
+        opened_at=round_.opened_at,
+        closed_at=round_.closed_at,
+        criteria=round_.criteria,
+        item_keys=round_.item_keys,
+        feedback=round_.feedback,
+        created_at=round_.created_at,
+        survey=slug_of(session, version),
+        survey_version=version.number,
+    )
+
+
+def round_public(session: Session, round_: Round) -> dict[str, Any]:
+    """The round as a plain record, for the report's JSON only (use ``round_details``).
+
+    Its keys come in the order the database session loaded the row's columns, and the
+    report's JSON keeps that order; moving the report to ``RoundDetails`` reorders them."""
     version = session.get(SurveyVersion, round_.survey_version_id)
     assert version is not None
     return {
@@ -198,7 +244,35 @@ def round_public(session: Session, round_: Round) -> dict[str, Any]:
     }
 
 
-def round_progress(session: Session, *, round_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ExpertProgress:
+    """One invited expert's completion (pseudonymous code, never the name)."""
+
+    expert_code: str
+    organisation: str | None
+    invitation_revoked: bool
+    status: str
+    answered: int
+    expected: int
+    submitted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PanelProgress:
+    """Invited / started / submitted counts of a round's panel (revoked invitations apart),
+    and each expert's completion."""
+
+    round_id: int
+    status: str
+    invited: int
+    revoked: int
+    started: int
+    submitted: int
+    cells_expected_per_expert: int
+    experts: list[ExpertProgress]
+
+
+def round_progress(session: Session, *, round_id: int) -> PanelProgress:
     """Invited / started / submitted counts and per-expert completion (codes, not names)."""
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
@@ -222,31 +296,29 @@ def round_progress(session: Session, *, round_id: int) -> dict[str, Any]:
             .group_by(col(Rating.response_id))
         ).all()
     )
-    experts = []
-    for invitation, expert, response in rows:
-        done = answered.get(id_of(response), 0) if response else 0
-        experts.append(
-            {
-                "expert_code": expert.code,
-                "organisation": expert.organisation,
-                "invitation_revoked": invitation.revoked_at is not None,
-                "status": response.status if response else "not_started",
-                "answered": done,
-                "expected": expected,
-                "submitted_at": response.submitted_at if response else None,
-            }
+    experts = [
+        ExpertProgress(
+            expert_code=expert.code,
+            organisation=expert.organisation,
+            invitation_revoked=invitation.revoked_at is not None,
+            status=response.status if response else "not_started",
+            answered=answered.get(id_of(response), 0) if response else 0,
+            expected=expected,
+            submitted_at=response.submitted_at if response else None,
         )
-    active = [e for e in experts if not e["invitation_revoked"]]
-    return {
-        "round_id": round_id,
-        "status": round_.status,
-        "invited": len(active),
-        "revoked": len(experts) - len(active),
-        "started": sum(e["status"] != "not_started" for e in active),
-        "submitted": sum(e["status"] == "submitted" for e in active),
-        "cells_expected_per_expert": expected,
-        "experts": experts,
-    }
+        for invitation, expert, response in rows
+    ]
+    active = [e for e in experts if not e.invitation_revoked]
+    return PanelProgress(
+        round_id=round_id,
+        status=round_.status,
+        invited=len(active),
+        revoked=len(experts) - len(active),
+        started=sum(e.status != "not_started" for e in active),
+        submitted=sum(e.status == "submitted" for e in active),
+        cells_expected_per_expert=expected,
+        experts=experts,
+    )
 
 
 def contact_of(session: Session, *, expert_id: int) -> ExpertContact | None:

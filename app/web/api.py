@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Request, Response
@@ -155,7 +156,10 @@ def get_survey_version(
 @router.get("/rounds", tags=["rounds"], response_model=list[RoundPublic])
 def list_rounds(session: SessionDep, user: StaffUser) -> list[RoundPublic]:
     """Every round, newest first."""
-    return [RoundPublic(**rounds.round_public(session, r)) for r in rounds.list_rounds(session)]
+    return [
+        RoundPublic.model_validate(rounds.round_details(session, r))
+        for r in rounds.list_rounds(session)
+    ]
 
 
 @router.post("/rounds", tags=["rounds"], response_model=RoundPublic, status_code=201)
@@ -164,13 +168,15 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
     round_ = rounds.create_round(
         session, slug=body.survey, version=body.version, name=body.name, closes_at=body.closes_at
     )
-    return RoundPublic(**rounds.round_public(session, round_))
+    return RoundPublic.model_validate(rounds.round_details(session, round_))
 
 
 @router.get("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
 def get_round(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundPublic:
     """One round."""
-    return RoundPublic(**rounds.round_public(session, rounds.get_round(session, round_id=round_id)))
+    return RoundPublic.model_validate(
+        rounds.round_details(session, rounds.get_round(session, round_id=round_id))
+    )
 
 
 @router.patch("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
@@ -179,22 +185,22 @@ def update_round(
 ) -> RoundPublic:
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
-    return RoundPublic(**rounds.round_public(session, round_))
+    return RoundPublic.model_validate(rounds.round_details(session, round_))
 
 
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
 def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
-    return RoundPublic(
-        **rounds.round_public(session, rounds.open_round(session, round_id=round_id))
+    return RoundPublic.model_validate(
+        rounds.round_details(session, rounds.open_round(session, round_id=round_id))
     )
 
 
 @router.post("/rounds/{round_id}/close", tags=["rounds"], response_model=RoundPublic)
 def close_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Close a round: no more answers are accepted."""
-    return RoundPublic(
-        **rounds.round_public(session, rounds.close_round(session, round_id=round_id))
+    return RoundPublic.model_validate(
+        rounds.round_details(session, rounds.close_round(session, round_id=round_id))
     )
 
 
@@ -214,7 +220,7 @@ def next_round(
         session, round_id=round_id, version=body.version, name=body.name
     )
     return NextRoundPublic(
-        round=RoundPublic(**rounds.round_public(session, round_)),
+        round=RoundPublic.model_validate(rounds.round_details(session, round_)),
         invitations=[_issued(i, settings.base_url) for i in issued],
     )
 
@@ -222,7 +228,7 @@ def next_round(
 @router.get("/rounds/{round_id}/progress", tags=["rounds"], response_model=RoundProgress)
 def round_progress(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundProgress:
     """Invited / started / submitted, and each expert's completion (pseudonymous codes)."""
-    return RoundProgress(**rounds.round_progress(session, round_id=round_id))
+    return RoundProgress.model_validate(asdict(rounds.round_progress(session, round_id=round_id)))
 
 
 @router.get(

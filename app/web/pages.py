@@ -656,10 +656,7 @@ def admin_home(
     request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
 ) -> Response:
     all_rounds = [
-        {
-            **rounds.round_public(session, r),
-            "progress": rounds.round_progress(session, round_id=id_of(r)),
-        }
+        (rounds.round_details(session, r), rounds.round_progress(session, round_id=id_of(r)))
         for r in rounds.list_rounds(session)
     ]
     return render(
@@ -712,7 +709,7 @@ def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
         if round_.previous_round_id
         else None,
         "next_round": following,
-        "round": rounds.round_public(session, round_),
+        "round": rounds.round_details(session, round_),
         "progress": rounds.round_progress(session, round_id=round_id),
         "invitations": invitations.list_invitations(session, round_id=round_id)
         if role == "admin"
@@ -852,7 +849,7 @@ def _calibration_page(
     from app.services import rubrics
 
     round_ = rounds.get_round(session, round_id=round_id)
-    shown = rounds.round_public(session, round_)
+    shown = rounds.round_details(session, round_)
     inputs = rubrics.calibration_inputs(session, round_id=round_id, n_bootstrap=500)
     end_transaction(session)  # no connection held while the bootstrap runs
     return render(
