@@ -17,19 +17,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS
 from tests.live_server import DemoInfo, DemoLink, LiveServer, free_port, live_server, run_demo
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DIMENSIONS = ("proprietary", "misuse", "tier")
 
 

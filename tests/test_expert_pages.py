@@ -22,6 +22,13 @@ def _open_link(client, token: str) -> None:
     assert client.get(f"/i/{token}").status_code == 303
 
 
+def _save_item_1(client, **fields: str):
+    """Send the first item's form as the page would, with its CSRF token."""
+    page = client.get("/survey/items/1").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return client.post("/survey/items/1", data={"csrf_token": csrf, **fields})
+
+
 def _text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
@@ -93,17 +100,8 @@ def test_a_later_round_names_earlier_tiers_and_counts_carried_answers(session, c
 def test_saving_an_item_makes_its_carried_answers_count(session, client, admin):
     token = _second_round(session, client, admin)
     _open_link(client, token)
-    page = client.get("/survey/items/1").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    reply = client.post(
-        "/survey/items/1",
-        data={
-            "csrf_token": csrf,
-            "action": "stay",
-            "sensitivity__answer": "2",
-            "misuse__answer": "2",
-            "tier__answer": "2",
-        },
+    reply = _save_item_1(
+        client, action="stay", sensitivity__answer="2", misuse__answer="2", tier__answer="2"
     )
     assert reply.status_code in (200, 303), reply.text
     review = _text(client.get("/survey/review").text)
@@ -130,19 +128,14 @@ def test_valid_answers_on_a_page_are_saved_when_another_needs_a_level(session, c
     round_ = make_round(session)
     link = make_invitations(session, round_, 1)[0]
     _open_link(client, link.token)
-    page = client.get("/survey/items/1").text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    reply = client.post(
-        "/survey/items/1",
-        data={
-            "csrf_token": csrf,
-            "action": "next",
-            "sensitivity__answer": "4",
-            "sensitivity__rationale": "kept and saved",
-            "misuse__rationale": "a note typed before choosing a level",
-            "misuse__confidence": "low",
-            "tier__answer": "1",
-        },
+    reply = _save_item_1(
+        client,
+        action="next",
+        sensitivity__answer="4",
+        sensitivity__rationale="kept and saved",
+        misuse__rationale="a note typed before choosing a level",
+        misuse__confidence="low",
+        tier__answer="1",
     )
     assert reply.status_code == 422
     text = _text(reply.text)
