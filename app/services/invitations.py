@@ -24,6 +24,7 @@ from app.models import (
     utcnow,
 )
 from app.security import hash_token, looks_like_token, new_token
+from app.services.csv_out import write_csv
 from app.services.rounds import get_round
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
@@ -265,8 +266,6 @@ def _csv_problem(exc: csv.Error) -> str:
 
 def issued_as_csv(issued: list[IssuedInvitation], *, base_url: str) -> str:
     """The links of a batch, for the admin to download once."""
-    from app.services.csv_out import write_csv
-
     return write_csv(
         [(i.expert_code, i.name, i.email, i.url(base_url)) for i in issued],
         ["expert_code", "name", "email", "url"],
