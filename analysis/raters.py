@@ -15,7 +15,7 @@ import scipy.stats
 
 from analysis._coincidence import alpha_batch, unit_coincidences
 from analysis._types import FloatArray, IntArray
-from analysis.reliability import resolve_levels
+from analysis.reliability import MIN_PAIRABLE_ITEMS, level_problem, resolve_levels
 from analysis.results import GroupDifference, RaterDiagnostics, RaterDimension
 from analysis.tidy import DimensionData, PanelCodes, dimension_data, sorted_codes, validate_ratings
 
@@ -138,6 +138,12 @@ def _alpha_without(
     nothing = np.full(n_raters, np.nan)
     if width < 2:
         return None, nothing, "a single value was used, so alpha is undefined"
+    problem = level_problem(data, level)
+    if problem is not None:
+        return None, nothing, problem
+    n_pairable = int((counts.sum(axis=1) >= 2).sum())
+    if n_pairable < MIN_PAIRABLE_ITEMS:
+        return None, nothing, "fewer than two items with two or more ratings"
     per_unit = unit_coincidences(counts)
     o = np.asarray(per_unit.sum(axis=0)).reshape(1, -1)
     full = alpha_batch(o, data.domain, level)[0]
@@ -168,6 +174,10 @@ def _alpha_without(
         delta[:, index, index] -= 2.0 * diagonal
         remaining = o.reshape(1, width, width) - delta
         without[first:last] = alpha_batch(remaining.reshape(last - first, -1), data.domain, level)
+    # Without r, an item r rated with only one other value is no longer pairable; alpha
+    # of fewer than two pairable items is 0 by construction, so it is undefined.
+    lost = np.bincount(rater, weights=(m == 2).astype(float), minlength=n_raters)
+    without[n_pairable - lost < MIN_PAIRABLE_ITEMS] = np.nan
     return float(full), without, None
 
 

@@ -272,3 +272,18 @@ def test_cli_analyze_nominal_reads_text_labels(tmp_path: Path) -> None:
     assert "alpha (nominal) = 0.743" in nominal.output
     ordinal = runner.invoke(cli, ["analyze", str(path), "--bootstrap", "0"])
     assert ordinal.exit_code != 0 and "is not a number" in ordinal.output
+
+
+def test_alpha_without_a_rater_is_undefined_when_one_pairable_item_remains() -> None:
+    from analysis.raters import rater_diagnostics
+
+    # Without rater 0 only item 0 keeps two values; without rater 1 items 0 and 2 do.
+    matrix = [[1, 2, 4], [2, 3, None], [1, None, 5]]
+    reduced = np.asarray(matrix, float)
+    assert krippendorff.alpha(reliability_data=reduced[1:], level_of_measurement="ordinal") == 0
+    diagnostics = {d.rater: d.dimensions["d"] for d in rater_diagnostics(frame_from_matrix(matrix))}
+    assert diagnostics[0].alpha_without is None and diagnostics[0].alpha_delta is None
+    assert "alpha_without" in diagnostics[0].reasons
+    assert diagnostics[1].alpha_without == pytest.approx(
+        krippendorff.alpha(reliability_data=reduced[[0, 2]], level_of_measurement="ordinal")
+    )
