@@ -3,6 +3,7 @@ service functions the web app uses; every command honours DATABASE_URL."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -34,7 +35,9 @@ survey_cli = typer.Typer(help="Survey definition files.", no_args_is_help=True)
 round_cli = typer.Typer(help="Rounds: create, open, close, list.", no_args_is_help=True)
 user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 rubric_cli = typer.Typer(help="Published rubric versions.", no_args_is_help=True)
+mail_cli = typer.Typer(help="E-mail to the panel: what was sent, queued or failed.")
 cli.add_typer(db_cli, name="db")
+cli.add_typer(mail_cli, name="mail")
 cli.add_typer(survey_cli, name="survey")
 cli.add_typer(round_cli, name="round")
 cli.add_typer(user_cli, name="user")
@@ -421,9 +424,13 @@ def invite(
     out: Annotated[
         Path | None, typer.Option(help="Write the links to this CSV file instead of the screen")
     ] = None,
+    send: Annotated[
+        bool, typer.Option("--send", help="E-mail each expert their link (queued for the worker)")
+    ] = False,
 ) -> None:
-    """Invite experts from a CSV; prints (or writes) each one's secret link, shown once."""
-    from app.services import invitations
+    """Invite experts from a CSV; prints (or writes) each one's secret link, shown once, or
+    with --send queues an invitation e-mail to each instead."""
+    from app.services import invitations, mail
 
     settings = get_settings()
     try:
@@ -434,6 +441,23 @@ def invite(
         _fail(exc.message)
     with _session(settings) as session:
         issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+        if send:  # in the same transaction: the e-mails exist exactly when the invitations do
+            mail.queue_invitations(
+                session,
+                round_id=round_id,
+                issued=issued,
+                base_url=settings.base_url,
+                mail_from=settings.mail_from,
+            )
+    if send:
+        _echo(
+            f"{len(issued)} invitations; their e-mails are queued and will be "
+            f"{mail.where_mail_goes(settings.smtp_url, settings.mail_dir)}"
+        )
+        for one in issued:
+            _echo(f"  {one.expert_code}  {one.email}")
+        _echo(f"see `elicit mail status {round_id}`; `elicit worker` sends them if no server runs")
+        return
     _echo(f"{len(issued)} invitations", err=out is None)
     _write_links(invitations.issued_as_csv(issued, base_url=settings.base_url), out)
 
@@ -929,10 +953,19 @@ def serve(
         int | None, typer.Option(help="Worker processes (default: the WORKERS setting)")
     ] = None,
     upgrade: Annotated[bool, typer.Option(help="Apply migrations first")] = True,
+    mail_worker: Annotated[
+        bool,
+        typer.Option(help="Send queued e-mail from the web workers (else run `elicit worker`)"),
+    ] = True,
 ) -> None:
     """Serve the web app and API (DATABASE_URL; BASE_URL for invitation links)."""
     from app.migrate import upgrade_database
     from app.server import serve as serve_app
+    from app.services.mail import where_mail_goes
+
+    if mail_worker:
+        os.environ["MAIL_WORKER"] = "true"
+        get_settings.cache_clear()
 
     if "BASE_URL" not in os.environ:
         os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
@@ -940,7 +973,10 @@ def serve(
     if upgrade:
         upgrade_database(get_settings().database_url)
     _purge_sessions(get_settings(), quiet=True)
-    serve_app(host=host, port=port, workers=workers or get_settings().workers)
+    settings = get_settings()
+    if settings.mail_worker:
+        _echo(f"e-mail to the panel is {where_mail_goes(settings.smtp_url, settings.mail_dir)}")
+    serve_app(host=host, port=port, workers=workers or settings.workers)
 
 
 def _link_host(host: str) -> str:
@@ -1001,3 +1037,60 @@ def demo(
 
 if __name__ == "__main__":
     main()
+
+
+@mail_cli.command("status")
+def mail_status(
+    round_id: RoundArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Per invitation of a round, its latest e-mail: queued, sending, sent or failed."""
+    from app.services import mail
+
+    with _session() as session:
+        rows = mail.mail_status(session, round_id=round_id)
+    if as_json:
+        _echo(json.dumps([dataclasses.asdict(r) for r in rows], default=str, indent=2))
+        return
+    if not rows:
+        _echo(f"no e-mail for round {round_id} yet (elicit invite ... --send queues some)")
+        return
+    for r in rows:
+        when = f"{r.sent_at:%Y-%m-%d %H:%M} UTC" if r.sent_at else ""
+        problem = f"  {r.last_error[:120]}" if r.last_error else ""
+        _echo(
+            f"{r.expert_code}  {r.to_address:<32} {r.kind:<10} {r.status:<8} "
+            f"tries {r.attempts}  {when}{problem}"
+        )
+
+
+@cli.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then stop")] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between looks at the outbox", min=0.5, max=3600)
+    ] = 5.0,
+) -> None:
+    """Send queued e-mail (invitations), with retries; any number may run at once."""
+    from app.db import make_engine
+    from app.services import mail
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    sender = mail.MailWorker(
+        engine,
+        mail.transport_for(settings.smtp_url, settings.mail_dir),
+        mail_from=settings.mail_from,
+        interval=interval,
+    )
+    _echo(f"e-mail is {mail.where_mail_goes(settings.smtp_url, settings.mail_dir)}")
+    try:
+        if once:
+            done = sender.run_once()
+            _echo(f"sent {done.sent}, to retry {done.retried}, failed {done.failed}")
+            return
+        sender.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()

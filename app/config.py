@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,6 +46,25 @@ class Settings(BaseSettings):
     #: Processes each worker starts (on first use) to compute reports and calibrations
     #: away from the requests it serves; 0 computes inside the request.
     compute_processes: int = Field(default=1, ge=0, le=16)
+    #: SMTP server for e-mail to the panel: ``smtp://user:password@host:587`` (STARTTLS) or
+    #: ``smtps://user:password@host:465``. Unset: messages are written as .eml files into
+    #: ``mail_dir`` instead.
+    smtp_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("elicit_smtp_url", "smtp_url")
+    )
+    #: Sender address of e-mail to the panel.
+    mail_from: str = Field(
+        default="elicit <noreply@localhost>",
+        validation_alias=AliasChoices("elicit_mail_from", "mail_from"),
+    )
+    #: Where messages go as .eml files when no SMTP server is set.
+    mail_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("elicit", appauthor=False)) / "mail",
+        validation_alias=AliasChoices("elicit_mail_dir", "mail_dir"),
+    )
+    #: Send queued e-mail from inside each web worker (``elicit serve`` and ``elicit demo``
+    #: switch it on unless given ``--no-mail-worker``; ``elicit worker`` is the alternative).
+    mail_worker: bool = False
     #: Worker processes ``elicit serve`` starts when ``--workers`` is not given.
     workers: int = Field(default=1, ge=1, le=64)
 

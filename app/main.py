@@ -35,7 +35,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mailer = None
+        if settings.mail_worker:  # in each worker after the fork: a thread per worker
+            from app.services import mail
+
+            mailer = mail.MailWorker(
+                app.state.engine,
+                mail.transport_for(settings.smtp_url, settings.mail_dir),
+                mail_from=settings.mail_from,
+            )
+            mailer.start()
         yield
+        if mailer is not None:
+            mailer.stop()
         app.state.compute.shutdown()
 
     app = FastAPI(

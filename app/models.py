@@ -322,3 +322,37 @@ class AuthFailure(SQLModel, table=True):
     failed_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
     )
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An e-mail to send (the outbox): written in the same transaction as the action that
+    causes it, sent afterwards by the mail worker, kept as the record of what was sent.
+
+    ``status``: queued -> sending (claimed by one worker until ``lease_until``) -> sent, or
+    back to queued after a failure (``next_attempt_at`` later each time), or failed for good.
+    ``message_id`` stays the same through retries, so a copy sent twice (a worker stopped
+    between the server's acceptance and the record of it) is recognisable as the same mail.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint("kind IN ('invitation', 'reminder', 'receipt')", name="kind"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    round_id: int | None = _fk("rounds.id", nullable=True)
+    invitation_id: int | None = _fk("invitations.id", nullable=True)
+    to_address: str = Field(max_length=320)
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    message_id: str = Field(max_length=200, unique=True)
+    status: str = Field(default="queued", max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts()
+    lease_until: datetime | None = _ts(nullable=True, default=False)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts()
+    sent_at: datetime | None = _ts(nullable=True, default=False)

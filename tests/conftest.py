@@ -145,6 +145,8 @@ def elicit(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("BASE_URL", "http://panel.example.org")
+    # `elicit serve` switches the mail worker on in the environment: undone after the test.
+    monkeypatch.setenv("MAIL_WORKER", "false")
     get_settings.cache_clear()
     runner = CliRunner()
 

@@ -26,6 +26,8 @@ NEW_PASSWORD = "a brand new passphrase"
 def elicit(database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("BASE_URL", "http://panel.example.org")
+    # `elicit serve` switches the mail worker on in the environment: undone after the test.
+    monkeypatch.setenv("MAIL_WORKER", "false")
     get_settings.cache_clear()
 
     def run(*args: str, ok: bool = True, input: str | None = None):

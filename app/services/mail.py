@@ -1,0 +1,403 @@
+"""E-mail to the panel through an outbox: queued with the action that causes it, sent by a
+worker, retried with backoff, recorded.
+
+Why an outbox: an invitation is created in a database transaction, and its e-mail must go
+out if and only if that transaction commits. Sending from inside the transaction would mail
+people about invitations that a later error rolls back, and would hold the transaction open
+while an SMTP server answers; sending after it would lose the mail when the process stops
+in between. So the message is written to ``outbox`` in the same transaction, and
+:func:`deliver_due` sends what is due, from any number of workers or replicas:
+
+* a worker *claims* due rows in a short transaction (``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, so two workers never claim the same row; SQLite has one writer at a time),
+  marking them ``sending`` with a lease, then sends with no transaction open;
+* each result is recorded in its own transaction: ``sent``, or back to ``queued`` with the
+  next attempt 1, 2, 4 ... minutes later (at most an hour), or ``failed`` after
+  :data:`MAX_ATTEMPTS` or at once when the server refuses the address for good (5xx);
+* a worker that stops after claiming leaves the lease to run out; the row is then due
+  again. SMTP gives no way to make "accepted by the server" and "recorded as sent" one
+  step, so a worker stopped exactly between them sends that message again, with the same
+  ``Message-ID``, by which mail systems and readers recognise the copy. Nothing is lost.
+
+Without an SMTP server configured, messages are written as ``.eml`` files into a folder
+(``ELICIT_MAIL_DIR``): the same outbox and worker, a different transport.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from app.db import session_scope
+from app.errors import InvalidInput
+from app.models import Invitation, OutboxMessage, Round, id_of, utcnow
+from app.services.invitations import IssuedInvitation
+
+_log = logging.getLogger("elicit.mail")
+
+#: Attempts before a message is marked failed for good.
+MAX_ATTEMPTS = 8
+#: How long a claimed message is reserved for the worker that claimed it.
+LEASE = timedelta(minutes=5)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+# --- what is sent -------------------------------------------------------------------------
+
+# Sandboxed: the texts are data (a survey file may carry its own), never code.
+_TEMPLATES = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+INVITATION_SUBJECT = "Invitation: {{ survey_title }}"
+INVITATION_BODY = """\
+Dear {{ name }},
+
+you are invited to take part in an expert panel: {{ survey_title }} ({{ round_name }}).
+
+Your personal link (please do not share it; it signs you in):
+
+    {{ link }}
+{% if closes_at %}
+The round closes on {{ closes_at }}.
+{% endif %}
+You can stop and continue later: open the same link again, on any device.
+
+Thank you.
+"""
+
+
+class Transport(Protocol):
+    """Hands one message to the outside world; raises on failure."""
+
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (a 5xx reply): no point in retrying."""
+
+
+def render(template: str, **context: object) -> str:
+    return _TEMPLATES.from_string(template).render(**context)
+
+
+def queue_invitations(
+    session: Session,
+    *,
+    round_id: int,
+    issued: Sequence[IssuedInvitation],
+    base_url: str,
+    mail_from: str,
+) -> list[OutboxMessage]:
+    """Queue the invitation e-mail of each newly issued link (in the caller's transaction:
+    the mail exists exactly when the invitation does)."""
+    round_ = session.get(Round, round_id)
+    if round_ is None:
+        raise InvalidInput(f"round {round_id} does not exist", field="round_id")
+    from app.services.rounds import round_definition
+
+    definition = round_definition(session, round_)
+    queued = []
+    for invitation in issued:
+        context = {
+            "name": invitation.name,
+            "survey_title": definition.title,
+            "round_name": round_.name,
+            "link": invitation.url(base_url),
+            "closes_at": f"{round_.closes_at:%Y-%m-%d %H:%M} UTC" if round_.closes_at else "",
+        }
+        message = OutboxMessage(
+            kind="invitation",
+            round_id=round_id,
+            invitation_id=invitation.invitation_id,
+            to_address=invitation.email,
+            subject=render(INVITATION_SUBJECT, **context).strip(),
+            body=render(INVITATION_BODY, **context),
+            message_id=make_msgid(domain=_domain_of(mail_from)),
+        )
+        session.add(message)
+        queued.append(message)
+    session.flush()
+    return queued
+
+
+def _domain_of(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip(" >") or "localhost"
+
+
+def as_email(row: OutboxMessage, *, mail_from: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = row.to_address
+    message["Subject"] = row.subject
+    message["Message-ID"] = row.message_id
+    message["Date"] = format_datetime(row.created_at)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(row.body)
+    return message
+
+
+# --- transports -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpTransport:
+    """``smtp://user:password@host:587`` (STARTTLS when the server offers it; required
+    unless the host is local) or ``smtps://...:465`` (TLS from the start)."""
+
+    url: str
+    timeout: float = 30.0
+
+    def send(self, message: EmailMessage) -> None:
+        parts = urlsplit(self.url)
+        host = parts.hostname or "localhost"
+        context = ssl.create_default_context()
+        try:
+            if parts.scheme == "smtps":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    host, parts.port or 465, timeout=self.timeout, context=context
+                )
+            else:
+                client = smtplib.SMTP(host, parts.port or 587, timeout=self.timeout)
+            with client:
+                if parts.scheme == "smtp":
+                    client.ehlo()
+                    if client.has_extn("starttls"):
+                        client.starttls(context=context)
+                        client.ehlo()
+                    elif host not in ("localhost", "127.0.0.1", "::1"):
+                        raise PermanentFailure(
+                            f"{host} does not offer STARTTLS; use smtps:// or a local relay"
+                        )
+                if parts.username:
+                    client.login(unquote(parts.username), unquote(parts.password or ""))
+                client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(500 <= code < 600 for code in codes):
+                raise PermanentFailure(f"address refused: {exc.recipients}") from exc
+            raise
+
+
+@dataclass(frozen=True)
+class FolderTransport:
+    """Writes each message as ``<outbox id>.eml`` into a folder (no SMTP server set)."""
+
+    directory: Path
+
+    def send(self, message: EmailMessage) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = message["Message-ID"].strip("<>").replace("/", "_") + ".eml"
+        temporary = self.directory / (name + ".part")
+        temporary.write_bytes(bytes(message))
+        temporary.replace(self.directory / name)  # whole files only
+
+
+def transport_for(smtp_url: str | None, mail_dir: Path) -> Transport:
+    if smtp_url:
+        scheme = urlsplit(smtp_url).scheme
+        if scheme not in ("smtp", "smtps"):
+            raise InvalidInput(
+                f"ELICIT_SMTP_URL must start with smtp:// or smtps://, not {scheme}://",
+                field="smtp_url",
+            )
+        return SmtpTransport(smtp_url)
+    return FolderTransport(mail_dir)
+
+
+# --- the worker's side ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one pass of :func:`deliver_due` did."""
+
+    sent: int
+    retried: int
+    failed: int
+
+
+def claim_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """Mark up to ``limit`` due messages as being sent by this worker; (id, lease) each."""
+    due = (
+        select(OutboxMessage)
+        .where(
+            (col(OutboxMessage.status) == "queued") & (col(OutboxMessage.next_attempt_at) <= now)
+            | (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) <= now)
+        )
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    lease = now + LEASE
+    claimed = []
+    for row in session.exec(due).all():
+        row.status = "sending"
+        row.lease_until = lease
+        row.attempts += 1
+        session.add(row)
+        claimed.append((id_of(row), lease))
+    return claimed
+
+
+def deliver_due(
+    engine: Engine,
+    transport: Transport,
+    *,
+    mail_from: str,
+    limit: int = 50,
+    now: Callable[[], datetime] = utcnow,
+) -> Delivery:
+    """Send what is due now; each outcome recorded at once. Safe to run in many workers."""
+    with session_scope(engine) as session:
+        claimed = claim_due(session, now=now(), limit=limit)
+    sent = retried = failed = 0
+    for message_id, lease in claimed:
+        with session_scope(engine, read_only=True) as session:
+            row = session.get(OutboxMessage, message_id)
+            assert row is not None
+            email = as_email(row, mail_from=mail_from)
+        try:
+            transport.send(email)
+        except PermanentFailure as exc:
+            _record(engine, message_id, lease, outcome="failed", error=str(exc), now=now())
+            failed += 1
+        except (OSError, smtplib.SMTPException) as exc:
+            outcome = _record(
+                engine, message_id, lease, outcome="retry", error=repr(exc), now=now()
+            )
+            failed += outcome == "failed"
+            retried += outcome == "queued"
+        else:
+            _record(engine, message_id, lease, outcome="sent", error="", now=now())
+            sent += 1
+    return Delivery(sent, retried, failed)
+
+
+def _record(
+    engine: Engine, message_id: int, lease: datetime, *, outcome: str, error: str, now: datetime
+) -> str:
+    with session_scope(engine) as session:
+        row = session.exec(
+            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+        ).one()
+        if row.status != "sending" or row.lease_until != lease:
+            return row.status  # the lease ran out and another worker took it over
+        row.lease_until = None
+        if outcome == "sent":
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+        elif outcome == "failed" or row.attempts >= MAX_ATTEMPTS:
+            row.status, row.last_error = "failed", error[:2000]
+        else:
+            row.status, row.last_error = "queued", error[:2000]
+            row.next_attempt_at = now + min(timedelta(minutes=2 ** (row.attempts - 1)), BACKOFF_MAX)
+        session.add(row)
+        return row.status
+
+
+# --- what admins see ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailStatus:
+    """The mail of one invitation: the latest message's state."""
+
+    invitation_id: int
+    expert_code: str
+    to_address: str
+    kind: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    last_error: str
+
+
+def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:
+    """Per invitation of a round, its latest e-mail: queued, sending, sent or failed."""
+    from app.models import Expert
+    from app.services.rounds import get_round
+
+    get_round(session, round_id=round_id)
+    latest = (
+        select(func.max(col(OutboxMessage.id)))
+        .where(OutboxMessage.round_id == round_id)
+        .group_by(col(OutboxMessage.invitation_id))
+    )
+    rows = session.exec(
+        select(OutboxMessage, Invitation, Expert)
+        .join(Invitation, col(Invitation.id) == col(OutboxMessage.invitation_id))
+        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .where(col(OutboxMessage.id).in_(latest))
+        .order_by(col(Expert.code))
+    ).all()
+    return [
+        MailStatus(
+            id_of(invitation),
+            expert.code,
+            message.to_address,
+            message.kind,
+            message.status,
+            message.attempts,
+            message.sent_at,
+            message.last_error,
+        )
+        for message, invitation, expert in rows
+    ]
+
+
+# --- running it -------------------------------------------------------------------------------
+
+
+class MailWorker:
+    """Sends due mail every ``interval`` seconds in a background thread (inside a web
+    worker, or in ``elicit worker``) until stopped."""
+
+    def __init__(
+        self, engine: Engine, transport: Transport, *, mail_from: str, interval: float = 5.0
+    ) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.mail_from = mail_from
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> Delivery:
+        return deliver_due(self.engine, self.transport, mail_from=self.mail_from)
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the database away for a moment, say: try again next time
+                _log.exception("sending queued e-mail failed; trying again shortly")
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="mail", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+def where_mail_goes(smtp_url: str | None, mail_dir: Path) -> str:
+    """One line for people: where e-mail to the panel ends up."""
+    if smtp_url:
+        parts = urlsplit(smtp_url)
+        return f"sent through {parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
+    return f"written as .eml files into {mail_dir} (set ELICIT_SMTP_URL to send it)"
