@@ -147,3 +147,16 @@ def test_valid_answers_on_a_page_are_saved_when_another_needs_a_level(session, c
     session.rollback()
     stored = {r.dimension_key: (r.value, r.rationale) for r in session.exec(select(Rating)).all()}
     assert stored == {"sensitivity": (4, "kept and saved"), "tier": (1, "")}
+
+
+def test_the_api_says_a_round_has_not_opened_yet(session, client):
+    round_ = make_round(session, status="draft")
+    link = make_invitations(session, round_, 1)[0]
+    rating = {"item": "weights", "dimension": "sensitivity", "value": 3}
+    reply = client.put(
+        "/api/expert/ratings",
+        headers={"Authorization": f"Bearer {link.token}"},
+        json={"ratings": [rating]},
+    )
+    assert reply.status_code == 409
+    assert "has not opened yet" in reply.json()["detail"]

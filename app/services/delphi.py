@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.inputs import InviteeCreate
 from app.models import (
     Expert,
     ExpertContact,
@@ -18,7 +19,6 @@ from app.models import (
     SurveyVersion,
     id_of,
 )
-from app.schemas import InviteeCreate
 from app.services import invitations
 from app.services.reports import ratings_frame
 from app.services.rounds import get_round, round_definition

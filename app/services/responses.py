@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
+from app.inputs import RatingInput
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
-from app.schemas import RatingInput
 from app.services.rounds import ensure_accepting, round_cells, round_definition, round_items
 from app.survey_files import HOLISTIC_TIER_KEY, Item, SurveyDefinition
 

@@ -177,6 +177,8 @@ def set_closing_time(session: Session, *, round_id: int, closes_at: datetime | N
 def ensure_accepting(round_: Round, *, now: datetime | None = None) -> None:
     """Raise RoundNotOpen unless experts may write to this round now."""
     now = now or utcnow()
+    if round_.status == "draft":
+        raise RoundNotOpen("this round has not opened yet: answers can be given once it opens")
     if round_.status != "open":
         raise RoundNotOpen(f"this round is {round_.status}: answers can no longer be changed")
     if round_.closes_at is not None and now >= round_.closes_at:
