@@ -373,12 +373,7 @@ def publish_rubric(
     definition = round_definition(session, round_)
     survey_version = session.get(SurveyVersion, round_.survey_version_id)
     assert survey_version is not None
-    context = {k: (v or "").strip() for k, v in (context or {}).items() if v and v.strip()}
-    unknown = sorted(set(context) - set(CONTEXT_FIELDS))
-    if unknown:
-        raise InvalidInput(
-            f"unknown context fields {unknown}; use {sorted(CONTEXT_FIELDS)}", field="context"
-        )
+    context = _checked_context(context)
     justification = (justification or "").strip() or None
     calibration = calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
     report = build_report(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
@@ -388,9 +383,79 @@ def publish_rubric(
             "minimum_alpha", definition.reliability.minimum_alpha
         )
     )
-    rule = definition.tier_rule
-    reliability = {}
-    failing = []
+    reliability, failing = _reliability_evidence(analysed, definition, minimum)
+    if failing and not justification:
+        raise Conflict(
+            f"reliability below the survey's minimum alpha {minimum:.3f} on "
+            f"{', '.join(failing)}; publishing needs a recorded justification",
+            field="justification",
+        )
+    consensus_cells = [
+        {
+            k: c[k]
+            for k in ("item", "dimension", "n", "median", "iqr", "share_within_one", "consensus")
+        }
+        for c in analysed["items"]
+    ]
+    record = {
+        "schema": RECORD_SCHEMA,
+        "rubric_version": next_number(session, survey_id=survey_version.survey_id),
+        "survey": {
+            "slug": definition.slug,
+            "title": definition.title,
+            "version": survey_version.number,
+            "file_version": survey_version.label,
+            "content_sha256": survey_version.content_sha256,
+        },
+        "rounds": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "sequence": r.sequence,
+                "closed_at": r.closed_at.isoformat() if r.closed_at else None,
+            }
+            for r in series(session, round_id=round_id)
+        ],
+        **_rubric_definition(definition, calibration),
+        "items": _rubric_items(definition, calibration),
+        "evidence": {
+            "minimum_alpha": minimum,
+            "reliability": reliability,
+            "consensus": {
+                "criterion": report.settings["consensus"],
+                "cells_meeting": sum(1 for c in consensus_cells if c["consensus"]),
+                "cells": consensus_cells,
+            },
+            "n_experts": len(analysed["raters"]),
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+        },
+        "context": context,
+        "justification": justification,
+        "publisher": publisher.email,
+        "published_at": utcnow().isoformat(),
+    }
+    ensure_new_content(session, survey_id=survey_version.survey_id, record=record)
+    return store_rubric(session, round_=round_, record=record, publisher=publisher)
+
+
+def _checked_context(context: dict[str, str] | None) -> dict[str, str]:
+    """The context assumptions given, trimmed; unknown fields refused."""
+    context = {k: (v or "").strip() for k, v in (context or {}).items() if v and v.strip()}
+    unknown = sorted(set(context) - set(CONTEXT_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            f"unknown context fields {unknown}; use {sorted(CONTEXT_FIELDS)}", field="context"
+        )
+    return context
+
+
+def _reliability_evidence(
+    analysed: dict[str, Any], definition: SurveyDefinition, minimum: float
+) -> tuple[dict[str, Any], list[str]]:
+    """Each dimension's alpha at its level, and the rule dimensions below the minimum."""
+    reliability: dict[str, Any] = {}
+    failing: list[str] = []
     for key in [d.key for d in definition.dimensions] + (
         [HOLISTIC_TIER_KEY] if definition.holistic_tier.enabled else []
     ):
@@ -408,64 +473,16 @@ def publish_rubric(
             "n_raters": dim["n_raters"],
             "n_items": dim["n_items"],
         }
-        if key in rule.dimensions and (alpha is None or alpha < minimum):
+        if key in definition.tier_rule.dimensions and (alpha is None or alpha < minimum):
             failing.append(f"{key} (alpha {'undefined' if alpha is None else f'{alpha:.3f}'})")
-    if failing and not justification:
-        raise Conflict(
-            f"reliability below the survey's minimum alpha {minimum:.3f} on "
-            f"{', '.join(failing)}; publishing needs a recorded justification",
-            field="justification",
-        )
-    number = next_number(session, survey_id=survey_version.survey_id)
+    return reliability, failing
+
+
+def _rubric_definition(definition: SurveyDefinition, calibration: dict[str, Any]) -> dict[str, Any]:
+    """The record's dimensions, tiers, calibrated rule and calibration figures."""
+    rule = definition.tier_rule
     tier_keys = [t.key for t in definition.tiers]
-    fitted = calibration["fitted_thresholds"]
-    items = []
-    for entry in calibration["items"]:
-        probabilities = entry.get("probabilities")
-        items.append(
-            {
-                "key": str(entry["item"]),
-                "label": entry["label"],
-                "group": definition.item(str(entry["item"])).group,
-                "scores": entry["scores"],
-                "score": entry["score"],
-                "tier": tier_keys[entry["rule_tier"]] if entry["rule_tier"] is not None else None,
-                "panel_tier": tier_keys[entry["panel_tier"]]
-                if entry.get("panel_tier") is not None
-                else None,
-                "probabilities": dict(zip(tier_keys, probabilities, strict=True))
-                if probabilities
-                else {},
-                "borderline": bool(entry.get("borderline")),
-            }
-        )
-    consensus_cells = [
-        {
-            k: c[k]
-            for k in ("item", "dimension", "n", "median", "iqr", "share_within_one", "consensus")
-        }
-        for c in analysed["items"]
-    ]
-    chain = series(session, round_id=round_id)
-    record = {
-        "schema": RECORD_SCHEMA,
-        "rubric_version": number,
-        "survey": {
-            "slug": definition.slug,
-            "title": definition.title,
-            "version": survey_version.number,
-            "file_version": survey_version.label,
-            "content_sha256": survey_version.content_sha256,
-        },
-        "rounds": [
-            {
-                "id": r.id,
-                "name": r.name,
-                "sequence": r.sequence,
-                "closed_at": r.closed_at.isoformat() if r.closed_at else None,
-            }
-            for r in chain
-        ],
+    return {
         "dimensions": [
             {
                 "key": d.key,
@@ -486,7 +503,7 @@ def publish_rubric(
             "initial_thresholds": dict(
                 zip(tier_keys[1:], calibration["initial_thresholds"], strict=True)
             ),
-            "thresholds": dict(zip(tier_keys[1:], fitted, strict=True)),
+            "thresholds": dict(zip(tier_keys[1:], calibration["fitted_thresholds"], strict=True)),
         },
         "calibration": {
             k: calibration.get(k)
@@ -504,23 +521,29 @@ def publish_rubric(
                 "reasons",
             )
         },
-        "items": items,
-        "evidence": {
-            "minimum_alpha": minimum,
-            "reliability": reliability,
-            "consensus": {
-                "criterion": report.settings["consensus"],
-                "cells_meeting": sum(1 for c in consensus_cells if c["consensus"]),
-                "cells": consensus_cells,
-            },
-            "n_experts": len(analysed["raters"]),
-            "n_bootstrap": n_bootstrap,
-            "seed": seed,
-        },
-        "context": context,
-        "justification": justification,
-        "publisher": publisher.email,
-        "published_at": utcnow().isoformat(),
     }
-    ensure_new_content(session, survey_id=survey_version.survey_id, record=record)
-    return store_rubric(session, round_=round_, record=record, publisher=publisher)
+
+
+def _rubric_items(definition: SurveyDefinition, calibration: dict[str, Any]) -> list[Any]:
+    """Each item's scores, tier by the rule and by the panel, and tier probabilities."""
+    tier_keys = [t.key for t in definition.tiers]
+
+    def tier(index: int | None) -> str | None:
+        return tier_keys[index] if index is not None else None
+
+    return [
+        {
+            "key": str(entry["item"]),
+            "label": entry["label"],
+            "group": definition.item(str(entry["item"])).group,
+            "scores": entry["scores"],
+            "score": entry["score"],
+            "tier": tier(entry["rule_tier"]),
+            "panel_tier": tier(entry.get("panel_tier")),
+            "probabilities": dict(zip(tier_keys, entry["probabilities"], strict=True))
+            if entry.get("probabilities")
+            else {},
+            "borderline": bool(entry.get("borderline")),
+        }
+        for entry in calibration["items"]
+    ]
