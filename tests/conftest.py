@@ -158,3 +158,35 @@ def elicit(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[
 
     yield run
     get_settings.cache_clear()
+
+
+class SmtpCollector:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        import email.message
+
+        self.messages: list[email.message.Message] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        import email
+
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, SmtpCollector]]:
+    """A real SMTP server on a free local port: its ``smtp://`` URL and what it received."""
+    from aiosmtpd.controller import Controller
+
+    from tests.live_server import free_port
+
+    collector = SmtpCollector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", collector
+    finally:
+        controller.stop()

@@ -18,34 +18,8 @@ from app.inputs import InviteeCreate
 from app.models import OutboxMessage, utcnow
 from app.services import invitations, mail
 from tests.factories import make_round
-from tests.live_server import free_port
 
 FROM = "Panel team <panel@example.org>"
-
-
-class Collector:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    collector = Collector()
-    port = free_port()
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", collector
-    finally:
-        controller.stop()
 
 
 class Recorder:
