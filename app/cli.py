@@ -462,6 +462,29 @@ def invite(
     _write_links(invitations.issued_as_csv(issued, base_url=settings.base_url), out)
 
 
+@cli.command("remind")
+def remind(round_id: RoundArg) -> None:
+    """E-mail a reminder to every invited expert of an open round who has not submitted;
+    each gets a new link (the earlier one stops working; signed-in browsers stay in)."""
+    from app.services import mail
+
+    settings = get_settings()
+    with _session(settings) as session:
+        queued = mail.queue_reminders(
+            session, round_id=round_id, base_url=settings.base_url, mail_from=settings.mail_from
+        )
+    if not queued:
+        _echo(f"nobody to remind: everyone invited to round {round_id} has submitted")
+        return
+    _echo(
+        f"{len(queued)} reminders queued; they will be "
+        f"{mail.where_mail_goes(settings.smtp_url, settings.mail_dir)}"
+    )
+    for one in queued:
+        _echo(f"  {one.expert_code}  {_one(one.to_address)}")
+    _echo(f"see `elicit mail status {round_id}`; `elicit worker` sends them if no server runs")
+
+
 @cli.command("revoke")
 def revoke(invitation_id: InvitationArg) -> None:
     """Revoke an invitation link."""

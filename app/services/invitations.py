@@ -88,8 +88,12 @@ def invite_experts(
     return issued
 
 
-def reissue_invitation(session: Session, *, invitation_id: int) -> IssuedInvitation:
-    """Give an invitation a new secret link; the old link and its sessions stop working."""
+def reissue_invitation(
+    session: Session, *, invitation_id: int, keep_sessions: bool = False
+) -> IssuedInvitation:
+    """Give an invitation a new secret link; the old link stops working, and so do the
+    sessions opened with it unless ``keep_sessions`` (a reminder: the link is replaced only
+    because a stored hash cannot be mailed again, not because it leaked)."""
     invitation = _get(session, invitation_id)
     expert = session.get(Expert, invitation.expert_id)
     contact = session.get(ExpertContact, invitation.expert_id)
@@ -98,7 +102,8 @@ def reissue_invitation(session: Session, *, invitation_id: int) -> IssuedInvitat
     invitation.token_hash = hash_token(token)
     invitation.revoked_at = None
     session.add(invitation)
-    session.exec(delete(WebSession).where(col(WebSession.invitation_id) == invitation_id))
+    if not keep_sessions:
+        session.exec(delete(WebSession).where(col(WebSession.invitation_id) == invitation_id))
     return IssuedInvitation(invitation_id, expert.code, contact.name, contact.email, token)
 
 

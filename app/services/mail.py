@@ -43,9 +43,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
 from app.db import session_scope
-from app.errors import InvalidInput
-from app.models import Invitation, OutboxMessage, Round, id_of, utcnow
-from app.services.invitations import IssuedInvitation
+from app.errors import InvalidInput, NotFound, RoundNotOpen
+from app.models import Expert, Invitation, OutboxMessage, Round, id_of, utcnow
+from app.services.invitations import IssuedInvitation, list_invitations, reissue_invitation
+from app.services.rounds import get_round, round_definition, round_progress
 
 _log = logging.getLogger("elicit.mail")
 
@@ -78,6 +79,25 @@ You can stop and continue later: open the same link again, on any device.
 Thank you.
 """
 
+REMINDER_SUBJECT = "Reminder: {{ survey_title }}"
+REMINDER_BODY = """\
+Dear {{ name }},
+
+a reminder about the expert panel {{ survey_title }} ({{ round_name }}): so far you have
+answered {{ answered }} of {{ expected }} questions, and your answers are not submitted yet.
+{% if closes_at %}
+The round closes on {{ closes_at }}.
+{% endif %}
+Your personal link (it replaces the one we sent earlier, which no longer works; please do
+not share it, it signs you in):
+
+    {{ link }}
+
+Your answers so far are kept: the link takes you back to where you stopped.
+
+Thank you.
+"""
+
 
 class Transport(Protocol):
     """Hands one message to the outside world; raises on failure."""
@@ -106,31 +126,113 @@ def queue_invitations(
     round_ = session.get(Round, round_id)
     if round_ is None:
         raise InvalidInput(f"round {round_id} does not exist", field="round_id")
-    from app.services.rounds import round_definition
-
     definition = round_definition(session, round_)
     queued = []
     for invitation in issued:
-        context = {
-            "name": invitation.name,
-            "survey_title": definition.title,
-            "round_name": round_.name,
-            "link": invitation.url(base_url),
-            "closes_at": f"{round_.closes_at:%Y-%m-%d %H:%M} UTC" if round_.closes_at else "",
-        }
-        message = OutboxMessage(
-            kind="invitation",
-            round_id=round_id,
-            invitation_id=invitation.invitation_id,
-            to_address=invitation.email,
-            subject=render(INVITATION_SUBJECT, **context).strip(),
-            body=render(INVITATION_BODY, **context),
-            message_id=make_msgid(domain=_domain_of(mail_from)),
+        context = _context(round_, definition.title, invitation, base_url)
+        queued.append(
+            _queue(session, "invitation", round_id, invitation, context, mail_from=mail_from)
         )
-        session.add(message)
-        queued.append(message)
     session.flush()
     return queued
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """One expert a reminder was queued for (never the new link: it goes by e-mail only)."""
+
+    invitation_id: int
+    expert_code: str
+    to_address: str
+
+
+def queue_reminders(
+    session: Session, *, round_id: int, base_url: str, mail_from: str
+) -> list[Reminded]:
+    """Remind each invited expert of an open round who has not submitted (revoked
+    invitations apart): their link is re-issued, since only its hash is stored, and the new
+    one mailed with their progress, in the caller's transaction. Sessions stay signed in."""
+    # The round row locked: two reminders at once would re-issue each link twice.
+    round_ = session.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
+    if round_ is None:
+        raise NotFound(f"round {round_id} does not exist")
+    if round_.status != "open":
+        raise RoundNotOpen(f"round {round_id} is {round_.status}: reminders go to an open round")
+    if round_.closes_at is not None and utcnow() >= round_.closes_at:
+        raise RoundNotOpen(
+            f"round {round_id} closed at {round_.closes_at:%Y-%m-%d %H:%M} UTC: "
+            "nobody can answer any more, so nobody is reminded"
+        )
+    definition = round_definition(session, round_)
+    answered = {e.expert_code: e for e in round_progress(session, round_id=round_id).experts}
+    queued = []
+    for invitation in list_invitations(session, round_id=round_id):
+        if invitation.revoked_at is not None or invitation.response_status == "submitted":
+            continue
+        issued = reissue_invitation(session, invitation_id=invitation.id, keep_sessions=True)
+        _withdraw_unsent(session, invitation.id)
+        progress = answered[invitation.expert_code]
+        context = _context(round_, definition.title, issued, base_url)
+        context.update(answered=progress.answered, expected=progress.expected)
+        _queue(session, "reminder", round_id, issued, context, mail_from=mail_from)
+        queued.append(Reminded(issued.invitation_id, issued.expert_code, issued.email))
+    session.flush()
+    return queued
+
+
+#: Why a message still queued was not sent: a later one carries the invitation's new link.
+SUPERSEDED = "not sent: its link was replaced; a later e-mail carries the new one"
+
+
+def _withdraw_unsent(session: Session, invitation_id: int) -> None:
+    """Messages of an invitation not yet claimed by a worker would carry a dead link."""
+    unsent = select(OutboxMessage).where(
+        OutboxMessage.invitation_id == invitation_id, OutboxMessage.status == "queued"
+    )
+    for row in session.exec(unsent.with_for_update()).all():
+        row.status, row.last_error = "failed", SUPERSEDED
+        session.add(row)
+
+
+def _context(
+    round_: Round, survey_title: str, invitation: IssuedInvitation, base_url: str
+) -> dict[str, object]:
+    return {
+        "name": invitation.name,
+        "survey_title": survey_title,
+        "round_name": round_.name,
+        "link": invitation.url(base_url),
+        "closes_at": f"{round_.closes_at:%Y-%m-%d %H:%M} UTC" if round_.closes_at else "",
+    }
+
+
+_TEXTS = {
+    "invitation": (INVITATION_SUBJECT, INVITATION_BODY),
+    "reminder": (REMINDER_SUBJECT, REMINDER_BODY),
+}
+
+
+def _queue(
+    session: Session,
+    kind: str,
+    round_id: int,
+    invitation: IssuedInvitation,
+    context: dict[str, object],
+    *,
+    mail_from: str,
+) -> OutboxMessage:
+    subject, body = _TEXTS[kind]
+    message = OutboxMessage(
+        kind=kind,
+        round_id=round_id,
+        invitation_id=invitation.invitation_id,
+        to_address=invitation.email,
+        subject=render(subject, **context).strip(),
+        body=render(body, **context),
+        message_id=make_msgid(domain=_domain_of(mail_from)),
+    )
+    session.add(message)
+    return message
 
 
 def _domain_of(address: str) -> str:
@@ -326,9 +428,6 @@ class MailStatus:
 
 def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:
     """Per invitation of a round, its latest e-mail: queued, sending, sent or failed."""
-    from app.models import Expert
-    from app.services.rounds import get_round
-
     get_round(session, round_id=round_id)
     latest = (
         select(func.max(col(OutboxMessage.id)))
@@ -400,4 +499,4 @@ def where_mail_goes(smtp_url: str | None, mail_dir: Path) -> str:
     if smtp_url:
         parts = urlsplit(smtp_url)
         return f"sent through {parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
-    return f"written as .eml files into {mail_dir} (set ELICIT_SMTP_URL to send it)"
+    return f"written as .eml files into {mail_dir}: no SMTP server set (ELICIT_SMTP_URL)"
