@@ -180,6 +180,33 @@ class InvitationPublic(_Out):
     response_status: Literal["not_started", "draft", "submitted"]
 
 
+class MailStatusPublic(_Out):
+    """The latest e-mail of one invitation."""
+
+    invitation_id: int
+    expert_code: str
+    to_address: str
+    kind: Literal["invitation", "reminder", "receipt"]
+    status: Literal["queued", "sending", "sent", "failed"]
+    attempts: int
+    sent_at: datetime | None
+    last_error: str
+
+
+class RemindedPublic(_Out):
+    invitation_id: int
+    expert_code: str
+    to_address: str
+
+
+class RemindersQueued(_Out):
+    """Reminders queued for the worker; each expert's new link goes by e-mail only."""
+
+    round_id: int
+    queued: int
+    reminded: list[RemindedPublic]
+
+
 class NextRoundPublic(_Out):
     round: RoundPublic
     invitations: list[InvitationIssued]

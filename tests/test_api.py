@@ -56,6 +56,8 @@ ADMIN_ONLY = {
     ("POST", "/api/rounds/{round_id}/next"),
     ("PATCH", "/api/rounds/{round_id}"),
     ("POST", "/api/rounds/{round_id}/publish"),
+    ("POST", "/api/rounds/{round_id}/remind"),
+    ("GET", "/api/rounds/{round_id}/mail"),
 }
 # Researchers may calibrate (it stores nothing) but not publish.
 STAFF_WRITES = {("POST", "/api/rounds/{round_id}/calibration")}

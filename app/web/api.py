@@ -17,11 +17,14 @@ from app.schemas import (
     InvitationsCreate,
     LoginPublic,
     LoginRequest,
+    MailStatusPublic,
     NextRoundCreate,
     NextRoundPublic,
     PublishRequest,
     RatingPublic,
     RatingsSave,
+    RemindedPublic,
+    RemindersQueued,
     ResponsePublic,
     RoundCreate,
     RoundProgress,
@@ -39,6 +42,7 @@ from app.services import (
     delphi,
     exports,
     invitations,
+    mail,
     reports,
     responses,
     rounds,
@@ -454,6 +458,33 @@ def reissue(
     """Replace a link with a new one (for a lost or leaked link)."""
     issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
     return _issued(issued, settings.base_url)
+
+
+# --- e-mail to the panel ------------------------------------------------------------------
+
+
+@router.post("/rounds/{round_id}/remind", tags=["invitations"], response_model=RemindersQueued)
+def remind(
+    round_id: RoundId, session: SessionDep, settings: SettingsDep, user: AdminUser
+) -> RemindersQueued:
+    """E-mail a reminder to every invited expert of an open round who has not submitted.
+    Each gets a new link, which replaces the earlier one; signed-in experts stay signed in."""
+    reminded = mail.queue_reminders(
+        session, round_id=round_id, base_url=settings.base_url, mail_from=settings.mail_from
+    )
+    return RemindersQueued(
+        round_id=round_id,
+        queued=len(reminded),
+        reminded=[RemindedPublic.model_validate(one) for one in reminded],
+    )
+
+
+@router.get("/rounds/{round_id}/mail", tags=["invitations"], response_model=list[MailStatusPublic])
+def mail_status(round_id: RoundId, session: SessionDep, user: AdminUser) -> list[MailStatusPublic]:
+    """Per invitation, its latest e-mail: queued, sending, sent (when) or failed (why)."""
+    return [
+        MailStatusPublic.model_validate(row) for row in mail.mail_status(session, round_id=round_id)
+    ]
 
 
 # --- the expert's own response (bearer: the invitation token) ---------------------------

@@ -9,10 +9,10 @@ import base64
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from app.services import (
     auth,
     exports,
     invitations,
+    mail,
     responses,
     rounds,
     sessions,
@@ -690,20 +691,29 @@ def admin_create_round(
 
 @router.get("/admin/rounds/{round_id}", response_class=HTMLResponse)
 def admin_round(
-    round_id: RoundId, request: Request, user: StaffUser, caller: CallerDep, session: SessionDep
+    round_id: RoundId,
+    request: Request,
+    user: StaffUser,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    queued: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+    kind: Literal["invitation", "reminder"] = "invitation",
 ) -> Response:
-    return render(
-        request, "admin_round.html", _round_context(session, round_id, user.role), caller=caller
-    )
+    context = _round_context(session, round_id, user.role, settings)
+    # After e-mail was queued (post, redirect, get): how many, said once on the page.
+    context["queued"] = (queued, kind) if queued is not None else None
+    return render(request, "admin_round.html", context, caller=caller)
 
 
-def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
+def _round_context(session: Any, round_id: int, role: str, settings: Any) -> dict[str, Any]:
     from sqlmodel import select
 
     from app.models import Round
 
     round_ = rounds.get_round(session, round_id=round_id)
     following = session.exec(select(Round).where(Round.previous_round_id == round_id)).first()
+    admin = role == "admin"
     return {
         "previous_round": session.get(Round, round_.previous_round_id)
         if round_.previous_round_id
@@ -711,9 +721,9 @@ def _round_context(session: Any, round_id: int, role: str) -> dict[str, Any]:
         "next_round": following,
         "round": rounds.round_details(session, round_),
         "progress": rounds.round_progress(session, round_id=round_id),
-        "invitations": invitations.list_invitations(session, round_id=round_id)
-        if role == "admin"
-        else [],
+        "invitations": invitations.list_invitations(session, round_id=round_id) if admin else [],
+        "mail": mail.mail_status(session, round_id=round_id) if admin else [],
+        "mail_goes": mail.where_mail_goes(settings.smtp_url, settings.mail_dir),
     }
 
 
@@ -746,6 +756,11 @@ def admin_round_action(
         new_round, issued = delphi.create_next_round(session, round_id=round_id)
         assert new_round.id is not None
         return _links_page(request, caller, settings, new_round.id, issued)
+    elif action == "remind":
+        reminded = mail.queue_reminders(
+            session, round_id=round_id, base_url=settings.base_url, mail_from=settings.mail_from
+        )
+        return redirect(f"/admin/rounds/{round_id}?queued={len(reminded)}&kind=reminder")
     elif action == "reopen":
         response = responses.find_response(
             session, round_id=round_id, expert_code=str(form.get("expert_code", ""))
@@ -774,6 +789,15 @@ def _invite_from_form(
     else:
         people = invitations.parse_invitees_csv(str(form.get("csv", "")), filename="pasted list")
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    if form.get("delivery") == "email":  # queued with the invitations; the links go by mail only
+        mail.queue_invitations(
+            session,
+            round_id=round_id,
+            issued=issued,
+            base_url=settings.base_url,
+            mail_from=settings.mail_from,
+        )
+        return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")
     return _links_page(request, caller, settings, round_id, issued)
 
 
