@@ -147,53 +147,12 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
     """What changed from version a to version b: tiers, thresholds, reliability, the
     context assumptions and the justification (with the labels to show them by)."""
     ra, rb = a.record, b.record
-    items_a = {i["key"]: i for i in ra["items"]}
-    items_b = {i["key"]: i for i in rb["items"]}
-    changed: list[dict[str, Any]] = []
-    same: list[dict[str, Any]] = []
-    for key in [*items_a, *[k for k in items_b if k not in items_a]]:
-        before, after = items_a.get(key), items_b.get(key)
-        row = {
-            "item": key,
-            "label": (after or before)["label"],  # type: ignore[index]
-            "from": before["tier"] if before else None,
-            "to": after["tier"] if after else None,
-            "p_from": before["probabilities"].get(before["tier"]) if before else None,
-            "p_to": after["probabilities"].get(after["tier"]) if after else None,
-        }
-        (same if row["from"] == row["to"] else changed).append(row)
+    changed, same = _tier_changes(ra["items"], rb["items"])
     thresholds = {
         tier: {"from": ra["rule"]["thresholds"].get(tier), "to": rb["rule"]["thresholds"].get(tier)}
         for tier in dict.fromkeys([*ra["rule"]["thresholds"], *rb["rule"]["thresholds"]])
     }
-    rel_a = ra["evidence"]["reliability"]
-    rel_b = rb["evidence"]["reliability"]
-    reliability = {
-        dim: {
-            "from": rel_a.get(dim, {}).get("alpha"),
-            "to": rel_b.get(dim, {}).get("alpha"),
-        }
-        for dim in dict.fromkeys([*rel_a, *rel_b])
-    }
-    for entry in reliability.values():
-        entry["change"] = (
-            entry["to"] - entry["from"]
-            if entry["from"] is not None and entry["to"] is not None
-            else None
-        )
     context_a, context_b = ra.get("context") or {}, rb.get("context") or {}
-    context_keys = [k for k in CONTEXT_FIELDS if k in context_a or k in context_b]
-    context_keys += sorted((set(context_a) | set(context_b)) - set(CONTEXT_FIELDS))
-    context_changes = [
-        {
-            "field": key,
-            "label": CONTEXT_FIELDS.get(key, key),
-            "from": context_a.get(key),
-            "to": context_b.get(key),
-        }
-        for key in context_keys
-        if context_a.get(key) != context_b.get(key)
-    ]
     justification = {"from": ra.get("justification"), "to": rb.get("justification")}
     justification["changed"] = justification["from"] != justification["to"]
     tier_labels = {t["key"]: t["label"] for t in [*ra["tiers"], *rb["tiers"]]}
@@ -207,13 +166,64 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
         "tier_changes": changed,
         "unchanged": same,
         "thresholds": thresholds,
-        "reliability": reliability,
+        "reliability": _alpha_changes(ra["evidence"]["reliability"], rb["evidence"]["reliability"]),
         "context": {"from": context_a, "to": context_b},
-        "context_changes": context_changes,
+        "context_changes": _context_changes(context_a, context_b),
         "justification": justification,
         "tier_labels": tier_labels,
         "dimension_labels": dimension_labels,
     }
+
+
+def _tier_changes(
+    items_a: list[dict[str, Any]], items_b: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Items whose tier changed, and those whose tier stayed (each with its shares)."""
+    by_key_a = {i["key"]: i for i in items_a}
+    by_key_b = {i["key"]: i for i in items_b}
+    changed: list[dict[str, Any]] = []
+    same: list[dict[str, Any]] = []
+    for key in [*by_key_a, *[k for k in by_key_b if k not in by_key_a]]:
+        before, after = by_key_a.get(key), by_key_b.get(key)
+        either = after or before
+        assert either is not None
+        row = {
+            "item": key,
+            "label": either["label"],
+            "from": before["tier"] if before else None,
+            "to": after["tier"] if after else None,
+            "p_from": before["probabilities"].get(before["tier"]) if before else None,
+            "p_to": after["probabilities"].get(after["tier"]) if after else None,
+        }
+        (same if row["from"] == row["to"] else changed).append(row)
+    return changed, same
+
+
+def _alpha_changes(rel_a: dict[str, Any], rel_b: dict[str, Any]) -> dict[str, Any]:
+    """Each dimension's alpha before and after, and the change (None when undefined)."""
+    out: dict[str, Any] = {}
+    for dim in dict.fromkeys([*rel_a, *rel_b]):
+        before = rel_a.get(dim, {}).get("alpha")
+        after = rel_b.get(dim, {}).get("alpha")
+        change = after - before if before is not None and after is not None else None
+        out[dim] = {"from": before, "to": after, "change": change}
+    return out
+
+
+def _context_changes(context_a: dict[str, Any], context_b: dict[str, Any]) -> list[Any]:
+    """The context assumptions that differ, known fields first in their usual order."""
+    keys = [k for k in CONTEXT_FIELDS if k in context_a or k in context_b]
+    keys += sorted((set(context_a) | set(context_b)) - set(CONTEXT_FIELDS))
+    return [
+        {
+            "field": key,
+            "label": CONTEXT_FIELDS.get(key, key),
+            "from": context_a.get(key),
+            "to": context_b.get(key),
+        }
+        for key in keys
+        if context_a.get(key) != context_b.get(key)
+    ]
 
 
 def next_number(session: Session, *, survey_id: int) -> int:
