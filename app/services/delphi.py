@@ -56,23 +56,8 @@ def create_next_round(
     new = definition_of(new_version)
     _check_matching(old, new)
     criteria = dict(previous.criteria or {})
-    for part, now in (
-        ("consensus", new.consensus),
-        ("reliability", new.reliability),
-        ("delphi", new.delphi),
-    ):
-        frozen = criteria.get(part) or {}
-        current = now.model_dump(mode="json")
-        # Compare what was frozen: settings added by later software keep their defaults.
-        if new_version.id != old_version.id and any(
-            key in current and current[key] != value for key, value in frozen.items()
-        ):
-            raise InvalidInput(
-                f"the {part} settings (consensus criterion and stopping rule) were fixed when "
-                "round 1 of this series opened; the revised survey version changes them. "
-                "Start a new series to use new ones",
-                field="version",
-            )
+    if new_version.id != old_version.id:
+        _check_criteria_kept(criteria, new)
     feedback = panel_feedback(session, round_=previous, definition=old)
     asked = [i.key for i in new.items]
     if new.delphi.drop_items_with_consensus:
@@ -89,7 +74,36 @@ def create_next_round(
     )
     session.add(round_)
     session.flush()
-    assert round_.id is not None
+    people = _same_panel(session, round_id=round_id)
+    issued = (
+        invitations.invite_experts(session, round_id=id_of(round_), invitees=people)
+        if people
+        else []
+    )
+    return round_, issued
+
+
+def _check_criteria_kept(criteria: dict[str, Any], new: SurveyDefinition) -> None:
+    """A revised survey version may not change what round 1 of the series froze."""
+    for part, now in (
+        ("consensus", new.consensus),
+        ("reliability", new.reliability),
+        ("delphi", new.delphi),
+    ):
+        frozen = criteria.get(part) or {}
+        current = now.model_dump(mode="json")
+        # Compare what was frozen: settings added by later software keep their defaults.
+        if any(key in current and current[key] != value for key, value in frozen.items()):
+            raise InvalidInput(
+                f"the {part} settings (consensus criterion and stopping rule) were fixed when "
+                "round 1 of this series opened; the revised survey version changes them. "
+                "Start a new series to use new ones",
+                field="version",
+            )
+
+
+def _same_panel(session: Session, *, round_id: int) -> list[InviteeCreate]:
+    """The experts of a round whose invitation was not revoked, as invitees of the next."""
     panel = session.exec(
         select(ExpertContact, Expert)
         .join(Invitation, col(Invitation.expert_id) == col(ExpertContact.expert_id))
@@ -97,7 +111,7 @@ def create_next_round(
         .where(Invitation.round_id == round_id, col(Invitation.revoked_at).is_(None))
         .order_by(col(Invitation.id))
     ).all()
-    people = [
+    return [
         InviteeCreate(
             name=contact.name,
             email=contact.email,
@@ -106,10 +120,6 @@ def create_next_round(
         )
         for contact, expert in panel
     ]
-    issued = (
-        invitations.invite_experts(session, round_id=round_.id, invitees=people) if people else []
-    )
-    return round_, issued
 
 
 def _check_matching(old: SurveyDefinition, new: SurveyDefinition) -> None:
