@@ -1094,7 +1094,7 @@ def worker(
         float, typer.Option(help="Seconds between looks at the outbox", min=0.5, max=3600)
     ] = 5.0,
 ) -> None:
-    """Send queued e-mail (invitations), with retries; any number may run at once."""
+    """Send queued e-mail (invitations, reminders), with retries; any number may run at once."""
     from app.db import make_engine
     from app.services import mail
 
