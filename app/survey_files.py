@@ -228,61 +228,9 @@ class SurveyDefinition(_Strict):
                     ("dimensions", index, "key"),
                     f"dimension key {HOLISTIC_TIER_KEY!r} is reserved for holistic tiers",
                 )
-        rule = self.tier_rule
         by_key = {d.key: d for d in self.dimensions}
-        seen: set[str] = set()
-        for index, key in enumerate(rule.dimensions):
-            where = ("tier_rule", "dimensions", index)
-            if key not in by_key:
-                raise _LocatedError(
-                    where, f"unknown dimension {key!r} (dimensions are: {sorted(by_key)})"
-                )
-            if key in seen:
-                raise _LocatedError(where, f"dimension {key!r} is listed twice")
-            seen.add(key)
-            if by_key[key].measurement == "nominal":
-                raise _LocatedError(
-                    where, f"dimension {key!r} is nominal and cannot be aggregated by a rule"
-                )
-        tier_keys = [t.key for t in self.tiers]
-        expected = tier_keys[1:]
-        for key in rule.thresholds:
-            if key not in expected:
-                why = (
-                    "the first tier has no threshold"
-                    if key == tier_keys[0]
-                    else f"unknown tier {key!r}"
-                )
-                raise _LocatedError(
-                    ("tier_rule", "thresholds", key),
-                    f"{why}; give one threshold for each tier after the first: {expected}",
-                )
-        missing = [k for k in expected if k not in rule.thresholds]
-        if missing:
-            raise _LocatedError(
-                ("tier_rule", "thresholds"),
-                f"missing threshold for {missing}; give one threshold for each tier after "
-                f"the first: {expected}",
-            )
-        for previous, key in itertools.pairwise(expected):
-            if rule.thresholds[key] <= rule.thresholds[previous]:
-                raise _LocatedError(
-                    ("tier_rule", "thresholds", key),
-                    f"thresholds must increase with the tier order: {key} "
-                    f"({rule.thresholds[key]:g}) must be above {previous} "
-                    f"({rule.thresholds[previous]:g})",
-                )
-        low = max(by_key[k].scale.min for k in rule.dimensions)
-        high = min(by_key[k].scale.max for k in rule.dimensions)
-        for key in expected:
-            value = rule.thresholds[key]
-            if not low < value <= high:
-                raise _LocatedError(
-                    ("tier_rule", "thresholds", key),
-                    f"threshold {value:g} must lie above {low} and at most {high} (the scale "
-                    f"of the rule dimensions), or tier {key!r} or the one below it could "
-                    f"never be reached",
-                )
+        _check_rule_dimensions(self.tier_rule, by_key)
+        _check_thresholds(self.tier_rule, [t.key for t in self.tiers], by_key)
         return self
 
     def dimension(self, key: str) -> Dimension:
@@ -835,3 +783,63 @@ def load_survey_directory(directory: str | os.PathLike[str]) -> list[SurveyDefin
     if problems:
         raise SurveyFileError(problems)
     return surveys
+
+
+def _check_rule_dimensions(rule: TierRule, by_key: dict[str, Dimension]) -> None:
+    """The rule's dimensions exist, appear once, and can be aggregated (not nominal)."""
+    seen: set[str] = set()
+    for index, key in enumerate(rule.dimensions):
+        where = ("tier_rule", "dimensions", index)
+        if key not in by_key:
+            raise _LocatedError(
+                where, f"unknown dimension {key!r} (dimensions are: {sorted(by_key)})"
+            )
+        if key in seen:
+            raise _LocatedError(where, f"dimension {key!r} is listed twice")
+        seen.add(key)
+        if by_key[key].measurement == "nominal":
+            raise _LocatedError(
+                where, f"dimension {key!r} is nominal and cannot be aggregated by a rule"
+            )
+
+
+def _check_thresholds(rule: TierRule, tier_keys: list[str], by_key: dict[str, Dimension]) -> None:
+    """One threshold per tier after the first, increasing, each reachable on the scale."""
+    expected = tier_keys[1:]
+    for key in rule.thresholds:
+        if key not in expected:
+            why = (
+                "the first tier has no threshold"
+                if key == tier_keys[0]
+                else f"unknown tier {key!r}"
+            )
+            raise _LocatedError(
+                ("tier_rule", "thresholds", key),
+                f"{why}; give one threshold for each tier after the first: {expected}",
+            )
+    missing = [k for k in expected if k not in rule.thresholds]
+    if missing:
+        raise _LocatedError(
+            ("tier_rule", "thresholds"),
+            f"missing threshold for {missing}; give one threshold for each tier after "
+            f"the first: {expected}",
+        )
+    for previous, key in itertools.pairwise(expected):
+        if rule.thresholds[key] <= rule.thresholds[previous]:
+            raise _LocatedError(
+                ("tier_rule", "thresholds", key),
+                f"thresholds must increase with the tier order: {key} "
+                f"({rule.thresholds[key]:g}) must be above {previous} "
+                f"({rule.thresholds[previous]:g})",
+            )
+    low = max(by_key[k].scale.min for k in rule.dimensions)
+    high = min(by_key[k].scale.max for k in rule.dimensions)
+    for key in expected:
+        value = rule.thresholds[key]
+        if not low < value <= high:
+            raise _LocatedError(
+                ("tier_rule", "thresholds", key),
+                f"threshold {value:g} must lie above {low} and at most {high} (the scale "
+                f"of the rule dimensions), or tier {key!r} or the one below it could "
+                f"never be reached",
+            )
