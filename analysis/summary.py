@@ -380,22 +380,37 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
     ]
     for dimension, reliability in result.dimensions.items():
         lines.extend(_dimension_lines(dimension, reliability))
+    lines.extend(_value_label_lines(result))
+    lines.extend(_consensus_lines(result, max_items))
+    lines.extend(_rater_lines(result, max_raters))
+    if result.subgroups is not None:
+        lines.extend(_subgroup_lines(result))
+    return "\n".join(lines) + "\n"
+
+
+def _value_label_lines(result: PanelAnalysis) -> list[str]:
+    """How text labels were coded, per dimension (nominal data given as text)."""
+    lines: list[str] = []
     value_labels = result.settings.get("value_labels")
     if isinstance(value_labels, Mapping):
         for dimension, names in value_labels.items():
             if isinstance(names, Mapping):
                 pairs = ", ".join(f"{code} = {name}" for code, name in names.items())
                 lines.append(f"  {dimension}: text labels coded {pairs}")
+    return lines
+
+
+def _consensus_lines(result: PanelAnalysis, max_items: int) -> list[str]:
+    """The consensus table: cells without consensus first."""
     criterion = result.settings.get("consensus")
     criterion_text = _criterion_text(criterion if isinstance(criterion, Mapping) else {})
-    lines.extend(["", f"Consensus ({criterion_text})"])
+    lines = ["", f"Consensus ({criterion_text})"]
     reached = [item for item in result.items if item.consensus]
     lines.append(f"  {len(reached)} of {len(result.items)} item x dimension cells reach it")
-    header = (
+    lines.append(
         f"  {'item':<28} {'dimension':<16} {'n':>3} {'median':>6} {'IQR':>5} "
         f"{'±1':>5} {'mode':>10} {'cj':>3} {'oe':>3}  consensus"
     )
-    lines.append(header)
     ordered = sorted(result.items, key=lambda item: (bool(item.consensus), str(item.dimension)))
     for item in ordered[:max_items]:
         mode = _number(item.modal_value, 0) if item.modal_tier is None else item.modal_tier
@@ -408,7 +423,12 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
         )
     if len(ordered) > max_items:
         lines.append(f"  ... {len(ordered) - max_items} more")
-    lines.extend(["", "Raters (most deviating first; + is more severe than the panel)"])
+    return lines
+
+
+def _rater_lines(result: PanelAnalysis, max_raters: int) -> list[str]:
+    """The rater table: the most deviating first."""
+    lines = ["", "Raters (most deviating first; + is more severe than the panel)"]
     lines.append(
         f"  {'rater':<20} {'complete':>8} {'cant':>5} {'dev':>6} {'rho':>6}  alpha without"
     )
@@ -431,9 +451,7 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
         )
     if len(raters) > max_raters:
         lines.append(f"  ... {len(raters) - max_raters} more")
-    if result.subgroups is not None:
-        lines.extend(_subgroup_lines(result))
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _criterion_text(criterion: Mapping[str, object]) -> str:
