@@ -740,14 +740,22 @@ def admin_round_action(
     compute: ComputeDep,
 ) -> Response:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
-    if action == "open":
+    if action in _FORM_ACTIONS:
+        # Forms with typed input: a mistake shows the page again with what was typed kept
+        # and the message beside the field, not an error page that loses the input.
+        try:
+            if action == "invite":
+                return _invite_from_form(request, caller, session, settings, round_id, form)
+            _set_deadline(session, round_id, str(form.get("closes_at", "")).strip())
+        except InvalidInput as exc:
+            session.rollback()
+            return _round_page_with_error(
+                request, caller, session, settings, user, round_id, action, form, exc
+            )
+    elif action == "open":
         rounds.open_round(session, round_id=round_id)
     elif action == "close":
         rounds.close_round(session, round_id=round_id)
-    elif action == "invite":
-        return _invite_from_form(request, caller, session, settings, round_id, form)
-    elif action == "deadline":
-        _set_deadline(session, round_id, str(form.get("closes_at", "")).strip())
     elif action == "publish":
         return _publish_from_form(request, user, caller, session, compute, round_id, form)
     elif action == "next":
@@ -769,6 +777,32 @@ def admin_round_action(
     else:
         raise _NoSuchAction()
     return redirect(f"/admin/rounds/{round_id}")
+
+
+_FORM_ACTIONS = ("invite", "deadline")
+
+
+def _round_page_with_error(
+    request: Request,
+    caller: Caller,
+    session: Any,
+    settings: Any,
+    user: Any,
+    round_id: int,
+    action: str,
+    form: FormData,
+    exc: InvalidInput,
+) -> Response:
+    context = _round_context(session, round_id, user.role, settings)
+    typed = {
+        "csv": str(form.get("csv", "")),
+        "delivery": str(form.get("delivery", "show")),
+        "closes_at": str(form.get("closes_at", "")),
+    }
+    # The field the message belongs to: the pasted list or the file for invitations.
+    where = "closes_at" if action == "deadline" else ("file" if exc.field == "file" else "csv")
+    context.update({"form": typed, "errors": {where: exc.message}, "queued": None})
+    return render(request, "admin_round.html", context, caller=caller, status=422)
 
 
 class _NoSuchAction(DomainError):
