@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     #: Seconds an expert's or a page's request may wait for its turn when a worker is busy;
     #: a request that would wait longer gets 503 with Retry-After at once (the pages retry),
     #: so under overload an answer is either quick or a prompt "come back".
-    queue_wait: float = Field(default=1.0, gt=0, le=600)
+    queue_wait: float = Field(default=0.5, gt=0, le=600)
     #: Processes each worker starts (on first use) to compute reports and calibrations
     #: away from the requests it serves; 0 computes inside the request.
     compute_processes: int = Field(default=1, ge=0, le=16)
