@@ -440,15 +440,14 @@ def invite(
     except DomainError as exc:
         _fail(exc.message)
     with _session(settings) as session:
-        issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-        if send:  # in the same transaction: the e-mails exist exactly when the invitations do
-            mail.queue_invitations(
-                session,
-                round_id=round_id,
-                issued=issued,
-                base_url=settings.base_url,
-                mail_from=settings.mail_from,
-            )
+        issued = mail.invite(
+            session,
+            round_id=round_id,
+            invitees=people,
+            send=send,
+            base_url=settings.base_url,
+            mail_from=settings.mail_from,
+        )
     if send:
         _echo(
             f"{len(issued)} invitations; their e-mails are queued and will be "

@@ -44,8 +44,14 @@ from sqlmodel import Session, col, func, select
 
 from app.db import session_scope
 from app.errors import InvalidInput, NotFound, RoundNotOpen
+from app.inputs import InviteeCreate
 from app.models import Expert, Invitation, OutboxMessage, Round, id_of, utcnow
-from app.services.invitations import IssuedInvitation, list_invitations, reissue_invitation
+from app.services.invitations import (
+    IssuedInvitation,
+    invite_experts,
+    list_invitations,
+    reissue_invitation,
+)
 from app.services.rounds import get_round, round_definition, round_progress
 
 _log = logging.getLogger("elicit.mail")
@@ -233,6 +239,25 @@ def _queue(
     )
     session.add(message)
     return message
+
+
+def invite(
+    session: Session,
+    *,
+    round_id: int,
+    invitees: Sequence[InviteeCreate],
+    send: bool,
+    base_url: str,
+    mail_from: str,
+) -> list[IssuedInvitation]:
+    """Invite people to a round; with ``send``, queue each one's invitation e-mail in the
+    same transaction (the e-mails exist exactly when the invitations do)."""
+    issued = invite_experts(session, round_id=round_id, invitees=list(invitees))
+    if send:
+        queue_invitations(
+            session, round_id=round_id, issued=issued, base_url=base_url, mail_from=mail_from
+        )
+    return issued
 
 
 def _domain_of(address: str) -> str:

@@ -822,15 +822,16 @@ def _invite_from_form(
         )
     else:
         people = invitations.parse_invitees_csv(str(form.get("csv", "")), filename="pasted list")
-    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    if form.get("delivery") == "email":  # queued with the invitations; the links go by mail only
-        mail.queue_invitations(
-            session,
-            round_id=round_id,
-            issued=issued,
-            base_url=settings.base_url,
-            mail_from=settings.mail_from,
-        )
+    send = form.get("delivery") == "email"  # then the links go by e-mail only
+    issued = mail.invite(
+        session,
+        round_id=round_id,
+        invitees=people,
+        send=send,
+        base_url=settings.base_url,
+        mail_from=settings.mail_from,
+    )
+    if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")
     return _links_page(request, caller, settings, round_id, issued)
 
