@@ -605,3 +605,40 @@ def test_review_on_a_phone_shows_every_answer_column(
     assert tier_cells.count() > 0 and tier_cells.first.is_visible()
     page.screenshot(path=str(screenshots / "review-phone.png"), full_page=True)
     context.close()
+
+
+def _axe_violations(page: Any) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes)" for v in found]
+
+
+def test_pages_pass_axe_at_desktop_and_phone_width(site: tuple[LiveServer, DemoInfo], browser: Any):
+    """axe-core finds no accessibility violation, of any impact, on the expert's pages
+    (first visit, returning, item, review) at desktop and phone width, and on the admin
+    pages."""
+    server, demo = site
+    problems: dict[str, list[str]] = {}
+    for width in (1000, 375):
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        page.goto(_link(demo, 2).url)
+        page.wait_for_url("**/survey")
+        for path in ("/survey", "/survey/items/1", "/survey/review"):
+            page.goto(server.url + path)
+            problems[f"{width} {path}"] = _axe_violations(page)
+        context.close()
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    problems["/login"] = _axe_violations(page)
+    page.get_by_label("E-mail").fill(demo.admin_email)
+    page.get_by_label("Password").fill(demo.admin_password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/admin")
+    for path in ("/admin", f"/admin/rounds/{demo.round_id}"):
+        page.goto(server.url + path)
+        problems[path] = _axe_violations(page)
+    context.close()
+    assert {where: found for where, found in problems.items() if found} == {}
