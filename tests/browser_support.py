@@ -33,6 +33,18 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @contextmanager
+def empty_site(directory: Path) -> Iterator[Any]:
+    """A live server on a new, migrated SQLite database in ``directory`` (no data)."""
+    from app.migrate import upgrade_database
+    from tests.live_server import live_server
+
+    url = f"sqlite:///{directory / 'site.db'}"
+    upgrade_database(url)
+    with live_server(url, log_dir=directory) as running:
+        yield running
+
+
+@contextmanager
 def chromium() -> Iterator[Any]:
     """A headless Chromium (skips the test when it or Playwright is missing)."""
     if not CHROMIUM.exists():

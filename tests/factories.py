@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import yaml
@@ -152,3 +153,19 @@ def login(client: TestClient, email: str = "admin@example.org") -> dict[str, str
 
 def bearer(issued: IssuedInvitation) -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.token}"}
+
+
+def form_token(page: str) -> str:
+    """The CSRF token a server-rendered form carries."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found is not None, "the page has no form token"
+    return found.group(1)
+
+
+def sign_in_page(client: TestClient, email: str = "admin@example.org") -> None:
+    """Sign in through the /login form, as a person would (the session cookie is kept)."""
+    page = client.get("/login").text
+    reply = client.post(
+        "/login", data={"email": email, "password": PASSWORD, "csrf_token": form_token(page)}
+    )
+    assert reply.status_code == 303, reply.text

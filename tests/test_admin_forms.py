@@ -8,25 +8,12 @@ import re
 from sqlmodel import func, select
 
 from app.models import Invitation
-from tests.factories import PASSWORD, make_round, make_user
-
-
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def _sign_in(client) -> None:
-    page = client.get("/login").text
-    reply = client.post(
-        "/login",
-        data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": _csrf(page)},
-    )
-    assert reply.status_code == 303, reply.text
+from tests.factories import form_token, make_round, make_user, sign_in_page
 
 
 def test_a_pasted_invitation_list_with_a_mistake_is_kept_with_the_message(session, client):
     make_user(session)
-    _sign_in(client)
+    sign_in_page(client)
     round_ = make_round(session)
     page = client.get(f"/admin/rounds/{round_.id}").text
     pasted = (
@@ -37,7 +24,7 @@ def test_a_pasted_invitation_list_with_a_mistake_is_kept_with_the_message(sessio
     )
     reply = client.post(
         f"/admin/rounds/{round_.id}/invite",
-        data={"csrf_token": _csrf(page), "csv": pasted, "delivery": "email"},
+        data={"csrf_token": form_token(page), "csv": pasted, "delivery": "email"},
     )
     assert reply.status_code == 422
     body = reply.text
@@ -52,12 +39,12 @@ def test_a_pasted_invitation_list_with_a_mistake_is_kept_with_the_message(sessio
 
 def test_a_wrong_closing_time_is_kept_with_the_message(session, client):
     make_user(session)
-    _sign_in(client)
+    sign_in_page(client)
     round_ = make_round(session)
     page = client.get(f"/admin/rounds/{round_.id}").text
     reply = client.post(
         f"/admin/rounds/{round_.id}/deadline",
-        data={"csrf_token": _csrf(page), "closes_at": "next tuesday"},
+        data={"csrf_token": form_token(page), "closes_at": "next tuesday"},
     )
     assert reply.status_code == 422
     assert 'value="next tuesday"' in reply.text

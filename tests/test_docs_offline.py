@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from app.templating import STATIC_DIR
-from tests.browser_support import Watch, chromium, offline, watch
-from tests.live_server import LiveServer, live_server
+from tests.browser_support import Watch, chromium, empty_site, offline, watch
+from tests.live_server import LiveServer
 
 VENDOR = STATIC_DIR / "vendor" / "swagger-ui"
 
@@ -78,12 +78,7 @@ def test_favicon_is_served_and_linked(client):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from app.migrate import upgrade_database
-
-    directory = tmp_path_factory.mktemp("docs")
-    url = f"sqlite:///{directory / 'docs.db'}"
-    upgrade_database(url)
-    with live_server(url, log_dir=directory) as running:
+    with empty_site(tmp_path_factory.mktemp("docs")) as running:
         yield running
 
 

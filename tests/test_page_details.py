@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import Watch, chromium, watch
-from tests.live_server import LiveServer, live_server
+from tests.browser_support import Watch, chromium, empty_site, watch
+from tests.live_server import LiveServer
 
 
 def test_survey_without_an_invitation_says_to_open_the_link(client):
@@ -48,12 +48,7 @@ def test_contrast_matches_the_wcag_examples():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from app.migrate import upgrade_database
-
-    directory = tmp_path_factory.mktemp("details")
-    url = f"sqlite:///{directory / 'details.db'}"
-    upgrade_database(url)
-    with live_server(url, log_dir=directory) as running:
+    with empty_site(tmp_path_factory.mktemp("details")) as running:
         yield running
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from app.models import Rating
-from tests.factories import PASSWORD, make_invitations, make_round, make_user
+from tests.factories import PASSWORD, make_invitations, make_round, make_user, sign_in_page
 
 HOSTILE = 'He said "no" & <script>alert(1)</script> 🙂 — مرحبا بالعالم שלום'
 
@@ -153,11 +153,7 @@ def test_pages_need_a_session(client):
 
 
 def _sign_in(client, email="admin@example.org"):
-    page = client.get("/login")
-    reply = client.post(
-        "/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf(page.text)}
-    )
-    assert reply.status_code == 303, reply.text
+    sign_in_page(client, email)
     return client.get("/admin")
 
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from app.services.demo import simulate_panel
-from tests.factories import login, make_round, make_user
+from tests.factories import login, make_round, make_user, sign_in_page
 
 CONTEXT = {"company_relations": "Voluntary access as of 2026", "legal_powers": "none"}
 
@@ -127,16 +127,7 @@ def test_publishing_the_same_rubric_from_the_page_is_refused_with_the_form_kept(
     session, client, admin, closed_round
 ):
     assert _publish(client, admin, closed_round.id).status_code == 201
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    client.post(
-        "/login",
-        data={
-            "email": "admin@example.org",
-            "password": "correct horse battery staple",
-            "csrf_token": token,
-        },
-    )
+    sign_in_page(client)
     calibration = client.get(f"/admin/rounds/{closed_round.id}/calibration")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', calibration.text).group(1)
     # The page publishes with the default bootstrap: make v2 that way, then try again.

@@ -15,7 +15,7 @@ from app.cli import cli
 from app.config import get_settings
 from app.services import rubrics
 from app.services.demo import simulate_panel
-from tests.factories import login, make_round, make_user
+from tests.factories import login, make_round, make_user, sign_in_page
 
 runner = CliRunner()
 CONTEXT = {
@@ -224,16 +224,7 @@ def test_admin_calibrates_and_publishes_from_the_pages(session, client, admin):
     import re
 
     round_ = _closed_round(session, client, admin)
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    client.post(
-        "/login",
-        data={
-            "email": "admin@example.org",
-            "password": "correct horse battery staple",
-            "csrf_token": token,
-        },
-    )
+    sign_in_page(client)
     calibration = client.get(f"/admin/rounds/{round_.id}/calibration")
     assert calibration.status_code == 200
     assert "Fitted threshold" in calibration.text and "Model weights" in calibration.text
