@@ -391,11 +391,7 @@ def deliver_due(
     with session_scope(engine) as session:
         claimed = claim_due(session, now=now(), limit=limit)
     sent = retried = failed = 0
-    for message_id, lease in claimed:
-        with session_scope(engine, read_only=True) as session:
-            row = session.get(OutboxMessage, message_id)
-            assert row is not None
-            email = as_email(row, mail_from=mail_from)
+    for message_id, lease, email in _as_emails(engine, claimed, mail_from=mail_from):
         try:
             transport.send(email)
         except PermanentFailure as exc:
@@ -411,6 +407,20 @@ def deliver_due(
             _record(engine, message_id, lease, outcome="sent", error="", now=now())
             sent += 1
     return Delivery(sent, retried, failed)
+
+
+def _as_emails(
+    engine: Engine, claimed: list[tuple[int, datetime]], *, mail_from: str
+) -> list[tuple[int, datetime, EmailMessage]]:
+    """The claimed messages, read in one query, ready to send."""
+    if not claimed:
+        return []
+    with session_scope(engine, read_only=True) as session:
+        rows = session.exec(
+            select(OutboxMessage).where(col(OutboxMessage.id).in_([i for i, _ in claimed]))
+        ).all()
+        by_id = {id_of(row): as_email(row, mail_from=mail_from) for row in rows}
+    return [(message_id, lease, by_id[message_id]) for message_id, lease in claimed]
 
 
 def _record(
