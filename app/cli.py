@@ -445,8 +445,7 @@ def invite(
             round_id=round_id,
             invitees=people,
             send=send,
-            base_url=settings.base_url,
-            mail_from=settings.mail_from,
+            sender=mail.Sender.of(settings),
         )
     if send:
         _echo(
@@ -469,9 +468,7 @@ def remind(round_id: RoundArg) -> None:
 
     settings = get_settings()
     with _session(settings) as session:
-        queued = mail.queue_reminders(
-            session, round_id=round_id, base_url=settings.base_url, mail_from=settings.mail_from
-        )
+        queued = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
     if not queued:
         _echo(f"nobody to remind: everyone invited to round {round_id} has submitted")
         return
@@ -555,14 +552,8 @@ def report(
     if fmt not in reports.FORMATS:
         _fail(f"--format {fmt!r} is not supported; use html, json or csv")
     with _session() as session:
-        result = reports.build_report(
-            session,
-            round_id=round_id,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            group_by=group_by,
-            include_drafts=include_drafts,
-        )
+        options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts)
+        result = reports.build_report(session, round_id=round_id, options=options)
     _write_document(reports.render_report(result, fmt), fmt, output)
 
 

@@ -14,12 +14,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlmodel import Session, create_engine
+from sqlmodel.sql.expression import SelectOfScalar
+
+from app.errors import NotFound
+
+_Row = TypeVar("_Row")
+
+
+def first_or_not_found(
+    session: Session, query: SelectOfScalar[_Row], message: str, *, field: str | None = None
+) -> _Row:
+    """The query's first row, or NotFound with ``message`` (naming ``field`` if given)."""
+    row = session.exec(query).first()
+    if row is None:
+        raise NotFound(message, field=field)
+    return row
+
 
 #: Session.info keys.
 _READ_ONLY = "elicit_read_only"

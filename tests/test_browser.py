@@ -469,7 +469,9 @@ def test_report_opens_offline_and_prints(new_context, screenshots, tmp_path):
         setup = set_up_demo(session)
         simulate_panel(session, round_id=setup.round_id, n_experts=10, seed=4)
         session.commit()
-        report = reports.build_report(session, round_id=setup.round_id, n_bootstrap=100)
+        report = reports.build_report(
+            session, round_id=setup.round_id, options=reports.ReportOptions(n_bootstrap=100)
+        )
         html = reports.report_html(report, generated_at=utcnow().strftime("%Y-%m-%d %H:%M"))
     engine.dispose()
     path = tmp_path / "report.html"

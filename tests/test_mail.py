@@ -49,8 +49,7 @@ def _invite(session, round_, n: int = 2):
         session,
         round_id=round_.id,
         issued=issued,
-        base_url="http://testserver",
-        mail_from=FROM,
+        sender=mail.Sender(base_url="http://testserver", mail_from=FROM),
     )
     session.commit()
     return issued
@@ -191,7 +190,7 @@ def test_queued_mail_exists_exactly_when_its_invitation_does(session):
         session, round_id=round_.id, invitees=[InviteeCreate(name="A", email="a@example.org")]
     )
     mail.queue_invitations(
-        session, round_id=round_.id, issued=issued, base_url="http://x", mail_from=FROM
+        session, round_id=round_.id, issued=issued, sender=mail.Sender("http://x", FROM)
     )
     session.rollback()  # the invitation is undone: so is its e-mail
     assert _rows(session) == []

@@ -116,7 +116,9 @@ def test_ratings_export_csv(session, backend):
 def test_report_csv_statistic_subject_and_value(session, backend):
     round_, _ = _hostile_round(session)
     report = reports.build_report(
-        session, round_id=round_.id, n_bootstrap=20, group_by="organisation"
+        session,
+        round_id=round_.id,
+        options=reports.ReportOptions(n_bootstrap=20, group_by="organisation"),
     )
     text = reports.report_csv(report)
     _assert_no_formula(text)

@@ -36,7 +36,9 @@ def simulated_round(session):
 
 
 def test_report_uses_the_surveys_settings(session, simulated_round):
-    report = reports.build_report(session, round_id=simulated_round.id, n_bootstrap=50)
+    report = reports.build_report(
+        session, round_id=simulated_round.id, options=reports.ReportOptions(n_bootstrap=50)
+    )
     data = report.to_dict()
     assert set(data["dimensions"]) == {"sensitivity", "misuse", "tier"}
     misuse = data["dimensions"]["misuse"]
@@ -89,8 +91,9 @@ def test_report_api_formats_and_roles(session, client, simulated_round):
 
 
 def test_same_seed_same_report(session, simulated_round):
-    a = reports.build_report(session, round_id=simulated_round.id, n_bootstrap=60, seed=7)
-    b = reports.build_report(session, round_id=simulated_round.id, n_bootstrap=60, seed=7)
+    options = reports.ReportOptions(n_bootstrap=60, seed=7)
+    a = reports.build_report(session, round_id=simulated_round.id, options=options)
+    b = reports.build_report(session, round_id=simulated_round.id, options=options)
     assert a.to_dict()["dimensions"] == b.to_dict()["dimensions"]
 
 

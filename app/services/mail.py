@@ -42,8 +42,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from app.config import Settings
 from app.db import session_scope
-from app.errors import InvalidInput, NotFound, RoundNotOpen
+from app.errors import InvalidInput, RoundNotOpen
 from app.inputs import InviteeCreate
 from app.models import Expert, Invitation, OutboxMessage, Round, id_of, utcnow
 from app.services.invitations import (
@@ -52,7 +53,7 @@ from app.services.invitations import (
     list_invitations,
     reissue_invitation,
 )
-from app.services.rounds import get_round, round_definition, round_progress
+from app.services.rounds import get_round, locked_round, round_definition, round_progress
 
 _log = logging.getLogger("elicit.mail")
 
@@ -119,13 +120,24 @@ def render(template: str, **context: object) -> str:
     return _TEMPLATES.from_string(template).render(**context)
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Whom the panel's e-mail comes from, and the public address its links point to."""
+
+    base_url: str
+    mail_from: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Sender:
+        return cls(base_url=settings.base_url, mail_from=settings.mail_from)
+
+
 def queue_invitations(
     session: Session,
     *,
     round_id: int,
     issued: Sequence[IssuedInvitation],
-    base_url: str,
-    mail_from: str,
+    sender: Sender,
 ) -> list[OutboxMessage]:
     """Queue the invitation e-mail of each newly issued link (in the caller's transaction:
     the mail exists exactly when the invitation does)."""
@@ -135,9 +147,9 @@ def queue_invitations(
     definition = round_definition(session, round_)
     queued = []
     for invitation in issued:
-        context = _context(round_, definition.title, invitation, base_url)
+        context = _context(round_, definition.title, invitation, sender.base_url)
         queued.append(
-            _queue(session, "invitation", round_id, invitation, context, mail_from=mail_from)
+            _queue(session, "invitation", round_id, invitation, context, mail_from=sender.mail_from)
         )
     session.flush()
     return queued
@@ -152,16 +164,12 @@ class Reminded:
     to_address: str
 
 
-def queue_reminders(
-    session: Session, *, round_id: int, base_url: str, mail_from: str
-) -> list[Reminded]:
+def queue_reminders(session: Session, *, round_id: int, sender: Sender) -> list[Reminded]:
     """Remind each invited expert of an open round who has not submitted (revoked
     invitations apart): their link is re-issued, since only its hash is stored, and the new
     one mailed with their progress, in the caller's transaction. Sessions stay signed in."""
     # The round row locked: two reminders at once would re-issue each link twice.
-    round_ = session.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
-    if round_ is None:
-        raise NotFound(f"round {round_id} does not exist")
+    round_ = locked_round(session, round_id)
     if round_.status != "open":
         raise RoundNotOpen(f"round {round_id} is {round_.status}: reminders go to an open round")
     if round_.closes_at is not None and utcnow() >= round_.closes_at:
@@ -178,9 +186,9 @@ def queue_reminders(
         issued = reissue_invitation(session, invitation_id=invitation.id, keep_sessions=True)
         _withdraw_unsent(session, invitation.id)
         progress = answered[invitation.expert_code]
-        context = _context(round_, definition.title, issued, base_url)
+        context = _context(round_, definition.title, issued, sender.base_url)
         context.update(answered=progress.answered, expected=progress.expected)
-        _queue(session, "reminder", round_id, issued, context, mail_from=mail_from)
+        _queue(session, "reminder", round_id, issued, context, mail_from=sender.mail_from)
         queued.append(Reminded(issued.invitation_id, issued.expert_code, issued.email))
     session.flush()
     return queued
@@ -247,16 +255,13 @@ def invite(
     round_id: int,
     invitees: Sequence[InviteeCreate],
     send: bool,
-    base_url: str,
-    mail_from: str,
+    sender: Sender,
 ) -> list[IssuedInvitation]:
     """Invite people to a round; with ``send``, queue each one's invitation e-mail in the
     same transaction (the e-mails exist exactly when the invitations do)."""
     issued = invite_experts(session, round_id=round_id, invitees=list(invitees))
     if send:
-        queue_invitations(
-            session, round_id=round_id, issued=issued, base_url=base_url, mail_from=mail_from
-        )
+        queue_invitations(session, round_id=round_id, issued=issued, sender=sender)
     return issued
 
 

@@ -149,16 +149,22 @@ class ReportInputs:
         return frame_of(self.rows)
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a person chooses when asking for a report (the survey file sets the rest)."""
+
+    n_bootstrap: int = 1000
+    seed: int = 0
+    group_by: str | None = None
+    include_drafts: bool = False
+
+
 def report_inputs(
-    session: Session,
-    *,
-    round_id: int,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    group_by: str | None = None,
-    include_drafts: bool = False,
+    session: Session, *, round_id: int, options: ReportOptions = ReportOptions()
 ) -> ReportInputs:
     """Read what a round's report needs (Conflict if the round has no ratings yet)."""
+    n_bootstrap, seed, group_by = options.n_bootstrap, options.seed, options.group_by
+    include_drafts = options.include_drafts
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
     rows = analysis_rows(session, round_id=round_id, include_drafts=include_drafts)
@@ -181,7 +187,7 @@ def report_inputs(
         tier_labels = {float(i): t.label for i, t in enumerate(definition.tiers)}
         tier_dimensions = (HOLISTIC_TIER_KEY,)
     consensus = _criterion(round_, definition)
-    options = {
+    analyze_options = {
         "levels": levels,
         "n_bootstrap": n_bootstrap,
         "seed": seed,
@@ -203,7 +209,7 @@ def report_inputs(
         "consensus": consensus,
         "levels": levels,
     }
-    return ReportInputs(round_public(session, round_), definition, rows, settings, options)
+    return ReportInputs(round_public(session, round_), definition, rows, settings, analyze_options)
 
 
 def compute_report(inputs: ReportInputs) -> RoundReport:
@@ -220,25 +226,10 @@ def report_document(inputs: ReportInputs, fmt: str) -> str:
 
 
 def build_report(
-    session: Session,
-    *,
-    round_id: int,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    group_by: str | None = None,
-    include_drafts: bool = False,
+    session: Session, *, round_id: int, options: ReportOptions = ReportOptions()
 ) -> RoundReport:
     """Analyse a round with the survey's own settings."""
-    return compute_report(
-        report_inputs(
-            session,
-            round_id=round_id,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            group_by=group_by,
-            include_drafts=include_drafts,
-        )
-    )
+    return compute_report(report_inputs(session, round_id=round_id, options=options))
 
 
 def _criterion(round_: Round, definition: SurveyDefinition) -> dict[str, Any]:

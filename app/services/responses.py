@@ -9,6 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.inputs import RatingInput
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
@@ -230,12 +231,18 @@ def save_ratings(
     return saved
 
 
-def submit_response(session: Session, *, response_id: int) -> Response:
-    """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
+def _locked_while_accepting(session: Session, response_id: int) -> Response:
+    """The response, row-locked, provided its round still accepts answers."""
     response = _locked(session, response_id)
     round_ = session.get(Round, response.round_id)
     assert round_ is not None
     ensure_accepting(round_)
+    return response
+
+
+def submit_response(session: Session, *, response_id: int) -> Response:
+    """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
+    response = _locked_while_accepting(session, response_id)
     if response.consent_at is None:
         raise Conflict("consent has not been given; accept the terms on the welcome page first")
     # A conditional UPDATE is the arbiter: whichever transaction flips the status wins.
@@ -252,10 +259,7 @@ def submit_response(session: Session, *, response_id: int) -> Response:
 
 def reopen_response(session: Session, *, response_id: int) -> Response:
     """Unlock a submitted response so its expert can change it (round must be open)."""
-    response = _locked(session, response_id)
-    round_ = session.get(Round, response.round_id)
-    assert round_ is not None
-    ensure_accepting(round_)
+    response = _locked_while_accepting(session, response_id)
     if response.status != "submitted":
         raise Conflict("only a submitted response can be reopened")
     response.status = "draft"
@@ -268,14 +272,14 @@ def reopen_response(session: Session, *, response_id: int) -> Response:
 
 def find_response(session: Session, *, round_id: int, expert_code: str) -> Response:
     """The response of the expert with this code in a round."""
-    response = session.exec(
+    query = (
         select(Response)
         .join(Expert, col(Expert.id) == col(Response.expert_id))
         .where(Response.round_id == round_id, Expert.code == expert_code)
-    ).first()
-    if response is None:
-        raise NotFound(f"expert {expert_code} has no response in round {round_id}")
-    return response
+    )
+    return first_or_not_found(
+        session, query, f"expert {expert_code} has no response in round {round_id}"
+    )
 
 
 def rating_history(session: Session, *, response_id: int) -> list[RatingChange]:
@@ -367,9 +371,5 @@ def _find(session: Session, invitation: Invitation) -> Response | None:
 def _locked(session: Session, response_id: int) -> Response:
     # FOR UPDATE serialises writers of one response on PostgreSQL; SQLite's BEGIN IMMEDIATE
     # already serialises every writer.
-    response = session.exec(
-        select(Response).where(Response.id == response_id).with_for_update()
-    ).first()
-    if response is None:
-        raise NotFound(f"response {response_id} does not exist")
-    return response
+    query = select(Response).where(Response.id == response_id).with_for_update()
+    return first_or_not_found(session, query, f"response {response_id} does not exist")

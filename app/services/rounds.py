@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, RoundNotOpen
 from app.models import (
     Expert,
@@ -98,7 +99,7 @@ def open_round(session: Session, *, round_id: int) -> Round:
     A closed round stays closed once a later Delphi round follows it or a published rubric
     rests on it: answers changed now would no longer match that feedback or that record.
     """
-    round_ = _locked_round(session, round_id)
+    round_ = locked_round(session, round_id)
     if round_.status == "open":
         raise Conflict(f"round {round_id} is already open")
     if round_.status == "closed":
@@ -152,7 +153,7 @@ def _ensure_reopenable(session: Session, round_: Round) -> None:
 
 def close_round(session: Session, *, round_id: int) -> Round:
     """Close an open round: no rating can be written to it any more."""
-    round_ = _locked_round(session, round_id)
+    round_ = locked_round(session, round_id)
     if round_.status != "open":
         raise Conflict(f"round {round_id} is {round_.status}, only an open round can be closed")
     round_.status = "closed"
@@ -164,7 +165,7 @@ def close_round(session: Session, *, round_id: int) -> Round:
 
 def set_closing_time(session: Session, *, round_id: int, closes_at: datetime | None) -> Round:
     """Change (or clear) the time at which a round stops accepting answers."""
-    round_ = _locked_round(session, round_id)
+    round_ = locked_round(session, round_id)
     if round_.status == "closed":
         raise Conflict(f"round {round_id} is closed")
     if closes_at is not None and closes_at <= utcnow():
@@ -328,8 +329,7 @@ def contact_of(session: Session, *, expert_id: int) -> ExpertContact | None:
     return session.get(ExpertContact, expert_id)
 
 
-def _locked_round(session: Session, round_id: int) -> Round:
-    round_ = session.exec(select(Round).where(Round.id == round_id).with_for_update()).first()
-    if round_ is None:
-        raise NotFound(f"round {round_id} does not exist")
-    return round_
+def locked_round(session: Session, round_id: int) -> Round:
+    """The round, row-locked until the transaction ends (NotFound if there is none)."""
+    query = select(Round).where(Round.id == round_id).with_for_update()
+    return first_or_not_found(session, query, f"round {round_id} does not exist")

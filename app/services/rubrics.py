@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, func, select
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.db import first_or_not_found
+from app.errors import Conflict, InvalidInput
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services.csv_out import write_csv
 from app.services.reports import RatingTuple, analysis_rows, frame_of
@@ -68,14 +69,12 @@ def list_published(session: Session) -> list[dict[str, Any]]:
 
 def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
     """One published version, or NotFound."""
-    version = session.exec(
+    query = (
         select(RubricVersion)
         .join(Survey, col(Survey.id) == col(RubricVersion.survey_id))
         .where(Survey.slug == slug, RubricVersion.number == number)
-    ).first()
-    if version is None:
-        raise NotFound(f"rubric {slug} v{number} has not been published")
-    return version
+    )
+    return first_or_not_found(session, query, f"rubric {slug} v{number} has not been published")
 
 
 def document(version: RubricVersion) -> dict[str, Any]:
@@ -375,7 +374,7 @@ def publish_rubric(
     justification is given (it is kept in the record).
     """
     from app.services.delphi import series
-    from app.services.reports import build_report
+    from app.services.reports import ReportOptions, build_report
 
     round_ = get_round(session, round_id=round_id)
     if round_.status != "closed":
@@ -386,7 +385,9 @@ def publish_rubric(
     context = _checked_context(context)
     justification = (justification or "").strip() or None
     calibration = calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
-    report = build_report(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    report = build_report(
+        session, round_id=round_id, options=ReportOptions(n_bootstrap=n_bootstrap, seed=seed)
+    )
     analysed = report.to_dict()
     minimum = float(
         ((round_.criteria or {}).get("reliability") or {}).get(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, delete, select
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.db import first_or_not_found
+from app.errors import Conflict, InvalidInput
 from app.models import User, WebSession
 from app.security import hash_password, verify_password
 
@@ -57,19 +58,22 @@ def set_password(session: Session, *, email: str, password: str) -> User:
 
 def deactivate_user(session: Session, *, email: str) -> User:
     """Stop an account from signing in and end all of its sessions (its records stay)."""
-    user = _locked_user(session, email=email)
-    user.is_active = False
-    session.add(user)
-    end_sessions_of(session, user=user)
-    return user
+    return _set_active(session, email=email, active=False)
 
 
 def activate_user(session: Session, *, email: str) -> User:
     """Let a deactivated account sign in again (with its current password)."""
+    return _set_active(session, email=email, active=True)
+
+
+def _set_active(session: Session, *, email: str, active: bool) -> User:
     user = _locked_user(session, email=email)
-    user.is_active = True
+    user.is_active = active
     session.add(user)
-    session.flush()
+    if active:
+        session.flush()
+    else:
+        end_sessions_of(session, user=user)
     return user
 
 
@@ -86,12 +90,8 @@ def list_users(session: Session) -> list[User]:
 
 def _locked_user(session: Session, *, email: str) -> User:
     # FOR UPDATE: a sign-in that re-reads the account with a lock waits for this change.
-    user = session.exec(
-        select(User).where(User.email == email.strip().lower()).with_for_update()
-    ).first()
-    if user is None:
-        raise NotFound(f"no account for {email}", field="email")
-    return user
+    query = select(User).where(User.email == email.strip().lower()).with_for_update()
+    return first_or_not_found(session, query, f"no account for {email}", field="email")
 
 
 def check_password(password_hash: str | None, password: str) -> bool:

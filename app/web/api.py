@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from app.db import end_transaction
-from app.models import id_of
+from app.models import Round, id_of
 from app.schemas import (
     ErrorPublic,
     InvitationIssued,
@@ -172,15 +173,13 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
     round_ = rounds.create_round(
         session, slug=body.survey, version=body.version, name=body.name, closes_at=body.closes_at
     )
-    return RoundPublic.model_validate(rounds.round_details(session, round_))
+    return _round_out(session, round_)
 
 
 @router.get("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
 def get_round(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundPublic:
     """One round."""
-    return RoundPublic.model_validate(
-        rounds.round_details(session, rounds.get_round(session, round_id=round_id))
-    )
+    return _round_out(session, rounds.get_round(session, round_id=round_id))
 
 
 @router.patch("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
@@ -189,23 +188,19 @@ def update_round(
 ) -> RoundPublic:
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
-    return RoundPublic.model_validate(rounds.round_details(session, round_))
+    return _round_out(session, round_)
 
 
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
 def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
-    return RoundPublic.model_validate(
-        rounds.round_details(session, rounds.open_round(session, round_id=round_id))
-    )
+    return _round_out(session, rounds.open_round(session, round_id=round_id))
 
 
 @router.post("/rounds/{round_id}/close", tags=["rounds"], response_model=RoundPublic)
 def close_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Close a round: no more answers are accepted."""
-    return RoundPublic.model_validate(
-        rounds.round_details(session, rounds.close_round(session, round_id=round_id))
-    )
+    return _round_out(session, rounds.close_round(session, round_id=round_id))
 
 
 @router.post(
@@ -282,14 +277,8 @@ def round_report(
 ) -> Response:
     """Reliability, consensus and rater diagnostics of a round (admins and researchers).
     `format=html` is a self-contained page with plots; `csv` has one row per statistic."""
-    inputs = reports.report_inputs(
-        session,
-        round_id=round_id,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        group_by=group_by,
-        include_drafts=include_drafts,
-    )
+    options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts)
+    inputs = reports.report_inputs(session, round_id=round_id, options=options)
     end_transaction(session)  # no connection held while the analysis runs
     document = compute.run(reports.report_document, inputs, format)
     headers = {}
@@ -469,9 +458,7 @@ def remind(
 ) -> RemindersQueued:
     """E-mail a reminder to every invited expert of an open round who has not submitted.
     Each gets a new link, which replaces the earlier one; signed-in experts stay signed in."""
-    reminded = mail.queue_reminders(
-        session, round_id=round_id, base_url=settings.base_url, mail_from=settings.mail_from
-    )
+    reminded = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
     return RemindersQueued(
         round_id=round_id,
         queued=len(reminded),
@@ -560,6 +547,10 @@ def expert_submit(expert: Expert, session: SessionDep) -> ResponsePublic:
     responses.submit_response(session, response_id=id_of(expert.response))
     state = responses.load_response_state(session, response_id=id_of(expert.response))
     return ResponsePublic(**state.as_public())
+
+
+def _round_out(session: Session, round_: Round) -> RoundPublic:
+    return RoundPublic.model_validate(rounds.round_details(session, round_))
 
 
 def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
 
 from app.db import begin_writing, end_transaction
@@ -158,10 +159,15 @@ def _can_edit(state: responses.ResponseState) -> tuple[bool, str]:
     return True, ""
 
 
+def _editable_state(session: Session, expert: Expert) -> tuple[responses.ResponseState, bool, str]:
+    """The expert's answers, whether they may change them, and if not, why not."""
+    state = _state(session, expert)
+    return (state, *_can_edit(state))
+
+
 @router.get("/survey", response_class=HTMLResponse)
 def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
-    state = _state(session, expert)
-    can_edit, notice = _can_edit(state)
+    state, can_edit, notice = _editable_state(session, expert)
     return render(
         request,
         "survey_welcome.html",
@@ -387,8 +393,7 @@ def _feedback_view(
 
 @router.get("/survey/items/{number}", response_class=HTMLResponse)
 def item_page(number: int, request: Request, expert: Expert, session: SessionDep) -> Response:
-    state = _state(session, expert)
-    can_edit, notice = _can_edit(state)
+    state, can_edit, notice = _editable_state(session, expert)
     ctx = _item_context(state, number)
     share = any(r.share_rationale for (i, _), r in state.ratings.items() if i == ctx["item"].key)
     return render(
@@ -498,8 +503,7 @@ def _save_what_is_valid(
 
 @router.get("/survey/review", response_class=HTMLResponse)
 def review(request: Request, expert: Expert, session: SessionDep) -> Response:
-    state = _state(session, expert)
-    can_edit, notice = _can_edit(state)
+    state, can_edit, notice = _editable_state(session, expert)
     return render(
         request,
         "survey_review.html",
@@ -765,9 +769,7 @@ def admin_round_action(
         assert new_round.id is not None
         return _links_page(request, caller, settings, new_round.id, issued)
     elif action == "remind":
-        reminded = mail.queue_reminders(
-            session, round_id=round_id, base_url=settings.base_url, mail_from=settings.mail_from
-        )
+        reminded = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
         return redirect(f"/admin/rounds/{round_id}?queued={len(reminded)}&kind=reminder")
     elif action == "reopen":
         response = responses.find_response(
@@ -828,8 +830,7 @@ def _invite_from_form(
         round_id=round_id,
         invitees=people,
         send=send,
-        base_url=settings.base_url,
-        mail_from=settings.mail_from,
+        sender=mail.Sender.of(settings),
     )
     if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")

@@ -34,6 +34,15 @@ def _render(request: Request, template: str, context: dict[str, Any]) -> HTMLRes
     return templates.TemplateResponse(request, template, context)
 
 
+def _as_requested(
+    request: Request, format: str, data: Any, template: str, context: dict[str, Any]
+) -> Response:
+    """The data as JSON (``?format=json``) or the page showing it."""
+    if format == "json":
+        return JSONResponse(data)
+    return _render(request, template, context)
+
+
 @router.get(
     "/",
     response_class=HTMLResponse,
@@ -45,9 +54,7 @@ def rubric_index(
 ) -> Response:
     """Every survey with published rubric versions (`?format=json` for JSON)."""
     surveys = rubrics.list_published(session)
-    if format == "json":
-        return JSONResponse(surveys)
-    return _render(request, "rubrics_index.html", {"surveys": surveys})
+    return _as_requested(request, format, surveys, "rubrics_index.html", {"surveys": surveys})
 
 
 @router.get(
@@ -63,9 +70,7 @@ def rubric_versions(
     entry = next((s for s in rubrics.list_published(session) if s["slug"] == slug), None)
     if entry is None:
         raise NotFound(f"no rubric of survey {slug!r} has been published")
-    if format == "json":
-        return JSONResponse(entry)
-    return _render(request, "rubrics_versions.html", {"survey": entry})
+    return _as_requested(request, format, entry, "rubrics_versions.html", {"survey": entry})
 
 
 @router.get(
@@ -87,9 +92,8 @@ def rubric_diff(
         rubrics.get_rubric(session, slug=slug, number=a),
         rubrics.get_rubric(session, slug=slug, number=b),
     )
-    if format == "json":
-        return JSONResponse(diff)
-    return _render(request, "rubrics_diff.html", {"diff": diff, "slug": slug})
+    context = {"diff": diff, "slug": slug}
+    return _as_requested(request, format, diff, "rubrics_diff.html", context)
 
 
 @router.get(
