@@ -16,6 +16,8 @@ from app.inputs import RatingInput as RatingInput
 from app.inputs import RatingStatus as RatingStatus
 from app.inputs import Text as Text
 from app.inputs import text_problem as text_problem
+from app.services.invitations import InvitationSummary
+from app.services.rounds import PanelProgress
 
 #: Largest id, version or rubric number the database holds (PostgreSQL's INTEGER; SQLite's
 #: range is wider, so the narrower one rules).
@@ -167,16 +169,7 @@ class InvitationIssued(_Out):
     url: str
 
 
-class InvitationPublic(_Out):
-    id: int
-    round_id: int
-    expert_code: str
-    name: str
-    email: str
-    organisation: str | None
-    created_at: datetime
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+class InvitationPublic(InvitationSummary, _Out):
     response_status: Literal["not_started", "draft", "submitted"]
 
 
@@ -212,15 +205,8 @@ class NextRoundPublic(_Out):
     invitations: list[InvitationIssued]
 
 
-class RoundProgress(_Out):
-    round_id: int
-    status: str
-    invited: int
-    revoked: int
-    started: int
-    submitted: int
-    cells_expected_per_expert: int
-    experts: list[dict[str, Any]]
+class RoundProgress(PanelProgress, _Out):
+    pass
 
 
 class RatingsSave(_In):

@@ -24,6 +24,7 @@ from app.models import (
     utcnow,
 )
 from app.security import hash_token, looks_like_token, new_token
+from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
 
@@ -129,8 +130,7 @@ def find_invitation(session: Session, *, token: str) -> Invitation:
     return invitation
 
 
-@dataclass(frozen=True)
-class InvitationSummary:
+class InvitationSummary(ReadModel):
     """One invitation of a round, with the expert's name and e-mail (admins only) and how
     far the expert's response has got; never the token."""
 

@@ -23,6 +23,7 @@ from app.models import (
     id_of,
     utcnow,
 )
+from app.services import ReadModel
 from app.services.surveys import (
     cached_definition,
     definition_of,
@@ -247,8 +248,7 @@ def round_public(session: Session, round_: Round) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class ExpertProgress:
+class ExpertProgress(ReadModel):
     """One invited expert's completion (pseudonymous code, never the name)."""
 
     expert_code: str
@@ -260,8 +260,7 @@ class ExpertProgress:
     submitted_at: datetime | None
 
 
-@dataclass(frozen=True)
-class PanelProgress:
+class PanelProgress(ReadModel):
     """Invited / started / submitted counts of a round's panel (revoked invitations apart),
     and each expert's completion."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Request, Response
@@ -227,7 +226,7 @@ def next_round(
 @router.get("/rounds/{round_id}/progress", tags=["rounds"], response_model=RoundProgress)
 def round_progress(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundProgress:
     """Invited / started / submitted, and each expert's completion (pseudonymous codes)."""
-    return RoundProgress.model_validate(asdict(rounds.round_progress(session, round_id=round_id)))
+    return RoundProgress.model_validate(rounds.round_progress(session, round_id=round_id))
 
 
 @router.get(
