@@ -440,13 +440,8 @@ def invite(
     except DomainError as exc:
         _fail(exc.message)
     with _session(settings) as session:
-        issued = mail.invite(
-            session,
-            round_id=round_id,
-            invitees=people,
-            send=send,
-            sender=mail.Sender.of(settings),
-        )
+        sender = mail.Sender.of(settings) if send else None
+        issued = mail.invite(session, round_id=round_id, invitees=people, sender=sender)
     if send:
         _echo(
             f"{len(issued)} invitations; their e-mails are queued and will be "

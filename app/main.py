@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from app.config import Settings, get_settings
 from app.db import EngineLimits, make_engine
 from app.templating import STATIC_DIR, make_environment
-from app.web import api, assets, health, pages, public
+from app.web import admin_pages, api, assets, health, pages, public, survey_pages
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
 from app.web.computing import ComputePool
 from app.web.errors import BodySizeLimit, SecurityHeaders, install_error_handlers
@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(survey_pages.router)
+    app.include_router(admin_pages.router)
     app.include_router(public.router)
     app.include_router(health.router)
     app.include_router(assets.router)

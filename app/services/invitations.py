@@ -40,6 +40,7 @@ class IssuedInvitation:
     name: str
     email: str
     token: str
+    round_id: int
 
     def url(self, base_url: str) -> str:
         return f"{base_url}/i/{self.token}"
@@ -84,7 +85,9 @@ def invite_experts(
         session.flush()
         assert invitation.id is not None
         issued.append(
-            IssuedInvitation(invitation.id, expert.code, person.name, person.email.lower(), token)
+            IssuedInvitation(
+                invitation.id, expert.code, person.name, person.email.lower(), token, round_id
+            )
         )
     return issued
 
@@ -105,7 +108,9 @@ def reissue_invitation(
     session.add(invitation)
     if not keep_sessions:
         session.exec(delete(WebSession).where(col(WebSession.invitation_id) == invitation_id))
-    return IssuedInvitation(invitation_id, expert.code, contact.name, contact.email, token)
+    return IssuedInvitation(
+        invitation_id, expert.code, contact.name, contact.email, token, invitation.round_id
+    )
 
 
 def revoke_invitation(session: Session, *, invitation_id: int) -> Invitation:

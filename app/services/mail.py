@@ -254,13 +254,12 @@ def invite(
     *,
     round_id: int,
     invitees: Sequence[InviteeCreate],
-    send: bool,
-    sender: Sender,
+    sender: Sender | None,
 ) -> list[IssuedInvitation]:
-    """Invite people to a round; with ``send``, queue each one's invitation e-mail in the
-    same transaction (the e-mails exist exactly when the invitations do)."""
+    """Invite people to a round; given a ``sender``, queue each one's invitation e-mail in
+    the same transaction (the e-mails exist exactly when the invitations do)."""
     issued = invite_experts(session, round_id=round_id, invitees=list(invitees))
-    if send:
+    if sender is not None:
         queue_invitations(session, round_id=round_id, issued=issued, sender=sender)
     return issued
 

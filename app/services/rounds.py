@@ -323,6 +323,11 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
     )
 
 
+def next_round_of(session: Session, *, round_id: int) -> Round | None:
+    """The round that continues this one in its Delphi series, if one was created."""
+    return session.exec(select(Round).where(Round.previous_round_id == round_id)).first()
+
+
 def contact_of(session: Session, *, expert_id: int) -> ExpertContact | None:
     """Name and e-mail of an expert (admins only)."""
     return session.get(ExpertContact, expert_id)

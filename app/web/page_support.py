@@ -1,0 +1,137 @@
+"""What every server-rendered page shares: rendering a template, redirecting after a
+post, reading the submitted form, and the context a staff page works in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.datastructures import FormData
+
+from app.config import Settings
+from app.errors import InvalidInput
+from app.inputs import text_problem
+from app.models import User
+from app.web.deps import (
+    SESSION_COOKIE,
+    AdminUser,
+    Caller,
+    CallerDep,
+    SessionDep,
+    SettingsDep,
+    StaffUser,
+    check_csrf,
+)
+
+
+async def get_form(request: Request) -> FormData:
+    """The submitted form; text no database can store is refused here, naming the field."""
+    form = await request.form(max_files=1, max_fields=2000)
+    for name, value in form.multi_items():
+        problem = text_problem(name) or (text_problem(value) if isinstance(value, str) else None)
+        if problem is not None:
+            field = name.encode("unicode_escape").decode("ascii")
+            raise InvalidInput(f"{field}: {problem}", field=field)
+    return form
+
+
+FormDep = Annotated[FormData, Depends(get_form)]
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    caller: Caller | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    ctx: dict[str, Any] = {
+        "csrf_token": caller.web_session.csrf_token if caller and caller.web_session else "",
+        "user": caller.user if caller else None,
+    }
+    ctx.update(context or {})
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def set_session_cookie(response: Response, token: str, request: Request) -> None:
+    settings = request.app.state.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def form_error(exc: ValidationError) -> InvalidInput:
+    """A form's first invalid field, in the words the page shows."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "form"
+    return InvalidInput(f"{field.replace('_', ' ').capitalize()}: {first['msg']}", field=field)
+
+
+@dataclass(frozen=True)
+class StaffPage:
+    """What a staff page's handler works with: the request, who is asking (signed in, with
+    the role the route needs), their unit of work and the settings."""
+
+    request: Request
+    caller: Caller
+    user: User
+    session: Session
+    settings: Settings
+
+    def render(
+        self, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+    ) -> HTMLResponse:
+        return render(self.request, template, context, caller=self.caller, status=status)
+
+
+@dataclass(frozen=True)
+class AdminForm(StaffPage):
+    """A form an admin posted, its CSRF token already checked."""
+
+    form: FormData
+
+    def text(self, name: str) -> str:
+        """A text field of the form, "" when it was not sent (or was a file)."""
+        value = self.form.get(name, "")
+        return value if isinstance(value, str) else ""
+
+
+async def _staff_page(
+    request: Request, user: StaffUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> StaffPage:
+    return StaffPage(request, caller, user, session, settings)
+
+
+async def _admin_form(
+    request: Request,
+    user: AdminUser,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: FormDep,
+) -> AdminForm:
+    check_csrf(request, caller, str(form.get("csrf_token", "")))
+    return AdminForm(request, caller, user, session, settings, form)
+
+
+#: A page for any signed-in staff member (admins and researchers).
+StaffPageDep = Annotated[StaffPage, Depends(_staff_page)]
+#: A form only admins may post.
+AdminFormDep = Annotated[AdminForm, Depends(_admin_form)]

@@ -1,0 +1,460 @@
+"""The expert's questionnaire: the invitation link, consent, one page per item, review and
+submission. Every page works without JavaScript; forms carry the session's CSRF token."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from app.db import begin_writing
+from app.errors import DomainError, InvalidInput
+from app.models import Rating, id_of
+from app.schemas import RatingInput, RatingStatus
+from app.services import auth, responses, rounds, sessions
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.web.deps import Expert, SessionDep, SettingsDep, check_csrf, client_address
+from app.web.page_support import FormDep, form_error, redirect, render, set_session_cookie
+
+router = APIRouter(include_in_schema=False)
+
+
+# --- invitation link -> session cookie -> questionnaire ---------------------------------
+
+
+@router.get("/i/{token}")
+def accept_invitation(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Trade the link's token for a session cookie and drop the token from the URL."""
+    invitation = auth.find_invitation_guarded(session, token=token, address=client_address(request))
+    begin_writing(session)
+    responses.start_response(session, invitation=invitation)
+    session_token, _ = sessions.start_session(
+        session, invitation_id=invitation.id, hours=settings.session_hours
+    )
+    response = redirect("/survey")
+    set_session_cookie(response, session_token, request)
+    return response
+
+
+def _state(session: Any, expert: Any) -> responses.ResponseState:
+    return responses.load_response_state(session, response_id=expert.response.id)
+
+
+def _can_edit(state: responses.ResponseState) -> tuple[bool, str]:
+    if state.round.status == "draft":
+        return False, (
+            "This round has not opened yet. Your link will work as soon as the survey team "
+            "opens it; until then you can read the introduction and the rubric below."
+        )
+    if state.response.status == "submitted":
+        return False, "You have submitted your answers. They can no longer be changed."
+    try:
+        rounds.ensure_accepting(state.round)
+    except DomainError as exc:
+        return False, exc.message[0].upper() + exc.message[1:] + "."
+    return True, ""
+
+
+def _editable_state(session: Session, expert: Expert) -> tuple[responses.ResponseState, bool, str]:
+    """The expert's answers, whether they may change them, and if not, why not."""
+    state = _state(session, expert)
+    return (state, *_can_edit(state))
+
+
+@router.get("/survey", response_class=HTMLResponse)
+def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
+    state, can_edit, notice = _editable_state(session, expert)
+    return render(
+        request,
+        "survey_welcome.html",
+        {
+            "state": state,
+            "d": state.definition,
+            "can_edit": can_edit,
+            "notice": notice,
+            "next_item": _first_incomplete(state),
+            "percent": round(100 * state.answered / max(1, len(state.expected))),
+        },
+        caller=expert.caller,
+    )
+
+
+@router.post("/survey/consent")
+def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    if form.get("consent") != "yes":
+        state = _state(session, expert)
+        return render(
+            request,
+            "survey_welcome.html",
+            {
+                "state": state,
+                "d": state.definition,
+                "can_edit": True,
+                "notice": "",
+                "next_item": 1,
+                "error": "Tick the box to say you agree before you start.",
+            },
+            caller=expert.caller,
+            status=422,
+        )
+    responses.give_consent(session, response_id=id_of(expert.response))
+    return redirect("/survey/items/1")
+
+
+def _first_incomplete(state: responses.ResponseState) -> int:
+    for index, item in enumerate(state.items, start=1):
+        if not state.item_complete(item.key):
+            return index
+    return 1
+
+
+def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]:
+    definition = state.definition
+    items = state.items
+    if not 1 <= number <= len(items):
+        raise _NoSuchItem(len(items))
+    item = items[number - 1]
+    return {
+        "state": state,
+        "d": definition,
+        "item": item,
+        "number": number,
+        "total": len(items),
+        "percent": round(100 * state.answered / max(1, len(state.expected))),
+        "tier_key": HOLISTIC_TIER_KEY,
+        "dimensions": _dimension_views(definition, state, item.key),
+        "items_done": [state.item_complete(i.key) for i in items],
+    }
+
+
+class _NoSuchItem(DomainError):
+    status_code = 404
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"There is no such item; this survey has items 1 to {count}.")
+
+
+@dataclass(frozen=True)
+class _Question:
+    """One question of an item page: a dimension, or the overall tier."""
+
+    key: str
+    label: str
+    question: str
+    #: (value, text shown beside the radio button)
+    levels: list[tuple[int, str]]
+    allow_cant: bool
+    allow_outside: bool
+    is_tier: bool = False
+    #: How an answer is named in a sentence ("2 (Some)", "Gray area").
+    names: dict[int, str] = field(default_factory=dict)
+
+    def answer_text(self, rating: Rating) -> str:
+        if rating.status == "cant_judge":
+            return "can't judge"
+        if rating.status == "outside_expertise":
+            return "outside my expertise"
+        assert rating.value is not None
+        return self.names.get(rating.value, str(rating.value))
+
+    def cell_text(self, rating: Rating) -> str:
+        """The answer in a table cell: a tier by its name, a level by its number."""
+        if rating.status == "value" and not self.is_tier:
+            return str(rating.value)
+        return self.answer_text(rating)
+
+
+def _questions(definition: SurveyDefinition) -> list[_Question]:
+    questions = []
+    for dim in definition.dimensions:
+        levels = [(v, dim.scale.levels[v]) for v in dim.scale.values]
+        questions.append(
+            _Question(
+                dim.key,
+                dim.label,
+                dim.question,
+                levels,
+                dim.allow_cant_judge,
+                dim.allow_outside_expertise,
+                names={v: f"{v} ({_shorten(text)})" for v, text in levels},
+            )
+        )
+    if definition.holistic_tier.enabled:
+        questions.append(
+            _Question(
+                HOLISTIC_TIER_KEY,
+                "Overall tier",
+                definition.holistic_tier.question,
+                [(i, f"{t.label}: {t.description}") for i, t in enumerate(definition.tiers)],
+                True,
+                True,
+                is_tier=True,
+                names={i: t.label for i, t in enumerate(definition.tiers)},
+            )
+        )
+    return questions
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """A level's text for use in a sentence: its first line, cut at a word near ``limit``."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _dimension_views(
+    definition: SurveyDefinition,
+    state: responses.ResponseState,
+    item_key: str,
+    submitted: dict[str, dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
+    return [_view(q, state, item_key, submitted) for q in _questions(definition)]
+
+
+def _as_form(rating: Rating) -> dict[str, str]:
+    return {
+        "answer": str(rating.value) if rating.status == "value" else rating.status,
+        "confidence": rating.confidence or "",
+        "rationale": rating.rationale,
+    }
+
+
+def _view(
+    q: _Question,
+    state: responses.ResponseState,
+    item_key: str,
+    submitted: dict[str, dict[str, str]] | None,
+) -> dict[str, Any]:
+    rating = state.ratings.get((item_key, q.key))
+    previous = state.previous.get((item_key, q.key))
+    if submitted is not None and q.key in submitted:
+        current = submitted[q.key]
+    elif rating is not None:
+        current = _as_form(rating)
+    elif previous is not None:
+        # A later Delphi round starts from the expert's own earlier answer: keep or revise.
+        current = _as_form(previous)
+    else:
+        current = {"answer": "", "confidence": "", "rationale": ""}
+    return {
+        "key": q.key,
+        "label": q.label,
+        "question": q.question,
+        "levels": q.levels,
+        "allow_cant": q.allow_cant,
+        "allow_outside": q.allow_outside,
+        "current": current,
+        "is_tier": q.is_tier,
+        "feedback": _feedback_view(state, item_key, q.key, q.levels),
+        "previous": q.answer_text(previous) if previous is not None else None,
+        # Shown from the earlier round, not yet saved in this one.
+        "carried": rating is None and previous is not None,
+    }
+
+
+def _feedback_view(
+    state: responses.ResponseState, item_key: str, key: str, levels: list[tuple[int, str]]
+) -> dict[str, Any] | None:
+    cell = ((state.round.feedback or {}).get("items") or {}).get(item_key, {}).get(key)
+    if not cell:
+        return None
+    total = sum(cell["histogram"].values()) or 1
+    return {
+        "round": state.round.sequence - 1,
+        "n": cell["n"],
+        "median": cell["median"],
+        "q1": cell["q1"],
+        "q3": cell["q3"],
+        "bars": [
+            {
+                "level": level,
+                "count": cell["histogram"].get(str(level), 0),
+                "percent": round(100 * cell["histogram"].get(str(level), 0) / total),
+            }
+            for level, _ in levels
+        ],
+        "rationales": cell.get("rationales", []),
+        "tier_names": {level: text.split(":")[0] for level, text in levels},
+    }
+
+
+@router.get("/survey/items/{number}", response_class=HTMLResponse)
+def item_page(number: int, request: Request, expert: Expert, session: SessionDep) -> Response:
+    state, can_edit, notice = _editable_state(session, expert)
+    ctx = _item_context(state, number)
+    share = any(r.share_rationale for (i, _), r in state.ratings.items() if i == ctx["item"].key)
+    return render(
+        request,
+        "survey_item.html",
+        {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": {}},
+        caller=expert.caller,
+    )
+
+
+@router.post("/survey/items/{number}", response_class=HTMLResponse)
+def save_item(
+    number: int, request: Request, expert: Expert, session: SessionDep, form: FormDep
+) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    state = _state(session, expert)
+    ctx = _item_context(state, number)
+    item = ctx["item"]
+    share = form.get("share_rationale") == "yes"
+    submitted: dict[str, dict[str, str]] = {}
+    ratings: list[RatingInput] = []
+    errors: dict[str, str] = {}
+    for view in ctx["dimensions"]:
+        key = view["key"]
+        answer = str(form.get(f"{key}__answer", "")).strip()
+        confidence = str(form.get(f"{key}__confidence", "")).strip()
+        rationale = str(form.get(f"{key}__rationale", "")).replace("\r\n", "\n")
+        submitted[key] = {"answer": answer, "confidence": confidence, "rationale": rationale}
+        if not answer:
+            if rationale.strip() or confidence:
+                errors[key] = "Choose a level, or say you can't judge, to save this note."
+            continue
+        try:
+            status: RatingStatus
+            value: int | None
+            if answer in ("cant_judge", "outside_expertise"):
+                status = "cant_judge" if answer == "cant_judge" else "outside_expertise"
+                value = None
+            else:
+                status, value = "value", int(answer)
+        except ValueError:
+            errors[key] = "Choose one of the levels shown."
+            continue
+        try:
+            ratings.append(
+                RatingInput(
+                    item=item.key,
+                    dimension=key,
+                    status=status,
+                    value=value,
+                    confidence=confidence or None,  # type: ignore[arg-type]  # checked by pydantic
+                    rationale=rationale,
+                    share_rationale=share,
+                )
+            )
+        except ValidationError as exc:
+            errors[key] = form_error(exc).message
+    saved = _save_what_is_valid(session, expert, ratings, errors)
+    if errors:
+        ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
+        can_edit, notice = _can_edit(state)
+        labels = {v["key"]: v["label"] for v in ctx["dimensions"]}
+        return render(
+            request,
+            "survey_item.html",
+            {
+                **ctx,
+                "can_edit": can_edit,
+                "notice": notice,
+                "share": share,
+                "errors": errors,
+                "saved_labels": [labels[r.dimension] for r in saved],
+            },
+            caller=expert.caller,
+            status=422,
+        )
+    action = form.get("action", "next")
+    if action == "previous" and number > 1:
+        return redirect(f"/survey/items/{number - 1}")
+    if action == "next" and number < ctx["total"]:
+        return redirect(f"/survey/items/{number + 1}")
+    if action == "stay":
+        return redirect(f"/survey/items/{number}?saved=1")
+    return redirect("/survey/review")
+
+
+def _save_what_is_valid(
+    session: Any, expert: Any, ratings: list[RatingInput], errors: dict[str, str]
+) -> list[RatingInput]:
+    """Save the page's valid answers even when others on it need fixing; each refused one
+    gets its message next to its question (field "ratings[i].<name>"). The checks all run
+    before anything is written, so a refused attempt leaves nothing behind to undo."""
+    pending = [r for r in ratings if r.dimension not in errors]
+    while pending:
+        try:
+            responses.save_ratings(session, response_id=id_of(expert.response), ratings=pending)
+            return pending
+        except InvalidInput as exc:
+            index = re.match(r"ratings\[(\d+)\]", exc.field or "")
+            if index is None:
+                errors["_form"] = exc.message[0].upper() + exc.message[1:]
+                return []
+            refused = pending.pop(int(index.group(1)))
+            errors[refused.dimension] = exc.message[0].upper() + exc.message[1:]
+    return []
+
+
+@router.get("/survey/review", response_class=HTMLResponse)
+def review(request: Request, expert: Expert, session: SessionDep) -> Response:
+    state, can_edit, notice = _editable_state(session, expert)
+    return render(
+        request,
+        "survey_review.html",
+        _review_context(state, can_edit, notice),
+        caller=expert.caller,
+    )
+
+
+def _review_context(state: responses.ResponseState, can_edit: bool, notice: str) -> dict[str, Any]:
+    definition = state.definition
+    questions = {q.key: q for q in _questions(definition)}
+    carried = set(state.carried)
+    missing_by_item: list[dict[str, Any]] = []
+    carried_by_item: list[dict[str, Any]] = []
+    for number, item in enumerate(state.items, start=1):
+        cells = [(i, d) for (i, d) in state.missing if i == item.key]
+        missing = [questions[d].label for (i, d) in cells if (i, d) not in carried]
+        kept = [questions[d].label for (i, d) in cells if (i, d) in carried]
+        if missing:
+            missing_by_item.append({"number": number, "item": item, "missing": missing})
+        if kept:
+            carried_by_item.append({"number": number, "item": item, "carried": kept})
+    shown: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in state.items:
+        for key, q in questions.items():
+            rating = state.ratings.get((item.key, key))
+            previous = state.previous.get((item.key, key))
+            if rating is not None:
+                shown[(item.key, key)] = {"text": q.cell_text(rating), "carried": False}
+            elif previous is not None:
+                shown[(item.key, key)] = {"text": q.cell_text(previous), "carried": True}
+    return {
+        "state": state,
+        "d": definition,
+        "missing_by_item": missing_by_item,
+        "carried_by_item": carried_by_item,
+        "shown": shown,
+        "tier_key": HOLISTIC_TIER_KEY,
+        "previous_round": state.round.sequence - 1,
+        "can_edit": can_edit,
+        "notice": notice,
+        "percent": round(100 * state.answered / max(1, len(state.expected))),
+    }
+
+
+@router.post("/survey/submit")
+def submit(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    responses.submit_response(session, response_id=id_of(expert.response))
+    return redirect("/survey/thanks")
+
+
+@router.get("/survey/thanks", response_class=HTMLResponse)
+def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
+    state = _state(session, expert)
+    return render(
+        request, "survey_thanks.html", {"state": state, "d": state.definition}, caller=expert.caller
+    )
