@@ -84,6 +84,11 @@ def _items(result: PanelAnalysis | Sequence[ItemConsensus], name: str) -> list[I
     return items
 
 
+def _check_analysis(result: object) -> None:
+    if not isinstance(result, PanelAnalysis):
+        raise ValueError(f"result must be a PanelAnalysis, not {type(result).__name__}")
+
+
 def _short(value: Hashable, width: int = 40) -> str:
     text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -194,12 +199,9 @@ def plot_item_medians(
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> from analysis.datasets import two_raters
     >>> from analysis.summary import analyze
-    >>> frame = pd.DataFrame({"rater": list("ababab"), "item": ["x", "x", "y", "y", "z", "z"],
-    ...                       "dimension": ["p", "p", "p", "p", "u", "u"],
-    ...                       "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0]})
-    >>> svg = plot_item_medians(analyze(frame, n_bootstrap=0), dimension="p")
+    >>> svg = plot_item_medians(analyze(two_raters(), n_bootstrap=0), dimension="p")
     >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
     True
     """
@@ -468,17 +470,14 @@ def plot_rater_deviations(
 
     Examples
     --------
-    >>> import pandas as pd
+    The most deviant rater of a two-rater panel:
+
+    >>> from analysis.datasets import two_raters
     >>> from analysis.summary import analyze
-    >>> frame = pd.DataFrame({"rater": list("ababab"), "item": ["x", "x", "y", "y", "z", "z"],
-    ...                       "dimension": ["p", "p", "p", "p", "u", "u"],
-    ...                       "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0]})
-    >>> svg = plot_rater_deviations(analyze(frame, n_bootstrap=0))
-    >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
-    True
+    >>> plot_rater_deviations(analyze(two_raters(), n_bootstrap=0), max_raters=1)[:5]
+    '<?xml'
     """
-    if not isinstance(result, PanelAnalysis):
-        raise ValueError(f"result must be a PanelAnalysis, not {type(result).__name__}")
+    _check_analysis(result)
     if isinstance(max_raters, bool) or not isinstance(max_raters, int) or max_raters < 1:
         raise ValueError(f"max_raters must be a positive int, not {max_raters!r}")
     raters = [r for r in result.raters if r.mean_signed_deviation is not None]
@@ -525,17 +524,13 @@ def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) 
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> from analysis.datasets import krippendorff_2011
     >>> from analysis.summary import analyze
-    >>> frame = pd.DataFrame({"rater": list("ababab"), "item": ["x", "x", "y", "y", "z", "z"],
-    ...                       "dimension": ["p", "p", "p", "p", "u", "u"],
-    ...                       "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0]})
-    >>> svg = plot_reliability_forest(analyze(frame, n_bootstrap=0))
-    >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    >>> result = analyze(krippendorff_2011(), n_bootstrap=50, seed=1)
+    >>> plot_reliability_forest(result, title="Krippendorff (2011)").rstrip().endswith("</svg>")
     True
     """
-    if not isinstance(result, PanelAnalysis):
-        raise ValueError(f"result must be a PanelAnalysis, not {type(result).__name__}")
+    _check_analysis(result)
     if not result.dimensions:
         raise ValueError("result has no dimensions to plot")
     rows = list(result.dimensions.items())[::-1]

@@ -147,14 +147,10 @@ def analyze(
 
     Examples
     --------
-    >>> rows = {"A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
-    ...         "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
-    ...         "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
-    ...         "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None]}
-    >>> frame = pd.DataFrame([(r, u + 1, "d", v) for r, vs in rows.items()
-    ...                       for u, v in enumerate(vs)],
-    ...                      columns=["rater", "item", "dimension", "value"])
-    >>> result = analyze(frame, n_bootstrap=100).to_dict()
+    Krippendorff's (2011) worked example:
+
+    >>> from analysis.datasets import krippendorff_2011
+    >>> result = analyze(krippendorff_2011(), n_bootstrap=100).to_dict()
     >>> round(result["dimensions"]["d"]["krippendorff_alpha"]["ordinal"], 3)
     0.815
     """

@@ -1,0 +1,63 @@
+"""Small published and illustrative rating tables, in the tidy layout ``analysis`` takes.
+
+They serve the examples in the docstrings, the tests and anyone trying the package: each
+function returns a new DataFrame with the columns rater, item, dimension and value.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["krippendorff_2011", "two_raters"]
+
+_COLUMNS = ["rater", "item", "dimension", "value"]
+
+
+def krippendorff_2011() -> pd.DataFrame:
+    """Krippendorff's (2011) worked example: 4 coders, 12 units, values 1-5, 7 missing.
+
+    Its published alphas are 0.743 (nominal), 0.815 (ordinal), 0.849 (interval) and
+    0.797 (ratio). Units are numbered 1-12 and the one dimension is called "d".
+
+    References
+    ----------
+    Krippendorff, K. (2011). Computing Krippendorff's Alpha-Reliability. Annenberg
+    School for Communication, University of Pennsylvania, section C.
+
+    Examples
+    --------
+    >>> frame = krippendorff_2011()
+    >>> len(frame), frame["value"].isna().sum(), sorted(frame["rater"].unique())
+    (48, 7, ['A', 'B', 'C', 'D'])
+    """
+    rows = {
+        "A": [1, 2, 3, 3, 2, 1, 4, 1, 2, None, None, None],
+        "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
+        "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
+        "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
+    }
+    frame = pd.DataFrame(
+        [(r, u + 1, "d", v) for r, values in rows.items() for u, v in enumerate(values)],
+        columns=_COLUMNS,
+    )
+    return frame.astype({"value": "float64"})
+
+
+def two_raters() -> pd.DataFrame:
+    """Two raters (a, b), three items (x, y on dimension p; z on dimension u): the
+    smallest table every figure and summary can be drawn from.
+
+    Examples
+    --------
+    >>> frame = two_raters()
+    >>> frame.groupby("dimension")["item"].unique().map(list).to_dict()
+    {'p': ['x', 'y'], 'u': ['z']}
+    """
+    return pd.DataFrame(
+        {
+            "rater": list("ababab"),
+            "item": ["x", "x", "y", "y", "z", "z"],
+            "dimension": ["p", "p", "p", "p", "u", "u"],
+            "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0],
+        }
+    )
