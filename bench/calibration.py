@@ -39,7 +39,12 @@ sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.calibration import TierRule, consensus_scores, fit_thresholds  # noqa: E402
+from analysis.calibration import (  # noqa: E402
+    Resampling,
+    TierRule,
+    consensus_scores,
+    fit_thresholds,
+)
 
 DIMENSIONS = ["proprietary", "misuse"]
 
@@ -100,8 +105,7 @@ def run(args) -> None:
                     initial_thresholds=args.initial,
                     scale=(1, 5),
                 ),
-                n_bootstrap=args.bootstrap,
-                seed=rng,
+                Resampling(n_bootstrap=args.bootstrap, seed=rng),
             )
             elapsed = time.perf_counter() - start
             fitted = np.asarray(result.fitted_thresholds)

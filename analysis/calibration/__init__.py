@@ -21,7 +21,7 @@ parameters), :mod:`~analysis.calibration.kappa`, :mod:`~analysis.calibration.pan
 probabilities), :mod:`~analysis.calibration.fit` and :mod:`~analysis.calibration.results`.
 """
 
-from analysis.calibration.bootstrap import tier_probabilities
+from analysis.calibration.bootstrap import Resampling, tier_probabilities
 from analysis.calibration.fit import HOLISTIC_CONSENSUS, fit_thresholds
 from analysis.calibration.kappa import quadratic_weighted_kappa
 from analysis.calibration.panel import consensus_scores
@@ -42,6 +42,7 @@ __all__ = [
     "TIE_BREAK",
     "CalibratedItem",
     "Calibration",
+    "Resampling",
     "TierProbabilities",
     "TierRule",
     "apply_rule",

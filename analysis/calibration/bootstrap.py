@@ -15,12 +15,40 @@ from analysis.calibration.rule import TierRule, _assign
 from analysis.calibration.search import _fit
 from analysis.results import label
 
-__all__ = ["MIN_EXPERTS", "NO_HOLISTIC", "tier_probabilities"]
+__all__ = ["MIN_EXPERTS", "NO_HOLISTIC", "Resampling", "tier_probabilities"]
 
 NO_HOLISTIC = "no holistic tiers"
 #: The cluster bootstrap over experts needs at least this many: with one, every resample
 #: is the same panel and each item's modal share would be 1 (certainty from no evidence).
 MIN_EXPERTS = 2
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How the panel of experts is resampled for the tier probabilities.
+
+    Parameters
+    ----------
+    n_bootstrap : int
+        Number of resamples of the experts (0: no tier probabilities).
+    seed : int or numpy.random.Generator, optional
+        Source of randomness (an int gives the same resamples on every call).
+    refit : bool
+        Refit the thresholds in each resample (when holistic tiers exist); otherwise the
+        thresholds stay fixed at the full-panel fit (or the initial thresholds without
+        holistic tiers).
+    borderline_share : float
+        An item whose modal tier has a smaller share of the resamples is borderline.
+    """
+
+    n_bootstrap: int = 1000
+    seed: int | np.random.Generator | None = None
+    refit: bool = True
+    borderline_share: float = BORDERLINE_SHARE
+
+    def checked(self) -> _Resampling:
+        """The settings validated, with a fresh generator from ``seed``."""
+        return _check_resampling(self.n_bootstrap, self.seed, self.refit, self.borderline_share)
 
 
 @dataclass(frozen=True)
@@ -98,13 +126,7 @@ def _probabilities(counts: IntArray, n_resamples: IntArray) -> tuple[tuple[float
 
 
 def tier_probabilities(
-    ratings: pd.DataFrame,
-    rule: TierRule,
-    *,
-    n_bootstrap: int = 1000,
-    seed: int | np.random.Generator | None = None,
-    refit: bool = True,
-    borderline_share: float = BORDERLINE_SHARE,
+    ratings: pd.DataFrame, rule: TierRule, resampling: Resampling = Resampling()
 ) -> TierProbabilities:
     """How often each item lands in each tier when the panel of experts is resampled.
 
@@ -114,16 +136,9 @@ def tier_probabilities(
         Tidy ratings, as in :func:`~analysis.calibration.fit_thresholds`.
     rule : TierRule
         The declared tier rule.
-    n_bootstrap : int
-        Number of resamples of the experts.
-    seed : int or numpy.random.Generator, optional
-        Source of randomness.
-    refit : bool
-        Refit the thresholds in each resample (when holistic tiers exist); otherwise the
-        thresholds stay fixed at the full-panel fit (or the initial thresholds without
-        holistic tiers).
-    borderline_share : float
-        An item whose modal tier has a smaller share of the resamples is borderline.
+    resampling : Resampling
+        How many resamples, their seed, whether thresholds are refitted in each, and the
+        share below which an item is borderline.
 
     Returns
     -------
@@ -160,16 +175,15 @@ def tier_probabilities(
     ...                       for i, v in (("low", 1.0), ("high", 5.0))],
     ...                      columns=["rater", "item", "dimension", "value"])
     >>> rule = TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[3.0])
-    >>> result = tier_probabilities(frame, rule, n_bootstrap=50, seed=1)
+    >>> result = tier_probabilities(frame, rule, Resampling(n_bootstrap=50, seed=1))
     >>> result.to_dict()["items"][0]["probabilities"], result.modal(0)
     ([0.0, 1.0], (1, 1.0, False))
     """
     panel, checked = _prepare(ratings, rule)
-    resampling = _check_resampling(n_bootstrap, seed, refit, borderline_share)
     _, score, panel_tier = _full_panel(panel, checked)
     fitted = _fit(score, panel_tier, checked)
     thresholds = checked.initial if fitted is None else fitted
-    return _tier_probabilities(panel, checked, thresholds, resampling)
+    return _tier_probabilities(panel, checked, thresholds, resampling.checked())
 
 
 def _tier_probabilities(

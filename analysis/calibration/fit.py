@@ -11,14 +11,13 @@ import pandas as pd
 from analysis._types import BoolArray, FloatArray, IntArray
 from analysis.calibration.bootstrap import (
     NO_HOLISTIC,
-    _check_resampling,
+    Resampling,
     _Resampling,
     _tier_probabilities,
 )
 from analysis.calibration.kappa import _kappa_and_accuracy
 from analysis.calibration.panel import _full_panel, _Panel, _prepare, _Rule
 from analysis.calibration.results import (
-    BORDERLINE_SHARE,
     CalibratedItem,
     Calibration,
     TierProbabilities,
@@ -38,13 +37,7 @@ _LOO = ("loo_kappa", "loo_accuracy")
 
 
 def fit_thresholds(
-    ratings: pd.DataFrame,
-    rule: TierRule,
-    *,
-    n_bootstrap: int = 1000,
-    seed: int | np.random.Generator | None = None,
-    refit: bool = True,
-    borderline_share: float = BORDERLINE_SHARE,
+    ratings: pd.DataFrame, rule: TierRule, resampling: Resampling = Resampling()
 ) -> Calibration:
     """Fit the tier rule's thresholds to the panel's holistic tier judgements.
 
@@ -57,14 +50,9 @@ def fit_thresholds(
     rule : TierRule
         The declared tier rule: dimensions, aggregate, number of tiers, initial
         thresholds, scale, tier dimension, centre and tier names.
-    n_bootstrap : int
-        Resamples of the experts for the tier probabilities (0: none).
-    seed : int or numpy.random.Generator, optional
-        Source of randomness for the bootstrap.
-    refit : bool
-        Refit the thresholds in every resample (see :func:`tier_probabilities`).
-    borderline_share : float
-        An item whose modal tier has a smaller share of the resamples is borderline.
+    resampling : Resampling
+        The resampling of the experts for the tier probabilities (``n_bootstrap=0``:
+        none); see :func:`tier_probabilities`.
 
     Returns
     -------
@@ -119,15 +107,15 @@ def fit_thresholds(
     >>> frame = pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
     >>> rule = TierRule(dimensions=["proprietary", "misuse"], aggregate="max", n_tiers=3,
     ...                 initial_thresholds=[2.5, 4.0], scale=(1, 5))
-    >>> result = fit_thresholds(frame, rule, n_bootstrap=0)
+    >>> result = fit_thresholds(frame, rule, Resampling(n_bootstrap=0))
     >>> result.kappa_initial, result.fitted_thresholds, result.kappa_fitted
     (0.8, (2.5, 4.5), 1.0)
     """
     panel, checked = _prepare(ratings, rule)
-    resampling = _check_resampling(n_bootstrap, seed, refit, borderline_share)
+    drawing = resampling.checked()
     per_dimension, score, panel_tier = _full_panel(panel, checked)
     agreement = _agreement(panel, checked, score, panel_tier)
-    probabilities = _tier_probabilities(panel, checked, agreement.fitted, resampling)
+    probabilities = _tier_probabilities(panel, checked, agreement.fitted, drawing)
     reasons = {**agreement.reasons, **probabilities.reasons}
     items = _calibrated_items(
         panel,
@@ -153,7 +141,7 @@ def fit_thresholds(
         items=items,
         n_items_fitted=agreement.n_items_fitted,
         n_raters=int(panel.raters.size),
-        settings=_settings(panel, checked, resampling, probabilities),
+        settings=_settings(panel, checked, drawing, probabilities),
         reasons=reasons,
     )
 

@@ -314,7 +314,7 @@ def calibration_inputs(
 
 def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
     """Fit the thresholds on what ``calibration_inputs`` read (no database)."""
-    from analysis.calibration import TierRule, fit_thresholds
+    from analysis.calibration import Resampling, TierRule, fit_thresholds
 
     definition, round_id = inputs.definition, inputs.round_id
     rule = definition.tier_rule
@@ -331,8 +331,7 @@ def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
                 tier_dimension=HOLISTIC_TIER_KEY,
                 tier_names=[t.key for t in definition.tiers],
             ),
-            n_bootstrap=inputs.n_bootstrap,
-            seed=inputs.seed,
+            Resampling(n_bootstrap=inputs.n_bootstrap, seed=inputs.seed),
         )
     except ValueError as exc:
         raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc

@@ -22,6 +22,7 @@ from statsmodels.stats.inter_rater import cohens_kappa
 
 import analysis.calibration
 from analysis.calibration import (
+    Resampling,
     TierRule,
     apply_rule,
     consensus_scores,
@@ -199,7 +200,7 @@ def test_panel_tier_is_the_median_rounded_half_up():
     result = fit_thresholds(
         pd.concat([frame, other]),
         TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2.0, 4.0]),
-        n_bootstrap=0,
+        Resampling(n_bootstrap=0),
     )
     # medians 0.5 -> 1 and 1.5 -> 2
     assert [item.panel_tier for item in result.items] == [1, 2]
@@ -250,7 +251,7 @@ def test_fit_reaches_the_brute_force_optimum(seed):
             initial_thresholds=initial,
             scale=(1, 5),
         ),
-        n_bootstrap=0,
+        Resampling(n_bootstrap=0),
     )
     expected = _brute_force_best_kappa(scores, panel, n_thresholds)
     assert result.kappa_fitted == pytest.approx(expected, abs=1e-12)
@@ -268,7 +269,7 @@ def test_declared_thresholds_survive_when_optimal():
     result = fit_thresholds(
         frame,
         TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2.2, 4.9]),
-        n_bootstrap=0,
+        Resampling(n_bootstrap=0),
     )
     assert result.fitted_thresholds == (2.2, 4.9)
     assert result.kappa_fitted == result.kappa_initial == 1.0
@@ -280,7 +281,7 @@ def test_empty_middle_tier_is_a_candidate():
     result = fit_thresholds(
         frame,
         TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[1.5, 2.5]),
-        n_bootstrap=0,
+        Resampling(n_bootstrap=0),
     )
     assert result.kappa_fitted == 1.0
     assert [item.rule_tier for item in result.items] == [0, 0, 2, 2]
@@ -304,7 +305,7 @@ def test_tie_resolves_towards_initial_thresholds(initial, expected):
         fit_thresholds(
             frame,
             TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[initial]),
-            n_bootstrap=0,
+            Resampling(n_bootstrap=0),
         )
         for _ in range(2)
     ]
@@ -314,7 +315,7 @@ def test_tie_resolves_towards_initial_thresholds(initial, expected):
     again = fit_thresholds(
         shuffled,
         TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[initial]),
-        n_bootstrap=0,
+        Resampling(n_bootstrap=0),
     )
     assert again.fitted_thresholds == (expected,)
 
@@ -323,11 +324,13 @@ def test_leave_one_out_matches_refitting_through_the_api():
     # Oracle: fit_thresholds on the panel without each item, then apply_rule to it.
     frame, _ = synthetic_panel(np.random.default_rng(11), noise=0.9, n_raters=9, n_items=12)
     declared = rule(initial_thresholds=[2.0, 3.0], scale=(1, 5))
-    full = fit_thresholds(frame, declared, n_bootstrap=0)
+    full = fit_thresholds(frame, declared, Resampling(n_bootstrap=0))
     scores = consensus_scores(frame, dimensions=DIMENSIONS)
     predicted, panel = [], []
     for item in full.items:
-        without = fit_thresholds(frame[frame["item"] != item.item], declared, n_bootstrap=0)
+        without = fit_thresholds(
+            frame[frame["item"] != item.item], declared, Resampling(n_bootstrap=0)
+        )
         tier = apply_rule(
             scores.loc[[item.item]],
             dimensions=DIMENSIONS,
@@ -350,7 +353,9 @@ def test_leave_one_out_matches_refitting_through_the_api():
 def test_recovers_true_thresholds_at_low_noise(seed, truth):
     # Oracle: the rule and thresholds the panel was generated from.
     frame, latent = synthetic_panel(np.random.default_rng(seed), noise=0.3, truth=truth)
-    result = fit_thresholds(frame, rule(initial_thresholds=[2.0, 3.0], scale=(1, 5)), n_bootstrap=0)
+    result = fit_thresholds(
+        frame, rule(initial_thresholds=[2.0, 3.0], scale=(1, 5)), Resampling(n_bootstrap=0)
+    )
     fitted, true = np.array(result.fitted_thresholds), np.array(truth)
     same = np.array_equal(_assign(latent, fitted), _assign(latent, true))
     assert same or np.abs(fitted - true).max() <= 0.5
@@ -362,7 +367,9 @@ def test_recovers_true_thresholds_at_low_noise(seed, truth):
 def test_beats_a_trivial_rule_at_higher_noise(noise, seed):
     # Oracle: the trivial rule (every item in the panel's most common tier) has kappa 0.
     frame, _ = synthetic_panel(np.random.default_rng(100 + seed), noise=noise)
-    result = fit_thresholds(frame, rule(initial_thresholds=[2.0, 3.0], scale=(1, 5)), n_bootstrap=0)
+    result = fit_thresholds(
+        frame, rule(initial_thresholds=[2.0, 3.0], scale=(1, 5)), Resampling(n_bootstrap=0)
+    )
     panel = np.array([item.panel_tier for item in result.items])
     trivial = np.full(panel.size, np.bincount(panel).argmax())
     table = np.zeros((3, 3))
@@ -385,8 +392,7 @@ def test_without_holistic_tiers_thresholds_stay_and_only_probabilities_are_compu
     result = fit_thresholds(
         frame,
         TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[3.0]),
-        n_bootstrap=400,
-        seed=5,
+        Resampling(n_bootstrap=400, seed=5),
     )
     assert result.fitted_thresholds == result.initial_thresholds == (3.0,)
     assert result.kappa_fitted is None and result.reasons["kappa_fitted"] == "no holistic tiers"
@@ -404,14 +410,16 @@ def test_without_holistic_tiers_thresholds_stay_and_only_probabilities_are_compu
 def test_bootstrap_is_reproducible_and_sums_to_one():
     frame, _ = synthetic_panel(np.random.default_rng(21), noise=0.9)
     declared = rule(initial_thresholds=[2.5, 4.0], scale=(1, 5))
-    first = tier_probabilities(frame, declared, n_bootstrap=300, seed=9)
-    second = tier_probabilities(frame, declared, n_bootstrap=300, seed=np.random.default_rng(9))
-    other = tier_probabilities(frame, declared, n_bootstrap=300, seed=10)
+    first = tier_probabilities(frame, declared, Resampling(n_bootstrap=300, seed=9))
+    second = tier_probabilities(
+        frame, declared, Resampling(n_bootstrap=300, seed=np.random.default_rng(9))
+    )
+    other = tier_probabilities(frame, declared, Resampling(n_bootstrap=300, seed=10))
     assert first.probabilities == second.probabilities
     assert first.probabilities != other.probabilities
     for row in first.probabilities:
         assert sum(row) == pytest.approx(1.0)
-    fixed = tier_probabilities(frame, declared, n_bootstrap=300, seed=9, refit=False)
+    fixed = tier_probabilities(frame, declared, Resampling(n_bootstrap=300, seed=9, refit=False))
     assert not fixed.refit and first.refit
     assert json.dumps(first.to_dict(), allow_nan=False)
 
@@ -419,8 +427,8 @@ def test_bootstrap_is_reproducible_and_sums_to_one():
 def test_calibration_probabilities_agree_with_tier_probabilities():
     frame, _ = synthetic_panel(np.random.default_rng(22), noise=0.6, n_raters=12, n_items=8)
     declared = rule(initial_thresholds=[2.5, 4.0], scale=(1, 5))
-    calibration = fit_thresholds(frame, declared, n_bootstrap=100, seed=3)
-    probabilities = tier_probabilities(frame, declared, n_bootstrap=100, seed=3)
+    calibration = fit_thresholds(frame, declared, Resampling(n_bootstrap=100, seed=3))
+    probabilities = tier_probabilities(frame, declared, Resampling(n_bootstrap=100, seed=3))
     assert [item.probabilities for item in calibration.items] == list(probabilities.probabilities)
     data = calibration.to_dict()
     json.dumps(data, allow_nan=False)
@@ -444,7 +452,7 @@ def test_bootstrap_is_fast_enough():
 
     frame, _ = synthetic_panel(np.random.default_rng(0), noise=0.9)
     start = time.perf_counter()
-    fit_thresholds(frame, rule(initial_thresholds=[2.5, 4.0]), n_bootstrap=1000, seed=0)
+    fit_thresholds(frame, rule(initial_thresholds=[2.5, 4.0]), Resampling(n_bootstrap=1000, seed=0))
     assert time.perf_counter() - start < 5.0
 
 
@@ -454,8 +462,7 @@ def test_items_missing_a_dimension_have_no_score():
     result = fit_thresholds(
         frame,
         TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[2.0]),
-        n_bootstrap=20,
-        seed=1,
+        Resampling(n_bootstrap=20, seed=1),
     )
     missing = result.items[1]
     assert missing.score is None and missing.rule_tier is None and missing.probabilities is None
@@ -492,7 +499,7 @@ def test_invalid_arguments_name_the_parameter(override, parameter):
     for key, value in override.items():
         (fields if key in TierRule.__dataclass_fields__ else settings)[key] = value
     with pytest.raises(ValueError, match=parameter):
-        fit_thresholds(frame, TierRule(**fields), **settings)
+        fit_thresholds(frame, TierRule(**fields), Resampling(**settings))
 
 
 def test_tier_values_must_be_positions():

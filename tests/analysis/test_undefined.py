@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from analysis.calibration import TierRule, fit_thresholds, tier_probabilities
+from analysis.calibration import Resampling, TierRule, fit_thresholds, tier_probabilities
 from analysis.reliability import (
     MIN_PAIRABLE_ITEMS,
     _unit_weights,
@@ -160,19 +160,21 @@ RULE = TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds
 
 def test_one_expert_gives_no_tier_probabilities() -> None:
     frame = _calibration_frame({"a": (1, 0), "b": (3, 1), "c": (5, 2)}, "x")
-    result = fit_thresholds(frame, RULE, n_bootstrap=50, seed=0)
+    result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=50, seed=0))
     assert all(item.probabilities is None and item.modal_share is None for item in result.items)
     assert "at least 2 experts" in result.reasons["probabilities"]
-    probabilities = tier_probabilities(frame, RULE, n_bootstrap=50, seed=0)
+    probabilities = tier_probabilities(frame, RULE, Resampling(n_bootstrap=50, seed=0))
     assert probabilities.probabilities == (None, None, None)
     # Two experts are enough to resample.
-    two = fit_thresholds(_calibration_frame({"a": (1, 0), "b": (5, 2)}, "xy"), RULE, seed=0)
+    two = fit_thresholds(
+        _calibration_frame({"a": (1, 0), "b": (5, 2)}, "xy"), RULE, Resampling(seed=0)
+    )
     assert all(item.probabilities is not None for item in two.items)
 
 
 def test_all_items_in_one_tier_fit_no_threshold() -> None:
     frame = _calibration_frame({"a": (1, 1), "b": (3, 1), "c": (5, 1)}, "xyz")
-    result = fit_thresholds(frame, RULE, n_bootstrap=0)
+    result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=0))
     # Before: thresholds moved off the scale (below 1 and above 5) and kappa 1.0.
     assert result.fitted_thresholds == (2.5, 4.0)
     assert result.kappa_fitted is None and result.loo_kappa is None
@@ -184,7 +186,7 @@ def test_all_items_in_one_tier_fit_no_threshold() -> None:
 
 def test_two_items_leave_one_out_is_not_identified() -> None:
     frame = _calibration_frame({"a": (1, 0), "b": (5, 2)}, "xyz")
-    result = fit_thresholds(frame, RULE, n_bootstrap=0)
+    result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=0))
     assert result.loo_kappa is None and result.loo_accuracy is None
     assert result.reasons["loo_kappa"].startswith("not identified")
 
