@@ -13,12 +13,14 @@ take a batch of coincidence matrices and return a batch of alphas.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, TypeAlias
 
 import numpy as np
 import scipy.sparse
 
-from analysis._types import FloatArray
+from analysis._types import FloatArray, IntArray
 
 #: Per-unit coincidences: dense (units, V*V), or sparse when that would be too large.
 PerUnit: TypeAlias = FloatArray | scipy.sparse.csr_matrix
@@ -121,3 +123,121 @@ def expected_coincidences(n_v: FloatArray) -> FloatArray:
         return np.zeros((n_v.size, n_v.size))
     expected: FloatArray = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
     return expected
+
+
+# Above this many (units x V x V) cells per pair of values, replicates go through the
+# list of value pairs rather than the per-unit value counts.
+_PAIRS_RATIO = 4.0
+
+
+@dataclass(frozen=True)
+class RatedValues:
+    """The values of one dimension as (unit, rater, value code), for resampling both.
+
+    A replicate weights unit u by v_u and rater r by w_r (how often each was drawn). It
+    keeps every ordered pair of values given to one unit by two different raters of the
+    sample, with weight w_r w_s: two draws of the same rater are two raters, but never a
+    pair with each other (that pair would agree by construction). With all weights 1
+    this is Krippendorff's set of pairable values.
+    """
+
+    unit: IntArray
+    rater: IntArray
+    value: IntArray
+    n_units: int
+    n_raters: int
+    width: int
+
+    @cached_property
+    def rated(self) -> scipy.sparse.csr_matrix:
+        """(raters, units): 1 where the rater gave the unit a value."""
+        ones = np.ones(self.unit.size)
+        return scipy.sparse.csr_matrix(
+            (ones, (self.rater, self.unit)), shape=(self.n_raters, self.n_units)
+        )
+
+    @cached_property
+    def by_rater(self) -> scipy.sparse.csr_matrix:
+        """(raters, units * V): 1 where the rater gave the unit value c."""
+        ones = np.ones(self.unit.size)
+        column = self.unit * self.width + self.value
+        return scipy.sparse.csr_matrix(
+            (ones, (self.rater, column)), shape=(self.n_raters, self.n_units * self.width)
+        )
+
+    @cached_property
+    def pairs(self) -> tuple[IntArray, IntArray, IntArray]:
+        """(first, second, unit): row indices of the ordered pairs of values in a unit."""
+        order = np.argsort(self.unit, kind="stable")
+        unit = self.unit[order]
+        per_unit = np.bincount(unit, minlength=self.n_units)
+        start = np.cumsum(per_unit) - per_unit
+        repeat = per_unit[unit]
+        left = np.repeat(np.arange(unit.size), repeat)
+        offset = np.arange(left.size) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+        right = start[unit[left]] + offset
+        distinct = left != right
+        return order[left[distinct]], order[right[distinct]], unit[left[distinct]]
+
+    @property
+    def n_pairs(self) -> int:
+        counts = np.bincount(self.unit, minlength=self.n_units).astype(float)
+        return int((counts * (counts - 1.0)).sum())
+
+    def use_pairs(self) -> bool:
+        """Whether the list of pairs is cheaper than per-unit V x V products."""
+        cells = self.n_units * self.width * self.width
+        return cells > _PAIRS_RATIO * max(self.n_pairs, 1) or cells > _DENSE_LIMIT
+
+    def weighted_counts(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(B, units, V) sums of w_r and of w_r^2 over the raters giving unit u value c."""
+        shape = (rater_weights.shape[0], self.n_units, self.width)
+        n = _dense(self.by_rater.T @ rater_weights.T).T.reshape(shape)
+        square = _dense(self.by_rater.T @ (rater_weights**2).T).T.reshape(shape)
+        return n, square
+
+    def pair_totals(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(m, P), each (B, units): m_u = sum_r w_r, P_u = sum over pairs of w_r w_s."""
+        m = _dense(self.rated.T @ rater_weights.T).T
+        square = _dense(self.rated.T @ (rater_weights**2).T).T
+        return m, m * m - square
+
+    def pair_sums(self, rater_weights: FloatArray, g: FloatArray) -> FloatArray:
+        """(B, units): sum over the unit's pairs of w_r w_s g[x_ru, x_su]."""
+        if self.use_pairs():
+            first, second, unit = self.pairs
+            cell = g[self.value[first], self.value[second]]
+            by_unit = scipy.sparse.csr_matrix(
+                (cell, (np.arange(unit.size), unit)), shape=(unit.size, self.n_units)
+            )
+            product = rater_weights[:, self.rater[first]] * rater_weights[:, self.rater[second]]
+            return _dense(by_unit.T @ product.T).T
+        n, square = self.weighted_counts(rater_weights)
+        sums: FloatArray = np.einsum("buc,ck,buk->bu", n, g, n) - square @ np.diag(g)
+        return sums
+
+    def coincidences(self, unit_scale: FloatArray, rater_weights: FloatArray) -> FloatArray:
+        """(B, V*V): sum_u s_u sum over the unit's pairs of w_r w_s [x_ru = c, x_su = k]."""
+        width = self.width
+        if self.use_pairs():
+            first, second, unit = self.pairs
+            cell = self.value[first] * width + self.value[second]
+            to_cell = scipy.sparse.csr_matrix(
+                (np.ones(cell.size), (np.arange(cell.size), cell)),
+                shape=(cell.size, width * width),
+            )
+            product = rater_weights[:, self.rater[first]] * rater_weights[:, self.rater[second]]
+            product *= unit_scale[:, unit]
+            return _dense(to_cell.T @ product.T).T
+        n, square = self.weighted_counts(rater_weights)
+        o = np.matmul((n * unit_scale[:, :, None]).transpose(0, 2, 1), n)
+        index = np.arange(width)
+        o[:, index, index] -= np.einsum("bu,buc->bc", unit_scale, square)
+        dense: FloatArray = o.reshape(-1, width * width)
+        return dense
+
+
+def _dense(matrix: object) -> FloatArray:
+    if scipy.sparse.issparse(matrix):
+        matrix = matrix.toarray()
+    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float64))

@@ -13,8 +13,9 @@ raises on degenerate data. Invalid arguments raise ``ValueError`` naming the par
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import krippendorff
 import numpy as np
@@ -25,9 +26,8 @@ from analysis._checks import check_bootstrap, make_generator
 from analysis._coincidence import (
     LEVELS,
     Level,
+    RatedValues,
     alpha_batch,
-    unit_coincidences,
-    weighted_coincidences,
 )
 from analysis._types import BoolArray, FloatArray, LabelArray
 from analysis.consensus import confusion_pairs
@@ -151,24 +151,191 @@ def _one_dimension(
     return dimension_data(frame, scales=scales)[dimension]
 
 
-def _unit_weights(n_units: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArray:
-    """(B, units) counts: how often each replicate drew each unit (with replacement)."""
-    if n_bootstrap == 0 or n_units == 0:
-        return np.zeros((0, n_units))
-    drawn = rng.integers(0, n_units, size=(n_bootstrap, n_units))
-    drawn += np.arange(n_bootstrap)[:, None] * n_units
-    counts = np.bincount(drawn.ravel(), minlength=n_bootstrap * n_units)
-    return counts.reshape(n_bootstrap, n_units).astype(float)
+#: What the interval is about: raters as a sample of possible raters (the population
+#: coefficient) or these raters only (the items alone are a sample).
+Raters: TypeAlias = Literal["sampled", "fixed"]
+RATERS: tuple[Raters, ...] = ("sampled", "fixed")
+
+_Z = scipy.stats.norm.ppf([0.025, 0.975])
 
 
-def _percentile_ci(replicates: FloatArray) -> tuple[float | None, float | None, str | None]:
-    defined = replicates[np.isfinite(replicates)]
+def _check_raters(raters: object) -> Raters:
+    for known in RATERS:
+        if raters == known:
+            return known
+    raise ValueError(f"raters must be one of {', '.join(RATERS)}, not {raters!r}")
+
+
+def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArray:
+    """(B, n) counts: how often each replicate drew each of n units (with replacement)."""
+    if n_bootstrap == 0 or n == 0:
+        return np.zeros((n_bootstrap, n))
+    drawn = rng.integers(0, n, size=(n_bootstrap, n))
+    drawn += np.arange(n_bootstrap)[:, None] * n
+    counts = np.bincount(drawn.ravel(), minlength=n_bootstrap * n)
+    return counts.reshape(n_bootstrap, n).astype(float)
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Bootstrap draws of the items (B, units) and, unless raters are fixed, the raters."""
+
+    items: FloatArray
+    raters: FloatArray | None
+
+    @property
+    def size(self) -> int:
+        return int(self.items.shape[0])
+
+
+def _draws(
+    data: DimensionData, n_bootstrap: int, rng: np.random.Generator, raters: Raters
+) -> _Draws:
+    units, _ = data.value_counts()
+    items = _draw_counts(units.size, n_bootstrap, rng)
+    if raters == "fixed":
+        return _Draws(items=items, raters=None)
+    return _Draws(items=items, raters=_draw_counts(data.n_raters, n_bootstrap, rng))
+
+
+def _rated_values(data: DimensionData) -> RatedValues:
+    units, _ = data.value_counts()
+    rater_codes, rater = np.unique(data.rater_code, return_inverse=True)
+    return RatedValues(
+        unit=np.searchsorted(units, data.item_code),
+        rater=rater.astype(np.int64),
+        value=data.value_code,
+        n_units=int(units.size),
+        n_raters=int(rater_codes.size),
+        width=int(data.domain.size),
+    )
+
+
+#: A function of (item weights (B, units), rater weights (B, raters)) giving each
+#: coefficient's B values (NaN where undefined).
+_Batch: TypeAlias = Callable[[FloatArray, FloatArray], dict[str, FloatArray]]
+
+
+def _chunked(
+    batch: _Batch, items: FloatArray, raters: FloatArray, cells: int
+) -> dict[str, FloatArray]:
+    """``batch`` over rows of (items, raters) in chunks of about _CHUNK_CELLS cells."""
+    size = items.shape[0]
+    step = max(1, _CHUNK_CELLS // max(1, cells))
+    parts = [batch(items[i : i + step], raters[i : i + step]) for i in range(0, size, step)]
+    if not parts:
+        return {}
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+@dataclass(frozen=True)
+class _Replicates:
+    """Per coefficient: bootstrap replicates and the jackknife values of each facet."""
+
+    bootstrap: dict[str, FloatArray]
+    jackknife: dict[str, tuple[FloatArray, ...]]
+
+
+def _replicates(
+    batch: _Batch, table: RatedValues, draws: _Draws, point: Mapping[str, float]
+) -> _Replicates:
+    """Item and rater replicates combined, and the jackknife of both facets.
+
+    A replicate is theta + c_I (theta*_items - theta) + c_R (theta*_raters - theta):
+    the deviations of an item bootstrap (raters kept) and of a rater bootstrap (items
+    kept), drawn independently and added; c = sqrt(n / (n - 1)) undoes the bootstrap's
+    shrinkage of a variance by (n - 1) / n. With fixed raters only the item part is used.
+    """
+    cells = max(table.n_pairs, table.n_units * table.width * table.width)
+    n_units, n_raters = table.n_units, table.n_raters
+    all_items = np.ones((draws.size, n_units))
+    all_raters = np.ones((draws.size, n_raters))
+    by_items = _chunked(batch, draws.items, all_raters, cells)
+    jackknife_items = _chunked(batch, 1.0 - np.eye(n_units), np.ones((n_units, n_raters)), cells)
+    c_items = np.sqrt(n_units / max(n_units - 1.0, 1.0))
+    combined = {
+        name: point[name] + c_items * (values - point[name]) for name, values in by_items.items()
+    }
+    jackknife: dict[str, tuple[FloatArray, ...]] = {
+        name: (values,) for name, values in jackknife_items.items()
+    }
+    if draws.raters is not None:
+        by_raters = _chunked(batch, all_items, draws.raters, cells)
+        jackknife_raters = _chunked(
+            batch, np.ones((n_raters, n_units)), 1.0 - np.eye(n_raters), cells
+        )
+        c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
+        for name, values in by_raters.items():
+            combined[name] = combined[name] + c_raters * (values - point[name])
+            jackknife[name] = (*jackknife[name], jackknife_raters[name])
+    return _Replicates(bootstrap=combined, jackknife=jackknife)
+
+
+@dataclass(frozen=True)
+class _Interval:
+    low: float | None
+    high: float | None
+    reason: str | None
+    n_used: int
+    p_below: float | None = None
+
+
+def _acceleration(jackknife: Sequence[FloatArray]) -> float:
+    """BCa acceleration from the jackknife of each facet (items, raters).
+
+    With influence values L_j = (n - 1)(mean - theta_(-j)) per facet, the skewness of
+    the linear approximation sum_f sum_j L_j / n_f is (sum_f sum_j L_j^3 / n_f^3) /
+    (sum_f sum_j L_j^2 / n_f^2)^(3/2), and a is a sixth of it (Efron 1987).
+    """
+    third = second = 0.0
+    for values in jackknife:
+        defined = values[np.isfinite(values)]
+        if defined.size < 2:
+            continue
+        influence = (defined.size - 1.0) * (defined.mean() - defined)
+        third += float((influence**3).sum()) / defined.size**3
+        second += float((influence**2).sum()) / defined.size**2
+    return third / (6.0 * second**1.5) if second > 0 else 0.0
+
+
+def _bca_interval(
+    estimate: float,
+    replicates: FloatArray,
+    jackknife: Sequence[FloatArray],
+    minimum: float | None = None,
+) -> _Interval:
+    """Efron's bias-corrected and accelerated 95% interval from the defined replicates.
+
+    ``p_below`` is the BCa confidence that the coefficient is below ``minimum``: the
+    level of the one-sided BCa bound that falls on ``minimum``, so it is below 0.025
+    exactly when ``minimum`` is below the interval.
+    """
     if replicates.size == 0:
-        return None, None, "no bootstrap replicates were requested"
+        return _Interval(None, None, "no bootstrap replicates were requested", 0)
+    defined = np.sort(replicates[np.isfinite(replicates)])
     if defined.size == 0:
-        return None, None, "the coefficient is undefined in every bootstrap replicate"
-    low, high = np.quantile(defined, [0.025, 0.975])
-    return float(low), float(high), None
+        reason = "the coefficient is undefined in every bootstrap replicate"
+        return _Interval(None, None, reason, 0)
+    n = defined.size
+    below = np.searchsorted(defined, estimate, side="left")
+    ties = np.searchsorted(defined, estimate, side="right") - below
+    share = np.clip((below + 0.5 * ties) / n, 0.5 / n, 1.0 - 0.5 / n)
+    z0 = float(scipy.stats.norm.ppf(share))
+    a = _acceleration(jackknife)
+    shifted = z0 + _Z
+    levels = scipy.stats.norm.cdf(z0 + shifted / (1.0 - a * shifted))
+    low, high = np.quantile(defined, levels)
+    p_below = None
+    if minimum is not None:
+        at = np.searchsorted(defined, minimum, side="left")
+        tied = np.searchsorted(defined, minimum, side="right") - at
+        g = (at + 0.5 * tied) / n
+        if g <= 0.0 or g >= 1.0:
+            p_below = float(g)
+        else:
+            y = float(scipy.stats.norm.ppf(g)) - z0
+            p_below = float(scipy.stats.norm.cdf(y / (1.0 + a * y) - z0))
+    return _Interval(float(low), float(high), None, int(n), p_below)
 
 
 # ----------------------------------------------------------------------------- alpha
@@ -220,12 +387,6 @@ def _pairable_items(counts: FloatArray) -> BoolArray:
     return pairable
 
 
-def _too_few_items(weights: FloatArray, pairable: BoolArray) -> BoolArray:
-    """Replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items."""
-    few: BoolArray = (weights[:, pairable] > 0).sum(axis=1) < MIN_PAIRABLE_ITEMS
-    return few
-
-
 def _alpha_degenerate(data: DimensionData, counts: FloatArray) -> str | None:
     if data.n_raters < 2:
         return f"values from {data.n_raters} rater(s) only; alpha needs at least two raters"
@@ -242,11 +403,35 @@ def _alpha_degenerate(data: DimensionData, counts: FloatArray) -> str | None:
     return None
 
 
+def _too_few_items(items: FloatArray, pairs: FloatArray) -> BoolArray:
+    """Replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items."""
+    few: BoolArray = ((items > 0) & (pairs > 0)).sum(axis=1) < MIN_PAIRABLE_ITEMS
+    return few
+
+
+def _alpha_batch(table: RatedValues, domain: FloatArray, levels: Sequence[Level]) -> _Batch:
+    def batch(items: FloatArray, raters: FloatArray) -> dict[str, FloatArray]:
+        m, pairs = table.pair_totals(raters)
+        # A unit of m values spreads each value over its m - 1 partners (Krippendorff);
+        # with rater weights the partners are the P / m pairs per value.
+        scale = items * np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
+        o = table.coincidences(scale, raters)
+        few = _too_few_items(items, pairs)
+        values: dict[str, FloatArray] = {}
+        for level in levels:
+            alpha = alpha_batch(o, domain, level)
+            alpha[few] = np.nan
+            values[level] = alpha
+        return values
+
+    return batch
+
+
 def _alpha_results(
     data: DimensionData,
     *,
     levels: Sequence[Level],
-    weights: FloatArray,
+    draws: _Draws,
     minimum: float,
 ) -> dict[str, AlphaResult]:
     _, counts = data.value_counts()
@@ -255,18 +440,20 @@ def _alpha_results(
     n_pairable_values = int(counts[pairable].sum())
     degenerate = _alpha_degenerate(data, counts)
     reasons = {level: degenerate or level_problem(data, level) for level in levels}
+    defined = [level for level in levels if reasons[level] is None]
+    values: dict[str, float] = {
+        level: float(
+            krippendorff.alpha(
+                value_counts=counts, value_domain=data.domain, level_of_measurement=level
+            )
+        )
+        for level in defined
+    }
+    replicates = None
+    if defined and draws.size:
+        table = _rated_values(data)
+        replicates = _replicates(_alpha_batch(table, data.domain, defined), table, draws, values)
     results: dict[str, AlphaResult] = {}
-    if any(reason is None for reason in reasons.values()):
-        per_unit = unit_coincidences(counts)
-        chunk = max(1, _CHUNK_CELLS // max(1, data.domain.size**2))
-        replicates = {level: np.empty(weights.shape[0]) for level in levels}
-        for start in range(0, weights.shape[0], chunk):
-            o = weighted_coincidences(per_unit, weights[start : start + chunk])
-            for level in levels:
-                replicates[level][start : start + chunk] = alpha_batch(o, data.domain, level)
-        few = _too_few_items(weights, pairable)
-        for level in levels:
-            replicates[level][few] = np.nan
     for level in levels:
         reason = reasons[level]
         if reason is not None:
@@ -280,28 +467,50 @@ def _alpha_results(
                 n_pairable_values=n_pairable_values,
             )
             continue
-        value = float(
-            krippendorff.alpha(
-                value_counts=counts, value_domain=data.domain, level_of_measurement=level
+        value = values[level]
+        if replicates is None:
+            interval = _bca_interval(value, np.empty(0), ())
+        else:
+            interval = _bca_interval(
+                value, replicates.bootstrap[level], replicates.jackknife[level], minimum
             )
-        )
-        low, high, ci_reason = _percentile_ci(replicates[level])
-        defined = replicates[level][np.isfinite(replicates[level])]
         results[level] = AlphaResult(
             name="krippendorff_alpha",
             value=value,
-            ci_low=low,
-            ci_high=high,
-            ci_reason=ci_reason,
-            n_bootstrap=int(defined.size),
+            ci_low=interval.low,
+            ci_high=interval.high,
+            ci_reason=interval.reason,
+            n_bootstrap=interval.n_used,
             level=level,
             minimum=minimum,
-            p_below_minimum=float(np.mean(defined < minimum)) if defined.size else None,
+            p_below_minimum=interval.p_below,
             reading=read_alpha(value),
             n_pairable_units=n_pairable_units,
             n_pairable_values=n_pairable_values,
         )
     return results
+
+
+def _prepared(
+    ratings: pd.DataFrame | DimensionData,
+    *,
+    dimension: Hashable | None,
+    level: str | None,
+    scale: Sequence[float] | None,
+    n_bootstrap: int,
+    rng: np.random.Generator | int | None,
+    raters: str,
+) -> tuple[DimensionData, _Draws]:
+    """Checked arguments, the one dimension's data and the bootstrap draws."""
+    checked = None if level is None else _check_level(level)
+    n_bootstrap = check_bootstrap(n_bootstrap)
+    facets = _check_raters(raters)
+    generator = make_generator(rng, "rng")
+    data = _one_dimension(ratings, dimension, scale)
+    problem = None if checked is None else level_problem(data, checked)
+    if problem is not None:
+        raise ValueError(f"level: {problem}")
+    return data, _draws(data, n_bootstrap, generator, facets)
 
 
 def krippendorff_alpha(
@@ -313,6 +522,7 @@ def krippendorff_alpha(
     rng: np.random.Generator | int | None = None,
     minimum: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
+    raters: str = "sampled",
 ) -> AlphaResult:
     """Krippendorff's alpha with a bootstrap confidence interval.
 
@@ -399,16 +609,17 @@ def krippendorff_alpha(
     interval 0.849 acceptable
     ratio 0.797 tentative
     """
+    data, draws = _prepared(
+        ratings,
+        dimension=dimension,
+        level=level,
+        scale=scale,
+        n_bootstrap=n_bootstrap,
+        rng=rng,
+        raters=raters,
+    )
     checked = _check_level(level)
-    n_bootstrap = check_bootstrap(n_bootstrap)
-    generator = make_generator(rng, "rng")
-    data = _one_dimension(ratings, dimension, scale)
-    problem = level_problem(data, checked)
-    if problem is not None:
-        raise ValueError(f"level: {problem}")
-    units, _ = data.value_counts()
-    weights = _unit_weights(units.size, n_bootstrap, generator)
-    alpha = _alpha_results(data, levels=(checked,), weights=weights, minimum=float(minimum))
+    alpha = _alpha_results(data, levels=(checked,), draws=draws, minimum=float(minimum))
     return alpha[checked]
 
 
@@ -431,32 +642,6 @@ def _quadratic_weights(categories: FloatArray) -> FloatArray:
     return weights
 
 
-@dataclass(frozen=True)
-class _AgreementBatch:
-    """Per-replicate observed agreement and category propensities (first row: the data)."""
-
-    pa: FloatArray
-    pi: FloatArray
-
-
-def _agreement_batch(
-    counts: FloatArray, weights: FloatArray, unit_weights: FloatArray
-) -> _AgreementBatch:
-    r = counts.sum(axis=1)
-    pairable = (r >= 2).astype(float)
-    r_star = counts @ weights.T
-    denominator = np.where(r >= 2, r * (r - 1.0), 1.0)
-    a = np.where(r >= 2, (counts * (r_star - 1.0)).sum(axis=1) / denominator, 0.0)
-    share = counts / np.where(r > 0, r, 1.0)[:, None]
-    n_pairable = unit_weights @ pairable
-    n_units = unit_weights.sum(axis=1)
-    pa = np.divide(
-        unit_weights @ a, n_pairable, out=np.full(n_pairable.shape, np.nan), where=n_pairable > 0
-    )
-    pi = (unit_weights @ share) / np.where(n_units > 0, n_units, 1.0)[:, None]
-    return _AgreementBatch(pa=pa, pi=pi)
-
-
 def _chance_corrected(pa: FloatArray, pe: FloatArray) -> FloatArray:
     defined = np.isfinite(pa) & (1.0 - pe > 1e-12)
     value = np.full(pa.shape, np.nan)
@@ -464,31 +649,58 @@ def _chance_corrected(pa: FloatArray, pe: FloatArray) -> FloatArray:
     return value
 
 
-def _agreement_values(
-    counts: FloatArray, categories: FloatArray, unit_weights: FloatArray
-) -> dict[str, FloatArray]:
+def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
     q = categories.size
-    if q == 0 or counts.shape[0] == 0:
-        return {name: np.full(unit_weights.shape[0], np.nan) for name in AGREEMENT_COEFFICIENTS}
-    identity = np.eye(q)
-    plain = _agreement_batch(counts, identity, unit_weights)
-    values = {
-        "percent_agreement": plain.pa,
-        "fleiss_kappa": _chance_corrected(plain.pa, (plain.pi**2).sum(axis=1)),
-        "brennan_prediger": _chance_corrected(plain.pa, np.full(plain.pa.shape, 1.0 / q)),
+    weightings = {
+        "identity": np.eye(q),
+        "ordinal": _ordinal_weights(q) if q else np.ones((0, 0)),
+        "quadratic": _quadratic_weights(categories),
     }
-    for name, weights in (
-        ("gwet_ac1", identity),
-        ("gwet_ac2_ordinal", _ordinal_weights(q)),
-        ("gwet_ac2_quadratic", _quadratic_weights(categories)),
-    ):
-        batch = plain if name == "gwet_ac1" else _agreement_batch(counts, weights, unit_weights)
-        if q < 2:
-            values[name] = np.full(batch.pa.shape, np.nan)
-            continue
-        pe = weights.sum() / (q * (q - 1.0)) * (batch.pi * (1.0 - batch.pi)).sum(axis=1)
-        values[name] = _chance_corrected(batch.pa, pe)
-    return values
+
+    def batch(items: FloatArray, raters: FloatArray) -> dict[str, FloatArray]:
+        nothing = np.full(items.shape[0], np.nan)
+        if q == 0 or table.n_units == 0:
+            return {name: nothing.copy() for name in AGREEMENT_COEFFICIENTS}
+        m, pairs = table.pair_totals(raters)
+        pairable = pairs > 0
+        n_pairable = (items * pairable).sum(axis=1)
+        # Observed agreement: the mean over items of the weighted share of agreeing pairs.
+        pa = {}
+        for key, weights in weightings.items():
+            agree = table.pair_sums(raters, weights)
+            per_item = np.divide(agree, pairs, out=np.zeros_like(pairs), where=pairable)
+            pa[key] = np.divide(
+                (items * per_item).sum(axis=1), n_pairable, out=nothing.copy(), where=n_pairable > 0
+            )
+        # Propensities: the mean over items with a value of each category's share.
+        counts, _ = table.weighted_counts(raters)
+        rated = items * (m > 0)
+        share = counts / np.where(m > 0, m, 1.0)[:, :, None]
+        total = rated.sum(axis=1)
+        pi = np.einsum("bu,buc->bc", rated, share) / np.where(total > 0, total, 1.0)[:, None]
+        values = {
+            "percent_agreement": pa["identity"],
+            "fleiss_kappa": _chance_corrected(pa["identity"], (pi**2).sum(axis=1)),
+            "brennan_prediger": _chance_corrected(pa["identity"], np.full(nothing.shape, 1.0 / q)),
+        }
+        chance = (pi * (1.0 - pi)).sum(axis=1)
+        for name, key in (
+            ("gwet_ac1", "identity"),
+            ("gwet_ac2_ordinal", "ordinal"),
+            ("gwet_ac2_quadratic", "quadratic"),
+        ):
+            if q < 2:
+                values[name] = nothing.copy()
+                continue
+            pe = weightings[key].sum() / (q * (q - 1.0)) * chance
+            values[name] = _chance_corrected(pa[key], pe)
+        few = _too_few_items(items, pairs)
+        for name, value in values.items():
+            if name != "percent_agreement":
+                value[few] = np.nan
+        return values
+
+    return batch
 
 
 def _agreement_reason(name: str, data: DimensionData, counts: FloatArray, q: int) -> str:
@@ -520,42 +732,43 @@ def _agreement_undefined(name: str, data: DimensionData, counts: FloatArray) -> 
     return None
 
 
-def _agreement_results(
-    data: DimensionData, *, categories: FloatArray, unit_weights: FloatArray
-) -> AgreementCoefficients:
+def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoefficients:
     _, counts = data.value_counts()
-    counts = _counts_on(counts, data.domain, categories)
-    point = _agreement_values(counts, categories, np.ones((1, counts.shape[0])))
-    replicates = _agreement_values(counts, categories, unit_weights)
-    few = _too_few_items(unit_weights, _pairable_items(counts))
+    categories = data.domain
+    table = _rated_values(data)
+    batch = _agreement_batch(table, categories)
+    point = {
+        name: float(values[0])
+        for name, values in batch(np.ones((1, table.n_units)), np.ones((1, table.n_raters))).items()
+    }
+    reasons = {}
+    for name in AGREEMENT_COEFFICIENTS:
+        undefined = _agreement_undefined(name, data, counts)
+        if undefined is not None or not np.isfinite(point[name]):
+            reasons[name] = undefined or _agreement_reason(name, data, counts, categories.size)
+    replicates = None
+    if draws.size and len(reasons) < len(AGREEMENT_COEFFICIENTS):
+        replicates = _replicates(batch, table, draws, point)
     results: dict[str, Coefficient] = {}
     for name in AGREEMENT_COEFFICIENTS:
-        value = point[name][0] if point[name].size else np.nan
-        undefined = _agreement_undefined(name, data, counts)
-        if undefined is not None or not np.isfinite(value):
-            reason = undefined or _agreement_reason(name, data, counts, categories.size)
-            results[name] = Coefficient(name=name, value=None, reason=reason)
+        if name in reasons:
+            results[name] = Coefficient(name=name, value=None, reason=reasons[name])
             continue
-        if name != "percent_agreement":
-            replicates[name][few] = np.nan
-        low, high, ci_reason = _percentile_ci(replicates[name])
+        if replicates is None:
+            interval = _bca_interval(point[name], np.empty(0), ())
+        else:
+            interval = _bca_interval(
+                point[name], replicates.bootstrap[name], replicates.jackknife[name]
+            )
         results[name] = Coefficient(
             name=name,
-            value=float(value),
-            ci_low=low,
-            ci_high=high,
-            ci_reason=ci_reason,
-            n_bootstrap=int(np.isfinite(replicates[name]).sum()),
+            value=point[name],
+            ci_low=interval.low,
+            ci_high=interval.high,
+            ci_reason=interval.reason,
+            n_bootstrap=interval.n_used,
         )
     return AgreementCoefficients(**results)
-
-
-def _counts_on(counts: FloatArray, domain: FloatArray, categories: FloatArray) -> FloatArray:
-    if categories.size == domain.size and np.array_equal(categories, domain):
-        return counts
-    widened = np.zeros((counts.shape[0], categories.size))
-    widened[:, np.searchsorted(categories, domain)] = counts
-    return widened
 
 
 def agreement_coefficients(
@@ -565,6 +778,7 @@ def agreement_coefficients(
     categories: Sequence[float] | None = None,
     n_bootstrap: int = 1000,
     rng: np.random.Generator | int | None = None,
+    raters: str = "sampled",
 ) -> AgreementCoefficients:
     """Fleiss' kappa, Gwet's AC1 and AC2, Brennan-Prediger and percent agreement.
 
@@ -634,12 +848,16 @@ def agreement_coefficients(
     >>> round(result.fleiss_kappa.value, 3)
     0.43
     """
-    n_bootstrap = check_bootstrap(n_bootstrap)
-    generator = make_generator(rng, "rng")
-    data = _one_dimension(ratings, dimension, categories)
-    units, _ = data.value_counts()
-    weights = _unit_weights(units.size, n_bootstrap, generator)
-    return _agreement_results(data, categories=data.domain, unit_weights=weights)
+    data, draws = _prepared(
+        ratings,
+        dimension=dimension,
+        level=None,
+        scale=categories,
+        n_bootstrap=n_bootstrap,
+        rng=rng,
+        raters=raters,
+    )
+    return _agreement_results(data, draws=draws)
 
 
 # ----------------------------------------------------------------------- complete data
@@ -987,6 +1205,7 @@ def dimension_reliability(
     rng: np.random.Generator | int | None = None,
     minimum_alpha: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
+    raters: str = "sampled",
 ) -> DimensionReliability:
     """Every reliability coefficient of one dimension, sharing one bootstrap.
 
@@ -1038,17 +1257,17 @@ def dimension_reliability(
     >>> round(result.icc.value("ICC3"), 3), result.n_raters, result.n_items
     (0.715, 4, 6)
     """
-    checked = _check_level(level)
-    n_bootstrap = check_bootstrap(n_bootstrap)
-    generator = make_generator(rng, "rng")
-    data = _one_dimension(ratings, dimension, scale)
-    problem = level_problem(data, checked)
-    if problem is not None:
-        raise ValueError(f"level: {problem}")
-    units, _ = data.value_counts()
-    weights = _unit_weights(units.size, n_bootstrap, generator)
-    alpha = _alpha_results(data, levels=LEVELS, weights=weights, minimum=float(minimum_alpha))
-    agreement = _agreement_results(data, categories=data.domain, unit_weights=weights)
+    data, draws = _prepared(
+        ratings,
+        dimension=dimension,
+        level=level,
+        scale=scale,
+        n_bootstrap=n_bootstrap,
+        rng=rng,
+        raters=raters,
+    )
+    alpha = _alpha_results(data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha))
+    agreement = _agreement_results(data, draws=draws)
     if level == "nominal":
         reason = "not computed for a nominal dimension"
         icc = _undefined_icc(reason, 0, 0, (0, 0))

@@ -37,16 +37,36 @@ from tests.analysis.factories import frame_from_matrix, matrix_from_frame, rando
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
 
-def reference_alpha(matrix: np.ndarray, level: str) -> float:
-    """Krippendorff (2011) alpha by the book: coincidences from explicit value pairs."""
-    units = [[v for v in column if not np.isnan(v)] for column in np.asarray(matrix, dtype=float).T]
-    units = [u for u in units if len(u) >= 2]
-    domain = sorted({v for u in units for v in u})
+def reference_alpha(matrix: np.ndarray, level: str, origin=None) -> float:
+    """Krippendorff (2011) alpha by the book: coincidences from explicit value pairs.
+
+    ``origin`` labels the rows (raters) of a rater-resampled matrix: two copies of one
+    rater are two raters but never a pair; a unit's m values then share their weight m
+    over its P remaining ordered pairs (m / P = 1 / (m - 1) without copies).
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    origin = np.arange(matrix.shape[0]) if origin is None else np.asarray(origin)
+    units = []
+    for column in matrix.T:
+        present = ~np.isnan(column)
+        values, owners = column[present], origin[present]
+        pairs = [
+            (i, j)
+            for i, j in itertools.permutations(range(values.size), 2)
+            if owners[i] != owners[j]
+        ]
+        if pairs:
+            units.append((values, pairs))
+    if len(units) < 2:
+        return float("nan")
+    domain = sorted({v for values, _ in units for v in values})
+    if len(domain) < 2:
+        return float("nan")
     index = {v: i for i, v in enumerate(domain)}
     o = np.zeros((len(domain), len(domain)))
-    for u in units:
-        for i, j in itertools.permutations(range(len(u)), 2):
-            o[index[u[i]], index[u[j]]] += 1.0 / (len(u) - 1)
+    for values, pairs in units:
+        for i, j in pairs:
+            o[index[values[i]], index[values[j]]] += values.size / len(pairs)
     n_c = o.sum(axis=1)
     n = n_c.sum()
 
@@ -65,6 +85,29 @@ def reference_alpha(matrix: np.ndarray, level: str) -> float:
     observed = sum(o[c, k] * delta(c, k) for c, k in pairs) / n
     expected = sum(n_c[c] * n_c[k] * delta(c, k) for c, k in pairs) / (n * (n - 1))
     return 1 - observed / expected
+
+
+def reference_bca(estimate, replicates, jackknife, minimum):
+    """Efron (1987) BCa 95% interval and the BCa confidence of lying below ``minimum``."""
+    replicates = np.sort(np.asarray(replicates))
+    n = replicates.size
+    share = (np.sum(replicates < estimate) + 0.5 * np.sum(replicates == estimate)) / n
+    z0 = scipy.stats.norm.ppf(min(max(share, 0.5 / n), 1 - 0.5 / n))
+    third = second = 0.0
+    for values in jackknife:
+        values = np.asarray([v for v in values if np.isfinite(v)])
+        influence = (values.size - 1) * (values.mean() - values)
+        third += (influence**3).sum() / values.size**3
+        second += (influence**2).sum() / values.size**2
+    a = third / (6 * second**1.5)
+    bounds = []
+    for z in scipy.stats.norm.ppf([0.025, 0.975]):
+        level = scipy.stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        bounds.append(np.quantile(replicates, level))
+    g = (np.sum(replicates < minimum) + 0.5 * np.sum(replicates == minimum)) / n
+    y = scipy.stats.norm.ppf(g) - z0
+    p_below = g if g in (0.0, 1.0) else scipy.stats.norm.cdf(y / (1 + a * y) - z0)
+    return bounds, p_below
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -89,29 +132,38 @@ def test_alpha_matches_krippendorff_package_and_reference(panel, level):
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_vectorised_bootstrap_equals_naive_loop(panel, level):
-    # Oracle: resample the units in a Python loop with the same draws and compute each
-    # replicate with reference_alpha; the percentile interval and q must agree.
-    n_bootstrap = 60
+    # Oracle: resample the items and, independently, the raters in a Python loop with the
+    # same draws, compute each replicate with reference_alpha (copies of a rater never
+    # paired), add the two deviations and take Efron's BCa interval with the jackknife
+    # over items and over raters; interval, q and the count of replicates must agree.
+    n_bootstrap = 40
     result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7)
     matrix = matrix_from_frame(panel)
     matrix = matrix[:, ~np.isnan(matrix).all(axis=0)]
-    draws = np.random.default_rng(7).integers(
-        0, matrix.shape[1], size=(n_bootstrap, matrix.shape[1])
-    )
+    matrix = matrix[~np.isnan(matrix).all(axis=1)]
+    n_raters, n_items = matrix.shape
+    rng = np.random.default_rng(7)
+    item_draws = rng.integers(0, n_items, size=(n_bootstrap, n_items))
+    rater_draws = rng.integers(0, n_raters, size=(n_bootstrap, n_raters))
+    estimate = reference_alpha(matrix, level)
+    c_items, c_raters = np.sqrt(n_items / (n_items - 1)), np.sqrt(n_raters / (n_raters - 1))
     replicates = []
-    for draw in draws:
-        resampled = matrix[:, draw]
-        values = resampled[~np.isnan(resampled)]
-        paired = (~np.isnan(resampled)).sum(axis=0) >= 2
-        if np.unique(resampled[:, paired][~np.isnan(resampled[:, paired])]).size < 2:
-            continue
-        replicates.append(reference_alpha(resampled, level))
-        assert values.size
-    low, high = np.quantile(replicates, [0.025, 0.975])
+    for items, raters in zip(item_draws, rater_draws, strict=True):
+        by_items = reference_alpha(matrix[:, items], level)
+        by_raters = reference_alpha(matrix[raters], level, origin=raters)
+        if np.isfinite(by_items) and np.isfinite(by_raters):
+            replicates.append(
+                estimate + c_items * (by_items - estimate) + c_raters * (by_raters - estimate)
+            )
+    jackknife = (
+        [reference_alpha(np.delete(matrix, j, axis=1), level) for j in range(n_items)],
+        [reference_alpha(np.delete(matrix, r, axis=0), level) for r in range(n_raters)],
+    )
+    (low, high), p_below = reference_bca(estimate, replicates, jackknife, 0.667)
     assert result.n_bootstrap == len(replicates)
     assert result.ci_low == pytest.approx(low, abs=1e-10)
     assert result.ci_high == pytest.approx(high, abs=1e-10)
-    assert result.p_below_minimum == pytest.approx(np.mean(np.asarray(replicates) < 0.667))
+    assert result.p_below_minimum == pytest.approx(p_below, abs=1e-10)
 
 
 def test_alpha_bootstrap_is_reproducible_and_seed_dependent(panel):

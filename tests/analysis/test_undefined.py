@@ -20,7 +20,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 from analysis.calibration import Resampling, TierRule, fit_thresholds, tier_probabilities
 from analysis.reliability import (
     MIN_PAIRABLE_ITEMS,
-    _unit_weights,
+    _draw_counts,
     dimension_reliability,
     krippendorff_alpha,
 )
@@ -80,14 +80,19 @@ def test_two_items_are_enough_and_match_the_package_and_statsmodels() -> None:
 
 def test_bootstrap_drops_replicates_that_drew_one_item_only() -> None:
     # Two pairable items: a replicate that drew one of them twice is alpha = 0 by
-    # construction and must not enter the interval (before: CI [0, 1], q inflated).
+    # construction and must not enter the interval (before: CI [0, 1], q inflated). A
+    # rater replicate that drew one rater only has no pairable values and is dropped too.
     frame = frame_from_matrix([[1, 3], [1, 3], [1, 3], [2, 3]])
     result = krippendorff_alpha(frame, level="interval", n_bootstrap=400, rng=7)
-    weights = _unit_weights(2, 400, np.random.default_rng(7))
-    both = int(((weights > 0).sum(axis=1) == 2).sum())
-    assert 0 < result.n_bootstrap == both < 400
+    rng = np.random.default_rng(7)
+    items, raters = _draw_counts(2, 400, rng), _draw_counts(4, 400, rng)
+    both_items = (items > 0).sum(axis=1) == 2
+    usable = int((both_items & ((raters > 0).sum(axis=1) >= 2)).sum())
+    assert 0 < result.n_bootstrap == usable < int(both_items.sum()) < 400
+    fixed = krippendorff_alpha(frame, level="interval", n_bootstrap=400, rng=7, raters="fixed")
+    assert fixed.n_bootstrap == int(both_items.sum())
     kappa = dimension_reliability(frame, n_bootstrap=400, rng=7).fleiss_kappa
-    assert kappa.n_bootstrap <= both
+    assert kappa.n_bootstrap <= usable
 
 
 def test_ratio_refuses_negative_values_naming_the_dimension() -> None:
