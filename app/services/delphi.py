@@ -21,7 +21,7 @@ from app.models import (
 )
 from app.services import invitations
 from app.services.reports import ratings_frame
-from app.services.rounds import get_round, round_definition
+from app.services.rounds import CellFeedback, PanelFeedback, get_round, round_definition
 from app.services.surveys import definition_of, get_survey_version, slug_of
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
@@ -70,7 +70,7 @@ def create_next_round(
         previous_round_id=previous.id,
         criteria=criteria or None,
         item_keys=asked if len(asked) < len(new.items) else None,
-        feedback=feedback,
+        feedback=feedback.model_dump(mode="json"),
     )
     session.add(round_)
     session.flush()
@@ -145,14 +145,13 @@ def _check_matching(old: SurveyDefinition, new: SurveyDefinition) -> None:
 
 def panel_feedback(
     session: Session, *, round_: Round, definition: SurveyDefinition
-) -> dict[str, Any]:
+) -> PanelFeedback:
     """Per item and dimension of a round: n, median, quartiles, histogram and the
     rationales their authors agreed to share (text only: never a name or code)."""
-    assert round_.id is not None
-    frame = ratings_frame(session, round_id=round_.id)
-    result: dict[str, Any] = {"round_id": round_.id, "sequence": round_.sequence, "items": {}}
+    round_id = id_of(round_)
+    frame = ratings_frame(session, round_id=round_id)
     if frame.empty:
-        return result
+        return PanelFeedback(round_id=round_id, sequence=round_.sequence)
     from analysis.consensus import item_consensus  # heavy: imported where used
 
     stats = item_consensus(
@@ -162,27 +161,12 @@ def panel_feedback(
     if definition.holistic_tier.enabled:
         levels[HOLISTIC_TIER_KEY] = list(range(len(definition.tiers)))
     counts = frame.dropna(subset=["value"]).groupby(["item", "dimension", "value"]).size().to_dict()
-    for s in stats:
-        item, dim = str(s.item), str(s.dimension)
-        if dim not in levels:
-            continue
-        result["items"].setdefault(item, {})[dim] = {
-            "n": s.n,
-            "median": s.median,
-            "q1": s.q1,
-            "q3": s.q3,
-            "iqr": s.iqr,
-            "consensus": s.consensus,
-            "histogram": {
-                str(level): int(counts.get((item, dim, float(level)), 0)) for level in levels[dim]
-            },
-            "rationales": [],
-        }
+    shared_by_cell: dict[tuple[str, str], list[str]] = {}
     shared = session.exec(
         select(Rating.item_key, Rating.dimension_key, Rating.rationale)
         .join(Response, col(Response.id) == col(Rating.response_id))
         .where(
-            Response.round_id == round_.id,
+            Response.round_id == round_id,
             Response.status == "submitted",
             col(Rating.share_rationale).is_(True),
             Rating.rationale != "",
@@ -190,19 +174,35 @@ def panel_feedback(
         .order_by(col(Rating.item_key), col(Rating.dimension_key), col(Rating.id))
     ).all()
     for item, dim, text in shared:
-        cell = result["items"].get(item, {}).get(dim)
-        if cell is not None and text.strip():
-            cell["rationales"].append(text.strip())
-    return result
+        if text.strip():
+            shared_by_cell.setdefault((item, dim), []).append(text.strip())
+    items: dict[str, dict[str, CellFeedback]] = {}
+    for s in stats:
+        item, dim = str(s.item), str(s.dimension)
+        if dim not in levels:
+            continue
+        items.setdefault(item, {})[dim] = CellFeedback(
+            n=s.n,
+            median=s.median,
+            q1=s.q1,
+            q3=s.q3,
+            iqr=s.iqr,
+            consensus=s.consensus,
+            histogram={
+                str(level): int(counts.get((item, dim, float(level)), 0)) for level in levels[dim]
+            },
+            rationales=shared_by_cell.get((item, dim), []),
+        )
+    return PanelFeedback(round_id=round_id, sequence=round_.sequence, items=items)
 
 
-def _items_with_consensus(feedback: dict[str, Any], definition: SurveyDefinition) -> set[str]:
-    reached = set()
+def _items_with_consensus(feedback: PanelFeedback, definition: SurveyDefinition) -> set[str]:
     dims = [d.key for d in definition.dimensions]
-    for item, cells in feedback.get("items", {}).items():
-        if dims and all(cells.get(d, {}).get("consensus") for d in dims):
-            reached.add(item)
-    return reached
+    return {
+        item
+        for item, cells in feedback.items.items()
+        if dims and all(cells.get(d) is not None and cells[d].consensus for d in dims)
+    }
 
 
 def previous_answers(session: Session, *, response: Response) -> dict[tuple[str, str], Rating]:

@@ -13,7 +13,13 @@ from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.inputs import RatingInput
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
-from app.services.rounds import ensure_accepting, round_cells, round_definition, round_items
+from app.services.rounds import (
+    ensure_accepting,
+    feedback_of,
+    round_cells,
+    round_definition,
+    round_items,
+)
 from app.survey_files import HOLISTIC_TIER_KEY, Item, SurveyDefinition
 
 
@@ -339,12 +345,13 @@ def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> Rati
 
 def outside_panel_range(round_: Round, item: str, dimension: str, value: int) -> str | None:
     """If ``value`` lies outside the previous round's interquartile range, say so."""
-    cell = ((round_.feedback or {}).get("items") or {}).get(item, {}).get(dimension)
-    if not cell or cell.get("q1") is None or cell.get("q3") is None:
+    feedback = feedback_of(round_)
+    cell = feedback.cell(item, dimension) if feedback else None
+    if cell is None or cell.q1 is None or cell.q3 is None:
         return None
-    if cell["q1"] <= value <= cell["q3"]:
+    if cell.q1 <= value <= cell.q3:
         return None
-    return f"the panel's middle half lay between {cell['q1']:g} and {cell['q3']:g}"
+    return f"the panel's middle half lay between {cell.q1:g} and {cell.q3:g}"
 
 
 def _check_reason(round_: Round, definition: SurveyDefinition, index: int, r: RatingInput) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
 from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
@@ -246,6 +247,36 @@ def round_public(session: Session, round_: Round) -> dict[str, Any]:
         "survey": slug_of(session, version),
         "survey_version": version.number,
     }
+
+
+class CellFeedback(ReadModel):
+    """What the panel answered to one item and dimension in a round: the figures shown to
+    the experts in the next round, and the rationales their authors agreed to share."""
+
+    n: int
+    median: float | None
+    q1: float | None
+    q3: float | None
+    iqr: float | None
+    consensus: bool | None
+    histogram: dict[str, int]
+    rationales: list[str] = Field(default_factory=list)
+
+
+class PanelFeedback(ReadModel):
+    """A round's anonymous feedback, kept with the next round (``Round.feedback``)."""
+
+    round_id: int
+    sequence: int
+    items: dict[str, dict[str, CellFeedback]] = Field(default_factory=dict)
+
+    def cell(self, item: str, dimension: str) -> CellFeedback | None:
+        return self.items.get(item, {}).get(dimension)
+
+
+def feedback_of(round_: Round) -> PanelFeedback | None:
+    """The feedback from the previous round this round shows, if it is a later round."""
+    return PanelFeedback.model_validate(round_.feedback) if round_.feedback else None
 
 
 class ExpertProgress(ReadModel):

@@ -264,25 +264,26 @@ def _view(
 def _feedback_view(
     state: responses.ResponseState, item_key: str, key: str, levels: list[tuple[int, str]]
 ) -> dict[str, Any] | None:
-    cell = ((state.round.feedback or {}).get("items") or {}).get(item_key, {}).get(key)
-    if not cell:
+    feedback = rounds.feedback_of(state.round)
+    cell = feedback.cell(item_key, key) if feedback else None
+    if cell is None:
         return None
-    total = sum(cell["histogram"].values()) or 1
+    total = sum(cell.histogram.values()) or 1
     return {
         "round": state.round.sequence - 1,
-        "n": cell["n"],
-        "median": cell["median"],
-        "q1": cell["q1"],
-        "q3": cell["q3"],
+        "n": cell.n,
+        "median": cell.median,
+        "q1": cell.q1,
+        "q3": cell.q3,
         "bars": [
             {
                 "level": level,
-                "count": cell["histogram"].get(str(level), 0),
-                "percent": round(100 * cell["histogram"].get(str(level), 0) / total),
+                "count": cell.histogram.get(str(level), 0),
+                "percent": round(100 * cell.histogram.get(str(level), 0) / total),
             }
             for level, _ in levels
         ],
-        "rationales": cell.get("rationales", []),
+        "rationales": cell.rationales,
         "tier_names": {level: text.split(":")[0] for level, text in levels},
     }
 
