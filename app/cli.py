@@ -373,23 +373,25 @@ def round_stability(
     from app.services import delphi
 
     with _session() as session:
-        data = delphi.round_stability(session, round_id=round_id)
+        moved = delphi.round_stability(session, round_id=round_id)
     if as_json:
-        _print_json(data)
+        _print_json(moved.to_dict())
         return
+    found = moved.stability
     _echo(
-        f"round {data['previous_round_id']} -> {round_id}: "
-        f"{_pct(data['share_raters_changed'])} of experts changed an answer, "
-        f"{_pct(data['share_cells_changed'])} of answers changed"
+        f"round {moved.previous_round_id} -> {round_id}: "
+        f"{_pct(found.share_raters_changed)} of experts changed an answer, "
+        f"{_pct(found.share_cells_changed)} of answers changed"
     )
-    for key, d in data["dimensions"].items():
+    for key, d in found.dimensions.items():
         alpha = (
-            f"alpha {d['alpha_before']:.3f} -> {d['alpha_after']:.3f}"
-            if d["alpha_before"] is not None and d["alpha_after"] is not None
+            f"alpha {d.alpha_before:.3f} -> {d.alpha_after:.3f}"
+            if d.alpha_before is not None and d.alpha_after is not None
             else "alpha undefined"
         )
-        _echo(f"  {_one(key)}: mean absolute change {d['mean_absolute_change']}, {alpha}")
-    _echo(f"suggestion: {data['suggestion']}: {data['explanation']}")
+        change = "n/a" if d.mean_absolute_change is None else f"{d.mean_absolute_change:.4g}"
+        _echo(f"  {_one(str(key))}: mean absolute change {change}, {alpha}")
+    _echo(f"suggestion: {found.suggestion}: {found.explanation}")
 
 
 def _pct(value: float | None) -> str:

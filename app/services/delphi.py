@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -24,6 +25,9 @@ from app.services.reports import ratings_frame
 from app.services.rounds import CellFeedback, PanelFeedback, get_round, round_definition
 from app.services.surveys import definition_of, get_survey_version, slug_of
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+
+if TYPE_CHECKING:
+    from analysis.stability import Stability
 
 
 def create_next_round(
@@ -236,7 +240,23 @@ def series(session: Session, *, round_id: int) -> list[Round]:
     return chain
 
 
-def round_stability(session: Session, *, round_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RoundStability:
+    """How answers moved from round ``previous_round_id`` to round ``round_id``."""
+
+    round_id: int
+    previous_round_id: int
+    stability: Stability
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.stability.to_dict(),
+            "previous_round_id": self.previous_round_id,
+            "round_id": self.round_id,
+        }
+
+
+def round_stability(session: Session, *, round_id: int) -> RoundStability:
     """How answers moved from the previous round to this one, with a stopping suggestion."""
     from analysis.stability import compare_rounds
 
@@ -266,7 +286,4 @@ def round_stability(session: Session, *, round_id: int) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise InvalidInput(f"cannot compare the rounds: {exc}") from exc
-    data = result.to_dict()
-    data["previous_round_id"] = round_.previous_round_id
-    data["round_id"] = round_id
-    return data
+    return RoundStability(round_id, round_.previous_round_id, result)

@@ -298,7 +298,7 @@ def round_report(
 def stability(round_id: RoundId, session: SessionDep, user: StaffUser) -> JSONResponse:
     """Between a Delphi round and the one before it: who changed, by how much, how the IQR
     and alpha moved, and whether to stop (consensus reached or answers stable)."""
-    return JSONResponse(delphi.round_stability(session, round_id=round_id))
+    return JSONResponse(delphi.round_stability(session, round_id=round_id).to_dict())
 
 
 @router.post("/rounds/{round_id}/calibration", tags=["calibration"])
