@@ -288,7 +288,7 @@ def validate_quantiles(answers: pd.DataFrame, *, name: str = "answers") -> pd.Da
         without an answer to a question; or no seed question at all.
     """
     _check_frame(answers, name=name)
-    return _validated(answers, where=lambda index: f"{name}, row {index!r}", name=name)
+    return _validated(answers, where=lambda position: f"{name}, row {position}", name=name)
 
 
 def read_quantiles_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -387,9 +387,9 @@ def _check_frame(answers: pd.DataFrame, *, name: str) -> None:
 
 
 def _validated(answers: pd.DataFrame, *, where: Any, name: str) -> pd.DataFrame:
-    """The checks shared by the CSV reader and DataFrame callers; ``where(index)`` names
-    a row (a line of the file, or the frame's index)."""
-    frame = answers.loc[:, list(COLUMNS)].copy()
+    """The checks shared by the CSV reader and DataFrame callers; ``where(position)``
+    names a row (a line of the file, or the 0-based row position in the frame)."""
+    frame = answers.loc[:, list(COLUMNS)].reset_index(drop=True)
     for column in ("expert", "question"):
         for index, value in frame[column].items():
             if pd.isna(value) or (isinstance(value, str) and not value.strip()):
@@ -459,7 +459,7 @@ def _validated(answers: pd.DataFrame, *, where: Any, name: str) -> pd.DataFrame:
         {question: value for question, (value, _) in realisations.items()}
     )
     frame["realisation"] = frame["realisation"].astype(float)
-    return frame.reset_index(drop=True)
+    return frame
 
 
 def _panel_of(frame: pd.DataFrame) -> _Panel:
