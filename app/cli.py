@@ -715,8 +715,8 @@ def rubric_list() -> None:
     with _session() as session:
         published = rubrics.list_published(session)
     for survey in published:
-        for v in survey["versions"]:
-            _echo(f"{survey['slug']}\tv{v['number']}\t{v['published_at'][:16]}\t{v['digest'][:16]}")
+        for v in survey.versions:
+            _echo(f"{survey.slug}\tv{v.number}\t{v.published_at[:16]}\t{v.digest[:16]}")
 
 
 @rubric_cli.command("show")
@@ -754,9 +754,9 @@ def rubric_diff(
             rubrics.get_rubric(session, slug=survey, number=b),
         )
     if as_json:
-        _print_json(diff)
+        _print_json(diff.to_json())
         return
-    tiers, dimensions = diff["tier_labels"], diff["dimension_labels"]
+    tiers, dimensions = diff.tier_labels, diff.dimension_labels
 
     def number(value: float | None, digits: int) -> str:
         return "n/a" if value is None else f"{value:.{digits}f}"
@@ -768,36 +768,36 @@ def rubric_diff(
     def quoted(value: str | None) -> str:
         return f'"{_one(value)}"' if value else "(not recorded)"
 
-    _echo(f"{_one(survey)} ({_one(diff['title'])}): v{a} -> v{b}")
+    _echo(f"{_one(survey)} ({_one(diff.title)}): v{a} -> v{b}")
     _echo("Items that changed tier (share of bootstrap resamples in that tier):")
-    for change in diff["tier_changes"]:
+    for change in diff.tier_changes:
         _echo(
-            f"  {_one(change['label'])}: {tier(change['from'], change['p_from'])} -> "
-            f"{tier(change['to'], change['p_to'])}"
+            f"  {_one(change.label)}: {tier(change.before, change.p_from)} -> "
+            f"{tier(change.after, change.p_to)}"
         )
-    if not diff["tier_changes"]:
+    if not diff.tier_changes:
         _echo("  none")
-    _echo(f"  {len(diff['unchanged'])} items kept their tier")
+    _echo(f"  {len(diff.unchanged)} items kept their tier")
     _echo("Thresholds (score from which a tier applies):")
-    for key, t in diff["thresholds"].items():
-        _echo(f"  {tier(key, None)}: {number(t['from'], 2)} -> {number(t['to'], 2)}")
+    for key, t in diff.thresholds.items():
+        _echo(f"  {tier(key, None)}: {number(t.before, 2)} -> {number(t.after, 2)}")
     _echo("Reliability (Krippendorff's alpha):")
-    for key, e in diff["reliability"].items():
-        change = f"{e['change']:+.3f}" if e["change"] is not None else "n/a"
+    for key, e in diff.reliability.items():
+        moved = f"{e.change:+.3f}" if e.change is not None else "n/a"
         _echo(
-            f"  {_one(dimensions.get(key, key))}: {number(e['from'], 3)} -> "
-            f"{number(e['to'], 3)} ({change})"
+            f"  {_one(dimensions.get(key, key))}: {number(e.before, 3)} -> "
+            f"{number(e.after, 3)} ({moved})"
         )
     _echo("Context assumed:")
-    for c in diff["context_changes"]:
-        _echo(f"  {_one(c['label'])}: {quoted(c['from'])} -> {quoted(c['to'])}")
-    if not diff["context_changes"]:
+    for c in diff.context_changes:
+        _echo(f"  {_one(c.label)}: {quoted(c.before)} -> {quoted(c.after)}")
+    if not diff.context_changes:
         _echo("  unchanged")
-    justification = diff["justification"]
-    if justification["changed"]:
-        _echo(f"Justification: {quoted(justification['from'])} -> {quoted(justification['to'])}")
+    justification = diff.justification
+    if justification.changed:
+        _echo(f"Justification: {quoted(justification.before)} -> {quoted(justification.after)}")
     else:
-        _echo(f"Justification: unchanged ({quoted(justification['to'])})")
+        _echo(f"Justification: unchanged ({quoted(justification.after)})")
 
 
 @rubric_cli.command("verify")
@@ -1104,3 +1104,30 @@ def worker(
         pass
     finally:
         engine.dispose()
+
+
+@cli.command("cooke")
+def cooke(
+    file: Annotated[Path, typer.Argument(help="Tidy CSV: expert,question,q05,q50,q95,realisation")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="Fixed calibration cutoff from 0 to 1 (default: optimised)"),
+    ] = None,
+    overshoot: Annotated[
+        float, typer.Option(help="Intrinsic range: share of each question's spread added")
+    ] = 0.1,
+) -> None:
+    """Cooke's classical model on any CSV of 5/50/95% quantiles (no server, no database):
+    calibration, information, weights, the decision maker's quantiles, robustness.
+    An empty realisation marks a target question."""
+    from analysis.cooke import combine_experts, format_text, read_quantiles_csv
+
+    try:
+        result = combine_experts(read_quantiles_csv(file), alpha=alpha, overshoot=overshoot)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo(_json_text(result.to_dict()))
+    else:
+        _echo(format_text(result))

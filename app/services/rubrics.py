@@ -7,11 +7,13 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
+from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.reports import RatingTuple, analysis_rows, frame_of
 from app.services.rounds import get_round, round_definition
@@ -51,20 +53,38 @@ def verify_record(document: dict[str, Any]) -> bool:
     return record_digest(record) == digest
 
 
-def list_published(session: Session) -> list[dict[str, Any]]:
+class PublishedVersion(ReadModel):
+    """One published version as the index lists it."""
+
+    number: int
+    published_at: str
+    publisher: str
+    survey_version: int
+    digest: str
+    thresholds: dict[str, float]
+
+
+class PublishedSurvey(ReadModel):
+    """A survey with published rubric versions, newest first."""
+
+    slug: str
+    title: str
+    versions: list[PublishedVersion]
+
+
+def list_published(session: Session) -> list[PublishedSurvey]:
     """Surveys with published rubric versions, each with its versions (newest first)."""
     rows = session.exec(
         select(Survey.slug, RubricVersion)
         .join(RubricVersion, col(RubricVersion.survey_id) == col(Survey.id))
         .order_by(col(Survey.slug), col(RubricVersion.number).desc())
     ).all()
-    surveys: dict[str, dict[str, Any]] = {}
+    titles: dict[str, str] = {}
+    versions: dict[str, list[PublishedVersion]] = {}
     for slug, version in rows:
-        entry = surveys.setdefault(
-            slug, {"slug": slug, "title": version.record["survey"]["title"], "versions": []}
-        )
-        entry["versions"].append(_summary(version))
-    return list(surveys.values())
+        titles.setdefault(slug, version.record["survey"]["title"])
+        versions.setdefault(slug, []).append(_summary(version))
+    return [PublishedSurvey(slug=s, title=titles[s], versions=versions[s]) for s in titles]
 
 
 def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
@@ -86,16 +106,16 @@ def document(version: RubricVersion) -> dict[str, Any]:
     }
 
 
-def _summary(version: RubricVersion) -> dict[str, Any]:
+def _summary(version: RubricVersion) -> PublishedVersion:
     record = version.record
-    return {
-        "number": version.number,
-        "published_at": record["published_at"],
-        "publisher": record["publisher"],
-        "survey_version": record["survey"]["version"],
-        "digest": version.digest,
-        "thresholds": record["rule"]["thresholds"],
-    }
+    return PublishedVersion(
+        number=version.number,
+        published_at=record["published_at"],
+        publisher=record["publisher"],
+        survey_version=record["survey"]["version"],
+        digest=version.digest,
+        thresholds=record["rule"]["thresholds"],
+    )
 
 
 def rubric_csv(version: RubricVersion) -> str:
@@ -142,84 +162,143 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def diff_rubrics(a: RubricVersion, b: RubricVersion) -> dict[str, Any]:
+class _Change(ReadModel):
+    """A value in version a (``before``) and in version b (``after``); in JSON, "from"
+    and "to"."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True)
+
+    before: Any = Field(serialization_alias="from")
+    after: Any = Field(serialization_alias="to")
+
+
+class TierChange(_Change):
+    item: str
+    label: str
+    before: str | None = Field(serialization_alias="from")
+    after: str | None = Field(serialization_alias="to")
+    p_from: float | None
+    p_to: float | None
+
+
+class AlphaChange(_Change):
+    before: float | None = Field(serialization_alias="from")
+    after: float | None = Field(serialization_alias="to")
+    change: float | None
+
+
+class ContextChange(_Change):
+    field: str
+    label: str
+    before: str | None = Field(serialization_alias="from")
+    after: str | None = Field(serialization_alias="to")
+
+
+class JustificationChange(_Change):
+    before: str | None = Field(serialization_alias="from")
+    after: str | None = Field(serialization_alias="to")
+    changed: bool
+
+
+class RubricDiff(ReadModel):
+    """What changed from one published version to another, with the labels to show it by."""
+
+    survey: str
+    title: str
+    from_version: int
+    to_version: int
+    tier_changes: list[TierChange]
+    unchanged: list[TierChange]
+    thresholds: dict[str, _Change]
+    reliability: dict[str, AlphaChange]
+    context: _Change
+    context_changes: list[ContextChange]
+    justification: JustificationChange
+    tier_labels: dict[str, str]
+    dimension_labels: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def diff_rubrics(a: RubricVersion, b: RubricVersion) -> RubricDiff:
     """What changed from version a to version b: tiers, thresholds, reliability, the
     context assumptions and the justification (with the labels to show them by)."""
     ra, rb = a.record, b.record
     changed, same = _tier_changes(ra["items"], rb["items"])
     thresholds = {
-        tier: {"from": ra["rule"]["thresholds"].get(tier), "to": rb["rule"]["thresholds"].get(tier)}
+        tier: _Change(
+            before=ra["rule"]["thresholds"].get(tier), after=rb["rule"]["thresholds"].get(tier)
+        )
         for tier in dict.fromkeys([*ra["rule"]["thresholds"], *rb["rule"]["thresholds"]])
     }
     context_a, context_b = ra.get("context") or {}, rb.get("context") or {}
-    justification = {"from": ra.get("justification"), "to": rb.get("justification")}
-    justification["changed"] = justification["from"] != justification["to"]
-    tier_labels = {t["key"]: t["label"] for t in [*ra["tiers"], *rb["tiers"]]}
+    before, after = ra.get("justification"), rb.get("justification")
     dimension_labels = {d["key"]: d["label"] for d in [*ra["dimensions"], *rb["dimensions"]]}
     dimension_labels.setdefault(HOLISTIC_TIER_KEY, "Overall tier")
-    return {
-        "survey": rb["survey"]["slug"],
-        "title": rb["survey"]["title"],
-        "from_version": a.number,
-        "to_version": b.number,
-        "tier_changes": changed,
-        "unchanged": same,
-        "thresholds": thresholds,
-        "reliability": _alpha_changes(ra["evidence"]["reliability"], rb["evidence"]["reliability"]),
-        "context": {"from": context_a, "to": context_b},
-        "context_changes": _context_changes(context_a, context_b),
-        "justification": justification,
-        "tier_labels": tier_labels,
-        "dimension_labels": dimension_labels,
-    }
+    return RubricDiff(
+        survey=rb["survey"]["slug"],
+        title=rb["survey"]["title"],
+        from_version=a.number,
+        to_version=b.number,
+        tier_changes=changed,
+        unchanged=same,
+        thresholds=thresholds,
+        reliability=_alpha_changes(ra["evidence"]["reliability"], rb["evidence"]["reliability"]),
+        context=_Change(before=context_a, after=context_b),
+        context_changes=_context_changes(context_a, context_b),
+        justification=JustificationChange(before=before, after=after, changed=before != after),
+        tier_labels={t["key"]: t["label"] for t in [*ra["tiers"], *rb["tiers"]]},
+        dimension_labels=dimension_labels,
+    )
 
 
 def _tier_changes(
     items_a: list[dict[str, Any]], items_b: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[TierChange], list[TierChange]]:
     """Items whose tier changed, and those whose tier stayed (each with its shares)."""
     by_key_a = {i["key"]: i for i in items_a}
     by_key_b = {i["key"]: i for i in items_b}
-    changed: list[dict[str, Any]] = []
-    same: list[dict[str, Any]] = []
+    changed: list[TierChange] = []
+    same: list[TierChange] = []
     for key in [*by_key_a, *[k for k in by_key_b if k not in by_key_a]]:
-        before, after = by_key_a.get(key), by_key_b.get(key)
-        either = after or before
+        a, b = by_key_a.get(key), by_key_b.get(key)
+        either = b or a
         assert either is not None
-        row = {
-            "item": key,
-            "label": either["label"],
-            "from": before["tier"] if before else None,
-            "to": after["tier"] if after else None,
-            "p_from": before["probabilities"].get(before["tier"]) if before else None,
-            "p_to": after["probabilities"].get(after["tier"]) if after else None,
-        }
-        (same if row["from"] == row["to"] else changed).append(row)
+        row = TierChange(
+            item=key,
+            label=either["label"],
+            before=a["tier"] if a else None,
+            after=b["tier"] if b else None,
+            p_from=a["probabilities"].get(a["tier"]) if a else None,
+            p_to=b["probabilities"].get(b["tier"]) if b else None,
+        )
+        (same if row.before == row.after else changed).append(row)
     return changed, same
 
 
-def _alpha_changes(rel_a: dict[str, Any], rel_b: dict[str, Any]) -> dict[str, Any]:
+def _alpha_changes(rel_a: dict[str, Any], rel_b: dict[str, Any]) -> dict[str, AlphaChange]:
     """Each dimension's alpha before and after, and the change (None when undefined)."""
-    out: dict[str, Any] = {}
+    out: dict[str, AlphaChange] = {}
     for dim in dict.fromkeys([*rel_a, *rel_b]):
         before = rel_a.get(dim, {}).get("alpha")
         after = rel_b.get(dim, {}).get("alpha")
         change = after - before if before is not None and after is not None else None
-        out[dim] = {"from": before, "to": after, "change": change}
+        out[dim] = AlphaChange(before=before, after=after, change=change)
     return out
 
 
-def _context_changes(context_a: dict[str, Any], context_b: dict[str, Any]) -> list[Any]:
+def _context_changes(context_a: dict[str, Any], context_b: dict[str, Any]) -> list[ContextChange]:
     """The context assumptions that differ, known fields first in their usual order."""
     keys = [k for k in CONTEXT_FIELDS if k in context_a or k in context_b]
     keys += sorted((set(context_a) | set(context_b)) - set(CONTEXT_FIELDS))
     return [
-        {
-            "field": key,
-            "label": CONTEXT_FIELDS.get(key, key),
-            "from": context_a.get(key),
-            "to": context_b.get(key),
-        }
+        ContextChange(
+            field=key,
+            label=CONTEXT_FIELDS.get(key, key),
+            before=context_a.get(key),
+            after=context_b.get(key),
+        )
         for key in keys
         if context_a.get(key) != context_b.get(key)
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -39,7 +40,7 @@ def _as_requested(
 ) -> Response:
     """The data as JSON (``?format=json``) or the page showing it."""
     if format == "json":
-        return JSONResponse(data)
+        return JSONResponse(jsonable_encoder(data))
     return _render(request, template, context)
 
 
@@ -67,7 +68,7 @@ def rubric_versions(
     slug: Slug, request: Request, session: SessionDep, format: Literal["html", "json"] = "html"
 ) -> Response:
     """The published versions of one survey's rubric (`?format=json` for JSON)."""
-    entry = next((s for s in rubrics.list_published(session) if s["slug"] == slug), None)
+    entry = next((s for s in rubrics.list_published(session) if s.slug == slug), None)
     if entry is None:
         raise NotFound(f"no rubric of survey {slug!r} has been published")
     return _as_requested(request, format, entry, "rubrics_versions.html", {"survey": entry})
