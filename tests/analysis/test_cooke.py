@@ -490,9 +490,10 @@ def test_anduryl_splits_tied_calibration_scores_by_rounding():
 
 @needs_anduryl
 def test_anduryl_expert_robustness_chooses_the_cutoff_on_the_full_panels_ranges():
-    # Without E? the intrinsic ranges shrink; ANDURYL scores its candidate decision makers
-    # on the full panel's ranges, then reports the chosen one on the reduced panel's.
-    # Here the reduced panel is scored on its own ranges, as the model run on it would.
+    # Without an expert the intrinsic ranges may shrink; ANDURYL scores its candidate
+    # decision makers on the full panel's ranges, then reports the chosen one on the
+    # reduced panel's. Here the reduced panel is scored on its own ranges, as the model
+    # run on that panel would score it.
     panel = synthetic_panel(14, 7)
     ours = combine_experts(panel.frame())
     assert_expert_robustness_matches_reduced_panels(ours, panel, alpha=None)
