@@ -55,31 +55,9 @@ class ResponseState:
     def item_complete(self, item_key: str) -> bool:
         return all(cell in self.ratings for cell in self.expected if cell[0] == item_key)
 
-    def as_public(self) -> dict[str, Any]:
-        return {
-            "round_id": self.round.id,
-            "expert_code": self.expert_code,
-            "status": self.response.status,
-            "consent_given": self.response.consent_at is not None,
-            "submitted_at": self.response.submitted_at,
-            "answered": self.answered,
-            "expected": len(self.expected),
-            "missing": [{"item": i, "dimension": d} for i, d in self.missing],
-            "ratings": [
-                {
-                    "item": r.item_key,
-                    "dimension": r.dimension_key,
-                    "status": r.status,
-                    "value": r.value,
-                    "confidence": r.confidence,
-                    "rationale": r.rationale,
-                    "share_rationale": r.share_rationale,
-                    "revision": r.revision,
-                    "updated_at": r.updated_at,
-                }
-                for (i, d), r in sorted(self.ratings.items(), key=lambda kv: self._order(kv[0]))
-            ],
-        }
+    def ratings_in_order(self) -> list[Rating]:
+        """This round's answers in the order the questionnaire asks them."""
+        return [r for _, r in sorted(self.ratings.items(), key=lambda kv: self._order(kv[0]))]
 
     def _order(self, cell: tuple[str, str]) -> int:
         try:

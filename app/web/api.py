@@ -364,7 +364,7 @@ def reopen_response(
     response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
     responses.reopen_response(session, response_id=id_of(response))
     state = responses.load_response_state(session, response_id=id_of(response))
-    return ResponsePublic(**state.as_public())
+    return _response_out(state)
 
 
 # --- invitations -----------------------------------------------------------------------
@@ -510,7 +510,7 @@ def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[
 def expert_response(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Your own answers so far, what is still missing, and the response status."""
     state = responses.load_response_state(session, response_id=id_of(expert.response))
-    return ResponsePublic(**state.as_public())
+    return _response_out(state)
 
 
 @router.post("/expert/consent", tags=["expert"], response_model=ResponsePublic)
@@ -518,7 +518,7 @@ def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Record consent to take part (needed before submitting)."""
     responses.give_consent(session, response_id=id_of(expert.response))
     state = responses.load_response_state(session, response_id=id_of(expert.response))
-    return ResponsePublic(**state.as_public())
+    return _response_out(state)
 
 
 @router.put("/expert/ratings", tags=["expert"], response_model=list[RatingPublic])
@@ -545,7 +545,35 @@ def expert_submit(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Submit and lock your response."""
     responses.submit_response(session, response_id=id_of(expert.response))
     state = responses.load_response_state(session, response_id=id_of(expert.response))
-    return ResponsePublic(**state.as_public())
+    return _response_out(state)
+
+
+def _response_out(state: responses.ResponseState) -> ResponsePublic:
+    """An expert's own response as the API shows it (never anyone else's)."""
+    return ResponsePublic(
+        round_id=id_of(state.round),
+        expert_code=state.expert_code,
+        status=state.response.status,  # type: ignore[arg-type]  # checked by the table
+        consent_given=state.response.consent_at is not None,
+        submitted_at=state.response.submitted_at,
+        answered=state.answered,
+        expected=len(state.expected),
+        missing=[{"item": i, "dimension": d} for i, d in state.missing],
+        ratings=[
+            RatingPublic(
+                item=r.item_key,
+                dimension=r.dimension_key,
+                status=r.status,  # type: ignore[arg-type]  # a CHECK constraint keeps it to these
+                value=r.value,
+                confidence=r.confidence,  # type: ignore[arg-type]  # likewise
+                rationale=r.rationale,
+                share_rationale=r.share_rationale,
+                revision=r.revision,
+                updated_at=r.updated_at,
+            )
+            for r in state.ratings_in_order()
+        ],
+    )
 
 
 def _round_out(session: Session, round_: Round) -> RoundPublic:
