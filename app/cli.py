@@ -10,7 +10,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -499,7 +498,7 @@ def progress(
     with _session() as session:
         data = rounds.round_progress(session, round_id=round_id)
     if as_json:
-        _print_json(asdict(data))
+        _print_json(data.model_dump())
         return
     _echo(
         f"round {round_id} ({data.status}): invited {data.invited}, "

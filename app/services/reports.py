@@ -22,7 +22,7 @@ from sqlmodel import Session, col
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
-from app.services.rounds import get_round, round_definition, round_public
+from app.services.rounds import RoundDetails, get_round, round_definition, round_details
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 from app.templating import STATIC_DIR, make_environment
 
@@ -40,7 +40,7 @@ FORMATS = ("html", "json", "csv")
 
 @dataclass(frozen=True)
 class RoundReport:
-    round: dict[str, Any]
+    round: RoundDetails
     definition: SurveyDefinition
     analysis: PanelAnalysis
     settings: dict[str, Any]
@@ -50,7 +50,7 @@ class RoundReport:
             "round": to_jsonable_python(self.round),
             "survey": {
                 "slug": self.definition.slug,
-                "version": self.round["survey_version"],
+                "version": self.round.survey_version,
                 "title": self.definition.title,
                 "minimum_alpha": self.definition.reliability.minimum_alpha,
             },
@@ -138,7 +138,7 @@ class ReportInputs:
     """Everything a report is computed from, read from the database in one short unit of
     work; plain data (picklable), so the computation can run in another process."""
 
-    round: dict[str, Any]
+    round: RoundDetails
     definition: SurveyDefinition
     rows: list[RatingTuple]
     settings: dict[str, Any]
@@ -209,7 +209,7 @@ def report_inputs(
         "consensus": consensus,
         "levels": levels,
     }
-    return ReportInputs(round_public(session, round_), definition, rows, settings, analyze_options)
+    return ReportInputs(round_details(session, round_), definition, rows, settings, analyze_options)
 
 
 def compute_report(inputs: ReportInputs) -> RoundReport:
@@ -415,7 +415,7 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             css=(STATIC_DIR / "report.css").read_text(encoding="utf-8"),
             data=data,
             survey=data["survey"],
-            round=data["round"],
+            round=report.round,
             settings=report.settings,
             criterion=report.settings["consensus"],
             labels=labels,

@@ -235,20 +235,6 @@ def round_details(session: Session, round_: Round) -> RoundDetails:
     )
 
 
-def round_public(session: Session, round_: Round) -> dict[str, Any]:
-    """The round as a plain record, for the report's JSON only (use ``round_details``).
-
-    Its keys come in the order the database session loaded the row's columns, and the
-    report's JSON keeps that order; moving the report to ``RoundDetails`` reorders them."""
-    version = session.get(SurveyVersion, round_.survey_version_id)
-    assert version is not None
-    return {
-        **round_.model_dump(),
-        "survey": slug_of(session, version),
-        "survey_version": version.number,
-    }
-
-
 class CellFeedback(ReadModel):
     """What the panel answered to one item and dimension in a round: the figures shown to
     the experts in the next round, and the rationales their authors agreed to share."""
