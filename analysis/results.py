@@ -89,7 +89,10 @@ def _key(value: Hashable) -> str:
 
 @dataclass(frozen=True)
 class Coefficient:
-    """A point estimate with an optional bootstrap percentile confidence interval."""
+    """A point estimate with an optional 95% bootstrap (BCa) confidence interval.
+
+    ``n_bootstrap`` counts the replicates used (those where the coefficient is defined).
+    """
 
     name: str
     value: float | None
@@ -122,9 +125,10 @@ class Coefficient:
 class AlphaResult(Coefficient):
     """Krippendorff's alpha at one level of measurement.
 
-    ``p_below_minimum`` is the share of the item-bootstrap replicates below ``minimum``
-    (not Hayes & Krippendorff's q: no bootstrap of pairable values is run); ``reading``
-    is "acceptable" (>= 0.800), "tentative" (>= 0.667) or "unacceptable".
+    ``p_below_minimum`` is the bootstrap (BCa) confidence that alpha is below ``minimum``,
+    with raters and items resampled (not Hayes & Krippendorff's q: no bootstrap of
+    pairable values is run); ``reading`` is "acceptable" (>= 0.800), "tentative"
+    (>= 0.667) or "unacceptable".
     """
 
     level: str = "ordinal"

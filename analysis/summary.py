@@ -368,7 +368,8 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
     lines = [
         f"Panel analysis: {len(result.raters)} raters, {n_items} items, "
         f"{len(result.dimensions)} dimension(s), {result.settings.get('n_ratings', '?')} ratings",
-        f"Bootstrap: {result.settings.get('n_bootstrap')} replicates over items "
+        f"Bootstrap: {result.settings.get('n_bootstrap')} replicates over raters and items, "
+        "BCa intervals "
         f"(seed {result.settings.get('seed')}); alpha read against 0.800 (acceptable) "
         "and 0.667 (tentative)",
         "",
@@ -476,7 +477,7 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
             + (
                 ""
                 if p is None
-                else f"; share of bootstrap replicates below {primary.minimum:.3f}: {p:.3f}"
+                else f"; bootstrap confidence of lying below {primary.minimum:.3f}: {p:.3f}"
             )
         )
     others = ", ".join(f"{level} {_number(a.value)}" for level, a in r.alpha.items())

@@ -104,7 +104,7 @@ def reference_bca(estimate, replicates, jackknife, minimum):
     for z in scipy.stats.norm.ppf([0.025, 0.975]):
         level = scipy.stats.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
         bounds.append(np.quantile(replicates, level))
-    g = (np.sum(replicates < minimum) + 0.5 * np.sum(replicates == minimum)) / n
+    g = np.interp(minimum, replicates, np.linspace(0, 1, n))  # inverse of np.quantile
     y = scipy.stats.norm.ppf(g) - z0
     p_below = g if g in (0.0, 1.0) else scipy.stats.norm.cdf(y / (1 + a * y) - z0)
     return bounds, p_below
