@@ -52,7 +52,6 @@ Conventions (those of Excalibur and ANDURYL; Cooke 1991, ch. 12; Cooke & Goossen
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Hashable, Sequence
@@ -65,6 +64,7 @@ from scipy import stats
 
 from analysis._types import BoolArray, FloatArray, IntArray
 from analysis.results import json_object, label
+from analysis.tidy import csv_rows
 
 __all__ = [
     "COLUMNS",
@@ -329,27 +329,16 @@ def read_quantiles_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     [2.5, nan]
     """
     file_name = os.fspath(path)
-    with open(file_name, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{file_name}: the file is empty")
-        header = [cell.strip() for cell in header]
-        for column in COLUMNS:
-            if column not in header:
-                raise ValueError(f"{file_name}, line 1: no column {column!r} in the header")
-        positions = {column: header.index(column) for column in COLUMNS}
-        columns: dict[str, list[object]] = {column: [] for column in COLUMNS}
-        lines: list[int] = []
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            where = f"{file_name}, line {reader.line_num}"
-            if len(row) != len(header):
-                raise ValueError(f"{where}: {len(row)} cells, the header has {len(header)}")
-            for column, position in positions.items():
-                columns[column].append(_parse_cell(row[position].strip(), column, where))
-            lines.append(reader.line_num)
+    rows = csv_rows(file_name, required=COLUMNS)
+    _, header = next(rows)
+    positions = {column: header.index(column) for column in COLUMNS}
+    columns: dict[str, list[object]] = {column: [] for column in COLUMNS}
+    lines: list[int] = []
+    for line, row in rows:
+        where = f"{file_name}, line {line}"
+        for column, position in positions.items():
+            columns[column].append(_parse_cell(row[position].strip(), column, where))
+        lines.append(line)
     if not lines:
         raise ValueError(f"{file_name}: no rows under the header")
     frame = pd.DataFrame(columns)

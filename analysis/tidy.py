@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -187,6 +187,34 @@ def select_round(ratings: pd.DataFrame, round: float | None = None) -> pd.DataFr
     return kept
 
 
+def csv_rows(file_name: str, *, required: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of a CSV file's header (line 1, cells stripped) and then of each
+    non-blank row, read lazily (a file of millions of rows is never held as text).
+
+    Raises ValueError naming the file and the line: an empty file, a ``required`` column
+    missing from the header, a row whose number of cells differs from the header's.
+    """
+    with open(file_name, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{file_name}: the file is empty")
+        header = [cell.strip() for cell in header]
+        for column in required:
+            if column not in header:
+                raise ValueError(f"{file_name}, line 1: no column {column!r} in the header")
+        yield 1, header
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{file_name}, line {reader.line_num}: {len(row)} cells, "
+                    f"the header has {len(header)}"
+                )
+            yield reader.line_num, row
+
+
 def read_ratings_csv(
     path: str | os.PathLike[str],
     *,
@@ -245,35 +273,21 @@ def read_ratings_csv(
     file_name = os.fspath(path)
     renames = {rater: "rater", item: "item", dimension: "dimension", value: "value"}
     optional = {status: "status", round: "round", confidence: "confidence"}
-    with open(file_name, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ValueError(f"{file_name}: the file is empty")
-        header = [cell.strip() for cell in header]
-        for column in renames:
-            if column not in header:
-                raise ValueError(f"{file_name}, line 1: no column {column!r} in the header")
-        positions = {column: header.index(column) for column in header}
-        columns: dict[str, list[object]] = {column: [] for column in header}
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                raise ValueError(
-                    f"{file_name}, line {line}: {len(row)} cells, the header has {len(header)}"
+    rows = csv_rows(file_name, required=renames)
+    _, header = next(rows)
+    positions = {column: header.index(column) for column in header}
+    columns: dict[str, list[object]] = {column: [] for column in header}
+    for line, row in rows:
+        for column, position in positions.items():
+            columns[column].append(
+                _parse_cell(
+                    row[position].strip(),
+                    column=column,
+                    standard=renames.get(column, optional.get(column)),
+                    where=f"{file_name}, line {line}",
+                    text_values=text_values,
                 )
-            for column, position in positions.items():
-                columns[column].append(
-                    _parse_cell(
-                        row[position].strip(),
-                        column=column,
-                        standard=renames.get(column, optional.get(column)),
-                        where=f"{file_name}, line {line}",
-                        text_values=text_values,
-                    )
-                )
+            )
     frame = pd.DataFrame(columns).rename(columns={**renames, **optional})
     value_labels: dict[Hashable, dict[float, str]] = {}
     if text_values:
