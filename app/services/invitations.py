@@ -18,7 +18,6 @@ from app.models import (
     Expert,
     ExpertContact,
     Invitation,
-    Response,
     WebSession,
     id_of,
     utcnow,
@@ -26,7 +25,7 @@ from app.models import (
 from app.security import hash_token, looks_like_token, new_token
 from app.services import ReadModel
 from app.services.csv_out import write_csv
-from app.services.rounds import get_round
+from app.services.rounds import get_round, panel_rows
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -154,18 +153,7 @@ class InvitationSummary(ReadModel):
 def list_invitations(session: Session, *, round_id: int) -> list[InvitationSummary]:
     """Invitations of a round with names (admins only) and response status."""
     get_round(session, round_id=round_id)
-    rows = session.exec(
-        select(Invitation, Expert, ExpertContact, Response)
-        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
-        .join(ExpertContact, col(ExpertContact.expert_id) == col(Expert.id))
-        .outerjoin(
-            Response,
-            (col(Response.expert_id) == col(Invitation.expert_id))
-            & (col(Response.round_id) == col(Invitation.round_id)),
-        )
-        .where(Invitation.round_id == round_id)
-        .order_by(col(Invitation.id))
-    ).all()
+    rows = panel_rows(session, round_id=round_id)
     return [
         InvitationSummary(
             id=id_of(inv),

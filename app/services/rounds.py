@@ -291,22 +291,32 @@ class PanelProgress(ReadModel):
     experts: list[ExpertProgress]
 
 
-def round_progress(session: Session, *, round_id: int) -> PanelProgress:
-    """Invited / started / submitted counts and per-expert completion (codes, not names)."""
-    round_ = get_round(session, round_id=round_id)
-    definition = round_definition(session, round_)
-    expected = len(round_cells(round_, definition))
+def panel_rows(
+    session: Session, *, round_id: int
+) -> list[tuple[Invitation, Expert, ExpertContact, Response | None]]:
+    """Each invitation of a round with its expert, their contact details and their response
+    (None until they first open their link), in the order they were invited."""
     rows = session.exec(
-        select(Invitation, Expert, Response)
+        select(Invitation, Expert, ExpertContact, Response)
         .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .join(ExpertContact, col(ExpertContact.expert_id) == col(Expert.id))
         .outerjoin(
             Response,
             (col(Response.expert_id) == col(Invitation.expert_id))
             & (col(Response.round_id) == col(Invitation.round_id)),
         )
         .where(Invitation.round_id == round_id)
-        .order_by(col(Expert.code))
+        .order_by(col(Invitation.id))
     ).all()
+    return [(inv, expert, contact, response) for inv, expert, contact, response in rows]
+
+
+def round_progress(session: Session, *, round_id: int) -> PanelProgress:
+    """Invited / started / submitted counts and per-expert completion (codes, not names)."""
+    round_ = get_round(session, round_id=round_id)
+    definition = round_definition(session, round_)
+    expected = len(round_cells(round_, definition))
+    rows = sorted(panel_rows(session, round_id=round_id), key=lambda row: row[1].code)
     answered = dict(
         session.exec(
             select(Rating.response_id, func.count())
@@ -325,7 +335,7 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
             expected=expected,
             submitted_at=response.submitted_at if response else None,
         )
-        for invitation, expert, response in rows
+        for invitation, expert, _, response in rows
     ]
     active = [e for e in experts if not e.invitation_revoked]
     return PanelProgress(
