@@ -97,6 +97,23 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=20)
     is_active: bool = True
     created_at: datetime = _ts()
+    #: Base32 secret of the optional TOTP second factor (None: not enrolled).
+    totp_secret: str | None = Field(default=None, max_length=64)
+    password_changed_at: datetime | None = _ts(nullable=True, default=False)
+
+
+class PasswordReset(SQLModel, table=True):
+    """A one-time link to set a new password: only the token's hash is kept; it expires,
+    and using it (or any later password change) ends every session of the account."""
+
+    __tablename__ = "password_resets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = _fk("users.id", ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _ts()
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True, default=False)
 
 
 class Survey(SQLModel, table=True):
@@ -144,6 +161,10 @@ class Round(SQLModel, table=True):
     previous_round_id: int | None = _fk("rounds.id", nullable=True)
     status: str = Field(default="draft", max_length=10)
     closes_at: datetime | None = _ts(nullable=True, default=False)
+    #: When the worker opens a draft round by itself (None: an admin opens it).
+    opens_at: datetime | None = _ts(nullable=True, default=False)
+    #: Days before ``closes_at`` on which those who have not submitted are reminded.
+    reminder_days: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     opened_at: datetime | None = _ts(nullable=True, default=False)
     closed_at: datetime | None = _ts(nullable=True, default=False)
     #: Consensus criterion and stopping rule, frozen when the round first opens.
@@ -337,7 +358,9 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
-        CheckConstraint("kind IN ('invitation', 'reminder', 'receipt')", name="kind"),
+        CheckConstraint(
+            "kind IN ('invitation', 'reminder', 'receipt', 'password_reset')", name="kind"
+        ),
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
@@ -356,3 +379,40 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = _ts()
     sent_at: datetime | None = _ts(nullable=True, default=False)
+
+
+class RoundEvent(SQLModel, table=True):
+    """A scheduled step of a round that the worker carried out: opening, a reminder, closing.
+
+    One row per (round, kind), inserted in the transaction that does the step, so a step is
+    done once however many workers run and however often they look."""
+
+    __tablename__ = "round_events"
+    __table_args__ = (UniqueConstraint("round_id", "kind", name="uq_round_events_round_id_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = _fk("rounds.id", ondelete="CASCADE")
+    #: "open", "close" or "remind:N" (N days before the closing time).
+    kind: str = Field(max_length=30)
+    due_at: datetime = _ts()
+    done_at: datetime = _ts()
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One action of staff (or of the worker on their behalf): who, what, on what, when.
+
+    Append-only: nothing in the application updates or deletes these rows."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    #: The staff member's e-mail, "cli" for the command line, "worker" for the scheduler.
+    actor: str = Field(max_length=320)
+    action: str = Field(max_length=60)
+    target_type: str = Field(max_length=30)
+    target_id: str | None = Field(default=None, max_length=80)
+    round_id: int | None = _fk("rounds.id", nullable=True)
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
