@@ -179,60 +179,119 @@ class RatedValues:
         distinct = left != right
         return order[left[distinct]], order[right[distinct]], unit[left[distinct]]
 
-    @property
+    @cached_property
     def n_pairs(self) -> int:
         counts = np.bincount(self.unit, minlength=self.n_units).astype(float)
         return int((counts * (counts - 1.0)).sum())
 
-    def use_pairs(self) -> bool:
-        """Whether the list of pairs is cheaper than per-unit V x V products."""
+    @cached_property
+    def _use_pairs(self) -> bool:
         cells = self.n_units * self.width * self.width
         return cells > _PAIRS_RATIO * max(self.n_pairs, 1) or cells > _DENSE_LIMIT
 
-    def weighted_counts(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """(B, units, V) sums of w_r and of w_r^2 over the raters giving unit u value c."""
-        shape = (rater_weights.shape[0], self.n_units, self.width)
-        n = _dense(self.by_rater.T @ rater_weights.T).T.reshape(shape)
-        square = _dense(self.by_rater.T @ (rater_weights**2).T).T.reshape(shape)
-        return n, square
+    def use_pairs(self) -> bool:
+        """Whether the list of pairs is cheaper than per-unit V x V products."""
+        return self._use_pairs
 
-    def pair_totals(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+    @property
+    def cells(self) -> int:
+        """Array cells one replicate takes (to size batches of replicates)."""
+        if self.use_pairs():
+            return self.n_pairs
+        return self.n_units * self.width * self.width
+
+    @cached_property
+    def _indicator(self) -> FloatArray | scipy.sparse.csr_matrix:
+        """``by_rater``, dense when small enough for a BLAS product."""
+        if self.n_raters * self.n_units * self.width <= _DENSE_LIMIT:
+            dense: FloatArray = self.by_rater.toarray()
+            return dense
+        return self.by_rater
+
+    @cached_property
+    def _unweighted(self) -> FloatArray:
+        counts = np.bincount(
+            self.unit * self.width + self.value, minlength=self.n_units * self.width
+        )
+        shaped: FloatArray = counts.reshape(1, self.n_units, self.width).astype(float)
+        return shaped
+
+    def weighted_counts(self, rater_weights: FloatArray | None) -> tuple[FloatArray, FloatArray]:
+        """(B, units, V) sums of w_r and of w_r^2 over the raters giving unit u value c.
+
+        ``None`` stands for every weight 1, and gives (1, units, V) arrays.
+        """
+        if rater_weights is None:
+            return self._unweighted, self._unweighted
+        size = rater_weights.shape[0]
+        both = np.vstack([rater_weights, rater_weights**2])
+        indicator = self._indicator
+        if isinstance(indicator, np.ndarray):
+            sums = both @ indicator
+        else:
+            sums = _dense(indicator.T @ both.T).T
+        shape = (size, self.n_units, self.width)
+        return sums[:size].reshape(shape), sums[size:].reshape(shape)
+
+    def pair_totals(self, rater_weights: FloatArray | None) -> tuple[FloatArray, FloatArray]:
         """(m, P), each (B, units): m_u = sum_r w_r, P_u = sum over pairs of w_r w_s."""
+        if rater_weights is None:
+            m = self._unweighted.sum(axis=2)
+            return m, m * (m - 1.0)
         m = _dense(self.rated.T @ rater_weights.T).T
         square = _dense(self.rated.T @ (rater_weights**2).T).T
         return m, m * m - square
 
-    def pair_sums(self, rater_weights: FloatArray, g: FloatArray) -> FloatArray:
-        """(B, units): sum over the unit's pairs of w_r w_s g[x_ru, x_su]."""
+    def _pair_products(self, rater_weights: FloatArray | None) -> FloatArray:
+        first, second, _ = self.pairs
+        if rater_weights is None:
+            return np.ones((1, first.size))
+        products: FloatArray = (
+            rater_weights[:, self.rater[first]] * rater_weights[:, self.rater[second]]
+        )
+        return products
+
+    def pair_sums(
+        self,
+        rater_weights: FloatArray | None,
+        g: FloatArray,
+        counts: tuple[FloatArray, FloatArray] | None = None,
+    ) -> FloatArray:
+        """(B, units): sum over the unit's pairs of w_r w_s g[x_ru, x_su].
+
+        ``counts`` are the weighted counts of these rater weights, when already known.
+        """
         if self.use_pairs():
             first, second, unit = self.pairs
             cell = g[self.value[first], self.value[second]]
             by_unit = scipy.sparse.csr_matrix(
                 (cell, (np.arange(unit.size), unit)), shape=(unit.size, self.n_units)
             )
-            product = rater_weights[:, self.rater[first]] * rater_weights[:, self.rater[second]]
-            return _dense(by_unit.T @ product.T).T
-        n, square = self.weighted_counts(rater_weights)
+            return _dense(by_unit.T @ self._pair_products(rater_weights).T).T
+        n, square = self.weighted_counts(rater_weights) if counts is None else counts
         sums: FloatArray = np.einsum("buc,ck,buk->bu", n, g, n) - square @ np.diag(g)
         return sums
 
-    def coincidences(self, unit_scale: FloatArray, rater_weights: FloatArray) -> FloatArray:
+    @cached_property
+    def _to_cell(self) -> scipy.sparse.csr_matrix:
+        first, second, _ = self.pairs
+        cell = self.value[first] * self.width + self.value[second]
+        return scipy.sparse.csr_matrix(
+            (np.ones(cell.size), (np.arange(cell.size), cell)),
+            shape=(cell.size, self.width * self.width),
+        )
+
+    def coincidences(self, unit_scale: FloatArray, rater_weights: FloatArray | None) -> FloatArray:
         """(B, V*V): sum_u s_u sum over the unit's pairs of w_r w_s [x_ru = c, x_su = k]."""
         width = self.width
         if self.use_pairs():
-            first, second, unit = self.pairs
-            cell = self.value[first] * width + self.value[second]
-            to_cell = scipy.sparse.csr_matrix(
-                (np.ones(cell.size), (np.arange(cell.size), cell)),
-                shape=(cell.size, width * width),
-            )
-            product = rater_weights[:, self.rater[first]] * rater_weights[:, self.rater[second]]
-            product *= unit_scale[:, unit]
-            return _dense(to_cell.T @ product.T).T
+            _, _, unit = self.pairs
+            product = self._pair_products(rater_weights) * unit_scale[:, unit]
+            return _dense(self._to_cell.T @ product.T).T
         n, square = self.weighted_counts(rater_weights)
         o = np.matmul((n * unit_scale[:, :, None]).transpose(0, 2, 1), n)
         index = np.arange(width)
-        o[:, index, index] -= np.einsum("bu,buc->bc", unit_scale, square)
+        o[:, index, index] -= (unit_scale[:, :, None] * square).sum(axis=1)
         dense: FloatArray = o.reshape(-1, width * width)
         return dense
 

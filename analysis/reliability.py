@@ -211,13 +211,13 @@ def _rated_values(data: DimensionData) -> RatedValues:
     )
 
 
-#: A function of (item weights (B, units), rater weights (B, raters)) giving each
-#: coefficient's B values (NaN where undefined).
-_Batch: TypeAlias = Callable[[FloatArray, FloatArray], dict[str, FloatArray]]
+#: A function of (item weights (B, units), rater weights (B, raters) or None for all 1)
+#: giving each coefficient's B values (NaN where undefined).
+_Batch: TypeAlias = Callable[[FloatArray, FloatArray | None], dict[str, FloatArray]]
 
 
 #: Rows ``start:stop`` of the (item weights, rater weights) of a set of replicates.
-_Rows: TypeAlias = Callable[[int, int], tuple[FloatArray, FloatArray]]
+_Rows: TypeAlias = Callable[[int, int], tuple[FloatArray, FloatArray | None]]
 
 
 def _chunked(batch: _Batch, size: int, rows: _Rows, cells: int) -> dict[str, FloatArray]:
@@ -232,9 +232,10 @@ def _chunked(batch: _Batch, size: int, rows: _Rows, cells: int) -> dict[str, Flo
 def _given(weights: FloatArray, n_other: int, *, raters: bool) -> _Rows:
     """Rows of drawn weights for one facet, the other facet kept whole."""
 
-    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray]:
-        drawn, whole = weights[start:stop], np.ones((stop - start, n_other))
-        return (whole, drawn) if raters else (drawn, whole)
+    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray | None]:
+        if raters:
+            return np.ones((stop - start, n_other)), weights[start:stop]
+        return weights[start:stop], None
 
     return rows
 
@@ -242,11 +243,12 @@ def _given(weights: FloatArray, n_other: int, *, raters: bool) -> _Rows:
 def _left_out(n: int, n_other: int, *, raters: bool) -> _Rows:
     """Rows leaving out one unit (or one rater) each: the jackknife of that facet."""
 
-    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray]:
+    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray | None]:
         kept = np.ones((stop - start, n))
         kept[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        whole = np.ones((stop - start, n_other))
-        return (whole, kept) if raters else (kept, whole)
+        if raters:
+            return np.ones((stop - start, n_other)), kept
+        return kept, None
 
     return rows
 
@@ -269,7 +271,7 @@ def _replicates(
     kept), drawn independently and added; c = sqrt(n / (n - 1)) undoes the bootstrap's
     shrinkage of a variance by (n - 1) / n. With fixed raters only the item part is used.
     """
-    cells = max(table.n_pairs, table.n_units * table.width * table.width)
+    cells = table.cells
     n_units, n_raters = table.n_units, table.n_raters
     by_items = _chunked(batch, draws.size, _given(draws.items, n_raters, raters=False), cells)
     jackknife_items = _chunked(batch, n_units, _left_out(n_units, n_raters, raters=False), cells)
@@ -432,7 +434,7 @@ def _too_few_items(items: FloatArray, pairs: FloatArray) -> BoolArray:
 
 
 def _alpha_batch(table: RatedValues, domain: FloatArray, levels: Sequence[Level]) -> _Batch:
-    def batch(items: FloatArray, raters: FloatArray) -> dict[str, FloatArray]:
+    def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
         m, pairs = table.pair_totals(raters)
         # A unit of m values spreads each value over its m - 1 partners (Krippendorff);
         # with rater weights the partners are the P / m pairs per value.
@@ -716,27 +718,28 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
         "quadratic": _quadratic_weights(categories),
     }
 
-    def batch(items: FloatArray, raters: FloatArray) -> dict[str, FloatArray]:
+    def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
         nothing = np.full(items.shape[0], np.nan)
         if q == 0 or table.n_units == 0:
             return {name: nothing.copy() for name in AGREEMENT_COEFFICIENTS}
-        m, pairs = table.pair_totals(raters)
+        counts, square = table.weighted_counts(raters)
+        m = counts.sum(axis=2)
+        pairs = m * m - square.sum(axis=2)
         pairable = pairs > 0
         n_pairable = (items * pairable).sum(axis=1)
         # Observed agreement: the mean over items of the weighted share of agreeing pairs.
         pa = {}
         for key, weights in weightings.items():
-            agree = table.pair_sums(raters, weights)
+            agree = table.pair_sums(raters, weights, (counts, square))
             per_item = np.divide(agree, pairs, out=np.zeros_like(pairs), where=pairable)
             pa[key] = np.divide(
                 (items * per_item).sum(axis=1), n_pairable, out=nothing.copy(), where=n_pairable > 0
             )
         # Propensities: the mean over items with a value of each category's share.
-        counts, _ = table.weighted_counts(raters)
         rated = items * (m > 0)
         share = counts / np.where(m > 0, m, 1.0)[:, :, None]
         total = rated.sum(axis=1)
-        pi = np.einsum("bu,buc->bc", rated, share) / np.where(total > 0, total, 1.0)[:, None]
+        pi = (rated[:, :, None] * share).sum(axis=1) / np.where(total > 0, total, 1.0)[:, None]
         values = {
             "percent_agreement": pa["identity"],
             "fleiss_kappa": _chance_corrected(pa["identity"], (pi**2).sum(axis=1)),
