@@ -58,6 +58,10 @@ def test_calibration_api_for_researchers(session, client, admin):
     assert data["kappa_fitted"] >= data["kappa_initial"]
     assert all(abs(sum(i["probabilities"]) - 1) < 1e-9 for i in data["items"])
     assert _publish(client, researcher, round_.id).status_code == 403
+    # The typed document lists exactly the keys the calibration has (no key read by a
+    # name the analysis does not write, none written that the type does not declare).
+    assert set(data) == rubrics.CalibrationDocument.__required_keys__
+    assert set(data["items"][0]) == rubrics.CalibratedItemDocument.__required_keys__
 
 
 def test_publish_needs_a_closed_round_and_a_justification_below_the_minimum(session, client, admin):

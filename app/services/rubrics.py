@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pydantic import ConfigDict, Field
 from sqlmodel import Session, col, func, select
@@ -391,7 +391,56 @@ def calibration_inputs(
     return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed)
 
 
-def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
+class CalibratedItemDocument(TypedDict):
+    """One item of a calibration, as JSON (``analysis.calibration.CalibratedItem``)."""
+
+    item: str | int | float
+    label: str
+    scores: dict[str, float | None]
+    score: float | None
+    rule_tier: int | None
+    panel_tier: int | None
+    probabilities: list[float] | None
+    modal_tier: int | None
+    modal_share: float | None
+    borderline: bool | None
+    n_resamples: int
+    reason: str | None
+
+
+class CalibrationDocument(TypedDict):
+    """A round's calibration as JSON: what the API returns, the calibration page shows and
+    a published record is built from. A JSON document rather than an object because it is
+    computed in the computing process and must cross back without the analysis package
+    (a web worker never imports pandas); the keys are the analysis's ``Calibration.to_dict``
+    plus the survey's labels, and ``tests/test_rubrics.py`` checks that they match."""
+
+    dimensions: list[str | int | float]
+    tiers: list[str]
+    initial_thresholds: list[float]
+    fitted_thresholds: list[float]
+    thresholds_by_tier: dict[str, dict[str, float]]
+    kappa_initial: float | None
+    kappa_fitted: float | None
+    accuracy_initial: float | None
+    accuracy_fitted: float | None
+    loo_kappa: float | None
+    loo_accuracy: float | None
+    confusion: list[list[int]] | None
+    confusion_axes: dict[str, str]
+    n_items: int
+    n_items_fitted: int
+    n_raters: int
+    items: list[CalibratedItemDocument]
+    settings: dict[str, Any]
+    reasons: dict[str, str]
+    tier_labels: dict[str, str]
+    holistic_tiers: bool
+    round_id: int
+    aggregate: str
+
+
+def compute_calibration(inputs: CalibrationInputs) -> CalibrationDocument:
     """Fit the thresholds on what ``calibration_inputs`` read (no database)."""
     from analysis.calibration import Resampling, TierRule, fit_thresholds
 
@@ -414,20 +463,25 @@ def compute_calibration(inputs: CalibrationInputs) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc
-    data = calibration.to_dict()
     labels = {i.key: i.label for i in definition.items}
-    for item in data["items"]:
+    found = calibration.to_dict()
+    for item in found["items"]:
         item["label"] = labels.get(str(item["item"]), str(item["item"]))
-    data["tier_labels"] = {t.key: t.label for t in definition.tiers}
-    data["holistic_tiers"] = definition.holistic_tier.enabled
-    data["round_id"] = round_id
-    data["aggregate"] = rule.aggregate
-    return data
+    return cast(
+        CalibrationDocument,
+        {
+            **found,
+            "tier_labels": {t.key: t.label for t in definition.tiers},
+            "holistic_tiers": definition.holistic_tier.enabled,
+            "round_id": round_id,
+            "aggregate": rule.aggregate,
+        },
+    )
 
 
 def calibrate_round(
     session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
-) -> dict[str, Any]:
+) -> CalibrationDocument:
     """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
     probabilities; without holistic tiers the declared thresholds stay and only the
     probabilities are computed. Returns the calibration as JSON-ready data with labels."""
@@ -567,7 +621,9 @@ def _reliability_evidence(
     return reliability, failing
 
 
-def _rubric_definition(definition: SurveyDefinition, calibration: dict[str, Any]) -> dict[str, Any]:
+def _rubric_definition(
+    definition: SurveyDefinition, calibration: CalibrationDocument
+) -> dict[str, Any]:
     """The record's dimensions, tiers, calibrated rule and calibration figures."""
     rule = definition.tier_rule
     tier_keys = [t.key for t in definition.tiers]
@@ -613,7 +669,7 @@ def _rubric_definition(definition: SurveyDefinition, calibration: dict[str, Any]
     }
 
 
-def _rubric_items(definition: SurveyDefinition, calibration: dict[str, Any]) -> list[Any]:
+def _rubric_items(definition: SurveyDefinition, calibration: CalibrationDocument) -> list[Any]:
     """Each item's scores, tier by the rule and by the panel, and tier probabilities."""
     tier_keys = [t.key for t in definition.tiers]
 
@@ -629,10 +685,9 @@ def _rubric_items(definition: SurveyDefinition, calibration: dict[str, Any]) -> 
             "score": entry["score"],
             "tier": tier(entry["rule_tier"]),
             "panel_tier": tier(entry.get("panel_tier")),
-            "probabilities": dict(zip(tier_keys, entry["probabilities"], strict=True))
-            if entry.get("probabilities")
-            else {},
+            "probabilities": dict(zip(tier_keys, shares, strict=True)) if shares else {},
             "borderline": bool(entry.get("borderline")),
         }
         for entry in calibration["items"]
+        for shares in [entry["probabilities"]]
     ]

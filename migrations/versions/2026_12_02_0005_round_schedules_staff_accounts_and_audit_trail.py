@@ -83,11 +83,13 @@ def downgrade() -> None:
         batch_op.drop_constraint(op.f('ck_outbox_kind'), type_='check')
         batch_op.create_check_constraint('kind', "kind IN ('invitation', 'reminder', 'receipt')")
 
-    with op.batch_alter_table('users', schema=None) as batch_op:
+    # Columns are dropped in place (SQLite 3.35+): rebuilding users or rounds would fail on
+    # the rows that refer to them.
+    with op.batch_alter_table('users', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('password_changed_at')
         batch_op.drop_column('totp_secret')
 
-    with op.batch_alter_table('rounds', schema=None) as batch_op:
+    with op.batch_alter_table('rounds', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('reminder_days')
         batch_op.drop_column('opens_at')
 
