@@ -379,22 +379,45 @@ def _validated(answers: pd.DataFrame, *, where: Any, name: str) -> pd.DataFrame:
     """The checks shared by the CSV reader and DataFrame callers; ``where(position)``
     names a row (a line of the file, or the 0-based row position in the frame)."""
     frame = answers.loc[:, list(COLUMNS)].reset_index(drop=True)
+    _check_labels(frame, where)
+    for column in (*_QUANTILE_COLUMNS, "realisation"):
+        frame[column] = _finite_numbers(frame, column, where)
+    _check_increasing(frame, where)
+    _check_one_answer_each(frame, where, name)
+    realisations = _realisations(frame, where)
+    if not realisations:
+        raise ValueError(
+            f"{name}, column 'realisation': no seed question (a question with a "
+            "realisation) to score the experts on"
+        )
+    frame["realisation"] = frame["question"].map(realisations).astype(float)
+    return frame
+
+
+def _check_labels(frame: pd.DataFrame, where: Any) -> None:
     for column in ("expert", "question"):
         for index, value in frame[column].items():
             if pd.isna(value) or (isinstance(value, str) and not value.strip()):
                 raise ValueError(f"{where(index)}, column {column!r}: empty {column} label")
-    for column in (*_QUANTILE_COLUMNS, "realisation"):
-        numbers = pd.to_numeric(frame[column], errors="coerce").astype(float)
-        for index, value in numbers.items():
-            original = frame.at[index, column]
-            empty_allowed = column == "realisation" and pd.isna(original)
-            if not empty_allowed and not math.isfinite(value):
-                raise ValueError(
-                    f"{where(index)}, column {column!r}: {original!r} is not a finite number "
-                    f"(expert {frame.at[index, 'expert']!r}, question "
-                    f"{frame.at[index, 'question']!r})"
-                )
-        frame[column] = numbers
+
+
+def _finite_numbers(frame: pd.DataFrame, column: str, where: Any) -> pd.Series:
+    """The column as floats; anything but a finite number refused (an empty realisation
+    is allowed: the question is a target)."""
+    numbers = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for index, value in numbers.items():
+        original = frame.at[index, column]
+        empty_allowed = column == "realisation" and pd.isna(original)
+        if not empty_allowed and not math.isfinite(value):
+            raise ValueError(
+                f"{where(index)}, column {column!r}: {original!r} is not a finite number "
+                f"(expert {frame.at[index, 'expert']!r}, question "
+                f"{frame.at[index, 'question']!r})"
+            )
+    return numbers
+
+
+def _check_increasing(frame: pd.DataFrame, where: Any) -> None:
     quantiles = frame.loc[:, list(_QUANTILE_COLUMNS)].to_numpy(dtype=float)
     increasing = (quantiles[:, 0] < quantiles[:, 1]) & (quantiles[:, 1] < quantiles[:, 2])
     for position in np.flatnonzero(~increasing):
@@ -405,6 +428,10 @@ def _validated(answers: pd.DataFrame, *, where: Any, name: str) -> pd.DataFrame:
             f"question {frame.at[index, 'question']!r}: the quantiles must increase "
             f"(q05 < q50 < q95), not {q05:g}, {q50:g}, {q95:g}"
         )
+
+
+def _check_one_answer_each(frame: pd.DataFrame, where: Any, name: str) -> None:
+    """Every expert answers every question, once."""
     seen: dict[tuple[Hashable, Hashable], Hashable] = {}
     for index, expert, question in zip(
         frame.index, frame["expert"], frame["question"], strict=True
@@ -416,6 +443,19 @@ def _validated(answers: pd.DataFrame, *, where: Any, name: str) -> pd.DataFrame:
                 f"{question!r} (the first: {where(seen[key])})"
             )
         seen[key] = index
+    questions = pd.unique(frame["question"])
+    for expert in pd.unique(frame["expert"]):
+        answered = set(frame.loc[frame["expert"] == expert, "question"])
+        for question in questions:
+            if question not in answered:
+                raise ValueError(
+                    f"{name}: expert {expert!r} gave no answer to question {question!r} "
+                    "(every expert must answer every question)"
+                )
+
+
+def _realisations(frame: pd.DataFrame, where: Any) -> dict[Hashable, float]:
+    """Each seed question's realisation; two different ones for a question refused."""
     realisations: dict[Hashable, tuple[float, Hashable]] = {}
     for index, question, value in zip(
         frame.index, frame["question"], frame["realisation"], strict=True
@@ -429,26 +469,7 @@ def _validated(answers: pd.DataFrame, *, where: Any, name: str) -> pd.DataFrame:
                 f"realisation {value:g} here and {first:g} at {where(first_index)}"
             )
         realisations.setdefault(question, (value, index))
-    experts = pd.unique(frame["expert"])
-    questions = pd.unique(frame["question"])
-    for expert in experts:
-        answered = set(frame.loc[frame["expert"] == expert, "question"])
-        for question in questions:
-            if question not in answered:
-                raise ValueError(
-                    f"{name}: expert {expert!r} gave no answer to question {question!r} "
-                    "(every expert must answer every question)"
-                )
-    if not realisations:
-        raise ValueError(
-            f"{name}, column 'realisation': no seed question (a question with a "
-            "realisation) to score the experts on"
-        )
-    frame["realisation"] = frame["question"].map(
-        {question: value for question, (value, _) in realisations.items()}
-    )
-    frame["realisation"] = frame["realisation"].astype(float)
-    return frame
+    return {question: value for question, (value, _) in realisations.items()}
 
 
 def _panel_of(frame: pd.DataFrame) -> _Panel:
