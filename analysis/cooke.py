@@ -63,7 +63,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis._types import BoolArray, FloatArray, IntArray
-from analysis.results import json_object, label
+from analysis.results import Record, label
 from analysis.tidy import csv_rows
 
 __all__ = [
@@ -95,7 +95,7 @@ _CDF_KNOTS: Final = np.array([0.0, *QUANTILES, 1.0])
 
 
 @dataclass(frozen=True)
-class ExpertScore:
+class ExpertScore(Record):
     """One expert's scores and weight.
 
     ``information`` is the mean over all questions, ``information_seeds`` over the seed
@@ -113,22 +113,9 @@ class ExpertScore:
     weight: float
     bin_counts: tuple[int, int, int, int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "expert": label(self.expert),
-                "calibration": self.calibration,
-                "information": self.information,
-                "information_seeds": self.information_seeds,
-                "combined_score": self.combined_score,
-                "weight": self.weight,
-                "bin_counts": self.bin_counts,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class PooledQuantiles:
+class PooledQuantiles(Record):
     """The decision maker's 5/50/95% quantiles of one question (and its realisation)."""
 
     question: Hashable
@@ -137,20 +124,9 @@ class PooledQuantiles:
     q95: float
     realisation: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "question": label(self.question),
-                "q05": self.q05,
-                "q50": self.q50,
-                "q95": self.q95,
-                "realisation": self.realisation,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class DecisionMaker:
+class DecisionMaker(Record):
     """The global-weight decision maker, scored on the seeds like an expert.
 
     ``alpha`` is the calibration cutoff used (the optimised one unless it was fixed);
@@ -165,21 +141,9 @@ class DecisionMaker:
     combined_score: float
     quantiles: tuple[PooledQuantiles, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "alpha": self.alpha,
-                "calibration": self.calibration,
-                "information": self.information,
-                "information_seeds": self.information_seeds,
-                "combined_score": self.combined_score,
-                "quantiles": [q.to_dict() for q in self.quantiles],
-            }
-        )
-
 
 @dataclass(frozen=True)
-class RobustnessRow:
+class RobustnessRow(Record):
     """The decision maker recomputed without one seed question or one expert.
 
     The scores are ``None`` with a ``reason`` when no decision maker exists without it
@@ -192,18 +156,6 @@ class RobustnessRow:
     information: float | None
     information_seeds: float | None
     reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "excluded": label(self.excluded),
-                "alpha": self.alpha,
-                "calibration": self.calibration,
-                "information": self.information,
-                "information_seeds": self.information_seeds,
-                "reason": self.reason,
-            }
-        )
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,28 @@ def _key(value: Hashable) -> str:
     return str(label(value))
 
 
+class Record:
+    """Base of the result dataclasses whose JSON form is simply their fields, in order.
+
+    ``to_dict`` converts each field for JSON: a label (a field annotated ``Hashable``) by
+    :func:`label`, a mapping with its keys as text (as JSON has them), anything else by
+    :func:`jsonable` (nested results by their own ``to_dict``). A result whose JSON form
+    differs (derived entries, another order) writes its own ``to_dict``.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]  # subclasses are dataclasses
+            value = getattr(self, f.name)
+            if f.type == "Hashable":
+                out[f.name] = label(value)
+            elif isinstance(value, Mapping):
+                out[f.name] = {_key(k): jsonable(v) for k, v in value.items()}
+            else:
+                out[f.name] = jsonable(value)
+        return out
+
+
 @dataclass(frozen=True)
 class Coefficient:
     """A point estimate with an optional 95% bootstrap (BCa) confidence interval.
@@ -204,7 +226,7 @@ class ICCResult:
 
 
 @dataclass(frozen=True)
-class ICCTable:
+class ICCTable(Record):
     """The six ICC forms computed on one complete block of raters x items."""
 
     forms: Mapping[str, ICCResult]
@@ -217,21 +239,9 @@ class ICCTable:
     def value(self, form: str) -> float | None:
         return self.forms[form].value
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "forms": {name: form.to_dict() for name, form in self.forms.items()},
-                "n_items": self.n_items,
-                "n_raters": self.n_raters,
-                "n_raters_dropped": self.n_raters_dropped,
-                "n_items_dropped": self.n_items_dropped,
-                "reason": self.reason,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class KendallW:
+class KendallW(Record):
     """Kendall's coefficient of concordance with tie correction and its chi-square test."""
 
     value: float | None
@@ -241,19 +251,6 @@ class KendallW:
     n_items: int = 0
     n_raters: int = 0
     reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "value": self.value,
-                "chi2": self.chi2,
-                "df": self.df,
-                "p_value": self.p_value,
-                "n_items": self.n_items,
-                "n_raters": self.n_raters,
-                "reason": self.reason,
-            }
-        )
 
 
 @dataclass(frozen=True)
@@ -366,7 +363,7 @@ class DimensionReliability:
 
 
 @dataclass(frozen=True)
-class ItemConsensus:
+class ItemConsensus(Record):
     """Central score and agreement of the panel on one item x dimension."""
 
     item: Hashable
@@ -390,35 +387,9 @@ class ItemConsensus:
     modal_tier: str | None = None
     modal_tier_share: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "item": label(self.item),
-                "dimension": label(self.dimension),
-                "n": self.n,
-                "median": self.median,
-                "mean": self.mean,
-                "sd": self.sd,
-                "q1": self.q1,
-                "q3": self.q3,
-                "iqr": self.iqr,
-                "share_within_one": self.share_within_one,
-                "modal_value": self.modal_value,
-                "modal_share": self.modal_share,
-                "modal_tied": self.modal_tied,
-                "n_cant_judge": self.n_cant_judge,
-                "n_outside_expertise": self.n_outside_expertise,
-                "mean_confidence": self.mean_confidence,
-                "consensus": self.consensus,
-                "consensus_reason": self.consensus_reason,
-                "modal_tier": self.modal_tier,
-                "modal_tier_share": self.modal_tier_share,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class RaterDimension:
+class RaterDimension(Record):
     """One rater's diagnostics on one dimension."""
 
     n_values: int
@@ -427,18 +398,6 @@ class RaterDimension:
     alpha_without: float | None
     alpha_delta: float | None
     reasons: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "n_values": self.n_values,
-                "mean_signed_deviation": self.mean_signed_deviation,
-                "spearman": self.spearman,
-                "alpha_without": self.alpha_without,
-                "alpha_delta": self.alpha_delta,
-                "reasons": dict(self.reasons),
-            }
-        )
 
 
 @dataclass(frozen=True)
@@ -478,7 +437,7 @@ class RaterDiagnostics:
 
 
 @dataclass(frozen=True)
-class GroupDifference:
+class GroupDifference(Record):
     """Do rater groups differ on a dimension? Kruskal-Wallis on rater mean deviations."""
 
     dimension: Hashable
@@ -490,39 +449,15 @@ class GroupDifference:
     median_deviation: Mapping[Hashable, float | None]
     reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "dimension": label(self.dimension),
-                "test": self.test,
-                "statistic": self.statistic,
-                "df": self.df,
-                "p_value": self.p_value,
-                "n_raters": {_key(k): v for k, v in self.n_raters.items()},
-                "median_deviation": {_key(k): v for k, v in self.median_deviation.items()},
-                "reason": self.reason,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class GroupAnalysis:
+class GroupAnalysis(Record):
     """Reliability and consensus of one subgroup of raters."""
 
     group: Hashable
     n_raters: int
     dimensions: Mapping[Hashable, DimensionReliability]
     items: tuple[ItemConsensus, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "group": label(self.group),
-                "n_raters": self.n_raters,
-                "dimensions": {_key(k): v.to_dict() for k, v in self.dimensions.items()},
-                "items": [item.to_dict() for item in self.items],
-            }
-        )
 
 
 @dataclass(frozen=True)

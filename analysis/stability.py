@@ -18,7 +18,7 @@ import pandas as pd
 from analysis._types import BoolArray
 from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, consensus_of_valid
 from analysis.reliability import krippendorff_alpha, resolve_levels
-from analysis.results import ItemConsensus, json_object, label
+from analysis.results import ItemConsensus, Record, json_object, label
 from analysis.tidy import sorted_codes, validate_ratings
 
 __all__ = [
@@ -38,7 +38,7 @@ _TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
-class CellStability:
+class CellStability(Record):
     """One item x dimension in both rounds: median, IQR and consensus before and after."""
 
     item: Hashable
@@ -53,26 +53,9 @@ class CellStability:
     consensus_before: bool | None
     consensus_after: bool | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "item": label(self.item),
-                "dimension": label(self.dimension),
-                "n_before": self.n_before,
-                "n_after": self.n_after,
-                "median_before": self.median_before,
-                "median_after": self.median_after,
-                "iqr_before": self.iqr_before,
-                "iqr_after": self.iqr_after,
-                "iqr_change": self.iqr_change,
-                "consensus_before": self.consensus_before,
-                "consensus_after": self.consensus_after,
-            }
-        )
-
 
 @dataclass(frozen=True)
-class DimensionStability:
+class DimensionStability(Record):
     """Change of one dimension between the rounds: answers, alpha and consensus share."""
 
     dimension: Hashable
@@ -86,23 +69,6 @@ class DimensionStability:
     consensus_share_before: float | None
     consensus_share_after: float | None
     reasons: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "dimension": label(self.dimension),
-                "level": self.level,
-                "n_cells_matched": self.n_cells_matched,
-                "share_cells_changed": self.share_cells_changed,
-                "mean_absolute_change": self.mean_absolute_change,
-                "alpha_before": self.alpha_before,
-                "alpha_after": self.alpha_after,
-                "alpha_change": self.alpha_change,
-                "consensus_share_before": self.consensus_share_before,
-                "consensus_share_after": self.consensus_share_after,
-                "reasons": dict(self.reasons),
-            }
-        )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from analysis.calibration.rule import _TOLERANCE
-from analysis.results import json_object, label
+from analysis.results import Record, json_object, label
 
 __all__ = ["BORDERLINE_SHARE", "CalibratedItem", "Calibration", "TierProbabilities"]
 
@@ -17,7 +17,7 @@ BORDERLINE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
-class CalibratedItem:
+class CalibratedItem(Record):
     """One item: its consensus scores, its tier by the rule and by the panel, and how sure.
 
     Tiers are 0-based positions. ``probabilities`` is the share of bootstrap resamples
@@ -36,23 +36,6 @@ class CalibratedItem:
     borderline: bool | None = None
     n_resamples: int = 0
     reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "item": label(self.item),
-                "scores": {str(label(k)): v for k, v in self.scores.items()},
-                "score": self.score,
-                "rule_tier": self.rule_tier,
-                "panel_tier": self.panel_tier,
-                "probabilities": None if self.probabilities is None else list(self.probabilities),
-                "modal_tier": self.modal_tier,
-                "modal_share": self.modal_share,
-                "borderline": self.borderline,
-                "n_resamples": self.n_resamples,
-                "reason": self.reason,
-            }
-        )
 
 
 @dataclass(frozen=True)
