@@ -7,7 +7,7 @@ coincidence matrix), since that is a question about where the panel does not con
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -170,26 +170,33 @@ def item_consensus(
     >>> result.consensus
     True
     """
-    return consensus_of_valid(
-        validate_ratings(ratings),
-        criterion=criterion,
-        tier_dimensions=tier_dimensions,
-        tier_labels=tier_labels,
-        quantile_method=quantile_method,
+    options = ConsensusOptions(
+        ConsensusCriterion.from_value(criterion), tier_dimensions, tier_labels, quantile_method
     )
+    return options.of(validate_ratings(ratings))
 
 
-def consensus_of_valid(
-    frame: pd.DataFrame,
-    *,
-    criterion: ConsensusCriterion | Mapping[str, object] | None = None,
-    tier_dimensions: Collection[Hashable] = (),
-    tier_labels: Mapping[float, str] | None = None,
-    quantile_method: str = "linear",
-    codes: PanelCodes | None = None,
+@dataclass(frozen=True)
+class ConsensusOptions:
+    """How :func:`item_consensus` computes (its parameters, checked), for callers that
+    hold ratings :func:`validate_ratings` already checked."""
+
+    criterion: ConsensusCriterion = field(default_factory=ConsensusCriterion)
+    tier_dimensions: Collection[Hashable] = ()
+    tier_labels: Mapping[float, str] | None = None
+    quantile_method: str = "linear"
+
+    def of(self, frame: pd.DataFrame, codes: PanelCodes | None = None) -> tuple[ItemConsensus, ...]:
+        """The consensus statistics of ``frame`` (already validated)."""
+        return _consensus_of_valid(frame, self, codes)
+
+
+def _consensus_of_valid(
+    frame: pd.DataFrame, options: ConsensusOptions, codes: PanelCodes | None
 ) -> tuple[ItemConsensus, ...]:
-    """:func:`item_consensus` of ratings that :func:`validate_ratings` already checked."""
-    checked = ConsensusCriterion.from_value(criterion)
+    checked = options.criterion
+    tier_dimensions, tier_labels = options.tier_dimensions, options.tier_labels
+    quantile_method = options.quantile_method
     if quantile_method not in QUANTILE_METHODS:
         raise ValueError(
             f"quantile_method must be one of {', '.join(QUANTILE_METHODS)}, not {quantile_method!r}"

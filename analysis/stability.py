@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._types import BoolArray
-from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, consensus_of_valid
+from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, ConsensusOptions
 from analysis.reliability import krippendorff_alpha, resolve_levels
 from analysis.results import ItemConsensus, Record, json_object, label
 from analysis.tidy import sorted_codes, validate_ratings
@@ -305,12 +305,8 @@ def compare_rounds(
     if share_cells is None:
         reasons["share_cells_changed"] = "no answer was given in both rounds by the same expert"
 
-    consensus_before = consensus_of_valid(
-        before, criterion=criterion, quantile_method=quantile_method
-    )
-    consensus_after = consensus_of_valid(
-        after, criterion=criterion, quantile_method=quantile_method
-    )
+    options = ConsensusOptions(criterion, quantile_method=quantile_method)
+    consensus_before, consensus_after = options.of(before), options.of(after)
     cells = _cells(consensus_before, consensus_after, names)
 
     per_dimension = {

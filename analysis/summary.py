@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis._checks import check_bootstrap
-from analysis.consensus import ConsensusCriterion, consensus_of_valid
+from analysis.consensus import ConsensusCriterion, ConsensusOptions
 from analysis.raters import compare_groups, diagnostics_of_valid, rater_attribute
 from analysis.reliability import (
     ICC_FORMS,
@@ -21,7 +21,6 @@ from analysis.reliability import (
 from analysis.results import (
     DimensionReliability,
     GroupAnalysis,
-    ItemConsensus,
     PanelAnalysis,
     SubgroupAnalysis,
     label,
@@ -186,7 +185,7 @@ def analyze(
         scales=scales_,
     )
     dimensions = reliability.of(data)
-    consensus_options = _ConsensusOptions(
+    consensus_options = ConsensusOptions(
         criterion=criterion,
         tier_dimensions=tier_dimensions,
         tier_labels=tier_labels,
@@ -277,29 +276,11 @@ class _Reliability:
         return self.of(part_data, [*self.entropy, stream, group_key])
 
 
-@dataclass(frozen=True)
-class _ConsensusOptions:
-    criterion: ConsensusCriterion
-    tier_dimensions: Collection[Hashable]
-    tier_labels: Mapping[float, str] | None
-    quantile_method: str
-
-    def of(self, frame: pd.DataFrame, codes: PanelCodes | None = None) -> tuple[ItemConsensus, ...]:
-        return consensus_of_valid(
-            frame,
-            criterion=self.criterion,
-            tier_dimensions=self.tier_dimensions,
-            tier_labels=self.tier_labels,
-            quantile_method=self.quantile_method,
-            codes=codes,
-        )
-
-
 def _rater_groups(
     frame: pd.DataFrame,
     attribute: pd.Series,
     reliability: _Reliability,
-    consensus: _ConsensusOptions,
+    consensus: ConsensusOptions,
 ) -> dict[Hashable, GroupAnalysis]:
     groups = {}
     assigned = attribute.dropna()
