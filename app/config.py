@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     database_url: str = Field(default_factory=default_database_url)
     #: The public base URL used to build invitation links (no trailing slash).
     base_url: str = "http://127.0.0.1:8000"
+    #: Let ``serve`` listen on a public interface while links point to this machine itself
+    #: (a container tried out on one's own computer). Off: ``serve`` refuses, since nobody
+    #: else could open such a link.
+    allow_local_links: bool = False
     #: Mark cookies Secure (set when served over HTTPS).
     secure_cookies: bool = False
     #: Lifetime of an expert or staff session, in hours.

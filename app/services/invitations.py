@@ -112,6 +112,29 @@ def reissue_invitation(
     )
 
 
+def find_in_round(
+    session: Session, *, round_id: int, email: str | None = None, code: str | None = None
+) -> Invitation:
+    """A round's invitation of the expert with this e-mail address or code (exactly one of
+    the two); NotFound says which round was searched."""
+    if (email is None) == (code is None):
+        raise InvalidInput("give the expert's e-mail address or code (one of them)", field="email")
+    get_round(session, round_id=round_id)
+    query = select(Invitation).join(Expert, col(Expert.id) == col(Invitation.expert_id))
+    if email is not None:
+        query = query.join(
+            ExpertContact, col(ExpertContact.expert_id) == col(Invitation.expert_id)
+        ).where(ExpertContact.email == email.strip().lower())
+        who = f"no expert with the e-mail address {email.strip()!r}"
+    else:
+        query = query.where(Expert.code == (code or "").strip())
+        who = f"no expert with the code {(code or '').strip()!r}"
+    invitation = session.exec(query.where(Invitation.round_id == round_id)).first()
+    if invitation is None:
+        raise NotFound(f"{who} is invited to round {round_id}", field="email" if email else "code")
+    return invitation
+
+
 def revoke_invitation(session: Session, *, invitation_id: int) -> Invitation:
     """Stop an invitation link from working; its expert's sessions end at once."""
     invitation = _get(session, invitation_id)
