@@ -246,3 +246,41 @@ def test_admin_calibrates_and_publishes_from_the_pages(session, client, admin):
     done = client.post(f"/admin/rounds/{round_.id}/publish", data=form)
     assert done.status_code == 303 and done.headers["location"] == "/rubrics/small/v1"
     assert "no statutory powers" in client.get("/rubrics/small/v1").text
+
+
+def test_the_publish_gate_reads_the_interval_and_the_holistic_tier():
+    from app.survey_files import parse_survey_text
+    from tests.factories import survey_yaml
+
+    definition = parse_survey_text(survey_yaml(), filename="small.yaml")
+
+    def dimension(alpha, ci):
+        return {
+            "level": "ordinal",
+            "krippendorff_alpha": {"ordinal": alpha},
+            "krippendorff_alpha_ci": {"ordinal": ci},
+            "n_raters": 10,
+            "n_items": 3,
+        }
+
+    analysed = {
+        "dimensions": {
+            # A point estimate above the minimum whose interval reaches below it fails.
+            "sensitivity": dimension(0.72, [0.41, 0.86]),
+            "misuse": dimension(0.90, [0.81, 0.95]),
+            # The holistic tier the thresholds are fitted to is gated too.
+            "tier": dimension(None, None),
+        }
+    }
+    evidence, failing = rubrics._reliability_evidence(analysed, definition, 0.667)
+    assert failing == [
+        "sensitivity (alpha 0.720, 95% interval 0.410 to 0.860)",
+        "tier (alpha undefined)",
+    ]
+    assert evidence["sensitivity"]["ci"] == [0.41, 0.86]
+    analysed["dimensions"]["sensitivity"] = dimension(0.72, [0.70, 0.86])
+    analysed["dimensions"]["tier"] = dimension(0.80, None)
+    _, failing = rubrics._reliability_evidence(analysed, definition, 0.667)
+    assert failing == ["tier (alpha 0.800 without an interval)"]
+    analysed["dimensions"]["tier"] = dimension(0.80, [0.7, 0.9])
+    assert rubrics._reliability_evidence(analysed, definition, 0.667)[1] == []
