@@ -35,14 +35,14 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.db import session_scope
 from app.errors import InvalidInput, RoundNotOpen
 from app.inputs import InviteeCreate
@@ -54,6 +54,9 @@ from app.services.invitations import (
     reissue_invitation,
 )
 from app.services.rounds import get_round, locked_round, round_definition, round_progress
+
+if TYPE_CHECKING:  # the schedule queues its reminders through this module
+    from app.services.schedule import StepDone
 
 _log = logging.getLogger("elicit.mail")
 
@@ -499,21 +502,42 @@ def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:
 
 
 class MailWorker:
-    """Sends due mail every ``interval`` seconds in a background thread (inside a web
-    worker, or in ``elicit worker``) until stopped."""
+    """Every ``interval`` seconds, carries out the rounds' scheduled steps that are due
+    (opening, reminders, closing) and then sends due mail, so reminders queued go out in the
+    same pass; in a background thread (inside a web worker, or in ``elicit worker``) until
+    stopped. ``base_url`` (default: the BASE_URL setting) is where reminders' links point."""
 
     def __init__(
-        self, engine: Engine, transport: Transport, *, mail_from: str, interval: float = 5.0
+        self,
+        engine: Engine,
+        transport: Transport,
+        *,
+        mail_from: str,
+        interval: float = 5.0,
+        base_url: str | None = None,
     ) -> None:
         self.engine = engine
         self.transport = transport
         self.mail_from = mail_from
         self.interval = interval
+        self.base_url = base_url
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> Delivery:
+        try:
+            self.run_schedule()
+        except Exception:  # the mail already queued still goes out
+            _log.exception("carrying out the rounds' scheduled steps failed; trying again")
         return deliver_due(self.engine, self.transport, mail_from=self.mail_from)
+
+    def run_schedule(self) -> list[StepDone]:
+        """Open, remind and close the rounds whose time has come (each step once)."""
+        from app.services.schedule import run_due  # it queues its reminders through here
+
+        base_url = self.base_url if self.base_url is not None else get_settings().base_url
+        sender = Sender(base_url=base_url, mail_from=self.mail_from)
+        return run_due(self.engine, now=utcnow(), sender=sender)
 
     def run_forever(self) -> None:
         while not self._stop.is_set():

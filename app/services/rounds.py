@@ -210,6 +210,10 @@ class RoundDetails:
     created_at: datetime
     survey: str
     survey_version: int
+    #: When the worker opens the draft round (None: an admin opens it).
+    opens_at: datetime | None = None
+    #: Days before the closing time on which those who have not submitted are reminded.
+    reminder_days: list[int] | None = None
 
 
 def round_details(session: Session, round_: Round) -> RoundDetails:
@@ -232,6 +236,8 @@ def round_details(session: Session, round_: Round) -> RoundDetails:
         created_at=round_.created_at,
         survey=slug_of(session, version),
         survey_version=version.number,
+        opens_at=round_.opens_at,
+        reminder_days=round_.reminder_days,
     )
 
 
