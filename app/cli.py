@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlmodel import Session
@@ -23,6 +23,9 @@ from app.errors import DomainError
 from app.models import id_of
 from app.survey_files import SurveyFileError
 
+if TYPE_CHECKING:
+    from app.services.schedule import ScheduleState
+
 cli = typer.Typer(
     help="Expert elicitation surveys, reliability and calibrated tier rubrics.",
     no_args_is_help=True,
@@ -31,7 +34,9 @@ cli = typer.Typer(
 )
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 survey_cli = typer.Typer(help="Survey definition files.", no_args_is_help=True)
-round_cli = typer.Typer(help="Rounds: create, open, close, list.", no_args_is_help=True)
+round_cli = typer.Typer(
+    help="Rounds: create, open, close, schedule, show, list.", no_args_is_help=True
+)
 user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 rubric_cli = typer.Typer(help="Published rubric versions.", no_args_is_help=True)
 mail_cli = typer.Typer(help="E-mail to the panel: what was sent, queued or failed.")
@@ -399,18 +404,155 @@ def _pct(value: float | None) -> str:
 
 @round_cli.command("list")
 def round_list() -> None:
-    """List rounds with their progress."""
-    from app.services import rounds
+    """List rounds with their progress and schedule."""
+    from app.services import rounds, schedule
 
     with _session() as session:
         for round_ in rounds.list_rounds(session):
             info = rounds.round_details(session, round_)
             progress = rounds.round_progress(session, round_id=id_of(round_))
+            state = schedule.schedule_state(session, round_id=id_of(round_))
             _echo(
                 f"{round_.id}\t{round_.status}\t{info.survey} v{info.survey_version}\t"
                 f"{_one(round_.name)}\tinvited {progress.invited}, "
                 f"started {progress.started}, submitted {progress.submitted}"
+                + "".join(f"\t{line}" for line in _schedule_summary(state))
             )
+
+
+@round_cli.command("show")
+def round_show(round_id: RoundArg) -> None:
+    """Show a round: its state, progress, schedule and the steps the worker has done."""
+    from app.services import rounds, schedule
+
+    with _session() as session:
+        info = rounds.round_details(session, rounds.get_round(session, round_id=round_id))
+        progress = rounds.round_progress(session, round_id=round_id)
+        state = schedule.schedule_state(session, round_id=round_id)
+    _echo(f"round {info.id}: {_one(info.name)} ({info.survey} v{info.survey_version})")
+    _echo(
+        f"  status:     {info.status}"
+        + (f", opened {_utc(info.opened_at)}" if info.opened_at else "")
+        + (f", closed {_utc(info.closed_at)}" if info.closed_at else "")
+    )
+    _echo(
+        f"  panel:      invited {progress.invited}, started {progress.started}, "
+        f"submitted {progress.submitted}"
+    )
+    _print_schedule(state)
+
+
+@round_cli.command("schedule")
+def round_schedule(
+    round_id: RoundArg,
+    opens_at: Annotated[
+        str | None,
+        typer.Option(
+            "--opens-at",
+            help="When the worker opens the draft round, e.g. 2026-12-01T09:00+01:00 or "
+            "2026-12-01T08:00Z (a time without an offset is UTC); 'none' to clear",
+        ),
+    ] = None,
+    closes_at: Annotated[
+        str | None,
+        typer.Option(
+            "--closes-at",
+            help="When the worker closes the round (offset or Z; without one: UTC); "
+            "'none' to clear",
+        ),
+    ] = None,
+    remind_days: Annotated[
+        str | None,
+        typer.Option(
+            "--remind-days",
+            help="Days before the closing time on which those who have not submitted are "
+            "reminded, e.g. 7,2; 'none' to clear",
+        ),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Clear the schedule first (then set what is given)")
+    ] = False,
+) -> None:
+    """Set when the worker opens a round, reminds those who have not submitted and closes
+    it, each step once. Times carry an offset or Z; a time without one is UTC. What is not
+    given keeps its value; with no option at all, the schedule is shown."""
+    from app.errors import InvalidInput
+    from app.services import rounds, schedule
+
+    given = (opens_at, closes_at, remind_days)
+    with _session() as session:
+        if clear or any(value is not None for value in given):
+            round_ = rounds.get_round(session, round_id=round_id)
+            kept = (
+                (None, None, [])
+                if clear
+                else (round_.opens_at, round_.closes_at, round_.reminder_days or [])
+            )
+            try:
+                days = (
+                    kept[2]
+                    if remind_days is None
+                    else []
+                    if remind_days.strip().lower() == "none"
+                    else schedule.parse_reminder_days(remind_days)
+                )
+            except InvalidInput as exc:
+                _fail(f"--remind-days: {exc.message}")
+            schedule.set_schedule(
+                session,
+                round_id=round_id,
+                opens_at=kept[0] if opens_at is None else _cli_time(opens_at, "--opens-at"),
+                closes_at=kept[1] if closes_at is None else _cli_time(closes_at, "--closes-at"),
+                reminder_days=days,
+            )
+        state = schedule.schedule_state(session, round_id=round_id)
+    _print_schedule(state)
+
+
+def _cli_time(text: str, option: str) -> datetime | None:
+    """A time given on the command line: 'none', or ISO 8601; without an offset, UTC."""
+    from datetime import UTC
+
+    if text.strip().lower() == "none":
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        _fail(f"{option}: {text!r} is not a time like 2026-12-31T18:00Z (or 'none')")
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _utc(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def _schedule_summary(state: ScheduleState) -> list[str]:
+    """A round's schedule in short: when it opens, closes, reminds; the steps done."""
+    plan, parts = state.schedule, []
+    if plan.opens_at is not None and any(s.kind == "open" for s in state.steps_planned):
+        parts.append(f"opens {_utc(plan.opens_at)}")
+    if plan.closes_at is not None:
+        parts.append(f"closes {_utc(plan.closes_at)}")
+    if plan.reminder_days:
+        parts.append(f"reminders {','.join(map(str, plan.reminder_days))} days before")
+    if state.steps_done:
+        parts.append("done: " + ", ".join(step.label for step in state.steps_done))
+    return parts
+
+
+def _print_schedule(state: ScheduleState) -> None:
+    plan = state.schedule
+    _echo(f"  opens:      {_utc(plan.opens_at) if plan.opens_at else 'when an admin opens it'}")
+    _echo(f"  closes:     {_utc(plan.closes_at) if plan.closes_at else 'no closing time'}")
+    days = ", ".join(map(str, plan.reminder_days))
+    _echo(
+        "  reminders:  "
+        + (f"{days} days before closing, to those who have not submitted" if days else "none")
+    )
+    for step in state.steps_done:
+        _echo(f"  done:       {_utc(step.done_at)}  {step.label}: {_one(step.detail)}")
+    if state.next_step is not None:
+        _echo(f"  next:       {state.next_step.label}, due {_utc(state.next_step.due_at)}")
 
 
 # --- invitations -------------------------------------------------------------------------
@@ -1075,12 +1217,16 @@ def mail_status(
 
 @cli.command("worker")
 def worker(
-    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then stop")] = False,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="Do the scheduled steps and send what is due now, then stop"),
+    ] = False,
     interval: Annotated[
         float, typer.Option(help="Seconds between looks at the outbox", min=0.5, max=3600)
     ] = 5.0,
 ) -> None:
-    """Send queued e-mail (invitations, reminders), with retries; any number may run at once."""
+    """Open, remind and close rounds on their schedule, and send queued e-mail (invitations,
+    reminders) with retries; any number may run at once (each step and e-mail goes once)."""
     from app.db import make_engine
     from app.services import mail
 
@@ -1091,10 +1237,13 @@ def worker(
         mail.transport_for(settings.smtp_url, settings.mail_dir),
         mail_from=settings.mail_from,
         interval=interval,
+        base_url=settings.base_url,
     )
     _echo(f"e-mail is {mail.where_mail_goes(settings.smtp_url, settings.mail_dir)}")
     try:
         if once:
+            for step in sender.run_schedule():
+                _echo(f"round {step.round_id}: {step.label}: {_one(step.detail)}")
             done = sender.run_once()
             _echo(f"sent {done.sent}, to retry {done.retried}, failed {done.failed}")
             return

@@ -22,7 +22,7 @@ from analysis.calibration.results import (
     Calibration,
     TierProbabilities,
 )
-from analysis.calibration.rule import TierRule, _assign
+from analysis.calibration.rule import _TOLERANCE, TierRule, _assign
 from analysis.calibration.search import CANDIDATES, TIE_BREAK, _fit
 from analysis.results import label
 
@@ -143,7 +143,27 @@ def fit_thresholds(
         n_raters=int(panel.raters.size),
         settings=_settings(panel, checked, drawing, probabilities),
         reasons=reasons,
+        threshold_intervals=None
+        if panel.tier_cells is None
+        else _identified_intervals(score, agreement.fitted),
     )
+
+
+def _identified_intervals(
+    score: FloatArray, thresholds: FloatArray
+) -> tuple[tuple[float | None, float | None], ...]:
+    """Per threshold c, (highest score below c, lowest score at or above c): any value in
+    that half-open interval assigns every scored item the same tier (tier >= k iff
+    score >= c_k)."""
+    scores = np.unique(score[~np.isnan(score)])
+    out: list[tuple[float | None, float | None]] = []
+    for c in thresholds:
+        below = scores[scores < c - _TOLERANCE]
+        above = scores[scores >= c - _TOLERANCE]
+        out.append(
+            (float(below[-1]) if below.size else None, float(above[0]) if above.size else None)
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True)

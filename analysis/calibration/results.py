@@ -99,6 +99,12 @@ class Calibration:
     tier and the panel's consensus holistic tier over the items having both. ``confusion``
     counts items by rule tier (rows) and panel tier (columns) under the fitted
     thresholds. ``None`` fields have their reason in ``reasons``.
+
+    ``threshold_intervals``: what the data identify of each fitted threshold. Every value
+    in (lower, upper] puts every scored item in the same tier as the fitted one (which is
+    only a representative: see ``CANDIDATES``); ``lower`` is the highest item score below
+    the threshold and ``upper`` the lowest at or above it (None: no item score on that
+    side). None without holistic tiers, where nothing is fitted.
     """
 
     dimensions: tuple[Hashable, ...]
@@ -117,6 +123,7 @@ class Calibration:
     n_raters: int
     settings: Mapping[str, object]
     reasons: Mapping[str, str] = field(default_factory=dict)
+    threshold_intervals: tuple[tuple[float | None, float | None], ...] | None = None
 
     @property
     def has_holistic_tiers(self) -> bool:
@@ -130,6 +137,9 @@ class Calibration:
                 "tiers": list(self.tiers),
                 "initial_thresholds": list(self.initial_thresholds),
                 "fitted_thresholds": list(self.fitted_thresholds),
+                "fitted_threshold_intervals": None
+                if self.threshold_intervals is None
+                else [list(pair) for pair in self.threshold_intervals],
                 "thresholds_by_tier": {
                     "initial": dict(zip(names, self.initial_thresholds, strict=True)),
                     "fitted": dict(zip(names, self.fitted_thresholds, strict=True)),

@@ -419,6 +419,7 @@ class CalibrationDocument(TypedDict):
     tiers: list[str]
     initial_thresholds: list[float]
     fitted_thresholds: list[float]
+    fitted_threshold_intervals: list[list[float | None]] | None
     thresholds_by_tier: dict[str, dict[str, float]]
     kappa_initial: float | None
     kappa_fitted: float | None
@@ -670,6 +671,11 @@ def _rubric_definition(
                 zip(tier_keys[1:], calibration["initial_thresholds"], strict=True)
             ),
             "thresholds": dict(zip(tier_keys[1:], calibration["fitted_thresholds"], strict=True)),
+            # What the panel's tiers identify: any threshold in (lower, upper] gives the
+            # same tiers (None: nothing fitted, or no item score on that side).
+            "threshold_intervals": dict(
+                zip(tier_keys[1:], calibration["fitted_threshold_intervals"] or [], strict=False)
+            ),
         },
         "calibration": {
             k: calibration.get(k)

@@ -508,3 +508,45 @@ def test_tier_values_must_be_positions():
         fit_thresholds(
             frame, TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[2, 4])
         )
+
+
+def test_fitted_thresholds_come_with_the_interval_the_data_identify():
+    rows = [
+        (r, i, d, v)
+        for r in "abc"
+        for i, values in {
+            "weights": (5, 4, 2),
+            "standards": (1, 2, 0),
+            "methods": (3, 3, 1),
+            "estimates": (4, 3, 1),
+        }.items()
+        for d, v in zip(("proprietary", "misuse", "tier"), values, strict=True)
+    ]
+    frame = pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
+    declared = TierRule(
+        dimensions=["proprietary", "misuse"],
+        aggregate="max",
+        n_tiers=3,
+        initial_thresholds=[2.5, 4.0],
+        scale=(1, 5),
+    )
+    result = fit_thresholds(frame, declared, Resampling(n_bootstrap=0))
+    scores = sorted({item.score for item in result.items})
+    assert result.threshold_intervals == ((2.0, 3.0), (4.0, 5.0))
+    for fitted, (lower, upper) in zip(
+        result.fitted_thresholds, result.threshold_intervals, strict=True
+    ):
+        assert lower < fitted <= upper and lower in scores and upper in scores
+
+    def tiers(thresholds):
+        return [sum(item.score >= t for t in thresholds) for item in result.items]
+
+    fitted = tiers(result.fitted_thresholds)
+    (low0, up0), (low1, up1) = result.threshold_intervals
+    # Any thresholds inside the intervals give the same tiers; leaving one changes a tier.
+    assert tiers([up0, up1]) == fitted and tiers([low0 + 1e-6, low1 + 1e-6]) == fitted
+    assert tiers([low0, up1]) != fitted and tiers([up0, up1 + 1e-6]) != fitted
+    assert result.to_dict()["fitted_threshold_intervals"] == [[2.0, 3.0], [4.0, 5.0]]
+    without = fit_thresholds(frame[frame["dimension"] != "tier"], declared, Resampling(0))
+    assert without.threshold_intervals is None
+    assert without.to_dict()["fitted_threshold_intervals"] is None
