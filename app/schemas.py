@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictInt
 
 # The input types the services take live in app.inputs; the API's request shapes are built
 # from them, and they are part of this module's public names for the API's callers.
@@ -18,6 +18,7 @@ from app.inputs import Text as Text
 from app.inputs import text_problem as text_problem
 from app.services.invitations import InvitationSummary
 from app.services.rounds import PanelProgress
+from app.services.schedule import Schedule, Step, StepDone
 
 #: Largest id, version or rubric number the database holds (PostgreSQL's INTEGER; SQLite's
 #: range is wider, so the narrower one rules).
@@ -118,6 +119,60 @@ class RoundPublic(_Out):
     opened_at: datetime | None
     closed_at: datetime | None
     criteria: dict[str, Any] | None
+    opens_at: datetime | None = Field(
+        default=None, description="When the worker opens the draft round (UTC)"
+    )
+    reminder_days: list[int] | None = Field(
+        default=None, description="Days before the closing time on which reminders go out"
+    )
+
+
+def _utc_if_naive(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+#: A time given with its offset (or Z); a time without one is taken as UTC.
+UtcTime = Annotated[datetime, AfterValidator(_utc_if_naive)]
+
+
+class RoundSchedule(_In):
+    opens_at: UtcTime | None = Field(
+        default=None,
+        description="When the worker opens the draft round; null: an admin opens it",
+        examples=["2026-12-01T09:00:00+01:00"],
+    )
+    closes_at: UtcTime | None = Field(
+        default=None,
+        description="When the worker closes the round; null for no closing time",
+        examples=["2026-12-31T18:00:00Z"],
+    )
+    reminder_days: list[StrictInt] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Days before the closing time on which those who have not submitted are "
+        "reminded (each once, at most 10)",
+        examples=[[7, 2]],
+    )
+
+
+class SchedulePublic(Schedule, _Out):
+    pass
+
+
+class StepPublic(Step, _Out):
+    pass
+
+
+class StepDonePublic(StepDone, _Out):
+    pass
+
+
+class RoundSchedulePublic(RoundPublic):
+    """A round with its schedule, the steps the worker did and the next one."""
+
+    schedule: SchedulePublic
+    steps_done: list[StepDonePublic]
+    next_step: StepPublic | None
 
 
 class RoundUpdate(_In):

@@ -55,6 +55,7 @@ ADMIN_ONLY = {
     ("POST", "/api/rounds/{round_id}/responses/{expert_code}/reopen"),
     ("POST", "/api/rounds/{round_id}/next"),
     ("PATCH", "/api/rounds/{round_id}"),
+    ("PUT", "/api/rounds/{round_id}/schedule"),
     ("POST", "/api/rounds/{round_id}/publish"),
     ("POST", "/api/rounds/{round_id}/remind"),
     ("GET", "/api/rounds/{round_id}/mail"),

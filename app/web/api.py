@@ -29,6 +29,8 @@ from app.schemas import (
     RoundCreate,
     RoundProgress,
     RoundPublic,
+    RoundSchedule,
+    RoundSchedulePublic,
     RoundUpdate,
     RubricPublished,
     SurveyLoad,
@@ -47,6 +49,7 @@ from app.services import (
     responses,
     rounds,
     rubrics,
+    schedule,
     sessions,
     surveys,
 )
@@ -188,6 +191,29 @@ def update_round(
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
     return _round_out(session, round_)
+
+
+@router.get("/rounds/{round_id}/schedule", tags=["rounds"], response_model=RoundSchedulePublic)
+def get_schedule(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundSchedulePublic:
+    """The round with its schedule, the steps the worker has done and the next one."""
+    return _scheduled_out(session, rounds.get_round(session, round_id=round_id))
+
+
+@router.put("/rounds/{round_id}/schedule", tags=["rounds"], response_model=RoundSchedulePublic)
+def set_schedule(
+    round_id: RoundId, body: RoundSchedule, session: SessionDep, user: AdminUser
+) -> RoundSchedulePublic:
+    """Set the round's schedule: the worker opens the draft round at `opens_at`, reminds
+    those who have not submitted `reminder_days` days before `closes_at`, and closes it at
+    `closes_at`, each step once. Null times and no days clear it."""
+    round_ = schedule.set_schedule(
+        session,
+        round_id=round_id,
+        opens_at=body.opens_at,
+        closes_at=body.closes_at,
+        reminder_days=body.reminder_days,
+    )
+    return _scheduled_out(session, round_)
 
 
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
@@ -578,6 +604,13 @@ def _response_out(state: responses.ResponseState) -> ResponsePublic:
 
 def _round_out(session: Session, round_: Round) -> RoundPublic:
     return RoundPublic.model_validate(rounds.round_details(session, round_))
+
+
+def _scheduled_out(session: Session, round_: Round) -> RoundSchedulePublic:
+    shown = RoundPublic.model_validate(rounds.round_details(session, round_)).model_dump()
+    state = schedule.schedule_state(session, round_id=id_of(round_))
+    steps = state.model_dump(include={"schedule", "steps_done", "next_step"})
+    return RoundSchedulePublic.model_validate({**shown, **steps})
 
 
 def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:
