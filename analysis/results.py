@@ -38,6 +38,11 @@ __all__ = [
 ]
 
 
+#: Fewer items than this with two or more values earn a dimension a warning (the
+#: coefficients stay defined from two: see ``analysis.reliability.MIN_PAIRABLE_ITEMS``).
+FEW_ITEMS = 5
+
+
 @runtime_checkable
 class _HasToDict(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
@@ -297,6 +302,20 @@ class DimensionReliability:
         """Alpha at the dimension's own level of measurement."""
         return self.alpha[self.level]
 
+    def warnings(self) -> list[str]:
+        """What a reader must know before trusting the coefficients, though they are
+        defined: with fewer than :data:`FEW_ITEMS` items that have two or more values,
+        chance alone often gives a kappa of 1.0 or an alpha near 0 (two items rated
+        alike by chance are "perfect agreement")."""
+        pairable = self.primary_alpha.n_pairable_units
+        if 0 < pairable < FEW_ITEMS:
+            return [
+                f"only {pairable} item{'s' if pairable != 1 else ''} with two or more values: "
+                "every coefficient rests on them, and with so few a perfect or a null "
+                "agreement happens by chance; read the interval, not the value"
+            ]
+        return []
+
     def reasons(self) -> dict[str, str]:
         reasons: dict[str, str] = {}
         for level, result in self.alpha.items():
@@ -352,6 +371,7 @@ class DimensionReliability:
                 "kendall_w_p_value": self.kendall_w.p_value,
                 "confusion": [pair.to_dict() for pair in self.confusion],
                 "reasons": self.reasons(),
+                "warnings": self.warnings(),
                 "details": {
                     "krippendorff_alpha": {k: a.to_dict() for k, a in self.alpha.items()},
                     **{key: c.to_dict() for key, c in coefficients.items()},

@@ -461,6 +461,7 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
                 else f"; bootstrap confidence of lying below {primary.minimum:.3f}: {p:.3f}"
             )
         )
+    lines.extend(f"    warning: {warning}" for warning in r.warnings())
     others = ", ".join(f"{level} {_number(a.value)}" for level, a in r.alpha.items())
     lines.append(f"    alpha by level: {others}")
     other_reasons = {a.reason for level, a in r.alpha.items() if a.reason and level != r.level}

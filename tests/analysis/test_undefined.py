@@ -294,3 +294,23 @@ def test_alpha_without_a_rater_is_undefined_when_one_pairable_item_remains() -> 
     assert diagnostics[1].alpha_without == pytest.approx(
         krippendorff.alpha(reliability_data=reduced[[0, 2]], level_of_measurement="ordinal")
     )
+
+
+def test_few_items_are_warned_about_though_the_coefficients_are_defined():
+    from analysis.reliability import dimension_reliability
+    from analysis.results import FEW_ITEMS
+
+    two = pd.DataFrame(
+        [(r, i, "d", v) for r in "abcd" for i, v in (("x", 1.0), ("y", 4.0))],
+        columns=["rater", "item", "dimension", "value"],
+    )
+    result = dimension_reliability(two, n_bootstrap=0)
+    assert result.fleiss_kappa.value == 1.0  # perfect by the letter ...
+    (warning,) = result.warnings()  # ... and said to rest on two items
+    assert warning.startswith("only 2 items with two or more values")
+    assert result.to_dict()["warnings"] == [warning]
+    many = pd.DataFrame(
+        [(r, i, "d", float((i + (r == "a")) % 5 + 1)) for r in "abcd" for i in range(FEW_ITEMS)],
+        columns=["rater", "item", "dimension", "value"],
+    )
+    assert dimension_reliability(many, n_bootstrap=0).warnings() == []
