@@ -8,14 +8,16 @@ round is worth running ("consensus reached", "stable" or "continue").
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from analysis._types import BoolArray
+from analysis._types import BoolArray, FloatArray
 from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, ConsensusOptions
 from analysis.reliability import krippendorff_alpha, resolve_levels
 from analysis.results import ItemConsensus, Record, json_object, label
@@ -39,7 +41,18 @@ _TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class CellStability(Record):
-    """One item x dimension in both rounds: median, IQR and consensus before and after."""
+    """One item x dimension in both rounds: median, IQR and consensus before and after,
+    and whether the experts who answered both times moved.
+
+    ``n_paired``: experts with a value in both rounds. ``wilcoxon_p``: two-sided
+    Wilcoxon signed-rank test of their paired changes (Pratt's treatment of zero
+    changes: they enter the ranking and are then dropped, so a panel where most kept
+    their answer is not read as one that moved; the exact distribution up to 50 pairs
+    without zero or tied changes, else the normal approximation with a tie correction,
+    rough below 10 pairs; None with fewer than two pairs or when nobody changed).
+    ``wilcoxon_p_holm``: the same, Holm-adjusted over every cell with a test, since a
+    round compares many cells at once.
+    """
 
     item: Hashable
     dimension: Hashable
@@ -52,6 +65,9 @@ class CellStability(Record):
     iqr_change: float | None
     consensus_before: bool | None
     consensus_after: bool | None
+    n_paired: int = 0
+    wilcoxon_p: float | None = None
+    wilcoxon_p_holm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,11 @@ class DimensionStability(Record):
     consensus_share_before: float | None
     consensus_share_after: float | None
     reasons: Mapping[str, str] = field(default_factory=dict)
+    #: Spearman's rank correlation of the item medians of the two rounds (items with a
+    #: median in both): near 1 when the panel kept the items' order, whatever moved.
+    median_rank_correlation: float | None = None
+    #: Cells of this dimension whose Holm-adjusted Wilcoxon p-value is below 0.05.
+    n_cells_moved: int = 0
 
 
 @dataclass(frozen=True)
@@ -252,6 +273,12 @@ def compare_rounds(
     dimension) and of items (on every dimension) meeting the consensus criterion.
     Changes are after - before, so a narrowing IQR has a negative ``iqr_change``.
 
+    *Did the panel move?* Per item x dimension, the experts' paired answers are tested
+    with the Wilcoxon signed-rank test (Pratt's zeros; p-values Holm-adjusted over the
+    round's cells), and per dimension Spearman's correlation of the item medians says
+    whether the panel kept the items' order (see :class:`CellStability`,
+    :class:`DimensionStability`). They inform; the suggestion below does not use them.
+
     *Suggestion.* "consensus reached" when every item x dimension of the current round
     meets the criterion; otherwise "stable" when the share of changed answers is at
     most ``stable_change`` and alpha moved by at most ``stable_alpha`` on every
@@ -267,6 +294,10 @@ def compare_rounds(
     criteria for the termination of Delphi studies. Technological Forecasting and
     Social Change, 13(1), 83-90.
     Krippendorff, K. (2011). Computing Krippendorff's Alpha-Reliability.
+    Wilcoxon, F. (1945). Individual comparisons by ranking methods. Biometrics Bulletin,
+    1(6), 80-83. Pratt, J. W. (1959). Remarks on zeros and ties in the Wilcoxon signed rank
+    procedures. JASA, 54(287), 655-667. Holm, S. (1979). A simple sequentially rejective
+    multiple test procedure. Scandinavian Journal of Statistics, 6(2), 65-70.
 
     Examples
     --------
@@ -307,7 +338,7 @@ def compare_rounds(
 
     options = ConsensusOptions(criterion, quantile_method=quantile_method)
     consensus_before, consensus_after = options.of(before), options.of(after)
-    cells = _cells(consensus_before, consensus_after, names)
+    cells = _with_paired_tests(_cells(consensus_before, consensus_after, names), matched)
 
     per_dimension = {
         dimension: _dimension_stability(
@@ -318,6 +349,7 @@ def compare_rounds(
             after=after,
             consensus_before=consensus_before,
             consensus_after=consensus_after,
+            cells=[cell for cell in cells if cell.dimension == dimension],
         )
         for dimension in names
     }
@@ -367,6 +399,7 @@ def _dimension_stability(
     after: pd.DataFrame,
     consensus_before: Sequence[ItemConsensus],
     consensus_after: Sequence[ItemConsensus],
+    cells: Sequence[CellStability],
 ) -> DimensionStability:
     rows = matched[matched["dimension"] == dimension]
     valued = rows.loc[rows["valued"], "absolute_change"].to_numpy()
@@ -390,6 +423,9 @@ def _dimension_stability(
         notes["share_cells_changed"] = "no matched answers"
     if valued.size == 0:
         notes["mean_absolute_change"] = "no answer valued in both rounds"
+    rho, why_rho = _median_correlation(cells)
+    if rho is None:
+        notes["median_rank_correlation"] = why_rho
     return DimensionStability(
         dimension=dimension,
         level=level,
@@ -406,7 +442,93 @@ def _dimension_stability(
             [c for c in consensus_after if c.dimension == dimension]
         ),
         reasons=notes,
+        median_rank_correlation=rho,
+        n_cells_moved=sum(
+            cell.wilcoxon_p_holm is not None and cell.wilcoxon_p_holm < 0.05 for cell in cells
+        ),
     )
+
+
+def _median_correlation(cells: Sequence[CellStability]) -> tuple[float | None, str]:
+    pairs = [
+        (cell.median_before, cell.median_after)
+        for cell in cells
+        if cell.median_before is not None and cell.median_after is not None
+    ]
+    if len(pairs) < 3:
+        return None, f"{len(pairs)} item(s) with a median in both rounds; it needs 3"
+    before, after = (np.array(side, dtype=float) for side in zip(*pairs, strict=True))
+    if np.ptp(before) == 0 or np.ptp(after) == 0:
+        return None, "every item has the same median in one of the rounds"
+    rho = stats.spearmanr(before, after).statistic
+    return float(rho), ""
+
+
+def _with_paired_tests(
+    cells: tuple[CellStability, ...], matched: pd.DataFrame
+) -> tuple[CellStability, ...]:
+    """The cells with their experts' paired changes tested (see :class:`CellStability`)."""
+    valued = matched[matched["valued"]]
+    groups = {
+        key: (group["value_before"].to_numpy(), group["value_after"].to_numpy())
+        for key, group in valued.groupby(["dimension", "item"], sort=False)
+    }
+    p_values: list[float | None] = []
+    counts: list[int] = []
+    for cell in cells:
+        before, after = groups.get((cell.dimension, cell.item), (np.empty(0), np.empty(0)))
+        counts.append(int(before.size))
+        moved = np.abs(after - before) > _TOLERANCE
+        if before.size < 2 or not moved.any():
+            p_values.append(None)
+            continue
+        p_values.append(_signed_rank_p(after - before))
+    holm = _holm([p for p in p_values if p is not None])
+    adjusted = iter(holm)
+    return tuple(
+        replace(
+            cell,
+            n_paired=n,
+            wilcoxon_p=p,
+            wilcoxon_p_holm=None if p is None else next(adjusted),
+        )
+        for cell, n, p in zip(cells, counts, p_values, strict=True)
+    )
+
+
+def _signed_rank_p(differences: FloatArray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value with Pratt's zeros: the exact distribution
+    when it applies (at most 50 pairs, no zero and no tied change), else the normal
+    approximation with scipy's tie correction (rating scales nearly always have ties;
+    with fewer than 10 pairs that approximation is rough, which scipy's warning says and
+    the docstring of :class:`CellStability` repeats)."""
+    magnitudes = np.abs(differences)
+    exact = (
+        differences.size <= 50
+        and not np.any(magnitudes == 0)
+        and np.unique(magnitudes).size == magnitudes.size
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sample size too small", UserWarning)
+        test = stats.wilcoxon(
+            differences,
+            zero_method="pratt",
+            alternative="two-sided",
+            method="exact" if exact else "approx",
+        )
+    return float(test.pvalue)
+
+
+def _holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment (Holm 1979), in the order given."""
+    m = len(p_values)
+    order = np.argsort(p_values, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[index]))
+        adjusted[index] = running
+    return [float(p) for p in adjusted]
 
 
 def _cells(

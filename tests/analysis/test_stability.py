@@ -155,3 +155,65 @@ def test_several_rounds_in_one_table_are_refused():
     both = pd.concat([first.assign(round=1), second.assign(round=2)], ignore_index=True)
     with pytest.raises(ValueError, match="previous holds several rounds"):
         compare_rounds(both, second)
+
+
+def test_paired_changes_are_tested_per_cell_and_holm_adjusted():
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    from analysis.stability import compare_rounds
+
+    rng = np.random.default_rng(5)
+    raters = [f"r{i}" for i in range(12)]
+    items = ["a", "b", "c", "d"]
+    before = pd.DataFrame(
+        [(r, i, "d", float(rng.integers(1, 6))) for r in raters for i in items],
+        columns=["rater", "item", "dimension", "value"],
+    )
+    after = before.copy()
+    moved = after["item"] == "a"  # item a moves up by one for most experts
+    after.loc[moved, "value"] = np.minimum(after.loc[moved, "value"] + 1, 5)
+    shuffle = after["item"] == "b"  # item b: a few answers change both ways
+    after.loc[shuffle, "value"] = after.loc[shuffle, "value"].to_numpy()[::-1]
+    result = compare_rounds(before, after)
+    cells = {cell.item: cell for cell in result.cells}
+
+    expected = {}
+    for item in items:
+        x = before[before["item"] == item]["value"].to_numpy()
+        y = after[after["item"] == item]["value"].to_numpy()
+        assert cells[item].n_paired == 12
+        if np.any(x != y):  # ties and zeros: the normal approximation, as scipy gives it
+            expected[item] = stats.wilcoxon(y, x, zero_method="pratt", method="approx").pvalue
+        else:
+            assert cells[item].wilcoxon_p is None and cells[item].wilcoxon_p_holm is None
+    for item, p in expected.items():
+        assert cells[item].wilcoxon_p == pytest.approx(p, abs=1e-12)
+    holm = multipletests(list(expected.values()), method="holm")[1]
+    for item, p in zip(expected, holm, strict=True):
+        assert cells[item].wilcoxon_p_holm == pytest.approx(p, abs=1e-12)
+    assert cells["a"].wilcoxon_p < 0.05
+
+    medians_before = [cells[i].median_before for i in items]
+    medians_after = [cells[i].median_after for i in items]
+    rho = stats.spearmanr(medians_before, medians_after).statistic
+    dimension = result.dimensions["d"]
+    assert dimension.median_rank_correlation == pytest.approx(rho, abs=1e-12)
+    assert dimension.n_cells_moved == sum(
+        cell.wilcoxon_p_holm is not None and cell.wilcoxon_p_holm < 0.05 for cell in result.cells
+    )
+    assert result.to_dict()["cells"][0]["wilcoxon_p"] == cells["a"].wilcoxon_p
+
+
+def test_a_panel_that_did_not_move_has_no_test_and_says_why_about_the_order():
+    from analysis.stability import compare_rounds
+
+    before = pd.DataFrame(
+        {"rater": list("abc"), "item": "x", "dimension": "d", "value": [2.0, 3.0, 4.0]}
+    )
+    result = compare_rounds(before, before.copy())
+    (cell,) = result.cells
+    assert cell.n_paired == 3 and cell.wilcoxon_p is None
+    dimension = result.dimensions["d"]
+    assert dimension.median_rank_correlation is None and dimension.n_cells_moved == 0
+    assert "it needs 3" in dimension.reasons["median_rank_correlation"]
