@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -20,9 +20,19 @@ from starlette.datastructures import UploadFile
 
 from app.db import end_transaction
 from app.errors import Conflict, InvalidInput
-from app.models import id_of
+from app.models import id_of, utcnow
 from app.schemas import RoundCreate
-from app.services import delphi, exports, invitations, mail, responses, rounds, rubrics, surveys
+from app.services import (
+    delphi,
+    exports,
+    invitations,
+    mail,
+    responses,
+    rounds,
+    rubrics,
+    schedule,
+    surveys,
+)
 from app.web.deps import ComputeDep, SessionDep, StaffUser
 from app.web.page_support import (
     AdminForm,
@@ -93,6 +103,8 @@ def _round_context(page: StaffPage, round_id: int) -> dict[str, Any]:
         "invitations": invitations.list_invitations(session, round_id=round_id) if admin else [],
         "mail": mail.mail_status(session, round_id=round_id) if admin else [],
         "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
+        "schedule": schedule.schedule_state(session, round_id=round_id),
+        "now": utcnow(),
     }
 
 
@@ -108,6 +120,8 @@ def _round_page_with_error(
         "delivery": page.text("delivery") or "show",
         "closes_at": page.text("closes_at"),
     }
+    # The schedule form's fields, as typed (local times and the offsets the script sent).
+    typed.update({name: page.text(name) for name in _SCHEDULE_FIELDS if name in page.form})
     context.update({"form": typed, "errors": {where: exc.message}, "queued": None})
     return page.render("admin_round.html", context, status=422)
 
@@ -133,6 +147,48 @@ def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         return _round_page_with_error(page, round_id, exc, "closes_at")
     return redirect(f"/admin/rounds/{round_id}")
+
+
+_SCHEDULE_FIELDS = ("opens_at", "opens_at_offset", "closes_at_offset", "reminder_days")
+
+
+@router.post("/admin/rounds/{round_id}/schedule")
+def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
+    # An open round's form has no opening time: the one it had is kept.
+    kept = rounds.get_round(page.session, round_id=round_id).opens_at
+    try:
+        opens_at = _form_time(page, "opens_at") if "opens_at" in page.form else kept
+        schedule.set_schedule(
+            page.session,
+            round_id=round_id,
+            opens_at=opens_at,
+            closes_at=_form_time(page, "closes_at"),
+            reminder_days=schedule.parse_reminder_days(page.text("reminder_days")),
+        )
+    except InvalidInput as exc:
+        where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
+        return _round_page_with_error(page, round_id, exc, where)
+    return redirect(f"/admin/rounds/{round_id}#schedule")
+
+
+def _form_time(page: AdminForm, name: str) -> datetime | None:
+    """A date-and-time field in UTC. ``<name>_offset`` is the browser's offset from UTC at
+    that time, in minutes (static/localtime.js sends it); without it the time is UTC."""
+    text, offset = page.text(name).strip(), page.text(f"{name}_offset").strip()
+    if not text:
+        return None
+    minutes = 0
+    if offset:
+        if re.fullmatch(r"[+-]?[0-9]{1,4}", offset) is None or abs(int(offset)) > 18 * 60:
+            raise InvalidInput("the time zone sent with the time is not valid", field=name)
+        minutes = int(offset)
+    try:
+        when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        return when.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput("give the time as a date and a time of day", field=name) from exc
 
 
 def _utc_time(text: str, *, field: str) -> datetime:
