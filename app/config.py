@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     mail_worker: bool = False
     #: Worker processes ``elicit serve`` starts when ``--workers`` is not given.
     workers: int = Field(default=1, ge=1, le=64)
+    #: Admins must use a second factor (TOTP): one without it is sent to set it up on the
+    #: account page before anything else, and cannot sign in to the API.
+    require_admin_totp: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("elicit_require_admin_totp", "require_admin_totp"),
+    )
 
     @field_validator("database_url")
     @classmethod

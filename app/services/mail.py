@@ -26,6 +26,7 @@ Without an SMTP server configured, messages are written as ``.eml`` files into a
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 import ssl
 import threading
@@ -46,7 +47,7 @@ from app.config import Settings, get_settings
 from app.db import session_scope
 from app.errors import InvalidInput, RoundNotOpen
 from app.inputs import InviteeCreate
-from app.models import Expert, Invitation, OutboxMessage, Round, id_of, utcnow
+from app.models import Expert, Invitation, OutboxMessage, Round, User, id_of, utcnow
 from app.services.invitations import (
     IssuedInvitation,
     invite_experts,
@@ -265,6 +266,42 @@ def invite(
     if sender is not None:
         queue_invitations(session, round_id=round_id, issued=issued, sender=sender)
     return issued
+
+
+RESET_SUBJECT = "Set a new password for elicit"
+RESET_BODY = """\
+Hello,
+
+an administrator has sent you a link to set a new password for your elicit account
+({{ email }}):
+
+    {{ link }}
+
+The link works once, until {{ expires_at }}. Setting the password signs your account out
+everywhere. If you did not expect this e-mail, tell your administrator.
+"""
+
+
+def queue_password_reset(
+    session: Session, *, user: User, token: str, expires_at: datetime, sender: Sender
+) -> None:
+    """Queue the e-mail carrying a password-reset link (in the caller's transaction)."""
+    context = {
+        "email": user.email,
+        "link": f"{sender.base_url}/reset/{token}",
+        "expires_at": f"{expires_at:%Y-%m-%d %H:%M} UTC",
+    }
+    session.add(
+        OutboxMessage(
+            kind="password_reset",
+            to_address=user.email,
+            subject=RESET_SUBJECT,
+            body=render(RESET_BODY, **context),
+            # Its own randomness: make_msgid's comes from the `random` module, which a
+            # test harness may reseed.
+            message_id=make_msgid(secrets.token_hex(8), domain=_domain_of(sender.mail_from)),
+        )
+    )
 
 
 def _domain_of(address: str) -> str:

@@ -1,0 +1,171 @@
+"""The audit trail: what staff did (who, what, on what, when, in which round), written in
+the same transaction as the action, and the history of the experts' ratings.
+
+Entries hold no secrets: no password, token, link or TOTP secret ever goes into
+``details`` (:func:`record` refuses keys that name one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.models import AuditEntry, Expert, RatingChange, Response
+from app.services.csv_out import write_csv
+from app.services.rounds import get_round
+
+#: The command line's actor (staff on the web are named by their e-mail).
+CLI = "cli"
+_SECRET_WORDS = ("password", "token", "secret")
+MAX_PAGE = 500
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: object = None,
+    round_id: int | None = None,
+    details: Mapping[str, str | int | bool | None] | None = None,
+) -> None:
+    """Add one entry in the caller's transaction: it exists exactly when the action does."""
+    for key in details or {}:
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            raise ValueError(f"audit details must not carry secrets ({key!r})")
+    session.add(
+        AuditEntry(
+            actor=actor[:320],
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id)[:80],
+            round_id=round_id,
+            details=dict(details) if details else None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One entry of the audit trail."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str | None
+    round_id: int | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """Entries newest first; ``next_before`` continues the list (None: no more)."""
+
+    entries: list[AuditRecord]
+    next_before: int | None
+
+
+def entries(
+    session: Session, *, round_id: int | None = None, limit: int = 50, before: int | None = None
+) -> AuditPage:
+    """The newest ``limit`` entries (of one round if given), older than entry ``before``."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit + 1)
+    if round_id is not None:
+        query = query.where(AuditEntry.round_id == round_id)
+    if before is not None:
+        query = query.where(col(AuditEntry.id) < before)
+    rows = list(session.exec(query).all())
+    page = [
+        AuditRecord(
+            id=_id(row.id),
+            at=row.at,
+            actor=row.actor,
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            round_id=row.round_id,
+            details=dict(row.details or {}),
+        )
+        for row in rows[:limit]
+    ]
+    return AuditPage(page, page[-1].id if len(rows) > limit else None)
+
+
+@dataclass(frozen=True)
+class RatingHistoryEntry:
+    """One kept state of one expert's rating (the ``rating_changes`` table), in CSV order."""
+
+    expert_code: str
+    item: str
+    dimension: str
+    revision: int
+    status: str
+    value: int | None
+    confidence: str | None
+    rationale: str
+    share_rationale: bool
+    changed_by: str
+    changed_at: datetime
+
+
+HISTORY_COLUMNS = [f.name for f in fields(RatingHistoryEntry)]
+
+
+def rating_history(
+    session: Session, *, round_id: int, expert_code: str | None = None, item: str | None = None
+) -> list[RatingHistoryEntry]:
+    """Every saved state of the round's ratings (of one expert and/or one item if given),
+    by expert, item, dimension and revision. NotFound for an unknown round."""
+    get_round(session, round_id=round_id)
+    query = (
+        select(RatingChange, Expert.code)
+        .join(Response, col(Response.id) == col(RatingChange.response_id))
+        .join(Expert, col(Expert.id) == col(Response.expert_id))
+        .where(Response.round_id == round_id)
+        .order_by(
+            col(Expert.code),
+            col(RatingChange.item_key),
+            col(RatingChange.dimension_key),
+            col(RatingChange.revision),
+        )
+    )
+    if expert_code is not None:
+        query = query.where(Expert.code == expert_code)
+    if item is not None:
+        query = query.where(RatingChange.item_key == item)
+    return [
+        RatingHistoryEntry(
+            expert_code=code,
+            item=change.item_key,
+            dimension=change.dimension_key,
+            revision=change.revision,
+            status=change.status,
+            value=change.value,
+            confidence=change.confidence,
+            rationale=change.rationale,
+            share_rationale=change.share_rationale,
+            changed_by=change.changed_by,
+            changed_at=change.changed_at,
+        )
+        for change, code in session.exec(query).all()
+    ]
+
+
+def history_csv(history: list[RatingHistoryEntry]) -> str:
+    """The rating history as CSV (text cells neutralised against formula injection)."""
+    rows = [(*astuple(h)[:-1], h.changed_at.isoformat()) for h in history]
+    return write_csv(rows, HISTORY_COLUMNS)
+
+
+def _id(value: int | None) -> int:
+    assert value is not None
+    return value
