@@ -109,6 +109,30 @@ def _session(settings: Settings | None = None) -> Iterator[Session]:
         engine.dispose()
 
 
+def _audit(
+    session: Session,
+    action: str,
+    target_type: str,
+    target_id: object = None,
+    *,
+    round_id: int | None = None,
+    **details: str | int | None,
+) -> None:
+    """One entry of the audit trail (actor "cli"), in the command's own transaction."""
+    from app.services import audit
+
+    kept = {k: v for k, v in details.items() if v is not None} or None
+    audit.record(
+        session,
+        actor=audit.CLI,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        round_id=round_id,
+        details=kept,
+    )
+
+
 def _json_safe(text: str) -> str:
     """JSON text that is safe on a terminal and still the same data: json.dumps escapes
     C0 controls itself; C1 controls and bidi overrides become \\uXXXX escapes here."""
@@ -276,8 +300,10 @@ def round_create(
             session, slug=survey, name=name, version=version, closes_at=when
         )
         assert round_.id is not None
+        _audit(session, "round.created", "round", round_.id, round_id=round_.id)
         if open_now:
             rounds.open_round(session, round_id=round_.id)
+            _audit(session, "round.opened", "round", round_.id, round_id=round_.id)
         _echo(f"round {round_.id} ({_one(round_.name)}) is {round_.status}")
 
 
@@ -288,6 +314,7 @@ def round_open(round_id: RoundArg) -> None:
 
     with _session() as session:
         round_ = rounds.open_round(session, round_id=round_id)
+        _audit(session, "round.opened", "round", round_id, round_id=round_id)
         _echo(f"round {round_.id} is open")
 
 
@@ -310,6 +337,9 @@ def round_deadline(
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
     with _session() as session:
         rounds.set_closing_time(session, round_id=round_id, closes_at=when)
+        _audit(
+            session, "round.deadline_set", "round", round_id, round_id=round_id, closes_at=closes_at
+        )
     _echo(
         f"round {round_id} "
         + (f"closes at {when:%Y-%m-%d %H:%M} UTC" if when else "has no closing time")
@@ -323,6 +353,7 @@ def round_close(round_id: RoundArg) -> None:
 
     with _session() as session:
         round_ = rounds.close_round(session, round_id=round_id)
+        _audit(session, "round.closed", "round", round_id, round_id=round_id)
         _echo(f"round {round_.id} is closed")
 
 
@@ -347,8 +378,10 @@ def round_next(
             session, round_id=round_id, version=version, name=name
         )
         assert round_.id is not None
+        _audit(session, "round.created", "round", round_.id, round_id=round_.id, follows=round_id)
         if open_now:
             rounds.open_round(session, round_id=round_.id)
+            _audit(session, "round.opened", "round", round_.id, round_id=round_.id)
         new_id, status, asked = round_.id, round_.status, round_.item_keys
     _echo(
         f"round {new_id} ({status}) follows round {round_id}; {len(issued)} experts invited"
@@ -585,6 +618,9 @@ def invite(
     with _session(settings) as session:
         sender = mail.Sender.of(settings) if send else None
         issued = mail.invite(session, round_id=round_id, invitees=people, sender=sender)
+        _audit(
+            session, "invitations.created", "round", round_id, round_id=round_id, count=len(issued)
+        )
     if send:
         _echo(
             f"{len(issued)} invitations; their e-mails are queued and will be "
@@ -607,6 +643,7 @@ def remind(round_id: RoundArg) -> None:
     settings = get_settings()
     with _session(settings) as session:
         queued = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
+        _audit(session, "reminders.queued", "round", round_id, round_id=round_id, count=len(queued))
     if not queued:
         _echo(f"nobody to remind: everyone invited to round {round_id} has submitted")
         return
@@ -666,6 +703,7 @@ def export(
         _fail(f"--format {fmt!r} is not supported; use csv")
     with _session() as session:
         text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
+        _audit(session, "export.downloaded", "round", round_id, round_id=round_id)
     _write_document(text, "csv", output)
 
 
@@ -844,6 +882,7 @@ def publish(
             seed=seed,
         )
         slug, number, digest = version.record["survey"]["slug"], version.number, version.digest
+        _audit(session, "rubric.published", "rubric", f"{slug} v{number}", round_id=round_id)
     _echo(f"published {slug} v{number}: {settings.base_url}/rubrics/{slug}/v{number}")
     _echo(f"sha256 {digest}")
 
@@ -978,6 +1017,7 @@ def user_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _session() as session:
         user = users.create_user(session, email=email, password=password, role=role)
+        _audit(session, "user.created", "user", user.email, role=user.role)
         _echo(f"created {user.role} {_one(user.email)}")
 
 
@@ -997,6 +1037,7 @@ def user_password(
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
     with _session() as session:
         user = users.set_password(session, email=email, password=password)
+        _audit(session, "user.password_changed", "user", user.email)
         _echo(f"password changed for {_one(user.email)}; all its sessions have ended")
 
 
@@ -1007,6 +1048,7 @@ def user_deactivate(email: str) -> None:
 
     with _session() as session:
         user = users.deactivate_user(session, email=email)
+        _audit(session, "user.deactivated", "user", user.email)
         _echo(f"deactivated {_one(user.email)}; all its sessions have ended")
 
 
@@ -1017,6 +1059,7 @@ def user_activate(email: str) -> None:
 
     with _session() as session:
         user = users.activate_user(session, email=email)
+        _audit(session, "user.activated", "user", user.email)
         _echo(f"activated {_one(user.email)}")
 
 
@@ -1029,6 +1072,102 @@ def user_list() -> None:
         for user in users.list_users(session):
             state = "active" if user.is_active else "inactive"
             _echo(f"{_one(user.email)}\t{user.role}\t{state}\t{user.created_at:%Y-%m-%d}")
+
+
+@user_cli.command("role")
+def user_role(
+    email: str,
+    role: Annotated[str, typer.Argument(help="admin or researcher")],
+) -> None:
+    """Make an account an admin or a researcher (the last active admin stays one)."""
+    from app.services import users
+
+    with _session() as session:
+        user = users.set_role(session, email=email, role=role)
+        _audit(session, "user.role_changed", "user", user.email, role=role)
+        _echo(f"{_one(user.email)} is now {user.role}")
+
+
+@user_cli.command("reset")
+def user_reset(email: str) -> None:
+    """E-mail an account a one-time link to set a new password (it works for two hours;
+    using it ends every session of the account)."""
+    from app.services import mail, users
+
+    settings = get_settings()
+    with _session(settings) as session:
+        sent = users.request_password_reset(session, email=email, sender=mail.Sender.of(settings))
+        _audit(session, "user.reset_sent", "user", sent.email)
+    goes = mail.where_mail_goes(settings.smtp_url, settings.mail_dir)
+    _echo(
+        f"a link to set a new password for {_one(sent.email)} is queued (valid until "
+        f"{sent.expires_at:%Y-%m-%d %H:%M} UTC); e-mail is {goes}"
+    )
+    _echo("`elicit worker` sends it if no server runs")
+
+
+# --- audit trail ---------------------------------------------------------------------------
+
+
+@cli.command("audit")
+def audit_trail(
+    round_id: Annotated[
+        int | None, typer.Option("--round", help="Only this round's entries", min=1, max=MAX_ID)
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many entries", min=1, max=500)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """What staff did, newest first: when, who, what, on what, in which round."""
+    from app.services import audit
+
+    with _session() as session:
+        found = audit.entries(session, round_id=round_id, limit=limit)
+    if as_json:
+        _print_json([dataclasses.asdict(e) for e in found.entries])
+        return
+    for e in found.entries:
+        details = "; ".join(f"{k}: {v}" for k, v in e.details.items())
+        _echo(
+            f"{e.at:%Y-%m-%d %H:%M:%S}\t{_one(e.actor)}\t{e.action}\t"
+            f"{e.target_type} {_one(e.target_id or '')}\t"
+            f"{'round ' + str(e.round_id) if e.round_id else ''}\t{_one(details)}"
+        )
+
+
+@round_cli.command("history")
+def round_history(
+    round_id: RoundArg,
+    expert: Annotated[str | None, typer.Option(help="Only this expert (code)")] = None,
+    item: Annotated[str | None, typer.Option(help="Only this item (key)")] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write the history to this CSV file")
+    ] = None,
+) -> None:
+    """Every saved state of a round's ratings, of one expert and/or item if given."""
+    from app.services import audit
+
+    with _session() as session:
+        history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
+        if csv_file is not None:
+            _audit(
+                session,
+                "history.exported",
+                "round",
+                round_id,
+                round_id=round_id,
+                expert=expert,
+                item=item,
+            )
+    if csv_file is not None:
+        _write_document(audit.history_csv(history), "csv", csv_file)
+        return
+    for h in history:
+        answer = str(h.value) if h.status == "value" else h.status
+        _echo(
+            f"{h.expert_code}\t{_one(h.item)}\t{_one(h.dimension)}\tr{h.revision}\t{answer}\t"
+            f"{h.confidence or ''}\t{h.changed_by}\t{h.changed_at:%Y-%m-%d %H:%M:%S}\t"
+            f"{_one(h.rationale)}"
+        )
 
 
 # --- backups -----------------------------------------------------------------------------

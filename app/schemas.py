@@ -38,6 +38,12 @@ class _Out(BaseModel):
 class LoginRequest(_In):
     email: Text = Field(max_length=320, examples=["admin@example.org"])
     password: Text = Field(max_length=1000)
+    code: Text | None = Field(
+        default=None,
+        max_length=12,
+        description="The current 6-digit code of an account with a second factor (TOTP)",
+        examples=["123456"],
+    )
 
 
 class LoginPublic(_Out):
@@ -48,8 +54,20 @@ class LoginPublic(_Out):
 
 class UserCreate(_In):
     email: EmailStr
-    password: Text = Field(min_length=12, max_length=1000)
+    password: Text | None = Field(
+        default=None,
+        min_length=12,
+        max_length=1000,
+        description="Omitted: the new colleague is e-mailed a link to set their own",
+    )
     role: Role
+
+
+class UserUpdate(_In):
+    role: Role | None = None
+    is_active: bool | None = Field(
+        default=None, description="false ends every session of the account at once"
+    )
 
 
 class UserPublic(_Out):
@@ -57,6 +75,61 @@ class UserPublic(_Out):
     email: str
     role: Role
     is_active: bool
+
+
+class UserAccount(UserPublic):
+    """A staff account as admins see it (never a secret)."""
+
+    totp_enabled: bool
+    created_at: datetime
+    password_changed_at: datetime | None
+    last_signed_in_at: datetime | None = Field(description="Start of its newest live session")
+
+
+class PasswordResetSent(_Out):
+    """A one-time link was queued by e-mail; the link itself is never shown."""
+
+    email: str
+    expires_at: datetime
+
+
+class PasswordChange(_In):
+    current_password: Text = Field(max_length=1000)
+    new_password: Text = Field(min_length=12, max_length=1000)
+
+
+class AuditEntryPublic(_Out):
+    id: int
+    at: datetime
+    actor: str = Field(description='E-mail of the staff member, or "cli"')
+    action: str = Field(examples=["round.opened"])
+    target_type: str
+    target_id: str | None
+    round_id: int | None
+    details: dict[str, Any]
+
+
+class AuditPagePublic(_Out):
+    """Newest first; pass `next_before` as `before` for the next page (null: no more)."""
+
+    entries: list[AuditEntryPublic]
+    next_before: int | None
+
+
+class RatingChangePublic(_Out):
+    """One saved state of one expert's rating."""
+
+    expert_code: str
+    item: str
+    dimension: str
+    revision: int
+    status: str
+    value: int | None
+    confidence: str | None
+    rationale: str
+    share_rationale: bool
+    changed_by: str
+    changed_at: datetime
 
 
 class SurveyLoad(_In):

@@ -59,9 +59,19 @@ ADMIN_ONLY = {
     ("POST", "/api/rounds/{round_id}/publish"),
     ("POST", "/api/rounds/{round_id}/remind"),
     ("GET", "/api/rounds/{round_id}/mail"),
+    ("GET", "/api/users"),
+    ("POST", "/api/users"),
+    ("PATCH", "/api/users/{user_id}"),
+    ("POST", "/api/users/{user_id}/password-reset"),
+    ("GET", "/api/audit"),
+    ("GET", "/api/rounds/{round_id}/history"),
+    ("GET", "/api/rounds/{round_id}/history.csv"),
 }
-# Researchers may calibrate (it stores nothing) but not publish.
-STAFF_WRITES = {("POST", "/api/rounds/{round_id}/calibration")}
+# Researchers may calibrate (it stores nothing) but not publish; everyone sets their password.
+STAFF_WRITES = {
+    ("POST", "/api/rounds/{round_id}/calibration"),
+    ("POST", "/api/account/password"),
+}
 
 
 def _api_routes(app):
@@ -79,6 +89,7 @@ def _fill(path):
         .replace("{expert_code}", "E-AAAAAA")
         .replace("{slug}", "small")
         .replace("{number}", "1")
+        .replace("{user_id}", "1")
     )
 
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.db import end_transaction
+from app.db import begin_writing, end_transaction
 from app.errors import Conflict, InvalidInput
 from app.models import id_of, utcnow
-from app.schemas import RoundCreate
+from app.schemas import DB_INT_MAX, RoundCreate
+from app.security import new_password
 from app.services import (
+    audit,
     delphi,
     exports,
     invitations,
@@ -32,11 +35,13 @@ from app.services import (
     rubrics,
     schedule,
     surveys,
+    users,
 )
-from app.web.deps import ComputeDep, SessionDep, StaffUser
+from app.web.deps import ComputeDep
 from app.web.page_support import (
     AdminForm,
     AdminFormDep,
+    AdminPageDep,
     StaffPage,
     StaffPageDep,
     form_error,
@@ -72,6 +77,7 @@ def admin_create_round(page: AdminFormDep) -> Response:
     created = rounds.create_round(
         page.session, slug=body.survey, version=body.version, name=body.name
     )
+    _log(page, "round.created", "round", created.id, round_id=created.id)
     return redirect(f"/admin/rounds/{created.id}")
 
 
@@ -129,12 +135,14 @@ def _round_page_with_error(
 @router.post("/admin/rounds/{round_id}/open")
 def admin_open_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.open_round(page.session, round_id=round_id)
+    _log(page, "round.opened", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/close")
 def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.close_round(page.session, round_id=round_id)
+    _log(page, "round.closed", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -146,6 +154,7 @@ def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
         rounds.set_closing_time(page.session, round_id=round_id, closes_at=when)
     except InvalidInput as exc:
         return _round_page_with_error(page, round_id, exc, "closes_at")
+    _log(page, "round.deadline_set", "round", round_id, round_id=round_id, closes_at=text)
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -214,6 +223,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         # The field the message belongs to: the uploaded file or the pasted list.
         return _round_page_with_error(page, round_id, exc, "file" if exc.field == "file" else "csv")
+    _log(page, "invitations.created", "round", round_id, round_id=round_id, count=len(issued))
     if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")
     return _links_page(page, round_id, issued)
@@ -223,6 +233,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
 def admin_remind(round_id: RoundId, page: AdminFormDep) -> Response:
     sender = mail.Sender.of(page.settings)
     reminded = mail.queue_reminders(page.session, round_id=round_id, sender=sender)
+    _log(page, "reminders.queued", "round", round_id, round_id=round_id, count=len(reminded))
     return redirect(f"/admin/rounds/{round_id}?queued={len(reminded)}&kind=reminder")
 
 
@@ -232,12 +243,14 @@ def admin_reopen_response(round_id: RoundId, page: AdminFormDep) -> Response:
         page.session, round_id=round_id, expert_code=page.text("expert_code")
     )
     responses.reopen_response(page.session, response_id=id_of(response))
+    _log(page, "response.reopened", "expert", page.text("expert_code"), round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/next")
 def admin_next_round(round_id: RoundId, page: AdminFormDep) -> Response:
     new_round, issued = delphi.create_next_round(page.session, round_id=round_id)
+    _log(page, "round.created", "round", new_round.id, round_id=new_round.id, follows=round_id)
     return _links_page(page, id_of(new_round), issued)
 
 
@@ -259,12 +272,14 @@ def _links_page(
 @router.post("/admin/invitations/{invitation_id}/revoke")
 def admin_revoke(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     invitation = invitations.revoke_invitation(page.session, invitation_id=invitation_id)
+    _log(page, "invitation.revoked", "invitation", invitation_id, round_id=invitation.round_id)
     return redirect(f"/admin/rounds/{invitation.round_id}")
 
 
 @router.post("/admin/invitations/{invitation_id}/reissue")
 def admin_reissue(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     issued = invitations.reissue_invitation(page.session, invitation_id=invitation_id)
+    _log(page, "invitation.reissued", "invitation", invitation_id, round_id=issued.round_id)
     return _links_page(page, issued.round_id, [issued])
 
 
@@ -318,16 +333,184 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
         return _calibration_page(
             page, compute, round_id, error=exc.message, form=fields, status=409
         )
-    return redirect(f"/rubrics/{version.record['survey']['slug']}/v{version.number}")
+    slug = version.record["survey"]["slug"]
+    _log(page, "rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id)
+    return redirect(f"/rubrics/{slug}/v{version.number}")
 
 
 @router.get("/admin/rounds/{round_id}/export.csv")
-def admin_export(
-    round_id: RoundId, user: StaffUser, session: SessionDep, include_drafts: bool = False
-) -> Response:
-    text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
+def admin_export(round_id: RoundId, page: StaffPageDep, include_drafts: bool = False) -> Response:
+    text = exports.export_ratings_csv(
+        page.session, round_id=round_id, include_drafts=include_drafts
+    )
+    begin_writing(page.session)  # a download is recorded: who took the ratings, when
+    _log(page, "export.downloaded", "round", round_id, round_id=round_id)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'},
+    )
+
+
+# --- staff accounts ---------------------------------------------------------------------
+
+UserId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="Account id")]
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def admin_users(
+    page: AdminPageDep,
+    sent: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+    created: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+) -> Response:
+    notice = ""
+    for user_id, what in ((created, "Account created; a link"), (sent, "A link")):
+        if user_id is not None:
+            email = users.get_user(page.session, user_id=user_id).email
+            notice = f"{what} to set a password was queued for {email}."
+    return _users_page(page, notice=notice)
+
+
+def _users_page(
+    page: StaffPage,
+    *,
+    notice: str = "",
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    if errors:
+        page.session.rollback()
+    context = {
+        "accounts": users.list_accounts(page.session),
+        "notice": notice,
+        "errors": errors or {},
+        "typed": typed or {},
+        "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
+        "totp_required": page.settings.require_admin_totp,
+    }
+    return page.render("admin_users.html", context, status=status)
+
+
+@router.post("/admin/users")
+def admin_create_user(page: AdminFormDep) -> Response:
+    email, role = page.text("email"), page.text("role")
+    try:
+        user = users.create_user(page.session, email=email, password=new_password(), role=role)
+        users.request_password_reset(
+            page.session, email=user.email, sender=mail.Sender.of(page.settings)
+        )
+    except (InvalidInput, Conflict) as exc:
+        errors = {exc.field or "email": exc.message}
+        typed = {"email": email, "role": role}
+        return _users_page(page, errors=errors, typed=typed, status=exc.status_code)
+    _log(page, "user.created", "user", user.email, role=role)
+    _log(page, "user.reset_sent", "user", user.email)
+    return redirect(f"/admin/users?created={id_of(user)}")
+
+
+@router.post("/admin/users/{user_id}/role")
+def admin_set_role(user_id: UserId, page: AdminFormDep) -> Response:
+    role = page.text("role")
+    return _account_change(page, user_id, "user.role_changed", users.set_role, role=role)
+
+
+@router.post("/admin/users/{user_id}/deactivate")
+def admin_deactivate_user(user_id: UserId, page: AdminFormDep) -> Response:
+    return _account_change(page, user_id, "user.deactivated", users.deactivate_user)
+
+
+@router.post("/admin/users/{user_id}/activate")
+def admin_activate_user(user_id: UserId, page: AdminFormDep) -> Response:
+    return _account_change(page, user_id, "user.activated", users.activate_user)
+
+
+@router.post("/admin/users/{user_id}/reset")
+def admin_send_reset(user_id: UserId, page: AdminFormDep) -> Response:
+    sender = mail.Sender.of(page.settings)
+    done = _account_change(
+        page, user_id, "user.reset_sent", users.request_password_reset, sender=sender
+    )
+    return redirect(f"/admin/users?sent={user_id}") if done.status_code == 303 else done
+
+
+def _account_change(
+    page: AdminForm, user_id: int, action: str, change: Callable[..., object], **kw: Any
+) -> Response:
+    """One change to an account from its row's form; a refusal (the last admin, a bad
+    role) is shown in that row."""
+    email = users.get_user(page.session, user_id=user_id).email
+    try:
+        change(page.session, email=email, **kw)
+    except (InvalidInput, Conflict) as exc:
+        return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
+    _log(page, action, "user", email, **{k: v for k, v in kw.items() if k == "role"})
+    return redirect(f"/admin/users#user-{user_id}")
+
+
+# --- audit trail and rating history -------------------------------------------------------
+
+
+@router.get("/admin/audit", response_class=HTMLResponse)
+def admin_audit(
+    page: AdminPageDep,
+    round_id: Annotated[int | None, Query(alias="round", ge=1, le=DB_INT_MAX)] = None,
+    before: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+) -> Response:
+    found = audit.entries(page.session, round_id=round_id, limit=50, before=before)
+    all_rounds = rounds.list_rounds(page.session)
+    return page.render(
+        "admin_audit.html", {"page": found, "round_id": round_id, "rounds": all_rounds}
+    )
+
+
+HistoryFilter = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("/admin/rounds/{round_id}/history", response_class=HTMLResponse)
+def admin_history(
+    round_id: RoundId, page: AdminPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
+) -> Response:
+    history = audit.rating_history(
+        page.session, round_id=round_id, expert_code=expert or None, item=item or None
+    )
+    round_ = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
+    context = {"round": round_, "history": history, "expert": expert or "", "item": item or ""}
+    return page.render("admin_history.html", context)
+
+
+@router.get("/admin/rounds/{round_id}/history.csv")
+def admin_history_csv(
+    round_id: RoundId, page: AdminPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
+) -> Response:
+    history = audit.rating_history(
+        page.session, round_id=round_id, expert_code=expert or None, item=item or None
+    )
+    begin_writing(page.session)
+    _log(page, "history.exported", "round", round_id, round_id=round_id, expert=expert, item=item)
+    return Response(
+        audit.history_csv(history),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
+    )
+
+
+def _log(
+    page: StaffPage,
+    action: str,
+    target_type: str,
+    target_id: object = None,
+    *,
+    round_id: int | None = None,
+    **details: str | int | None,
+) -> None:
+    """One entry of the audit trail, in the action's own transaction."""
+    audit.record(
+        page.session,
+        actor=page.user.email,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        round_id=round_id,
+        details={k: v for k, v in details.items() if v is not None} or None,
     )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from app.db import end_transaction
-from app.models import Round, id_of
+from app.db import begin_writing, end_transaction
+from app.errors import NotAuthenticated
+from app.models import Round, User, id_of
 from app.schemas import (
+    DB_INT_MAX,
+    AuditPagePublic,
     ErrorPublic,
     InvitationIssued,
     InvitationPublic,
@@ -20,7 +23,10 @@ from app.schemas import (
     MailStatusPublic,
     NextRoundCreate,
     NextRoundPublic,
+    PasswordChange,
+    PasswordResetSent,
     PublishRequest,
+    RatingChangePublic,
     RatingPublic,
     RatingsSave,
     RemindedPublic,
@@ -37,9 +43,14 @@ from app.schemas import (
     SurveyVersionDetail,
     SurveyVersionLoaded,
     SurveyVersionPublic,
+    UserAccount,
+    UserCreate,
     UserPublic,
+    UserUpdate,
 )
+from app.security import new_password
 from app.services import (
+    audit,
     auth,
     delphi,
     exports,
@@ -52,6 +63,7 @@ from app.services import (
     schedule,
     sessions,
     surveys,
+    users,
 )
 from app.web.deps import (
     AdminUser,
@@ -94,15 +106,24 @@ router = APIRouter(prefix="/api", responses=_errors)  # type: ignore[arg-type]
 
 @router.post("/auth/login", tags=["auth"], response_model=LoginPublic)
 def login(body: LoginRequest, request: Request, settings: SettingsDep) -> LoginPublic:
-    """Exchange e-mail and password for a bearer token. Repeated failures for one account
-    or from one address are refused for a while (429 with Retry-After)."""
+    """Exchange e-mail and password (and `code`, for an account with a second factor) for a
+    bearer token. Repeated failures for one account or from one address, wrong codes
+    included, are refused for a while (429 with Retry-After)."""
     signed = auth.sign_in(
         request.app.state.engine,
         email=body.email,
         password=body.password,
         address=client_address(request),
         hours=settings.session_hours,
+        code=body.code,
+        require_admin_totp=settings.require_admin_totp,
+        refuse_unenrolled_admin=True,
     )
+    if isinstance(signed, auth.CodeNeeded):
+        raise NotAuthenticated(
+            "this account has a second factor: send the current code from its app as `code`",
+            field="code",
+        )
     return LoginPublic(token=signed.token, role=signed.role, email=signed.email)  # type: ignore[arg-type]
 
 
@@ -175,6 +196,7 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
     round_ = rounds.create_round(
         session, slug=body.survey, version=body.version, name=body.name, closes_at=body.closes_at
     )
+    _audit(session, user, "round.created", "round", round_.id, round_id=round_.id)
     return _round_out(session, round_)
 
 
@@ -190,6 +212,16 @@ def update_round(
 ) -> RoundPublic:
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
+    closes_at = body.closes_at.isoformat() if body.closes_at else ""
+    _audit(
+        session,
+        user,
+        "round.deadline_set",
+        "round",
+        round_id,
+        round_id=round_id,
+        closes_at=closes_at,
+    )
     return _round_out(session, round_)
 
 
@@ -219,13 +251,17 @@ def set_schedule(
 @router.post("/rounds/{round_id}/open", tags=["rounds"], response_model=RoundPublic)
 def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
-    return _round_out(session, rounds.open_round(session, round_id=round_id))
+    round_ = rounds.open_round(session, round_id=round_id)
+    _audit(session, user, "round.opened", "round", round_id, round_id=round_id)
+    return _round_out(session, round_)
 
 
 @router.post("/rounds/{round_id}/close", tags=["rounds"], response_model=RoundPublic)
 def close_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Close a round: no more answers are accepted."""
-    return _round_out(session, rounds.close_round(session, round_id=round_id))
+    round_ = rounds.close_round(session, round_id=round_id)
+    _audit(session, user, "round.closed", "round", round_id, round_id=round_id)
+    return _round_out(session, round_)
 
 
 @router.post(
@@ -243,6 +279,7 @@ def next_round(
     round_, issued = delphi.create_next_round(
         session, round_id=round_id, version=body.version, name=body.name
     )
+    _audit(session, user, "round.created", "round", round_.id, round_id=round_.id, follows=round_id)
     return NextRoundPublic(
         round=RoundPublic.model_validate(rounds.round_details(session, round_)),
         invitations=[_issued(i, settings.base_url) for i in issued],
@@ -272,6 +309,8 @@ def export_round(
     """The round's ratings as CSV: one row per rating, experts by pseudonymous code only.
     Submitted responses only unless `include_drafts=true`."""
     text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
+    begin_writing(session)  # a download is recorded: who took the ratings, when
+    _audit(session, user, "export.downloaded", "round", round_id, round_id=round_id)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -370,6 +409,9 @@ def publish(
         seed=body.seed,
     )
     slug = version.record["survey"]["slug"]
+    _audit(
+        session, user, "rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id
+    )
     return RubricPublished(
         survey=slug,
         number=version.number,
@@ -389,6 +431,7 @@ def reopen_response(
     """Unlock a submitted response while its round is open."""
     response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
     responses.reopen_response(session, response_id=id_of(response))
+    _audit(session, user, "response.reopened", "expert", expert_code, round_id=round_id)
     state = responses.load_response_state(session, response_id=id_of(response))
     return _response_out(state)
 
@@ -424,6 +467,15 @@ def invite(
 ) -> list[InvitationIssued]:
     """Invite experts; the answer carries each one's secret link, shown this once only."""
     issued = invitations.invite_experts(session, round_id=round_id, invitees=body.invitees)
+    _audit(
+        session,
+        user,
+        "invitations.created",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(issued),
+    )
     return [_issued(i, settings.base_url) for i in issued]
 
 
@@ -453,13 +505,25 @@ def invite_csv(
     with the line it is on."""
     people = invitations.read_invitees_csv(body, filename="request body", field="body")
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    _audit(
+        session,
+        user,
+        "invitations.created",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(issued),
+    )
     return [_issued(i, settings.base_url) for i in issued]
 
 
 @router.post("/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204)
 def revoke(invitation_id: InvitationId, session: SessionDep, user: AdminUser) -> Response:
     """Revoke a link: it stops working at once, and so do sessions opened with it."""
-    invitations.revoke_invitation(session, invitation_id=invitation_id)
+    revoked = invitations.revoke_invitation(session, invitation_id=invitation_id)
+    _audit(
+        session, user, "invitation.revoked", "invitation", invitation_id, round_id=revoked.round_id
+    )
     return Response(status_code=204)
 
 
@@ -471,6 +535,9 @@ def reissue(
 ) -> InvitationIssued:
     """Replace a link with a new one (for a lost or leaked link)."""
     issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
+    _audit(
+        session, user, "invitation.reissued", "invitation", invitation_id, round_id=issued.round_id
+    )
     return _issued(issued, settings.base_url)
 
 
@@ -484,6 +551,9 @@ def remind(
     """E-mail a reminder to every invited expert of an open round who has not submitted.
     Each gets a new link, which replaces the earlier one; signed-in experts stay signed in."""
     reminded = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
+    _audit(
+        session, user, "reminders.queued", "round", round_id, round_id=round_id, count=len(reminded)
+    )
     return RemindersQueued(
         round_id=round_id,
         queued=len(reminded),
@@ -497,6 +567,171 @@ def mail_status(round_id: RoundId, session: SessionDep, user: AdminUser) -> list
     return [
         MailStatusPublic.model_validate(row) for row in mail.mail_status(session, round_id=round_id)
     ]
+
+
+# --- staff accounts ----------------------------------------------------------------------
+
+UserId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="Account id")]
+
+
+@router.get("/users", tags=["users"], response_model=list[UserAccount])
+def list_users(session: SessionDep, user: AdminUser) -> list[UserAccount]:
+    """Every staff account: role, active or not, second factor, newest sign-in if known."""
+    return [UserAccount.model_validate(one) for one in users.list_accounts(session)]
+
+
+@router.post("/users", tags=["users"], response_model=UserAccount, status_code=201)
+def create_user(
+    body: UserCreate, session: SessionDep, settings: SettingsDep, user: AdminUser
+) -> UserAccount:
+    """Create a staff account. Without a `password` the new colleague is e-mailed a
+    one-time link to set their own."""
+    created = users.create_user(
+        session, email=body.email, password=body.password or new_password(), role=body.role
+    )
+    _audit(session, user, "user.created", "user", created.email, role=body.role)
+    if body.password is None:
+        sender = mail.Sender.of(settings)
+        users.request_password_reset(session, email=created.email, sender=sender)
+        _audit(session, user, "user.reset_sent", "user", created.email)
+    return UserAccount.model_validate(users.account_of(created))
+
+
+@router.patch("/users/{user_id}", tags=["users"], response_model=UserAccount)
+def update_user(
+    user_id: UserId, body: UserUpdate, session: SessionDep, user: AdminUser
+) -> UserAccount:
+    """Change an account's role or deactivate (every session ends) / re-activate it. The
+    last active admin can be neither demoted nor deactivated (409)."""
+    target = users.get_user(session, user_id=user_id)
+    if body.role is not None and body.role != target.role:
+        users.set_role(session, email=target.email, role=body.role)
+        _audit(session, user, "user.role_changed", "user", target.email, role=body.role)
+    if body.is_active is not None and body.is_active != target.is_active:
+        change = users.activate_user if body.is_active else users.deactivate_user
+        change(session, email=target.email)
+        action = "user.activated" if body.is_active else "user.deactivated"
+        _audit(session, user, action, "user", target.email)
+    return UserAccount.model_validate(users.account_of(target))
+
+
+@router.post("/users/{user_id}/password-reset", tags=["users"], response_model=PasswordResetSent)
+def send_password_reset(
+    user_id: UserId, session: SessionDep, settings: SettingsDep, user: AdminUser
+) -> PasswordResetSent:
+    """E-mail the account a one-time link to set a new password (it works for two hours;
+    an earlier unused link stops working; using it ends every session of the account)."""
+    target = users.get_user(session, user_id=user_id)
+    sent = users.request_password_reset(
+        session, email=target.email, sender=mail.Sender.of(settings)
+    )
+    _audit(session, user, "user.reset_sent", "user", target.email)
+    return PasswordResetSent.model_validate(sent)
+
+
+@router.post("/account/password", tags=["auth"], status_code=204)
+def change_password(body: PasswordChange, session: SessionDep, user: StaffUser) -> Response:
+    """Change your own password, giving the current one; every session of your account ends
+    (the token used here too)."""
+    users.change_own_password(
+        session,
+        user_id=id_of(user),
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    _audit(session, user, "user.password_changed", "user", user.email)
+    return Response(status_code=204)
+
+
+# --- audit trail and rating history ------------------------------------------------------
+
+
+@router.get("/audit", tags=["audit"], response_model=AuditPagePublic)
+def audit_trail(
+    session: SessionDep,
+    user: AdminUser,
+    round_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+) -> AuditPagePublic:
+    """What staff did, newest first (of one round if `round_id` is given); pass
+    `next_before` as `before` for older entries."""
+    found = audit.entries(session, round_id=round_id, limit=limit, before=before)
+    return AuditPagePublic.model_validate(found)
+
+
+HistoryFilter = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("/rounds/{round_id}/history", tags=["audit"], response_model=list[RatingChangePublic])
+def rating_history(
+    round_id: RoundId,
+    session: SessionDep,
+    user: AdminUser,
+    expert: HistoryFilter = None,
+    item: HistoryFilter = None,
+) -> list[RatingChangePublic]:
+    """Every saved state of the round's ratings, of one expert (code) and/or one item if
+    given, by expert, item, dimension and revision."""
+    history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
+    return [RatingChangePublic.model_validate(h) for h in history]
+
+
+@router.get(
+    "/rounds/{round_id}/history.csv",
+    tags=["audit"],
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "History"}
+    },
+)
+def rating_history_csv(
+    round_id: RoundId,
+    session: SessionDep,
+    user: AdminUser,
+    expert: HistoryFilter = None,
+    item: HistoryFilter = None,
+) -> Response:
+    """The rating history as CSV (the download is recorded in the audit trail)."""
+    history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
+    begin_writing(session)
+    _audit(
+        session,
+        user,
+        "history.exported",
+        "round",
+        round_id,
+        round_id=round_id,
+        expert=expert,
+        item=item,
+    )
+    return Response(
+        audit.history_csv(history),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
+    )
+
+
+def _audit(
+    session: Session,
+    user: User,
+    action: str,
+    target_type: str,
+    target_id: object = None,
+    *,
+    round_id: int | None = None,
+    **details: str | int | None,
+) -> None:
+    """One entry of the audit trail, in the action's own transaction."""
+    audit.record(
+        session,
+        actor=user.email,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        round_id=round_id,
+        details={k: v for k, v in details.items() if v is not None} or None,
+    )
 
 
 # --- the expert's own response (bearer: the invitation token) ---------------------------

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from app.config import Settings
-from app.errors import InvalidInput
+from app.errors import Forbidden, InvalidInput
 from app.inputs import text_problem
 from app.models import User
 from app.web.deps import (
@@ -102,8 +102,8 @@ class StaffPage:
 
 
 @dataclass(frozen=True)
-class AdminForm(StaffPage):
-    """A form an admin posted, its CSRF token already checked."""
+class StaffForm(StaffPage):
+    """A form a staff member posted, its CSRF token already checked."""
 
     form: FormData
 
@@ -113,10 +113,49 @@ class AdminForm(StaffPage):
         return value if isinstance(value, str) else ""
 
 
+@dataclass(frozen=True)
+class AdminForm(StaffForm):
+    """A form an admin posted, its CSRF token already checked."""
+
+
+def _check_enrolled(request: Request, user: User, settings: Settings) -> None:
+    """With REQUIRE_ADMIN_TOTP an admin without a second factor may use only the account
+    page (where it is set up) until they have one."""
+    if not settings.require_admin_totp or user.role != "admin" or user.totp_secret is not None:
+        return
+    if request.url.path == "/account" or request.url.path.startswith("/account/"):
+        return
+    raise Forbidden(
+        "admins need a second factor on this server: set it up on your account page "
+        "(/account) before anything else"
+    )
+
+
 async def _staff_page(
     request: Request, user: StaffUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> StaffPage:
+    _check_enrolled(request, user, settings)
     return StaffPage(request, caller, user, session, settings)
+
+
+async def _admin_page(
+    request: Request, user: AdminUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> StaffPage:
+    _check_enrolled(request, user, settings)
+    return StaffPage(request, caller, user, session, settings)
+
+
+async def _staff_form(
+    request: Request,
+    user: StaffUser,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: FormDep,
+) -> StaffForm:
+    check_csrf(request, caller, str(form.get("csrf_token", "")))
+    _check_enrolled(request, user, settings)
+    return StaffForm(request, caller, user, session, settings, form)
 
 
 async def _admin_form(
@@ -128,10 +167,15 @@ async def _admin_form(
     form: FormDep,
 ) -> AdminForm:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
+    _check_enrolled(request, user, settings)
     return AdminForm(request, caller, user, session, settings, form)
 
 
 #: A page for any signed-in staff member (admins and researchers).
 StaffPageDep = Annotated[StaffPage, Depends(_staff_page)]
+#: A page only admins may see.
+AdminPageDep = Annotated[StaffPage, Depends(_admin_page)]
+#: A form any signed-in staff member may post (their own account).
+StaffFormDep = Annotated[StaffForm, Depends(_staff_form)]
 #: A form only admins may post.
 AdminFormDep = Annotated[AdminForm, Depends(_admin_form)]

@@ -1,17 +1,20 @@
 """Server-rendered pages outside the questionnaire and the admin console: the landing
-page and staff sign-in. (The expert's pages are in ``survey_pages``, the admin console in
+page, staff sign-in (with its second step when the account has a second factor), one's own
+account and password-reset links. (The expert's pages are in ``survey_pages``, the admin console in
 ``admin_pages``, what they share in ``page_support``.)"""
 
 from __future__ import annotations
 
 import secrets
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.errors import NotAuthenticated, TooManyAttempts
-from app.services import auth, sessions
+from app.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
+from app.models import id_of
+from app.services import audit, auth, sessions, users
 from app.web.deps import (
     SESSION_COOKIE,
     CallerDep,
@@ -20,7 +23,15 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
-from app.web.page_support import FormDep, redirect, render, set_session_cookie
+from app.web.page_support import (
+    FormDep,
+    StaffFormDep,
+    StaffPage,
+    StaffPageDep,
+    redirect,
+    render,
+    set_session_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "elicit_login_csrf"
@@ -48,10 +59,18 @@ def home(request: Request, caller: CallerDep) -> Response:
 # --- staff sign-in ----------------------------------------------------------------------
 
 
+#: What the sign-in page says after a password was set (the sessions ended with it).
+_DONE = {
+    "password": "Your password was changed. Please sign in with the new one.",
+    "reset": "Your new password is set. Please sign in with it.",
+}
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request) -> Response:
+def login_page(request: Request, done: Literal["password", "reset"] | None = None) -> Response:
     token = request.cookies.get(_login_cookie(request)) or secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"login_csrf": token, "error": ""})
+    notice = _DONE[done] if done else ""
+    response = render(request, "login.html", {"login_csrf": token, "error": "", "notice": notice})
     response.set_cookie(
         _login_cookie(request),
         token,
@@ -82,25 +101,42 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
             },
             status=403,
         )
+    pending = str(form.get("pending", ""))
+    address, engine = client_address(request), request.app.state.engine
     try:
-        signed = auth.sign_in(
-            request.app.state.engine,
-            email=email,
-            password=str(form.get("password", "")),
-            address=client_address(request),
-            hours=settings.session_hours,
-        )
+        if pending:
+            signed: auth.SignedIn | auth.CodeNeeded = auth.continue_sign_in(
+                engine,
+                pending=pending,
+                code=str(form.get("code", "")),
+                address=address,
+                hours=settings.session_hours,
+            )
+        else:
+            signed = auth.sign_in(
+                engine,
+                email=email,
+                password=str(form.get("password", "")),
+                address=address,
+                hours=settings.session_hours,
+                require_admin_totp=settings.require_admin_totp,
+            )
     except (NotAuthenticated, TooManyAttempts) as exc:
+        # A wrong code keeps the second step; anything else starts again.
+        again = pending if exc.field == "code" or isinstance(exc, TooManyAttempts) else ""
         page = render(
             request,
             "login.html",
-            {"login_csrf": expected, "error": exc.message, "email": email},
+            {"login_csrf": expected, "error": exc.message, "email": email, "pending": again},
             status=exc.status_code,
         )
         if isinstance(exc, TooManyAttempts):
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    response = redirect("/admin")
+    if isinstance(signed, auth.CodeNeeded):
+        context = {"login_csrf": expected, "error": "", "email": signed.email}
+        return render(request, "login.html", context | {"pending": signed.pending})
+    response = redirect("/account" if signed.must_enrol else "/admin")
     set_session_cookie(response, signed.token, request)
     response.delete_cookie(_login_cookie(request))
     return response
@@ -130,5 +166,142 @@ def logout(request: Request, caller: CallerDep, session: SessionDep, form: FormD
     if token:
         sessions.end_session(session, token=token)
     response = redirect("/")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- one's own account ------------------------------------------------------------------
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(
+    page: StaffPageDep, done: Literal["totp-on", "totp-off"] | None = None
+) -> Response:
+    notice = {"totp-on": "The second factor is on.", "totp-off": "The second factor is off."}
+    return _account(page, notice=notice[done] if done else "")
+
+
+def _account(
+    page: StaffPage,
+    *,
+    status: int = 200,
+    notice: str = "",
+    errors: dict[str, str] | None = None,
+    enrolment: users.TotpEnrolment | None = None,
+) -> Response:
+    if errors:
+        page.session.rollback()
+    required = page.settings.require_admin_totp and page.user.role == "admin"
+    context = {
+        "errors": errors or {},
+        "notice": notice,
+        "enrolment": enrolment,
+        "totp_enabled": page.user.totp_secret is not None,
+        "totp_required": required,
+    }
+    return page.render("account.html", context, status=status)
+
+
+@router.post("/account/password")
+def account_password(page: StaffFormDep) -> Response:
+    new = page.text("new_password")
+    if new != page.text("new_password_again"):
+        errors = {"new_password_again": "the two new passwords differ"}
+        return _account(page, errors=errors, status=422)
+    try:
+        users.change_own_password(
+            page.session,
+            user_id=id_of(page.user),
+            current_password=page.text("current_password"),
+            new_password=new,
+        )
+    except InvalidInput as exc:
+        return _account(page, errors={exc.field or "new_password": exc.message}, status=422)
+    _audit(page, "user.password_changed")
+    response = redirect("/login?done=password")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/account/totp/begin", response_class=HTMLResponse)
+def account_totp_begin(page: StaffFormDep) -> Response:
+    return _account(page, enrolment=users.begin_totp(page.user))
+
+
+@router.post("/account/totp/confirm")
+def account_totp_confirm(page: StaffFormDep) -> Response:
+    secret = page.text("secret")
+    try:
+        users.confirm_totp(
+            page.session, user_id=id_of(page.user), secret=secret, code=page.text("code")
+        )
+    except InvalidInput as exc:
+        again = users.TotpEnrolment(secret, users.totp_uri(page.user, secret))
+        return _account(page, errors={"code": exc.message}, enrolment=again, status=422)
+    _audit(page, "user.totp_enabled")
+    return redirect("/account?done=totp-on")
+
+
+@router.post("/account/totp/disable")
+def account_totp_disable(page: StaffFormDep) -> Response:
+    try:
+        users.disable_totp(
+            page.session,
+            user_id=id_of(page.user),
+            code=page.text("code"),
+            required_for_admins=page.settings.require_admin_totp,
+        )
+    except (InvalidInput, Conflict) as exc:
+        return _account(page, errors={"disable_code": exc.message}, status=exc.status_code)
+    _audit(page, "user.totp_disabled")
+    return redirect("/account?done=totp-off")
+
+
+def _audit(page: StaffPage, action: str) -> None:
+    actor = page.user.email
+    audit.record(page.session, actor=actor, action=action, target_type="user", target_id=actor)
+
+
+# --- password-reset links ---------------------------------------------------------------
+
+ResetToken = Annotated[str, Path(max_length=64)]
+
+
+@router.get("/reset/{token}", response_class=HTMLResponse)
+def reset_page(token: ResetToken, request: Request, session: SessionDep) -> Response:
+    """The form to set a new password; showing it does not use the link up."""
+    try:
+        email = users.check_reset_link(session, token=token)
+    except NotFound as exc:
+        return render(request, "reset.html", {"invalid": exc.message}, status=404)
+    return render(request, "reset.html", {"email": email, "errors": {}})
+
+
+@router.post("/reset/{token}", response_class=HTMLResponse)
+def reset_submit(
+    token: ResetToken, request: Request, session: SessionDep, form: FormDep
+) -> Response:
+    # No CSRF token: the link's own secret, in the address, is one no other site knows.
+    password = str(form.get("password", ""))
+    try:
+        email = users.check_reset_link(session, token=token)
+        if password != str(form.get("password_again", "")):
+            raise InvalidInput("the two passwords differ", field="password_again")
+        user = users.reset_password(session, token=token, password=password)
+    except NotFound as exc:
+        session.rollback()
+        return render(request, "reset.html", {"invalid": exc.message}, status=404)
+    except InvalidInput as exc:
+        session.rollback()
+        errors = {exc.field or "password": exc.message}
+        return render(request, "reset.html", {"email": email, "errors": errors}, status=422)
+    audit.record(
+        session,
+        actor=user.email,
+        action="user.password_reset",
+        target_type="user",
+        target_id=user.email,
+    )
+    response = redirect("/login?done=reset")
     response.delete_cookie(SESSION_COOKIE)
     return response
