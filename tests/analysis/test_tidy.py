@@ -115,3 +115,44 @@ def test_dimension_data_checks_scale():
         dimension_data(frame, scales={"d": [1, 2, 3, 4, 5]})
     data = dimension_data(frame)["d"]
     assert data.domain.tolist() == [1.0, 7.0] and data.n_raters == 2 and data.n_items == 1
+
+
+FAST_AND_CAREFUL = {
+    "plain": "rater,item,dimension,value\na,x,d,3\nb,x,d,\nb,y,d,4.5\n",
+    "padded and quoted": 'rater , item,dimension,value,note\n a ,"x, y", d , 3 ,"said ""no"""\n',
+    "bom, blank line, numeric labels": "\ufeffrater,item,dimension,value\n1,2,3,4\n\n2,2,3,5\n",
+    "optional columns": (
+        "rater,item,dimension,value,status,round,confidence\n"
+        "a,x,d,3,value,1,High\nb,x,d,,cant_judge,1,\nc,x,d,2,,2,0.5\n"
+    ),
+    "text value": "rater,item,dimension,value\na,x,d,yes\n",
+    "missing cell": "rater,item,dimension,value\na,x,d\n",
+    "extra cell": "rater,item,dimension,value\na,x,d,3,9\n",
+    "empty label": "rater,item,dimension,value\n,x,d,3\n",
+    "blank row of commas": "rater,item,dimension,value\na,x,d,3\n,,,\n",
+    "not finite": "rater,item,dimension,value\na,x,d,inf\n",
+    "repeated column": "rater,item,dimension,value,value\na,x,d,3,4\n",
+    "no rows": "rater,item,dimension,value\n",
+}
+
+
+@pytest.mark.parametrize("case", FAST_AND_CAREFUL)
+def test_the_fast_reader_gives_the_careful_readers_table_or_steps_aside(case, tmp_path):
+    from analysis.tidy import _read_careful, _read_fast
+
+    path = tmp_path / "r.csv"
+    path.write_text(FAST_AND_CAREFUL[case], encoding="utf-8")
+    renames = {"rater": "rater", "item": "item", "dimension": "dimension", "value": "value"}
+    standard = {**renames, "status": "status", "round": "round", "confidence": "confidence"}
+    fast = _read_fast(str(path), standard)
+    try:
+        careful = _read_careful(str(path), renames, standard, text_values=False)
+    except ValueError:
+        assert fast is None  # the careful reader refuses it, and it alone says why
+        return
+    if case == "blank row of commas":
+        assert fast is None  # an empty label: the careful reader decides (it skips the row)
+    if case in ("plain", "padded and quoted", "optional columns"):
+        assert fast is not None  # the common files take the fast road
+    if fast is not None:
+        pd.testing.assert_frame_equal(fast, careful)
