@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.engine,
                 mail.transport_for(settings.smtp_url, settings.mail_dir),
                 mail_from=settings.mail_from,
+                base_url=settings.base_url,
             )
             mailer.start()
         yield
