@@ -4,6 +4,7 @@ service functions the web app uses; every command honours DATABASE_URL."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -13,17 +14,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import typer
-from sqlmodel import Session
 
 from app.config import Settings, get_settings
-from app.db import make_engine, session_scope
 from app.errors import DomainError
-from app.models import id_of
 from app.survey_files import SurveyFileError
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from app.services.schedule import ScheduleState
 
 cli = typer.Typer(
@@ -54,7 +55,6 @@ _T = TypeVar("_T")
 #: Ids are the database's integers: a larger one is refused before any query.
 MAX_ID = 2**31 - 1
 RoundArg = Annotated[int, typer.Argument(help="Round id", min=1, max=MAX_ID)]
-InvitationArg = Annotated[int, typer.Argument(help="Invitation id", min=1, max=MAX_ID)]
 
 
 def main() -> None:
@@ -95,9 +95,18 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def id_of(row: Any) -> int:
+    """The id of a stored row (``app.models.id_of``, imported once a database is in use)."""
+    from app.models import id_of as stored_id
+
+    return stored_id(row)
+
+
 @contextmanager
 def _session(settings: Settings | None = None) -> Iterator[Session]:
     """One transaction; domain errors become a message and exit status 1."""
+    from app.db import make_engine, session_scope  # (SQLAlchemy: only for commands that use it)
+
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -427,7 +436,13 @@ def round_stability(
             else "alpha undefined"
         )
         change = "n/a" if d.mean_absolute_change is None else f"{d.mean_absolute_change:.4g}"
-        _echo(f"  {_one(str(key))}: mean absolute change {change}, {alpha}")
+        rho = d.median_rank_correlation
+        order = "n/a" if rho is None else f"{rho:.2f}"
+        _echo(
+            f"  {_one(str(key))}: mean absolute change {change}, {alpha}; items' order kept "
+            f"(Spearman of medians) {order}; {d.n_cells_moved} item(s) moved "
+            "(Wilcoxon, Holm p < 0.05)"
+        )
     _echo(f"suggestion: {found.suggestion}: {found.explanation}")
 
 
@@ -656,14 +671,39 @@ def remind(round_id: RoundArg) -> None:
     _echo(f"see `elicit mail status {round_id}`; `elicit worker` sends them if no server runs")
 
 
+EmailOption = Annotated[str | None, typer.Option("--email", help="The expert's e-mail address")]
+CodeOption = Annotated[str | None, typer.Option("--code", help="The expert's code (E-...)")]
+
+
 @cli.command("revoke")
-def revoke(invitation_id: InvitationArg) -> None:
-    """Revoke an invitation link."""
+def revoke(round_id: RoundArg, email: EmailOption = None, code: CodeOption = None) -> None:
+    """Revoke an expert's link to a round (by --email or --code); their sessions end."""
     from app.services import invitations
 
     with _session() as session:
-        invitations.revoke_invitation(session, invitation_id=invitation_id)
-    _echo(f"invitation {invitation_id} revoked")
+        found = invitations.find_in_round(session, round_id=round_id, email=email, code=code)
+        invitations.revoke_invitation(session, invitation_id=id_of(found))
+        _audit(session, "invitation.revoked", "invitation", found.id, round_id=round_id)
+    _echo(f"the link of {_one(email or code or '')} to round {round_id} is revoked")
+
+
+@cli.command("reissue")
+def reissue(
+    round_id: RoundArg,
+    email: EmailOption = None,
+    code: CodeOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write the link to this CSV file")] = None,
+) -> None:
+    """Give an expert a new link to a round (by --email or --code); the old one stops
+    working. The new link is shown once."""
+    from app.services import invitations
+
+    settings = get_settings()
+    with _session(settings) as session:
+        found = invitations.find_in_round(session, round_id=round_id, email=email, code=code)
+        issued = invitations.reissue_invitation(session, invitation_id=id_of(found))
+        _audit(session, "invitation.reissued", "invitation", found.id, round_id=round_id)
+    _write_links(invitations.issued_as_csv([issued], base_url=settings.base_url), out)
 
 
 @cli.command("progress")
@@ -754,6 +794,15 @@ def analyze_file(
     item: Annotated[str, typer.Option(help="Column naming the item")] = "item",
     dimension: Annotated[str, typer.Option(help="Column naming the dimension")] = "dimension",
     value: Annotated[str, typer.Option(help="Column holding the value")] = "value",
+    scale: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The scale's values, for the coefficients that count its categories "
+            "(Brennan-Prediger, AC2): 1-5 or 0,1,2,3 for every dimension, DIMENSION=1-5 for "
+            "one (repeat the option). Default: the values that occur, which differs from "
+            "the round report, where the survey file gives the scale"
+        ),
+    ] = None,
 ) -> None:
     """Analyse any tidy ratings CSV (no server, no database). Empty cells are "can't judge"."""
     from analysis.summary import analyze, format_text
@@ -781,6 +830,7 @@ def analyze_file(
             minimum_alpha=minimum_alpha,
             group_by=group_by,
             item_groups=groups,
+            scales=_scales(scale or [], list(frame["dimension"].unique())),
         )
     except (OSError, ValueError) as exc:
         _fail(str(exc))
@@ -788,6 +838,39 @@ def analyze_file(
         _echo(_json_text(result.to_dict()))
     else:
         _echo(format_text(result))
+
+
+def _scales(specs: list[str], dimensions: list[Any]) -> dict[Any, list[float]] | None:
+    """--scale options as analyze()'s scales: "1-5" or "0,1,2" for every dimension,
+    "DIMENSION=..." for one (a later option for the same dimension wins)."""
+    scales: dict[Any, list[float]] = {}
+    by_name = {str(d): d for d in dimensions}
+    for spec in specs:
+        name, _, values = spec.rpartition("=")
+        if name and name not in by_name:
+            raise ValueError(f"--scale {spec}: no dimension {name!r} in the file")
+        parsed = _scale_values(values, spec)
+        for dimension in [by_name[name]] if name else dimensions:
+            scales[dimension] = parsed
+    return scales or None
+
+
+def _scale_values(text: str, spec: str) -> list[float]:
+    low, dash, high = text.partition("-")
+    try:
+        if dash and low.strip().isdigit() and high.strip().isdigit():
+            first, last = int(low), int(high)
+            if first >= last:
+                raise ValueError
+            return [float(v) for v in range(first, last + 1)]
+        values = sorted({float(v) for v in text.split(",")})
+    except ValueError:
+        raise ValueError(
+            f"--scale {spec}: give a range like 1-5 or the values like 0,1,2,3"
+        ) from None
+    if len(values) < 2:
+        raise ValueError(f"--scale {spec}: a scale needs at least two values")
+    return values
 
 
 # --- calibration and rubrics -------------------------------------------------------------
@@ -1247,6 +1330,13 @@ def serve(
         bool,
         typer.Option(help="Send queued e-mail from the web workers (else run `elicit worker`)"),
     ] = True,
+    allow_local_links: Annotated[
+        bool,
+        typer.Option(
+            help="Serve on a public interface even though links point to this machine "
+            "(also ALLOW_LOCAL_LINKS=true)"
+        ),
+    ] = False,
 ) -> None:
     """Serve the web app and API (DATABASE_URL; BASE_URL for invitation links)."""
     from app.migrate import upgrade_database
@@ -1260,10 +1350,14 @@ def serve(
     if "BASE_URL" not in os.environ:
         os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
         get_settings.cache_clear()
-    if upgrade:
-        upgrade_database(get_settings().database_url)
-    _purge_sessions(get_settings(), quiet=True)
     settings = get_settings()
+    problem = unreachable_links(host, settings.base_url)
+    if problem and not (allow_local_links or settings.allow_local_links):
+        _fail(problem)
+    if upgrade:
+        upgrade_database(settings.database_url)
+    _purge_sessions(settings, quiet=True)
+    _echo(f"invitation links point to {settings.base_url}")
     if settings.mail_worker:
         _echo(f"e-mail to the panel is {where_mail_goes(settings.smtp_url, settings.mail_dir)}")
     serve_app(host=host, port=port, workers=workers or settings.workers)
@@ -1271,6 +1365,29 @@ def serve(
 
 def _link_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def unreachable_links(host: str, base_url: str) -> str | None:
+    """Why invitation links would not work for the panel, or None: the service listens on
+    another interface (so it is meant for others) while its links name this machine."""
+    link_host = urlsplit(base_url).hostname or ""
+    if _is_loopback(host) or not _is_loopback(link_host):
+        return None
+    return (
+        f"invitation links would point to {base_url}, which only this machine can open, "
+        f"while the service listens on {host}. Set BASE_URL to the address the experts "
+        "will use (for example https://survey.example.org); to try it in a container on "
+        "this computer only, set ALLOW_LOCAL_LINKS=true"
+    )
 
 
 @cli.command("demo")
@@ -1322,7 +1439,8 @@ def demo(
     _echo(f"API documentation:  {base}/docs")
     _echo("")
     if serve_after:
-        serve(host=host, port=port, workers=1, upgrade=False)
+        # The demo is for this machine: its links may point to it, whatever the interface.
+        serve(host=host, port=port, workers=1, upgrade=False, allow_local_links=True)
 
 
 if __name__ == "__main__":

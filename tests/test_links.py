@@ -20,10 +20,10 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
 @pytest.mark.parametrize(
     ("host", "base_url", "refused"),
     [
-        ("0.0.0.0", "http://127.0.0.1:8000", True),  # noqa: S104
+        ("0.0.0.0", "http://127.0.0.1:8000", True),
         ("::", "http://localhost:8000", True),
         ("192.0.2.10", "http://[::1]:8000", True),
-        ("0.0.0.0", "https://survey.example.org", False),  # noqa: S104
+        ("0.0.0.0", "https://survey.example.org", False),
         ("127.0.0.1", "http://127.0.0.1:8000", False),
         ("localhost", "http://localhost:8000", False),
         ("::1", "http://[::1]:8000", False),
@@ -36,7 +36,7 @@ def test_links_to_this_machine_are_refused_only_when_others_are_served(host, bas
 def test_serve_on_all_interfaces_without_base_url_refuses(elicit, started, monkeypatch):
     monkeypatch.delenv("BASE_URL")
     get_settings.cache_clear()
-    result = elicit("serve", "--no-upgrade", "--host", "0.0.0.0", ok=False)  # noqa: S104
+    result = elicit("serve", "--no-upgrade", "--host", "0.0.0.0", ok=False)
     assert result.exit_code != 0 and not started
     assert "invitation links would point to http://127.0.0.1:8000" in result.output
     assert "Set BASE_URL" in result.output and "ALLOW_LOCAL_LINKS=true" in result.output
@@ -45,19 +45,19 @@ def test_serve_on_all_interfaces_without_base_url_refuses(elicit, started, monke
 def test_serve_says_where_links_point(elicit, started, monkeypatch):
     monkeypatch.setenv("BASE_URL", "https://survey.example.org")
     get_settings.cache_clear()
-    result = elicit("serve", "--no-upgrade", "--host", "0.0.0.0")  # noqa: S104
+    result = elicit("serve", "--no-upgrade", "--host", "0.0.0.0")
     assert "invitation links point to https://survey.example.org" in result.output
-    assert started and started[0]["host"] == "0.0.0.0"  # noqa: S104
+    assert started and started[0]["host"] == "0.0.0.0"
 
 
 def test_local_links_may_be_allowed_for_a_trial(elicit, started, monkeypatch):
     monkeypatch.delenv("BASE_URL")
     get_settings.cache_clear()
-    elicit("serve", "--no-upgrade", "--host", "0.0.0.0", "--allow-local-links")  # noqa: S104
+    elicit("serve", "--no-upgrade", "--host", "0.0.0.0", "--allow-local-links")
     monkeypatch.setenv("ALLOW_LOCAL_LINKS", "true")
     monkeypatch.delenv("BASE_URL")
     get_settings.cache_clear()
-    elicit("serve", "--no-upgrade", "--host", "0.0.0.0")  # noqa: S104
+    elicit("serve", "--no-upgrade", "--host", "0.0.0.0")
     assert len(started) == 2
 
 

@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -217,3 +218,35 @@ def test_analyze_bad_file_names_line_and_column(tmp_path):
     result = runner.invoke(cli, ["analyze", str(path)])
     assert result.exit_code == 1
     assert re.search(r"bad\.csv.*3", result.output) and "value" in result.output
+
+
+def test_analyze_takes_the_scale_so_its_coefficients_match_the_report(tmp_path):
+    from analysis.reliability import agreement_coefficients
+
+    # Values 2-4 on a 1-5 scale: Brennan-Prediger's chance agreement is 1/5, not 1/3.
+    frame = pd.DataFrame(
+        [(r, i, "d", float(2 + (i + (r == "c")) % 3)) for r in "abcd" for i in range(8)],
+        columns=["rater", "item", "dimension", "value"],
+    )
+    path = tmp_path / "r.csv"
+    frame.to_csv(path, index=False)
+
+    def brennan_prediger(*options):
+        result = runner.invoke(cli, ["analyze", str(path), "--json", "--bootstrap", "0", *options])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)["dimensions"]["d"]["brennan_prediger"]
+
+    on_scale = agreement_coefficients(frame, categories=[1, 2, 3, 4, 5], n_bootstrap=0)
+    observed = agreement_coefficients(frame, n_bootstrap=0)
+    assert brennan_prediger("--scale", "1-5") == pytest.approx(on_scale.brennan_prediger.value)
+    assert brennan_prediger("--scale", "d=1,2,3,4,5") == brennan_prediger("--scale", "1-5")
+    assert brennan_prediger() == pytest.approx(observed.brennan_prediger.value)
+    assert brennan_prediger("--scale", "1-5") != pytest.approx(brennan_prediger())
+    for bad, message in [
+        ("5-1", "give a range like 1-5"),
+        ("x=1-5", "no dimension 'x'"),
+        ("3", "at least two values"),
+        ("a,b", "give a range like 1-5"),
+    ]:
+        result = runner.invoke(cli, ["analyze", str(path), "--scale", bad])
+        assert result.exit_code != 0 and message in result.output, result.output
