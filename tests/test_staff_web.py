@@ -398,7 +398,7 @@ def test_when_required_an_admin_without_a_second_factor_must_set_it_up_first(
 ):
     from app.main import create_app
 
-    make_user(session)
+    admin = make_user(session)
     make_user(session, email="res@example.org", role="researcher")
     strict = create_app(settings.model_copy(update={"require_admin_totp": True}))
     try:
@@ -412,7 +412,16 @@ def test_when_required_an_admin_without_a_second_factor_must_set_it_up_first(
                 "/api/auth/login", json={"email": "admin@example.org", "password": PASSWORD}
             )
             assert refused.status_code == 403 and "/account" in refused.json()["detail"]
+            # A token issued before the setting was switched on opens no API route either.
+            from app.services import sessions
+
+            token, _ = sessions.start_session(session, user_id=admin.id, hours=1)
+            session.commit()
+            earlier = {"Authorization": f"Bearer {token}"}
+            blocked = browser.get("/api/rounds", headers=earlier)
+            assert blocked.status_code == 403 and "/account" in blocked.json()["detail"]
             secret = _enrol(browser)
+            assert browser.get("/api/rounds", headers=earlier).status_code == 200
             assert browser.get("/admin").status_code == 200
             page = browser.get("/account").text
             kept = browser.post(

@@ -117,7 +117,29 @@ async def _staff(request: Request, caller: CallerDep) -> User:
         raise NotAuthenticated("sign in first (POST /api/auth/login, or the /login page)")
     if request.url.path.startswith("/api/"):
         check_csrf(request, caller)
+    _check_enrolled(request, caller.user)
     return caller.user
+
+
+#: Where an admin without the second factor the server requires may still go: the pages
+#: and the API call that set it up or change the password.
+_ENROLMENT_PATHS = ("/account", "/api/account/")
+
+
+def _check_enrolled(request: Request, user: User) -> None:
+    """With REQUIRE_ADMIN_TOTP an admin without a second factor may use only the account
+    page (where it is set up) until they have one: on every page and API route, whatever
+    the session or token was issued before the setting was switched on."""
+    settings: Settings = request.app.state.settings
+    if not settings.require_admin_totp or user.role != "admin" or user.totp_secret is not None:
+        return
+    path = request.url.path
+    if path == "/account" or path.startswith(_ENROLMENT_PATHS):
+        return
+    raise Forbidden(
+        "admins need a second factor on this server: set it up on your account page "
+        "(/account) before anything else"
+    )
 
 
 async def require_staff(user: Annotated[User, Depends(_staff)]) -> User:

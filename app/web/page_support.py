@@ -14,7 +14,7 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from app.config import Settings
-from app.errors import Forbidden, InvalidInput
+from app.errors import InvalidInput
 from app.inputs import text_problem
 from app.models import User
 from app.web.deps import (
@@ -118,30 +118,15 @@ class AdminForm(StaffForm):
     """A form an admin posted, its CSRF token already checked."""
 
 
-def _check_enrolled(request: Request, user: User, settings: Settings) -> None:
-    """With REQUIRE_ADMIN_TOTP an admin without a second factor may use only the account
-    page (where it is set up) until they have one."""
-    if not settings.require_admin_totp or user.role != "admin" or user.totp_secret is not None:
-        return
-    if request.url.path == "/account" or request.url.path.startswith("/account/"):
-        return
-    raise Forbidden(
-        "admins need a second factor on this server: set it up on your account page "
-        "(/account) before anything else"
-    )
-
-
 async def _staff_page(
     request: Request, user: StaffUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> StaffPage:
-    _check_enrolled(request, user, settings)
     return StaffPage(request, caller, user, session, settings)
 
 
 async def _admin_page(
     request: Request, user: AdminUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> StaffPage:
-    _check_enrolled(request, user, settings)
     return StaffPage(request, caller, user, session, settings)
 
 
@@ -154,7 +139,6 @@ async def _staff_form(
     form: FormDep,
 ) -> StaffForm:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
-    _check_enrolled(request, user, settings)
     return StaffForm(request, caller, user, session, settings, form)
 
 
@@ -167,7 +151,6 @@ async def _admin_form(
     form: FormDep,
 ) -> AdminForm:
     check_csrf(request, caller, str(form.get("csrf_token", "")))
-    _check_enrolled(request, user, settings)
     return AdminForm(request, caller, user, session, settings, form)
 
 
