@@ -553,6 +553,9 @@ def round_schedule(
                 closes_at=kept[1] if closes_at is None else _cli_time(closes_at, "--closes-at"),
                 reminder_days=days,
             )
+            scheduled = rounds.get_round(session, round_id=round_id)
+            details = schedule.audit_details(scheduled)
+            _audit(session, "round.scheduled", "round", round_id, round_id=round_id, **details)
         state = schedule.schedule_state(session, round_id=round_id)
     _print_schedule(state)
 

@@ -585,3 +585,29 @@ def test_an_admin_in_new_york_sets_the_schedule_with_the_keyboard(tmp_path):
         assert watched.console_errors == [] and watched.violations(page) == []
         context.close()
     engine.dispose()
+
+
+def test_schedules_and_the_workers_steps_are_in_the_audit_trail(session, client, engine):
+    from app.models import AuditEntry
+
+    make_user(session)
+    admin = login(client)
+    round_ = make_round(session, status="draft")
+    make_invitations(session, round_, 2)
+    opens, closes = _at(days=1), _at(days=12)
+    body = {"opens_at": opens.isoformat(), "closes_at": closes.isoformat(), "reminder_days": [7]}
+    assert client.put(f"/api/rounds/{round_.id}/schedule", json=body, headers=admin).is_success
+    schedule.run_due(engine, now=opens + timedelta(minutes=1), sender=SENDER)
+    _fresh(session)
+    entries = session.exec(
+        select(AuditEntry).where(AuditEntry.round_id == round_.id).order_by(col(AuditEntry.id))
+    ).all()
+    scheduled, opened = entries[-2], entries[-1]
+    assert (scheduled.actor, scheduled.action) == ("admin@example.org", "round.scheduled")
+    assert scheduled.details["reminder_days"] == "7" and scheduled.details["closes_at"]
+    assert (opened.actor, opened.action) == ("worker", "round.opened")
+    assert opened.details == {
+        "step": "open",
+        "due_at": opened.details["due_at"],
+        "result": "opened; 2 invited",
+    }

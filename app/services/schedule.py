@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from app.db import session_scope
 from app.errors import Conflict, DomainError, InvalidInput
 from app.models import Round, RoundEvent, id_of, utcnow
-from app.services import ReadModel, mail
+from app.services import ReadModel, audit, mail
 from app.services.rounds import close_round, get_round, locked_round, open_round, round_progress
 
 _log = logging.getLogger("elicit.schedule")
@@ -345,6 +345,15 @@ def run_step(engine: Engine, *, step: Step, now: datetime, sender: mail.Sender) 
             session.flush()  # IntegrityError here: another worker did this step
             event.detail = _carry_out(session, step, sender)
             session.add(event)
+            audit.record(
+                session,
+                actor="worker",
+                action=f"round.{_AUDIT_ACTIONS.get(step.kind, 'reminded')}",
+                target_type="round",
+                target_id=step.round_id,
+                round_id=step.round_id,
+                details={"step": step.kind, "due_at": _utc(step.due_at), "result": event.detail},
+            )
             result = StepDone(
                 round_id=step.round_id,
                 kind=step.kind,
@@ -357,6 +366,19 @@ def run_step(engine: Engine, *, step: Step, now: datetime, sender: mail.Sender) 
         return None
     _log.info("round %s: %s done: %s", step.round_id, describe(step.kind), result.detail)
     return result
+
+
+#: The audit trail's word for each step the worker carries out ("remind:N": reminded).
+_AUDIT_ACTIONS = {"open": "opened", "close": "closed"}
+
+
+def audit_details(round_: Round) -> dict[str, str | None]:
+    """A round's schedule as the audit trail records it (times in UTC)."""
+    return {
+        "opens_at": _utc(round_.opens_at) if round_.opens_at else None,
+        "closes_at": _utc(round_.closes_at) if round_.closes_at else None,
+        "reminder_days": ",".join(map(str, round_.reminder_days or [])) or None,
+    }
 
 
 def _carry_out(session: Session, step: Step, sender: mail.Sender) -> str:

@@ -177,7 +177,19 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
         return _round_page_with_error(page, round_id, exc, where)
+    _log(
+        page,
+        "round.scheduled",
+        "round",
+        round_id,
+        round_id=round_id,
+        **_schedule_details(page, round_id),
+    )
     return redirect(f"/admin/rounds/{round_id}#schedule")
+
+
+def _schedule_details(page: StaffPage, round_id: int) -> dict[str, str | None]:
+    return schedule.audit_details(rounds.get_round(page.session, round_id=round_id))
 
 
 def _form_time(page: AdminForm, name: str) -> datetime | None:

@@ -245,6 +245,8 @@ def set_schedule(
         closes_at=body.closes_at,
         reminder_days=body.reminder_days,
     )
+    details = schedule.audit_details(round_)
+    _audit(session, user, "round.scheduled", "round", round_id, round_id=round_id, **details)
     return _scheduled_out(session, round_)
 
 
