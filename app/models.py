@@ -186,6 +186,9 @@ class Expert(SQLModel, table=True):
     organisation: str | None = Field(default=None, max_length=200)
     stakeholder_group: str | None = Field(default=None, max_length=200)
     created_at: datetime = _ts()
+    #: When the person's name and e-mail were erased (the code may stay with anonymised
+    #: answers; ``services/privacy.py``).
+    erased_at: datetime | None = _ts(nullable=True, default=False)
 
 
 class ExpertContact(SQLModel, table=True):
@@ -228,10 +231,25 @@ class Response(SQLModel, table=True):
     expert_id: int = _fk("experts.id")
     status: str = Field(default="draft", max_length=10)
     consent_at: datetime | None = _ts(nullable=True, default=False)
+    #: SHA-256 of the consent text agreed to at ``consent_at`` (its text in ``consent_texts``).
+    consent_sha256: str | None = Field(default=None, max_length=64)
+    #: When the expert withdrew from the round: their answers and history were deleted then.
+    withdrawn_at: datetime | None = _ts(nullable=True, default=False)
     started_at: datetime = _ts()
     updated_at: datetime = _ts()
     submitted_at: datetime | None = _ts(nullable=True, default=False)
     reopened_count: int = 0
+
+
+class ConsentText(SQLModel, table=True):
+    """A consent text experts agreed to, kept once under its SHA-256 (``Response.consent_sha256``
+    names it), so the text each expert agreed to can be shown later."""
+
+    __tablename__ = "consent_texts"
+
+    sha256: str = Field(max_length=64, primary_key=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts()
 
 
 RATING_STATUSES = ("value", "cant_judge", "outside_expertise")
