@@ -1475,6 +1475,23 @@ def mail_status(
         )
 
 
+@mail_cli.command("preview")
+def mail_preview(
+    round_id: RoundArg,
+    kind: Annotated[str, typer.Option(help="invitation, reminder or receipt")] = "invitation",
+) -> None:
+    """Show an e-mail of a round as its first invited expert would read it (the survey
+    file's wording, or the built-in one), with a sample in place of the personal link."""
+    from app.services import mail
+
+    settings = get_settings()
+    with _session(settings) as session:
+        shown = mail.preview(session, round_id=round_id, kind=kind, sender=mail.Sender.of(settings))
+    origin = "the survey file's wording" if shown.from_survey_file else "the built-in wording"
+    _echo(f"To: {_one(shown.to_address)}\nSubject: {_one(shown.subject)}\n({origin})\n")
+    _echo(shown.body, nl=False)
+
+
 @cli.command("worker")
 def worker(
     once: Annotated[

@@ -301,6 +301,16 @@ class InvitationPublic(InvitationSummary, _Out):
     response_status: Literal["not_started", "draft", "submitted"]
 
 
+class MailPreviewPublic(_Out):
+    """An e-mail as an expert of the round would read it."""
+
+    kind: Literal["invitation", "reminder", "receipt"]
+    to_address: str
+    subject: str
+    body: str
+    from_survey_file: bool
+
+
 class MailStatusPublic(_Out):
     """The latest e-mail of one invitation."""
 

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import jinja2
+import jinja2.meta
 import yaml
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -203,6 +207,82 @@ class HolisticTier(_Strict):
     question: str = "Overall, which tier should this item be in?"
 
 
+#: What each e-mail's template may use (and nothing else: a misspelt name is an error when
+#: the survey file is loaded, not a blank in a message to the panel).
+MAIL_VARIABLES: dict[str, frozenset[str]] = {
+    "invitation": frozenset({"name", "survey_title", "round_name", "closes_at", "link"}),
+    "reminder": frozenset(
+        {"name", "survey_title", "round_name", "closes_at", "link", "answered", "expected"}
+    ),
+    "receipt": frozenset(
+        {"name", "survey_title", "round_name", "closes_at", "answered", "expected", "submitted_at"}
+    ),
+}
+
+
+_SAMPLE_MAIL_VALUES: dict[str, object] = {
+    "name": "Ada Example",
+    "survey_title": "A survey",
+    "round_name": "Round 1",
+    "closes_at": "2026-12-31 18:00 UTC",
+    "link": "https://elicit.example.org/i/sample",
+    "answered": 3,
+    "expected": 12,
+    "submitted_at": "2026-12-01 12:00 UTC",
+}
+
+
+def mail_environment() -> SandboxedEnvironment:
+    """Where e-mail templates are rendered: sandboxed (a survey file is data, never code),
+    no HTML escaping (the messages are plain text), and an undefined name is an error."""
+    return SandboxedEnvironment(
+        autoescape=False, keep_trailing_newline=True, undefined=StrictUndefined
+    )
+
+
+class MailText(_Strict):
+    """One e-mail's subject and body, as Jinja templates (see :data:`MAIL_VARIABLES`)."""
+
+    subject: str = Field(min_length=1, max_length=300)
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class MailTexts(_Strict):
+    """The survey's own wording of the e-mails to its panel; a message not given here uses
+    the built-in text."""
+
+    invitation: MailText | None = None
+    reminder: MailText | None = None
+    receipt: MailText | None = None
+    #: E-mail each expert a receipt when they submit.
+    send_receipts: bool = True
+
+    @field_validator("invitation", "reminder", "receipt")
+    @classmethod
+    def _known_names_only(cls, text: MailText | None, info: ValidationInfo) -> MailText | None:
+        if text is None:
+            return text
+        kind = str(info.field_name)
+        environment = mail_environment()
+        allowed = MAIL_VARIABLES[kind]
+        for part, template in (("subject", text.subject), ("body", text.body)):
+            try:
+                names = jinja2.meta.find_undeclared_variables(environment.parse(template))
+            except jinja2.TemplateSyntaxError as exc:
+                raise ValueError(f"{part}: {exc.message} (template line {exc.lineno})") from None
+            unknown = sorted(names - allowed)
+            if unknown:
+                raise ValueError(
+                    f"{part} uses {', '.join(unknown)}, which the {kind} e-mail does not "
+                    f"have; it may use {', '.join(sorted(allowed))}"
+                )
+            try:  # what only rendering finds: a sandbox violation, a filter misused
+                environment.from_string(template).render(**_SAMPLE_MAIL_VALUES)
+            except jinja2.TemplateError as exc:
+                raise ValueError(f"{part} cannot be rendered: {exc}") from None
+        return text
+
+
 class SurveyDefinition(_Strict):
     slug: Slug
     version: str = Field(min_length=1, max_length=40)
@@ -216,6 +296,7 @@ class SurveyDefinition(_Strict):
     consensus: ConsensusCriterion = ConsensusCriterion()
     reliability: ReliabilityCriterion = ReliabilityCriterion()
     delphi: DelphiSettings = DelphiSettings()
+    mail: MailTexts = MailTexts()
 
     @model_validator(mode="after")
     def _consistent(self) -> SurveyDefinition:

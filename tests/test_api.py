@@ -59,6 +59,7 @@ ADMIN_ONLY = {
     ("POST", "/api/rounds/{round_id}/publish"),
     ("POST", "/api/rounds/{round_id}/remind"),
     ("GET", "/api/rounds/{round_id}/mail"),
+    ("GET", "/api/rounds/{round_id}/mail/preview"),
     ("GET", "/api/users"),
     ("POST", "/api/users"),
     ("PATCH", "/api/users/{user_id}"),

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -47,14 +46,32 @@ from app.config import Settings, get_settings
 from app.db import session_scope
 from app.errors import InvalidInput, RoundNotOpen
 from app.inputs import InviteeCreate
-from app.models import Expert, Invitation, OutboxMessage, Round, User, id_of, utcnow
+from app.models import (
+    Expert,
+    ExpertContact,
+    Invitation,
+    OutboxMessage,
+    Response,
+    Round,
+    User,
+    id_of,
+    utcnow,
+)
 from app.services.invitations import (
     IssuedInvitation,
     invite_experts,
     list_invitations,
     reissue_invitation,
 )
-from app.services.rounds import get_round, locked_round, round_definition, round_progress
+from app.services.responses import load_response_state
+from app.services.rounds import (
+    get_round,
+    locked_round,
+    round_cells,
+    round_definition,
+    round_progress,
+)
+from app.survey_files import SurveyDefinition, mail_environment
 
 if TYPE_CHECKING:  # the schedule queues its reminders through this module
     from app.services.schedule import StepDone
@@ -71,7 +88,7 @@ BACKOFF_MAX = timedelta(hours=1)
 # --- what is sent -------------------------------------------------------------------------
 
 # Sandboxed: the texts are data (a survey file may carry its own), never code.
-_TEMPLATES = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+_TEMPLATES = mail_environment()
 
 INVITATION_SUBJECT = "Invitation: {{ survey_title }}"
 INVITATION_BODY = """\
@@ -153,7 +170,15 @@ def queue_invitations(
     for invitation in issued:
         context = _context(round_, definition.title, invitation, sender.base_url)
         queued.append(
-            _queue(session, "invitation", round_id, invitation, context, mail_from=sender.mail_from)
+            _queue(
+                session,
+                "invitation",
+                round_id,
+                invitation,
+                context,
+                mail_from=sender.mail_from,
+                texts=texts_for(definition, "invitation"),
+            )
         )
     session.flush()
     return queued
@@ -192,7 +217,10 @@ def queue_reminders(session: Session, *, round_id: int, sender: Sender) -> list[
         progress = answered[invitation.expert_code]
         context = _context(round_, definition.title, issued, sender.base_url)
         context.update(answered=progress.answered, expected=progress.expected)
-        _queue(session, "reminder", round_id, issued, context, mail_from=sender.mail_from)
+        texts = texts_for(definition, "reminder")
+        _queue(
+            session, "reminder", round_id, issued, context, mail_from=sender.mail_from, texts=texts
+        )
         queued.append(Reminded(issued.invitation_id, issued.expert_code, issued.email))
     session.flush()
     return queued
@@ -224,10 +252,31 @@ def _context(
     }
 
 
+RECEIPT_SUBJECT = "Received: your answers to {{ survey_title }}"
+RECEIPT_BODY = """\
+Dear {{ name }},
+
+thank you: your answers to {{ survey_title }} ({{ round_name }}) were submitted on
+{{ submitted_at }}, {{ answered }} of {{ expected }} questions answered. They are stored,
+and the survey team sees them under a code, not your name, when it analyses the panel.
+
+You need not do anything more. If the survey team reopens your answers, or a further
+round follows, you will hear from them.
+
+Thank you.
+"""
+
 _TEXTS = {
     "invitation": (INVITATION_SUBJECT, INVITATION_BODY),
     "reminder": (REMINDER_SUBJECT, REMINDER_BODY),
+    "receipt": (RECEIPT_SUBJECT, RECEIPT_BODY),
 }
+
+
+def texts_for(definition: SurveyDefinition, kind: str) -> tuple[str, str]:
+    """(subject, body) templates of one kind of e-mail: the survey file's, or the built-in."""
+    own = getattr(definition.mail, kind)
+    return (own.subject, own.body) if own is not None else _TEXTS[kind]
 
 
 def _queue(
@@ -238,8 +287,9 @@ def _queue(
     context: dict[str, object],
     *,
     mail_from: str,
+    texts: tuple[str, str],
 ) -> OutboxMessage:
-    subject, body = _TEXTS[kind]
+    subject, body = texts
     message = OutboxMessage(
         kind=kind,
         round_id=round_id,
@@ -301,6 +351,94 @@ def queue_password_reset(
             # test harness may reseed.
             message_id=make_msgid(secrets.token_hex(8), domain=_domain_of(sender.mail_from)),
         )
+    )
+
+
+def queue_receipt(session: Session, *, response_id: int, sender: Sender) -> OutboxMessage | None:
+    """Queue the receipt of a just-submitted response (in the submission's transaction),
+    unless the survey file turns receipts off. The receipt carries no link: the expert's
+    link still works, and mailing a new one would end it."""
+    response = session.get(Response, response_id)
+    assert response is not None and response.submitted_at is not None
+    round_ = get_round(session, round_id=response.round_id)
+    definition = round_definition(session, round_)
+    if not definition.mail.send_receipts:
+        return None
+    invitation = session.exec(
+        select(Invitation).where(
+            Invitation.round_id == round_.id, Invitation.expert_id == response.expert_id
+        )
+    ).first()
+    contact = session.get(ExpertContact, response.expert_id)
+    if invitation is None or contact is None:
+        return None
+    state = load_response_state(session, response_id=response_id)
+    context = {
+        "name": contact.name,
+        "survey_title": definition.title,
+        "round_name": round_.name,
+        "closes_at": _utc_text(round_.closes_at),
+        "answered": state.answered,
+        "expected": len(state.expected),
+        "submitted_at": _utc_text(response.submitted_at),
+    }
+    addressee = IssuedInvitation(
+        id_of(invitation), "", contact.name, contact.email, "", id_of(round_)
+    )
+    return _queue(
+        session,
+        "receipt",
+        id_of(round_),
+        addressee,
+        context,
+        mail_from=sender.mail_from,
+        texts=texts_for(definition, "receipt"),
+    )
+
+
+def _utc_text(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M} UTC" if at else ""
+
+
+@dataclass(frozen=True)
+class PreviewedMail:
+    """An e-mail as an expert of the round would get it (a sample link, never a real one)."""
+
+    kind: str
+    to_address: str
+    subject: str
+    body: str
+    from_survey_file: bool
+
+
+def preview(session: Session, *, round_id: int, kind: str, sender: Sender) -> PreviewedMail:
+    """The round's ``kind`` e-mail rendered for its first invited expert (or a sample
+    person when nobody is invited yet), so an admin sees the survey's wording before
+    anything is sent."""
+    if kind not in _TEXTS:
+        raise InvalidInput(f"no {kind!r} e-mail; there are {', '.join(_TEXTS)}", field="kind")
+    round_ = get_round(session, round_id=round_id)
+    definition = round_definition(session, round_)
+    first = next(iter(list_invitations(session, round_id=round_id)), None)
+    name, address = (first.name, first.email) if first else ("Ada Example", "ada@example.org")
+    expected = len(round_cells(round_, definition))
+    context: dict[str, object] = {
+        "name": name,
+        "survey_title": definition.title,
+        "round_name": round_.name,
+        "closes_at": _utc_text(round_.closes_at),
+        "link": f"{sender.base_url}/i/(a personal link, made when the e-mail is queued)",
+        "answered": expected // 2,
+        "expected": expected,
+        "submitted_at": _utc_text(utcnow()),
+    }
+    subject, body = texts_for(definition, kind)
+    return PreviewedMail(
+        kind=kind,
+        to_address=address,
+        subject=render(subject, **context).strip(),
+        body=render(body, **context),
+        from_survey_file=getattr(definition.mail, kind) is not None,
     )
 
 
@@ -503,6 +641,39 @@ class MailStatus:
     attempts: int
     sent_at: datetime | None
     last_error: str
+
+
+@dataclass(frozen=True)
+class SentMail:
+    """One e-mail of a round's log."""
+
+    created_at: datetime
+    expert_code: str
+    to_address: str
+    kind: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    last_error: str
+
+
+def mail_log(session: Session, *, round_id: int, limit: int = 500) -> list[SentMail]:
+    """Every e-mail queued in a round, newest first: what was sent to whom and when."""
+    get_round(session, round_id=round_id)
+    rows = session.exec(
+        select(OutboxMessage, Expert.code)
+        .join(Invitation, col(Invitation.id) == col(OutboxMessage.invitation_id))
+        .join(Expert, col(Expert.id) == col(Invitation.expert_id))
+        .where(OutboxMessage.round_id == round_id)
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        SentMail(
+            m.created_at, code, m.to_address, m.kind, m.status, m.attempts, m.sent_at, m.last_error
+        )
+        for m, code in rows
+    ]
 
 
 def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:

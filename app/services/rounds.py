@@ -15,6 +15,7 @@ from app.models import (
     Expert,
     ExpertContact,
     Invitation,
+    OutboxMessage,
     Rating,
     Response,
     Round,
@@ -281,16 +282,22 @@ class ExpertProgress(ReadModel):
     answered: int
     expected: int
     submitted_at: datetime | None
+    #: An invitation or reminder e-mail reached the expert's mail server.
+    mailed: bool = False
+    #: The expert has opened their link at least once.
+    opened: bool = False
 
 
 class PanelProgress(ReadModel):
-    """Invited / started / submitted counts of a round's panel (revoked invitations apart),
-    and each expert's completion."""
+    """Invited / mailed / opened / started / submitted counts of a round's panel (revoked
+    invitations apart), and each expert's completion."""
 
     round_id: int
     status: str
     invited: int
     revoked: int
+    mailed: int
+    opened: int
     started: int
     submitted: int
     cells_expected_per_expert: int
@@ -331,6 +338,15 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
             .group_by(col(Rating.response_id))
         ).all()
     )
+    mailed = set(
+        session.exec(
+            select(OutboxMessage.invitation_id).where(
+                OutboxMessage.round_id == round_id,
+                OutboxMessage.status == "sent",
+                col(OutboxMessage.kind).in_(("invitation", "reminder")),
+            )
+        ).all()
+    )
     experts = [
         ExpertProgress(
             expert_code=expert.code,
@@ -340,6 +356,8 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
             answered=answered.get(id_of(response), 0) if response else 0,
             expected=expected,
             submitted_at=response.submitted_at if response else None,
+            mailed=invitation.id in mailed,
+            opened=invitation.last_used_at is not None,
         )
         for invitation, expert, _, response in rows
     ]
@@ -349,6 +367,8 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
         status=round_.status,
         invited=len(active),
         revoked=len(experts) - len(active),
+        mailed=sum(e.mailed for e in active),
+        opened=sum(e.opened for e in active),
         started=sum(e.status != "not_started" for e in active),
         submitted=sum(e.status == "submitted" for e in active),
         cells_expected_per_expert=expected,

@@ -108,6 +108,7 @@ def _round_context(page: StaffPage, round_id: int) -> dict[str, Any]:
         "progress": rounds.round_progress(session, round_id=round_id),
         "invitations": invitations.list_invitations(session, round_id=round_id) if admin else [],
         "mail": mail.mail_status(session, round_id=round_id) if admin else [],
+        "mail_log": mail.mail_log(session, round_id=round_id) if admin else [],
         "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
         "schedule": schedule.schedule_state(session, round_id=round_id),
         "now": utcnow(),
@@ -276,6 +277,18 @@ def _links_page(
         "admin_invited.html",
         {"round_id": round_id, "issued": issued, "base_url": base_url, "csv_data_url": data_url},
     )
+
+
+@router.get("/admin/rounds/{round_id}/mail/{kind}", response_class=HTMLResponse)
+def admin_mail_preview(
+    round_id: RoundId, kind: Literal["invitation", "reminder", "receipt"], page: AdminPageDep
+) -> Response:
+    """An e-mail of the round as its first invited expert would read it."""
+    shown = mail.preview(
+        page.session, round_id=round_id, kind=kind, sender=mail.Sender.of(page.settings)
+    )
+    details = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
+    return page.render("admin_mail_preview.html", {"round": details, "mail": shown})
 
 
 # --- invitations ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from app.schemas import (
     InvitationsCreate,
     LoginPublic,
     LoginRequest,
+    MailPreviewPublic,
     MailStatusPublic,
     NextRoundCreate,
     NextRoundPublic,
@@ -571,6 +572,22 @@ def mail_status(round_id: RoundId, session: SessionDep, user: AdminUser) -> list
     ]
 
 
+@router.get(
+    "/rounds/{round_id}/mail/preview", tags=["invitations"], response_model=MailPreviewPublic
+)
+def mail_preview(
+    round_id: RoundId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminUser,
+    kind: Literal["invitation", "reminder", "receipt"] = "invitation",
+) -> MailPreviewPublic:
+    """An e-mail of the round as its first invited expert would read it (the survey file's
+    wording or the built-in one; a sample in place of the personal link)."""
+    shown = mail.preview(session, round_id=round_id, kind=kind, sender=mail.Sender.of(settings))
+    return MailPreviewPublic.model_validate(shown)
+
+
 # --- staff accounts ----------------------------------------------------------------------
 
 UserId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="Account id")]
@@ -804,9 +821,10 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
 
 
 @router.post("/expert/submit", tags=["expert"], response_model=ResponsePublic)
-def expert_submit(expert: Expert, session: SessionDep) -> ResponsePublic:
-    """Submit and lock your response."""
+def expert_submit(expert: Expert, session: SessionDep, settings: SettingsDep) -> ResponsePublic:
+    """Submit and lock your response (a receipt is e-mailed unless the survey turns it off)."""
     responses.submit_response(session, response_id=id_of(expert.response))
+    mail.queue_receipt(session, response_id=id_of(expert.response), sender=mail.Sender.of(settings))
     state = responses.load_response_state(session, response_id=id_of(expert.response))
     return _response_out(state)
 

@@ -16,7 +16,7 @@ from app.db import begin_writing
 from app.errors import DomainError, InvalidInput
 from app.models import Rating, id_of
 from app.schemas import RatingInput, RatingStatus
-from app.services import auth, responses, rounds, sessions
+from app.services import auth, mail, responses, rounds, sessions
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 from app.web.deps import Expert, SessionDep, SettingsDep, check_csrf, client_address
 from app.web.page_support import FormDep, form_error, redirect, render, set_session_cookie
@@ -447,9 +447,12 @@ def _review_context(state: responses.ResponseState, can_edit: bool, notice: str)
 
 
 @router.post("/survey/submit")
-def submit(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
+def submit(
+    request: Request, expert: Expert, session: SessionDep, settings: SettingsDep, form: FormDep
+) -> Response:
     check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    responses.submit_response(session, response_id=id_of(expert.response))
+    submitted = responses.submit_response(session, response_id=id_of(expert.response))
+    mail.queue_receipt(session, response_id=id_of(submitted), sender=mail.Sender.of(settings))
     return redirect("/survey/thanks")
 
 
