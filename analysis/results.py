@@ -202,7 +202,14 @@ class AgreementCoefficients:
 
 @dataclass(frozen=True)
 class ICCResult:
-    """One Shrout & Fleiss form with its F test and 95% confidence interval."""
+    """One Shrout & Fleiss form with its 95% confidence interval.
+
+    With complete data the interval is McGraw & Wong's exact F-based one and ``f``,
+    ``df1``, ``df2``, ``p_value`` are the F test of no item variance; with missing data
+    (REML) they are ``None`` and the interval is the large-sample one described in
+    :func:`analysis.reliability.intraclass_correlations`. ``reason`` says why ``value``
+    is undefined, ``ci_reason`` why the interval is when the value is not.
+    """
 
     form: str
     value: float | None
@@ -213,6 +220,7 @@ class ICCResult:
     df2: int | None = None
     p_value: float | None = None
     reason: str | None = None
+    ci_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         ci = None if self.ci_low is None or self.ci_high is None else [self.ci_low, self.ci_high]
@@ -226,23 +234,44 @@ class ICCResult:
                 "df2": self.df2,
                 "p_value": self.p_value,
                 "reason": self.reason,
+                "ci_reason": self.ci_reason,
             }
         )
 
 
 @dataclass(frozen=True)
 class ICCTable(Record):
-    """The six ICC forms computed on one complete block of raters x items."""
+    """The six ICC forms of one dimension and the data they were computed from.
+
+    ``method`` is "ANOVA (complete data)" or "REML (all N ratings)"; ``n_ratings``,
+    ``n_items`` and ``n_raters`` count what was used (every rating: nothing is
+    dropped); ``k`` is the number of ratings the k-forms average (the number of raters
+    with complete data, the mean number of ratings per item otherwise); ``components``
+    holds the variance estimates ("item", "rater", "residual" of the two-way model and
+    "within" of the one-way model).
+    """
 
     forms: Mapping[str, ICCResult]
     n_items: int
     n_raters: int
-    n_raters_dropped: int
-    n_items_dropped: int
+    n_ratings: int = 0
+    k: float | None = None
+    method: str | None = None
+    components: Mapping[str, float] = field(default_factory=dict)
     reason: str | None = None
 
     def value(self, form: str) -> float | None:
         return self.forms[form].value
+
+    @property
+    def n_raters_dropped(self) -> int:
+        """Always 0: every rating is used (kept for readers of the former complete block)."""
+        return 0
+
+    @property
+    def n_items_dropped(self) -> int:
+        """Always 0: every rating is used (kept for readers of the former complete block)."""
+        return 0
 
 
 @dataclass(frozen=True)
@@ -329,6 +358,8 @@ class DimensionReliability:
         for form, icc in self.icc.forms.items():
             if icc.reason:
                 reasons[f"icc.{form}"] = icc.reason
+            elif icc.ci_reason:
+                reasons[f"icc_ci.{form}"] = icc.ci_reason
         if self.kendall_w.reason:
             reasons["kendall_w"] = self.kendall_w.reason
         return reasons
@@ -361,11 +392,12 @@ class DimensionReliability:
                     form: None if r.ci_low is None else [r.ci_low, r.ci_high]
                     for form, r in self.icc.forms.items()
                 },
-                "icc_block": {
+                "icc_data": {
+                    "method": self.icc.method,
+                    "n_ratings": self.icc.n_ratings,
                     "n_items": self.icc.n_items,
                     "n_raters": self.icc.n_raters,
-                    "n_raters_dropped": self.icc.n_raters_dropped,
-                    "n_items_dropped": self.icc.n_items_dropped,
+                    "k": self.icc.k,
                 },
                 "kendall_w": self.kendall_w.value,
                 "kendall_w_p_value": self.kendall_w.p_value,

@@ -300,23 +300,17 @@ def test_icc_matches_pingouin_on_complete_data():
         assert [ours.ci_low, ours.ci_high] == pytest.approx(list(row["CI95"]), abs=1e-10), form
 
 
-def test_icc_uses_largest_complete_block_like_pingouin_listwise():
-    # Oracle: pingouin drops incomplete items (listwise); when only items are incomplete
-    # our greedy block drops the same items.
+def test_icc_with_missing_ratings_uses_every_rating():
+    # Oracle: the count of non-missing ratings; pingouin would drop the two items
+    # (listwise), the REML fit keeps them (values checked in tests/analysis/test_icc.py).
     rng = np.random.default_rng(32)
     frame = random_panel(rng, n_raters=4, n_items=30, missing=0.0)
     drop = frame["item"].isin(["i003", "i010"]) & (frame["rater"] == "r01")
     frame.loc[drop, "value"] = np.nan
     table = intraclass_correlations(frame)
-    expected = pingouin.intraclass_corr(
-        data=frame.dropna(subset=["value"]),
-        targets="item",
-        raters="rater",
-        ratings="value",
-        nan_policy="omit",
-    ).set_index("Type")
-    assert table.n_items == 28 and table.n_items_dropped == 2 and table.n_raters_dropped == 0
-    assert table.value("ICC2") == pytest.approx(expected.loc["ICC(A,1)", "ICC"], abs=1e-10)
+    assert (table.n_items, table.n_raters, table.n_ratings) == (30, 4, 118)
+    assert table.method == "REML (all 118 ratings)" and table.k == pytest.approx(118 / 30)
+    assert table.n_items_dropped == table.n_raters_dropped == 0
 
 
 def test_complete_block_drops_the_sparse_rater_first():
@@ -381,11 +375,19 @@ def test_single_value_used_is_undefined():
     assert result.icc.value("ICC1") is None
 
 
-def test_too_few_complete_cases_for_icc():
-    # Oracle: a two-way ANOVA needs at least 2 items x 2 raters.
+def test_icc_without_residual_degrees_of_freedom_is_undefined():
+    # Oracle: 3 ratings fit exactly by mu + item + rater (3 parameters), so no residual.
+    table = intraclass_correlations(frame_from_matrix([[1, 2], [3, None]]))
+    assert table.value("ICC1") is None and "residual degrees of freedom" in table.reason
+    # A sparse design that is still connected keeps one residual degree of freedom.
     matrix = [[1, None, 3], [2, 4, None], [None, 5, 1]]
-    table = intraclass_correlations(frame_from_matrix(matrix))
-    assert table.value("ICC1") is None and "complete block" in table.reason
+    assert intraclass_correlations(frame_from_matrix(matrix)).value("ICC3") is not None
+
+
+def test_icc_with_no_item_rated_twice_is_undefined():
+    # Oracle: the within-item variance needs an item with two ratings.
+    table = intraclass_correlations(frame_from_matrix([[1, None], [None, 2]]))
+    assert table.value("ICC2") is None and "rated twice" in table.reason
 
 
 def test_invalid_arguments_name_the_parameter(panel):
