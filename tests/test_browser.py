@@ -632,7 +632,14 @@ def test_pages_pass_axe_at_desktop_and_phone_width(site: tuple[LiveServer, DemoI
     page.get_by_label("Password").fill(demo.admin_password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/admin")
-    for path in ("/admin", f"/admin/rounds/{demo.round_id}"):
+    for path in (
+        "/admin",
+        f"/admin/rounds/{demo.round_id}",
+        f"/admin/rounds/{demo.round_id}/mail/reminder",
+        "/admin/users",
+        "/admin/audit",
+        "/account",
+    ):
         page.goto(server.url + path)
         problems[path] = _axe_violations(page)
     context.close()
