@@ -1015,10 +1015,8 @@ _THETA_MAX = 1e4
 _ZERO_RATIO = 1e-8
 #: Item x rater incidence matrices up to this many cells are dense (BLAS), larger sparse.
 _DENSE_CELLS = 4_000_000
-#: Steps of the finite differences: the REML gradient (in sqrt variance ratios) and the
-#: observed information (in log variances).
-_GRADIENT_STEP = 1e-5
-_HESSIAN_STEP = 1e-3
+#: Relative step of the finite differences that give Newton's method its derivatives.
+_STEP = 1e-4
 
 
 def _reml_method(n_ratings: int) -> str:
@@ -1221,14 +1219,6 @@ class _RandomEffects:
         log_det, r2 = self._pieces(np.abs(theta))
         return log_det + (self.n - 1) * float(np.log(max(r2, 1e-300)))
 
-    def deviance(self, log_variances: FloatArray, free: Sequence[int]) -> float:
-        """-2 log L_REML at (log s_f^2 of the ``free`` factors, log s_e^2); others 0."""
-        theta = np.zeros(len(self.factors))
-        theta[list(free)] = np.exp(0.5 * (log_variances[:-1] - log_variances[-1]))
-        log_det, r2 = self._pieces(theta)
-        log_residual = float(log_variances[-1])
-        return log_det + (self.n - 1) * log_residual + r2 * float(np.exp(-log_residual))
-
     def start(self) -> FloatArray:
         """Moment estimates of theta: effects as mean residuals after the earlier factors."""
         residual = self.y.copy()
@@ -1246,19 +1236,37 @@ class _RandomEffects:
         ]
         return np.clip(np.array(theta), 1e-3, _THETA_MAX)
 
-    def gradient(self, theta: FloatArray) -> FloatArray:
-        """Central differences (the criterion is even in each theta, so 0 at theta = 0)."""
-        grad = np.empty(theta.size)
-        for i in range(theta.size):
-            step = np.zeros(theta.size)
-            step[i] = _GRADIENT_STEP * max(1.0, theta[i])
-            grad[i] = (self.profiled(theta + step) - self.profiled(theta - step)) / (2 * step[i])
-        return grad
+    def derivatives(
+        self, theta: FloatArray, centre: float, free: Sequence[int]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Gradient and Hessian of :meth:`profiled` in the ``free`` thetas (central
+        differences; the criterion is even in each theta, so its gradient is 0 at 0)."""
+        size = len(free)
+        h = _STEP * np.maximum(np.abs(theta[list(free)]), 0.05)
+        unit = np.zeros((size, theta.size))
+        unit[np.arange(size), list(free)] = h
+        plus = np.array([self.profiled(theta + unit[i]) for i in range(size)])
+        minus = np.array([self.profiled(theta - unit[i]) for i in range(size)])
+        gradient = (plus - minus) / (2 * h)
+        hessian = np.diag((plus - 2 * centre + minus) / h**2)
+        for i in range(size):
+            for j in range(i):
+                both = self.profiled(theta + unit[i] + unit[j])
+                neither = self.profiled(theta - unit[i] - unit[j])
+                cross = both - plus[i] - plus[j] + 2 * centre - minus[i] - minus[j] + neither
+                hessian[i, j] = hessian[j, i] = cross / (2 * h[i] * h[j])
+        return gradient, hessian
 
 
 @dataclass(frozen=True)
 class _Fit:
-    """REML estimates: each factor's variance, the residual variance, and the information."""
+    """REML estimates and the covariance of the log variance ratios off the boundary.
+
+    ``variances`` are the factors' components, ``residual`` the residual variance,
+    ``free`` the factors whose component is positive and ``covariance`` that of their
+    log(s_f^2 / s_e^2) (None when the information is singular or a ratio is at its
+    upper limit, ``at_upper``).
+    """
 
     variances: FloatArray
     residual: float
@@ -1267,22 +1275,82 @@ class _Fit:
     at_upper: bool
 
 
-def _fit_reml(model: _RandomEffects) -> _Fit:
-    """Maximise the REML likelihood over theta in [0, _THETA_MAX] (L-BFGS-B).
+def _newton(
+    model: _RandomEffects, theta: FloatArray, free: Sequence[int]
+) -> tuple[FloatArray, float, FloatArray]:
+    """Minimise the profiled criterion over the ``free`` thetas (the others stay put).
 
-    The covariance of (log s_f^2 of factors off the boundary, log s_e^2) is twice the
-    inverse Hessian of -2 log L_REML (the observed information), by central differences.
+    Newton's method with a Levenberg-Marquardt shift when the Hessian is not positive
+    definite and a backtracking line search. The criterion is even in each theta, so
+    the search runs over all reals and |theta| is the estimate. Returns theta, the
+    criterion and its Hessian in the free thetas.
     """
-    size = len(model.factors)
-    found = scipy.optimize.minimize(
-        model.profiled,
-        model.start(),
-        jac=model.gradient,
-        method="L-BFGS-B",
-        bounds=[(0.0, _THETA_MAX)] * size,
-        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 500},
-    )
-    theta = np.clip(np.asarray(found.x, dtype=float), 0.0, _THETA_MAX)
+    value = model.profiled(theta)
+    hessian = np.eye(len(free))
+    for _ in range(100):
+        gradient, hessian = model.derivatives(theta, value, free)
+        shift = 0.0
+        while True:
+            try:
+                factor = scipy.linalg.cho_factor(hessian + shift * np.eye(len(free)))
+                break
+            except np.linalg.LinAlgError:
+                shift = max(2 * shift, 1e-3 * float(np.abs(np.diag(hessian)).max()) + 1e-12)
+        step = np.zeros(theta.size)
+        step[list(free)] = -scipy.linalg.cho_solve(factor, gradient)
+        t = 1.0
+        while True:
+            trial = np.clip(np.abs(theta + t * step), 0.0, _THETA_MAX)
+            trial_value = model.profiled(trial)
+            slope = float(gradient @ step[list(free)])
+            if trial_value <= value + 1e-4 * t * slope or t < 1e-10:
+                break
+            t /= 2
+        moved = np.abs(trial - theta)
+        improved = value - trial_value
+        if trial_value <= value:
+            theta, value = trial, trial_value
+        if (moved <= 1e-10 * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(value):
+            break
+    return theta, value, hessian
+
+
+def _optimum(model: _RandomEffects) -> tuple[FloatArray, FloatArray]:
+    """The REML thetas and the Hessian of the criterion in those off the boundary.
+
+    Where the optimum of a component is at 0 the criterion is flat there (quartic when
+    the boundary is just reached) and Newton creeps towards it; so a component that
+    can be set to 0 without raising the criterion by more than 1e-9 of its size is
+    fixed at 0 and the others fitted again.
+    """
+    theta = model.start()
+    free = list(range(theta.size))
+    while True:
+        theta, value, hessian = _newton(model, theta, free)
+        zeroed = []
+        for i in free:
+            trial = theta.copy()
+            trial[i] = 0.0
+            at_zero = model.profiled(trial)
+            if at_zero <= value + 1e-9 * max(1.0, abs(value)):
+                zeroed.append((at_zero, i))
+        if not zeroed:
+            return theta, hessian
+        theta[min(zeroed)[1]] = 0.0
+        free.remove(min(zeroed)[1])
+        if not free:
+            return theta, np.zeros((0, 0))
+
+
+def _fit_reml(model: _RandomEffects) -> _Fit:
+    """Maximise the REML likelihood over theta in [0, _THETA_MAX] (see :func:`_newton`).
+
+    The observed information of psi = log theta^2 = log(s_f^2 / s_e^2) at the optimum is
+    J H J / 2 with H the Hessian of the profiled -2 log L in theta and J = diag(theta/2)
+    (the gradient is 0 there); the profile's information is that of the full likelihood
+    for these ratios, which are all the ICCs depend on.
+    """
+    theta, hessian = _optimum(model)
     theta[theta**2 < _ZERO_RATIO] = 0.0
     _, r2 = model._pieces(theta)
     residual = r2 / (model.n - 1)
@@ -1290,36 +1358,12 @@ def _fit_reml(model: _RandomEffects) -> _Fit:
     free = tuple(int(i) for i in np.flatnonzero(theta > 0))
     at_upper = bool((theta >= _THETA_MAX * (1 - 1e-9)).any()) or residual <= 0
     covariance = None
-    if not at_upper:
-        point = np.log(np.append(variances[list(free)], residual))
-        hessian = _hessian(lambda phi: model.deviance(phi, free), point)
-        try:
-            covariance = 2.0 * np.linalg.inv(hessian)
-        except np.linalg.LinAlgError:
-            covariance = None
-        if covariance is not None and not (np.linalg.eigvalsh(covariance) > 0).all():
-            covariance = None
+    if free and not at_upper and hessian.shape == (len(free), len(free)):
+        jacobian = np.diag(theta[list(free)] / 2)
+        information = jacobian @ hessian @ jacobian / 2
+        if (np.linalg.eigvalsh(information) > 0).all():
+            covariance = np.linalg.inv(information)
     return _Fit(variances, float(residual), covariance, free, at_upper)
-
-
-def _hessian(function: Callable[[FloatArray], float], point: FloatArray) -> FloatArray:
-    h = _HESSIAN_STEP
-    size = point.size
-    centre = function(point)
-    hessian = np.empty((size, size))
-    unit = np.eye(size) * h
-    for i in range(size):
-        plus, minus = function(point + unit[i]), function(point - unit[i])
-        hessian[i, i] = (plus - 2 * centre + minus) / h**2
-        for j in range(i):
-            value = (
-                function(point + unit[i] + unit[j])
-                - function(point + unit[i] - unit[j])
-                - function(point - unit[i] + unit[j])
-                + function(point - unit[i] - unit[j])
-            ) / (4 * h**2)
-            hessian[i, j] = hessian[j, i] = value
-    return hessian
 
 
 def _logit_interval(
@@ -1383,7 +1427,7 @@ def _reml_icc(item: IntArray, rater: IntArray, y: FloatArray) -> ICCTable:
     intervals: dict[str, tuple[float, float] | str] = {}
     # ICC1: (log s_item^2, log s_within^2).
     intervals["ICC1"] = _interval_or_reason(
-        single["ICC1"], one, {0: 1.0}, -1.0, needs=(0,), names={0: "item"}
+        single["ICC1"], one, {0: 1.0}, needs=(0,), names={0: "item"}
     )
     a_index, r_index = two_way_index["item"], two_way_index["rater"]
     share_r = s_r / (s_r + s_e) if s_r + s_e > 0 else 0.0
@@ -1391,12 +1435,11 @@ def _reml_icc(item: IntArray, rater: IntArray, y: FloatArray) -> ICCTable:
         single["ICC2"],
         two,
         {a_index: 1.0, r_index: -share_r},
-        -(1.0 - share_r),
         needs=(a_index, r_index),
         names={a_index: "item", r_index: "rater"},
     )
     intervals["ICC3"] = _interval_or_reason(
-        single["ICC3"], two, {a_index: 1.0}, -1.0, needs=(a_index,), names={a_index: "item"}
+        single["ICC3"], two, {a_index: 1.0}, needs=(a_index,), names={a_index: "item"}
     )
     return ICCTable(
         forms=_reml_forms(single, intervals, k),
@@ -1413,13 +1456,12 @@ def _interval_or_reason(
     value: float,
     fit: _Fit,
     factor_weights: Mapping[int, float],
-    residual_weight: float,
     *,
     needs: Sequence[int],
     names: Mapping[int, str],
 ) -> tuple[float, float] | str:
-    """The logit-scale Wald interval of an ICC whose logit has the given gradient in
-    (log s_f^2 ..., log s_e^2), or the reason there is none."""
+    """The logit-scale Wald interval of an ICC whose logit has the gradient
+    ``factor_weights`` in the log variance ratios log(s_f^2 / s_e^2), or why there is none."""
     if fit.at_upper:
         return "the residual variance is practically zero, so no large-sample interval"
     for index in needs:
@@ -1430,10 +1472,9 @@ def _interval_or_reason(
             )
     if fit.covariance is None:
         return "the information matrix is singular, so no large-sample interval"
-    gradient = np.zeros(len(fit.free) + 1)
+    gradient = np.zeros(len(fit.free))
     for index, weight in factor_weights.items():
         gradient[fit.free.index(index)] = weight
-    gradient[-1] = residual_weight
     return _logit_interval(value, gradient, fit.covariance)
 
 
