@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import textwrap
 from collections.abc import Callable, Hashable, Sequence
 from typing import ParamSpec
 
@@ -25,6 +26,7 @@ from matplotlib.typing import RcKeyType
 from analysis._types import FloatArray
 from analysis.reliability import ACCEPTABLE_ALPHA, TENTATIVE_ALPHA
 from analysis.results import ItemConsensus, PanelAnalysis
+from analysis.severity import SeverityResult
 
 __all__ = [
     "AGGREGATES",
@@ -33,6 +35,7 @@ __all__ = [
     "plot_rater_deviations",
     "plot_reliability_forest",
     "plot_tier_plane",
+    "plot_wright_map",
 ]
 
 AGGREGATES = ("max", "min", "mean")
@@ -575,4 +578,144 @@ def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) 
     axes.grid(axis="x", color="#ececec", lw=0.8)
     axes.set_axisbelow(True)
     axes.set_title(title or "Reliability per dimension", loc="left")
+    return _svg(figure)
+
+
+def _spread(positions: FloatArray, gap: float) -> FloatArray:
+    """Label positions at least ``gap`` apart, each run of crowded labels centred on the
+    mean of its points (a label with room stays level with its point)."""
+    order = np.argsort(positions, kind="stable")
+    groups: list[tuple[float, int]] = []  # (sum of the targets, count), bottom up
+    for target in positions[order].tolist():
+        groups.append((target, 1))
+        while len(groups) > 1:
+            (sum_a, n_a), (sum_b, n_b) = groups[-2], groups[-1]
+            top_a = sum_a / n_a + (n_a - 1) * gap / 2
+            bottom_b = sum_b / n_b - (n_b - 1) * gap / 2
+            if bottom_b - top_a >= gap:
+                break
+            groups[-2:] = [(sum_a + sum_b, n_a + n_b)]
+    placed = np.concatenate([total / n + (np.arange(n) - (n - 1) / 2) * gap for total, n in groups])
+    out: FloatArray = np.empty(placed.size)
+    out[order] = placed
+    return out
+
+
+@_styled
+def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
+    """Wright map: raters and items of a many-facet Rasch model on one logit scale.
+
+    Parameters
+    ----------
+    result : SeverityResult
+        A fitted model (:func:`analysis.severity.fit_severity`).
+    title : str, optional
+
+    Returns
+    -------
+    str
+        SVG. The first column holds the raters (higher: rates higher than the average
+        rater; noisy raters in red, muted ones in grey), then one column per dimension
+        with its items (higher: rated higher by a rater of average severity) and its
+        thresholds as dashed ticks, where the most probable rating of an item at that
+        height moves from one value to the next. Raters and items without a finite
+        estimate (extreme scores) are named below the map.
+
+    Examples
+    --------
+    >>> from analysis.datasets import krippendorff_2011
+    >>> from analysis.severity import fit_severity
+    >>> svg = plot_wright_map(fit_severity(krippendorff_2011()), title="Four coders")
+    >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
+    True
+    """
+    if not isinstance(result, SeverityResult):
+        raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
+    if result.reason is not None:
+        raise ValueError(f"result: the severity model was not fitted: {result.reason}")
+    raters = [r for r in result.raters if r.severity is not None]
+    columns: list[tuple[str, list[tuple[str, float, str]]]] = [
+        (
+            "raters",
+            [
+                (
+                    _short(r.rater, 18),
+                    float(r.severity or 0.0),
+                    {"noisy": _RED, "muted": _GREY}.get(r.flag or "", _BLUE),
+                )
+                for r in raters
+            ],
+        )
+    ]
+    for dimension in result.dimensions:
+        entries = [
+            (_short(i.item, 26), float(i.location), "#222222")
+            for i in result.items
+            if i.dimension == dimension and i.location is not None
+        ]
+        columns.append((_short(dimension, 22), entries))
+    values = [y for _, entries in columns for _, y, _ in entries]
+    thresholds = {s.dimension: s for s in result.scales if s.reason is None}
+    values += [t for s in thresholds.values() for t in s.thresholds]
+    low, high = min(values), max(values)
+    margin = max(0.5, 0.06 * (high - low))
+    low, high = low - margin, high + margin
+    crowded = max(len(entries) for _, entries in columns)
+    height = max(4.0, 2.0 + 0.2 * crowded)
+    figure = _figure(2.0 + 2.35 * len(columns), height)
+    axes = figure.add_subplot()
+    # One label line (8 pt with leading) in logits, for the plotting area's height.
+    gap = (high - low) * (8 * 1.3 / 72) / max(height - 1.6, 1.0)
+    for position, (_, entries) in enumerate(columns):
+        if not entries:
+            continue
+        ys = np.array([y for _, y, _ in entries])
+        label_ys = _spread(ys, gap)
+        for (text, y, colour), label_y in zip(entries, label_ys, strict=True):
+            axes.plot([position], [y], "o", color=colour, ms=4.5, zorder=3)
+            axes.plot([position + 0.04, position + 0.16], [y, label_y], color="#bbbbbb", lw=0.6)
+            axes.text(position + 0.18, label_y, text, va="center", fontsize=7.5, color=colour)
+        low = min(low, float(label_ys.min()) - gap)
+        high = max(high, float(label_ys.max()) + gap)
+    for position, dimension in enumerate(result.dimensions, start=1):
+        scale = thresholds.get(dimension)
+        if scale is None or len(scale.thresholds) < 2:
+            continue
+        for k, tau in enumerate(scale.thresholds, start=1):
+            axes.plot([position - 0.32, position - 0.06], [tau, tau], "--", color=_GREY, lw=0.8)
+            axes.text(
+                position - 0.34,
+                tau,
+                f"{scale.values[k - 1]:g}|{scale.values[k]:g}",
+                ha="right",
+                va="center",
+                fontsize=6.5,
+                color=_GREY,
+            )
+    axes.axhline(0, color="#dddddd", lw=0.8, zorder=0)
+    axes.set_xticks(range(len(columns)), [name for name, _ in columns])
+    axes.xaxis.tick_top()
+    axes.tick_params(axis="x", length=0)
+    axes.set_xlim(-0.5, len(columns) - 0.05)
+    axes.set_ylim(low, high)
+    axes.set_ylabel("logits (higher: rates higher / rated higher)")
+    axes.spines["bottom"].set_visible(False)
+    missing = [f"{_short(r.rater, 18)} (rater)" for r in result.raters if r.severity is None]
+    missing += [
+        f"{_short(i.item, 26)} ({_short(i.dimension, 14)})"
+        for i in result.items
+        if i.location is None
+    ]
+    if missing:
+        shown = ", ".join(missing[:12]) + (
+            f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+        )
+        figure.supxlabel(
+            textwrap.fill(f"Not on the map (extreme scores, infinite estimates): {shown}", 120),
+            x=0.02,
+            ha="left",
+            fontsize=7,
+            color=_GREY,
+        )
+    figure.suptitle(title or "Wright map: rater severity and item locations", x=0.02, ha="left")
     return _svg(figure)

@@ -365,3 +365,23 @@ def test_doctests():
 
     failures, _ = doctest.testmod(analysis.severity, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert failures == 0
+
+
+# ---------------------------------------------------------------------------- Wright map
+
+
+def test_wright_map_is_a_deterministic_svg():
+    import xml.etree.ElementTree as ElementTree
+
+    from analysis.plots import plot_wright_map
+
+    frame, _ = simulate_ratings(np.random.default_rng(14), n_raters=10, n_items=13)
+    frame.loc[frame["item"] == "item07", "value"] = 1.0  # listed under the map
+    result = fit_severity(frame)
+    svg = plot_wright_map(result)
+    assert svg == plot_wright_map(fit_severity(frame.sample(frac=1.0, random_state=2)))
+    ElementTree.fromstring(svg.encode())  # well-formed
+    with pytest.raises(ValueError, match="not fitted"):
+        plot_wright_map(fit_severity(frame.assign(value=1.0)))
+    with pytest.raises(ValueError, match="SeverityResult"):
+        plot_wright_map(frame)  # type: ignore[arg-type]
