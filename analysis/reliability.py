@@ -1574,11 +1574,12 @@ def intraclass_correlations(
     exactly 0, so an ICC is then 0 rather than negative. Each 95% interval is a Wald
     interval on the logit of the single-rating ICC, with the delta method and the
     observed information of the log components (the Hessian of the REML criterion),
-    mapped to the k-forms by the Spearman-Brown formula above; its coverage was checked by
-    simulation (``bench/icc_coverage.py``). When a component the ICC involves is
-    estimated at zero the large-sample theory does not hold and the interval is ``None``
-    with a ``ci_reason``. There are no F tests (``f``, ``df1``, ``df2``, ``p_value`` are
-    ``None``).
+    mapped to the k-forms by the Spearman-Brown formula above. Its coverage, by seeded
+    simulation with 20-30% of ratings missing at random (``bench/icc_coverage.py``), is
+    93-97% from 8 raters x 20 items to 30 x 60, and 91-96% at 5 raters x 15 items.
+    When a component the ICC involves is estimated at zero the large-sample theory does
+    not hold and the interval is ``None`` with a ``ci_reason``. There are no F tests
+    (``f``, ``df1``, ``df2``, ``p_value`` are ``None``).
 
     Undefined (every form ``None`` with a reason): fewer than 2 items or 2 raters, no
     item rated twice, no residual degrees of freedom, or all values equal.
