@@ -1556,3 +1556,46 @@ def cooke(
         _echo(_json_text(result.to_dict()))
     else:
         _echo(format_text(result))
+
+
+@cli.command("severity")
+def severity(
+    file: Annotated[Path, typer.Argument(help="Tidy ratings CSV (a round export works)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="Model only this dimension (repeat the option); the dimensions modelled "
+            "together share each rater's severity. Default: every dimension",
+        ),
+    ] = None,
+    no_correction: Annotated[
+        bool, typer.Option("--no-correction", help="Plain JMLE severities, no (L-1)/L")
+    ] = False,
+    rater: Annotated[str, typer.Option(help="Column naming the rater")] = "rater",
+    item: Annotated[str, typer.Option(help="Column naming the item")] = "item",
+    dimension: Annotated[str, typer.Option(help="Column naming the dimension")] = "dimension",
+    value: Annotated[str, typer.Option(help="Column holding the value")] = "value",
+) -> None:
+    """Rater severity in any tidy ratings CSV (no server, no database): a many-facet Rasch
+    model with each rater's severity and fit, each item's severity-adjusted score."""
+    from analysis.severity import fit_severity, format_text
+    from analysis.tidy import read_ratings_csv
+
+    try:
+        frame = read_ratings_csv(file, rater=rater, item=item, dimension=dimension, value=value)
+        chosen = None
+        if only:
+            by_name = {str(d): d for d in frame["dimension"].unique()}
+            missing = [name for name in only if name not in by_name]
+            if missing:
+                raise ValueError(f"--only {missing[0]}: no dimension {missing[0]!r} in the file")
+            chosen = [by_name[name] for name in only]
+        result = fit_severity(frame, dimensions=chosen, bias_correction=not no_correction)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        _echo(_json_text(result.to_dict()))
+    else:
+        _echo(format_text(result))
