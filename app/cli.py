@@ -41,12 +41,17 @@ round_cli = typer.Typer(
 user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 rubric_cli = typer.Typer(help="Published rubric versions.", no_args_is_help=True)
 mail_cli = typer.Typer(help="E-mail to the panel: what was sent, queued or failed.")
+person_cli = typer.Typer(
+    help="Personal data of the panel: export, erase, erase after the retention period.",
+    no_args_is_help=True,
+)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(mail_cli, name="mail")
 cli.add_typer(survey_cli, name="survey")
 cli.add_typer(round_cli, name="round")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(rubric_cli, name="rubric")
+cli.add_typer(person_cli, name="person")
 
 
 _T = TypeVar("_T")
@@ -1257,6 +1262,101 @@ def round_history(
 
 
 # --- backups -----------------------------------------------------------------------------
+
+
+# --- personal data -------------------------------------------------------------------------
+
+
+@person_cli.command("export")
+def person_export(
+    email: str,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the JSON to this file")
+    ] = None,
+) -> None:
+    """Everything stored about a person, found by e-mail address, as JSON (for the person:
+    contact details, invitations, responses with the consent text, ratings with their
+    history, e-mails sent to them). Recorded in the audit trail by code."""
+    from app.services import audit, privacy
+
+    with _session() as session:
+        text = privacy.export_person(session, email=email, actor=audit.CLI).model_dump_json(
+            indent=2
+        )
+    _write_document(text + "\n", "json", output)
+
+
+@person_cli.command("erase")
+def person_erase(
+    email: str,
+    delete_ratings: Annotated[
+        bool,
+        typer.Option(
+            "--delete-ratings",
+            help="Delete the person's ratings and code too (default: keep them anonymised)",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase a person: name and e-mail everywhere (outbox included), rationales blanked,
+    links revoked; their ratings kept anonymised under the code unless --delete-ratings."""
+    from app.services import audit, privacy
+
+    what = "their ratings and code are deleted" if delete_ratings else "ratings kept anonymised"
+    if not yes and not typer.confirm(f"Erase {_one(email)} ({what})? This cannot be undone"):
+        _fail("nothing erased")
+    settings = get_settings()
+    with _session(settings) as session:
+        done = privacy.erase_person(
+            session,
+            email=email,
+            actor=audit.CLI,
+            keep_ratings=not delete_ratings,
+            mail_dir=privacy.mail_copies(settings.smtp_url, settings.mail_dir),
+        )
+    kept = (
+        f"ratings kept under code {done.expert_code}"
+        if done.ratings_kept
+        else (f"{done.ratings_deleted} ratings deleted with the code")
+    )
+    _echo(
+        f"erased: {done.messages_scrubbed} e-mails scrubbed, {done.mail_files_removed} file "
+        f"copies removed, {done.rationales_blanked} rationales blanked; {kept}"
+    )
+
+
+@person_cli.command("purge")
+def person_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(help="Erase after this many days (default: RETENTION_DAYS)", min=1),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List who would be erased; erase nobody")
+    ] = False,
+) -> None:
+    """Erase the name and e-mail of every expert whose rounds all closed more than
+    RETENTION_DAYS days ago (their ratings stay anonymised), as the worker does."""
+    from app.models import utcnow
+    from app.services import audit, privacy
+
+    settings = get_settings()
+    days = days if days is not None else settings.retention_days
+    if days is None:
+        _fail("no retention period: set RETENTION_DAYS or give --days")
+    with _session(settings) as session:
+        codes = privacy.purge_expired(
+            session,
+            days=days,
+            now=utcnow(),
+            actor=audit.CLI,
+            mail_dir=privacy.mail_copies(settings.smtp_url, settings.mail_dir),
+            dry_run=dry_run,
+        )
+    verb = "would erase" if dry_run else "erased"
+    _echo(f"{verb} {len(codes)} expert(s) whose rounds closed over {days} days ago")
+    for code in codes:
+        _echo(f"  {code}")
 
 
 @cli.command("backup")

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.db import begin_writing, end_transaction
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import id_of, utcnow
 from app.schemas import DB_INT_MAX, RoundCreate
 from app.security import new_password
@@ -30,6 +30,7 @@ from app.services import (
     exports,
     invitations,
     mail,
+    privacy,
     responses,
     rounds,
     rubrics,
@@ -518,6 +519,88 @@ def admin_history_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
     )
+
+
+# --- personal data of the panel ---------------------------------------------------------
+# E-mail addresses travel in posted forms only, never in a page address (which logs keep).
+
+
+@router.get("/admin/people", response_class=HTMLResponse)
+def admin_people(page: AdminPageDep) -> Response:
+    return _people_page(page)
+
+
+def _people_page(
+    page: StaffPage,
+    *,
+    person: privacy.PersonSummary | None = None,
+    erased: privacy.Erasure | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    if errors:
+        page.session.rollback()
+    context = {
+        "person": person,
+        "erased": erased,
+        "errors": errors or {},
+        "typed": typed or {},
+    }
+    return page.render("admin_people.html", context, status=status)
+
+
+@router.post("/admin/people/find", response_class=HTMLResponse)
+def admin_find_person(page: AdminFormDep) -> Response:
+    email = page.text("email")
+    try:
+        person = privacy.person_summary(page.session, email=email)
+    except NotFound as exc:
+        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+    return _people_page(page, person=person)
+
+
+@router.post("/admin/people/export")
+def admin_export_person(page: AdminFormDep) -> Response:
+    email = page.text("email")
+    try:
+        data = privacy.export_person(page.session, email=email, actor=page.user.email)
+    except NotFound as exc:
+        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+    return Response(
+        data.model_dump_json(indent=2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="personal-data-{data.expert_code}.json"'
+            ),
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/admin/people/erase", response_class=HTMLResponse)
+def admin_erase_person(page: AdminFormDep) -> Response:
+    email = page.text("email")
+    try:
+        if page.text("confirm_email").strip().lower() != email.strip().lower():
+            person = privacy.person_summary(page.session, email=email)
+            return _people_page(
+                page,
+                person=person,
+                errors={"confirm_email": "type the same address again to confirm"},
+                status=422,
+            )
+        erased = privacy.erase_person(
+            page.session,
+            email=email,
+            actor=page.user.email,
+            keep_ratings=page.text("ratings") != "delete",
+            mail_dir=privacy.mail_copies(page.settings.smtp_url, page.settings.mail_dir),
+        )
+    except NotFound as exc:
+        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+    return _people_page(page, erased=erased)
 
 
 def _log(

@@ -1,7 +1,7 @@
 """Server-rendered pages outside the questionnaire and the admin console: the landing
-page, staff sign-in (with its second step when the account has a second factor), one's own
-account and password-reset links. (The expert's pages are in ``survey_pages``, the admin console in
-``admin_pages``, what they share in ``page_support``.)"""
+page, the privacy page, staff sign-in (with its second step when the account has a second
+factor), one's own account and password-reset links. (The expert's pages are in
+``survey_pages``, the admin console in ``admin_pages``, what they share in ``page_support``.)"""
 
 from __future__ import annotations
 
@@ -54,6 +54,16 @@ def home(request: Request, caller: CallerDep) -> Response:
     if caller.user is not None:
         return redirect("/admin")
     return render(request, "home.html", caller=caller)
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy_page(request: Request, caller: CallerDep, settings: SettingsDep) -> Response:
+    """What is stored about the panel, why, for how long, who sees it, and the rights."""
+    context = {
+        "retention_days": settings.retention_days,
+        "privacy_contact": settings.privacy_contact,
+    }
+    return render(request, "privacy.html", context, caller=caller)
 
 
 # --- staff sign-in ----------------------------------------------------------------------

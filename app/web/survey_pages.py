@@ -16,9 +16,16 @@ from app.db import begin_writing
 from app.errors import DomainError, InvalidInput
 from app.models import Rating, id_of
 from app.schemas import RatingInput, RatingStatus
-from app.services import auth, mail, responses, rounds, sessions
+from app.services import auth, mail, privacy, responses, rounds, sessions
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
-from app.web.deps import Expert, SessionDep, SettingsDep, check_csrf, client_address
+from app.web.deps import (
+    SESSION_COOKIE,
+    Expert,
+    SessionDep,
+    SettingsDep,
+    check_csrf,
+    client_address,
+)
 from app.web.page_support import FormDep, form_error, redirect, render, set_session_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -462,3 +469,49 @@ def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
     return render(
         request, "survey_thanks.html", {"state": state, "d": state.definition}, caller=expert.caller
     )
+
+
+# --- the expert's own data: a copy of it, and withdrawing ---------------------------------
+
+
+@router.get("/survey/my-data.json")
+def my_data(expert: Expert, session: SessionDep) -> Response:
+    """Everything stored about the expert, as a JSON download."""
+    data = privacy.personal_data(session, expert_id=expert.invitation.expert_id)
+    return Response(
+        data.model_dump_json(indent=2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="my-data.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/survey/withdraw", response_class=HTMLResponse)
+def withdraw_page(request: Request, expert: Expert, session: SessionDep) -> Response:
+    return _withdraw_page(request, expert, _state(session, expert))
+
+
+def _withdraw_page(
+    request: Request, expert: Expert, state: responses.ResponseState, *, error: str = ""
+) -> Response:
+    context = {"state": state, "round_name": state.round.name, "done": None, "error": error}
+    return render(
+        request, "survey_withdraw.html", context, caller=expert.caller, status=422 if error else 200
+    )
+
+
+@router.post("/survey/withdraw", response_class=HTMLResponse)
+def withdraw(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    state = _state(session, expert)
+    if form.get("confirm") != "yes":
+        return _withdraw_page(
+            request, expert, state, error="Tick the box to confirm that you withdraw."
+        )
+    done = privacy.withdraw_from_round(session, response_id=id_of(expert.response))
+    context = {"done": done, "round_name": state.round.name, "title": state.definition.title}
+    page = render(request, "survey_withdraw.html", context)
+    page.delete_cookie(SESSION_COOKIE)
+    return page
