@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         default=False,
         validation_alias=AliasChoices("elicit_require_admin_totp", "require_admin_totp"),
     )
+    #: Days after a round closes when the worker erases the name and e-mail of its experts
+    #: who take part in no later round (their anonymised answers stay). Unset: kept until
+    #: an admin erases them (``elicit person erase``) or runs ``elicit person purge``.
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+    #: Who experts contact about their personal data (an e-mail address or a sentence);
+    #: shown on the privacy page when set.
+    privacy_contact: str | None = Field(default=None, max_length=300)
 
     @field_validator("database_url")
     @classmethod

@@ -298,7 +298,7 @@ class InvitationIssued(_Out):
 
 
 class InvitationPublic(InvitationSummary, _Out):
-    response_status: Literal["not_started", "draft", "submitted"]
+    response_status: Literal["not_started", "draft", "submitted", "withdrawn"]
 
 
 class MailPreviewPublic(_Out):

@@ -25,7 +25,7 @@ from app.models import (
 from app.security import hash_token, looks_like_token, new_token
 from app.services import ReadModel
 from app.services.csv_out import write_csv
-from app.services.rounds import get_round, panel_rows
+from app.services.rounds import get_round, panel_rows, response_status
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -188,7 +188,7 @@ def list_invitations(session: Session, *, round_id: int) -> list[InvitationSumma
             created_at=inv.created_at,
             revoked_at=inv.revoked_at,
             last_used_at=inv.last_used_at,
-            response_status=response.status if response else "not_started",
+            response_status=response_status(response),
         )
         for inv, expert, contact, response in rows
     ]

@@ -737,7 +737,19 @@ class MailWorker:
             self.run_schedule()
         except Exception:  # the mail already queued still goes out
             _log.exception("carrying out the rounds' scheduled steps failed; trying again")
+        try:
+            self.run_retention()
+        except Exception:  # as above: the mail still goes out
+            _log.exception("erasing contact details past their retention failed; trying again")
         return deliver_due(self.engine, self.transport, mail_from=self.mail_from)
+
+    def run_retention(self) -> list[str]:
+        """Erase the contact details kept longer than RETENTION_DAYS (codes of those erased)."""
+        from app.services.privacy import mail_copies, purge_due
+
+        settings = get_settings()
+        copies = mail_copies(settings.smtp_url, settings.mail_dir)
+        return purge_due(self.engine, days=settings.retention_days, now=utcnow(), mail_dir=copies)
 
     def run_schedule(self) -> list[StepDone]:
         """Open, remind and close the rounds whose time has come (each step once)."""

@@ -13,6 +13,7 @@ from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.inputs import RatingInput
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
+from app.services.privacy import CONSENT_STATEMENT, consent_text, keep_consent_text, text_digest
 from app.services.rounds import (
     ensure_accepting,
     feedback_of,
@@ -37,6 +38,21 @@ class ResponseState:
     items: list[Item]
     #: The same expert's answers in the previous Delphi round, if any.
     previous: dict[tuple[str, str], Rating]
+
+    @property
+    def consent_text(self) -> str:
+        """The text the expert agrees to in this round (introduction and statement)."""
+        return consent_text(self.definition)
+
+    @property
+    def consent_statement(self) -> str:
+        """The sentence beside the box the expert ticks (the end of the consent text)."""
+        return CONSENT_STATEMENT
+
+    @property
+    def consented(self) -> bool:
+        """Consent was given to this very text (a changed text is asked for again)."""
+        return has_consented(self.response, self.consent_text)
 
     @property
     def missing(self) -> list[tuple[str, str]]:
@@ -88,12 +104,26 @@ def start_response(session: Session, *, invitation: Invitation) -> Response:
 
 
 def give_consent(session: Session, *, response_id: int) -> Response:
-    """Record the expert's consent (once; later calls keep the first time)."""
+    """Record the expert's consent to the round's consent text, kept with its SHA-256 (once
+    per text: agreeing again to the same text keeps the first time)."""
     response = _locked(session, response_id)
-    if response.consent_at is None:
+    text = _current_consent_text(session, response)
+    if not has_consented(response, text):
+        response.consent_sha256 = keep_consent_text(session, text=text)
         response.consent_at = utcnow()
         session.add(response)
     return response
+
+
+def has_consented(response: Response, text: str) -> bool:
+    """Whether the response's consent was given to exactly ``text``."""
+    return response.consent_at is not None and response.consent_sha256 == text_digest(text)
+
+
+def _current_consent_text(session: Session, response: Response) -> str:
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    return consent_text(round_definition(session, round_))
 
 
 def load_response_state(session: Session, *, response_id: int) -> ResponseState:
@@ -227,7 +257,7 @@ def _locked_while_accepting(session: Session, response_id: int) -> Response:
 def submit_response(session: Session, *, response_id: int) -> Response:
     """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
     response = _locked_while_accepting(session, response_id)
-    if response.consent_at is None:
+    if not has_consented(response, _current_consent_text(session, response)):
         raise Conflict("consent has not been given; accept the terms on the welcome page first")
     # A conditional UPDATE is the arbiter: whichever transaction flips the status wins.
     result = session.execute(

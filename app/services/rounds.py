@@ -352,7 +352,7 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
             expert_code=expert.code,
             organisation=expert.organisation,
             invitation_revoked=invitation.revoked_at is not None,
-            status=response.status if response else "not_started",
+            status=response_status(response),
             answered=answered.get(id_of(response), 0) if response else 0,
             expected=expected,
             submitted_at=response.submitted_at if response else None,
@@ -374,6 +374,13 @@ def round_progress(session: Session, *, round_id: int) -> PanelProgress:
         cells_expected_per_expert=expected,
         experts=experts,
     )
+
+
+def response_status(response: Response | None) -> str:
+    """How far an expert got: not_started, draft, submitted, or withdrawn (answers deleted)."""
+    if response is None:
+        return "not_started"
+    return "withdrawn" if response.withdrawn_at is not None else response.status
 
 
 def next_round_of(session: Session, *, round_id: int) -> Round | None:

@@ -835,7 +835,7 @@ def _response_out(state: responses.ResponseState) -> ResponsePublic:
         round_id=id_of(state.round),
         expert_code=state.expert_code,
         status=state.response.status,  # type: ignore[arg-type]  # checked by the table
-        consent_given=state.response.consent_at is not None,
+        consent_given=state.consented,
         submitted_at=state.response.submitted_at,
         answered=state.answered,
         expected=len(state.expected),
