@@ -263,16 +263,6 @@ class ICCTable(Record):
     def value(self, form: str) -> float | None:
         return self.forms[form].value
 
-    @property
-    def n_raters_dropped(self) -> int:
-        """Always 0: every rating is used (kept for readers of the former complete block)."""
-        return 0
-
-    @property
-    def n_items_dropped(self) -> int:
-        """Always 0: every rating is used (kept for readers of the former complete block)."""
-        return 0
-
 
 @dataclass(frozen=True)
 class KendallW(Record):

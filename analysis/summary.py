@@ -491,13 +491,8 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
         lines.append(f"    ICC: undefined: {r.icc.reason}")
     else:
         forms = ", ".join(f"{form} {_number(r.icc.value(form))}" for form in ICC_FORMS)
-        dropped = ""
-        if r.icc.n_raters_dropped or r.icc.n_items_dropped:
-            dropped = (
-                f" (complete block {r.icc.n_items} items x {r.icc.n_raters} raters; "
-                f"{r.icc.n_raters_dropped} raters, {r.icc.n_items_dropped} items dropped)"
-            )
-        lines.append(f"    ICC: {forms}{dropped}")
+        k = "" if r.icc.k is None else f", k = {r.icc.k:.3g}"
+        lines.append(f"    ICC: {forms} ({r.icc.method}{k})")
     w = r.kendall_w
     lines.append(
         f"    Kendall's W: undefined: {w.reason}"
