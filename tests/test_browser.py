@@ -620,7 +620,13 @@ def test_pages_pass_axe_at_desktop_and_phone_width(site: tuple[LiveServer, DemoI
         page = context.new_page()
         page.goto(_link(demo, 2).url)
         page.wait_for_url("**/survey")
-        for path in ("/survey", "/survey/items/1", "/survey/review"):
+        for path in (
+            "/survey",
+            "/survey/items/1",
+            "/survey/review",
+            "/survey/withdraw",
+            "/privacy",
+        ):
             page.goto(server.url + path)
             problems[f"{width} {path}"] = _axe_violations(page)
         context.close()
@@ -638,6 +644,7 @@ def test_pages_pass_axe_at_desktop_and_phone_width(site: tuple[LiveServer, DemoI
         f"/admin/rounds/{demo.round_id}/mail/reminder",
         "/admin/users",
         "/admin/audit",
+        "/admin/people",
         "/account",
     ):
         page.goto(server.url + path)
