@@ -250,3 +250,36 @@ def test_analyze_takes_the_scale_so_its_coefficients_match_the_report(tmp_path):
     ]:
         result = runner.invoke(cli, ["analyze", str(path), "--scale", bad])
         assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_report_has_a_rater_severity_section(session, simulated_round):
+    import numpy as np
+
+    from analysis.severity import simulate_ratings
+
+    report = reports.build_report(
+        session, round_id=simulated_round.id, options=reports.ReportOptions(n_bootstrap=20)
+    )
+    severity = report.to_dict()["severity"]
+    assert severity["dimensions"] == ["sensitivity", "misuse"]  # the tier rule's
+    page = reports.render_report(report, "html")
+    # Three items are too few: the ratings separate, and the section says so.
+    assert "<h2>Rater severity</h2>" in page and severity["raters"]
+    assert f"could not be fitted: {severity['reason']}." in page
+    # A panel of ten experts on thirteen items: the map, the experts, the tier changes.
+    frame, _ = simulate_ratings(
+        np.random.default_rng(2), n_raters=10, n_items=13, dimensions=("sensitivity", "misuse")
+    )
+    section = reports.severity_section(frame, report.definition)
+    assert section.result is not None and section.result.fitted
+    fitted = reports.RoundReport(
+        report.round, report.definition, report.analysis, report.settings, severity=section
+    )
+    page = reports.render_report(fitted, "html")
+    assert "Expert separation reliability" in page and 'id="fig-wright-' in page
+    assert page.count("<code>E") >= 10 and "Items whose tier changes" in page
+    assert ("<td>High Trust</td>" in page) == any(
+        "High Trust" in (c.tier_before, c.tier_after) for c in section.tier_changes
+    )
+    data = json.loads(reports.render_report(fitted, "json"))["severity"]
+    assert data["reason"] is None and len(data["raters"]) == 10

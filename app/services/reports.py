@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analysis.results import PanelAnalysis
+    from analysis.severity import SeverityResult, TierChange
 
 # numpy, pandas, scipy and matplotlib (through ``analysis``) are imported inside the
 # functions that use them: a web worker that never builds a report starts in well under a
@@ -39,11 +40,31 @@ FORMATS = ("html", "json", "csv")
 
 
 @dataclass(frozen=True)
+class SeveritySection:
+    """Rater severity on the tier rule's dimensions (a many-facet Rasch model) and the
+    items whose tier changes when their scores are severity-adjusted; ``reason`` when the
+    model could not be fitted."""
+
+    result: SeverityResult | None
+    tier_changes: tuple[TierChange, ...] = ()
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        fitted = self.result.to_dict() if self.result is not None else {}
+        return {
+            **fitted,
+            "reason": self.reason or fitted.get("reason"),
+            "tier_changes": [change.to_dict() for change in self.tier_changes],
+        }
+
+
+@dataclass(frozen=True)
 class RoundReport:
     round: RoundDetails
     definition: SurveyDefinition
     analysis: PanelAnalysis
     settings: dict[str, Any]
+    severity: SeveritySection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +77,7 @@ class RoundReport:
             },
             "settings": self.settings,
             **self.analysis.to_dict(),
+            "severity": self.severity.to_dict() if self.severity is not None else None,
         }
 
 
@@ -216,8 +238,41 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
     """Run the analysis on what ``report_inputs`` read (no database)."""
     from analysis.summary import analyze
 
-    result = analyze(inputs.frame, **inputs.analyze_options)
-    return RoundReport(inputs.round, inputs.definition, result, inputs.settings)
+    frame = inputs.frame
+    result = analyze(frame, **inputs.analyze_options)
+    return RoundReport(
+        inputs.round,
+        inputs.definition,
+        result,
+        inputs.settings,
+        severity=severity_section(frame, inputs.definition),
+    )
+
+
+def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> SeveritySection:
+    """The severity model of the rule dimensions, and the tiers it changes."""
+    from analysis.calibration import TierRule
+    from analysis.severity import adjusted_tier_changes, fit_severity
+
+    rule = definition.tier_rule
+    try:
+        result = fit_severity(frame, dimensions=list(rule.dimensions))
+    except ValueError as exc:  # e.g. nobody rated a rule dimension yet
+        return SeveritySection(None, reason=str(exc))
+    if not result.fitted:
+        return SeveritySection(result)
+    changes = adjusted_tier_changes(
+        frame,
+        result,
+        rule=TierRule(
+            dimensions=list(rule.dimensions),
+            aggregate=rule.aggregate,
+            n_tiers=len(definition.tiers),
+            initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+            tier_names=[t.label for t in definition.tiers],
+        ),
+    )
+    return SeveritySection(result, changes)
 
 
 def report_document(inputs: ReportInputs, fmt: str) -> str:
@@ -336,6 +391,11 @@ def report_figures(report: RoundReport) -> dict[str, str]:
     figures["reliability"] = plots.plot_reliability_forest(
         result, title="Krippendorff's alpha with 95% bootstrap CI"
     )
+    severity = report.severity
+    if severity is not None and severity.result is not None and severity.result.fitted:
+        figures["wright"] = plots.plot_wright_map(
+            severity.result, title="Wright map: expert severity and item locations"
+        )
     return figures
 
 
