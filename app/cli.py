@@ -123,28 +123,12 @@ def _session(settings: Settings | None = None) -> Iterator[Session]:
         engine.dispose()
 
 
-def _audit(
-    session: Session,
-    action: str,
-    target_type: str,
-    target_id: object = None,
-    *,
-    round_id: int | None = None,
-    **details: str | int | None,
-) -> None:
-    """One entry of the audit trail (actor "cli"), in the command's own transaction."""
+def _audit(session: Session, *entry: Any, **details: Any) -> None:
+    """One entry of the audit trail (actor "cli") in the command's transaction: the
+    arguments of ``audit.note`` after the actor."""
     from app.services import audit
 
-    kept = {k: v for k, v in details.items() if v is not None} or None
-    audit.record(
-        session,
-        actor=audit.CLI,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        round_id=round_id,
-        details=kept,
-    )
+    audit.note(session, audit.CLI, *entry, **details)
 
 
 def _json_safe(text: str) -> str:

@@ -50,6 +50,30 @@ def record(
     )
 
 
+def note(
+    session: Session,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: object = None,
+    *,
+    round_id: int | None = None,
+    **details: str | int | bool | None,
+) -> None:
+    """:func:`record` with the details as keywords, those that are None left out: one
+    line where an action happens (``audit.note(session, user.email, "round.opened",
+    "round", round_id, round_id=round_id)``)."""
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        round_id=round_id,
+        details={k: v for k, v in details.items() if v is not None} or None,
+    )
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     """One entry of the audit trail."""

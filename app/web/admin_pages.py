@@ -78,7 +78,9 @@ def admin_create_round(page: AdminFormDep) -> Response:
     created = rounds.create_round(
         page.session, slug=body.survey, version=body.version, name=body.name
     )
-    _log(page, "round.created", "round", created.id, round_id=created.id)
+    audit.note(
+        page.session, page.user.email, "round.created", "round", created.id, round_id=created.id
+    )
     return redirect(f"/admin/rounds/{created.id}")
 
 
@@ -137,14 +139,14 @@ def _round_page_with_error(
 @router.post("/admin/rounds/{round_id}/open")
 def admin_open_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.open_round(page.session, round_id=round_id)
-    _log(page, "round.opened", "round", round_id, round_id=round_id)
+    audit.note(page.session, page.user.email, "round.opened", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/close")
 def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.close_round(page.session, round_id=round_id)
-    _log(page, "round.closed", "round", round_id, round_id=round_id)
+    audit.note(page.session, page.user.email, "round.closed", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -156,7 +158,15 @@ def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
         rounds.set_closing_time(page.session, round_id=round_id, closes_at=when)
     except InvalidInput as exc:
         return _round_page_with_error(page, round_id, exc, "closes_at")
-    _log(page, "round.deadline_set", "round", round_id, round_id=round_id, closes_at=text)
+    audit.note(
+        page.session,
+        page.user.email,
+        "round.deadline_set",
+        "round",
+        round_id,
+        round_id=round_id,
+        closes_at=text,
+    )
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -179,8 +189,9 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
         return _round_page_with_error(page, round_id, exc, where)
-    _log(
-        page,
+    audit.note(
+        page.session,
+        page.user.email,
         "round.scheduled",
         "round",
         round_id,
@@ -237,7 +248,15 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         # The field the message belongs to: the uploaded file or the pasted list.
         return _round_page_with_error(page, round_id, exc, "file" if exc.field == "file" else "csv")
-    _log(page, "invitations.created", "round", round_id, round_id=round_id, count=len(issued))
+    audit.note(
+        page.session,
+        page.user.email,
+        "invitations.created",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(issued),
+    )
     if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")
     return _links_page(page, round_id, issued)
@@ -247,7 +266,15 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
 def admin_remind(round_id: RoundId, page: AdminFormDep) -> Response:
     sender = mail.Sender.of(page.settings)
     reminded = mail.queue_reminders(page.session, round_id=round_id, sender=sender)
-    _log(page, "reminders.queued", "round", round_id, round_id=round_id, count=len(reminded))
+    audit.note(
+        page.session,
+        page.user.email,
+        "reminders.queued",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(reminded),
+    )
     return redirect(f"/admin/rounds/{round_id}?queued={len(reminded)}&kind=reminder")
 
 
@@ -257,14 +284,29 @@ def admin_reopen_response(round_id: RoundId, page: AdminFormDep) -> Response:
         page.session, round_id=round_id, expert_code=page.text("expert_code")
     )
     responses.reopen_response(page.session, response_id=id_of(response))
-    _log(page, "response.reopened", "expert", page.text("expert_code"), round_id=round_id)
+    audit.note(
+        page.session,
+        page.user.email,
+        "response.reopened",
+        "expert",
+        page.text("expert_code"),
+        round_id=round_id,
+    )
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/next")
 def admin_next_round(round_id: RoundId, page: AdminFormDep) -> Response:
     new_round, issued = delphi.create_next_round(page.session, round_id=round_id)
-    _log(page, "round.created", "round", new_round.id, round_id=new_round.id, follows=round_id)
+    audit.note(
+        page.session,
+        page.user.email,
+        "round.created",
+        "round",
+        new_round.id,
+        round_id=new_round.id,
+        follows=round_id,
+    )
     return _links_page(page, id_of(new_round), issued)
 
 
@@ -298,14 +340,28 @@ def admin_mail_preview(
 @router.post("/admin/invitations/{invitation_id}/revoke")
 def admin_revoke(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     invitation = invitations.revoke_invitation(page.session, invitation_id=invitation_id)
-    _log(page, "invitation.revoked", "invitation", invitation_id, round_id=invitation.round_id)
+    audit.note(
+        page.session,
+        page.user.email,
+        "invitation.revoked",
+        "invitation",
+        invitation_id,
+        round_id=invitation.round_id,
+    )
     return redirect(f"/admin/rounds/{invitation.round_id}")
 
 
 @router.post("/admin/invitations/{invitation_id}/reissue")
 def admin_reissue(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     issued = invitations.reissue_invitation(page.session, invitation_id=invitation_id)
-    _log(page, "invitation.reissued", "invitation", invitation_id, round_id=issued.round_id)
+    audit.note(
+        page.session,
+        page.user.email,
+        "invitation.reissued",
+        "invitation",
+        invitation_id,
+        round_id=issued.round_id,
+    )
     return _links_page(page, issued.round_id, [issued])
 
 
@@ -360,7 +416,14 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
             page, compute, round_id, error=exc.message, form=fields, status=409
         )
     slug = version.record["survey"]["slug"]
-    _log(page, "rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id)
+    audit.note(
+        page.session,
+        page.user.email,
+        "rubric.published",
+        "rubric",
+        f"{slug} v{version.number}",
+        round_id=round_id,
+    )
     return redirect(f"/rubrics/{slug}/v{version.number}")
 
 
@@ -370,7 +433,9 @@ def admin_export(round_id: RoundId, page: StaffPageDep, include_drafts: bool = F
         page.session, round_id=round_id, include_drafts=include_drafts
     )
     begin_writing(page.session)  # a download is recorded: who took the ratings, when
-    _log(page, "export.downloaded", "round", round_id, round_id=round_id)
+    audit.note(
+        page.session, page.user.email, "export.downloaded", "round", round_id, round_id=round_id
+    )
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -430,8 +495,8 @@ def admin_create_user(page: AdminFormDep) -> Response:
         errors = {exc.field or "email": exc.message}
         typed = {"email": email, "role": role}
         return _users_page(page, errors=errors, typed=typed, status=exc.status_code)
-    _log(page, "user.created", "user", user.email, role=role)
-    _log(page, "user.reset_sent", "user", user.email)
+    audit.note(page.session, page.user.email, "user.created", "user", user.email, role=role)
+    audit.note(page.session, page.user.email, "user.reset_sent", "user", user.email)
     return redirect(f"/admin/users?created={id_of(user)}")
 
 
@@ -470,7 +535,14 @@ def _account_change(
         change(page.session, email=email, **kw)
     except (InvalidInput, Conflict) as exc:
         return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
-    _log(page, action, "user", email, **{k: v for k, v in kw.items() if k == "role"})
+    audit.note(
+        page.session,
+        page.user.email,
+        action,
+        "user",
+        email,
+        **{k: v for k, v in kw.items() if k == "role"},
+    )
     return redirect(f"/admin/users#user-{user_id}")
 
 
@@ -513,7 +585,16 @@ def admin_history_csv(
         page.session, round_id=round_id, expert_code=expert or None, item=item or None
     )
     begin_writing(page.session)
-    _log(page, "history.exported", "round", round_id, round_id=round_id, expert=expert, item=item)
+    audit.note(
+        page.session,
+        page.user.email,
+        "history.exported",
+        "round",
+        round_id,
+        round_id=round_id,
+        expert=expert,
+        item=item,
+    )
     return Response(
         audit.history_csv(history),
         media_type="text/csv; charset=utf-8",
@@ -601,24 +682,3 @@ def admin_erase_person(page: AdminFormDep) -> Response:
     except NotFound as exc:
         return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
     return _people_page(page, erased=erased)
-
-
-def _log(
-    page: StaffPage,
-    action: str,
-    target_type: str,
-    target_id: object = None,
-    *,
-    round_id: int | None = None,
-    **details: str | int | None,
-) -> None:
-    """One entry of the audit trail, in the action's own transaction."""
-    audit.record(
-        page.session,
-        actor=page.user.email,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        round_id=round_id,
-        details={k: v for k, v in details.items() if v is not None} or None,
-    )

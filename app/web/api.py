@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from app.db import begin_writing, end_transaction
 from app.errors import NotAuthenticated
-from app.models import Round, User, id_of
+from app.models import Round, id_of
 from app.schemas import (
     DB_INT_MAX,
     AuditPagePublic,
@@ -197,7 +197,7 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
     round_ = rounds.create_round(
         session, slug=body.survey, version=body.version, name=body.name, closes_at=body.closes_at
     )
-    _audit(session, user, "round.created", "round", round_.id, round_id=round_.id)
+    audit.note(session, user.email, "round.created", "round", round_.id, round_id=round_.id)
     return _round_out(session, round_)
 
 
@@ -214,9 +214,9 @@ def update_round(
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
     closes_at = body.closes_at.isoformat() if body.closes_at else ""
-    _audit(
+    audit.note(
         session,
-        user,
+        user.email,
         "round.deadline_set",
         "round",
         round_id,
@@ -247,7 +247,9 @@ def set_schedule(
         reminder_days=body.reminder_days,
     )
     details = schedule.audit_details(round_)
-    _audit(session, user, "round.scheduled", "round", round_id, round_id=round_id, **details)
+    audit.note(
+        session, user.email, "round.scheduled", "round", round_id, round_id=round_id, **details
+    )
     return _scheduled_out(session, round_)
 
 
@@ -255,7 +257,7 @@ def set_schedule(
 def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
     round_ = rounds.open_round(session, round_id=round_id)
-    _audit(session, user, "round.opened", "round", round_id, round_id=round_id)
+    audit.note(session, user.email, "round.opened", "round", round_id, round_id=round_id)
     return _round_out(session, round_)
 
 
@@ -263,7 +265,7 @@ def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> Round
 def close_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Close a round: no more answers are accepted."""
     round_ = rounds.close_round(session, round_id=round_id)
-    _audit(session, user, "round.closed", "round", round_id, round_id=round_id)
+    audit.note(session, user.email, "round.closed", "round", round_id, round_id=round_id)
     return _round_out(session, round_)
 
 
@@ -282,7 +284,15 @@ def next_round(
     round_, issued = delphi.create_next_round(
         session, round_id=round_id, version=body.version, name=body.name
     )
-    _audit(session, user, "round.created", "round", round_.id, round_id=round_.id, follows=round_id)
+    audit.note(
+        session,
+        user.email,
+        "round.created",
+        "round",
+        round_.id,
+        round_id=round_.id,
+        follows=round_id,
+    )
     return NextRoundPublic(
         round=RoundPublic.model_validate(rounds.round_details(session, round_)),
         invitations=[_issued(i, settings.base_url) for i in issued],
@@ -313,7 +323,7 @@ def export_round(
     Submitted responses only unless `include_drafts=true`."""
     text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
     begin_writing(session)  # a download is recorded: who took the ratings, when
-    _audit(session, user, "export.downloaded", "round", round_id, round_id=round_id)
+    audit.note(session, user.email, "export.downloaded", "round", round_id, round_id=round_id)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -412,8 +422,13 @@ def publish(
         seed=body.seed,
     )
     slug = version.record["survey"]["slug"]
-    _audit(
-        session, user, "rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id
+    audit.note(
+        session,
+        user.email,
+        "rubric.published",
+        "rubric",
+        f"{slug} v{version.number}",
+        round_id=round_id,
     )
     return RubricPublished(
         survey=slug,
@@ -434,7 +449,7 @@ def reopen_response(
     """Unlock a submitted response while its round is open."""
     response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
     responses.reopen_response(session, response_id=id_of(response))
-    _audit(session, user, "response.reopened", "expert", expert_code, round_id=round_id)
+    audit.note(session, user.email, "response.reopened", "expert", expert_code, round_id=round_id)
     state = responses.load_response_state(session, response_id=id_of(response))
     return _response_out(state)
 
@@ -470,9 +485,9 @@ def invite(
 ) -> list[InvitationIssued]:
     """Invite experts; the answer carries each one's secret link, shown this once only."""
     issued = invitations.invite_experts(session, round_id=round_id, invitees=body.invitees)
-    _audit(
+    audit.note(
         session,
-        user,
+        user.email,
         "invitations.created",
         "round",
         round_id,
@@ -508,9 +523,9 @@ def invite_csv(
     with the line it is on."""
     people = invitations.read_invitees_csv(body, filename="request body", field="body")
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    _audit(
+    audit.note(
         session,
-        user,
+        user.email,
         "invitations.created",
         "round",
         round_id,
@@ -524,8 +539,13 @@ def invite_csv(
 def revoke(invitation_id: InvitationId, session: SessionDep, user: AdminUser) -> Response:
     """Revoke a link: it stops working at once, and so do sessions opened with it."""
     revoked = invitations.revoke_invitation(session, invitation_id=invitation_id)
-    _audit(
-        session, user, "invitation.revoked", "invitation", invitation_id, round_id=revoked.round_id
+    audit.note(
+        session,
+        user.email,
+        "invitation.revoked",
+        "invitation",
+        invitation_id,
+        round_id=revoked.round_id,
     )
     return Response(status_code=204)
 
@@ -538,8 +558,13 @@ def reissue(
 ) -> InvitationIssued:
     """Replace a link with a new one (for a lost or leaked link)."""
     issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
-    _audit(
-        session, user, "invitation.reissued", "invitation", invitation_id, round_id=issued.round_id
+    audit.note(
+        session,
+        user.email,
+        "invitation.reissued",
+        "invitation",
+        invitation_id,
+        round_id=issued.round_id,
     )
     return _issued(issued, settings.base_url)
 
@@ -554,8 +579,14 @@ def remind(
     """E-mail a reminder to every invited expert of an open round who has not submitted.
     Each gets a new link, which replaces the earlier one; signed-in experts stay signed in."""
     reminded = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
-    _audit(
-        session, user, "reminders.queued", "round", round_id, round_id=round_id, count=len(reminded)
+    audit.note(
+        session,
+        user.email,
+        "reminders.queued",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(reminded),
     )
     return RemindersQueued(
         round_id=round_id,
@@ -608,11 +639,11 @@ def create_user(
     created = users.create_user(
         session, email=body.email, password=body.password or new_password(), role=body.role
     )
-    _audit(session, user, "user.created", "user", created.email, role=body.role)
+    audit.note(session, user.email, "user.created", "user", created.email, role=body.role)
     if body.password is None:
         sender = mail.Sender.of(settings)
         users.request_password_reset(session, email=created.email, sender=sender)
-        _audit(session, user, "user.reset_sent", "user", created.email)
+        audit.note(session, user.email, "user.reset_sent", "user", created.email)
     return UserAccount.model_validate(users.account_of(created))
 
 
@@ -625,12 +656,12 @@ def update_user(
     target = users.get_user(session, user_id=user_id)
     if body.role is not None and body.role != target.role:
         users.set_role(session, email=target.email, role=body.role)
-        _audit(session, user, "user.role_changed", "user", target.email, role=body.role)
+        audit.note(session, user.email, "user.role_changed", "user", target.email, role=body.role)
     if body.is_active is not None and body.is_active != target.is_active:
         change = users.activate_user if body.is_active else users.deactivate_user
         change(session, email=target.email)
         action = "user.activated" if body.is_active else "user.deactivated"
-        _audit(session, user, action, "user", target.email)
+        audit.note(session, user.email, action, "user", target.email)
     return UserAccount.model_validate(users.account_of(target))
 
 
@@ -644,7 +675,7 @@ def send_password_reset(
     sent = users.request_password_reset(
         session, email=target.email, sender=mail.Sender.of(settings)
     )
-    _audit(session, user, "user.reset_sent", "user", target.email)
+    audit.note(session, user.email, "user.reset_sent", "user", target.email)
     return PasswordResetSent.model_validate(sent)
 
 
@@ -658,7 +689,7 @@ def change_password(body: PasswordChange, session: SessionDep, user: StaffUser) 
         current_password=body.current_password,
         new_password=body.new_password,
     )
-    _audit(session, user, "user.password_changed", "user", user.email)
+    audit.note(session, user.email, "user.password_changed", "user", user.email)
     return Response(status_code=204)
 
 
@@ -714,9 +745,9 @@ def rating_history_csv(
     """The rating history as CSV (the download is recorded in the audit trail)."""
     history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
     begin_writing(session)
-    _audit(
+    audit.note(
         session,
-        user,
+        user.email,
         "history.exported",
         "round",
         round_id,
@@ -728,28 +759,6 @@ def rating_history_csv(
         audit.history_csv(history),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
-    )
-
-
-def _audit(
-    session: Session,
-    user: User,
-    action: str,
-    target_type: str,
-    target_id: object = None,
-    *,
-    round_id: int | None = None,
-    **details: str | int | None,
-) -> None:
-    """One entry of the audit trail, in the action's own transaction."""
-    audit.record(
-        session,
-        actor=user.email,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        round_id=round_id,
-        details={k: v for k, v in details.items() if v is not None} or None,
     )
 
 
