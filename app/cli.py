@@ -128,7 +128,7 @@ def _audit(session: Session, *entry: Any, **details: Any) -> None:
     arguments of ``audit.note`` after the actor."""
     from app.services import audit
 
-    audit.note(session, audit.CLI, *entry, **details)
+    audit.record(session, audit.CLI, *entry, **details)
 
 
 def _json_safe(text: str) -> str:
@@ -1222,19 +1222,16 @@ def round_history(
     from app.services import audit
 
     with _session() as session:
-        history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
         if csv_file is not None:
-            _audit(
-                session,
-                "history.exported",
-                "round",
-                round_id,
-                round_id=round_id,
-                expert=expert,
-                item=item,
+            exported = audit.export_history(
+                session, actor=audit.CLI, round_id=round_id, expert_code=expert, item=item
+            )
+        else:
+            history = audit.rating_history(
+                session, round_id=round_id, expert_code=expert, item=item
             )
     if csv_file is not None:
-        _write_document(audit.history_csv(history), "csv", csv_file)
+        _write_document(exported, "csv", csv_file)
         return
     for h in history:
         answer = str(h.value) if h.status == "value" else h.status

@@ -16,6 +16,7 @@ from app.inputs import RatingInput as RatingInput
 from app.inputs import RatingStatus as RatingStatus
 from app.inputs import Text as Text
 from app.inputs import text_problem as text_problem
+from app.services.audit import RatingHistoryEntry
 from app.services.invitations import InvitationSummary
 from app.services.rounds import PanelProgress
 from app.services.schedule import Schedule, Step, StepDone
@@ -116,20 +117,8 @@ class AuditPagePublic(_Out):
     next_before: int | None
 
 
-class RatingChangePublic(_Out):
+class RatingChangePublic(RatingHistoryEntry, _Out):
     """One saved state of one expert's rating."""
-
-    expert_code: str
-    item: str
-    dimension: str
-    revision: int
-    status: str
-    value: int | None
-    confidence: str | None
-    rationale: str
-    share_rationale: bool
-    changed_by: str
-    changed_at: datetime
 
 
 class SurveyLoad(_In):

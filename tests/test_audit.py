@@ -197,7 +197,7 @@ def test_nothing_secret_is_recorded(session, client, app, backend):
     for secret_text in [*links, reset_token, secret, PASSWORD, "another long passphrase"]:
         assert secret_text not in recorded
     with pytest.raises(ValueError, match="secrets"):
-        audit.record(session, actor="x", action="y", target_type="z", details={"token": "t"})
+        audit.record(session, "x", "y", "z", token="t")
 
 
 # --- the rating history -----------------------------------------------------------------------

@@ -7,14 +7,14 @@ Entries hold no secrets: no password, token, link or TOTP secret ever goes into
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from app.models import AuditEntry, Expert, RatingChange, Response
+from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
 
@@ -26,16 +26,20 @@ MAX_PAGE = 500
 
 def record(
     session: Session,
-    *,
     actor: str,
     action: str,
     target_type: str,
     target_id: object = None,
+    *,
     round_id: int | None = None,
-    details: Mapping[str, str | int | bool | None] | None = None,
+    **details: str | int | bool | None,
 ) -> None:
-    """Add one entry in the caller's transaction: it exists exactly when the action does."""
-    for key in details or {}:
+    """Add one entry in the caller's transaction, so it exists exactly when the action
+    does: ``audit.record(session, user.email, "round.opened", "round", round_id,
+    round_id=round_id)``. Details are keywords (those that are None are left out); none
+    may name a secret."""
+    kept = {k: v for k, v in details.items() if v is not None}
+    for key in kept:
         if any(word in key.lower() for word in _SECRET_WORDS):
             raise ValueError(f"audit details must not carry secrets ({key!r})")
     session.add(
@@ -45,32 +49,8 @@ def record(
             target_type=target_type,
             target_id=None if target_id is None else str(target_id)[:80],
             round_id=round_id,
-            details=dict(details) if details else None,
+            details=kept or None,
         )
-    )
-
-
-def note(
-    session: Session,
-    actor: str,
-    action: str,
-    target_type: str,
-    target_id: object = None,
-    *,
-    round_id: int | None = None,
-    **details: str | int | bool | None,
-) -> None:
-    """:func:`record` with the details as keywords, those that are None left out: one
-    line where an action happens (``audit.note(session, user.email, "round.opened",
-    "round", round_id, round_id=round_id)``)."""
-    record(
-        session,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        round_id=round_id,
-        details={k: v for k, v in details.items() if v is not None} or None,
     )
 
 
@@ -124,11 +104,9 @@ def entries(
     return AuditPage(page, page[-1].id if len(rows) > limit else None)
 
 
-@dataclass(frozen=True)
-class RatingHistoryEntry:
-    """One kept state of one expert's rating (the ``rating_changes`` table), in CSV order."""
+class RatingState(ReadModel):
+    """One kept state of a rating (a row of ``rating_changes``)."""
 
-    expert_code: str
     item: str
     dimension: str
     revision: int
@@ -141,7 +119,13 @@ class RatingHistoryEntry:
     changed_at: datetime
 
 
-HISTORY_COLUMNS = [f.name for f in fields(RatingHistoryEntry)]
+class RatingHistoryEntry(RatingState):
+    """One kept state of one expert's rating, with the expert's code."""
+
+    expert_code: str
+
+
+HISTORY_COLUMNS = ["expert_code", *RatingState.model_fields]
 
 
 def rating_history(
@@ -184,9 +168,36 @@ def rating_history(
     ]
 
 
+def export_history(
+    session: Session,
+    *,
+    actor: str,
+    round_id: int,
+    expert_code: str | None = None,
+    item: str | None = None,
+) -> str:
+    """The rating history as CSV, the download recorded in the audit trail (who took
+    which experts' answers, when). The caller's unit of work must be writing."""
+    history = rating_history(session, round_id=round_id, expert_code=expert_code, item=item)
+    record(
+        session,
+        actor,
+        "history.exported",
+        "round",
+        round_id,
+        round_id=round_id,
+        expert=expert_code,
+        item=item,
+    )
+    return history_csv(history)
+
+
 def history_csv(history: list[RatingHistoryEntry]) -> str:
     """The rating history as CSV (text cells neutralised against formula injection)."""
-    rows = [(*astuple(h)[:-1], h.changed_at.isoformat()) for h in history]
+    rows = [
+        [h.changed_at.isoformat() if c == "changed_at" else getattr(h, c) for c in HISTORY_COLUMNS]
+        for h in history
+    ]
     return write_csv(rows, HISTORY_COLUMNS)
 
 

@@ -643,20 +643,6 @@ class MailStatus:
     last_error: str
 
 
-@dataclass(frozen=True)
-class SentMail:
-    """One e-mail of a round's log."""
-
-    created_at: datetime
-    expert_code: str
-    to_address: str
-    kind: str
-    status: str
-    attempts: int
-    sent_at: datetime | None
-    last_error: str
-
-
 def mail_log(session: Session, *, round_id: int, limit: int = 500) -> list[SentMail]:
     """Every e-mail queued in a round, newest first: what was sent to whom and when."""
     get_round(session, round_id=round_id)
@@ -670,10 +656,30 @@ def mail_log(session: Session, *, round_id: int, limit: int = 500) -> list[SentM
     ).all()
     return [
         SentMail(
-            m.created_at, code, m.to_address, m.kind, m.status, m.attempts, m.sent_at, m.last_error
+            _id(m.invitation_id),
+            code,
+            m.to_address,
+            m.kind,
+            m.status,
+            m.attempts,
+            m.sent_at,
+            m.last_error,
+            m.created_at,
         )
         for m, code in rows
     ]
+
+
+@dataclass(frozen=True)
+class SentMail(MailStatus):
+    """One e-mail of a round's log: its state, and when it was queued."""
+
+    created_at: datetime
+
+
+def _id(value: int | None) -> int:
+    assert value is not None  # the log's messages are joined to their invitation
+    return value
 
 
 def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:

@@ -145,7 +145,7 @@ def withdraw_from_round(
             target_type="expert",
             target_id=expert.code,
             round_id=response.round_id,
-            details={"ratings_deleted": deleted},
+            ratings_deleted=deleted,
         )
     assert response.withdrawn_at is not None
     return Withdrawal(
@@ -260,17 +260,8 @@ class RatingData(ReadModel):
     updated_at: datetime
 
 
-class RatingChangeData(ReadModel):
-    item: str
-    dimension: str
-    revision: int
-    status: str
-    value: int | None
-    confidence: str | None
-    rationale: str
-    share_rationale: bool
-    changed_by: str
-    changed_at: datetime
+#: One kept state of a rating, as the person's export lists it.
+RatingChangeData = audit.RatingState
 
 
 class ResponseData(ReadModel):
@@ -604,12 +595,10 @@ def _erase(
         action="person.erased",
         target_type="expert",
         target_id=code,
-        details={
-            "reason": reason,
-            "ratings": "kept anonymised" if keep_ratings else "deleted",
-            "responses": result.responses,
-            "messages": result.messages_scrubbed,
-        },
+        reason=reason,
+        ratings="kept anonymised" if keep_ratings else "deleted",
+        responses=result.responses,
+        messages=result.messages_scrubbed,
     )
     return result
 

@@ -352,7 +352,9 @@ def run_step(engine: Engine, *, step: Step, now: datetime, sender: mail.Sender) 
                 target_type="round",
                 target_id=step.round_id,
                 round_id=step.round_id,
-                details={"step": step.kind, "due_at": _utc(step.due_at), "result": event.detail},
+                step=step.kind,
+                due_at=_utc(step.due_at),
+                result=event.detail,
             )
             result = StepDone(
                 round_id=step.round_id,

@@ -78,7 +78,7 @@ def admin_create_round(page: AdminFormDep) -> Response:
     created = rounds.create_round(
         page.session, slug=body.survey, version=body.version, name=body.name
     )
-    audit.note(
+    audit.record(
         page.session, page.user.email, "round.created", "round", created.id, round_id=created.id
     )
     return redirect(f"/admin/rounds/{created.id}")
@@ -139,14 +139,18 @@ def _round_page_with_error(
 @router.post("/admin/rounds/{round_id}/open")
 def admin_open_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.open_round(page.session, round_id=round_id)
-    audit.note(page.session, page.user.email, "round.opened", "round", round_id, round_id=round_id)
+    audit.record(
+        page.session, page.user.email, "round.opened", "round", round_id, round_id=round_id
+    )
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/close")
 def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.close_round(page.session, round_id=round_id)
-    audit.note(page.session, page.user.email, "round.closed", "round", round_id, round_id=round_id)
+    audit.record(
+        page.session, page.user.email, "round.closed", "round", round_id, round_id=round_id
+    )
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -158,7 +162,7 @@ def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
         rounds.set_closing_time(page.session, round_id=round_id, closes_at=when)
     except InvalidInput as exc:
         return _round_page_with_error(page, round_id, exc, "closes_at")
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "round.deadline_set",
@@ -189,7 +193,7 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
         return _round_page_with_error(page, round_id, exc, where)
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "round.scheduled",
@@ -248,7 +252,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         # The field the message belongs to: the uploaded file or the pasted list.
         return _round_page_with_error(page, round_id, exc, "file" if exc.field == "file" else "csv")
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "invitations.created",
@@ -266,7 +270,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
 def admin_remind(round_id: RoundId, page: AdminFormDep) -> Response:
     sender = mail.Sender.of(page.settings)
     reminded = mail.queue_reminders(page.session, round_id=round_id, sender=sender)
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "reminders.queued",
@@ -284,7 +288,7 @@ def admin_reopen_response(round_id: RoundId, page: AdminFormDep) -> Response:
         page.session, round_id=round_id, expert_code=page.text("expert_code")
     )
     responses.reopen_response(page.session, response_id=id_of(response))
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "response.reopened",
@@ -298,7 +302,7 @@ def admin_reopen_response(round_id: RoundId, page: AdminFormDep) -> Response:
 @router.post("/admin/rounds/{round_id}/next")
 def admin_next_round(round_id: RoundId, page: AdminFormDep) -> Response:
     new_round, issued = delphi.create_next_round(page.session, round_id=round_id)
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "round.created",
@@ -340,7 +344,7 @@ def admin_mail_preview(
 @router.post("/admin/invitations/{invitation_id}/revoke")
 def admin_revoke(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     invitation = invitations.revoke_invitation(page.session, invitation_id=invitation_id)
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "invitation.revoked",
@@ -354,7 +358,7 @@ def admin_revoke(invitation_id: InvitationId, page: AdminFormDep) -> Response:
 @router.post("/admin/invitations/{invitation_id}/reissue")
 def admin_reissue(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     issued = invitations.reissue_invitation(page.session, invitation_id=invitation_id)
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "invitation.reissued",
@@ -416,7 +420,7 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
             page, compute, round_id, error=exc.message, form=fields, status=409
         )
     slug = version.record["survey"]["slug"]
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         "rubric.published",
@@ -433,7 +437,7 @@ def admin_export(round_id: RoundId, page: StaffPageDep, include_drafts: bool = F
         page.session, round_id=round_id, include_drafts=include_drafts
     )
     begin_writing(page.session)  # a download is recorded: who took the ratings, when
-    audit.note(
+    audit.record(
         page.session, page.user.email, "export.downloaded", "round", round_id, round_id=round_id
     )
     return Response(
@@ -495,8 +499,8 @@ def admin_create_user(page: AdminFormDep) -> Response:
         errors = {exc.field or "email": exc.message}
         typed = {"email": email, "role": role}
         return _users_page(page, errors=errors, typed=typed, status=exc.status_code)
-    audit.note(page.session, page.user.email, "user.created", "user", user.email, role=role)
-    audit.note(page.session, page.user.email, "user.reset_sent", "user", user.email)
+    audit.record(page.session, page.user.email, "user.created", "user", user.email, role=role)
+    audit.record(page.session, page.user.email, "user.reset_sent", "user", user.email)
     return redirect(f"/admin/users?created={id_of(user)}")
 
 
@@ -535,7 +539,7 @@ def _account_change(
         change(page.session, email=email, **kw)
     except (InvalidInput, Conflict) as exc:
         return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
-    audit.note(
+    audit.record(
         page.session,
         page.user.email,
         action,
@@ -581,22 +585,16 @@ def admin_history(
 def admin_history_csv(
     round_id: RoundId, page: AdminPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
-    history = audit.rating_history(
-        page.session, round_id=round_id, expert_code=expert or None, item=item or None
-    )
     begin_writing(page.session)
-    audit.note(
+    text = audit.export_history(
         page.session,
-        page.user.email,
-        "history.exported",
-        "round",
-        round_id,
+        actor=page.user.email,
         round_id=round_id,
-        expert=expert,
-        item=item,
+        expert_code=expert or None,
+        item=item or None,
     )
     return Response(
-        audit.history_csv(history),
+        text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
     )

@@ -197,7 +197,7 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
     round_ = rounds.create_round(
         session, slug=body.survey, version=body.version, name=body.name, closes_at=body.closes_at
     )
-    audit.note(session, user.email, "round.created", "round", round_.id, round_id=round_.id)
+    audit.record(session, user.email, "round.created", "round", round_.id, round_id=round_.id)
     return _round_out(session, round_)
 
 
@@ -214,7 +214,7 @@ def update_round(
     """Set or clear the round's closing time."""
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
     closes_at = body.closes_at.isoformat() if body.closes_at else ""
-    audit.note(
+    audit.record(
         session,
         user.email,
         "round.deadline_set",
@@ -247,7 +247,7 @@ def set_schedule(
         reminder_days=body.reminder_days,
     )
     details = schedule.audit_details(round_)
-    audit.note(
+    audit.record(
         session, user.email, "round.scheduled", "round", round_id, round_id=round_id, **details
     )
     return _scheduled_out(session, round_)
@@ -257,7 +257,7 @@ def set_schedule(
 def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Open a round to its experts; the consensus criterion is frozen at the first opening."""
     round_ = rounds.open_round(session, round_id=round_id)
-    audit.note(session, user.email, "round.opened", "round", round_id, round_id=round_id)
+    audit.record(session, user.email, "round.opened", "round", round_id, round_id=round_id)
     return _round_out(session, round_)
 
 
@@ -265,7 +265,7 @@ def open_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> Round
 def close_round(round_id: RoundId, session: SessionDep, user: AdminUser) -> RoundPublic:
     """Close a round: no more answers are accepted."""
     round_ = rounds.close_round(session, round_id=round_id)
-    audit.note(session, user.email, "round.closed", "round", round_id, round_id=round_id)
+    audit.record(session, user.email, "round.closed", "round", round_id, round_id=round_id)
     return _round_out(session, round_)
 
 
@@ -284,7 +284,7 @@ def next_round(
     round_, issued = delphi.create_next_round(
         session, round_id=round_id, version=body.version, name=body.name
     )
-    audit.note(
+    audit.record(
         session,
         user.email,
         "round.created",
@@ -323,7 +323,7 @@ def export_round(
     Submitted responses only unless `include_drafts=true`."""
     text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
     begin_writing(session)  # a download is recorded: who took the ratings, when
-    audit.note(session, user.email, "export.downloaded", "round", round_id, round_id=round_id)
+    audit.record(session, user.email, "export.downloaded", "round", round_id, round_id=round_id)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -422,7 +422,7 @@ def publish(
         seed=body.seed,
     )
     slug = version.record["survey"]["slug"]
-    audit.note(
+    audit.record(
         session,
         user.email,
         "rubric.published",
@@ -449,7 +449,7 @@ def reopen_response(
     """Unlock a submitted response while its round is open."""
     response = responses.find_response(session, round_id=round_id, expert_code=expert_code)
     responses.reopen_response(session, response_id=id_of(response))
-    audit.note(session, user.email, "response.reopened", "expert", expert_code, round_id=round_id)
+    audit.record(session, user.email, "response.reopened", "expert", expert_code, round_id=round_id)
     state = responses.load_response_state(session, response_id=id_of(response))
     return _response_out(state)
 
@@ -485,7 +485,7 @@ def invite(
 ) -> list[InvitationIssued]:
     """Invite experts; the answer carries each one's secret link, shown this once only."""
     issued = invitations.invite_experts(session, round_id=round_id, invitees=body.invitees)
-    audit.note(
+    audit.record(
         session,
         user.email,
         "invitations.created",
@@ -523,7 +523,7 @@ def invite_csv(
     with the line it is on."""
     people = invitations.read_invitees_csv(body, filename="request body", field="body")
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    audit.note(
+    audit.record(
         session,
         user.email,
         "invitations.created",
@@ -539,7 +539,7 @@ def invite_csv(
 def revoke(invitation_id: InvitationId, session: SessionDep, user: AdminUser) -> Response:
     """Revoke a link: it stops working at once, and so do sessions opened with it."""
     revoked = invitations.revoke_invitation(session, invitation_id=invitation_id)
-    audit.note(
+    audit.record(
         session,
         user.email,
         "invitation.revoked",
@@ -558,7 +558,7 @@ def reissue(
 ) -> InvitationIssued:
     """Replace a link with a new one (for a lost or leaked link)."""
     issued = invitations.reissue_invitation(session, invitation_id=invitation_id)
-    audit.note(
+    audit.record(
         session,
         user.email,
         "invitation.reissued",
@@ -579,7 +579,7 @@ def remind(
     """E-mail a reminder to every invited expert of an open round who has not submitted.
     Each gets a new link, which replaces the earlier one; signed-in experts stay signed in."""
     reminded = mail.queue_reminders(session, round_id=round_id, sender=mail.Sender.of(settings))
-    audit.note(
+    audit.record(
         session,
         user.email,
         "reminders.queued",
@@ -639,11 +639,11 @@ def create_user(
     created = users.create_user(
         session, email=body.email, password=body.password or new_password(), role=body.role
     )
-    audit.note(session, user.email, "user.created", "user", created.email, role=body.role)
+    audit.record(session, user.email, "user.created", "user", created.email, role=body.role)
     if body.password is None:
         sender = mail.Sender.of(settings)
         users.request_password_reset(session, email=created.email, sender=sender)
-        audit.note(session, user.email, "user.reset_sent", "user", created.email)
+        audit.record(session, user.email, "user.reset_sent", "user", created.email)
     return UserAccount.model_validate(users.account_of(created))
 
 
@@ -656,12 +656,12 @@ def update_user(
     target = users.get_user(session, user_id=user_id)
     if body.role is not None and body.role != target.role:
         users.set_role(session, email=target.email, role=body.role)
-        audit.note(session, user.email, "user.role_changed", "user", target.email, role=body.role)
+        audit.record(session, user.email, "user.role_changed", "user", target.email, role=body.role)
     if body.is_active is not None and body.is_active != target.is_active:
         change = users.activate_user if body.is_active else users.deactivate_user
         change(session, email=target.email)
         action = "user.activated" if body.is_active else "user.deactivated"
-        audit.note(session, user.email, action, "user", target.email)
+        audit.record(session, user.email, action, "user", target.email)
     return UserAccount.model_validate(users.account_of(target))
 
 
@@ -675,7 +675,7 @@ def send_password_reset(
     sent = users.request_password_reset(
         session, email=target.email, sender=mail.Sender.of(settings)
     )
-    audit.note(session, user.email, "user.reset_sent", "user", target.email)
+    audit.record(session, user.email, "user.reset_sent", "user", target.email)
     return PasswordResetSent.model_validate(sent)
 
 
@@ -689,7 +689,7 @@ def change_password(body: PasswordChange, session: SessionDep, user: StaffUser) 
         current_password=body.current_password,
         new_password=body.new_password,
     )
-    audit.note(session, user.email, "user.password_changed", "user", user.email)
+    audit.record(session, user.email, "user.password_changed", "user", user.email)
     return Response(status_code=204)
 
 
@@ -743,20 +743,12 @@ def rating_history_csv(
     item: HistoryFilter = None,
 ) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
-    history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
     begin_writing(session)
-    audit.note(
-        session,
-        user.email,
-        "history.exported",
-        "round",
-        round_id,
-        round_id=round_id,
-        expert=expert,
-        item=item,
+    text = audit.export_history(
+        session, actor=user.email, round_id=round_id, expert_code=expert, item=item
     )
     return Response(
-        audit.history_csv(history),
+        text,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
     )
