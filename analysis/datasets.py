@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["krippendorff_2011", "two_raters"]
+__all__ = ["krippendorff_2011", "shrout_fleiss_1979", "two_raters"]
 
 _COLUMNS = ["rater", "item", "dimension", "value"]
 
@@ -41,6 +41,44 @@ def krippendorff_2011() -> pd.DataFrame:
         columns=_COLUMNS,
     )
     return frame.astype({"value": "float64"})
+
+
+#: Shrout & Fleiss (1979), Table 2: 6 targets (rows) rated by 4 judges (columns).
+SHROUT_FLEISS_1979 = (
+    (9, 2, 5, 8),
+    (6, 1, 3, 2),
+    (8, 4, 6, 8),
+    (7, 1, 2, 6),
+    (10, 5, 6, 9),
+    (6, 2, 4, 7),
+)
+
+
+def shrout_fleiss_1979() -> pd.DataFrame:
+    """Shrout & Fleiss's (1979) worked example: 6 targets (items 0-5) rated by 4 judges
+    (raters 0-3) on one dimension "d", complete.
+
+    Its published intraclass correlations are ICC(1,1) 0.17, ICC(2,1) 0.29, ICC(3,1)
+    0.71, ICC(1,4) 0.44, ICC(2,4) 0.62 and ICC(3,4) 0.91.
+
+    References
+    ----------
+    Shrout, P. E., & Fleiss, J. L. (1979). Intraclass correlations: uses in assessing
+    rater reliability. Psychological Bulletin, 86(2), 420-428, Table 2.
+
+    Examples
+    --------
+    >>> shrout_fleiss_1979().groupby("rater")["value"].mean().round(2).tolist()
+    [7.67, 2.5, 4.33, 6.67]
+    """
+    return pd.DataFrame(
+        [
+            (judge, target, "d", float(value))
+            for target, row in enumerate(SHROUT_FLEISS_1979)
+            for judge, value in enumerate(row)
+        ],
+        columns=_COLUMNS,
+    )
 
 
 def two_raters() -> pd.DataFrame:

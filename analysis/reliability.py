@@ -1598,11 +1598,8 @@ def intraclass_correlations(
     --------
     Shrout & Fleiss (1979), 6 targets x 4 judges (published: .17, .29, .71, .44, .62, .91):
 
-    >>> table = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
-    ...          [6, 2, 4, 7]]
-    >>> frame = pd.DataFrame([(j, t, "d", float(v)) for t, row in enumerate(table)
-    ...                       for j, v in enumerate(row)],
-    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> from analysis.datasets import shrout_fleiss_1979
+    >>> frame = shrout_fleiss_1979()
     >>> result = intraclass_correlations(frame)
     >>> [round(result.value(form), 3) for form in ICC_FORMS]
     [0.166, 0.29, 0.715, 0.443, 0.62, 0.909]
@@ -1774,11 +1771,8 @@ def dimension_reliability(
 
     Examples
     --------
-    >>> table = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],
-    ...          [6, 2, 4, 7]]
-    >>> frame = pd.DataFrame([(j, t, "d", float(v)) for t, row in enumerate(table)
-    ...                       for j, v in enumerate(row)],
-    ...                      columns=["rater", "item", "dimension", "value"])
+    >>> from analysis.datasets import shrout_fleiss_1979
+    >>> frame = shrout_fleiss_1979()
     >>> result = dimension_reliability(frame, level="interval", n_bootstrap=100, rng=0)
     >>> round(result.icc.value("ICC3"), 3), result.n_raters, result.n_items
     (0.715, 4, 6)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import AliasChoices, ConfigDict, Field
 from sqlmodel import Session, col, select
 
 from app.models import AuditEntry, Expert, RatingChange, Response
@@ -104,11 +105,19 @@ def entries(
     return AuditPage(page, page[-1].id if len(rows) > limit else None)
 
 
-class RatingState(ReadModel):
+class RatedCell(ReadModel):
+    """A rating's item and dimension; ``model_validate`` takes a ``Rating`` or
+    ``RatingChange`` row itself (its ``item_key``/``dimension_key``)."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    item: str = Field(validation_alias=AliasChoices("item", "item_key"))
+    dimension: str = Field(validation_alias=AliasChoices("dimension", "dimension_key"))
+
+
+class RatingState(RatedCell):
     """One kept state of a rating (a row of ``rating_changes``)."""
 
-    item: str
-    dimension: str
     revision: int
     status: str
     value: int | None
@@ -151,19 +160,7 @@ def rating_history(
     if item is not None:
         query = query.where(RatingChange.item_key == item)
     return [
-        RatingHistoryEntry(
-            expert_code=code,
-            item=change.item_key,
-            dimension=change.dimension_key,
-            revision=change.revision,
-            status=change.status,
-            value=change.value,
-            confidence=change.confidence,
-            rationale=change.rationale,
-            share_rationale=change.share_rationale,
-            changed_by=change.changed_by,
-            changed_at=change.changed_at,
-        )
+        RatingHistoryEntry(expert_code=code, **RatingState.model_validate(change).model_dump())
         for change, code in session.exec(query).all()
     ]
 

@@ -248,9 +248,9 @@ class InvitationData(ReadModel):
     last_used_at: datetime | None
 
 
-class RatingData(ReadModel):
-    item: str
-    dimension: str
+class RatingData(audit.RatedCell):
+    """A rating as the person's export lists it."""
+
     status: str
     value: int | None
     confidence: str | None
@@ -388,35 +388,8 @@ def _responses_data(
                 consent_sha256=response.consent_sha256,
                 consent_text=text.text if text else None,
                 withdrawn_at=response.withdrawn_at,
-                ratings=[
-                    RatingData(
-                        item=r.item_key,
-                        dimension=r.dimension_key,
-                        status=r.status,
-                        value=r.value,
-                        confidence=r.confidence,
-                        rationale=r.rationale,
-                        share_rationale=r.share_rationale,
-                        revision=r.revision,
-                        updated_at=r.updated_at,
-                    )
-                    for r in ratings
-                ],
-                history=[
-                    RatingChangeData(
-                        item=c.item_key,
-                        dimension=c.dimension_key,
-                        revision=c.revision,
-                        status=c.status,
-                        value=c.value,
-                        confidence=c.confidence,
-                        rationale=c.rationale,
-                        share_rationale=c.share_rationale,
-                        changed_by=c.changed_by,
-                        changed_at=c.changed_at,
-                    )
-                    for c in history
-                ],
+                ratings=[RatingData.model_validate(r) for r in ratings],
+                history=[RatingChangeData.model_validate(c) for c in history],
             )
         )
     return out

@@ -19,6 +19,7 @@ import pytest
 import scipy.optimize
 import statsmodels.formula.api as smf
 
+from analysis.datasets import shrout_fleiss_1979
 from analysis.reliability import (
     ICC_FORMS,
     _anova_icc,
@@ -29,14 +30,6 @@ from analysis.reliability import (
 )
 from tests.analysis.factories import frame_from_matrix, random_panel
 
-SHROUT_FLEISS = [
-    [9, 2, 5, 8],
-    [6, 1, 3, 2],
-    [8, 4, 6, 8],
-    [7, 1, 2, 6],
-    [10, 5, 6, 9],
-    [6, 2, 4, 7],
-]
 PINGOUIN_NAMES = dict(
     zip(
         ICC_FORMS,
@@ -47,10 +40,7 @@ PINGOUIN_NAMES = dict(
 
 
 def shrout_fleiss_frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        [(j, t, "d", float(v)) for t, row in enumerate(SHROUT_FLEISS) for j, v in enumerate(row)],
-        columns=["rater", "item", "dimension", "value"],
-    )
+    return shrout_fleiss_1979()
 
 
 def simulated_panel(

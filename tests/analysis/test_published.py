@@ -20,6 +20,7 @@ import analysis.raters
 import analysis.reliability
 import analysis.summary
 import analysis.tidy
+from analysis.datasets import SHROUT_FLEISS_1979
 from analysis.reliability import (
     ICC_FORMS,
     agreement_coefficients,
@@ -34,14 +35,6 @@ KRIPPENDORFF_2011 = [
     [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
     [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
     [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
-]
-SHROUT_FLEISS_1979 = [
-    [9, 2, 5, 8],
-    [6, 1, 3, 2],
-    [8, 4, 6, 8],
-    [7, 1, 2, 6],
-    [10, 5, 6, 9],
-    [6, 2, 4, 7],
 ]
 
 
@@ -80,7 +73,7 @@ def test_fleiss_1971_kappa():
 
 def test_shrout_fleiss_1979_icc():
     # Oracle: Shrout & Fleiss (1979), Table 4.
-    frame = frame_from_matrix(np.asarray(SHROUT_FLEISS_1979).T)
+    frame = frame_from_matrix(np.asarray(SHROUT_FLEISS_1979).T)  # judges x targets
     table = intraclass_correlations(frame)
     published = [0.166, 0.290, 0.715, 0.443, 0.620, 0.909]
     assert [round(table.value(form), 3) for form in ICC_FORMS] == published
