@@ -26,7 +26,7 @@ from matplotlib.typing import RcKeyType
 from analysis._types import FloatArray
 from analysis.reliability import ACCEPTABLE_ALPHA, TENTATIVE_ALPHA
 from analysis.results import ItemConsensus, PanelAnalysis
-from analysis.severity import SeverityResult
+from analysis.severity import RatingScale, SeverityResult
 
 __all__ = [
     "AGGREGATES",
@@ -633,16 +633,48 @@ def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
         raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
     if result.reason is not None:
         raise ValueError(f"result: the severity model was not fitted: {result.reason}")
+    columns = _wright_columns(result)
+    values = [y for _, entries in columns for _, y, _ in entries]
+    thresholds = {s.dimension: s for s in result.scales if s.reason is None}
+    values += [t for s in thresholds.values() for t in s.thresholds]
+    low, high = min(values), max(values)
+    margin = max(0.5, 0.06 * (high - low))
+    crowded = max(len(entries) for _, entries in columns)
+    height = max(4.0, 2.0 + 0.2 * crowded)
+    figure = _figure(2.0 + 2.35 * len(columns), height)
+    axes = figure.add_subplot()
+    # One label line (8 pt with leading) in logits, for the plotting area's height.
+    gap = (high - low + 2 * margin) * (8 * 1.3 / 72) / max(height - 1.6, 1.0)
+    low, high = _draw_wright_columns(axes, columns, gap, (low - margin, high + margin))
+    for position, dimension in enumerate(result.dimensions, start=1):
+        scale = thresholds.get(dimension)
+        if scale is not None and len(scale.thresholds) >= 2:
+            _draw_thresholds(axes, position, scale)
+    axes.axhline(0, color="#dddddd", lw=0.8, zorder=0)
+    axes.set_xticks(range(len(columns)), [name for name, _ in columns])
+    axes.xaxis.tick_top()
+    axes.tick_params(axis="x", length=0)
+    axes.set_xlim(-0.5, len(columns) - 0.05)
+    axes.set_ylim(low, high)
+    axes.set_ylabel("logits (higher: rates higher / rated higher)")
+    axes.spines["bottom"].set_visible(False)
+    _note_off_the_map(figure, result)
+    figure.suptitle(title or "Wright map: rater severity and item locations", x=0.02, ha="left")
+    return _svg(figure)
+
+
+_WrightColumn = tuple[str, list[tuple[str, float, str]]]
+
+
+def _wright_columns(result: SeverityResult) -> list[_WrightColumn]:
+    """The raters' column, then one column of items per dimension: (label, y, colour)."""
     raters = [r for r in result.raters if r.severity is not None]
-    columns: list[tuple[str, list[tuple[str, float, str]]]] = [
+    colour = {"noisy": _RED, "muted": _GREY}
+    columns: list[_WrightColumn] = [
         (
             "raters",
             [
-                (
-                    _short(r.rater, 18),
-                    float(r.severity or 0.0),
-                    {"noisy": _RED, "muted": _GREY}.get(r.flag or "", _BLUE),
-                )
+                (_short(r.rater, 18), float(r.severity or 0.0), colour.get(r.flag or "", _BLUE))
                 for r in raters
             ],
         )
@@ -654,18 +686,14 @@ def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
             if i.dimension == dimension and i.location is not None
         ]
         columns.append((_short(dimension, 22), entries))
-    values = [y for _, entries in columns for _, y, _ in entries]
-    thresholds = {s.dimension: s for s in result.scales if s.reason is None}
-    values += [t for s in thresholds.values() for t in s.thresholds]
-    low, high = min(values), max(values)
-    margin = max(0.5, 0.06 * (high - low))
-    low, high = low - margin, high + margin
-    crowded = max(len(entries) for _, entries in columns)
-    height = max(4.0, 2.0 + 0.2 * crowded)
-    figure = _figure(2.0 + 2.35 * len(columns), height)
-    axes = figure.add_subplot()
-    # One label line (8 pt with leading) in logits, for the plotting area's height.
-    gap = (high - low) * (8 * 1.3 / 72) / max(height - 1.6, 1.0)
+    return columns
+
+
+def _draw_wright_columns(
+    axes: Axes, columns: list[_WrightColumn], gap: float, limits: tuple[float, float]
+) -> tuple[float, float]:
+    """Points and their labels, spread so they do not overlap; the y limits they need."""
+    low, high = limits
     for position, (_, entries) in enumerate(columns):
         if not entries:
             continue
@@ -677,45 +705,40 @@ def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
             axes.text(position + 0.18, label_y, text, va="center", fontsize=7.5, color=colour)
         low = min(low, float(label_ys.min()) - gap)
         high = max(high, float(label_ys.max()) + gap)
-    for position, dimension in enumerate(result.dimensions, start=1):
-        scale = thresholds.get(dimension)
-        if scale is None or len(scale.thresholds) < 2:
-            continue
-        for k, tau in enumerate(scale.thresholds, start=1):
-            axes.plot([position - 0.32, position - 0.06], [tau, tau], "--", color=_GREY, lw=0.8)
-            axes.text(
-                position - 0.34,
-                tau,
-                f"{scale.values[k - 1]:g}|{scale.values[k]:g}",
-                ha="right",
-                va="center",
-                fontsize=6.5,
-                color=_GREY,
-            )
-    axes.axhline(0, color="#dddddd", lw=0.8, zorder=0)
-    axes.set_xticks(range(len(columns)), [name for name, _ in columns])
-    axes.xaxis.tick_top()
-    axes.tick_params(axis="x", length=0)
-    axes.set_xlim(-0.5, len(columns) - 0.05)
-    axes.set_ylim(low, high)
-    axes.set_ylabel("logits (higher: rates higher / rated higher)")
-    axes.spines["bottom"].set_visible(False)
+    return low, high
+
+
+def _draw_thresholds(axes: Axes, position: int, scale: RatingScale) -> None:
+    for k, tau in enumerate(scale.thresholds, start=1):
+        axes.plot([position - 0.32, position - 0.06], [tau, tau], "--", color=_GREY, lw=0.8)
+        axes.text(
+            position - 0.34,
+            tau,
+            f"{scale.values[k - 1]:g}|{scale.values[k]:g}",
+            ha="right",
+            va="center",
+            fontsize=6.5,
+            color=_GREY,
+        )
+
+
+def _note_off_the_map(figure: Figure, result: SeverityResult) -> None:
+    """Name the raters and items without a finite estimate below the map."""
     missing = [f"{_short(r.rater, 18)} (rater)" for r in result.raters if r.severity is None]
     missing += [
         f"{_short(i.item, 26)} ({_short(i.dimension, 14)})"
         for i in result.items
         if i.location is None
     ]
-    if missing:
-        shown = ", ".join(missing[:12]) + (
-            f" and {len(missing) - 12} more" if len(missing) > 12 else ""
-        )
-        figure.supxlabel(
-            textwrap.fill(f"Not on the map (extreme scores, infinite estimates): {shown}", 120),
-            x=0.02,
-            ha="left",
-            fontsize=7,
-            color=_GREY,
-        )
-    figure.suptitle(title or "Wright map: rater severity and item locations", x=0.02, ha="left")
-    return _svg(figure)
+    if not missing:
+        return
+    shown = ", ".join(missing[:12]) + (
+        f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+    )
+    figure.supxlabel(
+        textwrap.fill(f"Not on the map (extreme scores, infinite estimates): {shown}", 120),
+        x=0.02,
+        ha="left",
+        fontsize=7,
+        color=_GREY,
+    )

@@ -30,6 +30,7 @@ import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -380,6 +381,25 @@ def _read_fast(file_name: str, standard: Mapping[str, str]) -> pd.DataFrame | No
     (pandas would pad it silently), a repeated or missing column, an empty label, a value
     that is not a finite number. The careful reader then reads the file and names the
     line. A test holds both readers to the same tables."""
+    parsed = _parse_quickly(file_name, standard)
+    if parsed is None:
+        return None
+    raw, header, padded = parsed
+    columns: dict[str, object] = {}
+    for column, original in zip(header, raw.columns, strict=True):
+        cells = raw[original].str.strip() if padded else raw[original]
+        converted = _column_as_read(cells, standard.get(column))
+        if converted is None:
+            return None
+        columns[column] = converted
+    return pd.DataFrame(columns)
+
+
+def _parse_quickly(
+    file_name: str, standard: Mapping[str, str]
+) -> tuple[pd.DataFrame, list[str], bool] | None:
+    """(cells as text, the stripped header, whether any cell has spaces to strip), or None
+    when the file's shape is for the careful reader to judge."""
     try:
         with open(file_name, encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
@@ -405,22 +425,17 @@ def _read_fast(file_name: str, standard: Mapping[str, str]) -> pd.DataFrame | No
         return None
     # Cells are stripped as the careful reader strips them, if any has spaces to strip.
     padded = re.search(r"[ \t](,|\r?\n|$)|(^|,|\n)[ \t]", text) is not None
-    columns: dict[str, object] = {}
-    for column, original in zip(header, raw.columns, strict=True):
-        cells = raw[original].str.strip() if padded else raw[original]
-        kind = standard.get(column)
-        if kind in ("rater", "item", "dimension"):
-            if (cells == "").any():
-                return None
-            columns[column] = cells.to_numpy(dtype=object)
-        elif kind in ("value", "round", "confidence"):
-            numbers = _finite_numbers(cells, words=CONFIDENCE_WORDS if kind == "confidence" else {})
-            if numbers is None:
-                return None
-            columns[column] = numbers
-        else:
-            columns[column] = cells.to_numpy(dtype=object)
-    return pd.DataFrame(columns)
+    return raw, header, padded
+
+
+def _column_as_read(cells: pd.Series, kind: str | None) -> npt.NDArray[Any] | None:
+    """One column as the careful reader would hold it, or None if a cell needs its
+    judgement (an empty label, a value that is not a finite number)."""
+    if kind in ("rater", "item", "dimension"):
+        return None if (cells == "").any() else cells.to_numpy(dtype=object)
+    if kind in ("value", "round", "confidence"):
+        return _finite_numbers(cells, words=CONFIDENCE_WORDS if kind == "confidence" else {})
+    return cells.to_numpy(dtype=object)
 
 
 def _finite_numbers(cells: pd.Series, *, words: Mapping[str, float]) -> FloatArray | None:

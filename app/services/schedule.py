@@ -119,29 +119,55 @@ def set_schedule(
     opens_at = _aware(opens_at, "opens_at")
     closes_at = _aware(closes_at, "closes_at")
     days = _valid_days(reminder_days)
+    _check_times(round_, opens_at, closes_at, now)
+    if days:
+        if closes_at is None:
+            raise InvalidInput(
+                "reminders are counted back from the closing time: set a closing time too",
+                field="reminder_days",
+            )
+        _check_reminders(session, round_, days, opens_at, closes_at, now)
+    round_.opens_at, round_.closes_at = opens_at, closes_at
+    round_.reminder_days = days or None
+    session.add(round_)
+    session.flush()
+    return round_
+
+
+def _check_times(
+    round_: Round, opens_at: datetime | None, closes_at: datetime | None, now: datetime
+) -> None:
+    """An opening time only for a draft round and in the future; a changed closing time in
+    the future and after the opening."""
     if opens_at is not None and opens_at != round_.opens_at:
         if round_.status != "draft":
             raise InvalidInput(
-                f"round {round_id} is already {round_.status}: "
+                f"round {round_.id} is already {round_.status}: "
                 "an opening time is for a draft round",
                 field="opens_at",
             )
         if opens_at <= now:
             raise InvalidInput("the opening time must lie in the future", field="opens_at")
-    closing_changed = closes_at != round_.closes_at
-    if closes_at is not None and closing_changed and closes_at <= now:
+    if closes_at is not None and closes_at != round_.closes_at and closes_at <= now:
         raise InvalidInput("the closing time must lie in the future", field="closes_at")
     if opens_at is not None and closes_at is not None and closes_at <= opens_at:
         raise InvalidInput("the closing time must come after the opening time", field="closes_at")
-    if days and closes_at is None:
-        raise InvalidInput(
-            "reminders are counted back from the closing time: set a closing time too",
-            field="reminder_days",
-        )
-    done = _kinds_done(session, round_id)
+
+
+def _check_reminders(
+    session: Session,
+    round_: Round,
+    days: Sequence[int],
+    opens_at: datetime | None,
+    closes_at: datetime,
+    now: datetime,
+) -> None:
+    """Each reminder after the opening, and a new one (or one moved with the closing
+    time) not already in the past unless it was sent."""
+    done = _kinds_done(session, id_of(round_))
     earlier = set(round_.reminder_days or [])
+    closing_changed = closes_at != round_.closes_at
     for n in days:
-        assert closes_at is not None
         at = closes_at - timedelta(days=n)
         if opens_at is not None and at <= opens_at:
             raise InvalidInput(
@@ -155,11 +181,6 @@ def set_schedule(
                 f"a reminder {n} days before closing would be at {_utc(at)}, which has passed",
                 field="reminder_days",
             )
-    round_.opens_at, round_.closes_at = opens_at, closes_at
-    round_.reminder_days = days or None
-    session.add(round_)
-    session.flush()
-    return round_
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
