@@ -537,3 +537,42 @@ def test_the_privacy_page_renders_and_is_linked(client, app):
     )
     page = client.get("/privacy").text
     assert "erased 180 days after" in page and "dpo@institute.example" in page
+
+
+def test_many_experts_consenting_at_once_store_the_new_text_once(session, engine):
+    import threading
+
+    from sqlmodel import Session as DbSession
+
+    from app.db import session_scope
+    from app.models import ConsentText, Response
+    from tests.factories import make_invitations, make_round
+
+    round_ = make_round(session)
+    issued = make_invitations(session, round_, 6)
+    ids = []
+    for one in issued:
+        invitation = invitations.find_invitation(session, token=one.token)
+        ids.append(responses.start_response(session, invitation=invitation).id)
+    session.commit()
+    barrier = threading.Barrier(len(ids))
+    failures: list[BaseException] = []
+
+    def consent(response_id: int) -> None:
+        try:
+            barrier.wait()
+            with session_scope(engine) as own:
+                responses.give_consent(own, response_id=response_id)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=consent, args=(i,)) for i in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with DbSession(engine) as fresh:
+        assert len(fresh.exec(select(ConsentText)).all()) == 1
+        given = fresh.exec(select(Response).where(Response.round_id == round_.id)).all()
+        assert all(r.consent_sha256 and r.consent_at for r in given)

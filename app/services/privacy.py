@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, delete, exists, select
@@ -92,8 +93,16 @@ def keep_consent_text(session: Session, *, text: str) -> str:
     """Store a consent text once (by its SHA-256) and return the digest."""
     digest = text_digest(text)
     if session.get(ConsentText, digest) is None:
-        with session.begin_nested():
-            session.add(ConsentText(sha256=digest, text=text))
+        # Many experts consent at once to the same new text: INSERT ... ON CONFLICT DO
+        # NOTHING lets all of them store it "once" (a plain insert fails all but the first
+        # with a unique violation; PostgreSQL makes the others wait, then skip).
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(ConsentText)
+            .values(sha256=digest, text=text, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["sha256"])
+        )
     return digest
 
 
