@@ -47,3 +47,20 @@ def test_rating_history_is_append_only_in_the_database(session, engine, statemen
         connection.execute(text(statement))
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM rating_changes")).scalar() == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"],
+)
+def test_the_audit_trail_is_append_only_in_the_database(session, engine, statement):
+    from app.services import audit
+
+    audit.record(session, "admin@example.org", "round.opened", "round", 1)
+    session.commit()
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as connection:
+        connection.execute(text(statement))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT actor FROM audit_log")).scalar() == (
+            "admin@example.org"
+        )
