@@ -65,8 +65,6 @@ ADMIN_ONLY = {
     ("PATCH", "/api/users/{user_id}"),
     ("POST", "/api/users/{user_id}/password-reset"),
     ("GET", "/api/audit"),
-    ("GET", "/api/rounds/{round_id}/history"),
-    ("GET", "/api/rounds/{round_id}/history.csv"),
 }
 # Researchers may calibrate (it stores nothing) but not publish; everyone sets their password.
 STAFF_WRITES = {

@@ -571,8 +571,9 @@ HistoryFilter = Annotated[str | None, Query(max_length=64)]
 
 @router.get("/admin/rounds/{round_id}/history", response_class=HTMLResponse)
 def admin_history(
-    round_id: RoundId, page: AdminPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
+    round_id: RoundId, page: StaffPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
+    """A round's rating history under the experts' codes (researchers too: no names)."""
     history = audit.rating_history(
         page.session, round_id=round_id, expert_code=expert or None, item=item or None
     )
@@ -583,7 +584,7 @@ def admin_history(
 
 @router.get("/admin/rounds/{round_id}/history.csv")
 def admin_history_csv(
-    round_id: RoundId, page: AdminPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
+    round_id: RoundId, page: StaffPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
     begin_writing(page.session)
     text = audit.export_history(

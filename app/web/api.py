@@ -717,12 +717,13 @@ HistoryFilter = Annotated[str | None, Query(max_length=64)]
 def rating_history(
     round_id: RoundId,
     session: SessionDep,
-    user: AdminUser,
+    user: StaffUser,
     expert: HistoryFilter = None,
     item: HistoryFilter = None,
 ) -> list[RatingChangePublic]:
     """Every saved state of the round's ratings, of one expert (code) and/or one item if
-    given, by expert, item, dimension and revision."""
+    given, by expert, item, dimension and revision (admins and researchers: codes, never
+    names)."""
     history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
     return [RatingChangePublic.model_validate(h) for h in history]
 
@@ -738,7 +739,7 @@ def rating_history(
 def rating_history_csv(
     round_id: RoundId,
     session: SessionDep,
-    user: AdminUser,
+    user: StaffUser,
     expert: HistoryFilter = None,
     item: HistoryFilter = None,
 ) -> Response:
