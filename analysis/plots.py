@@ -30,6 +30,7 @@ from analysis.severity import RatingScale, SeverityResult
 
 __all__ = [
     "AGGREGATES",
+    "NothingToPlot",
     "plot_item_medians",
     "plot_median_heatmap",
     "plot_rater_deviations",
@@ -39,6 +40,12 @@ __all__ = [
 ]
 
 AGGREGATES = ("max", "min", "mean")
+
+
+class NothingToPlot(ValueError):
+    """The result holds nothing this figure can show (a report leaves the figure out)."""
+
+
 _STYLE: dict[RcKeyType, object] = {
     "svg.hashsalt": "elicit-analysis",
     "svg.fonttype": "path",
@@ -139,7 +146,7 @@ def plot_median_heatmap(
     """
     items = _items(result, "result")
     if not items:
-        raise ValueError("result has no items to plot")
+        raise NothingToPlot("result has no items to plot")
     table, labels, dimensions = _median_table(items)
     scores = np.array([np.nanmean(r) if np.isfinite(r).any() else -np.inf for r in table])
     order = np.argsort(-scores, kind="stable")
@@ -306,7 +313,7 @@ def _items_of_dimension(
         if not items:
             raise ValueError(f"dimension {dimension!r} has no items in the result")
     if not items:
-        raise ValueError("result has no items to plot")
+        raise NothingToPlot("result has no items to plot")
     return items
 
 
@@ -485,7 +492,7 @@ def plot_rater_deviations(
         raise ValueError(f"max_raters must be a positive int, not {max_raters!r}")
     raters = [r for r in result.raters if r.mean_signed_deviation is not None]
     if not raters:
-        raise ValueError("no rater has a deviation to plot")
+        raise NothingToPlot("no rater has a deviation to plot")
     shown = sorted(raters, key=lambda r: -abs(r.mean_signed_deviation or 0.0))[:max_raters]
     shown.sort(key=lambda r: r.mean_signed_deviation or 0.0)
     values = np.array([r.mean_signed_deviation for r in shown], dtype=float)
@@ -535,7 +542,7 @@ def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) 
     """
     _check_analysis(result)
     if not result.dimensions:
-        raise ValueError("result has no dimensions to plot")
+        raise NothingToPlot("result has no dimensions to plot")
     rows = list(result.dimensions.items())[::-1]
     figure = _figure(6.4, 1.4 + 0.42 * len(rows))
     axes = figure.add_subplot()

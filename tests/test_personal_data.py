@@ -243,6 +243,13 @@ def test_an_expert_withdraws_through_the_page(session, client):
     withdrawn = [e for e in entries["entries"] if e["action"] == "response.withdrawn"]
     assert withdrawn and withdrawn[0]["target_id"] == issued.expert_code
     assert NAME not in json.dumps(entries) and EMAIL not in json.dumps(entries)
+    # The round's report leaves the withdrawn answers out and says how many withdrew.
+    report = client.get(f"/api/rounds/{round_.id}/report?n_bootstrap=0", headers=headers)
+    assert report.status_code == 200, report.text
+    data = report.json()
+    assert data["n_withdrawn"] == 1 and len(data["raters"]) == 1
+    page = client.get(f"/api/rounds/{round_.id}/report?format=html&n_bootstrap=0", headers=headers)
+    assert "1 expert withdrew: their answers were deleted" in page.text
 
 
 # --- export -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ consensus criterion, the minimum alpha) and shapes the output.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import json
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col
+from sqlmodel import Session, col, func, select
 
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
@@ -78,6 +79,8 @@ class RoundReport:
             "settings": self.settings,
             **self.analysis.to_dict(),
             "severity": self.severity.to_dict() if self.severity is not None else None,
+            # Experts who withdrew: their answers were deleted, so they are in no figure.
+            "n_withdrawn": self.settings.get("n_withdrawn", 0),
         }
 
 
@@ -181,6 +184,15 @@ class ReportOptions:
     include_drafts: bool = False
 
 
+def withdrawn_count(session: Session, *, round_id: int) -> int:
+    """How many experts withdrew from the round."""
+    return session.exec(
+        select(func.count())
+        .select_from(Response)
+        .where(Response.round_id == round_id, col(Response.withdrawn_at).is_not(None))
+    ).one()
+
+
 def report_inputs(
     session: Session, *, round_id: int, options: ReportOptions = ReportOptions()
 ) -> ReportInputs:
@@ -230,6 +242,9 @@ def report_inputs(
         "include_drafts": include_drafts,
         "consensus": consensus,
         "levels": levels,
+        # Withdrawn experts' answers were deleted: they are in no analysis, and the
+        # report says how many withdrew.
+        "n_withdrawn": withdrawn_count(session, round_id=round_id),
     }
     return ReportInputs(round_details(session, round_), definition, rows, settings, analyze_options)
 
@@ -385,12 +400,17 @@ def report_figures(report: RoundReport) -> dict[str, str]:
             scale=(scale.min, scale.max),
             title=f"{definition.dimension(first).label} × {definition.dimension(second).label}",
         )
-    figures["raters"] = plots.plot_rater_deviations(
-        result, title="Rater deviation from the leave-one-out median"
-    )
-    figures["reliability"] = plots.plot_reliability_forest(
-        result, title="Krippendorff's alpha with 95% bootstrap CI"
-    )
+    # These two need something to draw (a rater with a deviation: two raters on an
+    # item; a defined alpha); a panel too small for them gets the tables without the
+    # figure, whose absence the tables' "undefined" entries explain.
+    with contextlib.suppress(plots.NothingToPlot):
+        figures["raters"] = plots.plot_rater_deviations(
+            result, title="Rater deviation from the leave-one-out median"
+        )
+    with contextlib.suppress(plots.NothingToPlot):
+        figures["reliability"] = plots.plot_reliability_forest(
+            result, title="Krippendorff's alpha with 95% bootstrap CI"
+        )
     severity = report.severity
     if severity is not None and severity.result is not None and severity.result.fitted:
         figures["wright"] = plots.plot_wright_map(
