@@ -1592,7 +1592,12 @@ def worker(
     engine = make_engine(settings.database_url)
     sender = mail.MailWorker(
         engine,
-        mail.transport_for(settings.smtp_url, settings.mail_dir),
+        mail.transport_for(
+            settings.smtp_url,
+            settings.mail_dir,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+        ),
         mail_from=settings.mail_from,
         interval=interval,
         base_url=settings.base_url,

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     #: ``mail_dir`` instead.
     smtp_url: str | None = Field(
         default=None, validation_alias=AliasChoices("elicit_smtp_url", "smtp_url")
+    )
+    #: SMTP user and password, when they are not in ``smtp_url`` (a password with
+    #: characters a URL would need escaped, or one kept in a secret store of its own).
+    smtp_user: str | None = Field(
+        default=None, validation_alias=AliasChoices("elicit_smtp_user", "smtp_user")
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("elicit_smtp_password", "smtp_password")
     )
     #: Sender address of e-mail to the panel.
     mail_from: str = Field(

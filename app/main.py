@@ -41,7 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             mailer = mail.MailWorker(
                 app.state.engine,
-                mail.transport_for(settings.smtp_url, settings.mail_dir),
+                mail.transport_for(
+                    settings.smtp_url,
+                    settings.mail_dir,
+                    user=settings.smtp_user,
+                    password=settings.smtp_password,
+                ),
                 mail_from=settings.mail_from,
                 base_url=settings.base_url,
             )

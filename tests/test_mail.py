@@ -204,3 +204,44 @@ def test_smtp_urls_are_checked(tmp_path: Path):
     assert isinstance(
         mail.transport_for("smtps://u:p@mail.example.org", tmp_path), mail.SmtpTransport
     )
+
+
+def test_the_smtp_user_and_password_may_come_apart_from_the_url(monkeypatch, tmp_path):
+    from pydantic import SecretStr
+
+    logins: list[tuple[str, str]] = []
+
+    class FakeSmtp:
+        def __init__(self, host, port, timeout):
+            self.host, self.port = host, port
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def ehlo(self):
+            pass
+
+        def has_extn(self, name):
+            return False  # a local relay: no STARTTLS needed
+
+        def login(self, user, password):
+            logins.append((user, password))
+
+        def send_message(self, message):
+            pass
+
+    monkeypatch.setattr(mail.smtplib, "SMTP", FakeSmtp)
+    message = EmailMessage()
+    message["To"] = "a@example.org"
+    apart = mail.transport_for(
+        "smtp://localhost:2525", tmp_path, user="relay", password=SecretStr("p@ss:word/")
+    )
+    apart.send(message)
+    assert logins == [("relay", "p@ss:word/")] and "p@ss" not in repr(apart)
+    # Credentials in the URL win; no user at all: no login.
+    mail.transport_for("smtp://u:pw@localhost:2525", tmp_path, user="relay").send(message)
+    mail.transport_for("smtp://localhost:2525", tmp_path).send(message)
+    assert logins == [("relay", "p@ss:word/"), ("u", "pw")]

@@ -31,7 +31,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
+from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
@@ -468,6 +469,9 @@ class SmtpTransport:
 
     url: str
     timeout: float = 30.0
+    #: Used when the URL carries no user (ELICIT_SMTP_USER / ELICIT_SMTP_PASSWORD).
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def send(self, message: EmailMessage) -> None:
         parts = urlsplit(self.url)
@@ -492,6 +496,8 @@ class SmtpTransport:
                         )
                 if parts.username:
                     client.login(unquote(parts.username), unquote(parts.password or ""))
+                elif self.user:
+                    client.login(self.user, self.password or "")
                 client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
@@ -514,7 +520,15 @@ class FolderTransport:
         temporary.replace(self.directory / name)  # whole files only
 
 
-def transport_for(smtp_url: str | None, mail_dir: Path) -> Transport:
+def transport_for(
+    smtp_url: str | None,
+    mail_dir: Path,
+    *,
+    user: str | None = None,
+    password: SecretStr | None = None,
+) -> Transport:
+    """SMTP when a server is set (its user and password from the URL or given here), else
+    .eml files into ``mail_dir``."""
     if smtp_url:
         scheme = urlsplit(smtp_url).scheme
         if scheme not in ("smtp", "smtps"):
@@ -522,7 +536,8 @@ def transport_for(smtp_url: str | None, mail_dir: Path) -> Transport:
                 f"ELICIT_SMTP_URL must start with smtp:// or smtps://, not {scheme}://",
                 field="smtp_url",
             )
-        return SmtpTransport(smtp_url)
+        secret = password.get_secret_value() if password is not None else None
+        return SmtpTransport(smtp_url, user=user, password=secret)
     return FolderTransport(mail_dir)
 
 
