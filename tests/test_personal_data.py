@@ -546,6 +546,24 @@ def test_the_privacy_page_renders_and_is_linked(client, app):
     assert "erased 180 days after" in page and "dpo@institute.example" in page
 
 
+def test_each_survey_has_a_privacy_notice_from_its_settings(session, client):
+    from tests.factories import make_survey
+
+    round_ = make_round(session)
+    make_survey(session, slug="quiet", mail={"send_receipts": False})
+    notice = client.get("/privacy/small")
+    assert notice.status_code == 200
+    text = notice.text
+    assert "In this survey: A small survey" in text and "rate 3 items on" in text
+    assert "<em>Sensitivity</em>, <em>Misuse</em>, and to give each an overall tier" in text
+    assert "a receipt is e-mailed to you" in text and "What is stored" in text
+    assert "No receipt is e-mailed" in client.get("/privacy/quiet").text
+    assert client.get("/privacy/nothing-here").status_code == 404
+    issued = _invite(session, round_)
+    _open_link(client, issued.token)
+    assert 'href="/privacy/small"' in client.get("/survey").text
+
+
 def test_many_experts_consenting_at_once_store_the_new_text_once(session, engine):
     import threading
 

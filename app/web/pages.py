@@ -12,11 +12,14 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app.config import Settings
 from app.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
 from app.models import id_of
-from app.services import audit, auth, sessions, users
+from app.services import audit, auth, sessions, surveys, users
+from app.survey_files import SurveyDefinition
 from app.web.deps import (
     SESSION_COOKIE,
+    Caller,
     CallerDep,
     SessionDep,
     SettingsDep,
@@ -32,6 +35,7 @@ from app.web.page_support import (
     render,
     set_session_cookie,
 )
+from app.web.params import Slug
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "elicit_login_csrf"
@@ -59,9 +63,27 @@ def home(request: Request, caller: CallerDep) -> Response:
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy_page(request: Request, caller: CallerDep, settings: SettingsDep) -> Response:
     """What is stored about the panel, why, for how long, who sees it, and the rights."""
+    return _privacy(request, caller, settings, None)
+
+
+@router.get("/privacy/{slug}", response_class=HTMLResponse)
+def survey_privacy_page(
+    slug: Slug, request: Request, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The privacy notice of one survey: the general page with what this survey asks (its
+    dimensions, rationales, overall tiers), whether rationales are shown to the panel in
+    later rounds, and whether receipts are e-mailed, from its newest version's file."""
+    version = surveys.get_survey_version(session, slug=slug)
+    return _privacy(request, caller, settings, surveys.definition_of(version))
+
+
+def _privacy(
+    request: Request, caller: Caller, settings: Settings, definition: SurveyDefinition | None
+) -> Response:
     context = {
         "retention_days": settings.retention_days,
         "privacy_contact": settings.privacy_contact,
+        "survey": definition,
     }
     return render(request, "privacy.html", context, caller=caller)
 
