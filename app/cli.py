@@ -236,6 +236,9 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
                 session, definition=definition, source_name=str(path)
             )
             state = "loaded as" if created else "unchanged,"
+            if created:
+                loaded = f"{definition.slug} v{version.number}"
+                _audit(session, "survey.loaded", "survey", loaded, file=str(path))
             _echo(f"{path}: {definition.slug} {state} version {version.number}")
 
 
@@ -333,11 +336,13 @@ def round_deadline(
         except ValueError:
             _fail(f"{closes_at!r} is not a time like 2026-12-31T18:00 (UTC) or 'none'")
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when
+    from app.services import audit, schedule
+
     with _session() as session:
-        rounds.set_closing_time(session, round_id=round_id, closes_at=when)
-        _audit(
-            session, "round.deadline_set", "round", round_id, round_id=round_id, closes_at=closes_at
-        )
+        before = schedule.audit_details(rounds.get_round(session, round_id=round_id))
+        moved_round = rounds.set_closing_time(session, round_id=round_id, closes_at=when)
+        moved = audit.changes(before, schedule.audit_details(moved_round))
+        _audit(session, "round.deadline_set", "round", round_id, round_id=round_id, changed=moved)
     _echo(
         f"round {round_id} "
         + (f"closes at {when:%Y-%m-%d %H:%M} UTC" if when else "has no closing time")
@@ -535,6 +540,7 @@ def round_schedule(
                 )
             except InvalidInput as exc:
                 _fail(f"--remind-days: {exc.message}")
+            before = schedule.audit_details(round_)
             schedule.set_schedule(
                 session,
                 round_id=round_id,
@@ -542,9 +548,11 @@ def round_schedule(
                 closes_at=kept[1] if closes_at is None else _cli_time(closes_at, "--closes-at"),
                 reminder_days=days,
             )
+            from app.services import audit
+
             scheduled = rounds.get_round(session, round_id=round_id)
-            details = schedule.audit_details(scheduled)
-            _audit(session, "round.scheduled", "round", round_id, round_id=round_id, **details)
+            moved = audit.changes(before, schedule.audit_details(scheduled))
+            _audit(session, "round.scheduled", "round", round_id, round_id=round_id, changed=moved)
         state = schedule.schedule_state(session, round_id=round_id)
     _print_schedule(state)
 
@@ -1155,11 +1163,14 @@ def user_role(
     role: Annotated[str, typer.Argument(help="admin or researcher")],
 ) -> None:
     """Make an account an admin or a researcher (the last active admin stays one)."""
-    from app.services import users
+    from app.services import audit, users
 
     with _session() as session:
+        account = users.get_user_by_email(session, email=email)
+        before = {"role": account.role if account else None}
         user = users.set_role(session, email=email, role=role)
-        _audit(session, "user.role_changed", "user", user.email, role=role)
+        moved = audit.changes(before, {"role": user.role})
+        _audit(session, "user.role_changed", "user", user.email, changed=moved)
         _echo(f"{_one(user.email)} is now {user.role}")
 
 

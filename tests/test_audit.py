@@ -74,7 +74,7 @@ def test_round_actions_on_the_pages_are_recorded_with_actor_and_round(session, c
     ]
     assert {e.actor for e in entries} == {"admin@example.org"}
     assert entries[2].details == {"count": 1} and entries[4].target_id == str(invitation_id)
-    assert entries[0].details == {"closes_at": "2031-01-02T03:04"}
+    assert entries[0].details == {"closes_at": "2031-01-02 03:04 UTC", "closes_at_before": ""}
 
     shown = client.get("/admin/audit").text
     assert "round.closed" in shown and "admin@example.org" in shown

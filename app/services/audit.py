@@ -7,6 +7,7 @@ Entries hold no secrets: no password, token, link or TOTP secret ever goes into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,13 +34,14 @@ def record(
     target_id: object = None,
     *,
     round_id: int | None = None,
+    changed: Mapping[str, str | None] | None = None,
     **details: str | int | bool | None,
 ) -> None:
     """Add one entry in the caller's transaction, so it exists exactly when the action
     does: ``audit.record(session, user.email, "round.opened", "round", round_id,
     round_id=round_id)``. Details are keywords (those that are None are left out); none
     may name a secret."""
-    kept = {k: v for k, v in details.items() if v is not None}
+    kept = {k: v for k, v in {**details, **(changed or {})}.items() if v is not None}
     for key in kept:
         if any(word in key.lower() for word in _SECRET_WORDS):
             raise ValueError(f"audit details must not carry secrets ({key!r})")
@@ -53,6 +55,19 @@ def record(
             details=kept or None,
         )
     )
+
+
+def changes(
+    before: Mapping[str, str | None], after: Mapping[str, str | None]
+) -> dict[str, str | None]:
+    """Details of a change: each value that changed, as ``name`` (after) and
+    ``name_before``, for ``record(..., changed=changes(before, after))``."""
+    out: dict[str, str | None] = {}
+    for name in dict.fromkeys([*before, *after]):
+        if before.get(name) != after.get(name):
+            out[name] = after.get(name) or ""
+            out[f"{name}_before"] = before.get(name) or ""
+    return out
 
 
 @dataclass(frozen=True)

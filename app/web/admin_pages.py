@@ -157,11 +157,13 @@ def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
 @router.post("/admin/rounds/{round_id}/deadline")
 def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
     text = page.text("closes_at").strip()
+    before = _schedule_details(page, round_id)
     try:
         when = _utc_time(text, field="closes_at") if text else None
         rounds.set_closing_time(page.session, round_id=round_id, closes_at=when)
     except InvalidInput as exc:
         return _round_page_with_error(page, round_id, exc, "closes_at")
+    moved = audit.changes(before, _schedule_details(page, round_id))
     audit.record(
         page.session,
         page.user.email,
@@ -169,7 +171,7 @@ def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
         "round",
         round_id,
         round_id=round_id,
-        closes_at=text,
+        changed=moved,
     )
     return redirect(f"/admin/rounds/{round_id}")
 
@@ -181,6 +183,7 @@ _SCHEDULE_FIELDS = ("opens_at", "opens_at_offset", "closes_at_offset", "reminder
 def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     # An open round's form has no opening time: the one it had is kept.
     kept = rounds.get_round(page.session, round_id=round_id).opens_at
+    before = _schedule_details(page, round_id)
     try:
         opens_at = _form_time(page, "opens_at") if "opens_at" in page.form else kept
         schedule.set_schedule(
@@ -200,7 +203,7 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
         "round",
         round_id,
         round_id=round_id,
-        **_schedule_details(page, round_id),
+        changed=audit.changes(before, _schedule_details(page, round_id)),
     )
     return redirect(f"/admin/rounds/{round_id}#schedule")
 
@@ -534,19 +537,14 @@ def _account_change(
 ) -> Response:
     """One change to an account from its row's form; a refusal (the last admin, a bad
     role) is shown in that row."""
-    email = users.get_user(page.session, user_id=user_id).email
+    account = users.get_user(page.session, user_id=user_id)
+    email, role_before = account.email, account.role
     try:
         change(page.session, email=email, **kw)
     except (InvalidInput, Conflict) as exc:
         return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
-    audit.record(
-        page.session,
-        page.user.email,
-        action,
-        "user",
-        email,
-        **{k: v for k, v in kw.items() if k == "role"},
-    )
+    moved = audit.changes({"role": role_before}, {"role": kw["role"]}) if "role" in kw else {}
+    audit.record(page.session, page.user.email, action, "user", email, changed=moved)
     return redirect(f"/admin/users#user-{user_id}")
 
 

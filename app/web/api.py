@@ -163,6 +163,9 @@ def load_survey(
     loaded = surveys.load_survey_text(session, content=body.content, filename=body.filename)
     if not loaded.created:
         response.status_code = 200
+    else:
+        version = f"{loaded.slug} v{loaded.version.number}"
+        audit.record(session, user.email, "survey.loaded", "survey", version, file=body.filename)
     return SurveyVersionLoaded(
         slug=loaded.slug, created=loaded.created, **loaded.version.model_dump()
     )
@@ -212,8 +215,9 @@ def update_round(
     round_id: RoundId, body: RoundUpdate, session: SessionDep, user: AdminUser
 ) -> RoundPublic:
     """Set or clear the round's closing time."""
+    before = schedule.audit_details(rounds.get_round(session, round_id=round_id))
     round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
-    closes_at = body.closes_at.isoformat() if body.closes_at else ""
+    moved = audit.changes(before, schedule.audit_details(round_))
     audit.record(
         session,
         user.email,
@@ -221,7 +225,7 @@ def update_round(
         "round",
         round_id,
         round_id=round_id,
-        closes_at=closes_at,
+        changed=moved,
     )
     return _round_out(session, round_)
 
@@ -239,6 +243,7 @@ def set_schedule(
     """Set the round's schedule: the worker opens the draft round at `opens_at`, reminds
     those who have not submitted `reminder_days` days before `closes_at`, and closes it at
     `closes_at`, each step once. Null times and no days clear it."""
+    before = schedule.audit_details(rounds.get_round(session, round_id=round_id))
     round_ = schedule.set_schedule(
         session,
         round_id=round_id,
@@ -246,9 +251,9 @@ def set_schedule(
         closes_at=body.closes_at,
         reminder_days=body.reminder_days,
     )
-    details = schedule.audit_details(round_)
+    moved = audit.changes(before, schedule.audit_details(round_))
     audit.record(
-        session, user.email, "round.scheduled", "round", round_id, round_id=round_id, **details
+        session, user.email, "round.scheduled", "round", round_id, round_id=round_id, changed=moved
     )
     return _scheduled_out(session, round_)
 
@@ -655,8 +660,9 @@ def update_user(
     last active admin can be neither demoted nor deactivated (409)."""
     target = users.get_user(session, user_id=user_id)
     if body.role is not None and body.role != target.role:
+        moved = audit.changes({"role": target.role}, {"role": body.role})
         users.set_role(session, email=target.email, role=body.role)
-        audit.record(session, user.email, "user.role_changed", "user", target.email, role=body.role)
+        audit.record(session, user.email, "user.role_changed", "user", target.email, changed=moved)
     if body.is_active is not None and body.is_active != target.is_active:
         change = users.activate_user if body.is_active else users.deactivate_user
         change(session, email=target.email)
