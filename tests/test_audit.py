@@ -307,3 +307,25 @@ def test_rating_history_on_the_command_line(session, elicit, answered, tmp_path,
     assert {r["expert_code"] for r in rows} == {changed, other}
     missing = elicit("round", "history", "9999", ok=False)
     assert missing.exit_code == 1 and "9999" in missing.output
+
+
+def test_the_trail_downloads_as_csv_with_formulas_neutralised(session, client, backend):
+    make_user(session)
+    make_user(session, email="res@example.org", role="researcher")
+    round_ = make_round(session, status="draft")
+    audit.record(
+        session, "admin@example.org", "round.opened", "round", round_.id, round_id=round_.id
+    )
+    audit.record(session, "admin@example.org", "user.created", "user", "=cmd|' /C calc'!A0")
+    session.commit()
+    sign_in_page(client)
+    page = client.get("/admin/audit").text
+    assert 'href="/admin/audit.csv"' in page
+    everything = list(csv.DictReader(io.StringIO(client.get("/admin/audit.csv").text)))
+    assert [row["action"] for row in everything] == ["round.opened", "user.created"]
+    assert everything[1]["target_id"].startswith("'=")  # no formula for a spreadsheet
+    one = client.get("/admin/audit.csv", params={"round": round_.id})
+    assert one.headers["content-disposition"].endswith(f'audit-round-{round_.id}.csv"')
+    assert [row["action"] for row in csv.DictReader(io.StringIO(one.text))] == ["round.opened"]
+    sign_in_page(client, "res@example.org")
+    assert client.get("/admin/audit.csv").status_code == 403

@@ -7,6 +7,7 @@ Entries hold no secrets: no password, token, link or TOTP secret ever goes into
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +119,31 @@ def entries(
         for row in rows[:limit]
     ]
     return AuditPage(page, page[-1].id if len(rows) > limit else None)
+
+
+AUDIT_COLUMNS = ["id", "at", "actor", "action", "target_type", "target_id", "round_id", "details"]
+
+
+def entries_csv(session: Session, *, round_id: int | None = None) -> str:
+    """The whole trail (of one round if given), oldest first, as CSV: the details as JSON
+    text, every text cell neutralised against spreadsheet formulas."""
+    query = select(AuditEntry).order_by(col(AuditEntry.id))
+    if round_id is not None:
+        query = query.where(AuditEntry.round_id == round_id)
+    rows = [
+        [
+            row.id,
+            row.at.isoformat(),
+            row.actor,
+            row.action,
+            row.target_type,
+            row.target_id or "",
+            row.round_id or "",
+            json.dumps(row.details or {}, sort_keys=True, ensure_ascii=False),
+        ]
+        for row in session.exec(query)
+    ]
+    return write_csv(rows, AUDIT_COLUMNS)
 
 
 class RatedCell(ReadModel):

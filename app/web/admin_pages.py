@@ -564,6 +564,20 @@ def admin_audit(
     )
 
 
+@router.get("/admin/audit.csv")
+def admin_audit_csv(
+    page: AdminPageDep,
+    round_id: Annotated[int | None, Query(alias="round", ge=1, le=DB_INT_MAX)] = None,
+) -> Response:
+    """The audit trail (of one round if chosen) as CSV, oldest first."""
+    name = f"audit-round-{round_id}.csv" if round_id else "audit.csv"
+    return Response(
+        audit.entries_csv(page.session, round_id=round_id),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 HistoryFilter = Annotated[str | None, Query(max_length=64)]
 
 
