@@ -25,10 +25,15 @@ pytestmark = pytest.mark.browser
 DIMENSIONS = ("proprietary", "misuse", "tier")
 
 
+#: The demo site's database (its outbox holds the links e-mailed to staff).
+_SITE_DATABASE = [""]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, DemoInfo]]:
     directory = tmp_path_factory.mktemp("browser")
     database_url = f"sqlite:///{directory / 'browser.db'}"
+    _SITE_DATABASE[0] = database_url
     port = free_port()
     demo = run_demo(database_url, f"http://127.0.0.1:{port}")
     with live_server(database_url, port=port, log_dir=directory) as server:
@@ -412,6 +417,91 @@ def test_admin_console(
     assert all(code.startswith("E-") for code in raters)
     for secret in ("Demo Expert", "@example.org", "Ada Lovelace", "/i/"):
         assert secret not in content
+
+
+def _mailed_link(to: str, path: str) -> str:
+    """The newest link to ``path`` e-mailed to ``to`` (read from the site's outbox)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_SITE_DATABASE[0])
+    try:
+        with engine.connect() as connection:
+            body = connection.execute(
+                text("SELECT body FROM outbox WHERE to_address = :to ORDER BY id DESC"),
+                {"to": to},
+            ).scalar()
+    finally:
+        engine.dispose()
+    found = re.search(rf"https?://\S+{path}\S+", body or "")
+    assert found, body
+    return found.group(0)
+
+
+def test_account_lifecycle(site: tuple[LiveServer, DemoInfo], new_context: Any, screenshots: Path):
+    """An admin creates a colleague's account; the colleague sets a password from the
+    e-mailed link and signs in; deactivated, their open session ends; re-activated, a reset
+    link gives them a new password; and they change it themselves on their account page."""
+    server, demo = site
+    admin = new_context().new_page()
+    admin.goto(server.url + "/login")
+    admin.get_by_label("E-mail").fill(demo.admin_email)
+    admin.get_by_label("Password").fill(demo.admin_password)
+    admin.keyboard.press("Enter")
+    admin.wait_for_url("**/admin")
+    admin.goto(server.url + "/admin/users")
+    admin.get_by_label("E-mail", exact=True).fill("colleague@example.org")
+    admin.get_by_label("Role", exact=True).select_option("researcher")
+    admin.get_by_role("button", name="Create account").click()
+    assert admin.get_by_text("colleague@example.org").first.is_visible()
+    admin.screenshot(path=str(screenshots / "admin_users.png"), full_page=True)
+
+    colleague = new_context().new_page()
+    colleague.goto(_mailed_link("colleague@example.org", "/reset/"))
+    first = "a first passphrase, long enough"
+    colleague.get_by_label("New password", exact=True).fill(first)
+    colleague.get_by_label("New password again").fill(first)
+    colleague.get_by_role("button", name="Set password").click()
+    colleague.wait_for_url("**/login**")
+    colleague.get_by_label("E-mail").fill("colleague@example.org")
+    colleague.get_by_label("Password").fill(first)
+    colleague.get_by_role("button", name="Sign in").click()
+    colleague.wait_for_url("**/admin")
+
+    admin.get_by_role("button", name="Deactivate colleague@example.org").click()
+    admin.wait_for_load_state()
+    colleague.goto(server.url + "/admin")
+    assert "/login" in colleague.url or colleague.get_by_text("Sign in").first.is_visible()
+
+    admin.get_by_role("button", name="Activate colleague@example.org").click()
+    admin.wait_for_load_state()
+    admin.get_by_role(
+        "button", name="Send colleague@example.org a link to set a new password"
+    ).click()
+    admin.wait_for_load_state()
+    colleague.goto(_mailed_link("colleague@example.org", "/reset/"))
+    second = "a second passphrase, also long"
+    colleague.get_by_label("New password", exact=True).fill(second)
+    colleague.get_by_label("New password again").fill(second)
+    colleague.get_by_role("button", name="Set password").click()
+    colleague.wait_for_url("**/login**")
+    colleague.get_by_label("E-mail").fill("colleague@example.org")
+    colleague.get_by_label("Password").fill(second)
+    colleague.get_by_role("button", name="Sign in").click()
+    colleague.wait_for_url("**/admin")
+
+    colleague.goto(server.url + "/account")
+    colleague.screenshot(path=str(screenshots / "account.png"), full_page=True)
+    assert _axe_violations(colleague) == []
+    third = "a third passphrase, chosen by me"
+    colleague.get_by_label("Current password").fill(second)
+    colleague.get_by_label("New password", exact=True).fill(third)
+    colleague.get_by_label("New password again").fill(third)
+    colleague.get_by_role("button", name="Change password").click()
+    colleague.wait_for_url("**/login**")
+    colleague.get_by_label("E-mail").fill("colleague@example.org")
+    colleague.get_by_label("Password").fill(third)
+    colleague.get_by_role("button", name="Sign in").click()
+    colleague.wait_for_url("**/admin")
 
 
 # --- how the pages look ----------------------------------------------------------------
