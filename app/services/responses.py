@@ -15,6 +15,7 @@ from app.inputs import RatingInput
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
 from app.services.privacy import CONSENT_STATEMENT, consent_text, keep_consent_text, text_digest
 from app.services.rounds import (
+    PanelFeedback,
     ensure_accepting,
     feedback_of,
     round_cells,
@@ -38,6 +39,8 @@ class ResponseState:
     items: list[Item]
     #: The same expert's answers in the previous Delphi round, if any.
     previous: dict[tuple[str, str], Rating]
+    #: The panel's feedback from the previous round (read once, not per question).
+    feedback: PanelFeedback | None
 
     @property
     def consent_text(self) -> str:
@@ -150,6 +153,7 @@ def load_response_state(session: Session, *, response_id: int) -> ResponseState:
         round_cells(round_, definition),
         round_items(round_, definition),
         previous_answers(session, response=response),
+        feedback_of(round_),
     )
 
 
@@ -177,12 +181,13 @@ def save_ratings(
     definition = round_definition(session, round_)
     asked = {item for item, _ in round_cells(round_, definition)}
     checked = [_validated(definition, index, r) for index, r in enumerate(ratings)]
+    feedback = feedback_of(round_)  # parsed once per save, not once per answer
     for index, r in enumerate(checked):
         if r.item not in asked:
             raise InvalidInput(
                 f"item {r.item!r} is not asked in this round", field=f"ratings[{index}].item"
             )
-        _check_reason(round_, definition, index, r)
+        _check_reason(feedback, definition, index, r)
     seen: set[tuple[str, str]] = set()
     for index, r in enumerate(checked):
         if (r.item, r.dimension) in seen:
@@ -351,9 +356,10 @@ def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> Rati
     return r
 
 
-def outside_panel_range(round_: Round, item: str, dimension: str, value: int) -> str | None:
+def outside_panel_range(
+    feedback: PanelFeedback | None, item: str, dimension: str, value: int
+) -> str | None:
     """If ``value`` lies outside the previous round's interquartile range, say so."""
-    feedback = feedback_of(round_)
     cell = feedback.cell(item, dimension) if feedback else None
     if cell is None or cell.q1 is None or cell.q3 is None:
         return None
@@ -362,11 +368,13 @@ def outside_panel_range(round_: Round, item: str, dimension: str, value: int) ->
     return f"the panel's middle half lay between {cell.q1:g} and {cell.q3:g}"
 
 
-def _check_reason(round_: Round, definition: SurveyDefinition, index: int, r: RatingInput) -> None:
+def _check_reason(
+    feedback: PanelFeedback | None, definition: SurveyDefinition, index: int, r: RatingInput
+) -> None:
     # Delphi: moving to, or staying at, a value outside the panel's IQR needs a reason.
     if r.status != "value" or r.value is None or not definition.delphi.require_reason_outside_iqr:
         return
-    where = outside_panel_range(round_, r.item, r.dimension, r.value)
+    where = outside_panel_range(feedback, r.item, r.dimension, r.value)
     if where and not r.rationale.strip():
         raise InvalidInput(
             f"{r.value} is outside the panel's range in the previous round ({where}); "

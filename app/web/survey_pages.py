@@ -271,8 +271,7 @@ def _view(
 def _feedback_view(
     state: responses.ResponseState, item_key: str, key: str, levels: list[tuple[int, str]]
 ) -> dict[str, Any] | None:
-    feedback = rounds.feedback_of(state.round)
-    cell = feedback.cell(item_key, key) if feedback else None
+    cell = state.feedback.cell(item_key, key) if state.feedback else None
     if cell is None:
         return None
     total = sum(cell.histogram.values()) or 1
