@@ -327,8 +327,6 @@ def round_deadline(
     """Set or clear the time at which a round stops accepting answers."""
     from datetime import UTC
 
-    from app.services import rounds
-
     when = None
     if closes_at.lower() != "none":
         try:
@@ -339,10 +337,7 @@ def round_deadline(
     from app.services import audit, schedule
 
     with _session() as session:
-        before = schedule.audit_details(rounds.get_round(session, round_id=round_id))
-        moved_round = rounds.set_closing_time(session, round_id=round_id, closes_at=when)
-        moved = audit.changes(before, schedule.audit_details(moved_round))
-        _audit(session, "round.deadline_set", "round", round_id, round_id=round_id, changed=moved)
+        schedule.set_closing_time(session, round_id=round_id, closes_at=when, actor=audit.CLI)
     _echo(
         f"round {round_id} "
         + (f"closes at {when:%Y-%m-%d %H:%M} UTC" if when else "has no closing time")
@@ -519,7 +514,7 @@ def round_schedule(
     it, each step once. Times carry an offset or Z; a time without one is UTC. What is not
     given keeps its value; with no option at all, the schedule is shown."""
     from app.errors import InvalidInput
-    from app.services import rounds, schedule
+    from app.services import audit, rounds, schedule
 
     given = (opens_at, closes_at, remind_days)
     with _session() as session:
@@ -540,19 +535,14 @@ def round_schedule(
                 )
             except InvalidInput as exc:
                 _fail(f"--remind-days: {exc.message}")
-            before = schedule.audit_details(round_)
             schedule.set_schedule(
                 session,
                 round_id=round_id,
                 opens_at=kept[0] if opens_at is None else _cli_time(opens_at, "--opens-at"),
                 closes_at=kept[1] if closes_at is None else _cli_time(closes_at, "--closes-at"),
                 reminder_days=days,
+                actor=audit.CLI,
             )
-            from app.services import audit
-
-            scheduled = rounds.get_round(session, round_id=round_id)
-            moved = audit.changes(before, schedule.audit_details(scheduled))
-            _audit(session, "round.scheduled", "round", round_id, round_id=round_id, changed=moved)
         state = schedule.schedule_state(session, round_id=round_id)
     _print_schedule(state)
 

@@ -31,6 +31,7 @@ from app.errors import Conflict, DomainError, InvalidInput
 from app.models import Round, RoundEvent, id_of, utcnow
 from app.services import ReadModel, audit, mail
 from app.services.rounds import close_round, get_round, locked_round, open_round, round_progress
+from app.services.rounds import set_closing_time as rounds_set_closing_time
 
 _log = logging.getLogger("elicit.schedule")
 
@@ -109,11 +110,14 @@ def set_schedule(
     closes_at: datetime | None,
     reminder_days: Sequence[int],
     now: datetime | None = None,
+    actor: str | None = None,
 ) -> Round:
     """Set (or clear, with None and no days) a round's opening time, closing time and
-    reminder days; InvalidInput naming the field when one does not fit."""
+    reminder days; InvalidInput naming the field when one does not fit. With an
+    ``actor``, the change goes into the audit trail with its before and after."""
     now = now or utcnow()
     round_ = locked_round(session, round_id)
+    before = audit_details(round_)
     if round_.status == "closed":
         raise Conflict(f"round {round_id} is closed: its schedule is over")
     opens_at = _aware(opens_at, "opens_at")
@@ -131,7 +135,27 @@ def set_schedule(
     round_.reminder_days = days or None
     session.add(round_)
     session.flush()
+    if actor is not None:
+        _record_change(session, actor, "round.scheduled", round_, before)
     return round_
+
+
+def set_closing_time(
+    session: Session, *, round_id: int, closes_at: datetime | None, actor: str
+) -> Round:
+    """``rounds.set_closing_time``, recorded in the audit trail with before and after."""
+    before = audit_details(get_round(session, round_id=round_id))
+    round_ = rounds_set_closing_time(session, round_id=round_id, closes_at=closes_at)
+    _record_change(session, actor, "round.deadline_set", round_, before)
+    return round_
+
+
+def _record_change(
+    session: Session, actor: str, action: str, round_: Round, before: dict[str, str | None]
+) -> None:
+    round_id = id_of(round_)
+    moved = audit.changes(before, audit_details(round_))
+    audit.record(session, actor, action, "round", round_id, round_id=round_id, changed=moved)
 
 
 def _check_times(

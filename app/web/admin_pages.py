@@ -157,22 +157,13 @@ def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
 @router.post("/admin/rounds/{round_id}/deadline")
 def admin_set_deadline(round_id: RoundId, page: AdminFormDep) -> Response:
     text = page.text("closes_at").strip()
-    before = _schedule_details(page, round_id)
     try:
         when = _utc_time(text, field="closes_at") if text else None
-        rounds.set_closing_time(page.session, round_id=round_id, closes_at=when)
+        schedule.set_closing_time(
+            page.session, round_id=round_id, closes_at=when, actor=page.user.email
+        )
     except InvalidInput as exc:
         return _round_page_with_error(page, round_id, exc, "closes_at")
-    moved = audit.changes(before, _schedule_details(page, round_id))
-    audit.record(
-        page.session,
-        page.user.email,
-        "round.deadline_set",
-        "round",
-        round_id,
-        round_id=round_id,
-        changed=moved,
-    )
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -183,7 +174,6 @@ _SCHEDULE_FIELDS = ("opens_at", "opens_at_offset", "closes_at_offset", "reminder
 def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     # An open round's form has no opening time: the one it had is kept.
     kept = rounds.get_round(page.session, round_id=round_id).opens_at
-    before = _schedule_details(page, round_id)
     try:
         opens_at = _form_time(page, "opens_at") if "opens_at" in page.form else kept
         schedule.set_schedule(
@@ -192,24 +182,12 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
             opens_at=opens_at,
             closes_at=_form_time(page, "closes_at"),
             reminder_days=schedule.parse_reminder_days(page.text("reminder_days")),
+            actor=page.user.email,
         )
     except InvalidInput as exc:
         where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
         return _round_page_with_error(page, round_id, exc, where)
-    audit.record(
-        page.session,
-        page.user.email,
-        "round.scheduled",
-        "round",
-        round_id,
-        round_id=round_id,
-        changed=audit.changes(before, _schedule_details(page, round_id)),
-    )
     return redirect(f"/admin/rounds/{round_id}#schedule")
-
-
-def _schedule_details(page: StaffPage, round_id: int) -> dict[str, str | None]:
-    return schedule.audit_details(rounds.get_round(page.session, round_id=round_id))
 
 
 def _form_time(page: AdminForm, name: str) -> datetime | None:

@@ -215,17 +215,8 @@ def update_round(
     round_id: RoundId, body: RoundUpdate, session: SessionDep, user: AdminUser
 ) -> RoundPublic:
     """Set or clear the round's closing time."""
-    before = schedule.audit_details(rounds.get_round(session, round_id=round_id))
-    round_ = rounds.set_closing_time(session, round_id=round_id, closes_at=body.closes_at)
-    moved = audit.changes(before, schedule.audit_details(round_))
-    audit.record(
-        session,
-        user.email,
-        "round.deadline_set",
-        "round",
-        round_id,
-        round_id=round_id,
-        changed=moved,
+    round_ = schedule.set_closing_time(
+        session, round_id=round_id, closes_at=body.closes_at, actor=user.email
     )
     return _round_out(session, round_)
 
@@ -243,17 +234,13 @@ def set_schedule(
     """Set the round's schedule: the worker opens the draft round at `opens_at`, reminds
     those who have not submitted `reminder_days` days before `closes_at`, and closes it at
     `closes_at`, each step once. Null times and no days clear it."""
-    before = schedule.audit_details(rounds.get_round(session, round_id=round_id))
     round_ = schedule.set_schedule(
         session,
         round_id=round_id,
         opens_at=body.opens_at,
         closes_at=body.closes_at,
         reminder_days=body.reminder_days,
-    )
-    moved = audit.changes(before, schedule.audit_details(round_))
-    audit.record(
-        session, user.email, "round.scheduled", "round", round_id, round_id=round_id, changed=moved
+        actor=user.email,
     )
     return _scheduled_out(session, round_)
 
