@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import AliasChoices, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from app.models import AuditEntry, Expert, RatingChange, Response
+from app.models import AuditEntry, Expert, RatingChange, Response, id_of
 from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
@@ -107,7 +107,7 @@ def entries(
     rows = list(session.exec(query).all())
     page = [
         AuditRecord(
-            id=_id(row.id),
+            id=id_of(row),
             at=row.at,
             actor=row.actor,
             action=row.action,
@@ -237,8 +237,3 @@ def history_csv(history: list[RatingHistoryEntry]) -> str:
         for h in history
     ]
     return write_csv(rows, HISTORY_COLUMNS)
-
-
-def _id(value: int | None) -> int:
-    assert value is not None
-    return value
