@@ -249,7 +249,7 @@ def _context(
         "survey_title": survey_title,
         "round_name": round_.name,
         "link": invitation.url(base_url),
-        "closes_at": f"{round_.closes_at:%Y-%m-%d %H:%M} UTC" if round_.closes_at else "",
+        "closes_at": _utc_text(round_.closes_at),
     }
 
 
