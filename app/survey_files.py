@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from app.errors import InvalidInput
+from app.survey_context import Category, Context, Decision
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
@@ -142,6 +143,10 @@ class Item(_Strict):
     label: str = Field(min_length=1)
     description: str = Field(min_length=1)
     group: str | None = None
+    #: The broad category (in ``categories``) this item is a subcategory of.
+    parent: Key | None = None
+    #: Context factors this item's tier depends on (beyond the whole rubric's).
+    factors: list[Key] = Field(default_factory=list)
 
 
 class Tier(_Strict):
@@ -297,12 +302,18 @@ class SurveyDefinition(_Strict):
     reliability: ReliabilityCriterion = ReliabilityCriterion()
     delphi: DelphiSettings = DelphiSettings()
     mail: MailTexts = MailTexts()
+    context: Context = Context()
+    categories: list[Category] = Field(default_factory=list)
+    #: What each tier implies in practice, keyed by tier (all tiers or none).
+    decisions: dict[Key, Decision] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> SurveyDefinition:
         _unique("dimensions", [d.key for d in self.dimensions])
         _unique("items", [i.key for i in self.items])
         _unique("tiers", [t.key for t in self.tiers])
+        _unique("categories", [c.key for c in self.categories])
+        _check_context_references(self)
         for index, dim in enumerate(self.dimensions):
             if dim.key == HOLISTIC_TIER_KEY:
                 raise _LocatedError(
@@ -332,6 +343,20 @@ class SurveyDefinition(_Strict):
                 return t
         raise KeyError(key)
 
+    def group_of(self, item: Item) -> str | None:
+        """The heading an item is listed under: its category's label, else its group."""
+        if item.parent is not None:
+            return next(c.label for c in self.categories if c.key == item.parent)
+        return item.group
+
+    def affected_items(self, factor_key: str) -> list[str]:
+        """The items whose tier depends on a factor: every item when the whole rubric
+        depends on it or no item names it, else the items that name it."""
+        naming = [i.key for i in self.items if factor_key in i.factors]
+        if factor_key in self.context.whole_rubric or not naming:
+            return [i.key for i in self.items]
+        return naming
+
     @property
     def tier_keys(self) -> list[str]:
         """Tier keys in order, lowest first."""
@@ -342,11 +367,64 @@ class SurveyDefinition(_Strict):
         return self.tier_rule.tier_for_score(self.tier_rule.score(scores), self.tier_keys)
 
     def canonical_json(self) -> str:
-        """The definition as canonical JSON (sorted keys, no whitespace): what is hashed."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """The definition as canonical JSON (sorted keys, no whitespace): what is hashed.
+
+        Sections added to the format later are left out while a file does not use them,
+        so an unchanged file keeps its digest (and is not taken for a new version)."""
+        data = self.model_dump(mode="json")
+        for key, unused in _ADDED_SECTIONS.items():
+            if data.get(key) == unused:
+                del data[key]
+        for item in data["items"]:
+            for key, unused in _ADDED_ITEM_FIELDS.items():
+                if item.get(key) == unused:
+                    del item[key]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def content_sha256(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+
+#: Sections and item fields added after the first surveys were stored, with their value
+#: when unused (left out of :meth:`SurveyDefinition.canonical_json` then).
+_ADDED_SECTIONS: dict[str, object] = {
+    "context": {"factors": [], "whole_rubric": []},
+    "categories": [],
+    "decisions": {},
+}
+_ADDED_ITEM_FIELDS: dict[str, object] = {"parent": None, "factors": []}
+
+
+def _check_context_references(survey: SurveyDefinition) -> None:
+    """Items name declared factors and categories; decisions are given for every tier."""
+    factors = {f.key for f in survey.context.factors}
+    categories = {c.key for c in survey.categories}
+    for index, item in enumerate(survey.items):
+        for position, key in enumerate(item.factors):
+            if key not in factors:
+                declared = ", ".join(sorted(factors)) or "none declared"
+                raise _LocatedError(
+                    ("items", index, "factors", position),
+                    f"item {item.key!r} names factor {key!r}, which context.factors does not "
+                    f"declare ({declared})",
+                )
+        if item.parent is not None and item.parent not in categories:
+            declared = ", ".join(sorted(categories)) or "none declared"
+            raise _LocatedError(
+                ("items", index, "parent"),
+                f"item {item.key!r} names category {item.parent!r}, which `categories` does "
+                f"not declare ({declared})",
+            )
+    tiers = [t.key for t in survey.tiers]
+    if survey.decisions:
+        unknown = sorted(set(survey.decisions) - set(tiers))
+        missing = [t for t in tiers if t not in survey.decisions]
+        if unknown:
+            raise _LocatedError(
+                ("decisions", unknown[0]), f"decisions name unknown tiers {unknown}"
+            )
+        if missing:
+            raise _LocatedError(("decisions",), f"decisions are missing for tiers {missing}")
 
 
 def _unique(field: str, keys: list[str]) -> None:

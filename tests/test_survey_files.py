@@ -84,7 +84,7 @@ def test_shipped_surveys_are_consistent(shipped: dict[str, SurveyDefinition]) ->
         item_keys = [i.key for i in survey.items]
         assert len(item_keys) == len(set(item_keys))
         assert len({i.label for i in survey.items}) == len(item_keys)
-        assert all(i.group and len(i.description.split()) >= 25 for i in survey.items)
+        assert all(survey.group_of(i) and len(i.description.split()) >= 25 for i in survey.items)
         rule = survey.tier_rule
         assert rule.aggregate == "max"
         assert sorted(rule.thresholds) == sorted(survey.tier_keys[1:])
