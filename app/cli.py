@@ -913,17 +913,30 @@ def calibrate(
         )
 
 
+def _pairs(given: list[str], option: str) -> dict[str, object]:
+    """``KEY=VALUE`` options as a mapping (a usage error names the one without ``=``)."""
+    pairs: dict[str, object] = {}
+    for text in given:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{text!r}: write FACTOR=VALUE", param_hint=option)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 @cli.command("publish")
 def publish(
     round_id: RoundArg,
     publisher: Annotated[str, typer.Option(help="E-mail of the admin publishing")],
-    company_relations: Annotated[
-        str | None, typer.Option(help="Context: relations with AI companies")
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            metavar="FACTOR=VALUE",
+            help="The value the rubric assumes for one of the survey's context factors "
+            "(repeat for each; `elicit context show SLUG` lists them)",
+        ),
     ] = None,
-    network_membership: Annotated[
-        str | None, typer.Option(help="Context: network membership")
-    ] = None,
-    legal_powers: Annotated[str | None, typer.Option(help="Context: legal powers")] = None,
     notes: Annotated[str | None, typer.Option(help="Context: other assumptions")] = None,
     justification: Annotated[
         str | None, typer.Option(help="Needed when reliability is below the minimum")
@@ -945,12 +958,7 @@ def publish(
             round_id=round_id,
             publisher=user,
             justification=justification,
-            context={
-                "company_relations": company_relations or "",
-                "network_membership": network_membership or "",
-                "legal_powers": legal_powers or "",
-                "notes": notes or "",
-            },
+            context={**_pairs(context or [], "--context"), "notes": notes or ""},
             n_bootstrap=n_bootstrap,
             seed=seed,
         )

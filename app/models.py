@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -434,3 +434,116 @@ class AuditEntry(SQLModel, table=True):
     target_id: str | None = Field(default=None, max_length=80)
     round_id: int | None = _fk("rounds.id", nullable=True)
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class FactorObservation(SQLModel, table=True):
+    """What staff observed of a survey's context factor: the value, when, and the source.
+
+    Append-only: a correction is a newer observation."""
+
+    __tablename__ = "factor_observations"
+    __table_args__ = (
+        Index("ix_factor_observations_survey_factor", "survey_id", "factor_key", "observed_on"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = _fk("surveys.id")
+    factor_key: str = Field(max_length=64)
+    #: The value as the factor's type has it (a choice's key, a number, an ISO date, text).
+    value: Any = Field(sa_column=Column(JSON, nullable=True))
+    observed_on: date
+    source_url: str = Field(default="", max_length=2000)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    recorded_by: str = Field(max_length=320)
+    created_at: datetime = _ts()
+
+
+class RubricReview(SQLModel, table=True):
+    """A trigger that fired for a published version: while it is open the version is
+    "under review" on its public page. One row per (version, trigger), so a trigger checked
+    again, by the worker or another observation, fires once."""
+
+    __tablename__ = "rubric_reviews"
+    __table_args__ = (
+        UniqueConstraint(
+            "rubric_version_id", "trigger_key", name="uq_rubric_reviews_version_trigger"
+        ),
+        CheckConstraint("kind IN ('assumption', 'review_date', 'indicator')", name="kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rubric_version_id: int = _fk("rubric_versions.id")
+    #: What fired, e.g. "assumption:company_relations:17" (observation 17).
+    trigger_key: str = Field(max_length=200)
+    kind: str = Field(max_length=20)
+    factor_key: str = Field(max_length=64)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    observation_id: int | None = _fk("factor_observations.id", nullable=True)
+    #: The items whose tiers the factor bears on.
+    item_keys: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    opened_at: datetime = _ts()
+    closed_at: datetime | None = _ts(nullable=True, default=False)
+    closed_by: str | None = Field(default=None, max_length=320)
+    resolution: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The round started to re-rate the affected items, if one was.
+    round_id: int | None = _fk("rounds.id", nullable=True)
+
+
+class RubricEvent(SQLModel, table=True):
+    """Something subscribers are told about: a version published, a review opened or
+    closed. The Atom feed lists these; each is delivered to the webhooks subscribed."""
+
+    __tablename__ = "rubric_events"
+    __table_args__ = (
+        CheckConstraint("kind IN ('published', 'under_review', 'review_closed')", name="kind"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = _fk("surveys.id")
+    rubric_version_id: int = _fk("rubric_versions.id")
+    kind: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    review_id: int | None = _fk("rubric_reviews.id", nullable=True)
+    created_at: datetime = _ts()
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An address told of rubric events (all surveys', or one survey's), each request
+    signed with HMAC-SHA256 under ``secret``, which the subscriber also holds."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    #: The shared signing key (it has to be kept to sign; it is shown once, when created).
+    secret: str = Field(max_length=128)
+    survey_id: int | None = _fk("surveys.id", nullable=True)
+    active: bool = True
+    created_by: str = Field(max_length=320)
+    created_at: datetime = _ts()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to deliver to one subscription (an outbox, like the e-mail one):
+    queued -> sending (leased) -> sent, or queued again later, or failed for good."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint(
+            "subscription_id", "event_id", name="uq_webhook_deliveries_subscription_event"
+        ),
+        CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed')", name="status"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = _fk("webhook_subscriptions.id", ondelete="CASCADE")
+    event_id: int = _fk("rubric_events.id")
+    status: str = Field(default="queued", max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime = _ts()
+    lease_until: datetime | None = _ts(nullable=True, default=False)
+    response_status: int | None = None
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
+    sent_at: datetime | None = _ts(nullable=True, default=False)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictInt,
+    StringConstraints,
+)
 
 # The input types the services take live in app.inputs; the API's request shapes are built
 # from them, and they are part of this module's public names for the API's callers.
@@ -390,19 +398,8 @@ class ErrorPublic(BaseModel):
     field: str | None = None
 
 
-class RubricContext(_In):
-    """The fluctuating factors the rubric assumes (free text each)."""
-
-    company_relations: Text | None = Field(
-        default=None, max_length=5000, examples=["Voluntary access agreements in force"]
-    )
-    network_membership: Text | None = Field(
-        default=None, max_length=5000, examples=["Ten member institutes"]
-    )
-    legal_powers: Text | None = Field(
-        default=None, max_length=5000, examples=["No statutory information-gathering powers"]
-    )
-    notes: Text | None = Field(default=None, max_length=20_000)
+ContextKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+ContextValue = Annotated[str, StringConstraints(max_length=20_000)] | float | None
 
 
 class PublishRequest(_In):
@@ -412,8 +409,9 @@ class PublishRequest(_In):
             "examples": [
                 {
                     "context": {
-                        "company_relations": "Voluntary access agreements in force",
-                        "legal_powers": "No statutory powers",
+                        "company_relations": "moderate",
+                        "network_members": 10,
+                        "notes": "Voluntary access agreements in force",
                     },
                     "justification": None,
                     "n_bootstrap": 1000,
@@ -423,7 +421,13 @@ class PublishRequest(_In):
         },
     )
 
-    context: RubricContext = RubricContext()
+    context: dict[ContextKey, ContextValue] = Field(
+        default_factory=dict,
+        max_length=60,
+        description="The value the rubric assumes for each of the survey's context factors "
+        "(a choice's key, a number, a YYYY-MM-DD date or text), and free-text `notes`; a "
+        "factor left out is recorded as not stated",
+    )
     justification: Text | None = Field(
         default=None,
         max_length=20_000,

@@ -55,6 +55,23 @@ SMALL_SURVEY: dict[str, Any] = {
         "thresholds": {"gray_area": 2.5, "high_trust": 4},
     },
     "holistic_tier": {"enabled": True},
+    "context": {
+        "factors": [
+            {
+                "key": "company_relations",
+                "label": "Relations with AI companies",
+                "question": "How do the institutes obtain access?",
+                "type": "text",
+            },
+            {
+                "key": "legal_powers",
+                "label": "Legal powers",
+                "question": "What powers do the institutes have?",
+                "type": "text",
+                "volatility": "low",
+            },
+        ]
+    },
 }
 
 

@@ -334,8 +334,8 @@ def test_the_whole_cycle_from_the_command_line(
                     "100",
                     "--justification",
                     "test panel",
-                    "--network-membership",
-                    f"state {step}",
+                    "--context",
+                    f"company_relations=state {step}",
                 )
                 published.append(re.search(r"published small v(\d+)", out).group(1))
             if step < 2:
@@ -343,7 +343,7 @@ def test_the_whole_cycle_from_the_command_line(
                 round_id = re.search(r"round (\d+) \(open\)", out).group(1)
         assert published == ["1", "2"]
         diff = json.loads(elicit("rubric", "diff", "small", "1", "2", "--json"))
-        assert diff["context"]["to"]["network_membership"] == "state 2"
+        assert diff["context"]["to"]["company_relations"] == "state 2"
         assert "v1 -> v2" in elicit("rubric", "diff", "small", "1", "2")
         page = client.get("/rubrics/small/diff/1/2")
         assert page.status_code == 200 and "Changes from" in page.text

@@ -143,7 +143,7 @@ def test_publishing_the_same_rubric_from_the_page_is_refused_with_the_form_kept(
 
 def test_publishing_the_same_rubric_from_the_cli_is_refused(elicit, closed_round):
     args = ["publish", str(closed_round.id), "--publisher", "admin@example.org"]
-    args += ["--bootstrap", "100", "--justification", "pilot", "--legal-powers", "none"]
+    args += ["--bootstrap", "100", "--justification", "pilot", "--context", "legal_powers=none"]
     assert "published small v1" in elicit(*args).output
     refused = elicit(*args, ok=False)
     assert refused.exit_code == 1

@@ -206,8 +206,8 @@ def test_cli_calibrate_publish_and_rubric_commands(
                 "100",
                 "--justification",
                 "pilot",
-                "--legal-powers",
-                "none",
+                "--context",
+                "legal_powers=none",
             ],
         )
         assert published.exit_code == 0, published.output

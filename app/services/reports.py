@@ -221,6 +221,7 @@ def report_inputs(
         tier_labels = {float(i): t.label for i, t in enumerate(definition.tiers)}
         tier_dimensions = (HOLISTIC_TIER_KEY,)
     consensus = _criterion(round_, definition)
+    groups = {i.key: g for i in definition.items if (g := definition.group_of(i))}
     analyze_options = {
         "levels": levels,
         "n_bootstrap": n_bootstrap,
@@ -231,9 +232,7 @@ def report_inputs(
         "scales": scales,
         "tier_dimensions": tier_dimensions,
         "tier_labels": tier_labels,
-        "item_groups": {i.key: i.group for i in definition.items if i.group}
-        if any(i.group for i in definition.items)
-        else None,
+        "item_groups": groups or None,
     }
     settings = {
         "n_bootstrap": n_bootstrap,

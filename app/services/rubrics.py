@@ -16,6 +16,7 @@ from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of,
 from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.reports import RatingTuple, analysis_rows, frame_of
+from app.services.reviews import checked_context, published_event, published_factors
 from app.services.rounds import get_round, round_definition
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
 
 RECORD_SCHEMA = "elicit.rubric/1"
 DIGEST_ALGORITHM = "sha256 of the canonical JSON of the record (keys sorted, no spaces, UTF-8)"
-CONTEXT_FIELDS = {
+#: Labels of the free-text context fields of versions published before surveys declared
+#: their own context factors (and of ``notes``, kept beside the factors).
+LEGACY_CONTEXT_LABELS = {
     "company_relations": "Relations with AI companies",
     "network_membership": "Network membership",
     "legal_powers": "Legal powers",
@@ -233,6 +236,10 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> RubricDiff:
         for tier in dict.fromkeys([*ra["rule"]["thresholds"], *rb["rule"]["thresholds"]])
     }
     context_a, context_b = ra.get("context") or {}, rb.get("context") or {}
+    labels = {
+        **LEGACY_CONTEXT_LABELS,
+        **{f["key"]: f["label"] for f in [*_factors(ra), *_factors(rb)]},
+    }
     before, after = ra.get("justification"), rb.get("justification")
     dimension_labels = {d["key"]: d["label"] for d in [*ra["dimensions"], *rb["dimensions"]]}
     dimension_labels.setdefault(HOLISTIC_TIER_KEY, "Overall tier")
@@ -246,7 +253,7 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> RubricDiff:
         thresholds=thresholds,
         reliability=_alpha_changes(ra["evidence"]["reliability"], rb["evidence"]["reliability"]),
         context=_Change(before=context_a, after=context_b),
-        context_changes=_context_changes(context_a, context_b),
+        context_changes=_context_changes(ra, rb, labels),
         justification=JustificationChange(before=before, after=after, changed=before != after),
         tier_labels={t["key"]: t["label"] for t in [*ra["tiers"], *rb["tiers"]]},
         dimension_labels=dimension_labels,
@@ -288,16 +295,74 @@ def _alpha_changes(rel_a: dict[str, Any], rel_b: dict[str, Any]) -> dict[str, Al
     return out
 
 
-def _context_changes(context_a: dict[str, Any], context_b: dict[str, Any]) -> list[ContextChange]:
-    """The context assumptions that differ, known fields first in their usual order."""
-    keys = [k for k in CONTEXT_FIELDS if k in context_a or k in context_b]
-    keys += sorted((set(context_a) | set(context_b)) - set(CONTEXT_FIELDS))
+def _factors(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(record.get("context_factors") or [])
+
+
+def _shown_value(record: dict[str, Any], key: str) -> str | None:
+    """A context value as people read it (a choice's meaning, a number with its unit)."""
+    value = (record.get("context") or {}).get(key)
+    if value is None:
+        return None
+    for factor in published_factors(record):
+        if factor.key == key:
+            return factor.show(value)
+    return str(value)
+
+
+class ContextShown(ReadModel):
+    """One assumption of a published version, as its page shows it."""
+
+    key: str
+    label: str
+    value: str | None
+    volatility: str | None
+    review_every_days: int | None
+
+
+def context_shown(record: dict[str, Any]) -> list[ContextShown]:
+    """The version's assumptions: its declared factors (a value or "not stated"), then any
+    other field recorded (older versions' free text, notes)."""
+    context: dict[str, Any] = record.get("context") or {}
+    shown = [
+        ContextShown(
+            key=f.key,
+            label=f.label,
+            value=f.show(context.get(f.key)),
+            volatility=f.volatility,
+            review_every_days=f.review_days,
+        )
+        for f in published_factors(record)
+    ]
+    known = {s.key for s in shown}
+    shown += [
+        ContextShown(
+            key=key,
+            label=LEGACY_CONTEXT_LABELS.get(key, key),
+            value=str(value),
+            volatility=None,
+            review_every_days=None,
+        )
+        for key, value in context.items()
+        if key not in known and value is not None
+    ]
+    return shown
+
+
+def _context_changes(
+    ra: dict[str, Any], rb: dict[str, Any], labels: dict[str, str]
+) -> list[ContextChange]:
+    """The context assumptions that differ, in the order the labels list them, each as
+    people read it."""
+    context_a, context_b = ra.get("context") or {}, rb.get("context") or {}
+    keys = [k for k in labels if k in context_a or k in context_b]
+    keys += sorted((set(context_a) | set(context_b)) - set(labels))
     return [
         ContextChange(
             field=key,
-            label=CONTEXT_FIELDS.get(key, key),
-            before=context_a.get(key),
-            after=context_b.get(key),
+            label=labels.get(key, key),
+            before=_shown_value(ra, key),
+            after=_shown_value(rb, key),
         )
         for key in keys
         if context_a.get(key) != context_b.get(key)
@@ -496,7 +561,7 @@ def publish_rubric(
     *,
     round_id: int,
     publisher: User,
-    context: dict[str, str] | None = None,
+    context: dict[str, object] | None = None,
     justification: str | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
@@ -515,7 +580,7 @@ def publish_rubric(
     definition = round_definition(session, round_)
     survey_version = session.get(SurveyVersion, round_.survey_version_id)
     assert survey_version is not None
-    context = _checked_context(context)
+    assumed, factors = checked_context(definition, context)
     justification = (justification or "").strip() or None
     calibration = calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
     report = build_report(
@@ -562,6 +627,7 @@ def publish_rubric(
         ],
         **_rubric_definition(definition, calibration),
         "items": _rubric_items(definition, calibration),
+        "categories": _rolled_up(definition, calibration),
         "evidence": {
             "minimum_alpha": minimum,
             "gate": "the lower limit of the 95% interval of alpha reaches the minimum on the "
@@ -576,24 +642,16 @@ def publish_rubric(
             "n_bootstrap": n_bootstrap,
             "seed": seed,
         },
-        "context": context,
+        "context": assumed,
+        "context_factors": factors,
         "justification": justification,
         "publisher": publisher.email,
         "published_at": utcnow().isoformat(),
     }
     ensure_new_content(session, survey_id=survey_version.survey_id, record=record)
-    return store_rubric(session, round_=round_, record=record, publisher=publisher)
-
-
-def _checked_context(context: dict[str, str] | None) -> dict[str, str]:
-    """The context assumptions given, trimmed; unknown fields refused."""
-    context = {k: (v or "").strip() for k, v in (context or {}).items() if v and v.strip()}
-    unknown = sorted(set(context) - set(CONTEXT_FIELDS))
-    if unknown:
-        raise InvalidInput(
-            f"unknown context fields {unknown}; use {sorted(CONTEXT_FIELDS)}", field="context"
-        )
-    return context
+    stored = store_rubric(session, round_=round_, record=record, publisher=publisher)
+    published_event(session, stored)
+    return stored
 
 
 def _reliability_evidence(
@@ -661,7 +719,13 @@ def _rubric_definition(
             for d in definition.dimensions
         ],
         "tiers": [
-            {"key": t.key, "label": t.label, "description": t.description} for t in definition.tiers
+            {
+                "key": t.key,
+                "label": t.label,
+                "description": t.description,
+                "decision": _decision(definition, t.key),
+            }
+            for t in definition.tiers
         ],
         "rule": {
             "dimensions": list(rule.dimensions),
@@ -707,7 +771,10 @@ def _rubric_items(definition: SurveyDefinition, calibration: CalibrationDocument
         {
             "key": str(entry["item"]),
             "label": entry["label"],
-            "group": definition.item(str(entry["item"])).group,
+            "group": definition.group_of(item),
+            "parent": item.parent,
+            "factors": item.factors,
+            "decision": (_decision(definition, tier(entry["rule_tier"])) or {}).get("label"),
             "scores": entry["scores"],
             "score": entry["score"],
             "tier": tier(entry["rule_tier"]),
@@ -717,4 +784,36 @@ def _rubric_items(definition: SurveyDefinition, calibration: CalibrationDocument
         }
         for entry in calibration["items"]
         for shares in [entry["probabilities"]]
+        for item in [definition.item(str(entry["item"]))]
     ]
+
+
+def _decision(definition: SurveyDefinition, tier: str | None) -> dict[str, str] | None:
+    """What a tier implies in practice, if the survey says."""
+    decision = definition.decisions.get(tier) if tier is not None else None
+    return decision.model_dump() if decision else None
+
+
+def _rolled_up(definition: SurveyDefinition, calibration: CalibrationDocument) -> list[Any]:
+    """Each category with its subcategories' tiers rolled up: the category takes the highest
+    tier among its items (it is shared no more openly than its most sensitive part); a
+    category whose items have no tier yet has none."""
+    tier_keys = [t.key for t in definition.tiers]
+    tiers = {str(e["item"]): e["rule_tier"] for e in calibration["items"]}
+    out = []
+    for category in definition.categories:
+        members = [i.key for i in definition.items if i.parent == category.key]
+        known = [t for t in (tiers.get(k) for k in members) if t is not None]
+        top = tier_keys[max(known)] if known else None
+        out.append(
+            {
+                "key": category.key,
+                "label": category.label,
+                "description": category.description,
+                "items": members,
+                "tier": top,
+                "decision": (_decision(definition, top) or {}).get("label"),
+                "tier_counts": {t: sum(tier_keys[k] == t for k in known) for t in tier_keys},
+            }
+        )
+    return out

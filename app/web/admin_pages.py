@@ -32,6 +32,7 @@ from app.services import (
     mail,
     privacy,
     responses,
+    reviews,
     rounds,
     rubrics,
     schedule,
@@ -376,7 +377,7 @@ def _calibration_page(
         {
             "round": shown,
             "cal": compute.run(rubrics.compute_calibration, inputs),
-            "context_fields": rubrics.CONTEXT_FIELDS,
+            "context_fields": reviews.context_fields(session, round_id=round_id),
             "error": error,
             "form": form or {},
         },
@@ -386,19 +387,20 @@ def _calibration_page(
 
 @router.post("/admin/rounds/{round_id}/publish")
 def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) -> Response:
-    fields = {k: page.text(k) for k in [*rubrics.CONTEXT_FIELDS, "justification"]}
+    keys = [f.key for f in reviews.context_fields(page.session, round_id=round_id)]
+    fields = {k: page.text(k) for k in [*keys, "notes", "justification"]}
     try:
         version = rubrics.publish_rubric(
             page.session,
             round_id=round_id,
             publisher=page.user,
-            context={k: fields[k] for k in rubrics.CONTEXT_FIELDS},
+            context={k: fields[k] for k in [*keys, "notes"]},
             justification=fields["justification"],
         )
-    except Conflict as exc:
+    except (Conflict, InvalidInput) as exc:
         page.session.rollback()
         return _calibration_page(
-            page, compute, round_id, error=exc.message, form=fields, status=409
+            page, compute, round_id, error=exc.message, form=fields, status=exc.status_code
         )
     slug = version.record["survey"]["slug"]
     audit.record(

@@ -408,7 +408,7 @@ def publish(
         session,
         round_id=round_id,
         publisher=user,
-        context=body.context.model_dump(),
+        context=dict(body.context),
         justification=body.justification,
         n_bootstrap=body.n_bootstrap,
         seed=body.seed,

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.errors import NotFound
-from app.services import rubrics
+from app.services import reviews, rubrics
 from app.web.deps import SessionDep
 from app.web.params import RubricA, RubricB, Slug, rubric_file
 
@@ -122,9 +122,10 @@ def rubric_version(
     """`v{n}` as a page, `v{n}.json` (record + digest) or `v{n}.csv` (items and tiers)."""
     number, extension = rubric_file(slug, name)
     version = rubrics.get_rubric(session, slug=slug, number=number)
+    status = reviews.version_status(session, version)
     if extension == "json" or (not extension and format == "json"):
         return JSONResponse(
-            rubrics.document(version),
+            {**rubrics.document(version), "status": status.model_dump(mode="json")},
             headers={"Content-Disposition": f'inline; filename="{slug}-v{number}.json"'},
         )
     if extension == "csv" or (not extension and format == "csv"):
@@ -141,6 +142,7 @@ def rubric_version(
             "digest": version.digest,
             "slug": slug,
             "algorithm": rubrics.DIGEST_ALGORITHM,
-            "context_fields": rubrics.CONTEXT_FIELDS,
+            "context": rubrics.context_shown(version.record),
+            "status": status,
         },
     )
