@@ -41,6 +41,10 @@ round_cli = typer.Typer(
 user_cli = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 rubric_cli = typer.Typer(help="Published rubric versions.", no_args_is_help=True)
 mail_cli = typer.Typer(help="E-mail to the panel: what was sent, queued or failed.")
+context_cli = typer.Typer(
+    help="Context factors of published rubrics: observations, triggers, reviews.",
+    no_args_is_help=True,
+)
 person_cli = typer.Typer(
     help="Personal data of the panel: export, erase, erase after the retention period.",
     no_args_is_help=True,
@@ -52,6 +56,7 @@ cli.add_typer(round_cli, name="round")
 cli.add_typer(user_cli, name="user")
 cli.add_typer(rubric_cli, name="rubric")
 cli.add_typer(person_cli, name="person")
+cli.add_typer(context_cli, name="context")
 
 
 _T = TypeVar("_T")
@@ -1075,6 +1080,122 @@ def rubric_verify(file: Path) -> None:
     if not ok:
         _fail(f"{file}: the digest does NOT match the record; it has been altered")
     _echo(f"{file}: digest verified ({_one(document['digest'])})")
+
+
+# --- context factors and reviews ------------------------------------------------------------
+
+ReviewArg = Annotated[int, typer.Argument(help="Review id", min=1, max=MAX_ID)]
+
+
+@context_cli.command("show")
+def context_show(
+    slug: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False
+) -> None:
+    """A survey's context factors: assumed, last observed, review due; and open reviews."""
+    from app.services import reviews
+
+    with _session() as session:
+        shown = reviews.survey_context(session, slug=slug)
+    if as_json:
+        _print_json(shown.model_dump(mode="json"))
+        return
+    status = shown.status.state.replace("_", " ") if shown.status else "not published"
+    version = f"v{shown.version}" if shown.version else "-"
+    _echo(f"{_one(shown.title)} ({shown.survey}): rubric {version}, {status}")
+    for f in shown.factors:
+        latest = f"{_one(f.latest.shown)} ({f.latest.observed_on})" if f.latest else "-"
+        _echo(f"  {f.key}: assumed {_one(f.assumed_shown or '-')}; latest {latest}")
+        _echo(
+            f"    review due {f.review_due or '-'} ({f.volatility}, every {f.review_every_days} d)"
+        )
+    for review in shown.status.reviews if shown.status else []:
+        if review.closed_at is None:
+            _echo(f"review {review.id} open: {_one(review.reason)}")
+
+
+@context_cli.command("observe")
+def context_observe(
+    slug: str,
+    factor: str,
+    value: str,
+    on: Annotated[
+        str | None, typer.Option("--on", help="When it was observed (YYYY-MM-DD; default today)")
+    ] = None,
+    source: Annotated[str, typer.Option(help="A link to the source")] = "",
+    note: Annotated[str, typer.Option(help="A note")] = "",
+) -> None:
+    """Record an observation of a factor; triggers are checked at once."""
+    from datetime import date
+
+    from app.services import audit, reviews
+
+    try:
+        observed_on = date.fromisoformat(on) if on else date.today()
+    except ValueError:
+        raise typer.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)", param_hint="--on") from None
+    with _session() as session:
+        _, opened = reviews.record_observation(
+            session,
+            slug=slug,
+            factor_key=factor,
+            value=value,
+            observed_on=observed_on,
+            source_url=source,
+            note=note,
+            actor=audit.CLI,
+        )
+        fired = [(r.id, r.reason) for r in opened]
+    _echo(f"recorded {factor} = {_one(value)} on {observed_on}")
+    for review_id, reason in fired:
+        _echo(f"review {review_id} opened: {_one(reason)}")
+    if not fired:
+        _echo("no trigger fired")
+
+
+@context_cli.command("check")
+def context_check() -> None:
+    """Check every published rubric's triggers now (the worker does this on its own)."""
+    from app.db import make_engine
+    from app.services import reviews
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        opened = reviews.check_all(engine)
+    finally:
+        engine.dispose()
+    for review in opened:
+        _echo(f"review {review.id} opened: {_one(review.reason)}")
+    _echo(f"{len(opened)} review(s) opened")
+
+
+@context_cli.command("close")
+def context_close(
+    review_id: ReviewArg,
+    resolution: Annotated[str, typer.Option(help="How it was resolved (shown publicly)")],
+) -> None:
+    """Close a review of a published rubric."""
+    from app.services import audit, reviews
+
+    with _session() as session:
+        reviews.close_review(session, review_id=review_id, actor=audit.CLI, resolution=resolution)
+        state = reviews.review_of(session, review_id=review_id)
+    _echo(f"review {review_id} closed ({state.survey} v{state.version})")
+
+
+@context_cli.command("round")
+def context_round(
+    review_id: ReviewArg,
+    name: Annotated[str | None, typer.Option(help="The new round's name")] = None,
+) -> None:
+    """Create a draft round asking only the items the open reviews bear on."""
+    from app.services import audit, reviews
+
+    with _session() as session:
+        round_ = reviews.start_review_round(
+            session, review_id=review_id, actor=audit.CLI, name=name
+        )
+        shown = (id_of(round_), round_.name, list(round_.item_keys or []))
+    _echo(f"round {shown[0]} (draft): {_one(shown[1])}; items: {', '.join(shown[2])}")
 
 
 # --- users -------------------------------------------------------------------------------

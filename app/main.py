@@ -12,7 +12,17 @@ from fastapi.templating import Jinja2Templates
 from app.config import Settings, get_settings
 from app.db import EngineLimits, make_engine
 from app.templating import STATIC_DIR, make_environment
-from app.web import admin_pages, api, assets, health, pages, public, survey_pages
+from app.web import (
+    admin_pages,
+    api,
+    assets,
+    context_api,
+    context_pages,
+    health,
+    pages,
+    public,
+    survey_pages,
+)
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
 from app.web.computing import ComputePool
 from app.web.errors import BodySizeLimit, SecurityHeaders, install_error_handlers
@@ -87,9 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(context_api.router)
     app.include_router(pages.router)
     app.include_router(survey_pages.router)
     app.include_router(admin_pages.router)
+    app.include_router(context_pages.router)
     app.include_router(public.router)
     app.include_router(health.router)
     app.include_router(assets.router)

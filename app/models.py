@@ -473,7 +473,8 @@ class RubricReview(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     rubric_version_id: int = _fk("rubric_versions.id")
-    #: What fired, e.g. "assumption:company_relations:17" (observation 17).
+    #: What fired: kind, factor and the value observed (a hash) or the date due, e.g.
+    #: "review_date:legal_powers:2027-06-01".
     trigger_key: str = Field(max_length=200)
     kind: str = Field(max_length=20)
     factor_key: str = Field(max_length=64)

@@ -65,6 +65,9 @@ ADMIN_ONLY = {
     ("PATCH", "/api/users/{user_id}"),
     ("POST", "/api/users/{user_id}/password-reset"),
     ("GET", "/api/audit"),
+    ("POST", "/api/surveys/{slug}/observations"),
+    ("POST", "/api/reviews/{review_id}/close"),
+    ("POST", "/api/reviews/{review_id}/round"),
 }
 # Researchers may calibrate (it stores nothing) but not publish; everyone sets their password.
 STAFF_WRITES = {

@@ -134,7 +134,36 @@ def test_every_state_changing_staff_route_leaves_its_audit_entry(session, client
         "/api/rounds/{round_id}/publish",
         f"{base}/publish",
         ["rubric.published"],
-        json={"justification": "a walk through every route", "n_bootstrap": 100},
+        json={
+            "justification": "a walk through every route",
+            "n_bootstrap": 100,
+            "context": {"company_relations": "voluntary access"},
+        },
+    )
+    review_id = call(
+        "POST",
+        "/api/surveys/{slug}/observations",
+        "/api/surveys/walk/observations",
+        ["factor.observed", "rubric.review_opened"],
+        json={
+            "factor": "company_relations",
+            "value": "a binding agreement",
+            "observed_on": datetime.now(UTC).date().isoformat(),
+        },
+    ).json()["reviews_opened"][0]["id"]
+    call(
+        "POST",
+        "/api/reviews/{review_id}/round",
+        f"/api/reviews/{review_id}/round",
+        ["round.created"],
+        json={},
+    )
+    call(
+        "POST",
+        "/api/reviews/{review_id}/close",
+        f"/api/reviews/{review_id}/close",
+        ["rubric.review_closed"],
+        json={"resolution": "the agreement keeps access as assumed"},
     )
     call("POST", "/api/rounds/{round_id}/next", f"{base}/next", ["round.created"], json={})
     uid = call(

@@ -21,6 +21,8 @@ webhooks subscribed, in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -303,7 +305,7 @@ def _value_triggers(
             _Trigger(
                 "assumption",
                 factor,
-                f"assumption:{factor.key}:{latest.id}",
+                f"assumption:{factor.key}:{_value_key(value)}",
                 f"{factor.label}: {seen}; the rubric assumed {factor.show(assumed)}",
                 latest.id,
             )
@@ -314,12 +316,22 @@ def _value_triggers(
             _Trigger(
                 "indicator",
                 factor,
-                f"indicator:{factor.key}:{latest.id}",
+                f"indicator:{factor.key}:{_value_key(value)}",
                 f"{factor.label}: {seen}; {crossed}, a warning sign: {factor.indicator.signals}",
                 latest.id,
             )
         )
     return found
+
+
+def _value_key(value: FactorValue) -> str:
+    """A short stable name of an observed value: a trigger fires once per value observed
+    (observing the same new value again adds no second review; a review closed with a
+    value known is not reopened by it)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = float(value)  # 2 and 2.0 are one value (JSON columns may give back either)
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
 def _latest_observation(

@@ -87,7 +87,7 @@ from app.web.params import (
     SurveyVersionNumber,
 )
 
-_errors = {
+API_ERRORS = {
     400: {"model": ErrorPublic, "description": "The body cannot be parsed (not JSON, not UTF-8)"},
     401: {"model": ErrorPublic, "description": "Not signed in"},
     403: {"model": ErrorPublic, "description": "Role not allowed"},
@@ -99,7 +99,7 @@ _errors = {
     503: {"model": ErrorPublic, "description": "Busy or database unreachable; see Retry-After"},
 }
 
-router = APIRouter(prefix="/api", responses=_errors)  # type: ignore[arg-type]
+router = APIRouter(prefix="/api", responses=API_ERRORS)  # type: ignore[arg-type]
 
 
 # --- staff sign-in ----------------------------------------------------------------------

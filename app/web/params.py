@@ -21,6 +21,7 @@ __all__ = [
     "BootstrapCount",
     "ExpertCode",
     "InvitationId",
+    "ReviewId",
     "RoundId",
     "RubricA",
     "RubricB",
@@ -87,7 +88,14 @@ def _rubric_b(slug: Slug, b: Annotated[int, _id_path("The newer version")]) -> i
     return rubric_number(slug, b)
 
 
+def _review_id(review_id: Annotated[int, _id_path("Review id")]) -> int:
+    if not in_id_range(review_id):
+        raise NotFound(f"no review {review_id}")
+    return review_id
+
+
 RoundId = Annotated[int, Depends(_round_id)]
+ReviewId = Annotated[int, Depends(_review_id)]
 InvitationId = Annotated[int, Depends(_invitation_id)]
 SurveyVersionNumber = Annotated[int, Depends(_survey_version_number)]
 RubricA = Annotated[int, Depends(_rubric_a)]

@@ -1,0 +1,115 @@
+"""The admin console's page of a survey's context: its factors, what the published rubric
+assumed, observations, and the reviews they opened (one route per form)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from app.errors import Conflict, InvalidInput
+from app.models import id_of
+from app.services import reviews
+from app.web.page_support import AdminFormDep, StaffPage, StaffPageDep, redirect
+from app.web.params import ReviewId, Slug
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(
+    page: StaffPage,
+    slug: str,
+    *,
+    notice: str = "",
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    if errors:
+        page.session.rollback()
+    return page.render(
+        "admin_context.html",
+        {
+            "ctx": reviews.survey_context(page.session, slug=slug),
+            "observed": reviews.observations(page.session, slug=slug, limit=50),
+            "notice": notice,
+            "errors": errors or {},
+            "typed": typed or {},
+            "today": date.today().isoformat(),
+        },
+        status=status,
+    )
+
+
+@router.get("/admin/surveys/{slug}/context")
+def admin_context(
+    slug: Slug,
+    page: StaffPageDep,
+    opened: Annotated[int | None, Query(ge=0, le=1000)] = None,
+) -> Response:
+    notice = ""
+    if opened is not None:
+        notice = (
+            f"Observation recorded; it opened {opened} review{'s' if opened != 1 else ''} of "
+            "the published rubric."
+            if opened
+            else "Observation recorded; no trigger fired."
+        )
+    return _page(page, slug, notice=notice)
+
+
+@router.post("/admin/surveys/{slug}/observations")
+def admin_observe(slug: Slug, page: AdminFormDep) -> Response:
+    fields = ("factor", "value", "observed_on", "source_url", "note")
+    typed = {k: page.text(k) for k in fields}
+    try:
+        try:
+            observed_on = date.fromisoformat(typed["observed_on"])
+        except ValueError:
+            raise InvalidInput(
+                "give the date it was observed (YYYY-MM-DD)", field="observed_on"
+            ) from None
+        _, opened = reviews.record_observation(
+            page.session,
+            slug=slug,
+            factor_key=typed["factor"],
+            value=typed["value"],
+            observed_on=observed_on,
+            source_url=typed["source_url"],
+            note=typed["note"],
+            actor=page.user.email,
+        )
+    except InvalidInput as exc:
+        errors = {exc.field or "value": exc.message}
+        return _page(page, slug, errors=errors, typed=typed, status=exc.status_code)
+    return redirect(f"/admin/surveys/{slug}/context?opened={len(opened)}")
+
+
+@router.post("/admin/reviews/{review_id}/close")
+def admin_close_review(review_id: ReviewId, page: AdminFormDep) -> Response:
+    shown = reviews.review_of(page.session, review_id=review_id)
+    resolution = page.text("resolution")
+    try:
+        reviews.close_review(
+            page.session, review_id=review_id, actor=page.user.email, resolution=resolution
+        )
+    except (InvalidInput, Conflict) as exc:
+        errors = {f"review-{review_id}": exc.message}
+        typed = {f"resolution-{review_id}": resolution}
+        return _page(page, shown.survey, errors=errors, typed=typed, status=exc.status_code)
+    return redirect(f"/admin/surveys/{shown.survey}/context#reviews")
+
+
+@router.post("/admin/reviews/{review_id}/round")
+def admin_review_round(review_id: ReviewId, page: AdminFormDep) -> Response:
+    shown = reviews.review_of(page.session, review_id=review_id)
+    try:
+        round_ = reviews.start_review_round(
+            page.session, review_id=review_id, actor=page.user.email
+        )
+    except Conflict as exc:
+        errors = {f"review-{review_id}": exc.message}
+        return _page(page, shown.survey, errors=errors, status=exc.status_code)
+    return redirect(f"/admin/rounds/{id_of(round_)}")
