@@ -147,6 +147,10 @@ class Item(_Strict):
     parent: Key | None = None
     #: Context factors this item's tier depends on (beyond the whole rubric's).
     factors: list[Key] = Field(default_factory=list)
+    #: A calibration item's known answer per dimension (from a reference panel or a settled
+    #: case): experts see it as an ordinary item, and are compared with it.
+    #: (For the holistic tier, the tier's key.)
+    reference: dict[Key, int | Key] | None = None
 
 
 class Tier(_Strict):
@@ -343,6 +347,14 @@ class SurveyDefinition(_Strict):
                 return t
         raise KeyError(key)
 
+    def references(self) -> dict[tuple[str, str], int]:
+        """The calibration items' reference values, by (item, dimension)."""
+        return {
+            (item.key, dim): self.tier_keys.index(value) if isinstance(value, str) else value
+            for item in self.items
+            for dim, value in (item.reference or {}).items()
+        }
+
     def group_of(self, item: Item) -> str | None:
         """The heading an item is listed under: its category's label, else its group."""
         if item.parent is not None:
@@ -392,7 +404,7 @@ _ADDED_SECTIONS: dict[str, object] = {
     "categories": [],
     "decisions": {},
 }
-_ADDED_ITEM_FIELDS: dict[str, object] = {"parent": None, "factors": []}
+_ADDED_ITEM_FIELDS: dict[str, object] = {"parent": None, "factors": [], "reference": None}
 
 
 def _check_context_references(survey: SurveyDefinition) -> None:
@@ -415,6 +427,7 @@ def _check_context_references(survey: SurveyDefinition) -> None:
                 f"item {item.key!r} names category {item.parent!r}, which `categories` does "
                 f"not declare ({declared})",
             )
+    _check_references(survey)
     tiers = [t.key for t in survey.tiers]
     if survey.decisions:
         unknown = sorted(set(survey.decisions) - set(tiers))
@@ -425,6 +438,36 @@ def _check_context_references(survey: SurveyDefinition) -> None:
             )
         if missing:
             raise _LocatedError(("decisions",), f"decisions are missing for tiers {missing}")
+
+
+def _check_references(survey: SurveyDefinition) -> None:
+    """A calibration item's reference values name dimensions (or the holistic tier) and lie
+    on their scales."""
+    scales = {d.key: (d.scale.min, d.scale.max) for d in survey.dimensions}
+    if survey.holistic_tier.enabled:
+        scales[HOLISTIC_TIER_KEY] = (0, len(survey.tiers) - 1)
+    for index, item in enumerate(survey.items):
+        for key, value in (item.reference or {}).items():
+            where = ("items", index, "reference", key)
+            if key not in scales:
+                raise _LocatedError(
+                    where,
+                    f"item {item.key!r}: reference for {key!r}, which is not a dimension "
+                    f"(dimensions: {', '.join(scales)})",
+                )
+            if isinstance(value, str):
+                if key != HOLISTIC_TIER_KEY or value not in survey.tier_keys:
+                    raise _LocatedError(
+                        where,
+                        f"item {item.key!r}: reference {value!r} for {key!r} must be "
+                        + ("a tier key" if key == HOLISTIC_TIER_KEY else "a number"),
+                    )
+                continue
+            low, high = scales[key]
+            if not low <= value <= high:
+                raise _LocatedError(
+                    where, f"item {item.key!r}: reference {value} lies outside {low}..{high}"
+                )
 
 
 def _unique(field: str, keys: list[str]) -> None:

@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -30,6 +31,7 @@ from app.templating import STATIC_DIR, make_environment
 if TYPE_CHECKING:
     import pandas as pd
 
+    from analysis.reference import ReferenceAgreement
     from analysis.results import PanelAnalysis
     from analysis.severity import SeverityResult, TierChange
 
@@ -66,6 +68,8 @@ class RoundReport:
     analysis: PanelAnalysis
     settings: dict[str, Any]
     severity: SeveritySection | None = None
+    #: Agreement with the calibration items' reference values (None: the survey has none).
+    reference: ReferenceAgreement | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class RoundReport:
             "settings": self.settings,
             **self.analysis.to_dict(),
             "severity": self.severity.to_dict() if self.severity is not None else None,
+            "reference": self.reference.to_dict() if self.reference is not None else None,
             # Experts who withdrew: their answers were deleted, so they are in no figure.
             "n_withdrawn": self.settings.get("n_withdrawn", 0),
         }
@@ -260,7 +265,26 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
         result,
         inputs.settings,
         severity=severity_section(frame, inputs.definition),
+        reference=reference_section(frame, inputs.definition),
     )
+
+
+def reference_section(
+    frame: pd.DataFrame, definition: SurveyDefinition
+) -> ReferenceAgreement | None:
+    """Each expert against the calibration items' reference values, if the survey has any."""
+    references: dict[tuple[Hashable, Hashable], float] = {
+        key: float(value) for key, value in definition.references().items()
+    }
+    if not references:
+        return None
+    from analysis.reference import reference_agreement
+
+    scales: dict[Hashable, tuple[float, float]] = {
+        d.key: (d.scale.min, d.scale.max) for d in definition.dimensions
+    }
+    scales[HOLISTIC_TIER_KEY] = (0, max(len(definition.tiers) - 1, 1))
+    return reference_agreement(frame, references, scales)
 
 
 def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> SeveritySection:
@@ -320,8 +344,14 @@ def report_csv(report: RoundReport) -> str:
     """Every result as long-format rows: section, subject, statistic, value."""
     rows = []
     data = report.to_dict()
-    for section in ("dimensions", "items", "raters", "subgroups"):
-        block = data.get(section)
+    # Rater severity and the calibration items' agreement: one entry per expert, each with
+    # one "reason" for its undefined statistics.
+    per_expert = {
+        "severity": (data.get("severity") or {}).get("raters"),
+        "reference": (data.get("reference") or {}).get("experts"),
+    }
+    for section in ("dimensions", "items", "raters", "subgroups", *per_expert):
+        block = per_expert[section] if section in per_expert else data.get(section)
         if isinstance(block, dict):
             entries = list(block.items())
         elif isinstance(block, list):
@@ -331,6 +361,8 @@ def report_csv(report: RoundReport) -> str:
         for subject, entry in entries:
             flat = _flatten(entry)
             reasons = entry.get("reasons") if isinstance(entry, dict) else None
+            if section in per_expert and entry.get("reason"):
+                reasons = dict.fromkeys(entry, entry["reason"])
             by_name = dict(flat)
             for statistic, value in flat:
                 if value is None:
