@@ -81,3 +81,22 @@ def test_a_survey_without_references_has_no_such_section(session, client):
         f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 40}, headers=login(client)
     ).json()
     assert data["reference"] is None
+
+
+def test_the_report_compares_tiers_under_each_weighting(session, client):
+    make_survey(session, items=ITEMS)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=8, seed=5)
+    session.commit()
+    make_user(session)
+    headers = login(client)
+    url = f"/api/rounds/{round_.id}/report"
+    weighting = client.get(url, params={"n_bootstrap": 40}, headers=headers).json()["weighting"]
+    assert weighting["schemes"][:2] == ["equal", "calibration items"]
+    assert "confidence (sensitivity only)" in weighting["schemes"]
+    assert {i["item"] for i in weighting["items"]} == {"weights", "evals", "methods"}
+    for item in weighting["items"]:
+        assert item["depends"] == (len(set(item["tiers"].values())) > 1)
+        assert set(item["tiers"].values()) <= {"No Brainer", "Gray Area", "High Trust", None}
+    html = client.get(url, params={"format": "html", "n_bootstrap": 40}, headers=headers).text
+    assert "Tiers under other weightings" in html and "sensitivity analysis only" in html

@@ -31,9 +31,11 @@ from app.templating import STATIC_DIR, make_environment
 if TYPE_CHECKING:
     import pandas as pd
 
+    from analysis.calibration import TierRule
     from analysis.reference import ReferenceAgreement
     from analysis.results import PanelAnalysis
     from analysis.severity import SeverityResult, TierChange
+    from analysis.weighting import WeightingComparison
 
 # numpy, pandas, scipy and matplotlib (through ``analysis``) are imported inside the
 # functions that use them: a web worker that never builds a report starts in well under a
@@ -70,6 +72,8 @@ class RoundReport:
     severity: SeveritySection | None = None
     #: Agreement with the calibration items' reference values (None: the survey has none).
     reference: ReferenceAgreement | None = None
+    #: Each item's tier under equal and other expert weightings.
+    weighting: WeightingComparison | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +88,7 @@ class RoundReport:
             **self.analysis.to_dict(),
             "severity": self.severity.to_dict() if self.severity is not None else None,
             "reference": self.reference.to_dict() if self.reference is not None else None,
+            "weighting": self.weighting.to_dict() if self.weighting is not None else None,
             # Experts who withdrew: their answers were deleted, so they are in no figure.
             "n_withdrawn": self.settings.get("n_withdrawn", 0),
         }
@@ -259,13 +264,57 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
 
     frame = inputs.frame
     result = analyze(frame, **inputs.analyze_options)
+    severity = severity_section(frame, inputs.definition)
+    reference = reference_section(frame, inputs.definition)
     return RoundReport(
         inputs.round,
         inputs.definition,
         result,
         inputs.settings,
-        severity=severity_section(frame, inputs.definition),
-        reference=reference_section(frame, inputs.definition),
+        severity=severity,
+        reference=reference,
+        weighting=weighting_section(frame, inputs.definition, severity, reference),
+    )
+
+
+def weighting_section(
+    frame: pd.DataFrame,
+    definition: SurveyDefinition,
+    severity: SeveritySection,
+    reference: ReferenceAgreement | None,
+) -> WeightingComparison:
+    """Each item's tier (declared thresholds) with equal weights, severity-adjusted, with
+    the calibration items' weights if there are any, and weighted by the experts' own
+    confidence as a sensitivity analysis."""
+    from analysis.weighting import compare_weightings, confidence_weights, reference_weights
+
+    rule = _analysis_rule(definition)
+    raters = sorted(frame["rater"].unique(), key=str)
+    rater_weights: dict[str, dict[Hashable, float]] = {"equal": dict.fromkeys(raters, 1.0)}
+    if reference is not None:
+        kappas = {e.rater: e.kappa for e in reference.experts}
+        rater_weights["calibration items"] = reference_weights(kappas, raters)
+    changed = {c.item: c.tier_after for c in severity.tier_changes}
+    return compare_weightings(
+        frame,
+        rule=rule,
+        thresholds=list(rule.initial_thresholds),
+        rater_weights=rater_weights,
+        rating_weights={"confidence (sensitivity only)": confidence_weights(frame)},
+        changed_tiers={"severity-adjusted": changed} if severity.result is not None else None,
+    )
+
+
+def _analysis_rule(definition: SurveyDefinition) -> TierRule:
+    from analysis.calibration import TierRule
+
+    rule = definition.tier_rule
+    return TierRule(
+        dimensions=list(rule.dimensions),
+        aggregate=rule.aggregate,
+        n_tiers=len(definition.tiers),
+        initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+        tier_names=[t.label for t in definition.tiers],
     )
 
 
@@ -289,7 +338,6 @@ def reference_section(
 
 def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> SeveritySection:
     """The severity model of the rule dimensions, and the tiers it changes."""
-    from analysis.calibration import TierRule
     from analysis.severity import adjusted_tier_changes, fit_severity
 
     rule = definition.tier_rule
@@ -299,17 +347,7 @@ def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> Sever
         return SeveritySection(None, reason=str(exc))
     if not result.fitted:
         return SeveritySection(result)
-    changes = adjusted_tier_changes(
-        frame,
-        result,
-        rule=TierRule(
-            dimensions=list(rule.dimensions),
-            aggregate=rule.aggregate,
-            n_tiers=len(definition.tiers),
-            initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
-            tier_names=[t.label for t in definition.tiers],
-        ),
-    )
+    changes = adjusted_tier_changes(frame, result, rule=_analysis_rule(definition))
     return SeveritySection(result, changes)
 
 
