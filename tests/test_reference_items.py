@@ -100,3 +100,23 @@ def test_the_report_compares_tiers_under_each_weighting(session, client):
         assert set(item["tiers"].values()) <= {"No Brainer", "Gray Area", "High Trust", None}
     html = client.get(url, params={"format": "html", "n_bootstrap": 40}, headers=headers).text
     assert "Tiers under other weightings" in html and "sensitivity analysis only" in html
+
+
+def test_a_published_version_records_its_weighting_and_the_items_that_depend_on_it(session, client):
+    make_survey(session, items=ITEMS)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=8, seed=5)
+    session.commit()
+    make_user(session)
+    headers = login(client)
+    client.post(f"/api/rounds/{round_.id}/close", headers=headers)
+    body = {"justification": "pilot", "n_bootstrap": 100}
+    assert client.post(f"/api/rounds/{round_.id}/publish", headers=headers, json=body).is_success
+    record = client.get("/rubrics/small/v1.json").json()["record"]
+    weighting = record["evidence"]["weighting"]
+    assert weighting["used"] == "equal" and weighting["compared"][0] == "equal"
+    report = client.get(
+        f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 100}, headers=headers
+    ).json()
+    assert weighting["items_depending"] == report["weighting"]["depending"]
+    assert "Every expert counts the same in this rubric." in client.get("/rubrics/small/v1").text

@@ -638,6 +638,11 @@ def publish_rubric(
                 "cells_meeting": sum(1 for c in consensus_cells if c["consensus"]),
                 "cells": consensus_cells,
             },
+            "weighting": {
+                "used": "equal",
+                "compared": (analysed.get("weighting") or {}).get("schemes", []),
+                "items_depending": (analysed.get("weighting") or {}).get("depending", []),
+            },
             "n_experts": len(analysed["raters"]),
             "n_bootstrap": n_bootstrap,
             "seed": seed,
