@@ -1127,22 +1127,19 @@ def context_observe(
     """Record an observation of a factor; triggers are checked at once."""
     from datetime import date
 
+    from app.inputs import ObservationInput
     from app.services import audit, reviews
 
     try:
         observed_on = date.fromisoformat(on) if on else date.today()
     except ValueError:
         raise typer.BadParameter(f"{on!r} is not a date (YYYY-MM-DD)", param_hint="--on") from None
+    observation = ObservationInput(
+        factor=factor, value=value, observed_on=observed_on, source_url=source, note=note
+    )
     with _session() as session:
         _, opened = reviews.record_observation(
-            session,
-            slug=slug,
-            factor_key=factor,
-            value=value,
-            observed_on=observed_on,
-            source_url=source,
-            note=note,
-            actor=audit.CLI,
+            session, slug=slug, observation=observation, actor=audit.CLI
         )
         fired = [(r.id, r.reason) for r in opened]
     _echo(f"recorded {factor} = {_one(value)} on {observed_on}")

@@ -4,6 +4,7 @@ and the CLI. No database, no HTTP."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
@@ -63,3 +64,15 @@ class RatingInput(Input):
     confidence: Confidence | None = None
     rationale: Text = Field(default="", max_length=10_000)
     share_rationale: bool = False
+
+
+class ObservationInput(Input):
+    """What was observed of one context factor, when, and where it can be checked."""
+
+    factor: Text = Field(max_length=64, examples=["company_relations"])
+    value: Annotated[Text, Field(max_length=2000)] | float = Field(
+        description="A choice's key, a number, a YYYY-MM-DD date or text", examples=["high"]
+    )
+    observed_on: date
+    source_url: Text = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=5000)

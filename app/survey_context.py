@@ -12,8 +12,9 @@ nothing of the database or HTTP.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -147,18 +148,8 @@ class Factor(_Strict):
         return str(value)
 
     def describe(self) -> dict[str, Any]:
-        """The factor as a published record keeps it (JSON)."""
-        return {
-            "key": self.key,
-            "label": self.label,
-            "question": self.question,
-            "type": self.type,
-            "options": dict(self.options) if self.options else None,
-            "unit": self.unit,
-            "volatility": self.volatility,
-            "review_every_days": self.review_days,
-            "indicator": self.indicator.model_dump() if self.indicator else None,
-        }
+        """The factor as a published record keeps it (JSON), its review interval resolved."""
+        return {**self.model_dump(mode="json"), "review_every_days": self.review_days}
 
 
 def _parse_number(label: str, raw: object) -> float:
@@ -193,10 +184,22 @@ class Context(_Strict):
         return self
 
     def factor(self, key: str) -> Factor:
-        for f in self.factors:
-            if f.key == key:
-                return f
-        raise KeyError(key)
+        return by_key(self.factors, key)
+
+
+class _Keyed(Protocol):
+    key: str
+
+
+_T = TypeVar("_T", bound=_Keyed)
+
+
+def by_key(rows: Iterable[_T], key: str) -> _T:
+    """The row with this key (KeyError if none)."""
+    for row in rows:
+        if row.key == key:
+            return row
+    raise KeyError(key)
 
 
 class Category(_Strict):

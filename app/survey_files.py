@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from app.errors import InvalidInput
-from app.survey_context import Category, Context, Decision
+from app.survey_context import Category, Context, Decision, by_key
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
@@ -330,22 +330,13 @@ class SurveyDefinition(_Strict):
         return self
 
     def dimension(self, key: str) -> Dimension:
-        for d in self.dimensions:
-            if d.key == key:
-                return d
-        raise KeyError(key)
+        return by_key(self.dimensions, key)
 
     def item(self, key: str) -> Item:
-        for i in self.items:
-            if i.key == key:
-                return i
-        raise KeyError(key)
+        return by_key(self.items, key)
 
     def tier(self, key: str) -> Tier:
-        for t in self.tiers:
-            if t.key == key:
-                return t
-        raise KeyError(key)
+        return by_key(self.tiers, key)
 
     def references(self) -> dict[tuple[str, str], int]:
         """The calibration items' reference values, by (item, dimension)."""

@@ -33,6 +33,7 @@ from sqlmodel import Session, col, select
 
 from app.db import first_or_not_found, session_scope
 from app.errors import Conflict, InvalidInput, NotFound
+from app.inputs import ObservationInput
 from app.models import (
     FactorObservation,
     Round,
@@ -58,7 +59,7 @@ class ObservationShown(ReadModel):
     """One observation of a factor, as staff and the API see it."""
 
     id: int
-    factor: str
+    factor_key: str
     value: str | float | None
     shown: str
     observed_on: date
@@ -95,9 +96,8 @@ class VersionStatus(ReadModel):
     reviews: list[ReviewShown]
 
 
-class FactorState(ReadModel):
-    """A context factor of a survey: what the newest version assumed, what was last
-    observed, and when it must be checked again."""
+class FactorDescription(ReadModel):
+    """A context factor as its survey file declares it."""
 
     key: str
     label: str
@@ -105,6 +105,16 @@ class FactorState(ReadModel):
     type: str
     options: dict[str, str] | None
     unit: str | None
+
+    @classmethod
+    def fields_of(cls, factor: Factor) -> dict[str, Any]:
+        return factor.model_dump(include={"key", "label", "question", "type", "options", "unit"})
+
+
+class FactorState(FactorDescription):
+    """A context factor of a survey: what the newest version assumed, what was last
+    observed, and when it must be checked again."""
+
     volatility: str
     review_every_days: int
     assumed: str | float | None
@@ -140,12 +150,8 @@ def record_observation(
     session: Session,
     *,
     slug: str,
-    factor_key: str,
-    value: object,
-    observed_on: date,
+    observation: ObservationInput,
     actor: str,
-    source_url: str = "",
-    note: str = "",
     now: datetime | None = None,
 ) -> tuple[FactorObservation, list[RubricReview]]:
     """Record what was observed of one factor and check the triggers at once: returns the
@@ -153,9 +159,10 @@ def record_observation(
     now = now or utcnow()
     survey = _survey(session, slug)
     definition = definition_of(get_survey_version(session, slug=slug))
-    factor = _declared_factor(definition, factor_key)
+    factor = _declared_factor(definition, observation.factor)
+    observed_on = observation.observed_on
     try:
-        parsed = factor.parse(value)
+        parsed = factor.parse(observation.value)
     except ValueError as exc:
         raise InvalidInput(str(exc), field="value") from None
     if parsed is None:
@@ -164,16 +171,16 @@ def record_observation(
         raise InvalidInput(
             f"observed_on {observed_on.isoformat()} lies in the future", field="observed_on"
         )
-    observation = FactorObservation(
+    row = FactorObservation(
         survey_id=id_of(survey),
         factor_key=factor.key,
         value=parsed,
         observed_on=observed_on,
-        source_url=_checked_url(source_url),
-        note=(note or "").strip()[:5000],
+        source_url=_checked_url(observation.source_url),
+        note=observation.note.strip(),
         recorded_by=actor,
     )
-    session.add(observation)
+    session.add(row)
     session.flush()
     audit.record(
         session,
@@ -185,7 +192,7 @@ def record_observation(
         value=factor.show(parsed),
         observed_on=observed_on.isoformat(),
     )
-    return observation, check_survey(session, survey_id=id_of(survey), now=now, actor=actor)
+    return row, check_survey(session, survey_id=id_of(survey), now=now, actor=actor)
 
 
 def _survey(session: Session, slug: str) -> Survey:
@@ -574,17 +581,7 @@ def _shown_observation(definition: SurveyDefinition, row: FactorObservation) -> 
         shown = definition.context.factor(row.factor_key).show(row.value)
     except KeyError:  # a factor a newer survey file no longer declares
         shown = str(row.value)
-    return ObservationShown(
-        id=id_of(row),
-        factor=row.factor_key,
-        value=row.value,
-        shown=shown,
-        observed_on=row.observed_on,
-        source_url=row.source_url,
-        note=row.note,
-        recorded_by=row.recorded_by,
-        created_at=row.created_at,
-    )
+    return ObservationShown.model_validate({**row.model_dump(), "shown": shown})
 
 
 def survey_context(session: Session, *, slug: str) -> SurveyContext:
@@ -607,12 +604,7 @@ def survey_context(session: Session, *, slug: str) -> SurveyContext:
         value = assumed.get(factor.key)
         states.append(
             FactorState(
-                key=factor.key,
-                label=factor.label,
-                question=factor.question,
-                type=factor.type,
-                options=dict(factor.options) if factor.options else None,
-                unit=factor.unit,
+                **FactorState.fields_of(factor),
                 volatility=factor.volatility,
                 review_every_days=factor.review_days,
                 assumed=value,
@@ -670,16 +662,10 @@ def checked_context(
     return values, [f.describe() for f in factors]
 
 
-class ContextField(ReadModel):
+class ContextField(FactorDescription):
     """A factor as the publishing form asks for it, pre-filled with the latest observation
     (else the newest version's assumption)."""
 
-    key: str
-    label: str
-    question: str
-    type: str
-    options: dict[str, str] | None
-    unit: str | None
     value: str
     source: str
 
@@ -707,12 +693,7 @@ def context_fields(session: Session, *, round_id: int) -> list[ContextField]:
         text = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
         fields.append(
             ContextField(
-                key=factor.key,
-                label=factor.label,
-                question=factor.question,
-                type=factor.type,
-                options=dict(factor.options) if factor.options else None,
-                unit=factor.unit,
+                **ContextField.fields_of(factor),
                 value=text,
                 source=source,
             )

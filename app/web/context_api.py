@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from app.inputs import Input, Text
+from app.inputs import Input, ObservationInput, Text
 from app.schemas import RoundPublic
 from app.services import ReadModel, reviews, rounds
 from app.services.reviews import ObservationShown, ReviewShown, SurveyContext
@@ -17,18 +16,6 @@ from app.web.deps import AdminUser, SessionDep, StaffUser
 from app.web.params import ReviewId, Slug
 
 router = APIRouter(prefix="/api", tags=["context"], responses=API_ERRORS)  # type: ignore[arg-type]
-
-
-class ObservationCreate(Input):
-    """What was observed of one context factor, when, and where it can be checked."""
-
-    factor: Annotated[str, Field(max_length=64, examples=["company_relations"])]
-    value: Annotated[str, Field(max_length=2000)] | float = Field(
-        description="A choice's key, a number, a YYYY-MM-DD date or text", examples=["high"]
-    )
-    observed_on: date
-    source_url: Annotated[str, Field(max_length=2000)] = ""
-    note: Text = Field(default="", max_length=5000)
 
 
 class ObservationRecorded(ReadModel):
@@ -71,21 +58,12 @@ def list_observations(
 
 @router.post("/surveys/{slug}/observations", response_model=ObservationRecorded, status_code=201)
 def record_observation(
-    slug: Slug, body: ObservationCreate, session: SessionDep, user: AdminUser
+    slug: Slug, body: ObservationInput, session: SessionDep, user: AdminUser
 ) -> ObservationRecorded:
     """Record an observation of a factor; the triggers are checked at once, and a version
     whose assumption it contradicts (or whose indicator it crosses) goes under review."""
-    observation, opened = reviews.record_observation(
-        session,
-        slug=slug,
-        factor_key=body.factor,
-        value=body.value,
-        observed_on=body.observed_on,
-        source_url=body.source_url,
-        note=body.note,
-        actor=user.email,
-    )
-    shown = reviews.observations(session, slug=slug, factor_key=observation.factor_key, limit=1)
+    row, opened = reviews.record_observation(session, slug=slug, observation=body, actor=user.email)
+    shown = reviews.observations(session, slug=slug, factor_key=row.factor_key, limit=1)
     return ObservationRecorded(
         observation=shown[0],
         reviews_opened=[reviews.review_of(session, review_id=r.id or 0) for r in opened],

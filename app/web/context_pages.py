@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from app.errors import Conflict, InvalidInput
+from app.inputs import ObservationInput
 from app.models import id_of
 from app.services import reviews
-from app.web.page_support import AdminFormDep, StaffPage, StaffPageDep, redirect
+from app.web.page_support import AdminFormDep, StaffPage, StaffPageDep, form_error, redirect
 from app.web.params import ReviewId, Slug
 
 router = APIRouter(include_in_schema=False)
@@ -66,20 +68,11 @@ def admin_observe(slug: Slug, page: AdminFormDep) -> Response:
     typed = {k: page.text(k) for k in fields}
     try:
         try:
-            observed_on = date.fromisoformat(typed["observed_on"])
-        except ValueError:
-            raise InvalidInput(
-                "give the date it was observed (YYYY-MM-DD)", field="observed_on"
-            ) from None
+            observation = ObservationInput.model_validate(typed)
+        except ValidationError as exc:
+            raise form_error(exc) from None
         _, opened = reviews.record_observation(
-            page.session,
-            slug=slug,
-            factor_key=typed["factor"],
-            value=typed["value"],
-            observed_on=observed_on,
-            source_url=typed["source_url"],
-            note=typed["note"],
-            actor=page.user.email,
+            page.session, slug=slug, observation=observation, actor=page.user.email
         )
     except InvalidInput as exc:
         errors = {exc.field or "value": exc.message}
