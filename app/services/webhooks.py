@@ -714,22 +714,22 @@ def atom_feed(
     _text(feed, "updated", _rfc3339(newest))
     _link(feed, "self", self_url, ATOM_MEDIA_TYPE)
     _link(feed, "alternate", base_url + alternate, "text/html")
-    author = ET.SubElement(feed, _tag("author"))
+    author = ET.SubElement(feed, "author")
     _text(author, "name", "elicit")
     _text(author, "uri", base_url + "/rubrics/")
     _text(feed, "generator", "elicit")
     for event, event_slug, number in rows:
-        entry = ET.SubElement(feed, _tag("entry"))
+        entry = ET.SubElement(feed, "entry")
         _text(entry, "id", _urn(f"{base_url}/rubrics/events/{id_of(event)}"))
         _text(entry, "title", event.title)
         _text(entry, "updated", _rfc3339(event.created_at))
         _text(entry, "published", _rfc3339(event.created_at))
         _link(entry, "alternate", version_url(base_url, event_slug, number), "text/html")
-        category = ET.SubElement(entry, _tag("category"))
+        category = ET.SubElement(entry, "category")
         category.set("term", event.kind)
         category.set("label", KIND_LABELS.get(event.kind, event.kind))
         _text(entry, "summary", event.summary)
-    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True, default_namespace=ATOM)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return body
 
 
@@ -743,22 +743,20 @@ def _survey_title(session: Session, survey: Survey) -> str:
     return str(newest.record["survey"]["title"]) if newest is not None else survey.slug
 
 
-def _tag(name: str) -> str:
-    return f"{{{ATOM}}}{name}"
-
-
 def _element(name: str) -> ET.Element:
-    return ET.Element(_tag(name))
+    # Plain names under a default namespace declared on the root (ElementTree's own
+    # default_namespace option refuses plain attribute names such as rel and href).
+    return ET.Element(name, {"xmlns": ATOM})
 
 
 def _text(parent: ET.Element, name: str, text: str) -> ET.Element:
-    child = ET.SubElement(parent, _tag(name))
+    child = ET.SubElement(parent, name)
     child.text = _NOT_XML.sub("\ufffd", text)
     return child
 
 
 def _link(parent: ET.Element, rel: str, href: str, media_type: str) -> None:
-    link = ET.SubElement(parent, _tag("link"))
+    link = ET.SubElement(parent, "link")
     link.set("rel", rel)
     link.set("type", media_type)
     link.set("href", href)
