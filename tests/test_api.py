@@ -65,6 +65,11 @@ ADMIN_ONLY = {
     ("PATCH", "/api/users/{user_id}"),
     ("POST", "/api/users/{user_id}/password-reset"),
     ("GET", "/api/audit"),
+    ("GET", "/api/webhooks"),
+    ("POST", "/api/webhooks"),
+    ("POST", "/api/webhooks/{subscription_id}/deactivate"),
+    ("DELETE", "/api/webhooks/{subscription_id}"),
+    ("GET", "/api/webhooks/deliveries"),
 }
 # Researchers may calibrate (it stores nothing) but not publish; everyone sets their password.
 STAFF_WRITES = {
@@ -89,6 +94,7 @@ def _fill(path):
         .replace("{slug}", "small")
         .replace("{number}", "1")
         .replace("{user_id}", "1")
+        .replace("{subscription_id}", "1")
     )
 
 

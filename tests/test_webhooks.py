@@ -432,3 +432,74 @@ def test_the_secret_never_reaches_the_audit_trail(session):
     assert created.secret not in json.dumps([r.details for r in rows])
     with pytest.raises(ValueError, match="secret"):
         audit.record(session, "a", "webhook.created", "webhook", 1, secret=created.secret)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+def test_admins_manage_subscriptions_through_the_api_and_see_the_secret_once(
+    session, client, engine, receiver
+):
+    from tests.factories import login
+
+    publish_small(session)
+    make_user(session, email="res@example.org", role="researcher")
+    admin, researcher = login(client), login(client, "res@example.org")
+
+    made = client.post(
+        "/api/webhooks", headers=admin, json={"url": receiver.url, "survey": "small"}
+    )
+    # Private addresses are refused here (the test server has the default settings).
+    assert made.status_code == 422, made.text
+    assert made.json()["field"] == "url" and "not a public address" in made.json()["detail"]
+    made = client.post(
+        "/api/webhooks",
+        headers=admin,
+        json={"url": "https://hooks.example.org/elicit", "survey": "small"},
+    )
+    assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
+    created = made.json()
+    assert created["survey"] == "small" and created["active"] is True
+    assert created["created_by"] == "admin@example.org" and len(created["secret"]) >= 40
+    listed = client.get("/api/webhooks", headers=admin)
+    assert [s["id"] for s in listed.json()] == [created["id"]]
+    assert "secret" not in listed.json()[0] and created["secret"] not in listed.text
+
+    unknown = client.post(
+        "/api/webhooks", headers=admin, json={"url": "https://h.example.org/", "survey": "x"}
+    )
+    assert unknown.status_code == 404 and unknown.json()["field"] == "survey"
+    extra = client.post(
+        "/api/webhooks", headers=admin, json={"url": "https://h.example.org/", "secret": "mine"}
+    )
+    assert extra.status_code == 422 and extra.json()["field"] == "secret"
+    for method, path in (
+        ("GET", "/api/webhooks"),
+        ("POST", "/api/webhooks"),
+        ("GET", "/api/webhooks/deliveries"),
+        ("POST", f"/api/webhooks/{created['id']}/deactivate"),
+        ("DELETE", f"/api/webhooks/{created['id']}"),
+    ):
+        assert client.request(method, path, headers=researcher).status_code == 403, path
+
+    observe(session)
+    shown = client.get("/api/webhooks/deliveries", headers=admin).json()
+    assert [(d["kind"], d["status"], d["url"]) for d in shown] == [
+        ("under_review", "queued", "https://hooks.example.org/elicit")
+    ]
+    assert (
+        client.get(
+            f"/api/webhooks/deliveries?subscription={created['id'] + 1}", headers=admin
+        ).json()
+        == []
+    )
+
+    off = client.post(f"/api/webhooks/{created['id']}/deactivate", headers=admin)
+    assert off.status_code == 200 and off.json()["active"] is False
+    (withdrawn,) = client.get("/api/webhooks/deliveries", headers=admin).json()
+    assert withdrawn["status"] == "failed" and withdrawn["last_error"] == webhooks.WITHDRAWN
+    assert client.delete(f"/api/webhooks/{created['id']}", headers=admin).status_code == 204
+    assert client.get("/api/webhooks", headers=admin).json() == []
+    gone = client.delete(f"/api/webhooks/{created['id']}", headers=admin)
+    assert gone.status_code == 404 and "no webhook subscription" in gone.json()["detail"]
+    assert client.post("/api/webhooks/0/deactivate", headers=admin).status_code == 422
