@@ -503,3 +503,46 @@ def test_admins_manage_subscriptions_through_the_api_and_see_the_secret_once(
     gone = client.delete(f"/api/webhooks/{created['id']}", headers=admin)
     assert gone.status_code == 404 and "no webhook subscription" in gone.json()["detail"]
     assert client.post("/api/webhooks/0/deactivate", headers=admin).status_code == 422
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def test_the_command_line_adds_lists_delivers_and_removes(session, elicit, receiver, monkeypatch):
+    publish_small(session)
+    refused = elicit("webhook", "add", receiver.url, ok=False)
+    assert refused.exit_code == 1 and "not a public address" in refused.output
+    assert "ELICIT_WEBHOOK_ALLOW_PRIVATE" in refused.output
+
+    from app.config import get_settings
+
+    monkeypatch.setenv("ELICIT_WEBHOOK_ALLOW_PRIVATE", "true")
+    get_settings.cache_clear()
+    added = elicit("webhook", "add", receiver.url, "--survey", "small").output
+    assert "subscription 1:" in added and "(small)" in added
+    secret = added.split("shown this once; the subscriber checks signatures with it): ")[1].strip()
+    listed = elicit("webhook", "list").output
+    assert "1\tactive\tsmall\t" + receiver.url in listed and secret not in listed
+    assert "no webhook deliveries yet" in elicit("webhook", "deliveries").output
+
+    observe(session)
+    done = elicit("worker", "--once").output
+    assert "webhooks: sent 1, to retry 0, failed 0" in done
+    body = verified(secret, receiver.received[0])
+    assert body["url"] == "http://panel.example.org/rubrics/small/v1"  # the BASE_URL setting
+    shown = elicit("webhook", "deliveries").output
+    assert "small v1 under_review" in shown and "sent" in shown and "HTTP 200" in shown
+    (row,) = json.loads(elicit("webhook", "deliveries", "--json").output)
+    assert row["status"] == "sent" and row["response_status"] == 200 and row["attempts"] == 1
+
+    assert "is inactive" in elicit("webhook", "deactivate", "1").output
+    assert "1\tinactive\tsmall" in elicit("webhook", "list").output
+    assert "removed" in elicit("webhook", "remove", "1").output
+    missing = elicit("webhook", "remove", "1", ok=False)
+    assert missing.exit_code == 1 and "no webhook subscription 1" in missing.output
+    hooks = [e for e in audit.entries(session, limit=20).entries if e.action.startswith("webhook")]
+    assert [(e.action, e.actor) for e in hooks] == [
+        ("webhook.deleted", "cli"),
+        ("webhook.deactivated", "cli"),
+        ("webhook.created", "cli"),
+    ]
