@@ -19,7 +19,7 @@ import pytest
 from sqlmodel import select
 
 from app.errors import InvalidInput
-from app.models import RubricVersion, WebhookDelivery, utcnow
+from app.models import RubricVersion, WebhookDelivery, WebhookSubscription, utcnow
 from app.services import audit, reviews, rubrics, webhooks
 from app.services.demo import simulate_panel
 from app.services.mail import FolderTransport, MailWorker
@@ -546,3 +546,72 @@ def test_the_command_line_adds_lists_delivers_and_removes(session, elicit, recei
         ("webhook.deactivated", "cli"),
         ("webhook.created", "cli"),
     ]
+
+
+# --- the admin page -------------------------------------------------------------------------
+
+
+def test_admins_subscribe_on_the_webhooks_page(session, client, app, receiver):
+    import html as html_text
+
+    from fastapi.testclient import TestClient
+
+    from tests.factories import form_token, sign_in_page
+
+    publish_small(session)
+    sign_in_page(client)
+    home = client.get("/admin").text
+    assert '<a href="/admin/webhooks">Webhooks</a>' in home
+    page = client.get("/admin/webhooks")
+    assert page.status_code == 200 and "No subscriptions yet." in page.text
+    assert '<option value="small">small</option>' in page.text
+    token = form_token(page.text)
+
+    # A mistake: the page again, what was typed kept, the message beside the field.
+    refused = client.post(
+        "/admin/webhooks", data={"csrf_token": token, "url": receiver.url, "survey": "small"}
+    )
+    assert refused.status_code == 422
+    assert 'aria-describedby="url-error"' in refused.text and "not a public address" in refused.text
+    assert f'value="{html_text.escape(receiver.url)}"' in refused.text
+    assert '<option value="small" selected>' in refused.text
+
+    made = client.post(
+        "/admin/webhooks",
+        data={"csrf_token": token, "url": "https://hooks.example.org/x?a=1&b=<2>", "survey": ""},
+    )
+    assert made.status_code == 200 and made.headers["cache-control"] == "no-store"
+    (created,) = webhooks.list_subscriptions(session)
+    secret = session.get(WebhookSubscription, created.id).secret
+    assert f'value="{secret}"' in made.text and "shown this once" in made.text
+    assert "https://hooks.example.org/x?a=1&amp;b=&lt;2&gt;" in made.text  # escaped
+    # Never again: the page after shows the subscription, not its secret.
+    again = client.get("/admin/webhooks").text
+    assert secret not in again and f'id="webhook-{created.id}"' in again
+    assert created.survey is None and "every survey" in again
+
+    observe(session)
+    listed = client.get("/admin/webhooks").text
+    assert "small v1</a>: A small survey v1 is under review" in listed and "queued" in listed
+
+    # Forms need the page's token; researchers may not use them.
+    for path in ("/admin/webhooks", f"/admin/webhooks/{created.id}/deactivate"):
+        assert client.post(path, data={"url": "https://h.example.org/"}).status_code == 403
+        forged = {"csrf_token": "forged", "url": "https://h.example.org/"}
+        assert client.post(path, data=forged).status_code == 403
+    make_user(session, email="res@example.org", role="researcher")
+    other = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    sign_in_page(other, "res@example.org")
+    assert other.get("/admin/webhooks").status_code == 403
+    assert "/admin/webhooks" not in other.get("/admin").text
+    res_token = form_token(other.get("/admin").text)
+    denied = other.post(f"/admin/webhooks/{created.id}/delete", data={"csrf_token": res_token})
+    assert denied.status_code == 403
+
+    off = client.post(f"/admin/webhooks/{created.id}/deactivate", data={"csrf_token": token})
+    assert off.status_code == 303 and off.headers["location"].endswith(f"#webhook-{created.id}")
+    after = client.get("/admin/webhooks").text
+    assert "inactive" in after and webhooks.WITHDRAWN in after
+    gone = client.post(f"/admin/webhooks/{created.id}/delete", data={"csrf_token": token})
+    assert gone.status_code == 303 and "No subscriptions yet." in client.get("/admin/webhooks").text
+    assert client.post("/admin/webhooks/99/delete", data={"csrf_token": token}).status_code == 404
