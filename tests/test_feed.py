@@ -10,9 +10,13 @@ import feedparser
 import pytest
 
 from app.models import RubricEvent, Survey, id_of
-from app.services import reviews
+from app.services import reviews, webhooks
+from tests import test_webhooks
 from tests.factories import make_round
-from tests.test_webhooks import observe, publish_small
+from tests.test_webhooks import BASE_URL, deliver, observe, publish_small, subscribe, verified
+
+#: The webhook subscriber (a fixture).
+receiver = test_webhooks.receiver
 
 A = "{http://www.w3.org/2005/Atom}"
 BASE = "http://testserver"  # the test app's BASE_URL
@@ -163,3 +167,24 @@ def test_feeds_are_public_and_read_only(client, path, session):
     make_round(session)
     assert client.get(path).status_code == 200
     assert client.post(path).status_code == 405
+
+
+def test_one_observation_tells_the_page_the_feed_and_the_webhook(session, client, engine, receiver):
+    """The issue's acceptance: staff record that a factor changed and nothing else; the
+    published version shows "under review" publicly with the reason, the feed has the entry
+    and the subscriber gets the signed webhook."""
+    publish_small(session)
+    created = subscribe(session, receiver.url)
+    observe(session, "Companies withdrew from voluntary access")
+
+    page = client.get("/rubrics/small/v1").text
+    assert "<strong>Under review.</strong>" in page
+    assert "Companies withdrew from voluntary access" in page.split('id="status"')[1]
+    (entry, _) = _feed(client, "/rubrics/small/feed.atom").findall(f"{A}entry")
+    assert entry.find(f"{A}category").get("term") == "under_review"  # type: ignore[union-attr]
+    assert "Companies withdrew from voluntary access" in _required(entry, "summary")
+
+    assert deliver(engine) == webhooks.Delivered(1, 0, 0)
+    body = verified(created.secret, receiver.received[0])
+    assert body["summary"] == _required(entry, "summary")
+    assert body["url"] == f"{BASE_URL}/rubrics/small/v1"
