@@ -1722,6 +1722,10 @@ def webhook_add(
     from app.services import audit, webhooks
 
     settings = get_settings()
+    try:  # before the transaction: the address's name is looked up
+        url = webhooks.checked_url(url, allow_private=settings.webhook_allow_private)
+    except DomainError as exc:
+        _fail(f"{exc.field}: {exc.message}")
     with _session(settings) as session:
         created = webhooks.create_subscription(
             session,

@@ -615,3 +615,35 @@ def test_admins_subscribe_on_the_webhooks_page(session, client, app, receiver):
     gone = client.post(f"/admin/webhooks/{created.id}/delete", data={"csrf_token": token})
     assert gone.status_code == 303 and "No subscriptions yet." in client.get("/admin/webhooks").text
     assert client.post("/admin/webhooks/99/delete", data={"csrf_token": token}).status_code == 404
+
+
+def test_the_worker_opens_overdue_reviews_and_tells_subscribers_in_the_same_pass(
+    session, engine, receiver, tmp_path, monkeypatch
+):
+    from app.config import get_settings
+
+    publish_small(session)
+    created = subscribe(session, receiver.url)
+    # A year on, nobody has checked the factors: their review dates have passed.
+    year_on = utcnow() + timedelta(days=400)
+    monkeypatch.setattr(reviews, "utcnow", lambda: year_on)
+    monkeypatch.setenv("ELICIT_WEBHOOK_ALLOW_PRIVATE", "true")
+    get_settings.cache_clear()
+    checks = []
+    original = reviews.check_all
+    monkeypatch.setattr(reviews, "check_all", lambda e: checks.append(1) or original(e))
+    try:
+        worker = MailWorker(
+            engine, FolderTransport(tmp_path), mail_from="x@example.org", base_url=BASE_URL
+        )
+        worker.run_once()
+        worker.run_once()  # a minute has not passed: the review dates are not checked again
+    finally:
+        get_settings.cache_clear()
+    assert len(checks) == 1
+    assert worker.webhooks == webhooks.Delivered(0, 0, 0)  # the first pass sent both
+    bodies = [verified(created.secret, r) for r in receiver.received]
+    assert [b["kind"] for b in bodies] == ["under_review", "under_review"]
+    reasons = sorted(str(b["summary"]) for b in bodies)
+    assert reasons[0].startswith("Legal powers: last checked") and "review was due" in reasons[0]
+    assert reasons[1].startswith("Relations with AI companies: last checked")

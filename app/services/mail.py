@@ -30,6 +30,7 @@ import secrets
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -763,10 +764,11 @@ class MailWorker:
             self.run_retention()
         except Exception:  # as above: the mail still goes out
             _log.exception("erasing contact details past their retention failed; trying again")
-        try:
-            self.run_reviews()
-        except Exception:  # as above: the mail still goes out
-            _log.exception("checking the published rubrics' review dates failed; trying again")
+        if self._reviews_due():
+            try:
+                self.run_reviews()
+            except Exception:  # as above: the mail still goes out
+                _log.exception("checking the published rubrics' review dates failed; trying again")
         try:
             self.webhooks = self.run_webhooks()
         except Exception:  # as above: the mail still goes out
@@ -777,6 +779,18 @@ class MailWorker:
 
     #: What the last pass's webhook delivery did (None before the first).
     webhooks: Delivered | None = None
+    #: Seconds between two checks of the review dates (they are whole days apart; each
+    #: check takes the write lock of every survey with a published version).
+    review_check_every = 60.0
+    _reviews_checked_at: float | None = None
+
+    def _reviews_due(self) -> bool:
+        now = time.monotonic()
+        last = self._reviews_checked_at
+        if last is not None and now - last < self.review_check_every:
+            return False
+        self._reviews_checked_at = now
+        return True
 
     def run_reviews(self) -> int:
         """Open the reviews whose triggers have fired (review dates passed); how many."""

@@ -122,8 +122,10 @@ def create_subscription(
     session: Session, *, url: str, survey: str | None, actor: str, allow_private: bool
 ) -> CreatedSubscription:
     """Subscribe ``url`` to one survey's rubric events (or every survey's, without
-    ``survey``), with a new signing secret."""
-    url = checked_url(url, allow_private=allow_private)
+    ``survey``), with a new signing secret. The address is checked here without a name
+    look-up (no network wait in the transaction): callers resolve it first with
+    :func:`checked_url`, before their transaction begins."""
+    url = checked_url(url, allow_private=allow_private, resolve=False)
     survey_id = None
     if survey is not None and survey.strip():
         survey = survey.strip()
@@ -225,9 +227,10 @@ class RefusedAddress(Exception):
     """The address is one a webhook may not be sent to."""
 
 
-def checked_url(url: str, *, allow_private: bool) -> str:
+def checked_url(url: str, *, allow_private: bool, resolve: bool = True) -> str:
     """``url`` if a webhook may be sent there: http(s), a host, no user or password in it,
-    and (unless ``allow_private``) no address that is not public."""
+    and (unless ``allow_private``) no address that is not public. With ``resolve`` the
+    host's name is looked up, a network wait: call it with no transaction open."""
     url = (url or "").strip()
     field = "url"
     if not url or len(url) > MAX_URL:
@@ -254,7 +257,7 @@ def checked_url(url: str, *, allow_private: bool) -> str:
         raise InvalidInput("the address must not have a #fragment", field=field)
     if not allow_private:
         try:
-            _refuse_private(parts.hostname, resolve=True)
+            _refuse_private(parts.hostname, resolve=resolve)
         except RefusedAddress as exc:
             raise InvalidInput(
                 f"{exc}; webhooks go to public addresses only (ELICIT_WEBHOOK_ALLOW_PRIVATE)",
@@ -323,29 +326,46 @@ class Answer:
     reason: str
 
 
-class _CheckedHTTPConnection(http.client.HTTPConnection):
-    """Connects to an address checked beforehand, whatever the name resolves to by then."""
+def _connect(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first of ``addresses`` (checked beforehand) that answers."""
+    failure: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            failure = exc
+    raise failure
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
+
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """Connects to addresses checked beforehand, whatever the name resolves to by then."""
+
+    def __init__(self, host: str, port: int, *, addresses: list[str], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
 
 
 class _CheckedHTTPSConnection(http.client.HTTPSConnection):
     """As above, over TLS: the certificate is checked against the name, not the address."""
 
     def __init__(
-        self, host: str, port: int, *, address: str, timeout: float, context: ssl.SSLContext
+        self,
+        host: str,
+        port: int,
+        *,
+        addresses: list[str],
+        timeout: float,
+        context: ssl.SSLContext,
     ) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
+        self._addresses = addresses
         self._tls = context
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect(self._addresses, self.port, self.timeout)
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
@@ -362,7 +382,7 @@ def _connection(url: str, *, allow_private: bool, timeout: float) -> http.client
         raise PermanentFailure(f"refused: {exc}") from None
     except (OSError, UnicodeError) as exc:
         raise RetryLater(f"{host} cannot be resolved: {exc}") from None
-    addresses = [str(address[0]) for *_, address in found]
+    addresses = list(dict.fromkeys(str(address[0]) for *_, address in found))
     if not allow_private:
         try:
             for text in addresses:
@@ -373,9 +393,9 @@ def _connection(url: str, *, allow_private: bool, timeout: float) -> http.client
             raise PermanentFailure(f"refused: {exc}") from None
     if https:
         return _CheckedHTTPSConnection(
-            host, port, address=addresses[0], timeout=timeout, context=ssl.create_default_context()
+            host, port, addresses=addresses, timeout=timeout, context=ssl.create_default_context()
         )
-    return _CheckedHTTPConnection(host, port, address=addresses[0], timeout=timeout)
+    return _CheckedHTTPConnection(host, port, addresses=addresses, timeout=timeout)
 
 
 def post(

@@ -715,13 +715,15 @@ def _webhooks_page(
 @router.post("/admin/webhooks", response_class=HTMLResponse)
 def admin_create_webhook(page: AdminFormDep) -> Response:
     url, survey = page.text("url"), page.text("survey")
+    allowed = page.settings.webhook_allow_private
+    end_transaction(page.session)  # no lock held while the address's name is looked up
     try:
         created = webhooks.create_subscription(
             page.session,
-            url=url,
+            url=webhooks.checked_url(url, allow_private=allowed),
             survey=survey or None,
             actor=page.user.email,
-            allow_private=page.settings.webhook_allow_private,
+            allow_private=allowed,
         )
     except (InvalidInput, NotFound) as exc:
         errors = {exc.field or "url": exc.message}

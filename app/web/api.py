@@ -902,9 +902,11 @@ def create_webhook(
     """Tell a public http(s) address of one survey's rubric events (or every survey's):
     versions published, reviews opened and closed, each POSTed as JSON and signed with
     HMAC-SHA256 under the `secret` returned here, this once."""
+    end_transaction(session)  # no lock held while the address's name is looked up
+    url = webhooks.checked_url(body.url, allow_private=settings.webhook_allow_private)
     created = webhooks.create_subscription(
         session,
-        url=body.url,
+        url=url,
         survey=body.survey,
         actor=user.email,
         allow_private=settings.webhook_allow_private,
