@@ -1736,6 +1736,10 @@ def worker(
                 _echo(f"round {step.round_id}: {step.label}: {_one(step.detail)}")
             done = sender.run_once()
             _echo(f"sent {done.sent}, to retry {done.retried}, failed {done.failed}")
+            if (hooks := sender.webhooks) is not None:
+                _echo(
+                    f"webhooks: sent {hooks.sent}, to retry {hooks.retried}, failed {hooks.failed}"
+                )
             return
         sender.run_forever()
     except KeyboardInterrupt:
@@ -1812,3 +1816,106 @@ def severity(
         _echo(_json_text(result.to_dict()))
     else:
         _echo(format_text(result))
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+webhook_cli = typer.Typer(
+    help="Webhooks: tell other systems of new rubric versions and reviews, signed.",
+    no_args_is_help=True,
+)
+cli.add_typer(webhook_cli, name="webhook")
+SubscriptionArg = Annotated[int, typer.Argument(help="Subscription id", min=1, max=MAX_ID)]
+
+
+@webhook_cli.command("add")
+def webhook_add(
+    url: Annotated[str, typer.Argument(help="The subscriber's public http(s) address")],
+    survey: Annotated[
+        str | None, typer.Option(help="Only this survey's events (default: every survey's)")
+    ] = None,
+) -> None:
+    """Subscribe an address to rubric events (versions published, reviews opened and
+    closed); prints the signing secret, this once."""
+    from app.services import audit, webhooks
+
+    settings = get_settings()
+    try:  # before the transaction: the address's name is looked up
+        url = webhooks.checked_url(url, allow_private=settings.webhook_allow_private)
+    except DomainError as exc:
+        _fail(f"{exc.field}: {exc.message}")
+    with _session(settings) as session:
+        created = webhooks.create_subscription(
+            session,
+            url=url,
+            survey=survey,
+            actor=audit.CLI,
+            allow_private=settings.webhook_allow_private,
+        )
+    _echo(f"subscription {created.id}: {_one(created.url)} ({created.survey or 'every survey'})")
+    _echo(f"secret (shown this once; the subscriber checks signatures with it): {created.secret}")
+
+
+@webhook_cli.command("list")
+def webhook_list() -> None:
+    """Subscriptions: id, state, survey, address."""
+    from app.services import webhooks
+
+    with _session() as session:
+        rows = webhooks.list_subscriptions(session)
+    if not rows:
+        _echo("no webhook subscriptions (elicit webhook add URL makes one)")
+    for s in rows:
+        state = "active" if s.active else "inactive"
+        _echo(f"{s.id}\t{state}\t{_one(s.survey or '*')}\t{_one(s.url)}\t{s.created_at:%Y-%m-%d}")
+
+
+@webhook_cli.command("deactivate")
+def webhook_deactivate(subscription_id: SubscriptionArg) -> None:
+    """Stop telling a subscriber (what is queued for it is not sent); its log is kept."""
+    from app.services import audit, webhooks
+
+    with _session() as session:
+        done = webhooks.deactivate_subscription(
+            session, subscription_id=subscription_id, actor=audit.CLI
+        )
+    _echo(f"subscription {done.id} is inactive: {_one(done.url)}")
+
+
+@webhook_cli.command("remove")
+def webhook_remove(subscription_id: SubscriptionArg) -> None:
+    """Delete a subscription and the record of its deliveries."""
+    from app.services import audit, webhooks
+
+    with _session() as session:
+        webhooks.delete_subscription(session, subscription_id=subscription_id, actor=audit.CLI)
+    _echo(f"subscription {subscription_id} removed")
+
+
+@webhook_cli.command("deliveries")
+def webhook_deliveries(
+    subscription: Annotated[
+        int | None, typer.Option(help="Only this subscription's", min=1, max=MAX_ID)
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first", min=1, max=500)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """The newest deliveries: queued, sending, sent or failed (why), with attempts and the
+    subscriber's HTTP status."""
+    from app.services import webhooks
+
+    with _session() as session:
+        rows = webhooks.list_deliveries(session, subscription_id=subscription, limit=limit)
+    if as_json:
+        _print_json([r.model_dump(mode="json") for r in rows])
+        return
+    if not rows:
+        _echo("no webhook deliveries yet")
+    for r in rows:
+        answer = f"HTTP {r.response_status}" if r.response_status else "no answer"
+        when = f"  sent {r.sent_at:%Y-%m-%d %H:%M} UTC" if r.sent_at else ""
+        problem = f"  {_one(r.last_error[:160])}" if r.last_error else ""
+        _echo(
+            f"{r.id}  {r.survey} v{r.version} {r.kind:<13} -> {_one(r.url)}  {r.status:<7} "
+            f"tries {r.attempts}  {answer}{when}{problem}"
+        )

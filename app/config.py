@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     #: Who experts contact about their personal data (an e-mail address or a sentence);
     #: shown on the privacy page when set.
     privacy_contact: str | None = Field(default=None, max_length=300)
+    #: Let webhook subscriptions point at loopback, private or link-local addresses (a
+    #: receiver on this machine or the internal network). Off: such addresses are refused
+    #: when a subscription is made and again at each delivery, so the server cannot be made
+    #: to call into its own network.
+    webhook_allow_private: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("elicit_webhook_allow_private", "webhook_allow_private"),
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(survey_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(context_pages.router)
+    app.include_router(public.feeds)  # ahead of public.router: see there
     app.include_router(public.router)
     app.include_router(health.router)
     app.include_router(assets.router)

@@ -28,6 +28,7 @@ from app.services.audit import RatingHistoryEntry
 from app.services.invitations import InvitationSummary
 from app.services.rounds import PanelProgress
 from app.services.schedule import Schedule, Step, StepDone
+from app.services.webhooks import CreatedSubscription, DeliveryShown, Subscription
 
 #: Largest id, version or rubric number the database holds (PostgreSQL's INTEGER; SQLite's
 #: range is wider, so the narrower one rules).
@@ -442,3 +443,34 @@ class RubricPublished(_Out):
     number: int
     digest: str
     url: str
+
+
+# --- webhook subscriptions ------------------------------------------------------------------
+
+
+class WebhookCreate(_In):
+    url: Text = Field(
+        min_length=1,
+        max_length=2000,
+        examples=["https://hooks.example.org/elicit"],
+        description="The subscriber's public http(s) address; each request to it is signed",
+    )
+    survey: Text | None = Field(
+        default=None,
+        max_length=80,
+        examples=["aisi-information-sharing"],
+        description="Only this survey's events; left out, every survey's",
+    )
+
+
+class WebhookPublic(Subscription, _Out):
+    """A webhook subscription (its secret is never shown again)."""
+
+
+class WebhookCreated(CreatedSubscription, _Out):
+    """A subscription just made. `secret` signs every request (`X-Elicit-Signature`): it is
+    shown this once, so keep it where the subscriber checks signatures."""
+
+
+class WebhookDeliveryPublic(DeliveryShown, _Out):
+    """One rubric event delivered, or being delivered, to one subscriber."""

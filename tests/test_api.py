@@ -68,6 +68,11 @@ ADMIN_ONLY = {
     ("POST", "/api/surveys/{slug}/observations"),
     ("POST", "/api/reviews/{review_id}/close"),
     ("POST", "/api/reviews/{review_id}/round"),
+    ("GET", "/api/webhooks"),
+    ("POST", "/api/webhooks"),
+    ("POST", "/api/webhooks/{subscription_id}/deactivate"),
+    ("DELETE", "/api/webhooks/{subscription_id}"),
+    ("GET", "/api/webhooks/deliveries"),
 }
 # Researchers may calibrate (it stores nothing) but not publish; everyone sets their password.
 STAFF_WRITES = {
@@ -92,6 +97,7 @@ def _fill(path):
         .replace("{slug}", "small")
         .replace("{number}", "1")
         .replace("{user_id}", "1")
+        .replace("{subscription_id}", "1")
     )
 
 

@@ -166,6 +166,30 @@ def test_every_state_changing_staff_route_leaves_its_audit_entry(session, client
         json={"resolution": "the agreement keeps access as assumed"},
     )
     call("POST", "/api/rounds/{round_id}/next", f"{base}/next", ["round.created"], json={})
+    # Webhook subscriptions (the secret stays out of the trail).
+    hook = call(
+        "POST",
+        "/api/webhooks",
+        "/api/webhooks",
+        ["webhook.created"],
+        json={"url": "https://hooks.example.org/elicit", "survey": "walk"},
+    ).json()
+    call(
+        "POST",
+        "/api/webhooks/{subscription_id}/deactivate",
+        f"/api/webhooks/{hook['id']}/deactivate",
+        ["webhook.deactivated"],
+    )
+    call(
+        "DELETE",
+        "/api/webhooks/{subscription_id}",
+        f"/api/webhooks/{hook['id']}",
+        ["webhook.deleted"],
+    )
+    (made,) = details[("POST", "/api/webhooks")]
+    assert made == {"url": "https://hooks.example.org/elicit", "survey": "walk"}
+    assert hook["secret"] not in str(details)
+
     uid = call(
         "POST",
         "/api/users",

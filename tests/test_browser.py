@@ -735,9 +735,45 @@ def test_pages_pass_axe_at_desktop_and_phone_width(site: tuple[LiveServer, DemoI
         "/admin/users",
         "/admin/audit",
         "/admin/people",
+        "/admin/webhooks",
         "/account",
     ):
         page.goto(server.url + path)
         problems[path] = _axe_violations(page)
     context.close()
     assert {where: found for where, found in problems.items() if found} == {}
+
+
+def test_webhooks_page_with_the_keyboard_alone(
+    site: tuple[LiveServer, DemoInfo], new_context: Any, screenshots: Path
+):
+    """An admin subscribes an address to one survey's rubric events with the keyboard alone,
+    every stop visibly focused, and reads the signing secret, shown once."""
+    server, demo = site
+    page = new_context().new_page()
+    page.goto(server.url + "/login")
+    page.get_by_label("E-mail").fill(demo.admin_email)
+    page.get_by_label("Password").fill(demo.admin_password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/admin")
+    _tab_to(page, lambda f: f["tag"] == "a" and f["text"] == "Webhooks")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/admin/webhooks")
+    _tab_to(page, lambda f: f["id"] == "url")
+    page.keyboard.type("https://hooks.example.org/elicit")
+    _tab_to(page, lambda f: f["id"] == "survey", limit=1)
+    page.keyboard.press("ArrowDown")  # from "every survey" to the first survey
+    chosen = page.locator("#survey").input_value()
+    assert chosen != ""
+    _tab_to(page, lambda f: f["text"] == "Subscribe", limit=1)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#created")
+    secret = page.locator("#secret").input_value()
+    assert len(secret) >= 40
+    row = page.locator("tr", has_text="https://hooks.example.org/elicit")
+    assert chosen in row.inner_text() and "active" in row.inner_text()
+    assert _markup_problems(page) == []
+    assert _axe_violations(page) == []
+    page.screenshot(path=str(screenshots / "admin-webhooks.png"), full_page=True)
+    page.goto(server.url + "/admin/webhooks")
+    assert secret not in page.content()

@@ -30,6 +30,7 @@ import secrets
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -76,6 +77,7 @@ from app.survey_files import SurveyDefinition, mail_environment
 
 if TYPE_CHECKING:  # the schedule queues its reminders through this module
     from app.services.schedule import StepDone
+    from app.services.webhooks import Delivered
 
 _log = logging.getLogger("elicit.mail")
 
@@ -762,7 +764,49 @@ class MailWorker:
             self.run_retention()
         except Exception:  # as above: the mail still goes out
             _log.exception("erasing contact details past their retention failed; trying again")
+        if self._reviews_due():
+            try:
+                self.run_reviews()
+            except Exception:  # as above: the mail still goes out
+                _log.exception("checking the published rubrics' review dates failed; trying again")
+        try:
+            self.webhooks = self.run_webhooks()
+        except Exception:  # as above: the mail still goes out
+            _log.exception("delivering webhooks failed; trying again")
         return deliver_due(self.engine, self.transport, mail_from=self.mail_from)
+
+    # --- rubric reviews and webhooks (their events are queued with what causes them) ----
+
+    #: What the last pass's webhook delivery did (None before the first).
+    webhooks: Delivered | None = None
+    #: Seconds between two checks of the review dates (they are whole days apart; each
+    #: check takes the write lock of every survey with a published version).
+    review_check_every = 60.0
+    _reviews_checked_at: float | None = None
+
+    def _reviews_due(self) -> bool:
+        now = time.monotonic()
+        last = self._reviews_checked_at
+        if last is not None and now - last < self.review_check_every:
+            return False
+        self._reviews_checked_at = now
+        return True
+
+    def run_reviews(self) -> int:
+        """Open the reviews whose triggers have fired (review dates passed); how many."""
+        from app.services.reviews import check_all
+
+        return len(check_all(self.engine))
+
+    def run_webhooks(self) -> Delivered:
+        """POST the webhook deliveries that are due (the events of this pass's reviews too)."""
+        from app.services.webhooks import deliver_due as deliver_webhooks
+
+        settings = get_settings()
+        base_url = self.base_url if self.base_url is not None else settings.base_url
+        return deliver_webhooks(
+            self.engine, base_url=base_url, allow_private=settings.webhook_allow_private
+        )
 
     def run_retention(self) -> list[str]:
         """Erase the contact details kept longer than RETENTION_DAYS (codes of those erased)."""

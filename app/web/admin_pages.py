@@ -38,6 +38,7 @@ from app.services import (
     schedule,
     surveys,
     users,
+    webhooks,
 )
 from app.web.deps import ComputeDep
 from app.web.page_support import (
@@ -673,3 +674,75 @@ def admin_erase_person(page: AdminFormDep) -> Response:
     except NotFound as exc:
         return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
     return _people_page(page, erased=erased)
+
+
+# --- webhook subscriptions ----------------------------------------------------------------
+
+SubscriptionId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="Subscription id")]
+
+
+@router.get("/admin/webhooks", response_class=HTMLResponse)
+def admin_webhooks(page: AdminPageDep) -> Response:
+    return _webhooks_page(page)
+
+
+def _webhooks_page(
+    page: StaffPage,
+    *,
+    created: webhooks.CreatedSubscription | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    if errors:
+        page.session.rollback()
+    slugs = list(dict.fromkeys(slug for slug, _ in surveys.list_survey_versions(page.session)))
+    context = {
+        "subscriptions": webhooks.list_subscriptions(page.session),
+        "deliveries": webhooks.list_deliveries(page.session, limit=50),
+        "slugs": slugs,
+        "created": created,
+        "errors": errors or {},
+        "typed": typed or {},
+        "allow_private": page.settings.webhook_allow_private,
+    }
+    shown = page.render("admin_webhooks.html", context, status=status)
+    if created is not None:  # the secret is on this page, once: keep it out of caches
+        shown.headers["Cache-Control"] = "no-store"
+    return shown
+
+
+@router.post("/admin/webhooks", response_class=HTMLResponse)
+def admin_create_webhook(page: AdminFormDep) -> Response:
+    url, survey = page.text("url"), page.text("survey")
+    allowed = page.settings.webhook_allow_private
+    end_transaction(page.session)  # no lock held while the address's name is looked up
+    try:
+        created = webhooks.create_subscription(
+            page.session,
+            url=webhooks.checked_url(url, allow_private=allowed),
+            survey=survey or None,
+            actor=page.user.email,
+            allow_private=allowed,
+        )
+    except (InvalidInput, NotFound) as exc:
+        errors = {exc.field or "url": exc.message}
+        typed = {"url": url, "survey": survey}
+        return _webhooks_page(page, errors=errors, typed=typed, status=exc.status_code)
+    return _webhooks_page(page, created=created)
+
+
+@router.post("/admin/webhooks/{subscription_id}/deactivate")
+def admin_deactivate_webhook(subscription_id: SubscriptionId, page: AdminFormDep) -> Response:
+    webhooks.deactivate_subscription(
+        page.session, subscription_id=subscription_id, actor=page.user.email
+    )
+    return redirect(f"/admin/webhooks#webhook-{subscription_id}")
+
+
+@router.post("/admin/webhooks/{subscription_id}/delete")
+def admin_delete_webhook(subscription_id: SubscriptionId, page: AdminFormDep) -> Response:
+    webhooks.delete_subscription(
+        page.session, subscription_id=subscription_id, actor=page.user.email
+    )
+    return redirect("/admin/webhooks")

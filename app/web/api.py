@@ -48,6 +48,10 @@ from app.schemas import (
     UserCreate,
     UserPublic,
     UserUpdate,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryPublic,
+    WebhookPublic,
 )
 from app.security import new_password
 from app.services import (
@@ -65,6 +69,7 @@ from app.services import (
     sessions,
     surveys,
     users,
+    webhooks,
 )
 from app.web.deps import (
     AdminUser,
@@ -871,6 +876,81 @@ def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:
         email=i.email,
         url=i.url(base_url),
     )
+
+
+# --- webhook subscriptions ------------------------------------------------------------------
+
+SubscriptionId = Annotated[
+    int, Path(ge=1, le=DB_INT_MAX, description="Webhook subscription id", examples=[1])
+]
+
+
+@router.get("/webhooks", tags=["webhooks"], response_model=list[WebhookPublic])
+def list_webhooks(session: SessionDep, user: AdminUser) -> list[WebhookPublic]:
+    """Every webhook subscription, newest first (never a secret)."""
+    return [WebhookPublic.model_validate(s) for s in webhooks.list_subscriptions(session)]
+
+
+@router.post("/webhooks", tags=["webhooks"], response_model=WebhookCreated, status_code=201)
+def create_webhook(
+    body: WebhookCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminUser,
+    response: Response,
+) -> WebhookCreated:
+    """Tell a public http(s) address of one survey's rubric events (or every survey's):
+    versions published, reviews opened and closed, each POSTed as JSON and signed with
+    HMAC-SHA256 under the `secret` returned here, this once."""
+    end_transaction(session)  # no lock held while the address's name is looked up
+    url = webhooks.checked_url(body.url, allow_private=settings.webhook_allow_private)
+    created = webhooks.create_subscription(
+        session,
+        url=url,
+        survey=body.survey,
+        actor=user.email,
+        allow_private=settings.webhook_allow_private,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return WebhookCreated.model_validate(created)
+
+
+@router.post(
+    "/webhooks/{subscription_id}/deactivate", tags=["webhooks"], response_model=WebhookPublic
+)
+def deactivate_webhook(
+    subscription_id: SubscriptionId, session: SessionDep, user: AdminUser
+) -> WebhookPublic:
+    """Stop telling the subscriber: nothing more is queued for it, and what is queued is not
+    sent."""
+    done = webhooks.deactivate_subscription(
+        session, subscription_id=subscription_id, actor=user.email
+    )
+    return WebhookPublic.model_validate(done)
+
+
+@router.delete("/webhooks/{subscription_id}", tags=["webhooks"], status_code=204)
+def delete_webhook(
+    subscription_id: SubscriptionId, session: SessionDep, user: AdminUser
+) -> Response:
+    """Delete a subscription and the record of its deliveries."""
+    webhooks.delete_subscription(session, subscription_id=subscription_id, actor=user.email)
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/deliveries", tags=["webhooks"], response_model=list[WebhookDeliveryPublic])
+def webhook_deliveries(
+    session: SessionDep,
+    user: AdminUser,
+    subscription: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="Only this subscription's")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[WebhookDeliveryPublic]:
+    """The newest deliveries: queued, sending, sent or failed, with the number of attempts,
+    the subscriber's HTTP status and the last error."""
+    shown = webhooks.list_deliveries(session, subscription_id=subscription, limit=limit)
+    return [WebhookDeliveryPublic.model_validate(d) for d in shown]
 
 
 __all__ = ["CallerDep", "router"]

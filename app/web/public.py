@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.errors import NotFound
-from app.services import reviews, rubrics
-from app.web.deps import SessionDep
+from app.services import reviews, rubrics, webhooks
+from app.web.deps import SessionDep, SettingsDep
 from app.web.params import RubricA, RubricB, Slug, rubric_file
 
 # Pages for people: errors come as HTML pages too, whatever the format asked for.
@@ -146,3 +146,41 @@ def rubric_version(
             "status": status,
         },
     )
+
+
+# --- Atom feeds of rubric events -------------------------------------------------------------
+# A router of its own, included ahead of ``router``: there `/{slug}/{name}` would take
+# `feed.atom` for the name of a version.
+
+feeds = APIRouter(prefix="/rubrics", tags=["rubrics"], responses=router.responses)
+_atom: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {webhooks.ATOM_MEDIA_TYPE: {"schema": {"type": "string"}}},
+        "description": "An Atom feed (RFC 4287), newest entry first",
+    }
+}
+
+
+@feeds.get(
+    "/feed.atom", response_class=Response, summary="Every survey's rubric events", responses=_atom
+)
+def all_events_feed(session: SessionDep, settings: SettingsDep) -> Response:
+    """New versions published and reviews opened and closed, of every survey (the newest
+    50), as an Atom feed; webhooks (`/api/webhooks`) tell the same events."""
+    return _feed(webhooks.atom_feed(session, slug=None, base_url=settings.base_url))
+
+
+@feeds.get(
+    "/{slug}/feed.atom",
+    response_class=Response,
+    summary="One survey's rubric events",
+    responses=_atom,
+)
+def survey_events_feed(slug: Slug, session: SessionDep, settings: SettingsDep) -> Response:
+    """One survey's new versions and reviews (the newest 50) as an Atom feed; empty until
+    its first version is published."""
+    return _feed(webhooks.atom_feed(session, slug=slug, base_url=settings.base_url))
+
+
+def _feed(document: bytes) -> Response:
+    return Response(document, media_type=webhooks.ATOM_MEDIA_TYPE)
