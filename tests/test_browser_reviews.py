@@ -6,10 +6,12 @@ keyboard; the pages pass axe."""
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -120,6 +122,12 @@ def test_a_changed_factor_puts_the_rubric_under_review_and_a_round_is_one_step_a
         urllib.request.urlopen(f"{server.url}/rubrics/{SLUG}/v1.json", timeout=10).read()
     )
     assert document["status"]["state"] == "under_review"
+    # Subscribers: the feed linked from the page has the review as its newest entry.
+    feed_url = public.get_by_role("link", name="Subscribe (Atom)").get_attribute("href")
+    feed = urllib.request.urlopen(urllib.parse.urljoin(server.url, feed_url), timeout=10).read()
+    entries = ElementTree.fromstring(feed).findall("{http://www.w3.org/2005/Atom}entry")
+    newest = entries[0].findtext("{http://www.w3.org/2005/Atom}title") or ""
+    assert "is under review" in newest
 
     # One step to a round on only the affected items.
     _tab_to(admin, lambda f: f["text"] == "Start a round on the affected items")
