@@ -1022,7 +1022,7 @@ def rubric_diff(
         return f'"{_one(value)}"' if value else "(not recorded)"
 
     _echo(f"{_one(survey)} ({_one(diff.title)}): v{a} -> v{b}")
-    _echo("Items that changed tier (share of bootstrap resamples in that tier):")
+    _echo("Items that changed tier (the probability of that tier in its version):")
     for change in diff.tier_changes:
         _echo(
             f"  {_one(change.label)}: {tier(change.before, change.p_from)} -> "

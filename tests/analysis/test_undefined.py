@@ -189,6 +189,29 @@ def test_all_items_in_one_tier_fit_no_threshold() -> None:
     json.dumps(result.to_dict(), allow_nan=False)
 
 
+def test_all_items_in_one_tier_give_no_tier_probabilities() -> None:
+    # Experts disagree on the scores but put every item in the middle tier: nothing says
+    # where a fresh panel's thresholds would lie.
+    frame = pd.concat(
+        [
+            _calibration_frame({"a": (1, 1), "b": (3, 1), "c": (5, 1)}, "xyz"),
+            _calibration_frame({"a": (2, 1), "b": (4, 1), "c": (4, 1)}, "uv"),
+        ]
+    )
+    result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=50, seed=0))
+    assert all(item.probabilities is None and item.borderline is None for item in result.items)
+    assert result.reasons["probabilities"].startswith("not identified")
+    alone = tier_probabilities(frame, RULE, Resampling(n_bootstrap=50, seed=0))
+    assert alone.probabilities == (None, None, None)
+    assert alone.reasons["probabilities"] == result.reasons["probabilities"]
+    assert "items" not in alone.reasons
+    json.dumps(result.to_dict(), allow_nan=False)
+    # With the thresholds held at the declared values the probabilities are defined
+    # (conditional on those thresholds).
+    fixed = tier_probabilities(frame, RULE, Resampling(n_bootstrap=50, seed=0, refit=False))
+    assert all(row is not None for row in fixed.probabilities)
+
+
 def test_two_items_leave_one_out_is_not_identified() -> None:
     frame = _calibration_frame({"a": (1, 0), "b": (5, 2)}, "xyz")
     result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=0))
