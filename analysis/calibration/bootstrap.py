@@ -197,7 +197,9 @@ def tier_probabilities(
     much as one panel differs from the population (for a mean, the variance of the
     difference is 2 sigma^2 / n). In seeded simulation at the shipped panel sizes the
     plug-in said 0.97 where fresh panels agreed 0.91 of the time; the predictive
-    probabilities are within a few points in every bin (``bench/calibration.py``).
+    probabilities are within 3.5 points of the observed share in every bin of predicted
+    probability holding more than 2% of the items (``bench/calibration.py
+    --reliability``; the table is in ``analysis/README.md``).
 
     An item's probabilities are the shares of replicates per tier among those in which
     its score is defined (``n_resamples``); they sum to 1. The modal tier is the most
