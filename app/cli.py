@@ -901,6 +901,8 @@ def calibrate(
         )
     else:
         _echo("no holistic tiers: thresholds stay as declared")
+    if data["reasons"].get("probabilities"):
+        _echo(f"no tier probabilities: {_one(data['reasons']['probabilities'])}")
     _echo(f"{'item':<44} tier            P(modal)")
     for item in data["items"]:
         tier = tiers[item["rule_tier"]] if item["rule_tier"] is not None else "-"
