@@ -903,6 +903,8 @@ def calibrate(
         _echo("no holistic tiers: thresholds stay as declared")
     if data["reasons"].get("probabilities"):
         _echo(f"no tier probabilities: {_one(data['reasons']['probabilities'])}")
+    for warning in data["warnings"]:
+        _echo(f"warning: {_one(warning)}")
     _echo(f"{'item':<44} tier            P(modal)")
     for item in data["items"]:
         tier = tiers[item["rule_tier"]] if item["rule_tier"] is not None else "-"

@@ -22,6 +22,7 @@ from analysis.results import label
 
 __all__ = [
     "ESTIMAND",
+    "FEW_EXPERTS",
     "MIN_EXPERTS",
     "NO_HOLISTIC",
     "PLUG_IN",
@@ -33,6 +34,12 @@ NO_HOLISTIC = "no holistic tiers"
 #: The cluster bootstrap over experts needs at least this many: with one, every resample
 #: is the same panel and each item's modal share would be 1 (certainty from no evidence).
 MIN_EXPERTS = 2
+#: Below this many experts the probabilities come with a warning: in the simulation of
+#: ``bench/calibration.py --reliability`` they were calibrated against fresh panels from
+#: 10 experts up (the smallest shipped panel) and overconfident below (at 7 experts by up
+#: to 6 points, at 5 by up to 14, at 3 by 22: few experts often agree by chance, and a
+#: resample cannot show disagreement the panel has not shown).
+FEW_EXPERTS = 10
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,9 @@ def tier_probabilities(
     panel tier) uses the declared thresholds, as :func:`fit_thresholds` does for such a
     panel.
 
+    *Small panels.* With fewer than :data:`FEW_EXPERTS` experts the probabilities carry a
+    warning (``warnings``): in simulation they were overconfident there.
+
     *Undefined.* With fewer than :data:`MIN_EXPERTS` experts every replicate is the same
     panel, and when the panel's own holistic tiers identify no threshold nothing tells
     where a fresh panel's thresholds would lie: every probability is then None with the
@@ -267,6 +277,14 @@ def _tier_probabilities(
         counts = np.zeros((panel.items.size, rule.n_tiers), dtype=np.int64)
         n_resamples = np.zeros(panel.items.size, dtype=np.int64)
     reasons = {} if reason is None else {"probabilities": reason}
+    warnings: tuple[str, ...] = ()
+    if reason is None and panel.raters.size < FEW_EXPERTS:
+        warnings = (
+            f"only {panel.raters.size} experts: the tier probabilities were calibrated "
+            f"against fresh panels from {FEW_EXPERTS} experts up in simulation, and with "
+            "fewer they overstate how often a fresh panel would agree (by up to 6 points at "
+            "7 experts, 14 at 5); read them as upper bounds",
+        )
     if panel.tier_cells is None and refit and n_bootstrap:
         reasons["refit"] = f"{NO_HOLISTIC}: thresholds stay as declared in every resample"
     missing = [label(item) for item, n in zip(panel.items, n_resamples, strict=True) if n == 0]
@@ -284,6 +302,7 @@ def _tier_probabilities(
         thresholds=tuple(float(t) for t in thresholds),
         reasons=reasons,
         predictive=resampling.predictive,
+        warnings=warnings,
     )
 
 

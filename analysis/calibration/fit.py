@@ -149,6 +149,7 @@ def fit_thresholds(
         threshold_intervals=None
         if panel.tier_cells is None
         else _identified_intervals(score, agreement.fitted),
+        warnings=probabilities.warnings,
     )
 
 

@@ -79,6 +79,8 @@ class TierProbabilities:
     thresholds: tuple[float, ...] = ()
     reasons: Mapping[str, str] = field(default_factory=dict)
     predictive: bool = True
+    #: What a reader must know before trusting probabilities that are defined.
+    warnings: tuple[str, ...] = ()
 
     @property
     def estimand(self) -> str:
@@ -121,6 +123,7 @@ class TierProbabilities:
                 "thresholds": list(self.thresholds),
                 "items": items,
                 "reasons": dict(self.reasons),
+                "warnings": list(self.warnings),
             }
         )
 
@@ -132,7 +135,9 @@ class Calibration:
     Kappas are quadratic-weighted (:func:`quadratic_weighted_kappa`) between the rule's
     tier and the panel's consensus holistic tier over the items having both. ``confusion``
     counts items by rule tier (rows) and panel tier (columns) under the fitted
-    thresholds. ``None`` fields have their reason in ``reasons``.
+    thresholds. ``None`` fields have their reason in ``reasons``; ``warnings`` says what a
+    reader must know before trusting figures that are defined (tier probabilities from a
+    small panel).
 
     ``threshold_intervals``: what the data identify of each fitted threshold. Every value
     in (lower, upper] puts every scored item in the same tier as the fitted one (which is
@@ -158,6 +163,7 @@ class Calibration:
     settings: Mapping[str, object]
     reasons: Mapping[str, str] = field(default_factory=dict)
     threshold_intervals: tuple[tuple[float | None, float | None], ...] | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def has_holistic_tiers(self) -> bool:
@@ -192,5 +198,6 @@ class Calibration:
                 "items": [item.to_dict() for item in self.items],
                 "settings": dict(self.settings),
                 "reasons": dict(self.reasons),
+                "warnings": list(self.warnings),
             }
         )
