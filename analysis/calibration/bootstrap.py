@@ -235,7 +235,7 @@ def tier_probabilities(
     Fushiki, T., Komaki, F., & Aihara, K. (2005). Nonparametric bootstrap prediction.
     Bernoulli, 11(2), 293-307.
     Davison, A. C., & Hinkley, D. V. (1997). Bootstrap Methods and their Application,
-    sections 3.8 (hierarchical data) and 6.3.3 (prediction). Cambridge University Press.
+    section 3.8 (hierarchical data). Cambridge University Press.
     Field, C. A., & Welsh, A. H. (2007). Bootstrapping clustered data. Journal of the
     Royal Statistical Society B, 69(3), 369-390.
 
