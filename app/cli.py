@@ -906,6 +906,10 @@ def calibrate(
         )
     else:
         _echo("no holistic tiers: thresholds stay as declared")
+    if data["reasons"].get("probabilities"):
+        _echo(f"no tier probabilities: {_one(data['reasons']['probabilities'])}")
+    for warning in data["warnings"]:
+        _echo(f"warning: {_one(warning)}")
     _echo(f"{'item':<44} tier            P(modal)")
     for item in data["items"]:
         tier = tiers[item["rule_tier"]] if item["rule_tier"] is not None else "-"
@@ -1035,7 +1039,7 @@ def rubric_diff(
         return f'"{_one(value)}"' if value else "(not recorded)"
 
     _echo(f"{_one(survey)} ({_one(diff.title)}): v{a} -> v{b}")
-    _echo("Items that changed tier (share of bootstrap resamples in that tier):")
+    _echo("Items that changed tier (the probability of that tier in its version):")
     for change in diff.tier_changes:
         _echo(
             f"  {_one(change.label)}: {tier(change.before, change.p_from)} -> "

@@ -73,6 +73,10 @@ def test_publish_needs_a_closed_round_and_a_justification_below_the_minimum(sess
     client.post(f"/api/rounds/{round_.id}/close", headers=admin)
     data = client.post(f"/api/rounds/{round_.id}/calibration?n_bootstrap=50", headers=admin).json()
     assert data["items"]
+    # These three experts put every item in one tier: no threshold, no probabilities.
+    assert data["reasons"]["probabilities"].startswith("not identified")
+    assert all(item["probabilities"] is None for item in data["items"])
+    assert data["warnings"] == []
     report = client.get(f"/api/rounds/{round_.id}/report?n_bootstrap=50", headers=admin).json()
     low = [
         k
@@ -193,6 +197,10 @@ def test_cli_calibrate_publish_and_rubric_commands(
         shown = runner.invoke(cli, ["calibrate", str(round_.id), "--bootstrap", "100"])
         assert shown.exit_code == 0, shown.output
         assert "fitted >=" in shown.output and "Model weights" in shown.output
+        assert "no tier probabilities" not in shown.output
+        assert "warning:" not in shown.output  # ten experts
+        none = runner.invoke(cli, ["calibrate", str(round_.id), "--bootstrap", "0"])
+        assert "no tier probabilities: no bootstrap requested" in none.output
         as_json = runner.invoke(cli, ["calibrate", str(round_.id), "--json", "--bootstrap", "50"])
         assert json.loads(as_json.output)["round_id"] == round_.id
         published = runner.invoke(
@@ -232,6 +240,7 @@ def test_admin_calibrates_and_publishes_from_the_pages(session, client, admin):
     calibration = client.get(f"/admin/rounds/{round_.id}/calibration")
     assert calibration.status_code == 200
     assert "Fitted threshold" in calibration.text and "Model weights" in calibration.text
+    assert "the probability that a fresh panel of as many experts" in calibration.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', calibration.text).group(1)
     form = {"csrf_token": csrf, "legal_powers": "no statutory powers", "justification": ""}
     report = client.get(f"/api/rounds/{round_.id}/report?n_bootstrap=50").json()
@@ -246,6 +255,26 @@ def test_admin_calibrates_and_publishes_from_the_pages(session, client, admin):
     done = client.post(f"/admin/rounds/{round_.id}/publish", data=form)
     assert done.status_code == 303 and done.headers["location"] == "/rubrics/small/v1"
     assert "no statutory powers" in client.get("/rubrics/small/v1").text
+
+
+def test_calibration_page_without_tier_probabilities_says_why(session, client, admin):
+    round_ = _closed_round(session, client, admin, n=1)
+    sign_in_page(client)
+    page = client.get(f"/admin/rounds/{round_.id}/calibration")
+    assert page.status_code == 200
+    assert "No probabilities: 1 expert(s): resampling the panel needs at least 2" in page.text
+    assert "upper bounds" not in page.text  # no probabilities, no warning about them
+    # Every item row keeps one cell per tier, shown as a dash.
+    rows = page.text.split("<tbody>")[-1].split("</tbody>")[0].split("<tr")[1:]
+    assert rows and all(row.count('<td class="num">—</td>') == 3 for row in rows)
+
+
+def test_calibration_page_warns_about_probabilities_from_few_experts(session, client, admin):
+    round_ = _closed_round(session, client, admin, n=6, seed=2)
+    sign_in_page(client)
+    page = client.get(f"/admin/rounds/{round_.id}/calibration")
+    assert page.status_code == 200 and "No probabilities" not in page.text
+    assert '<p class="notice">only 6 experts: the tier probabilities' in page.text
 
 
 def test_the_publish_gate_reads_the_interval_and_the_holistic_tier():

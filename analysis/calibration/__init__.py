@@ -21,7 +21,7 @@ parameters), :mod:`~analysis.calibration.kappa`, :mod:`~analysis.calibration.pan
 probabilities), :mod:`~analysis.calibration.fit` and :mod:`~analysis.calibration.results`.
 """
 
-from analysis.calibration.bootstrap import Resampling, tier_probabilities
+from analysis.calibration.bootstrap import FEW_EXPERTS, Resampling, tier_probabilities
 from analysis.calibration.fit import HOLISTIC_CONSENSUS, fit_thresholds
 from analysis.calibration.kappa import quadratic_weighted_kappa
 from analysis.calibration.panel import consensus_scores
@@ -38,6 +38,7 @@ __all__ = [
     "AGGREGATES",
     "BORDERLINE_SHARE",
     "CENTERS",
+    "FEW_EXPERTS",
     "HOLISTIC_CONSENSUS",
     "TIE_BREAK",
     "CalibratedItem",

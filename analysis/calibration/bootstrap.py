@@ -1,4 +1,4 @@
-"""Tier probabilities: the cluster bootstrap over experts."""
+"""Tier probabilities: what a fresh panel would do, by the cluster bootstrap over experts."""
 
 from __future__ import annotations
 
@@ -10,17 +10,36 @@ import pandas as pd
 from analysis._checks import check_bootstrap, make_generator
 from analysis._types import FloatArray, IntArray
 from analysis.calibration.panel import _full_panel, _Panel, _prepare, _Rule
-from analysis.calibration.results import BORDERLINE_SHARE, TierProbabilities
+from analysis.calibration.results import (
+    BORDERLINE_SHARE,
+    ESTIMAND,
+    PLUG_IN,
+    TierProbabilities,
+)
 from analysis.calibration.rule import TierRule, _assign
 from analysis.calibration.search import _fit
 from analysis.results import label
 
-__all__ = ["MIN_EXPERTS", "NO_HOLISTIC", "Resampling", "tier_probabilities"]
+__all__ = [
+    "ESTIMAND",
+    "FEW_EXPERTS",
+    "MIN_EXPERTS",
+    "NO_HOLISTIC",
+    "PLUG_IN",
+    "Resampling",
+    "tier_probabilities",
+]
 
 NO_HOLISTIC = "no holistic tiers"
 #: The cluster bootstrap over experts needs at least this many: with one, every resample
 #: is the same panel and each item's modal share would be 1 (certainty from no evidence).
 MIN_EXPERTS = 2
+#: Below this many experts the probabilities come with a warning: in the simulation of
+#: ``bench/calibration.py --reliability`` they were calibrated against fresh panels from
+#: 10 experts up (the smallest shipped panel) and overconfident below (at 7 experts by up
+#: to 6 points, at 5 by up to 14, at 3 by 22: few experts often agree by chance, and a
+#: resample cannot show disagreement the panel has not shown).
+FEW_EXPERTS = 10
 
 
 @dataclass(frozen=True)
@@ -38,17 +57,24 @@ class Resampling:
         thresholds stay fixed at the full-panel fit (or the initial thresholds without
         holistic tiers).
     borderline_share : float
-        An item whose modal tier has a smaller share of the resamples is borderline.
+        An item whose modal tier has a smaller probability is borderline.
+    predictive : bool
+        Estimate the probability of each tier for a fresh panel (:data:`ESTIMAND`, the
+        default); ``False`` gives the plug-in shares of single resamples of the observed
+        panel (:data:`PLUG_IN`), which are overconfident for a fresh panel.
     """
 
     n_bootstrap: int = 1000
     seed: int | np.random.Generator | None = None
     refit: bool = True
     borderline_share: float = BORDERLINE_SHARE
+    predictive: bool = True
 
     def checked(self) -> _Resampling:
         """The settings validated, with a fresh generator from ``seed``."""
-        return _check_resampling(self.n_bootstrap, self.seed, self.refit, self.borderline_share)
+        return _check_resampling(
+            self.n_bootstrap, self.seed, self.refit, self.borderline_share, self.predictive
+        )
 
 
 @dataclass(frozen=True)
@@ -60,10 +86,11 @@ class _Resampling:
     seed: int | None  # as the results report it (None for a Generator)
     refit: bool
     borderline_share: float
+    predictive: bool = True
 
 
 def _check_resampling(
-    n_bootstrap: object, seed: object, refit: object, borderline_share: object
+    n_bootstrap: object, seed: object, refit: object, borderline_share: object, predictive: object
 ) -> _Resampling:
     return _Resampling(
         n_bootstrap=check_bootstrap(n_bootstrap),
@@ -71,6 +98,7 @@ def _check_resampling(
         seed=int(seed) if isinstance(seed, int | np.integer) else None,
         refit=bool(refit),
         borderline_share=_check_share(borderline_share),
+        predictive=bool(predictive),
     )
 
 
@@ -83,10 +111,17 @@ def _check_share(borderline_share: object) -> float:
 
 
 def _resample_weights(
-    generator: np.random.Generator, n_bootstrap: int, n_raters: int
+    generator: np.random.Generator, n_bootstrap: int, n_raters: int, *, predictive: bool = False
 ) -> FloatArray:
-    """(B, raters) how often each expert is drawn in each resample."""
+    """(B, raters) how often each expert is drawn in each resample.
+
+    ``predictive``: each row is a resample of a resample (n experts drawn from the n
+    drawn from the panel): a fresh panel from a population drawn as the data allow.
+    """
     drawn = generator.integers(0, n_raters, size=(n_bootstrap, n_raters))
+    if predictive:
+        again = generator.integers(0, n_raters, size=(n_bootstrap, n_raters))
+        drawn = np.take_along_axis(drawn, again, axis=1)
     drawn += np.arange(n_bootstrap)[:, None] * n_raters
     weights = np.bincount(drawn.ravel(), minlength=n_bootstrap * n_raters)
     return weights.reshape(n_bootstrap, n_raters).astype(float)
@@ -101,14 +136,17 @@ def _bootstrap_counts(
     n_bootstrap = resampling.n_bootstrap
     if n_bootstrap == 0:
         return counts, np.zeros(n_items, dtype=np.int64)
-    weights = _resample_weights(resampling.generator, n_bootstrap, n_raters)
+    weights = _resample_weights(
+        resampling.generator, n_bootstrap, n_raters, predictive=resampling.predictive
+    )
     _, scores = rule.scores(panel, weights)
     panel_tiers = panel.panel_tiers(weights) if resampling.refit else None
     if panel_tiers is not None:
         tiers = np.empty_like(scores)
         for b in range(n_bootstrap):
             fitted = _fit(scores[b], panel_tiers[b], rule)
-            tiers[b] = _assign(scores[b], thresholds if fitted is None else fitted)
+            # As fit_thresholds does for a panel that identifies no threshold.
+            tiers[b] = _assign(scores[b], rule.initial if fitted is None else fitted)
     else:
         tiers = _assign(scores, thresholds)
     defined = ~np.isnan(tiers)
@@ -128,7 +166,7 @@ def _probabilities(counts: IntArray, n_resamples: IntArray) -> tuple[tuple[float
 def tier_probabilities(
     ratings: pd.DataFrame, rule: TierRule, resampling: Resampling = Resampling()
 ) -> TierProbabilities:
-    """How often each item lands in each tier when the panel of experts is resampled.
+    """The probability that a fresh panel would put each item in each tier.
 
     Parameters
     ----------
@@ -137,8 +175,9 @@ def tier_probabilities(
     rule : TierRule
         The declared tier rule.
     resampling : Resampling
-        How many resamples, their seed, whether thresholds are refitted in each, and the
-        share below which an item is borderline.
+        How many replicates, their seed, whether thresholds are refitted in each, the
+        probability below which an item is borderline, and whether the probabilities are
+        predictive (the default) or plug-in.
 
     Returns
     -------
@@ -146,24 +185,55 @@ def tier_probabilities(
 
     Notes
     -----
-    Cluster bootstrap over experts: each resample draws as many experts as the panel
-    has, with replacement, and takes all of a drawn expert's ratings (holistic tiers
-    included) as many times as the expert was drawn, so the dependence between one
-    expert's answers is kept. In each resample the consensus scores (and panel tiers)
-    are recomputed, the thresholds refitted if ``refit``, and every item's tier recorded.
-    An item's probabilities are the shares of resamples per tier among the resamples in
-    which its score is defined (``n_resamples``); they sum to 1. The modal tier is the
-    most frequent (ties: the lowest). A resample in which no item has both a score and a
-    panel tier, or in which the panel puts them all in one tier (no threshold
-    identified), keeps the full-panel thresholds. With fewer than :data:`MIN_EXPERTS`
-    experts every probability is None, with the reason.
+    *Estimand* (:data:`ESTIMAND`). P(item i in tier t) is the probability that a fresh
+    panel of as many experts, drawn from the population the observed experts come from,
+    rating the same items, analysed the same way (consensus scores, panel tiers,
+    thresholds refitted to them), places item i in tier t. The items are fixed: they are
+    the survey's, not a sample; the thresholds are uncertain because they are fitted to
+    the experts' holistic tiers, and they are refitted in every replicate.
 
-    The medians of all resamples are computed at once: each item x dimension's values
-    are sorted once, and a resample's median is located from the cumulative counts of
+    *Estimator.* The bootstrap predictive distribution (Harris 1989; Fushiki, Komaki &
+    Aihara 2005) with the cluster bootstrap over experts: each replicate draws as many
+    experts as the panel has from the panel, then as many again from that draw, and
+    analyses the second draw (a drawn expert's ratings, holistic tiers included, count
+    as often as the expert was drawn, so one expert's answers stay together). The first
+    draw stands for the uncertainty about the population, the second for the fresh
+    panel's own sampling. A single draw (``predictive=False``, :data:`PLUG_IN`) is the
+    plug-in estimate: it treats the observed panel as the population, so it ignores that
+    the observed panel is itself one draw, and the two panels disagree about twice as
+    much as one panel differs from the population (for a mean, the variance of the
+    difference is 2 sigma^2 / n). In seeded simulation at the shipped panel sizes the
+    plug-in said 0.97 where fresh panels agreed 0.91 of the time; the predictive
+    probabilities are within 3.5 points of the observed share in every bin of predicted
+    probability holding more than 2% of the items (``bench/calibration.py
+    --reliability``; the table is in ``analysis/README.md``).
+
+    An item's probabilities are the shares of replicates per tier among those in which
+    its score is defined (``n_resamples``); they sum to 1. The modal tier is the most
+    probable (ties: the lowest). A replicate in which the panel tiers identify no
+    threshold (every item with a score in one tier, or no item with both a score and a
+    panel tier) uses the declared thresholds, as :func:`fit_thresholds` does for such a
+    panel.
+
+    *Small panels.* With fewer than :data:`FEW_EXPERTS` experts the probabilities carry a
+    warning (``warnings``): in simulation they were overconfident there.
+
+    *Undefined.* With fewer than :data:`MIN_EXPERTS` experts every replicate is the same
+    panel, and when the panel's own holistic tiers identify no threshold nothing tells
+    where a fresh panel's thresholds would lie: every probability is then None with the
+    reason (in ``reasons["probabilities"]``). Without holistic tiers the thresholds stay
+    as declared in every replicate and the probabilities are conditional on them.
+
+    The medians of all replicates are computed at once: each item x dimension's values
+    are sorted once, and a replicate's median is located from the cumulative counts of
     the drawn experts along that order.
 
     References
     ----------
+    Harris, I. R. (1989). Predictive fit for natural exponential families. Biometrika,
+    76(4), 675-684.
+    Fushiki, T., Komaki, F., & Aihara, K. (2005). Nonparametric bootstrap prediction.
+    Bernoulli, 11(2), 293-307.
     Davison, A. C., & Hinkley, D. V. (1997). Bootstrap Methods and their Application,
     section 3.8 (hierarchical data). Cambridge University Press.
     Field, C. A., & Welsh, A. H. (2007). Bootstrapping clustered data. Journal of the
@@ -183,29 +253,42 @@ def tier_probabilities(
     _, score, panel_tier = _full_panel(panel, checked)
     fitted = _fit(score, panel_tier, checked)
     thresholds = checked.initial if fitted is None else fitted
-    return _tier_probabilities(panel, checked, thresholds, resampling.checked())
+    identified = fitted is not None or panel.tier_cells is None
+    return _tier_probabilities(
+        panel, checked, thresholds, resampling.checked(), identified=identified
+    )
 
 
 def _tier_probabilities(
-    panel: _Panel, rule: _Rule, thresholds: FloatArray, resampling: _Resampling
+    panel: _Panel,
+    rule: _Rule,
+    thresholds: FloatArray,
+    resampling: _Resampling,
+    *,
+    identified: bool = True,
 ) -> TierProbabilities:
-    counts, n_resamples = _bootstrap_counts(panel, rule, thresholds, resampling)
+    """``identified``: whether the full panel's tiers place the thresholds (trivially so
+    without holistic tiers, where they are declared)."""
     n_bootstrap, refit = resampling.n_bootstrap, resampling.refit
-    reasons = {}
-    if n_bootstrap == 0:
-        reasons["probabilities"] = "no bootstrap requested (n_bootstrap = 0)"
-    elif panel.raters.size < MIN_EXPERTS:
-        # Every resample of one expert is that expert: the shares would all be 1.
-        reasons["probabilities"] = (
-            f"{panel.raters.size} expert(s): resampling the panel needs at least "
-            f"{MIN_EXPERTS} experts, so there are no tier probabilities"
+    reason = _undefined(panel, n_bootstrap, identified=identified or not refit)
+    if reason is None:
+        counts, n_resamples = _bootstrap_counts(panel, rule, thresholds, resampling)
+    else:
+        counts = np.zeros((panel.items.size, rule.n_tiers), dtype=np.int64)
+        n_resamples = np.zeros(panel.items.size, dtype=np.int64)
+    reasons = {} if reason is None else {"probabilities": reason}
+    warnings: tuple[str, ...] = ()
+    if reason is None and panel.raters.size < FEW_EXPERTS:
+        warnings = (
+            f"only {panel.raters.size} experts: the tier probabilities were calibrated "
+            f"against fresh panels from {FEW_EXPERTS} experts up in simulation, and with "
+            "fewer they overstate how often a fresh panel would agree (by up to 6 points at "
+            "7 experts, 14 at 5); read them as upper bounds",
         )
-        counts = np.zeros_like(counts)
-        n_resamples = np.zeros_like(n_resamples)
-    elif panel.tier_cells is None and refit:
+    if panel.tier_cells is None and refit and n_bootstrap:
         reasons["refit"] = f"{NO_HOLISTIC}: thresholds stay as declared in every resample"
     missing = [label(item) for item, n in zip(panel.items, n_resamples, strict=True) if n == 0]
-    if n_bootstrap and missing:
+    if reason is None and missing:
         reasons["items"] = f"no score in any resample for: {', '.join(map(str, missing))}"
     return TierProbabilities(
         tiers=rule.names,
@@ -218,4 +301,25 @@ def _tier_probabilities(
         borderline_share=resampling.borderline_share,
         thresholds=tuple(float(t) for t in thresholds),
         reasons=reasons,
+        predictive=resampling.predictive,
+        warnings=warnings,
     )
+
+
+def _undefined(panel: _Panel, n_bootstrap: int, *, identified: bool) -> str | None:
+    """Why there are no tier probabilities, or None."""
+    if n_bootstrap == 0:
+        return "no bootstrap requested (n_bootstrap = 0)"
+    if panel.raters.size < MIN_EXPERTS:
+        # Every resample of one expert is that expert: the shares would all be 1.
+        return (
+            f"{panel.raters.size} expert(s): resampling the panel needs at least "
+            f"{MIN_EXPERTS} experts, so there are no tier probabilities"
+        )
+    if not identified:
+        return (
+            "not identified: the panel's holistic tiers place no threshold (every item with "
+            "a score in one tier, or none with both a score and a tier), so nothing tells "
+            "where a fresh panel's thresholds would lie and there are no tier probabilities"
+        )
+    return None

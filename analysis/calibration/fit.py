@@ -51,8 +51,9 @@ def fit_thresholds(
         The declared tier rule: dimensions, aggregate, number of tiers, initial
         thresholds, scale, tier dimension, centre and tier names.
     resampling : Resampling
-        The resampling of the experts for the tier probabilities (``n_bootstrap=0``:
-        none); see :func:`tier_probabilities`.
+        The resampling of the experts for the tier probabilities, the probability that a
+        fresh panel puts each item in each tier (``n_bootstrap=0``: none); see
+        :func:`tier_probabilities`.
 
     Returns
     -------
@@ -115,7 +116,9 @@ def fit_thresholds(
     drawing = resampling.checked()
     per_dimension, score, panel_tier = _full_panel(panel, checked)
     agreement = _agreement(panel, checked, score, panel_tier)
-    probabilities = _tier_probabilities(panel, checked, agreement.fitted, drawing)
+    probabilities = _tier_probabilities(
+        panel, checked, agreement.fitted, drawing, identified=agreement.identified
+    )
     reasons = {**agreement.reasons, **probabilities.reasons}
     items = _calibrated_items(
         panel,
@@ -146,6 +149,7 @@ def fit_thresholds(
         threshold_intervals=None
         if panel.tier_cells is None
         else _identified_intervals(score, agreement.fitted),
+        warnings=probabilities.warnings,
     )
 
 
@@ -180,6 +184,8 @@ class _Agreement:
     loo_accuracy: float | None = None
     confusion: IntArray | None = None
     reasons: dict[str, str] = field(default_factory=dict)
+    # False when the panel's tiers place no threshold (the declared ones are kept).
+    identified: bool = True
 
 
 def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatArray) -> _Agreement:
@@ -198,7 +204,11 @@ def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatA
         reasons["fitted_thresholds"] = f"{reason}: the initial thresholds are kept"
         confusion = np.zeros((rule.n_tiers, rule.n_tiers), dtype=np.int64)
         return _Agreement(
-            fitted=rule.initial, n_items_fitted=n_used, confusion=confusion, reasons=reasons
+            fitted=rule.initial,
+            n_items_fitted=n_used,
+            confusion=confusion,
+            reasons=reasons,
+            identified=False,
         )
     y = panel_tier[use]
     kappa_initial, accuracy_initial, _ = _kappa_and_accuracy(
@@ -257,6 +267,7 @@ def _not_identified(
         accuracy_initial=accuracy_initial,
         confusion=confusion,
         reasons=reasons,
+        identified=False,
     )
 
 
@@ -313,6 +324,8 @@ def _settings(
         "n_bootstrap": resampling.n_bootstrap,
         "seed": resampling.seed,
         "refit": probabilities.refit,
+        "predictive": probabilities.predictive,
+        "probability": probabilities.estimand,
         "borderline_share": resampling.borderline_share,
         "objective": "quadratic-weighted kappa (Cohen 1968)",
         "panel_tier": HOLISTIC_CONSENSUS,

@@ -11,18 +11,40 @@ import numpy as np
 from analysis.calibration.rule import _TOLERANCE
 from analysis.results import Record, json_object, label
 
-__all__ = ["BORDERLINE_SHARE", "CalibratedItem", "Calibration", "TierProbabilities"]
+__all__ = [
+    "BORDERLINE_SHARE",
+    "ESTIMAND",
+    "PLUG_IN",
+    "CalibratedItem",
+    "Calibration",
+    "TierProbabilities",
+]
 
 BORDERLINE_SHARE = 0.8
+#: What an item's tier probabilities estimate (``predictive=True``, the default).
+ESTIMAND = (
+    "P(tier t) is the probability that a fresh panel of as many experts from the same "
+    "population, rating the same items and analysed the same way (consensus scores, panel "
+    "tiers, thresholds refitted), puts the item in tier t: estimated by the bootstrap "
+    "predictive distribution (each replicate resamples the experts, then resamples that "
+    "resample, and refits)"
+)
+#: What they estimate with ``predictive=False``.
+PLUG_IN = (
+    "P(tier t) is the share of resamples of the observed panel's experts that put the item "
+    "in tier t (plug-in: how stable the tier is under resampling of this panel; it "
+    "overstates how often a fresh panel would agree)"
+)
 
 
 @dataclass(frozen=True)
 class CalibratedItem(Record):
     """One item: its consensus scores, its tier by the rule and by the panel, and how sure.
 
-    Tiers are 0-based positions. ``probabilities`` is the share of bootstrap resamples
-    placing the item in each tier (None without a bootstrap or when the item's score is
-    undefined in every resample).
+    Tiers are 0-based positions. ``probabilities`` is, per tier, the probability that a
+    fresh panel would place the item there (see :func:`tier_probabilities`; None without a
+    bootstrap, when the panel is too small or places no threshold, or when the item's
+    score is undefined in every replicate).
     """
 
     item: Hashable
@@ -40,7 +62,11 @@ class CalibratedItem(Record):
 
 @dataclass(frozen=True)
 class TierProbabilities:
-    """Per item, the share of expert-bootstrap resamples that put it in each tier."""
+    """Per item, the probability that a fresh panel puts it in each tier.
+
+    ``predictive`` False: the plug-in shares of single resamples of the observed panel
+    instead (see :func:`tier_probabilities`).
+    """
 
     tiers: tuple[str, ...]
     items: tuple[Hashable, ...]
@@ -52,6 +78,14 @@ class TierProbabilities:
     borderline_share: float = BORDERLINE_SHARE
     thresholds: tuple[float, ...] = ()
     reasons: Mapping[str, str] = field(default_factory=dict)
+    predictive: bool = True
+    #: What a reader must know before trusting probabilities that are defined.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def estimand(self) -> str:
+        """What the probabilities estimate, in words."""
+        return ESTIMAND if self.predictive else PLUG_IN
 
     def modal(self, index: int) -> tuple[int | None, float | None, bool | None]:
         """(modal tier, its share, borderline) of the item at ``index``; ties go lowest."""
@@ -83,10 +117,13 @@ class TierProbabilities:
                 "n_bootstrap": self.n_bootstrap,
                 "seed": self.seed,
                 "refit": self.refit,
+                "predictive": self.predictive,
+                "estimand": self.estimand,
                 "borderline_share": self.borderline_share,
                 "thresholds": list(self.thresholds),
                 "items": items,
                 "reasons": dict(self.reasons),
+                "warnings": list(self.warnings),
             }
         )
 
@@ -98,7 +135,9 @@ class Calibration:
     Kappas are quadratic-weighted (:func:`quadratic_weighted_kappa`) between the rule's
     tier and the panel's consensus holistic tier over the items having both. ``confusion``
     counts items by rule tier (rows) and panel tier (columns) under the fitted
-    thresholds. ``None`` fields have their reason in ``reasons``.
+    thresholds. ``None`` fields have their reason in ``reasons``; ``warnings`` says what a
+    reader must know before trusting figures that are defined (tier probabilities from a
+    small panel).
 
     ``threshold_intervals``: what the data identify of each fitted threshold. Every value
     in (lower, upper] puts every scored item in the same tier as the fitted one (which is
@@ -124,6 +163,7 @@ class Calibration:
     settings: Mapping[str, object]
     reasons: Mapping[str, str] = field(default_factory=dict)
     threshold_intervals: tuple[tuple[float | None, float | None], ...] | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def has_holistic_tiers(self) -> bool:
@@ -158,5 +198,6 @@ class Calibration:
                 "items": [item.to_dict() for item in self.items],
                 "settings": dict(self.settings),
                 "reasons": dict(self.reasons),
+                "warnings": list(self.warnings),
             }
         )

@@ -500,6 +500,7 @@ class CalibrationDocument(TypedDict):
     items: list[CalibratedItemDocument]
     settings: dict[str, Any]
     reasons: dict[str, str]
+    warnings: list[str]
     tier_labels: dict[str, str]
     holistic_tiers: bool
     round_id: int
@@ -760,6 +761,7 @@ def _rubric_definition(
                 "n_raters",
                 "settings",
                 "reasons",
+                "warnings",
             )
         },
     }

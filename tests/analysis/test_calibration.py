@@ -30,6 +30,7 @@ from analysis.calibration import (
     quadratic_weighted_kappa,
     tier_probabilities,
 )
+from analysis.calibration.bootstrap import _resample_weights
 from analysis.calibration.panel import _Cells, _centers
 from analysis.calibration.rule import _assign
 
@@ -405,6 +406,44 @@ def test_without_holistic_tiers_thresholds_stay_and_only_probabilities_are_compu
     assert by_item["high"].probabilities == (0.0, 1.0) and not by_item["high"].borderline
     assert by_item["edge"].borderline and 0.3 < by_item["edge"].probabilities[1] < 0.8
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("n_raters", [3, 10, 15])
+def test_predictive_draws_resample_a_resample(n_raters):
+    # Oracle: the moments of a two-stage multinomial. A single resample draws each expert
+    # C ~ Binomial(n, 1/n) times: mean 1, variance (n - 1)/n. Drawing n again from that
+    # resample gives E[C'] = 1 and Var C' = E[C] - E[C^2]/n + Var C
+    # = 1 - (Var C + 1)/n + Var C.
+    rng = np.random.default_rng(n_raters)
+    single = _resample_weights(rng, 40_000, n_raters)
+    double = _resample_weights(rng, 40_000, n_raters, predictive=True)
+    first = (n_raters - 1) / n_raters
+    second = 1 - (first + 1) / n_raters + first
+    for weights, variance in ((single, first), (double, second)):
+        assert np.all(weights.sum(axis=1) == n_raters)
+        assert weights.mean() == pytest.approx(1.0)
+        # Standard error of a sample variance of 40,000 x n counts: under 0.01.
+        assert weights.var() == pytest.approx(variance, abs=0.03)
+
+
+def test_predictive_probabilities_are_less_sure_than_plug_in_shares():
+    # The predictive probabilities spread more than the plug-in shares of the same panel
+    # (the uncertainty about the population is added to the fresh panel's own), and the
+    # result says which it holds.
+    frame, _ = synthetic_panel(np.random.default_rng(8), noise=0.9, n_raters=10, n_items=13)
+    declared = rule(initial_thresholds=[2.5, 4.0], scale=(1, 5))
+    predictive = tier_probabilities(frame, declared, Resampling(n_bootstrap=2000, seed=1))
+    plug_in = tier_probabilities(
+        frame, declared, Resampling(n_bootstrap=2000, seed=1, predictive=False)
+    )
+    sure = [max(row) for row in predictive.probabilities]
+    surer = [max(row) for row in plug_in.probabilities]
+    assert np.mean(sure) < np.mean(surer) - 0.02
+    assert predictive.to_dict()["predictive"] and not plug_in.to_dict()["predictive"]
+    assert "fresh panel" in predictive.to_dict()["estimand"]
+    assert "plug-in" in plug_in.to_dict()["estimand"]
+    settings = fit_thresholds(frame, declared, Resampling(n_bootstrap=10, seed=1)).settings
+    assert settings["predictive"] is True and settings["probability"] == predictive.estimand
 
 
 def test_bootstrap_is_reproducible_and_sums_to_one():

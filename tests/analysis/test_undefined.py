@@ -177,6 +177,27 @@ def test_one_expert_gives_no_tier_probabilities() -> None:
     assert all(item.probabilities is not None for item in two.items)
 
 
+def test_few_experts_are_warned_about_though_the_probabilities_are_defined() -> None:
+    # Oracle: bench/calibration.py --reliability, where probabilities from fewer than
+    # FEW_EXPERTS experts were overconfident against fresh panels.
+    from analysis.calibration import FEW_EXPERTS
+
+    assert FEW_EXPERTS == 10
+    items = {"a": (1, 0), "b": (3, 1), "c": (5, 2)}
+    few = fit_thresholds(_calibration_frame(items, "abcdefghi"), RULE, Resampling(50, seed=0))
+    assert all(item.probabilities is not None for item in few.items)
+    (warning,) = few.warnings
+    assert warning.startswith("only 9 experts") and "upper bounds" in warning
+    assert few.to_dict()["warnings"] == [warning]
+    alone = tier_probabilities(_calibration_frame(items, "abcdefghi"), RULE, Resampling(50))
+    assert alone.warnings == (warning,) and alone.to_dict()["warnings"] == [warning]
+    enough = fit_thresholds(_calibration_frame(items, "abcdefghij"), RULE, Resampling(50))
+    assert enough.warnings == () and enough.to_dict()["warnings"] == []
+    # No probabilities, nothing to warn about: the reason says why.
+    none = fit_thresholds(_calibration_frame(items, "abc"), RULE, Resampling(n_bootstrap=0))
+    assert none.warnings == ()
+
+
 def test_all_items_in_one_tier_fit_no_threshold() -> None:
     frame = _calibration_frame({"a": (1, 1), "b": (3, 1), "c": (5, 1)}, "xyz")
     result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=0))
@@ -187,6 +208,29 @@ def test_all_items_in_one_tier_fit_no_threshold() -> None:
     assert result.reasons["fitted_thresholds"].endswith("the initial thresholds are kept")
     assert result.accuracy_initial == pytest.approx(1 / 3)  # only b is gray_area by 2.5/4.0
     json.dumps(result.to_dict(), allow_nan=False)
+
+
+def test_all_items_in_one_tier_give_no_tier_probabilities() -> None:
+    # Experts disagree on the scores but put every item in the middle tier: nothing says
+    # where a fresh panel's thresholds would lie.
+    frame = pd.concat(
+        [
+            _calibration_frame({"a": (1, 1), "b": (3, 1), "c": (5, 1)}, "xyz"),
+            _calibration_frame({"a": (2, 1), "b": (4, 1), "c": (4, 1)}, "uv"),
+        ]
+    )
+    result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=50, seed=0))
+    assert all(item.probabilities is None and item.borderline is None for item in result.items)
+    assert result.reasons["probabilities"].startswith("not identified")
+    alone = tier_probabilities(frame, RULE, Resampling(n_bootstrap=50, seed=0))
+    assert alone.probabilities == (None, None, None)
+    assert alone.reasons["probabilities"] == result.reasons["probabilities"]
+    assert "items" not in alone.reasons
+    json.dumps(result.to_dict(), allow_nan=False)
+    # With the thresholds held at the declared values the probabilities are defined
+    # (conditional on those thresholds).
+    fixed = tier_probabilities(frame, RULE, Resampling(n_bootstrap=50, seed=0, refit=False))
+    assert all(row is not None for row in fixed.probabilities)
 
 
 def test_two_items_leave_one_out_is_not_identified() -> None:
