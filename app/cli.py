@@ -1591,18 +1591,7 @@ def worker(
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    sender = mail.MailWorker(
-        engine,
-        mail.transport_for(
-            settings.smtp_url,
-            settings.mail_dir,
-            user=settings.smtp_user,
-            password=settings.smtp_password,
-        ),
-        mail_from=settings.mail_from,
-        interval=interval,
-        base_url=settings.base_url,
-    )
+    sender = mail.MailWorker.of(engine, settings, interval=interval)
     _echo(f"e-mail is {mail.where_mail_goes(settings.smtp_url, settings.mail_dir)}")
     try:
         if once:
