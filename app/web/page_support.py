@@ -4,7 +4,7 @@ post, reading the submitted form, and the context a staff page works in."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -130,34 +130,28 @@ async def _admin_page(
     return StaffPage(request, caller, user, session, settings)
 
 
-async def _staff_form(
-    request: Request,
-    user: StaffUser,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    form: FormDep,
-) -> StaffForm:
-    check_csrf(request, caller, str(form.get("csrf_token", "")))
-    return StaffForm(request, caller, user, session, settings, form)
-
-
-async def _admin_form(
-    request: Request,
-    user: AdminUser,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    form: FormDep,
-) -> AdminForm:
-    check_csrf(request, caller, str(form.get("csrf_token", "")))
-    return AdminForm(request, caller, user, session, settings, form)
-
-
 #: A page for any signed-in staff member (admins and researchers).
 StaffPageDep = Annotated[StaffPage, Depends(_staff_page)]
 #: A page only admins may see.
 AdminPageDep = Annotated[StaffPage, Depends(_admin_page)]
+
+_Form = TypeVar("_Form", bound=StaffForm)
+
+
+def _posted(kind: type[_Form], page: StaffPage, form: FormData) -> _Form:
+    """The page with the form posted to it, once the form's CSRF token is checked."""
+    check_csrf(page.request, page.caller, str(form.get("csrf_token", "")))
+    return kind(page.request, page.caller, page.user, page.session, page.settings, form)
+
+
+async def _staff_form(page: StaffPageDep, form: FormDep) -> StaffForm:
+    return _posted(StaffForm, page, form)
+
+
+async def _admin_form(page: AdminPageDep, form: FormDep) -> AdminForm:
+    return _posted(AdminForm, page, form)
+
+
 #: A form any signed-in staff member may post (their own account).
 StaffFormDep = Annotated[StaffForm, Depends(_staff_form)]
 #: A form only admins may post.
