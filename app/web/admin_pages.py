@@ -78,9 +78,7 @@ def admin_create_round(page: AdminFormDep) -> Response:
     created = rounds.create_round(
         page.session, slug=body.survey, version=body.version, name=body.name
     )
-    audit.record(
-        page.session, page.user.email, "round.created", "round", created.id, round_id=created.id
-    )
+    page.audit("round.created", "round", created.id, round_id=created.id)
     return redirect(f"/admin/rounds/{created.id}")
 
 
@@ -139,18 +137,14 @@ def _round_page_with_error(
 @router.post("/admin/rounds/{round_id}/open")
 def admin_open_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.open_round(page.session, round_id=round_id)
-    audit.record(
-        page.session, page.user.email, "round.opened", "round", round_id, round_id=round_id
-    )
+    page.audit("round.opened", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/close")
 def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.close_round(page.session, round_id=round_id)
-    audit.record(
-        page.session, page.user.email, "round.closed", "round", round_id, round_id=round_id
-    )
+    page.audit("round.closed", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -233,15 +227,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         # The field the message belongs to: the uploaded file or the pasted list.
         return _round_page_with_error(page, round_id, exc, "file" if exc.field == "file" else "csv")
-    audit.record(
-        page.session,
-        page.user.email,
-        "invitations.created",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(issued),
-    )
+    page.audit("invitations.created", "round", round_id, round_id=round_id, count=len(issued))
     if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")
     return _links_page(page, round_id, issued)
@@ -251,15 +237,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
 def admin_remind(round_id: RoundId, page: AdminFormDep) -> Response:
     sender = mail.Sender.of(page.settings)
     reminded = mail.queue_reminders(page.session, round_id=round_id, sender=sender)
-    audit.record(
-        page.session,
-        page.user.email,
-        "reminders.queued",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(reminded),
-    )
+    page.audit("reminders.queued", "round", round_id, round_id=round_id, count=len(reminded))
     return redirect(f"/admin/rounds/{round_id}?queued={len(reminded)}&kind=reminder")
 
 
@@ -269,29 +247,14 @@ def admin_reopen_response(round_id: RoundId, page: AdminFormDep) -> Response:
         page.session, round_id=round_id, expert_code=page.text("expert_code")
     )
     responses.reopen_response(page.session, response_id=id_of(response))
-    audit.record(
-        page.session,
-        page.user.email,
-        "response.reopened",
-        "expert",
-        page.text("expert_code"),
-        round_id=round_id,
-    )
+    page.audit("response.reopened", "expert", page.text("expert_code"), round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/next")
 def admin_next_round(round_id: RoundId, page: AdminFormDep) -> Response:
     new_round, issued = delphi.create_next_round(page.session, round_id=round_id)
-    audit.record(
-        page.session,
-        page.user.email,
-        "round.created",
-        "round",
-        new_round.id,
-        round_id=new_round.id,
-        follows=round_id,
-    )
+    page.audit("round.created", "round", new_round.id, round_id=new_round.id, follows=round_id)
     return _links_page(page, id_of(new_round), issued)
 
 
@@ -325,28 +288,14 @@ def admin_mail_preview(
 @router.post("/admin/invitations/{invitation_id}/revoke")
 def admin_revoke(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     invitation = invitations.revoke_invitation(page.session, invitation_id=invitation_id)
-    audit.record(
-        page.session,
-        page.user.email,
-        "invitation.revoked",
-        "invitation",
-        invitation_id,
-        round_id=invitation.round_id,
-    )
+    page.audit("invitation.revoked", "invitation", invitation_id, round_id=invitation.round_id)
     return redirect(f"/admin/rounds/{invitation.round_id}")
 
 
 @router.post("/admin/invitations/{invitation_id}/reissue")
 def admin_reissue(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     issued = invitations.reissue_invitation(page.session, invitation_id=invitation_id)
-    audit.record(
-        page.session,
-        page.user.email,
-        "invitation.reissued",
-        "invitation",
-        invitation_id,
-        round_id=issued.round_id,
-    )
+    page.audit("invitation.reissued", "invitation", invitation_id, round_id=issued.round_id)
     return _links_page(page, issued.round_id, [issued])
 
 
@@ -401,14 +350,7 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
             page, compute, round_id, error=exc.message, form=fields, status=409
         )
     slug = version.record["survey"]["slug"]
-    audit.record(
-        page.session,
-        page.user.email,
-        "rubric.published",
-        "rubric",
-        f"{slug} v{version.number}",
-        round_id=round_id,
-    )
+    page.audit("rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id)
     return redirect(f"/rubrics/{slug}/v{version.number}")
 
 
@@ -418,9 +360,7 @@ def admin_export(round_id: RoundId, page: StaffPageDep, include_drafts: bool = F
         page.session, round_id=round_id, include_drafts=include_drafts
     )
     begin_writing(page.session)  # a download is recorded: who took the ratings, when
-    audit.record(
-        page.session, page.user.email, "export.downloaded", "round", round_id, round_id=round_id
-    )
+    page.audit("export.downloaded", "round", round_id, round_id=round_id)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -480,8 +420,8 @@ def admin_create_user(page: AdminFormDep) -> Response:
         errors = {exc.field or "email": exc.message}
         typed = {"email": email, "role": role}
         return _users_page(page, errors=errors, typed=typed, status=exc.status_code)
-    audit.record(page.session, page.user.email, "user.created", "user", user.email, role=role)
-    audit.record(page.session, page.user.email, "user.reset_sent", "user", user.email)
+    page.audit("user.created", "user", user.email, role=role)
+    page.audit("user.reset_sent", "user", user.email)
     return redirect(f"/admin/users?created={id_of(user)}")
 
 
@@ -522,7 +462,7 @@ def _account_change(
     except (InvalidInput, Conflict) as exc:
         return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
     moved = audit.changes({"role": role_before}, {"role": kw["role"]}) if "role" in kw else {}
-    audit.record(page.session, page.user.email, action, "user", email, changed=moved)
+    page.audit(action, "user", email, changed=moved)
     return redirect(f"/admin/users#user-{user_id}")
 
 

@@ -17,6 +17,7 @@ from app.config import Settings
 from app.errors import InvalidInput
 from app.inputs import text_problem
 from app.models import User
+from app.services.audit import record as record_audit
 from app.web.deps import (
     SESSION_COOKIE,
     AdminUser,
@@ -99,6 +100,13 @@ class StaffPage:
         self, template: str, context: dict[str, Any] | None = None, *, status: int = 200
     ) -> HTMLResponse:
         return render(self.request, template, context, caller=self.caller, status=status)
+
+    def audit(
+        self, action: str, target_type: str, target_id: object = None, **details: Any
+    ) -> None:
+        """One entry of the audit trail by this staff member, in the page's unit of work
+        (``audit.record`` after its session and actor)."""
+        record_audit(self.session, self.user.email, action, target_type, target_id, **details)
 
 
 @dataclass(frozen=True)
