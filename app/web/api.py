@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from app.db import begin_writing, end_transaction
 from app.errors import NotAuthenticated
-from app.models import Round, id_of
+from app.inputs import InviteeCreate
+from app.models import Round, User, id_of
 from app.schemas import (
     DB_INT_MAX,
     AuditPagePublic,
@@ -476,17 +478,7 @@ def invite(
     user: AdminUser,
 ) -> list[InvitationIssued]:
     """Invite experts; the answer carries each one's secret link, shown this once only."""
-    issued = invitations.invite_experts(session, round_id=round_id, invitees=body.invitees)
-    audit.record(
-        session,
-        user.email,
-        "invitations.created",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(issued),
-    )
-    return [_issued(i, settings.base_url) for i in issued]
+    return _invite(session, user, round_id, body.invitees, settings.base_url)
 
 
 @router.post(
@@ -514,17 +506,7 @@ def invite_csv(
     `stakeholder_group`), as UTF-8 (or UTF-16 with a byte-order mark); a problem is answered
     with the line it is on."""
     people = invitations.read_invitees_csv(body, filename="request body", field="body")
-    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    audit.record(
-        session,
-        user.email,
-        "invitations.created",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(issued),
-    )
-    return [_issued(i, settings.base_url) for i in issued]
+    return _invite(session, user, round_id, people, settings.base_url)
 
 
 @router.post("/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204)
@@ -706,18 +688,30 @@ def audit_trail(
 HistoryFilter = Annotated[str | None, Query(max_length=64)]
 
 
+@dataclass(frozen=True)
+class HistoryFilters:
+    """Only one expert's (code) and/or one item's rating history, when given."""
+
+    expert: HistoryFilter = None
+    item: HistoryFilter = None
+
+
+HistoryFiltersDep = Annotated[HistoryFilters, Depends()]
+
+
 @router.get("/rounds/{round_id}/history", tags=["audit"], response_model=list[RatingChangePublic])
 def rating_history(
     round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
-    expert: HistoryFilter = None,
-    item: HistoryFilter = None,
+    only: HistoryFiltersDep,
 ) -> list[RatingChangePublic]:
     """Every saved state of the round's ratings, of one expert (code) and/or one item if
     given, by expert, item, dimension and revision (admins and researchers: codes, never
     names)."""
-    history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
+    history = audit.rating_history(
+        session, round_id=round_id, expert_code=only.expert, item=only.item
+    )
     return [RatingChangePublic.model_validate(h) for h in history]
 
 
@@ -733,13 +727,12 @@ def rating_history_csv(
     round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
-    expert: HistoryFilter = None,
-    item: HistoryFilter = None,
+    only: HistoryFiltersDep,
 ) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
     begin_writing(session)
     text = audit.export_history(
-        session, actor=user.email, round_id=round_id, expert_code=expert, item=item
+        session, actor=user.email, round_id=round_id, expert_code=only.expert, item=only.item
     )
     return Response(
         text,
@@ -861,6 +854,23 @@ def _scheduled_out(session: Session, round_: Round) -> RoundSchedulePublic:
     state = schedule.schedule_state(session, round_id=id_of(round_))
     steps = state.model_dump(include={"schedule", "steps_done", "next_step"})
     return RoundSchedulePublic.model_validate({**shown, **steps})
+
+
+def _invite(
+    session: Session, user: User, round_id: int, people: list[InviteeCreate], base_url: str
+) -> list[InvitationIssued]:
+    """Invite the experts, record it, and answer with each one's link."""
+    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    audit.record(
+        session,
+        user.email,
+        "invitations.created",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(issued),
+    )
+    return [_issued(i, base_url) for i in issued]
 
 
 def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:
