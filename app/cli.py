@@ -1199,7 +1199,7 @@ def audit_trail(
     with _session() as session:
         found = audit.entries(session, round_id=round_id, limit=limit)
     if as_json:
-        _print_json([dataclasses.asdict(e) for e in found.entries])
+        _print_json([e.model_dump() for e in found.entries])
         return
     for e in found.entries:
         details = "; ".join(f"{k}: {v}" for k, v in e.details.items())

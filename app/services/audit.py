@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import AliasChoices, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from app.models import AuditEntry, Expert, RatingChange, Response, id_of
+from app.models import AuditEntry, Expert, RatingChange, Response
 from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
@@ -71,8 +71,7 @@ def changes(
     return out
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(ReadModel):
     """One entry of the audit trail."""
 
     id: int
@@ -105,19 +104,7 @@ def entries(
     if before is not None:
         query = query.where(col(AuditEntry.id) < before)
     rows = list(session.exec(query).all())
-    page = [
-        AuditRecord(
-            id=id_of(row),
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            round_id=row.round_id,
-            details=dict(row.details or {}),
-        )
-        for row in rows[:limit]
-    ]
+    page = [AuditRecord.of(row, details=dict(row.details or {})) for row in rows[:limit]]
     return AuditPage(page, page[-1].id if len(rows) > limit else None)
 
 
