@@ -1797,6 +1797,7 @@ def dimension_reliability(
         values, _, _ = _block_table(data)
         w = kendall_w_from_matrix(values)
     return DimensionReliability(
+        **agreement.by_name(),
         dimension=data.dimension,
         level=level,
         n_raters=data.n_raters,
@@ -1806,10 +1807,4 @@ def dimension_reliability(
         icc=icc,
         kendall_w=w,
         confusion=confusion_pairs(data),
-        fleiss_kappa=agreement.fleiss_kappa,
-        gwet_ac1=agreement.gwet_ac1,
-        gwet_ac2_ordinal=agreement.gwet_ac2_ordinal,
-        gwet_ac2_quadratic=agreement.gwet_ac2_quadratic,
-        brennan_prediger=agreement.brennan_prediger,
-        percent_agreement=agreement.percent_agreement,
     )
