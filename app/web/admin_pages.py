@@ -43,6 +43,7 @@ from app.web.page_support import (
     AdminForm,
     AdminFormDep,
     AdminPageDep,
+    Refused,
     StaffPage,
     StaffPageDep,
     form_error,
@@ -387,25 +388,14 @@ def admin_users(
     return _users_page(page, notice=notice)
 
 
-def _users_page(
-    page: StaffPage,
-    *,
-    notice: str = "",
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
-    if errors:
-        page.session.rollback()
+def _users_page(page: StaffPage, *, notice: str = "", refused: Refused | None = None) -> Response:
     context = {
         "accounts": users.list_accounts(page.session),
         "notice": notice,
-        "errors": errors or {},
-        "typed": typed or {},
         "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
         "totp_required": page.settings.require_admin_totp,
     }
-    return page.render("admin_users.html", context, status=status)
+    return page.render_form("admin_users.html", context, refused)
 
 
 @router.post("/admin/users")
@@ -419,7 +409,7 @@ def admin_create_user(page: AdminFormDep) -> Response:
     except (InvalidInput, Conflict) as exc:
         errors = {exc.field or "email": exc.message}
         typed = {"email": email, "role": role}
-        return _users_page(page, errors=errors, typed=typed, status=exc.status_code)
+        return _users_page(page, refused=page.refuse(errors, typed, exc.status_code))
     page.audit("user.created", "user", user.email, role=role)
     page.audit("user.reset_sent", "user", user.email)
     return redirect(f"/admin/users?created={id_of(user)}")
@@ -460,7 +450,8 @@ def _account_change(
     try:
         change(page.session, email=email, **kw)
     except (InvalidInput, Conflict) as exc:
-        return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
+        refused = page.refuse({f"row-{user_id}": exc.message}, status=exc.status_code)
+        return _users_page(page, refused=refused)
     moved = audit.changes({"role": role_before}, {"role": kw["role"]}) if "role" in kw else {}
     page.audit(action, "user", email, changed=moved)
     return redirect(f"/admin/users#user-{user_id}")
@@ -545,19 +536,14 @@ def _people_page(
     *,
     person: privacy.PersonSummary | None = None,
     erased: privacy.Erasure | None = None,
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
-    status: int = 200,
+    refused: Refused | None = None,
 ) -> Response:
-    if errors:
-        page.session.rollback()
-    context = {
-        "person": person,
-        "erased": erased,
-        "errors": errors or {},
-        "typed": typed or {},
-    }
-    return page.render("admin_people.html", context, status=status)
+    context = {"person": person, "erased": erased}
+    return page.render_form("admin_people.html", context, refused)
+
+
+def _no_such_person(page: StaffPage, email: str, exc: NotFound) -> Response:
+    return _people_page(page, refused=page.refuse({"email": exc.message}, {"email": email}, 404))
 
 
 @router.post("/admin/people/find", response_class=HTMLResponse)
@@ -566,7 +552,7 @@ def admin_find_person(page: AdminFormDep) -> Response:
     try:
         person = privacy.person_summary(page.session, email=email)
     except NotFound as exc:
-        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+        return _no_such_person(page, email, exc)
     return _people_page(page, person=person)
 
 
@@ -576,7 +562,7 @@ def admin_export_person(page: AdminFormDep) -> Response:
     try:
         data = privacy.export_person(page.session, email=email, actor=page.user.email)
     except NotFound as exc:
-        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+        return _no_such_person(page, email, exc)
     return Response(
         data.model_dump_json(indent=2),
         media_type="application/json",
@@ -595,12 +581,8 @@ def admin_erase_person(page: AdminFormDep) -> Response:
     try:
         if page.text("confirm_email").strip().lower() != email.strip().lower():
             person = privacy.person_summary(page.session, email=email)
-            return _people_page(
-                page,
-                person=person,
-                errors={"confirm_email": "type the same address again to confirm"},
-                status=422,
-            )
+            again = page.refuse({"confirm_email": "type the same address again to confirm"})
+            return _people_page(page, person=person, refused=again)
         erased = privacy.erase_person(
             page.session,
             email=email,
@@ -609,5 +591,5 @@ def admin_erase_person(page: AdminFormDep) -> Response:
             mail_dir=privacy.mail_copies(page.settings.smtp_url, page.settings.mail_dir),
         )
     except NotFound as exc:
-        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+        return _no_such_person(page, email, exc)
     return _people_page(page, erased=erased)

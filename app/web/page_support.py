@@ -3,7 +3,7 @@ post, reading the submitted form, and the context a staff page works in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -86,6 +86,16 @@ def form_error(exc: ValidationError) -> InvalidInput:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A posted form shown again: the message beside each field, what was typed (kept in
+    the form) and the status to answer with."""
+
+    errors: dict[str, str]
+    typed: dict[str, str] = field(default_factory=dict)
+    status: int = 422
+
+
+@dataclass(frozen=True)
 class StaffPage:
     """What a staff page's handler works with: the request, who is asking (signed in, with
     the role the route needs), their unit of work and the settings."""
@@ -100,6 +110,22 @@ class StaffPage:
         self, template: str, context: dict[str, Any] | None = None, *, status: int = 200
     ) -> HTMLResponse:
         return render(self.request, template, context, caller=self.caller, status=status)
+
+    def refuse(
+        self, errors: dict[str, str], typed: dict[str, str] | None = None, status: int = 422
+    ) -> Refused:
+        """The form is refused: its change is rolled back, to be shown again with these
+        errors (see :meth:`render_form`)."""
+        self.session.rollback()
+        return Refused(errors, typed or {}, status)
+
+    def render_form(
+        self, template: str, context: dict[str, Any], refused: Refused | None = None
+    ) -> HTMLResponse:
+        """A page of forms, with the errors and what was typed when one was refused."""
+        shown = refused or Refused({}, status=200)
+        form = {"errors": shown.errors, "typed": shown.typed}
+        return self.render(template, {**context, **form}, status=shown.status)
 
     def audit(
         self, action: str, target_type: str, target_id: object = None, **details: Any
