@@ -1222,15 +1222,12 @@ def round_history(
     """Every saved state of a round's ratings, of one expert and/or item if given."""
     from app.services import audit
 
+    scope = audit.HistoryScope(round_id, expert_code=expert, item=item)
     with _session() as session:
         if csv_file is not None:
-            exported = audit.export_history(
-                session, actor=audit.CLI, round_id=round_id, expert_code=expert, item=item
-            )
+            exported = audit.export_history(session, actor=audit.CLI, scope=scope)
         else:
-            history = audit.rating_history(
-                session, round_id=round_id, expert_code=expert, item=item
-            )
+            history = audit.rating_history(session, scope=scope)
     if csv_file is not None:
         _write_document(exported, "csv", csv_file)
         return

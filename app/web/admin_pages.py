@@ -495,9 +495,8 @@ def admin_history(
     round_id: RoundId, page: StaffPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
     """A round's rating history under the experts' codes (researchers too: no names)."""
-    history = audit.rating_history(
-        page.session, round_id=round_id, expert_code=expert or None, item=item or None
-    )
+    scope = audit.HistoryScope(round_id, expert_code=expert or None, item=item or None)
+    history = audit.rating_history(page.session, scope=scope)
     round_ = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
     context = {"round": round_, "history": history, "expert": expert or "", "item": item or ""}
     return page.render("admin_history.html", context)
@@ -508,13 +507,8 @@ def admin_history_csv(
     round_id: RoundId, page: StaffPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
     begin_writing(page.session)
-    text = audit.export_history(
-        page.session,
-        actor=page.user.email,
-        round_id=round_id,
-        expert_code=expert or None,
-        item=item or None,
-    )
+    scope = audit.HistoryScope(round_id, expert_code=expert or None, item=item or None)
+    text = audit.export_history(page.session, actor=page.user.email, scope=scope)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",

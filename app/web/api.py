@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
@@ -688,30 +687,24 @@ def audit_trail(
 HistoryFilter = Annotated[str | None, Query(max_length=64)]
 
 
-@dataclass(frozen=True)
-class HistoryFilters:
-    """Only one expert's (code) and/or one item's rating history, when given."""
+def _history_scope(
+    round_id: RoundId, expert: HistoryFilter = None, item: HistoryFilter = None
+) -> audit.HistoryScope:
+    """The round's rating history, of one expert (code) and/or one item when given."""
+    return audit.HistoryScope(round_id, expert_code=expert, item=item)
 
-    expert: HistoryFilter = None
-    item: HistoryFilter = None
 
-
-HistoryFiltersDep = Annotated[HistoryFilters, Depends()]
+HistoryScopeDep = Annotated[audit.HistoryScope, Depends(_history_scope)]
 
 
 @router.get("/rounds/{round_id}/history", tags=["audit"], response_model=list[RatingChangePublic])
 def rating_history(
-    round_id: RoundId,
-    session: SessionDep,
-    user: StaffUser,
-    only: HistoryFiltersDep,
+    scope: HistoryScopeDep, session: SessionDep, user: StaffUser
 ) -> list[RatingChangePublic]:
     """Every saved state of the round's ratings, of one expert (code) and/or one item if
     given, by expert, item, dimension and revision (admins and researchers: codes, never
     names)."""
-    history = audit.rating_history(
-        session, round_id=round_id, expert_code=only.expert, item=only.item
-    )
+    history = audit.rating_history(session, scope=scope)
     return [RatingChangePublic.model_validate(h) for h in history]
 
 
@@ -723,21 +716,16 @@ def rating_history(
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "History"}
     },
 )
-def rating_history_csv(
-    round_id: RoundId,
-    session: SessionDep,
-    user: StaffUser,
-    only: HistoryFiltersDep,
-) -> Response:
+def rating_history_csv(scope: HistoryScopeDep, session: SessionDep, user: StaffUser) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
     begin_writing(session)
-    text = audit.export_history(
-        session, actor=user.email, round_id=round_id, expert_code=only.expert, item=only.item
-    )
+    text = audit.export_history(session, actor=user.email, scope=scope)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="round-{scope.round_id}-history.csv"'
+        },
     )
 
 
