@@ -116,10 +116,10 @@ def login(body: LoginRequest, request: Request, settings: SettingsDep) -> LoginP
         email=body.email,
         password=body.password,
         address=client_address(request),
-        hours=settings.session_hours,
+        rules=auth.SignInRules(
+            settings.session_hours, settings.require_admin_totp, refuse_unenrolled_admin=True
+        ),
         code=body.code,
-        require_admin_totp=settings.require_admin_totp,
-        refuse_unenrolled_admin=True,
     )
     if isinstance(signed, auth.CodeNeeded):
         raise NotAuthenticated(

@@ -151,8 +151,7 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
                 email=email,
                 password=str(form.get("password", "")),
                 address=address,
-                hours=settings.session_hours,
-                require_admin_totp=settings.require_admin_totp,
+                rules=auth.SignInRules(settings.session_hours, settings.require_admin_totp),
             )
     except (NotAuthenticated, TooManyAttempts) as exc:
         # A wrong code keeps the second step; anything else starts again.
