@@ -39,6 +39,7 @@ from app.services import (
     users,
 )
 from app.web.deps import ComputeDep
+from app.web.errors import http_status
 from app.web.page_support import (
     AdminForm,
     AdminFormDep,
@@ -409,7 +410,7 @@ def admin_create_user(page: AdminFormDep) -> Response:
     except (InvalidInput, Conflict) as exc:
         errors = {exc.field or "email": exc.message}
         typed = {"email": email, "role": role}
-        return _users_page(page, refused=page.refuse(errors, typed, exc.status_code))
+        return _users_page(page, refused=page.refuse(errors, typed, http_status(exc)))
     page.audit("user.created", "user", user.email, role=role)
     page.audit("user.reset_sent", "user", user.email)
     return redirect(f"/admin/users?created={id_of(user)}")
@@ -450,7 +451,7 @@ def _account_change(
     try:
         change(page.session, email=email, **kw)
     except (InvalidInput, Conflict) as exc:
-        refused = page.refuse({f"row-{user_id}": exc.message}, status=exc.status_code)
+        refused = page.refuse({f"row-{user_id}": exc.message}, status=http_status(exc))
         return _users_page(page, refused=refused)
     moved = audit.changes({"role": role_before}, {"role": kw["role"]}) if "role" in kw else {}
     page.audit(action, "user", email, changed=moved)

@@ -26,6 +26,7 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
+from app.web.errors import http_status
 from app.web.page_support import (
     FormDep,
     Refused,
@@ -160,7 +161,7 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
             request,
             "login.html",
             {"login_csrf": expected, "error": exc.message, "email": email, "pending": again},
-            status=exc.status_code,
+            status=http_status(exc),
         )
         if isinstance(exc, TooManyAttempts):
             page.headers["Retry-After"] = str(exc.retry_after)
@@ -280,7 +281,7 @@ def account_totp_disable(page: StaffFormDep) -> Response:
             required_for_admins=page.settings.require_admin_totp,
         )
     except (InvalidInput, Conflict) as exc:
-        refused = page.refuse({"disable_code": exc.message}, status=exc.status_code)
+        refused = page.refuse({"disable_code": exc.message}, status=http_status(exc))
         return _account(page, refused=refused)
     _audit(page, "user.totp_disabled")
     return redirect("/account?done=totp-off")

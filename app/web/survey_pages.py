@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.db import begin_writing
-from app.errors import DomainError, InvalidInput
+from app.errors import DomainError, InvalidInput, NotFound
 from app.models import Rating, id_of
 from app.schemas import RatingInput, RatingStatus
 from app.services import auth, mail, privacy, responses, rounds, sessions
@@ -146,9 +146,7 @@ def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]
     }
 
 
-class _NoSuchItem(DomainError):
-    status_code = 404
-
+class _NoSuchItem(NotFound):
     def __init__(self, count: int) -> None:
         super().__init__(f"There is no such item; this survey has items 1 to {count}.")
 
