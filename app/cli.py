@@ -463,7 +463,7 @@ def round_show(round_id: RoundArg) -> None:
     from app.services import rounds, schedule
 
     with _session() as session:
-        info = rounds.round_details(session, rounds.get_round(session, round_id=round_id))
+        info = rounds.get_round_details(session, round_id=round_id)
         progress = rounds.round_progress(session, round_id=round_id)
         state = schedule.schedule_state(session, round_id=round_id)
     _echo(f"round {info.id}: {_one(info.name)} ({info.survey} v{info.survey_version})")

@@ -222,6 +222,11 @@ def round_details(session: Session, round_: Round) -> RoundDetails:
     return RoundDetails.of(round_, survey=slug_of(session, version), survey_version=version.number)
 
 
+def get_round_details(session: Session, *, round_id: int) -> RoundDetails:
+    """The round with this id with its survey's slug and version number, or NotFound."""
+    return round_details(session, get_round(session, round_id=round_id))
+
+
 class CellFeedback(ReadModel):
     """What the panel answered to one item and dimension in a round: the figures shown to
     the experts in the next round, and the rationales their authors agreed to share."""

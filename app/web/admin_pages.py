@@ -280,7 +280,7 @@ def admin_mail_preview(
     shown = mail.preview(
         page.session, round_id=round_id, kind=kind, sender=mail.Sender.of(page.settings)
     )
-    details = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
+    details = rounds.get_round_details(page.session, round_id=round_id)
     return page.render("admin_mail_preview.html", {"round": details, "mail": shown})
 
 
@@ -319,7 +319,7 @@ def _calibration_page(
     status: int = 200,
 ) -> Response:
     session = page.session
-    shown = rounds.round_details(session, rounds.get_round(session, round_id=round_id))
+    shown = rounds.get_round_details(session, round_id=round_id)
     inputs = rubrics.calibration_inputs(session, round_id=round_id, n_bootstrap=500)
     end_transaction(session)  # no connection held while the bootstrap runs
     return page.render(
@@ -498,7 +498,7 @@ def admin_history(
     """A round's rating history under the experts' codes (researchers too: no names)."""
     scope = audit.HistoryScope(round_id, expert_code=expert or None, item=item or None)
     history = audit.rating_history(page.session, scope=scope)
-    round_ = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
+    round_ = rounds.get_round_details(page.session, round_id=round_id)
     context = {"round": round_, "history": history, "expert": expert or "", "item": item or ""}
     return page.render("admin_history.html", context)
 

@@ -208,7 +208,7 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
 @router.get("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
 def get_round(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundPublic:
     """One round."""
-    return _round_out(session, rounds.get_round(session, round_id=round_id))
+    return RoundPublic.model_validate(rounds.get_round_details(session, round_id=round_id))
 
 
 @router.patch("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
@@ -838,7 +838,7 @@ def _round_out(session: Session, round_: Round) -> RoundPublic:
 
 
 def _scheduled_out(session: Session, round_: Round) -> RoundSchedulePublic:
-    shown = RoundPublic.model_validate(rounds.round_details(session, round_)).model_dump()
+    shown = _round_out(session, round_).model_dump()
     state = schedule.schedule_state(session, round_id=id_of(round_))
     steps = state.model_dump(include={"schedule", "steps_done", "next_step"})
     return RoundSchedulePublic.model_validate({**shown, **steps})
