@@ -145,6 +145,11 @@ def _print_json(data: Any) -> None:
     _echo(_json_text(data, default=str))
 
 
+def _print_result(result: Any, format_text: Callable[[Any], str], *, as_json: bool) -> None:
+    """An analysis result of a file: one JSON object, or the text its module writes."""
+    _echo(_json_text(result.to_dict()) if as_json else format_text(result))
+
+
 def _stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
@@ -824,10 +829,7 @@ def analyze_file(
         )
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    if as_json:
-        _echo(_json_text(result.to_dict()))
-    else:
-        _echo(format_text(result))
+    _print_result(result, format_text, as_json=as_json)
 
 
 def _scales(specs: list[str], dimensions: list[Any]) -> dict[Any, list[float]] | None:
@@ -1625,10 +1627,7 @@ def cooke(
         result = combine_experts(read_quantiles_csv(file), alpha=alpha, overshoot=overshoot)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    if as_json:
-        _echo(_json_text(result.to_dict()))
-    else:
-        _echo(format_text(result))
+    _print_result(result, format_text, as_json=as_json)
 
 
 @cli.command("severity")
@@ -1668,7 +1667,4 @@ def severity(
         result = fit_severity(frame, dimensions=chosen, bias_correction=not no_correction)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    if as_json:
-        _echo(_json_text(result.to_dict()))
-    else:
-        _echo(format_text(result))
+    _print_result(result, format_text, as_json=as_json)
