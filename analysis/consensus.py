@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -258,65 +259,43 @@ def _consensus_of_valid(
         )
 
     met, reasons = _criterion(checked, n, q3 - q1, within)
-    (
-        median_of,
-        mean_of,
-        sd_of,
-        q1_of,
-        q3_of,
-        iqr_of,
-        within_of,
-        modal_share_of,
-        confidence_of,
-        modal_value_of,
-    ) = (
-        _numbers(array)
-        for array in (
-            median,
-            mean,
-            sd,
-            q1,
-            q3,
-            q3 - q1,
-            within,
-            modal_share,
-            confidence,
-            modal_value,
-        )
-    )
-    n_list, cant_list, outside_list, tied_list = (
-        n.tolist(),
-        cant.tolist(),
-        outside.tolist(),
-        modal_tied.tolist(),
-    )
+    # Each cell's statistics, by their names in ItemConsensus.
+    columns: dict[str, list[Any]] = {
+        "n": n.tolist(),
+        **{
+            name: _numbers(array)
+            for name, array in (
+                ("median", median),
+                ("mean", mean),
+                ("sd", sd),
+                ("q1", q1),
+                ("q3", q3),
+                ("iqr", q3 - q1),
+                ("share_within_one", within),
+                ("modal_value", modal_value),
+                ("modal_share", modal_share),
+                ("mean_confidence", confidence),
+            )
+        },
+        "modal_tied": modal_tied.tolist(),
+        "n_cant_judge": cant.tolist(),
+        "n_outside_expertise": outside.tolist(),
+        "consensus": [None] * n_cells if met is None else met.tolist(),
+        "consensus_reason": reasons,
+    }
     results = []
-    for index, code in enumerate(cells):
+    for code, row in zip(cells, zip(*columns.values(), strict=True), strict=True):
+        statistics = dict(zip(columns, row, strict=True))
         dimension = dimensions[code // n_items]
-        modal = modal_value_of[index]
+        modal = statistics["modal_value"]
         is_tier = dimension in tiers and modal is not None
         results.append(
             ItemConsensus(
                 item=items[code % n_items],
                 dimension=dimension,
-                n=n_list[index],
-                median=median_of[index],
-                mean=mean_of[index],
-                sd=sd_of[index],
-                q1=q1_of[index],
-                q3=q3_of[index],
-                iqr=iqr_of[index],
-                share_within_one=within_of[index],
-                modal_value=modal,
-                modal_share=modal_share_of[index],
-                modal_tied=tied_list[index],
-                n_cant_judge=cant_list[index],
-                n_outside_expertise=outside_list[index],
-                mean_confidence=confidence_of[index],
-                consensus=None if met is None else bool(met[index]),
-                consensus_reason=reasons[index],
+                **statistics,
                 modal_tier=_tier_label(modal, tier_labels) if is_tier else None,
-                modal_tier_share=modal_share_of[index] if is_tier else None,
+                modal_tier_share=statistics["modal_share"] if is_tier else None,
             )
         )
     return tuple(results)
@@ -372,29 +351,15 @@ def _criterion(
     if criterion.min_n is not None:
         checks.append((n >= criterion.min_n, lambda i: f"n = {n[i]} < {criterion.min_n}"))
     if criterion.max_iqr is not None:
-        ok = np.isfinite(iqr) & (np.nan_to_num(iqr, nan=np.inf) <= criterion.max_iqr + _TOLERANCE)
-        checks.append(
-            (
-                ok,
-                lambda i: (
-                    "no values"
-                    if not np.isfinite(iqr[i])
-                    else f"IQR = {iqr[i]:g} > {criterion.max_iqr:g}"
-                ),
-            )
-        )
+        most = criterion.max_iqr
+        ok = np.isfinite(iqr) & (np.nan_to_num(iqr, nan=np.inf) <= most + _TOLERANCE)
+        checks.append(_defined_check(iqr, ok, lambda i: f"IQR = {iqr[i]:g} > {most:g}"))
     if criterion.min_share_within_one is not None:
-        share = np.nan_to_num(within, nan=-1.0)
-        ok = share + _TOLERANCE >= criterion.min_share_within_one
+        least = criterion.min_share_within_one
+        ok = np.nan_to_num(within, nan=-1.0) + _TOLERANCE >= least
         checks.append(
-            (
-                ok,
-                lambda i: (
-                    "no values"
-                    if not np.isfinite(within[i])
-                    else f"share within one point = {within[i]:.2f} "
-                    f"< {criterion.min_share_within_one:g}"
-                ),
+            _defined_check(
+                within, ok, lambda i: f"share within one point = {within[i]:.2f} < {least:g}"
             )
         )
     met = np.logical_and.reduce([ok for ok, _ in checks])
@@ -403,6 +368,13 @@ def _criterion(
         failures = [describe(index) for ok, describe in checks if not ok[index]]
         reasons[index] = "; ".join(dict.fromkeys(failures))
     return met, reasons
+
+
+def _defined_check(
+    statistic: FloatArray, ok: BoolArray, describe: Callable[[int], str]
+) -> tuple[BoolArray, Callable[[int], str]]:
+    """A condition on a statistic that is undefined (NaN) in a cell without values."""
+    return ok, lambda i: "no values" if not np.isfinite(statistic[i]) else describe(i)
 
 
 def confusion_pairs(data: DimensionData, *, limit: int = 5) -> tuple[ConfusionPair, ...]:

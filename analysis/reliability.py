@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal, TypeAlias
 
 import krippendorff
@@ -482,19 +483,19 @@ def _alpha_results(
     if defined and draws.size:
         table = _rated_values(data)
         replicates = _replicates(_alpha_batch(table, data.domain, defined), table, draws, values)
+    # What the result at every level shares.
+    alpha_result = partial(
+        AlphaResult,
+        name="krippendorff_alpha",
+        minimum=minimum,
+        n_pairable_units=n_pairable_units,
+        n_pairable_values=n_pairable_values,
+    )
     results: dict[str, AlphaResult] = {}
     for level in levels:
         reason = reasons[level]
         if reason is not None:
-            results[level] = AlphaResult(
-                name="krippendorff_alpha",
-                value=None,
-                reason=reason,
-                level=level,
-                minimum=minimum,
-                n_pairable_units=n_pairable_units,
-                n_pairable_values=n_pairable_values,
-            )
+            results[level] = alpha_result(value=None, reason=reason, level=level)
             continue
         value = values[level]
         if replicates is None:
@@ -503,19 +504,15 @@ def _alpha_results(
             interval = _bca_interval(
                 value, replicates.bootstrap[level], replicates.jackknife[level], minimum
             )
-        results[level] = AlphaResult(
-            name="krippendorff_alpha",
+        results[level] = alpha_result(
             value=value,
             ci_low=interval.low,
             ci_high=interval.high,
             ci_reason=interval.reason,
             n_bootstrap=interval.n_used,
             level=level,
-            minimum=minimum,
             p_below_minimum=interval.p_below,
             reading=read_alpha(value),
-            n_pairable_units=n_pairable_units,
-            n_pairable_values=n_pairable_values,
         )
     return results
 
@@ -1797,6 +1794,7 @@ def dimension_reliability(
         values, _, _ = _block_table(data)
         w = kendall_w_from_matrix(values)
     return DimensionReliability(
+        **agreement.by_name(),
         dimension=data.dimension,
         level=level,
         n_raters=data.n_raters,
@@ -1806,10 +1804,4 @@ def dimension_reliability(
         icc=icc,
         kendall_w=w,
         confusion=confusion_pairs(data),
-        fleiss_kappa=agreement.fleiss_kappa,
-        gwet_ac1=agreement.gwet_ac1,
-        gwet_ac2_ordinal=agreement.gwet_ac2_ordinal,
-        gwet_ac2_quadratic=agreement.gwet_ac2_quadratic,
-        brennan_prediger=agreement.brennan_prediger,
-        percent_agreement=agreement.percent_agreement,
     )

@@ -194,7 +194,7 @@ class AgreementCoefficients:
 
     def by_name(self) -> dict[str, Coefficient]:
         """The coefficients by their field names, in this order."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(AgreementCoefficients)}
 
     def to_dict(self) -> dict[str, Any]:
         return {name: c.to_dict() for name, c in self.by_name().items()}
@@ -297,8 +297,9 @@ class ConfusionPair:
 
 
 @dataclass(frozen=True)
-class DimensionReliability:
-    """Every reliability coefficient of one dimension."""
+class DimensionReliability(AgreementCoefficients):
+    """Every reliability coefficient of one dimension: the kappa-type coefficients and
+    the rest."""
 
     dimension: Hashable
     level: str
@@ -306,12 +307,6 @@ class DimensionReliability:
     n_items: int
     n_values: int
     alpha: Mapping[str, AlphaResult]
-    fleiss_kappa: Coefficient
-    gwet_ac1: Coefficient
-    gwet_ac2_ordinal: Coefficient
-    gwet_ac2_quadratic: Coefficient
-    brennan_prediger: Coefficient
-    percent_agreement: Coefficient
     icc: ICCTable
     kendall_w: KendallW
     confusion: tuple[ConfusionPair, ...] = ()
@@ -342,7 +337,7 @@ class DimensionReliability:
                 reasons[f"krippendorff_alpha.{level}"] = result.reason
             elif result.ci_reason:
                 reasons[f"krippendorff_alpha_ci.{level}"] = result.ci_reason
-        for key, coefficient in self._coefficients().items():
+        for key, coefficient in self.by_name().items():
             if coefficient.reason:
                 reasons[key] = coefficient.reason
         for form, icc in self.icc.forms.items():
@@ -354,12 +349,8 @@ class DimensionReliability:
             reasons["kendall_w"] = self.kendall_w.reason
         return reasons
 
-    def _coefficients(self) -> dict[str, Coefficient]:
-        """The kappa-type coefficients, named as in :class:`AgreementCoefficients`."""
-        return {f.name: getattr(self, f.name) for f in fields(AgreementCoefficients)}
-
     def to_dict(self) -> dict[str, Any]:
-        coefficients = self._coefficients()
+        coefficients = self.by_name()
         primary = self.primary_alpha
         return json_object(
             {

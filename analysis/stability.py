@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +19,7 @@ from scipy import stats
 from analysis._types import BoolArray, FloatArray
 from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, ConsensusOptions
 from analysis.reliability import krippendorff_alpha, resolve_levels
-from analysis.results import ItemConsensus, Record, json_object, label
+from analysis.results import ItemConsensus, Record, label
 from analysis.tidy import sorted_codes, validate_ratings
 
 __all__ = [
@@ -93,49 +92,25 @@ class DimensionStability(Record):
 
 
 @dataclass(frozen=True)
-class Stability:
+class Stability(Record):
     """Everything :func:`compare_rounds` finds, with the stopping suggestion."""
 
+    suggestion: str
+    explanation: str
     n_raters_before: int
     n_raters_after: int
     n_raters_matched: int
     share_raters_changed: float | None
     n_cells_matched: int
     share_cells_changed: float | None
-    dimensions: Mapping[Hashable, DimensionStability]
-    cells: tuple[CellStability, ...]
     consensus_share_before: float | None
     consensus_share_after: float | None
     items_in_consensus_share_before: float | None
     items_in_consensus_share_after: float | None
-    suggestion: str
-    explanation: str
+    dimensions: Mapping[Hashable, DimensionStability]
+    cells: tuple[CellStability, ...]
     settings: Mapping[str, object]
     reasons: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "suggestion": self.suggestion,
-                "explanation": self.explanation,
-                "n_raters_before": self.n_raters_before,
-                "n_raters_after": self.n_raters_after,
-                "n_raters_matched": self.n_raters_matched,
-                "share_raters_changed": self.share_raters_changed,
-                "n_cells_matched": self.n_cells_matched,
-                "share_cells_changed": self.share_cells_changed,
-                "consensus_share_before": self.consensus_share_before,
-                "consensus_share_after": self.consensus_share_after,
-                "items_in_consensus_share_before": self.items_in_consensus_share_before,
-                "items_in_consensus_share_after": self.items_in_consensus_share_after,
-                "dimensions": {
-                    str(label(k)): value.to_dict() for k, value in self.dimensions.items()
-                },
-                "cells": [cell.to_dict() for cell in self.cells],
-                "settings": dict(self.settings),
-                "reasons": dict(self.reasons),
-            }
-        )
 
 
 def _one_round(ratings: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -150,6 +150,11 @@ def _print_json(data: Any) -> None:
     _echo(_json_text(data, default=str))
 
 
+def _print_result(result: Any, format_text: Callable[[Any], str], *, as_json: bool) -> None:
+    """An analysis result of a file: one JSON object, or the text its module writes."""
+    _echo(_json_text(result.to_dict()) if as_json else format_text(result))
+
+
 def _stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
@@ -468,7 +473,7 @@ def round_show(round_id: RoundArg) -> None:
     from app.services import rounds, schedule
 
     with _session() as session:
-        info = rounds.round_details(session, rounds.get_round(session, round_id=round_id))
+        info = rounds.get_round_details(session, round_id=round_id)
         progress = rounds.round_progress(session, round_id=round_id)
         state = schedule.schedule_state(session, round_id=round_id)
     _echo(f"round {info.id}: {_one(info.name)} ({info.survey} v{info.survey_version})")
@@ -829,10 +834,7 @@ def analyze_file(
         )
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    if as_json:
-        _echo(_json_text(result.to_dict()))
-    else:
-        _echo(format_text(result))
+    _print_result(result, format_text, as_json=as_json)
 
 
 def _scales(specs: list[str], dimensions: list[Any]) -> dict[Any, list[float]] | None:
@@ -1329,7 +1331,7 @@ def audit_trail(
     with _session() as session:
         found = audit.entries(session, round_id=round_id, limit=limit)
     if as_json:
-        _print_json([dataclasses.asdict(e) for e in found.entries])
+        _print_json([e.model_dump() for e in found.entries])
         return
     for e in found.entries:
         details = "; ".join(f"{k}: {v}" for k, v in e.details.items())
@@ -1352,15 +1354,12 @@ def round_history(
     """Every saved state of a round's ratings, of one expert and/or item if given."""
     from app.services import audit
 
+    scope = audit.HistoryScope(round_id, expert_code=expert, item=item)
     with _session() as session:
         if csv_file is not None:
-            exported = audit.export_history(
-                session, actor=audit.CLI, round_id=round_id, expert_code=expert, item=item
-            )
+            exported = audit.export_history(session, actor=audit.CLI, scope=scope)
         else:
-            history = audit.rating_history(
-                session, round_id=round_id, expert_code=expert, item=item
-            )
+            history = audit.rating_history(session, scope=scope)
     if csv_file is not None:
         _write_document(exported, "csv", csv_file)
         return
@@ -1721,18 +1720,7 @@ def worker(
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    sender = mail.MailWorker(
-        engine,
-        mail.transport_for(
-            settings.smtp_url,
-            settings.mail_dir,
-            user=settings.smtp_user,
-            password=settings.smtp_password,
-        ),
-        mail_from=settings.mail_from,
-        interval=interval,
-        base_url=settings.base_url,
-    )
+    sender = mail.MailWorker.of(engine, settings, interval=interval)
     _echo(f"e-mail is {mail.where_mail_goes(settings.smtp_url, settings.mail_dir)}")
     try:
         if once:
@@ -1773,10 +1761,7 @@ def cooke(
         result = combine_experts(read_quantiles_csv(file), alpha=alpha, overshoot=overshoot)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    if as_json:
-        _echo(_json_text(result.to_dict()))
-    else:
-        _echo(format_text(result))
+    _print_result(result, format_text, as_json=as_json)
 
 
 @cli.command("severity")
@@ -1816,10 +1801,7 @@ def severity(
         result = fit_severity(frame, dimensions=chosen, bias_correction=not no_correction)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    if as_json:
-        _echo(_json_text(result.to_dict()))
-    else:
-        _echo(format_text(result))
+    _print_result(result, format_text, as_json=as_json)
 
 
 # --- webhooks ------------------------------------------------------------------------------

@@ -1,12 +1,11 @@
-"""Domain exceptions raised by the service layer; the web layer maps them to HTTP once."""
+"""Domain exceptions raised by the service layer; the web layer maps them to HTTP once
+(``app.web.errors.http_status``)."""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
     """Base class: ``message`` says what went wrong and what to do about it."""
-
-    status_code = 400
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -15,15 +14,15 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
-    status_code = 404
+    """What was asked for does not exist."""
 
 
 class InvalidInput(DomainError):
-    status_code = 422
+    """The input is not valid; ``field`` names where."""
 
 
 class Conflict(DomainError):
-    status_code = 409
+    """The request does not fit the state things are in."""
 
 
 class RoundNotOpen(Conflict):
@@ -35,17 +34,15 @@ class ResponseLocked(Conflict):
 
 
 class NotAuthenticated(DomainError):
-    status_code = 401
+    """No one, or not the right one, is signed in."""
 
 
 class Forbidden(DomainError):
-    status_code = 403
+    """The one signed in may not do this."""
 
 
 class TooManyAttempts(DomainError):
     """Too many failed attempts; ``retry_after`` says how many seconds to wait."""
-
-    status_code = 429
 
     def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
         super().__init__(message, field=field)

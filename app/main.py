@@ -49,17 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.mail_worker:  # in each worker after the fork: a thread per worker
             from app.services import mail
 
-            mailer = mail.MailWorker(
-                app.state.engine,
-                mail.transport_for(
-                    settings.smtp_url,
-                    settings.mail_dir,
-                    user=settings.smtp_user,
-                    password=settings.smtp_password,
-                ),
-                mail_from=settings.mail_from,
-                base_url=settings.base_url,
-            )
+            mailer = mail.MailWorker.of(app.state.engine, settings)
             mailer.start()
         yield
         if mailer is not None:

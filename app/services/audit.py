@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import AliasChoices, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from app.models import AuditEntry, Expert, RatingChange, Response, id_of
+from app.models import AuditEntry, Expert, RatingChange, Response
 from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
@@ -71,8 +71,7 @@ def changes(
     return out
 
 
-@dataclass(frozen=True)
-class AuditRecord:
+class AuditRecord(ReadModel):
     """One entry of the audit trail."""
 
     id: int
@@ -105,19 +104,7 @@ def entries(
     if before is not None:
         query = query.where(col(AuditEntry.id) < before)
     rows = list(session.exec(query).all())
-    page = [
-        AuditRecord(
-            id=id_of(row),
-            at=row.at,
-            actor=row.actor,
-            action=row.action,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            round_id=row.round_id,
-            details=dict(row.details or {}),
-        )
-        for row in rows[:limit]
-    ]
+    page = [AuditRecord.of(row, details=dict(row.details or {})) for row in rows[:limit]]
     return AuditPage(page, page[-1].id if len(rows) > limit else None)
 
 
@@ -178,17 +165,24 @@ class RatingHistoryEntry(RatingState):
 HISTORY_COLUMNS = ["expert_code", *RatingState.model_fields]
 
 
-def rating_history(
-    session: Session, *, round_id: int, expert_code: str | None = None, item: str | None = None
-) -> list[RatingHistoryEntry]:
+@dataclass(frozen=True)
+class HistoryScope:
+    """Whose rating history: a round's, of one expert (code) and/or one item if given."""
+
+    round_id: int
+    expert_code: str | None = None
+    item: str | None = None
+
+
+def rating_history(session: Session, *, scope: HistoryScope) -> list[RatingHistoryEntry]:
     """Every saved state of the round's ratings (of one expert and/or one item if given),
     by expert, item, dimension and revision. NotFound for an unknown round."""
-    get_round(session, round_id=round_id)
+    get_round(session, round_id=scope.round_id)
     query = (
         select(RatingChange, Expert.code)
         .join(Response, col(Response.id) == col(RatingChange.response_id))
         .join(Expert, col(Expert.id) == col(Response.expert_id))
-        .where(Response.round_id == round_id)
+        .where(Response.round_id == scope.round_id)
         .order_by(
             col(Expert.code),
             col(RatingChange.item_key),
@@ -196,36 +190,29 @@ def rating_history(
             col(RatingChange.revision),
         )
     )
-    if expert_code is not None:
-        query = query.where(Expert.code == expert_code)
-    if item is not None:
-        query = query.where(RatingChange.item_key == item)
+    if scope.expert_code is not None:
+        query = query.where(Expert.code == scope.expert_code)
+    if scope.item is not None:
+        query = query.where(RatingChange.item_key == scope.item)
     return [
         RatingHistoryEntry(expert_code=code, **RatingState.model_validate(change).model_dump())
         for change, code in session.exec(query).all()
     ]
 
 
-def export_history(
-    session: Session,
-    *,
-    actor: str,
-    round_id: int,
-    expert_code: str | None = None,
-    item: str | None = None,
-) -> str:
+def export_history(session: Session, *, actor: str, scope: HistoryScope) -> str:
     """The rating history as CSV, the download recorded in the audit trail (who took
     which experts' answers, when). The caller's unit of work must be writing."""
-    history = rating_history(session, round_id=round_id, expert_code=expert_code, item=item)
+    history = rating_history(session, scope=scope)
     record(
         session,
         actor,
         "history.exported",
         "round",
-        round_id,
-        round_id=round_id,
-        expert=expert_code,
-        item=item,
+        scope.round_id,
+        round_id=scope.round_id,
+        expert=scope.expert_code,
+        item=scope.item,
     )
     return history_csv(history)
 

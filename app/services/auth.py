@@ -48,6 +48,17 @@ class CodeNeeded:
     email: str
 
 
+@dataclass(frozen=True)
+class SignInRules:
+    """The server's rules for a staff sign-in: how many hours its session lasts, whether
+    admins need a second factor, and whether an admin without one is refused (the API)
+    rather than signed in to set it up first (the pages)."""
+
+    hours: int
+    require_admin_totp: bool = False
+    refuse_unenrolled_admin: bool = False
+
+
 #: How long the second step of a sign-in may take.
 PENDING_SECONDS = 300
 _WRONG = "wrong e-mail or password"
@@ -59,14 +70,13 @@ def sign_in(
     email: str,
     password: str,
     address: str,
-    hours: int,
+    rules: SignInRules,
     code: str | None = None,
-    require_admin_totp: bool = False,
-    refuse_unenrolled_admin: bool = False,
 ) -> SignedIn | CodeNeeded:
     """Check e-mail and password (and the TOTP ``code`` when the account has a second
-    factor) and start a session. Without a code such an account gets :class:`CodeNeeded`.
-    A wrong code counts as a wrong password. NotAuthenticated or TooManyAttempts."""
+    factor) and start a session under the server's ``rules``. Without a code such an
+    account gets :class:`CodeNeeded`. A wrong code counts as a wrong password.
+    NotAuthenticated, Forbidden (an admin the rules refuse) or TooManyAttempts."""
     keys = throttle.sign_in_keys(email=email, address=address)
     with session_scope(engine, read_only=True) as session:
         throttle.check_allowed(session, keys=keys)
@@ -82,8 +92,8 @@ def sign_in(
         if not users.totp_code_matches(user.totp_secret, code):
             _count_failure(engine, keys)
             raise NotAuthenticated("wrong code from the authenticator app", field="code")
-    must_enrol = require_admin_totp and user.role == "admin" and user.totp_secret is None
-    if must_enrol and refuse_unenrolled_admin:
+    must_enrol = rules.require_admin_totp and user.role == "admin" and user.totp_secret is None
+    if must_enrol and rules.refuse_unenrolled_admin:
         raise Forbidden(
             "admins need a second factor on this server: sign in on the web and set it up "
             "on the account page (/account) first"
@@ -100,7 +110,9 @@ def sign_in(
             return True
         return users.check_password(current.password_hash, password)
 
-    return _start(engine, user, keys=keys, hours=hours, still_right=still_right, enrol=must_enrol)
+    return _start(
+        engine, user, keys=keys, hours=rules.hours, still_right=still_right, enrol=must_enrol
+    )
 
 
 def continue_sign_in(

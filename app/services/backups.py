@@ -53,8 +53,6 @@ _EPHEMERAL = {"web_sessions", "auth_failures"}
 class BackupFailed(DomainError):
     """A backup or restore tool failed, or is missing."""
 
-    status_code = 500
-
 
 @dataclass(frozen=True)
 class BackupSummary:

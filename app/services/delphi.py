@@ -185,13 +185,8 @@ def panel_feedback(
         item, dim = str(s.item), str(s.dimension)
         if dim not in levels:
             continue
-        items.setdefault(item, {})[dim] = CellFeedback(
-            n=s.n,
-            median=s.median,
-            q1=s.q1,
-            q3=s.q3,
-            iqr=s.iqr,
-            consensus=s.consensus,
+        items.setdefault(item, {})[dim] = CellFeedback.of(
+            s,
             histogram={
                 str(level): int(counts.get((item, dim, float(level)), 0)) for level in levels[dim]
             },

@@ -178,16 +178,12 @@ def list_invitations(session: Session, *, round_id: int) -> list[InvitationSumma
     get_round(session, round_id=round_id)
     rows = panel_rows(session, round_id=round_id)
     return [
-        InvitationSummary(
-            id=id_of(inv),
-            round_id=inv.round_id,
+        InvitationSummary.of(
+            inv,
             expert_code=expert.code,
             name=contact.name,
             email=contact.email,
             organisation=expert.organisation,
-            created_at=inv.created_at,
-            revoked_at=inv.revoked_at,
-            last_used_at=inv.last_used_at,
             response_status=response_status(response),
         )
         for inv, expert, contact, response in rows

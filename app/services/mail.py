@@ -755,6 +755,23 @@ class MailWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def of(cls, engine: Engine, settings: Settings, *, interval: float = 5.0) -> MailWorker:
+        """A worker sending through the SMTP server or mail folder the settings name."""
+        transport = transport_for(
+            settings.smtp_url,
+            settings.mail_dir,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+        )
+        return cls(
+            engine,
+            transport,
+            mail_from=settings.mail_from,
+            interval=interval,
+            base_url=settings.base_url,
+        )
+
     def run_once(self) -> Delivery:
         try:
             self.run_schedule()

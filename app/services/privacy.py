@@ -349,14 +349,7 @@ def personal_data(session: Session, *, expert_id: int, now: datetime | None = No
         erased_at=expert.erased_at,
         contact=ContactData(name=contact.name, email=contact.email) if contact else None,
         invitations=[
-            InvitationData(
-                round_id=i.round_id,
-                round_name=round_names.get(i.round_id, ""),
-                created_at=i.created_at,
-                revoked_at=i.revoked_at,
-                last_used_at=i.last_used_at,
-            )
-            for i in invitations
+            InvitationData.of(i, round_name=round_names.get(i.round_id, "")) for i in invitations
         ],
         responses=_responses_data(session, expert_id, round_names),
         emails=_messages_data(session, [id_of(i) for i in invitations], contact),
@@ -385,18 +378,10 @@ def _responses_data(
             session.get(ConsentText, response.consent_sha256) if response.consent_sha256 else None
         )
         out.append(
-            ResponseData(
-                round_id=response.round_id,
+            ResponseData.of(
+                response,
                 round_name=round_names.get(response.round_id, ""),
-                status=response.status,
-                started_at=response.started_at,
-                updated_at=response.updated_at,
-                submitted_at=response.submitted_at,
-                reopened_count=response.reopened_count,
-                consent_at=response.consent_at,
-                consent_sha256=response.consent_sha256,
                 consent_text=text.text if text else None,
-                withdrawn_at=response.withdrawn_at,
                 ratings=[RatingData.model_validate(r) for r in ratings],
                 history=[RatingChangeData.model_validate(c) for c in history],
             )
@@ -418,19 +403,7 @@ def _messages_of(
 def _messages_data(
     session: Session, invitation_ids: list[int], contact: ExpertContact | None
 ) -> list[MessageData]:
-    return [
-        MessageData(
-            kind=m.kind,
-            round_id=m.round_id,
-            to_address=m.to_address,
-            subject=m.subject,
-            body=m.body,
-            status=m.status,
-            created_at=m.created_at,
-            sent_at=m.sent_at,
-        )
-        for m in _messages_of(session, invitation_ids, contact)
-    ]
+    return [MessageData.of(m) for m in _messages_of(session, invitation_ids, contact)]
 
 
 def export_person(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -12,7 +13,7 @@ from sqlmodel import Session, col, select
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.inputs import RatingInput
-from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, utcnow
+from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, id_of, utcnow
 from app.services.privacy import CONSENT_STATEMENT, consent_text, keep_consent_text, text_digest
 from app.services.rounds import (
     PanelFeedback,
@@ -202,7 +203,7 @@ def save_ratings(
     }
     now = utcnow()
     saved: list[Rating] = []
-    changed: list[tuple[Rating, dict[str, Any]]] = []
+    changed: list[Rating] = []
     for r in checked:
         rating = current.get((r.item, r.dimension))
         fields: dict[str, Any] = {
@@ -225,29 +226,40 @@ def save_ratings(
             rating.revision += 1
         rating.updated_at = now
         session.add(rating)
-        changed.append((rating, fields))
+        changed.append(rating)
         saved.append(rating)
     # Two flushes whatever the number of answers: the ratings (batched, new ids returned),
     # then their history rows, which need those ids.
     session.flush()
-    for rating, fields in changed:
-        assert rating.id is not None
-        session.add(
-            RatingChange(
-                rating_id=rating.id,
-                response_id=response_id,
-                item_key=rating.item_key,
-                dimension_key=rating.dimension_key,
-                revision=rating.revision,
-                changed_by=changed_by,
-                changed_at=now,
-                **fields,
-            )
-        )
+    for rating in changed:
+        session.add(_kept_state(rating, changed_by=changed_by, changed_at=now))
     response.updated_at = now
     session.add(response)
     session.flush()
     return saved
+
+
+#: What a row of a rating's history copies from the rating: the cell, the revision and
+#: the answer.
+_KEPT = (
+    "response_id",
+    "item_key",
+    "dimension_key",
+    "revision",
+    "status",
+    "value",
+    "confidence",
+    "rationale",
+    "share_rationale",
+)
+
+
+def _kept_state(rating: Rating, *, changed_by: str, changed_at: datetime) -> RatingChange:
+    """The rating as it now stands, as a row of its history."""
+    state = {name: getattr(rating, name) for name in _KEPT}
+    return RatingChange(
+        rating_id=id_of(rating), changed_by=changed_by, changed_at=changed_at, **state
+    )
 
 
 def _locked_while_accepting(session: Session, response_id: int) -> Response:

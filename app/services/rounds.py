@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -192,8 +191,7 @@ def ensure_accepting(round_: Round, *, now: datetime | None = None) -> None:
         )
 
 
-@dataclass(frozen=True)
-class RoundDetails:
+class RoundDetails(ReadModel):
     """A round with the slug and number of its survey version, as the API and pages show it."""
 
     id: int
@@ -221,25 +219,12 @@ def round_details(session: Session, round_: Round) -> RoundDetails:
     """The round with its survey's slug and version number."""
     version = session.get(SurveyVersion, round_.survey_version_id)
     assert version is not None
-    return RoundDetails(
-        id=id_of(round_),
-        survey_version_id=round_.survey_version_id,
-        name=round_.name,
-        sequence=round_.sequence,
-        previous_round_id=round_.previous_round_id,
-        status=round_.status,
-        closes_at=round_.closes_at,
-        opened_at=round_.opened_at,
-        closed_at=round_.closed_at,
-        criteria=round_.criteria,
-        item_keys=round_.item_keys,
-        feedback=round_.feedback,
-        created_at=round_.created_at,
-        survey=slug_of(session, version),
-        survey_version=version.number,
-        opens_at=round_.opens_at,
-        reminder_days=round_.reminder_days,
-    )
+    return RoundDetails.of(round_, survey=slug_of(session, version), survey_version=version.number)
+
+
+def get_round_details(session: Session, *, round_id: int) -> RoundDetails:
+    """The round with this id with its survey's slug and version number, or NotFound."""
+    return round_details(session, get_round(session, round_id=round_id))
 
 
 class CellFeedback(ReadModel):

@@ -41,10 +41,12 @@ from app.services import (
     webhooks,
 )
 from app.web.deps import ComputeDep
+from app.web.errors import http_status
 from app.web.page_support import (
     AdminForm,
     AdminFormDep,
     AdminPageDep,
+    Refused,
     StaffPage,
     StaffPageDep,
     form_error,
@@ -80,9 +82,7 @@ def admin_create_round(page: AdminFormDep) -> Response:
     created = rounds.create_round(
         page.session, slug=body.survey, version=body.version, name=body.name
     )
-    audit.record(
-        page.session, page.user.email, "round.created", "round", created.id, round_id=created.id
-    )
+    page.audit("round.created", "round", created.id, round_id=created.id)
     return redirect(f"/admin/rounds/{created.id}")
 
 
@@ -141,18 +141,14 @@ def _round_page_with_error(
 @router.post("/admin/rounds/{round_id}/open")
 def admin_open_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.open_round(page.session, round_id=round_id)
-    audit.record(
-        page.session, page.user.email, "round.opened", "round", round_id, round_id=round_id
-    )
+    page.audit("round.opened", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/close")
 def admin_close_round(round_id: RoundId, page: AdminFormDep) -> Response:
     rounds.close_round(page.session, round_id=round_id)
-    audit.record(
-        page.session, page.user.email, "round.closed", "round", round_id, round_id=round_id
-    )
+    page.audit("round.closed", "round", round_id, round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
@@ -235,15 +231,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
     except InvalidInput as exc:
         # The field the message belongs to: the uploaded file or the pasted list.
         return _round_page_with_error(page, round_id, exc, "file" if exc.field == "file" else "csv")
-    audit.record(
-        page.session,
-        page.user.email,
-        "invitations.created",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(issued),
-    )
+    page.audit("invitations.created", "round", round_id, round_id=round_id, count=len(issued))
     if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")
     return _links_page(page, round_id, issued)
@@ -253,15 +241,7 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
 def admin_remind(round_id: RoundId, page: AdminFormDep) -> Response:
     sender = mail.Sender.of(page.settings)
     reminded = mail.queue_reminders(page.session, round_id=round_id, sender=sender)
-    audit.record(
-        page.session,
-        page.user.email,
-        "reminders.queued",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(reminded),
-    )
+    page.audit("reminders.queued", "round", round_id, round_id=round_id, count=len(reminded))
     return redirect(f"/admin/rounds/{round_id}?queued={len(reminded)}&kind=reminder")
 
 
@@ -271,29 +251,14 @@ def admin_reopen_response(round_id: RoundId, page: AdminFormDep) -> Response:
         page.session, round_id=round_id, expert_code=page.text("expert_code")
     )
     responses.reopen_response(page.session, response_id=id_of(response))
-    audit.record(
-        page.session,
-        page.user.email,
-        "response.reopened",
-        "expert",
-        page.text("expert_code"),
-        round_id=round_id,
-    )
+    page.audit("response.reopened", "expert", page.text("expert_code"), round_id=round_id)
     return redirect(f"/admin/rounds/{round_id}")
 
 
 @router.post("/admin/rounds/{round_id}/next")
 def admin_next_round(round_id: RoundId, page: AdminFormDep) -> Response:
     new_round, issued = delphi.create_next_round(page.session, round_id=round_id)
-    audit.record(
-        page.session,
-        page.user.email,
-        "round.created",
-        "round",
-        new_round.id,
-        round_id=new_round.id,
-        follows=round_id,
-    )
+    page.audit("round.created", "round", new_round.id, round_id=new_round.id, follows=round_id)
     return _links_page(page, id_of(new_round), issued)
 
 
@@ -317,7 +282,7 @@ def admin_mail_preview(
     shown = mail.preview(
         page.session, round_id=round_id, kind=kind, sender=mail.Sender.of(page.settings)
     )
-    details = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
+    details = rounds.get_round_details(page.session, round_id=round_id)
     return page.render("admin_mail_preview.html", {"round": details, "mail": shown})
 
 
@@ -327,28 +292,14 @@ def admin_mail_preview(
 @router.post("/admin/invitations/{invitation_id}/revoke")
 def admin_revoke(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     invitation = invitations.revoke_invitation(page.session, invitation_id=invitation_id)
-    audit.record(
-        page.session,
-        page.user.email,
-        "invitation.revoked",
-        "invitation",
-        invitation_id,
-        round_id=invitation.round_id,
-    )
+    page.audit("invitation.revoked", "invitation", invitation_id, round_id=invitation.round_id)
     return redirect(f"/admin/rounds/{invitation.round_id}")
 
 
 @router.post("/admin/invitations/{invitation_id}/reissue")
 def admin_reissue(invitation_id: InvitationId, page: AdminFormDep) -> Response:
     issued = invitations.reissue_invitation(page.session, invitation_id=invitation_id)
-    audit.record(
-        page.session,
-        page.user.email,
-        "invitation.reissued",
-        "invitation",
-        invitation_id,
-        round_id=issued.round_id,
-    )
+    page.audit("invitation.reissued", "invitation", invitation_id, round_id=issued.round_id)
     return _links_page(page, issued.round_id, [issued])
 
 
@@ -370,7 +321,7 @@ def _calibration_page(
     status: int = 200,
 ) -> Response:
     session = page.session
-    shown = rounds.round_details(session, rounds.get_round(session, round_id=round_id))
+    shown = rounds.get_round_details(session, round_id=round_id)
     inputs = rubrics.calibration_inputs(session, round_id=round_id, n_bootstrap=500)
     end_transaction(session)  # no connection held while the bootstrap runs
     return page.render(
@@ -401,17 +352,10 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
     except (Conflict, InvalidInput) as exc:
         page.session.rollback()
         return _calibration_page(
-            page, compute, round_id, error=exc.message, form=fields, status=exc.status_code
+            page, compute, round_id, error=exc.message, form=fields, status=http_status(exc)
         )
     slug = version.record["survey"]["slug"]
-    audit.record(
-        page.session,
-        page.user.email,
-        "rubric.published",
-        "rubric",
-        f"{slug} v{version.number}",
-        round_id=round_id,
-    )
+    page.audit("rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id)
     return redirect(f"/rubrics/{slug}/v{version.number}")
 
 
@@ -421,9 +365,7 @@ def admin_export(round_id: RoundId, page: StaffPageDep, include_drafts: bool = F
         page.session, round_id=round_id, include_drafts=include_drafts
     )
     begin_writing(page.session)  # a download is recorded: who took the ratings, when
-    audit.record(
-        page.session, page.user.email, "export.downloaded", "round", round_id, round_id=round_id
-    )
+    page.audit("export.downloaded", "round", round_id, round_id=round_id)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -450,25 +392,14 @@ def admin_users(
     return _users_page(page, notice=notice)
 
 
-def _users_page(
-    page: StaffPage,
-    *,
-    notice: str = "",
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
-    status: int = 200,
-) -> Response:
-    if errors:
-        page.session.rollback()
+def _users_page(page: StaffPage, *, notice: str = "", refused: Refused | None = None) -> Response:
     context = {
         "accounts": users.list_accounts(page.session),
         "notice": notice,
-        "errors": errors or {},
-        "typed": typed or {},
         "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
         "totp_required": page.settings.require_admin_totp,
     }
-    return page.render("admin_users.html", context, status=status)
+    return page.render_form("admin_users.html", context, refused)
 
 
 @router.post("/admin/users")
@@ -482,9 +413,9 @@ def admin_create_user(page: AdminFormDep) -> Response:
     except (InvalidInput, Conflict) as exc:
         errors = {exc.field or "email": exc.message}
         typed = {"email": email, "role": role}
-        return _users_page(page, errors=errors, typed=typed, status=exc.status_code)
-    audit.record(page.session, page.user.email, "user.created", "user", user.email, role=role)
-    audit.record(page.session, page.user.email, "user.reset_sent", "user", user.email)
+        return _users_page(page, refused=page.refuse(errors, typed, http_status(exc)))
+    page.audit("user.created", "user", user.email, role=role)
+    page.audit("user.reset_sent", "user", user.email)
     return redirect(f"/admin/users?created={id_of(user)}")
 
 
@@ -523,9 +454,10 @@ def _account_change(
     try:
         change(page.session, email=email, **kw)
     except (InvalidInput, Conflict) as exc:
-        return _users_page(page, errors={f"row-{user_id}": exc.message}, status=exc.status_code)
+        refused = page.refuse({f"row-{user_id}": exc.message}, status=http_status(exc))
+        return _users_page(page, refused=refused)
     moved = audit.changes({"role": role_before}, {"role": kw["role"]}) if "role" in kw else {}
-    audit.record(page.session, page.user.email, action, "user", email, changed=moved)
+    page.audit(action, "user", email, changed=moved)
     return redirect(f"/admin/users#user-{user_id}")
 
 
@@ -567,10 +499,9 @@ def admin_history(
     round_id: RoundId, page: StaffPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
     """A round's rating history under the experts' codes (researchers too: no names)."""
-    history = audit.rating_history(
-        page.session, round_id=round_id, expert_code=expert or None, item=item or None
-    )
-    round_ = rounds.round_details(page.session, rounds.get_round(page.session, round_id=round_id))
+    scope = audit.HistoryScope(round_id, expert_code=expert or None, item=item or None)
+    history = audit.rating_history(page.session, scope=scope)
+    round_ = rounds.get_round_details(page.session, round_id=round_id)
     context = {"round": round_, "history": history, "expert": expert or "", "item": item or ""}
     return page.render("admin_history.html", context)
 
@@ -580,13 +511,8 @@ def admin_history_csv(
     round_id: RoundId, page: StaffPageDep, expert: HistoryFilter = None, item: HistoryFilter = None
 ) -> Response:
     begin_writing(page.session)
-    text = audit.export_history(
-        page.session,
-        actor=page.user.email,
-        round_id=round_id,
-        expert_code=expert or None,
-        item=item or None,
-    )
+    scope = audit.HistoryScope(round_id, expert_code=expert or None, item=item or None)
+    text = audit.export_history(page.session, actor=page.user.email, scope=scope)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -608,19 +534,14 @@ def _people_page(
     *,
     person: privacy.PersonSummary | None = None,
     erased: privacy.Erasure | None = None,
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
-    status: int = 200,
+    refused: Refused | None = None,
 ) -> Response:
-    if errors:
-        page.session.rollback()
-    context = {
-        "person": person,
-        "erased": erased,
-        "errors": errors or {},
-        "typed": typed or {},
-    }
-    return page.render("admin_people.html", context, status=status)
+    context = {"person": person, "erased": erased}
+    return page.render_form("admin_people.html", context, refused)
+
+
+def _no_such_person(page: StaffPage, email: str, exc: NotFound) -> Response:
+    return _people_page(page, refused=page.refuse({"email": exc.message}, {"email": email}, 404))
 
 
 @router.post("/admin/people/find", response_class=HTMLResponse)
@@ -629,7 +550,7 @@ def admin_find_person(page: AdminFormDep) -> Response:
     try:
         person = privacy.person_summary(page.session, email=email)
     except NotFound as exc:
-        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+        return _no_such_person(page, email, exc)
     return _people_page(page, person=person)
 
 
@@ -639,7 +560,7 @@ def admin_export_person(page: AdminFormDep) -> Response:
     try:
         data = privacy.export_person(page.session, email=email, actor=page.user.email)
     except NotFound as exc:
-        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+        return _no_such_person(page, email, exc)
     return Response(
         data.model_dump_json(indent=2),
         media_type="application/json",
@@ -658,12 +579,8 @@ def admin_erase_person(page: AdminFormDep) -> Response:
     try:
         if page.text("confirm_email").strip().lower() != email.strip().lower():
             person = privacy.person_summary(page.session, email=email)
-            return _people_page(
-                page,
-                person=person,
-                errors={"confirm_email": "type the same address again to confirm"},
-                status=422,
-            )
+            again = page.refuse({"confirm_email": "type the same address again to confirm"})
+            return _people_page(page, person=person, refused=again)
         erased = privacy.erase_person(
             page.session,
             email=email,
@@ -672,7 +589,7 @@ def admin_erase_person(page: AdminFormDep) -> Response:
             mail_dir=privacy.mail_copies(page.settings.smtp_url, page.settings.mail_dir),
         )
     except NotFound as exc:
-        return _people_page(page, errors={"email": exc.message}, typed={"email": email}, status=404)
+        return _no_such_person(page, email, exc)
     return _people_page(page, erased=erased)
 
 
@@ -690,23 +607,17 @@ def _webhooks_page(
     page: StaffPage,
     *,
     created: webhooks.CreatedSubscription | None = None,
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
-    status: int = 200,
+    refused: Refused | None = None,
 ) -> Response:
-    if errors:
-        page.session.rollback()
     slugs = list(dict.fromkeys(slug for slug, _ in surveys.list_survey_versions(page.session)))
     context = {
         "subscriptions": webhooks.list_subscriptions(page.session),
         "deliveries": webhooks.list_deliveries(page.session, limit=50),
         "slugs": slugs,
         "created": created,
-        "errors": errors or {},
-        "typed": typed or {},
         "allow_private": page.settings.webhook_allow_private,
     }
-    shown = page.render("admin_webhooks.html", context, status=status)
+    shown = page.render_form("admin_webhooks.html", context, refused)
     if created is not None:  # the secret is on this page, once: keep it out of caches
         shown.headers["Cache-Control"] = "no-store"
     return shown
@@ -728,7 +639,7 @@ def admin_create_webhook(page: AdminFormDep) -> Response:
     except (InvalidInput, NotFound) as exc:
         errors = {exc.field or "url": exc.message}
         typed = {"url": url, "survey": survey}
-        return _webhooks_page(page, errors=errors, typed=typed, status=exc.status_code)
+        return _webhooks_page(page, refused=page.refuse(errors, typed, http_status(exc)))
     return _webhooks_page(page, created=created)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from app.db import begin_writing, end_transaction
 from app.errors import NotAuthenticated
-from app.models import Round, id_of
+from app.inputs import InviteeCreate
+from app.models import Round, User, id_of
 from app.schemas import (
     DB_INT_MAX,
     AuditPagePublic,
@@ -120,10 +121,10 @@ def login(body: LoginRequest, request: Request, settings: SettingsDep) -> LoginP
         email=body.email,
         password=body.password,
         address=client_address(request),
-        hours=settings.session_hours,
+        rules=auth.SignInRules(
+            settings.session_hours, settings.require_admin_totp, refuse_unenrolled_admin=True
+        ),
         code=body.code,
-        require_admin_totp=settings.require_admin_totp,
-        refuse_unenrolled_admin=True,
     )
     if isinstance(signed, auth.CodeNeeded):
         raise NotAuthenticated(
@@ -212,7 +213,7 @@ def create_round(body: RoundCreate, session: SessionDep, user: AdminUser) -> Rou
 @router.get("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
 def get_round(round_id: RoundId, session: SessionDep, user: StaffUser) -> RoundPublic:
     """One round."""
-    return _round_out(session, rounds.get_round(session, round_id=round_id))
+    return RoundPublic.model_validate(rounds.get_round_details(session, round_id=round_id))
 
 
 @router.patch("/rounds/{round_id}", tags=["rounds"], response_model=RoundPublic)
@@ -481,17 +482,7 @@ def invite(
     user: AdminUser,
 ) -> list[InvitationIssued]:
     """Invite experts; the answer carries each one's secret link, shown this once only."""
-    issued = invitations.invite_experts(session, round_id=round_id, invitees=body.invitees)
-    audit.record(
-        session,
-        user.email,
-        "invitations.created",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(issued),
-    )
-    return [_issued(i, settings.base_url) for i in issued]
+    return _invite(session, user, round_id, body.invitees, settings.base_url)
 
 
 @router.post(
@@ -519,17 +510,7 @@ def invite_csv(
     `stakeholder_group`), as UTF-8 (or UTF-16 with a byte-order mark); a problem is answered
     with the line it is on."""
     people = invitations.read_invitees_csv(body, filename="request body", field="body")
-    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
-    audit.record(
-        session,
-        user.email,
-        "invitations.created",
-        "round",
-        round_id,
-        round_id=round_id,
-        count=len(issued),
-    )
-    return [_issued(i, settings.base_url) for i in issued]
+    return _invite(session, user, round_id, people, settings.base_url)
 
 
 @router.post("/invitations/{invitation_id}/revoke", tags=["invitations"], status_code=204)
@@ -711,18 +692,24 @@ def audit_trail(
 HistoryFilter = Annotated[str | None, Query(max_length=64)]
 
 
+def _history_scope(
+    round_id: RoundId, expert: HistoryFilter = None, item: HistoryFilter = None
+) -> audit.HistoryScope:
+    """The round's rating history, of one expert (code) and/or one item when given."""
+    return audit.HistoryScope(round_id, expert_code=expert, item=item)
+
+
+HistoryScopeDep = Annotated[audit.HistoryScope, Depends(_history_scope)]
+
+
 @router.get("/rounds/{round_id}/history", tags=["audit"], response_model=list[RatingChangePublic])
 def rating_history(
-    round_id: RoundId,
-    session: SessionDep,
-    user: StaffUser,
-    expert: HistoryFilter = None,
-    item: HistoryFilter = None,
+    scope: HistoryScopeDep, session: SessionDep, user: StaffUser
 ) -> list[RatingChangePublic]:
     """Every saved state of the round's ratings, of one expert (code) and/or one item if
     given, by expert, item, dimension and revision (admins and researchers: codes, never
     names)."""
-    history = audit.rating_history(session, round_id=round_id, expert_code=expert, item=item)
+    history = audit.rating_history(session, scope=scope)
     return [RatingChangePublic.model_validate(h) for h in history]
 
 
@@ -734,22 +721,16 @@ def rating_history(
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "History"}
     },
 )
-def rating_history_csv(
-    round_id: RoundId,
-    session: SessionDep,
-    user: StaffUser,
-    expert: HistoryFilter = None,
-    item: HistoryFilter = None,
-) -> Response:
+def rating_history_csv(scope: HistoryScopeDep, session: SessionDep, user: StaffUser) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
     begin_writing(session)
-    text = audit.export_history(
-        session, actor=user.email, round_id=round_id, expert_code=expert, item=item
-    )
+    text = audit.export_history(session, actor=user.email, scope=scope)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="round-{scope.round_id}-history.csv"'
+        },
     )
 
 
@@ -862,10 +843,27 @@ def _round_out(session: Session, round_: Round) -> RoundPublic:
 
 
 def _scheduled_out(session: Session, round_: Round) -> RoundSchedulePublic:
-    shown = RoundPublic.model_validate(rounds.round_details(session, round_)).model_dump()
+    shown = _round_out(session, round_).model_dump()
     state = schedule.schedule_state(session, round_id=id_of(round_))
     steps = state.model_dump(include={"schedule", "steps_done", "next_step"})
     return RoundSchedulePublic.model_validate({**shown, **steps})
+
+
+def _invite(
+    session: Session, user: User, round_id: int, people: list[InviteeCreate], base_url: str
+) -> list[InvitationIssued]:
+    """Invite the experts, record it, and answer with each one's link."""
+    issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
+    audit.record(
+        session,
+        user.email,
+        "invitations.created",
+        "round",
+        round_id,
+        round_id=round_id,
+        count=len(issued),
+    )
+    return [_issued(i, base_url) for i in issued]
 
 
 def _issued(i: invitations.IssuedInvitation, base_url: str) -> InvitationIssued:

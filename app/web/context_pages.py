@@ -14,35 +14,30 @@ from app.errors import Conflict, InvalidInput
 from app.inputs import ObservationInput
 from app.models import id_of
 from app.services import reviews
-from app.web.page_support import AdminFormDep, StaffPage, StaffPageDep, form_error, redirect
+from app.web.errors import http_status
+from app.web.page_support import (
+    AdminFormDep,
+    Refused,
+    StaffPage,
+    StaffPageDep,
+    form_error,
+    redirect,
+)
 from app.web.params import ReviewId, Slug
 
 router = APIRouter(include_in_schema=False)
 
 
 def _page(
-    page: StaffPage,
-    slug: str,
-    *,
-    notice: str = "",
-    errors: dict[str, str] | None = None,
-    typed: dict[str, str] | None = None,
-    status: int = 200,
+    page: StaffPage, slug: str, *, notice: str = "", refused: Refused | None = None
 ) -> Response:
-    if errors:
-        page.session.rollback()
-    return page.render(
-        "admin_context.html",
-        {
-            "ctx": reviews.survey_context(page.session, slug=slug),
-            "observed": reviews.observations(page.session, slug=slug, limit=50),
-            "notice": notice,
-            "errors": errors or {},
-            "typed": typed or {},
-            "today": date.today().isoformat(),
-        },
-        status=status,
-    )
+    context = {
+        "ctx": reviews.survey_context(page.session, slug=slug),
+        "observed": reviews.observations(page.session, slug=slug, limit=50),
+        "notice": notice,
+        "today": date.today().isoformat(),
+    }
+    return page.render_form("admin_context.html", context, refused)
 
 
 @router.get("/admin/surveys/{slug}/context")
@@ -76,7 +71,7 @@ def admin_observe(slug: Slug, page: AdminFormDep) -> Response:
         )
     except InvalidInput as exc:
         errors = {exc.field or "value": exc.message}
-        return _page(page, slug, errors=errors, typed=typed, status=exc.status_code)
+        return _page(page, slug, refused=page.refuse(errors, typed, http_status(exc)))
     return redirect(f"/admin/surveys/{slug}/context?opened={len(opened)}")
 
 
@@ -91,7 +86,7 @@ def admin_close_review(review_id: ReviewId, page: AdminFormDep) -> Response:
     except (InvalidInput, Conflict) as exc:
         errors = {f"review-{review_id}": exc.message}
         typed = {f"resolution-{review_id}": resolution}
-        return _page(page, shown.survey, errors=errors, typed=typed, status=exc.status_code)
+        return _page(page, shown.survey, refused=page.refuse(errors, typed, http_status(exc)))
     return redirect(f"/admin/surveys/{shown.survey}/context#reviews")
 
 
@@ -104,5 +99,5 @@ def admin_review_round(review_id: ReviewId, page: AdminFormDep) -> Response:
         )
     except Conflict as exc:
         errors = {f"review-{review_id}": exc.message}
-        return _page(page, shown.survey, errors=errors, status=exc.status_code)
+        return _page(page, shown.survey, refused=page.refuse(errors, status=http_status(exc)))
     return redirect(f"/admin/rounds/{id_of(round_)}")

@@ -14,10 +14,36 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import DomainError, TooManyAttempts
+from app.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
+from app.services.backups import BackupFailed
 from app.web.admission import Overloaded
 
 log = logging.getLogger("elicit")
+
+#: The HTTP status answering each kind of domain error (and its subclasses); 400 for any
+#: other.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    InvalidInput: 422,
+    Conflict: 409,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
+    BackupFailed: 500,
+}
+
+
+def http_status(exc: DomainError) -> int:
+    """The HTTP status that answers ``exc``."""
+    return next((status for kind, status in HTTP_STATUS.items() if isinstance(exc, kind)), 400)
 
 
 def wants_json(request: Request) -> bool:
@@ -59,7 +85,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Any:
-        response = error_response(request, exc.status_code, exc.message, field=exc.field)
+        response = error_response(request, http_status(exc), exc.message, field=exc.field)
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response

@@ -3,8 +3,8 @@ post, reading the submitted form, and the context a staff page works in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,6 +17,7 @@ from app.config import Settings
 from app.errors import InvalidInput
 from app.inputs import text_problem
 from app.models import User
+from app.services.audit import record as record_audit
 from app.web.deps import (
     SESSION_COOKIE,
     AdminUser,
@@ -85,6 +86,16 @@ def form_error(exc: ValidationError) -> InvalidInput:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A posted form shown again: the message beside each field, what was typed (kept in
+    the form) and the status to answer with."""
+
+    errors: dict[str, str]
+    typed: dict[str, str] = field(default_factory=dict)
+    status: int = 422
+
+
+@dataclass(frozen=True)
 class StaffPage:
     """What a staff page's handler works with: the request, who is asking (signed in, with
     the role the route needs), their unit of work and the settings."""
@@ -99,6 +110,29 @@ class StaffPage:
         self, template: str, context: dict[str, Any] | None = None, *, status: int = 200
     ) -> HTMLResponse:
         return render(self.request, template, context, caller=self.caller, status=status)
+
+    def refuse(
+        self, errors: dict[str, str], typed: dict[str, str] | None = None, status: int = 422
+    ) -> Refused:
+        """The form is refused: its change is rolled back, to be shown again with these
+        errors (see :meth:`render_form`)."""
+        self.session.rollback()
+        return Refused(errors, typed or {}, status)
+
+    def render_form(
+        self, template: str, context: dict[str, Any], refused: Refused | None = None
+    ) -> HTMLResponse:
+        """A page of forms, with the errors and what was typed when one was refused."""
+        shown = refused or Refused({}, status=200)
+        form = {"errors": shown.errors, "typed": shown.typed}
+        return self.render(template, {**context, **form}, status=shown.status)
+
+    def audit(
+        self, action: str, target_type: str, target_id: object = None, **details: Any
+    ) -> None:
+        """One entry of the audit trail by this staff member, in the page's unit of work
+        (``audit.record`` after its session and actor)."""
+        record_audit(self.session, self.user.email, action, target_type, target_id, **details)
 
 
 @dataclass(frozen=True)
@@ -130,34 +164,28 @@ async def _admin_page(
     return StaffPage(request, caller, user, session, settings)
 
 
-async def _staff_form(
-    request: Request,
-    user: StaffUser,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    form: FormDep,
-) -> StaffForm:
-    check_csrf(request, caller, str(form.get("csrf_token", "")))
-    return StaffForm(request, caller, user, session, settings, form)
-
-
-async def _admin_form(
-    request: Request,
-    user: AdminUser,
-    caller: CallerDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    form: FormDep,
-) -> AdminForm:
-    check_csrf(request, caller, str(form.get("csrf_token", "")))
-    return AdminForm(request, caller, user, session, settings, form)
-
-
 #: A page for any signed-in staff member (admins and researchers).
 StaffPageDep = Annotated[StaffPage, Depends(_staff_page)]
 #: A page only admins may see.
 AdminPageDep = Annotated[StaffPage, Depends(_admin_page)]
+
+_Form = TypeVar("_Form", bound=StaffForm)
+
+
+def _posted(kind: type[_Form], page: StaffPage, form: FormData) -> _Form:
+    """The page with the form posted to it, once the form's CSRF token is checked."""
+    check_csrf(page.request, page.caller, str(form.get("csrf_token", "")))
+    return kind(page.request, page.caller, page.user, page.session, page.settings, form)
+
+
+async def _staff_form(page: StaffPageDep, form: FormDep) -> StaffForm:
+    return _posted(StaffForm, page, form)
+
+
+async def _admin_form(page: AdminPageDep, form: FormDep) -> AdminForm:
+    return _posted(AdminForm, page, form)
+
+
 #: A form any signed-in staff member may post (their own account).
 StaffFormDep = Annotated[StaffForm, Depends(_staff_form)]
 #: A form only admins may post.

@@ -26,8 +26,10 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
+from app.web.errors import http_status
 from app.web.page_support import (
     FormDep,
+    Refused,
     StaffFormDep,
     StaffPage,
     StaffPageDep,
@@ -150,8 +152,7 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
                 email=email,
                 password=str(form.get("password", "")),
                 address=address,
-                hours=settings.session_hours,
-                require_admin_totp=settings.require_admin_totp,
+                rules=auth.SignInRules(settings.session_hours, settings.require_admin_totp),
             )
     except (NotAuthenticated, TooManyAttempts) as exc:
         # A wrong code keeps the second step; anything else starts again.
@@ -160,7 +161,7 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
             request,
             "login.html",
             {"login_csrf": expected, "error": exc.message, "email": email, "pending": again},
-            status=exc.status_code,
+            status=http_status(exc),
         )
         if isinstance(exc, TooManyAttempts):
             page.headers["Retry-After"] = str(exc.retry_after)
@@ -216,22 +217,18 @@ def account_page(
 def _account(
     page: StaffPage,
     *,
-    status: int = 200,
     notice: str = "",
-    errors: dict[str, str] | None = None,
+    refused: Refused | None = None,
     enrolment: users.TotpEnrolment | None = None,
 ) -> Response:
-    if errors:
-        page.session.rollback()
     required = page.settings.require_admin_totp and page.user.role == "admin"
     context = {
-        "errors": errors or {},
         "notice": notice,
         "enrolment": enrolment,
         "totp_enabled": page.user.totp_secret is not None,
         "totp_required": required,
     }
-    return page.render("account.html", context, status=status)
+    return page.render_form("account.html", context, refused)
 
 
 @router.post("/account/password")
@@ -239,7 +236,7 @@ def account_password(page: StaffFormDep) -> Response:
     new = page.text("new_password")
     if new != page.text("new_password_again"):
         errors = {"new_password_again": "the two new passwords differ"}
-        return _account(page, errors=errors, status=422)
+        return _account(page, refused=page.refuse(errors))
     try:
         users.change_own_password(
             page.session,
@@ -248,7 +245,7 @@ def account_password(page: StaffFormDep) -> Response:
             new_password=new,
         )
     except InvalidInput as exc:
-        return _account(page, errors={exc.field or "new_password": exc.message}, status=422)
+        return _account(page, refused=page.refuse({exc.field or "new_password": exc.message}))
     _audit(page, "user.password_changed")
     response = redirect("/login?done=password")
     response.delete_cookie(SESSION_COOKIE)
@@ -269,7 +266,7 @@ def account_totp_confirm(page: StaffFormDep) -> Response:
         )
     except InvalidInput as exc:
         again = users.TotpEnrolment(secret, users.totp_uri(page.user, secret))
-        return _account(page, errors={"code": exc.message}, enrolment=again, status=422)
+        return _account(page, refused=page.refuse({"code": exc.message}), enrolment=again)
     _audit(page, "user.totp_enabled")
     return redirect("/account?done=totp-on")
 
@@ -284,7 +281,8 @@ def account_totp_disable(page: StaffFormDep) -> Response:
             required_for_admins=page.settings.require_admin_totp,
         )
     except (InvalidInput, Conflict) as exc:
-        return _account(page, errors={"disable_code": exc.message}, status=exc.status_code)
+        refused = page.refuse({"disable_code": exc.message}, status=http_status(exc))
+        return _account(page, refused=refused)
     _audit(page, "user.totp_disabled")
     return redirect("/account?done=totp-off")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from fastapi.types import DecoratedCallable
 
 from app.errors import NotFound
 from app.services import reviews, rubrics, webhooks
@@ -28,6 +30,13 @@ router = APIRouter(
 _json_or_page: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, **_page}, "description": "A page, or JSON"}
 }
+#: ``?format=``: the page, or its data as JSON.
+PageFormat = Literal["html", "json"]
+
+
+def _page_or_json(path: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A GET route answering with a page, or with JSON for ``?format=json``."""
+    return router.get(path, response_class=HTMLResponse, summary=summary, responses=_json_or_page)
 
 
 def _render(request: Request, template: str, context: dict[str, Any]) -> HTMLResponse:
@@ -44,28 +53,16 @@ def _as_requested(
     return _render(request, template, context)
 
 
-@router.get(
-    "/",
-    response_class=HTMLResponse,
-    summary="Surveys with published rubrics",
-    responses=_json_or_page,
-)
-def rubric_index(
-    request: Request, session: SessionDep, format: Literal["html", "json"] = "html"
-) -> Response:
+@_page_or_json("/", summary="Surveys with published rubrics")
+def rubric_index(request: Request, session: SessionDep, format: PageFormat = "html") -> Response:
     """Every survey with published rubric versions (`?format=json` for JSON)."""
     surveys = rubrics.list_published(session)
     return _as_requested(request, format, surveys, "rubrics_index.html", {"surveys": surveys})
 
 
-@router.get(
-    "/{slug}/",
-    response_class=HTMLResponse,
-    summary="Published versions of a survey",
-    responses=_json_or_page,
-)
+@_page_or_json("/{slug}/", summary="Published versions of a survey")
 def rubric_versions(
-    slug: Slug, request: Request, session: SessionDep, format: Literal["html", "json"] = "html"
+    slug: Slug, request: Request, session: SessionDep, format: PageFormat = "html"
 ) -> Response:
     """The published versions of one survey's rubric (`?format=json` for JSON)."""
     entry = next((s for s in rubrics.list_published(session) if s.slug == slug), None)
@@ -74,19 +71,14 @@ def rubric_versions(
     return _as_requested(request, format, entry, "rubrics_versions.html", {"survey": entry})
 
 
-@router.get(
-    "/{slug}/diff/{a}/{b}",
-    response_class=HTMLResponse,
-    summary="Compare versions",
-    responses=_json_or_page,
-)
+@_page_or_json("/{slug}/diff/{a}/{b}", summary="Compare versions")
 def rubric_diff(
     slug: Slug,
     a: RubricA,
     b: RubricB,
     request: Request,
     session: SessionDep,
-    format: Literal["html", "json"] = "html",
+    format: PageFormat = "html",
 ) -> Response:
     """Items that changed tier, and how thresholds and reliability moved, from a to b."""
     diff = rubrics.diff_rubrics(

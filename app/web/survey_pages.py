@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.db import begin_writing
-from app.errors import DomainError, InvalidInput
+from app.errors import DomainError, InvalidInput, NotFound
 from app.models import Rating, id_of
 from app.schemas import RatingInput, RatingStatus
 from app.services import auth, mail, privacy, responses, rounds, sessions
@@ -78,39 +78,43 @@ def _editable_state(session: Session, expert: Expert) -> tuple[responses.Respons
 @router.get("/survey", response_class=HTMLResponse)
 def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
     state, can_edit, notice = _editable_state(session, expert)
-    return render(
+    return _welcome_page(
         request,
-        "survey_welcome.html",
-        {
-            "state": state,
-            "d": state.definition,
-            "can_edit": can_edit,
-            "notice": notice,
-            "next_item": _first_incomplete(state),
-            "percent": round(100 * state.answered / max(1, len(state.expected))),
-        },
-        caller=expert.caller,
+        expert,
+        state,
+        can_edit=can_edit,
+        notice=notice,
+        next_item=_first_incomplete(state),
+        percent=round(100 * state.answered / max(1, len(state.expected))),
     )
+
+
+def _welcome_page(
+    request: Request,
+    expert: Expert,
+    state: responses.ResponseState,
+    *,
+    status: int = 200,
+    **shown: Any,
+) -> Response:
+    """The welcome page (introduction, rubric, consent or the way back in) with ``shown``."""
+    context = {"state": state, "d": state.definition, **shown}
+    return render(request, "survey_welcome.html", context, caller=expert.caller, status=status)
 
 
 @router.post("/survey/consent")
 def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
     check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
     if form.get("consent") != "yes":
-        state = _state(session, expert)
-        return render(
+        return _welcome_page(
             request,
-            "survey_welcome.html",
-            {
-                "state": state,
-                "d": state.definition,
-                "can_edit": True,
-                "notice": "",
-                "next_item": 1,
-                "error": "Tick the box to say you agree before you start.",
-            },
-            caller=expert.caller,
+            expert,
+            _state(session, expert),
             status=422,
+            can_edit=True,
+            notice="",
+            next_item=1,
+            error="Tick the box to say you agree before you start.",
         )
     responses.give_consent(session, response_id=id_of(expert.response))
     return redirect("/survey/items/1")
@@ -142,9 +146,7 @@ def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]
     }
 
 
-class _NoSuchItem(DomainError):
-    status_code = 404
-
+class _NoSuchItem(NotFound):
     def __init__(self, count: int) -> None:
         super().__init__(f"There is no such item; this survey has items 1 to {count}.")
 
