@@ -230,9 +230,9 @@ def test_an_observation_that_contradicts_an_assumption_puts_the_version_under_re
     recorded = _observe(client, admin, "access", "low", source_url=source, note="new MoU")
     assert recorded.status_code == 201, recorded.text
     (review,) = recorded.json()["reviews_opened"]
-    assert review["kind"] == "assumption" and review["factor"] == "access"
+    assert review["kind"] == "assumption" and review["factor_key"] == "access"
     assert "observed Little" in review["reason"] and "assumed Almost all" in review["reason"]
-    assert review["items"] == ["weights", "evals", "methods"]  # no item names it: all
+    assert review["item_keys"] == ["weights", "evals", "methods"]  # no item names it: all
 
     document = client.get("/rubrics/small/v1.json").json()
     assert document["status"]["state"] == "under_review"
@@ -260,7 +260,7 @@ def test_an_indicator_fires_whatever_was_assumed_and_only_for_its_items(client, 
     assert "overshared" in by_kind["indicator"]["reason"]
     opened = _observe(client, admin, "powers", "statutory").json()["reviews_opened"]
     (changed,) = opened
-    assert changed["items"] == ["weights"]
+    assert changed["item_keys"] == ["weights"]
 
 
 def test_a_review_date_passing_opens_a_review_once(session, published):

@@ -59,6 +59,7 @@ from app.models import (
     id_of,
     utcnow,
 )
+from app.services import outbox
 from app.services.invitations import (
     IssuedInvitation,
     invite_experts,
@@ -557,25 +558,7 @@ class Delivery:
 
 def claim_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
     """Mark up to ``limit`` due messages as being sent by this worker; (id, lease) each."""
-    due = (
-        select(OutboxMessage)
-        .where(
-            (col(OutboxMessage.status) == "queued") & (col(OutboxMessage.next_attempt_at) <= now)
-            | (col(OutboxMessage.status) == "sending") & (col(OutboxMessage.lease_until) <= now)
-        )
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    lease = now + LEASE
-    claimed = []
-    for row in session.exec(due).all():
-        row.status = "sending"
-        row.lease_until = lease
-        row.attempts += 1
-        session.add(row)
-        claimed.append((id_of(row), lease))
-    return claimed
+    return outbox.claim_due(session, OutboxMessage, now=now, limit=limit, lease=LEASE)
 
 
 def deliver_due(

@@ -76,10 +76,10 @@ class ReviewShown(ReadModel):
     survey: str
     version: int
     kind: str
-    factor: str
+    factor_key: str
     factor_label: str
     reason: str
-    items: list[str]
+    item_keys: list[str]
     opened_at: datetime
     closed_at: datetime | None
     closed_by: str | None
@@ -542,20 +542,11 @@ def version_status(session: Session, version: RubricVersion) -> VersionStatus:
 
 def _shown_review(version: RubricVersion, review: RubricReview) -> ReviewShown:
     labels = {f.key: f.label for f in published_factors(version.record)}
-    return ReviewShown(
-        id=id_of(review),
+    return ReviewShown.of(
+        review,
         survey=version.record["survey"]["slug"],
         version=version.number,
-        kind=review.kind,
-        factor=review.factor_key,
         factor_label=labels.get(review.factor_key, review.factor_key),
-        reason=review.reason,
-        items=review.item_keys,
-        opened_at=review.opened_at,
-        closed_at=review.closed_at,
-        closed_by=review.closed_by,
-        resolution=review.resolution,
-        round_id=review.round_id,
     )
 
 

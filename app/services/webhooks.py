@@ -59,7 +59,7 @@ from app.models import (
     id_of,
     utcnow,
 )
-from app.services import ReadModel, audit
+from app.services import ReadModel, audit, outbox
 
 _log = logging.getLogger("elicit.webhooks")
 
@@ -472,25 +472,7 @@ class _Outgoing:
 
 def claim_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
     """Mark up to ``limit`` due deliveries as being sent by this worker; (id, lease) each."""
-    due = (
-        select(WebhookDelivery)
-        .where(
-            (col(WebhookDelivery.status) == "queued")
-            & (col(WebhookDelivery.next_attempt_at) <= now)
-            | (col(WebhookDelivery.status) == "sending") & (col(WebhookDelivery.lease_until) <= now)
-        )
-        .order_by(col(WebhookDelivery.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    lease = now + LEASE
-    claimed = []
-    for row in session.exec(due).all():
-        row.status, row.lease_until = "sending", lease
-        row.attempts += 1
-        session.add(row)
-        claimed.append((id_of(row), lease))
-    return claimed
+    return outbox.claim_due(session, WebhookDelivery, now=now, limit=limit, lease=LEASE)
 
 
 def deliver_due(
@@ -654,21 +636,13 @@ def list_deliveries(
     rows = session.exec(query).all()
     where = _event_versions(session, [event for _, _, event in rows])
     return [
-        DeliveryShown(
-            id=id_of(d),
-            subscription_id=d.subscription_id,
+        DeliveryShown.of(
+            d,
             url=url,
-            event_id=id_of(event),
             kind=event.kind,
             survey=where[id_of(event)][0],
             version=where[id_of(event)][1],
             title=event.title,
-            status=d.status,
-            attempts=d.attempts,
-            response_status=d.response_status,
-            last_error=d.last_error,
-            next_attempt_at=d.next_attempt_at,
-            sent_at=d.sent_at,
         )
         for d, url, event in rows
     ]

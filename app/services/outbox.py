@@ -1,0 +1,40 @@
+"""What the e-mail outbox and the webhook deliveries share: a worker claims the rows that
+are due (queued and due, or sending with an expired lease) with ``FOR UPDATE SKIP LOCKED``,
+so many workers never take the same row, and holds each under a lease while it sends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlmodel import Session, col, select
+
+from app.models import OutboxMessage, WebhookDelivery, id_of
+
+Outgoing = type[OutboxMessage] | type[WebhookDelivery]
+
+
+def claim_due(
+    session: Session, table: Outgoing, *, now: datetime, limit: int, lease: timedelta
+) -> list[tuple[int, datetime]]:
+    """Mark up to ``limit`` due rows of ``table`` as being sent by this worker until
+    ``now + lease``; (id, lease end) each, oldest first."""
+    due = (
+        select(table)
+        .where(
+            (col(table.status) == "queued") & (col(table.next_attempt_at) <= now)
+            | (col(table.status) == "sending") & (col(table.lease_until) <= now)
+        )
+        .order_by(col(table.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    until = now + lease
+    claimed = []
+    rows = cast("list[OutboxMessage | WebhookDelivery]", session.exec(due).all())
+    for row in rows:
+        row.status, row.lease_until = "sending", until
+        row.attempts += 1
+        session.add(row)
+        claimed.append((id_of(row), until))
+    return claimed
