@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from app.inputs import InviteeCreate
 from app.models import OutboxMessage, utcnow
-from app.services import invitations, mail
+from app.services import invitations, mail, outbox
 from tests.factories import make_round
 
 FROM = "Panel team <panel@example.org>"
@@ -149,7 +149,9 @@ def test_a_worker_stopped_after_claiming_leaves_the_message_to_another(session, 
     _invite(session, make_round(session), 1)
     start = utcnow()
     with session_scope(engine) as claiming:  # a worker claims, then stops before sending
-        (claimed,) = mail.claim_due(claiming, now=start, limit=10)
+        (claimed,) = outbox.claim_due(
+            claiming, OutboxMessage, now=start, limit=10, lease=mail.LEASE
+        )
     other = Recorder()
     assert mail.deliver_due(engine, other, mail_from=FROM, now=lambda: start).sent == 0
     after_lease = start + mail.LEASE + timedelta(seconds=1)

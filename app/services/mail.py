@@ -547,18 +547,8 @@ def transport_for(
 # --- the worker's side ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """What one pass of :func:`deliver_due` did."""
-
-    sent: int
-    retried: int
-    failed: int
-
-
-def claim_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
-    """Mark up to ``limit`` due messages as being sent by this worker; (id, lease) each."""
-    return outbox.claim_due(session, OutboxMessage, now=now, limit=limit, lease=LEASE)
+#: What one pass of :func:`deliver_due` did.
+Delivery = outbox.Delivery
 
 
 def deliver_due(
@@ -571,7 +561,7 @@ def deliver_due(
 ) -> Delivery:
     """Send what is due now; each outcome recorded at once. Safe to run in many workers."""
     with session_scope(engine) as session:
-        claimed = claim_due(session, now=now(), limit=limit)
+        claimed = outbox.claim_due(session, OutboxMessage, now=now(), limit=limit, lease=LEASE)
     sent = retried = failed = 0
     for message_id, lease, email in _as_emails(engine, claimed, mail_from=mail_from):
         try:

@@ -4,6 +4,7 @@ so many workers never take the same row, and holds each under a lease while it s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -12,6 +13,15 @@ from sqlmodel import Session, col, select
 from app.models import OutboxMessage, WebhookDelivery, id_of
 
 Outgoing = type[OutboxMessage] | type[WebhookDelivery]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one pass of a worker's delivery did."""
+
+    sent: int
+    retried: int
+    failed: int
 
 
 def claim_due(

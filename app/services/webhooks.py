@@ -451,13 +451,8 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 # --- the worker's side ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """What one pass of :func:`deliver_due` did."""
-
-    sent: int
-    retried: int
-    failed: int
+#: What one pass of :func:`deliver_due` did.
+Delivered = outbox.Delivery
 
 
 @dataclass(frozen=True)
@@ -468,11 +463,6 @@ class _Outgoing:
     secret: str
     kind: str
     body: bytes
-
-
-def claim_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
-    """Mark up to ``limit`` due deliveries as being sent by this worker; (id, lease) each."""
-    return outbox.claim_due(session, WebhookDelivery, now=now, limit=limit, lease=LEASE)
 
 
 def deliver_due(
@@ -486,7 +476,7 @@ def deliver_due(
 ) -> Delivered:
     """POST what is due now, each outcome recorded at once. Safe to run in many workers."""
     with session_scope(engine) as session:
-        claimed = claim_due(session, now=now(), limit=limit)
+        claimed = outbox.claim_due(session, WebhookDelivery, now=now(), limit=limit, lease=LEASE)
     sent = retried = failed = 0
     for out in _outgoing(engine, claimed, base_url=base_url):
         stamp = int(time.time())
