@@ -608,6 +608,13 @@ def invite(
     send: Annotated[
         bool, typer.Option("--send", help="E-mail each expert their link (queued for the worker)")
     ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="The language of the invitations whose CSV row names none (one of the "
+            "survey's languages; default: its first)"
+        ),
+    ] = None,
 ) -> None:
     """Invite experts from a CSV; prints (or writes) each one's secret link, shown once, or
     with --send queues an invitation e-mail to each instead."""
@@ -622,7 +629,9 @@ def invite(
         _fail(exc.message)
     with _session(settings) as session:
         sender = mail.Sender.of(settings) if send else None
-        issued = mail.invite(session, round_id=round_id, invitees=people, sender=sender)
+        issued = mail.invite(
+            session, round_id=round_id, invitees=people, sender=sender, language=language
+        )
         _audit(
             session, "invitations.created", "round", round_id, round_id=round_id, count=len(issued)
         )

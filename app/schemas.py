@@ -266,6 +266,7 @@ class InvitationsCreate(_In):
                             "email": "ada@example.org",
                             "organisation": "UK AISI",
                             "stakeholder_group": "government",
+                            "language": "fr",
                         }
                     ]
                 }
