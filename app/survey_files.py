@@ -421,10 +421,11 @@ def _lookup(texts: SurveyTexts, key_path: tuple[str | int, ...]) -> str | None:
     return node if isinstance(node, str) else None
 
 
-def language_name(language: str) -> str:
-    """The language's own name for itself ("français", "العربية"), or the tag."""
+def language_name(language: str, reader: str | None = None) -> str:
+    """The name of ``language`` in the ``reader``'s language, by default its own name for
+    itself ("Français", "العربية"); the tag when Babel does not know it."""
     try:
-        name = babel.Locale.parse(language).get_display_name(language)
+        name = babel.Locale.parse(language).get_display_name(reader or language)
     except (ValueError, babel.UnknownLocaleError):
         return language
     return name[:1].upper() + name[1:] if name else language
