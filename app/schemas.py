@@ -372,6 +372,8 @@ class RatingPublic(_Out):
     share_rationale: bool
     revision: int
     updated_at: datetime
+    #: The language the survey was shown in when the answer was saved.
+    language: str | None = None
 
 
 class ResponsePublic(_Out):

@@ -58,6 +58,7 @@ def _extracted() -> set[str | tuple[str, ...]]:
 def _catalogue(path: Path) -> dict[object, object]:
     with open(path, "rb") as stream:
         catalog = read_po(stream) if path.suffix in (".po", ".pot") else read_mo(stream)
+
     def frozen(value: object) -> object:
         return tuple(value) if isinstance(value, list | tuple) else value
 

@@ -194,7 +194,8 @@ def save_ratings(
     language: str | None = None,
 ) -> list[Rating]:
     """Validate and store ratings with their history, all or nothing; each new or changed
-    answer records ``language``, the language the survey was shown in.
+    answer records ``language``, the language the survey was shown in (the survey's first
+    when None or not one of its languages).
 
     Raises InvalidInput naming ``ratings[i].<field>`` for an unknown item or dimension, a
     value off the scale, or an abstention the dimension does not allow; Conflict when the
@@ -209,6 +210,7 @@ def save_ratings(
             "this response has been submitted and is locked; ask the survey team to reopen it"
         )
     definition = round_definition(session, round_)
+    language = definition.language_or_source(language)
     asked = {item for item, _ in round_cells(round_, definition)}
     checked = [_validated(definition, index, r) for index, r in enumerate(ratings)]
     feedback = feedback_of(round_)  # parsed once per save, not once per answer

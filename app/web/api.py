@@ -791,7 +791,9 @@ def expert_response(expert: Expert, session: SessionDep) -> ResponsePublic:
 @router.post("/expert/consent", tags=["expert"], response_model=ResponsePublic)
 def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Record consent to take part (needed before submitting)."""
-    responses.give_consent(session, response_id=id_of(expert.response))
+    responses.give_consent(
+        session, response_id=id_of(expert.response), language=expert.invitation.language
+    )
     state = responses.load_response_state(session, response_id=id_of(expert.response))
     return _response_out(state)
 
@@ -804,6 +806,7 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
         session,
         response_id=id_of(expert.response),
         ratings=body.ratings,
+        language=expert.invitation.language,
     )
     return [
         RatingPublic(
