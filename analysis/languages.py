@@ -198,16 +198,30 @@ def language_differences(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
     frame = _with_language(ratings)
+    # Plain arrays, one pass: per-cell pandas selections cost more than the tests.
+    item_code, items = pd.factorize(frame["item"], sort=True)
+    dimension_code, dimensions = pd.factorize(frame["dimension"], sort=True)
+    language_code, languages = pd.factorize(frame["language"].astype(str), sort=True)
+    cell = item_code * len(dimensions) + dimension_code
+    is_value = (frame["status"] == "value").to_numpy()
+    values = frame["value"].to_numpy(dtype=float)
+    order = np.lexsort((language_code, cell))
+    cell, language_code, is_value, values = (
+        cell[order],
+        language_code[order],
+        is_value[order],
+        values[order],
+    )
     rows: list[dict[str, Any]] = []
-    for (item, dimension), cell in frame.groupby(["item", "dimension"], sort=True):
-        values = cell[cell["status"] == "value"]
-        by_language = {
-            language: part["value"].to_numpy(dtype=float)
-            for language, part in values.groupby("language", sort=True)
-        }
+    for this in np.unique(cell):
+        start, stop = np.searchsorted(cell, [this, this + 1])
+        keep = is_value[start:stop]
+        codes, found = language_code[start:stop][keep], values[start:stop][keep]
+        by_language = {languages[code]: found[codes == code] for code in np.unique(codes)}
         n = {language: int(v.size) for language, v in by_language.items()}
         median = {language: float(np.median(v)) for language, v in by_language.items()}
         tested = [v for v in by_language.values() if v.size >= MIN_RATINGS_PER_LANGUAGE]
+        item, dimension = items[this // len(dimensions)], dimensions[this % len(dimensions)]
         row: dict[str, Any] = {"item": item, "dimension": dimension, "n": n, "median": median}
         if len(tested) < 2:
             row["reason"] = (
