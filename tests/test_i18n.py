@@ -321,3 +321,25 @@ def test_an_expert_error_page_follows_the_browser_language(client) -> None:
     assert "يُرجى فتح رابط دعوتك" in page.text
     bad_link = client.get("/i/not-a-token", headers={"accept-language": "fr"})
     assert "Ce lien d&#39;invitation n&#39;est pas valide" in bad_link.text
+
+
+def test_the_receipt_is_in_the_language_the_expert_last_chose(client, session) -> None:
+    round_ = aisi_round(session)
+    issued = invitations.invite_experts(
+        session,
+        round_id=round_.id,
+        invitees=[InviteeCreate(name="Luc", email="luc@example.org", language="ar")],
+    )
+    session.commit()
+    sign_in(client, issued[0].token)
+    page = client.get("/survey")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/survey/language", data={"csrf_token": csrf, "language": "fr", "next": "/survey"})
+    client.post("/survey/consent", data={"csrf_token": csrf, "consent": "yes"})
+    client.post("/survey/submit", data={"csrf_token": csrf})
+    session.expire_all()
+    receipt = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "receipt")).one()
+    assert receipt.subject.startswith("Reçu : vos réponses à Partage d'informations")
+    assert receipt.body.startswith("Bonjour Luc,")
+    # The date as French writes it: "2 décembre 2026, 21:30 UTC".
+    assert re.search(r"\d{1,2} [a-zéû]+ \d{4}, \d\d:\d\d UTC", receipt.body), receipt.body

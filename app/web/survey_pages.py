@@ -83,7 +83,14 @@ def _page(
         caller=caller,
         status=status,
     )
-    page.set_cookie(LANGUAGE_COOKIE, state.language, httponly=True, samesite="lax", path="/")
+    page.set_cookie(
+        LANGUAGE_COOKIE,
+        state.language,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
+    )
     return page
 
 
