@@ -328,3 +328,47 @@ def _with_language(ratings: pd.DataFrame) -> pd.DataFrame:
     frame = validate_ratings(ratings)
     known = frame["language"].notna() & (frame["language"].astype(str) != "")
     return frame[known]
+
+
+def format_language_text(split: LanguageSplit) -> str:
+    """The split as plain text: each language's alpha per dimension, then the items whose
+    ratings differ by language (what ``elicit analyze --by-language`` prints).
+
+    Examples
+    --------
+    >>> from analysis.summary import analyze
+    >>> frame = pd.DataFrame({"rater": [r for r in "abcd" for _ in range(3)],
+    ...                       "item": list("xyz") * 4, "dimension": "d",
+    ...                       "value": [1, 2, 3, 1, 2, 3, 2, 3, 4, 2, 3, 5.0],
+    ...                       "language": ["en"] * 6 + ["fr"] * 6})
+    >>> split = split_by_language(frame, analyze=lambda part: analyze(part, n_bootstrap=0))
+    >>> print(format_language_text(split).splitlines()[0])
+    By language (Kruskal-Wallis permutation tests, Holm-adjusted at 0.05)
+    """
+    lines = [f"By language (Kruskal-Wallis permutation tests, Holm-adjusted at {split.alpha:g})"]
+    if split.n_unknown:
+        lines.append(f"  {split.n_unknown} ratings carry no language and are left out")
+    for language, group in split.groups.items():
+        head = f"  {language}: {group.n_raters} raters, {group.n_ratings} ratings"
+        if group.reason:
+            lines.append(f"{head}; not analysed: {group.reason}")
+            continue
+        alphas = []
+        for dimension, reliability in group.dimensions.items():
+            alpha = reliability.primary_alpha
+            shown = "undefined" if alpha.value is None else f"{alpha.value:.3f}"
+            alphas.append(f"{dimension} {shown}")
+        lines.append(f"{head}; alpha: {', '.join(alphas)}")
+    flagged = split.flagged
+    tested = sum(d.p_value is not None for d in split.differences)
+    lines.append(
+        f"  {len(flagged)} of {tested} tested items x dimensions differ by language"
+        + (":" if flagged else "")
+    )
+    for d in flagged:
+        medians = ", ".join(f"{k} {v:g}" for k, v in d.median.items() if v is not None)
+        lines.append(
+            f"    {d.item} / {d.dimension}: H = {d.statistic:.2f}, p = {d.p_value:.4f}, "
+            f"Holm p = {d.p_holm:.4f} (medians {medians})"
+        )
+    return "\n".join(lines)

@@ -789,6 +789,14 @@ def analyze_file(
     item_group: Annotated[
         str | None, typer.Option(help="Column giving each item's group (reliability per group)")
     ] = None,
+    by_language: Annotated[
+        bool,
+        typer.Option(
+            "--by-language",
+            help="Split by the 'language' column (a round export has it): reliability and "
+            "consensus per language, and the items whose ratings differ by language",
+        ),
+    ] = False,
     rater: Annotated[str, typer.Option(help="Column naming the rater")] = "rater",
     item: Annotated[str, typer.Option(help="Column naming the item")] = "item",
     dimension: Annotated[str, typer.Option(help="Column naming the dimension")] = "dimension",
@@ -804,6 +812,7 @@ def analyze_file(
     ] = None,
 ) -> None:
     """Analyse any tidy ratings CSV (no server, no database). Empty cells are "can't judge"."""
+    from analysis.languages import format_language_text, split_by_language
     from analysis.summary import analyze, format_text
     from analysis.tidy import read_ratings_csv
 
@@ -821,22 +830,30 @@ def analyze_file(
             if item_group not in frame.columns:
                 raise ValueError(f"{file}: no column {item_group!r} for --item-group")
             groups = dict(zip(frame["item"], frame[item_group], strict=True))
-        result = analyze(
-            frame,
-            levels=level,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            minimum_alpha=minimum_alpha,
-            group_by=group_by,
-            item_groups=groups,
-            scales=_scales(scale or [], list(frame["dimension"].unique())),
-        )
+        options: dict[str, Any] = {
+            "levels": level,
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+            "minimum_alpha": minimum_alpha,
+            "scales": _scales(scale or [], list(frame["dimension"].unique())),
+        }
+        result = analyze(frame, **options, group_by=group_by, item_groups=groups)
+        split = None
+        if by_language:
+            if "language" not in frame.columns:
+                raise ValueError(f"{file}: no column 'language' for --by-language")
+            split = split_by_language(
+                frame, analyze=lambda part: analyze(part, **options), seed=seed
+            )
     except (OSError, ValueError) as exc:
         _fail(str(exc))
     if as_json:
-        _echo(_json_text(result.to_dict()))
+        document = result.to_dict()
+        if split is not None:
+            document["by_language"] = split.to_dict()
+        _echo(_json_text(document))
     else:
-        _echo(format_text(result))
+        _echo(format_text(result) + ("\n\n" + format_language_text(split) if split else ""))
 
 
 def _scales(specs: list[str], dimensions: list[Any]) -> dict[Any, list[float]] | None:

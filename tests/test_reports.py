@@ -365,3 +365,24 @@ def test_the_rating_export_carries_each_answer_s_language(session, multilingual_
     )
     assert list(rows[0])[-1] == "language"
     assert {row["language"] for row in rows} == {"en", "fr", "ar"}
+
+
+def test_analyze_splits_an_exported_file_by_language(session, multilingual_round, tmp_path):
+    from app.services import exports
+
+    path = tmp_path / "export.csv"
+    path.write_text(exports.export_ratings_csv(session, round_id=multilingual_round.id))
+    shown = runner.invoke(cli, ["analyze", str(path), "--bootstrap", "0", "--by-language"])
+    assert shown.exit_code == 0, shown.output
+    assert "By language (Kruskal-Wallis permutation tests, Holm-adjusted at 0.05)" in shown.output
+    assert re.search(r"^  fr: 3 raters, \d+ ratings; alpha: ", shown.output, re.M)
+    as_json = runner.invoke(
+        cli, ["analyze", str(path), "--bootstrap", "0", "--by-language", "--json"]
+    )
+    document = json.loads(as_json.output)
+    assert sorted(document["by_language"]["groups"]) == ["ar", "en", "fr"]
+    plain = tmp_path / "plain.csv"
+    pd.read_csv(path).drop(columns="language").to_csv(plain, index=False)
+    refused = runner.invoke(cli, ["analyze", str(plain), "--by-language"])
+    assert refused.exit_code != 0
+    assert "no column 'language' for --by-language" in refused.output
