@@ -343,3 +343,26 @@ def test_the_receipt_is_in_the_language_the_expert_last_chose(client, session) -
     assert receipt.body.startswith("Bonjour Luc,")
     # The date as French writes it: "2 décembre 2026, 21:30 UTC".
     assert re.search(r"\d{1,2} [a-zéû]+ \d{4}, \d\d:\d\d UTC", receipt.body), receipt.body
+
+
+def test_the_expert_api_answers_in_the_invitation_s_language(client, session) -> None:
+    round_ = aisi_round(session)
+    issued = invitations.invite_experts(
+        session,
+        round_id=round_.id,
+        invitees=[InviteeCreate(name="Amina", email="amina@example.org", language="ar")],
+    )
+    session.commit()
+    headers = {"Authorization": f"Bearer {issued[0].token}"}
+    survey = client.get("/api/expert/survey", headers=headers).json()
+    assert survey["language"] == "ar"
+    assert survey["survey"]["items"][0]["label"] == "نتائج التقييم قبل النشر"
+    assert survey["survey"]["languages"] == ["en", "fr", "ar"]
+    client.post("/api/expert/consent", headers=headers)
+    saved = client.put(
+        "/api/expert/ratings",
+        headers=headers,
+        json={"ratings": [{"item": "model_weights", "dimension": "misuse", "value": 5}]},
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()[0]["language"] == "ar"

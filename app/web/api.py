@@ -753,10 +753,15 @@ def rating_history_csv(
 
 @router.get("/expert/survey", tags=["expert"])
 def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[type-arg]
-    """The survey definition and round this invitation is for; in a later Delphi round also
-    the panel's anonymous feedback from the previous round and your own earlier answers."""
-    state = responses.load_response_state(session, response_id=id_of(expert.response))
+    """The survey definition and round this invitation is for, its texts in the invitation's
+    language (``language``; every language's texts are under ``survey.translations``); in a
+    later Delphi round also the panel's anonymous feedback from the previous round and your
+    own earlier answers."""
+    state = responses.load_response_state(
+        session, response_id=id_of(expert.response), language=expert.invitation.language
+    )
     return {
+        "language": state.language,
         "round": {
             "id": state.round.id,
             "name": state.round.name,
