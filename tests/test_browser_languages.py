@@ -186,6 +186,8 @@ def test_an_expert_completes_the_survey_in_their_language(
     check_page(page, language, problems)
     page.goto(server.url + "/survey/withdraw")
     check_page(page, language, problems)
+    page.goto(server.url + "/privacy/aisi-information-sharing")
+    check_page(page, language, problems)
     page.goto(server.url + "/survey/items/99")
     check_page(page, language, problems)
     context.close()

@@ -46,6 +46,7 @@ def _extracted() -> set[str | tuple[str, ...]]:
         ("app/web/templates/error.html", "jinja2"),
         ("app/web/templates/_progress.html", "jinja2"),
         ("app/web/templates/_rubric.html", "jinja2"),
+        ("app/web/templates/privacy.html", "jinja2"),
         ("app/web/templates/survey_*.html", "jinja2"),
     ]
     options = {"**.html": {"extensions": "jinja2.ext.i18n"}}
@@ -67,7 +68,8 @@ def _catalogue(path: Path) -> dict[object, object]:
 
 def test_babel_cfg_names_what_the_test_extracts() -> None:
     config = (ROOT / "babel.cfg").read_text()
-    for pattern in ("app/**.py", "survey_*.html", "base.html", "error.html", "_progress.html"):
+    patterns = ("app/**.py", "survey_*.html", "base.html", "error.html", "_progress.html")
+    for pattern in (*patterns, "privacy.html"):
         assert pattern in config
 
 
@@ -262,6 +264,12 @@ def test_an_expert_invited_in_another_language_sees_no_english(
     assert english_left(missing.text) == []
     withdraw = client.get("/survey/withdraw")
     assert english_left(withdraw.text) == []
+    # The privacy notice the consent statement points to, in the same language.
+    notice = client.get("/privacy/aisi-information-sharing")
+    assert f'<html lang="{language}" dir="{direction}">' in notice.text
+    assert english_left(notice.text) == []
+    general = client.get("/privacy")
+    assert english_left(general.text) == []
 
 
 def test_the_expert_switches_language_and_keeps_it(client, session) -> None:
