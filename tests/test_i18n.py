@@ -374,3 +374,40 @@ def test_the_expert_api_answers_in_the_invitation_s_language(client, session) ->
     )
     assert saved.status_code == 200, saved.text
     assert saved.json()[0]["language"] == "ar"
+
+
+def test_the_next_delphi_round_keeps_each_expert_s_language(session) -> None:
+    from app.services import delphi, rounds
+
+    round_ = aisi_round(session)
+    first = invitations.invite_experts(
+        session,
+        round_id=round_.id,
+        invitees=[
+            InviteeCreate(name="Amina", email="amina@example.org", language="ar"),
+            InviteeCreate(name="Ada", email="ada@example.org"),
+        ],
+    )
+    invitations.set_invitation_language(
+        session, invitation_id=first[1].invitation_id, language="fr"
+    )
+    rounds.close_round(session, round_id=round_.id)
+    _, issued = delphi.create_next_round(session, round_id=round_.id)
+    assert {i.email: i.language for i in issued} == {
+        "amina@example.org": "ar",
+        "ada@example.org": "fr",
+    }
+
+
+def test_reminders_are_in_the_expert_s_language(session) -> None:
+    round_ = aisi_round(session)
+    invitations.invite_experts(
+        session,
+        round_id=round_.id,
+        invitees=[InviteeCreate(name="Luc", email="luc@example.org", language="fr")],
+    )
+    sender = mail.Sender("elicit@example.org", "https://elicit.example.org")
+    mail.queue_reminders(session, round_id=round_.id, sender=sender)
+    reminder = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).one()
+    assert reminder.subject.startswith("Rappel : Partage d'informations")
+    assert "vous avez\nrépondu jusqu'ici à 0 questions sur 39" in reminder.body
