@@ -106,9 +106,7 @@ def _check_criteria_kept(criteria: dict[str, Any], new: SurveyDefinition) -> Non
             )
 
 
-def _same_panel(
-    session: Session, *, round_id: int, languages: list[str]
-) -> list[InviteeCreate]:
+def _same_panel(session: Session, *, round_id: int, languages: list[str]) -> list[InviteeCreate]:
     """The experts of a round whose invitation was not revoked, as invitees of the next,
     each in the language they last read the survey in (when the next round's survey
     version is given in it)."""
