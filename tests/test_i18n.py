@@ -411,3 +411,28 @@ def test_reminders_are_in_the_expert_s_language(session) -> None:
     reminder = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).one()
     assert reminder.subject.startswith("Rappel : Partage d'informations")
     assert "vous avez\nrépondu jusqu'ici à 0 questions sur 39" in reminder.body
+
+
+def test_the_admin_invites_in_a_language_from_the_round_page(client, session) -> None:
+    from tests.factories import make_user, sign_in_page
+
+    make_user(session)
+    sign_in_page(client)
+    round_ = aisi_round(session)
+    page = client.get(f"/admin/rounds/{round_.id}")
+    assert '<select id="language" name="language"' in page.text
+    assert '<option value="ar" >العربية (ar)</option>' in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    form = {"csrf_token": csrf, "csv": "name,email\nLuc,luc@example.org\n", "language": "fr"}
+    done = client.post(f"/admin/rounds/{round_.id}/invite", data=form)
+    assert done.status_code == 200, done.text
+    session.expire_all()
+    invitation = session.exec(select(Invitation).where(Invitation.round_id == round_.id)).one()
+    assert invitation.language == "fr"
+    listed = client.get(f"/admin/rounds/{round_.id}")
+    assert "<td>fr</td>" in listed.text
+    bad = {**form, "csv": "name,email\nDe,de@example.org\n", "language": "de"}
+    refused = client.post(f"/admin/rounds/{round_.id}/invite", data=bad)
+    assert refused.status_code == 422
+    assert 'id="language-error"' in refused.text
+    assert "the survey is not given in &#39;de&#39;" in refused.text
