@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 from app.inputs import Confidence as Confidence
 from app.inputs import Input
 from app.inputs import InviteeCreate as InviteeCreate
+from app.inputs import Language as Language
 from app.inputs import RatingInput as RatingInput
 from app.inputs import RatingStatus as RatingStatus
 from app.inputs import Text as Text
@@ -335,6 +336,17 @@ class NextRoundPublic(_Out):
 
 class RoundProgress(PanelProgress, _Out):
     pass
+
+
+class LanguageChoice(_In):
+    language: Language = Field(examples=["fr"])
+
+
+class ExpertLanguage(_Out):
+    """The language the expert reads the survey in, and the languages it is given in."""
+
+    language: str
+    languages: list[str]
 
 
 class RatingsSave(_In):

@@ -374,6 +374,15 @@ def test_the_expert_api_answers_in_the_invitation_s_language(client, session) ->
     )
     assert saved.status_code == 200, saved.text
     assert saved.json()[0]["language"] == "ar"
+    switched = client.put("/api/expert/language", headers=headers, json={"language": "fr"})
+    assert switched.json() == {"language": "fr", "languages": ["en", "fr", "ar"]}
+    again = client.get("/api/expert/survey", headers=headers).json()
+    assert again["survey"]["items"][0]["label"] == "Résultats d'évaluation avant déploiement"
+    refused = client.put("/api/expert/language", headers=headers, json={"language": "de"})
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "language"
+    malformed = client.put("/api/expert/language", headers=headers, json={"language": "x y"})
+    assert malformed.status_code == 422
 
 
 def test_the_next_delphi_round_keeps_each_expert_s_language(session) -> None:

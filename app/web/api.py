@@ -15,9 +15,11 @@ from app.schemas import (
     DB_INT_MAX,
     AuditPagePublic,
     ErrorPublic,
+    ExpertLanguage,
     InvitationIssued,
     InvitationPublic,
     InvitationsCreate,
+    LanguageChoice,
     LoginPublic,
     LoginRequest,
     MailPreviewPublic,
@@ -784,6 +786,20 @@ def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[
             for (i, d), r in sorted(state.previous.items())
         ],
     }
+
+
+@router.put("/expert/language", tags=["expert"], response_model=ExpertLanguage)
+def expert_language(body: LanguageChoice, expert: Expert, session: SessionDep) -> ExpertLanguage:
+    """Read the survey in another of its languages from now on: its texts here, the pages,
+    the e-mails; your answers record it. A language the survey is not given in is refused."""
+    invitation = invitations.set_invitation_language(
+        session, invitation_id=id_of(expert.invitation), language=body.language
+    )
+    state = responses.load_response_state(
+        session, response_id=id_of(expert.response), language=invitation.language
+    )
+    source = state.source or state.definition
+    return ExpertLanguage(language=state.language, languages=list(source.languages))
 
 
 @router.get("/expert/response", tags=["expert"], response_model=ResponsePublic)

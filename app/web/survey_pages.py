@@ -619,7 +619,6 @@ def choose_language(
 ) -> Response:
     """The expert reads the survey in another of its languages from now on."""
     check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    begin_writing(session)
     invitations.set_invitation_language(
         session, invitation_id=id_of(expert.invitation), language=str(form.get("language", ""))
     )
