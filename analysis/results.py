@@ -541,3 +541,79 @@ class PanelAnalysis:
                 "settings": dict(self.settings),
             }
         )
+
+
+# --- the panel split by the language the survey was read in (analysis/languages.py) -----
+
+
+@dataclass(frozen=True)
+class LanguageDifference(Record):
+    """Do one item's ratings on one dimension differ by language? A Kruskal-Wallis H
+    with its permutation p-value, Holm-adjusted across the round's items and dimensions."""
+
+    item: Hashable
+    dimension: Hashable
+    test: str
+    statistic: float | None
+    df: int | None
+    p_value: float | None
+    p_holm: float | None
+    #: Differs beyond chance: ``p_holm`` below the level the split was run at.
+    flagged: bool
+    n: Mapping[Hashable, int]
+    median: Mapping[Hashable, float | None]
+    n_permutations: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LanguageGroup:
+    """Reliability and consensus of the ratings given in one language (``reason`` when
+    they could not be analysed at all)."""
+
+    language: Hashable
+    n_raters: int
+    n_ratings: int
+    dimensions: Mapping[Hashable, DimensionReliability]
+    items: tuple[ItemConsensus, ...]
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_object(
+            {
+                "language": label(self.language),
+                "n_raters": self.n_raters,
+                "n_ratings": self.n_ratings,
+                "dimensions": {_key(k): v.to_dict() for k, v in self.dimensions.items()},
+                "items": [item.to_dict() for item in self.items],
+                "reason": self.reason,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class LanguageSplit:
+    """The ratings split by language: each language's reliability and consensus, and per
+    item and dimension a test of whether the languages' ratings differ."""
+
+    groups: Mapping[Hashable, LanguageGroup]
+    differences: tuple[LanguageDifference, ...]
+    #: The family-wise level of the Holm procedure.
+    alpha: float
+    #: Ratings that carry no language (given before surveys had languages).
+    n_unknown: int = 0
+
+    @property
+    def flagged(self) -> tuple[LanguageDifference, ...]:
+        return tuple(d for d in self.differences if d.flagged)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_object(
+            {
+                "alpha": self.alpha,
+                "correction": "holm",
+                "n_unknown": self.n_unknown,
+                "groups": {_key(k): v.to_dict() for k, v in self.groups.items()},
+                "differences": [d.to_dict() for d in self.differences],
+            }
+        )

@@ -618,6 +618,13 @@ def invite(
     send: Annotated[
         bool, typer.Option("--send", help="E-mail each expert their link (queued for the worker)")
     ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="The language of the invitations whose CSV row names none (one of the "
+            "survey's languages; default: its first)"
+        ),
+    ] = None,
 ) -> None:
     """Invite experts from a CSV; prints (or writes) each one's secret link, shown once, or
     with --send queues an invitation e-mail to each instead."""
@@ -632,7 +639,9 @@ def invite(
         _fail(exc.message)
     with _session(settings) as session:
         sender = mail.Sender.of(settings) if send else None
-        issued = mail.invite(session, round_id=round_id, invitees=people, sender=sender)
+        issued = mail.invite(
+            session, round_id=round_id, invitees=people, sender=sender, language=language
+        )
         _audit(
             session, "invitations.created", "round", round_id, round_id=round_id, count=len(issued)
         )
@@ -790,6 +799,14 @@ def analyze_file(
     item_group: Annotated[
         str | None, typer.Option(help="Column giving each item's group (reliability per group)")
     ] = None,
+    by_language: Annotated[
+        bool,
+        typer.Option(
+            "--by-language",
+            help="Split by the 'language' column (a round export has it): reliability and "
+            "consensus per language, and the items whose ratings differ by language",
+        ),
+    ] = False,
     rater: Annotated[str, typer.Option(help="Column naming the rater")] = "rater",
     item: Annotated[str, typer.Option(help="Column naming the item")] = "item",
     dimension: Annotated[str, typer.Option(help="Column naming the dimension")] = "dimension",
@@ -805,6 +822,7 @@ def analyze_file(
     ] = None,
 ) -> None:
     """Analyse any tidy ratings CSV (no server, no database). Empty cells are "can't judge"."""
+    from analysis.languages import format_language_text, split_by_language
     from analysis.summary import analyze, format_text
     from analysis.tidy import read_ratings_csv
 
@@ -822,19 +840,30 @@ def analyze_file(
             if item_group not in frame.columns:
                 raise ValueError(f"{file}: no column {item_group!r} for --item-group")
             groups = dict(zip(frame["item"], frame[item_group], strict=True))
-        result = analyze(
-            frame,
-            levels=level,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            minimum_alpha=minimum_alpha,
-            group_by=group_by,
-            item_groups=groups,
-            scales=_scales(scale or [], list(frame["dimension"].unique())),
-        )
+        options: dict[str, Any] = {
+            "levels": level,
+            "n_bootstrap": n_bootstrap,
+            "seed": seed,
+            "minimum_alpha": minimum_alpha,
+            "scales": _scales(scale or [], list(frame["dimension"].unique())),
+        }
+        result = analyze(frame, **options, group_by=group_by, item_groups=groups)
+        split = None
+        if by_language:
+            if "language" not in frame.columns:
+                raise ValueError(f"{file}: no column 'language' for --by-language")
+            split = split_by_language(
+                frame, analyze=lambda part: analyze(part, **options), seed=seed
+            )
     except (OSError, ValueError) as exc:
         _fail(str(exc))
-    _print_result(result, format_text, as_json=as_json)
+    if as_json:
+        document = result.to_dict()
+        if split is not None:
+            document["by_language"] = split.to_dict()
+        _echo(_json_text(document))
+    else:
+        _echo(format_text(result) + ("\n\n" + format_language_text(split) if split else ""))
 
 
 def _scales(specs: list[str], dimensions: list[Any]) -> dict[Any, list[float]] | None:

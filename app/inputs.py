@@ -36,6 +36,9 @@ def _valid_text(value: str) -> str:
 #: A string that both databases can store: every text field of a request uses it.
 Text = Annotated[str, AfterValidator(_valid_text)]
 
+#: A language tag as survey files name them (``fr``, ``ar``, ``pt_BR``).
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$", max_length=16)]
+
 RatingStatus = Literal["value", "cant_judge", "outside_expertise"]
 Confidence = Literal["low", "medium", "high"]
 
@@ -54,6 +57,7 @@ class InviteeCreate(Input):
     email: EmailStr
     organisation: Text | None = Field(default=None, max_length=200, examples=["UK AISI"])
     stakeholder_group: Text | None = Field(default=None, max_length=200, examples=["government"])
+    language: Language | None = Field(default=None, examples=["fr"])
 
 
 class RatingInput(Input):

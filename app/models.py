@@ -217,6 +217,9 @@ class Invitation(SQLModel, table=True):
     created_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True, default=False)
     last_used_at: datetime | None = _ts(nullable=True, default=False)
+    #: The language the expert reads the survey in (one of the survey's ``languages``; the
+    #: expert may switch); None: the survey's source language.
+    language: str | None = Field(default=None, max_length=16)
 
 
 class Response(SQLModel, table=True):
@@ -285,6 +288,9 @@ class Rating(SQLModel, table=True):
     share_rationale: bool = False
     revision: int = 1
     updated_at: datetime = _ts()
+    #: The language the survey was shown in when this answer was saved (None: before
+    #: surveys had languages).
+    language: str | None = Field(default=None, max_length=16)
 
 
 class RatingChange(SQLModel, table=True):

@@ -20,6 +20,7 @@ from pydantic import (
 from app.inputs import Confidence as Confidence
 from app.inputs import Input
 from app.inputs import InviteeCreate as InviteeCreate
+from app.inputs import Language as Language
 from app.inputs import RatingInput as RatingInput
 from app.inputs import RatingStatus as RatingStatus
 from app.inputs import Text as Text
@@ -275,6 +276,7 @@ class InvitationsCreate(_In):
                             "email": "ada@example.org",
                             "organisation": "UK AISI",
                             "stakeholder_group": "government",
+                            "language": "fr",
                         }
                     ]
                 }
@@ -345,6 +347,17 @@ class RoundProgress(PanelProgress, _Out):
     pass
 
 
+class LanguageChoice(_In):
+    language: Language = Field(examples=["fr"])
+
+
+class ExpertLanguage(_Out):
+    """The language the expert reads the survey in, and the languages it is given in."""
+
+    language: str
+    languages: list[str]
+
+
 class RatingsSave(_In):
     model_config = ConfigDict(
         extra="forbid",
@@ -380,6 +393,8 @@ class RatingPublic(_Out):
     share_rationale: bool
     revision: int
     updated_at: datetime
+    #: The language the survey was shown in when the answer was saved.
+    language: str | None = None
 
 
 class ResponsePublic(_Out):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import babel
 import jinja2
 import jinja2.meta
 import yaml
@@ -27,6 +28,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -45,14 +47,16 @@ Measurement = Literal["nominal", "ordinal", "interval", "ratio"]
 #: (value = 0-based position of the tier in ``tiers``).
 HOLISTIC_TIER_KEY = "tier"
 
-#: Largest survey file accepted, in bytes of UTF-8 (the shipped surveys are about 20 KiB).
+#: Largest survey file accepted, in bytes of UTF-8 (the shipped surveys, in three languages,
+#: are 55-70 KiB).
 MAX_SURVEY_FILE_BYTES = 256 * 1024
 
 #: Deepest nesting of lists and mappings accepted (the survey format itself needs 5).
 MAX_NESTING_DEPTH = 64
 
 #: Most YAML nodes (keys, values, lists and mappings) accepted in one file: the shipped
-#: surveys have about 270, and parsing a file costs time in proportion to this count.
+#: surveys have about 640 in three languages, and parsing a file costs time in proportion
+#: to this count.
 MAX_NODES = 5_000
 
 #: At most this many problems are listed for one file; the rest are counted.
@@ -78,6 +82,14 @@ class _LocatedError(ValueError):
         self.bare = message
         prefix = format_path(self.rel_loc)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class _LocatedErrors(ValueError):
+    """Several :class:`_LocatedError` at once (every missing translation, not the first)."""
+
+    def __init__(self, errors: list[_LocatedError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
 
 
 class _Strict(BaseModel):
@@ -272,24 +284,357 @@ class MailTexts(_Strict):
         if text is None:
             return text
         kind = str(info.field_name)
-        environment = mail_environment()
-        allowed = MAIL_VARIABLES[kind]
         for part, template in (("subject", text.subject), ("body", text.body)):
-            try:
-                names = jinja2.meta.find_undeclared_variables(environment.parse(template))
-            except jinja2.TemplateSyntaxError as exc:
-                raise ValueError(f"{part}: {exc.message} (template line {exc.lineno})") from None
-            unknown = sorted(names - allowed)
-            if unknown:
-                raise ValueError(
-                    f"{part} uses {', '.join(unknown)}, which the {kind} e-mail does not "
-                    f"have; it may use {', '.join(sorted(allowed))}"
-                )
-            try:  # what only rendering finds: a sandbox violation, a filter misused
-                environment.from_string(template).render(**_SAMPLE_MAIL_VALUES)
-            except jinja2.TemplateError as exc:
-                raise ValueError(f"{part} cannot be rendered: {exc}") from None
+            check_mail_template(kind, part, template)
         return text
+
+
+def check_mail_template(kind: str, part: str, template: str) -> None:
+    """Refuse an e-mail template (``part`` of the ``kind`` e-mail) that uses a name the
+    e-mail does not have, has a syntax error or cannot be rendered in the sandbox."""
+    environment = mail_environment()
+    allowed = MAIL_VARIABLES[kind]
+    try:
+        names = jinja2.meta.find_undeclared_variables(environment.parse(template))
+    except jinja2.TemplateSyntaxError as exc:
+        raise ValueError(f"{part}: {exc.message} (template line {exc.lineno})") from None
+    unknown = sorted(names - allowed)
+    if unknown:
+        raise ValueError(
+            f"{part} uses {', '.join(unknown)}, which the {kind} e-mail does not "
+            f"have; it may use {', '.join(sorted(allowed))}"
+        )
+    try:  # what only rendering finds: a sandbox violation, a filter misused
+        environment.from_string(template).render(**_SAMPLE_MAIL_VALUES)
+    except jinja2.TemplateError as exc:
+        raise ValueError(f"{part} cannot be rendered: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Translations
+# --------------------------------------------------------------------------------------
+
+#: A language as Babel names it: ``fr``, ``ar``, ``pt_BR``.
+LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")]
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+class ScaleTexts(_Strict):
+    levels: dict[int, Text] = {}
+
+
+class DimensionTexts(_Strict):
+    label: Text | None = None
+    question: Text | None = None
+    scale: ScaleTexts | None = None
+
+
+class ItemTexts(_Strict):
+    label: Text | None = None
+    description: Text | None = None
+
+
+class TierTexts(_Strict):
+    label: Text | None = None
+    description: Text | None = None
+
+
+class HolisticTierTexts(_Strict):
+    question: Text | None = None
+
+
+class MailTextTexts(_Strict):
+    subject: Text | None = None
+    body: Text | None = None
+
+
+class MailTranslations(_Strict):
+    invitation: MailTextTexts | None = None
+    reminder: MailTextTexts | None = None
+    receipt: MailTextTexts | None = None
+
+
+class SurveyTexts(_Strict):
+    """One language's wording of a survey's texts, in the shape of the survey itself with
+    dimensions, items and tiers keyed by their ``key`` and item groups by their source
+    text (``surveys/README.md``, Translations)."""
+
+    title: Text | None = None
+    introduction: Text | None = None
+    dimensions: dict[Key, DimensionTexts] = {}
+    items: dict[Key, ItemTexts] = {}
+    groups: dict[str, Text] = {}
+    tiers: dict[Key, TierTexts] = {}
+    holistic_tier: HolisticTierTexts | None = None
+    mail: MailTranslations | None = None
+
+
+@dataclass(frozen=True)
+class _SourceText:
+    """One translatable text of a survey: where it is, where its translation goes."""
+
+    #: The field in the survey (``items[3].label``), for messages and lines.
+    loc: Loc
+    #: The path below ``translations.<language>`` (``items.model_weights.label``).
+    key_path: tuple[str | int, ...]
+
+
+def _source_texts(definition: SurveyDefinition) -> list[_SourceText]:
+    """Every non-empty text of ``definition`` that each language must translate."""
+    out: list[_SourceText] = []
+    if definition.title.strip():
+        out.append(_SourceText(("title",), ("title",)))
+    if definition.introduction.strip():
+        out.append(_SourceText(("introduction",), ("introduction",)))
+    for i, dim in enumerate(definition.dimensions):
+        for name in ("label", "question"):
+            out.append(_SourceText(("dimensions", i, name), ("dimensions", dim.key, name)))
+        for level in dim.scale.values:
+            out.append(
+                _SourceText(
+                    ("dimensions", i, "scale", "levels", level),
+                    ("dimensions", dim.key, "scale", "levels", level),
+                )
+            )
+    groups: set[str] = set()
+    for i, item in enumerate(definition.items):
+        for name in ("label", "description"):
+            out.append(_SourceText(("items", i, name), ("items", item.key, name)))
+        if item.group is not None and item.group not in groups:
+            groups.add(item.group)
+            out.append(_SourceText(("items", i, "group"), ("groups", item.group)))
+    for i, tier in enumerate(definition.tiers):
+        for name in ("label", "description"):
+            out.append(_SourceText(("tiers", i, name), ("tiers", tier.key, name)))
+    if definition.holistic_tier.enabled:
+        out.append(_SourceText(("holistic_tier", "question"), ("holistic_tier", "question")))
+    for kind in ("invitation", "reminder", "receipt"):
+        if getattr(definition.mail, kind) is not None:
+            for part in ("subject", "body"):
+                out.append(_SourceText(("mail", kind, part), ("mail", kind, part)))
+    return out
+
+
+def _lookup(texts: SurveyTexts, key_path: tuple[str | int, ...]) -> str | None:
+    """The text at ``key_path`` in one language's translations, if given."""
+    node: Any = texts
+    for part in key_path:
+        if node is None:
+            return None
+        if isinstance(node, BaseModel):
+            node = getattr(node, str(part), None)
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:  # pragma: no cover - the shapes above hold only models and dicts
+            return None
+    return node if isinstance(node, str) else None
+
+
+def language_name(language: str, reader: str | None = None) -> str:
+    """The name of ``language`` in the ``reader``'s language, by default its own name for
+    itself ("Français", "العربية"); the tag when Babel does not know it."""
+    try:
+        name = babel.Locale.parse(language).get_display_name(reader or language)
+    except (ValueError, babel.UnknownLocaleError):
+        return language
+    return name[:1].upper() + name[1:] if name else language
+
+
+def _english_name(language: str) -> str:
+    try:
+        return str(babel.Locale.parse(language).get_display_name("en"))
+    except (ValueError, babel.UnknownLocaleError):
+        return language
+
+
+def _translation_problems(definition: SurveyDefinition) -> list[_LocatedError]:
+    """Every language tag Babel does not know, stale key and missing translation."""
+    problems: list[_LocatedError] = []
+    source, *others = definition.languages
+    seen: set[str] = set()
+    for index, language in enumerate(definition.languages):
+        if language in seen:
+            problems.append(_LocatedError(("languages", index), f"{language!r} is listed twice"))
+        seen.add(language)
+        try:
+            babel.Locale.parse(language)
+        except (ValueError, babel.UnknownLocaleError):
+            problems.append(_LocatedError(("languages", index), f"unknown language {language!r}"))
+    for language in definition.translations:
+        if language == source:
+            problems.append(
+                _LocatedError(
+                    ("translations", language),
+                    f"{language!r} is the source language (the first of `languages`): its "
+                    f"texts are the survey's own fields",
+                )
+            )
+        elif language not in others:
+            problems.append(
+                _LocatedError(
+                    ("translations", language),
+                    f"{language!r} is not in `languages` ({', '.join(definition.languages)}); "
+                    f"add it there or remove these translations",
+                )
+            )
+    texts = _source_texts(definition)
+    wanted = {text.key_path for text in texts}
+    for language, given in definition.translations.items():
+        problems.extend(_stale(language, given, wanted))
+        problems.extend(_bad_mail(language, given))
+    for index, language in enumerate(others, start=1):
+        translation = definition.translations.get(language)
+        name = _english_name(language)
+        if translation is None:
+            problems.append(
+                _LocatedError(
+                    ("languages", index),
+                    f"no translations into {language} ({name}): add `translations: "
+                    f"{language}:` with the {len(texts)} texts of the survey",
+                )
+            )
+            continue
+        for text in texts:
+            if _lookup(translation, text.key_path) is None:
+                where = format_path(("translations", language, *text.key_path))
+                problems.append(
+                    _LocatedError(
+                        text.loc, f"missing translation into {language} ({name}): add {where}"
+                    )
+                )
+    return problems
+
+
+def _stale(
+    language: str, translation: SurveyTexts, wanted: set[tuple[str | int, ...]]
+) -> list[_LocatedError]:
+    """Translations of texts the survey does not have (a renamed key, a removed item)."""
+    given: list[tuple[str | int, ...]] = []
+    for name in ("title", "introduction"):
+        if getattr(translation, name) is not None:
+            given.append((name,))
+    for key, dim in translation.dimensions.items():
+        given.extend(
+            ("dimensions", key, name) for name in ("label", "question") if getattr(dim, name)
+        )
+        if dim.scale is not None:
+            given.extend(("dimensions", key, "scale", "levels", v) for v in dim.scale.levels)
+    for key, item in translation.items.items():
+        given.extend(
+            ("items", key, name) for name in ("label", "description") if getattr(item, name)
+        )
+    given.extend(("groups", group) for group in translation.groups)
+    for key, tier in translation.tiers.items():
+        given.extend(
+            ("tiers", key, name) for name in ("label", "description") if getattr(tier, name)
+        )
+    if translation.holistic_tier is not None and translation.holistic_tier.question:
+        given.append(("holistic_tier", "question"))
+    if translation.mail is not None:
+        for kind in ("invitation", "reminder", "receipt"):
+            mail_text = getattr(translation.mail, kind)
+            if mail_text is not None:
+                given.extend(
+                    ("mail", kind, part) for part in ("subject", "body") if getattr(mail_text, part)
+                )
+    return [
+        _LocatedError(
+            ("translations", language, *path),
+            "the survey has no such text to translate (a key renamed or removed? "
+            "a holistic tier or e-mail not enabled?)",
+        )
+        for path in given
+        if path not in wanted
+    ]
+
+
+def _bad_mail(language: str, translation: SurveyTexts) -> list[_LocatedError]:
+    """Translated e-mail templates are checked as the source's are."""
+    problems: list[_LocatedError] = []
+    if translation.mail is None:
+        return problems
+    for kind in ("invitation", "reminder", "receipt"):
+        mail_text = getattr(translation.mail, kind)
+        for part in ("subject", "body"):
+            template = getattr(mail_text, part) if mail_text is not None else None
+            if template is None:
+                continue
+            try:
+                check_mail_template(kind, part, template)
+            except ValueError as exc:
+                problems.append(
+                    _LocatedError(("translations", language, "mail", kind, part), str(exc))
+                )
+    return problems
+
+
+def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefinition:
+    """``definition`` with its texts in the language of ``texts`` (the source's where a
+    text has no translation)."""
+
+    def pick(source: str, path: tuple[str | int, ...]) -> str:
+        return _lookup(texts, path) or source
+
+    dimensions = [
+        dim.model_copy(
+            update={
+                "label": pick(dim.label, ("dimensions", dim.key, "label")),
+                "question": pick(dim.question, ("dimensions", dim.key, "question")),
+                "scale": dim.scale.model_copy(
+                    update={
+                        "levels": {
+                            v: pick(text, ("dimensions", dim.key, "scale", "levels", v))
+                            for v, text in dim.scale.levels.items()
+                        }
+                    }
+                ),
+            }
+        )
+        for dim in definition.dimensions
+    ]
+    items = [
+        item.model_copy(
+            update={
+                "label": pick(item.label, ("items", item.key, "label")),
+                "description": pick(item.description, ("items", item.key, "description")),
+                "group": None if item.group is None else pick(item.group, ("groups", item.group)),
+            }
+        )
+        for item in definition.items
+    ]
+    tiers = [
+        tier.model_copy(
+            update={
+                "label": pick(tier.label, ("tiers", tier.key, "label")),
+                "description": pick(tier.description, ("tiers", tier.key, "description")),
+            }
+        )
+        for tier in definition.tiers
+    ]
+    mail_update: dict[str, MailText] = {}
+    for kind in ("invitation", "reminder", "receipt"):
+        source_mail: MailText | None = getattr(definition.mail, kind)
+        if source_mail is not None:
+            mail_update[kind] = MailText(
+                subject=pick(source_mail.subject, ("mail", kind, "subject")),
+                body=pick(source_mail.body, ("mail", kind, "body")),
+            )
+    holistic = definition.holistic_tier.model_copy(
+        update={"question": pick(definition.holistic_tier.question, ("holistic_tier", "question"))}
+    )
+    result = definition.model_copy(
+        update={
+            "title": pick(definition.title, ("title",)),
+            "introduction": pick(definition.introduction, ("introduction",)),
+            "dimensions": dimensions,
+            "items": items,
+            "tiers": tiers,
+            "holistic_tier": holistic,
+            "mail": definition.mail.model_copy(update=mail_update),
+        }
+    )
+    result._localized = {}  # its own, or it would answer for the source's
+    return result
 
 
 class SurveyDefinition(_Strict):
@@ -310,6 +655,11 @@ class SurveyDefinition(_Strict):
     categories: list[Category] = Field(default_factory=list)
     #: What each tier implies in practice, keyed by tier (all tiers or none).
     decisions: dict[Key, Decision] = Field(default_factory=dict)
+    #: The languages the survey is given in; the first is the one its own fields are in.
+    languages: list[LanguageTag] = Field(default=["en"], min_length=1, max_length=20)
+    #: Each other language's wording of the texts, keyed by language.
+    translations: dict[LanguageTag, SurveyTexts] = {}
+    _localized: dict[str, SurveyDefinition] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> SurveyDefinition:
@@ -328,6 +678,33 @@ class SurveyDefinition(_Strict):
         _check_rule_dimensions(self.tier_rule, by_key)
         _check_thresholds(self.tier_rule, [t.key for t in self.tiers], by_key)
         return self
+
+    @model_validator(mode="after")
+    def _translated(self) -> SurveyDefinition:
+        problems = _translation_problems(self)
+        if problems:
+            raise _LocatedErrors(problems)
+        return self
+
+    @property
+    def source_language(self) -> str:
+        """The language of the survey's own fields (the first of ``languages``)."""
+        return self.languages[0]
+
+    def language_or_source(self, language: str | None) -> str:
+        """``language`` if the survey is given in it, else the source language."""
+        return language if language in self.languages else self.source_language
+
+    def localized(self, language: str | None) -> SurveyDefinition:
+        """The definition with every text in ``language`` (itself for the source language
+        or a language the survey is not given in). Kept once made: pages ask often."""
+        texts = self.translations.get(language) if language else None
+        if texts is None or language is None:
+            return self
+        found = self._localized.get(language)
+        if found is None:
+            found = self._localized[language] = _localized(self, texts)
+        return found
 
     def dimension(self, key: str) -> Dimension:
         return by_key(self.dimensions, key)
@@ -382,6 +759,10 @@ class SurveyDefinition(_Strict):
             for key, unused in _ADDED_ITEM_FIELDS.items():
                 if item.get(key) == unused:
                     del item[key]
+        # A survey in English alone hashes as it did before surveys had languages, so
+        # loading an unchanged file keeps its version.
+        if data["languages"] == ["en"] and not data["translations"]:
+            del data["languages"], data["translations"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def content_sha256(self) -> str:
@@ -748,6 +1129,15 @@ _FRIENDLY = {
 }
 
 
+def _messages(error: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """One Pydantic error as problems: several when a validator found several."""
+    exc = (error.get("ctx") or {}).get("error")
+    if isinstance(exc, _LocatedErrors):
+        loc: Loc = tuple(error["loc"])
+        return [((*loc, *each.rel_loc), each.bare) for each in exc.errors]
+    return [_message(error)]
+
+
 def _message(error: Mapping[str, Any]) -> tuple[Loc, str]:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
@@ -887,12 +1277,14 @@ def parse_survey_text(text: str, *, filename: str) -> SurveyDefinition:
         problems: list[SurveyFileProblem] = []
         seen: set[SurveyFileProblem] = set()
         for error in exc.errors(include_url=False):
-            loc, message = _message(error)
-            loc = _clean_loc(loc, data)
-            problem = SurveyFileProblem(filename, _line_for(loc, lines), format_path(loc), message)
-            if problem not in seen:
-                seen.add(problem)
-                problems.append(problem)
+            for loc, message in _messages(error):
+                loc = _clean_loc(loc, data)
+                problem = SurveyFileProblem(
+                    filename, _line_for(loc, lines), format_path(loc), message
+                )
+                if problem not in seen:
+                    seen.add(problem)
+                    problems.append(problem)
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise SurveyFileError(_capped(filename, problems)) from None
     except (RecursionError, MemoryError):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+from app import i18n
 
 # The templates and static files stay beside the web layer that serves them; this module sits
 # below both the web layer and the services so that the CLI's HTML reports need no web import.
@@ -51,12 +56,58 @@ def percent(value: object) -> str:
     return f"{100 * float(value):.0f}%"  # type: ignore[arg-type]
 
 
+def _language(context: Context) -> str:
+    """The reader's language, as the page put it in its context (English when none)."""
+    language = context.get("language")
+    return language if isinstance(language, str) else i18n.SOURCE_LANGUAGE
+
+
+# One environment serves every request, whatever the reader's language, so the gettext
+# functions read the language from the page's context (``install_gettext_translations``
+# would set one language for every page at once).
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return i18n.catalogue(i18n.interface_language(_language(context))).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    language = i18n.interface_language(_language(context))
+    return i18n.catalogue(language).ngettext(singular, plural, n)
+
+
+@pass_context
+def _when(context: Context, value: datetime | None) -> str:
+    """A moment as the reader's language writes it, in UTC."""
+    return "—" if value is None else i18n.format_when(value, _language(context))
+
+
+@pass_context
+def _decimal(context: Context, value: Any) -> str:
+    """A number with the reader's decimal sign."""
+    return "—" if value is None else i18n.format_number(value, _language(context))
+
+
+@pass_context
+def _share(context: Context, value: Any) -> str:
+    """A share (0.42) as a percentage the reader's way ("42 %" in French)."""
+    return "—" if value is None else i18n.format_percent(float(value), _language(context))
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(["html", "xml"], default_for_string=True),
         trim_blocks=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
+        _gettext, _ngettext, newstyle=True
+    )
+    env.filters["when"] = _when
+    env.filters["decimal"] = _decimal
+    env.filters["share"] = _share
+    env.globals["text_direction"] = i18n.direction
     env.filters["markdown"] = render_markdown
     env.filters["markdown_inline"] = render_markdown_inline
     env.filters["number"] = number

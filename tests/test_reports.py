@@ -302,3 +302,87 @@ def test_report_has_a_rater_severity_section(session, simulated_round):
     )
     data = json.loads(reports.render_report(fitted, "json"))["severity"]
     assert data["reason"] is None and len(data["raters"]) == 10
+
+
+# --- the split by language ------------------------------------------------------------------
+
+
+@pytest.fixture
+def multilingual_round(session):
+    from app.services import surveys
+    from app.survey_files import builtin_surveys_dir, load_survey_file
+
+    path = builtin_surveys_dir() / "aisi-information-sharing.yaml"
+    surveys.load_survey(session, definition=load_survey_file(path), source_name=path.name)
+    round_ = make_round(session, slug="aisi-information-sharing")
+    simulate_panel(session, round_id=round_.id, n_experts=9, seed=5)
+    session.commit()
+    return round_
+
+
+def test_report_splits_reliability_and_consensus_by_language(session, multilingual_round):
+    report = reports.build_report(
+        session, round_id=multilingual_round.id, options=reports.ReportOptions(n_bootstrap=0)
+    )
+    data = report.to_dict()
+    split = data["by_language"]
+    assert sorted(split["groups"]) == ["ar", "en", "fr"]
+    assert [split["groups"][k]["n_raters"] for k in ("ar", "en", "fr")] == [3, 3, 3]
+    assert set(split["groups"]["fr"]["dimensions"]) == {"proprietary", "misuse", "tier"}
+    # One test per item and dimension asked, Holm-adjusted over those defined.
+    assert len(split["differences"]) == 13 * 3
+    defined = [d for d in split["differences"] if d["p_value"] is not None]
+    assert defined and all(d["p_holm"] >= d["p_value"] for d in defined)
+    assert all(d["reason"] for d in split["differences"] if d["p_value"] is None)
+    assert split["correction"] == "holm"
+    json.dumps(data)
+    rows = list(csv.DictReader(io.StringIO(reports.render_report(report, "csv"))))
+    sections = {row["section"] for row in rows}
+    assert {"by_language", "language_differences"} <= sections
+    subjects = {row["subject"] for row in rows if row["section"] == "language_differences"}
+    assert "model_weights/proprietary" in subjects
+    page = reports.render_report(report, "html")
+    assert "<h2>By language</h2>" in page
+    assert "French (fr)" in page and "Arabic (ar)" in page
+    assert "Holm-adjusted" in page
+
+
+def test_a_survey_in_one_language_has_no_split(session, simulated_round):
+    report = reports.build_report(
+        session, round_id=simulated_round.id, options=reports.ReportOptions(n_bootstrap=0)
+    )
+    assert report.to_dict()["by_language"] is None
+    assert "By language" not in reports.render_report(report, "html")
+
+
+def test_the_rating_export_carries_each_answer_s_language(session, multilingual_round):
+    from app.services import exports
+
+    rows = list(
+        csv.DictReader(
+            io.StringIO(exports.export_ratings_csv(session, round_id=multilingual_round.id))
+        )
+    )
+    assert list(rows[0])[-1] == "language"
+    assert {row["language"] for row in rows} == {"en", "fr", "ar"}
+
+
+def test_analyze_splits_an_exported_file_by_language(session, multilingual_round, tmp_path):
+    from app.services import exports
+
+    path = tmp_path / "export.csv"
+    path.write_text(exports.export_ratings_csv(session, round_id=multilingual_round.id))
+    shown = runner.invoke(cli, ["analyze", str(path), "--bootstrap", "0", "--by-language"])
+    assert shown.exit_code == 0, shown.output
+    assert "By language (Kruskal-Wallis permutation tests, Holm-adjusted at 0.05)" in shown.output
+    assert re.search(r"^  fr: 3 raters, \d+ ratings; alpha: ", shown.output, re.M)
+    as_json = runner.invoke(
+        cli, ["analyze", str(path), "--bootstrap", "0", "--by-language", "--json"]
+    )
+    document = json.loads(as_json.output)
+    assert sorted(document["by_language"]["groups"]) == ["ar", "en", "fr"]
+    plain = tmp_path / "plain.csv"
+    pd.read_csv(path).drop(columns="language").to_csv(plain, index=False)
+    refused = runner.invoke(cli, ["analyze", str(plain), "--by-language"])
+    assert refused.exit_code != 0
+    assert "no column 'language' for --by-language" in refused.output

@@ -78,7 +78,7 @@ def create_next_round(
     )
     session.add(round_)
     session.flush()
-    people = _same_panel(session, round_id=round_id)
+    people = _same_panel(session, round_id=round_id, languages=new.languages)
     issued = (
         invitations.invite_experts(session, round_id=id_of(round_), invitees=people)
         if people
@@ -106,10 +106,12 @@ def _check_criteria_kept(criteria: dict[str, Any], new: SurveyDefinition) -> Non
             )
 
 
-def _same_panel(session: Session, *, round_id: int) -> list[InviteeCreate]:
-    """The experts of a round whose invitation was not revoked, as invitees of the next."""
+def _same_panel(session: Session, *, round_id: int, languages: list[str]) -> list[InviteeCreate]:
+    """The experts of a round whose invitation was not revoked, as invitees of the next,
+    each in the language they last read the survey in (when the next round's survey
+    version is given in it)."""
     panel = session.exec(
-        select(ExpertContact, Expert)
+        select(ExpertContact, Expert, Invitation)
         .join(Invitation, col(Invitation.expert_id) == col(ExpertContact.expert_id))
         .join(Expert, col(Expert.id) == col(ExpertContact.expert_id))
         .where(Invitation.round_id == round_id, col(Invitation.revoked_at).is_(None))
@@ -121,8 +123,9 @@ def _same_panel(session: Session, *, round_id: int) -> list[InviteeCreate]:
             email=contact.email,
             organisation=expert.organisation,
             stakeholder_group=expert.stakeholder_group,
+            language=invitation.language if invitation.language in languages else None,
         )
-        for contact, expert in panel
+        for contact, expert, invitation in panel
     ]
 
 

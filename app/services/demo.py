@@ -140,6 +140,8 @@ def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int
             email=f"simulated.{round_id}.{seed}.{i + 1}@example.org",
             organisation=f"Simulated institute {'ABC'[i % 3]}",
             stakeholder_group=("government", "academia", "industry")[i % 3],
+            # A survey given in several languages: the simulated panel reads it in each.
+            language=definition.languages[i % len(definition.languages)],
         )
         for i in range(n_experts)
     ]
@@ -188,7 +190,9 @@ def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int
                 ratings.append(
                     RatingInput(item=item.key, dimension=HOLISTIC_TIER_KEY, value=int(tier))
                 )
-        responses.save_ratings(session, response_id=response.id, ratings=ratings)
+        responses.save_ratings(
+            session, response_id=response.id, ratings=ratings, language=invitation.language
+        )
         responses.submit_response(session, response_id=response.id)
         written += len(ratings)
     return written

@@ -31,6 +31,8 @@ class ExportedRating:
     share_rationale: bool
     response_status: str
     updated_at: str
+    #: The language the survey was shown in when the answer was saved ("" if unknown).
+    language: str
 
 
 EXPORT_COLUMNS = [f.name for f in fields(ExportedRating)]
@@ -70,6 +72,7 @@ def ratings_rows(
             share_rationale=rating.share_rationale,
             response_status=response.status,
             updated_at=rating.updated_at.isoformat(),
+            language=rating.language or "",
         )
         for rating, response, expert in session.exec(query).all()
     ]

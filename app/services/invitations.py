@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
 from app.errors import Conflict, InvalidInput, NotFound
+from app.i18n import N_
 from app.inputs import InviteeCreate
 from app.models import (
     Expert,
@@ -25,11 +26,11 @@ from app.models import (
 from app.security import hash_token, looks_like_token, new_token
 from app.services import ReadModel
 from app.services.csv_out import write_csv
-from app.services.rounds import get_round, panel_rows, response_status
+from app.services.rounds import get_round, panel_rows, response_status, round_definition
 
 # No 0/O, 1/I/L: codes are read aloud and typed from paper.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-UNKNOWN_LINK = "This invitation link is not valid. Ask the survey team for a new one."
+UNKNOWN_LINK = N_("This invitation link is not valid. Ask the survey team for a new one.")
 
 
 @dataclass(frozen=True)
@@ -40,28 +41,44 @@ class IssuedInvitation:
     email: str
     token: str
     round_id: int
+    #: The invitation's language (None: the survey's first).
+    language: str | None = None
 
     def url(self, base_url: str) -> str:
         return f"{base_url}/i/{self.token}"
 
 
 def invite_experts(
-    session: Session, *, round_id: int, invitees: list[InviteeCreate]
+    session: Session,
+    *,
+    round_id: int,
+    invitees: list[InviteeCreate],
+    language: str | None = None,
 ) -> list[IssuedInvitation]:
     """Invite people to a round; returns each one's secret token (never stored, shown once).
 
     An e-mail already known reuses that expert's pseudonymous code, so the same person keeps
-    one code across rounds. All or nothing: one bad row invites nobody.
+    one code across rounds. Each invitation is in the invitee's ``language``, else in
+    ``language``, else in the survey's first; a language the survey is not given in is
+    refused. All or nothing: one bad row invites nobody.
     """
     round_ = get_round(session, round_id=round_id)
     if round_.status == "closed":
         raise Conflict(f"round {round_id} is closed; experts can no longer be invited")
+    languages = round_definition(session, round_).languages
+    if language is not None and language not in languages:
+        raise InvalidInput(_not_offered(language, languages), field="language")
     seen: set[str] = set()
     for index, person in enumerate(invitees):
         email = person.email.lower()
         if email in seen:
             raise InvalidInput(f"{email} is listed twice", field=f"invitees[{index}].email")
         seen.add(email)
+        if person.language is not None and person.language not in languages:
+            raise InvalidInput(
+                f"{email}: {_not_offered(person.language, languages)}",
+                field=f"invitees[{index}].language",
+            )
     issued = []
     for index, person in enumerate(invitees):
         expert = _expert_for(session, person)
@@ -77,18 +94,44 @@ def invite_experts(
                 field=f"invitees[{index}].email",
             )
         token = new_token()
+        chosen = person.language or language
         invitation = Invitation(
-            round_id=round_id, expert_id=id_of(expert), token_hash=hash_token(token)
+            round_id=round_id,
+            expert_id=id_of(expert),
+            token_hash=hash_token(token),
+            language=None if chosen == languages[0] else chosen,
         )
         session.add(invitation)
         session.flush()
         assert invitation.id is not None
         issued.append(
             IssuedInvitation(
-                invitation.id, expert.code, person.name, person.email.lower(), token, round_id
+                invitation.id,
+                expert.code,
+                person.name,
+                person.email.lower(),
+                token,
+                round_id,
+                invitation.language,
             )
         )
     return issued
+
+
+def _not_offered(language: str, languages: list[str]) -> str:
+    return f"the survey is not given in {language!r}; its languages are {', '.join(languages)}"
+
+
+def set_invitation_language(session: Session, *, invitation_id: int, language: str) -> Invitation:
+    """The expert reads the survey in ``language`` from now on (one of its languages)."""
+    invitation = _get(session, invitation_id)
+    round_ = get_round(session, round_id=invitation.round_id)
+    languages = round_definition(session, round_).languages
+    if language not in languages:
+        raise InvalidInput(_not_offered(language, languages), field="language")
+    invitation.language = None if language == languages[0] else language
+    session.add(invitation)
+    return invitation
 
 
 def reissue_invitation(
@@ -108,7 +151,13 @@ def reissue_invitation(
     if not keep_sessions:
         session.exec(delete(WebSession).where(col(WebSession.invitation_id) == invitation_id))
     return IssuedInvitation(
-        invitation_id, expert.code, contact.name, contact.email, token, invitation.round_id
+        invitation_id,
+        expert.code,
+        contact.name,
+        contact.email,
+        token,
+        invitation.round_id,
+        invitation.language,
     )
 
 
@@ -171,6 +220,8 @@ class InvitationSummary(ReadModel):
     revoked_at: datetime | None
     last_used_at: datetime | None
     response_status: str
+    #: The language the expert reads the survey in (None: the survey's first).
+    language: str | None = None
 
 
 def list_invitations(session: Session, *, round_id: int) -> list[InvitationSummary]:
@@ -185,13 +236,15 @@ def list_invitations(session: Session, *, round_id: int) -> list[InvitationSumma
             email=contact.email,
             organisation=expert.organisation,
             response_status=response_status(response),
+            language=inv.language,
         )
         for inv, expert, contact, response in rows
     ]
 
 
 _HEADER_HELP = (
-    "the first line must be the header name,email,organisation (and optionally stakeholder_group)"
+    "the first line must be the header name,email,organisation (and optionally "
+    "stakeholder_group and language)"
 )
 _SAVE_AS_UTF8 = 'save the file as UTF-8 text ("CSV UTF-8" in Excel) and try again'
 
@@ -225,7 +278,8 @@ def read_invitees_csv(
 def parse_invitees_csv(
     text: str, *, filename: str = "invitees.csv", field: str = "csv"
 ) -> list[InviteeCreate]:
-    """Read ``name,email,organisation[,stakeholder_group]`` rows; errors name the line."""
+    """Read ``name,email,organisation[,stakeholder_group][,language]`` rows; errors name
+    the line."""
     # newline="": a lone CR ends a line as CRLF and LF do; quoted fields keep theirs.
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     people = []
@@ -265,6 +319,7 @@ def _invitee(values: dict[str, str], where: str, field: str) -> InviteeCreate:
             email=values.get("email", ""),
             organisation=values.get("organisation"),
             stakeholder_group=values.get("stakeholder_group"),
+            language=values.get("language"),
         )
     except ValidationError as exc:
         first = exc.errors()[0]

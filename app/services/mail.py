@@ -44,9 +44,11 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from app import i18n
 from app.config import Settings, get_settings
 from app.db import session_scope
 from app.errors import InvalidInput, RoundNotOpen
+from app.i18n import N_
 from app.inputs import InviteeCreate
 from app.models import (
     Expert,
@@ -94,8 +96,9 @@ BACKOFF_MAX = timedelta(hours=1)
 # Sandboxed: the texts are data (a survey file may carry its own), never code.
 _TEMPLATES = mail_environment()
 
-INVITATION_SUBJECT = "Invitation: {{ survey_title }}"
-INVITATION_BODY = """\
+# The built-in texts are translated through the interface's catalogues (N_ marks them).
+INVITATION_SUBJECT = N_("Invitation: {{ survey_title }}")
+INVITATION_BODY = N_("""\
 Dear {{ name }},
 
 you are invited to take part in an expert panel: {{ survey_title }} ({{ round_name }}).
@@ -109,10 +112,10 @@ The round closes on {{ closes_at }}.
 You can stop and continue later: open the same link again, on any device.
 
 Thank you.
-"""
+""")
 
-REMINDER_SUBJECT = "Reminder: {{ survey_title }}"
-REMINDER_BODY = """\
+REMINDER_SUBJECT = N_("Reminder: {{ survey_title }}")
+REMINDER_BODY = N_("""\
 Dear {{ name }},
 
 a reminder about the expert panel {{ survey_title }} ({{ round_name }}): so far you have
@@ -128,7 +131,7 @@ not share it, it signs you in):
 Your answers so far are kept: the link takes you back to where you stopped.
 
 Thank you.
-"""
+""")
 
 
 class Transport(Protocol):
@@ -172,7 +175,9 @@ def queue_invitations(
     definition = round_definition(session, round_)
     queued = []
     for invitation in issued:
-        context = _context(round_, definition.title, invitation, sender.base_url)
+        language = definition.language_or_source(invitation.language)
+        local = definition.localized(language)
+        context = _context(round_, local.title, invitation, sender.base_url, language)
         queued.append(
             _queue(
                 session,
@@ -181,7 +186,7 @@ def queue_invitations(
                 invitation,
                 context,
                 mail_from=sender.mail_from,
-                texts=texts_for(definition, "invitation"),
+                texts=texts_for(local, "invitation", language),
             )
         )
     session.flush()
@@ -219,9 +224,11 @@ def queue_reminders(session: Session, *, round_id: int, sender: Sender) -> list[
         issued = reissue_invitation(session, invitation_id=invitation.id, keep_sessions=True)
         _withdraw_unsent(session, invitation.id)
         progress = answered[invitation.expert_code]
-        context = _context(round_, definition.title, issued, sender.base_url)
+        language = definition.language_or_source(issued.language)
+        local = definition.localized(language)
+        context = _context(round_, local.title, issued, sender.base_url, language)
         context.update(answered=progress.answered, expected=progress.expected)
-        texts = texts_for(definition, "reminder")
+        texts = texts_for(local, "reminder", language)
         _queue(
             session, "reminder", round_id, issued, context, mail_from=sender.mail_from, texts=texts
         )
@@ -245,19 +252,23 @@ def _withdraw_unsent(session: Session, invitation_id: int) -> None:
 
 
 def _context(
-    round_: Round, survey_title: str, invitation: IssuedInvitation, base_url: str
+    round_: Round,
+    survey_title: str,
+    invitation: IssuedInvitation,
+    base_url: str,
+    language: str = i18n.SOURCE_LANGUAGE,
 ) -> dict[str, object]:
     return {
         "name": invitation.name,
         "survey_title": survey_title,
         "round_name": round_.name,
         "link": invitation.url(base_url),
-        "closes_at": _utc_text(round_.closes_at),
+        "closes_at": _utc_text(round_.closes_at, language),
     }
 
 
-RECEIPT_SUBJECT = "Received: your answers to {{ survey_title }}"
-RECEIPT_BODY = """\
+RECEIPT_SUBJECT = N_("Received: your answers to {{ survey_title }}")
+RECEIPT_BODY = N_("""\
 Dear {{ name }},
 
 thank you: your answers to {{ survey_title }} ({{ round_name }}) were submitted on
@@ -268,7 +279,7 @@ You need not do anything more. If the survey team reopens your answers, or a fur
 round follows, you will hear from them.
 
 Thank you.
-"""
+""")
 
 _TEXTS = {
     "invitation": (INVITATION_SUBJECT, INVITATION_BODY),
@@ -277,10 +288,17 @@ _TEXTS = {
 }
 
 
-def texts_for(definition: SurveyDefinition, kind: str) -> tuple[str, str]:
-    """(subject, body) templates of one kind of e-mail: the survey file's, or the built-in."""
+def texts_for(
+    definition: SurveyDefinition, kind: str, language: str = i18n.SOURCE_LANGUAGE
+) -> tuple[str, str]:
+    """(subject, body) templates of one kind of e-mail: the survey file's (``definition``
+    is already in the reader's language), or the built-in in ``language``."""
     own = getattr(definition.mail, kind)
-    return (own.subject, own.body) if own is not None else _TEXTS[kind]
+    if own is not None:
+        return own.subject, own.body
+    interface = i18n.interface_language(language)
+    subject, body = _TEXTS[kind]
+    return i18n.translate(interface, subject), i18n.translate(interface, body)
 
 
 def _queue(
@@ -313,10 +331,12 @@ def invite(
     round_id: int,
     invitees: Sequence[InviteeCreate],
     sender: Sender | None,
+    language: str | None = None,
 ) -> list[IssuedInvitation]:
-    """Invite people to a round; given a ``sender``, queue each one's invitation e-mail in
-    the same transaction (the e-mails exist exactly when the invitations do)."""
-    issued = invite_experts(session, round_id=round_id, invitees=list(invitees))
+    """Invite people to a round (in ``language`` where an invitee gives none); given a
+    ``sender``, queue each one's invitation e-mail in the same transaction (the e-mails
+    exist exactly when the invitations do)."""
+    issued = invite_experts(session, round_id=round_id, invitees=list(invitees), language=language)
     if sender is not None:
         queue_invitations(session, round_id=round_id, issued=issued, sender=sender)
     return issued
@@ -376,15 +396,16 @@ def queue_receipt(session: Session, *, response_id: int, sender: Sender) -> Outb
     contact = session.get(ExpertContact, response.expert_id)
     if invitation is None or contact is None:
         return None
-    state = load_response_state(session, response_id=response_id)
+    state = load_response_state(session, response_id=response_id, language=invitation.language)
+    language = state.language
     context = {
         "name": contact.name,
-        "survey_title": definition.title,
+        "survey_title": state.definition.title,
         "round_name": round_.name,
-        "closes_at": _utc_text(round_.closes_at),
+        "closes_at": _utc_text(round_.closes_at, language),
         "answered": state.answered,
         "expected": len(state.expected),
-        "submitted_at": _utc_text(response.submitted_at),
+        "submitted_at": _utc_text(response.submitted_at, language),
     }
     addressee = IssuedInvitation(
         id_of(invitation), "", contact.name, contact.email, "", id_of(round_)
@@ -396,12 +417,18 @@ def queue_receipt(session: Session, *, response_id: int, sender: Sender) -> Outb
         addressee,
         context,
         mail_from=sender.mail_from,
-        texts=texts_for(definition, "receipt"),
+        texts=texts_for(state.definition, "receipt", language),
     )
 
 
-def _utc_text(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at else ""
+def _utc_text(at: datetime | None, language: str = i18n.SOURCE_LANGUAGE) -> str:
+    """A moment in an e-mail: as the reader's language writes it (English: 2026-12-31
+    18:00 UTC, as it always was)."""
+    if at is None:
+        return ""
+    if language == i18n.SOURCE_LANGUAGE:
+        return f"{at:%Y-%m-%d %H:%M} UTC"
+    return i18n.format_when(at, language)
 
 
 @dataclass(frozen=True)

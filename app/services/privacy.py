@@ -36,8 +36,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, delete, exists, select
 
+from app import i18n
 from app.db import first_or_not_found, session_scope
 from app.errors import NotFound
+from app.i18n import N_
 from app.models import (
     ConsentText,
     Expert,
@@ -58,7 +60,7 @@ from app.survey_files import SurveyDefinition
 _log = logging.getLogger("elicit.privacy")
 
 #: What the expert ticks to agree (part of the consent text, which is kept with its hash).
-CONSENT_STATEMENT = (
+CONSENT_STATEMENT = N_(
     "I agree to take part. My answers are stored under a pseudonymous code; my name is never "
     "shown to other experts or in analyses. I can download what is stored about me, withdraw "
     "from this round, or have my name and e-mail erased at any time, as the privacy page "
@@ -74,14 +76,21 @@ WORKER = "worker"
 # --- consent ------------------------------------------------------------------------------
 
 
-def consent_text(definition: SurveyDefinition) -> str:
+def consent_text(definition: SurveyDefinition, language: str | None = None) -> str:
     """The text an expert agrees to in a round: the survey's title and introduction (what
-    they take part in) and the consent statement beside the box they tick."""
+    they take part in) and the consent statement beside the box they tick, in ``language``
+    (the survey's source language when None)."""
+    language = definition.language_or_source(language)
+    local = definition.localized(language)
+    statement = i18n.translate(i18n.interface_language(language), CONSENT_STATEMENT)
     return "\n\n".join(
-        part
-        for part in (definition.title.strip(), definition.introduction.strip(), CONSENT_STATEMENT)
-        if part
+        part for part in (local.title.strip(), local.introduction.strip(), statement) if part
     )
+
+
+def consent_texts(definition: SurveyDefinition) -> list[str]:
+    """The consent text in each of the survey's languages (agreeing to one is agreeing)."""
+    return [consent_text(definition, language) for language in definition.languages]
 
 
 def text_digest(text: str) -> str:

@@ -25,7 +25,7 @@ from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
 from app.services.rounds import RoundDetails, get_round, round_definition, round_details
-from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.templating import STATIC_DIR, make_environment
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from analysis.calibration import TierRule
     from analysis.reference import ReferenceAgreement
-    from analysis.results import PanelAnalysis
+    from analysis.results import LanguageSplit, PanelAnalysis
     from analysis.severity import SeverityResult, TierChange
     from analysis.weighting import WeightingComparison
 
@@ -74,6 +74,9 @@ class RoundReport:
     reference: ReferenceAgreement | None = None
     #: Each item's tier under equal and other expert weightings.
     weighting: WeightingComparison | None = None
+    #: The ratings split by the language they were given in (a survey in one language
+    #: has none).
+    languages: LanguageSplit | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,13 +94,14 @@ class RoundReport:
             "weighting": self.weighting.to_dict() if self.weighting is not None else None,
             # Experts who withdrew: their answers were deleted, so they are in no figure.
             "n_withdrawn": self.settings.get("n_withdrawn", 0),
+            "by_language": self.languages.to_dict() if self.languages is not None else None,
         }
 
 
 #: One rating as the analysis reads it: (rater, item, dimension, value, status, confidence,
-#: organisation, group). Plain tuples: cheap to read in a web worker (no ORM objects, no
-#: pandas) and to send to the computing process, which builds the table.
-RatingTuple = tuple[str, str, str, int | None, str, str | None, str | None, str | None]
+#: organisation, group, language). Plain tuples: cheap to read in a web worker (no ORM
+#: objects, no pandas) and to send to the computing process, which builds the table.
+RatingTuple = tuple[str, str, str, int | None, str, str | None, str | None, str | None, str | None]
 FRAME_COLUMNS = (
     "rater",
     "item",
@@ -107,6 +111,7 @@ FRAME_COLUMNS = (
     "confidence",
     "organisation",
     "group",
+    "language",
 )
 
 
@@ -125,6 +130,7 @@ def analysis_rows(
             col(Rating.confidence),
             col(Expert.organisation),
             col(Expert.stakeholder_group),
+            col(Rating.language),
         )
         .join(Response, col(Response.id) == col(Rating.response_id))
         .join(Expert, col(Expert.id) == col(Response.expert_id))
@@ -154,8 +160,19 @@ def frame_of(rows: list[RatingTuple]) -> pd.DataFrame:
                 CONFIDENCE_WORDS.get(confidence or "", np.nan),
                 organisation or None,
                 group or None,
+                language or None,
             )
-            for rater, item, dimension, value, status, confidence, organisation, group in rows
+            for (
+                rater,
+                item,
+                dimension,
+                value,
+                status,
+                confidence,
+                organisation,
+                group,
+                language,
+            ) in rows
         ],
         columns=list(FRAME_COLUMNS),
     )
@@ -274,6 +291,29 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
         severity=severity,
         reference=reference,
         weighting=weighting_section(frame, inputs.definition, severity, reference),
+        languages=language_section(frame, inputs.definition, inputs.analyze_options),
+    )
+
+
+#: Permutations of each test whether an item's ratings differ by language.
+LANGUAGE_PERMUTATIONS = 2000
+
+
+def language_section(
+    frame: pd.DataFrame, definition: SurveyDefinition, analyze_options: dict[str, Any]
+) -> LanguageSplit | None:
+    """The ratings split by language, for a survey given in more than one."""
+    if len(definition.languages) < 2:
+        return None
+    from analysis.languages import split_by_language
+    from analysis.summary import analyze
+
+    options = {**analyze_options, "group_by": None, "item_groups": None}
+    return split_by_language(
+        frame,
+        analyze=lambda part: analyze(part, **options),
+        n_permutations=LANGUAGE_PERMUTATIONS,
+        seed=analyze_options.get("seed"),
     )
 
 
@@ -382,14 +422,22 @@ def report_csv(report: RoundReport) -> str:
     """Every result as long-format rows: section, subject, statistic, value."""
     rows = []
     data = report.to_dict()
+    by_language = data.get("by_language") or {}
     # Rater severity and the calibration items' agreement: one entry per expert, each with
     # one "reason" for its undefined statistics.
     per_expert = {
         "severity": (data.get("severity") or {}).get("raters"),
         "reference": (data.get("reference") or {}).get("experts"),
     }
-    for section in ("dimensions", "items", "raters", "subgroups", *per_expert):
-        block = per_expert[section] if section in per_expert else data.get(section)
+    sections: list[tuple[str, Any]] = [
+        (section, data.get(section)) for section in ("dimensions", "items", "raters", "subgroups")
+    ]
+    sections += [
+        ("by_language", {k: v for k, v in by_language.items() if k != "differences"}),
+        ("language_differences", by_language.get("differences")),
+        *per_expert.items(),
+    ]
+    for section, block in sections:
         if isinstance(block, dict):
             entries = list(block.items())
         elif isinstance(block, list):
@@ -419,7 +467,8 @@ def _undefined(statistic: str, reasons: Any, flat: dict[str, Any]) -> str | None
 
 def _subject(entry: Any) -> str:
     if isinstance(entry, dict):
-        parts = [str(entry[k]) for k in ("group", "rater", "item", "dimension") if k in entry]
+        keys = ("group", "language", "rater", "item", "dimension")
+        parts = [str(entry[k]) for k in keys if k in entry]
         return "/".join(parts)
     return ""
 
@@ -569,6 +618,9 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             criterion=report.settings["consensus"],
             labels=labels,
             item_labels={i.key: i.label for i in definition.items},
+            language_names={
+                code: f"{language_name(code, 'en')} ({code})" for code in definition.languages
+            },
             figures={
                 name: inline_svg(svg, id_prefix=f"fig-{name}")
                 for name, svg in report_figures(report).items()

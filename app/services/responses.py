@@ -10,11 +10,18 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app import i18n
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.inputs import RatingInput
 from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, id_of, utcnow
-from app.services.privacy import CONSENT_STATEMENT, consent_text, keep_consent_text, text_digest
+from app.services.privacy import (
+    CONSENT_STATEMENT,
+    consent_text,
+    consent_texts,
+    keep_consent_text,
+    text_digest,
+)
 from app.services.rounds import (
     PanelFeedback,
     ensure_accepting,
@@ -42,21 +49,26 @@ class ResponseState:
     previous: dict[tuple[str, str], Rating]
     #: The panel's feedback from the previous round (read once, not per question).
     feedback: PanelFeedback | None
+    #: The language the expert reads the survey in; ``definition`` and ``items`` are in it.
+    language: str = i18n.SOURCE_LANGUAGE
+    #: The definition in the survey's source language (what answers are checked against).
+    source: SurveyDefinition | None = None
 
     @property
     def consent_text(self) -> str:
         """The text the expert agrees to in this round (introduction and statement)."""
-        return consent_text(self.definition)
+        return consent_text(self.source or self.definition, self.language)
 
     @property
     def consent_statement(self) -> str:
         """The sentence beside the box the expert ticks (the end of the consent text)."""
-        return CONSENT_STATEMENT
+        return i18n.translate(i18n.interface_language(self.language), CONSENT_STATEMENT)
 
     @property
     def consented(self) -> bool:
-        """Consent was given to this very text (a changed text is asked for again)."""
-        return has_consented(self.response, self.consent_text)
+        """Consent was given to this very text, in any of the survey's languages (a changed
+        text is asked for again; switching language is not a change)."""
+        return has_consented_any(self.response, consent_texts(self.source or self.definition))
 
     @property
     def missing(self) -> list[tuple[str, str]]:
@@ -107,12 +119,16 @@ def start_response(session: Session, *, invitation: Invitation) -> Response:
     return response
 
 
-def give_consent(session: Session, *, response_id: int) -> Response:
-    """Record the expert's consent to the round's consent text, kept with its SHA-256 (once
-    per text: agreeing again to the same text keeps the first time)."""
+def give_consent(session: Session, *, response_id: int, language: str | None = None) -> Response:
+    """Record the expert's consent to the round's consent text in the language they read
+    it in, kept with its SHA-256 (once per text: agreeing again to the same text, or to
+    the same text in another of the survey's languages, keeps the first time)."""
     response = _locked(session, response_id)
-    text = _current_consent_text(session, response)
-    if not has_consented(response, text):
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    definition = round_definition(session, round_)
+    text = consent_text(definition, language)
+    if not has_consented_any(response, consent_texts(definition)):
         response.consent_sha256 = keep_consent_text(session, text=text)
         response.consent_at = utcnow()
         session.add(response)
@@ -124,21 +140,31 @@ def has_consented(response: Response, text: str) -> bool:
     return response.consent_at is not None and response.consent_sha256 == text_digest(text)
 
 
-def _current_consent_text(session: Session, response: Response) -> str:
+def has_consented_any(response: Response, texts: list[str]) -> bool:
+    """Whether the response's consent was given to one of ``texts``."""
+    return any(has_consented(response, text) for text in texts)
+
+
+def _current_consent_texts(session: Session, response: Response) -> list[str]:
     round_ = session.get(Round, response.round_id)
     assert round_ is not None
-    return consent_text(round_definition(session, round_))
+    return consent_texts(round_definition(session, round_))
 
 
-def load_response_state(session: Session, *, response_id: int) -> ResponseState:
-    """The response with its round, definition and current ratings."""
+def load_response_state(
+    session: Session, *, response_id: int, language: str | None = None
+) -> ResponseState:
+    """The response with its round, definition and current ratings; the definition and
+    items in ``language`` when the survey is given in it."""
     response = session.get(Response, response_id)
     if response is None:
         raise NotFound(f"response {response_id} does not exist")
     round_ = session.get(Round, response.round_id)
     expert = session.get(Expert, response.expert_id)
     assert round_ is not None and expert is not None
-    definition = round_definition(session, round_)
+    source = round_definition(session, round_)
+    language = source.language_or_source(language)
+    definition = source.localized(language)
     ratings = {
         (r.item_key, r.dimension_key): r
         for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
@@ -155,6 +181,8 @@ def load_response_state(session: Session, *, response_id: int) -> ResponseState:
         round_items(round_, definition),
         previous_answers(session, response=response),
         feedback_of(round_),
+        language,
+        source,
     )
 
 
@@ -164,8 +192,11 @@ def save_ratings(
     response_id: int,
     ratings: list[RatingInput],
     changed_by: str = "expert",
+    language: str | None = None,
 ) -> list[Rating]:
-    """Validate and store ratings with their history, all or nothing.
+    """Validate and store ratings with their history, all or nothing; each new or changed
+    answer records ``language``, the language the survey was shown in (the survey's first
+    when None or not one of its languages).
 
     Raises InvalidInput naming ``ratings[i].<field>`` for an unknown item or dimension, a
     value off the scale, or an abstention the dimension does not allow; Conflict when the
@@ -180,6 +211,7 @@ def save_ratings(
             "this response has been submitted and is locked; ask the survey team to reopen it"
         )
     definition = round_definition(session, round_)
+    language = definition.language_or_source(language)
     asked = {item for item, _ in round_cells(round_, definition)}
     checked = [_validated(definition, index, r) for index, r in enumerate(ratings)]
     feedback = feedback_of(round_)  # parsed once per save, not once per answer
@@ -225,6 +257,7 @@ def save_ratings(
                 setattr(rating, key, value)
             rating.revision += 1
         rating.updated_at = now
+        rating.language = language
         session.add(rating)
         changed.append(rating)
         saved.append(rating)
@@ -274,7 +307,7 @@ def _locked_while_accepting(session: Session, response_id: int) -> Response:
 def submit_response(session: Session, *, response_id: int) -> Response:
     """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
     response = _locked_while_accepting(session, response_id)
-    if not has_consented(response, _current_consent_text(session, response)):
+    if not has_consented_any(response, _current_consent_texts(session, response)):
         raise Conflict("consent has not been given; accept the terms on the welcome page first")
     # A conditional UPDATE is the arbiter: whichever transaction flips the status wins.
     result = session.execute(
@@ -388,11 +421,25 @@ def _check_reason(
         return
     where = outside_panel_range(feedback, r.item, r.dimension, r.value)
     if where and not r.rationale.strip():
-        raise InvalidInput(
+        cell = feedback.cell(r.item, r.dimension) if feedback else None
+        assert cell is not None and cell.q1 is not None and cell.q3 is not None
+        raise ReasonRequired(
             f"{r.value} is outside the panel's range in the previous round ({where}); "
             "give a short reason in the rationale",
             field=f"ratings[{index}].rationale",
+            value=r.value,
+            q1=cell.q1,
+            q3=cell.q3,
         )
+
+
+class ReasonRequired(InvalidInput):
+    """A Delphi answer outside the panel's previous middle half came without a reason; the
+    figures travel with it so a page can say it in the expert's language."""
+
+    def __init__(self, message: str, *, field: str, value: int, q1: float, q3: float) -> None:
+        super().__init__(message, field=field)
+        self.value, self.q1, self.q3 = value, q1, q3
 
 
 def _find(session: Session, invitation: Invitation) -> Response | None:

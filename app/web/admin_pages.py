@@ -40,6 +40,7 @@ from app.services import (
     users,
     webhooks,
 )
+from app.survey_files import language_name
 from app.web.deps import ComputeDep
 from app.web.errors import http_status
 from app.web.page_support import (
@@ -117,6 +118,10 @@ def _round_context(page: StaffPage, round_id: int) -> dict[str, Any]:
         "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
         "schedule": schedule.schedule_state(session, round_id=round_id),
         "now": utcnow(),
+        "languages": [
+            (code, language_name(code))
+            for code in rounds.round_definition(session, round_).languages
+        ],
     }
 
 
@@ -130,6 +135,7 @@ def _round_page_with_error(
     typed = {
         "csv": page.text("csv"),
         "delivery": page.text("delivery") or "show",
+        "language": page.text("language"),
         "closes_at": page.text("closes_at"),
     }
     # The schedule form's fields, as typed (local times and the offsets the script sent).
@@ -227,10 +233,17 @@ def admin_invite(round_id: RoundId, page: AdminFormDep) -> Response:
         else:
             people = invitations.parse_invitees_csv(page.text("csv"), filename="pasted list")
         sender = mail.Sender.of(page.settings) if send else None
-        issued = mail.invite(page.session, round_id=round_id, invitees=people, sender=sender)
+        issued = mail.invite(
+            page.session,
+            round_id=round_id,
+            invitees=people,
+            sender=sender,
+            language=page.text("language") or None,
+        )
     except InvalidInput as exc:
-        # The field the message belongs to: the uploaded file or the pasted list.
-        return _round_page_with_error(page, round_id, exc, "file" if exc.field == "file" else "csv")
+        # The field the message belongs to: the language, the uploaded file or the list.
+        where = exc.field if exc.field in ("file", "language") else "csv"
+        return _round_page_with_error(page, round_id, exc, where)
     page.audit("invitations.created", "round", round_id, round_id=round_id, count=len(issued))
     if send:
         return redirect(f"/admin/rounds/{round_id}?queued={len(issued)}&kind=invitation")

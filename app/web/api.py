@@ -16,9 +16,11 @@ from app.schemas import (
     DB_INT_MAX,
     AuditPagePublic,
     ErrorPublic,
+    ExpertLanguage,
     InvitationIssued,
     InvitationPublic,
     InvitationsCreate,
+    LanguageChoice,
     LoginPublic,
     LoginRequest,
     MailPreviewPublic,
@@ -739,10 +741,15 @@ def rating_history_csv(scope: HistoryScopeDep, session: SessionDep, user: StaffU
 
 @router.get("/expert/survey", tags=["expert"])
 def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[type-arg]
-    """The survey definition and round this invitation is for; in a later Delphi round also
-    the panel's anonymous feedback from the previous round and your own earlier answers."""
-    state = responses.load_response_state(session, response_id=id_of(expert.response))
+    """The survey definition and round this invitation is for, its texts in the invitation's
+    language (``language``; every language's texts are under ``survey.translations``); in a
+    later Delphi round also the panel's anonymous feedback from the previous round and your
+    own earlier answers."""
+    state = responses.load_response_state(
+        session, response_id=id_of(expert.response), language=expert.invitation.language
+    )
     return {
+        "language": state.language,
         "round": {
             "id": state.round.id,
             "name": state.round.name,
@@ -767,6 +774,20 @@ def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[
     }
 
 
+@router.put("/expert/language", tags=["expert"], response_model=ExpertLanguage)
+def expert_language(body: LanguageChoice, expert: Expert, session: SessionDep) -> ExpertLanguage:
+    """Read the survey in another of its languages from now on: its texts here, the pages,
+    the e-mails; your answers record it. A language the survey is not given in is refused."""
+    invitation = invitations.set_invitation_language(
+        session, invitation_id=id_of(expert.invitation), language=body.language
+    )
+    state = responses.load_response_state(
+        session, response_id=id_of(expert.response), language=invitation.language
+    )
+    source = state.source or state.definition
+    return ExpertLanguage(language=state.language, languages=list(source.languages))
+
+
 @router.get("/expert/response", tags=["expert"], response_model=ResponsePublic)
 def expert_response(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Your own answers so far, what is still missing, and the response status."""
@@ -777,7 +798,9 @@ def expert_response(expert: Expert, session: SessionDep) -> ResponsePublic:
 @router.post("/expert/consent", tags=["expert"], response_model=ResponsePublic)
 def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
     """Record consent to take part (needed before submitting)."""
-    responses.give_consent(session, response_id=id_of(expert.response))
+    responses.give_consent(
+        session, response_id=id_of(expert.response), language=expert.invitation.language
+    )
     state = responses.load_response_state(session, response_id=id_of(expert.response))
     return _response_out(state)
 
@@ -790,6 +813,7 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
         session,
         response_id=id_of(expert.response),
         ratings=body.ratings,
+        language=expert.invitation.language,
     )
     return [
         RatingPublic(

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+import babel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -14,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import i18n
 from app.errors import (
     Conflict,
     DomainError,
@@ -69,9 +71,34 @@ def error_response(
     if status == 401 and request.url.path.startswith("/admin"):
         return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message}, status_code=status
-    )
+    context: dict[str, Any] = {"status": status, "message": message}
+    if request.url.path.startswith(EXPERT_PATHS):
+        # An expert's error page in their language; a message the catalogue has is
+        # translated, any other stays as the service wrote it.
+        language = reader_language(request)
+        context.update(language=language, message=i18n.translate(language, message))
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+#: Where experts go: their error pages are in their language.
+EXPERT_PATHS = ("/survey", "/i/")
+#: Remembers the expert's language for pages that cannot ask the database (error pages).
+LANGUAGE_COOKIE = "elicit_language"
+
+
+def reader_language(request: Request) -> str:
+    """The interface language for a reader: the one their questionnaire last used, else
+    the best their browser asks for (Accept-Language), else English."""
+    remembered = request.cookies.get(LANGUAGE_COOKIE)
+    if remembered in i18n.INTERFACE_LANGUAGES:
+        return str(remembered)
+    asked = [
+        part.split(";")[0].strip().replace("-", "_")
+        for part in request.headers.get("accept-language", "").split(",")
+        if part.strip()
+    ]
+    found = babel.negotiate_locale(asked, list(i18n.INTERFACE_LANGUAGES))
+    return found or i18n.SOURCE_LANGUAGE
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -26,7 +26,7 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
-from app.web.errors import http_status
+from app.web.errors import http_status, reader_language
 from app.web.page_support import (
     FormDep,
     Refused,
@@ -82,10 +82,16 @@ def survey_privacy_page(
 def _privacy(
     request: Request, caller: Caller, settings: Settings, definition: SurveyDefinition | None
 ) -> Response:
+    # Experts read it in their language (the one their questionnaire last used, else their
+    # browser's); staff pages are in English.
+    language = "en" if caller.user is not None else reader_language(request)
+    if definition is not None:
+        definition = definition.localized(definition.language_or_source(language))
     context = {
         "retention_days": settings.retention_days,
         "privacy_contact": settings.privacy_contact,
         "survey": definition,
+        "language": language,
     }
     return render(request, "privacy.html", context, caller=caller)
 

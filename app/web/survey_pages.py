@@ -12,12 +12,14 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from app import i18n
 from app.db import begin_writing
-from app.errors import DomainError, InvalidInput, NotFound
-from app.models import Rating, id_of
+from app.errors import InvalidInput, NotFound
+from app.i18n import N_
+from app.models import Rating, id_of, utcnow
 from app.schemas import RatingInput, RatingStatus
-from app.services import auth, mail, privacy, responses, rounds, sessions
-from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
+from app.services import auth, invitations, mail, privacy, responses, sessions
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.web.deps import (
     SESSION_COOKIE,
     Expert,
@@ -26,6 +28,7 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
+from app.web.errors import LANGUAGE_COOKIE
 from app.web.page_support import FormDep, form_error, redirect, render, set_session_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -51,21 +54,63 @@ def accept_invitation(
 
 
 def _state(session: Any, expert: Any) -> responses.ResponseState:
-    return responses.load_response_state(session, response_id=expert.response.id)
+    return responses.load_response_state(
+        session, response_id=expert.response.id, language=expert.invitation.language
+    )
+
+
+def _t(state: responses.ResponseState, message: str, **values: object) -> str:
+    """``message`` in the expert's language."""
+    return i18n.translate(i18n.interface_language(state.language), message, **values)
+
+
+def _page(
+    request: Request,
+    template: str,
+    state: responses.ResponseState,
+    context: dict[str, Any],
+    *,
+    caller: Any = None,
+    status: int = 200,
+) -> Response:
+    """An expert's page in their language, with the choice of the survey's languages."""
+    source = state.source or state.definition
+    languages = [(code, language_name(code)) for code in source.languages]
+    page = render(
+        request,
+        template,
+        {**context, "language": state.language, "languages": languages},
+        caller=caller,
+        status=status,
+    )
+    page.set_cookie(
+        LANGUAGE_COOKIE,
+        state.language,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
+    )
+    return page
 
 
 def _can_edit(state: responses.ResponseState) -> tuple[bool, str]:
     if state.round.status == "draft":
-        return False, (
+        return False, _t(
+            state,
             "This round has not opened yet. Your link will work as soon as the survey team "
-            "opens it; until then you can read the introduction and the rubric below."
+            "opens it; until then you can read the introduction and the rubric below.",
         )
     if state.response.status == "submitted":
-        return False, "You have submitted your answers. They can no longer be changed."
-    try:
-        rounds.ensure_accepting(state.round)
-    except DomainError as exc:
-        return False, exc.message[0].upper() + exc.message[1:] + "."
+        return False, _t(state, "You have submitted your answers. They can no longer be changed.")
+    closes_at = state.round.closes_at
+    if state.round.status != "open":
+        return False, _t(state, "This round is closed: answers can no longer be changed.")
+    if closes_at is not None and utcnow() >= closes_at:
+        when = i18n.format_when(closes_at, state.language)
+        return False, _t(
+            state, "This round closed on %(when)s: answers can no longer be changed.", when=when
+        )
     return True, ""
 
 
@@ -78,45 +123,43 @@ def _editable_state(session: Session, expert: Expert) -> tuple[responses.Respons
 @router.get("/survey", response_class=HTMLResponse)
 def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
     state, can_edit, notice = _editable_state(session, expert)
-    return _welcome_page(
+    return _page(
         request,
-        expert,
+        "survey_welcome.html",
         state,
-        can_edit=can_edit,
-        notice=notice,
-        next_item=_first_incomplete(state),
-        percent=round(100 * state.answered / max(1, len(state.expected))),
+        {
+            "state": state,
+            "d": state.definition,
+            "can_edit": can_edit,
+            "notice": notice,
+            "next_item": _first_incomplete(state),
+            "percent": round(100 * state.answered / max(1, len(state.expected))),
+        },
+        caller=expert.caller,
     )
-
-
-def _welcome_page(
-    request: Request,
-    expert: Expert,
-    state: responses.ResponseState,
-    *,
-    status: int = 200,
-    **shown: Any,
-) -> Response:
-    """The welcome page (introduction, rubric, consent or the way back in) with ``shown``."""
-    context = {"state": state, "d": state.definition, **shown}
-    return render(request, "survey_welcome.html", context, caller=expert.caller, status=status)
 
 
 @router.post("/survey/consent")
 def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
     check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    state = _state(session, expert)
     if form.get("consent") != "yes":
-        return _welcome_page(
+        return _page(
             request,
-            expert,
-            _state(session, expert),
+            "survey_welcome.html",
+            state,
+            {
+                "state": state,
+                "d": state.definition,
+                "can_edit": True,
+                "notice": "",
+                "next_item": 1,
+                "error": _t(state, "Tick the box to say you agree before you start."),
+            },
+            caller=expert.caller,
             status=422,
-            can_edit=True,
-            notice="",
-            next_item=1,
-            error="Tick the box to say you agree before you start.",
         )
-    responses.give_consent(session, response_id=id_of(expert.response))
+    responses.give_consent(session, response_id=id_of(expert.response), language=state.language)
     return redirect("/survey/items/1")
 
 
@@ -131,7 +174,7 @@ def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]
     definition = state.definition
     items = state.items
     if not 1 <= number <= len(items):
-        raise _NoSuchItem(len(items))
+        raise _NoSuchItem(_t(state, _NO_SUCH_ITEM, count=len(items)))
     item = items[number - 1]
     return {
         "state": state,
@@ -146,9 +189,11 @@ def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]
     }
 
 
+_NO_SUCH_ITEM = N_("There is no such item; this survey has items 1 to %(count)s.")
+
+
 class _NoSuchItem(NotFound):
-    def __init__(self, count: int) -> None:
-        super().__init__(f"There is no such item; this survey has items 1 to {count}.")
+    pass
 
 
 @dataclass(frozen=True)
@@ -165,12 +210,14 @@ class _Question:
     is_tier: bool = False
     #: How an answer is named in a sentence ("2 (Some)", "Gray area").
     names: dict[int, str] = field(default_factory=dict)
+    #: The interface language, for the names of abstentions.
+    language: str = i18n.SOURCE_LANGUAGE
 
     def answer_text(self, rating: Rating) -> str:
         if rating.status == "cant_judge":
-            return "can't judge"
+            return i18n.translate(self.language, "can't judge")
         if rating.status == "outside_expertise":
-            return "outside my expertise"
+            return i18n.translate(self.language, "outside my expertise")
         assert rating.value is not None
         return self.names.get(rating.value, str(rating.value))
 
@@ -181,7 +228,8 @@ class _Question:
         return self.answer_text(rating)
 
 
-def _questions(definition: SurveyDefinition) -> list[_Question]:
+def _questions(definition: SurveyDefinition, language: str) -> list[_Question]:
+    language = i18n.interface_language(language)
     questions = []
     for dim in definition.dimensions:
         levels = [(v, dim.scale.levels[v]) for v in dim.scale.values]
@@ -194,19 +242,21 @@ def _questions(definition: SurveyDefinition) -> list[_Question]:
                 dim.allow_cant_judge,
                 dim.allow_outside_expertise,
                 names={v: f"{v} ({_shorten(text)})" for v, text in levels},
+                language=language,
             )
         )
     if definition.holistic_tier.enabled:
         questions.append(
             _Question(
                 HOLISTIC_TIER_KEY,
-                "Overall tier",
+                i18n.translate(language, "Overall tier"),
                 definition.holistic_tier.question,
                 [(i, f"{t.label}: {t.description}") for i, t in enumerate(definition.tiers)],
                 True,
                 True,
                 is_tier=True,
                 names={i: t.label for i, t in enumerate(definition.tiers)},
+                language=language,
             )
         )
     return questions
@@ -226,7 +276,7 @@ def _dimension_views(
     item_key: str,
     submitted: dict[str, dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    return [_view(q, state, item_key, submitted) for q in _questions(definition)]
+    return [_view(q, state, item_key, submitted) for q in _questions(definition, state.language)]
 
 
 def _as_form(rating: Rating) -> dict[str, str]:
@@ -301,9 +351,10 @@ def item_page(number: int, request: Request, expert: Expert, session: SessionDep
     state, can_edit, notice = _editable_state(session, expert)
     ctx = _item_context(state, number)
     share = any(r.share_rationale for (i, _), r in state.ratings.items() if i == ctx["item"].key)
-    return render(
+    return _page(
         request,
         "survey_item.html",
+        state,
         {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": {}},
         caller=expert.caller,
     )
@@ -329,7 +380,9 @@ def save_item(
         submitted[key] = {"answer": answer, "confidence": confidence, "rationale": rationale}
         if not answer:
             if rationale.strip() or confidence:
-                errors[key] = "Choose a level, or say you can't judge, to save this note."
+                errors[key] = _t(
+                    state, "Choose a level, or say you can't judge, to save this note."
+                )
             continue
         try:
             status: RatingStatus
@@ -340,7 +393,7 @@ def save_item(
             else:
                 status, value = "value", int(answer)
         except ValueError:
-            errors[key] = "Choose one of the levels shown."
+            errors[key] = _t(state, "Choose one of the levels shown.")
             continue
         try:
             ratings.append(
@@ -356,14 +409,15 @@ def save_item(
             )
         except ValidationError as exc:
             errors[key] = form_error(exc).message
-    saved = _save_what_is_valid(session, expert, ratings, errors)
+    saved = _save_what_is_valid(session, expert, state, ratings, errors)
     if errors:
         ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
         can_edit, notice = _can_edit(state)
         labels = {v["key"]: v["label"] for v in ctx["dimensions"]}
-        return render(
+        return _page(
             request,
             "survey_item.html",
+            state,
             {
                 **ctx,
                 "can_edit": can_edit,
@@ -386,7 +440,11 @@ def save_item(
 
 
 def _save_what_is_valid(
-    session: Any, expert: Any, ratings: list[RatingInput], errors: dict[str, str]
+    session: Any,
+    expert: Any,
+    state: responses.ResponseState,
+    ratings: list[RatingInput],
+    errors: dict[str, str],
 ) -> list[RatingInput]:
     """Save the page's valid answers even when others on it need fixing; each refused one
     gets its message next to its question (field "ratings[i].<name>"). The checks all run
@@ -394,24 +452,44 @@ def _save_what_is_valid(
     pending = [r for r in ratings if r.dimension not in errors]
     while pending:
         try:
-            responses.save_ratings(session, response_id=id_of(expert.response), ratings=pending)
+            responses.save_ratings(
+                session,
+                response_id=id_of(expert.response),
+                ratings=pending,
+                language=state.language,
+            )
             return pending
         except InvalidInput as exc:
             index = re.match(r"ratings\[(\d+)\]", exc.field or "")
             if index is None:
-                errors["_form"] = exc.message[0].upper() + exc.message[1:]
+                errors["_form"] = _sentence(state, exc)
                 return []
             refused = pending.pop(int(index.group(1)))
-            errors[refused.dimension] = exc.message[0].upper() + exc.message[1:]
+            errors[refused.dimension] = _sentence(state, exc)
     return []
+
+
+def _sentence(state: responses.ResponseState, exc: InvalidInput) -> str:
+    """A refusal of the service as a sentence in the expert's language."""
+    if isinstance(exc, responses.ReasonRequired):
+        return _t(
+            state,
+            "%(value)s is outside the panel's range in the previous round (the panel's middle "
+            "half lay between %(q1)s and %(q3)s); give a short reason in the rationale.",
+            value=exc.value,
+            q1=i18n.format_number(exc.q1, state.language),
+            q3=i18n.format_number(exc.q3, state.language),
+        )
+    return exc.message[0].upper() + exc.message[1:]
 
 
 @router.get("/survey/review", response_class=HTMLResponse)
 def review(request: Request, expert: Expert, session: SessionDep) -> Response:
     state, can_edit, notice = _editable_state(session, expert)
-    return render(
+    return _page(
         request,
         "survey_review.html",
+        state,
         _review_context(state, can_edit, notice),
         caller=expert.caller,
     )
@@ -419,7 +497,7 @@ def review(request: Request, expert: Expert, session: SessionDep) -> Response:
 
 def _review_context(state: responses.ResponseState, can_edit: bool, notice: str) -> dict[str, Any]:
     definition = state.definition
-    questions = {q.key: q for q in _questions(definition)}
+    questions = {q.key: q for q in _questions(definition, state.language)}
     carried = set(state.carried)
     missing_by_item: list[dict[str, Any]] = []
     carried_by_item: list[dict[str, Any]] = []
@@ -467,8 +545,12 @@ def submit(
 @router.get("/survey/thanks", response_class=HTMLResponse)
 def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
     state = _state(session, expert)
-    return render(
-        request, "survey_thanks.html", {"state": state, "d": state.definition}, caller=expert.caller
+    return _page(
+        request,
+        "survey_thanks.html",
+        state,
+        {"state": state, "d": state.definition},
+        caller=expert.caller,
     )
 
 
@@ -498,8 +580,13 @@ def _withdraw_page(
     request: Request, expert: Expert, state: responses.ResponseState, *, error: str = ""
 ) -> Response:
     context = {"state": state, "round_name": state.round.name, "done": None, "error": error}
-    return render(
-        request, "survey_withdraw.html", context, caller=expert.caller, status=422 if error else 200
+    return _page(
+        request,
+        "survey_withdraw.html",
+        state,
+        context,
+        caller=expert.caller,
+        status=422 if error else 200,
     )
 
 
@@ -509,10 +596,32 @@ def withdraw(request: Request, expert: Expert, session: SessionDep, form: FormDe
     state = _state(session, expert)
     if form.get("confirm") != "yes":
         return _withdraw_page(
-            request, expert, state, error="Tick the box to confirm that you withdraw."
+            request, expert, state, error=_t(state, "Tick the box to confirm that you withdraw.")
         )
     done = privacy.withdraw_from_round(session, response_id=id_of(expert.response))
-    context = {"done": done, "round_name": state.round.name, "title": state.definition.title}
+    context = {
+        "done": done,
+        "round_name": state.round.name,
+        "title": state.definition.title,
+        "language": state.language,
+    }
     page = render(request, "survey_withdraw.html", context)
     page.delete_cookie(SESSION_COOKIE)
     return page
+
+
+# --- the expert's language ------------------------------------------------------------------
+
+
+@router.post("/survey/language")
+def choose_language(
+    request: Request, expert: Expert, session: SessionDep, form: FormDep
+) -> Response:
+    """The expert reads the survey in another of its languages from now on."""
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    invitations.set_invitation_language(
+        session, invitation_id=id_of(expert.invitation), language=str(form.get("language", ""))
+    )
+    back = str(form.get("next", ""))
+    # Only a page of the questionnaire: never a redirect to another site.
+    return redirect(back if re.fullmatch(r"/survey(/[a-z0-9/-]*)?", back) else "/survey")

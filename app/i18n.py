@@ -1,0 +1,95 @@
+"""The languages of what an expert reads: the interface's own texts through gettext
+catalogues (Babel; ``app/locale/<language>/LC_MESSAGES/messages.po``, compiled to ``.mo``),
+the text direction, and dates and numbers written the language's way.
+
+English is the language the texts are written in; French and Arabic are shipped complete.
+A survey given in another language shows its own texts in that language and the
+interface's texts in English.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext as _gettext
+from datetime import UTC, datetime
+from pathlib import Path
+
+import babel
+import babel.dates
+import babel.numbers
+from babel.support import Translations
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+#: The language the interface's texts are written in.
+SOURCE_LANGUAGE = "en"
+#: The languages the interface is shipped in, each complete.
+INTERFACE_LANGUAGES = ("en", "fr", "ar")
+
+
+def N_(message: str) -> str:
+    """Mark a constant for translation where it is defined; it is translated where shown."""
+    return message
+
+
+@functools.cache
+def catalogue(language: str) -> _gettext.NullTranslations:
+    """The interface's translations into ``language`` (none: the English texts)."""
+    if language == SOURCE_LANGUAGE or language not in INTERFACE_LANGUAGES:
+        return _gettext.NullTranslations()
+    return Translations.load(str(LOCALE_DIR), [language], DOMAIN)
+
+
+def translate(language: str, message: str, **values: object) -> str:
+    """``message`` in ``language``, with ``%(name)s`` placeholders filled from ``values``."""
+    text = catalogue(language).gettext(message)
+    return text % values if values else text
+
+
+def translate_plural(language: str, singular: str, plural: str, n: int, **values: object) -> str:
+    """The form of ``singular``/``plural`` for ``n`` in ``language`` (``%(num)d`` is n)."""
+    text = catalogue(language).ngettext(singular, plural, n)
+    return text % {"num": n, **values}
+
+
+def interface_language(language: str | None) -> str:
+    """The language the interface's texts are shown in for a reader of ``language``."""
+    return language if language in INTERFACE_LANGUAGES else SOURCE_LANGUAGE
+
+
+@functools.cache
+def direction(language: str) -> str:
+    """``rtl`` for a language written right to left (Arabic, Hebrew, ...), else ``ltr``."""
+    try:
+        order = babel.Locale.parse(language).character_order
+    except (ValueError, babel.UnknownLocaleError):
+        return "ltr"
+    return "rtl" if order == "right-to-left" else "ltr"
+
+
+def format_when(value: datetime, language: str) -> str:
+    """A moment in UTC as the language writes a date and time ("31 décembre 2026, 18:00 UTC")."""
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    locale = _locale(language)
+    day = babel.dates.format_date(moment.astimezone(UTC), "long", locale=locale)
+    time = babel.dates.format_time(moment, "HH:mm", tzinfo=UTC, locale=locale)
+    glue = str(babel.Locale.parse(locale).datetime_formats["medium"])  # "{1}, {0}"
+    return f"{glue.replace('{1}', day).replace('{0}', time)} UTC"
+
+
+def format_number(value: float | int, language: str) -> str:
+    """A number with the language's decimal sign ("3,5" in French)."""
+    return babel.numbers.format_decimal(value, locale=_locale(language))
+
+
+def format_percent(value: float, language: str) -> str:
+    """A share (0.42) as the language writes a percentage ("42 %" in French)."""
+    return babel.numbers.format_percent(value, locale=_locale(language))
+
+
+def _locale(language: str) -> str:
+    try:
+        babel.Locale.parse(language)
+    except (ValueError, babel.UnknownLocaleError):
+        return SOURCE_LANGUAGE
+    return language
