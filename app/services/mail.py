@@ -631,16 +631,16 @@ def _record(
         ).one()
         if row.status != "sending" or row.lease_until != lease:
             return row.status  # the lease ran out and another worker took it over
-        row.lease_until = None
-        if outcome == "sent":
-            row.status, row.sent_at, row.last_error = "sent", now, ""
-        elif outcome == "failed" or row.attempts >= MAX_ATTEMPTS:
-            row.status, row.last_error = "failed", error[:2000]
-        else:
-            row.status, row.last_error = "queued", error[:2000]
-            row.next_attempt_at = now + min(timedelta(minutes=2 ** (row.attempts - 1)), BACKOFF_MAX)
+        status = outbox.settle(
+            row,
+            outcome=outcome,
+            error=error,
+            now=now,
+            max_attempts=MAX_ATTEMPTS,
+            backoff_max=BACKOFF_MAX,
+        )
         session.add(row)
-        return row.status
+        return status
 
 
 # --- what admins see ------------------------------------------------------------------------

@@ -48,3 +48,26 @@ def claim_due(
         session.add(row)
         claimed.append((id_of(row), until))
     return claimed
+
+
+def settle(
+    row: OutboxMessage | WebhookDelivery,
+    *,
+    outcome: str,
+    error: str,
+    now: datetime,
+    max_attempts: int,
+    backoff_max: timedelta,
+) -> str:
+    """Record how sending a claimed row went: ``sent``; ``failed`` for good (or after
+    ``max_attempts``); else queued again after 1, 2, 4 ... minutes (at most
+    ``backoff_max``). Returns the row's new status; the caller holds its lock."""
+    row.lease_until = None
+    if outcome == "sent":
+        row.status, row.sent_at, row.last_error = "sent", now, ""
+    elif outcome == "failed" or row.attempts >= max_attempts:
+        row.status, row.last_error = "failed", error[:2000]
+    else:
+        row.status, row.last_error = "queued", error[:2000]
+        row.next_attempt_at = now + min(timedelta(minutes=2 ** (row.attempts - 1)), backoff_max)
+    return row.status

@@ -123,19 +123,29 @@ def _editable_state(session: Session, expert: Expert) -> tuple[responses.Respons
 @router.get("/survey", response_class=HTMLResponse)
 def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
     state, can_edit, notice = _editable_state(session, expert)
-    return _page(
+    return _welcome_page(
         request,
-        "survey_welcome.html",
+        expert,
         state,
-        {
-            "state": state,
-            "d": state.definition,
-            "can_edit": can_edit,
-            "notice": notice,
-            "next_item": _first_incomplete(state),
-            "percent": round(100 * state.answered / max(1, len(state.expected))),
-        },
-        caller=expert.caller,
+        can_edit=can_edit,
+        notice=notice,
+        next_item=_first_incomplete(state),
+        percent=round(100 * state.answered / max(1, len(state.expected))),
+    )
+
+
+def _welcome_page(
+    request: Request,
+    expert: Expert,
+    state: responses.ResponseState,
+    *,
+    status: int = 200,
+    **shown: Any,
+) -> Response:
+    """The welcome page (introduction, rubric, consent or the way back in) with ``shown``."""
+    context = {"state": state, "d": state.definition, **shown}
+    return _page(
+        request, "survey_welcome.html", state, context, caller=expert.caller, status=status
     )
 
 
@@ -144,19 +154,14 @@ def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep
     check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
     state = _state(session, expert)
     if form.get("consent") != "yes":
-        return _page(
+        return _welcome_page(
             request,
-            "survey_welcome.html",
+            expert,
             state,
-            {
-                "state": state,
-                "d": state.definition,
-                "can_edit": True,
-                "notice": "",
-                "next_item": 1,
-                "error": _t(state, "Tick the box to say you agree before you start."),
-            },
-            caller=expert.caller,
+            can_edit=True,
+            notice="",
+            next_item=1,
+            error=_t(state, "Tick the box to say you agree before you start."),
             status=422,
         )
     responses.give_consent(session, response_id=id_of(expert.response), language=state.language)
