@@ -162,6 +162,7 @@ Raters: TypeAlias = Literal["sampled", "fixed"]
 RATERS: tuple[Raters, ...] = ("sampled", "fixed")
 
 _Z = scipy.stats.norm.ppf([0.025, 0.975])
+_Z_975 = float(scipy.stats.norm.ppf(0.975))
 
 
 def _check_raters(raters: object) -> Raters:
@@ -181,16 +182,30 @@ def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArr
     return counts.reshape(n_bootstrap, n).astype(float)
 
 
+#: The interaction of items and raters is estimated on at most this many items x this
+#: many raters (drawn at random from larger panels): see :func:`_interaction_variance`.
+_GRID = 64
+
+
 @dataclass(frozen=True)
 class _Draws:
-    """Bootstrap draws of the items (B, units) and, unless raters are fixed, the raters."""
+    """Bootstrap draws of the items (B, units) and, unless raters are fixed, the raters,
+    with the items and raters of the grid on which their interaction is estimated."""
 
     items: FloatArray
     raters: FloatArray | None
+    grid: tuple[IntArray, IntArray] | None = None
 
     @property
     def size(self) -> int:
         return int(self.items.shape[0])
+
+
+def _grid_part(n: int, rng: np.random.Generator) -> IntArray:
+    """Every index below n when there are at most _GRID, else _GRID of them at random."""
+    if n <= _GRID:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=_GRID, replace=False))
 
 
 def _draws(
@@ -200,7 +215,11 @@ def _draws(
     items = _draw_counts(units.size, n_bootstrap, rng)
     if raters == "fixed":
         return _Draws(items=items, raters=None)
-    return _Draws(items=items, raters=_draw_counts(data.n_raters, n_bootstrap, rng))
+    drawn = _draw_counts(data.n_raters, n_bootstrap, rng)
+    grid = None
+    if n_bootstrap:
+        grid = (_grid_part(units.size, rng), _grid_part(data.n_raters, rng))
+    return _Draws(items=items, raters=drawn, grid=grid)
 
 
 def _rated_values(data: DimensionData) -> RatedValues:
@@ -260,43 +279,122 @@ def _left_out(n: int, n_other: int, *, raters: bool) -> _Rows:
 
 @dataclass(frozen=True)
 class _Replicates:
-    """Per coefficient: bootstrap replicates and the jackknife values of each facet."""
+    """Per coefficient: bootstrap replicates and, raters fixed, the jackknife over items
+    (BCa), or, raters sampled, the two-way variance of the estimate (normal interval)."""
 
     bootstrap: dict[str, FloatArray]
     jackknife: dict[str, tuple[FloatArray, ...]]
+    variance: dict[str, float] | None = None
+
+    def interval(self, name: str, estimate: float, minimum: float | None = None) -> _Interval:
+        """The 95% interval of one coefficient (and P below ``minimum``)."""
+        if self.variance is None:
+            return _bca_interval(estimate, self.bootstrap[name], self.jackknife[name], minimum)
+        return _normal_interval(estimate, self.bootstrap[name], self.variance[name], minimum)
+
+
+def _left_out_pairs(grid: tuple[IntArray, IntArray], n_units: int, n_raters: int) -> _Rows:
+    """Rows leaving out one item and one rater of the grid each (items major)."""
+    items, raters = grid
+
+    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray | None]:
+        index = np.arange(start, stop)
+        unit_weights = np.ones((stop - start, n_units))
+        unit_weights[np.arange(stop - start), items[index // raters.size]] = 0.0
+        rater_weights = np.ones((stop - start, n_raters))
+        rater_weights[np.arange(stop - start), raters[index % raters.size]] = 0.0
+        return unit_weights, rater_weights
+
+    return rows
+
+
+def _interaction_variance(values: FloatArray, shape: tuple[int, int], n: tuple[int, int]) -> float:
+    """The rater x item part of the estimate's variance, from the two-way jackknife.
+
+    ``values`` are the estimates leaving out item i and rater r for the grid's
+    k_I x k_R pairs (items major), ``n`` = (N items, n raters). For a mean of the table,
+    theta_(-i,-r) double-centred over the grid is e_ir / ((N - 1)(n - 1)) with e the
+    interaction residual, so sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1)) estimates
+    its variance s_e^2 and s_e^2 / (N n) is its part of the variance of the estimate
+    (the delta method carries this over to smooth functions such as alpha). Items or
+    raters of the grid with an undefined estimate are left out; 0 when fewer than two of
+    either remain.
+    """
+    table = values.reshape(shape)
+    defined = np.isfinite(table)
+    rows = defined.all(axis=1)
+    table = table[rows]
+    table = table[:, np.isfinite(table).all(axis=0)]
+    k_items, k_raters = table.shape
+    if k_items < 2 or k_raters < 2:
+        return 0.0
+    centred = table - table.mean(axis=0) - table.mean(axis=1)[:, None] + table.mean()
+    n_items, n_raters = n
+    scale = (n_items - 1.0) ** 2 * (n_raters - 1.0) ** 2
+    residual = float((centred**2).sum()) * scale / ((k_items - 1.0) * (k_raters - 1.0))
+    return float(residual / (n_items * n_raters))
+
+
+def _two_way_variance(item_part: FloatArray, rater_part: FloatArray, interaction: float) -> float:
+    """Variance of the estimate: the summed deviations' variance less one interaction.
+
+    The item deviations vary as V_I = A + E (the items' part plus the rater x item part
+    E), the rater deviations as V_R = B + E, and the estimate as A + B + E: their sum
+    counts E twice (McCullagh 2000; Owen 2007), so E is taken out once. E is capped at
+    min(V_I, V_R), which each facet's variance contains.
+    """
+    v_items, v_raters = float(np.var(item_part)), float(np.var(rater_part))
+    e = min(max(interaction, 0.0), v_items, v_raters)
+    return max(v_items + v_raters - e, 0.0)
 
 
 def _replicates(
     batch: _Batch, table: RatedValues, draws: _Draws, point: Mapping[str, float]
 ) -> _Replicates:
-    """Item and rater replicates combined, and the jackknife of both facets.
+    """Bootstrap replicates of each coefficient, with what its interval needs.
 
-    A replicate is theta + c_I (theta*_items - theta) + c_R (theta*_raters - theta):
-    the deviations of an item bootstrap (raters kept) and of a rater bootstrap (items
-    kept), drawn independently and added; c = sqrt(n / (n - 1)) undoes the bootstrap's
-    shrinkage of a variance by (n - 1) / n. With fixed raters only the item part is used.
+    Raters fixed: the item bootstrap and the jackknife over items (for BCa). Raters
+    sampled: theta + c_I (theta*_items - theta) + c_R (theta*_raters - theta), the
+    deviations of an item bootstrap (raters kept) and of an independent rater bootstrap
+    (items kept) added, c = sqrt(n / (n - 1)) undoing the bootstrap's shrinkage of a
+    variance by (n - 1) / n; and the variance of the estimate, that of these replicates
+    less the rater x item part they count twice (:func:`_two_way_variance`), estimated
+    by the two-way jackknife (:func:`_interaction_variance`).
     """
     cells = table.cells
     n_units, n_raters = table.n_units, table.n_raters
     by_items = _chunked(batch, draws.size, _given(draws.items, n_raters, raters=False), cells)
-    jackknife_items = _chunked(batch, n_units, _left_out(n_units, n_raters, raters=False), cells)
     c_items = np.sqrt(n_units / max(n_units - 1.0, 1.0))
-    combined = {
-        name: point[name] + c_items * (values - point[name]) for name, values in by_items.items()
-    }
-    jackknife: dict[str, tuple[FloatArray, ...]] = {
-        name: (values,) for name, values in jackknife_items.items()
-    }
-    if draws.raters is not None:
-        by_raters = _chunked(batch, draws.size, _given(draws.raters, n_units, raters=True), cells)
-        jackknife_raters = _chunked(
-            batch, n_raters, _left_out(n_raters, n_units, raters=True), cells
+    item_part = {name: c_items * (values - point[name]) for name, values in by_items.items()}
+    if draws.raters is None:
+        jackknife = _chunked(batch, n_units, _left_out(n_units, n_raters, raters=False), cells)
+        return _Replicates(
+            bootstrap={name: point[name] + part for name, part in item_part.items()},
+            jackknife={name: (values,) for name, values in jackknife.items()},
         )
-        c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
-        for name, values in by_raters.items():
-            combined[name] = combined[name] + c_raters * (values - point[name])
-            jackknife[name] = (*jackknife[name], jackknife_raters[name])
-    return _Replicates(bootstrap=combined, jackknife=jackknife)
+    by_raters = _chunked(batch, draws.size, _given(draws.raters, n_units, raters=True), cells)
+    c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
+    interaction = dict.fromkeys(by_raters, 0.0)
+    if draws.grid is not None:
+        shape = (draws.grid[0].size, draws.grid[1].size)
+        both = _chunked(
+            batch, shape[0] * shape[1], _left_out_pairs(draws.grid, n_units, n_raters), cells
+        )
+        interaction = {
+            name: _interaction_variance(values, shape, (n_units, n_raters))
+            for name, values in both.items()
+        }
+    combined, variance = {}, {}
+    for name, values in by_raters.items():
+        rater_part = c_raters * (values - point[name])
+        combined[name] = point[name] + item_part[name] + rater_part
+        used = np.isfinite(combined[name])
+        variance[name] = (
+            _two_way_variance(item_part[name][used], rater_part[used], interaction[name])
+            if used.any()
+            else 0.0
+        )
+    return _Replicates(bootstrap=combined, jackknife={}, variance=variance)
 
 
 @dataclass(frozen=True)
@@ -365,6 +463,36 @@ def _bca_interval(
             y = float(scipy.stats.norm.ppf(g)) - z0
             p_below = float(scipy.stats.norm.cdf(y / (1.0 + a * y) - z0))
     return _Interval(float(low), float(high), None, int(n), p_below)
+
+
+def _normal_interval(
+    estimate: float, replicates: FloatArray, variance: float, minimum: float | None = None
+) -> _Interval:
+    """The bias-corrected normal 95% interval: theta - b +- 1.96 sqrt(v).
+
+    b is the replicates' mean less the estimate (the bootstrap's estimate of the bias),
+    v the variance of the estimate (Davison & Hinkley 1997, eq. 5.5). The upper end is
+    capped at 1, the largest value of every coefficient here. ``p_below`` is the
+    normal-theory confidence that the coefficient is below ``minimum``,
+    Phi((minimum - (theta - b)) / sqrt(v)): below 0.025 exactly when ``minimum`` is
+    below the interval.
+    """
+    if replicates.size == 0:
+        return _Interval(None, None, "no bootstrap replicates were requested", 0)
+    defined = replicates[np.isfinite(replicates)]
+    if defined.size == 0:
+        reason = "the coefficient is undefined in every bootstrap replicate"
+        return _Interval(None, None, reason, 0)
+    centre = 2.0 * estimate - float(defined.mean())
+    spread = _Z_975 * float(np.sqrt(variance))
+    p_below = None
+    if minimum is not None:
+        if variance > 0:
+            p_below = float(scipy.stats.norm.cdf((minimum - centre) / np.sqrt(variance)))
+        else:
+            p_below = float(minimum > centre)
+    low, high = centre - spread, min(centre + spread, 1.0)
+    return _Interval(float(low), float(high), None, int(defined.size), p_below)
 
 
 # ----------------------------------------------------------------------------- alpha
@@ -500,9 +628,7 @@ def _alpha_results(
         if replicates is None:
             interval = _bca_interval(value, np.empty(0), ())
         else:
-            interval = _bca_interval(
-                value, replicates.bootstrap[level], replicates.jackknife[level], minimum
-            )
+            interval = replicates.interval(level, value, minimum)
         results[level] = AlphaResult(
             name="krippendorff_alpha",
             value=value,
@@ -824,9 +950,7 @@ def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoeffi
         if replicates is None:
             interval = _bca_interval(point[name], np.empty(0), ())
         else:
-            interval = _bca_interval(
-                point[name], replicates.bootstrap[name], replicates.jackknife[name]
-            )
+            interval = replicates.interval(name, point[name])
         results[name] = Coefficient(
             name=name,
             value=point[name],
