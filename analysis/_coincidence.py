@@ -223,6 +223,9 @@ class RatedValues:
         """
         if rater_weights is None:
             return self._unweighted, self._unweighted
+        left_out = _one_left_out(rater_weights)
+        if left_out is not None:
+            return self._without_one(left_out)
         size = rater_weights.shape[0]
         both = np.vstack([rater_weights, rater_weights**2])
         indicator = self._indicator
@@ -233,11 +236,49 @@ class RatedValues:
         shape = (size, self.n_units, self.width)
         return sums[:size].reshape(shape), sums[size:].reshape(shape)
 
-    def pair_totals(self, rater_weights: FloatArray | None) -> tuple[FloatArray, FloatArray]:
-        """(m, P), each (B, units): m_u = sum_r w_r, P_u = sum over pairs of w_r w_s."""
+    @cached_property
+    def _by_rater_rows(self) -> tuple[IntArray, IntArray, IntArray]:
+        """(first row of each rater, cell unit * V + value of every value sorted by rater,
+        values per rater)."""
+        order = np.argsort(self.rater, kind="stable")
+        cell = (self.unit * self.width + self.value)[order]
+        per_rater = np.bincount(self.rater, minlength=self.n_raters)
+        start = np.concatenate([[0], np.cumsum(per_rater)])
+        return start, cell, per_rater
+
+    def _without_one(self, left_out: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Weighted counts of replicates that each leave out one rater (-1: none).
+
+        The full counts less that rater's values: a gather of its values, instead of a
+        product over every rater (the jackknife and the two-way jackknife's rows).
+        """
+        size = left_out.size
+        flat = np.repeat(self._unweighted.reshape(1, -1), size, axis=0)
+        start, cell, per_rater = self._by_rater_rows
+        rows = np.flatnonzero(left_out >= 0)
+        rater = left_out[rows]
+        lengths = per_rater[rater]
+        row = np.repeat(rows, lengths)
+        offset = np.arange(row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        flat[row, cell[np.repeat(start[rater], lengths) + offset]] -= 1.0
+        counts = flat.reshape(size, self.n_units, self.width)
+        return counts, counts
+
+    def pair_totals(
+        self,
+        rater_weights: FloatArray | None,
+        counts: tuple[FloatArray, FloatArray] | None = None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """(m, P), each (B, units): m_u = sum_r w_r, P_u = sum over pairs of w_r w_s.
+
+        ``counts`` are the weighted counts of these rater weights, when already known.
+        """
         if rater_weights is None:
             m = self._unweighted.sum(axis=2)
             return m, m * (m - 1.0)
+        if counts is not None:
+            m = counts[0].sum(axis=2)
+            return m, m * m - counts[1].sum(axis=2)
         m = _dense(self.rated.T @ rater_weights.T).T
         square = _dense(self.rated.T @ (rater_weights**2).T).T
         return m, m * m - square
@@ -269,7 +310,7 @@ class RatedValues:
             )
             return _dense(by_unit.T @ self._pair_products(rater_weights).T).T
         n, square = self.weighted_counts(rater_weights) if counts is None else counts
-        sums: FloatArray = np.einsum("buc,ck,buk->bu", n, g, n) - square @ np.diag(g)
+        sums: FloatArray = (np.matmul(n, g) * n).sum(axis=2) - square @ np.diag(g)
         return sums
 
     @cached_property
@@ -281,19 +322,38 @@ class RatedValues:
             shape=(cell.size, self.width * self.width),
         )
 
-    def coincidences(self, unit_scale: FloatArray, rater_weights: FloatArray | None) -> FloatArray:
-        """(B, V*V): sum_u s_u sum over the unit's pairs of w_r w_s [x_ru = c, x_su = k]."""
+    def coincidences(
+        self,
+        unit_scale: FloatArray,
+        rater_weights: FloatArray | None,
+        counts: tuple[FloatArray, FloatArray] | None = None,
+    ) -> FloatArray:
+        """(B, V*V): sum_u s_u sum over the unit's pairs of w_r w_s [x_ru = c, x_su = k].
+
+        ``counts`` are the weighted counts of these rater weights, when already known.
+        """
         width = self.width
         if self.use_pairs():
             _, _, unit = self.pairs
             product = self._pair_products(rater_weights) * unit_scale[:, unit]
             return _dense(self._to_cell.T @ product.T).T
-        n, square = self.weighted_counts(rater_weights)
+        n, square = self.weighted_counts(rater_weights) if counts is None else counts
         o = np.matmul((n * unit_scale[:, :, None]).transpose(0, 2, 1), n)
         index = np.arange(width)
         o[:, index, index] -= (unit_scale[:, :, None] * square).sum(axis=1)
         dense: FloatArray = o.reshape(-1, width * width)
         return dense
+
+
+def _one_left_out(weights: FloatArray) -> IntArray | None:
+    """Per row, the one rater a 0/1 row of weights leaves out (-1: none), or None when
+    the rows are anything else (a bootstrap draw)."""
+    zero = weights == 0.0
+    per_row = zero.sum(axis=1)
+    if per_row.max(initial=0) > 1 or not (zero | (weights == 1.0)).all():
+        return None
+    left_out: IntArray = np.where(per_row == 1, zero.argmax(axis=1), -1)
+    return left_out
 
 
 def _dense(matrix: object) -> FloatArray:

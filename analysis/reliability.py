@@ -568,11 +568,12 @@ def _too_few_items(items: FloatArray, pairs: FloatArray) -> BoolArray:
 
 def _alpha_batch(table: RatedValues, domain: FloatArray, levels: Sequence[Level]) -> _Batch:
     def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
-        m, pairs = table.pair_totals(raters)
+        counts = None if table.use_pairs() else table.weighted_counts(raters)
+        m, pairs = table.pair_totals(raters, counts)
         # A unit of m values spreads each value over its m - 1 partners (Krippendorff);
         # with rater weights the partners are the P / m pairs per value.
         scale = items * np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
-        o = table.coincidences(scale, raters)
+        o = table.coincidences(scale, raters, counts)
         few = _too_few_items(items, pairs)
         values: dict[str, FloatArray] = {}
         for level in levels:
