@@ -283,6 +283,22 @@ class RatedValues:
         square = _dense(self.rated.T @ (rater_weights**2).T).T
         return m, m * m - square
 
+    def pair_coincidences(
+        self, unit_weights: FloatArray, ratio: FloatArray, pair_weights: FloatArray
+    ) -> FloatArray:
+        """(R', K, V*V): sum over pairs of v_u s_u w_r w_s [x_ru = c, x_su = k] for unit
+        weights v (R or 1, K, units), unit scales s (R, units) and the pairs' rater
+        weights (R or 1, pairs)."""
+        _, _, unit = self.pairs
+        product = unit_weights[:, :, unit] * (ratio[:, unit] * pair_weights)[:, None, :]
+        shape = product.shape[:2]
+        flat = _dense(self._to_cell.T @ product.reshape(-1, unit.size).T).T
+        return flat.reshape(*shape, self.width * self.width)
+
+    def pair_products(self, rater_weights: FloatArray | None) -> FloatArray:
+        """(B, pairs) products w_r w_s of each pair's raters (one row of 1 for None)."""
+        return self._pair_products(rater_weights)
+
     def _pair_products(self, rater_weights: FloatArray | None) -> FloatArray:
         first, second, _ = self.pairs
         if rater_weights is None:
@@ -321,28 +337,6 @@ class RatedValues:
             (np.ones(cell.size), (np.arange(cell.size), cell)),
             shape=(cell.size, self.width * self.width),
         )
-
-    def coincidences(
-        self,
-        unit_scale: FloatArray,
-        rater_weights: FloatArray | None,
-        counts: tuple[FloatArray, FloatArray] | None = None,
-    ) -> FloatArray:
-        """(B, V*V): sum_u s_u sum over the unit's pairs of w_r w_s [x_ru = c, x_su = k].
-
-        ``counts`` are the weighted counts of these rater weights, when already known.
-        """
-        width = self.width
-        if self.use_pairs():
-            _, _, unit = self.pairs
-            product = self._pair_products(rater_weights) * unit_scale[:, unit]
-            return _dense(self._to_cell.T @ product.T).T
-        n, square = self.weighted_counts(rater_weights) if counts is None else counts
-        o = np.matmul((n * unit_scale[:, :, None]).transpose(0, 2, 1), n)
-        index = np.arange(width)
-        o[:, index, index] -= (unit_scale[:, :, None] * square).sum(axis=1)
-        dense: FloatArray = o.reshape(-1, width * width)
-        return dense
 
 
 def _one_left_out(weights: FloatArray) -> IntArray | None:

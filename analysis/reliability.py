@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import krippendorff
 import numpy as np
@@ -235,16 +235,46 @@ def _rated_values(data: DimensionData) -> RatedValues:
     )
 
 
-#: A function of (item weights (B, units), rater weights (B, raters) or None for all 1)
-#: giving each coefficient's B values (NaN where undefined).
-_Batch: TypeAlias = Callable[[FloatArray, FloatArray | None], dict[str, FloatArray]]
+_Stats = TypeVar("_Stats")
+
+
+@dataclass(frozen=True)
+class _Batch(Generic[_Stats]):
+    """Coefficients of a batch of replicates, in two steps.
+
+    ``units`` gives per-unit statistics of R rows of rater weights (None: every weight
+    1, one row); ``sums`` adds them up over the units weighted by item weights of shape
+    (R or 1, K, units) and gives each coefficient's (R, K) values (NaN where
+    undefined). Called with (item weights (B, units), rater weights (B, raters) or
+    None), row b pairs item row b with rater row b; :meth:`crossed` pairs every item
+    row with every rater row at the cost of the rater rows alone.
+    """
+
+    units: Callable[[FloatArray | None], _Stats]
+    sums: Callable[[FloatArray, _Stats], dict[str, FloatArray]]
+
+    def __call__(self, items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
+        weights = items[None, :, :] if raters is None else items[:, None, :]
+        found = self.sums(weights, self.units(raters))
+        return {name: values.reshape(-1) for name, values in found.items()}
+
+    def crossed(self, items: FloatArray, raters: FloatArray) -> dict[str, FloatArray]:
+        """(K, R) values: item row k with rater row r."""
+        found = self.sums(items[None, :, :], self.units(raters))
+        return {name: values.T for name, values in found.items()}
+
+
+def _unit_sums(weights: FloatArray, per_unit: FloatArray) -> FloatArray:
+    """(R', K) sums over units of item weights (R or 1, K, U) times per-unit (R, U) values."""
+    sums: FloatArray = np.matmul(weights, per_unit[:, :, None])[:, :, 0]
+    return sums
 
 
 #: Rows ``start:stop`` of the (item weights, rater weights) of a set of replicates.
 _Rows: TypeAlias = Callable[[int, int], tuple[FloatArray, FloatArray | None]]
 
 
-def _chunked(batch: _Batch, size: int, rows: _Rows, cells: int) -> dict[str, FloatArray]:
+def _chunked(batch: _Batch[Any], size: int, rows: _Rows, cells: int) -> dict[str, FloatArray]:
     """``batch`` over ``size`` rows built chunk by chunk, about _CHUNK_CELLS cells each."""
     step = max(1, _CHUNK_CELLS // max(1, cells))
     parts = [batch(*rows(i, min(i + step, size))) for i in range(0, size, step)]
@@ -293,26 +323,30 @@ class _Replicates:
         return _normal_interval(estimate, self.bootstrap[name], self.variance[name], minimum)
 
 
-def _left_out_pairs(grid: tuple[IntArray, IntArray], n_units: int, n_raters: int) -> _Rows:
-    """Rows leaving out one item and one rater of the grid each (items major)."""
+def _left_out_pairs(
+    batch: _Batch[Any], grid: tuple[IntArray, IntArray], table: RatedValues
+) -> dict[str, FloatArray]:
+    """Each coefficient leaving out one item and one rater, for every pair of the grid
+    ((k_I, k_R) values), chunk by chunk of left-out raters."""
     items, raters = grid
+    item_rows = np.ones((items.size, table.n_units))
+    item_rows[np.arange(items.size), items] = 0.0
+    cells = table.cells * (items.size if table.use_pairs() else 1)
+    step = max(1, _CHUNK_CELLS // max(1, cells))
+    parts = []
+    for start in range(0, raters.size, step):
+        chunk = raters[start : start + step]
+        rater_rows = np.ones((chunk.size, table.n_raters))
+        rater_rows[np.arange(chunk.size), chunk] = 0.0
+        parts.append(batch.crossed(item_rows, rater_rows))
+    return {name: np.concatenate([part[name] for part in parts], axis=1) for name in parts[0]}
 
-    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray | None]:
-        index = np.arange(start, stop)
-        unit_weights = np.ones((stop - start, n_units))
-        unit_weights[np.arange(stop - start), items[index // raters.size]] = 0.0
-        rater_weights = np.ones((stop - start, n_raters))
-        rater_weights[np.arange(stop - start), raters[index % raters.size]] = 0.0
-        return unit_weights, rater_weights
 
-    return rows
-
-
-def _interaction_variance(values: FloatArray, shape: tuple[int, int], n: tuple[int, int]) -> float:
+def _interaction_variance(table: FloatArray, n: tuple[int, int]) -> float:
     """The rater x item part of the estimate's variance, from the two-way jackknife.
 
-    ``values`` are the estimates leaving out item i and rater r for the grid's
-    k_I x k_R pairs (items major), ``n`` = (N items, n raters). For a mean of the table,
+    ``table`` holds the estimates leaving out item i and rater r for the grid's
+    k_I x k_R pairs, ``n`` = (N items, n raters). For a mean of the table,
     theta_(-i,-r) double-centred over the grid is e_ir / ((N - 1)(n - 1)) with e the
     interaction residual, so sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1)) estimates
     its variance s_e^2 and s_e^2 / (N n) is its part of the variance of the estimate
@@ -320,7 +354,6 @@ def _interaction_variance(values: FloatArray, shape: tuple[int, int], n: tuple[i
     raters of the grid with an undefined estimate are left out; 0 when fewer than two of
     either remain.
     """
-    table = values.reshape(shape)
     defined = np.isfinite(table)
     rows = defined.all(axis=1)
     table = table[rows]
@@ -349,7 +382,7 @@ def _two_way_variance(item_part: FloatArray, rater_part: FloatArray, interaction
 
 
 def _replicates(
-    batch: _Batch, table: RatedValues, draws: _Draws, point: Mapping[str, float]
+    batch: _Batch[Any], table: RatedValues, draws: _Draws, point: Mapping[str, float]
 ) -> _Replicates:
     """Bootstrap replicates of each coefficient, with what its interval needs.
 
@@ -376,12 +409,9 @@ def _replicates(
     c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
     interaction = dict.fromkeys(by_raters, 0.0)
     if draws.grid is not None:
-        shape = (draws.grid[0].size, draws.grid[1].size)
-        both = _chunked(
-            batch, shape[0] * shape[1], _left_out_pairs(draws.grid, n_units, n_raters), cells
-        )
+        both = _left_out_pairs(batch, draws.grid, table)
         interaction = {
-            name: _interaction_variance(values, shape, (n_units, n_raters))
+            name: _interaction_variance(values, (n_units, n_raters))
             for name, values in both.items()
         }
     combined, variance = {}, {}
@@ -560,29 +590,61 @@ def _alpha_degenerate(data: DimensionData, counts: FloatArray) -> str | None:
     return None
 
 
-def _too_few_items(items: FloatArray, pairs: FloatArray) -> BoolArray:
-    """Replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items."""
-    few: BoolArray = ((items > 0) & (pairs > 0)).sum(axis=1) < MIN_PAIRABLE_ITEMS
+def _too_few_items(weights: FloatArray, pairs: FloatArray) -> BoolArray:
+    """(R', K) replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items,
+    for item weights (R or 1, K, U) and the pairs of each unit (R, U)."""
+    drawn = _unit_sums((weights > 0).astype(float), (pairs > 0).astype(float))
+    few: BoolArray = drawn < MIN_PAIRABLE_ITEMS
     return few
 
 
-def _alpha_batch(table: RatedValues, domain: FloatArray, levels: Sequence[Level]) -> _Batch:
-    def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
+@dataclass(frozen=True)
+class _AlphaUnits:
+    """Per unit (R rows of rater weights): pairs P, and the unit's coincidences scaled
+    by m / P, (R, U, V*V), or the pairs' weights when the list of pairs is used."""
+
+    pairs: FloatArray
+    coincidences: FloatArray | None
+    ratio: FloatArray
+    pair_weights: FloatArray | None
+
+
+def _alpha_batch(
+    table: RatedValues, domain: FloatArray, levels: Sequence[Level]
+) -> _Batch[_AlphaUnits]:
+    width = domain.size
+
+    def units(raters: FloatArray | None) -> _AlphaUnits:
         counts = None if table.use_pairs() else table.weighted_counts(raters)
         m, pairs = table.pair_totals(raters, counts)
         # A unit of m values spreads each value over its m - 1 partners (Krippendorff);
         # with rater weights the partners are the P / m pairs per value.
-        scale = items * np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
-        o = table.coincidences(scale, raters, counts)
-        few = _too_few_items(items, pairs)
+        ratio = np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
+        if counts is None:
+            return _AlphaUnits(pairs, None, ratio, table.pair_products(raters))
+        n, square = counts
+        o = n[:, :, :, None] * n[:, :, None, :]
+        index = np.arange(width)
+        o[:, :, index, index] -= square
+        o *= ratio[:, :, None, None]
+        return _AlphaUnits(pairs, o.reshape(o.shape[0], o.shape[1], -1), ratio, None)
+
+    def sums(weights: FloatArray, per_unit: _AlphaUnits) -> dict[str, FloatArray]:
+        if per_unit.coincidences is not None:
+            o = np.matmul(weights, per_unit.coincidences)
+        else:
+            assert per_unit.pair_weights is not None
+            o = table.pair_coincidences(weights, per_unit.ratio, per_unit.pair_weights)
+        shape = o.shape[:2]
+        few = _too_few_items(weights, per_unit.pairs)
         values: dict[str, FloatArray] = {}
         for level in levels:
-            alpha = alpha_batch(o, domain, level)
+            alpha = alpha_batch(o.reshape(-1, width * width), domain, level).reshape(shape)
             alpha[few] = np.nan
             values[level] = alpha
         return values
 
-    return batch
+    return _Batch(units, sums)
 
 
 def _alpha_results(
@@ -842,7 +904,19 @@ def _chance_corrected(pa: FloatArray, pe: FloatArray) -> FloatArray:
     return value
 
 
-def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
+@dataclass(frozen=True)
+class _AgreementUnits:
+    """Per unit (R rows of rater weights): pairs, whether pairable, each weighting's
+    share of agreeing pairs, whether the unit has a value, its categories' shares."""
+
+    pairs: FloatArray
+    pairable: FloatArray
+    agreement: dict[str, FloatArray]
+    rated: FloatArray
+    shares: FloatArray
+
+
+def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_AgreementUnits]:
     q = categories.size
     weightings = {
         "identity": np.eye(q),
@@ -850,34 +924,45 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
         "quadratic": _quadratic_weights(categories),
     }
 
-    def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
-        nothing = np.full(items.shape[0], np.nan)
-        if q == 0 or table.n_units == 0:
-            return {name: nothing.copy() for name in AGREEMENT_COEFFICIENTS}
+    def units(raters: FloatArray | None) -> _AgreementUnits:
         counts, square = table.weighted_counts(raters)
         m = counts.sum(axis=2)
         pairs = m * m - square.sum(axis=2)
         pairable = pairs > 0
-        n_pairable = (items * pairable).sum(axis=1)
-        # Observed agreement: the mean over items of the weighted share of agreeing pairs.
-        pa = {}
+        agreement = {}
         for key, weights in weightings.items():
             agree = table.pair_sums(raters, weights, (counts, square))
-            per_item = np.divide(agree, pairs, out=np.zeros_like(pairs), where=pairable)
-            pa[key] = np.divide(
-                (items * per_item).sum(axis=1), n_pairable, out=nothing.copy(), where=n_pairable > 0
+            agreement[key] = np.divide(agree, pairs, out=np.zeros_like(pairs), where=pairable)
+        rated = (m > 0).astype(float)
+        shares = counts / np.where(m > 0, m, 1.0)[:, :, None]
+        return _AgreementUnits(pairs, pairable.astype(float), agreement, rated, shares)
+
+    def sums(weights: FloatArray, per_unit: _AgreementUnits) -> dict[str, FloatArray]:
+        shape = (max(weights.shape[0], per_unit.pairs.shape[0]), weights.shape[1])
+        nothing = np.full(shape, np.nan)
+        if q == 0 or table.n_units == 0:
+            return {name: nothing.copy() for name in AGREEMENT_COEFFICIENTS}
+        # Observed agreement: the mean over items of the weighted share of agreeing pairs.
+        n_pairable = _unit_sums(weights, per_unit.pairable)
+        pa = {
+            key: np.divide(
+                _unit_sums(weights, agreement),
+                n_pairable,
+                out=nothing.copy(),
+                where=n_pairable > 0,
             )
+            for key, agreement in per_unit.agreement.items()
+        }
         # Propensities: the mean over items with a value of each category's share.
-        rated = items * (m > 0)
-        share = counts / np.where(m > 0, m, 1.0)[:, :, None]
-        total = rated.sum(axis=1)
-        pi = (rated[:, :, None] * share).sum(axis=1) / np.where(total > 0, total, 1.0)[:, None]
+        total = _unit_sums(weights, per_unit.rated)
+        pi = np.matmul(weights, per_unit.rated[:, :, None] * per_unit.shares)
+        pi /= np.where(total > 0, total, 1.0)[:, :, None]
         values = {
             "percent_agreement": pa["identity"],
-            "fleiss_kappa": _chance_corrected(pa["identity"], (pi**2).sum(axis=1)),
-            "brennan_prediger": _chance_corrected(pa["identity"], np.full(nothing.shape, 1.0 / q)),
+            "fleiss_kappa": _chance_corrected(pa["identity"], (pi**2).sum(axis=2)),
+            "brennan_prediger": _chance_corrected(pa["identity"], np.full(shape, 1.0 / q)),
         }
-        chance = (pi * (1.0 - pi)).sum(axis=1)
+        chance = (pi * (1.0 - pi)).sum(axis=2)
         for name, key in (
             ("gwet_ac1", "identity"),
             ("gwet_ac2_ordinal", "ordinal"),
@@ -888,13 +973,13 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
                 continue
             pe = weightings[key].sum() / (q * (q - 1.0)) * chance
             values[name] = _chance_corrected(pa[key], pe)
-        few = _too_few_items(items, pairs)
+        few = _too_few_items(weights, per_unit.pairs)
         for name, value in values.items():
             if name != "percent_agreement":
                 value[few] = np.nan
         return values
 
-    return batch
+    return _Batch(units, sums)
 
 
 def _agreement_reason(name: str, data: DimensionData, counts: FloatArray, q: int) -> str:
