@@ -600,12 +600,13 @@ def _too_few_items(weights: FloatArray, pairs: FloatArray) -> BoolArray:
 
 @dataclass(frozen=True)
 class _AlphaUnits:
-    """Per unit (R rows of rater weights): pairs P, and the unit's coincidences scaled
-    by m / P, (R, U, V*V), or the pairs' weights when the list of pairs is used."""
+    """Per unit (R rows of rater weights): pairs P and the scale m / P of its
+    coincidences, with the weighted value counts (sums of w and of w^2, (R, U, V)), or
+    the pairs' rater weights when the list of pairs is used."""
 
     pairs: FloatArray
-    coincidences: FloatArray | None
     ratio: FloatArray
+    counts: tuple[FloatArray, FloatArray] | None
     pair_weights: FloatArray | None
 
 
@@ -613,6 +614,7 @@ def _alpha_batch(
     table: RatedValues, domain: FloatArray, levels: Sequence[Level]
 ) -> _Batch[_AlphaUnits]:
     width = domain.size
+    index = np.arange(width)
 
     def units(raters: FloatArray | None) -> _AlphaUnits:
         counts = None if table.use_pairs() else table.weighted_counts(raters)
@@ -621,20 +623,30 @@ def _alpha_batch(
         # with rater weights the partners are the P / m pairs per value.
         ratio = np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
         if counts is None:
-            return _AlphaUnits(pairs, None, ratio, table.pair_products(raters))
-        n, square = counts
-        o = n[:, :, :, None] * n[:, :, None, :]
-        index = np.arange(width)
-        o[:, :, index, index] -= square
-        o *= ratio[:, :, None, None]
-        return _AlphaUnits(pairs, o.reshape(o.shape[0], o.shape[1], -1), ratio, None)
+            return _AlphaUnits(pairs, ratio, None, table.pair_products(raters))
+        return _AlphaUnits(pairs, ratio, counts, None)
+
+    def coincidences(weights: FloatArray, per_unit: _AlphaUnits) -> FloatArray:
+        """(R', K, V*V): o_ck = sum_u v_u (m/P)_u (n_uc n_uk - [c = k] sum_r w_r^2 ...)."""
+        if per_unit.counts is None:
+            assert per_unit.pair_weights is not None
+            return table.pair_coincidences(weights, per_unit.ratio, per_unit.pair_weights)
+        n, square = per_unit.counts
+        scale = per_unit.ratio
+        if weights.shape[1] == 1:  # one item row per rater row: no per-unit matrices
+            scaled = (weights[:, 0, :] * scale)[:, :, None]
+            o = np.matmul((n * scaled).transpose(0, 2, 1), n)
+            o[:, index, index] -= (scaled * square).sum(axis=1)
+            aligned: FloatArray = o.reshape(o.shape[0], 1, width * width)
+            return aligned
+        per_unit_o = n[:, :, :, None] * n[:, :, None, :]
+        per_unit_o[:, :, index, index] -= square
+        per_unit_o *= scale[:, :, None, None]
+        flat: FloatArray = np.matmul(weights, per_unit_o.reshape(*scale.shape, width * width))
+        return flat
 
     def sums(weights: FloatArray, per_unit: _AlphaUnits) -> dict[str, FloatArray]:
-        if per_unit.coincidences is not None:
-            o = np.matmul(weights, per_unit.coincidences)
-        else:
-            assert per_unit.pair_weights is not None
-            o = table.pair_coincidences(weights, per_unit.ratio, per_unit.pair_weights)
+        o = coincidences(weights, per_unit)
         shape = o.shape[:2]
         few = _too_few_items(weights, per_unit.pairs)
         values: dict[str, FloatArray] = {}
