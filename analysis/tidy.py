@@ -23,10 +23,8 @@ Without a ``status`` column, a row with a NaN value is taken as "cant_judge".
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
-import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -375,67 +373,98 @@ def _read_careful(
 
 
 def _read_fast(file_name: str, standard: Mapping[str, str]) -> pd.DataFrame | None:
-    """The same table through pandas' C parser and column-wise checks (several times
+    """The same table through pyarrow's CSV reader and column-wise checks (many times
     faster on large files), or None as soon as the file holds anything the careful reader
-    would judge differently or refuse: a row with another number of cells than the header
-    (pandas would pad it silently), a repeated or missing column, an empty label, a value
-    that is not a finite number. The careful reader then reads the file and names the
-    line. A test holds both readers to the same tables."""
-    parsed = _parse_quickly(file_name, standard)
-    if parsed is None:
+    would judge differently or refuse: a row with another number of cells than the header,
+    a repeated or missing column, an empty label, a value that is not a finite number,
+    text that is not UTF-8. The careful reader then reads the file and names the line. A
+    test holds both readers to the same tables."""
+    header = _header(file_name, standard)
+    if header is None:
         return None
-    raw, header, padded = parsed
+    table = _arrow_table(file_name, len(header))
+    if table is None:
+        return None
     columns: dict[str, object] = {}
-    for column, original in zip(header, raw.columns, strict=True):
-        cells = raw[original].str.strip() if padded else raw[original]
-        converted = _column_as_read(cells, standard.get(column))
+    for position, column in enumerate(header):
+        converted = _arrow_column(table.column(position), standard.get(column))
         if converted is None:
             return None
         columns[column] = converted
     return pd.DataFrame(columns)
 
 
-def _parse_quickly(
-    file_name: str, standard: Mapping[str, str]
-) -> tuple[pd.DataFrame, list[str], bool] | None:
-    """(cells as text, the stripped header, whether any cell has spaces to strip), or None
-    when the file's shape is for the careful reader to judge."""
+def _header(file_name: str, standard: Mapping[str, str]) -> list[str] | None:
+    """The stripped header, or None when it is for the careful reader to judge (no
+    header, a repeated column, a required one missing)."""
     try:
         with open(file_name, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError):
+            cells = next(csv.reader(handle), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    # pandas pads short rows with empty cells: count every row's cells first (csv's C
-    # reader, no per-cell Python work).
-    reader = csv.reader(io.StringIO(text))
-    header = [cell.strip() for cell in next(reader, [])]
-    width = len(header)
-    if any(len(row) != width for row in reader if row):
+    if not cells:
         return None
+    header = [cell.strip() for cell in cells]
     required = [c for c, s in standard.items() if s in ("rater", "item", "dimension", "value")]
-    if len(set(header)) != width or any(column not in header for column in required):
+    if len(set(header)) != len(header) or any(column not in header for column in required):
         return None
+    return header
+
+
+def _arrow_table(file_name: str, width: int) -> Any:
+    """Every cell after the header as text (a pyarrow Table), or None when pyarrow refuses
+    the file (a row of another width, text that is not UTF-8) or it has no rows."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    names = [f"c{position}" for position in range(width)]
     try:
-        raw = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, header=0
+        table = pa_csv.read_csv(
+            file_name,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
-    except (ValueError, pd.errors.ParserError):
+    except (pa.ArrowException, OSError):
         return None
-    if raw.empty or raw.shape[1] != width:
-        return None
-    # Cells are stripped as the careful reader strips them, if any has spaces to strip.
-    padded = re.search(r"[ \t](,|\r?\n|$)|(^|,|\n)[ \t]", text) is not None
-    return raw, header, padded
+    return table if table.num_rows else None
 
 
-def _column_as_read(cells: pd.Series, kind: str | None) -> npt.NDArray[Any] | None:
-    """One column as the careful reader would hold it, or None if a cell needs its
-    judgement (an empty label, a value that is not a finite number)."""
-    if kind in ("rater", "item", "dimension"):
-        return None if (cells == "").any() else cells.to_numpy(dtype=object)
-    if kind in ("value", "round", "confidence"):
-        return _finite_numbers(cells, words=CONFIDENCE_WORDS if kind == "confidence" else {})
-    return cells.to_numpy(dtype=object)
+def _arrow_column(cells: Any, kind: str | None) -> npt.NDArray[Any] | None:
+    """One column as the careful reader would hold it (cells stripped: labels and other
+    text as str objects, numbers as floats), or None if a cell needs its judgement (an
+    empty label, a value that is not a finite number)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = pc.utf8_trim_whitespace(cells.combine_chunks())
+    if kind in ("value", "round"):
+        empty = pc.equal(stripped, "")
+        try:
+            numbers = pc.cast(
+                pc.if_else(empty, pa.scalar(None, pa.string()), stripped), pa.float64()
+            )
+        except pa.ArrowException:
+            return None
+        values: FloatArray = numbers.to_numpy(zero_copy_only=False)
+        if not np.isfinite(values[~empty.to_numpy(zero_copy_only=False)]).all():
+            return None
+        return values
+    if kind == "confidence":
+        return _finite_numbers(
+            pd.Series(stripped.to_pylist(), dtype=object), words=CONFIDENCE_WORDS
+        )
+    if kind in ("rater", "item", "dimension") and pc.any(pc.equal(stripped, "")).as_py():
+        return None
+    # Each distinct text once as a str object, shared by the rows that hold it.
+    encoded = pc.dictionary_encode(stripped)
+    labels = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    shared: npt.NDArray[Any] = labels[encoded.indices.to_numpy(zero_copy_only=False)]
+    return shared
 
 
 def _finite_numbers(cells: pd.Series, *, words: Mapping[str, float]) -> FloatArray | None:
