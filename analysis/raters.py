@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse
-import scipy.stats
 
 from analysis._coincidence import alpha_batch, unit_coincidences
 from analysis._types import FloatArray, IntArray
@@ -464,6 +463,8 @@ def compare_groups(
                 reason=reason,
             )
             continue
+        import scipy.stats  # only here: its import takes longer than most analyses
+
         statistic, p_value = scipy.stats.kruskal(*used)
         results[dimension] = GroupDifference(
             dimension=dimension,

@@ -21,11 +21,8 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import scipy.linalg
-import scipy.optimize
 import scipy.sparse
-import scipy.sparse.csgraph
 import scipy.special
-import scipy.stats
 
 from analysis._checks import check_bootstrap, make_generator
 from analysis._coincidence import (
@@ -161,8 +158,10 @@ def _one_dimension(
 Raters: TypeAlias = Literal["sampled", "fixed"]
 RATERS: tuple[Raters, ...] = ("sampled", "fixed")
 
-_Z = scipy.stats.norm.ppf([0.025, 0.975])
-_Z_975 = float(scipy.stats.norm.ppf(0.975))
+# The normal distribution's quantiles and distribution function come from scipy.special
+# (what scipy.stats calls), which spares importing scipy.stats.
+_Z = scipy.special.ndtri([0.025, 0.975])
+_Z_975 = float(scipy.special.ndtri(0.975))
 
 
 def _check_raters(raters: object) -> Raters:
@@ -476,10 +475,10 @@ def _bca_interval(
     below = np.searchsorted(defined, estimate, side="left")
     ties = np.searchsorted(defined, estimate, side="right") - below
     share = np.clip((below + 0.5 * ties) / n, 0.5 / n, 1.0 - 0.5 / n)
-    z0 = float(scipy.stats.norm.ppf(share))
+    z0 = float(scipy.special.ndtri(share))
     a = _acceleration(jackknife)
     shifted = z0 + _Z
-    levels = scipy.stats.norm.cdf(z0 + shifted / (1.0 - a * shifted))
+    levels = scipy.special.ndtr(z0 + shifted / (1.0 - a * shifted))
     low, high = np.quantile(defined, levels)
     p_below = None
     if minimum is not None:
@@ -490,8 +489,8 @@ def _bca_interval(
         if g <= 0.0 or g >= 1.0:
             p_below = float(g)
         else:
-            y = float(scipy.stats.norm.ppf(g)) - z0
-            p_below = float(scipy.stats.norm.cdf(y / (1.0 + a * y) - z0))
+            y = float(scipy.special.ndtri(g)) - z0
+            p_below = float(scipy.special.ndtr(y / (1.0 + a * y) - z0))
     return _Interval(float(low), float(high), None, int(n), p_below)
 
 
@@ -518,7 +517,7 @@ def _normal_interval(
     p_below = None
     if minimum is not None:
         if variance > 0:
-            p_below = float(scipy.stats.norm.cdf((minimum - centre) / np.sqrt(variance)))
+            p_below = float(scipy.special.ndtr((minimum - centre) / np.sqrt(variance)))
         else:
             p_below = float(minimum > centre)
     low, high = centre - spread, min(centre + spread, 1.0)
@@ -1289,17 +1288,17 @@ def _anova_icc(y: FloatArray) -> ICCTable:
         }
         f1 = msr / msw
         f3 = msr / mse
-        f1_low = f1 / scipy.stats.f.ppf(q, df1, df_w)
-        f1_high = f1 * scipy.stats.f.ppf(q, df_w, df1)
-        f3_low = f3 / scipy.stats.f.ppf(q, df1, df_e)
-        f3_high = f3 * scipy.stats.f.ppf(q, df_e, df1)
+        f1_low = f1 / scipy.special.fdtri(df1, df_w, q)
+        f1_high = f1 * scipy.special.fdtri(df_w, df1, q)
+        f3_low = f3 / scipy.special.fdtri(df1, df_e, q)
+        f3_high = f3 * scipy.special.fdtri(df_e, df1, q)
         icc2 = values["ICC2"]
         fj = msc / mse
         vn = df_e * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
         vd = df1 * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
         v = vn / vd
-        f2_high = scipy.stats.f.ppf(q, df1, v)
-        f2_low = scipy.stats.f.ppf(q, v, df1)
+        f2_high = scipy.special.fdtri(df1, v, q)
+        f2_low = scipy.special.fdtri(v, df1, q)
         low2 = n * (msr - f2_high * mse) / (f2_high * (k * msc + (k * n - k - n) * mse) + n * msr)
         high2 = n * (f2_low * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f2_low * msr)
         intervals = {
@@ -1335,7 +1334,7 @@ def _anova_icc(y: FloatArray) -> ICCTable:
                 f=f_value,
                 df1=df1,
                 df2=df2,
-                p_value=None if f_value is None else float(scipy.stats.f.sf(f, df1, df2)),
+                p_value=None if f_value is None else float(scipy.special.fdtrc(df1, df2, f)),
                 reason=reason,
                 ci_reason=ci_reason,
             )
@@ -1594,7 +1593,7 @@ def _logit_interval(
     """95% Wald interval on the logit of an ICC, back-transformed."""
     se = float(np.sqrt(max(float(gradient @ covariance @ gradient), 0.0)))
     centre = float(np.log(value / (1.0 - value)))
-    z = float(scipy.stats.norm.ppf(0.975))
+    z = float(scipy.special.ndtri(0.975))
     return float(scipy.special.expit(centre - z * se)), float(scipy.special.expit(centre + z * se))
 
 
@@ -1713,7 +1712,9 @@ def _icc_problem(data: DimensionData) -> str | None:
     _, rater = np.unique(data.rater_code, return_inverse=True)
     n, m = int(item.max()) + 1, int(rater.max()) + 1
     graph = scipy.sparse.coo_matrix((np.ones(item.size), (item, n + rater)), shape=(n + m, n + m))
-    n_parts, _ = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    from scipy.sparse.csgraph import connected_components  # imported when needed
+
+    n_parts, _ = connected_components(graph, directed=False)
     if data.value.size - (n + m - n_parts) <= 0:
         return (
             "no residual degrees of freedom: every rating is needed to fit the item and "
@@ -1884,7 +1885,7 @@ def kendall_w_from_matrix(y: FloatArray) -> KendallW:
         value=w,
         chi2=chi2,
         df=n - 1,
-        p_value=float(scipy.stats.chi2.sf(chi2, n - 1)),
+        p_value=float(scipy.special.chdtrc(n - 1, chi2)),
         n_items=n,
         n_raters=m,
     )
