@@ -43,6 +43,7 @@ __all__ = [
     "DimensionData",
     "PanelCodes",
     "code_text_values",
+    "compact_codes",
     "dimension_data",
     "read_ratings_csv",
     "select_round",
@@ -538,6 +539,16 @@ class DimensionData:
     def n_items(self) -> int:
         return int(self._counts[0].size)
 
+    @cached_property
+    def rater_index(self) -> tuple[IntArray, IntArray]:
+        """(codes of the raters with a value, sorted; each row's position among them)."""
+        return compact_codes(self.rater_code)
+
+    @cached_property
+    def item_index(self) -> tuple[IntArray, IntArray]:
+        """(codes of the items with a value, sorted; each row's position among them)."""
+        return compact_codes(self.item_code)
+
     def value_counts(self) -> tuple[IntArray, FloatArray]:
         """(units, counts): item codes having a value and their (units x V) value counts."""
         return self._counts
@@ -566,6 +577,16 @@ class DimensionData:
             value_code=self.value_code[keep],
             declared_scale=self.declared_scale,
         )
+
+
+def compact_codes(codes: IntArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(codes, return_inverse=True)`` for non-negative integer codes, by
+    counting instead of sorting (linear time)."""
+    present = np.bincount(codes, minlength=1) > 0
+    position = np.cumsum(present) - 1
+    unique: IntArray = np.flatnonzero(present)
+    inverse: IntArray = position[codes]
+    return unique, inverse
 
 
 def sorted_codes(labels: pd.Series) -> tuple[IntArray, LabelArray]:
