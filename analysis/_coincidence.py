@@ -331,7 +331,8 @@ class RatedValues:
             )
             return _dense(by_unit.T @ self._pair_products(rater_weights).T).T
         n, square = self.weighted_counts(rater_weights) if counts is None else counts
-        products = (n.reshape(-1, self.width) @ g).reshape(n.shape)
+        rows = n.shape[0] * n.shape[1]
+        products = (n.reshape(rows, self.width) @ g).reshape(n.shape)
         sums: FloatArray = (products * n).sum(axis=2) - square @ np.diag(g)
         return sums
 
@@ -356,6 +357,8 @@ def _exact_in_single(both: FloatArray, size: int) -> bool:
 def _one_left_out(weights: FloatArray) -> IntArray | None:
     """Per row, the one rater a 0/1 row of weights leaves out (-1: none), or None when
     the rows are anything else (a bootstrap draw)."""
+    if weights.shape[1] == 0:
+        return None
     zero = weights == 0.0
     per_row = zero.sum(axis=1)
     if per_row.max(initial=0) > 1 or not (zero | (weights == 1.0)).all():

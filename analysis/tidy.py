@@ -124,9 +124,14 @@ def validate_ratings(ratings: pd.DataFrame, *, name: str = "ratings") -> pd.Data
                 f"{name}: row {row} has status {status.iloc[row]!r} but value "
                 f"{frame['value'].iloc[row]!r}; only status 'value' carries a value"
             )
-        frame["status"] = status.astype(str)
+        frame["status"] = pd.Categorical(status, categories=STATUSES)
     else:
-        frame["status"] = np.where(frame["value"].notna(), "value", "cant_judge")
+        # Codes, not a text per row: 0 "value", 1 "cant_judge".
+        code = np.where(frame["value"].notna().to_numpy(), 0, 1).astype(np.int8)
+        frame["status"] = pd.Categorical.from_codes(
+            code,  # type: ignore[arg-type]  # the stubs want a list; numpy codes are faster
+            dtype=pd.CategoricalDtype(list(STATUSES)),
+        )
     keys = ["rater", "item", "dimension"] + (["round"] if "round" in frame.columns else [])
     duplicated = frame.duplicated(keys)
     if duplicated.any():
@@ -370,7 +375,25 @@ def _read_careful(
                     text_values=text_values,
                 )
             )
-    return pd.DataFrame(columns)
+    return pd.DataFrame(
+        {
+            column: _text_array(cells) if standard.get(column) not in _NUMBERS else cells
+            for column, cells in columns.items()
+        }
+    )
+
+
+#: Columns read as numbers; labels and other text columns are read as text.
+_NUMBERS = ("value", "round", "confidence")
+
+
+def _text_array(cells: Sequence[object]) -> pd.api.extensions.ExtensionArray:
+    """Text cells as pandas' Arrow-backed strings (what the fast reader gives): one
+    buffer instead of a Python object per cell, factorised and compared in Arrow."""
+    text: pd.api.extensions.ExtensionArray = pd.array(
+        np.asarray(cells, dtype=object), dtype=pd.StringDtype("pyarrow")
+    )
+    return text
 
 
 def _read_fast(file_name: str, standard: Mapping[str, str]) -> pd.DataFrame | None:
@@ -435,10 +458,10 @@ def _arrow_table(file_name: str, width: int) -> Any:
     return table if table.num_rows else None
 
 
-def _arrow_column(cells: Any, kind: str | None) -> npt.NDArray[Any] | None:
+def _arrow_column(cells: Any, kind: str | None) -> object:
     """One column as the careful reader would hold it (cells stripped: labels and other
-    text as str objects, numbers as floats), or None if a cell needs its judgement (an
-    empty label, a value that is not a finite number)."""
+    text as Arrow-backed strings, numbers as floats), or None if a cell needs its
+    judgement (an empty label, a value that is not a finite number)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -461,11 +484,7 @@ def _arrow_column(cells: Any, kind: str | None) -> npt.NDArray[Any] | None:
         )
     if kind in ("rater", "item", "dimension") and pc.any(pc.equal(stripped, "")).as_py():
         return None
-    # Each distinct text once as a str object, shared by the rows that hold it.
-    encoded = pc.dictionary_encode(stripped)
-    labels = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    shared: npt.NDArray[Any] = labels[encoded.indices.to_numpy(zero_copy_only=False)]
-    return shared
+    return pd.arrays.ArrowStringArray(pa.chunked_array([stripped]))
 
 
 def _finite_numbers(cells: pd.Series, *, words: Mapping[str, float]) -> FloatArray | None:
