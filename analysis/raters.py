@@ -16,7 +16,14 @@ from analysis._coincidence import alpha_batch, unit_coincidences
 from analysis._types import FloatArray, IntArray
 from analysis.reliability import MIN_PAIRABLE_ITEMS, level_problem, resolve_levels
 from analysis.results import GroupDifference, RaterDiagnostics, RaterDimension
-from analysis.tidy import DimensionData, PanelCodes, dimension_data, sorted_codes, validate_ratings
+from analysis.tidy import (
+    DimensionData,
+    PanelCodes,
+    dimension_data,
+    grouped_order,
+    sorted_codes,
+    validate_ratings,
+)
 
 __all__ = ["ATTRIBUTE_COLUMNS", "compare_groups", "rater_attribute", "rater_diagnostics"]
 
@@ -41,7 +48,7 @@ def _leave_one_out(data: DimensionData) -> _Deviations:
     values leaves a median at positions that shift by one past j.
     """
     size = data.value.size
-    order = np.lexsort((data.value, data.item_code))
+    order = grouped_order(data.item_code, data.value)
     item = data.item_code[order]
     ordered = data.value[order]
     new_group = np.ones(size, dtype=bool)
@@ -75,7 +82,7 @@ def _leave_one_out(data: DimensionData) -> _Deviations:
 def grouped_average_ranks(group: IntArray, x: FloatArray) -> FloatArray:
     """Ranks 1..n of ``x`` within each group, ties getting the average of their ranks."""
     size = x.size
-    order = np.lexsort((x, group))
+    order = grouped_order(group, x)
     g, v = group[order], x[order]
     new_group = np.ones(size, dtype=bool)
     new_group[1:] = g[1:] != g[:-1]

@@ -45,6 +45,7 @@ __all__ = [
     "code_text_values",
     "compact_codes",
     "dimension_data",
+    "grouped_order",
     "read_ratings_csv",
     "select_round",
     "sorted_codes",
@@ -606,6 +607,18 @@ def compact_codes(codes: IntArray) -> tuple[IntArray, IntArray]:
     unique: IntArray = np.flatnonzero(present)
     inverse: IntArray = position[codes]
     return unique, inverse
+
+
+def grouped_order(group: IntArray, values: FloatArray) -> IntArray:
+    """``np.lexsort((values, group))`` (by group, then value, ties in row order) through
+    one sort of integer keys: the values' ranks come from hashing, not sorting."""
+    rank, uniques = pd.factorize(values, sort=True)
+    if rank.size and rank.min() < 0:  # NaN among the values: the general sort
+        general: IntArray = np.lexsort((values, group))
+        return general
+    key = group.astype(np.int64) * max(len(uniques), 1) + rank
+    order: IntArray = np.argsort(key, kind="stable")
+    return order
 
 
 def sorted_codes(labels: pd.Series) -> tuple[IntArray, LabelArray]:

@@ -821,6 +821,7 @@ def analyze_file(
             group_by=group_by,
             item_groups=groups,
             scales=_scales(scale or [], list(frame["dimension"].unique())),
+            validated=True,
         )
     except (OSError, ValueError) as exc:
         _fail(str(exc))
