@@ -1252,6 +1252,9 @@ _THETA_MAX = 1e4
 _ZERO_RATIO = 1e-8
 #: Item x rater incidence matrices up to this many cells are dense (BLAS), larger sparse.
 _DENSE_CELLS = 4_000_000
+# Up to this many (rater, item, item) triples, the sparse system is built from them
+# (one sparse product with a vector per likelihood) instead of a sparse matrix product.
+_PAIR_LIMIT = 40_000_000
 #: Relative step of the finite differences that give Newton's method its derivatives.
 _STEP = 1e-4
 
@@ -1384,6 +1387,48 @@ def _factor(code: IntArray) -> _Factor:
     return _Factor(code=code, size=size, counts=np.bincount(code, minlength=size).astype(float))
 
 
+@dataclass(frozen=True)
+class _CoOccurrences:
+    """The cells i <= j of the second factor's system that share a level of the first
+    factor, and which levels they share: Q[(i, j), r] = Z_ri Z_rj, so that
+    Z' diag(d) Z = sum_r d_r z_r z_r' is Q d scattered into its cells."""
+
+    low: IntArray
+    high: IntArray
+    by_first: scipy.sparse.csr_matrix
+
+    def weighted(self, d: FloatArray, size: int) -> FloatArray:
+        """-(Z' diag(d) Z) as a dense (size x size) array (cells i <= j computed, the
+        other triangle mirrored)."""
+        s = np.zeros((size, size))
+        values = -(self.by_first @ d)
+        s[self.low, self.high] = values
+        s[self.high, self.low] = values
+        return s
+
+
+def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None:
+    """The triples (r, i, j) of an incidence matrix (first x second), or None when
+    there are more than _PAIR_LIMIT of them."""
+    lengths = np.diff(incidence.indptr)
+    if float((lengths.astype(float) ** 2).sum()) > _PAIR_LIMIT:
+        return None
+    row = np.repeat(np.arange(lengths.size), lengths)
+    left = np.repeat(np.arange(row.size), lengths[row])
+    offset = np.arange(left.size) - np.repeat(np.cumsum(lengths[row]) - lengths[row], lengths[row])
+    right = incidence.indptr[row[left]] + offset
+    upper = incidence.indices[left] <= incidence.indices[right]
+    left, right = left[upper], right[upper]
+    size = incidence.shape[1]
+    flat = incidence.indices[left].astype(np.int64) * size + incidence.indices[right]
+    cells, cell = np.unique(flat, return_inverse=True)
+    weight = incidence.data[left] * incidence.data[right]
+    by_first = scipy.sparse.csr_matrix(
+        (weight, (cell, row[left])), shape=(cells.size, incidence.shape[0])
+    )
+    return _CoOccurrences(low=cells // size, high=cells % size, by_first=by_first)
+
+
 class _RandomEffects:
     """The REML criterion of y = mu + Z_1 u_1 [+ Z_2 u_2] + e for one or two crossed factors.
 
@@ -1407,6 +1452,7 @@ class _RandomEffects:
             for f in factors
         ]
         self.incidence: FloatArray | scipy.sparse.csr_matrix | None = None
+        self.pairs: _CoOccurrences | None = None
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1417,6 +1463,7 @@ class _RandomEffects:
                 self.incidence = dense
             else:
                 self.incidence = scipy.sparse.csr_matrix((ones, (first.code, second.code)), shape)
+                self.pairs = _co_occurrences(self.incidence)
 
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
         """(log|P| + log R_X^2, r^2) at theta."""
@@ -1432,6 +1479,8 @@ class _RandomEffects:
             if isinstance(self.incidence, np.ndarray):
                 w = self.incidence * (t12 / np.sqrt(a))[:, None]
                 s = -(w.T @ w)
+            elif self.pairs is not None:
+                s = self.pairs.weighted(t12**2 / a, second.size)
             else:
                 scaled = scipy.sparse.diags(t12**2 / a) @ self.incidence
                 s = -(self.incidence.T @ scaled).toarray()
