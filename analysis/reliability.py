@@ -264,8 +264,21 @@ class _Batch(Generic[_Stats]):
 
 
 def _unit_sums(weights: FloatArray, per_unit: FloatArray) -> FloatArray:
-    """(R', K) sums over units of item weights (R or 1, K, U) times per-unit (R, U) values."""
-    sums: FloatArray = np.matmul(weights, per_unit[:, :, None])[:, :, 0]
+    """(R', K) sums over units of item weights (R or 1, K, U) times per-unit (R, U) values,
+    or (R', K, V) for per-unit (R, U, V) values."""
+    sums: FloatArray
+    if weights.shape[1] == 1:  # one item row per rater row
+        if per_unit.ndim == 2:
+            sums = (weights[:, 0, :] * per_unit).sum(axis=1)[:, None]
+        else:
+            sums = np.einsum("bu,buv->bv", weights[:, 0, :], per_unit)[:, None, :]
+    elif weights.shape[0] == 1 and per_unit.ndim == 2:  # every item row with every rater row
+        sums = per_unit @ weights[0].T
+    else:
+        shaped = per_unit if per_unit.ndim == 3 else per_unit[:, :, None]
+        sums = np.matmul(weights, shaped)
+        if per_unit.ndim == 2:
+            sums = sums[:, :, 0]
     return sums
 
 
@@ -981,7 +994,7 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
         }
         # Propensities: the mean over items with a value of each category's share.
         total = _unit_sums(weights, per_unit.rated)
-        pi = np.matmul(weights, per_unit.rated[:, :, None] * per_unit.shares)
+        pi = _unit_sums(weights, per_unit.rated[:, :, None] * per_unit.shares)
         pi /= np.where(total > 0, total, 1.0)[:, :, None]
         values = {
             "percent_agreement": pa["identity"],
