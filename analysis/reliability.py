@@ -1421,20 +1421,28 @@ class _CoOccurrences:
 
 
 def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None:
-    """The triples (r, i, j) of an incidence matrix (first x second), or None when
-    there are more than _PAIR_LIMIT of them."""
+    """The triples (r, i <= j) of an incidence matrix (first x second), or None when
+    there are more than _PAIR_LIMIT of them (or too many cells to count)."""
     lengths = np.diff(incidence.indptr)
-    if float((lengths.astype(float) ** 2).sum()) > _PAIR_LIMIT:
+    size = int(incidence.shape[1])
+    if float((lengths.astype(float) ** 2).sum()) > _PAIR_LIMIT or size * size > _PAIR_LIMIT:
         return None
-    row = np.repeat(np.arange(lengths.size), lengths)
-    left = np.repeat(np.arange(row.size), lengths[row])
-    offset = np.arange(left.size) - np.repeat(np.cumsum(lengths[row]) - lengths[row], lengths[row])
-    right = incidence.indptr[row[left]] + offset
-    upper = incidence.indices[left] <= incidence.indices[right]
+    index = np.int32  # every position below fits: at most _PAIR_LIMIT pairs and cells
+    row = np.repeat(np.arange(lengths.size, dtype=index), lengths)
+    per_entry = lengths[row].astype(index)
+    left = np.repeat(np.arange(row.size, dtype=index), per_entry)
+    first_of_block = np.repeat((np.cumsum(per_entry) - per_entry).astype(index), per_entry)
+    right = incidence.indptr[row[left]].astype(index) + (
+        np.arange(left.size, dtype=index) - first_of_block
+    )
+    del first_of_block
+    column = incidence.indices.astype(index)
+    upper = column[left] <= column[right]
     left, right = left[upper], right[upper]
-    size = incidence.shape[1]
-    flat = incidence.indices[left].astype(np.int64) * size + incidence.indices[right]
-    cells, cell = np.unique(flat, return_inverse=True)
+    flat = column[left] * index(size) + column[right]
+    present = np.bincount(flat, minlength=size * size) > 0
+    cells = np.flatnonzero(present)
+    cell = (np.cumsum(present) - 1)[flat]
     weight = incidence.data[left] * incidence.data[right]
     by_first = scipy.sparse.csr_matrix(
         (weight, (cell, row[left])), shape=(cells.size, incidence.shape[0])
