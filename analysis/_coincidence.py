@@ -150,6 +150,11 @@ class RatedValues:
     width: int
 
     @cached_property
+    def _last_counts(self) -> list[Any]:
+        """[rater weights, their weighted counts] of the last call, or empty."""
+        return []
+
+    @cached_property
     def rated(self) -> scipy.sparse.csr_matrix:
         """(raters, units): 1 where the rater gave the unit a value."""
         ones = np.ones(self.unit.size)
@@ -224,6 +229,16 @@ class RatedValues:
         """
         if rater_weights is None:
             return self._unweighted, self._unweighted
+        last = self._last_counts
+        if last and last[0] is rater_weights:  # the same rows, asked again in one batch
+            known: tuple[FloatArray, FloatArray] = last[1]
+            return known
+        counts = self._counts_of(rater_weights)
+        # Holding the rows keeps their identity from being reused by another array.
+        self._last_counts[:] = [rater_weights, counts]
+        return counts
+
+    def _counts_of(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
         left_out = _one_left_out(rater_weights)
         if left_out is not None:
             return self._without_one(left_out)
@@ -331,9 +346,13 @@ class RatedValues:
             )
             return _dense(by_unit.T @ self._pair_products(rater_weights).T).T
         n, square = self.weighted_counts(rater_weights) if counts is None else counts
+        sums: FloatArray
+        if np.array_equal(g, np.eye(self.width)):  # agreement on the same value only
+            sums = (n * n).sum(axis=2) - square.sum(axis=2)
+            return sums
         rows = n.shape[0] * n.shape[1]
         products = (n.reshape(rows, self.width) @ g).reshape(n.shape)
-        sums: FloatArray = (products * n).sum(axis=2) - square @ np.diag(g)
+        sums = (products * n).sum(axis=2) - square @ np.diag(g)
         return sums
 
     @cached_property

@@ -671,30 +671,44 @@ def _alpha_batch(
     return _Batch(units, sums)
 
 
-def _alpha_results(
-    data: DimensionData,
-    *,
-    levels: Sequence[Level],
-    draws: _Draws,
-    minimum: float,
-) -> dict[str, AlphaResult]:
+def _alpha_points(
+    data: DimensionData, levels: Sequence[Level]
+) -> tuple[dict[str, str | None], dict[str, float]]:
+    """Why alpha is undefined at each level (None: defined), and its defined values."""
     _, counts = data.value_counts()
-    pairable = _pairable_items(counts)
-    n_pairable_units = int(pairable.sum())
-    n_pairable_values = int(counts[pairable].sum())
     degenerate = _alpha_degenerate(data, counts)
-    reasons = {level: degenerate or level_problem(data, level) for level in levels}
-    defined = [level for level in levels if reasons[level] is None]
+    reasons: dict[str, str | None] = {
+        level: degenerate or level_problem(data, level) for level in levels
+    }
     values: dict[str, float] = {
         level: float(
             krippendorff.alpha(
                 value_counts=counts, value_domain=data.domain, level_of_measurement=level
             )
         )
-        for level in defined
+        for level in levels
+        if reasons[level] is None
     }
-    replicates = None
-    if defined and draws.size:
+    return reasons, values
+
+
+def _alpha_results(
+    data: DimensionData,
+    *,
+    levels: Sequence[Level],
+    draws: _Draws,
+    minimum: float,
+    shared: _Replicates | None = None,
+) -> dict[str, AlphaResult]:
+    """Alpha at each level; ``shared`` holds replicates already computed for them."""
+    _, counts = data.value_counts()
+    pairable = _pairable_items(counts)
+    n_pairable_units = int(pairable.sum())
+    n_pairable_values = int(counts[pairable].sum())
+    reasons, values = _alpha_points(data, levels)
+    defined = [level for level in levels if level in values]
+    replicates = shared
+    if replicates is None and defined and draws.size:
         table = _rated_values(data)
         replicates = _replicates(_alpha_batch(table, data.domain, defined), table, draws, values)
     results: dict[str, AlphaResult] = {}
@@ -1050,11 +1064,11 @@ def _agreement_undefined(name: str, data: DimensionData, counts: FloatArray) -> 
     return None
 
 
-def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoefficients:
+def _agreement_points(
+    data: DimensionData, table: RatedValues, batch: _Batch[Any]
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Why each kappa-type coefficient is undefined (only those), and every point value."""
     _, counts = data.value_counts()
-    categories = data.domain
-    table = _rated_values(data)
-    batch = _agreement_batch(table, categories)
     point = {
         name: float(values[0])
         for name, values in batch(np.ones((1, table.n_units)), np.ones((1, table.n_raters))).items()
@@ -1063,9 +1077,19 @@ def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoeffi
     for name in AGREEMENT_COEFFICIENTS:
         undefined = _agreement_undefined(name, data, counts)
         if undefined is not None or not np.isfinite(point[name]):
-            reasons[name] = undefined or _agreement_reason(name, data, counts, categories.size)
-    replicates = None
-    if draws.size and len(reasons) < len(AGREEMENT_COEFFICIENTS):
+            reasons[name] = undefined or _agreement_reason(name, data, counts, data.domain.size)
+    return reasons, point
+
+
+def _agreement_results(
+    data: DimensionData, *, draws: _Draws, shared: _Replicates | None = None
+) -> AgreementCoefficients:
+    """The kappa-type coefficients; ``shared`` holds replicates already computed for them."""
+    table = _rated_values(data)
+    batch = _agreement_batch(table, data.domain)
+    reasons, point = _agreement_points(data, table, batch)
+    replicates = shared
+    if replicates is None and draws.size and len(reasons) < len(AGREEMENT_COEFFICIENTS):
         replicates = _replicates(batch, table, draws, point)
     results: dict[str, Coefficient] = {}
     for name in AGREEMENT_COEFFICIENTS:
@@ -2028,6 +2052,41 @@ def kendall_w(ratings: pd.DataFrame, *, dimension: Hashable | None = None) -> Ke
 # ------------------------------------------------------------------------- everything
 
 
+def _merged(first: _Batch[Any], second: _Batch[Any]) -> _Batch[tuple[Any, Any]]:
+    """Both batches' coefficients from one pass over the replicates (the rater-weighted
+    counts they share are computed once per chunk)."""
+
+    def units(raters: FloatArray | None) -> tuple[Any, Any]:
+        return first.units(raters), second.units(raters)
+
+    def sums(weights: FloatArray, both: tuple[Any, Any]) -> dict[str, FloatArray]:
+        return {**first.sums(weights, both[0]), **second.sums(weights, both[1])}
+
+    return _Batch(units, sums)
+
+
+def _shared_replicates(data: DimensionData, draws: _Draws) -> _Replicates | None:
+    """The replicates of alpha (every defined level) and the kappa-type coefficients
+    together, or None when there are none to draw."""
+    if not draws.size:
+        return None
+    table = _rated_values(data)
+    _, alpha_point = _alpha_points(data, LEVELS)
+    agreement = _agreement_batch(table, data.domain)
+    reasons, agreement_point = _agreement_points(data, table, agreement)
+    parts: list[tuple[_Batch[Any], dict[str, float]]] = []
+    if alpha_point:
+        defined = [level for level in LEVELS if level in alpha_point]
+        parts.append((_alpha_batch(table, data.domain, defined), alpha_point))
+    if len(reasons) < len(AGREEMENT_COEFFICIENTS):
+        parts.append((agreement, agreement_point))
+    if not parts:
+        return None
+    batch = parts[0][0] if len(parts) == 1 else _merged(parts[0][0], parts[1][0])
+    point = {name: value for _, part in parts for name, value in part.items()}
+    return _replicates(batch, table, draws, point)
+
+
 def dimension_reliability(
     ratings: pd.DataFrame | DimensionData,
     *,
@@ -2098,8 +2157,11 @@ def dimension_reliability(
         rng=rng,
         raters=raters,
     )
-    alpha = _alpha_results(data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha))
-    agreement = _agreement_results(data, draws=draws)
+    shared = _shared_replicates(data, draws)
+    alpha = _alpha_results(
+        data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha), shared=shared
+    )
+    agreement = _agreement_results(data, draws=draws, shared=shared)
     if level == "nominal":
         reason = "not computed for a nominal dimension"
         icc = _undefined_icc(reason)
