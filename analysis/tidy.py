@@ -134,12 +134,29 @@ def validate_ratings(ratings: pd.DataFrame, *, name: str = "ratings") -> pd.Data
             dtype=pd.CategoricalDtype(list(STATUSES)),
         )
     keys = ["rater", "item", "dimension"] + (["round"] if "round" in frame.columns else [])
-    duplicated = frame.duplicated(keys)
+    duplicated = _repeated_rows(frame, keys)
     if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        row = int(np.flatnonzero(duplicated)[0])
         label = ", ".join(f"{key}={frame[key].iloc[row]!r}" for key in keys)
         raise ValueError(f"{name}: row {row} repeats an earlier rating ({label})")
     return frame
+
+
+def _repeated_rows(frame: pd.DataFrame, keys: Sequence[str]) -> BoolArray:
+    """``frame.duplicated(keys)`` through one integer key per row (each column's codes
+    in mixed radix), which is several times faster on millions of rows."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    span = 1
+    for column in keys:
+        codes, uniques = pd.factorize(frame[column])
+        size = len(uniques) + 1  # NaN (a missing round) is code -1
+        if span * size >= 2**62:
+            general: BoolArray = frame.duplicated(list(keys)).to_numpy()
+            return general
+        key += (codes.astype(np.int64) + 1) * span
+        span *= size
+    repeated: BoolArray = pd.Series(key).duplicated().to_numpy()
+    return repeated
 
 
 def _numeric_column(series: pd.Series, *, column: str, name: str) -> pd.Series:
