@@ -19,6 +19,7 @@ from analysis.results import GroupDifference, RaterDiagnostics, RaterDimension
 from analysis.tidy import (
     DimensionData,
     PanelCodes,
+    compact_codes,
     dimension_data,
     grouped_order,
     sorted_codes,
@@ -259,7 +260,7 @@ def diagnostics_of_valid(
     """:func:`rater_diagnostics` of validated ratings already split by dimension."""
     rater_code, raters = codes.rater_code, codes.raters
     n_raters = raters.size
-    n_cells = int(np.unique(codes.dimension_code * codes.items.size + codes.item_code).size)
+    n_cells = int(compact_codes(codes.dimension_code * codes.items.size + codes.item_code)[0].size)
     rows = np.bincount(rater_code, minlength=n_raters)
     valued = np.bincount(rater_code[codes.status_is("value")], minlength=n_raters)
     cant = np.bincount(rater_code[codes.status_is("cant_judge")], minlength=n_raters)
