@@ -191,7 +191,7 @@ def test_intervals_are_reproducible_with_a_seed():
 
 
 def test_p_below_minimum_agrees_with_the_interval():
-    # p_below_minimum is the BCa confidence that alpha < minimum: below 0.025 exactly
+    # p_below_minimum is the interval's confidence that alpha < minimum: below 0.025 exactly
     # when the minimum lies below the 95% interval, above 0.975 when above it.
     frame = random_panel(np.random.default_rng(8), n_raters=10, n_items=13, missing=0.1)
     base = krippendorff_alpha(frame, n_bootstrap=500, rng=2)
