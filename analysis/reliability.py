@@ -328,11 +328,16 @@ class _Replicates:
     jackknife: dict[str, tuple[FloatArray, ...]]
     variance: dict[str, float] | None = None
 
-    def interval(self, name: str, estimate: float, minimum: float | None = None) -> _Interval:
-        """The 95% interval of one coefficient (and P below ``minimum``)."""
+    def interval(
+        self, name: str, estimate: float, minimum: float | None = None, floor: float = -np.inf
+    ) -> _Interval:
+        """The 95% interval of one coefficient (and P below ``minimum``); ``floor`` is the
+        coefficient's smallest possible value."""
         if self.variance is None:
             return _bca_interval(estimate, self.bootstrap[name], self.jackknife[name], minimum)
-        return _normal_interval(estimate, self.bootstrap[name], self.variance[name], minimum)
+        return _normal_interval(
+            estimate, self.bootstrap[name], self.variance[name], minimum, floor=floor
+        )
 
 
 def _left_out_pairs(
@@ -508,13 +513,19 @@ def _bca_interval(
 
 
 def _normal_interval(
-    estimate: float, replicates: FloatArray, variance: float, minimum: float | None = None
+    estimate: float,
+    replicates: FloatArray,
+    variance: float,
+    minimum: float | None = None,
+    *,
+    floor: float = -np.inf,
 ) -> _Interval:
     """The bias-corrected normal 95% interval: theta - b +- 1.96 sqrt(v).
 
     b is the replicates' mean less the estimate (the bootstrap's estimate of the bias),
     v the variance of the estimate (Davison & Hinkley 1997, eq. 5.5). The upper end is
-    capped at 1, the largest value of every coefficient here. ``p_below`` is the
+    capped at 1, the largest value of every coefficient here, the lower end at ``floor``
+    (0 for percent agreement, -1 for the kappa-type coefficients). ``p_below`` is the
     normal-theory confidence that the coefficient is below ``minimum``,
     Phi((minimum - (theta - b)) / sqrt(v)): below 0.025 exactly when ``minimum`` is
     below the interval.
@@ -533,7 +544,7 @@ def _normal_interval(
             p_below = float(scipy.special.ndtr((minimum - centre) / np.sqrt(variance)))
         else:
             p_below = float(minimum > centre)
-    low, high = centre - spread, min(centre + spread, 1.0)
+    low, high = max(centre - spread, floor), min(centre + spread, 1.0)
     return _Interval(float(low), float(high), None, int(defined.size), p_below)
 
 
@@ -1099,7 +1110,9 @@ def _agreement_results(
         if replicates is None:
             interval = _bca_interval(point[name], np.empty(0), ())
         else:
-            interval = replicates.interval(name, point[name])
+            # Percent agreement is a share; the chance-corrected ones are at least -1.
+            floor = 0.0 if name == "percent_agreement" else -1.0
+            interval = replicates.interval(name, point[name], floor=floor)
         results[name] = Coefficient(
             name=name,
             value=point[name],

@@ -217,3 +217,16 @@ def test_raters_must_be_sampled_or_fixed():
     frame = frame_from_matrix([[1, 2, 3], [1, 2, 2]])
     with pytest.raises(ValueError, match="raters must be one of sampled, fixed"):
         krippendorff_alpha(frame, raters="both")
+
+
+def test_intervals_stay_within_the_coefficients_range():
+    # A share cannot leave [0, 1], and no chance-corrected coefficient here goes below -1:
+    # the normal interval of a tiny panel is cut at those limits (uncut, this panel's
+    # percent agreement would reach -0.31).
+    frame = frame_from_matrix([[2, 2], [1, 2], [1, None]])
+    result = dimension_reliability(frame, level="nominal", n_bootstrap=200, rng=0)
+    share = result.percent_agreement.ci
+    assert share is not None and 0.0 <= share[0] <= share[1] <= 1.0
+    for coefficient in (result.fleiss_kappa, result.gwet_ac1, result.brennan_prediger):
+        assert coefficient.ci is not None
+        assert -1.0 <= coefficient.ci[0] <= coefficient.ci[1] <= 1.0
