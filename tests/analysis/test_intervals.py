@@ -20,6 +20,7 @@ from analysis.reliability import (
     _draws,
     _rated_values,
     _shared_replicates,
+    agreement_coefficients,
     dimension_reliability,
     krippendorff_alpha,
 )
@@ -141,8 +142,10 @@ def test_the_two_way_variance_matches_the_spread_of_the_estimates():
         generator = np.random.default_rng(int(rng.integers(2**32)))
         shared = _shared_replicates(data, _draws(data, 200, generator, "sampled"))
         assert shared is not None and shared.variance is not None
-        result = dimension_reliability(frame, n_bootstrap=0)
-        found = {"nominal": result.alpha["nominal"], "fleiss_kappa": result.fleiss_kappa}
+        found = {
+            "nominal": krippendorff_alpha(frame, level="nominal", n_bootstrap=0),
+            "fleiss_kappa": agreement_coefficients(frame, n_bootstrap=0).fleiss_kappa,
+        }
         for name in names:
             estimates[name].append(found[name].value)
             variances[name].append(shared.variance[name])
