@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse
 
 from analysis._types import FloatArray, IntArray
@@ -149,6 +150,11 @@ class RatedValues:
     width: int
 
     @cached_property
+    def _last_counts(self) -> list[Any]:
+        """[rater weights, their weighted counts] of the last call, or empty."""
+        return []
+
+    @cached_property
     def rated(self) -> scipy.sparse.csr_matrix:
         """(raters, units): 1 where the rater gave the unit a value."""
         ones = np.ones(self.unit.size)
@@ -201,11 +207,11 @@ class RatedValues:
         return self.n_units * self.width * self.width
 
     @cached_property
-    def _indicator(self) -> FloatArray | scipy.sparse.csr_matrix:
-        """``by_rater``, dense when small enough for a BLAS product."""
+    def _indicator(self) -> npt.NDArray[np.floating[Any]] | scipy.sparse.csr_matrix:
+        """``by_rater``, dense (0/1 in single precision) when small enough for a BLAS
+        product."""
         if self.n_raters * self.n_units * self.width <= _DENSE_LIMIT:
-            dense: FloatArray = self.by_rater.toarray()
-            return dense
+            return self.by_rater.toarray().astype(np.float32)
         return self.by_rater
 
     @cached_property
@@ -223,24 +229,95 @@ class RatedValues:
         """
         if rater_weights is None:
             return self._unweighted, self._unweighted
+        last = self._last_counts
+        if last and last[0] is rater_weights:  # the same rows, asked again in one batch
+            known: tuple[FloatArray, FloatArray] = last[1]
+            return known
+        counts = self._counts_of(rater_weights)
+        # Holding the rows keeps their identity from being reused by another array.
+        self._last_counts[:] = [rater_weights, counts]
+        return counts
+
+    def _counts_of(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
+        left_out = _one_left_out(rater_weights)
+        if left_out is not None:
+            return self._without_one(left_out)
         size = rater_weights.shape[0]
         both = np.vstack([rater_weights, rater_weights**2])
         indicator = self._indicator
+        sums: FloatArray
         if isinstance(indicator, np.ndarray):
-            sums = both @ indicator
+            if _exact_in_single(both, size):
+                sums = np.matmul(both.astype(np.float32), indicator).astype(np.float64)
+            else:
+                sums = np.matmul(both, indicator.astype(np.float64))
         else:
             sums = _dense(indicator.T @ both.T).T
         shape = (size, self.n_units, self.width)
         return sums[:size].reshape(shape), sums[size:].reshape(shape)
 
-    def pair_totals(self, rater_weights: FloatArray | None) -> tuple[FloatArray, FloatArray]:
-        """(m, P), each (B, units): m_u = sum_r w_r, P_u = sum over pairs of w_r w_s."""
+    @cached_property
+    def _by_rater_rows(self) -> tuple[IntArray, IntArray, IntArray]:
+        """(first row of each rater, cell unit * V + value of every value sorted by rater,
+        values per rater)."""
+        order = np.argsort(self.rater, kind="stable")
+        cell = (self.unit * self.width + self.value)[order]
+        per_rater = np.bincount(self.rater, minlength=self.n_raters)
+        start = np.concatenate([[0], np.cumsum(per_rater)])
+        return start, cell, per_rater
+
+    def _without_one(self, left_out: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Weighted counts of replicates that each leave out one rater (-1: none).
+
+        The full counts less that rater's values: a gather of its values, instead of a
+        product over every rater (the jackknife and the two-way jackknife's rows).
+        """
+        size = left_out.size
+        flat = np.repeat(self._unweighted.reshape(1, -1), size, axis=0)
+        start, cell, per_rater = self._by_rater_rows
+        rows = np.flatnonzero(left_out >= 0)
+        rater = left_out[rows]
+        lengths = per_rater[rater]
+        row = np.repeat(rows, lengths)
+        offset = np.arange(row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        flat[row, cell[np.repeat(start[rater], lengths) + offset]] -= 1.0
+        counts = flat.reshape(size, self.n_units, self.width)
+        return counts, counts
+
+    def pair_totals(
+        self,
+        rater_weights: FloatArray | None,
+        counts: tuple[FloatArray, FloatArray] | None = None,
+    ) -> tuple[FloatArray, FloatArray]:
+        """(m, P), each (B, units): m_u = sum_r w_r, P_u = sum over pairs of w_r w_s.
+
+        ``counts`` are the weighted counts of these rater weights, when already known.
+        """
         if rater_weights is None:
             m = self._unweighted.sum(axis=2)
             return m, m * (m - 1.0)
+        if counts is not None:
+            m = counts[0].sum(axis=2)
+            return m, m * m - counts[1].sum(axis=2)
         m = _dense(self.rated.T @ rater_weights.T).T
         square = _dense(self.rated.T @ (rater_weights**2).T).T
         return m, m * m - square
+
+    def pair_coincidences(
+        self, unit_weights: FloatArray, ratio: FloatArray, pair_weights: FloatArray
+    ) -> FloatArray:
+        """(R', K, V*V): sum over pairs of v_u s_u w_r w_s [x_ru = c, x_su = k] for unit
+        weights v (R or 1, K, units), unit scales s (R, units) and the pairs' rater
+        weights (R or 1, pairs)."""
+        _, _, unit = self.pairs
+        product = unit_weights[:, :, unit] * (ratio[:, unit] * pair_weights)[:, None, :]
+        shape = product.shape[:2]
+        flat = _dense(self._to_cell.T @ product.reshape(-1, unit.size).T).T
+        return flat.reshape(*shape, self.width * self.width)
+
+    def pair_products(self, rater_weights: FloatArray | None) -> FloatArray:
+        """(B, pairs) products w_r w_s of each pair's raters (one row of 1 for None)."""
+        return self._pair_products(rater_weights)
 
     def _pair_products(self, rater_weights: FloatArray | None) -> FloatArray:
         first, second, _ = self.pairs
@@ -269,7 +346,13 @@ class RatedValues:
             )
             return _dense(by_unit.T @ self._pair_products(rater_weights).T).T
         n, square = self.weighted_counts(rater_weights) if counts is None else counts
-        sums: FloatArray = np.einsum("buc,ck,buk->bu", n, g, n) - square @ np.diag(g)
+        sums: FloatArray
+        if np.array_equal(g, np.eye(self.width)):  # agreement on the same value only
+            sums = (n * n).sum(axis=2) - square.sum(axis=2)
+            return sums
+        rows = n.shape[0] * n.shape[1]
+        products = (n.reshape(rows, self.width) @ g).reshape(n.shape)
+        sums = (products * n).sum(axis=2) - square @ np.diag(g)
         return sums
 
     @cached_property
@@ -281,19 +364,26 @@ class RatedValues:
             shape=(cell.size, self.width * self.width),
         )
 
-    def coincidences(self, unit_scale: FloatArray, rater_weights: FloatArray | None) -> FloatArray:
-        """(B, V*V): sum_u s_u sum over the unit's pairs of w_r w_s [x_ru = c, x_su = k]."""
-        width = self.width
-        if self.use_pairs():
-            _, _, unit = self.pairs
-            product = self._pair_products(rater_weights) * unit_scale[:, unit]
-            return _dense(self._to_cell.T @ product.T).T
-        n, square = self.weighted_counts(rater_weights)
-        o = np.matmul((n * unit_scale[:, :, None]).transpose(0, 2, 1), n)
-        index = np.arange(width)
-        o[:, index, index] -= (unit_scale[:, :, None] * square).sum(axis=1)
-        dense: FloatArray = o.reshape(-1, width * width)
-        return dense
+
+def _exact_in_single(both: FloatArray, size: int) -> bool:
+    """Whether single precision sums the rows of (w, w^2) over raters exactly (twice as
+    fast as double): whole numbers whose sums stay below 2^24 (a bootstrap draw of n
+    raters has sum w^2 <= n^2)."""
+    whole = bool((both == np.rint(both)).all()) and bool((both >= 0).all())
+    return whole and float(both[size:].sum(axis=1).max(initial=0.0)) < 2**24
+
+
+def _one_left_out(weights: FloatArray) -> IntArray | None:
+    """Per row, the one rater a 0/1 row of weights leaves out (-1: none), or None when
+    the rows are anything else (a bootstrap draw)."""
+    if weights.shape[1] == 0:
+        return None
+    zero = weights == 0.0
+    per_row = zero.sum(axis=1)
+    if per_row.max(initial=0) > 1 or not (zero | (weights == 1.0)).all():
+        return None
+    left_out: IntArray = np.where(per_row == 1, zero.argmax(axis=1), -1)
+    return left_out
 
 
 def _dense(matrix: object) -> FloatArray:

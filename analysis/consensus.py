@@ -16,7 +16,13 @@ import pandas as pd
 from analysis._coincidence import expected_coincidences, unit_coincidences
 from analysis._types import BoolArray, FloatArray, IntArray
 from analysis.results import ConfusionPair, ItemConsensus
-from analysis.tidy import DimensionData, PanelCodes, validate_ratings
+from analysis.tidy import (
+    DimensionData,
+    PanelCodes,
+    compact_codes,
+    grouped_order,
+    validate_ratings,
+)
 
 __all__ = [
     "QUANTILE_METHODS",
@@ -208,8 +214,7 @@ def _consensus_of_valid(
     item_code, items = codes.item_code, codes.items
     n_items = items.size
     cell = dimension_code * n_items + item_code
-    cells = np.unique(cell)
-    position = np.searchsorted(cells, cell)
+    cells, position = compact_codes(cell)
     n_cells = cells.size
 
     cant = np.bincount(position[codes.status_is("cant_judge")], minlength=n_cells)
@@ -217,7 +222,7 @@ def _consensus_of_valid(
 
     values = frame["value"].to_numpy(dtype=float)
     has = ~np.isnan(values)
-    order = np.lexsort((values[has], position[has]))
+    order = grouped_order(position[has], values[has])
     group = position[has][order]
     ordered = values[has][order]
     n = np.bincount(group, minlength=n_cells)

@@ -11,13 +11,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse
-import scipy.stats
 
 from analysis._coincidence import alpha_batch, unit_coincidences
 from analysis._types import FloatArray, IntArray
 from analysis.reliability import MIN_PAIRABLE_ITEMS, level_problem, resolve_levels
 from analysis.results import GroupDifference, RaterDiagnostics, RaterDimension
-from analysis.tidy import DimensionData, PanelCodes, dimension_data, sorted_codes, validate_ratings
+from analysis.tidy import (
+    DimensionData,
+    PanelCodes,
+    compact_codes,
+    dimension_data,
+    grouped_order,
+    sorted_codes,
+    validate_ratings,
+)
 
 __all__ = ["ATTRIBUTE_COLUMNS", "compare_groups", "rater_attribute", "rater_diagnostics"]
 
@@ -42,7 +49,7 @@ def _leave_one_out(data: DimensionData) -> _Deviations:
     values leaves a median at positions that shift by one past j.
     """
     size = data.value.size
-    order = np.lexsort((data.value, data.item_code))
+    order = grouped_order(data.item_code, data.value)
     item = data.item_code[order]
     ordered = data.value[order]
     new_group = np.ones(size, dtype=bool)
@@ -76,7 +83,7 @@ def _leave_one_out(data: DimensionData) -> _Deviations:
 def grouped_average_ranks(group: IntArray, x: FloatArray) -> FloatArray:
     """Ranks 1..n of ``x`` within each group, ties getting the average of their ranks."""
     size = x.size
-    order = np.lexsort((x, group))
+    order = grouped_order(group, x)
     g, v = group[order], x[order]
     new_group = np.ones(size, dtype=bool)
     new_group[1:] = g[1:] != g[:-1]
@@ -253,7 +260,7 @@ def diagnostics_of_valid(
     """:func:`rater_diagnostics` of validated ratings already split by dimension."""
     rater_code, raters = codes.rater_code, codes.raters
     n_raters = raters.size
-    n_cells = int(np.unique(codes.dimension_code * codes.items.size + codes.item_code).size)
+    n_cells = int(compact_codes(codes.dimension_code * codes.items.size + codes.item_code)[0].size)
     rows = np.bincount(rater_code, minlength=n_raters)
     valued = np.bincount(rater_code[codes.status_is("value")], minlength=n_raters)
     cant = np.bincount(rater_code[codes.status_is("cant_judge")], minlength=n_raters)
@@ -464,6 +471,8 @@ def compare_groups(
                 reason=reason,
             )
             continue
+        import scipy.stats  # only here: its import takes longer than most analyses
+
         statistic, p_value = scipy.stats.kruskal(*used)
         results[dimension] = GroupDifference(
             dimension=dimension,

@@ -16,17 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, TypeAlias
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 import krippendorff
 import numpy as np
 import pandas as pd
 import scipy.linalg
-import scipy.optimize
 import scipy.sparse
-import scipy.sparse.csgraph
 import scipy.special
-import scipy.stats
 
 from analysis._checks import check_bootstrap, make_generator
 from analysis._coincidence import (
@@ -162,7 +159,10 @@ def _one_dimension(
 Raters: TypeAlias = Literal["sampled", "fixed"]
 RATERS: tuple[Raters, ...] = ("sampled", "fixed")
 
-_Z = scipy.stats.norm.ppf([0.025, 0.975])
+# The normal distribution's quantiles and distribution function come from scipy.special
+# (what scipy.stats calls), which spares importing scipy.stats.
+_Z = scipy.special.ndtri([0.025, 0.975])
+_Z_975 = float(scipy.special.ndtri(0.975))
 
 
 def _check_raters(raters: object) -> Raters:
@@ -182,16 +182,30 @@ def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArr
     return counts.reshape(n_bootstrap, n).astype(float)
 
 
+#: The interaction of items and raters is estimated on at most this many items x this
+#: many raters (drawn at random from larger panels): see :func:`_interaction_variance`.
+_GRID = 64
+
+
 @dataclass(frozen=True)
 class _Draws:
-    """Bootstrap draws of the items (B, units) and, unless raters are fixed, the raters."""
+    """Bootstrap draws of the items (B, units) and, unless raters are fixed, the raters,
+    with the items and raters of the grid on which their interaction is estimated."""
 
     items: FloatArray
     raters: FloatArray | None
+    grid: tuple[IntArray, IntArray] | None = None
 
     @property
     def size(self) -> int:
         return int(self.items.shape[0])
+
+
+def _grid_part(n: int, rng: np.random.Generator) -> IntArray:
+    """Every index below n when there are at most _GRID, else _GRID of them at random."""
+    if n <= _GRID:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=_GRID, replace=False))
 
 
 def _draws(
@@ -201,12 +215,16 @@ def _draws(
     items = _draw_counts(units.size, n_bootstrap, rng)
     if raters == "fixed":
         return _Draws(items=items, raters=None)
-    return _Draws(items=items, raters=_draw_counts(data.n_raters, n_bootstrap, rng))
+    drawn = _draw_counts(data.n_raters, n_bootstrap, rng)
+    grid = None
+    if n_bootstrap:
+        grid = (_grid_part(units.size, rng), _grid_part(data.n_raters, rng))
+    return _Draws(items=items, raters=drawn, grid=grid)
 
 
 def _rated_values(data: DimensionData) -> RatedValues:
     units, _ = data.value_counts()
-    rater_codes, rater = np.unique(data.rater_code, return_inverse=True)
+    rater_codes, rater = data.rater_index
     return RatedValues(
         unit=np.searchsorted(units, data.item_code),
         rater=rater.astype(np.int64),
@@ -217,16 +235,59 @@ def _rated_values(data: DimensionData) -> RatedValues:
     )
 
 
-#: A function of (item weights (B, units), rater weights (B, raters) or None for all 1)
-#: giving each coefficient's B values (NaN where undefined).
-_Batch: TypeAlias = Callable[[FloatArray, FloatArray | None], dict[str, FloatArray]]
+_Stats = TypeVar("_Stats")
+
+
+@dataclass(frozen=True)
+class _Batch(Generic[_Stats]):
+    """Coefficients of a batch of replicates, in two steps.
+
+    ``units`` gives per-unit statistics of R rows of rater weights (None: every weight
+    1, one row); ``sums`` adds them up over the units weighted by item weights of shape
+    (R or 1, K, units) and gives each coefficient's (R, K) values (NaN where
+    undefined). Called with (item weights (B, units), rater weights (B, raters) or
+    None), row b pairs item row b with rater row b; :meth:`crossed` pairs every item
+    row with every rater row at the cost of the rater rows alone.
+    """
+
+    units: Callable[[FloatArray | None], _Stats]
+    sums: Callable[[FloatArray, _Stats], dict[str, FloatArray]]
+
+    def __call__(self, items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
+        weights = items[None, :, :] if raters is None else items[:, None, :]
+        found = self.sums(weights, self.units(raters))
+        return {name: values.reshape(-1) for name, values in found.items()}
+
+    def crossed(self, items: FloatArray, raters: FloatArray) -> dict[str, FloatArray]:
+        """(K, R) values: item row k with rater row r."""
+        found = self.sums(items[None, :, :], self.units(raters))
+        return {name: values.T for name, values in found.items()}
+
+
+def _unit_sums(weights: FloatArray, per_unit: FloatArray) -> FloatArray:
+    """(R', K) sums over units of item weights (R or 1, K, U) times per-unit (R, U) values,
+    or (R', K, V) for per-unit (R, U, V) values."""
+    sums: FloatArray
+    if weights.shape[1] == 1:  # one item row per rater row
+        if per_unit.ndim == 2:
+            sums = (weights[:, 0, :] * per_unit).sum(axis=1)[:, None]
+        else:
+            sums = np.einsum("bu,buv->bv", weights[:, 0, :], per_unit)[:, None, :]
+    elif weights.shape[0] == 1 and per_unit.ndim == 2:  # every item row with every rater row
+        sums = per_unit @ weights[0].T
+    else:
+        shaped = per_unit if per_unit.ndim == 3 else per_unit[:, :, None]
+        sums = np.matmul(weights, shaped)
+        if per_unit.ndim == 2:
+            sums = sums[:, :, 0]
+    return sums
 
 
 #: Rows ``start:stop`` of the (item weights, rater weights) of a set of replicates.
 _Rows: TypeAlias = Callable[[int, int], tuple[FloatArray, FloatArray | None]]
 
 
-def _chunked(batch: _Batch, size: int, rows: _Rows, cells: int) -> dict[str, FloatArray]:
+def _chunked(batch: _Batch[Any], size: int, rows: _Rows, cells: int) -> dict[str, FloatArray]:
     """``batch`` over ``size`` rows built chunk by chunk, about _CHUNK_CELLS cells each."""
     step = max(1, _CHUNK_CELLS // max(1, cells))
     parts = [batch(*rows(i, min(i + step, size))) for i in range(0, size, step)]
@@ -261,43 +322,127 @@ def _left_out(n: int, n_other: int, *, raters: bool) -> _Rows:
 
 @dataclass(frozen=True)
 class _Replicates:
-    """Per coefficient: bootstrap replicates and the jackknife values of each facet."""
+    """Per coefficient: bootstrap replicates and, raters fixed, the jackknife over items
+    (BCa), or, raters sampled, the two-way variance of the estimate (normal interval)."""
 
     bootstrap: dict[str, FloatArray]
     jackknife: dict[str, tuple[FloatArray, ...]]
+    variance: dict[str, float] | None = None
+
+    def interval(
+        self, name: str, estimate: float, minimum: float | None = None, floor: float = -np.inf
+    ) -> _Interval:
+        """The 95% interval of one coefficient (and P below ``minimum``); ``floor`` is the
+        coefficient's smallest possible value."""
+        if self.variance is None:
+            return _bca_interval(estimate, self.bootstrap[name], self.jackknife[name], minimum)
+        return _normal_interval(
+            estimate, self.bootstrap[name], self.variance[name], minimum, floor=floor
+        )
+
+
+def _left_out_pairs(
+    batch: _Batch[Any], grid: tuple[IntArray, IntArray], table: RatedValues
+) -> dict[str, FloatArray]:
+    """Each coefficient leaving out one item and one rater, for every pair of the grid
+    ((k_I, k_R) values), chunk by chunk of left-out raters."""
+    items, raters = grid
+    item_rows = np.ones((items.size, table.n_units))
+    item_rows[np.arange(items.size), items] = 0.0
+    cells = table.cells * (items.size if table.use_pairs() else 1)
+    step = max(1, _CHUNK_CELLS // max(1, cells))
+    parts = []
+    for start in range(0, raters.size, step):
+        chunk = raters[start : start + step]
+        rater_rows = np.ones((chunk.size, table.n_raters))
+        rater_rows[np.arange(chunk.size), chunk] = 0.0
+        parts.append(batch.crossed(item_rows, rater_rows))
+    return {name: np.concatenate([part[name] for part in parts], axis=1) for name in parts[0]}
+
+
+def _interaction_variance(table: FloatArray, n: tuple[int, int]) -> float:
+    """The rater x item part of the estimate's variance, from the two-way jackknife.
+
+    ``table`` holds the estimates leaving out item i and rater r for the grid's
+    k_I x k_R pairs, ``n`` = (N items, n raters). For a mean of the table,
+    theta_(-i,-r) double-centred over the grid is e_ir / ((N - 1)(n - 1)) with e the
+    interaction residual, so sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1)) estimates
+    its variance s_e^2 and s_e^2 / (N n) is its part of the variance of the estimate
+    (the delta method carries this over to smooth functions such as alpha). Items or
+    raters of the grid with an undefined estimate are left out; 0 when fewer than two of
+    either remain.
+    """
+    defined = np.isfinite(table)
+    rows = defined.all(axis=1)
+    table = table[rows]
+    table = table[:, np.isfinite(table).all(axis=0)]
+    k_items, k_raters = table.shape
+    if k_items < 2 or k_raters < 2:
+        return 0.0
+    centred = table - table.mean(axis=0) - table.mean(axis=1)[:, None] + table.mean()
+    n_items, n_raters = n
+    scale = (n_items - 1.0) ** 2 * (n_raters - 1.0) ** 2
+    residual = float((centred**2).sum()) * scale / ((k_items - 1.0) * (k_raters - 1.0))
+    return float(residual / (n_items * n_raters))
+
+
+def _two_way_variance(item_part: FloatArray, rater_part: FloatArray, interaction: float) -> float:
+    """Variance of the estimate: the summed deviations' variance less one interaction.
+
+    The item deviations vary as V_I = A + E (the items' part plus the rater x item part
+    E), the rater deviations as V_R = B + E, and the estimate as A + B + E: their sum
+    counts E twice (McCullagh 2000; Owen 2007), so E is taken out once. E is capped at
+    min(V_I, V_R), which each facet's variance contains.
+    """
+    v_items, v_raters = float(np.var(item_part)), float(np.var(rater_part))
+    e = min(max(interaction, 0.0), v_items, v_raters)
+    return max(v_items + v_raters - e, 0.0)
 
 
 def _replicates(
-    batch: _Batch, table: RatedValues, draws: _Draws, point: Mapping[str, float]
+    batch: _Batch[Any], table: RatedValues, draws: _Draws, point: Mapping[str, float]
 ) -> _Replicates:
-    """Item and rater replicates combined, and the jackknife of both facets.
+    """Bootstrap replicates of each coefficient, with what its interval needs.
 
-    A replicate is theta + c_I (theta*_items - theta) + c_R (theta*_raters - theta):
-    the deviations of an item bootstrap (raters kept) and of a rater bootstrap (items
-    kept), drawn independently and added; c = sqrt(n / (n - 1)) undoes the bootstrap's
-    shrinkage of a variance by (n - 1) / n. With fixed raters only the item part is used.
+    Raters fixed: the item bootstrap and the jackknife over items (for BCa). Raters
+    sampled: theta + c_I (theta*_items - theta) + c_R (theta*_raters - theta), the
+    deviations of an item bootstrap (raters kept) and of an independent rater bootstrap
+    (items kept) added, c = sqrt(n / (n - 1)) undoing the bootstrap's shrinkage of a
+    variance by (n - 1) / n; and the variance of the estimate, that of these replicates
+    less the rater x item part they count twice (:func:`_two_way_variance`), estimated
+    by the two-way jackknife (:func:`_interaction_variance`).
     """
     cells = table.cells
     n_units, n_raters = table.n_units, table.n_raters
     by_items = _chunked(batch, draws.size, _given(draws.items, n_raters, raters=False), cells)
-    jackknife_items = _chunked(batch, n_units, _left_out(n_units, n_raters, raters=False), cells)
     c_items = np.sqrt(n_units / max(n_units - 1.0, 1.0))
-    combined = {
-        name: point[name] + c_items * (values - point[name]) for name, values in by_items.items()
-    }
-    jackknife: dict[str, tuple[FloatArray, ...]] = {
-        name: (values,) for name, values in jackknife_items.items()
-    }
-    if draws.raters is not None:
-        by_raters = _chunked(batch, draws.size, _given(draws.raters, n_units, raters=True), cells)
-        jackknife_raters = _chunked(
-            batch, n_raters, _left_out(n_raters, n_units, raters=True), cells
+    item_part = {name: c_items * (values - point[name]) for name, values in by_items.items()}
+    if draws.raters is None:
+        jackknife = _chunked(batch, n_units, _left_out(n_units, n_raters, raters=False), cells)
+        return _Replicates(
+            bootstrap={name: point[name] + part for name, part in item_part.items()},
+            jackknife={name: (values,) for name, values in jackknife.items()},
         )
-        c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
-        for name, values in by_raters.items():
-            combined[name] = combined[name] + c_raters * (values - point[name])
-            jackknife[name] = (*jackknife[name], jackknife_raters[name])
-    return _Replicates(bootstrap=combined, jackknife=jackknife)
+    by_raters = _chunked(batch, draws.size, _given(draws.raters, n_units, raters=True), cells)
+    c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
+    interaction = dict.fromkeys(by_raters, 0.0)
+    if draws.grid is not None:
+        both = _left_out_pairs(batch, draws.grid, table)
+        interaction = {
+            name: _interaction_variance(values, (n_units, n_raters))
+            for name, values in both.items()
+        }
+    combined, variance = {}, {}
+    for name, values in by_raters.items():
+        rater_part = c_raters * (values - point[name])
+        combined[name] = point[name] + item_part[name] + rater_part
+        used = np.isfinite(combined[name])
+        variance[name] = (
+            _two_way_variance(item_part[name][used], rater_part[used], interaction[name])
+            if used.any()
+            else 0.0
+        )
+    return _Replicates(bootstrap=combined, jackknife={}, variance=variance)
 
 
 @dataclass(frozen=True)
@@ -349,10 +494,10 @@ def _bca_interval(
     below = np.searchsorted(defined, estimate, side="left")
     ties = np.searchsorted(defined, estimate, side="right") - below
     share = np.clip((below + 0.5 * ties) / n, 0.5 / n, 1.0 - 0.5 / n)
-    z0 = float(scipy.stats.norm.ppf(share))
+    z0 = float(scipy.special.ndtri(share))
     a = _acceleration(jackknife)
     shifted = z0 + _Z
-    levels = scipy.stats.norm.cdf(z0 + shifted / (1.0 - a * shifted))
+    levels = scipy.special.ndtr(z0 + shifted / (1.0 - a * shifted))
     low, high = np.quantile(defined, levels)
     p_below = None
     if minimum is not None:
@@ -363,9 +508,45 @@ def _bca_interval(
         if g <= 0.0 or g >= 1.0:
             p_below = float(g)
         else:
-            y = float(scipy.stats.norm.ppf(g)) - z0
-            p_below = float(scipy.stats.norm.cdf(y / (1.0 + a * y) - z0))
+            y = float(scipy.special.ndtri(g)) - z0
+            p_below = float(scipy.special.ndtr(y / (1.0 + a * y) - z0))
     return _Interval(float(low), float(high), None, int(n), p_below)
+
+
+def _normal_interval(
+    estimate: float,
+    replicates: FloatArray,
+    variance: float,
+    minimum: float | None = None,
+    *,
+    floor: float = -np.inf,
+) -> _Interval:
+    """The bias-corrected normal 95% interval: theta - b +- 1.96 sqrt(v).
+
+    b is the replicates' mean less the estimate (the bootstrap's estimate of the bias),
+    v the variance of the estimate (Davison & Hinkley 1997, eq. 5.5). The upper end is
+    capped at 1, the largest value of every coefficient here, the lower end at ``floor``
+    (0 for percent agreement, -1 for the kappa-type coefficients). ``p_below`` is the
+    normal-theory confidence that the coefficient is below ``minimum``,
+    Phi((minimum - (theta - b)) / sqrt(v)): below 0.025 exactly when ``minimum`` is
+    below the interval.
+    """
+    if replicates.size == 0:
+        return _Interval(None, None, "no bootstrap replicates were requested", 0)
+    defined = replicates[np.isfinite(replicates)]
+    if defined.size == 0:
+        reason = "the coefficient is undefined in every bootstrap replicate"
+        return _Interval(None, None, reason, 0)
+    centre = 2.0 * estimate - float(defined.mean())
+    spread = _Z_975 * float(np.sqrt(variance))
+    p_below = None
+    if minimum is not None:
+        if variance > 0:
+            p_below = float(scipy.special.ndtr((minimum - centre) / np.sqrt(variance)))
+        else:
+            p_below = float(minimum > centre)
+    low, high = max(centre - spread, floor), min(centre + spread, 1.0)
+    return _Interval(float(low), float(high), None, int(defined.size), p_below)
 
 
 # ----------------------------------------------------------------------------- alpha
@@ -433,28 +614,94 @@ def _alpha_degenerate(data: DimensionData, counts: FloatArray) -> str | None:
     return None
 
 
-def _too_few_items(items: FloatArray, pairs: FloatArray) -> BoolArray:
-    """Replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items."""
-    few: BoolArray = ((items > 0) & (pairs > 0)).sum(axis=1) < MIN_PAIRABLE_ITEMS
+def _too_few_items(weights: FloatArray, pairs: FloatArray) -> BoolArray:
+    """(R', K) replicates that drew fewer than MIN_PAIRABLE_ITEMS distinct pairable items,
+    for item weights (R or 1, K, U) and the pairs of each unit (R, U)."""
+    drawn = _unit_sums((weights > 0).astype(float), (pairs > 0).astype(float))
+    few: BoolArray = drawn < MIN_PAIRABLE_ITEMS
     return few
 
 
-def _alpha_batch(table: RatedValues, domain: FloatArray, levels: Sequence[Level]) -> _Batch:
-    def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
-        m, pairs = table.pair_totals(raters)
+@dataclass(frozen=True)
+class _AlphaUnits:
+    """Per unit (R rows of rater weights): pairs P and the scale m / P of its
+    coincidences, with the weighted value counts (sums of w and of w^2, (R, U, V)), or
+    the pairs' rater weights when the list of pairs is used."""
+
+    pairs: FloatArray
+    ratio: FloatArray
+    counts: tuple[FloatArray, FloatArray] | None
+    pair_weights: FloatArray | None
+
+
+def _alpha_batch(
+    table: RatedValues, domain: FloatArray, levels: Sequence[Level]
+) -> _Batch[_AlphaUnits]:
+    width = domain.size
+    index = np.arange(width)
+
+    def units(raters: FloatArray | None) -> _AlphaUnits:
+        counts = None if table.use_pairs() else table.weighted_counts(raters)
+        m, pairs = table.pair_totals(raters, counts)
         # A unit of m values spreads each value over its m - 1 partners (Krippendorff);
         # with rater weights the partners are the P / m pairs per value.
-        scale = items * np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
-        o = table.coincidences(scale, raters)
-        few = _too_few_items(items, pairs)
+        ratio = np.divide(m, pairs, out=np.zeros_like(m), where=pairs > 0)
+        if counts is None:
+            return _AlphaUnits(pairs, ratio, None, table.pair_products(raters))
+        return _AlphaUnits(pairs, ratio, counts, None)
+
+    def coincidences(weights: FloatArray, per_unit: _AlphaUnits) -> FloatArray:
+        """(R', K, V*V): o_ck = sum_u v_u (m/P)_u (n_uc n_uk - [c = k] sum_r w_r^2 ...)."""
+        if per_unit.counts is None:
+            assert per_unit.pair_weights is not None
+            return table.pair_coincidences(weights, per_unit.ratio, per_unit.pair_weights)
+        n, square = per_unit.counts
+        scale = per_unit.ratio
+        if weights.shape[1] == 1:  # one item row per rater row: no per-unit matrices
+            scaled = (weights[:, 0, :] * scale)[:, :, None]
+            o = np.matmul((n * scaled).transpose(0, 2, 1), n)
+            o[:, index, index] -= (scaled * square).sum(axis=1)
+            aligned: FloatArray = o.reshape(o.shape[0], 1, width * width)
+            return aligned
+        per_unit_o = n[:, :, :, None] * n[:, :, None, :]
+        per_unit_o[:, :, index, index] -= square
+        per_unit_o *= scale[:, :, None, None]
+        flat: FloatArray = np.matmul(weights, per_unit_o.reshape(*scale.shape, width * width))
+        return flat
+
+    def sums(weights: FloatArray, per_unit: _AlphaUnits) -> dict[str, FloatArray]:
+        o = coincidences(weights, per_unit)
+        shape = o.shape[:2]
+        few = _too_few_items(weights, per_unit.pairs)
         values: dict[str, FloatArray] = {}
         for level in levels:
-            alpha = alpha_batch(o, domain, level)
+            alpha = alpha_batch(o.reshape(-1, width * width), domain, level).reshape(shape)
             alpha[few] = np.nan
             values[level] = alpha
         return values
 
-    return batch
+    return _Batch(units, sums)
+
+
+def _alpha_points(
+    data: DimensionData, levels: Sequence[Level]
+) -> tuple[dict[str, str | None], dict[str, float]]:
+    """Why alpha is undefined at each level (None: defined), and its defined values."""
+    _, counts = data.value_counts()
+    degenerate = _alpha_degenerate(data, counts)
+    reasons: dict[str, str | None] = {
+        level: degenerate or level_problem(data, level) for level in levels
+    }
+    values: dict[str, float] = {
+        level: float(
+            krippendorff.alpha(
+                value_counts=counts, value_domain=data.domain, level_of_measurement=level
+            )
+        )
+        for level in levels
+        if reasons[level] is None
+    }
+    return reasons, values
 
 
 def _alpha_results(
@@ -463,24 +710,17 @@ def _alpha_results(
     levels: Sequence[Level],
     draws: _Draws,
     minimum: float,
+    shared: _Replicates | None = None,
 ) -> dict[str, AlphaResult]:
+    """Alpha at each level; ``shared`` holds replicates already computed for them."""
     _, counts = data.value_counts()
     pairable = _pairable_items(counts)
     n_pairable_units = int(pairable.sum())
     n_pairable_values = int(counts[pairable].sum())
-    degenerate = _alpha_degenerate(data, counts)
-    reasons = {level: degenerate or level_problem(data, level) for level in levels}
-    defined = [level for level in levels if reasons[level] is None]
-    values: dict[str, float] = {
-        level: float(
-            krippendorff.alpha(
-                value_counts=counts, value_domain=data.domain, level_of_measurement=level
-            )
-        )
-        for level in defined
-    }
-    replicates = None
-    if defined and draws.size:
+    reasons, values = _alpha_points(data, levels)
+    defined = [level for level in levels if level in values]
+    replicates = shared
+    if replicates is None and defined and draws.size:
         table = _rated_values(data)
         replicates = _replicates(_alpha_batch(table, data.domain, defined), table, draws, values)
     # What the result at every level shares.
@@ -501,9 +741,7 @@ def _alpha_results(
         if replicates is None:
             interval = _bca_interval(value, np.empty(0), ())
         else:
-            interval = _bca_interval(
-                value, replicates.bootstrap[level], replicates.jackknife[level], minimum
-            )
+            interval = replicates.interval(level, value, minimum)
         results[level] = alpha_result(
             value=value,
             ci_low=interval.low,
@@ -599,38 +837,51 @@ def krippendorff_alpha(
     replacement, raters kept) and of an independent rater bootstrap (raters drawn with
     replacement, items kept): alpha + c_N (alpha*_items - alpha) + c_n (alpha*_raters -
     alpha), with c = sqrt(n / (n - 1)) undoing the bootstrap's shrinkage of a variance.
-    Its variance counts the rater x item part twice, where the two-way bootstrap
-    (raters and items drawn together, Owen 2007's "pigeonhole" bootstrap) counts it
-    three times (McCullagh 2000) and over-covers (99% for nominal alpha at 10 x 13 in
-    our simulation). In a rater replicate a rater drawn twice counts as two raters, but
-    the two copies are never paired (they would agree by construction): a unit's
-    values are paired over distinct raters, each pair weighted w_r w_s and the unit's
-    m values spread over its P pairs (m / P = 1 / (m - 1) without copies). The
-    interval is Efron's (1987) BCa: the bias correction z0 from the share of
-    replicates below alpha (ties half) and the acceleration from the jackknife of both
-    facets (one item left out, one rater left out; a = sum of the facets' L^3 / n_f^3
-    over 6 (sum L^2 / n_f^2)^(3/2)). Chosen by simulation (``bench/coverage.py``: a
-    latent model with rater severity, population value by quadrature, 500 panels per
-    design, with and without 20% missing values): at 10 x 9, 10 x 13 and 15 x 40 the
-    intervals of ordinal and interval alpha covered 0.93-0.97; those of nominal alpha
-    and Fleiss' kappa 0.96-0.99 and Gwet's AC1 0.97-0.99 (conservative at the smallest
-    panels, where the double-counted rater x item part weighs most).
+    In a rater replicate a rater drawn twice counts as two raters, but the two copies
+    are never paired (they would agree by construction): a unit's values are paired
+    over distinct raters, each pair weighted w_r w_s and the unit's m values spread over
+    its P pairs (m / P = 1 / (m - 1) without copies). The item deviations vary as
+    V_I = A + E and the rater deviations as V_R = B + E, where the estimate varies as
+    A + B + E (A the items' part, B the raters', E the rater x item part): their sum
+    counts E twice (the two-way "pigeonhole" bootstrap, raters and items drawn
+    together, counts it three times; McCullagh 2000, Owen 2007), which made nominal
+    alpha's, kappa's and AC1's intervals cover 0.98-0.99 at 10 x 9 and 10 x 13. E is
+    estimated by the two-way jackknife: alpha leaving out item i and rater r, for every
+    pair (i, r) of at most 64 items x 64 raters (drawn at random from larger panels),
+    double-centred, D_ir; for a mean of the table D_ir = e_ir / ((N - 1)(n - 1)), so
+    E = sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1) N n) (capped at min(V_I, V_R)).
+    The interval is the bias-corrected normal interval (Davison & Hinkley 1997, eq.
+    5.5): alpha - b +- 1.96 sqrt(V_I + V_R - E), b the replicates' mean less alpha (the
+    bootstrap's estimate of the bias, which is real: about -(1 - alpha)/N), the upper
+    end capped at 1. Over 300 seeded panels of 10 raters x 13 items with 20% empty cells
+    the variance V_I + V_R - E matched the variance of the estimates within 3% (the sum
+    V_I + V_R overstated it by 70% for nominal alpha). BCa on the same replicates
+    under-covered ordinal alpha at 10 x 9 (0.90; skewed replicates) and the normal
+    interval did not. Coverage of the population value by simulation
+    (``bench/coverage.py``: a latent model with rater severity, population value by
+    quadrature, 400 panels per design, 20% of cells empty): see the table in
+    ``analysis/README.md``; 0.92-0.97 for alpha and Fleiss' kappa at 10 x 9, 10 x 13,
+    15 x 40 and 30 x 60, AC1 0.94-0.98.
 
-    With ``raters="fixed"`` only the item deviations are used (jackknife over items):
-    the interval is then about these raters' alpha over the population of items, for a
-    conclusion about this panel only.
+    With ``raters="fixed"`` only the item deviations are used, and the interval is
+    Efron's (1987) BCa (bias correction z0 from the share of replicates below alpha,
+    ties half; acceleration from the jackknife over items): it is then about these
+    raters' alpha over the population of items, for a conclusion about this panel only.
     Because the coincidence matrix is a sum over units of pairs of values, every
     replicate is a weighted sum computed in batches: per unit, the rater-weighted value
-    counts n_uc (a sparse matrix product) give the coincidences n_uc n_uk - [c = k]
-    sum_r w_r^2 [x_ru = c], or, for long scales, the list of pairs is weighted directly.
+    counts n_uc (a matrix product; for a rater left out, the full counts less that
+    rater's values) give the coincidences n_uc n_uk - [c = k] sum_r w_r^2 [x_ru = c],
+    or, for long scales, the list of pairs is weighted directly; the item weights then
+    only weight the per-unit sums.
     Replicates in which alpha is undefined (a single value drawn, no two distinct raters
     on an item) are dropped, and so are replicates that drew fewer than two distinct
     items with two or more values (alpha of one item is 0 by construction); ``n_bootstrap``
-    in the result counts the replicates used. ``p_below_minimum`` is the BCa confidence
-    that alpha is below ``minimum``: the level of the one-sided BCa bound that falls on
-    ``minimum`` (below 0.025 when ``minimum`` is below the interval). It is not
-    Hayes & Krippendorff's q, which resamples pairable values with the expected
-    disagreement held fixed.
+    in the result counts the replicates used. ``p_below_minimum`` is the confidence that
+    alpha is below ``minimum`` read from the same construction: Phi((minimum - (alpha -
+    b)) / sqrt(V)) with raters sampled, the level of the one-sided BCa bound that falls
+    on ``minimum`` with raters fixed (below 0.025 exactly when ``minimum`` is below the
+    interval). It is not Hayes & Krippendorff's q, which resamples pairable values with
+    the expected disagreement held fixed.
 
     Undefined (``value`` None with ``reason``): fewer than two raters, fewer than two
     items with two or more values (:data:`MIN_PAIRABLE_ITEMS`), or a single value among
@@ -649,6 +900,8 @@ def krippendorff_alpha(
     appropriate? BMC Medical Research Methodology, 16, 93.
     Efron, B. (1987). Better bootstrap confidence intervals. Journal of the American
     Statistical Association, 82(397), 171-185.
+    Davison, A. C., & Hinkley, D. V. (1997). Bootstrap Methods and their Application.
+    Cambridge University Press (section 3.8 on two-way data; eq. 5.5).
     McCullagh, P. (2000). Resampling and exchangeable arrays. Bernoulli, 6(2), 285-301.
     Owen, A. B. (2007). The pigeonhole bootstrap. The Annals of Applied Statistics,
     1(2), 386-411.
@@ -712,7 +965,19 @@ def _chance_corrected(pa: FloatArray, pe: FloatArray) -> FloatArray:
     return value
 
 
-def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
+@dataclass(frozen=True)
+class _AgreementUnits:
+    """Per unit (R rows of rater weights): pairs, whether pairable, each weighting's
+    share of agreeing pairs, whether the unit has a value, its categories' shares."""
+
+    pairs: FloatArray
+    pairable: FloatArray
+    agreement: dict[str, FloatArray]
+    rated: FloatArray
+    shares: FloatArray
+
+
+def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_AgreementUnits]:
     q = categories.size
     weightings = {
         "identity": np.eye(q),
@@ -720,34 +985,45 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
         "quadratic": _quadratic_weights(categories),
     }
 
-    def batch(items: FloatArray, raters: FloatArray | None) -> dict[str, FloatArray]:
-        nothing = np.full(items.shape[0], np.nan)
-        if q == 0 or table.n_units == 0:
-            return {name: nothing.copy() for name in AGREEMENT_COEFFICIENTS}
+    def units(raters: FloatArray | None) -> _AgreementUnits:
         counts, square = table.weighted_counts(raters)
         m = counts.sum(axis=2)
         pairs = m * m - square.sum(axis=2)
         pairable = pairs > 0
-        n_pairable = (items * pairable).sum(axis=1)
-        # Observed agreement: the mean over items of the weighted share of agreeing pairs.
-        pa = {}
+        agreement = {}
         for key, weights in weightings.items():
             agree = table.pair_sums(raters, weights, (counts, square))
-            per_item = np.divide(agree, pairs, out=np.zeros_like(pairs), where=pairable)
-            pa[key] = np.divide(
-                (items * per_item).sum(axis=1), n_pairable, out=nothing.copy(), where=n_pairable > 0
+            agreement[key] = np.divide(agree, pairs, out=np.zeros_like(pairs), where=pairable)
+        rated = (m > 0).astype(float)
+        shares = counts / np.where(m > 0, m, 1.0)[:, :, None]
+        return _AgreementUnits(pairs, pairable.astype(float), agreement, rated, shares)
+
+    def sums(weights: FloatArray, per_unit: _AgreementUnits) -> dict[str, FloatArray]:
+        shape = (max(weights.shape[0], per_unit.pairs.shape[0]), weights.shape[1])
+        nothing = np.full(shape, np.nan)
+        if q == 0 or table.n_units == 0:
+            return {name: nothing.copy() for name in AGREEMENT_COEFFICIENTS}
+        # Observed agreement: the mean over items of the weighted share of agreeing pairs.
+        n_pairable = _unit_sums(weights, per_unit.pairable)
+        pa = {
+            key: np.divide(
+                _unit_sums(weights, agreement),
+                n_pairable,
+                out=nothing.copy(),
+                where=n_pairable > 0,
             )
+            for key, agreement in per_unit.agreement.items()
+        }
         # Propensities: the mean over items with a value of each category's share.
-        rated = items * (m > 0)
-        share = counts / np.where(m > 0, m, 1.0)[:, :, None]
-        total = rated.sum(axis=1)
-        pi = (rated[:, :, None] * share).sum(axis=1) / np.where(total > 0, total, 1.0)[:, None]
+        total = _unit_sums(weights, per_unit.rated)
+        pi = _unit_sums(weights, per_unit.rated[:, :, None] * per_unit.shares)
+        pi /= np.where(total > 0, total, 1.0)[:, :, None]
         values = {
             "percent_agreement": pa["identity"],
-            "fleiss_kappa": _chance_corrected(pa["identity"], (pi**2).sum(axis=1)),
-            "brennan_prediger": _chance_corrected(pa["identity"], np.full(nothing.shape, 1.0 / q)),
+            "fleiss_kappa": _chance_corrected(pa["identity"], (pi**2).sum(axis=2)),
+            "brennan_prediger": _chance_corrected(pa["identity"], np.full(shape, 1.0 / q)),
         }
-        chance = (pi * (1.0 - pi)).sum(axis=1)
+        chance = (pi * (1.0 - pi)).sum(axis=2)
         for name, key in (
             ("gwet_ac1", "identity"),
             ("gwet_ac2_ordinal", "ordinal"),
@@ -758,13 +1034,13 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch:
                 continue
             pe = weightings[key].sum() / (q * (q - 1.0)) * chance
             values[name] = _chance_corrected(pa[key], pe)
-        few = _too_few_items(items, pairs)
+        few = _too_few_items(weights, per_unit.pairs)
         for name, value in values.items():
             if name != "percent_agreement":
                 value[few] = np.nan
         return values
 
-    return batch
+    return _Batch(units, sums)
 
 
 def _agreement_reason(name: str, data: DimensionData, counts: FloatArray, q: int) -> str:
@@ -796,11 +1072,11 @@ def _agreement_undefined(name: str, data: DimensionData, counts: FloatArray) -> 
     return None
 
 
-def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoefficients:
+def _agreement_points(
+    data: DimensionData, table: RatedValues, batch: _Batch[Any]
+) -> tuple[dict[str, str], dict[str, float]]:
+    """Why each kappa-type coefficient is undefined (only those), and every point value."""
     _, counts = data.value_counts()
-    categories = data.domain
-    table = _rated_values(data)
-    batch = _agreement_batch(table, categories)
     point = {
         name: float(values[0])
         for name, values in batch(np.ones((1, table.n_units)), np.ones((1, table.n_raters))).items()
@@ -809,9 +1085,19 @@ def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoeffi
     for name in AGREEMENT_COEFFICIENTS:
         undefined = _agreement_undefined(name, data, counts)
         if undefined is not None or not np.isfinite(point[name]):
-            reasons[name] = undefined or _agreement_reason(name, data, counts, categories.size)
-    replicates = None
-    if draws.size and len(reasons) < len(AGREEMENT_COEFFICIENTS):
+            reasons[name] = undefined or _agreement_reason(name, data, counts, data.domain.size)
+    return reasons, point
+
+
+def _agreement_results(
+    data: DimensionData, *, draws: _Draws, shared: _Replicates | None = None
+) -> AgreementCoefficients:
+    """The kappa-type coefficients; ``shared`` holds replicates already computed for them."""
+    table = _rated_values(data)
+    batch = _agreement_batch(table, data.domain)
+    reasons, point = _agreement_points(data, table, batch)
+    replicates = shared
+    if replicates is None and draws.size and len(reasons) < len(AGREEMENT_COEFFICIENTS):
         replicates = _replicates(batch, table, draws, point)
     results: dict[str, Coefficient] = {}
     for name in AGREEMENT_COEFFICIENTS:
@@ -821,9 +1107,9 @@ def _agreement_results(data: DimensionData, *, draws: _Draws) -> AgreementCoeffi
         if replicates is None:
             interval = _bca_interval(point[name], np.empty(0), ())
         else:
-            interval = _bca_interval(
-                point[name], replicates.bootstrap[name], replicates.jackknife[name]
-            )
+            # Percent agreement is a share; the chance-corrected ones are at least -1.
+            floor = 0.0 if name == "percent_agreement" else -1.0
+            interval = replicates.interval(name, point[name], floor=floor)
         results[name] = Coefficient(
             name=name,
             value=point[name],
@@ -883,10 +1169,11 @@ def agreement_coefficients(
     observed agreement. With complete data Fleiss' kappa reduces to Fleiss (1971).
 
     Confidence intervals: the same scheme as Krippendorff's alpha (item and rater
-    bootstrap deviations added, BCa 95% intervals with the jackknife over items and
-    raters; see :func:`krippendorff_alpha`). In a rater replicate the observed agreement
-    of an item is over pairs of distinct raters weighted w_r w_s, and a rater drawn
-    twice is two raters who are never paired with each other.
+    bootstrap deviations added, the bias-corrected normal 95% interval with the two-way
+    variance; BCa with raters fixed; see :func:`krippendorff_alpha`). In a rater
+    replicate the observed agreement of an item is over pairs of distinct raters
+    weighted w_r w_s, and a rater drawn twice is two raters who are never paired with
+    each other.
 
     Minimums: the chance-corrected coefficients need at least two raters on an item
     (Fleiss 1971 and Gwet 2014 average agreement over items rated at least twice), at
@@ -967,8 +1254,8 @@ def complete_block(
     ([[1.0, 1.0], [2.0, 3.0]], [1, 2], ['a', 'b'])
     """
     data = _one_dimension(ratings, dimension)
-    rater_codes, rater = np.unique(data.rater_code, return_inverse=True)
-    item_codes, item = np.unique(data.item_code, return_inverse=True)
+    rater_codes, rater = data.rater_index
+    item_codes, item = data.item_index
     missing = np.ones((rater_codes.size, item_codes.size), dtype=bool)
     missing[rater, item] = False
     keep_rater = np.ones(rater_codes.size, dtype=bool)
@@ -1012,6 +1299,9 @@ _THETA_MAX = 1e4
 _ZERO_RATIO = 1e-8
 #: Item x rater incidence matrices up to this many cells are dense (BLAS), larger sparse.
 _DENSE_CELLS = 4_000_000
+# Up to this many (rater, item, item) triples, the sparse system is built from them
+# (one sparse product with a vector per likelihood) instead of a sparse matrix product.
+_PAIR_LIMIT = 40_000_000
 #: Relative step of the finite differences that give Newton's method its derivatives.
 _STEP = 1e-4
 
@@ -1064,17 +1354,17 @@ def _anova_icc(y: FloatArray) -> ICCTable:
         }
         f1 = msr / msw
         f3 = msr / mse
-        f1_low = f1 / scipy.stats.f.ppf(q, df1, df_w)
-        f1_high = f1 * scipy.stats.f.ppf(q, df_w, df1)
-        f3_low = f3 / scipy.stats.f.ppf(q, df1, df_e)
-        f3_high = f3 * scipy.stats.f.ppf(q, df_e, df1)
+        f1_low = f1 / scipy.special.fdtri(df1, df_w, q)
+        f1_high = f1 * scipy.special.fdtri(df_w, df1, q)
+        f3_low = f3 / scipy.special.fdtri(df1, df_e, q)
+        f3_high = f3 * scipy.special.fdtri(df_e, df1, q)
         icc2 = values["ICC2"]
         fj = msc / mse
         vn = df_e * (k * icc2 * fj + n * (1 + (k - 1) * icc2) - k * icc2) ** 2
         vd = df1 * k**2 * icc2**2 * fj**2 + (n * (1 + (k - 1) * icc2) - k * icc2) ** 2
         v = vn / vd
-        f2_high = scipy.stats.f.ppf(q, df1, v)
-        f2_low = scipy.stats.f.ppf(q, v, df1)
+        f2_high = scipy.special.fdtri(df1, v, q)
+        f2_low = scipy.special.fdtri(v, df1, q)
         low2 = n * (msr - f2_high * mse) / (f2_high * (k * msc + (k * n - k - n) * mse) + n * msr)
         high2 = n * (f2_low * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f2_low * msr)
         intervals = {
@@ -1110,7 +1400,7 @@ def _anova_icc(y: FloatArray) -> ICCTable:
                 f=f_value,
                 df1=df1,
                 df2=df2,
-                p_value=None if f_value is None else float(scipy.stats.f.sf(f, df1, df2)),
+                p_value=None if f_value is None else float(scipy.special.fdtrc(df1, df2, f)),
                 reason=reason,
                 ci_reason=ci_reason,
             )
@@ -1144,6 +1434,56 @@ def _factor(code: IntArray) -> _Factor:
     return _Factor(code=code, size=size, counts=np.bincount(code, minlength=size).astype(float))
 
 
+@dataclass(frozen=True)
+class _CoOccurrences:
+    """The cells i <= j of the second factor's system that share a level of the first
+    factor, and which levels they share: Q[(i, j), r] = Z_ri Z_rj, so that
+    Z' diag(d) Z = sum_r d_r z_r z_r' is Q d scattered into its cells."""
+
+    low: IntArray
+    high: IntArray
+    by_first: scipy.sparse.csr_matrix
+
+    def weighted(self, d: FloatArray, size: int) -> FloatArray:
+        """-(Z' diag(d) Z) as a dense (size x size) array (cells i <= j computed, the
+        other triangle mirrored)."""
+        s = np.zeros((size, size))
+        values = -(self.by_first @ d)
+        s[self.low, self.high] = values
+        s[self.high, self.low] = values
+        return s
+
+
+def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None:
+    """The triples (r, i <= j) of an incidence matrix (first x second), or None when
+    there are more than _PAIR_LIMIT of them (or too many cells to count)."""
+    lengths = np.diff(incidence.indptr)
+    size = int(incidence.shape[1])
+    if float((lengths.astype(float) ** 2).sum()) > _PAIR_LIMIT or size * size > _PAIR_LIMIT:
+        return None
+    index = np.int32  # every position below fits: at most _PAIR_LIMIT pairs and cells
+    row = np.repeat(np.arange(lengths.size, dtype=index), lengths)
+    per_entry = lengths[row].astype(index)
+    left = np.repeat(np.arange(row.size, dtype=index), per_entry)
+    first_of_block = np.repeat((np.cumsum(per_entry) - per_entry).astype(index), per_entry)
+    right = incidence.indptr[row[left]].astype(index) + (
+        np.arange(left.size, dtype=index) - first_of_block
+    )
+    del first_of_block
+    column = incidence.indices.astype(index)
+    upper = column[left] <= column[right]
+    left, right = left[upper], right[upper]
+    flat = column[left] * index(size) + column[right]
+    present = np.bincount(flat, minlength=size * size) > 0
+    cells = np.flatnonzero(present)
+    cell = (np.cumsum(present) - 1)[flat]
+    weight = incidence.data[left] * incidence.data[right]
+    by_first = scipy.sparse.csr_matrix(
+        (weight, (cell, row[left])), shape=(cells.size, incidence.shape[0])
+    )
+    return _CoOccurrences(low=cells // size, high=cells % size, by_first=by_first)
+
+
 class _RandomEffects:
     """The REML criterion of y = mu + Z_1 u_1 [+ Z_2 u_2] + e for one or two crossed factors.
 
@@ -1167,6 +1507,7 @@ class _RandomEffects:
             for f in factors
         ]
         self.incidence: FloatArray | scipy.sparse.csr_matrix | None = None
+        self.pairs: _CoOccurrences | None = None
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1177,6 +1518,7 @@ class _RandomEffects:
                 self.incidence = dense
             else:
                 self.incidence = scipy.sparse.csr_matrix((ones, (first.code, second.code)), shape)
+                self.pairs = _co_occurrences(self.incidence)
 
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
         """(log|P| + log R_X^2, r^2) at theta."""
@@ -1192,6 +1534,8 @@ class _RandomEffects:
             if isinstance(self.incidence, np.ndarray):
                 w = self.incidence * (t12 / np.sqrt(a))[:, None]
                 s = -(w.T @ w)
+            elif self.pairs is not None:
+                s = self.pairs.weighted(t12**2 / a, second.size)
             else:
                 scaled = scipy.sparse.diags(t12**2 / a) @ self.incidence
                 s = -(self.incidence.T @ scaled).toarray()
@@ -1369,7 +1713,7 @@ def _logit_interval(
     """95% Wald interval on the logit of an ICC, back-transformed."""
     se = float(np.sqrt(max(float(gradient @ covariance @ gradient), 0.0)))
     centre = float(np.log(value / (1.0 - value)))
-    z = float(scipy.stats.norm.ppf(0.975))
+    z = float(scipy.special.ndtri(0.975))
     return float(scipy.special.expit(centre - z * se)), float(scipy.special.expit(centre + z * se))
 
 
@@ -1476,7 +1820,7 @@ def _interval_or_reason(
 
 
 def _icc_problem(data: DimensionData) -> str | None:
-    n_items = int(np.unique(data.item_code).size)
+    n_items = int(data.item_index[0].size)
     if data.n_raters < 2 or n_items < 2:
         return (
             f"{n_items} item(s) rated by {data.n_raters} rater(s); "
@@ -1484,11 +1828,16 @@ def _icc_problem(data: DimensionData) -> str | None:
         )
     if np.bincount(data.item_code).max() < 2:
         return "no item was rated twice, so within-item variance is unknown"
-    _, item = np.unique(data.item_code, return_inverse=True)
-    _, rater = np.unique(data.rater_code, return_inverse=True)
+    _, item = data.item_index
+    _, rater = data.rater_index
     n, m = int(item.max()) + 1, int(rater.max()) + 1
-    graph = scipy.sparse.coo_matrix((np.ones(item.size), (item, n + rater)), shape=(n + m, n + m))
-    n_parts, _ = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    n_parts = 1  # complete data: every item is linked to every rater
+    if data.value.size < n * m:
+        from scipy.sparse.csgraph import connected_components  # imported when needed
+
+        shape = (n + m, n + m)
+        graph = scipy.sparse.coo_matrix((np.ones(item.size), (item, n + rater)), shape=shape)
+        n_parts, _ = connected_components(graph, directed=False)
     if data.value.size - (n + m - n_parts) <= 0:
         return (
             "no residual degrees of freedom: every rating is needed to fit the item and "
@@ -1502,11 +1851,11 @@ def _icc_problem(data: DimensionData) -> str | None:
 
 def _icc_table(data: DimensionData) -> ICCTable:
     problem = _icc_problem(data)
-    n_items = int(np.unique(data.item_code).size)
+    n_items = int(data.item_index[0].size)
     if problem is not None:
         return _undefined_icc(problem, n_items, data.n_raters, data.n_values)
-    _, item = np.unique(data.item_code, return_inverse=True)
-    _, rater = np.unique(data.rater_code, return_inverse=True)
+    _, item = data.item_index
+    _, rater = data.rater_index
     item, rater = item.astype(np.int64), rater.astype(np.int64)
     if data.n_values == n_items * data.n_raters:
         matrix = np.empty((n_items, data.n_raters))
@@ -1659,7 +2008,7 @@ def kendall_w_from_matrix(y: FloatArray) -> KendallW:
         value=w,
         chi2=chi2,
         df=n - 1,
-        p_value=float(scipy.stats.chi2.sf(chi2, n - 1)),
+        p_value=float(scipy.special.chdtrc(n - 1, chi2)),
         n_items=n,
         n_raters=m,
     )
@@ -1711,6 +2060,41 @@ def kendall_w(ratings: pd.DataFrame, *, dimension: Hashable | None = None) -> Ke
 
 
 # ------------------------------------------------------------------------- everything
+
+
+def _merged(first: _Batch[Any], second: _Batch[Any]) -> _Batch[tuple[Any, Any]]:
+    """Both batches' coefficients from one pass over the replicates (the rater-weighted
+    counts they share are computed once per chunk)."""
+
+    def units(raters: FloatArray | None) -> tuple[Any, Any]:
+        return first.units(raters), second.units(raters)
+
+    def sums(weights: FloatArray, both: tuple[Any, Any]) -> dict[str, FloatArray]:
+        return {**first.sums(weights, both[0]), **second.sums(weights, both[1])}
+
+    return _Batch(units, sums)
+
+
+def _shared_replicates(data: DimensionData, draws: _Draws) -> _Replicates | None:
+    """The replicates of alpha (every defined level) and the kappa-type coefficients
+    together, or None when there are none to draw."""
+    if not draws.size:
+        return None
+    table = _rated_values(data)
+    _, alpha_point = _alpha_points(data, LEVELS)
+    agreement = _agreement_batch(table, data.domain)
+    reasons, agreement_point = _agreement_points(data, table, agreement)
+    parts: list[tuple[_Batch[Any], dict[str, float]]] = []
+    if alpha_point:
+        defined = [level for level in LEVELS if level in alpha_point]
+        parts.append((_alpha_batch(table, data.domain, defined), alpha_point))
+    if len(reasons) < len(AGREEMENT_COEFFICIENTS):
+        parts.append((agreement, agreement_point))
+    if not parts:
+        return None
+    batch = parts[0][0] if len(parts) == 1 else _merged(parts[0][0], parts[1][0])
+    point = {name: value for _, part in parts for name, value in part.items()}
+    return _replicates(batch, table, draws, point)
 
 
 def dimension_reliability(
@@ -1783,8 +2167,11 @@ def dimension_reliability(
         rng=rng,
         raters=raters,
     )
-    alpha = _alpha_results(data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha))
-    agreement = _agreement_results(data, draws=draws)
+    shared = _shared_replicates(data, draws)
+    alpha = _alpha_results(
+        data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha), shared=shared
+    )
+    agreement = _agreement_results(data, draws=draws, shared=shared)
     if level == "nominal":
         reason = "not computed for a nominal dimension"
         icc = _undefined_icc(reason)

@@ -116,7 +116,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Coefficient:
-    """A point estimate with an optional 95% bootstrap (BCa) confidence interval.
+    """A point estimate with an optional 95% bootstrap confidence interval.
 
     ``n_bootstrap`` counts the replicates used (those where the coefficient is defined).
     """
@@ -152,10 +152,10 @@ class Coefficient:
 class AlphaResult(Coefficient):
     """Krippendorff's alpha at one level of measurement.
 
-    ``p_below_minimum`` is the bootstrap (BCa) confidence that alpha is below ``minimum``,
-    with raters and items resampled (not Hayes & Krippendorff's q: no bootstrap of
-    pairable values is run); ``reading`` is "acceptable" (>= 0.800), "tentative"
-    (>= 0.667) or "unacceptable".
+    ``p_below_minimum`` is the confidence that alpha is below ``minimum``, read from the
+    interval's own construction (normal with raters and items sampled, BCa with raters
+    fixed); it is not Hayes & Krippendorff's q (no bootstrap of pairable values is run).
+    ``reading`` is "acceptable" (>= 0.800), "tentative" (>= 0.667) or "unacceptable".
     """
 
     level: str = "ordinal"

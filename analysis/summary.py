@@ -82,6 +82,7 @@ def analyze(
     quantile_method: str = "linear",
     item_groups: Mapping[Hashable, Hashable] | None = None,
     value_labels: Mapping[Hashable, Mapping[float, str]] | None = None,
+    validated: bool = False,
 ) -> PanelAnalysis:
     """Analyse a panel: reliability per dimension, consensus per item, rater diagnostics.
 
@@ -122,6 +123,11 @@ def analyze(
         ``ratings.attrs["value_labels"]``, as :func:`analysis.tidy.read_ratings_csv`
         with ``text_values=True`` sets it). Such a dimension must be nominal; the labels
         are reported in ``settings["value_labels"]``.
+    validated : bool
+        ``ratings`` is what :func:`analysis.tidy.validate_ratings` or
+        :func:`analysis.tidy.read_ratings_csv` returned, unchanged since: it is not
+        checked and copied a second time (a large file's most expensive step after the
+        bootstrap).
 
     Returns
     -------
@@ -158,7 +164,7 @@ def analyze(
     if not isinstance(minimum_alpha, int | float) or not -1 <= minimum_alpha <= 1:
         raise ValueError(f"minimum_alpha must be a number in [-1, 1], not {minimum_alpha!r}")
     criterion = ConsensusCriterion.from_value(consensus)
-    frame = select_round(validate_ratings(ratings), round)
+    frame = select_round(ratings if validated else validate_ratings(ratings), round)
     if frame.empty:
         raise ValueError("ratings has no rows")
     scales_ = dict(scales) if scales else None
@@ -350,7 +356,7 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
         f"Panel analysis: {len(result.raters)} raters, {n_items} items, "
         f"{len(result.dimensions)} dimension(s), {result.settings.get('n_ratings', '?')} ratings",
         f"Bootstrap: {result.settings.get('n_bootstrap')} replicates over raters and items, "
-        "BCa intervals "
+        "bias-corrected normal intervals with the two-way variance "
         f"(seed {result.settings.get('seed')}); alpha read against 0.800 (acceptable) "
         "and 0.667 (tentative)",
         "",

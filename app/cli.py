@@ -18,14 +18,29 @@ from urllib.parse import urlsplit
 
 import typer
 
-from app.config import Settings, get_settings
 from app.errors import DomainError
-from app.survey_files import SurveyFileError
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from app.config import Settings
     from app.services.schedule import ScheduleState
+
+
+def get_settings() -> Settings:
+    """The settings, with app.config imported when a command first needs them
+    (pydantic-settings' import time is spared to `elicit analyze` and `--help`)."""
+    from app.config import get_settings as settings
+
+    return settings()
+
+
+def _reread_settings() -> None:
+    """Forget the cached settings (the environment was just changed)."""
+    from app.config import get_settings as settings
+
+    settings.cache_clear()
+
 
 cli = typer.Typer(
     help="Expert elicitation surveys, reliability and calibrated tier rubrics.",
@@ -226,7 +241,7 @@ def _display_url(url: str) -> str:
 def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
     """Validate and load survey files; a changed file becomes a new version."""
     from app.services import surveys
-    from app.survey_files import load_survey_file
+    from app.survey_files import SurveyFileError, load_survey_file
 
     # Every file is read (at most the size limit of each) and validated before the
     # database is touched: one bad file loads nothing, and every problem is reported.
@@ -256,7 +271,7 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
 def survey_check(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
     """Validate survey files without touching the database (each is read only up to the
     survey file size limit)."""
-    from app.survey_files import load_survey_file
+    from app.survey_files import SurveyFileError, load_survey_file
 
     failed = False
     for path in files:
@@ -847,7 +862,7 @@ def analyze_file(
             "minimum_alpha": minimum_alpha,
             "scales": _scales(scale or [], list(frame["dimension"].unique())),
         }
-        result = analyze(frame, **options, group_by=group_by, item_groups=groups)
+        result = analyze(frame, **options, group_by=group_by, item_groups=groups, validated=True)
         split = None
         if by_language:
             if "language" not in frame.columns:
@@ -1588,11 +1603,11 @@ def serve(
 
     if mail_worker:
         os.environ["MAIL_WORKER"] = "true"
-        get_settings.cache_clear()
+        _reread_settings()
 
     if "BASE_URL" not in os.environ:
         os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
-        get_settings.cache_clear()
+        _reread_settings()
     settings = get_settings()
     problem = unreachable_links(host, settings.base_url)
     if problem and not (allow_local_links or settings.allow_local_links):
@@ -1651,7 +1666,7 @@ def demo(
 
     if "BASE_URL" not in os.environ:
         os.environ["BASE_URL"] = f"http://{_link_host(host)}:{port}"
-        get_settings.cache_clear()
+        _reread_settings()
     settings = get_settings()
     upgrade_database(settings.database_url)
     _purge_sessions(settings, quiet=True)

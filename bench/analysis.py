@@ -1,13 +1,23 @@
 """Benchmark of :func:`analysis.summary.analyze` against the ``krippendorff`` package alone.
 
-Prints, for two synthetic panels, the wall time (best of 3 runs) and peak traced memory of a full
-``analyze`` (every coefficient, 1,000 bootstrap replicates, rater diagnostics) and of
-computing the four alphas with ``krippendorff.alpha`` on the same data, and their ratio.
+In process: for two synthetic panels, the wall time (best of 3 runs) and peak traced memory
+of a full ``analyze`` (every coefficient, 1,000 bootstrap replicates, rater diagnostics)
+and of computing the four alphas with ``krippendorff.alpha`` on the same data, and their
+ratio.
 
-(a) 200 experts x 500 items x 3 dimensions, complete;
-(b) 5,000 raters x 2,000 items x 1 dimension, each rater rating 50 items.
+(a) = D1: 200 experts x 500 items x 3 dimensions, complete;
+(b) = D2: 5,000 raters x 2,000 items x 1 dimension, each rater rating 50 items.
 
-Run: ``.venv/bin/python bench/analysis.py`` (``--quick`` runs (a) only).
+As whole processes: the same panels written as long CSV files (and a third of 10 M rows:
+1,000 experts x 2,000 items x 5 dimensions, complete), each analysed by ``elicit analyze
+FILE`` and by a bare Python process that reads the file with pandas and computes the four
+alphas per dimension with the ``krippendorff`` package. Printed: wall time (best of 3, one
+run for 10 M rows), peak resident set size of the process (``os.wait4``) and the ratios
+elicit / bare. Targets (issue #9): D1 <= 2x, D2 <= 3x, 10 M rows < 30 s and < 4 GiB. The
+files go to a temporary folder that is removed afterwards.
+
+Run: ``.venv/bin/python bench/analysis.py`` (``--quick`` runs (a) in process and D1, D2
+as processes; ``--processes-only`` skips the in-process figures).
 """
 
 from __future__ import annotations
@@ -15,7 +25,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -125,23 +138,131 @@ def run(name: str, ratings: pd.DataFrame) -> None:
     )
 
 
+#: The bare process: pandas reads the CSV, the krippendorff package computes the four
+#: alphas of each dimension from its raters x items matrix.
+BARE = """
+import sys
+import krippendorff
+import pandas as pd
+ratings = pd.read_csv(sys.argv[1])
+for _, part in ratings.groupby("dimension"):
+    matrix = part.pivot(index="rater", columns="item", values="value").to_numpy()
+    for level in ("nominal", "ordinal", "interval", "ratio"):
+        krippendorff.alpha(reliability_data=matrix, level_of_measurement=level)
+"""
+
+
+def elicit_command() -> list[str]:
+    """``elicit`` next to this Python (the virtualenv's), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "elicit")
+    found = beside if os.path.exists(beside) else shutil.which("elicit")
+    if found is None:
+        raise SystemExit("elicit is not installed (pip install -e .)")
+    return [found]
+
+
+def run_process(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident set size in MiB) of one process run to its end."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    error = process.stderr.read().decode() if process.stderr else ""
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{error}")
+    # ru_maxrss is in KiB on Linux.
+    return seconds, usage.ru_maxrss / 2**10
+
+
+def best_process(command: list[str], repeat: int) -> tuple[float, float]:
+    runs = [run_process(command) for _ in range(repeat)]
+    return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
+
+
+def compare_processes(name: str, path: str, target: str, repeat: int) -> None:
+    size = os.path.getsize(path)
+    elicit_seconds, elicit_peak = best_process([*elicit_command(), "analyze", path], repeat)
+    bare_seconds, bare_peak = best_process([sys.executable, "-c", BARE, path], repeat)
+    print(f"{name} ({size / 2**20:.0f} MiB of CSV; best of {repeat}):")
+    print(
+        f"  elicit analyze FILE:           {elicit_seconds:7.2f} s, peak RSS {elicit_peak:7.0f} MiB"
+    )
+    print(f"  bare pandas + krippendorff:    {bare_seconds:7.2f} s, peak RSS {bare_peak:7.0f} MiB")
+    print(
+        f"  ratio elicit / bare: time {elicit_seconds / bare_seconds:4.1f}x, "
+        f"memory {elicit_peak / bare_peak:4.1f}x   (target {target})"
+    )
+
+
+#: The panels written as files: name -> (generator, description, target).
+FILES = {
+    "d1": ("D1: 200 experts x 500 items x 3 dimensions", "<= 2x"),
+    "d2": ("D2: 5,000 raters x 2,000 items, 50 items each", "<= 3x"),
+    "10m": ("10 M rows: 1,000 experts x 2,000 items x 5 dimensions", "< 30 s and < 4 GiB"),
+}
+
+
+def write_csv(kind: str, path: str) -> None:
+    """One panel as a long CSV file (run in a child process, see :func:`processes`)."""
+    rng = np.random.default_rng(20240602)
+    if kind == "d1":
+        ratings = complete_panel(rng, 200, 500, 3)
+    elif kind == "d2":
+        ratings = sparse_panel(rng, 5000, 2000, 50)
+    else:
+        ratings = complete_panel(rng, 1000, 2000, 5)
+    ratings.assign(
+        rater="r" + ratings["rater"].astype(str), item="i" + ratings["item"].astype(str)
+    ).to_csv(path, index=False, float_format="%g")
+
+
+def processes(*, large: bool) -> None:
+    # Each file is written by a child process: a child's peak RSS counts the memory of
+    # the process it was forked from, so this one must stay small.
+    folder = tempfile.mkdtemp(prefix="elicit-bench-")
+    try:
+        for kind in ("d1", "d2", "10m") if large else ("d1", "d2"):
+            path = os.path.join(folder, f"{kind}.csv")
+            subprocess.run([sys.executable, __file__, "--write", kind, path], check=True)
+            name, target = FILES[kind]
+            compare_processes(name, path, target, 1 if kind == "10m" else 3)
+            os.remove(path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="run panel (a) only")
+    parser.add_argument(
+        "--quick", action="store_true", help="panel (a) in process; no 10 M-row file"
+    )
+    parser.add_argument("--processes-only", action="store_true", help="skip the in-process figures")
+    parser.add_argument("--write", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.write:
+        write_csv(*arguments.write)
+        return
     print(
         f"{os.cpu_count()} CPUs; numpy {np.__version__}, pandas {pd.__version__}, "
         f"krippendorff {getattr(krippendorff, '__version__', '?')}"
     )
-    rng = np.random.default_rng(20240601)
-    run("(a) 200 experts x 500 items x 3 dimensions, complete", complete_panel(rng, 200, 500, 3))
-    if not arguments.quick:
+    print("whole processes:")
+    processes(large=not arguments.quick)
+    if not arguments.processes_only:
+        print("\nin process:")
+        rng = np.random.default_rng(20240601)
         run(
-            "(b) 5,000 raters x 2,000 items x 1 dimension, 50 items each",
-            sparse_panel(rng, 5000, 2000, 50),
+            "(a) 200 experts x 500 items x 3 dimensions, complete",
+            complete_panel(rng, 200, 500, 3),
         )
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-    print(f"process max resident set size: {maxrss:.0f} MiB")
+        if not arguments.quick:
+            run(
+                "(b) 5,000 raters x 2,000 items x 1 dimension, 50 items each",
+                sparse_panel(rng, 5000, 2000, 50),
+            )
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+        print(f"process max resident set size: {maxrss:.0f} MiB")
     sys.stdout.flush()
 
 

@@ -30,7 +30,19 @@ from analysis.reliability import (  # noqa: E402
 )
 
 TRUTH = {"ICC1": 0.5, "ICC2": 0.5, "ICC3": 1.0 / 1.7}
-SCENARIOS = [(5, 15, 0.2), (8, 20, 0.25), (12, 25, 0.25), (20, 40, 0.3), (30, 60, 0.3)]
+SCENARIOS = [
+    # The reliability intervals' designs (bench/coverage.py), 20% missing.
+    (10, 9, 0.2),
+    (10, 13, 0.2),
+    (15, 40, 0.2),
+    (30, 60, 0.2),
+    # Smaller and sparser panels.
+    (5, 15, 0.2),
+    (8, 20, 0.25),
+    (12, 25, 0.25),
+    (20, 40, 0.3),
+    (30, 60, 0.3),
+]
 
 
 def panel(rng: np.random.Generator, raters: int, items: int, missing: float) -> pd.DataFrame:

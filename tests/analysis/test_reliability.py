@@ -130,12 +130,38 @@ def test_alpha_matches_krippendorff_package_and_reference(panel, level):
     assert ours == pytest.approx(reference_alpha(matrix, level), abs=1e-12)
 
 
+def reference_two_way_interval(estimate, item_replicates, rater_replicates, table, minimum):
+    """The bias-corrected normal interval with the two-way variance, from its definition.
+
+    ``table`` holds alpha leaving out item i and rater r (items x raters): double-centred,
+    sum D^2 (N - 1)(n - 1) / (N n) is the rater x item variance E, counted by both
+    facets' deviations and taken out once (capped at the smaller facet's variance).
+    """
+    n_items, n_raters = table.shape
+    c_items, c_raters = np.sqrt(n_items / (n_items - 1)), np.sqrt(n_raters / (n_raters - 1))
+    pairs = [
+        (c_items * (i - estimate), c_raters * (r - estimate))
+        for i, r in zip(item_replicates, rater_replicates, strict=True)
+        if np.isfinite(i) and np.isfinite(r)
+    ]
+    item_part, rater_part = (np.array(part) for part in zip(*pairs, strict=True))
+    centred = table - table.mean(axis=0) - table.mean(axis=1)[:, None] + table.mean()
+    e = (centred**2).sum() * (n_items - 1) * (n_raters - 1) / (n_items * n_raters)
+    v_items, v_raters = item_part.var(), rater_part.var()
+    variance = v_items + v_raters - min(max(e, 0.0), v_items, v_raters)
+    centre = estimate - (item_part + rater_part).mean()
+    half = scipy.stats.norm.ppf(0.975) * np.sqrt(variance)
+    p_below = scipy.stats.norm.cdf((minimum - centre) / np.sqrt(variance))
+    return (centre - half, min(centre + half, 1.0)), p_below, len(pairs)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_vectorised_bootstrap_equals_naive_loop(panel, level):
     # Oracle: resample the items and, independently, the raters in a Python loop with the
     # same draws, compute each replicate with reference_alpha (copies of a rater never
-    # paired), add the two deviations and take Efron's BCa interval with the jackknife
-    # over items and over raters; interval, q and the count of replicates must agree.
+    # paired), add the two deviations, take alpha leaving out each item and rater pair,
+    # and form the bias-corrected normal interval with the two-way variance; interval,
+    # P below the minimum and the count of replicates must agree.
     n_bootstrap = 40
     result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7)
     matrix = matrix_from_frame(panel)
@@ -146,19 +172,46 @@ def test_vectorised_bootstrap_equals_naive_loop(panel, level):
     item_draws = rng.integers(0, n_items, size=(n_bootstrap, n_items))
     rater_draws = rng.integers(0, n_raters, size=(n_bootstrap, n_raters))
     estimate = reference_alpha(matrix, level)
-    c_items, c_raters = np.sqrt(n_items / (n_items - 1)), np.sqrt(n_raters / (n_raters - 1))
-    replicates = []
-    for items, raters in zip(item_draws, rater_draws, strict=True):
-        by_items = reference_alpha(matrix[:, items], level)
-        by_raters = reference_alpha(matrix[raters], level, origin=raters)
-        if np.isfinite(by_items) and np.isfinite(by_raters):
-            replicates.append(
-                estimate + c_items * (by_items - estimate) + c_raters * (by_raters - estimate)
-            )
-    jackknife = (
-        [reference_alpha(np.delete(matrix, j, axis=1), level) for j in range(n_items)],
-        [reference_alpha(np.delete(matrix, r, axis=0), level) for r in range(n_raters)],
+    by_items = [reference_alpha(matrix[:, items], level) for items in item_draws]
+    by_raters = [reference_alpha(matrix[raters], level, origin=raters) for raters in rater_draws]
+    table = np.array(
+        [
+            [
+                reference_alpha(np.delete(np.delete(matrix, i, axis=1), r, axis=0), level)
+                for r in range(n_raters)
+            ]
+            for i in range(n_items)
+        ]
     )
+    (low, high), p_below, used = reference_two_way_interval(
+        estimate, by_items, by_raters, table, 0.667
+    )
+    assert result.n_bootstrap == used
+    assert result.ci_low == pytest.approx(low, abs=1e-10)
+    assert result.ci_high == pytest.approx(high, abs=1e-10)
+    assert result.p_below_minimum == pytest.approx(p_below, abs=1e-10)
+
+
+@pytest.mark.parametrize("level", ["nominal", "interval"])
+def test_vectorised_bootstrap_with_fixed_raters_equals_naive_loop(panel, level):
+    # Oracle: the items resampled in a Python loop with the same draws and Efron's BCa
+    # interval with the jackknife over items (reference_bca).
+    n_bootstrap = 40
+    result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7, raters="fixed")
+    matrix = matrix_from_frame(panel)
+    matrix = matrix[:, ~np.isnan(matrix).all(axis=0)]
+    matrix = matrix[~np.isnan(matrix).all(axis=1)]
+    n_items = matrix.shape[1]
+    rng = np.random.default_rng(7)
+    item_draws = rng.integers(0, n_items, size=(n_bootstrap, n_items))
+    estimate = reference_alpha(matrix, level)
+    c_items = np.sqrt(n_items / (n_items - 1))
+    replicates = [
+        estimate + c_items * (reference_alpha(matrix[:, items], level) - estimate)
+        for items in item_draws
+    ]
+    replicates = [value for value in replicates if np.isfinite(value)]
+    jackknife = ([reference_alpha(np.delete(matrix, j, axis=1), level) for j in range(n_items)],)
     (low, high), p_below = reference_bca(estimate, replicates, jackknife, 0.667)
     assert result.n_bootstrap == len(replicates)
     assert result.ci_low == pytest.approx(low, abs=1e-10)

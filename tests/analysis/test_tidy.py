@@ -156,3 +156,22 @@ def test_the_fast_reader_gives_the_careful_readers_table_or_steps_aside(case, tm
         assert fast is not None  # the common files take the fast road
     if fast is not None:
         pd.testing.assert_frame_equal(fast, careful)
+
+
+def test_repeated_rows_are_those_pandas_finds():
+    # Oracle: DataFrame.duplicated on the same keys (labels of mixed types, missing rounds).
+    from analysis.tidy import _repeated_rows
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "rater": rng.choice(["a", "b", 3], size=400),
+            "item": rng.integers(0, 5, size=400),
+            "dimension": rng.choice(["d", "e"], size=400),
+            "round": rng.choice([1.0, 2.0, np.nan], size=400),
+        }
+    )
+    for keys in (["rater", "item", "dimension"], ["rater", "item", "dimension", "round"]):
+        expected = frame.duplicated(keys).to_numpy()
+        assert 0 < expected.sum() < len(frame)
+        assert (_repeated_rows(frame, keys) == expected).all()
