@@ -41,13 +41,18 @@ def test_a_reference_off_its_scale_is_refused_with_file_line_and_field(reference
     assert problem.path.startswith("items[0].reference") and message in problem.message
 
 
-def test_the_report_shows_each_experts_agreement_with_the_references(session, client):
+def _panel(session, client, *, n_experts, seed):
+    """A round of the survey with calibration items, simulated; an admin's headers."""
     make_survey(session, items=ITEMS)
     round_ = make_round(session)
-    simulate_panel(session, round_id=round_.id, n_experts=6, seed=2)
+    simulate_panel(session, round_id=round_.id, n_experts=n_experts, seed=seed)
     session.commit()
     make_user(session)
-    headers = login(client)
+    return round_, login(client)
+
+
+def test_the_report_shows_each_experts_agreement_with_the_references(session, client):
+    round_, headers = _panel(session, client, n_experts=6, seed=2)
     url = f"/api/rounds/{round_.id}/report"
     data = client.get(url, params={"n_bootstrap": 40}, headers=headers).json()
     reference = data["reference"]
@@ -84,12 +89,7 @@ def test_a_survey_without_references_has_no_such_section(session, client):
 
 
 def test_the_report_compares_tiers_under_each_weighting(session, client):
-    make_survey(session, items=ITEMS)
-    round_ = make_round(session)
-    simulate_panel(session, round_id=round_.id, n_experts=8, seed=5)
-    session.commit()
-    make_user(session)
-    headers = login(client)
+    round_, headers = _panel(session, client, n_experts=8, seed=5)
     url = f"/api/rounds/{round_.id}/report"
     weighting = client.get(url, params={"n_bootstrap": 40}, headers=headers).json()["weighting"]
     assert weighting["schemes"][:2] == ["equal", "calibration items"]
@@ -103,12 +103,7 @@ def test_the_report_compares_tiers_under_each_weighting(session, client):
 
 
 def test_a_published_version_records_its_weighting_and_the_items_that_depend_on_it(session, client):
-    make_survey(session, items=ITEMS)
-    round_ = make_round(session)
-    simulate_panel(session, round_id=round_.id, n_experts=8, seed=5)
-    session.commit()
-    make_user(session)
-    headers = login(client)
+    round_, headers = _panel(session, client, n_experts=8, seed=5)
     client.post(f"/api/rounds/{round_.id}/close", headers=headers)
     body = {"justification": "pilot", "n_bootstrap": 100}
     assert client.post(f"/api/rounds/{round_.id}/publish", headers=headers, json=body).is_success
