@@ -629,10 +629,9 @@ def _record(
         row = session.exec(
             select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
         ).one()
-        if row.status != "sending" or row.lease_until != lease:
-            return row.status  # the lease ran out and another worker took it over
         status = outbox.settle(
             row,
+            lease=lease,
             outcome=outcome,
             error=error,
             now=now,

@@ -53,6 +53,7 @@ def claim_due(
 def settle(
     row: OutboxMessage | WebhookDelivery,
     *,
+    lease: datetime,
     outcome: str,
     error: str,
     now: datetime,
@@ -61,7 +62,10 @@ def settle(
 ) -> str:
     """Record how sending a claimed row went: ``sent``; ``failed`` for good (or after
     ``max_attempts``); else queued again after 1, 2, 4 ... minutes (at most
-    ``backoff_max``). Returns the row's new status; the caller holds its lock."""
+    ``backoff_max``). Returns the row's new status; the caller holds its lock. A row whose
+    lease is no longer ``lease`` was taken over by another worker: left as it is."""
+    if row.status != "sending" or row.lease_until != lease:
+        return row.status
     row.lease_until = None
     if outcome == "sent":
         row.status, row.sent_at, row.last_error = "sent", now, ""

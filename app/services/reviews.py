@@ -551,7 +551,7 @@ def _shown_review(version: RubricVersion, review: RubricReview) -> ReviewShown:
 
 
 def observations(
-    session: Session, *, slug: str, factor_key: str | None = None, limit: int = 200
+    session: Session, *, slug: str, factor_key: str | None = None, limit: int | None = 200
 ) -> list[ObservationShown]:
     """A survey's observations, newest first (of one factor if named)."""
     survey = _survey(session, slug)
@@ -565,6 +565,15 @@ def observations(
         ).limit(limit)
     ).all()
     return [_shown_observation(definition, row) for row in rows]
+
+
+def latest_observations(session: Session, *, slug: str) -> dict[str, ObservationShown]:
+    """The latest observation of each of the survey's factors, in one query (staff record
+    observations by hand: a survey has few)."""
+    latest: dict[str, ObservationShown] = {}
+    for shown in observations(session, slug=slug, limit=None):
+        latest.setdefault(shown.factor_key, shown)
+    return latest
 
 
 def _shown_observation(definition: SurveyDefinition, row: FactorObservation) -> ObservationShown:
@@ -582,10 +591,10 @@ def survey_context(session: Session, *, slug: str) -> SurveyContext:
     definition = definition_of(get_survey_version(session, slug=slug))
     version = newest_version(session, survey_id=id_of(survey))
     assumed: dict[str, Any] = (version.record.get("context") or {}) if version else {}
+    latest_of = latest_observations(session, slug=slug)
     states = []
     for factor in definition.context.factors:
-        latest_rows = observations(session, slug=slug, factor_key=factor.key, limit=1)
-        latest = latest_rows[0] if latest_rows else None
+        latest = latest_of.get(factor.key)
         due = None
         if version is not None:
             checked = version.published_at.date()
@@ -670,14 +679,15 @@ def context_fields(session: Session, *, round_id: int) -> list[ContextField]:
     survey = _survey(session, definition.slug)
     version = newest_version(session, survey_id=id_of(survey))
     assumed: dict[str, Any] = (version.record.get("context") or {}) if version else {}
+    latest_of = latest_observations(session, slug=definition.slug)
     fields = []
     for factor in definition.context.factors:
-        latest = observations(session, slug=definition.slug, factor_key=factor.key, limit=1)
+        latest = latest_of.get(factor.key)
         value: FactorValue = None
         source = "no observation recorded yet"
-        if latest:
-            value = latest[0].value
-            source = f"observed on {latest[0].observed_on.isoformat()}"
+        if latest is not None:
+            value = latest.value
+            source = f"observed on {latest.observed_on.isoformat()}"
         elif version is not None and assumed.get(factor.key) is not None:
             value = assumed[factor.key]
             source = f"assumed by v{version.number}"

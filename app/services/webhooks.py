@@ -572,11 +572,11 @@ def _record(
         ).first()
         if row is None:
             return "deleted"  # its subscription was deleted meanwhile
-        if row.status != "sending" or row.lease_until != out.lease:
-            return row.status  # the lease ran out and another worker took it over
-        row.response_status = status
+        if row.status == "sending" and row.lease_until == out.lease:
+            row.response_status = status
         settled = outbox.settle(
             row,
+            lease=out.lease,
             outcome=outcome,
             error=error,
             now=now,
