@@ -22,6 +22,7 @@ from app.web import (
     pages,
     public,
     quantity_api,
+    quantity_pages,
     survey_pages,
 )
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(quantity_api.router)
     app.include_router(pages.router)
     app.include_router(survey_pages.router)
+    app.include_router(quantity_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(context_pages.router)
     app.include_router(public.feeds)  # ahead of public.router: see there

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from app.models import QuantileAnswerChange
 from app.services import privacy, quantities, responses
 from tests.factories import (
     bearer,
+    form_token,
     full_ratings,
     login,
     make_invitations,
@@ -226,3 +228,76 @@ def test_round_quantiles_export_is_what_cooke_reads(
     (tmp_path / "q.csv").write_text(reply.text, encoding="utf-8")
     read = read_quantiles_csv(tmp_path / "q.csv")
     assert sorted(read["question"].unique()) == ["evals_2025", "evals_2027", "share_open"]
+
+
+# --- the expert's pages --------------------------------------------------------------------
+
+
+def _open_link(client, token: str) -> None:  # type: ignore[no-untyped-def]
+    client.cookies.clear()
+    assert client.get(f"/i/{token}").status_code == 303
+
+
+def _post(client, number: int, **fields: str):  # type: ignore[no-untyped-def]
+    page = client.get(f"/survey/quantities/{number}").text
+    return client.post(
+        f"/survey/quantities/{number}", data={"csrf_token": form_token(page), **fields}
+    )
+
+
+def test_quantity_page_saves_shows_a_preview_and_leads_on(session, client, quantity_round) -> None:
+    link = make_invitations(session, quantity_round, 1)[0]
+    _open_link(client, link.token)
+    page = client.get("/survey/quantities/1")
+    assert page.status_code == 200
+    for name in ("q05", "q50", "q95"):
+        assert f'<label for="{name}">' in page.text
+    assert 'id="preview"' in page.text and 'class="empty"' in page.text  # nothing yet
+    assert "42" not in page.text  # the realisation is never shown
+    reply = _post(client, 1, q05="10", q50="25,5", q95="60", action="next")
+    assert reply.status_code == 303 and reply.headers["location"] == "/survey/quantities/2"
+    page = client.get("/survey/quantities/1").text
+    assert 'value="25.5"' in page and 'class="empty"' not in page
+    bars = re.findall(
+        r'<rect class="bin" data-bin="\d" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', page
+    )
+    widths = [float(w) for _, w in bars]
+    assert len(widths) == 4 and abs(sum(widths) - 320) < 0.1  # the bins tile the frame
+    last = _post(client, 3, q05="1", q50="2", q95="3", action="review")
+    assert last.headers["location"] == "/survey/review"
+    review = client.get("/survey/review").text
+    assert "Your estimates of quantities" in review and "/survey/quantities/2" in review
+
+
+def test_quantity_page_refusals_sit_next_to_the_field(session, client, quantity_round) -> None:
+    link = make_invitations(session, quantity_round, 1)[0]
+    _open_link(client, link.token)
+    reply = _post(client, 1, q05="50", q50="20", q95="60", action="stay")
+    assert reply.status_code == 422
+    assert re.search(
+        r'<p class="error" id="q05__error"\s*>The low estimate must be smaller than the median',
+        reply.text,
+    )
+    assert 'value="50"' in reply.text  # what was typed is kept
+    reply = _post(client, 2, q05="10", q50="50", q95="abc", action="stay")
+    assert reply.status_code == 422 and "Enter a number, like 12 or 0.5." in reply.text
+    reply = _post(client, 2, q05="10", q50="50", q95="120", action="stay")
+    assert "This must be at most 100." in reply.text
+    assert quantities.quantile_answers(session, response_id=_response_id(session)) == {}
+    assert client.get("/survey/quantities/9").status_code == 404
+
+
+def _response_id(session) -> int:  # type: ignore[no-untyped-def]
+    from app.models import Response
+
+    return session.exec(select(Response)).one().id
+
+
+def test_the_last_item_leads_to_the_quantity_questions(session, client, quantity_round) -> None:
+    link = make_invitations(session, quantity_round, 1)[0]
+    _open_link(client, link.token)
+    page = client.get("/survey/items/3").text
+    reply = client.post(
+        "/survey/items/3", data={"csrf_token": form_token(page), "action": "review"}
+    )
+    assert reply.headers["location"] == "/survey/quantities/1"
