@@ -335,6 +335,7 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
     result = analyze(frame, **inputs.analyze_options)
     severity = severity_section(frame, inputs.definition)
     reference = reference_section(frame, inputs.definition)
+    cooke = cooke_section(inputs.quantiles, inputs.definition)
     return RoundReport(
         inputs.round,
         inputs.definition,
@@ -342,9 +343,9 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
         inputs.settings,
         severity=severity,
         reference=reference,
-        weighting=weighting_section(frame, inputs.definition, severity, reference),
+        weighting=weighting_section(frame, inputs.definition, severity, reference, cooke),
         languages=language_section(frame, inputs.definition, inputs.analyze_options),
-        cooke=cooke_section(inputs.quantiles, inputs.definition),
+        cooke=cooke,
     )
 
 
@@ -375,6 +376,7 @@ def weighting_section(
     definition: SurveyDefinition,
     severity: SeveritySection,
     reference: ReferenceAgreement | None,
+    cooke: CookeSection | None = None,
 ) -> WeightingComparison:
     """Each item's tier (declared thresholds) with equal weights, severity-adjusted, with
     the calibration items' weights if there are any, and weighted by the experts' own
@@ -387,6 +389,11 @@ def weighting_section(
     if reference is not None:
         kappas = {e.rater: e.kappa for e in reference.experts}
         rater_weights["calibration items"] = reference_weights(kappas, raters)
+    if cooke is not None and cooke.weights is not None:
+        # Cooke's global weights; an expert who did not answer every quantity question
+        # has none and weighs nothing.
+        performance = cooke.weights
+        rater_weights["performance"] = {r: performance.get(str(r), 0.0) for r in raters}
     changed = {c.item: c.tier_after for c in severity.tier_changes}
     return compare_weightings(
         frame,

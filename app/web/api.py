@@ -420,6 +420,7 @@ def publish(
         justification=body.justification,
         n_bootstrap=body.n_bootstrap,
         seed=body.seed,
+        weighting=body.weighting,
     )
     slug = version.record["survey"]["slug"]
     audit.record(
