@@ -998,6 +998,13 @@ def publish(
     ] = None,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    weighting: Annotated[
+        str,
+        typer.Option(
+            help="How experts count in the items' tiers: equal, performance (Cooke's weights "
+            "from the seed questions) or severity (severity-adjusted scores)"
+        ),
+    ] = "equal",
 ) -> None:
     """Publish a closed round's calibration as the next immutable rubric version."""
     from app.errors import InvalidInput
@@ -1016,10 +1023,12 @@ def publish(
             context={**_pairs(context or [], "--context"), "notes": notes or ""},
             n_bootstrap=n_bootstrap,
             seed=seed,
+            weighting=weighting,
         )
         slug, number, digest = version.record["survey"]["slug"], version.number, version.digest
         _audit(session, "rubric.published", "rubric", f"{slug} v{number}", round_id=round_id)
     _echo(f"published {slug} v{number}: {settings.base_url}/rubrics/{slug}/v{number}")
+    _echo(f"weighting {weighting}")
     _echo(f"sha256 {digest}")
 
 

@@ -80,3 +80,10 @@ class ObservationInput(Input):
     observed_on: date
     source_url: Text = Field(default="", max_length=2000)
     note: Text = Field(default="", max_length=5000)
+
+
+class QuantileInput(Input):
+    question: Text = Field(max_length=64, examples=["evaluations_2027"])
+    q05: float = Field(examples=[10.0])
+    q50: float = Field(examples=[25.0])
+    q95: float = Field(examples=[60.0])

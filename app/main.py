@@ -21,6 +21,8 @@ from app.web import (
     health,
     pages,
     public,
+    quantity_api,
+    quantity_pages,
     survey_pages,
 )
 from app.web.admission import HEAVY_LIMIT, SIGN_IN_LIMIT, AdmissionControl
@@ -88,8 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(context_api.router)
+    app.include_router(quantity_api.router)
     app.include_router(pages.router)
     app.include_router(survey_pages.router)
+    app.include_router(quantity_pages.router)
     app.include_router(admin_pages.router)
     app.include_router(context_pages.router)
     app.include_router(public.feeds)  # ahead of public.router: see there

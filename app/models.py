@@ -554,3 +554,44 @@ class WebhookDelivery(SQLModel, table=True):
     response_status: int | None = None
     last_error: str = Field(default="", sa_column=Column(Text, nullable=False))
     sent_at: datetime | None = _ts(nullable=True, default=False)
+
+
+class QuantileAnswer(SQLModel, table=True):
+    """The current answer of one response to one quantity question: three quantiles."""
+
+    __tablename__ = "quantile_answers"
+    __table_args__ = (
+        UniqueConstraint(
+            "response_id", "question_key", name="uq_quantile_answers_response_question"
+        ),
+        CheckConstraint("q05 < q50 AND q50 < q95", name="increasing"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = _fk("responses.id")
+    question_key: str = Field(max_length=64)
+    q05: float
+    q50: float
+    q95: float
+    revision: int = 1
+    updated_at: datetime = _ts()
+    #: The language the survey was shown in when this answer was saved.
+    language: str | None = Field(default=None, max_length=16)
+
+
+class QuantileAnswerChange(SQLModel, table=True):
+    """Append-only history of quantile answers, as ``RatingChange`` is of ratings (deleted
+    only with a withdrawn response)."""
+
+    __tablename__ = "quantile_answer_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    answer_id: int = _fk("quantile_answers.id")
+    response_id: int = _fk("responses.id")
+    question_key: str = Field(max_length=64)
+    revision: int
+    q05: float
+    q50: float
+    q95: float
+    changed_by: str = Field(max_length=20)
+    changed_at: datetime = _ts()

@@ -451,6 +451,11 @@ class PublishRequest(_In):
     )
     n_bootstrap: int = Field(default=1000, ge=100, le=10_000)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
+    weighting: Literal["equal", "performance", "severity"] = Field(
+        default="equal",
+        description="How the experts count in the items' tiers: equally, by Cooke's "
+        "performance weights from the seed questions, or by severity-adjusted scores",
+    )
 
 
 class RubricPublished(_Out):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -163,6 +164,52 @@ class Item(_Strict):
     #: case): experts see it as an ordinary item, and are compared with it.
     #: (For the holistic tier, the tier's key.)
     reference: dict[Key, int | Key] | None = None
+
+
+class Quantity(_Strict):
+    """A quantity question: the expert gives its 5%, 50% and 95% quantiles.
+
+    With a ``realisation`` (the true value, known to the survey team) it is a **seed
+    question**, on which Cooke's classical model scores the experts; experts never see the
+    realisation. Without one it is a target question, answered by the pooled decision maker.
+    """
+
+    key: Key
+    label: str = Field(min_length=1, max_length=300)
+    question: str = Field(min_length=1)
+    unit: str = Field(default="", max_length=40)
+    #: The smallest and largest values an answer may take (e.g. 0 and 100 for a share).
+    lower: float | None = None
+    upper: float | None = None
+    realisation: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds_hold(self) -> Quantity:
+        for name in ("lower", "upper", "realisation"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise _LocatedError((name,), f"{name} must be a finite number, not {value}")
+        if self.lower is not None and self.upper is not None and self.lower >= self.upper:
+            raise _LocatedError(
+                ("upper",), f"upper ({self.upper:g}) must be greater than lower ({self.lower:g})"
+            )
+        if self.realisation is not None:
+            if self.lower is not None and self.realisation < self.lower:
+                raise _LocatedError(
+                    ("realisation",),
+                    f"realisation {self.realisation:g} lies below lower ({self.lower:g})",
+                )
+            if self.upper is not None and self.realisation > self.upper:
+                raise _LocatedError(
+                    ("realisation",),
+                    f"realisation {self.realisation:g} lies above upper ({self.upper:g})",
+                )
+        return self
+
+    @property
+    def is_seed(self) -> bool:
+        """A seed question: its realisation is known."""
+        return self.realisation is not None
 
 
 class Tier(_Strict):
@@ -339,6 +386,12 @@ class TierTexts(_Strict):
     description: Text | None = None
 
 
+class QuantityTexts(_Strict):
+    label: Text | None = None
+    question: Text | None = None
+    unit: Text | None = None
+
+
 class HolisticTierTexts(_Strict):
     question: Text | None = None
 
@@ -367,6 +420,7 @@ class SurveyTexts(_Strict):
     tiers: dict[Key, TierTexts] = {}
     holistic_tier: HolisticTierTexts | None = None
     mail: MailTranslations | None = None
+    quantities: dict[Key, QuantityTexts] = {}
 
 
 @dataclass(frozen=True)
@@ -412,7 +466,44 @@ def _source_texts(definition: SurveyDefinition) -> list[_SourceText]:
         if getattr(definition.mail, kind) is not None:
             for part in ("subject", "body"):
                 out.append(_SourceText(("mail", kind, part), ("mail", kind, part)))
+    out.extend(_quantity_source_texts(definition))
     return out
+
+
+#: The translatable fields of a quantity question (``unit`` only when not empty).
+_QUANTITY_TEXTS = ("label", "question", "unit")
+
+
+def _quantity_source_texts(definition: SurveyDefinition) -> list[_SourceText]:
+    return [
+        _SourceText(("quantities", i, name), ("quantities", quantity.key, name))
+        for i, quantity in enumerate(definition.quantities)
+        for name in _QUANTITY_TEXTS
+        if getattr(quantity, name).strip()
+    ]
+
+
+def _quantity_texts_given(translation: SurveyTexts) -> list[tuple[str | int, ...]]:
+    return [
+        ("quantities", key, name)
+        for key, texts in translation.quantities.items()
+        for name in _QUANTITY_TEXTS
+        if getattr(texts, name)
+    ]
+
+
+def _localized_quantities(definition: SurveyDefinition, texts: SurveyTexts) -> list[Quantity]:
+    def pick(source: str, key: str, name: str) -> str:
+        return _lookup(texts, ("quantities", key, name)) or source
+
+    return [
+        quantity.model_copy(
+            update={
+                name: pick(getattr(quantity, name), quantity.key, name) for name in _QUANTITY_TEXTS
+            }
+        )
+        for quantity in definition.quantities
+    ]
 
 
 def _lookup(texts: SurveyTexts, key_path: tuple[str | int, ...]) -> str | None:
@@ -537,6 +628,7 @@ def _stale(
                 given.extend(
                     ("mail", kind, part) for part in ("subject", "body") if getattr(mail_text, part)
                 )
+    given.extend(_quantity_texts_given(translation))
     return [
         _LocatedError(
             ("translations", language, *path),
@@ -631,6 +723,7 @@ def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefini
             "tiers": tiers,
             "holistic_tier": holistic,
             "mail": definition.mail.model_copy(update=mail_update),
+            "quantities": _localized_quantities(definition, texts),
         }
     )
     result._localized = {}  # its own, or it would answer for the source's
@@ -659,6 +752,8 @@ class SurveyDefinition(_Strict):
     languages: list[LanguageTag] = Field(default=["en"], min_length=1, max_length=20)
     #: Each other language's wording of the texts, keyed by language.
     translations: dict[LanguageTag, SurveyTexts] = {}
+    #: Quantity questions (5/50/95% quantiles), seed questions among them.
+    quantities: list[Quantity] = Field(default_factory=list, max_length=200)
     _localized: dict[str, SurveyDefinition] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
@@ -667,6 +762,7 @@ class SurveyDefinition(_Strict):
         _unique("items", [i.key for i in self.items])
         _unique("tiers", [t.key for t in self.tiers])
         _unique("categories", [c.key for c in self.categories])
+        _unique("quantities", [q.key for q in self.quantities])
         _check_context_references(self)
         for index, dim in enumerate(self.dimensions):
             if dim.key == HOLISTIC_TIER_KEY:
@@ -714,6 +810,14 @@ class SurveyDefinition(_Strict):
 
     def tier(self, key: str) -> Tier:
         return by_key(self.tiers, key)
+
+    def quantity(self, key: str) -> Quantity:
+        return by_key(self.quantities, key)
+
+    @property
+    def seed_questions(self) -> list[Quantity]:
+        """The quantity questions whose realisation is known."""
+        return [q for q in self.quantities if q.is_seed]
 
     def references(self) -> dict[tuple[str, str], int]:
         """The calibration items' reference values, by (item, dimension)."""
@@ -763,6 +867,9 @@ class SurveyDefinition(_Strict):
         # loading an unchanged file keeps its version.
         if data["languages"] == ["en"] and not data["translations"]:
             del data["languages"], data["translations"]
+        for texts in (data.get("translations") or {}).values():
+            if texts.get("quantities") == {}:
+                del texts["quantities"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def content_sha256(self) -> str:
@@ -775,6 +882,7 @@ _ADDED_SECTIONS: dict[str, object] = {
     "context": {"factors": [], "whole_rubric": []},
     "categories": [],
     "decisions": {},
+    "quantities": [],
 }
 _ADDED_ITEM_FIELDS: dict[str, object] = {"parent": None, "factors": [], "reference": None}
 

@@ -82,3 +82,63 @@ def export_ratings_csv(session: Session, *, round_id: int, include_drafts: bool 
     """The round's ratings as CSV; text cells are neutralised against formula injection."""
     rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
     return write_csv([astuple(row) for row in rows], EXPORT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ExportedQuantiles:
+    """One expert's quantiles of one quantity question: the columns ``elicit cooke`` reads
+    (expert, question, q05, q50, q95, realisation), then where it comes from."""
+
+    expert: str
+    question: str
+    q05: float
+    q50: float
+    q95: float
+    #: The seed question's true value; None for a target question.
+    realisation: float | None
+    round_id: int
+    survey: str
+    survey_version: int
+    unit: str
+
+
+QUANTILE_EXPORT_COLUMNS = [f.name for f in fields(ExportedQuantiles)]
+
+
+def quantile_rows(
+    session: Session, *, round_id: int, include_drafts: bool = False
+) -> list[ExportedQuantiles]:
+    """One row per quantile answer, ordered by expert and question."""
+    from app.services.quantities import panel_quantiles
+    from app.services.rounds import round_definition
+
+    round_ = get_round(session, round_id=round_id)
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    slug = slug_of(session, version)
+    definition = round_definition(session, round_)
+    questions = {q.key: q for q in definition.quantities}
+    rows = []
+    for answer in panel_quantiles(session, round_id=round_id, include_drafts=include_drafts):
+        question = questions.get(answer.question)
+        rows.append(
+            ExportedQuantiles(
+                expert=answer.expert,
+                question=answer.question,
+                q05=answer.q05,
+                q50=answer.q50,
+                q95=answer.q95,
+                realisation=question.realisation if question is not None else None,
+                round_id=round_id,
+                survey=slug,
+                survey_version=version.number,
+                unit=question.unit if question is not None else "",
+            )
+        )
+    return rows
+
+
+def export_quantiles_csv(session: Session, *, round_id: int, include_drafts: bool = False) -> str:
+    """The round's quantile answers as CSV (``elicit cooke`` reads it as it is)."""
+    rows = quantile_rows(session, round_id=round_id, include_drafts=include_drafts)
+    return write_csv([astuple(row) for row in rows], QUANTILE_EXPORT_COLUMNS)

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pydantic import Field
 from sqlalchemy import and_, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -46,6 +47,8 @@ from app.models import (
     ExpertContact,
     Invitation,
     OutboxMessage,
+    QuantileAnswer,
+    QuantileAnswerChange,
     Rating,
     RatingChange,
     Response,
@@ -55,6 +58,7 @@ from app.models import (
     utcnow,
 )
 from app.services import ReadModel, audit
+from app.services.quantities import quantile_answers, quantile_history
 from app.survey_files import SurveyDefinition
 
 _log = logging.getLogger("elicit.privacy")
@@ -186,7 +190,16 @@ def _delete_answers(session: Session, response_ids: list[int]) -> int:
     session.flush()  # the guard on the history reads responses.withdrawn_at
     session.exec(delete(RatingChange).where(col(RatingChange.response_id).in_(response_ids)))
     result = session.exec(delete(Rating).where(col(Rating.response_id).in_(response_ids)))
+    _delete_quantiles(session, response_ids)
     return int(result.rowcount or 0)
+
+
+def _delete_quantiles(session: Session, response_ids: list[int]) -> None:
+    """Delete the quantile answers and their history of withdrawn responses."""
+    session.exec(
+        delete(QuantileAnswerChange).where(col(QuantileAnswerChange.response_id).in_(response_ids))
+    )
+    session.exec(delete(QuantileAnswer).where(col(QuantileAnswer.response_id).in_(response_ids)))
 
 
 def _close_invitations(
@@ -297,6 +310,32 @@ class ResponseData(ReadModel):
     withdrawn_at: datetime | None
     ratings: list[RatingData]
     history: list[RatingChangeData]
+    #: Answers to quantity questions (5/50/95% quantiles) and their kept states.
+    quantiles: list[QuantileData] = Field(default_factory=list)
+    quantile_history: list[QuantileChangeData] = Field(default_factory=list)
+
+
+class QuantileData(ReadModel):
+    """A quantile answer as the person's export lists it."""
+
+    question_key: str
+    q05: float
+    q50: float
+    q95: float
+    revision: int
+    updated_at: datetime
+
+
+class QuantileChangeData(ReadModel):
+    """One kept state of a quantile answer."""
+
+    question_key: str
+    revision: int
+    q05: float
+    q50: float
+    q95: float
+    changed_by: str
+    changed_at: datetime
 
 
 class MessageData(ReadModel):
@@ -393,6 +432,17 @@ def _responses_data(
                 consent_text=text.text if text else None,
                 ratings=[RatingData.model_validate(r) for r in ratings],
                 history=[RatingChangeData.model_validate(c) for c in history],
+                quantiles=[
+                    QuantileData.of(a)
+                    for a in sorted(
+                        quantile_answers(session, response_id=id_of(response)).values(),
+                        key=lambda a: a.question_key,
+                    )
+                ],
+                quantile_history=[
+                    QuantileChangeData.of(c)
+                    for c in quantile_history(session, response_id=id_of(response))
+                ],
             )
         )
     return out

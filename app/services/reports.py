@@ -24,6 +24,7 @@ from sqlmodel import Session, col, func, select
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
+from app.services.quantities import PanelQuantiles, panel_quantiles
 from app.services.rounds import RoundDetails, get_round, round_definition, round_details
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.templating import STATIC_DIR, make_environment
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analysis.calibration import TierRule
+    from analysis.cooke import CookeResult
     from analysis.reference import ReferenceAgreement
     from analysis.results import LanguageSplit, PanelAnalysis
     from analysis.severity import SeverityResult, TierChange
@@ -64,6 +66,44 @@ class SeveritySection:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """An expert left out of Cooke's model, and why."""
+
+    expert: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CookeSection:
+    """Seed questions (Cooke's classical model): each expert's calibration, information
+    and performance weight (optimised cutoff), the decision maker's quantiles, item- and
+    expert-robustness; ``reason`` when it cannot be computed (no seed question, fewer than
+    two experts who answered every quantity question)."""
+
+    result: CookeResult | None
+    reason: str | None = None
+    #: Experts who answered some but not every quantity question (the model needs all).
+    left_out: tuple[LeftOut, ...] = ()
+    #: Question labels and units, for the tables.
+    labels: dict[str, str] | None = None
+
+    @property
+    def weights(self) -> dict[str, float] | None:
+        """Each expert's performance weight, when the model could be computed."""
+        if self.result is None:
+            return None
+        return {str(expert): weight for expert, weight in self.result.weights.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        fitted = self.result.to_dict() if self.result is not None else {}
+        return {
+            **fitted,
+            "reason": self.reason,
+            "left_out": [{"expert": x.expert, "reason": x.reason} for x in self.left_out],
+        }
+
+
+@dataclass(frozen=True)
 class RoundReport:
     round: RoundDetails
     definition: SurveyDefinition
@@ -77,6 +117,8 @@ class RoundReport:
     #: The ratings split by the language they were given in (a survey in one language
     #: has none).
     languages: LanguageSplit | None = None
+    #: Cooke's classical model on the quantity questions (None: the survey asks none).
+    cooke: CookeSection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +137,7 @@ class RoundReport:
             # Experts who withdrew: their answers were deleted, so they are in no figure.
             "n_withdrawn": self.settings.get("n_withdrawn", 0),
             "by_language": self.languages.to_dict() if self.languages is not None else None,
+            "seed_questions": self.cooke.to_dict() if self.cooke is not None else None,
         }
 
 
@@ -195,6 +238,8 @@ class ReportInputs:
     rows: list[RatingTuple]
     settings: dict[str, Any]
     analyze_options: dict[str, Any]
+    #: The quantile answers to the quantity questions.
+    quantiles: tuple[PanelQuantiles, ...] = ()
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -272,7 +317,14 @@ def report_inputs(
         # report says how many withdrew.
         "n_withdrawn": withdrawn_count(session, round_id=round_id),
     }
-    return ReportInputs(round_details(session, round_), definition, rows, settings, analyze_options)
+    quantiles = tuple(
+        panel_quantiles(session, round_id=round_id, include_drafts=include_drafts)
+        if definition.quantities
+        else ()
+    )
+    return ReportInputs(
+        round_details(session, round_), definition, rows, settings, analyze_options, quantiles
+    )
 
 
 def compute_report(inputs: ReportInputs) -> RoundReport:
@@ -283,6 +335,7 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
     result = analyze(frame, **inputs.analyze_options)
     severity = severity_section(frame, inputs.definition)
     reference = reference_section(frame, inputs.definition)
+    cooke = cooke_section(inputs.quantiles, inputs.definition)
     return RoundReport(
         inputs.round,
         inputs.definition,
@@ -290,8 +343,9 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
         inputs.settings,
         severity=severity,
         reference=reference,
-        weighting=weighting_section(frame, inputs.definition, severity, reference),
+        weighting=weighting_section(frame, inputs.definition, severity, reference, cooke),
         languages=language_section(frame, inputs.definition, inputs.analyze_options),
+        cooke=cooke,
     )
 
 
@@ -322,6 +376,7 @@ def weighting_section(
     definition: SurveyDefinition,
     severity: SeveritySection,
     reference: ReferenceAgreement | None,
+    cooke: CookeSection | None = None,
 ) -> WeightingComparison:
     """Each item's tier (declared thresholds) with equal weights, severity-adjusted, with
     the calibration items' weights if there are any, and weighted by the experts' own
@@ -334,6 +389,11 @@ def weighting_section(
     if reference is not None:
         kappas = {e.rater: e.kappa for e in reference.experts}
         rater_weights["calibration items"] = reference_weights(kappas, raters)
+    if cooke is not None and cooke.weights is not None:
+        # Cooke's global weights; an expert who did not answer every quantity question
+        # has none and weighs nothing.
+        performance = cooke.weights
+        rater_weights["performance"] = {r: performance.get(str(r), 0.0) for r in raters}
     changed = {c.item: c.tier_after for c in severity.tier_changes}
     return compare_weightings(
         frame,
@@ -343,6 +403,68 @@ def weighting_section(
         rating_weights={"confidence (sensitivity only)": confidence_weights(frame)},
         changed_tiers={"severity-adjusted": changed} if severity.result is not None else None,
     )
+
+
+def cooke_section(
+    answers: tuple[PanelQuantiles, ...] | list[PanelQuantiles], definition: SurveyDefinition
+) -> CookeSection | None:
+    """Cooke's classical model on the experts who answered every quantity question (None
+    when the survey asks none)."""
+    if not definition.quantities:
+        return None
+    labels = {q.key: q.label for q in definition.quantities}
+    if not definition.seed_questions:
+        return CookeSection(
+            None,
+            "the survey has no seed question (a quantity question with a known realisation): "
+            "without one no expert can be scored",
+            labels=labels,
+        )
+    asked = [q.key for q in definition.quantities]
+    by_expert: dict[str, dict[str, PanelQuantiles]] = {}
+    for answer in answers:
+        if answer.question in labels:
+            by_expert.setdefault(answer.expert, {})[answer.question] = answer
+    complete = sorted(e for e, given in by_expert.items() if len(given) == len(asked))
+    left_out = tuple(
+        LeftOut(e, f"answered {len(given)} of the {len(asked)} quantity questions")
+        for e, given in sorted(by_expert.items())
+        if len(given) < len(asked)
+    )
+    if len(complete) < 2:
+        return CookeSection(
+            None,
+            f"{len(complete)} expert{'s' if len(complete) != 1 else ''} answered every quantity "
+            "question; the model needs at least two",
+            left_out,
+            labels,
+        )
+    import numpy as np
+    import pandas as pd
+
+    from analysis.cooke import COLUMNS, combine_experts
+
+    realisations = {q.key: q.realisation for q in definition.quantities}
+    frame = pd.DataFrame(
+        [
+            (
+                expert,
+                key,
+                by_expert[expert][key].q05,
+                by_expert[expert][key].q50,
+                by_expert[expert][key].q95,
+                np.nan if realisations[key] is None else realisations[key],
+            )
+            for expert in complete
+            for key in asked
+        ],
+        columns=list(COLUMNS),
+    )
+    try:
+        result = combine_experts(frame)
+    except ValueError as exc:
+        return CookeSection(None, str(exc), left_out, labels)
+    return CookeSection(result, None, left_out, labels)
 
 
 def _analysis_rule(definition: SurveyDefinition) -> TierRule:
@@ -454,7 +576,44 @@ def report_csv(report: RoundReport) -> str:
                 if value is None:
                     value = _undefined(statistic, reasons, by_name)
                 rows.append((section, str(subject), statistic, _cell(value)))
+    rows += _cooke_rows(data.get("seed_questions"))
     return write_csv(rows, ["section", "subject", "statistic", "value"])
+
+
+def _cooke_rows(block: dict[str, Any] | None) -> list[tuple[str, str, str, Any]]:
+    """The seed-question section as CSV rows: one subject per expert, decision-maker
+    quantile and robustness row; a single "undefined" row when it has no result."""
+    if block is None:
+        return []
+    section = "seed_questions"
+    if block.get("reason"):
+        rows = [(section, "", "result", f"undefined: {block['reason']}")]
+    else:
+        rows = [
+            (section, "", "alpha", _cell(block["decision_maker"]["alpha"])),
+            (section, "", "alpha_optimised", block["alpha_optimised"]),
+        ]
+        for expert in block["experts"]:
+            for name in ("calibration", "information", "information_seeds", "weight"):
+                rows.append((section, f"expert/{expert['expert']}", name, _cell(expert[name])))
+        dm = block["decision_maker"]
+        for name in ("calibration", "information", "information_seeds", "combined_score"):
+            rows.append((section, "decision_maker", name, _cell(dm[name])))
+        for quantiles in dm["quantiles"]:
+            for name in ("q05", "q50", "q95", "realisation"):
+                rows.append(
+                    (section, f"question/{quantiles['question']}", name, _cell(quantiles[name]))
+                )
+        for kind in ("item_robustness", "expert_robustness"):
+            for row in block[kind]:
+                for name in ("alpha", "calibration", "information", "information_seeds"):
+                    value = row[name]
+                    if value is None:
+                        value = f"undefined: {row.get('reason')}"
+                    rows.append((section, f"{kind}/{row['excluded']}", name, _cell(value)))
+    for left in block.get("left_out", []):
+        rows.append((section, f"expert/{left['expert']}", "left_out", left["reason"]))
+    return rows
 
 
 def _undefined(statistic: str, reasons: Any, flat: dict[str, Any]) -> str | None:
@@ -618,6 +777,7 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             criterion=report.settings["consensus"],
             labels=labels,
             item_labels={i.key: i.label for i in definition.items},
+            quantity_labels={q.key: q for q in definition.quantities},
             language_names={
                 code: f"{language_name(code, 'en')} ({code})" for code in definition.languages
             },

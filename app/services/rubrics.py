@@ -15,7 +15,7 @@ from app.errors import Conflict, InvalidInput
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services import ReadModel
 from app.services.csv_out import write_csv
-from app.services.reports import RatingTuple, analysis_rows, frame_of
+from app.services.reports import RatingTuple, RoundReport, analysis_rows, frame_of, ratings_frame
 from app.services.reviews import checked_context, published_event, published_factors
 from app.services.rounds import get_round, round_definition
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
@@ -566,12 +566,21 @@ def publish_rubric(
     justification: str | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
+    weighting: str = "equal",
 ) -> RubricVersion:
     """Publish a closed round's calibration as the survey's next immutable rubric version.
 
     Refused when a rule dimension's alpha is below the survey's minimum, unless a
-    justification is given (it is kept in the record).
+    justification is given (it is kept in the record). ``weighting`` (one of
+    :data:`WEIGHTINGS`) says how the experts count in the items' tiers: equally, by
+    Cooke's performance weights from the seed questions (refused when the round has none),
+    or by severity-adjusted scores (refused when the severity model could not be fitted).
     """
+    if weighting not in WEIGHTINGS:
+        raise InvalidInput(
+            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
+            field="weighting",
+        )
     from app.services.delphi import series
     from app.services.reports import ReportOptions, build_report
 
@@ -607,6 +616,9 @@ def publish_rubric(
         }
         for c in analysed["items"]
     ]
+    items = _rubric_items(definition, calibration)
+    weighted = _weighted(session, report, calibration, weighting)
+    _apply_weighting(definition, items, weighted)
     record = {
         "schema": RECORD_SCHEMA,
         "rubric_version": next_number(session, survey_id=survey_version.survey_id),
@@ -627,7 +639,7 @@ def publish_rubric(
             for r in series(session, round_id=round_id)
         ],
         **_rubric_definition(definition, calibration),
-        "items": _rubric_items(definition, calibration),
+        "items": items,
         "categories": _rolled_up(definition, calibration),
         "evidence": {
             "minimum_alpha": minimum,
@@ -640,9 +652,10 @@ def publish_rubric(
                 "cells": consensus_cells,
             },
             "weighting": {
-                "used": "equal",
+                "used": weighting,
                 "compared": (analysed.get("weighting") or {}).get("schemes", []),
                 "items_depending": (analysed.get("weighting") or {}).get("depending", []),
+                **({"basis": weighted.basis} if weighted is not None else {}),
             },
             "n_experts": len(analysed["raters"]),
             "n_bootstrap": n_bootstrap,
@@ -658,6 +671,108 @@ def publish_rubric(
     stored = store_rubric(session, round_=round_, record=record, publisher=publisher)
     published_event(session, stored)
     return stored
+
+
+#: How experts may count in a published rubric's tiers.
+WEIGHTINGS = ("equal", "performance", "severity")
+
+
+@dataclass(frozen=True)
+class WeightedTiers:
+    """Each item's tier (tier key) and score under a weighting other than equal, and what
+    the weights rest on (for the record)."""
+
+    tiers: dict[str, str | None]
+    scores: dict[str, float | None]
+    basis: dict[str, Any]
+
+
+def _weighted(
+    session: Session, report: RoundReport, calibration: CalibrationDocument, weighting: str
+) -> WeightedTiers | None:
+    """The items' tiers under ``weighting`` with the calibrated thresholds (None: equal)."""
+    if weighting == "equal":
+        return None
+    from analysis.calibration import TierRule
+    from analysis.severity import adjusted_tier_changes
+    from analysis.weighting import compare_weightings
+
+    definition = report.definition
+    rule = definition.tier_rule
+    analysis_rule = TierRule(
+        dimensions=list(rule.dimensions),
+        aggregate=rule.aggregate,
+        n_tiers=len(definition.tiers),
+        initial_thresholds=list(calibration["fitted_thresholds"]),
+        tier_names=[t.key for t in definition.tiers],
+    )
+    frame = ratings_frame(session, round_id=report.round.id)
+    raters = sorted(frame["rater"].unique(), key=str)
+    if weighting == "performance":
+        cooke = report.cooke
+        if cooke is None or cooke.result is None:
+            why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
+            raise Conflict(
+                f"performance weighting needs Cooke's weights from the seed questions, and "
+                f"there are none: {why}; publish with equal or severity weighting",
+                field="weighting",
+            )
+        weights = cooke.weights or {}
+        compared = compare_weightings(
+            frame,
+            rule=analysis_rule,
+            thresholds=list(calibration["fitted_thresholds"]),
+            rater_weights={"performance": {r: weights.get(str(r), 0.0) for r in raters}},
+        )
+        result = cooke.result
+        basis: dict[str, Any] = {
+            "method": "Cooke's classical model, global weights (optimised cutoff)",
+            "seed_questions": len(result.seed_questions),
+            "alpha": result.decision_maker.alpha,
+            "experts_scored": len(result.experts),
+            "experts_with_weight": sum(1 for e in result.experts if e.weight > 0),
+        }
+        # An item no weighted expert rated keeps its equal-weight tier (none to weigh).
+        rated = [i for i in compared.items if i.tiers["performance"] is not None]
+        return WeightedTiers(
+            {str(i.item): i.tiers["performance"] for i in rated},
+            {str(i.item): i.scores["performance"] for i in rated},
+            basis,
+        )
+    severity = report.severity
+    if severity is None or severity.result is None or not severity.result.fitted:
+        why = (
+            (severity.reason or (severity.result.reason if severity.result else None))
+            if severity is not None
+            else None
+        ) or "the model did not fit"
+        raise Conflict(
+            f"severity weighting needs the rater severity model, which could not be fitted: "
+            f"{why}; publish with equal weighting",
+            field="weighting",
+        )
+    changes = adjusted_tier_changes(frame, severity.result, rule=analysis_rule)
+    return WeightedTiers(
+        {str(c.item): c.tier_after for c in changes},
+        {str(c.item): c.score_after for c in changes},
+        {"method": "severity-adjusted scores (fair averages of a many-facet Rasch model)"},
+    )
+
+
+def _apply_weighting(
+    definition: SurveyDefinition, items: list[Any], weighted: WeightedTiers | None
+) -> None:
+    """Give each published item its tier under the weighting, keeping the equal-weight
+    tier beside it (severity changes only the items it moves)."""
+    if weighted is None:
+        return
+    for item in items:
+        key = item["key"]
+        item["tier_equal_weights"] = item["tier"]
+        if key in weighted.tiers:
+            item["tier"] = weighted.tiers[key]
+            item["score"] = weighted.scores.get(key)
+            item["decision"] = (_decision(definition, item["tier"]) or {}).get("label")
 
 
 def _reliability_evidence(

@@ -353,7 +353,7 @@ def _calibration_page(
 @router.post("/admin/rounds/{round_id}/publish")
 def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) -> Response:
     keys = [f.key for f in reviews.context_fields(page.session, round_id=round_id)]
-    fields = {k: page.text(k) for k in [*keys, "notes", "justification"]}
+    fields = {k: page.text(k) for k in [*keys, "notes", "justification", "weighting"]}
     try:
         version = rubrics.publish_rubric(
             page.session,
@@ -361,6 +361,7 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
             publisher=page.user,
             context={k: fields[k] for k in [*keys, "notes"]},
             justification=fields["justification"],
+            weighting=fields["weighting"] or "equal",
         )
     except (Conflict, InvalidInput) as exc:
         page.session.rollback()

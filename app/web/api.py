@@ -420,6 +420,7 @@ def publish(
         justification=body.justification,
         n_bootstrap=body.n_bootstrap,
         seed=body.seed,
+        weighting=body.weighting,
     )
     slug = version.record["survey"]["slug"]
     audit.record(
@@ -758,7 +759,15 @@ def expert_survey(expert: Expert, session: SessionDep) -> dict:  # type: ignore[
             "closes_at": state.round.closes_at,
             "items": [item.key for item in state.items],
         },
-        "survey": state.definition.model_dump(mode="json"),
+        # Never the answers the panel is scored against: calibration items' references,
+        # seed questions' realisations.
+        "survey": state.definition.model_dump(
+            mode="json",
+            exclude={
+                "items": {"__all__": {"reference"}},
+                "quantities": {"__all__": {"realisation"}},
+            },
+        ),
         # Delphi rounds: the panel's anonymous feedback and your own previous answers.
         "feedback": (state.round.feedback or {}).get("items"),
         "previous_answers": [

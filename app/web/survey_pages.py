@@ -441,7 +441,7 @@ def save_item(
         return redirect(f"/survey/items/{number + 1}")
     if action == "stay":
         return redirect(f"/survey/items/{number}?saved=1")
-    return redirect("/survey/review")
+    return redirect(_after_items(state))
 
 
 def _save_what_is_valid(
@@ -495,9 +495,25 @@ def review(request: Request, expert: Expert, session: SessionDep) -> Response:
         request,
         "survey_review.html",
         state,
-        _review_context(state, can_edit, notice),
+        {
+            **_review_context(state, can_edit, notice),
+            "quantity_answers": _quantity_answers(session, state),
+        },
         caller=expert.caller,
     )
+
+
+def _after_items(state: responses.ResponseState) -> str:
+    """Where the last item page leads: the quantity questions, if any, else the review."""
+    return "/survey/quantities/1" if state.definition.quantities else "/survey/review"
+
+
+def _quantity_answers(session: Session, state: responses.ResponseState) -> list[Any]:
+    """Each quantity question with the expert's answer (None when not yet given)."""
+    from app.services.quantities import quantity_states
+
+    shown = quantity_states(session, response_id=id_of(state.response), definition=state.definition)
+    return [(s.question, s.answer) for s in shown]
 
 
 def _review_context(state: responses.ResponseState, can_edit: bool, notice: str) -> dict[str, Any]:

@@ -1,0 +1,233 @@
+"""Quantity questions: an expert's 5/50/95% quantiles, their history, and the panel's
+answers for Cooke's classical model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from app.db import first_or_not_found
+from app.errors import InvalidInput, ResponseLocked
+from app.inputs import QuantileInput
+from app.models import (
+    Expert,
+    QuantileAnswer,
+    QuantileAnswerChange,
+    Response,
+    Round,
+    id_of,
+    utcnow,
+)
+from app.services.rounds import ensure_accepting, round_definition
+from app.survey_files import Quantity, SurveyDefinition
+
+#: The quantiles asked, as the field names of an answer.
+QUANTILE_FIELDS = ("q05", "q50", "q95")
+
+
+@dataclass(frozen=True)
+class QuantileState:
+    """One quantity question as an expert sees it, with their answer if given."""
+
+    question: Quantity
+    answer: QuantileAnswer | None
+
+
+@dataclass(frozen=True)
+class PanelQuantiles:
+    """One expert's answer to one quantity question, for analysis (expert by code)."""
+
+    expert: str
+    question: str
+    q05: float
+    q50: float
+    q95: float
+
+
+def quantile_answers(session: Session, *, response_id: int) -> dict[str, QuantileAnswer]:
+    """A response's current quantile answers, by question key."""
+    rows = session.exec(
+        select(QuantileAnswer).where(QuantileAnswer.response_id == response_id)
+    ).all()
+    return {row.question_key: row for row in rows}
+
+
+def quantity_states(
+    session: Session, *, response_id: int, definition: SurveyDefinition
+) -> list[QuantileState]:
+    """Every quantity question of the survey, in order, with this response's answers."""
+    answers = quantile_answers(session, response_id=response_id)
+    return [QuantileState(q, answers.get(q.key)) for q in definition.quantities]
+
+
+def check_quantiles(quantity: Quantity, answer: QuantileInput, *, field: str) -> None:
+    """Refuse an answer that Cooke's model cannot use: a number that is not finite, the
+    quantiles not strictly increasing, or a value outside the question's bounds."""
+    values = {name: getattr(answer, name) for name in QUANTILE_FIELDS}
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise InvalidInput(f"{name} must be a finite number", field=f"{field}.{name}")
+    if not values["q05"] < values["q50"]:
+        raise InvalidInput(
+            f"the 5% quantile ({values['q05']:g}) must be smaller than the median "
+            f"({values['q50']:g})",
+            field=f"{field}.q05",
+        )
+    if not values["q50"] < values["q95"]:
+        raise InvalidInput(
+            f"the 95% quantile ({values['q95']:g}) must be greater than the median "
+            f"({values['q50']:g})",
+            field=f"{field}.q95",
+        )
+    for name, value in values.items():
+        if quantity.lower is not None and value < quantity.lower:
+            raise InvalidInput(
+                f"{name} ({value:g}) lies below the question's lower bound ({quantity.lower:g})",
+                field=f"{field}.{name}",
+            )
+        if quantity.upper is not None and value > quantity.upper:
+            raise InvalidInput(
+                f"{name} ({value:g}) lies above the question's upper bound ({quantity.upper:g})",
+                field=f"{field}.{name}",
+            )
+
+
+def save_quantiles(
+    session: Session,
+    *,
+    response_id: int,
+    answers: list[QuantileInput],
+    changed_by: str = "expert",
+    language: str | None = None,
+) -> list[QuantileAnswer]:
+    """Validate and store quantile answers with their history, all or nothing.
+
+    Raises InvalidInput naming ``answers[i].<field>`` for an unknown question, a number
+    that is not finite, quantiles not strictly increasing or outside the question's
+    bounds, or a question given twice; Conflict when the round is not open or the response
+    is submitted.
+    """
+    response = _locked(session, response_id)
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    ensure_accepting(round_)
+    if response.status != "draft":
+        raise ResponseLocked(
+            "this response has been submitted and is locked; ask the survey team to reopen it"
+        )
+    definition = round_definition(session, round_)
+    language = definition.language_or_source(language)
+    seen: set[str] = set()
+    for index, answer in enumerate(answers):
+        field = f"answers[{index}]"
+        try:
+            quantity = definition.quantity(answer.question)
+        except KeyError:
+            known = ", ".join(q.key for q in definition.quantities) or "none"
+            raise InvalidInput(
+                f"unknown quantity question {answer.question!r} (this survey asks: {known})",
+                field=f"{field}.question",
+            ) from None
+        if answer.question in seen:
+            raise InvalidInput(
+                f"question {answer.question!r} appears twice in one save", field=field
+            )
+        seen.add(answer.question)
+        check_quantiles(quantity, answer, field=field)
+    current = quantile_answers(session, response_id=response_id)
+    now = utcnow()
+    saved: list[QuantileAnswer] = []
+    changed: list[QuantileAnswer] = []
+    for answer in answers:
+        values = {name: float(getattr(answer, name)) for name in QUANTILE_FIELDS}
+        row = current.get(answer.question)
+        if row is None:
+            row = QuantileAnswer(
+                response_id=response_id,
+                question_key=answer.question,
+                q05=values["q05"],
+                q50=values["q50"],
+                q95=values["q95"],
+            )
+        elif all(getattr(row, name) == value for name, value in values.items()):
+            saved.append(row)  # unchanged: no new revision
+            continue
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.revision += 1
+        row.updated_at = now
+        row.language = language
+        session.add(row)
+        changed.append(row)
+        saved.append(row)
+    session.flush()
+    for row in changed:
+        session.add(_kept_state(row, changed_by=changed_by, changed_at=now))
+    response.updated_at = now
+    session.add(response)
+    session.flush()
+    return saved
+
+
+def _kept_state(
+    row: QuantileAnswer, *, changed_by: str, changed_at: datetime
+) -> QuantileAnswerChange:
+    return QuantileAnswerChange(
+        answer_id=id_of(row),
+        response_id=row.response_id,
+        question_key=row.question_key,
+        revision=row.revision,
+        q05=row.q05,
+        q50=row.q50,
+        q95=row.q95,
+        changed_by=changed_by,
+        changed_at=changed_at,
+    )
+
+
+def quantile_history(session: Session, *, response_id: int) -> list[QuantileAnswerChange]:
+    """Every saved state of every quantile answer of a response, oldest first."""
+    return list(
+        session.exec(
+            select(QuantileAnswerChange)
+            .where(QuantileAnswerChange.response_id == response_id)
+            .order_by(col(QuantileAnswerChange.id))
+        ).all()
+    )
+
+
+def panel_quantiles(
+    session: Session, *, round_id: int, include_drafts: bool = False
+) -> list[PanelQuantiles]:
+    """The round's quantile answers by expert code and question (submitted responses
+    unless drafts are included)."""
+    query = (
+        sa_select(
+            col(Expert.code),
+            col(QuantileAnswer.question_key),
+            col(QuantileAnswer.q05),
+            col(QuantileAnswer.q50),
+            col(QuantileAnswer.q95),
+        )
+        .join(Response, col(Response.id) == col(QuantileAnswer.response_id))
+        .join(Expert, col(Expert.id) == col(Response.expert_id))
+        .where(col(Response.round_id) == round_id)
+        .order_by(col(Expert.code), col(QuantileAnswer.question_key))
+    )
+    if not include_drafts:
+        query = query.where(col(Response.status) == "submitted")
+    return [
+        PanelQuantiles(code, key, float(q05), float(q50), float(q95))
+        for code, key, q05, q50, q95 in session.execute(query).all()
+    ]
+
+
+def _locked(session: Session, response_id: int) -> Response:
+    # As responses.save_ratings: FOR UPDATE serialises the writers of one response.
+    query = select(Response).where(Response.id == response_id).with_for_update()
+    return first_or_not_found(session, query, f"response {response_id} does not exist")
