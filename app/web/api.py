@@ -326,6 +326,13 @@ def export_round(
     return export_round_as(round_id, session, user, "csv", include_drafts)
 
 
+def _export_schema(name: str) -> dict[str, str]:
+    """The OpenAPI schema of one export format's body."""
+    if name == "json":
+        return {"type": "object"}
+    return {"type": "string"} if name.endswith("csv") else {"type": "string", "format": "binary"}
+
+
 @router.get(
     "/rounds/{round_id}/export",
     tags=["rounds"],
@@ -333,8 +340,8 @@ def export_round(
     responses={
         200: {
             "content": {
-                media: {"schema": {"type": "string"}}
-                for media in dict.fromkeys(f.media_type for f in exports.EXPORT_FORMATS.values())
+                f.media_type: {"schema": _export_schema(f.name)}
+                for f in exports.EXPORT_FORMATS.values()
             },
             "description": "The round's ratings in the requested format",
         }
