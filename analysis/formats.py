@@ -476,7 +476,7 @@ def _statistics_file(table: RatingTable, fmt: str) -> bytes:
     for dimension in dimensions:
         scale = codebook.scale_of(dimension)
         levels: dict[Any, str] = {
-            float(level) if not stata else level: text[:limit] if stata else text
+            float(level) if not stata else level: text
             for level, text in (scale.levels if scale else ())
         }
         for status, label in ABSTENTION_LABELS.items():
