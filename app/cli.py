@@ -756,19 +756,39 @@ def progress(
 @cli.command("export")
 def export(
     round_id: RoundArg,
-    fmt: Annotated[str, typer.Option("--format", help="Output format")] = "csv",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv (one row per rating), wide-csv (one row per expert and item), xlsx "
+            "(with a codebook sheet), sav (SPSS), dta (Stata) or json",
+        ),
+    ] = "csv",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (needed for xlsx, sav and dta)"),
+    ] = None,
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
 ) -> None:
     """Export a round's ratings (pseudonymous codes only)."""
     from app.services import exports
 
-    if fmt != "csv":
-        _fail(f"--format {fmt!r} is not supported; use csv")
+    formats = exports.export_formats()
+    if fmt not in formats:
+        _fail(f"--format {fmt!r} is not supported; use one of {', '.join(formats)}")
+    binary = fmt in ("xlsx", "sav", "dta")
+    if binary and output is None:
+        _fail(f"--format {fmt} writes a binary file: give it with --output FILE")
     with _session() as session:
-        text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
-        _audit(session, "export.downloaded", "round", round_id, round_id=round_id)
-    _write_document(text, "csv", output)
+        exported = exports.export_ratings(
+            session, round_id=round_id, fmt=fmt, include_drafts=include_drafts
+        )
+        _audit(session, "export.downloaded", "round", round_id, round_id=round_id, format=fmt)
+    if binary and output is not None:
+        output.write_bytes(exported.content)
+        _echo(f"wrote {output}", err=True)
+        return
+    _write_document(exported.content.decode("utf-8"), "json" if fmt == "json" else "csv", output)
 
 
 # --- analysis --------------------------------------------------------------------------
@@ -799,8 +819,33 @@ def report(
 
 @cli.command("analyze")
 def analyze_file(
-    file: Annotated[Path, typer.Argument(help="Tidy ratings CSV (a round export works)")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Ratings file (a round export works): .csv (long or wide), .xlsx, .sav, "
+            ".dta or .json"
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Also write the per-dimension statistics to FILE: .csv, .xlsx or .json",
+        ),
+    ] = None,
+    wide: Annotated[
+        bool | None,
+        typer.Option(
+            "--wide/--long",
+            help="The file has a column per dimension (wide) or a row per rating (long); "
+            "by default wide when it has rater and item columns but no dimension and value",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None, typer.Option(help="XLSX sheet to read (default 'ratings' or the first)")
+    ] = None,
     level: Annotated[
         str | None,
         typer.Option(help="Level of measurement for every dimension (default ordinal)"),
@@ -836,14 +881,21 @@ def analyze_file(
         ),
     ] = None,
 ) -> None:
-    """Analyse any tidy ratings CSV (no server, no database). Empty cells are "can't judge"."""
+    """Analyse a ratings file (no server, no database). Empty cells are "can't judge"."""
+    from analysis.formats import dimension_table, read_ratings, write_table
     from analysis.languages import format_language_text, split_by_language
     from analysis.summary import analyze, format_text
-    from analysis.tidy import read_ratings_csv
 
+    result_format = None
+    if output is not None:
+        result_format = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}.get(output.suffix.lower())
+        if result_format is None:
+            _fail(f"--output {output}: name a .csv, .xlsx or .json file")
     try:
-        frame = read_ratings_csv(
+        frame = read_ratings(
             file,
+            wide=wide,
+            sheet=sheet,
             rater=rater,
             item=item,
             dimension=dimension,
@@ -870,8 +922,12 @@ def analyze_file(
             split = split_by_language(
                 frame, analyze=lambda part: analyze(part, **options), seed=seed
             )
+        if output is not None and result_format is not None:
+            output.write_bytes(write_table(dimension_table(result), result_format))
     except (OSError, ValueError) as exc:
         _fail(str(exc))
+    if output is not None:
+        _echo(f"wrote {output}", err=True)
     if as_json:
         document = result.to_dict()
         if split is not None:

@@ -377,6 +377,11 @@ def test_admin_console(
     assert page.get_by_text(f"{progress['invited']} invited").is_visible()
     page.screenshot(path=str(screenshots / "admin_round.png"), full_page=True)
     assert _markup_problems(page) == []
+    # Every export format is a link the keyboard reaches; Enter downloads the file.
+    _tab_to(page, lambda f: f["tag"] == "a" and f["text"] == "Stata", limit=80)
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename == f"round-{demo.round_id}-ratings.dta"
 
     page.get_by_label("…or paste the CSV").fill(
         "name,email,organisation\n"

@@ -16,7 +16,6 @@ from tests.factories import survey_yaml
 runner = CliRunner()
 
 
-
 def test_full_round_from_the_command_line(elicit, tmp_path: Path):
     survey = tmp_path / "small.yaml"
     survey.write_text(survey_yaml(), encoding="utf-8")
@@ -60,7 +59,7 @@ def test_errors_are_messages_with_exit_status_1(elicit, tmp_path: Path):
     assert result.exit_code == 1 and "bad.yaml:" in result.output
     result = elicit("round", "open", "999", ok=False)
     assert result.exit_code == 1 and "round 999 does not exist" in result.output
-    result = elicit("export", "1", "--format", "xlsx", ok=False)
+    result = elicit("export", "1", "--format", "pdf", ok=False)
     assert result.exit_code == 1 and "not supported" in result.output
 
 

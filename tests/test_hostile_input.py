@@ -71,6 +71,7 @@ ROUND_ROUTES = [
     ("POST", "/api/rounds/{n}/next"),
     ("GET", "/api/rounds/{n}/progress"),
     ("GET", "/api/rounds/{n}/export.csv"),
+    ("GET", "/api/rounds/{n}/export"),
     ("GET", "/api/rounds/{n}/report"),
     ("GET", "/api/rounds/{n}/stability"),
     ("POST", "/api/rounds/{n}/calibration"),
@@ -140,6 +141,7 @@ def test_admin_pages_with_ids_beyond_the_range_are_not_found(client, admin_cooki
             reply = client.get(path)
             assert reply.status_code == 404 and f"round {n} does not exist" in reply.text
         assert client.get(f"/admin/rounds/{n}/export.csv").status_code == 404
+        assert client.get(f"/admin/rounds/{n}/export?format=sav").status_code == 404
         form = {"csrf_token": admin_cookie}
         reply = client.post(f"/admin/rounds/{n}/close", data=form)
         assert reply.status_code == 404 and f"round {n} does not exist" in reply.text

@@ -194,7 +194,6 @@ def _raw(text: str) -> list[str]:
     return re.findall(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
 
 
-
 def test_cli_escapes_user_text(session, elicit, tmp_path, monkeypatch, backend):
     round_ = make_round(session)
     simulate_panel(session, round_id=round_.id, n_experts=6, seed=2)
@@ -296,16 +295,20 @@ def test_cli_documents_escaped_on_a_terminal_exact_when_redirected(
 # --- one writer each, so none can forget ---------------------------------------------------
 
 
-def test_only_csv_out_writes_csv():
+def test_only_the_formats_module_writes_csv_and_spreadsheets():
     from pathlib import Path
 
-    app_dir = Path(__file__).resolve().parent.parent / "app"
+    root = Path(__file__).resolve().parent.parent
     writers = [
-        str(path.relative_to(app_dir))
-        for path in app_dir.rglob("*.py")
-        if re.search(r"csv\.(writer|DictWriter)\(", path.read_text(encoding="utf-8"))
+        str(path.relative_to(root))
+        for folder in ("app", "analysis")
+        for path in (root / folder).rglob("*.py")
+        if re.search(
+            r"csv\.(writer|DictWriter)\(|\bWorkbook\(|\.to_(csv|excel)\(",
+            path.read_text(encoding="utf-8"),
+        )
     ]
-    assert writers == ["services/csv_out.py"]
+    assert writers == ["analysis/formats.py"]
 
 
 def test_the_cli_prints_only_through_its_escaping_helpers():

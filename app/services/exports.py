@@ -1,4 +1,5 @@
-"""Exports of a round's ratings (pseudonymous codes only, never names)."""
+"""Exports of a round's ratings (pseudonymous codes only, never names), in every format of
+:mod:`analysis.formats`: long and wide CSV, XLSX with a codebook, SPSS, Stata and JSON."""
 
 from __future__ import annotations
 
@@ -6,10 +7,21 @@ from dataclasses import astuple, dataclass, fields
 
 from sqlmodel import Session, col, select
 
+from analysis.formats import (
+    FORMATS,
+    Codebook,
+    DimensionScale,
+    FormatName,
+    RatingTable,
+    Variable,
+    write_ratings,
+)
+from app.errors import InvalidInput
 from app.models import Expert, Rating, Response, SurveyVersion
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
-from app.services.surveys import slug_of
+from app.services.surveys import definition_of, slug_of
+from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,52 @@ class ExportedRating:
 
 
 EXPORT_COLUMNS = [f.name for f in fields(ExportedRating)]
+
+#: The export formats, for typed parameters (``format=`` of the routes).
+ExportFormat = FormatName
+#: Each format's suffix, media type and title, by name.
+EXPORT_FORMATS = FORMATS
+
+#: What each column means (the codebook of every format).
+COLUMN_LABELS = {
+    "round_id": "Round id on the platform",
+    "survey": "Survey (slug)",
+    "survey_version": "Survey version number",
+    "rater": "Expert's pseudonymous code",
+    "organisation": "Expert's organisation",
+    "stakeholder_group": "Expert's stakeholder group",
+    "item": "Item rated (key)",
+    "dimension": "Dimension rated (key); 'tier' is the holistic tier judgement",
+    "status": "value, cant_judge (can't judge) or outside_expertise (outside expertise)",
+    "value": "The rating on the dimension's scale; empty for an abstention",
+    "confidence": "Expert's confidence: low, medium or high (empty if not given)",
+    "rationale": "Expert's rationale as written",
+    "share_rationale": "Whether the expert let the panel see the rationale",
+    "response_status": "The response: submitted or draft",
+    "updated_at": "When the rating was last saved (UTC, ISO 8601)",
+    "language": "Language the survey was shown in when the answer was saved",
+}
+#: Columns constant for one expert and item: the rows of the wide layout.
+WIDE_KEYS = (
+    "round_id",
+    "survey",
+    "survey_version",
+    "rater",
+    "organisation",
+    "stakeholder_group",
+    "item",
+    "response_status",
+    "language",
+)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """An export as a file: its bytes, media type and file name."""
+
+    content: bytes
+    media_type: str
+    filename: str
 
 
 def ratings_rows(
@@ -142,3 +200,76 @@ def export_quantiles_csv(session: Session, *, round_id: int, include_drafts: boo
     """The round's quantile answers as CSV (``elicit cooke`` reads it as it is)."""
     rows = quantile_rows(session, round_id=round_id, include_drafts=include_drafts)
     return write_csv([astuple(row) for row in rows], QUANTILE_EXPORT_COLUMNS)
+
+def export_formats() -> list[str]:
+    """The names of the export formats (``format`` / ``--format`` values)."""
+    return list(FORMATS)
+
+
+def export_ratings(
+    session: Session, *, round_id: int, fmt: str, include_drafts: bool = False
+) -> ExportFile:
+    """The round's ratings in one of :func:`export_formats` (InvalidInput for another),
+    with the codebook of the survey version the round asks about."""
+    file_format = FORMATS.get(fmt)
+    if file_format is None:
+        raise InvalidInput(
+            f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", field="format"
+        )
+    rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
+    round_ = get_round(session, round_id=round_id)
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    table = RatingTable(
+        columns=tuple(EXPORT_COLUMNS),
+        rows=[astuple(row) for row in rows],
+        codebook=_codebook(version, slug_of(session, version), definition_of(version)),
+    )
+    try:
+        content = write_ratings(table, fmt)
+    except ValueError as exc:  # a survey whose keys the layout cannot hold
+        raise InvalidInput(f"cannot export as {fmt}: {exc}", field="format") from None
+    return ExportFile(
+        content=content,
+        media_type=file_format.media_type,
+        filename=f"round-{round_id}-ratings{file_format.suffix}",
+    )
+
+
+def _codebook(version: SurveyVersion, slug: str, definition: SurveyDefinition) -> Codebook:
+    scales = [
+        DimensionScale(
+            dimension=d.key,
+            label=f"{d.label}: {d.question}",
+            measurement=d.measurement,
+            levels=tuple(sorted(d.scale.levels.items())),
+            abstentions=tuple(
+                status
+                for status, allowed in (
+                    ("cant_judge", d.allow_cant_judge),
+                    ("outside_expertise", d.allow_outside_expertise),
+                )
+                if allowed
+            ),
+        )
+        for d in definition.dimensions
+    ]
+    if definition.holistic_tier.enabled:
+        scales.append(
+            DimensionScale(
+                dimension=HOLISTIC_TIER_KEY,
+                label=f"Overall tier: {definition.holistic_tier.question}",
+                measurement="ordinal",
+                levels=tuple((i, t.label) for i, t in enumerate(definition.tiers)),
+            )
+        )
+    return Codebook(
+        title=version.title,
+        survey=slug,
+        survey_version=version.number,
+        survey_label=version.label,
+        digest=version.content_sha256,
+        variables=tuple(Variable(name, COLUMN_LABELS[name]) for name in EXPORT_COLUMNS),
+        scales=tuple(scales),
+        wide_keys=WIDE_KEYS,
+    )

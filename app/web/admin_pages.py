@@ -40,6 +40,7 @@ from app.services import (
     users,
     webhooks,
 )
+from app.services.exports import ExportFormat
 from app.survey_files import language_name
 from app.web.deps import ComputeDep
 from app.web.errors import http_status
@@ -118,6 +119,7 @@ def _round_context(page: StaffPage, round_id: int) -> dict[str, Any]:
         "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
         "schedule": schedule.schedule_state(session, round_id=round_id),
         "now": utcnow(),
+        "export_formats": list(exports.EXPORT_FORMATS.values()),
         "languages": [
             (code, language_name(code))
             for code in rounds.round_definition(session, round_).languages
@@ -375,15 +377,25 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
 
 @router.get("/admin/rounds/{round_id}/export.csv")
 def admin_export(round_id: RoundId, page: StaffPageDep, include_drafts: bool = False) -> Response:
-    text = exports.export_ratings_csv(
-        page.session, round_id=round_id, include_drafts=include_drafts
+    return admin_export_as(round_id, page, "csv", include_drafts)
+
+
+@router.get("/admin/rounds/{round_id}/export")
+def admin_export_as(
+    round_id: RoundId,
+    page: StaffPageDep,
+    format: ExportFormat = "csv",
+    include_drafts: bool = False,
+) -> Response:
+    exported = exports.export_ratings(
+        page.session, round_id=round_id, fmt=format, include_drafts=include_drafts
     )
     begin_writing(page.session)  # a download is recorded: who took the ratings, when
-    page.audit("export.downloaded", "round", round_id, round_id=round_id)
+    page.audit("export.downloaded", "round", round_id, round_id=round_id, format=format)
     return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'},
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
     )
 
 

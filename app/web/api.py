@@ -74,6 +74,7 @@ from app.services import (
     users,
     webhooks,
 )
+from app.services.exports import ExportFormat
 from app.web.deps import (
     AdminUser,
     CallerDep,
@@ -320,14 +321,61 @@ def export_round(
     round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False
 ) -> Response:
     """The round's ratings as CSV: one row per rating, experts by pseudonymous code only.
-    Submitted responses only unless `include_drafts=true`."""
-    text = exports.export_ratings_csv(session, round_id=round_id, include_drafts=include_drafts)
+    Submitted responses only unless `include_drafts=true`. (`/export?format=` has every
+    format.)"""
+    return export_round_as(round_id, session, user, "csv", include_drafts)
+
+
+def _export_schema(name: str) -> dict[str, str]:
+    """The OpenAPI schema of one export format's body."""
+    if name == "json":
+        return {"type": "object"}
+    return {"type": "string"} if name.endswith("csv") else {"type": "string", "format": "binary"}
+
+
+@router.get(
+    "/rounds/{round_id}/export",
+    tags=["rounds"],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                f.media_type: {"schema": _export_schema(f.name)}
+                for f in exports.EXPORT_FORMATS.values()
+            },
+            "description": "The round's ratings in the requested format",
+        }
+    },
+)
+def export_round_as(
+    round_id: RoundId,
+    session: SessionDep,
+    user: StaffUser,
+    format: ExportFormat = "csv",
+    include_drafts: bool = False,
+) -> Response:
+    """The round's ratings as a file, experts by pseudonymous code only: `csv` (one row per
+    rating), `wide-csv` (one row per expert and item, a column per dimension), `xlsx` (a
+    ratings sheet and a codebook sheet), `sav` (SPSS) and `dta` (Stata) with variable and
+    value labels, `json` (records and codebook). Submitted responses only unless
+    `include_drafts=true`."""
+    exported = exports.export_ratings(
+        session, round_id=round_id, fmt=format, include_drafts=include_drafts
+    )
     begin_writing(session)  # a download is recorded: who took the ratings, when
-    audit.record(session, user.email, "export.downloaded", "round", round_id, round_id=round_id)
+    audit.record(
+        session,
+        user.email,
+        "export.downloaded",
+        "round",
+        round_id,
+        round_id=round_id,
+        format=format,
+    )
     return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-ratings.csv"'},
+        exported.content,
+        media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
     )
 
 
