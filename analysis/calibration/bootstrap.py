@@ -170,10 +170,9 @@ def tier_probabilities(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings, as in :func:`~analysis.calibration.fit_thresholds`.
-    rule : TierRule
-        The declared tier rule.
+    ratings, rule
+        The tidy ratings and the declared tier rule, as in
+        :func:`~analysis.calibration.fit_thresholds`.
     resampling : Resampling
         How many replicates, their seed, whether thresholds are refitted in each, the
         probability below which an item is borderline, and whether the probabilities are
