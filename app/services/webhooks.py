@@ -43,6 +43,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
@@ -505,7 +506,20 @@ def deliver_due(
     return tally.delivery()
 
 
-def payload(event: RubricEvent, *, slug: str, number: int, base_url: str) -> dict[str, str | int]:
+class EventBody(TypedDict):
+    """The JSON body of a webhook: one rubric event."""
+
+    id: int
+    kind: str
+    survey: str
+    version: int
+    title: str
+    summary: str
+    url: str
+    created_at: str
+
+
+def payload(event: RubricEvent, *, slug: str, number: int, base_url: str) -> EventBody:
     """What a webhook tells of one event (its JSON body)."""
     return {
         "id": id_of(event),
