@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["krippendorff_2011", "shrout_fleiss_1979", "two_raters"]
+__all__ = ["krippendorff_2011", "shrout_fleiss_1979", "two_languages", "two_raters"]
 
 _COLUMNS = ["rater", "item", "dimension", "value"]
 
@@ -97,5 +97,25 @@ def two_raters() -> pd.DataFrame:
             "item": ["x", "x", "y", "y", "z", "z"],
             "dimension": ["p", "p", "p", "p", "u", "u"],
             "value": [1.0, 2.0, 4.0, 5.0, 3.0, 3.0],
+        }
+    )
+
+
+def two_languages() -> pd.DataFrame:
+    """Four raters (a, b in English; c, d in French) rating three items (x, y, z) on one
+    dimension (d), with a column ``language``: the smallest table split by language.
+
+    Examples
+    --------
+    >>> two_languages().groupby("language")["rater"].unique().map(list).to_dict()
+    {'en': ['a', 'b'], 'fr': ['c', 'd']}
+    """
+    return pd.DataFrame(
+        {
+            "rater": [r for r in "abcd" for _ in range(3)],
+            "item": list("xyz") * 4,
+            "dimension": "d",
+            "value": [1, 2, 3, 1, 2, 3, 2, 3, 4, 2, 3, 5.0],
+            "language": ["en"] * 6 + ["fr"] * 6,
         }
     )

@@ -293,12 +293,11 @@ def split_by_language(
 
     Examples
     --------
+    >>> from analysis.datasets import two_languages
     >>> from analysis.summary import analyze
-    >>> frame = pd.DataFrame({"rater": [r for r in "abcd" for _ in range(3)],
-    ...                       "item": list("xyz") * 4, "dimension": "d",
-    ...                       "value": [1, 2, 3, 1, 2, 3, 2, 3, 4, 2, 3, 5.0],
-    ...                       "language": ["en"] * 6 + ["fr"] * 6})
-    >>> split = split_by_language(frame, analyze=lambda part: analyze(part, n_bootstrap=0))
+    >>> split = split_by_language(
+    ...     two_languages(), analyze=lambda part: analyze(part, n_bootstrap=0)
+    ... )
     >>> sorted(split.groups), split.groups["fr"].n_raters
     (['en', 'fr'], 2)
     """
@@ -336,12 +335,10 @@ def format_language_text(split: LanguageSplit) -> str:
 
     Examples
     --------
+    >>> from functools import partial
+    >>> from analysis.datasets import two_languages
     >>> from analysis.summary import analyze
-    >>> frame = pd.DataFrame({"rater": [r for r in "abcd" for _ in range(3)],
-    ...                       "item": list("xyz") * 4, "dimension": "d",
-    ...                       "value": [1, 2, 3, 1, 2, 3, 2, 3, 4, 2, 3, 5.0],
-    ...                       "language": ["en"] * 6 + ["fr"] * 6})
-    >>> split = split_by_language(frame, analyze=lambda part: analyze(part, n_bootstrap=0))
+    >>> split = split_by_language(two_languages(), analyze=partial(analyze, n_bootstrap=0))
     >>> print(format_language_text(split).splitlines()[0])
     By language (Kruskal-Wallis permutation tests, Holm-adjusted at 0.05)
     """

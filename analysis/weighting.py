@@ -129,52 +129,77 @@ def compare_weightings(
     """
     rated = ratings.dropna(subset=["value"])
     rated = rated[rated["dimension"].isin(list(rule.dimensions))]
+    schemes = _scheme_weights(rated, rater_weights, rating_weights or {})
+    changed = changed_tiers or {}
+    if rated.empty:
+        return WeightingComparison([*schemes, *changed], [], [])
+    scores = {name: _weighted_scores(rated, weight, rule) for name, weight in schemes.items()}
+    tiers = {
+        name: apply_rule(
+            table, dimensions=rule.dimensions, aggregate=rule.aggregate, thresholds=thresholds
+        )
+        for name, table in scores.items()
+    }
+    items = sorted(set().union(*(t.index for t in tiers.values())), key=str)
+    out = [_item_weighting(item, rule, scores, tiers, changed) for item in items]
+    return WeightingComparison([*schemes, *changed], out, [i.item for i in out if i.depends])
+
+
+def _scheme_weights(
+    rated: pd.DataFrame,
+    rater_weights: Mapping[str, Mapping[Hashable, float]],
+    rating_weights: Mapping[str, pd.Series],
+) -> dict[str, pd.Series]:
+    """Each scheme's weight of each rating: its rater's (0 for a rater not weighted), or
+    the rating's own (1 where none is given)."""
     schemes: dict[str, pd.Series] = {
         name: rated["rater"].map(dict(weights)).fillna(0.0).astype(float)
         for name, weights in rater_weights.items()
     }
-    for name, series in (rating_weights or {}).items():
+    for name, series in rating_weights.items():
         schemes[name] = series.reindex(rated.index).fillna(1.0).astype(float)
-    if rated.empty:
-        return WeightingComparison([*schemes, *(changed_tiers or {})], [], [])
+    return schemes
+
+
+def _weighted_scores(rated: pd.DataFrame, weight: pd.Series, rule: TierRule) -> pd.DataFrame:
+    """The weighted median of each item on each rule dimension (items x dimensions)."""
+    medians = {
+        key: weighted_median(group["value"].to_numpy(float), weight[group.index].to_numpy())
+        for key, group in rated.groupby(["item", "dimension"], observed=True, sort=True)
+    }
+    return (
+        pd.Series(medians, dtype=float)
+        .unstack()
+        .reindex(columns=list(rule.dimensions))
+        .astype(float)
+    )
+
+
+def _item_weighting(
+    item: Hashable,
+    rule: TierRule,
+    scores: Mapping[str, pd.DataFrame],
+    tiers: Mapping[str, pd.Series],
+    changed_tiers: Mapping[str, Mapping[Hashable, str]],
+) -> ItemWeighting:
+    """One item's score and tier under each scheme; a scheme given by its changed tiers
+    has no score, and the first scheme's tier where it changes nothing."""
     names = list(rule.tier_names) if rule.tier_names else None
-    scores: dict[str, pd.DataFrame] = {}
-    tiers: dict[str, pd.Series] = {}
-    for name, weight in schemes.items():
-        medians = {
-            key: weighted_median(group["value"].to_numpy(float), weight[group.index].to_numpy())
-            for key, group in rated.groupby(["item", "dimension"], observed=True, sort=True)
-        }
-        table = (
-            pd.Series(medians, dtype=float)
-            .unstack()
-            .reindex(columns=list(rule.dimensions))
-            .astype(float)
-        )
-        scores[name] = table
-        tiers[name] = apply_rule(
-            table, dimensions=rule.dimensions, aggregate=rule.aggregate, thresholds=thresholds
-        )
-    items = sorted(set().union(*(t.index for t in tiers.values())), key=str)
-    out = []
-    for item in items:
-        item_tiers: dict[str, str | None] = {}
-        item_scores: dict[str, float | None] = {}
-        for name in schemes:
-            position = tiers[name].get(item)
-            item_tiers[name] = None
-            if position is not None and not pd.isna(position):
-                index = int(position)
-                item_tiers[name] = names[index] if names else str(index)
-            row = scores[name].loc[item] if item in scores[name].index else None
-            item_scores[name] = _aggregate(row, rule.aggregate)
-        first = next(iter(item_tiers.values()), None)
-        for name, changed in (changed_tiers or {}).items():
-            item_tiers[name] = changed.get(item, first)
-            item_scores[name] = None
-        out.append(ItemWeighting(item, item_scores, item_tiers, len(set(item_tiers.values())) > 1))
-    names_all = [*schemes, *(changed_tiers or {})]
-    return WeightingComparison(names_all, out, [i.item for i in out if i.depends])
+    item_tiers: dict[str, str | None] = {}
+    item_scores: dict[str, float | None] = {}
+    for name, table in scores.items():
+        position = tiers[name].get(item)
+        item_tiers[name] = None
+        if position is not None and not pd.isna(position):
+            index = int(position)
+            item_tiers[name] = names[index] if names else str(index)
+        row = table.loc[[item]].iloc[0] if item in table.index else None
+        item_scores[name] = _aggregate(row, rule.aggregate)
+    first = next(iter(item_tiers.values()), None)
+    for name, changed in changed_tiers.items():
+        item_tiers[name] = changed.get(item, first)
+        item_scores[name] = None
+    return ItemWeighting(item, item_scores, item_tiers, len(set(item_tiers.values())) > 1)
 
 
 def _aggregate(row: pd.Series | None, aggregate: str) -> float | None:

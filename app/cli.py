@@ -1400,7 +1400,7 @@ def user_role(
         account = users.get_user_by_email(session, email=email)
         before = {"role": account.role if account else None}
         user = users.set_role(session, email=email, role=role)
-        moved = audit.changes(before, {"role": user.role})
+        moved = audit.Change(before, {"role": user.role})
         _audit(session, "user.role_changed", "user", user.email, changed=moved)
         _echo(f"{_one(user.email)} is now {user.role}")
 

@@ -71,7 +71,7 @@ class Resampling:
     predictive: bool = True
 
     def checked(self) -> _Resampling:
-        """The settings validated, with a fresh generator from ``seed``."""
+        """The settings validated, with a fresh ``rng`` from ``seed``."""
         return _check_resampling(
             self.n_bootstrap, self.seed, self.refit, self.borderline_share, self.predictive
         )
@@ -82,7 +82,7 @@ class _Resampling:
     """The bootstrap's checked settings."""
 
     n_bootstrap: int
-    generator: np.random.Generator
+    rng: np.random.Generator
     seed: int | None  # as the results report it (None for a Generator)
     refit: bool
     borderline_share: float
@@ -94,7 +94,7 @@ def _check_resampling(
 ) -> _Resampling:
     return _Resampling(
         n_bootstrap=check_bootstrap(n_bootstrap),
-        generator=make_generator(seed, "seed"),
+        rng=make_generator(seed, "seed"),
         seed=int(seed) if isinstance(seed, int | np.integer) else None,
         refit=bool(refit),
         borderline_share=_check_share(borderline_share),
@@ -111,16 +111,16 @@ def _check_share(borderline_share: object) -> float:
 
 
 def _resample_weights(
-    generator: np.random.Generator, n_bootstrap: int, n_raters: int, *, predictive: bool = False
+    rng: np.random.Generator, n_bootstrap: int, n_raters: int, *, predictive: bool = False
 ) -> FloatArray:
     """(B, raters) how often each expert is drawn in each resample.
 
     ``predictive``: each row is a resample of a resample (n experts drawn from the n
     drawn from the panel): a fresh panel from a population drawn as the data allow.
     """
-    drawn = generator.integers(0, n_raters, size=(n_bootstrap, n_raters))
+    drawn = rng.integers(0, n_raters, size=(n_bootstrap, n_raters))
     if predictive:
-        again = generator.integers(0, n_raters, size=(n_bootstrap, n_raters))
+        again = rng.integers(0, n_raters, size=(n_bootstrap, n_raters))
         drawn = np.take_along_axis(drawn, again, axis=1)
     drawn += np.arange(n_bootstrap)[:, None] * n_raters
     weights = np.bincount(drawn.ravel(), minlength=n_bootstrap * n_raters)
@@ -137,7 +137,7 @@ def _bootstrap_counts(
     if n_bootstrap == 0:
         return counts, np.zeros(n_items, dtype=np.int64)
     weights = _resample_weights(
-        resampling.generator, n_bootstrap, n_raters, predictive=resampling.predictive
+        resampling.rng, n_bootstrap, n_raters, predictive=resampling.predictive
     )
     _, scores = rule.scores(panel, weights)
     panel_tiers = panel.panel_tiers(weights) if resampling.refit else None
@@ -170,10 +170,9 @@ def tier_probabilities(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings, as in :func:`~analysis.calibration.fit_thresholds`.
-    rule : TierRule
-        The declared tier rule.
+    ratings, rule
+        The tidy ratings and the declared tier rule, as in
+        :func:`~analysis.calibration.fit_thresholds`.
     resampling : Resampling
         How many replicates, their seed, whether thresholds are refitted in each, the
         probability below which an item is borderline, and whether the probabilities are

@@ -134,12 +134,12 @@ def fit_thresholds(
         tiers=checked.names,
         initial_thresholds=tuple(float(t) for t in checked.initial),
         fitted_thresholds=tuple(float(t) for t in agreement.fitted),
-        kappa_initial=agreement.kappa_initial,
-        kappa_fitted=agreement.kappa_fitted,
-        accuracy_initial=agreement.accuracy_initial,
-        accuracy_fitted=agreement.accuracy_fitted,
-        loo_kappa=agreement.loo_kappa,
-        loo_accuracy=agreement.loo_accuracy,
+        kappa_initial=agreement.initial_check.kappa,
+        kappa_fitted=agreement.fitted_check.kappa,
+        accuracy_initial=agreement.initial_check.accuracy,
+        accuracy_fitted=agreement.fitted_check.accuracy,
+        loo_kappa=agreement.loo_check.kappa,
+        loo_accuracy=agreement.loo_check.accuracy,
         confusion=None if confusion is None else tuple(tuple(int(c) for c in r) for r in confusion),
         items=items,
         n_items_fitted=agreement.n_items_fitted,
@@ -171,17 +171,32 @@ def _identified_intervals(
 
 
 @dataclass(frozen=True)
+class _Check:
+    """How well one way of assigning tiers agrees with the panel's tiers: the quadratic
+    weighted kappa and the share of items in the same tier (None: undefined, or not
+    checked)."""
+
+    kappa: float | None = None
+    accuracy: float | None = None
+
+
+def _check(rule_tier: FloatArray, panel_tier: FloatArray, n_tiers: int) -> tuple[_Check, IntArray]:
+    """The check of ``rule_tier`` against ``panel_tier``, and their confusion table."""
+    kappa, accuracy, confusion = _kappa_and_accuracy(rule_tier, panel_tier, n_tiers)
+    return _Check(kappa, accuracy), confusion
+
+
+@dataclass(frozen=True)
 class _Agreement:
-    """The fitted thresholds and how well they and the initial ones agree with the panel."""
+    """The fitted thresholds and how well they and the initial ones agree with the panel:
+    in sample (``initial_check``, ``fitted_check``) and refitted without each item in turn
+    (``loo_check``); ``confusion`` is the fitted rule's tiers against the panel's."""
 
     fitted: FloatArray
     n_items_fitted: int
-    kappa_initial: float | None = None
-    kappa_fitted: float | None = None
-    accuracy_initial: float | None = None
-    accuracy_fitted: float | None = None
-    loo_kappa: float | None = None
-    loo_accuracy: float | None = None
+    initial_check: _Check = _Check()
+    fitted_check: _Check = _Check()
+    loo_check: _Check = _Check()
     confusion: IntArray | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     # False when the panel's tiers place no threshold (the declared ones are kept).
@@ -211,17 +226,13 @@ def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatA
             identified=False,
         )
     y = panel_tier[use]
-    kappa_initial, accuracy_initial, _ = _kappa_and_accuracy(
-        _assign(score[use], rule.initial), y, rule.n_tiers
-    )
-    kappa_fitted, accuracy_fitted, confusion = _kappa_and_accuracy(
-        _assign(score[use], fitted), y, rule.n_tiers
-    )
+    initial, _ = _check(_assign(score[use], rule.initial), y, rule.n_tiers)
+    checked, confusion = _check(_assign(score[use], fitted), y, rule.n_tiers)
     reasons = {}
     undefined = "0/0: the rule and the panel put every item in one and the same tier"
-    if kappa_initial is None:
+    if initial.kappa is None:
         reasons["kappa_initial"] = undefined
-    if kappa_fitted is None:
+    if checked.kappa is None:
         reasons["kappa_fitted"] = undefined
     loo_kappa, loo_accuracy, loo_reason = _leave_one_out(score, panel_tier, use, rule)
     if loo_reason:
@@ -231,12 +242,9 @@ def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatA
     return _Agreement(
         fitted=fitted,
         n_items_fitted=n_used,
-        kappa_initial=kappa_initial,
-        kappa_fitted=kappa_fitted,
-        accuracy_initial=accuracy_initial,
-        accuracy_fitted=accuracy_fitted,
-        loo_kappa=loo_kappa,
-        loo_accuracy=loo_accuracy,
+        initial_check=initial,
+        fitted_check=checked,
+        loo_check=_Check(loo_kappa, loo_accuracy),
         confusion=confusion,
         reasons=reasons,
     )
@@ -251,20 +259,15 @@ def _not_identified(
         f"not identified: the panel puts every item with a score in {tier}, so the data "
         "place no threshold between tiers"
     )
-    y = panel_tier[use]
-    kappa_initial, accuracy_initial, _ = _kappa_and_accuracy(
-        _assign(score[use], rule.initial), y, rule.n_tiers
-    )
-    _, _, confusion = _kappa_and_accuracy(_assign(score[use], rule.initial), y, rule.n_tiers)
+    initial, confusion = _check(_assign(score[use], rule.initial), panel_tier[use], rule.n_tiers)
     reasons = dict.fromkeys(("kappa_fitted", "accuracy_fitted", *_LOO), reason)
     reasons["fitted_thresholds"] = f"{reason}: the initial thresholds are kept"
-    if kappa_initial is None:
+    if initial.kappa is None:
         reasons["kappa_initial"] = "0/0: the rule and the panel put every item in one tier"
     return _Agreement(
         fitted=rule.initial,
         n_items_fitted=int(use.sum()),
-        kappa_initial=kappa_initial,
-        accuracy_initial=accuracy_initial,
+        initial_check=initial,
         confusion=confusion,
         reasons=reasons,
         identified=False,

@@ -35,14 +35,15 @@ def record(
     target_id: object = None,
     *,
     round_id: int | None = None,
-    changed: Mapping[str, str | None] | None = None,
+    changed: Change | None = None,
     **details: str | int | bool | None,
 ) -> None:
     """Add one entry in the caller's transaction, so it exists exactly when the action
     does: ``audit.record(session, user.email, "round.opened", "round", round_id,
     round_id=round_id)``. Details are keywords (those that are None are left out); none
     may name a secret."""
-    kept = {k: v for k, v in {**details, **(changed or {})}.items() if v is not None}
+    changes = changed.to_dict() if changed else {}
+    kept = {k: v for k, v in {**details, **changes}.items() if v is not None}
     for key in kept:
         if any(word in key.lower() for word in _SECRET_WORDS):
             raise ValueError(f"audit details must not carry secrets ({key!r})")
@@ -58,17 +59,23 @@ def record(
     )
 
 
-def changes(
-    before: Mapping[str, str | None], after: Mapping[str, str | None]
-) -> dict[str, str | None]:
-    """Details of a change: each value that changed, as ``name`` (after) and
-    ``name_before``, for ``record(..., changed=changes(before, after))``."""
-    out: dict[str, str | None] = {}
-    for name in dict.fromkeys([*before, *after]):
-        if before.get(name) != after.get(name):
-            out[name] = after.get(name) or ""
-            out[f"{name}_before"] = before.get(name) or ""
-    return out
+@dataclass(frozen=True)
+class Change:
+    """What an action changed: values by name, before and after it
+    (``record(..., changed=Change(before, after))``)."""
+
+    before: Mapping[str, str | None]
+    after: Mapping[str, str | None]
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The audit entry's details: each value that changed, as ``name`` (after) and
+        ``name_before``."""
+        out: dict[str, str | None] = {}
+        for name in dict.fromkeys([*self.before, *self.after]):
+            if self.before.get(name) != self.after.get(name):
+                out[name] = self.after.get(name) or ""
+                out[f"{name}_before"] = self.before.get(name) or ""
+        return out
 
 
 class AuditRecord(ReadModel):

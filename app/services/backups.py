@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, inspect, text
@@ -303,7 +304,15 @@ def _sqlite_restore(backup: Path, target: Path) -> None:
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
-def libpq_target(database_url: str) -> tuple[str, dict[str, str]]:
+class LibpqTarget(NamedTuple):
+    """Where pg_dump and psql connect: a libpq URI without the password, and the
+    environment the tools run in, which carries it."""
+
+    uri: str
+    env: dict[str, str]
+
+
+def libpq_target(database_url: str) -> LibpqTarget:
     """A libpq connection URI without the password, and the environment carrying it."""
     url: URL = make_url(database_url)
     host = url.host or ""
@@ -321,7 +330,7 @@ def libpq_target(database_url: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if url.password is not None:
         env["PGPASSWORD"] = str(url.password)
-    return uri, env
+    return LibpqTarget(uri, env)
 
 
 def _tool(name: str) -> str:

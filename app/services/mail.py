@@ -89,6 +89,8 @@ MAX_ATTEMPTS = 8
 #: How long a claimed message is reserved for the worker that claimed it.
 LEASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=1)
+#: How a message that could not be sent is tried again.
+RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
 
 
 # --- what is sent -------------------------------------------------------------------------
@@ -587,25 +589,20 @@ def deliver_due(
     now: Callable[[], datetime] = utcnow,
 ) -> Delivery:
     """Send what is due now; each outcome recorded at once. Safe to run in many workers."""
-    with session_scope(engine) as session:
-        claimed = outbox.claim_due(session, OutboxMessage, now=now(), limit=limit, lease=LEASE)
-    sent = retried = failed = 0
+    claimed = outbox.claim(engine, OutboxMessage, now=now(), limit=limit, lease=LEASE)
+    tally = outbox.Tally()
     for message_id, lease, email in _as_emails(engine, claimed, mail_from=mail_from):
         try:
             transport.send(email)
         except PermanentFailure as exc:
-            _record(engine, message_id, lease, outcome="failed", error=str(exc), now=now())
-            failed += 1
+            outcome, error = "failed", str(exc)
         except (OSError, smtplib.SMTPException) as exc:
-            outcome = _record(
-                engine, message_id, lease, outcome="retry", error=repr(exc), now=now()
-            )
-            failed += outcome == "failed"
-            retried += outcome == "queued"
+            outcome, error = "retry", repr(exc)
         else:
-            _record(engine, message_id, lease, outcome="sent", error="", now=now())
-            sent += 1
-    return Delivery(sent, retried, failed)
+            outcome, error = "sent", ""
+        status = _record(engine, message_id, lease, outcome=outcome, error=error, now=now())
+        tally.count(outcome, status)
+    return tally.delivery()
 
 
 def _as_emails(
@@ -635,8 +632,7 @@ def _record(
             outcome=outcome,
             error=error,
             now=now,
-            max_attempts=MAX_ATTEMPTS,
-            backoff_max=BACKOFF_MAX,
+            retry=RETRY,
         )
         session.add(row)
         return status

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from app.db import session_scope
 from app.models import OutboxMessage, WebhookDelivery, id_of
 
 Outgoing = type[OutboxMessage] | type[WebhookDelivery]
@@ -22,6 +24,37 @@ class Delivery:
     sent: int
     retried: int
     failed: int
+
+
+@dataclass
+class Tally:
+    """The outcomes of one pass of a worker, counted as each is recorded."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+    def count(self, outcome: str, status: str) -> None:
+        """Count one attempt: ``outcome`` as the sender saw it (sent, failed, retry) and
+        ``status`` the row's after it was recorded (a retry out of attempts has failed)."""
+        if outcome == "sent":
+            self.sent += 1
+        elif outcome == "failed":
+            self.failed += 1
+        else:
+            self.failed += status == "failed"
+            self.retried += status == "queued"
+
+    def delivery(self) -> Delivery:
+        return Delivery(self.sent, self.retried, self.failed)
+
+
+def claim(
+    engine: Engine, table: Outgoing, *, now: datetime, limit: int, lease: timedelta
+) -> list[tuple[int, datetime]]:
+    """:func:`claim_due` in a transaction of its own, committed before anything is sent."""
+    with session_scope(engine) as session:
+        return claim_due(session, table, now=now, limit=limit, lease=lease)
 
 
 def claim_due(
@@ -50,6 +83,15 @@ def claim_due(
     return claimed
 
 
+@dataclass(frozen=True)
+class Retry:
+    """How a table's rows are tried again: ``max_attempts`` before a row fails for good,
+    waiting 1, 2, 4 ... minutes between two, at most ``backoff_max``."""
+
+    max_attempts: int
+    backoff_max: timedelta
+
+
 def settle(
     row: OutboxMessage | WebhookDelivery,
     *,
@@ -57,21 +99,22 @@ def settle(
     outcome: str,
     error: str,
     now: datetime,
-    max_attempts: int,
-    backoff_max: timedelta,
+    retry: Retry,
 ) -> str:
     """Record how sending a claimed row went: ``sent``; ``failed`` for good (or after
-    ``max_attempts``); else queued again after 1, 2, 4 ... minutes (at most
-    ``backoff_max``). Returns the row's new status; the caller holds its lock. A row whose
+    ``retry.max_attempts``); else queued again after 1, 2, 4 ... minutes (at most
+    ``retry.backoff_max``). Returns the row's new status; the caller holds its lock. A row whose
     lease is no longer ``lease`` was taken over by another worker: left as it is."""
     if row.status != "sending" or row.lease_until != lease:
         return row.status
     row.lease_until = None
     if outcome == "sent":
         row.status, row.sent_at, row.last_error = "sent", now, ""
-    elif outcome == "failed" or row.attempts >= max_attempts:
+    elif outcome == "failed" or row.attempts >= retry.max_attempts:
         row.status, row.last_error = "failed", error[:2000]
     else:
         row.status, row.last_error = "queued", error[:2000]
-        row.next_attempt_at = now + min(timedelta(minutes=2 ** (row.attempts - 1)), backoff_max)
+        row.next_attempt_at = now + min(
+            timedelta(minutes=2 ** (row.attempts - 1)), retry.backoff_max
+        )
     return row.status

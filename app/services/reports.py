@@ -655,7 +655,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def report_figures(report: RoundReport) -> dict[str, str]:
+def _report_figures(report: RoundReport) -> dict[str, str]:
     """The report's figures as SVG text, keyed by name."""
     from analysis import plots
 
@@ -783,7 +783,7 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             },
             figures={
                 name: inline_svg(svg, id_prefix=f"fig-{name}")
-                for name, svg in report_figures(report).items()
+                for name, svg in _report_figures(report).items()
             },
             generated_at=generated_at,
         )

@@ -25,7 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
@@ -105,10 +105,6 @@ class FactorDescription(ReadModel):
     type: str
     options: dict[str, str] | None
     unit: str | None
-
-    @classmethod
-    def fields_of(cls, factor: Factor) -> dict[str, Any]:
-        return factor.model_dump(include={"key", "label", "question", "type", "options", "unit"})
 
 
 class FactorState(FactorDescription):
@@ -603,8 +599,8 @@ def survey_context(session: Session, *, slug: str) -> SurveyContext:
             due = checked + timedelta(days=factor.review_days)
         value = assumed.get(factor.key)
         states.append(
-            FactorState(
-                **FactorState.fields_of(factor),
+            FactorState.of(
+                factor,
                 volatility=factor.volatility,
                 review_every_days=factor.review_days,
                 assumed=value,
@@ -632,9 +628,17 @@ def review_of(session: Session, *, review_id: int) -> ReviewShown:
     return _shown_review(version, review)
 
 
+class CheckedContext(NamedTuple):
+    """The context a publication assumes: each factor's value (and ``notes``), and the
+    factors' definitions to keep in the record."""
+
+    values: dict[str, FactorValue]
+    factors: list[dict[str, Any]]
+
+
 def checked_context(
     definition: SurveyDefinition, given: dict[str, object] | None
-) -> tuple[dict[str, FactorValue], list[dict[str, Any]]]:
+) -> CheckedContext:
     """The values a publication assumes, checked against the survey's factors (each
     normalised; a factor left out is recorded as not stated), plus free-text ``notes``;
     and the factors' definitions to keep in the record."""
@@ -659,7 +663,7 @@ def checked_context(
         values["notes"] = notes.strip()[:20_000]
     elif notes is not None and not isinstance(notes, str):
         raise InvalidInput("context notes are text", field="context.notes")
-    return values, [f.describe() for f in factors]
+    return CheckedContext(values, [f.describe() for f in factors])
 
 
 class ContextField(FactorDescription):
@@ -693,8 +697,8 @@ def context_fields(session: Session, *, round_id: int) -> list[ContextField]:
             source = f"assumed by v{version.number}"
         text = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
         fields.append(
-            ContextField(
-                **ContextField.fields_of(factor),
+            ContextField.of(
+                factor,
                 value=text,
                 source=source,
             )

@@ -100,7 +100,15 @@ def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
     return first_or_not_found(session, query, f"rubric {slug} v{number} has not been published")
 
 
-def document(version: RubricVersion) -> dict[str, Any]:
+class PublishedDocument(TypedDict):
+    """A published rubric version as its public JSON shows it."""
+
+    record: dict[str, Any]
+    digest: str
+    digest_algorithm: str
+
+
+def document(version: RubricVersion) -> PublishedDocument:
     """What the public JSON shows: the record, its digest, and how to verify it."""
     return {
         "record": version.record,

@@ -117,7 +117,7 @@ def set_schedule(
     ``actor``, the change goes into the audit trail with its before and after."""
     now = now or utcnow()
     round_ = locked_round(session, round_id)
-    before = audit_details(round_)
+    before = _audit_details(round_)
     if round_.status == "closed":
         raise Conflict(f"round {round_id} is closed: its schedule is over")
     opens_at = _aware(opens_at, "opens_at")
@@ -144,7 +144,7 @@ def set_closing_time(
     session: Session, *, round_id: int, closes_at: datetime | None, actor: str
 ) -> Round:
     """``rounds.set_closing_time``, recorded in the audit trail with before and after."""
-    before = audit_details(get_round(session, round_id=round_id))
+    before = _audit_details(get_round(session, round_id=round_id))
     round_ = rounds_set_closing_time(session, round_id=round_id, closes_at=closes_at)
     _record_change(session, actor, "round.deadline_set", round_, before)
     return round_
@@ -154,7 +154,7 @@ def _record_change(
     session: Session, actor: str, action: str, round_: Round, before: dict[str, str | None]
 ) -> None:
     round_id = id_of(round_)
-    moved = audit.changes(before, audit_details(round_))
+    moved = audit.Change(before, _audit_details(round_))
     audit.record(session, actor, action, "round", round_id, round_id=round_id, changed=moved)
 
 
@@ -419,7 +419,7 @@ def run_step(engine: Engine, *, step: Step, now: datetime, sender: mail.Sender) 
 _AUDIT_ACTIONS = {"open": "opened", "close": "closed"}
 
 
-def audit_details(round_: Round) -> dict[str, str | None]:
+def _audit_details(round_: Round) -> dict[str, str | None]:
     """A round's schedule as the audit trail records it (times in UTC)."""
     return {
         "opens_at": _utc(round_.opens_at) if round_.opens_at else None,

@@ -43,6 +43,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
@@ -68,6 +69,8 @@ MAX_ATTEMPTS = 8
 #: How long a claimed delivery is reserved for the worker that claimed it.
 LEASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=1)
+#: How a delivery the subscriber did not take is tried again.
+RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
 #: Seconds to connect, and to wait for each part of the answer.
 TIMEOUT = 10.0
 #: Entries in a feed.
@@ -475,9 +478,8 @@ def deliver_due(
     timeout: float = TIMEOUT,
 ) -> Delivered:
     """POST what is due now, each outcome recorded at once. Safe to run in many workers."""
-    with session_scope(engine) as session:
-        claimed = outbox.claim_due(session, WebhookDelivery, now=now(), limit=limit, lease=LEASE)
-    sent = retried = failed = 0
+    claimed = outbox.claim(engine, WebhookDelivery, now=now(), limit=limit, lease=LEASE)
+    tally = outbox.Tally()
     for out in _outgoing(engine, claimed, base_url=base_url):
         stamp = int(time.time())
         headers = {
@@ -488,26 +490,36 @@ def deliver_due(
             "X-Elicit-Timestamp": str(stamp),
             "X-Elicit-Signature": signature(out.secret, stamp, out.body),
         }
+        status: int | None
         try:
             answer = post(out.url, out.body, headers, allow_private=allow_private, timeout=timeout)
         except PermanentFailure as exc:
+            outcome, error = "failed", str(exc)
             status = exc.status if isinstance(exc, _Refused) else None
-            _record(engine, out, outcome="failed", status=status, error=str(exc), now=now())
-            failed += 1
         except RetryLater as exc:
+            outcome, error = "retry", str(exc)
             status = exc.status if isinstance(exc, _Later) else None
-            outcome = _record(
-                engine, out, outcome="retry", status=status, error=str(exc), now=now()
-            )
-            failed += outcome == "failed"
-            retried += outcome == "queued"
         else:
-            _record(engine, out, outcome="sent", status=answer.status, error="", now=now())
-            sent += 1
-    return Delivered(sent, retried, failed)
+            outcome, error, status = "sent", "", answer.status
+        settled = _record(engine, out, outcome=outcome, status=status, error=error, now=now())
+        tally.count(outcome, settled)
+    return tally.delivery()
 
 
-def payload(event: RubricEvent, *, slug: str, number: int, base_url: str) -> dict[str, str | int]:
+class EventBody(TypedDict):
+    """The JSON body of a webhook: one rubric event."""
+
+    id: int
+    kind: str
+    survey: str
+    version: int
+    title: str
+    summary: str
+    url: str
+    created_at: str
+
+
+def payload(event: RubricEvent, *, slug: str, number: int, base_url: str) -> EventBody:
     """What a webhook tells of one event (its JSON body)."""
     return {
         "id": id_of(event),
@@ -580,8 +592,7 @@ def _record(
             outcome=outcome,
             error=error,
             now=now,
-            max_attempts=MAX_ATTEMPTS,
-            backoff_max=BACKOFF_MAX,
+            retry=RETRY,
         )
         session.add(row)
         return settled

@@ -482,7 +482,7 @@ def _account_change(
     except (InvalidInput, Conflict) as exc:
         refused = page.refuse({f"row-{user_id}": exc.message}, status=http_status(exc))
         return _users_page(page, refused=refused)
-    moved = audit.changes({"role": role_before}, {"role": kw["role"]}) if "role" in kw else {}
+    moved = audit.Change({"role": role_before}, {"role": kw["role"]}) if "role" in kw else None
     page.audit(action, "user", email, changed=moved)
     return redirect(f"/admin/users#user-{user_id}")
 

@@ -684,7 +684,7 @@ def update_user(
     last active admin can be neither demoted nor deactivated (409)."""
     target = users.get_user(session, user_id=user_id)
     if body.role is not None and body.role != target.role:
-        moved = audit.changes({"role": target.role}, {"role": body.role})
+        moved = audit.Change({"role": target.role}, {"role": body.role})
         users.set_role(session, email=target.email, role=body.role)
         audit.record(session, user.email, "user.role_changed", "user", target.email, changed=moved)
     if body.is_active is not None and body.is_active != target.is_active:
