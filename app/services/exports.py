@@ -201,6 +201,7 @@ def export_quantiles_csv(session: Session, *, round_id: int, include_drafts: boo
     rows = quantile_rows(session, round_id=round_id, include_drafts=include_drafts)
     return write_csv([astuple(row) for row in rows], QUANTILE_EXPORT_COLUMNS)
 
+
 def export_formats() -> list[str]:
     """The names of the export formats (``format`` / ``--format`` values)."""
     return list(FORMATS)
