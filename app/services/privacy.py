@@ -44,6 +44,7 @@ from app.models import (
     ConsentText,
     Expert,
     ExpertContact,
+    FactorSensitivity,
     Invitation,
     OutboxMessage,
     Rating,
@@ -185,6 +186,9 @@ def _delete_answers(session: Session, response_ids: list[int]) -> int:
         return 0
     session.flush()  # the guard on the history reads responses.withdrawn_at
     session.exec(delete(RatingChange).where(col(RatingChange.response_id).in_(response_ids)))
+    session.exec(
+        delete(FactorSensitivity).where(col(FactorSensitivity.response_id).in_(response_ids))
+    )
     result = session.exec(delete(Rating).where(col(Rating.response_id).in_(response_ids)))
     return int(result.rowcount or 0)
 
@@ -282,6 +286,15 @@ class RatingData(audit.RatedCell):
 RatingChangeData = audit.RatingState
 
 
+class SensitivityData(ReadModel):
+    """An answer to which context factors would change a rating, as the export lists it."""
+
+    item_key: str
+    factors: list[str]
+    updated_at: datetime
+    language: str | None
+
+
 class ResponseData(ReadModel):
     round_id: int
     round_name: str
@@ -297,6 +310,8 @@ class ResponseData(ReadModel):
     withdrawn_at: datetime | None
     ratings: list[RatingData]
     history: list[RatingChangeData]
+    #: Which context factors would change the person's rating, per item.
+    factor_sensitivities: list[SensitivityData]
 
 
 class MessageData(ReadModel):
@@ -393,6 +408,14 @@ def _responses_data(
                 consent_text=text.text if text else None,
                 ratings=[RatingData.model_validate(r) for r in ratings],
                 history=[RatingChangeData.model_validate(c) for c in history],
+                factor_sensitivities=[
+                    SensitivityData.of(row)
+                    for row in session.exec(
+                        select(FactorSensitivity)
+                        .where(FactorSensitivity.response_id == response.id)
+                        .order_by(col(FactorSensitivity.item_key))
+                    ).all()
+                ],
             )
         )
     return out

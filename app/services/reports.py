@@ -24,7 +24,14 @@ from sqlmodel import Session, col, func, select
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
-from app.services.rounds import RoundDetails, get_round, round_definition, round_details
+from app.services.rounds import (
+    RoundDetails,
+    get_round,
+    round_definition,
+    round_details,
+    round_items,
+)
+from app.services.sensitivity import SensitivitySummary, panel_sensitivity
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.templating import STATIC_DIR, make_environment
 
@@ -77,6 +84,8 @@ class RoundReport:
     #: The ratings split by the language they were given in (a survey in one language
     #: has none).
     languages: LanguageSplit | None = None
+    #: Which context factors the panel said would change their ratings (None: not asked).
+    sensitivity: SensitivitySummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +104,9 @@ class RoundReport:
             # Experts who withdrew: their answers were deleted, so they are in no figure.
             "n_withdrawn": self.settings.get("n_withdrawn", 0),
             "by_language": self.languages.to_dict() if self.languages is not None else None,
+            "factor_sensitivity": (
+                self.sensitivity.to_dict() if self.sensitivity is not None else None
+            ),
         }
 
 
@@ -195,6 +207,7 @@ class ReportInputs:
     rows: list[RatingTuple]
     settings: dict[str, Any]
     analyze_options: dict[str, Any]
+    sensitivity: SensitivitySummary | None = None
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -272,7 +285,16 @@ def report_inputs(
         # report says how many withdrew.
         "n_withdrawn": withdrawn_count(session, round_id=round_id),
     }
-    return ReportInputs(round_details(session, round_), definition, rows, settings, analyze_options)
+    sensitivity = panel_sensitivity(
+        session,
+        round_id=round_id,
+        definition=definition,
+        item_keys=[item.key for item in round_items(round_, definition)],
+        include_drafts=include_drafts,
+    )
+    return ReportInputs(
+        round_details(session, round_), definition, rows, settings, analyze_options, sensitivity
+    )
 
 
 def compute_report(inputs: ReportInputs) -> RoundReport:
@@ -292,6 +314,7 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
         reference=reference,
         weighting=weighting_section(frame, inputs.definition, severity, reference),
         languages=language_section(frame, inputs.definition, inputs.analyze_options),
+        sensitivity=inputs.sensitivity,
     )
 
 
@@ -435,6 +458,7 @@ def report_csv(report: RoundReport) -> str:
     sections += [
         ("by_language", {k: v for k, v in by_language.items() if k != "differences"}),
         ("language_differences", by_language.get("differences")),
+        ("factor_sensitivity", (data.get("factor_sensitivity") or {}).get("items")),
         *per_expert.items(),
     ]
     for section, block in sections:
