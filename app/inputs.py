@@ -70,6 +70,16 @@ class RatingInput(Input):
     share_rationale: bool = False
 
 
+class SensitivityInput(Input):
+    item: Text = Field(max_length=64, examples=["model_weights"])
+    factors: list[Annotated[Text, Field(max_length=64)]] | None = Field(
+        max_length=50,
+        description="The context factors that would change your rating of the item if they "
+        "changed; [] for none of them; null to take the answer back",
+        examples=[["company_relations"]],
+    )
+
+
 class ObservationInput(Input):
     """What was observed of one context factor, when, and where it can be checked."""
 

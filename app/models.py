@@ -293,6 +293,25 @@ class Rating(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
 
 
+class FactorSensitivity(SQLModel, table=True):
+    """One response's answer, for one item, to which context factors would change its
+    ratings if they changed (asked when the survey has ``context.sensitivity_question``)."""
+
+    __tablename__ = "factor_sensitivities"
+    __table_args__ = (
+        UniqueConstraint("response_id", "item_key", name="uq_factor_sensitivities_response_item"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = _fk("responses.id")
+    item_key: str = Field(max_length=64)
+    #: The factors' keys, sorted; empty: the expert said none of them would.
+    factors: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _ts()
+    #: The language the survey was shown in when this answer was saved.
+    language: str | None = Field(default=None, max_length=16)
+
+
 class RatingChange(SQLModel, table=True):
     """Append-only history: one row per saved state of a rating (triggers refuse edits)."""
 

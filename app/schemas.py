@@ -23,6 +23,7 @@ from app.inputs import InviteeCreate as InviteeCreate
 from app.inputs import Language as Language
 from app.inputs import RatingInput as RatingInput
 from app.inputs import RatingStatus as RatingStatus
+from app.inputs import SensitivityInput as SensitivityInput
 from app.inputs import Text as Text
 from app.inputs import text_problem as text_problem
 from app.services.audit import RatingHistoryEntry
@@ -397,6 +398,21 @@ class RatingPublic(_Out):
     language: str | None = None
 
 
+class SensitivityPublic(_Out):
+    item: str
+    #: The factors that would change the rating; empty: none of them would.
+    factors: list[str]
+    updated_at: datetime
+    language: str | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> SensitivityPublic:
+        """From a stored answer (``FactorSensitivity``)."""
+        return cls(
+            item=row.item_key, factors=row.factors, updated_at=row.updated_at, language=row.language
+        )
+
+
 class ResponsePublic(_Out):
     round_id: int
     expert_code: str
@@ -407,6 +423,8 @@ class ResponsePublic(_Out):
     expected: int
     missing: list[dict[str, str]]
     ratings: list[RatingPublic]
+    #: Per item, which context factors would change your rating (when the survey asks).
+    factor_sensitivities: list[SensitivityPublic] = []
 
 
 class ErrorPublic(BaseModel):

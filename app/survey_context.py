@@ -166,11 +166,32 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+#: What the panel is asked when a survey asks which factors would change a rating.
+DEFAULT_SENSITIVITY_QUESTION = (
+    "If one of these conditions changed, would your rating of this item change? "
+    "Tick each one that would."
+)
+
+
+class SensitivityQuestion(_Strict):
+    """Asks each expert, per item, which context factors would change their rating if they
+    changed: the panel's own answer to "which items depend on which factor", beside the
+    survey author's (``Item.factors``, ``Context.whole_rubric``)."""
+
+    question: str = Field(default=DEFAULT_SENSITIVITY_QUESTION, min_length=1, max_length=1_000)
+    #: The factors each item offers: every declared one (``all``: the panel may name a
+    #: dependence the author did not), or only those the item depends on (``linked``).
+    offer: Literal["all", "linked"] = "all"
+
+
 class Context(_Strict):
-    """The survey's context factors; ``whole_rubric`` names those every item depends on."""
+    """The survey's context factors; ``whole_rubric`` names those every item depends on;
+    ``sensitivity_question``, when given, asks the panel per item which factors would change
+    their rating."""
 
     factors: list[Factor] = Field(default_factory=list, max_length=50)
     whole_rubric: list[Key] = Field(default_factory=list)
+    sensitivity_question: SensitivityQuestion | None = None
 
     @model_validator(mode="after")
     def _known(self) -> Context:
@@ -181,6 +202,8 @@ class Context(_Strict):
         unknown = sorted(set(self.whole_rubric) - set(keys))
         if unknown:
             raise ValueError(f"whole_rubric names undeclared factors {unknown}")
+        if self.sensitivity_question is not None and not self.factors:
+            raise ValueError("sensitivity_question needs context factors to ask about")
         return self
 
     def factor(self, key: str) -> Factor:

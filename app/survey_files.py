@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,7 +38,7 @@ from pydantic import (
 )
 
 from app.errors import InvalidInput
-from app.survey_context import Category, Context, Decision, by_key
+from app.survey_context import Category, Context, Decision, Factor, by_key
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
@@ -407,6 +407,34 @@ class MailTranslations(_Strict):
     receipt: MailTextTexts | None = None
 
 
+class LabelTexts(_Strict):
+    """A category's or a decision's wording."""
+
+    label: Text | None = None
+    description: Text | None = None
+
+
+class IndicatorTexts(_Strict):
+    signals: Text | None = None
+
+
+class FactorTexts(_Strict):
+    label: Text | None = None
+    question: Text | None = None
+    unit: Text | None = None
+    options: dict[Key, Text] = {}
+    indicator: IndicatorTexts | None = None
+
+
+class SensitivityTexts(_Strict):
+    question: Text | None = None
+
+
+class ContextTexts(_Strict):
+    factors: dict[Key, FactorTexts] = {}
+    sensitivity_question: SensitivityTexts | None = None
+
+
 class SurveyTexts(_Strict):
     """One language's wording of a survey's texts, in the shape of the survey itself with
     dimensions, items and tiers keyed by their ``key`` and item groups by their source
@@ -421,6 +449,9 @@ class SurveyTexts(_Strict):
     holistic_tier: HolisticTierTexts | None = None
     mail: MailTranslations | None = None
     quantities: dict[Key, QuantityTexts] = {}
+    context: ContextTexts | None = None
+    categories: dict[Key, LabelTexts] = {}
+    decisions: dict[Key, LabelTexts] = {}
 
 
 @dataclass(frozen=True)
@@ -467,6 +498,37 @@ def _source_texts(definition: SurveyDefinition) -> list[_SourceText]:
             for part in ("subject", "body"):
                 out.append(_SourceText(("mail", kind, part), ("mail", kind, part)))
     out.extend(_quantity_source_texts(definition))
+    out.extend(_context_texts(definition))
+    return out
+
+
+def _context_texts(definition: SurveyDefinition) -> list[_SourceText]:
+    """The translatable texts of the context factors, categories and decisions."""
+    out: list[_SourceText] = []
+    for i, factor in enumerate(definition.context.factors):
+        loc: Loc = ("context", "factors", i)
+        path: tuple[str | int, ...] = ("context", "factors", factor.key)
+        names = ["label", "question"] + (["unit"] if factor.unit else [])
+        out.extend(_SourceText((*loc, name), (*path, name)) for name in names)
+        for option in factor.options or {}:
+            out.append(_SourceText((*loc, "options", option), (*path, "options", option)))
+        if factor.indicator is not None:
+            where = ("indicator", "signals")
+            out.append(_SourceText((*loc, *where), (*path, *where)))
+    if definition.context.sensitivity_question is not None:
+        asked = ("context", "sensitivity_question", "question")
+        out.append(_SourceText(asked, asked))
+    for i, category in enumerate(definition.categories):
+        names = ["label"] + (["description"] if category.description else [])
+        out.extend(
+            _SourceText(("categories", i, name), ("categories", category.key, name))
+            for name in names
+        )
+    for tier, decision in definition.decisions.items():
+        names = ["label"] + (["description"] if decision.description else [])
+        out.extend(
+            _SourceText(("decisions", tier, name), ("decisions", tier, name)) for name in names
+        )
     return out
 
 
@@ -480,15 +542,6 @@ def _quantity_source_texts(definition: SurveyDefinition) -> list[_SourceText]:
         for i, quantity in enumerate(definition.quantities)
         for name in _QUANTITY_TEXTS
         if getattr(quantity, name).strip()
-    ]
-
-
-def _quantity_texts_given(translation: SurveyTexts) -> list[tuple[str | int, ...]]:
-    return [
-        ("quantities", key, name)
-        for key, texts in translation.quantities.items()
-        for name in _QUANTITY_TEXTS
-        if getattr(texts, name)
     ]
 
 
@@ -600,44 +653,24 @@ def _stale(
     language: str, translation: SurveyTexts, wanted: set[tuple[str | int, ...]]
 ) -> list[_LocatedError]:
     """Translations of texts the survey does not have (a renamed key, a removed item)."""
-    given: list[tuple[str | int, ...]] = []
-    for name in ("title", "introduction"):
-        if getattr(translation, name) is not None:
-            given.append((name,))
-    for key, dim in translation.dimensions.items():
-        given.extend(
-            ("dimensions", key, name) for name in ("label", "question") if getattr(dim, name)
-        )
-        if dim.scale is not None:
-            given.extend(("dimensions", key, "scale", "levels", v) for v in dim.scale.levels)
-    for key, item in translation.items.items():
-        given.extend(
-            ("items", key, name) for name in ("label", "description") if getattr(item, name)
-        )
-    given.extend(("groups", group) for group in translation.groups)
-    for key, tier in translation.tiers.items():
-        given.extend(
-            ("tiers", key, name) for name in ("label", "description") if getattr(tier, name)
-        )
-    if translation.holistic_tier is not None and translation.holistic_tier.question:
-        given.append(("holistic_tier", "question"))
-    if translation.mail is not None:
-        for kind in ("invitation", "reminder", "receipt"):
-            mail_text = getattr(translation.mail, kind)
-            if mail_text is not None:
-                given.extend(
-                    ("mail", kind, part) for part in ("subject", "body") if getattr(mail_text, part)
-                )
-    given.extend(_quantity_texts_given(translation))
     return [
         _LocatedError(
             ("translations", language, *path),
             "the survey has no such text to translate (a key renamed or removed? "
             "a holistic tier or e-mail not enabled?)",
         )
-        for path in given
+        for path in _given_paths(translation.model_dump(exclude_none=True))
         if path not in wanted
     ]
+
+
+def _given_paths(node: object, path: tuple[str | int, ...] = ()) -> Iterable[tuple[str | int, ...]]:
+    """The path of every text in one language's translations, in the file's order."""
+    if isinstance(node, str):
+        yield path
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _given_paths(value, (*path, key))
 
 
 def _bad_mail(language: str, translation: SurveyTexts) -> list[_LocatedError]:
@@ -711,6 +744,38 @@ def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefini
                 subject=pick(source_mail.subject, ("mail", kind, "subject")),
                 body=pick(source_mail.body, ("mail", kind, "body")),
             )
+    context = definition.context.model_copy(
+        update={
+            "factors": [_localized_factor(factor, pick) for factor in definition.context.factors],
+            "sensitivity_question": definition.context.sensitivity_question
+            and definition.context.sensitivity_question.model_copy(
+                update={
+                    "question": pick(
+                        definition.context.sensitivity_question.question,
+                        ("context", "sensitivity_question", "question"),
+                    )
+                }
+            ),
+        }
+    )
+    categories = [
+        category.model_copy(
+            update={
+                name: pick(getattr(category, name), ("categories", category.key, name))
+                for name in ("label", "description")
+            }
+        )
+        for category in definition.categories
+    ]
+    decisions = {
+        tier: decision.model_copy(
+            update={
+                name: pick(getattr(decision, name), ("decisions", tier, name))
+                for name in ("label", "description")
+            }
+        )
+        for tier, decision in definition.decisions.items()
+    }
     holistic = definition.holistic_tier.model_copy(
         update={"question": pick(definition.holistic_tier.question, ("holistic_tier", "question"))}
     )
@@ -724,10 +789,32 @@ def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefini
             "holistic_tier": holistic,
             "mail": definition.mail.model_copy(update=mail_update),
             "quantities": _localized_quantities(definition, texts),
+            "context": context,
+            "categories": categories,
+            "decisions": decisions,
         }
     )
     result._localized = {}  # its own, or it would answer for the source's
     return result
+
+
+def _localized_factor(factor: Factor, pick: Callable[[str, tuple[str | int, ...]], str]) -> Factor:
+    path: tuple[str | int, ...] = ("context", "factors", factor.key)
+    update: dict[str, Any] = {
+        "label": pick(factor.label, (*path, "label")),
+        "question": pick(factor.question, (*path, "question")),
+    }
+    if factor.unit:
+        update["unit"] = pick(factor.unit, (*path, "unit"))
+    if factor.options:
+        update["options"] = {
+            key: pick(text, (*path, "options", key)) for key, text in factor.options.items()
+        }
+    if factor.indicator is not None:
+        update["indicator"] = factor.indicator.model_copy(
+            update={"signals": pick(factor.indicator.signals, (*path, "indicator", "signals"))}
+        )
+    return factor.model_copy(update=update)
 
 
 class SurveyDefinition(_Strict):
@@ -841,6 +928,16 @@ class SurveyDefinition(_Strict):
             return [i.key for i in self.items]
         return naming
 
+    def factors_offered(self, item_key: str) -> list[Factor]:
+        """The factors an expert is asked about for an item when the survey asks which
+        would change their rating (none when it does not ask)."""
+        question = self.context.sensitivity_question
+        if question is None:
+            return []
+        if question.offer == "all":
+            return list(self.context.factors)
+        return [f for f in self.context.factors if item_key in self.affected_items(f.key)]
+
     @property
     def tier_keys(self) -> list[str]:
         """Tier keys in order, lowest first."""
@@ -856,6 +953,8 @@ class SurveyDefinition(_Strict):
         Sections added to the format later are left out while a file does not use them,
         so an unchanged file keeps its digest (and is not taken for a new version)."""
         data = self.model_dump(mode="json")
+        if data["context"].get("sensitivity_question", 0) is None:
+            del data["context"]["sensitivity_question"]
         for key, unused in _ADDED_SECTIONS.items():
             if data.get(key) == unused:
                 del data[key]

@@ -151,3 +151,37 @@ def test_a_changed_factor_puts_the_rubric_under_review_and_a_round_is_one_step_a
     public.reload()
     assert public.locator("#status").inner_text().startswith("Current.")
     assert public.get_by_text("The new powers do not change who may see weights.").is_visible()
+
+
+def test_an_expert_says_with_the_keyboard_which_factors_would_change_the_rating(
+    published: tuple[LiveServer, DemoInfo], browser: Any, tmp_path: Path
+):
+    server, demo = published
+    link = demo.links[0]
+    page = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+    page.set_default_timeout(10_000)
+    page.goto(link.url)
+    page.wait_for_url("**/survey")
+    _tab_to(page, lambda f: f["id"] == "consent")
+    page.keyboard.press("Space")
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] == "Start")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/survey/items/1")
+    question = page.locator("#_factors__fieldset")
+    assert "would your rating of this category change" in question.locator("legend").inner_text()
+    assert _axe_violations(page) == [] and _markup_problems(page) == []
+
+    _tab_to(page, lambda f: f["id"] == "sensitive__legal_powers")
+    page.keyboard.press("Space")
+    _tab_to(page, lambda f: f["id"] == "sensitive__standards_divergence")
+    page.keyboard.press("Space")
+    _tab_to(page, lambda f: f["tag"] == "button" and f["text"] == "Save")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/survey/items/1?saved=1")
+    question.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "factors.png"), full_page=True)
+    page.reload()
+    assert page.locator("#sensitive__legal_powers").is_checked()
+    assert not page.locator("#sensitive__company_relations").is_checked()
+    stored = _call(server, "GET", "/api/expert/response", link.token)["factor_sensitivities"]
+    assert [s["factors"] for s in stored] == [["legal_powers", "standards_divergence"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -11,7 +12,13 @@ from app.inputs import InviteeCreate
 from app.models import ExpertContact, Invitation, Round, id_of
 from app.security import new_password
 from app.services import invitations, rounds, surveys, users
-from app.survey_files import builtin_surveys_dir, discover_survey_files, load_survey_file
+from app.survey_files import (
+    Item,
+    SurveyDefinition,
+    builtin_surveys_dir,
+    discover_survey_files,
+    load_survey_file,
+)
 
 DEMO_ADMIN = "admin@example.org"
 DEMO_RESEARCHER = "researcher@example.org"
@@ -114,6 +121,40 @@ def set_up_demo(session: Session) -> DemoSetup:
     )
 
 
+def _simulate_sensitivities(
+    session: Session,
+    response_id: int,
+    definition: SurveyDefinition,
+    items: list[Item],
+    rng: Any,
+) -> None:
+    """When the survey asks which factors would change a rating: a simulated expert answers
+    for most items, naming a factor the item depends on more often than one it does not."""
+    from app.inputs import SensitivityInput
+    from app.services import sensitivity
+
+    if definition.context.sensitivity_question is None:
+        return
+    for item in items:
+        if rng.random() < 0.15:
+            continue
+        declared = {
+            f.key
+            for f in definition.context.factors
+            if item.key in definition.affected_items(f.key)
+        }
+        named = [
+            f.key
+            for f in definition.factors_offered(item.key)
+            if rng.random() < (0.6 if f.key in declared else 0.1)
+        ]
+        sensitivity.save_sensitivity(
+            session,
+            response_id=response_id,
+            answer=SensitivityInput(item=item.key, factors=named),
+        )
+
+
 def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int = 0) -> int:
     """Add ``n_experts`` simulated, submitted responses to an open round (for trying the
     reports). Each item has a latent score per dimension; each simulated expert adds a
@@ -147,6 +188,8 @@ def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int
     ]
     issued = invitations.invite_experts(session, round_id=round_id, invitees=people)
     rule = definition.tier_rule
+    # Its own generator, so the ratings are the same whether or not the survey asks this.
+    factor_rng = np.random.default_rng([seed, 1])
     written = 0
     for link in issued:
         invitation = invitations.find_invitation(session, token=link.token)
@@ -192,6 +235,9 @@ def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int
                 )
         responses.save_ratings(
             session, response_id=response.id, ratings=ratings, language=invitation.language
+        )
+        _simulate_sensitivities(
+            session, response.id, definition, rounds.round_items(round_, definition), factor_rng
         )
         responses.submit_response(session, response_id=response.id)
         written += len(ratings)

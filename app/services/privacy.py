@@ -45,6 +45,7 @@ from app.models import (
     ConsentText,
     Expert,
     ExpertContact,
+    FactorSensitivity,
     Invitation,
     OutboxMessage,
     QuantileAnswer,
@@ -189,6 +190,9 @@ def _delete_answers(session: Session, response_ids: list[int]) -> int:
         return 0
     session.flush()  # the guard on the history reads responses.withdrawn_at
     session.exec(delete(RatingChange).where(col(RatingChange.response_id).in_(response_ids)))
+    session.exec(
+        delete(FactorSensitivity).where(col(FactorSensitivity.response_id).in_(response_ids))
+    )
     result = session.exec(delete(Rating).where(col(Rating.response_id).in_(response_ids)))
     _delete_quantiles(session, response_ids)
     return int(result.rowcount or 0)
@@ -295,6 +299,15 @@ class RatingData(audit.RatedCell):
 RatingChangeData = audit.RatingState
 
 
+class SensitivityData(ReadModel):
+    """An answer to which context factors would change a rating, as the export lists it."""
+
+    item_key: str
+    factors: list[str]
+    updated_at: datetime
+    language: str | None
+
+
 class ResponseData(ReadModel):
     round_id: int
     round_name: str
@@ -313,6 +326,8 @@ class ResponseData(ReadModel):
     #: Answers to quantity questions (5/50/95% quantiles) and their kept states.
     quantiles: list[QuantileData] = Field(default_factory=list)
     quantile_history: list[QuantileChangeData] = Field(default_factory=list)
+    #: Which context factors would change the person's rating, per item.
+    factor_sensitivities: list[SensitivityData] = Field(default_factory=list)
 
 
 class QuantileData(ReadModel):
@@ -442,6 +457,14 @@ def _responses_data(
                 quantile_history=[
                     QuantileChangeData.of(c)
                     for c in quantile_history(session, response_id=id_of(response))
+                ],
+                factor_sensitivities=[
+                    SensitivityData.of(row)
+                    for row in session.exec(
+                        select(FactorSensitivity)
+                        .where(FactorSensitivity.response_id == response.id)
+                        .order_by(col(FactorSensitivity.item_key))
+                    ).all()
                 ],
             )
         )

@@ -25,7 +25,14 @@ from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
 from app.services.quantities import PanelQuantiles, panel_quantiles
-from app.services.rounds import RoundDetails, get_round, round_definition, round_details
+from app.services.rounds import (
+    RoundDetails,
+    get_round,
+    round_definition,
+    round_details,
+    round_items,
+)
+from app.services.sensitivity import SensitivitySummary, panel_sensitivity
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.templating import STATIC_DIR, make_environment
 
@@ -119,6 +126,8 @@ class RoundReport:
     languages: LanguageSplit | None = None
     #: Cooke's classical model on the quantity questions (None: the survey asks none).
     cooke: CookeSection | None = None
+    #: Which context factors the panel said would change their ratings (None: not asked).
+    sensitivity: SensitivitySummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +147,9 @@ class RoundReport:
             "n_withdrawn": self.settings.get("n_withdrawn", 0),
             "by_language": self.languages.to_dict() if self.languages is not None else None,
             "seed_questions": self.cooke.to_dict() if self.cooke is not None else None,
+            "factor_sensitivity": (
+                self.sensitivity.to_dict() if self.sensitivity is not None else None
+            ),
         }
 
 
@@ -240,6 +252,7 @@ class ReportInputs:
     analyze_options: dict[str, Any]
     #: The quantile answers to the quantity questions.
     quantiles: tuple[PanelQuantiles, ...] = ()
+    sensitivity: SensitivitySummary | None = None
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -322,8 +335,21 @@ def report_inputs(
         if definition.quantities
         else ()
     )
+    sensitivity = panel_sensitivity(
+        session,
+        round_id=round_id,
+        definition=definition,
+        item_keys=[item.key for item in round_items(round_, definition)],
+        include_drafts=include_drafts,
+    )
     return ReportInputs(
-        round_details(session, round_), definition, rows, settings, analyze_options, quantiles
+        round_details(session, round_),
+        definition,
+        rows,
+        settings,
+        analyze_options,
+        quantiles,
+        sensitivity,
     )
 
 
@@ -346,6 +372,7 @@ def compute_report(inputs: ReportInputs) -> RoundReport:
         weighting=weighting_section(frame, inputs.definition, severity, reference, cooke),
         languages=language_section(frame, inputs.definition, inputs.analyze_options),
         cooke=cooke,
+        sensitivity=inputs.sensitivity,
     )
 
 
@@ -557,6 +584,7 @@ def report_csv(report: RoundReport) -> str:
     sections += [
         ("by_language", {k: v for k, v in by_language.items() if k != "differences"}),
         ("language_differences", by_language.get("differences")),
+        ("factor_sensitivity", (data.get("factor_sensitivity") or {}).get("items")),
         *per_expert.items(),
     ]
     for section, block in sections:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,17 @@ from app import i18n
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
 from app.inputs import RatingInput
-from app.models import Expert, Invitation, Rating, RatingChange, Response, Round, id_of, utcnow
+from app.models import (
+    Expert,
+    FactorSensitivity,
+    Invitation,
+    Rating,
+    RatingChange,
+    Response,
+    Round,
+    id_of,
+    utcnow,
+)
 from app.services.privacy import (
     CONSENT_STATEMENT,
     consent_text,
@@ -53,6 +63,13 @@ class ResponseState:
     language: str = i18n.SOURCE_LANGUAGE
     #: The definition in the survey's source language (what answers are checked against).
     source: SurveyDefinition | None = None
+    #: The expert's answers to which context factors would change their rating, by item.
+    sensitivity_rows: list[FactorSensitivity] = field(default_factory=list)
+
+    @property
+    def sensitivities(self) -> dict[str, list[str]]:
+        """Per item, the factors the expert said would change their rating ([]: none)."""
+        return {row.item_key: list(row.factors) for row in self.sensitivity_rows}
 
     @property
     def consent_text(self) -> str:
@@ -183,6 +200,13 @@ def load_response_state(
         feedback_of(round_),
         language,
         source,
+        sensitivity_rows=list(
+            session.exec(
+                select(FactorSensitivity)
+                .where(FactorSensitivity.response_id == response_id)
+                .order_by(col(FactorSensitivity.item_key))
+            ).all()
+        ),
     )
 
 
@@ -202,14 +226,7 @@ def save_ratings(
     value off the scale, or an abstention the dimension does not allow; Conflict when the
     round is not open or the response is submitted.
     """
-    response = _locked(session, response_id)
-    round_ = session.get(Round, response.round_id)
-    assert round_ is not None
-    ensure_accepting(round_)
-    if response.status != "draft":
-        raise ResponseLocked(
-            "this response has been submitted and is locked; ask the survey team to reopen it"
-        )
+    response, round_ = open_draft(session, response_id)
     definition = round_definition(session, round_)
     language = definition.language_or_source(language)
     asked = {item for item, _ in round_cells(round_, definition)}
@@ -293,6 +310,19 @@ def _kept_state(rating: Rating, *, changed_by: str, changed_at: datetime) -> Rat
     return RatingChange(
         rating_id=id_of(rating), changed_by=changed_by, changed_at=changed_at, **state
     )
+
+
+def open_draft(session: Session, response_id: int) -> tuple[Response, Round]:
+    """The response, row-locked, and its round, provided the round accepts answers and the
+    response is not submitted (Conflict / ResponseLocked otherwise)."""
+    response = _locked_while_accepting(session, response_id)
+    if response.status != "draft":
+        raise ResponseLocked(
+            "this response has been submitted and is locked; ask the survey team to reopen it"
+        )
+    round_ = session.get(Round, response.round_id)
+    assert round_ is not None
+    return response, round_
 
 
 def _locked_while_accepting(session: Session, response_id: int) -> Response:

@@ -43,6 +43,8 @@ from app.schemas import (
     RoundSchedulePublic,
     RoundUpdate,
     RubricPublished,
+    SensitivityInput,
+    SensitivityPublic,
     SurveyLoad,
     SurveyVersionDetail,
     SurveyVersionLoaded,
@@ -69,6 +71,7 @@ from app.services import (
     rounds,
     rubrics,
     schedule,
+    sensitivity,
     sessions,
     surveys,
     users,
@@ -882,6 +885,22 @@ def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[
     ]
 
 
+@router.put("/expert/factors", tags=["expert"], response_model=SensitivityPublic | None)
+def expert_factors(
+    body: SensitivityInput, expert: Expert, session: SessionDep
+) -> SensitivityPublic | None:
+    """Say which of the survey's context factors would change your rating of an item if they
+    changed (when the survey asks: ``survey.context.sensitivity_question``): ``factors`` []
+    for none of them, null to take the answer back (then the reply is null)."""
+    saved = sensitivity.save_sensitivity(
+        session,
+        response_id=id_of(expert.response),
+        answer=body,
+        language=expert.invitation.language,
+    )
+    return None if saved is None else SensitivityPublic.of(saved)
+
+
 @router.post("/expert/submit", tags=["expert"], response_model=ResponsePublic)
 def expert_submit(expert: Expert, session: SessionDep, settings: SettingsDep) -> ResponsePublic:
     """Submit and lock your response (a receipt is e-mailed unless the survey turns it off)."""
@@ -916,6 +935,7 @@ def _response_out(state: responses.ResponseState) -> ResponsePublic:
             )
             for r in state.ratings_in_order()
         ],
+        factor_sensitivities=[SensitivityPublic.of(row) for row in state.sensitivity_rows],
     )
 
 

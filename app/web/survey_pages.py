@@ -16,9 +16,10 @@ from app import i18n
 from app.db import begin_writing
 from app.errors import InvalidInput, NotFound
 from app.i18n import N_
+from app.inputs import SensitivityInput
 from app.models import Rating, id_of, utcnow
 from app.schemas import RatingInput, RatingStatus
-from app.services import auth, invitations, mail, privacy, responses, sessions
+from app.services import auth, invitations, mail, privacy, responses, sensitivity, sessions
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.web.deps import (
     SESSION_COOKIE,
@@ -190,8 +191,80 @@ def _item_context(state: responses.ResponseState, number: int) -> dict[str, Any]
         "percent": round(100 * state.answered / max(1, len(state.expected))),
         "tier_key": HOLISTIC_TIER_KEY,
         "dimensions": _dimension_views(definition, state, item.key),
+        "factor_question": _factor_question(state, item.key),
         "items_done": [state.item_complete(i.key) for i in items],
     }
+
+
+#: The error key of the factors question on an item page (no dimension key starts with _).
+FACTORS_KEY = "_factors"
+
+
+@dataclass(frozen=True)
+class _FactorQuestion:
+    """The item page's question which context factors would change the expert's rating."""
+
+    question: str
+    #: (key, label, question, ticked)
+    factors: list[tuple[str, str, str, bool]]
+    none: bool
+
+
+def _factor_question(
+    state: responses.ResponseState, item_key: str, submitted: tuple[list[str], bool] | None = None
+) -> _FactorQuestion | None:
+    asked = state.definition.context.sensitivity_question
+    if asked is None:
+        return None
+    if submitted is not None:
+        named, none = submitted
+    else:
+        answer = state.sensitivities.get(item_key)
+        named, none = answer or [], answer == []
+    return _FactorQuestion(
+        asked.question,
+        [
+            (f.key, f.label, f.question, f.key in named)
+            for f in state.definition.factors_offered(item_key)
+        ],
+        none,
+    )
+
+
+def _save_factors(
+    session: Session,
+    expert: Expert,
+    state: responses.ResponseState,
+    item_key: str,
+    form: Any,
+    errors: dict[str, str],
+) -> tuple[list[str], bool] | None:
+    """Save the page's answer to the factors question (ticked factors, "none of these", or
+    neither: taken back); what was ticked, to show again when the page has errors."""
+    if (
+        form.get("sensitive_asked") != "yes"
+        or state.definition.context.sensitivity_question is None
+    ):
+        return None
+    offered = [f.key for f in state.definition.factors_offered(item_key)]
+    named = [key for key in offered if form.get(f"sensitive__{key}") == "yes"]
+    none = form.get("sensitive_none") == "yes"
+    if named and none:
+        errors[FACTORS_KEY] = _t(
+            state,
+            "Tick the conditions that would change your rating, or “none of these”, not both.",
+        )
+        return named, none
+    try:
+        sensitivity.save_sensitivity(
+            session,
+            response_id=id_of(expert.response),
+            answer=SensitivityInput(item=item_key, factors=[] if none else (named or None)),
+            language=state.language,
+        )
+    except InvalidInput as exc:
+        errors[FACTORS_KEY] = _sentence(state, exc)
+    return named, none
 
 
 _NO_SUCH_ITEM = N_("There is no such item; this survey has items 1 to %(count)s.")
@@ -415,8 +488,10 @@ def save_item(
         except ValidationError as exc:
             errors[key] = form_error(exc).message
     saved = _save_what_is_valid(session, expert, state, ratings, errors)
+    factors = _save_factors(session, expert, state, item.key, form, errors)
     if errors:
         ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
+        ctx["factor_question"] = _factor_question(state, item.key, factors)
         can_edit, notice = _can_edit(state)
         labels = {v["key"]: v["label"] for v in ctx["dimensions"]}
         return _page(
