@@ -95,8 +95,9 @@ class CookeSection:
     labels: dict[str, str] | None = None
 
     @property
-    def weights(self) -> dict[str, float] | None:
-        """Each expert's performance weight, when the model could be computed."""
+    def weights(self) -> dict[Hashable, float] | None:
+        """Each expert's performance weight by expert code, when the model could be
+        computed."""
         if self.result is None:
             return None
         return {str(expert): weight for expert, weight in self.result.weights.items()}
