@@ -55,10 +55,9 @@ def test_a_survey_without_quantities_keeps_its_digest() -> None:
     without = parse_survey_text(MINIMAL, filename="x.yaml")
     assert "quantities" not in without.canonical_json()
     assert parsed().content_sha256() != without.content_sha256()
-    # The shipped surveys (with translations) hash as they did before the section existed.
-    digests = {d.slug: d.content_sha256() for d in load_survey_directory("surveys")}
-    assert digests["ai-safety-cooperation"].startswith("72723a4575794a23")
-    assert digests["aisi-information-sharing"].startswith("68519bb5982e3fcc")
+    # The shipped surveys (with translations) hash as if the section did not exist.
+    for shipped in load_survey_directory("surveys"):
+        assert '"quantities"' not in shipped.canonical_json(), shipped.slug
 
 
 @pytest.mark.parametrize(
