@@ -423,3 +423,43 @@ def test_withdrawing_deletes_the_answers_and_the_export_lists_them(session, clie
     privacy.withdraw_from_round(session, response_id=response_id)
     session.commit()
     assert _stored(session) == 0
+
+
+def test_a_review_also_covers_the_items_the_panel_tied_to_the_factor(session, client):
+    """The file ties legal powers to "methods" alone; the panel named it for "weights": a
+    changed observation of legal powers puts both under review."""
+    from app.models import Response, RubricReview
+    from app.services.demo import simulate_panel
+    from tests.test_context_reviews import TODAY
+
+    items = copy.deepcopy(survey_dict()["items"])
+    items[0]["factors"] = ["company_relations"]
+    items[1]["factors"] = ["company_relations"]
+    items[2]["factors"] = ["legal_powers"]
+    make_survey(session, items=items, **_asking())
+    make_user(session)
+    admin = login(client)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=8, seed=3)
+    session.commit()
+    for response in session.exec(select(Response).where(Response.round_id == round_.id)):
+        row = session.exec(
+            select(FactorSensitivity).where(
+                FactorSensitivity.response_id == response.id,
+                FactorSensitivity.item_key == "weights",
+            )
+        ).first() or FactorSensitivity(response_id=response.id, item_key="weights", factors=[])
+        row.factors = ["legal_powers"]
+        session.add(row)
+    session.commit()
+    assert client.post(f"/api/rounds/{round_.id}/close", headers=admin).status_code == 200
+    context = {"company_relations": "voluntary", "legal_powers": "none"}
+    body = {"context": context, "justification": "pilot", "n_bootstrap": 100}
+    done = client.post(f"/api/rounds/{round_.id}/publish", headers=admin, json=body)
+    assert done.status_code == 201, done.text
+    observed = {"factor": "legal_powers", "value": "statutory", "observed_on": TODAY}
+    reply = client.post("/api/surveys/small/observations", headers=admin, json=observed)
+    assert reply.status_code == 201, reply.text
+    session.rollback()
+    review = session.exec(select(RubricReview)).one()
+    assert review.item_keys == ["weights", "methods"]

@@ -45,7 +45,7 @@ from app.models import (
     id_of,
     utcnow,
 )
-from app.services import ReadModel, audit
+from app.services import ReadModel, audit, sensitivity
 from app.services.surveys import definition_of, get_survey_version
 from app.services.webhooks import queue_deliveries
 from app.survey_context import Factor, FactorValue
@@ -358,6 +358,13 @@ def _open_review(
 ) -> RubricReview:
     survey_version = session.get(SurveyVersion, version.survey_version_id)
     assert survey_version is not None
+    definition = definition_of(survey_version)
+    # The items the survey file ties to the factor, and those the panel did (experts asked
+    # which factors would change their rating named it for them).
+    declared = definition.affected_items(trigger.factor.key)
+    named = sensitivity.items_the_panel_ties_to(
+        session, round_id=version.round_id, definition=definition, factor_key=trigger.factor.key
+    )
     review = RubricReview(
         rubric_version_id=id_of(version),
         trigger_key=trigger.key,
@@ -365,7 +372,7 @@ def _open_review(
         factor_key=trigger.factor.key,
         reason=trigger.reason,
         observation_id=trigger.observation_id,
-        item_keys=definition_of(survey_version).affected_items(trigger.factor.key),
+        item_keys=[i.key for i in definition.items if i.key in declared or i.key in named],
     )
     session.add(review)
     session.flush()

@@ -228,3 +228,24 @@ def panel_sensitivity(
         query = query.where(col(Response.status) == "submitted")
     answers = [(item, list(factors)) for item, factors in session.execute(query).all()]
     return summarise(definition, item_keys, answers)
+
+
+def items_the_panel_ties_to(
+    session: Session, *, round_id: int, definition: SurveyDefinition, factor_key: str
+) -> list[str]:
+    """The items for which the round's panel named a factor the survey file does not tie
+    them to (flagged ``undeclared``): a change of that factor bears on them too."""
+    summary = panel_sensitivity(
+        session,
+        round_id=round_id,
+        definition=definition,
+        item_keys=[item.key for item in definition.items],
+    )
+    if summary is None:
+        return []
+    return [
+        entry.item
+        for entry in summary.items
+        for share in entry.factors
+        if share.factor == factor_key and share.undeclared
+    ]
