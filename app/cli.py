@@ -769,10 +769,28 @@ def export(
         typer.Option("--output", "-o", help="File to write (needed for xlsx, sav and dta)"),
     ] = None,
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
+    quantiles: Annotated[
+        bool,
+        typer.Option(
+            "--quantiles",
+            help="Export the answers to the quantity questions instead (CSV that "
+            "`elicit cooke` reads)",
+        ),
+    ] = False,
 ) -> None:
-    """Export a round's ratings (pseudonymous codes only)."""
+    """Export a round's ratings, or its quantile answers (pseudonymous codes only)."""
     from app.services import exports
 
+    if quantiles:
+        if fmt != "csv":
+            _fail("--quantiles writes CSV only (the columns `elicit cooke` reads)")
+        with _session() as session:
+            text = exports.export_quantiles_csv(
+                session, round_id=round_id, include_drafts=include_drafts
+            )
+            _audit(session, "export.downloaded", "round", round_id, round_id=round_id)
+        _write_document(text, "csv", output)
+        return
     formats = exports.export_formats()
     if fmt not in formats:
         _fail(f"--format {fmt!r} is not supported; use one of {', '.join(formats)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from typing import Any
 
@@ -196,7 +197,7 @@ def test_expert_api_refusals_are_precise(session, client, quantity_round) -> Non
 
 
 def test_round_quantiles_export_is_what_cooke_reads(
-    session, client, quantity_round, tmp_path
+    session, client, quantity_round, tmp_path, elicit
 ) -> None:
     issued = make_invitations(session, quantity_round, 2)
     for number, person in enumerate(issued):
@@ -228,6 +229,14 @@ def test_round_quantiles_export_is_what_cooke_reads(
     (tmp_path / "q.csv").write_text(reply.text, encoding="utf-8")
     read = read_quantiles_csv(tmp_path / "q.csv")
     assert sorted(read["question"].unique()) == ["evals_2025", "evals_2027", "share_open"]
+    # The command line writes the same file, and elicit cooke reads it.
+    out = tmp_path / "cli.csv"
+    elicit("export", str(quantity_round.id), "--quantiles", "-o", str(out))
+    assert out.read_text(encoding="utf-8").splitlines() == reply.text.splitlines()
+    model = json.loads(elicit("cooke", str(out), "--json").output)
+    assert model["method"].startswith("Cooke's classical model")
+    refused = elicit("export", str(quantity_round.id), "--quantiles", "--format", "xlsx", ok=False)
+    assert refused.exit_code != 0 and "CSV only" in refused.output
 
 
 # --- the expert's pages --------------------------------------------------------------------
