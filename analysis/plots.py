@@ -257,7 +257,7 @@ def _plane_points(
             medians.setdefault(item.item, {})[item.dimension] = item.median
     points = [(label, m[x_name], m[y_name]) for label, m in medians.items() if len(m) == 2]
     if not points:
-        raise ValueError(f"no item has a median on both {x_name!r} and {y_name!r}")
+        raise NothingToPlot(f"no item has a median on both {x_name!r} and {y_name!r}")
     return points
 
 

@@ -386,3 +386,30 @@ def test_analyze_splits_an_exported_file_by_language(session, multilingual_round
     refused = runner.invoke(cli, ["analyze", str(plain), "--by-language"])
     assert refused.exit_code != 0
     assert "no column 'language' for --by-language" in refused.output
+
+
+def test_a_report_without_an_item_rated_on_both_rule_dimensions_leaves_the_plane_out(
+    session, client
+):
+    """Every expert abstained on one rule dimension: the tier plane has nothing to draw,
+    and the report says so by leaving it out instead of failing."""
+    from tests.factories import bearer, make_invitations
+
+    round_ = make_round(session)
+    for n, link in enumerate(make_invitations(session, round_, 3)):
+        client.post("/api/expert/consent", headers=bearer(link))
+        ratings = [
+            {"item": item, "dimension": "sensitivity", "value": 2 + n % 2}
+            for item in ("weights", "evals", "methods")
+        ] + [
+            {"item": item, "dimension": "misuse", "status": "cant_judge"}
+            for item in ("weights", "evals", "methods")
+        ]
+        reply = client.put("/api/expert/ratings", headers=bearer(link), json={"ratings": ratings})
+        assert reply.status_code == 200, reply.text
+        assert client.post("/api/expert/submit", headers=bearer(link)).status_code == 200
+    make_user(session)
+    url = f"/api/rounds/{round_.id}/report"
+    html = client.get(url, params={"format": "html", "n_bootstrap": 20}, headers=login(client))
+    assert html.status_code == 200, html.text
+    assert "Median rating per item" in html.text and "fig-plane" not in html.text

@@ -697,15 +697,17 @@ def _report_figures(report: RoundReport) -> dict[str, str]:
     if len(rule.dimensions) >= 2:
         first, second = rule.dimensions[0], rule.dimensions[1]
         scale = definition.dimension(first).scale
-        figures["plane"] = plots.plot_tier_plane(
-            result,
-            dimensions=[first, second],
-            thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
-            tiers=[t.label for t in definition.tiers],
-            aggregate=rule.aggregate,
-            scale=(scale.min, scale.max),
-            title=f"{definition.dimension(first).label} × {definition.dimension(second).label}",
-        )
+        # No item with a median on both (every expert abstained on one): no plane.
+        with contextlib.suppress(plots.NothingToPlot):
+            figures["plane"] = plots.plot_tier_plane(
+                result,
+                dimensions=[first, second],
+                thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+                tiers=[t.label for t in definition.tiers],
+                aggregate=rule.aggregate,
+                scale=(scale.min, scale.max),
+                title=f"{definition.dimension(first).label} × {definition.dimension(second).label}",
+            )
     # These two need something to draw (a rater with a deviation: two raters on an
     # item; a defined alpha); a panel too small for them gets the tables without the
     # figure, whose absence the tables' "undefined" entries explain.
