@@ -442,7 +442,6 @@ def _workbook(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[objec
 def _statistics_file(table: RatingTable, fmt: str) -> bytes:
     """The wide table as SPSS or Stata through pyreadstat (which writes to a path)."""
     import pandas as pd
-    import pyreadstat
 
     wide = table.wide()
     codebook = table.codebook
@@ -452,64 +451,103 @@ def _statistics_file(table: RatingTable, fmt: str) -> bytes:
     # Stata names have at most 32 characters; SPSS allows 64 (a survey key's maximum).
     names = {c: c[:32] if stata else c for c in wide.columns}
     spss = codebook.spss_codes()
-    columns: dict[str, Any] = {}
-    for position, column in enumerate(wide.columns):
-        cells = [row[position] for row in wide.rows]
-        if column in dimensions:
-            coded = [
-                (STATA_CODES[c] if stata else spss[c]) if isinstance(c, str) else c for c in cells
-            ]
-            if stata:
-                columns[column] = pd.Series(
-                    [math.nan if c is None else c for c in coded], dtype=object
-                )
-            else:
-                columns[column] = pd.Series(coded, dtype=float)
-        elif all(isinstance(c, numbers.Real) or c is None for c in cells):
-            columns[column] = pd.Series(cells, dtype=float)
-        else:
-            columns[column] = pd.Series(["" if c is None else str(c) for c in cells], dtype=object)
+    columns = {
+        column: _statistics_column(
+            [row[position] for row in wide.rows], coded=column in dimensions, stata=stata, spss=spss
+        )
+        for position, column in enumerate(wide.columns)
+    }
     frame = pd.DataFrame(columns).rename(columns=names)
     limit = 80 if stata else 256
-    labels = {names[v.name]: v.label[:limit] for v in wide.variables}
-    value_labels: dict[str, dict[Any, str]] = {}
-    for dimension in dimensions:
-        scale = codebook.scale_of(dimension)
-        levels: dict[Any, str] = {
-            float(level) if not stata else level: text
-            for level, text in (scale.levels if scale else ())
-        }
-        for status, label in ABSTENTION_LABELS.items():
-            levels[STATA_CODES[status] if stata else float(spss[status])] = label
-        value_labels[names[dimension]] = levels
+    options: dict[str, Any] = {
+        "column_labels": {names[v.name]: v.label[:limit] for v in wide.variables},
+        "variable_value_labels": {
+            names[d]: _statistics_value_labels(codebook.scale_of(d), stata=stata, spss=spss)
+            for d in dimensions
+        },
+    }
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "ratings." + fmt)
-        options: dict[str, Any] = {
-            "column_labels": labels,
-            "variable_value_labels": value_labels,
-        }
-        note = f"{codebook.survey} v{codebook.survey_version} sha256:{codebook.digest}"
         if stata:
-            pyreadstat.write_dta(
-                frame,
-                path,
-                file_label=codebook.title[:80],
-                missing_user_values={names[d]: list(STATA_CODES.values()) for d in dimensions},
-                **options,
-            )
+            _write_dta(frame, path, codebook, [names[d] for d in dimensions], options)
         else:
-            pyreadstat.write_sav(
-                frame,
-                path,
-                file_label=codebook.title[:64],
-                note=note,
-                missing_ranges={names[d]: [float(c) for c in spss.values()] for d in dimensions},
-                variable_measure={
-                    names[d]: _spss_measure(codebook.scale_of(d)) for d in dimensions
-                },
-                **options,
-            )
+            _write_sav(frame, path, codebook, {names[d]: d for d in dimensions}, options)
         return Path(path).read_bytes()
+
+
+def _statistics_column(
+    cells: list[object], *, coded: bool, stata: bool, spss: Mapping[str, int]
+) -> pd.Series:
+    """One wide column for SPSS or Stata: a dimension's abstentions as their missing-value
+    codes, numbers as floats, anything else as text."""
+    import pandas as pd
+
+    if coded:
+        values = [
+            (STATA_CODES[c] if stata else spss[c]) if isinstance(c, str) else c for c in cells
+        ]
+        if stata:
+            return pd.Series([math.nan if c is None else c for c in values], dtype=object)
+        return pd.Series(values, dtype=float)
+    if all(isinstance(c, numbers.Real) or c is None for c in cells):
+        return pd.Series(cells, dtype=float)
+    return pd.Series(["" if c is None else str(c) for c in cells], dtype=object)
+
+
+def _statistics_value_labels(
+    scale: DimensionScale | None, *, stata: bool, spss: Mapping[str, int]
+) -> dict[Any, str]:
+    """A dimension's value labels: its scale's levels, then the abstentions' codes."""
+    levels: dict[Any, str] = {
+        float(level) if not stata else level: text
+        for level, text in (scale.levels if scale else ())
+    }
+    for status, label in ABSTENTION_LABELS.items():
+        levels[STATA_CODES[status] if stata else float(spss[status])] = label
+    return levels
+
+
+def _write_dta(
+    frame: pd.DataFrame,
+    path: str,
+    codebook: Codebook,
+    dimensions: list[str],
+    options: dict[str, Any],
+) -> None:
+    """Write a Stata file; ``dimensions`` are the (Stata) names of the dimension columns."""
+    import pyreadstat
+
+    pyreadstat.write_dta(
+        frame,
+        path,
+        file_label=codebook.title[:80],
+        missing_user_values={d: list(STATA_CODES.values()) for d in dimensions},
+        **options,
+    )
+
+
+def _write_sav(
+    frame: pd.DataFrame,
+    path: str,
+    codebook: Codebook,
+    dimensions: Mapping[str, str],
+    options: dict[str, Any],
+) -> None:
+    """Write an SPSS file; ``dimensions`` maps each dimension column's name to its key."""
+    import pyreadstat
+
+    spss = codebook.spss_codes()
+    pyreadstat.write_sav(
+        frame,
+        path,
+        file_label=codebook.title[:64],
+        note=f"{codebook.survey} v{codebook.survey_version} sha256:{codebook.digest}",
+        missing_ranges={name: [float(c) for c in spss.values()] for name in dimensions},
+        variable_measure={
+            name: _spss_measure(codebook.scale_of(key)) for name, key in dimensions.items()
+        },
+        **options,
+    )
 
 
 def _spss_measure(scale: DimensionScale | None) -> str:
@@ -770,21 +808,40 @@ def _abstention(label: str | None) -> str:
     return "outside_expertise" if label and "outside" in label.lower() else "cant_judge"
 
 
+#: Parses one cell's text: (text, file column, where) -> the cell's value.
+_CellParser = Callable[[str, str, str], object]
+
+
 def _ratings_of(
     cells: _Cells, renames: Mapping[str, str], *, wide: bool, text_values: bool
 ) -> pd.DataFrame:
     """The cells as validated tidy ratings; a bad cell's error names its row and column."""
-    import numpy as np
     import pandas as pd
 
-    from analysis.tidy import (
-        STATUSES,
-        _parse_cell,
-        code_text_values,
-        validate_ratings,
-    )
+    from analysis.tidy import code_text_values, validate_ratings
 
     standard = {**renames, "status": "status", "round": "round", "confidence": "confidence"}
+    _check_header(cells, renames, wide=wide)
+    parse = _cell_parser(standard, text_values=text_values)
+    if wide:
+        records = _wide_records(cells, renames, standard, parse, text_values=text_values)
+    else:
+        records = _long_records(cells, standard, parse)
+    frame = pd.DataFrame(records)
+    value_labels: dict[Hashable, dict[float, str]] = {}
+    if text_values:
+        frame, value_labels = code_text_values(frame)
+    if "status" in frame.columns:
+        frame = _statuses_filled(frame)
+    validated = validate_ratings(frame, name=cells.where)
+    if value_labels:
+        validated.attrs["value_labels"] = value_labels
+    return validated
+
+
+def _check_header(cells: _Cells, renames: Mapping[str, str], *, wide: bool) -> None:
+    """Reject a header with a repeated column, a wide file with long columns, or a header
+    missing a column the layout needs."""
     header = cells.header
     if len(set(header)) != len(header):
         repeated = next(c for c in header if header.count(c) > 1)
@@ -800,7 +857,10 @@ def _ratings_of(
         if column not in by_standard:
             name = next(k for k, v in renames.items() if v == column)
             raise ValueError(f"{cells.where}: no column {name!r}")
-    records: dict[str, list[object]] = {}
+
+
+def _cell_parser(standard: Mapping[str, str], *, text_values: bool) -> _CellParser:
+    from analysis.tidy import _parse_cell
 
     def parse(text: str, column: str, where: str) -> object:
         return _parse_cell(
@@ -811,54 +871,79 @@ def _ratings_of(
             text_values=text_values,
         )
 
-    if not wide:
-        records = {standard.get(c, c): [] for c in header}
-        for where, row in cells.rows:
-            for column, text in zip(header, row, strict=True):
-                records[standard.get(column, column)].append(parse(text, column, where))
-    else:
-        kept = [c for c in header if renames.get(c, c) in ("rater", "item", *WIDE_ATTRIBUTES)]
-        dimensions = [c for c in header if c not in kept]
-        if not dimensions:
-            raise ValueError(
-                f"{cells.where}: a wide file needs a column per dimension besides {', '.join(kept)}"
-            )
-        names = [standard.get(c, c) for c in kept]
-        records = {name: [] for name in [*names, "dimension", "value", "status"]}
-        position = {c: header.index(c) for c in header}
-        for where, row in cells.rows:
-            fixed = [parse(row[position[c]], c, where) for c in kept]
-            for dimension in dimensions:
-                text = row[position[dimension]].strip()
-                for name, cell in zip(names, fixed, strict=True):
-                    records[name].append(cell)
-                records["dimension"].append(dimension)
-                if text in STATUSES[1:] or not text:
-                    records["value"].append(math.nan)
-                    records["status"].append(text or "cant_judge")
-                    continue
-                number = _parse_cell(
-                    text,
-                    column=dimension,
-                    standard="value",
-                    where=where,
-                    text_values=text_values,
-                )
-                records["value"].append(number)
-                records["status"].append("value")
-    frame = pd.DataFrame(records)
-    value_labels: dict[Hashable, dict[float, str]] = {}
-    if text_values:
-        frame, value_labels = code_text_values(frame)
-    if "status" in frame.columns:
-        frame["status"] = frame["status"].replace("", np.nan)
-        frame["status"] = frame["status"].fillna(
-            pd.Series(np.where(frame["value"].notna(), "value", "cant_judge"), index=frame.index)
+    return parse
+
+
+def _long_records(
+    cells: _Cells, standard: Mapping[str, str], parse: _CellParser
+) -> dict[str, list[object]]:
+    """A long file's columns (under their standard names), each cell parsed."""
+    header = cells.header
+    records: dict[str, list[object]] = {standard.get(c, c): [] for c in header}
+    for where, row in cells.rows:
+        for column, text in zip(header, row, strict=True):
+            records[standard.get(column, column)].append(parse(text, column, where))
+    return records
+
+
+def _wide_records(
+    cells: _Cells,
+    renames: Mapping[str, str],
+    standard: Mapping[str, str],
+    parse: _CellParser,
+    *,
+    text_values: bool,
+) -> dict[str, list[object]]:
+    """A wide file as long columns: a record per row and dimension column, carrying the
+    row's rater, item and other attributes; an empty or abstention cell is its status."""
+    header = cells.header
+    kept = [c for c in header if renames.get(c, c) in ("rater", "item", *WIDE_ATTRIBUTES)]
+    dimensions = [c for c in header if c not in kept]
+    if not dimensions:
+        raise ValueError(
+            f"{cells.where}: a wide file needs a column per dimension besides {', '.join(kept)}"
         )
-    validated = validate_ratings(frame, name=cells.where)
-    if value_labels:
-        validated.attrs["value_labels"] = value_labels
-    return validated
+    names = [standard.get(c, c) for c in kept]
+    records: dict[str, list[object]] = {
+        name: [] for name in [*names, "dimension", "value", "status"]
+    }
+    position = {c: header.index(c) for c in header}
+    for where, row in cells.rows:
+        fixed = [parse(row[position[c]], c, where) for c in kept]
+        for dimension in dimensions:
+            for name, cell in zip(names, fixed, strict=True):
+                records[name].append(cell)
+            records["dimension"].append(dimension)
+            value, status = _wide_value(
+                row[position[dimension]].strip(), dimension, where, text_values=text_values
+            )
+            records["value"].append(value)
+            records["status"].append(status)
+    return records
+
+
+def _wide_value(text: str, dimension: str, where: str, *, text_values: bool) -> tuple[object, str]:
+    """A wide cell's value and status: an abstention word or an empty cell has no value."""
+    from analysis.tidy import STATUSES, _parse_cell
+
+    if text in STATUSES[1:] or not text:
+        return math.nan, text or "cant_judge"
+    number = _parse_cell(
+        text, column=dimension, standard="value", where=where, text_values=text_values
+    )
+    return number, "value"
+
+
+def _statuses_filled(frame: pd.DataFrame) -> pd.DataFrame:
+    """An empty status is "value" where there is a value, else "cant_judge"."""
+    import numpy as np
+    import pandas as pd
+
+    frame["status"] = frame["status"].replace("", np.nan)
+    frame["status"] = frame["status"].fillna(
+        pd.Series(np.where(frame["value"].notna(), "value", "cant_judge"), index=frame.index)
+    )
+    return frame
 
 
 # --- results ---------------------------------------------------------------------------------

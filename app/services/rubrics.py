@@ -23,6 +23,8 @@ from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 if TYPE_CHECKING:
     import pandas as pd
 
+    from analysis.calibration import TierRule
+
 RECORD_SCHEMA = "elicit.rubric/1"
 DIGEST_ALGORITHM = "sha256 of the canonical JSON of the record (keys sorted, no spaces, UTF-8)"
 #: Labels of the free-text context fields of versions published before surveys declared
@@ -701,52 +703,72 @@ def _weighted(
     """The items' tiers under ``weighting`` with the calibrated thresholds (None: equal)."""
     if weighting == "equal":
         return None
-    from analysis.calibration import TierRule
-    from analysis.severity import adjusted_tier_changes
-    from analysis.weighting import compare_weightings
+    rule = _analysis_rule(report.definition, calibration)
+    frame = ratings_frame(session, round_id=report.round.id)
+    if weighting == "performance":
+        return _performance_tiers(report, frame, rule, list(calibration["fitted_thresholds"]))
+    return _severity_tiers(report, frame, rule)
 
-    definition = report.definition
+
+def _analysis_rule(definition: SurveyDefinition, calibration: CalibrationDocument) -> TierRule:
+    """The survey's tier rule with the calibrated thresholds, as the analysis takes it."""
+    from analysis.calibration import TierRule
+
     rule = definition.tier_rule
-    analysis_rule = TierRule(
+    return TierRule(
         dimensions=list(rule.dimensions),
         aggregate=rule.aggregate,
         n_tiers=len(definition.tiers),
         initial_thresholds=list(calibration["fitted_thresholds"]),
         tier_names=[t.key for t in definition.tiers],
     )
-    frame = ratings_frame(session, round_id=report.round.id)
+
+
+def _performance_tiers(
+    report: RoundReport, frame: pd.DataFrame, rule: TierRule, thresholds: list[float]
+) -> WeightedTiers:
+    """The items' tiers with each expert weighted by Cooke's global weight; a conflict
+    when the round has no Cooke's weights."""
+    from analysis.weighting import compare_weightings
+
+    cooke = report.cooke
+    if cooke is None or cooke.result is None:
+        why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
+        raise Conflict(
+            f"performance weighting needs Cooke's weights from the seed questions, and "
+            f"there are none: {why}; publish with equal or severity weighting",
+            field="weighting",
+        )
     raters = sorted(frame["rater"].unique(), key=str)
-    if weighting == "performance":
-        cooke = report.cooke
-        if cooke is None or cooke.result is None:
-            why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
-            raise Conflict(
-                f"performance weighting needs Cooke's weights from the seed questions, and "
-                f"there are none: {why}; publish with equal or severity weighting",
-                field="weighting",
-            )
-        weights = cooke.weights or {}
-        compared = compare_weightings(
-            frame,
-            rule=analysis_rule,
-            thresholds=list(calibration["fitted_thresholds"]),
-            rater_weights={"performance": {r: weights.get(str(r), 0.0) for r in raters}},
-        )
-        result = cooke.result
-        basis: dict[str, Any] = {
-            "method": "Cooke's classical model, global weights (optimised cutoff)",
-            "seed_questions": len(result.seed_questions),
-            "alpha": result.decision_maker.alpha,
-            "experts_scored": len(result.experts),
-            "experts_with_weight": sum(1 for e in result.experts if e.weight > 0),
-        }
-        # An item no weighted expert rated keeps its equal-weight tier (none to weigh).
-        rated = [i for i in compared.items if i.tiers["performance"] is not None]
-        return WeightedTiers(
-            {str(i.item): i.tiers["performance"] for i in rated},
-            {str(i.item): i.scores["performance"] for i in rated},
-            basis,
-        )
+    weights = cooke.weights or {}
+    compared = compare_weightings(
+        frame,
+        rule=rule,
+        thresholds=thresholds,
+        rater_weights={"performance": {r: weights.get(str(r), 0.0) for r in raters}},
+    )
+    result = cooke.result
+    basis: dict[str, Any] = {
+        "method": "Cooke's classical model, global weights (optimised cutoff)",
+        "seed_questions": len(result.seed_questions),
+        "alpha": result.decision_maker.alpha,
+        "experts_scored": len(result.experts),
+        "experts_with_weight": sum(1 for e in result.experts if e.weight > 0),
+    }
+    # An item no weighted expert rated keeps its equal-weight tier (none to weigh).
+    rated = [i for i in compared.items if i.tiers["performance"] is not None]
+    return WeightedTiers(
+        {str(i.item): i.tiers["performance"] for i in rated},
+        {str(i.item): i.scores["performance"] for i in rated},
+        basis,
+    )
+
+
+def _severity_tiers(report: RoundReport, frame: pd.DataFrame, rule: TierRule) -> WeightedTiers:
+    """The items' tiers from severity-adjusted scores; a conflict when the rater severity
+    model was not fitted."""
+    from analysis.severity import adjusted_tier_changes
+
     severity = report.severity
     if severity is None or severity.result is None or not severity.result.fitted:
         why = (
@@ -759,7 +781,7 @@ def _weighted(
             f"{why}; publish with equal weighting",
             field="weighting",
         )
-    changes = adjusted_tier_changes(frame, severity.result, rule=analysis_rule)
+    changes = adjusted_tier_changes(frame, severity.result, rule=rule)
     return WeightedTiers(
         {str(c.item): c.tier_after for c in changes},
         {str(c.item): c.score_after for c in changes},
