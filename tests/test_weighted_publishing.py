@@ -106,3 +106,37 @@ def test_cli_refuses_performance_weighting_without_seed_answers(
         get_settings.cache_clear()
     record = client.get("/rubrics/small/v1.json").json()["record"]
     assert record["evidence"]["weighting"]["used"] == "equal"
+
+
+@pytest.mark.slow  # a simulated panel of twelve on the thirteen items, calibrated, published
+def test_cli_publishes_with_severity_weighting(
+    session, client, admin, database_url, monkeypatch
+) -> None:
+    """Severity-adjusted tiers (the rater severity model fitted on the panel) make the
+    published rubric, and the record says so."""
+    from app.services import rounds, surveys
+    from app.survey_files import builtin_surveys_dir, load_survey_file
+
+    definition = load_survey_file(builtin_surveys_dir() / "aisi-information-sharing.yaml")
+    surveys.load_survey(session, definition=definition, source_name="aisi.yaml")
+    round_ = rounds.create_round(session, slug=definition.slug, name="Panel")
+    rounds.open_round(session, round_id=round_.id)
+    simulate_panel(session, round_id=round_.id, n_experts=12, seed=1)
+    session.commit()
+    assert client.post(f"/api/rounds/{round_.id}/close", headers=admin).status_code == 200
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        args = ["publish", str(round_.id), "--publisher", "admin@example.org"]
+        args += ["--bootstrap", "100", "--justification", "pilot", "--weighting", "severity"]
+        done = runner.invoke(cli, args)
+        assert done.exit_code == 0, done.output
+    finally:
+        get_settings.cache_clear()
+    record = client.get(f"/rubrics/{definition.slug}/v1.json").json()["record"]
+    weighting = record["evidence"]["weighting"]
+    assert weighting["used"] == "severity"
+    tiers = {item["key"]: item["tier"] for item in record["items"]}
+    assert set(tiers.values()) <= set(definition.tier_keys) and len(tiers) == 13
+    assert all("tier_equal_weights" in item for item in record["items"])
+    assert "severity" in client.get(f"/rubrics/{definition.slug}/v1").text
