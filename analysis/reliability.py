@@ -32,6 +32,8 @@ from analysis._coincidence import (
     RatedValues,
     alpha_batch,
 )
+from analysis._hayes_krippendorff import METHOD as HK_METHOD
+from analysis._hayes_krippendorff import hayes_krippendorff
 from analysis._types import BoolArray, FloatArray, IntArray, LabelArray
 from analysis.consensus import confusion_pairs
 from analysis.results import (
@@ -47,10 +49,12 @@ from analysis.tidy import DimensionData, dimension_data, validate_ratings
 
 __all__ = [
     "ACCEPTABLE_ALPHA",
+    "ALPHA_INTERVALS",
     "ICC_FORMS",
     "LEVELS",
     "TENTATIVE_ALPHA",
     "agreement_coefficients",
+    "check_alpha_interval",
     "complete_block",
     "dimension_reliability",
     "intraclass_correlations",
@@ -158,6 +162,12 @@ def _one_dimension(
 #: coefficient) or these raters only (the items alone are a sample).
 Raters: TypeAlias = Literal["sampled", "fixed"]
 RATERS: tuple[Raters, ...] = ("sampled", "fixed")
+AlphaInterval: TypeAlias = Literal["two-way", "hayes-krippendorff"]
+#: How alpha's interval is computed: the default two-way bootstrap (raters and items, or
+#: items only with raters fixed), or the Hayes-Krippendorff bootstrap of the KALPHA macro.
+ALPHA_INTERVALS: tuple[AlphaInterval, ...] = ("two-way", "hayes-krippendorff")
+#: Short names accepted for the interval methods.
+_ALPHA_INTERVAL_ALIASES = {"hk": "hayes-krippendorff", "kalpha": "hayes-krippendorff"}
 
 # The normal distribution's quantiles and distribution function come from scipy.special
 # (what scipy.stats calls), which spares importing scipy.stats.
@@ -170,6 +180,18 @@ def _check_raters(raters: object) -> Raters:
         if raters == known:
             return known
     raise ValueError(f"raters must be one of {', '.join(RATERS)}, not {raters!r}")
+
+
+def check_alpha_interval(alpha_interval: object) -> AlphaInterval:
+    """The interval method named by ``alpha_interval`` ("hk" is "hayes-krippendorff")."""
+    name = _ALPHA_INTERVAL_ALIASES.get(str(alpha_interval).lower(), alpha_interval)
+    for known in ALPHA_INTERVALS:
+        if name == known:
+            return known
+    raise ValueError(
+        f"alpha_interval must be one of {', '.join(ALPHA_INTERVALS)} (or hk), "
+        f"not {alpha_interval!r}"
+    )
 
 
 def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArray:
@@ -195,6 +217,9 @@ class _Draws:
     items: FloatArray
     raters: FloatArray | None
     grid: tuple[IntArray, IntArray] | None = None
+    alpha_interval: AlphaInterval = "two-way"
+    #: The stream of the Hayes-Krippendorff replicates (drawn after the others).
+    generator: np.random.Generator | None = None
 
     @property
     def size(self) -> int:
@@ -209,17 +234,23 @@ def _grid_part(n: int, rng: np.random.Generator) -> IntArray:
 
 
 def _draws(
-    data: DimensionData, n_bootstrap: int, rng: np.random.Generator, raters: Raters
+    data: DimensionData,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    raters: Raters,
+    alpha_interval: AlphaInterval = "two-way",
 ) -> _Draws:
     units, _ = data.value_counts()
     items = _draw_counts(units.size, n_bootstrap, rng)
     if raters == "fixed":
-        return _Draws(items=items, raters=None)
+        return _Draws(items=items, raters=None, alpha_interval=alpha_interval, generator=rng)
     drawn = _draw_counts(data.n_raters, n_bootstrap, rng)
     grid = None
     if n_bootstrap:
         grid = (_grid_part(units.size, rng), _grid_part(data.n_raters, rng))
-    return _Draws(items=items, raters=drawn, grid=grid)
+    return _Draws(
+        items=items, raters=drawn, grid=grid, alpha_interval=alpha_interval, generator=rng
+    )
 
 
 def _rated_values(data: DimensionData) -> RatedValues:
@@ -738,7 +769,9 @@ def _alpha_results(
             results[level] = alpha_result(value=None, reason=reason, level=level)
             continue
         value = values[level]
-        if replicates is None:
+        if draws.alpha_interval == "hayes-krippendorff":
+            interval = _hk_interval(data, counts, level, draws, minimum)
+        elif replicates is None:
             interval = _bca_interval(value, np.empty(0), ())
         else:
             interval = replicates.interval(level, value, minimum)
@@ -751,8 +784,32 @@ def _alpha_results(
             level=level,
             p_below_minimum=interval.p_below,
             reading=read_alpha(value),
+            interval_method=_interval_method(draws),
         )
     return results
+
+
+def _interval_method(draws: _Draws) -> str:
+    if draws.alpha_interval == "hayes-krippendorff":
+        return HK_METHOD
+    return "two-way" if draws.raters is not None else "items-bca"
+
+
+def _hk_interval(
+    data: DimensionData, counts: FloatArray, level: Level, draws: _Draws, minimum: float
+) -> _Interval:
+    """The Hayes-Krippendorff percentile interval and q (see :mod:`_hayes_krippendorff`)."""
+    assert draws.generator is not None
+    found = hayes_krippendorff(
+        counts,
+        data.domain,
+        level,
+        n_raters=data.n_raters,
+        n_bootstrap=draws.size,
+        rng=draws.generator,
+        minimum=minimum,
+    )
+    return _Interval(found.low, found.high, found.reason, found.n_bootstrap, found.q)
 
 
 def _prepared(
@@ -764,17 +821,24 @@ def _prepared(
     n_bootstrap: int,
     rng: np.random.Generator | int | None,
     raters: str,
+    alpha_interval: str = "two-way",
 ) -> tuple[DimensionData, _Draws]:
     """Checked arguments, the one dimension's data and the bootstrap draws."""
     checked = None if level is None else _check_level(level)
     n_bootstrap = check_bootstrap(n_bootstrap)
     facets = _check_raters(raters)
+    method = check_alpha_interval(alpha_interval)
+    if method == "hayes-krippendorff" and facets == "fixed":
+        raise ValueError(
+            "raters: the Hayes-Krippendorff interval resamples pairable values, not raters "
+            "or items, so raters='fixed' does not apply to it; leave raters as 'sampled'"
+        )
     generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     problem = None if checked is None else level_problem(data, checked)
     if problem is not None:
         raise ValueError(f"level: {problem}")
-    return data, _draws(data, n_bootstrap, generator, facets)
+    return data, _draws(data, n_bootstrap, generator, facets, method)
 
 
 def krippendorff_alpha(
@@ -787,6 +851,7 @@ def krippendorff_alpha(
     minimum: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
     raters: str = "sampled",
+    alpha_interval: str = "two-way",
 ) -> AlphaResult:
     """Krippendorff's alpha with a bootstrap confidence interval.
 
@@ -814,6 +879,14 @@ def krippendorff_alpha(
         the interval is about the population alpha (raters and items both resampled).
         "fixed": the conclusion is about these raters only, and the interval is about
         their alpha over the population of items (items resampled).
+    alpha_interval : {"two-way", "hayes-krippendorff"}
+        "two-way" (default): the interval described under ``raters``.
+        "hayes-krippendorff" (or "hk"): the bootstrap of Hayes & Krippendorff (2007),
+        as the KALPHA macro computes it: pairable values are resampled from the
+        coincidence matrix with the expected disagreement held fixed; the interval is
+        its percentile interval and ``p_below_minimum`` its q, the share of replicates
+        below ``minimum``. Provided to match published KALPHA figures; it treats
+        neither items nor raters as samples (see Notes).
 
     Returns
     -------
@@ -880,8 +953,16 @@ def krippendorff_alpha(
     alpha is below ``minimum`` read from the same construction: Phi((minimum - (alpha -
     b)) / sqrt(V)) with raters sampled, the level of the one-sided BCa bound that falls
     on ``minimum`` with raters fixed (below 0.025 exactly when ``minimum`` is below the
-    interval). It is not Hayes & Krippendorff's q, which resamples pairable values with
-    the expected disagreement held fixed.
+    interval). ``alpha_interval="hayes-krippendorff"`` gives Hayes & Krippendorff's
+    interval and q instead: M = min(25 Q, n (m - 1) / 2) cells drawn from the
+    coincidence matrix (p_cc = o_cc / n, p_ck = 2 o_ck / n below the diagonal, Q its
+    non-zero cells, n the pairable values, m the raters), alpha* = 1 - sum delta / (M
+    D_e) with the data's D_e, alpha* below -1 set to -1 and a replicate drawn from one
+    diagonal cell set to 0; percentile interval, q = share of alpha* below ``minimum``
+    (:mod:`analysis._hayes_krippendorff`). It draws neither items nor raters: the
+    pairs of a unit are not independent, and D_e does not vary, so its interval is
+    the spread of a sum of M independent pairs (Gwet 2015; Zapf et al. 2016 found it
+    under-covers). Alpha's value is the same with either method.
 
     Undefined (``value`` None with ``reason``): fewer than two raters, fewer than two
     items with two or more values (:data:`MIN_PAIRABLE_ITEMS`), or a single value among
@@ -895,6 +976,10 @@ def krippendorff_alpha(
     School for Communication, University of Pennsylvania.
     Hayes, A. F., & Krippendorff, K. (2007). Answering the call for a standard
     reliability measure for coding data. Communication Methods and Measures, 1(1), 77-89.
+    Krippendorff, K. (2006, revised 2011). Algorithm for bootstrapping a distribution of
+    alpha. Annenberg School for Communication, University of Pennsylvania.
+    Gwet, K. L. (2015). Standard error of Krippendorff's alpha coefficient. K. Gwet's
+    Inter-Rater Reliability Blog.
     Zapf, A., Castell, S., Morawietz, L., & Karch, A. (2016). Measuring inter-rater
     reliability for nominal data - which coefficients and confidence intervals are
     appropriate? BMC Medical Research Methodology, 16, 93.
@@ -933,6 +1018,7 @@ def krippendorff_alpha(
         n_bootstrap=n_bootstrap,
         rng=rng,
         raters=raters,
+        alpha_interval=alpha_interval,
     )
     checked = _check_level(level)
     alpha = _alpha_results(data, levels=(checked,), draws=draws, minimum=float(minimum))
@@ -2107,6 +2193,7 @@ def dimension_reliability(
     minimum_alpha: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
     raters: str = "sampled",
+    alpha_interval: str = "two-way",
 ) -> DimensionReliability:
     """Every reliability coefficient of one dimension, sharing one bootstrap.
 
@@ -2131,6 +2218,10 @@ def dimension_reliability(
     raters : {"sampled", "fixed"}
         Whether the intervals treat the raters as a sample (default) or as the only
         raters of interest; see :func:`krippendorff_alpha`.
+    alpha_interval : {"two-way", "hayes-krippendorff"}
+        Alpha's interval (and ``p_below_minimum``): the default two-way bootstrap, or
+        the Hayes-Krippendorff bootstrap ("hk"); see :func:`krippendorff_alpha`. The
+        kappa-type coefficients keep the two-way intervals either way.
 
     Returns
     -------
@@ -2166,6 +2257,7 @@ def dimension_reliability(
         n_bootstrap=n_bootstrap,
         rng=rng,
         raters=raters,
+        alpha_interval=alpha_interval,
     )
     shared = _shared_replicates(data, draws)
     alpha = _alpha_results(
