@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import re
+import statistics
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -456,6 +457,13 @@ def round_stability(
             f"  {_one(str(key))}: mean absolute change {change}, {alpha}; items' order kept "
             f"(Spearman of medians) {order}; {d.n_cells_moved} item(s) moved "
             "(Wilcoxon, Holm p < 0.05)"
+        )
+    kappas = sorted(e.weighted_kappa for e in found.experts if e.weighted_kappa is not None)
+    if kappas:
+        median = statistics.median(kappas)
+        _echo(
+            f"  each expert's answers, round {moved.previous_round_id} against {round_id} "
+            f"(quadratic-weighted kappa): median {median:.2f}, lowest {kappas[0]:.2f}"
         )
     _echo(f"suggestion: {found.suggestion}: {found.explanation}")
 
