@@ -150,7 +150,10 @@ class Coefficient:
 
 #: Alpha's interval methods, by the key results carry, with the name readers see.
 INTERVAL_METHODS = {
-    "two-way": "two-way bootstrap of raters and items, bias-corrected normal interval",
+    "two-way": (
+        "two-way bootstrap of raters and items, bias-corrected interval with Student's t "
+        "(Satterthwaite's df)"
+    ),
     "items-bca": "bootstrap of items (raters fixed), BCa interval",
     "hayes-krippendorff": (
         "Hayes-Krippendorff bootstrap of pairable values (KALPHA), percentile interval"
@@ -164,8 +167,8 @@ class AlphaResult(Coefficient):
 
     ``interval_method`` names how the interval was computed (a key of
     :data:`INTERVAL_METHODS`). ``p_below_minimum`` is the confidence that alpha is below
-    ``minimum`` read from that same construction: normal with raters and items sampled
-    ("two-way"), BCa with raters fixed ("items-bca"), and with "hayes-krippendorff" it
+    ``minimum`` read from that same construction: Student's t with raters and items
+    sampled ("two-way"), BCa with raters fixed ("items-bca"), and with "hayes-krippendorff" it
     is Hayes & Krippendorff's q, the share of their bootstrap replicates below the
     minimum. ``reading`` is "acceptable" (>= 0.800), "tentative" (>= 0.667) or
     "unacceptable".

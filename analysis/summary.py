@@ -371,7 +371,7 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
         f"Panel analysis: {len(result.raters)} raters, {n_items} items, "
         f"{len(result.dimensions)} dimension(s), {result.settings.get('n_ratings', '?')} ratings",
         f"Bootstrap: {result.settings.get('n_bootstrap')} replicates over raters and items, "
-        "bias-corrected normal intervals with the two-way variance"
+        "bias-corrected intervals with the two-way variance and Student's t"
         + (
             " (alpha: the Hayes-Krippendorff bootstrap of pairable values, percentile intervals)"
             if result.settings.get("alpha_interval") == "hayes-krippendorff"
