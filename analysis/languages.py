@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from analysis.results import (
     LanguageDifference,
@@ -94,6 +93,10 @@ def kruskal_permutation(
         raise ValueError("samples must hold two or more groups, none of them empty")
     values = np.concatenate(groups)
     n_total = values.size
+    # Imported here: `elicit analyze` imports this module, and scipy.stats alone takes
+    # about as long to import as pandas.
+    import scipy.stats
+
     ranks: FloatArray = np.asarray(scipy.stats.rankdata(values), dtype=float)
     _, ties = np.unique(values, return_counts=True)
     correction = 1.0 - float(np.sum(ties**3 - ties)) / (n_total**3 - n_total)

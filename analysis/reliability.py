@@ -32,6 +32,8 @@ from analysis._coincidence import (
     RatedValues,
     alpha_batch,
 )
+from analysis._hayes_krippendorff import METHOD as HK_METHOD
+from analysis._hayes_krippendorff import hayes_krippendorff
 from analysis._types import BoolArray, FloatArray, IntArray, LabelArray
 from analysis.consensus import confusion_pairs
 from analysis.results import (
@@ -47,10 +49,12 @@ from analysis.tidy import DimensionData, dimension_data, validate_ratings
 
 __all__ = [
     "ACCEPTABLE_ALPHA",
+    "ALPHA_INTERVALS",
     "ICC_FORMS",
     "LEVELS",
     "TENTATIVE_ALPHA",
     "agreement_coefficients",
+    "check_alpha_interval",
     "complete_block",
     "dimension_reliability",
     "intraclass_correlations",
@@ -158,6 +162,12 @@ def _one_dimension(
 #: coefficient) or these raters only (the items alone are a sample).
 Raters: TypeAlias = Literal["sampled", "fixed"]
 RATERS: tuple[Raters, ...] = ("sampled", "fixed")
+AlphaInterval: TypeAlias = Literal["two-way", "hayes-krippendorff"]
+#: How alpha's interval is computed: the default two-way bootstrap (raters and items, or
+#: items only with raters fixed), or the Hayes-Krippendorff bootstrap of the KALPHA macro.
+ALPHA_INTERVALS: tuple[AlphaInterval, ...] = ("two-way", "hayes-krippendorff")
+#: Short names accepted for the interval methods.
+_ALPHA_INTERVAL_ALIASES = {"hk": "hayes-krippendorff", "kalpha": "hayes-krippendorff"}
 
 # The normal distribution's quantiles and distribution function come from scipy.special
 # (what scipy.stats calls), which spares importing scipy.stats.
@@ -170,6 +180,18 @@ def _check_raters(raters: object) -> Raters:
         if raters == known:
             return known
     raise ValueError(f"raters must be one of {', '.join(RATERS)}, not {raters!r}")
+
+
+def check_alpha_interval(alpha_interval: object) -> AlphaInterval:
+    """The interval method named by ``alpha_interval`` ("hk" is "hayes-krippendorff")."""
+    name = _ALPHA_INTERVAL_ALIASES.get(str(alpha_interval).lower(), alpha_interval)
+    for known in ALPHA_INTERVALS:
+        if name == known:
+            return known
+    raise ValueError(
+        f"alpha_interval must be one of {', '.join(ALPHA_INTERVALS)} (or hk), "
+        f"not {alpha_interval!r}"
+    )
 
 
 def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArray:
@@ -195,6 +217,9 @@ class _Draws:
     items: FloatArray
     raters: FloatArray | None
     grid: tuple[IntArray, IntArray] | None = None
+    alpha_interval: AlphaInterval = "two-way"
+    #: The stream of the Hayes-Krippendorff replicates (drawn after the others).
+    generator: np.random.Generator | None = None
 
     @property
     def size(self) -> int:
@@ -209,17 +234,23 @@ def _grid_part(n: int, rng: np.random.Generator) -> IntArray:
 
 
 def _draws(
-    data: DimensionData, n_bootstrap: int, rng: np.random.Generator, raters: Raters
+    data: DimensionData,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    raters: Raters,
+    alpha_interval: AlphaInterval = "two-way",
 ) -> _Draws:
     units, _ = data.value_counts()
     items = _draw_counts(units.size, n_bootstrap, rng)
     if raters == "fixed":
-        return _Draws(items=items, raters=None)
+        return _Draws(items=items, raters=None, alpha_interval=alpha_interval, generator=rng)
     drawn = _draw_counts(data.n_raters, n_bootstrap, rng)
     grid = None
     if n_bootstrap:
         grid = (_grid_part(units.size, rng), _grid_part(data.n_raters, rng))
-    return _Draws(items=items, raters=drawn, grid=grid)
+    return _Draws(
+        items=items, raters=drawn, grid=grid, alpha_interval=alpha_interval, generator=rng
+    )
 
 
 def _rated_values(data: DimensionData) -> RatedValues:
@@ -328,6 +359,8 @@ class _Replicates:
     bootstrap: dict[str, FloatArray]
     jackknife: dict[str, tuple[FloatArray, ...]]
     variance: dict[str, float] | None = None
+    #: Satterthwaite's degrees of freedom of each variance (raters sampled).
+    df: dict[str, float] | None = None
 
     def interval(
         self, name: str, estimate: float, minimum: float | None = None, floor: float = -np.inf
@@ -336,8 +369,9 @@ class _Replicates:
         coefficient's smallest possible value."""
         if self.variance is None:
             return _bca_interval(estimate, self.bootstrap[name], self.jackknife[name], minimum)
+        df = None if self.df is None else self.df.get(name)
         return _normal_interval(
-            estimate, self.bootstrap[name], self.variance[name], minimum, floor=floor
+            estimate, self.bootstrap[name], self.variance[name], minimum, floor=floor, df=df
         )
 
 
@@ -386,17 +420,30 @@ def _interaction_variance(table: FloatArray, n: tuple[int, int]) -> float:
     return float(residual / (n_items * n_raters))
 
 
-def _two_way_variance(item_part: FloatArray, rater_part: FloatArray, interaction: float) -> float:
-    """Variance of the estimate: the summed deviations' variance less one interaction.
+def _two_way_variance(
+    item_part: FloatArray, rater_part: FloatArray, interaction: float, n: tuple[int, int]
+) -> tuple[float, float]:
+    """Variance of the estimate, the summed deviations' variance less one interaction,
+    and its degrees of freedom.
 
     The item deviations vary as V_I = A + E (the items' part plus the rater x item part
     E), the rater deviations as V_R = B + E, and the estimate as A + B + E: their sum
     counts E twice (McCullagh 2000; Owen 2007), so E is taken out once. E is capped at
     min(V_I, V_R), which each facet's variance contains.
+
+    The three parts are estimated from N items, n raters and their N n cells, so with
+    Satterthwaite's (1946) approximation V has df = V^2 / (A^2 / (N - 1) + B^2 / (n - 1)
+    + E^2 / ((N - 1)(n - 1))) degrees of freedom (A = V_I - E, B = V_R - E): about 11 at
+    10 raters x 9 items, 80 at 30 x 60.
     """
     v_items, v_raters = float(np.var(item_part)), float(np.var(rater_part))
     e = min(max(interaction, 0.0), v_items, v_raters)
-    return max(v_items + v_raters - e, 0.0)
+    variance = max(v_items + v_raters - e, 0.0)
+    n_items, n_raters = max(n[0] - 1.0, 1.0), max(n[1] - 1.0, 1.0)
+    a, b = v_items - e, v_raters - e
+    spread = a**2 / n_items + b**2 / n_raters + e**2 / (n_items * n_raters)
+    df = variance**2 / spread if spread > 0 else np.inf
+    return variance, float(df)
 
 
 def _replicates(
@@ -432,17 +479,19 @@ def _replicates(
             name: _interaction_variance(values, (n_units, n_raters))
             for name, values in both.items()
         }
-    combined, variance = {}, {}
+    combined, variance, df = {}, {}, {}
     for name, values in by_raters.items():
         rater_part = c_raters * (values - point[name])
         combined[name] = point[name] + item_part[name] + rater_part
         used = np.isfinite(combined[name])
-        variance[name] = (
-            _two_way_variance(item_part[name][used], rater_part[used], interaction[name])
+        variance[name], df[name] = (
+            _two_way_variance(
+                item_part[name][used], rater_part[used], interaction[name], (n_units, n_raters)
+            )
             if used.any()
-            else 0.0
+            else (0.0, np.inf)
         )
-    return _Replicates(bootstrap=combined, jackknife={}, variance=variance)
+    return _Replicates(bootstrap=combined, jackknife={}, variance=variance, df=df)
 
 
 @dataclass(frozen=True)
@@ -520,15 +569,18 @@ def _normal_interval(
     minimum: float | None = None,
     *,
     floor: float = -np.inf,
+    df: float | None = None,
 ) -> _Interval:
-    """The bias-corrected normal 95% interval: theta - b +- 1.96 sqrt(v).
+    """The bias-corrected 95% interval theta - b +- t sqrt(v), t the 97.5% point of
+    Student's t with ``df`` degrees of freedom (the normal's 1.96 when None or infinite).
 
     b is the replicates' mean less the estimate (the bootstrap's estimate of the bias),
-    v the variance of the estimate (Davison & Hinkley 1997, eq. 5.5). The upper end is
+    v the variance of the estimate (Davison & Hinkley 1997, eq. 5.5), df its
+    Satterthwaite degrees of freedom (:func:`_two_way_variance`). The upper end is
     capped at 1, the largest value of every coefficient here, the lower end at ``floor``
     (0 for percent agreement, -1 for the kappa-type coefficients). ``p_below`` is the
-    normal-theory confidence that the coefficient is below ``minimum``,
-    Phi((minimum - (theta - b)) / sqrt(v)): below 0.025 exactly when ``minimum`` is
+    same construction's confidence that the coefficient is below ``minimum``,
+    T_df((minimum - (theta - b)) / sqrt(v)): below 0.025 exactly when ``minimum`` is
     below the interval.
     """
     if replicates.size == 0:
@@ -538,11 +590,15 @@ def _normal_interval(
         reason = "the coefficient is undefined in every bootstrap replicate"
         return _Interval(None, None, reason, 0)
     centre = 2.0 * estimate - float(defined.mean())
-    spread = _Z_975 * float(np.sqrt(variance))
+    finite = df is not None and bool(np.isfinite(df))
+    dof = float(df) if df is not None and finite else np.inf
+    quantile = float(scipy.special.stdtrit(dof, 0.975)) if finite else _Z_975
+    spread = quantile * float(np.sqrt(variance))
     p_below = None
     if minimum is not None:
         if variance > 0:
-            p_below = float(scipy.special.ndtr((minimum - centre) / np.sqrt(variance)))
+            z = (minimum - centre) / np.sqrt(variance)
+            p_below = float(scipy.special.stdtr(dof, z) if finite else scipy.special.ndtr(z))
         else:
             p_below = float(minimum > centre)
     low, high = max(centre - spread, floor), min(centre + spread, 1.0)
@@ -738,7 +794,9 @@ def _alpha_results(
             results[level] = alpha_result(value=None, reason=reason, level=level)
             continue
         value = values[level]
-        if replicates is None:
+        if draws.alpha_interval == "hayes-krippendorff":
+            interval = _hk_interval(data, counts, level, draws, minimum)
+        elif replicates is None:
             interval = _bca_interval(value, np.empty(0), ())
         else:
             interval = replicates.interval(level, value, minimum)
@@ -751,8 +809,32 @@ def _alpha_results(
             level=level,
             p_below_minimum=interval.p_below,
             reading=read_alpha(value),
+            interval_method=_interval_method(draws),
         )
     return results
+
+
+def _interval_method(draws: _Draws) -> str:
+    if draws.alpha_interval == "hayes-krippendorff":
+        return HK_METHOD
+    return "two-way" if draws.raters is not None else "items-bca"
+
+
+def _hk_interval(
+    data: DimensionData, counts: FloatArray, level: Level, draws: _Draws, minimum: float
+) -> _Interval:
+    """The Hayes-Krippendorff percentile interval and q (see :mod:`_hayes_krippendorff`)."""
+    assert draws.generator is not None
+    found = hayes_krippendorff(
+        counts,
+        data.domain,
+        level,
+        n_raters=data.n_raters,
+        n_bootstrap=draws.size,
+        rng=draws.generator,
+        minimum=minimum,
+    )
+    return _Interval(found.low, found.high, found.reason, found.n_bootstrap, found.q)
 
 
 def _prepared(
@@ -764,17 +846,24 @@ def _prepared(
     n_bootstrap: int,
     rng: np.random.Generator | int | None,
     raters: str,
+    alpha_interval: str = "two-way",
 ) -> tuple[DimensionData, _Draws]:
     """Checked arguments, the one dimension's data and the bootstrap draws."""
     checked = None if level is None else _check_level(level)
     n_bootstrap = check_bootstrap(n_bootstrap)
     facets = _check_raters(raters)
+    method = check_alpha_interval(alpha_interval)
+    if method == "hayes-krippendorff" and facets == "fixed":
+        raise ValueError(
+            "raters: the Hayes-Krippendorff interval resamples pairable values, not raters "
+            "or items, so raters='fixed' does not apply to it; leave raters as 'sampled'"
+        )
     generator = make_generator(rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     problem = None if checked is None else level_problem(data, checked)
     if problem is not None:
         raise ValueError(f"level: {problem}")
-    return data, _draws(data, n_bootstrap, generator, facets)
+    return data, _draws(data, n_bootstrap, generator, facets, method)
 
 
 def krippendorff_alpha(
@@ -787,6 +876,7 @@ def krippendorff_alpha(
     minimum: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
     raters: str = "sampled",
+    alpha_interval: str = "two-way",
 ) -> AlphaResult:
     """Krippendorff's alpha with a bootstrap confidence interval.
 
@@ -814,6 +904,14 @@ def krippendorff_alpha(
         the interval is about the population alpha (raters and items both resampled).
         "fixed": the conclusion is about these raters only, and the interval is about
         their alpha over the population of items (items resampled).
+    alpha_interval : {"two-way", "hayes-krippendorff"}
+        "two-way" (default): the interval described under ``raters``.
+        "hayes-krippendorff" (or "hk"): the bootstrap of Hayes & Krippendorff (2007),
+        as the KALPHA macro computes it: pairable values are resampled from the
+        coincidence matrix with the expected disagreement held fixed; the interval is
+        its percentile interval and ``p_below_minimum`` its q, the share of replicates
+        below ``minimum``. Provided to match published KALPHA figures; it treats
+        neither items nor raters as samples (see Notes).
 
     Returns
     -------
@@ -850,18 +948,25 @@ def krippendorff_alpha(
     pair (i, r) of at most 64 items x 64 raters (drawn at random from larger panels),
     double-centred, D_ir; for a mean of the table D_ir = e_ir / ((N - 1)(n - 1)), so
     E = sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1) N n) (capped at min(V_I, V_R)).
-    The interval is the bias-corrected normal interval (Davison & Hinkley 1997, eq.
-    5.5): alpha - b +- 1.96 sqrt(V_I + V_R - E), b the replicates' mean less alpha (the
-    bootstrap's estimate of the bias, which is real: about -(1 - alpha)/N), the upper
-    end capped at 1. Over 300 seeded panels of 10 raters x 13 items with 20% empty cells
-    the variance V_I + V_R - E matched the variance of the estimates within 3% (the sum
-    V_I + V_R overstated it by 70% for nominal alpha). BCa on the same replicates
-    under-covered ordinal alpha at 10 x 9 (0.90; skewed replicates) and the normal
-    interval did not. Coverage of the population value by simulation
+    The interval is the bias-corrected interval (Davison & Hinkley 1997, eq. 5.5) with
+    Student's t: alpha - b +- t_df sqrt(V), V = V_I + V_R - E, b the replicates' mean
+    less alpha (the bootstrap's estimate of the bias, which is real: about
+    -(1 - alpha)/N), the upper end capped at 1, and df Satterthwaite's (1946) degrees of
+    freedom of V from its parts A = V_I - E (N - 1 df), B = V_R - E (n - 1) and E
+    ((N - 1)(n - 1)): V^2 / (A^2/(N - 1) + B^2/(n - 1) + E^2/((N - 1)(n - 1))), about
+    11 at 10 raters x 9 items and 80 at 30 x 60. V is estimated from ten raters and nine
+    items, and with the normal's 1.96 the intervals covered ordinal and interval alpha
+    0.91-0.93 at 10 x 9 and 10 x 13, with misses on both sides (too narrow, not
+    skewed); with t they cover 0.93-0.95. Over 300 seeded panels of 10 raters x 13
+    items with 20% empty cells V matched the variance of the estimates within 3% (the
+    sum V_I + V_R overstated it by 70% for nominal alpha). BCa on the same replicates
+    under-covered ordinal alpha at 10 x 9 (0.90; skewed replicates), and the basic
+    (reverse percentile) interval with the replicates rescaled to V covered ordinal
+    alpha 0.88-0.93. Coverage of the population value by simulation
     (``bench/coverage.py``: a latent model with rater severity, population value by
-    quadrature, 400 panels per design, 20% of cells empty): see the table in
-    ``analysis/README.md``; 0.92-0.97 for alpha and Fleiss' kappa at 10 x 9, 10 x 13,
-    15 x 40 and 30 x 60, AC1 0.94-0.98.
+    quadrature, 500 panels per design, 20% of cells empty): see the table in
+    ``analysis/README.md``; 0.93-0.96 for alpha and Fleiss' kappa at 10 x 9, 10 x 13,
+    15 x 40 and 30 x 60, AC1 0.95-0.98.
 
     With ``raters="fixed"`` only the item deviations are used, and the interval is
     Efron's (1987) BCa (bias correction z0 from the share of replicates below alpha,
@@ -877,11 +982,20 @@ def krippendorff_alpha(
     on an item) are dropped, and so are replicates that drew fewer than two distinct
     items with two or more values (alpha of one item is 0 by construction); ``n_bootstrap``
     in the result counts the replicates used. ``p_below_minimum`` is the confidence that
-    alpha is below ``minimum`` read from the same construction: Phi((minimum - (alpha -
-    b)) / sqrt(V)) with raters sampled, the level of the one-sided BCa bound that falls
-    on ``minimum`` with raters fixed (below 0.025 exactly when ``minimum`` is below the
-    interval). It is not Hayes & Krippendorff's q, which resamples pairable values with
-    the expected disagreement held fixed.
+    alpha is below ``minimum`` read from the same construction: T_df((minimum - (alpha -
+    b)) / sqrt(V)) with raters sampled (T_df Student's distribution function), the level
+    of the one-sided BCa bound that falls on ``minimum`` with raters fixed (below 0.025
+    exactly when ``minimum`` is below the interval).
+    ``alpha_interval="hayes-krippendorff"`` gives Hayes & Krippendorff's interval and q
+    instead: M = min(25 Q, n (m - 1) / 2) cells drawn from the
+    coincidence matrix (p_cc = o_cc / n, p_ck = 2 o_ck / n below the diagonal, Q its
+    non-zero cells, n the pairable values, m the raters), alpha* = 1 - sum delta / (M
+    D_e) with the data's D_e, alpha* below -1 set to -1 and a replicate drawn from one
+    diagonal cell set to 0; percentile interval, q = share of alpha* below ``minimum``
+    (:mod:`analysis._hayes_krippendorff`). It draws neither items nor raters: the
+    pairs of a unit are not independent, and D_e does not vary, so its interval is
+    the spread of a sum of M independent pairs (Gwet 2015; Zapf et al. 2016 found it
+    under-covers). Alpha's value is the same with either method.
 
     Undefined (``value`` None with ``reason``): fewer than two raters, fewer than two
     items with two or more values (:data:`MIN_PAIRABLE_ITEMS`), or a single value among
@@ -895,11 +1009,17 @@ def krippendorff_alpha(
     School for Communication, University of Pennsylvania.
     Hayes, A. F., & Krippendorff, K. (2007). Answering the call for a standard
     reliability measure for coding data. Communication Methods and Measures, 1(1), 77-89.
+    Krippendorff, K. (2006, revised 2011). Algorithm for bootstrapping a distribution of
+    alpha. Annenberg School for Communication, University of Pennsylvania.
+    Gwet, K. L. (2015). Standard error of Krippendorff's alpha coefficient. K. Gwet's
+    Inter-Rater Reliability Blog.
     Zapf, A., Castell, S., Morawietz, L., & Karch, A. (2016). Measuring inter-rater
     reliability for nominal data - which coefficients and confidence intervals are
     appropriate? BMC Medical Research Methodology, 16, 93.
     Efron, B. (1987). Better bootstrap confidence intervals. Journal of the American
     Statistical Association, 82(397), 171-185.
+    Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance
+    components. Biometrics Bulletin, 2(6), 110-114.
     Davison, A. C., & Hinkley, D. V. (1997). Bootstrap Methods and their Application.
     Cambridge University Press (section 3.8 on two-way data; eq. 5.5).
     McCullagh, P. (2000). Resampling and exchangeable arrays. Bernoulli, 6(2), 285-301.
@@ -933,6 +1053,7 @@ def krippendorff_alpha(
         n_bootstrap=n_bootstrap,
         rng=rng,
         raters=raters,
+        alpha_interval=alpha_interval,
     )
     checked = _check_level(level)
     alpha = _alpha_results(data, levels=(checked,), draws=draws, minimum=float(minimum))
@@ -1169,8 +1290,8 @@ def agreement_coefficients(
     observed agreement. With complete data Fleiss' kappa reduces to Fleiss (1971).
 
     Confidence intervals: the same scheme as Krippendorff's alpha (item and rater
-    bootstrap deviations added, the bias-corrected normal 95% interval with the two-way
-    variance; BCa with raters fixed; see :func:`krippendorff_alpha`). In a rater
+    bootstrap deviations added, the bias-corrected 95% interval with the two-way
+    variance and Student's t; BCa with raters fixed; see :func:`krippendorff_alpha`). In a rater
     replicate the observed agreement of an item is over pairs of distinct raters
     weighted w_r w_s, and a rater drawn twice is two raters who are never paired with
     each other.
@@ -1561,19 +1682,28 @@ class _RandomEffects:
         return log_det + (self.n - 1) * float(np.log(max(r2, 1e-300)))
 
     def start(self) -> FloatArray:
-        """Moment estimates of theta: effects as mean residuals after the earlier factors."""
+        """Moment estimates of theta: effects as mean residuals after the factors fitted
+        before them, the last factor (fewer levels, more ratings each) first.
+
+        Fitted the other way, the first factor's effects (few ratings each) absorb the
+        second's variance: on 5,000 raters x 2,000 items a rater component of 0.0002
+        started at 0.05 of the residual, 0.2 in theta against 0.02 at the optimum, and
+        Newton took ten steps (72 factorisations) instead of six (48). The floor of a
+        component that the moments put at or below 0 is 0.001 of the residual.
+        """
         residual = self.y.copy()
-        effects = []
-        for f in self.factors:
+        effects: dict[int, FloatArray] = {}
+        for index in reversed(range(len(self.factors))):
+            f = self.factors[index]
             counts = np.maximum(f.counts, 1.0)
             effect = np.bincount(f.code, weights=residual, minlength=f.size) / counts
             residual = residual - effect[f.code]
-            effects.append(effect)
+            effects[index] = effect
         df = max(self.n - sum(f.size for f in self.factors), 1)
         s_e = max(float(residual @ residual) / df, 1e-12 * max(self.yy / self.n, 1e-300))
         theta = [
-            np.sqrt(max(float(e.var()) - s_e / float(f.counts.mean()), 0.05 * s_e) / s_e)
-            for e, f in zip(effects, self.factors, strict=True)
+            np.sqrt(max(float(effects[i].var()) - s_e / float(f.counts.mean()), 1e-3 * s_e) / s_e)
+            for i, f in enumerate(self.factors)
         ]
         return np.clip(np.array(theta), 1e-3, _THETA_MAX)
 
@@ -2107,6 +2237,7 @@ def dimension_reliability(
     minimum_alpha: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
     raters: str = "sampled",
+    alpha_interval: str = "two-way",
 ) -> DimensionReliability:
     """Every reliability coefficient of one dimension, sharing one bootstrap.
 
@@ -2131,6 +2262,10 @@ def dimension_reliability(
     raters : {"sampled", "fixed"}
         Whether the intervals treat the raters as a sample (default) or as the only
         raters of interest; see :func:`krippendorff_alpha`.
+    alpha_interval : {"two-way", "hayes-krippendorff"}
+        Alpha's interval (and ``p_below_minimum``): the default two-way bootstrap, or
+        the Hayes-Krippendorff bootstrap ("hk"); see :func:`krippendorff_alpha`. The
+        kappa-type coefficients keep the two-way intervals either way.
 
     Returns
     -------
@@ -2166,6 +2301,7 @@ def dimension_reliability(
         n_bootstrap=n_bootstrap,
         rng=rng,
         raters=raters,
+        alpha_interval=alpha_interval,
     )
     shared = _shared_replicates(data, draws)
     alpha = _alpha_results(

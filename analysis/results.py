@@ -148,14 +148,30 @@ class Coefficient:
         )
 
 
+#: Alpha's interval methods, by the key results carry, with the name readers see.
+INTERVAL_METHODS = {
+    "two-way": (
+        "two-way bootstrap of raters and items, bias-corrected interval with Student's t "
+        "(Satterthwaite's df)"
+    ),
+    "items-bca": "bootstrap of items (raters fixed), BCa interval",
+    "hayes-krippendorff": (
+        "Hayes-Krippendorff bootstrap of pairable values (KALPHA), percentile interval"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class AlphaResult(Coefficient):
     """Krippendorff's alpha at one level of measurement.
 
-    ``p_below_minimum`` is the confidence that alpha is below ``minimum``, read from the
-    interval's own construction (normal with raters and items sampled, BCa with raters
-    fixed); it is not Hayes & Krippendorff's q (no bootstrap of pairable values is run).
-    ``reading`` is "acceptable" (>= 0.800), "tentative" (>= 0.667) or "unacceptable".
+    ``interval_method`` names how the interval was computed (a key of
+    :data:`INTERVAL_METHODS`). ``p_below_minimum`` is the confidence that alpha is below
+    ``minimum`` read from that same construction: Student's t with raters and items
+    sampled ("two-way"), BCa with raters fixed ("items-bca"), and with "hayes-krippendorff" it
+    is Hayes & Krippendorff's q, the share of their bootstrap replicates below the
+    minimum. ``reading`` is "acceptable" (>= 0.800), "tentative" (>= 0.667) or
+    "unacceptable".
     """
 
     level: str = "ordinal"
@@ -164,6 +180,14 @@ class AlphaResult(Coefficient):
     reading: str | None = None
     n_pairable_units: int = 0
     n_pairable_values: int = 0
+    interval_method: str | None = None
+
+    @property
+    def interval_label(self) -> str | None:
+        """The interval method's name for readers."""
+        if self.interval_method is None:
+            return None
+        return INTERVAL_METHODS.get(self.interval_method, self.interval_method)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +200,8 @@ class AlphaResult(Coefficient):
                     "reading": self.reading,
                     "n_pairable_units": self.n_pairable_units,
                     "n_pairable_values": self.n_pairable_values,
+                    "interval_method": self.interval_method,
+                    "interval_label": self.interval_label,
                 }
             ),
         }
@@ -364,6 +390,7 @@ class DimensionReliability(AgreementCoefficients):
                 "krippendorff_alpha_p_below_minimum": {
                     k: a.p_below_minimum for k, a in self.alpha.items()
                 },
+                "krippendorff_alpha_interval": primary.interval_label,
                 "minimum_alpha": primary.minimum,
                 "reading": primary.reading,
                 **{key: c.value for key, c in coefficients.items()},

@@ -27,6 +27,7 @@ __all__ = [
     "SUGGESTIONS",
     "CellStability",
     "DimensionStability",
+    "ExpertStability",
     "Stability",
     "compare_rounds",
 ]
@@ -67,6 +68,34 @@ class CellStability(Record):
     n_paired: int = 0
     wilcoxon_p: float | None = None
     wilcoxon_p_holm: float | None = None
+    #: Coefficient of variation (SD / mean, the consensus SD) in each round, and after -
+    #: before; None with ``cv_reason`` when fewer than two values or the mean is not > 0.
+    cv_before: float | None = None
+    cv_after: float | None = None
+    cv_change: float | None = None
+    cv_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpertStability(Record):
+    """How one expert's answers moved between the rounds.
+
+    ``weighted_kappa``: Cohen's kappa with quadratic weights between the expert's
+    answers in the previous and in the current round, over the cells valued in both,
+    all dimensions together: each dimension's values placed on [0, 1] by its range over
+    both rounds, kappa computed as the concordance 2 cov(x, y) / (var x + var y +
+    (mean x - mean y)^2), which equals quadratic-weighted kappa (Fleiss & Cohen 1973;
+    scikit-learn's ``cohen_kappa_score(weights="quadratic")`` on one dimension). 1: the
+    expert kept every answer; near 0: the second answers relate to the first no better
+    than chance. None with ``reason`` for fewer than two cells valued in both rounds or
+    one value throughout.
+    """
+
+    rater: Hashable
+    n_matched: int
+    n_changed: int
+    weighted_kappa: float | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +140,8 @@ class Stability(Record):
     cells: tuple[CellStability, ...]
     settings: Mapping[str, object]
     reasons: Mapping[str, str] = field(default_factory=dict)
+    #: Per expert present in both rounds: weighted kappa between their two rounds.
+    experts: tuple[ExpertStability, ...] = ()
 
 
 def _one_round(ratings: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -252,7 +283,10 @@ def compare_rounds(
     with the Wilcoxon signed-rank test (Pratt's zeros; p-values Holm-adjusted over the
     round's cells), and per dimension Spearman's correlation of the item medians says
     whether the panel kept the items' order (see :class:`CellStability`,
-    :class:`DimensionStability`). They inform; the suggestion below does not use them.
+    :class:`DimensionStability`). Per cell the coefficient of variation (SD / mean)
+    before and after, and per expert the quadratic-weighted kappa between their two
+    rounds' answers (:class:`ExpertStability`). They inform; the suggestion below does
+    not use them.
 
     *Suggestion.* "consensus reached" when every item x dimension of the current round
     meets the criterion; otherwise "stable" when the share of changed answers is at
@@ -362,7 +396,57 @@ def compare_rounds(
         explanation=explanation,
         settings=settings,
         reasons=reasons,
+        experts=_experts(matched),
     )
+
+
+def _experts(matched: pd.DataFrame) -> tuple[ExpertStability, ...]:
+    """Weighted kappa of each expert between the rounds (see :class:`ExpertStability`)."""
+    valued = matched[matched["valued"].to_numpy()]
+    before = valued["value_before"].to_numpy(dtype=float)
+    after = valued["value_after"].to_numpy(dtype=float)
+    # Each dimension on [0, 1] by its range over both rounds, so dimensions pool.
+    dimension = pd.factorize(valued["dimension"])[0]
+    low = np.full(dimension.max() + 1 if dimension.size else 0, np.inf)
+    high = np.full(low.size, -np.inf)
+    np.minimum.at(low, dimension, np.minimum(before, after))
+    np.maximum.at(high, dimension, np.maximum(before, after))
+    span = np.where(high > low, high - low, 1.0)
+    x = (before - low[dimension]) / span[dimension]
+    y = (after - low[dimension]) / span[dimension]
+    rater_of_valued = valued["rater"].to_numpy()
+    experts = []
+    for rater, rows in matched.groupby("rater", sort=True):
+        own = rater_of_valued == rater
+        kappa, reason = None, None
+        if own.sum() < 2:
+            reason = "fewer than two answers valued in both rounds"
+        else:
+            a, b = x[own], y[own]
+            denominator = a.var() + b.var() + (a.mean() - b.mean()) ** 2
+            if denominator <= 1e-15:
+                reason = "one value throughout both rounds, so no agreement beyond chance"
+            else:
+                kappa = float(2 * ((a - a.mean()) * (b - b.mean())).mean() / denominator)
+        experts.append(
+            ExpertStability(
+                rater=rater,
+                n_matched=len(rows),
+                n_changed=int(rows["changed"].sum()),
+                weighted_kappa=kappa,
+                reason=reason,
+            )
+        )
+    return tuple(experts)
+
+
+def _cv(cell: ItemConsensus | None) -> tuple[float | None, str | None]:
+    """SD / mean of a cell, or None with the reason."""
+    if cell is None or cell.n < 2 or cell.sd is None or cell.mean is None:
+        return None, "fewer than two values in a round"
+    if cell.mean <= 0:
+        return None, "the mean is not above 0, so SD / mean is not a spread"
+    return cell.sd / cell.mean, None
 
 
 def _dimension_stability(
@@ -523,6 +607,7 @@ def _cells(
         a, b = old.get(key), new.get(key)
         iqr_before = None if a is None else a.iqr
         iqr_after = None if b is None else b.iqr
+        (cv_before, why_before), (cv_after, why_after) = _cv(a), _cv(b)
         result.append(
             CellStability(
                 item=key[1],
@@ -538,6 +623,10 @@ def _cells(
                 else iqr_after - iqr_before,
                 consensus_before=None if a is None else a.consensus,
                 consensus_after=None if b is None else b.consensus,
+                cv_before=cv_before,
+                cv_after=cv_after,
+                cv_change=None if cv_before is None or cv_after is None else cv_after - cv_before,
+                cv_reason=why_before or why_after,
             )
         )
     return tuple(result)

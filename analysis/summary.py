@@ -15,6 +15,7 @@ from analysis.raters import compare_groups, diagnostics_of_valid, rater_attribut
 from analysis.reliability import (
     ICC_FORMS,
     TENTATIVE_ALPHA,
+    check_alpha_interval,
     dimension_reliability,
     resolve_levels,
 )
@@ -53,6 +54,7 @@ def _reliability_by_dimension(
     n_bootstrap: int,
     entropy: Sequence[int],
     minimum_alpha: float,
+    alpha_interval: str = "two-way",
 ) -> dict[Hashable, DimensionReliability]:
     return {
         dimension: dimension_reliability(
@@ -61,6 +63,7 @@ def _reliability_by_dimension(
             n_bootstrap=n_bootstrap,
             rng=_stream(entropy, dimension),
             minimum_alpha=minimum_alpha,
+            alpha_interval=alpha_interval,
         )
         for dimension, dimension_data_ in data.items()
     }
@@ -83,6 +86,7 @@ def analyze(
     item_groups: Mapping[Hashable, Hashable] | None = None,
     value_labels: Mapping[Hashable, Mapping[float, str]] | None = None,
     validated: bool = False,
+    alpha_interval: str = "two-way",
 ) -> PanelAnalysis:
     """Analyse a panel: reliability per dimension, consensus per item, rater diagnostics.
 
@@ -123,6 +127,12 @@ def analyze(
         ``ratings.attrs["value_labels"]``, as :func:`analysis.tidy.read_ratings_csv`
         with ``text_values=True`` sets it). Such a dimension must be nominal; the labels
         are reported in ``settings["value_labels"]``.
+    alpha_interval : {"two-way", "hayes-krippendorff"}
+        Alpha's interval and ``p_below_minimum``: the two-way bootstrap of raters and
+        items (default), or the Hayes-Krippendorff bootstrap of the KALPHA macro
+        ("hk"), whose ``p_below_minimum`` is their q; see
+        :func:`analysis.reliability.krippendorff_alpha`. Recorded in
+        ``settings["alpha_interval"]``.
     validated : bool
         ``ratings`` is what :func:`analysis.tidy.validate_ratings` or
         :func:`analysis.tidy.read_ratings_csv` returned, unchanged since: it is not
@@ -164,6 +174,7 @@ def analyze(
     if not isinstance(minimum_alpha, int | float) or not -1 <= minimum_alpha <= 1:
         raise ValueError(f"minimum_alpha must be a number in [-1, 1], not {minimum_alpha!r}")
     criterion = ConsensusCriterion.from_value(consensus)
+    interval_method = check_alpha_interval(alpha_interval)
     frame = select_round(ratings if validated else validate_ratings(ratings), round)
     if frame.empty:
         raise ValueError("ratings has no rows")
@@ -189,6 +200,7 @@ def analyze(
         entropy=(_entropy(seed),),
         minimum_alpha=float(minimum_alpha),
         scales=scales_,
+        alpha_interval=interval_method,
     )
     dimensions = reliability.of(data)
     consensus_options = ConsensusOptions(
@@ -215,6 +227,7 @@ def analyze(
         "n_bootstrap": n_bootstrap,
         "seed": seed,
         "minimum_alpha": float(minimum_alpha),
+        "alpha_interval": interval_method,
         "consensus": criterion.to_dict(),
         "group_by": group_by,
         "round": None
@@ -261,6 +274,7 @@ class _Reliability:
     entropy: tuple[int, ...]
     minimum_alpha: float
     scales: dict[Hashable, Sequence[float]] | None
+    alpha_interval: str = "two-way"
 
     def of(
         self, data: Mapping[Hashable, DimensionData], entropy: Sequence[int] | None = None
@@ -271,6 +285,7 @@ class _Reliability:
             n_bootstrap=self.n_bootstrap,
             entropy=self.entropy if entropy is None else entropy,
             minimum_alpha=self.minimum_alpha,
+            alpha_interval=self.alpha_interval,
         )
 
     def of_part(
@@ -356,8 +371,13 @@ def format_text(result: PanelAnalysis, *, max_items: int = 40, max_raters: int =
         f"Panel analysis: {len(result.raters)} raters, {n_items} items, "
         f"{len(result.dimensions)} dimension(s), {result.settings.get('n_ratings', '?')} ratings",
         f"Bootstrap: {result.settings.get('n_bootstrap')} replicates over raters and items, "
-        "bias-corrected normal intervals with the two-way variance "
-        f"(seed {result.settings.get('seed')}); alpha read against 0.800 (acceptable) "
+        "bias-corrected intervals with the two-way variance and Student's t"
+        + (
+            " (alpha: the Hayes-Krippendorff bootstrap of pairable values, percentile intervals)"
+            if result.settings.get("alpha_interval") == "hayes-krippendorff"
+            else ""
+        )
+        + f" (seed {result.settings.get('seed')}); alpha read against 0.800 (acceptable) "
         "and 0.667 (tentative)",
         "",
         "Reliability",
@@ -458,15 +478,18 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
         lines.append(f"    alpha ({r.level}): undefined: {primary.reason}")
     else:
         p = primary.p_below_minimum
+        below = (
+            f"Hayes-Krippendorff q = P(alpha* < {primary.minimum:.3f})"
+            if primary.interval_method == "hayes-krippendorff"
+            else f"bootstrap confidence of lying below {primary.minimum:.3f}"
+        )
         lines.append(
             f"    alpha ({r.level}) = {primary.value:.3f}"
             f"{_interval(primary.ci_low, primary.ci_high)} -> {primary.reading}"
-            + (
-                ""
-                if p is None
-                else f"; bootstrap confidence of lying below {primary.minimum:.3f}: {p:.3f}"
-            )
+            + ("" if p is None else f"; {below}: {p:.3f}")
         )
+        if primary.ci_low is not None and primary.interval_label:
+            lines.append(f"    interval: {primary.interval_label}")
     lines.extend(f"    warning: {warning}" for warning in r.warnings())
     others = ", ".join(f"{level} {_number(a.value)}" for level, a in r.alpha.items())
     lines.append(f"    alpha by level: {others}")

@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import re
+import statistics
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -457,6 +458,13 @@ def round_stability(
             f"(Spearman of medians) {order}; {d.n_cells_moved} item(s) moved "
             "(Wilcoxon, Holm p < 0.05)"
         )
+    kappas = sorted(e.weighted_kappa for e in found.experts if e.weighted_kappa is not None)
+    if kappas:
+        median = statistics.median(kappas)
+        _echo(
+            f"  each expert's answers, round {moved.previous_round_id} against {round_id} "
+            f"(quadratic-weighted kappa): median {median:.2f}, lowest {kappas[0]:.2f}"
+        )
     _echo(f"suggestion: {found.suggestion}: {found.explanation}")
 
 
@@ -812,6 +820,13 @@ def export(
 # --- analysis --------------------------------------------------------------------------
 
 
+INTERVAL_HELP = (
+    "Alpha's 95% interval: two-way (raters and items resampled, the default) or hk "
+    "(Hayes-Krippendorff, as the KALPHA macro: pairable values resampled, percentile "
+    "interval, q = share below the minimum)"
+)
+
+
 @cli.command("report")
 def report(
     round_id: RoundArg,
@@ -823,6 +838,7 @@ def report(
         str | None, typer.Option(help="Compare subgroups: organisation or group")
     ] = None,
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
+    interval: Annotated[str, typer.Option(help=INTERVAL_HELP)] = "two-way",
 ) -> None:
     """Reliability report of a round: self-contained HTML with plots, JSON or CSV."""
     from app.services import reports
@@ -830,7 +846,7 @@ def report(
     if fmt not in reports.FORMATS:
         _fail(f"--format {fmt!r} is not supported; use html, json or csv")
     with _session() as session:
-        options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts)
+        options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts, interval)
         result = reports.build_report(session, round_id=round_id, options=options)
     _write_document(reports.render_report(result, fmt), fmt, output)
 
@@ -871,6 +887,7 @@ def analyze_file(
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
     minimum_alpha: Annotated[float, typer.Option(help="Minimum acceptable alpha")] = 0.667,
+    interval: Annotated[str, typer.Option(help=INTERVAL_HELP)] = "two-way",
     group_by: Annotated[
         str | None, typer.Option(help="Rater attribute column to compare groups by")
     ] = None,
@@ -930,6 +947,7 @@ def analyze_file(
             "n_bootstrap": n_bootstrap,
             "seed": seed,
             "minimum_alpha": minimum_alpha,
+            "alpha_interval": interval,
             "scales": _scales(scale or [], list(frame["dimension"].unique())),
         }
         result = analyze(frame, **options, group_by=group_by, item_groups=groups, validated=True)

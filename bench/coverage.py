@@ -12,7 +12,8 @@ alpha = 1 - sum P_o d / sum p p d (Fleiss' kappa and Gwet's AC1 from P_o and p a
 For each design (raters x items) and coefficient it prints the population value, the
 mean bias of the estimate and, for the old interval (items resampled, raters fixed,
 percentile) and the new one (:func:`analysis.reliability.dimension_reliability`: raters
-and items sampled, bias-corrected normal interval with the two-way variance), the share
+and items sampled, bias-corrected interval with the two-way variance and Student's t on
+Satterthwaite's degrees of freedom), the share
 of panels whose interval covers the population value, the shares with the population
 above and below the interval, and the mean width.
 

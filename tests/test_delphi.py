@@ -320,7 +320,10 @@ def test_the_whole_cycle_from_the_command_line(
             assert "submitted 6" in elicit("progress", round_id)
             elicit("round", "close", round_id)
             if step:
-                assert "suggestion:" in elicit("round", "stability", round_id)
+                stability = elicit("round", "stability", round_id)
+                assert (
+                    "suggestion:" in stability and "quadratic-weighted kappa): median" in stability
+                )
                 calibration = json.loads(
                     elicit("calibrate", round_id, "--json", "--bootstrap", "100")
                 )

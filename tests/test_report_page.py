@@ -192,6 +192,9 @@ def test_report_opened_from_the_admin_page_renders_under_the_policy(
         assert Watch.violations(page) == []
         assert watched.console_errors == []
         page.screenshot(path=str(_screenshots() / "report_served.png"), full_page=True)
+        assert _axe_violations(page) == []
+        # Its wide tables scroll, so each is reachable with the Tab key.
+        assert page.locator("div.scroll:not([tabindex='0'])").count() == 0
 
         # The same document saved to disk renders alike, with no network at all.
         reply = context.request.get(
@@ -213,3 +216,10 @@ def test_report_opened_from_the_admin_page_renders_under_the_policy(
         page.screenshot(path=str(_screenshots() / "report_saved.png"), full_page=True)
     finally:
         context.close()
+
+
+def _axe_violations(page: Any) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes)" for v in found]

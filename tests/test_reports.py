@@ -413,3 +413,44 @@ def test_a_report_without_an_item_rated_on_both_rule_dimensions_leaves_the_plane
     html = client.get(url, params={"format": "html", "n_bootstrap": 20}, headers=login(client))
     assert html.status_code == 200, html.text
     assert "Median rating per item" in html.text and "fig-plane" not in html.text
+
+
+def test_analyze_and_report_offer_the_hayes_krippendorff_interval(
+    session, client, simulated_round, tmp_path
+):
+    path = tmp_path / "k.csv"
+    _write_krippendorff_csv(path)
+    args = ["analyze", str(path), "--json", "--bootstrap", "2000", *COLUMNS, "--level", "interval"]
+    result = runner.invoke(cli, [*args, "--interval", "hk"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)["dimensions"]["d"]
+    assert d["krippendorff_alpha_interval"].startswith("Hayes-Krippendorff")
+    # KALPHA on this example (interval): about [0.71, 0.95]; n = 40 values, 60 draws.
+    low, high = d["krippendorff_alpha_ci"]["interval"]
+    assert 0.68 < low < 0.74 and 0.93 < high < 0.97
+    text = runner.invoke(cli, ["analyze", str(path), *COLUMNS, "--interval", "hk"])
+    assert "Hayes-Krippendorff q" in text.output
+    bad = runner.invoke(cli, [*args, "--interval", "bca"])
+    assert bad.exit_code == 1 and "alpha_interval must be one of" in bad.output
+
+    make_user(session, email="res@example.org", role="researcher")
+    headers = login(client, "res@example.org")
+    url = f"/api/rounds/{simulated_round.id}/report"
+    params = {"n_bootstrap": 40, "alpha_interval": "hk"}
+    data = client.get(url, params=params, headers=headers).json()
+    assert data["settings"]["alpha_interval"] == "hayes-krippendorff"
+    method = data["dimensions"]["misuse"]["details"]["krippendorff_alpha"]["ordinal"]
+    assert method["interval_method"] == "hayes-krippendorff"
+    text = client.get(url, params={**params, "format": "csv"}, headers=headers).text
+    labels = [
+        row["value"]
+        for row in csv.DictReader(io.StringIO(text))
+        if row["statistic"] == "krippendorff_alpha_interval"
+    ]
+    assert labels and all(label.startswith("Hayes-Krippendorff bootstrap") for label in labels)
+    html = client.get(url, params={**params, "format": "html"}, headers=headers).text
+    assert "Hayes–Krippendorff bootstrap" in html and "q: P(α &lt; min)" in html
+    default = client.get(url, params={"n_bootstrap": 40, "format": "html"}, headers=headers)
+    assert "Below min" in default.text and "q: P(" not in default.text
+    wrong = client.get(url, params={"alpha_interval": "bca"}, headers=headers)
+    assert wrong.status_code == 422

@@ -268,6 +268,8 @@ class ReportOptions:
     seed: int = 0
     group_by: str | None = None
     include_drafts: bool = False
+    #: Alpha's interval: "two-way" or "hayes-krippendorff" ("hk").
+    alpha_interval: str = "two-way"
 
 
 def withdrawn_count(session: Session, *, round_id: int) -> int:
@@ -295,6 +297,7 @@ def report_inputs(
         )
     if group_by not in (None, "organisation", "group"):
         raise _bad_group(group_by)
+    alpha_interval = _alpha_interval(options.alpha_interval)
     levels = {d.key: d.measurement for d in definition.dimensions}
     scales: dict[str, list[float]] = {
         d.key: [float(v) for v in d.scale.values] for d in definition.dimensions
@@ -313,6 +316,7 @@ def report_inputs(
         "n_bootstrap": n_bootstrap,
         "seed": seed,
         "minimum_alpha": definition.reliability.minimum_alpha,
+        "alpha_interval": alpha_interval,
         "consensus": consensus,
         "group_by": group_by,
         "scales": scales,
@@ -325,6 +329,7 @@ def report_inputs(
         "seed": seed,
         "group_by": group_by,
         "include_drafts": include_drafts,
+        "alpha_interval": alpha_interval,
         "consensus": consensus,
         "levels": levels,
         # Withdrawn experts' answers were deleted: they are in no analysis, and the
@@ -558,6 +563,16 @@ def _criterion(round_: Round, definition: SurveyDefinition) -> dict[str, Any]:
     if round_.criteria and "consensus" in round_.criteria:
         return dict(round_.criteria["consensus"])
     return definition.consensus.model_dump()
+
+
+def _alpha_interval(value: str) -> str:
+    from analysis.reliability import check_alpha_interval
+    from app.errors import InvalidInput
+
+    try:
+        return check_alpha_interval(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="alpha_interval") from None
 
 
 def _bad_group(value: object) -> Exception:

@@ -402,10 +402,13 @@ def round_report(
     seed: Seed = 0,
     group_by: Literal["organisation", "group"] | None = None,
     include_drafts: bool = False,
+    alpha_interval: Literal["two-way", "hayes-krippendorff", "hk"] = "two-way",
 ) -> Response:
     """Reliability, consensus and rater diagnostics of a round (admins and researchers).
-    `format=html` is a self-contained page with plots; `csv` has one row per statistic."""
-    options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts)
+    `format=html` is a self-contained page with plots; `csv` has one row per statistic.
+    `alpha_interval=hayes-krippendorff` (or `hk`) gives alpha the interval and q of the
+    KALPHA macro instead of the two-way bootstrap of experts and items."""
+    options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts, alpha_interval)
     inputs = reports.report_inputs(session, round_id=round_id, options=options)
     end_transaction(session)  # no connection held while the analysis runs
     document = compute.run(reports.report_document, inputs, format)

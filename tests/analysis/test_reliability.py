@@ -131,11 +131,13 @@ def test_alpha_matches_krippendorff_package_and_reference(panel, level):
 
 
 def reference_two_way_interval(estimate, item_replicates, rater_replicates, table, minimum):
-    """The bias-corrected normal interval with the two-way variance, from its definition.
+    """The bias-corrected interval with the two-way variance, from its definition.
 
     ``table`` holds alpha leaving out item i and rater r (items x raters): double-centred,
     sum D^2 (N - 1)(n - 1) / (N n) is the rater x item variance E, counted by both
-    facets' deviations and taken out once (capped at the smaller facet's variance).
+    facets' deviations and taken out once (capped at the smaller facet's variance). The
+    interval is centre +- t sqrt(V), t Student's with Satterthwaite's degrees of freedom
+    of V = A + B + E (A = V_I - E on N - 1, B = V_R - E on n - 1, E on (N - 1)(n - 1)).
     """
     n_items, n_raters = table.shape
     c_items, c_raters = np.sqrt(n_items / (n_items - 1)), np.sqrt(n_raters / (n_raters - 1))
@@ -148,10 +150,16 @@ def reference_two_way_interval(estimate, item_replicates, rater_replicates, tabl
     centred = table - table.mean(axis=0) - table.mean(axis=1)[:, None] + table.mean()
     e = (centred**2).sum() * (n_items - 1) * (n_raters - 1) / (n_items * n_raters)
     v_items, v_raters = item_part.var(), rater_part.var()
-    variance = v_items + v_raters - min(max(e, 0.0), v_items, v_raters)
+    e = min(max(e, 0.0), v_items, v_raters)
+    variance = v_items + v_raters - e
+    df = variance**2 / (
+        (v_items - e) ** 2 / (n_items - 1)
+        + (v_raters - e) ** 2 / (n_raters - 1)
+        + e**2 / ((n_items - 1) * (n_raters - 1))
+    )
     centre = estimate - (item_part + rater_part).mean()
-    half = scipy.stats.norm.ppf(0.975) * np.sqrt(variance)
-    p_below = scipy.stats.norm.cdf((minimum - centre) / np.sqrt(variance))
+    half = scipy.stats.t.ppf(0.975, df) * np.sqrt(variance)
+    p_below = scipy.stats.t.cdf((minimum - centre) / np.sqrt(variance), df)
     return (centre - half, min(centre + half, 1.0)), p_below, len(pairs)
 
 
@@ -160,7 +168,7 @@ def test_vectorised_bootstrap_equals_naive_loop(panel, level):
     # Oracle: resample the items and, independently, the raters in a Python loop with the
     # same draws, compute each replicate with reference_alpha (copies of a rater never
     # paired), add the two deviations, take alpha leaving out each item and rater pair,
-    # and form the bias-corrected normal interval with the two-way variance; interval,
+    # and form the bias-corrected t interval with the two-way variance; interval,
     # P below the minimum and the count of replicates must agree.
     n_bootstrap = 40
     result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7)

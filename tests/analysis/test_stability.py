@@ -217,3 +217,48 @@ def test_a_panel_that_did_not_move_has_no_test_and_says_why_about_the_order():
     dimension = result.dimensions["d"]
     assert dimension.median_rank_correlation is None and dimension.n_cells_moved == 0
     assert "it needs 3" in dimension.reasons["median_rank_correlation"]
+
+
+def test_expert_weighted_kappa_matches_scikit_learn():
+    # Oracle: scikit-learn's quadratic-weighted Cohen's kappa of each expert's two rounds
+    # (one dimension using every value 1-5, so label positions and values agree).
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(3)
+    first = rng.integers(1, 6, size=(4, 12))
+    first[:, :5] = np.arange(1, 6)  # every value occurs for every expert
+    second = np.clip(first + rng.integers(-1, 2, size=first.shape), 1, 5)
+    second[:, :5] = np.arange(1, 6)
+    result = compare_rounds(
+        frame_from_matrix(first.tolist(), raters="abcd", items=[f"i{j}" for j in range(12)]),
+        frame_from_matrix(second.tolist(), raters="abcd", items=[f"i{j}" for j in range(12)]),
+    )
+    by_rater = {e.rater: e for e in result.experts}
+    for row, rater in enumerate("abcd"):
+        expected = cohen_kappa_score(first[row], second[row], weights="quadratic")
+        assert by_rater[rater].weighted_kappa == pytest.approx(expected, abs=1e-12)
+        assert by_rater[rater].n_changed == int((first[row] != second[row]).sum())
+
+
+def test_expert_kappa_is_one_when_unchanged_and_undefined_with_a_reason():
+    before = frame_from_matrix([[1, 3, 5], [2, 2, 2], [1, None, None]], raters="abc", items="xyz")
+    after = frame_from_matrix([[1, 3, 5], [2, 2, 2], [2, None, None]], raters="abc", items="xyz")
+    experts = {e.rater: e for e in compare_rounds(before, after).experts}
+    assert experts["a"].weighted_kappa == pytest.approx(1.0)
+    assert experts["b"].weighted_kappa is None and "one value" in experts["b"].reason
+    assert experts["c"].weighted_kappa is None and "fewer than two" in experts["c"].reason
+    json.dumps(compare_rounds(before, after).to_dict())  # serialisable
+
+
+def test_coefficient_of_variation_per_cell():
+    # Oracle: SD (n - 1) / mean by numpy. Item x: 1, 3, 5 then 2, 3, 4.
+    result = compare_rounds(*rounds())
+    cell = next(c for c in result.cells if c.item == "x")
+    before = np.std([1, 3, 5], ddof=1) / 3
+    after = np.std([2, 3, 4], ddof=1) / 3
+    assert cell.cv_before == pytest.approx(before)
+    assert cell.cv_after == pytest.approx(after)
+    assert cell.cv_change == pytest.approx(after - before)
+    zero = frame_from_matrix([[0], [0], [0]], raters="abc", items="x")
+    flat = compare_rounds(zero, zero).cells[0]
+    assert flat.cv_before is None and "mean is not above 0" in flat.cv_reason

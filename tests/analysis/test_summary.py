@@ -172,6 +172,24 @@ def test_analysis_package_imports_no_app_code():
     assert output.strip() == "[]"
 
 
+def test_analyze_command_imports_no_heavy_module_it_does_not_use():
+    # `elicit analyze` (module app.cli and what analyze_file imports) stays clear of the
+    # database layer and scipy.stats: importing them was over a third of its time on a
+    # 300,000-rating file.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, app.cli, analysis.languages, analysis.summary, analysis.tidy;"
+        "print(sorted(m for m in ('scipy.stats', 'sqlalchemy', 'sqlmodel', 'fastapi',"
+        " 'matplotlib') if m in sys.modules))"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert output.strip() == "[]"
+
+
 def test_item_groups_get_their_own_reliability():
     # Oracle: the same analysis run on the subset of items alone.
     import pandas as pd
