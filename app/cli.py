@@ -238,8 +238,19 @@ def _display_url(url: str) -> str:
 
 
 @survey_cli.command("load")
-def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
-    """Validate and load survey files; a changed file becomes a new version."""
+def survey_load(
+    files: Annotated[list[Path], typer.Argument(help="YAML survey files")],
+    accept_translations: Annotated[
+        bool,
+        typer.Option(
+            "--accept-translations",
+            help="The translations were checked: keep no stale-translation warnings",
+        ),
+    ] = False,
+) -> None:
+    """Validate and load survey files; a changed file becomes a new version. A translation
+    whose source text changed while it did not is reported as a warning (and shown on the
+    admin console) until confirmed with --accept-translations."""
     from app.services import surveys
     from app.survey_files import SurveyFileError, load_survey_file
 
@@ -258,13 +269,20 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
     with _session() as session:
         for path, definition in definitions:
             version, created = surveys.load_survey(
-                session, definition=definition, source_name=str(path)
+                session,
+                definition=definition,
+                source_name=str(path),
+                # For the lines of warnings only: the file was read and validated above.
+                text=path.read_text(encoding="utf-8-sig") if path.is_file() else None,
+                accept_translations=accept_translations,
             )
             state = "loaded as" if created else "unchanged,"
             if created:
                 loaded = f"{definition.slug} v{version.number}"
                 _audit(session, "survey.loaded", "survey", loaded, file=str(path))
             _echo(f"{path}: {definition.slug} {state} version {version.number}")
+            for warning in surveys.translation_warnings(version):
+                _echo(f"warning: {_one(str(warning))}", fg=typer.colors.YELLOW)
 
 
 @survey_cli.command("check")
@@ -1411,8 +1429,8 @@ def round_history(
         answer = str(h.value) if h.status == "value" else h.status
         _echo(
             f"{h.expert_code}\t{_one(h.item)}\t{_one(h.dimension)}\tr{h.revision}\t{answer}\t"
-            f"{h.confidence or ''}\t{h.changed_by}\t{h.changed_at:%Y-%m-%d %H:%M:%S}\t"
-            f"{_one(h.rationale)}"
+            f"{h.confidence or ''}\t{h.language or '-'}\t{h.changed_by}\t"
+            f"{h.changed_at:%Y-%m-%d %H:%M:%S}\t{_one(h.rationale)}"
         )
 
 

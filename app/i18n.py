@@ -87,6 +87,16 @@ def format_percent(value: float, language: str) -> str:
     return babel.numbers.format_percent(value, locale=_locale(language))
 
 
+def language_name(language: str, reader: str | None = None) -> str:
+    """The name of ``language`` in the ``reader``'s language (by default its own name for
+    itself: "Français", "العربية"); the tag when Babel does not know it."""
+    try:
+        name = babel.Locale.parse(language).get_display_name(_locale(reader or language))
+    except (ValueError, babel.UnknownLocaleError):
+        return language
+    return name[:1].upper() + name[1:] if name else language
+
+
 def _locale(language: str) -> str:
     try:
         babel.Locale.parse(language)

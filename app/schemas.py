@@ -148,6 +148,11 @@ class SurveyLoad(_In):
 
     filename: Text = Field(max_length=255, examples=["surveys/my-survey.yaml"])
     content: Text = Field(max_length=1_000_000)
+    accept_translations: bool = Field(
+        default=False,
+        description="The translations were checked: keep no stale-translation warnings "
+        "(and clear those of an unchanged version)",
+    )
 
 
 class SurveyVersionPublic(_Out):
@@ -162,6 +167,11 @@ class SurveyVersionPublic(_Out):
 
 class SurveyVersionLoaded(SurveyVersionPublic):
     created: bool = Field(description="False when the same content was already loaded")
+    warnings: list[str] = Field(
+        default=[],
+        description="Translations that may be stale: 'file:line path: source changed, "
+        "translation unchanged: check translations.fr.items.x.label'",
+    )
 
 
 class SurveyVersionDetail(SurveyVersionPublic):

@@ -94,6 +94,12 @@ def _share(context: Context, value: Any) -> str:
     return "—" if value is None else i18n.format_percent(float(value), _language(context))
 
 
+@pass_context
+def _language_name(context: Context, language: str) -> str:
+    """The name of a language in the reader's language ("French", "Français", "الفرنسية")."""
+    return i18n.language_name(language, _language(context))
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -108,6 +114,7 @@ def make_environment() -> Environment:
     env.filters["decimal"] = _decimal
     env.filters["share"] = _share
     env.globals["text_direction"] = i18n.direction
+    env.globals["language_name"] = _language_name
     env.filters["markdown"] = render_markdown
     env.filters["markdown_inline"] = render_markdown_inline
     env.filters["number"] = number

@@ -284,6 +284,7 @@ _KEPT = (
     "confidence",
     "rationale",
     "share_rationale",
+    "language",
 )
 
 

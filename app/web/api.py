@@ -168,14 +168,20 @@ def load_survey(
 ) -> SurveyVersionLoaded:
     """Load a survey file's text. Changed content makes a new version; same content is a no-op
     (answered 200 with `created: false`)."""
-    loaded = surveys.load_survey_text(session, content=body.content, filename=body.filename)
+    loaded = surveys.load_survey_text(
+        session,
+        content=body.content,
+        filename=body.filename,
+        accept_translations=body.accept_translations,
+    )
     if not loaded.created:
         response.status_code = 200
     else:
         version = f"{loaded.slug} v{loaded.version.number}"
         audit.record(session, user.email, "survey.loaded", "survey", version, file=body.filename)
+    warnings = [str(w) for w in surveys.translation_warnings(loaded.version)]
     return SurveyVersionLoaded(
-        slug=loaded.slug, created=loaded.created, **loaded.version.model_dump()
+        slug=loaded.slug, created=loaded.created, warnings=warnings, **loaded.version.model_dump()
     )
 
 
