@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import babel
@@ -30,6 +30,39 @@ INTERFACE_LANGUAGES = ("en", "fr", "ar")
 def N_(message: str) -> str:
     """Mark a constant for translation where it is defined; it is translated where shown."""
     return message
+
+
+#: Words the product writes into its records and results in English, shown translated
+#: where they appear (``_(word)`` in a template): levels of measurement, Krippendorff's
+#: readings, aggregates, the volatility of a context factor, the weightings compared, the
+#: staff's roles and the states of rounds and responses.
+VOCABULARY = (
+    N_("nominal"),
+    N_("ordinal"),
+    N_("interval"),
+    N_("ratio"),
+    N_("acceptable"),
+    N_("tentative"),
+    N_("unacceptable"),
+    N_("max"),
+    N_("min"),
+    N_("mean"),
+    N_("median"),
+    N_("low"),
+    N_("medium"),
+    N_("high"),
+    N_("equal"),
+    N_("calibration items"),
+    N_("confidence (sensitivity only)"),
+    N_("severity-adjusted"),
+    N_("admin"),
+    N_("researcher"),
+    N_("draft"),
+    N_("open"),
+    N_("closed"),
+    N_("submitted"),
+    N_("withdrawn"),
+)
 
 
 @functools.cache
@@ -75,6 +108,17 @@ def format_when(value: datetime, language: str) -> str:
     time = babel.dates.format_time(moment, "HH:mm", tzinfo=UTC, locale=locale)
     glue = str(babel.Locale.parse(locale).datetime_formats["medium"])  # "{1}, {0}"
     return f"{glue.replace('{1}', day).replace('{0}', time)} UTC"
+
+
+def format_day(value: date, language: str) -> str:
+    """A day as the language writes it ("31 décembre 2026")."""
+    return babel.dates.format_date(value, "long", locale=_locale(language))
+
+
+def format_fixed(value: float, digits: int, language: str) -> str:
+    """A number with ``digits`` decimals and the language's decimal sign ("0,812")."""
+    pattern = "0." + "0" * digits if digits > 0 else "0"
+    return babel.numbers.format_decimal(value, format=pattern, locale=_locale(language))
 
 
 def format_number(value: float | int, language: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import babel
@@ -92,13 +92,25 @@ def reader_language(request: Request) -> str:
     remembered = request.cookies.get(LANGUAGE_COOKIE)
     if remembered in i18n.INTERFACE_LANGUAGES:
         return str(remembered)
-    asked = [
-        part.split(";")[0].strip().replace("-", "_")
-        for part in request.headers.get("accept-language", "").split(",")
-        if part.strip()
-    ]
-    found = babel.negotiate_locale(asked, list(i18n.INTERFACE_LANGUAGES))
-    return found or i18n.SOURCE_LANGUAGE
+    return browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
+
+
+def browser_language(request: Request, offered: Sequence[str]) -> str | None:
+    """The best of the ``offered`` languages the browser asks for (Accept-Language, in
+    the order of its q-values), None when it asks for none of them."""
+    asked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(request.headers.get("accept-language", "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and quality > 0:
+            asked.append((-quality, index, tag.strip().replace("-", "_")))
+    found = babel.negotiate_locale([tag for *_, tag in sorted(asked)], list(offered))
+    return str(found) if found else None
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
