@@ -803,6 +803,14 @@ def report(
         str | None, typer.Option(help="Compare subgroups: organisation or group")
     ] = None,
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            help="The HTML report's language: one of the survey's or the interface's "
+            "(en, fr, ar); by default the survey's own",
+        ),
+    ] = None,
 ) -> None:
     """Reliability report of a round: self-contained HTML with plots, JSON or CSV."""
     from app.services import reports
@@ -811,8 +819,12 @@ def report(
         _fail(f"--format {fmt!r} is not supported; use html, json or csv")
     with _session() as session:
         options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts)
-        result = reports.build_report(session, round_id=round_id, options=options)
-    _write_document(reports.render_report(result, fmt), fmt, output)
+        inputs = reports.report_inputs(session, round_id=round_id, options=options)
+    try:
+        shown = reports.report_language(inputs.definition, language)
+    except DomainError as exc:
+        _fail(f"--language: {exc.message.removeprefix('lang: ')}")
+    _write_document(reports.render_report(reports.compute_report(inputs), fmt, shown), fmt, output)
 
 
 @cli.command("analyze")

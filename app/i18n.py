@@ -55,6 +55,8 @@ VOCABULARY = (
     N_("calibration items"),
     N_("confidence (sensitivity only)"),
     N_("severity-adjusted"),
+    N_("organisation"),
+    N_("group"),
     N_("admin"),
     N_("researcher"),
     N_("draft"),

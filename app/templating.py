@@ -138,6 +138,11 @@ def _language_name(context: Context, language: str) -> str:
     return i18n.language_name(language, _language(context))
 
 
+def _label_in(key: str, labels: dict[str, str]) -> str:
+    """``labels[key]``, the key itself when it has no label."""
+    return labels.get(key, key)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -154,6 +159,7 @@ def make_environment() -> Environment:
     env.filters["gettext"] = _gettext
     env.filters["dimension_label"] = _dimension_label
     env.filters["item_label"] = _item_label
+    env.filters["label_in"] = _label_in
     env.filters["decimal"] = _decimal
     env.filters["share"] = _share
     env.globals["text_direction"] = i18n.direction

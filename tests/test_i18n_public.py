@@ -4,6 +4,8 @@ translated, the signed JSON record unchanged."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from markupsafe import escape
 from sqlmodel import Session
@@ -12,7 +14,7 @@ from app.services import rounds, rubrics
 from app.services.demo import simulate_panel
 from app.services.rubrics import verify_record
 from app.survey_files import builtin_surveys_dir, load_survey_file
-from tests.factories import make_user
+from tests.factories import login, make_round, make_user
 from tests.test_i18n import aisi_round, english_left
 
 LANGUAGES = [("fr", "ltr"), ("ar", "rtl")]
@@ -101,3 +103,49 @@ def test_public_rubric_pages_in_the_reader_s_language(client, published) -> None
         assert localized["record"]["rule"] == plain["record"]["rule"]
     assert "localized" not in plain
     assert plain["record"]["survey"]["title"].startswith("Information sharing in the")
+
+
+@pytest.mark.slow
+def test_the_report_in_the_reader_s_language(session, monkeypatch) -> None:
+    from app.services import reports
+
+    round_ = aisi_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=3, seed=5)
+    report = reports.build_report(
+        session, round_id=round_.id, options=reports.ReportOptions(n_bootstrap=10)
+    )
+    # The figures' titles are translated too, but drawing them takes seconds: left out.
+    monkeypatch.setattr(reports, "report_figures", lambda report, language="en": {})
+    for language, direction in LANGUAGES:
+        page = reports.render_report(report, "html", language)
+        assert f'<html lang="{language}" dir="{direction}">' in page
+        assert english_interface_left(page, language) == [], english_interface_left(page, language)
+    french = reports.render_report(report, "html", "fr")
+    assert "Fiabilité par dimension" in french and "Partage d&#39;informations" in french
+    assert re.search(r"produit le \d{1,2} [a-zéû]+ \d{4}, \d\d:\d\d UTC", french)
+    assert re.search(r">-?\d,\d{3}<", french)  # a coefficient with the French decimal sign
+    assert "Reliability per dimension" in reports.render_report(report, "html")
+
+
+@pytest.mark.slow
+def test_the_report_s_language_through_the_api_and_the_command_line(
+    session, client, elicit, tmp_path
+) -> None:
+    make_user(session)
+    round_ = make_round(session)  # a survey in English alone: the interface is translated
+    simulate_panel(session, round_id=round_.id, n_experts=4, seed=2)
+    session.commit()
+    url = f"/api/rounds/{round_.id}/report"
+    params = {"format": "html", "n_bootstrap": 20, "lang": "ar"}
+    headers = login(client)
+    arabic = client.get(url, params=params, headers=headers)
+    assert arabic.status_code == 200 and '<html lang="ar" dir="rtl">' in arabic.text
+    assert "الموثوقية لكل بُعد" in arabic.text
+    refused = client.get(url, params={**params, "lang": "de"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["field"] == "lang"
+    assert "its languages are en, fr, ar" in refused.json()["detail"]
+    out = tmp_path / "report.html"
+    elicit("report", str(round_.id), "--bootstrap", "20", "--language", "fr", "-o", str(out))
+    assert "Fiabilité par dimension" in out.read_text(encoding="utf-8")
+    wrong = elicit("report", str(round_.id), "--language", "xx", ok=False)
+    assert wrong.exit_code == 1 and "--language: the report is not given in 'xx'" in wrong.output

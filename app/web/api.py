@@ -89,6 +89,7 @@ from app.web.params import (
     BootstrapCount,
     ExpertCode,
     InvitationId,
+    Lang,
     RoundId,
     Seed,
     Slug,
@@ -357,13 +358,17 @@ def round_report(
     seed: Seed = 0,
     group_by: Literal["organisation", "group"] | None = None,
     include_drafts: bool = False,
+    lang: Lang = None,
 ) -> Response:
     """Reliability, consensus and rater diagnostics of a round (admins and researchers).
-    `format=html` is a self-contained page with plots; `csv` has one row per statistic."""
+    `format=html` is a self-contained page with plots, in `lang` (one of the survey's or
+    the interface's languages: the survey's texts, headings, numbers and dates); `csv`
+    has one row per statistic."""
     options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts)
     inputs = reports.report_inputs(session, round_id=round_id, options=options)
+    language = reports.report_language(inputs.definition, lang)
     end_transaction(session)  # no connection held while the analysis runs
-    document = compute.run(reports.report_document, inputs, format)
+    document = compute.run(reports.report_document, inputs, format, language)
     headers = {}
     if format == "csv":
         headers["Content-Disposition"] = f'attachment; filename="round-{round_id}-report.csv"'
