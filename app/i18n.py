@@ -64,6 +64,21 @@ VOCABULARY = (
     N_("closed"),
     N_("submitted"),
     N_("withdrawn"),
+    N_("invitation"),
+    N_("reminder"),
+    N_("receipt"),
+    N_("expert"),
+    N_("not started"),
+    N_("queued"),
+    N_("sending"),
+    N_("sent"),
+    N_("failed"),
+    N_("current"),
+    N_("under review"),
+    N_("superseded"),
+    N_("review date"),
+    N_("assumption"),
+    N_("indicator"),
 )
 
 

@@ -100,6 +100,8 @@ class User(SQLModel, table=True):
     #: Base32 secret of the optional TOTP second factor (None: not enrolled).
     totp_secret: str | None = Field(default=None, max_length=64)
     password_changed_at: datetime | None = _ts(nullable=True, default=False)
+    #: The language of the staff pages for this account (None: the browser's choice).
+    language: str | None = Field(default=None, max_length=16)
 
 
 class PasswordReset(SQLModel, table=True):

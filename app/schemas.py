@@ -104,6 +104,16 @@ class PasswordResetSent(_Out):
     expires_at: datetime
 
 
+class StaffLanguage(_In):
+    """A staff member's language for their pages (null: the browser's)."""
+
+    language: Literal["en", "fr", "ar"] | None = Field(
+        description="One of the languages the interface is shipped in; null follows the "
+        "browser's (Accept-Language)",
+        examples=["fr"],
+    )
+
+
 class PasswordChange(_In):
     current_password: Text = Field(max_length=1000)
     new_password: Text = Field(min_length=12, max_length=1000)

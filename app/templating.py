@@ -138,6 +138,11 @@ def _language_name(context: Context, language: str) -> str:
     return i18n.language_name(language, _language(context))
 
 
+def _bold(value: object) -> Markup:
+    """A figure set in bold inside a translated sentence."""
+    return Markup("<strong>%s</strong>") % (value,)
+
+
 def _label_in(key: str, labels: dict[str, str]) -> str:
     """``labels[key]``, the key itself when it has no label."""
     return labels.get(key, key)
@@ -160,6 +165,7 @@ def make_environment() -> Environment:
     env.filters["dimension_label"] = _dimension_label
     env.filters["item_label"] = _item_label
     env.filters["label_in"] = _label_in
+    env.filters["bold"] = _bold
     env.filters["decimal"] = _decimal
     env.filters["share"] = _share
     env.globals["text_direction"] = i18n.direction

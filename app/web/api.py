@@ -43,6 +43,7 @@ from app.schemas import (
     RoundSchedulePublic,
     RoundUpdate,
     RubricPublished,
+    StaffLanguage,
     SurveyLoad,
     SurveyVersionDetail,
     SurveyVersionLoaded,
@@ -683,6 +684,14 @@ def change_password(body: PasswordChange, session: SessionDep, user: StaffUser) 
     )
     audit.record(session, user.email, "user.password_changed", "user", user.email)
     return Response(status_code=204)
+
+
+@router.put("/account/language", tags=["auth"], response_model=StaffLanguage)
+def choose_language(body: StaffLanguage, session: SessionDep, user: StaffUser) -> StaffLanguage:
+    """The language of your staff pages: `en`, `fr` or `ar`, or null to follow the
+    browser's (Accept-Language)."""
+    users.set_language(session, user_id=id_of(user), language=body.language)
+    return body
 
 
 # --- audit trail and rating history ------------------------------------------------------

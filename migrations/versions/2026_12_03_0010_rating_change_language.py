@@ -1,5 +1,6 @@
 """rating_change_language: each kept state of a rating records the language it was given
-in; a survey version keeps the warnings about translations its source changes left stale
+in; a survey version keeps the warnings about translations its source changes left stale;
+a staff account keeps the language of its pages
 
 Revision ID: 0010
 Revises: 0009
@@ -26,8 +27,14 @@ def upgrade() -> None:
     with op.batch_alter_table('survey_versions', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('translation_warnings', sa.JSON(), nullable=True))
 
+    with op.batch_alter_table('users', schema=None, recreate='never') as batch_op:
+        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('users', schema=None, recreate='never') as batch_op:
+        batch_op.drop_column('language')
+
     with op.batch_alter_table('survey_versions', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('translation_warnings')
 
