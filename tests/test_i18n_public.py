@@ -89,6 +89,9 @@ def test_public_rubric_pages_in_the_reader_s_language(client, published) -> None
         assert f'href="/rubrics/{slug}/v2?lang={language}"' in chosen.text
     # No language asked for: the survey's own.
     assert '<html lang="en" dir="ltr">' in client.get(f"/rubrics/{slug}/v1").text
+    # An error page follows the browser's language.
+    missing = client.get("/rubrics/nothing-here/", headers={"accept-language": "ar"})
+    assert missing.status_code == 404 and '<html lang="ar" dir="rtl">' in missing.text
     refused = client.get(f"/rubrics/{slug}/v1", params={"lang": "de"})
     assert refused.status_code == 422
     assert "the page is not given in &#39;de&#39;; its languages are en, fr, ar" in refused.text

@@ -77,6 +77,8 @@ class PublishedSurvey(ReadModel):
     title: str
     #: The languages its pages can be read in (the survey's; the source first).
     languages: list[str] = Field(default_factory=lambda: ["en"])
+    #: The tiers' names (of the newest version's survey) in the reader's language.
+    tier_labels: dict[str, str] = Field(default_factory=dict)
     versions: list[PublishedVersion]
 
 
@@ -90,19 +92,27 @@ def list_published(session: Session, *, language: str | None = None) -> list[Pub
     ).all()
     titles: dict[str, str] = {}
     languages: dict[str, list[str]] = {}
+    tier_labels: dict[str, dict[str, str]] = {}
     versions: dict[str, list[PublishedVersion]] = {}
     for slug, version in rows:
         if slug not in titles:
             definition = _survey_definition(session, version)
-            titles[slug] = (
-                definition.localized(language).title
-                if definition is not None and language is not None
-                else version.record["survey"]["title"]
-            )
-            languages[slug] = definition.languages if definition is not None else ["en"]
+            if definition is not None:
+                local = definition.localized(language)
+                titles[slug], languages[slug] = local.title, list(definition.languages)
+                tier_labels[slug] = {t.key: t.label for t in local.tiers}
+            else:
+                titles[slug], languages[slug] = version.record["survey"]["title"], ["en"]
+                tier_labels[slug] = {t["key"]: t["label"] for t in version.record["tiers"]}
         versions.setdefault(slug, []).append(_summary(version))
     return [
-        PublishedSurvey(slug=s, title=titles[s], languages=languages[s], versions=versions[s])
+        PublishedSurvey(
+            slug=s,
+            title=titles[s],
+            languages=languages[s],
+            tier_labels=tier_labels[s],
+            versions=versions[s],
+        )
         for s in titles
     ]
 

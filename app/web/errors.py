@@ -72,11 +72,14 @@ def error_response(
         return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
     templates: Jinja2Templates = request.app.state.templates
     context: dict[str, Any] = {"status": status, "message": message}
+    # An error page in the reader's language (an expert's: the questionnaire's; anyone
+    # else's: the browser's); a message the catalogue has is translated, any other stays
+    # as the service wrote it.
     if request.url.path.startswith(EXPERT_PATHS):
-        # An expert's error page in their language; a message the catalogue has is
-        # translated, any other stays as the service wrote it.
         language = reader_language(request)
-        context.update(language=language, message=i18n.translate(language, message))
+    else:
+        language = browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
+    context.update(language=language, message=i18n.catalogue(language).gettext(message))
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
