@@ -63,8 +63,10 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-def _shots() -> Path:
-    path = Path(os.environ.get("ELICIT_SCREENSHOTS") or "/tmp/elicit-i18n-shots")
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = os.environ.get("ELICIT_SCREENSHOTS")
+    path = Path(directory) if directory else tmp_path_factory.mktemp("screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -77,13 +79,10 @@ def _english(page: Any, language: str) -> list[str]:
     found = [english for english in ENGLISH_TEXTS if english in body]
     for name in PROPER_NAMES:
         body = body.replace(name, " ")
-    words = ENGLISH_WORDS.findall(body)
-    if words:
-        print(body)
-    return found + words
+    return found + ENGLISH_WORDS.findall(body)
 
 
-def test_the_rubric_page_switches_language_by_keyboard(site, browser) -> None:
+def test_the_rubric_page_switches_language_by_keyboard(site, browser, shots) -> None:
     server, _ = site
     context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="fr-FR")
     page = context.new_page()
@@ -106,7 +105,7 @@ def test_the_rubric_page_switches_language_by_keyboard(site, browser) -> None:
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert _english(page, "ar") == []
     assert axe_violations(page) == []
-    page.screenshot(path=str(_shots() / "rubric-ar.png"), full_page=False)
+    page.screenshot(path=str(shots / "rubric-ar.png"), full_page=False)
     # The choice is kept by the page's links.
     page.locator(f"a[href='/rubrics/{SLUG}/?lang=ar']").first.click()
     page.wait_for_url(f"**/rubrics/{SLUG}/?lang=ar")
@@ -115,7 +114,7 @@ def test_the_rubric_page_switches_language_by_keyboard(site, browser) -> None:
     context.close()
 
 
-def test_staff_pages_and_the_report_in_french_and_arabic(site, browser) -> None:
+def test_staff_pages_and_the_report_in_french_and_arabic(site, browser, shots) -> None:
     server, demo = site
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
@@ -132,7 +131,7 @@ def test_staff_pages_and_the_report_in_french_and_arabic(site, browser) -> None:
         page.goto(server.url + path)
         assert page.locator("html").get_attribute("lang") == "fr"
         assert axe_violations(page) == [], path
-    page.screenshot(path=str(_shots() / "round-fr.png"), full_page=False)
+    page.screenshot(path=str(shots / "round-fr.png"), full_page=False)
     report = page.locator("a", has_text="Rapport de fiabilité").first.get_attribute("href")
     assert report.endswith("lang=fr")
     page.goto(f"{server.url}/api/rounds/{demo.round_id}/report?format=html&n_bootstrap=20&lang=ar")
