@@ -470,10 +470,25 @@ def _criterion_text(criterion: Mapping[str, object]) -> str:
 
 
 def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
-    primary = r.primary_alpha
     lines = [
         f"  {dimension} ({r.level}): {r.n_raters} raters, {r.n_items} items, {r.n_values} values",
     ]
+    lines.extend(_alpha_lines(r))
+    lines.extend(_coefficient_lines(r))
+    lines.extend(_icc_and_w_lines(r))
+    if r.confusion:
+        pairs = ", ".join(
+            f"{pair.low:g}/{pair.high:g} {pair.share:.0%}" for pair in r.confusion[:3]
+        )
+        lines.append(f"    most confused levels: {pairs}")
+    return lines
+
+
+def _alpha_lines(r: DimensionReliability) -> list[str]:
+    """Alpha at the dimension's level (interval, reading, the probability below the
+    minimum), warnings, and alpha at every level."""
+    primary = r.primary_alpha
+    lines = []
     if primary.value is None:
         lines.append(f"    alpha ({r.level}): undefined: {primary.reason}")
     else:
@@ -496,6 +511,10 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
     other_reasons = {a.reason for level, a in r.alpha.items() if a.reason and level != r.level}
     for reason in sorted(other_reasons - {primary.reason}):
         lines.append(f"      — undefined: {reason}")
+    return lines
+
+
+def _coefficient_lines(r: DimensionReliability) -> list[str]:
     coefficients = (
         ("Fleiss kappa", r.fleiss_kappa),
         ("Gwet AC1", r.gwet_ac1),
@@ -504,18 +523,23 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
         ("Brennan-Prediger", r.brennan_prediger),
         ("agreement", r.percent_agreement),
     )
-    lines.append(
+    lines = [
         "    "
         + "; ".join(
             f"{name} {_number(c.value)}{_interval(c.ci_low, c.ci_high)}" for name, c in coefficients
         )
-    )
+    ]
     undefined: dict[str, list[str]] = {}
     for name, c in coefficients:
         if c.value is None and c.reason:
             undefined.setdefault(c.reason, []).append(name)
     for reason, names in undefined.items():
         lines.append(f"      — {', '.join(names)} undefined: {reason}")
+    return lines
+
+
+def _icc_and_w_lines(r: DimensionReliability) -> list[str]:
+    lines = []
     if r.icc.reason:
         lines.append(f"    ICC: undefined: {r.icc.reason}")
     else:
@@ -528,11 +552,6 @@ def _dimension_lines(dimension: Hashable, r: DimensionReliability) -> list[str]:
         if w.value is None
         else f"    Kendall's W = {w.value:.3f} (p = {w.p_value:.3g})"
     )
-    if r.confusion:
-        pairs = ", ".join(
-            f"{pair.low:g}/{pair.high:g} {pair.share:.0%}" for pair in r.confusion[:3]
-        )
-        lines.append(f"    most confused levels: {pairs}")
     return lines
 
 

@@ -239,8 +239,19 @@ def _display_url(url: str) -> str:
 
 
 @survey_cli.command("load")
-def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey files")]) -> None:
-    """Validate and load survey files; a changed file becomes a new version."""
+def survey_load(
+    files: Annotated[list[Path], typer.Argument(help="YAML survey files")],
+    accept_translations: Annotated[
+        bool,
+        typer.Option(
+            "--accept-translations",
+            help="The translations were checked: keep no stale-translation warnings",
+        ),
+    ] = False,
+) -> None:
+    """Validate and load survey files; a changed file becomes a new version. A translation
+    whose source text changed while it did not is reported as a warning (and shown on the
+    admin console) until confirmed with --accept-translations."""
     from app.services import surveys
     from app.survey_files import SurveyFileError, load_survey_file
 
@@ -259,13 +270,20 @@ def survey_load(files: Annotated[list[Path], typer.Argument(help="YAML survey fi
     with _session() as session:
         for path, definition in definitions:
             version, created = surveys.load_survey(
-                session, definition=definition, source_name=str(path)
+                session,
+                definition=definition,
+                source_name=str(path),
+                # For the lines of warnings only: the file was read and validated above.
+                text=path.read_text(encoding="utf-8-sig") if path.is_file() else None,
+                accept_translations=accept_translations,
             )
             state = "loaded as" if created else "unchanged,"
             if created:
                 loaded = f"{definition.slug} v{version.number}"
                 _audit(session, "survey.loaded", "survey", loaded, file=str(path))
             _echo(f"{path}: {definition.slug} {state} version {version.number}")
+            for warning in surveys.translation_warnings(version):
+                _echo(f"warning: {_one(str(warning))}", fg=typer.colors.YELLOW)
 
 
 @survey_cli.command("check")
@@ -839,6 +857,14 @@ def report(
     ] = None,
     include_drafts: Annotated[bool, typer.Option(help="Include unsubmitted responses")] = False,
     interval: Annotated[str, typer.Option(help=INTERVAL_HELP)] = "two-way",
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            help="The HTML report's language: one of the survey's or the interface's "
+            "(en, fr, ar); by default the survey's own",
+        ),
+    ] = None,
 ) -> None:
     """Reliability report of a round: self-contained HTML with plots, JSON or CSV."""
     from app.services import reports
@@ -847,8 +873,12 @@ def report(
         _fail(f"--format {fmt!r} is not supported; use html, json or csv")
     with _session() as session:
         options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts, interval)
-        result = reports.build_report(session, round_id=round_id, options=options)
-    _write_document(reports.render_report(result, fmt), fmt, output)
+        inputs = reports.report_inputs(session, round_id=round_id, options=options)
+    try:
+        shown = reports.report_language(inputs.definition, language)
+    except DomainError as exc:
+        _fail(f"--language: {exc.message.removeprefix('lang: ')}")
+    _write_document(reports.render_report(reports.compute_report(inputs), fmt, shown), fmt, output)
 
 
 @cli.command("analyze")
@@ -1512,8 +1542,8 @@ def round_history(
         answer = str(h.value) if h.status == "value" else h.status
         _echo(
             f"{h.expert_code}\t{_one(h.item)}\t{_one(h.dimension)}\tr{h.revision}\t{answer}\t"
-            f"{h.confidence or ''}\t{h.changed_by}\t{h.changed_at:%Y-%m-%d %H:%M:%S}\t"
-            f"{_one(h.rationale)}"
+            f"{h.confidence or ''}\t{h.language or '-'}\t{h.changed_by}\t"
+            f"{h.changed_at:%Y-%m-%d %H:%M:%S}\t{_one(h.rationale)}"
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import babel
@@ -30,6 +30,56 @@ INTERFACE_LANGUAGES = ("en", "fr", "ar")
 def N_(message: str) -> str:
     """Mark a constant for translation where it is defined; it is translated where shown."""
     return message
+
+
+#: Words the product writes into its records and results in English, shown translated
+#: where they appear (``_(word)`` in a template): levels of measurement, Krippendorff's
+#: readings, aggregates, the volatility of a context factor, the weightings compared, the
+#: staff's roles and the states of rounds and responses.
+VOCABULARY = (
+    N_("nominal"),
+    N_("ordinal"),
+    N_("interval"),
+    N_("ratio"),
+    N_("acceptable"),
+    N_("tentative"),
+    N_("unacceptable"),
+    N_("max"),
+    N_("min"),
+    N_("mean"),
+    N_("median"),
+    N_("low"),
+    N_("medium"),
+    N_("high"),
+    N_("equal"),
+    N_("calibration items"),
+    N_("confidence (sensitivity only)"),
+    N_("severity-adjusted"),
+    N_("organisation"),
+    N_("group"),
+    N_("admin"),
+    N_("researcher"),
+    N_("draft"),
+    N_("open"),
+    N_("closed"),
+    N_("submitted"),
+    N_("withdrawn"),
+    N_("invitation"),
+    N_("reminder"),
+    N_("receipt"),
+    N_("expert"),
+    N_("not started"),
+    N_("queued"),
+    N_("sending"),
+    N_("sent"),
+    N_("failed"),
+    N_("current"),
+    N_("under review"),
+    N_("superseded"),
+    N_("review date"),
+    N_("assumption"),
+    N_("indicator"),
+)
 
 
 @functools.cache
@@ -77,6 +127,17 @@ def format_when(value: datetime, language: str) -> str:
     return f"{glue.replace('{1}', day).replace('{0}', time)} UTC"
 
 
+def format_day(value: date, language: str) -> str:
+    """A day as the language writes it ("31 décembre 2026")."""
+    return babel.dates.format_date(value, "long", locale=_locale(language))
+
+
+def format_fixed(value: float, digits: int, language: str) -> str:
+    """A number with ``digits`` decimals and the language's decimal sign ("0,812")."""
+    pattern = "0." + "0" * digits if digits > 0 else "0"
+    return babel.numbers.format_decimal(value, format=pattern, locale=_locale(language))
+
+
 def format_number(value: float | int, language: str) -> str:
     """A number with the language's decimal sign ("3,5" in French)."""
     return babel.numbers.format_decimal(value, locale=_locale(language))
@@ -85,6 +146,16 @@ def format_number(value: float | int, language: str) -> str:
 def format_percent(value: float, language: str) -> str:
     """A share (0.42) as the language writes a percentage ("42 %" in French)."""
     return babel.numbers.format_percent(value, locale=_locale(language))
+
+
+def language_name(language: str, reader: str | None = None) -> str:
+    """The name of ``language`` in the ``reader``'s language (by default its own name for
+    itself: "Français", "العربية"); the tag when Babel does not know it."""
+    try:
+        name = babel.Locale.parse(language).get_display_name(_locale(reader or language))
+    except (ValueError, babel.UnknownLocaleError):
+        return language
+    return name[:1].upper() + name[1:] if name else language
 
 
 def _locale(language: str) -> str:

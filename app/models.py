@@ -100,6 +100,8 @@ class User(SQLModel, table=True):
     #: Base32 secret of the optional TOTP second factor (None: not enrolled).
     totp_secret: str | None = Field(default=None, max_length=64)
     password_changed_at: datetime | None = _ts(nullable=True, default=False)
+    #: The language of the staff pages for this account (None: the browser's choice).
+    language: str | None = Field(default=None, max_length=16)
 
 
 class PasswordReset(SQLModel, table=True):
@@ -144,6 +146,12 @@ class SurveyVersion(SQLModel, table=True):
     content_sha256: str = Field(max_length=64)
     source_name: str = Field(max_length=255)
     created_at: datetime = _ts()
+    #: Translations that may be stale: their source text changed from the version before
+    #: and they did not (file, line, path, message each); None when there are none or
+    #: they were confirmed (``elicit survey load --accept-translations``).
+    translation_warnings: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class Round(SQLModel, table=True):
@@ -330,6 +338,9 @@ class RatingChange(SQLModel, table=True):
     share_rationale: bool = False
     changed_by: str = Field(max_length=20)
     changed_at: datetime = _ts()
+    #: The language the survey was shown in when this state was saved (None: saved before
+    #: the history kept languages).
+    language: str | None = Field(default=None, max_length=16)
 
 
 class WebSession(SQLModel, table=True):

@@ -105,6 +105,16 @@ class PasswordResetSent(_Out):
     expires_at: datetime
 
 
+class StaffLanguage(_In):
+    """A staff member's language for their pages (null: the browser's)."""
+
+    language: Literal["en", "fr", "ar"] | None = Field(
+        description="One of the languages the interface is shipped in; null follows the "
+        "browser's (Accept-Language)",
+        examples=["fr"],
+    )
+
+
 class PasswordChange(_In):
     current_password: Text = Field(max_length=1000)
     new_password: Text = Field(min_length=12, max_length=1000)
@@ -149,6 +159,11 @@ class SurveyLoad(_In):
 
     filename: Text = Field(max_length=255, examples=["surveys/my-survey.yaml"])
     content: Text = Field(max_length=1_000_000)
+    accept_translations: bool = Field(
+        default=False,
+        description="The translations were checked: keep no stale-translation warnings "
+        "(and clear those of an unchanged version)",
+    )
 
 
 class SurveyVersionPublic(_Out):
@@ -163,6 +178,11 @@ class SurveyVersionPublic(_Out):
 
 class SurveyVersionLoaded(SurveyVersionPublic):
     created: bool = Field(description="False when the same content was already loaded")
+    warnings: list[str] = Field(
+        default=[],
+        description="Translations that may be stale: 'file:line path: source changed, "
+        "translation unchanged: check translations.fr.items.x.label'",
+    )
 
 
 class SurveyVersionDetail(SurveyVersionPublic):

@@ -1635,3 +1635,69 @@ def _check_thresholds(rule: TierRule, tier_keys: list[str], by_key: dict[str, Di
                 f"of the rule dimensions), or tier {key!r} or the one below it could "
                 f"never be reached",
             )
+
+
+# --- translations left behind by a changed source text ----------------------------------------
+
+STALE_TRANSLATION = "source changed, translation unchanged: check {path}"
+
+
+def stale_translations(
+    previous: SurveyDefinition, current: SurveyDefinition, *, filename: str, text: str | None
+) -> list[SurveyFileProblem]:
+    """Warnings for every translation that may no longer say what its source says: the
+    source text changed from ``previous`` to ``current`` but the translation of it is
+    word for word the one ``previous`` had. Each names ``filename``, the translation's line
+    in ``text`` (the file ``current`` was read from; no line without it) and its key."""
+    before = {s.key_path: _text_at(previous, s.loc) for s in _source_texts(previous)}
+    lines: dict[Loc, int] = _lines_of(text) if text is not None else {}
+    problems: list[SurveyFileProblem] = []
+    for language, texts in current.translations.items():
+        old_texts = previous.translations.get(language)
+        if old_texts is None:
+            continue
+        for source in _source_texts(current):
+            old_source = before.get(source.key_path)
+            if old_source is None or old_source == _text_at(current, source.loc):
+                continue
+            translated = _lookup(texts, source.key_path)
+            if translated is None or translated != _lookup(old_texts, source.key_path):
+                continue
+            loc: Loc = ("translations", language, *source.key_path)
+            path = format_path(loc)
+            problems.append(
+                SurveyFileProblem(
+                    filename,
+                    _line_for(loc, lines),
+                    path,
+                    STALE_TRANSLATION.format(path=path),
+                )
+            )
+    return problems
+
+
+def _text_at(definition: SurveyDefinition, loc: Loc) -> str | None:
+    node: Any = definition
+    for part in loc:
+        if isinstance(node, BaseModel):
+            node = getattr(node, str(part), None)
+        elif isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node if isinstance(node, str) else None
+
+
+def _lines_of(text: str) -> dict[Loc, int]:
+    """The line of every path of a survey file's text (one that has been validated)."""
+    lines: dict[Loc, int] = {}
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _build(loader, node, (), lines)
+    finally:
+        loader.dispose()
+    return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from app import i18n
+from app.survey_files import HOLISTIC_TIER_KEY
 
 # The templates and static files stay beside the web layer that serves them; this module sits
 # below both the web layer and the services so that the CLI's HTML reports need no web import.
@@ -76,10 +77,47 @@ def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
     return i18n.catalogue(language).ngettext(singular, plural, n)
 
 
+def _moment(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 @pass_context
-def _when(context: Context, value: datetime | None) -> str:
-    """A moment as the reader's language writes it, in UTC."""
-    return "—" if value is None else i18n.format_when(value, _language(context))
+def _when(context: Context, value: datetime | str | None) -> str:
+    """A moment (or its ISO text) as the reader's language writes it, in UTC."""
+    return "—" if value is None else i18n.format_when(_moment(value), _language(context))
+
+
+@pass_context
+def _day(context: Context, value: date | str | None) -> str:
+    """A day (or the day of a moment) as the reader's language writes it."""
+    if value is None:
+        return "—"
+    moment = _moment(value) if isinstance(value, str) else value
+    return i18n.format_day(moment, _language(context))
+
+
+@pass_context
+def _fixed(context: Context, value: Any, digits: int = 3) -> str:
+    """A coefficient with ``digits`` decimals and the reader's decimal sign; an em dash
+    when undefined."""
+    if value is None:
+        return "—"
+    return i18n.format_fixed(float(value), digits, _language(context))
+
+
+@pass_context
+def _dimension_label(context: Context, key: str, record: dict[str, Any]) -> str:
+    """A dimension's label in a published record (its key when the record has none; the
+    holistic tier's name in the reader's language)."""
+    found = next((d["label"] for d in record.get("dimensions") or [] if d["key"] == key), None)
+    if found is None and key == HOLISTIC_TIER_KEY:
+        return str(_gettext(context, "Overall tier"))
+    return str(found or key)
+
+
+def _item_label(key: str, record: dict[str, Any]) -> str:
+    """An item's label in a published record (its key when the record has none)."""
+    return next((i["label"] for i in record.get("items") or [] if i["key"] == key), key)
 
 
 @pass_context
@@ -94,6 +132,22 @@ def _share(context: Context, value: Any) -> str:
     return "—" if value is None else i18n.format_percent(float(value), _language(context))
 
 
+@pass_context
+def _language_name(context: Context, language: str) -> str:
+    """The name of a language in the reader's language ("French", "Français", "الفرنسية")."""
+    return i18n.language_name(language, _language(context))
+
+
+def _bold(value: object) -> Markup:
+    """A figure set in bold inside a translated sentence."""
+    return Markup("<strong>%s</strong>") % (value,)
+
+
+def _label_in(key: str, labels: dict[str, str]) -> str:
+    """``labels[key]``, the key itself when it has no label."""
+    return labels.get(key, key)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -105,9 +159,17 @@ def make_environment() -> Environment:
         _gettext, _ngettext, newstyle=True
     )
     env.filters["when"] = _when
+    env.filters["day"] = _day
+    env.filters["fixed"] = _fixed
+    env.filters["gettext"] = _gettext
+    env.filters["dimension_label"] = _dimension_label
+    env.filters["item_label"] = _item_label
+    env.filters["label_in"] = _label_in
+    env.filters["bold"] = _bold
     env.filters["decimal"] = _decimal
     env.filters["share"] = _share
     env.globals["text_direction"] = i18n.direction
+    env.globals["language_name"] = _language_name
     env.filters["markdown"] = render_markdown
     env.filters["markdown_inline"] = render_markdown_inline
     env.filters["number"] = number

@@ -78,6 +78,7 @@ ADMIN_ONLY = {
 STAFF_WRITES = {
     ("POST", "/api/rounds/{round_id}/calibration"),
     ("POST", "/api/account/password"),
+    ("PUT", "/api/account/language"),
 }
 
 

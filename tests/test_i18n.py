@@ -40,15 +40,7 @@ KEYWORDS = {
 
 
 def _extracted() -> set[str | tuple[str, ...]]:
-    method_map = [
-        ("app/**.py", "python"),
-        ("app/web/templates/base.html", "jinja2"),
-        ("app/web/templates/error.html", "jinja2"),
-        ("app/web/templates/_progress.html", "jinja2"),
-        ("app/web/templates/_rubric.html", "jinja2"),
-        ("app/web/templates/privacy.html", "jinja2"),
-        ("app/web/templates/survey_*.html", "jinja2"),
-    ]
+    method_map = [("app/**.py", "python"), ("app/web/templates/*.html", "jinja2")]
     options = {"**.html": {"extensions": "jinja2.ext.i18n"}}
     found: set[str | tuple[str, ...]] = set()
     for _, _, message, _, _ in extract_from_dir(str(ROOT), method_map, options, keywords=KEYWORDS):
@@ -68,8 +60,7 @@ def _catalogue(path: Path) -> dict[object, object]:
 
 def test_babel_cfg_names_what_the_test_extracts() -> None:
     config = (ROOT / "babel.cfg").read_text()
-    patterns = ("app/**.py", "survey_*.html", "base.html", "error.html", "_progress.html")
-    for pattern in (*patterns, "privacy.html"):
+    for pattern in ("[python: app/**.py]", "[jinja2: app/web/templates/*.html]"):
         assert pattern in config
 
 
@@ -445,3 +436,34 @@ def test_the_admin_invites_in_a_language_from_the_round_page(client, session) ->
     assert refused.status_code == 422
     assert 'id="language-error"' in refused.text
     assert "the survey is not given in &#39;de&#39;" in refused.text
+
+
+def test_the_rating_history_shows_the_language_of_each_change(client, session, elicit) -> None:
+    from tests.factories import login, make_user, sign_in_page
+
+    round_ = aisi_round(session)
+    issued = invitations.invite_experts(
+        session,
+        round_id=round_.id,
+        invitees=[InviteeCreate(name="Amina", email="amina@example.org", language="fr")],
+    )
+    session.commit()
+    headers = {"Authorization": f"Bearer {issued[0].token}"}
+    rating = {"item": "model_weights", "dimension": "misuse"}
+    client.put("/api/expert/ratings", headers=headers, json={"ratings": [{**rating, "value": 3}]})
+    client.put("/api/expert/language", headers=headers, json={"language": "ar"})
+    client.put("/api/expert/ratings", headers=headers, json={"ratings": [{**rating, "value": 4}]})
+    make_user(session)
+    session.commit()
+    api = client.get(f"/api/rounds/{round_.id}/history", headers=login(client)).json()
+    assert [(h["revision"], h["language"]) for h in api] == [(1, "fr"), (2, "ar")]
+    sign_in_page(client)
+    page = client.get(f"/admin/rounds/{round_.id}/history")
+    assert "<td>French (fr)</td>" in page.text and "<td>Arabic (ar)</td>" in page.text
+    exported = client.get(f"/admin/rounds/{round_.id}/history.csv").text
+    header, first, second = exported.splitlines()[:3]
+    assert "language" in header.split(",")
+    assert first.split(",")[header.split(",").index("language")] == "fr"
+    assert second.split(",")[header.split(",").index("language")] == "ar"
+    printed = elicit("round", "history", str(round_.id)).output.splitlines()
+    assert [line.split("\t")[6] for line in printed] == ["fr", "ar"]

@@ -219,3 +219,50 @@ def test_shipped_surveys_are_complete_in_french_and_arabic(name: str) -> None:
                 assert dim.scale.levels[level] != source_dim.scale.levels[level]
         assert local.introduction != english.introduction
         assert local.holistic_tier.question != english.holistic_tier.question
+
+
+# --- translations a changed source text leaves behind --------------------------------------
+
+
+def test_a_source_change_with_its_translation_unchanged_is_a_warning(
+    session, client, elicit, tmp_path
+) -> None:
+    from app.services import surveys
+    from tests.factories import make_user, sign_in_page
+
+    first = f"{MINIMAL}languages: [en, fr]\n{FRENCH}"
+    changed = first.replace("label: Model weights", "label: Trained model weights").replace(
+        'version: "1.0"', 'version: "1.1"'
+    )
+    path = tmp_path / "minimal.yaml"
+    path.write_text(first, encoding="utf-8")
+    assert "warning" not in elicit("survey", "load", str(path)).output
+    path.write_text(changed, encoding="utf-8")
+    printed = elicit("survey", "load", str(path)).output
+    line = line_of("weights: {label: Poids du modèle", changed)
+    assert (
+        f"warning: {path}:{line} translations.fr.items.weights.label: source changed, "
+        "translation unchanged: check translations.fr.items.weights.label"
+    ) in printed
+    assert printed.count("warning") == 1  # the description did not change
+    make_user(session)
+    session.commit()
+    sign_in_page(client)
+    home = client.get("/admin")
+    assert "check translations.fr.items.weights.label" in home.text
+    # Confirmed by loading the same file again with --accept-translations.
+    confirmed = elicit("survey", "load", str(path), "--accept-translations").output
+    assert "unchanged, version 2" in confirmed and "warning" not in confirmed
+    assert "check translations" not in client.get("/admin").text
+    # A translation updated with its source is no warning; through the API too.
+    third = changed.replace("Poids du modèle", "Poids entraînés du modèle").replace(
+        "label: Trained model weights", "label: All trained model weights"
+    )
+    third = third.replace('version: "1.1"', 'version: "1.2"')
+    loaded = surveys.load_survey_text(session, content=third, filename="m.yaml")
+    assert loaded.created and surveys.translation_warnings(loaded.version) == []
+    fourth = third.replace("label: All trained model weights", "label: Weights")
+    loaded = surveys.load_survey_text(session, content=fourth, filename="m.yaml")
+    assert [w.path for w in surveys.translation_warnings(loaded.version)] == [
+        "translations.fr.items.weights.label"
+    ]

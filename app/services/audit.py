@@ -161,6 +161,8 @@ class RatingState(RatedCell):
     share_rationale: bool
     changed_by: str
     changed_at: datetime
+    #: The language the survey was shown in when this state was saved (None: not recorded).
+    language: str | None = None
 
 
 class RatingHistoryEntry(RatingState):

@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from app.db import begin_writing, session_scope
 from app.errors import Forbidden, NotAuthenticated, NotFound
+from app.i18n import N_
 from app.models import Invitation, User
 from app.security import hash_password, password_needs_rehash
 from app.services import invitations, sessions, throttle, users
@@ -61,7 +62,7 @@ class SignInRules:
 
 #: How long the second step of a sign-in may take.
 PENDING_SECONDS = 300
-_WRONG = "wrong e-mail or password"
+_WRONG = N_("wrong e-mail or password")
 
 
 def sign_in(
@@ -91,7 +92,7 @@ def sign_in(
             return CodeNeeded(_pending_proof(user), user.email)
         if not users.totp_code_matches(user.totp_secret, code):
             _count_failure(engine, keys)
-            raise NotAuthenticated("wrong code from the authenticator app", field="code")
+            raise NotAuthenticated(N_("wrong code from the authenticator app"), field="code")
     must_enrol = rules.require_admin_totp and user.role == "admin" and user.totp_secret is None
     if must_enrol and rules.refuse_unenrolled_admin:
         raise Forbidden(
@@ -129,15 +130,15 @@ def continue_sign_in(
     with session_scope(engine, read_only=True) as session:
         user = session.get(User, user_id)
         if user is None or not user.is_active or user.totp_secret is None:
-            raise NotAuthenticated("the sign-in has expired; please start again")
+            raise NotAuthenticated(N_("the sign-in has expired; please start again"))
         keys = throttle.sign_in_keys(email=user.email, address=address)
         throttle.check_allowed(session, keys=keys)
     expected = _pending_mac(user, expires)
     if expires < time.time() or not hmac.compare_digest(mac, expected):
-        raise NotAuthenticated("the sign-in has expired; please start again")
+        raise NotAuthenticated(N_("the sign-in has expired; please start again"))
     if not users.totp_code_matches(user.totp_secret, code):
         _count_failure(engine, keys)
-        raise NotAuthenticated("wrong code from the authenticator app", field="code")
+        raise NotAuthenticated(N_("wrong code from the authenticator app"), field="code")
     proven = (user.password_hash, user.totp_secret)
 
     def still_right(current: User) -> bool:
@@ -191,7 +192,7 @@ _PENDING = re.compile(r"^([0-9]{1,10})\.([0-9]{1,12})\.([0-9a-f]{64})$")
 def _parse_pending(pending: str) -> tuple[int, int, str]:
     found = _PENDING.match(pending)
     if found is None or int(found.group(1)) > 2**31 - 1:
-        raise NotAuthenticated("the sign-in has expired; please start again")
+        raise NotAuthenticated(N_("the sign-in has expired; please start again"))
     return int(found.group(1)), int(found.group(2)), found.group(3)
 
 

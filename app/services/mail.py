@@ -854,9 +854,16 @@ class MailWorker:
             self._thread.join(timeout=30)
 
 
-def where_mail_goes(smtp_url: str | None, mail_dir: Path) -> str:
-    """One line for people: where e-mail to the panel ends up."""
+def where_mail_goes(
+    smtp_url: str | None, mail_dir: Path, language: str = i18n.SOURCE_LANGUAGE
+) -> str:
+    """One line for people: where e-mail to the panel ends up (in ``language``)."""
     if smtp_url:
         parts = urlsplit(smtp_url)
-        return f"sent through {parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
-    return f"written as .eml files into {mail_dir}: no SMTP server set (ELICIT_SMTP_URL)"
+        server = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
+        return i18n.translate(language, "sent through %(server)s", server=server)
+    return i18n.translate(
+        language,
+        "written as .eml files into %(folder)s: no SMTP server set (ELICIT_SMTP_URL)",
+        folder=str(mail_dir),
+    )

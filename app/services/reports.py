@@ -15,12 +15,14 @@ import json
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
+from app import i18n
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
 from app.services.csv_out import write_csv
@@ -546,9 +548,9 @@ def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> Sever
     return SeveritySection(result, changes)
 
 
-def report_document(inputs: ReportInputs, fmt: str) -> str:
+def report_document(inputs: ReportInputs, fmt: str, language: str | None = None) -> str:
     """Analyse and render in one step (what the web app runs in its computing process)."""
-    return render_report(compute_report(inputs), fmt)
+    return render_report(compute_report(inputs), fmt, language)
 
 
 def build_report(
@@ -699,16 +701,25 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _report_figures(report: RoundReport) -> dict[str, str]:
-    """The report's figures as SVG text, keyed by name."""
+def _report_figures(report: RoundReport, language: str = i18n.SOURCE_LANGUAGE) -> dict[str, str]:
+    """The report's figures as SVG text, keyed by name; titles and tier names in
+    ``language`` where translated (the axes' own words are the analysis', in English)."""
+
+    def titled(text: str) -> str:
+        return i18n.translate(i18n.interface_language(language), text)
+
     from analysis import plots
 
-    definition = report.definition
+    definition = report.definition.localized(language)
     rule = definition.tier_rule
     result = report.analysis
     figures: dict[str, str] = {}
-    figures["heatmap"] = plots.plot_median_heatmap(result, title="Median rating per item")
-    figures["medians"] = plots.plot_item_medians(result, title="Median and IQR per item")
+    figures["heatmap"] = plots.plot_median_heatmap(
+        result, title=titled(i18n.N_("Median rating per item"))
+    )
+    figures["medians"] = plots.plot_item_medians(
+        result, title=titled(i18n.N_("Median and IQR per item"))
+    )
     if len(rule.dimensions) >= 2:
         first, second = rule.dimensions[0], rule.dimensions[1]
         scale = definition.dimension(first).scale
@@ -728,16 +739,16 @@ def _report_figures(report: RoundReport) -> dict[str, str]:
     # figure, whose absence the tables' "undefined" entries explain.
     with contextlib.suppress(plots.NothingToPlot):
         figures["raters"] = plots.plot_rater_deviations(
-            result, title="Rater deviation from the leave-one-out median"
+            result, title=titled(i18n.N_("Rater deviation from the leave-one-out median"))
         )
     with contextlib.suppress(plots.NothingToPlot):
         figures["reliability"] = plots.plot_reliability_forest(
-            result, title="Krippendorff's alpha with 95% bootstrap CI"
+            result, title=titled(i18n.N_("Krippendorff's alpha with 95% bootstrap CI"))
         )
     severity = report.severity
     if severity is not None and severity.result is not None and severity.result.fitted:
         figures["wright"] = plots.plot_wright_map(
-            severity.result, title="Wright map: expert severity and item locations"
+            severity.result, title=titled(i18n.N_("Wright map: expert severity and item locations"))
         )
     return figures
 
@@ -804,13 +815,28 @@ def inline_svg(svg: str, *, id_prefix: str | None = None) -> str:
     return svg
 
 
-def report_html(report: RoundReport, *, generated_at: str) -> str:
+def report_html(
+    report: RoundReport, *, generated_at: datetime | str, language: str | None = None
+) -> str:
     """A self-contained HTML report (inline CSS and SVG figures; opens offline, and served
-    under a policy that allows exactly its inline stylesheet; see ``inline_style_hashes``)."""
-    definition = report.definition
+    under a policy that allows exactly its inline stylesheet; see ``inline_style_hashes``).
+
+    In ``language`` (see :func:`report_language`): the survey's texts where the survey is
+    given in it, headings, labels and notes where the interface is, numbers and dates the
+    language's way. The statistics' own explanations (why a coefficient is undefined)
+    stay as the analysis writes them, in English."""
+    source = report.definition
+    language = language or source.source_language
+    definition = source.localized(language)
+    reader = i18n.interface_language(language)
     labels = {d.key: d.label for d in definition.dimensions}
-    labels[HOLISTIC_TIER_KEY] = "Overall tier"
+    labels[HOLISTIC_TIER_KEY] = i18n.translate(reader, "Overall tier")
     data = report.to_dict()
+    # Tiers by key, and by their source label (what the analysis names them by).
+    tier_labels = {t.key: t.label for t in definition.tiers}
+    tier_labels.update(
+        {s.label: t.label for s, t in zip(source.tiers, definition.tiers, strict=True)}
+    )
     return (
         make_environment()
         .get_template("report.html")
@@ -818,22 +844,43 @@ def report_html(report: RoundReport, *, generated_at: str) -> str:
             css=(STATIC_DIR / "report.css").read_text(encoding="utf-8"),
             data=data,
             survey=data["survey"],
+            title=definition.title,
             round=report.round,
             settings=report.settings,
             criterion=report.settings["consensus"],
             labels=labels,
             item_labels={i.key: i.label for i in definition.items},
             quantity_labels={q.key: q for q in definition.quantities},
+            tier_labels=tier_labels,
+            language=language,
             language_names={
-                code: f"{language_name(code, 'en')} ({code})" for code in definition.languages
+                code: f"{language_name(code, reader)} ({code})" for code in definition.languages
             },
             figures={
                 name: inline_svg(svg, id_prefix=f"fig-{name}")
-                for name, svg in _report_figures(report).items()
+                for name, svg in _report_figures(report, language).items()
             },
             generated_at=generated_at,
         )
     )
+
+
+def report_language(definition: SurveyDefinition, language: str | None) -> str:
+    """The language a report is read in: ``language`` when the survey is given in it or the
+    interface is (the survey's own texts then stay in its source language); the survey's
+    source language when None. InvalidInput names the languages there are."""
+    from app.errors import InvalidInput
+
+    if language is None:
+        return definition.source_language
+    offered = list(dict.fromkeys([*definition.languages, *i18n.INTERFACE_LANGUAGES]))
+    if language not in offered:
+        raise InvalidInput(
+            f"lang: the report is not given in {language!r}; its languages are "
+            f"{', '.join(offered)}",
+            field="lang",
+        )
+    return language
 
 
 _STYLE_ELEMENT = re.compile(r"<style(?:\s[^>]*)?>(.*?)</style>", re.S | re.I)
@@ -856,12 +903,13 @@ MEDIA_TYPES = {
 }
 
 
-def render_report(report: RoundReport, fmt: str) -> str:
-    """The report in one of FORMATS, as text (the API and the CLI both use this)."""
+def render_report(report: RoundReport, fmt: str, language: str | None = None) -> str:
+    """The report in one of FORMATS, as text (the API and the CLI both use this); the HTML
+    page in ``language`` (JSON and CSV are the same in every language)."""
     from app.models import utcnow
 
     if fmt == "html":
-        return report_html(report, generated_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"))
+        return report_html(report, generated_at=utcnow(), language=language)
     if fmt == "csv":
         return report_csv(report)
     if fmt == "json":

@@ -301,6 +301,7 @@ _KEPT = (
     "confidence",
     "rationale",
     "share_rationale",
+    "language",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -12,12 +13,14 @@ from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput
+from app.i18n import N_
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services import ReadModel
 from app.services.csv_out import write_csv
 from app.services.reports import RatingTuple, RoundReport, analysis_rows, frame_of, ratings_frame
 from app.services.reviews import checked_context, published_event, published_factors
 from app.services.rounds import get_round, round_definition
+from app.services.surveys import definition_of
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
 if TYPE_CHECKING:
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
     from analysis.calibration import TierRule
 
 RECORD_SCHEMA = "elicit.rubric/1"
-DIGEST_ALGORITHM = "sha256 of the canonical JSON of the record (keys sorted, no spaces, UTF-8)"
+#: A published record as JSON (its fields: README, "Published rubrics"): what is signed.
+SignedRecord = dict[str, Any]
+DIGEST_ALGORITHM = N_("sha256 of the canonical JSON of the record (keys sorted, no spaces, UTF-8)")
 #: Labels of the free-text context fields of versions published before surveys declared
 #: their own context factors (and of ``notes``, kept beside the factors).
 LEGACY_CONTEXT_LABELS = {
@@ -74,22 +79,129 @@ class PublishedSurvey(ReadModel):
 
     slug: str
     title: str
+    #: The languages its pages can be read in (the survey's; the source first).
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    #: The tiers' names (of the newest version's survey) in the reader's language.
+    tier_labels: dict[str, str] = Field(default_factory=dict)
     versions: list[PublishedVersion]
 
 
-def list_published(session: Session) -> list[PublishedSurvey]:
-    """Surveys with published rubric versions, each with its versions (newest first)."""
+def list_published(session: Session, *, language: str | None = None) -> list[PublishedSurvey]:
+    """Surveys with published rubric versions, each with its versions (newest first); each
+    title in ``language`` when the newest version's survey is given in it."""
     rows = session.exec(
         select(Survey.slug, RubricVersion)
         .join(RubricVersion, col(RubricVersion.survey_id) == col(Survey.id))
         .order_by(col(Survey.slug), col(RubricVersion.number).desc())
     ).all()
     titles: dict[str, str] = {}
+    languages: dict[str, list[str]] = {}
+    tier_labels: dict[str, dict[str, str]] = {}
     versions: dict[str, list[PublishedVersion]] = {}
     for slug, version in rows:
-        titles.setdefault(slug, version.record["survey"]["title"])
+        if slug not in titles:
+            definition = _survey_definition(session, version)
+            if definition is not None:
+                local = definition.localized(language)
+                titles[slug], languages[slug] = local.title, list(definition.languages)
+                tier_labels[slug] = {t.key: t.label for t in local.tiers}
+            else:
+                titles[slug], languages[slug] = version.record["survey"]["title"], ["en"]
+                tier_labels[slug] = {t["key"]: t["label"] for t in version.record["tiers"]}
         versions.setdefault(slug, []).append(_summary(version))
-    return [PublishedSurvey(slug=s, title=titles[s], versions=versions[s]) for s in titles]
+    return [
+        PublishedSurvey(
+            slug=s,
+            title=titles[s],
+            languages=languages[s],
+            tier_labels=tier_labels[s],
+            versions=versions[s],
+        )
+        for s in titles
+    ]
+
+
+def _survey_definition(session: Session, version: RubricVersion) -> SurveyDefinition | None:
+    """The survey definition a published version was calibrated on."""
+    survey_version = session.get(SurveyVersion, version.survey_version_id)
+    return definition_of(survey_version) if survey_version is not None else None
+
+
+def rubric_languages(session: Session, version: RubricVersion) -> list[str]:
+    """The languages a published version can be read in: its survey's (source first)."""
+    definition = _survey_definition(session, version)
+    return list(definition.languages) if definition is not None else ["en"]
+
+
+def localized_record(
+    session: Session, version: RubricVersion, language: str | None
+) -> SignedRecord:
+    """A copy of the published record with the survey's texts in ``language`` where the
+    survey gives them (title, dimensions and their levels, tiers and their decisions,
+    items, categories, context factors). Only for reading: the record as published, and
+    signed, is ``version.record``; numbers, keys and the evidence are never changed."""
+    definition = _survey_definition(session, version)
+    if definition is None or definition.language_or_source(language) == definition.languages[0]:
+        return version.record
+    return _localized(version.record, definition.localized(language))
+
+
+def _localized(record: SignedRecord, local: SurveyDefinition) -> SignedRecord:
+    out = copy.deepcopy(record)
+    out["survey"]["title"] = local.title
+    decisions = {key: d.model_dump() for key, d in local.decisions.items()}
+    _localize_dimensions(out, local)
+    _localize_tiers(out, local, decisions)
+    _localize_items(out, local, decisions)
+    factors = {f.key: f.model_dump(mode="json") for f in local.context.factors}
+    for entry in out.get("context_factors") or []:
+        factor = factors.get(entry["key"])
+        if factor is not None:
+            entry.update({k: factor[k] for k in ("label", "question", "options", "unit")})
+    return out
+
+
+def _localize_dimensions(out: SignedRecord, local: SurveyDefinition) -> None:
+    dimensions = {d.key: d for d in local.dimensions}
+    for entry in out.get("dimensions") or []:
+        dim = dimensions.get(entry["key"])
+        if dim is not None:
+            entry.update(label=dim.label, question=dim.question)
+            entry["levels"] = {
+                v: dim.scale.levels.get(int(v), text) for v, text in entry["levels"].items()
+            }
+
+
+def _localize_tiers(
+    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
+) -> None:
+    tiers = {t.key: t for t in local.tiers}
+    for entry in out.get("tiers") or []:
+        tier = tiers.get(entry["key"])
+        if tier is not None:
+            entry.update(label=tier.label, description=tier.description)
+        if entry.get("decision") and entry["key"] in decisions:
+            entry["decision"] = decisions[entry["key"]]
+
+
+def _localize_items(
+    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
+) -> None:
+    """Items and the categories they roll up to, with the decision their tier implies."""
+    items = {i.key: i for i in local.items}
+    for entry in out.get("items") or []:
+        item = items.get(entry["key"])
+        if item is not None:
+            entry.update(label=item.label, group=local.group_of(item))
+        if entry.get("decision") and entry.get("tier") in decisions:
+            entry["decision"] = decisions[entry["tier"]]["label"]
+    categories = {c.key: c for c in local.categories}
+    for entry in out.get("categories") or []:
+        category = categories.get(entry["key"])
+        if category is not None:
+            entry.update(label=category.label, description=category.description)
+        if entry.get("decision") and entry.get("tier") in decisions:
+            entry["decision"] = decisions[entry["tier"]]["label"]
 
 
 def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
@@ -234,10 +346,17 @@ class RubricDiff(ReadModel):
         return self.model_dump(mode="json")
 
 
-def diff_rubrics(a: RubricVersion, b: RubricVersion) -> RubricDiff:
+def diff_rubrics(
+    a: RubricVersion,
+    b: RubricVersion,
+    *,
+    records: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    holistic_label: str = "Overall tier",
+) -> RubricDiff:
     """What changed from version a to version b: tiers, thresholds, reliability, the
-    context assumptions and the justification (with the labels to show them by)."""
-    ra, rb = a.record, b.record
+    context assumptions and the justification (with the labels to show them by), read
+    from ``records`` when given (the two records in the reader's language)."""
+    ra, rb = records or (a.record, b.record)
     changed, same = _tier_changes(ra["items"], rb["items"])
     thresholds = {
         tier: _Change(
@@ -252,7 +371,7 @@ def diff_rubrics(a: RubricVersion, b: RubricVersion) -> RubricDiff:
     }
     before, after = ra.get("justification"), rb.get("justification")
     dimension_labels = {d["key"]: d["label"] for d in [*ra["dimensions"], *rb["dimensions"]]}
-    dimension_labels.setdefault(HOLISTIC_TIER_KEY, "Overall tier")
+    dimension_labels.setdefault(HOLISTIC_TIER_KEY, holistic_label)
     return RubricDiff(
         survey=rb["survey"]["slug"],
         title=rb["survey"]["title"],
@@ -321,7 +440,8 @@ def _shown_value(record: dict[str, Any], key: str) -> str | None:
 
 
 class ContextShown(ReadModel):
-    """One assumption of a published version, as its page shows it."""
+    """One assumption of a published version, as its page shows it (``value`` None: not
+    stated)."""
 
     key: str
     label: str
@@ -338,7 +458,7 @@ def context_shown(record: dict[str, Any]) -> list[ContextShown]:
         ContextShown(
             key=f.key,
             label=f.label,
-            value=f.show(context.get(f.key)),
+            value=f.show(context[f.key]) if context.get(f.key) is not None else None,
             volatility=f.volatility,
             review_every_days=f.review_days,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, col, func, select
 
@@ -12,7 +12,9 @@ from app.survey_files import (
     HOLISTIC_TIER_KEY,
     SurveyDefinition,
     SurveyFileError,
+    SurveyFileProblem,
     parse_survey_text,
+    stale_translations,
 )
 
 
@@ -26,9 +28,19 @@ class LoadedSurvey:
 
 
 def load_survey(
-    session: Session, *, definition: SurveyDefinition, source_name: str
+    session: Session,
+    *,
+    definition: SurveyDefinition,
+    source_name: str,
+    text: str | None = None,
+    accept_translations: bool = False,
 ) -> tuple[SurveyVersion, bool]:
-    """Store a definition; returns (version, created). Same content -> the existing version."""
+    """Store a definition; returns (version, created). Same content -> the existing version.
+
+    A new version keeps warnings about its translations that may be stale (the source text
+    changed from the newest stored version, the translation did not; lines from ``text``,
+    the file's text, when given): see :func:`translation_warnings`. ``accept_translations``
+    confirms them: none are kept, and those an unchanged version kept are cleared."""
     survey = session.exec(select(Survey).where(Survey.slug == definition.slug)).first()
     if survey is None:
         survey = Survey(slug=definition.slug)
@@ -41,10 +53,20 @@ def load_survey(
         )
     ).first()
     if existing is not None:
+        if accept_translations and existing.translation_warnings:
+            existing.translation_warnings = None
+            session.add(existing)
+            session.flush()
         return existing, False
     newest = session.exec(
         select(func.max(SurveyVersion.number)).where(SurveyVersion.survey_id == survey.id)
     ).one()
+    warnings: list[SurveyFileProblem] = []
+    if newest is not None and not accept_translations:
+        previous = get_survey_version(session, slug=definition.slug, number=newest)
+        warnings = stale_translations(
+            definition_of(previous), definition, filename=source_name, text=text
+        )
     version = SurveyVersion(
         survey_id=id_of(survey),
         number=(newest or 0) + 1,
@@ -53,20 +75,34 @@ def load_survey(
         definition=definition.model_dump(mode="json"),
         content_sha256=digest,
         source_name=source_name,
+        translation_warnings=[asdict(w) for w in warnings] or None,
     )
     session.add(version)
     session.flush()
     return version, True
 
 
-def load_survey_text(session: Session, *, content: str, filename: str) -> LoadedSurvey:
+def load_survey_text(
+    session: Session, *, content: str, filename: str, accept_translations: bool = False
+) -> LoadedSurvey:
     """Parse, validate and store a survey file's text (problems name ``filename``'s lines)."""
     try:
         definition = parse_survey_text(content, filename=filename)
     except SurveyFileError as exc:
         raise SurveyFileError(exc.errors, field="content") from None
-    version, created = load_survey(session, definition=definition, source_name=filename)
+    version, created = load_survey(
+        session,
+        definition=definition,
+        source_name=filename,
+        text=content,
+        accept_translations=accept_translations,
+    )
     return LoadedSurvey(slug=definition.slug, version=version, created=created)
+
+
+def translation_warnings(version: SurveyVersion) -> list[SurveyFileProblem]:
+    """The translations of ``version`` that may be stale, until confirmed."""
+    return [SurveyFileProblem(**w) for w in version.translation_warnings or []]
 
 
 def get_survey_version(session: Session, *, slug: str, number: int | None = None) -> SurveyVersion:

@@ -11,8 +11,10 @@ import pyotp
 from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, delete, select, update
 
+from app import i18n
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound
+from app.i18n import N_
 from app.models import PasswordReset, User, WebSession, utcnow
 from app.security import hash_password, hash_token, looks_like_token, new_token, verify_password
 from app.services import mail
@@ -214,6 +216,22 @@ def find_user(session: Session, *, email: str) -> User:
 # --- one's own password ------------------------------------------------------------------
 
 
+def set_language(session: Session, *, user_id: int, language: str | None) -> User:
+    """A staff member's choice of language for their pages: one the interface is shipped
+    in, or None to follow the browser's (Accept-Language)."""
+    if language is not None and language not in i18n.INTERFACE_LANGUAGES:
+        raise InvalidInput(
+            f"the pages are not given in {language!r}; choose one of "
+            f"{', '.join(i18n.INTERFACE_LANGUAGES)}, or none for the browser's",
+            field="language",
+        )
+    user = get_user(session, user_id=user_id)
+    user.language = language
+    session.add(user)
+    session.flush()
+    return user
+
+
 def change_own_password(
     session: Session, *, user_id: int, current_password: str, new_password: str
 ) -> User:
@@ -222,9 +240,11 @@ def change_own_password(
     _check_new_password(new_password, field="new_password")
     user = session.exec(select(User).where(User.id == user_id).with_for_update()).first()
     if user is None or not verify_password(user.password_hash, current_password):
-        raise InvalidInput("the current password is not right", field="current_password")
+        raise InvalidInput(N_("the current password is not right"), field="current_password")
     if current_password == new_password:
-        raise InvalidInput("choose a password different from the current one", field="new_password")
+        raise InvalidInput(
+            N_("choose a password different from the current one"), field="new_password"
+        )
     _replace_password(session, user, new_password)
     return user
 
@@ -283,7 +303,7 @@ def reset_password(session: Session, *, token: str, password: str) -> User:
     reset = _usable_reset(session, token=token, lock=True)
     user = session.exec(select(User).where(User.id == reset.user_id).with_for_update()).one()
     if not user.is_active:
-        raise NotFound("this link is for a deactivated account")
+        raise NotFound(N_("this link is for a deactivated account"))
     reset.used_at = utcnow()
     session.add(reset)
     _replace_password(session, user, password)
@@ -291,7 +311,7 @@ def reset_password(session: Session, *, token: str, password: str) -> User:
 
 
 def _usable_reset(session: Session, *, token: str, lock: bool = False) -> PasswordReset:
-    unusable = "this link is not valid: ask an admin for a new one"
+    unusable = N_("this link is not valid: ask an admin for a new one")
     if not looks_like_token(token):
         raise NotFound(unusable)
     query = select(PasswordReset).where(PasswordReset.token_hash == hash_token(token))
@@ -299,7 +319,7 @@ def _usable_reset(session: Session, *, token: str, lock: bool = False) -> Passwo
     if reset is None:
         raise NotFound(unusable)
     if reset.used_at is not None:
-        raise NotFound("this link has been used already: ask an admin for a new one")
+        raise NotFound(N_("this link has been used already: ask an admin for a new one"))
     if reset.expires_at <= utcnow():
         raise NotFound(
             "this link has expired or was replaced by a newer one: ask an admin for a new one"
@@ -346,7 +366,7 @@ def totp_code_matches(secret: str, code: str) -> bool:
 def confirm_totp(session: Session, *, user_id: int, secret: str, code: str) -> User:
     """Store the second factor once a code made from ``secret`` proves the app has it."""
     if not _SECRET.match(secret):
-        raise InvalidInput("start the set-up again", field="code")
+        raise InvalidInput(N_("start the set-up again"), field="code")
     if not totp_code_matches(secret, code):
         raise InvalidInput(
             "that is not the current code: check the app's clock and try again", field="code"
@@ -367,7 +387,7 @@ def disable_totp(session: Session, *, user_id: int, code: str, required_for_admi
     if required_for_admins and user.role == "admin":
         raise Conflict("admins must keep a second factor on this server", field="code")
     if not totp_code_matches(user.totp_secret, code):
-        raise InvalidInput("that is not the current code", field="code")
+        raise InvalidInput(N_("that is not the current code"), field="code")
     user.totp_secret = None
     session.add(user)
     session.flush()

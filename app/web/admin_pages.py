@@ -19,8 +19,10 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from app import i18n
 from app.db import begin_writing, end_transaction
 from app.errors import Conflict, InvalidInput, NotFound
+from app.i18n import N_
 from app.models import id_of, utcnow
 from app.schemas import DB_INT_MAX, RoundCreate
 from app.security import new_password
@@ -116,7 +118,9 @@ def _round_context(page: StaffPage, round_id: int) -> dict[str, Any]:
         "invitations": invitations.list_invitations(session, round_id=round_id) if admin else [],
         "mail": mail.mail_status(session, round_id=round_id) if admin else [],
         "mail_log": mail.mail_log(session, round_id=round_id) if admin else [],
-        "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
+        "mail_goes": mail.where_mail_goes(
+            page.settings.smtp_url, page.settings.mail_dir, page.language
+        ),
         "schedule": schedule.schedule_state(session, round_id=round_id),
         "now": utcnow(),
         "export_formats": list(exports.EXPORT_FORMATS.values()),
@@ -411,10 +415,13 @@ def admin_users(
     created: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
 ) -> Response:
     notice = ""
-    for user_id, what in ((created, "Account created; a link"), (sent, "A link")):
+    for user_id, what in (
+        (created, N_("Account created; a link to set a password was queued for %(email)s.")),
+        (sent, N_("A link to set a password was queued for %(email)s.")),
+    ):
         if user_id is not None:
             email = users.get_user(page.session, user_id=user_id).email
-            notice = f"{what} to set a password was queued for {email}."
+            notice = i18n.translate(page.language, what, email=email)
     return _users_page(page, notice=notice)
 
 
@@ -422,7 +429,9 @@ def _users_page(page: StaffPage, *, notice: str = "", refused: Refused | None = 
     context = {
         "accounts": users.list_accounts(page.session),
         "notice": notice,
-        "mail_goes": mail.where_mail_goes(page.settings.smtp_url, page.settings.mail_dir),
+        "mail_goes": mail.where_mail_goes(
+            page.settings.smtp_url, page.settings.mail_dir, page.language
+        ),
         "totp_required": page.settings.require_admin_totp,
     }
     return page.render_form("admin_users.html", context, refused)

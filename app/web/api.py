@@ -45,6 +45,7 @@ from app.schemas import (
     RubricPublished,
     SensitivityInput,
     SensitivityPublic,
+    StaffLanguage,
     SurveyLoad,
     SurveyVersionDetail,
     SurveyVersionLoaded,
@@ -93,6 +94,7 @@ from app.web.params import (
     BootstrapCount,
     ExpertCode,
     InvitationId,
+    Lang,
     RoundId,
     Seed,
     Slug,
@@ -172,14 +174,20 @@ def load_survey(
 ) -> SurveyVersionLoaded:
     """Load a survey file's text. Changed content makes a new version; same content is a no-op
     (answered 200 with `created: false`)."""
-    loaded = surveys.load_survey_text(session, content=body.content, filename=body.filename)
+    loaded = surveys.load_survey_text(
+        session,
+        content=body.content,
+        filename=body.filename,
+        accept_translations=body.accept_translations,
+    )
     if not loaded.created:
         response.status_code = 200
     else:
         version = f"{loaded.slug} v{loaded.version.number}"
         audit.record(session, user.email, "survey.loaded", "survey", version, file=body.filename)
+    warnings = [str(w) for w in surveys.translation_warnings(loaded.version)]
     return SurveyVersionLoaded(
-        slug=loaded.slug, created=loaded.created, **loaded.version.model_dump()
+        slug=loaded.slug, created=loaded.created, warnings=warnings, **loaded.version.model_dump()
     )
 
 
@@ -403,15 +411,19 @@ def round_report(
     group_by: Literal["organisation", "group"] | None = None,
     include_drafts: bool = False,
     alpha_interval: Literal["two-way", "hayes-krippendorff", "hk"] = "two-way",
+    lang: Lang = None,
 ) -> Response:
     """Reliability, consensus and rater diagnostics of a round (admins and researchers).
-    `format=html` is a self-contained page with plots; `csv` has one row per statistic.
-    `alpha_interval=hayes-krippendorff` (or `hk`) gives alpha the interval and q of the
-    KALPHA macro instead of the two-way bootstrap of experts and items."""
+    `format=html` is a self-contained page with plots, in `lang` (one of the survey's or
+    the interface's languages: the survey's texts, headings, numbers and dates); `csv`
+    has one row per statistic. `alpha_interval=hayes-krippendorff` (or `hk`) gives alpha
+    the interval and q of the KALPHA macro instead of the two-way bootstrap of experts and
+    items."""
     options = reports.ReportOptions(n_bootstrap, seed, group_by, include_drafts, alpha_interval)
     inputs = reports.report_inputs(session, round_id=round_id, options=options)
+    language = reports.report_language(inputs.definition, lang)
     end_transaction(session)  # no connection held while the analysis runs
-    document = compute.run(reports.report_document, inputs, format)
+    document = compute.run(reports.report_document, inputs, format, language)
     headers = {}
     if format == "csv":
         headers["Content-Disposition"] = f'attachment; filename="round-{round_id}-report.csv"'
@@ -727,6 +739,14 @@ def change_password(body: PasswordChange, session: SessionDep, user: StaffUser) 
     )
     audit.record(session, user.email, "user.password_changed", "user", user.email)
     return Response(status_code=204)
+
+
+@router.put("/account/language", tags=["auth"], response_model=StaffLanguage)
+def choose_language(body: StaffLanguage, session: SessionDep, user: StaffUser) -> StaffLanguage:
+    """The language of your staff pages: `en`, `fr` or `ar`, or null to follow the
+    browser's (Accept-Language)."""
+    users.set_language(session, user_id=id_of(user), language=body.language)
+    return body
 
 
 # --- audit trail and rating history ------------------------------------------------------

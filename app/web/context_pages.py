@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app import i18n
 from app.errors import Conflict, InvalidInput
 from app.inputs import ObservationInput
 from app.models import id_of
@@ -47,13 +48,15 @@ def admin_context(
     opened: Annotated[int | None, Query(ge=0, le=1000)] = None,
 ) -> Response:
     notice = ""
-    if opened is not None:
-        notice = (
-            f"Observation recorded; it opened {opened} review{'s' if opened != 1 else ''} of "
-            "the published rubric."
-            if opened
-            else "Observation recorded; no trigger fired."
+    if opened:
+        notice = i18n.translate_plural(
+            page.language,
+            "Observation recorded; it opened %(num)d review of the published rubric.",
+            "Observation recorded; it opened %(num)d reviews of the published rubric.",
+            opened,
         )
+    elif opened is not None:
+        notice = i18n.translate(page.language, "Observation recorded; no trigger fired.")
     return _page(page, slug, notice=notice)
 
 

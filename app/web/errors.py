@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import babel
@@ -72,11 +72,14 @@ def error_response(
         return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
     templates: Jinja2Templates = request.app.state.templates
     context: dict[str, Any] = {"status": status, "message": message}
+    # An error page in the reader's language (an expert's: the questionnaire's; anyone
+    # else's: the browser's); a message the catalogue has is translated, any other stays
+    # as the service wrote it.
     if request.url.path.startswith(EXPERT_PATHS):
-        # An expert's error page in their language; a message the catalogue has is
-        # translated, any other stays as the service wrote it.
         language = reader_language(request)
-        context.update(language=language, message=i18n.translate(language, message))
+    else:
+        language = browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
+    context.update(language=language, message=i18n.catalogue(language).gettext(message))
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
@@ -92,13 +95,25 @@ def reader_language(request: Request) -> str:
     remembered = request.cookies.get(LANGUAGE_COOKIE)
     if remembered in i18n.INTERFACE_LANGUAGES:
         return str(remembered)
-    asked = [
-        part.split(";")[0].strip().replace("-", "_")
-        for part in request.headers.get("accept-language", "").split(",")
-        if part.strip()
-    ]
-    found = babel.negotiate_locale(asked, list(i18n.INTERFACE_LANGUAGES))
-    return found or i18n.SOURCE_LANGUAGE
+    return browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
+
+
+def browser_language(request: Request, offered: Sequence[str]) -> str | None:
+    """The best of the ``offered`` languages the browser asks for (Accept-Language, in
+    the order of its q-values), None when it asks for none of them."""
+    asked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(request.headers.get("accept-language", "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and quality > 0:
+            asked.append((-quality, index, tag.strip().replace("-", "_")))
+    found = babel.negotiate_locale([tag for *_, tag in sorted(asked)], list(offered))
+    return str(found) if found else None
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.datastructures import FormData
 
+from app import i18n
 from app.config import Settings
 from app.errors import InvalidInput
 from app.inputs import text_problem
@@ -28,6 +29,7 @@ from app.web.deps import (
     StaffUser,
     check_csrf,
 )
+from app.web.errors import browser_language
 
 
 async def get_form(request: Request) -> FormData:
@@ -52,13 +54,23 @@ def render(
     caller: Caller | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    user = caller.user if caller else None
     ctx: dict[str, Any] = {
         "csrf_token": caller.web_session.csrf_token if caller and caller.web_session else "",
-        "user": caller.user if caller else None,
+        "user": user,
+        "language": staff_language(request, user),
     }
     ctx.update(context or {})
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(request, template, ctx, status_code=status)
+
+
+def staff_language(request: Request, user: User | None) -> str:
+    """The language of a staff page: the one the account chose, else the best the browser
+    asks for (Accept-Language) of the interface's, else English."""
+    if user is not None and user.language in i18n.INTERFACE_LANGUAGES:
+        return str(user.language)
+    return browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -105,6 +117,11 @@ class StaffPage:
     user: User
     session: Session
     settings: Settings
+
+    @property
+    def language(self) -> str:
+        """The language of the staff member's pages."""
+        return staff_language(self.request, self.user)
 
     def render(
         self, template: str, context: dict[str, Any] | None = None, *, status: int = 200

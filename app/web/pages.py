@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
+from app import i18n
 from app.config import Settings
 from app.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
+from app.i18n import N_
 from app.models import id_of
 from app.services import audit, auth, sessions, surveys, users
 from app.survey_files import SurveyDefinition
@@ -101,8 +103,8 @@ def _privacy(
 
 #: What the sign-in page says after a password was set (the sessions ended with it).
 _DONE = {
-    "password": "Your password was changed. Please sign in with the new one.",
-    "reset": "Your new password is set. Please sign in with it.",
+    "password": N_("Your password was changed. Please sign in with the new one."),
+    "reset": N_("Your new password is set. Please sign in with it."),
 }
 
 
@@ -137,7 +139,7 @@ def login_submit(request: Request, settings: SettingsDep, form: FormDep) -> Resp
             "login.html",
             {
                 "login_csrf": expected or secrets.token_urlsafe(24),
-                "error": "The form expired; please try again.",
+                "error": N_("The form expired; please try again."),
             },
             status=403,
         )
@@ -214,9 +216,13 @@ def logout(request: Request, caller: CallerDep, session: SessionDep, form: FormD
 
 @router.get("/account", response_class=HTMLResponse)
 def account_page(
-    page: StaffPageDep, done: Literal["totp-on", "totp-off"] | None = None
+    page: StaffPageDep, done: Literal["totp-on", "totp-off", "language"] | None = None
 ) -> Response:
-    notice = {"totp-on": "The second factor is on.", "totp-off": "The second factor is off."}
+    notice = {
+        "totp-on": N_("The second factor is on."),
+        "totp-off": N_("The second factor is off."),
+        "language": N_("Your pages are now shown in the language you chose."),
+    }
     return _account(page, notice=notice[done] if done else "")
 
 
@@ -233,15 +239,30 @@ def _account(
         "enrolment": enrolment,
         "totp_enabled": page.user.totp_secret is not None,
         "totp_required": required,
+        "interface_languages": [
+            (code, i18n.language_name(code)) for code in i18n.INTERFACE_LANGUAGES
+        ],
     }
     return page.render_form("account.html", context, refused)
+
+
+@router.post("/account/language")
+def account_language(page: StaffFormDep) -> Response:
+    """The staff member's pages in the language they choose ("" follows the browser)."""
+    try:
+        users.set_language(
+            page.session, user_id=id_of(page.user), language=page.text("language") or None
+        )
+    except InvalidInput as exc:
+        return _account(page, refused=page.refuse({"language": exc.message}))
+    return redirect("/account?done=language")
 
 
 @router.post("/account/password")
 def account_password(page: StaffFormDep) -> Response:
     new = page.text("new_password")
     if new != page.text("new_password_again"):
-        errors = {"new_password_again": "the two new passwords differ"}
+        errors = {"new_password_again": N_("the two new passwords differ")}
         return _account(page, refused=page.refuse(errors))
     try:
         users.change_own_password(

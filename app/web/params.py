@@ -102,6 +102,18 @@ RubricA = Annotated[int, Depends(_rubric_a)]
 RubricB = Annotated[int, Depends(_rubric_b)]
 
 _RUBRIC_FILE = re.compile(r"v([0-9]{1,30})(?:\.(json|csv))?", re.ASCII)
+#: ``?lang=``: the language a page is read in (a tag such as ``fr`` or ``pt_BR``).
+Lang = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$",
+        max_length=16,
+        description="The language to read the page in (one of the survey's); by default "
+        "the best the browser asks for (Accept-Language), else the survey's own",
+        examples=["fr"],
+    ),
+]
+
 RUBRIC_FILE_HELP = "Rubric versions are at /rubrics/{survey}/v{n}, v{n}.json or v{n}.csv."
 
 

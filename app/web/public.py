@@ -10,11 +10,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from fastapi.types import DecoratedCallable
+from sqlmodel import Session
 
-from app.errors import NotFound
+from app import i18n
+from app.errors import InvalidInput, NotFound
+from app.models import RubricVersion
 from app.services import reviews, rubrics, webhooks
 from app.web.deps import SessionDep, SettingsDep
-from app.web.params import RubricA, RubricB, Slug, rubric_file
+from app.web.errors import browser_language
+from app.web.params import Lang, RubricA, RubricB, Slug, rubric_file
 
 # Pages for people: errors come as HTML pages too, whatever the format asked for.
 _page = {"text/html": {"schema": {"type": "string"}}}
@@ -53,22 +57,58 @@ def _as_requested(
     return _render(request, template, context)
 
 
+def _reading(request: Request, lang: str | None, offered: list[str]) -> dict[str, Any]:
+    """The reader's language among the ``offered`` ones (the source first): ``?lang=``,
+    else the best the browser asks for, else the source; with the page's language switch
+    and the query that keeps the choice in the page's links."""
+    if lang is not None:
+        language = lang.replace("-", "_")
+        if language not in offered:
+            raise InvalidInput(
+                f"lang: the page is not given in {lang!r}; its languages are {', '.join(offered)}",
+                field="lang",
+            )
+    else:
+        language = browser_language(request, offered) or offered[0]
+    return {
+        "language": language,
+        "page_languages": [(code, i18n.language_name(code)) for code in offered],
+        "lang_query": f"?lang={language}" if lang is not None else "",
+    }
+
+
 @_page_or_json("/", summary="Surveys with published rubrics")
-def rubric_index(request: Request, session: SessionDep, format: PageFormat = "html") -> Response:
-    """Every survey with published rubric versions (`?format=json` for JSON)."""
-    surveys = rubrics.list_published(session)
-    return _as_requested(request, format, surveys, "rubrics_index.html", {"surveys": surveys})
+def rubric_index(
+    request: Request, session: SessionDep, format: PageFormat = "html", lang: Lang = None
+) -> Response:
+    """Every survey with published rubric versions (`?format=json` for JSON), each title
+    in the reader's language (`?lang=`, else Accept-Language) where the survey has it."""
+    reading = _reading(request, lang, list(i18n.INTERFACE_LANGUAGES))
+    surveys = rubrics.list_published(session, language=reading["language"])
+    context = {"surveys": surveys, **reading}
+    return _as_requested(request, format, surveys, "rubrics_index.html", context)
 
 
 @_page_or_json("/{slug}/", summary="Published versions of a survey")
 def rubric_versions(
-    slug: Slug, request: Request, session: SessionDep, format: PageFormat = "html"
+    slug: Slug,
+    request: Request,
+    session: SessionDep,
+    format: PageFormat = "html",
+    lang: Lang = None,
 ) -> Response:
-    """The published versions of one survey's rubric (`?format=json` for JSON)."""
-    entry = next((s for s in rubrics.list_published(session) if s.slug == slug), None)
+    """The published versions of one survey's rubric (`?format=json` for JSON), in the
+    reader's language (`?lang=`, else Accept-Language) where the survey is given in it."""
+    published = rubrics.list_published(session)
+    entry = next((s for s in published if s.slug == slug), None)
     if entry is None:
         raise NotFound(f"no rubric of survey {slug!r} has been published")
-    return _as_requested(request, format, entry, "rubrics_versions.html", {"survey": entry})
+    reading = _reading(request, lang, entry.languages)
+    if reading["language"] != entry.languages[0]:
+        localized = rubrics.list_published(session, language=reading["language"])
+        entry = next(s for s in localized if s.slug == slug)
+    context = {"survey": entry, **reading}
+    return _as_requested(request, format, entry, "rubrics_versions.html", context)
 
 
 @_page_or_json("/{slug}/diff/{a}/{b}", summary="Compare versions")
@@ -79,13 +119,24 @@ def rubric_diff(
     request: Request,
     session: SessionDep,
     format: PageFormat = "html",
+    lang: Lang = None,
 ) -> Response:
-    """Items that changed tier, and how thresholds and reliability moved, from a to b."""
+    """Items that changed tier, and how thresholds and reliability moved, from a to b, in
+    the reader's language (`?lang=`, else Accept-Language) where the survey has it."""
+    older = rubrics.get_rubric(session, slug=slug, number=a)
+    newer = rubrics.get_rubric(session, slug=slug, number=b)
+    reading = _reading(request, lang, rubrics.rubric_languages(session, newer))
+    language = reading["language"]
     diff = rubrics.diff_rubrics(
-        rubrics.get_rubric(session, slug=slug, number=a),
-        rubrics.get_rubric(session, slug=slug, number=b),
+        older,
+        newer,
+        records=(
+            rubrics.localized_record(session, older, language),
+            rubrics.localized_record(session, newer, language),
+        ),
+        holistic_label=i18n.translate(i18n.interface_language(language), "Overall tier"),
     )
-    context = {"diff": diff, "slug": slug}
+    context = {"diff": diff, "slug": slug, **reading}
     return _as_requested(request, format, diff, "rubrics_diff.html", context)
 
 
@@ -110,14 +161,24 @@ def rubric_version(
     request: Request,
     session: SessionDep,
     format: Literal["html", "json", "csv"] = "html",
+    lang: Lang = None,
 ) -> Response:
-    """`v{n}` as a page, `v{n}.json` (record + digest) or `v{n}.csv` (items and tiers)."""
+    """`v{n}` as a page, `v{n}.json` (record + digest) or `v{n}.csv` (items and tiers).
+
+    The page is in the reader's language (`?lang=`, else Accept-Language) where the survey
+    is given in it. The JSON's `record` is always the record as published (what the
+    digest signs); with `?lang=` it carries beside it, unsigned, `localized`: the same
+    record with the survey's texts in that language."""
     number, extension = rubric_file(slug, name)
     version = rubrics.get_rubric(session, slug=slug, number=number)
     status = reviews.version_status(session, version)
+    reading = _reading(request, lang, rubrics.rubric_languages(session, version))
     if extension == "json" or (not extension and format == "json"):
+        body = {**rubrics.document(version), "status": status.model_dump(mode="json")}
+        if lang is not None:
+            body["localized"] = _localized_json(session, version, reading["language"])
         return JSONResponse(
-            {**rubrics.document(version), "status": status.model_dump(mode="json")},
+            body,
             headers={"Content-Disposition": f'inline; filename="{slug}-v{number}.json"'},
         )
     if extension == "csv" or (not extension and format == "csv"):
@@ -126,18 +187,29 @@ def rubric_version(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{slug}-v{number}.csv"'},
         )
+    record = rubrics.localized_record(session, version, reading["language"])
     return _render(
         request,
         "rubric.html",
         {
-            "r": version.record,
+            "r": record,
             "digest": version.digest,
             "slug": slug,
             "algorithm": rubrics.DIGEST_ALGORITHM,
-            "context": rubrics.context_shown(version.record),
+            "context": rubrics.context_shown(record),
             "status": status,
+            **reading,
         },
     )
+
+
+def _localized_json(session: Session, version: RubricVersion, language: str) -> dict[str, Any]:
+    """The record in ``language``, outside the signed part: for reading, not verifying."""
+    return {
+        "language": language,
+        "note": "the survey's texts in this language; not signed: verify `record`",
+        "record": rubrics.localized_record(session, version, language),
+    }
 
 
 # --- Atom feeds of rubric events -------------------------------------------------------------
