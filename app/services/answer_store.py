@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Select
 from sqlmodel import Session, col, select
 
 from app.db import first_or_not_found
 from app.errors import ResponseLocked
 from app.models import (
+    Expert,
     QuantileAnswer,
     QuantileAnswerChange,
     Rating,
@@ -31,6 +33,7 @@ from app.services.rounds import ensure_accepting
 
 Answer = TypeVar("Answer", Rating, QuantileAnswer)
 Change = TypeVar("Change", RatingChange, QuantileAnswerChange)
+Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,25 @@ def store_answers(
     session.add(save.response)
     session.flush()
     return saved
+
+
+def of_round(
+    query: Query,
+    answers: type[Rating] | type[QuantileAnswer],
+    *,
+    round_id: int,
+    include_drafts: bool,
+) -> Query:
+    """The query's answers of one round, joined to their response and its expert; those of
+    submitted responses only unless drafts are included."""
+    query = (
+        query.join(Response, col(Response.id) == col(answers.response_id))
+        .join(Expert, col(Expert.id) == col(Response.expert_id))
+        .where(col(Response.round_id) == round_id)
+    )
+    if not include_drafts:
+        query = query.where(col(Response.status) == "submitted")
+    return query
 
 
 def locked_response(session: Session, response_id: int) -> Response:

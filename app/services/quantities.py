@@ -15,12 +15,12 @@ from app.models import (
     Expert,
     QuantileAnswer,
     QuantileAnswerChange,
-    Response,
 )
 from app.services.answer_store import (
     AnswerHistory,
     AnswerSave,
     WantedAnswer,
+    of_round,
     open_draft,
     store_answers,
 )
@@ -162,21 +162,14 @@ def panel_quantiles(
 ) -> list[PanelQuantiles]:
     """The round's quantile answers by expert code and question (submitted responses
     unless drafts are included)."""
-    query = (
-        sa_select(
-            col(Expert.code),
-            col(QuantileAnswer.question_key),
-            col(QuantileAnswer.q05),
-            col(QuantileAnswer.q50),
-            col(QuantileAnswer.q95),
-        )
-        .join(Response, col(Response.id) == col(QuantileAnswer.response_id))
-        .join(Expert, col(Expert.id) == col(Response.expert_id))
-        .where(col(Response.round_id) == round_id)
-        .order_by(col(Expert.code), col(QuantileAnswer.question_key))
+    columns = sa_select(
+        col(Expert.code),
+        col(QuantileAnswer.question_key),
+        *(col(getattr(QuantileAnswer, name)) for name in QUANTILE_FIELDS),
     )
-    if not include_drafts:
-        query = query.where(col(Response.status) == "submitted")
+    query = of_round(
+        columns, QuantileAnswer, round_id=round_id, include_drafts=include_drafts
+    ).order_by(col(Expert.code), col(QuantileAnswer.question_key))
     return [
         PanelQuantiles(code, key, float(q05), float(q50), float(q95))
         for code, key, q05, q50, q95 in session.execute(query).all()
