@@ -17,7 +17,8 @@ from analysis.formats import (
     write_ratings,
 )
 from app.errors import InvalidInput
-from app.models import Expert, Rating, Response, SurveyVersion
+from app.models import Expert, Rating, Response, Round, SurveyVersion
+from app.services.answer_store import of_round
 from app.services.csv_out import write_csv
 from app.services.rounds import get_round
 from app.services.surveys import definition_of, slug_of
@@ -96,23 +97,22 @@ class ExportFile:
     filename: str
 
 
+def _asked(session: Session, round_id: int) -> tuple[Round, SurveyVersion, str]:
+    """The round, the survey version it asks about and the survey's slug."""
+    round_ = get_round(session, round_id=round_id)
+    version = session.get(SurveyVersion, round_.survey_version_id)
+    assert version is not None
+    return round_, version, slug_of(session, version)
+
+
 def ratings_rows(
     session: Session, *, round_id: int, include_drafts: bool = False
 ) -> list[ExportedRating]:
     """One row per rating, long format, ordered by rater, item and dimension."""
-    round_ = get_round(session, round_id=round_id)
-    version = session.get(SurveyVersion, round_.survey_version_id)
-    assert version is not None
-    slug = slug_of(session, version)
-    query = (
-        select(Rating, Response, Expert)
-        .join(Response, col(Response.id) == col(Rating.response_id))
-        .join(Expert, col(Expert.id) == col(Response.expert_id))
-        .where(Response.round_id == round_id)
-        .order_by(col(Expert.code), col(Rating.item_key), col(Rating.dimension_key))
-    )
-    if not include_drafts:
-        query = query.where(Response.status == "submitted")
+    _, version, slug = _asked(session, round_id)
+    query = of_round(
+        select(Rating, Response, Expert), Rating, round_id=round_id, include_drafts=include_drafts
+    ).order_by(col(Expert.code), col(Rating.item_key), col(Rating.dimension_key))
     return [
         ExportedRating(
             round_id=round_id,
@@ -170,10 +170,7 @@ def quantile_rows(
     from app.services.quantities import panel_quantiles
     from app.services.rounds import round_definition
 
-    round_ = get_round(session, round_id=round_id)
-    version = session.get(SurveyVersion, round_.survey_version_id)
-    assert version is not None
-    slug = slug_of(session, version)
+    round_, version, slug = _asked(session, round_id)
     definition = round_definition(session, round_)
     questions = {q.key: q for q in definition.quantities}
     rows = []
@@ -218,13 +215,11 @@ def export_ratings(
             f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", field="format"
         )
     rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
-    round_ = get_round(session, round_id=round_id)
-    version = session.get(SurveyVersion, round_.survey_version_id)
-    assert version is not None
+    _, version, slug = _asked(session, round_id)
     table = RatingTable(
         columns=tuple(EXPORT_COLUMNS),
         rows=[astuple(row) for row in rows],
-        codebook=_codebook(version, slug_of(session, version), definition_of(version)),
+        codebook=_codebook(version, slug, definition_of(version)),
     )
     try:
         content = write_ratings(table, fmt)

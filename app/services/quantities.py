@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.db import first_or_not_found
-from app.errors import InvalidInput, ResponseLocked
+from app.errors import InvalidInput
 from app.inputs import QuantileInput
 from app.models import (
     Expert,
     QuantileAnswer,
     QuantileAnswerChange,
-    Response,
-    Round,
-    id_of,
-    utcnow,
 )
-from app.services.rounds import ensure_accepting, round_definition
+from app.services.answer_store import (
+    AnswerHistory,
+    AnswerSave,
+    WantedAnswer,
+    of_round,
+    open_draft,
+    store_answers,
+)
+from app.services.rounds import round_definition
 from app.survey_files import Quantity, SurveyDefinition
 
 #: The quantiles asked, as the field names of an answer.
@@ -111,14 +113,7 @@ def save_quantiles(
     bounds, or a question given twice; Conflict when the round is not open or the response
     is submitted.
     """
-    response = _locked(session, response_id)
-    round_ = session.get(Round, response.round_id)
-    assert round_ is not None
-    ensure_accepting(round_)
-    if response.status != "draft":
-        raise ResponseLocked(
-            "this response has been submitted and is locked; ask the survey team to reopen it"
-        )
+    response, round_ = open_draft(session, response_id)
     definition = round_definition(session, round_)
     language = definition.language_or_source(language)
     seen: set[str] = set()
@@ -139,66 +134,27 @@ def save_quantiles(
         seen.add(answer.question)
         check_quantiles(quantity, answer, field=field)
     current = quantile_answers(session, response_id=response_id)
-    now = utcnow()
-    saved: list[QuantileAnswer] = []
-    changed: list[QuantileAnswer] = []
-    for answer in answers:
-        values = {name: float(getattr(answer, name)) for name in QUANTILE_FIELDS}
-        row = current.get(answer.question)
-        if row is None:
-            row = QuantileAnswer(
-                response_id=response_id,
-                question_key=answer.question,
-                q05=values["q05"],
-                q50=values["q50"],
-                q95=values["q95"],
-            )
-        elif all(getattr(row, name) == value for name, value in values.items()):
-            saved.append(row)  # unchanged: no new revision
-            continue
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.revision += 1
-        row.updated_at = now
-        row.language = language
-        session.add(row)
-        changed.append(row)
-        saved.append(row)
-    session.flush()
-    for row in changed:
-        session.add(_kept_state(row, changed_by=changed_by, changed_at=now))
-    response.updated_at = now
-    session.add(response)
-    session.flush()
-    return saved
+    wanted = [
+        WantedAnswer(
+            current.get(answer.question),
+            {"question_key": answer.question},
+            {name: float(getattr(answer, name)) for name in QUANTILE_FIELDS},
+        )
+        for answer in answers
+    ]
+    save = AnswerSave(response, changed_by, language)
+    return store_answers(session, wanted, table=QuantileAnswer, history=QUANTILE_HISTORY, save=save)
 
 
-def _kept_state(
-    row: QuantileAnswer, *, changed_by: str, changed_at: datetime
-) -> QuantileAnswerChange:
-    return QuantileAnswerChange(
-        answer_id=id_of(row),
-        response_id=row.response_id,
-        question_key=row.question_key,
-        revision=row.revision,
-        q05=row.q05,
-        q50=row.q50,
-        q95=row.q95,
-        changed_by=changed_by,
-        changed_at=changed_at,
-    )
+#: A quantile answer's history copies the question, the revision and the quantiles.
+QUANTILE_HISTORY = AnswerHistory(
+    QuantileAnswerChange, "answer_id", ("response_id", "question_key", "revision", *QUANTILE_FIELDS)
+)
 
 
 def quantile_history(session: Session, *, response_id: int) -> list[QuantileAnswerChange]:
     """Every saved state of every quantile answer of a response, oldest first."""
-    return list(
-        session.exec(
-            select(QuantileAnswerChange)
-            .where(QuantileAnswerChange.response_id == response_id)
-            .order_by(col(QuantileAnswerChange.id))
-        ).all()
-    )
+    return QUANTILE_HISTORY.of_response(session, response_id=response_id)
 
 
 def panel_quantiles(
@@ -206,28 +162,15 @@ def panel_quantiles(
 ) -> list[PanelQuantiles]:
     """The round's quantile answers by expert code and question (submitted responses
     unless drafts are included)."""
-    query = (
-        sa_select(
-            col(Expert.code),
-            col(QuantileAnswer.question_key),
-            col(QuantileAnswer.q05),
-            col(QuantileAnswer.q50),
-            col(QuantileAnswer.q95),
-        )
-        .join(Response, col(Response.id) == col(QuantileAnswer.response_id))
-        .join(Expert, col(Expert.id) == col(Response.expert_id))
-        .where(col(Response.round_id) == round_id)
-        .order_by(col(Expert.code), col(QuantileAnswer.question_key))
+    columns = sa_select(
+        col(Expert.code),
+        col(QuantileAnswer.question_key),
+        *(col(getattr(QuantileAnswer, name)) for name in QUANTILE_FIELDS),
     )
-    if not include_drafts:
-        query = query.where(col(Response.status) == "submitted")
+    query = of_round(
+        columns, QuantileAnswer, round_id=round_id, include_drafts=include_drafts
+    ).order_by(col(Expert.code), col(QuantileAnswer.question_key))
     return [
         PanelQuantiles(code, key, float(q05), float(q50), float(q95))
         for code, key, q05, q50, q95 in session.execute(query).all()
     ]
-
-
-def _locked(session: Session, response_id: int) -> Response:
-    # As responses.save_ratings: FOR UPDATE serialises the writers of one response.
-    query = select(Response).where(Response.id == response_id).with_for_update()
-    return first_or_not_found(session, query, f"response {response_id} does not exist")

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, func, select
 from app import i18n
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
+from app.services.answer_store import of_round
 from app.services.csv_out import write_csv
 from app.services.quantities import PanelQuantiles, panel_quantiles
 from app.services.rounds import (
@@ -178,25 +179,20 @@ def analysis_rows(
 ) -> list[RatingTuple]:
     """The round's ratings for analysis, ordered by rater, item and dimension."""
     # SQLAlchemy's own select: SQLModel's typed one stops at four columns.
-    query = (
-        sa_select(
-            col(Expert.code),
-            col(Rating.item_key),
-            col(Rating.dimension_key),
-            col(Rating.value),
-            col(Rating.status),
-            col(Rating.confidence),
-            col(Expert.organisation),
-            col(Expert.stakeholder_group),
-            col(Rating.language),
-        )
-        .join(Response, col(Response.id) == col(Rating.response_id))
-        .join(Expert, col(Expert.id) == col(Response.expert_id))
-        .where(col(Response.round_id) == round_id)
-        .order_by(col(Expert.code), col(Rating.item_key), col(Rating.dimension_key))
+    columns = sa_select(
+        col(Expert.code),
+        col(Rating.item_key),
+        col(Rating.dimension_key),
+        col(Rating.value),
+        col(Rating.status),
+        col(Rating.confidence),
+        col(Expert.organisation),
+        col(Expert.stakeholder_group),
+        col(Rating.language),
     )
-    if not include_drafts:
-        query = query.where(col(Response.status) == "submitted")
+    query = of_round(columns, Rating, round_id=round_id, include_drafts=include_drafts).order_by(
+        col(Expert.code), col(Rating.item_key), col(Rating.dimension_key)
+    )
     return [cast(RatingTuple, tuple(row)) for row in session.execute(query).all()]
 
 

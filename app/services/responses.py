@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -22,8 +20,16 @@ from app.models import (
     RatingChange,
     Response,
     Round,
-    id_of,
     utcnow,
+)
+from app.services.answer_store import (
+    AnswerHistory,
+    AnswerSave,
+    WantedAnswer,
+    locked_response,
+    open_draft,
+    response_accepting,
+    store_answers,
 )
 from app.services.privacy import (
     CONSENT_STATEMENT,
@@ -34,7 +40,6 @@ from app.services.privacy import (
 )
 from app.services.rounds import (
     PanelFeedback,
-    ensure_accepting,
     feedback_of,
     round_cells,
     round_definition,
@@ -140,7 +145,7 @@ def give_consent(session: Session, *, response_id: int, language: str | None = N
     """Record the expert's consent to the round's consent text in the language they read
     it in, kept with its SHA-256 (once per text: agreeing again to the same text, or to
     the same text in another of the survey's languages, keeps the first time)."""
-    response = _locked(session, response_id)
+    response = locked_response(session, response_id)
     round_ = session.get(Round, response.round_id)
     assert round_ is not None
     definition = round_definition(session, round_)
@@ -250,94 +255,46 @@ def save_ratings(
         (r.item_key, r.dimension_key): r
         for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
     }
-    now = utcnow()
-    saved: list[Rating] = []
-    changed: list[Rating] = []
-    for r in checked:
-        rating = current.get((r.item, r.dimension))
-        fields: dict[str, Any] = {
-            "status": r.status,
-            "value": r.value if r.status == "value" else None,
-            "confidence": r.confidence,
-            "rationale": r.rationale,
-            "share_rationale": r.share_rationale,
-        }
-        if rating is None:
-            rating = Rating(
-                response_id=response_id, item_key=r.item, dimension_key=r.dimension, **fields
-            )
-        elif all(getattr(rating, k) == v for k, v in fields.items()):
-            saved.append(rating)  # unchanged: no new revision
-            continue
-        else:
-            for key, value in fields.items():
-                setattr(rating, key, value)
-            rating.revision += 1
-        rating.updated_at = now
-        rating.language = language
-        session.add(rating)
-        changed.append(rating)
-        saved.append(rating)
-    # Two flushes whatever the number of answers: the ratings (batched, new ids returned),
-    # then their history rows, which need those ids.
-    session.flush()
-    for rating in changed:
-        session.add(_kept_state(rating, changed_by=changed_by, changed_at=now))
-    response.updated_at = now
-    session.add(response)
-    session.flush()
-    return saved
-
-
-#: What a row of a rating's history copies from the rating: the cell, the revision and
-#: the answer.
-_KEPT = (
-    "response_id",
-    "item_key",
-    "dimension_key",
-    "revision",
-    "status",
-    "value",
-    "confidence",
-    "rationale",
-    "share_rationale",
-    "language",
-)
-
-
-def _kept_state(rating: Rating, *, changed_by: str, changed_at: datetime) -> RatingChange:
-    """The rating as it now stands, as a row of its history."""
-    state = {name: getattr(rating, name) for name in _KEPT}
-    return RatingChange(
-        rating_id=id_of(rating), changed_by=changed_by, changed_at=changed_at, **state
-    )
-
-
-def open_draft(session: Session, response_id: int) -> tuple[Response, Round]:
-    """The response, row-locked, and its round, provided the round accepts answers and the
-    response is not submitted (Conflict / ResponseLocked otherwise)."""
-    response = _locked_while_accepting(session, response_id)
-    if response.status != "draft":
-        raise ResponseLocked(
-            "this response has been submitted and is locked; ask the survey team to reopen it"
+    wanted = [
+        WantedAnswer(
+            current.get((r.item, r.dimension)),
+            {"item_key": r.item, "dimension_key": r.dimension},
+            {
+                "status": r.status,
+                "value": r.value if r.status == "value" else None,
+                "confidence": r.confidence,
+                "rationale": r.rationale,
+                "share_rationale": r.share_rationale,
+            },
         )
-    round_ = session.get(Round, response.round_id)
-    assert round_ is not None
-    return response, round_
+        for r in checked
+    ]
+    save = AnswerSave(response, changed_by, language)
+    return store_answers(session, wanted, table=Rating, history=RATING_HISTORY, save=save)
 
 
-def _locked_while_accepting(session: Session, response_id: int) -> Response:
-    """The response, row-locked, provided its round still accepts answers."""
-    response = _locked(session, response_id)
-    round_ = session.get(Round, response.round_id)
-    assert round_ is not None
-    ensure_accepting(round_)
-    return response
+#: A rating's history copies the cell, the revision, the answer and its language.
+RATING_HISTORY = AnswerHistory(
+    RatingChange,
+    "rating_id",
+    (
+        "response_id",
+        "item_key",
+        "dimension_key",
+        "revision",
+        "status",
+        "value",
+        "confidence",
+        "rationale",
+        "share_rationale",
+        "language",
+    ),
+)
 
 
 def submit_response(session: Session, *, response_id: int) -> Response:
     """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
-    response = _locked_while_accepting(session, response_id)
+    response = response_accepting(session, response_id)
     if not has_consented_any(response, _current_consent_texts(session, response)):
         raise Conflict("consent has not been given; accept the terms on the welcome page first")
     # A conditional UPDATE is the arbiter: whichever transaction flips the status wins.
@@ -354,7 +311,7 @@ def submit_response(session: Session, *, response_id: int) -> Response:
 
 def reopen_response(session: Session, *, response_id: int) -> Response:
     """Unlock a submitted response so its expert can change it (round must be open)."""
-    response = _locked_while_accepting(session, response_id)
+    response = response_accepting(session, response_id)
     if response.status != "submitted":
         raise Conflict("only a submitted response can be reopened")
     response.status = "draft"
@@ -379,13 +336,7 @@ def find_response(session: Session, *, round_id: int, expert_code: str) -> Respo
 
 def rating_history(session: Session, *, response_id: int) -> list[RatingChange]:
     """Every saved state of every rating of a response, oldest first."""
-    return list(
-        session.exec(
-            select(RatingChange)
-            .where(RatingChange.response_id == response_id)
-            .order_by(col(RatingChange.id))
-        ).all()
-    )
+    return RATING_HISTORY.of_response(session, response_id=response_id)
 
 
 def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> RatingInput:
@@ -479,10 +430,3 @@ def _find(session: Session, invitation: Invitation) -> Response | None:
             Response.round_id == invitation.round_id, Response.expert_id == invitation.expert_id
         )
     ).first()
-
-
-def _locked(session: Session, response_id: int) -> Response:
-    # FOR UPDATE serialises writers of one response on PostgreSQL; SQLite's BEGIN IMMEDIATE
-    # already serialises every writer.
-    query = select(Response).where(Response.id == response_id).with_for_update()
-    return first_or_not_found(session, query, f"response {response_id} does not exist")

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from app.errors import InvalidInput
 from app.inputs import SensitivityInput
 from app.models import FactorSensitivity, Response, utcnow
-from app.services.responses import open_draft
+from app.services.answer_store import open_draft
 from app.services.rounds import round_definition, round_items
 from app.survey_files import SurveyDefinition
 

@@ -19,9 +19,9 @@ from app.inputs import QuantileInput
 from app.models import id_of
 from app.services import quantities, responses
 from app.survey_files import Quantity
-from app.web.deps import Expert, SessionDep, check_csrf
-from app.web.page_support import FormDep, redirect
-from app.web.survey_pages import _can_edit, _page, _state, _t
+from app.web.deps import Expert, SessionDep
+from app.web.page_support import FormDep
+from app.web.survey_pages import _answer_page, _posted_state, _state, _t, _turn_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -157,23 +157,15 @@ def _bounds_text(state: responses.ResponseState, quantity: Quantity) -> str:
 @router.get("/survey/quantities/{number}", response_class=HTMLResponse)
 def quantity_page(number: int, request: Request, expert: Expert, session: SessionDep) -> Response:
     state = _state(session, expert)
-    can_edit, notice = _can_edit(state)
     ctx = _question_context(state, session, number)
-    return _page(
-        request,
-        "survey_quantity.html",
-        state,
-        {**ctx, "can_edit": can_edit, "notice": notice, "errors": {}},
-        caller=expert.caller,
-    )
+    return _answer_page(request, "survey_quantity.html", state, ctx, caller=expert.caller)
 
 
 @router.post("/survey/quantities/{number}", response_class=HTMLResponse)
 def save_quantity(
     number: int, request: Request, expert: Expert, session: SessionDep, form: FormDep
 ) -> Response:
-    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    state = _state(session, expert)
+    state = _posted_state(request, expert, session, form)
     ctx = _question_context(state, session, number)
     quantity: Quantity = ctx["quantity"]
     typed = {name: str(form.get(name, "")) for name in FIELDS}
@@ -199,34 +191,22 @@ def save_quantity(
             name = (exc.field or "").rsplit(".", 1)[-1]
             errors[name if name in FIELDS else "_form"] = _refusal(state, exc, numbers, quantity)
     if errors:
-        can_edit, notice = _can_edit(state)
-        return _page(
+        return _answer_page(
             request,
             "survey_quantity.html",
             state,
-            {
-                **ctx,
-                "values": typed,
-                "preview": _preview_of_values(typed),
-                "can_edit": can_edit,
-                "notice": notice,
-                "errors": errors,
-            },
+            {**ctx, "values": typed, "preview": _preview_of_values(typed)},
             caller=expert.caller,
-            status=422,
+            errors=errors,
         )
-    action = form.get("action", "next")
-    if action == "previous":
-        return redirect(
-            f"/survey/quantities/{number - 1}"
-            if number > 1
-            else f"/survey/items/{ctx['items_total']}"
-        )
-    if action == "next" and number < ctx["total"]:
-        return redirect(f"/survey/quantities/{number + 1}")
-    if action == "stay":
-        return redirect(f"/survey/quantities/{number}?saved=1")
-    return redirect("/survey/review")
+    return _turn_page(
+        form,
+        pages="/survey/quantities",
+        number=number,
+        total=ctx["total"],
+        before=f"/survey/items/{ctx['items_total']}",
+        after="/survey/review",
+    )
 
 
 def _refusal(

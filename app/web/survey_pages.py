@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
+from starlette.datastructures import FormData
 
 from app import i18n
 from app.db import begin_writing
@@ -121,6 +122,47 @@ def _editable_state(session: Session, expert: Expert) -> tuple[responses.Respons
     return (state, *_can_edit(state))
 
 
+def _posted_state(
+    request: Request, expert: Expert, session: Session, form: FormData
+) -> responses.ResponseState:
+    """The expert's answers, once the form's CSRF token has been checked."""
+    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
+    return _state(session, expert)
+
+
+def _answer_page(
+    request: Request,
+    template: str,
+    state: responses.ResponseState,
+    context: dict[str, Any],
+    *,
+    caller: Any,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    """A page of questions: whether the expert may answer (and if not, why not), and the
+    errors of a refused save (status 422 when there are any)."""
+    can_edit, notice = _can_edit(state)
+    answers = {**context, "can_edit": can_edit, "notice": notice, "errors": errors or {}}
+    return _page(request, template, state, answers, caller=caller, status=422 if errors else 200)
+
+
+def _turn_page(
+    form: FormData, *, pages: str, number: int, total: int, before: str | None, after: str
+) -> Response:
+    """Where a numbered page's buttons lead once its answers are saved: the previous page
+    (``before`` the first), the next one (``after`` the last), or the same page again."""
+    action = form.get("action", "next")
+    if action == "previous" and number > 1:
+        return redirect(f"{pages}/{number - 1}")
+    if action == "previous" and before is not None:
+        return redirect(before)
+    if action == "next" and number < total:
+        return redirect(f"{pages}/{number + 1}")
+    if action == "stay":
+        return redirect(f"{pages}/{number}?saved=1")
+    return redirect(after)
+
+
 @router.get("/survey", response_class=HTMLResponse)
 def welcome(request: Request, expert: Expert, session: SessionDep) -> Response:
     state, can_edit, notice = _editable_state(session, expert)
@@ -152,8 +194,7 @@ def _welcome_page(
 
 @router.post("/survey/consent")
 def consent(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
-    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    state = _state(session, expert)
+    state = _posted_state(request, expert, session, form)
     if form.get("consent") != "yes":
         return _welcome_page(
             request,
@@ -426,15 +467,11 @@ def _feedback_view(
 
 @router.get("/survey/items/{number}", response_class=HTMLResponse)
 def item_page(number: int, request: Request, expert: Expert, session: SessionDep) -> Response:
-    state, can_edit, notice = _editable_state(session, expert)
+    state = _state(session, expert)
     ctx = _item_context(state, number)
     share = any(r.share_rationale for (i, _), r in state.ratings.items() if i == ctx["item"].key)
-    return _page(
-        request,
-        "survey_item.html",
-        state,
-        {**ctx, "can_edit": can_edit, "notice": notice, "share": share, "errors": {}},
-        caller=expert.caller,
+    return _answer_page(
+        request, "survey_item.html", state, {**ctx, "share": share}, caller=expert.caller
     )
 
 
@@ -442,8 +479,7 @@ def item_page(number: int, request: Request, expert: Expert, session: SessionDep
 def save_item(
     number: int, request: Request, expert: Expert, session: SessionDep, form: FormDep
 ) -> Response:
-    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    state = _state(session, expert)
+    state = _posted_state(request, expert, session, form)
     ctx = _item_context(state, number)
     item = ctx["item"]
     share = form.get("share_rationale") == "yes"
@@ -492,31 +528,24 @@ def save_item(
     if errors:
         ctx["dimensions"] = _dimension_views(state.definition, state, item.key, submitted)
         ctx["factor_question"] = _factor_question(state, item.key, factors)
-        can_edit, notice = _can_edit(state)
         labels = {v["key"]: v["label"] for v in ctx["dimensions"]}
-        return _page(
+        saved_labels = [labels[r.dimension] for r in saved]
+        return _answer_page(
             request,
             "survey_item.html",
             state,
-            {
-                **ctx,
-                "can_edit": can_edit,
-                "notice": notice,
-                "share": share,
-                "errors": errors,
-                "saved_labels": [labels[r.dimension] for r in saved],
-            },
+            {**ctx, "share": share, "saved_labels": saved_labels},
             caller=expert.caller,
-            status=422,
+            errors=errors,
         )
-    action = form.get("action", "next")
-    if action == "previous" and number > 1:
-        return redirect(f"/survey/items/{number - 1}")
-    if action == "next" and number < ctx["total"]:
-        return redirect(f"/survey/items/{number + 1}")
-    if action == "stay":
-        return redirect(f"/survey/items/{number}?saved=1")
-    return redirect(_after_items(state))
+    return _turn_page(
+        form,
+        pages="/survey/items",
+        number=number,
+        total=ctx["total"],
+        before=None,
+        after=_after_items(state),
+    )
 
 
 def _save_what_is_valid(
@@ -688,8 +717,7 @@ def _withdraw_page(
 
 @router.post("/survey/withdraw", response_class=HTMLResponse)
 def withdraw(request: Request, expert: Expert, session: SessionDep, form: FormDep) -> Response:
-    check_csrf(request, expert.caller, str(form.get("csrf_token", "")))
-    state = _state(session, expert)
+    state = _posted_state(request, expert, session, form)
     if form.get("confirm") != "yes":
         return _withdraw_page(
             request, expert, state, error=_t(state, "Tick the box to confirm that you withdraw.")
