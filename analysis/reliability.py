@@ -1460,6 +1460,10 @@ def _anova_icc(y: FloatArray) -> ICCTable:
     mse = ss_error / ((n - 1) * (k - 1))
     msw = (ss_total - ss_rows) / (n * (k - 1))
     scale = max(abs(grand), 1.0) ** 2 * 1e-12
+    # Rounding leaves a mean square that is zero in exact arithmetic at +-1e-16, and the
+    # sign of that noise (which depends on the order of the raters and items) would decide
+    # between "undefined" and a value: below the scale it is zero.
+    msr, msc, mse, msw = (m * (abs(m) > scale) for m in (msr, msc, mse, msw))
     if msr <= scale and msw <= scale:
         return _undefined_icc("all values are equal (no variance)", n, k, n * k)
     df1, df_w, df_e = n - 1, n * (k - 1), (n - 1) * (k - 1)

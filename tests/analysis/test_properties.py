@@ -171,3 +171,15 @@ def test_degenerate_data_give_none_with_reason(matrix):
     assert entry["fleiss_kappa"] is None and entry["reasons"]["fleiss_kappa"]
     for form, value in entry["icc"].items():
         assert value is None and entry["reasons"][f"icc.{form}"]
+
+
+def test_a_residual_that_is_zero_is_zero_whatever_the_order():
+    """Items rated alike by every rater: the residual mean square is exactly zero, though
+    rounding leaves +-1e-16 whose sign depends on the order; ICC3 must not flip between
+    undefined and a value when raters are renamed (found by the property above)."""
+    matrix = [[1, 1], [1, 1], [2, 2]]
+    frame = frame_from_matrix(matrix, raters=["r0", "r1", "r2"], items=["i0", "i1"])
+    renamed = frame.assign(rater=frame["rater"].map({"r0": "r0", "r1": "r2", "r2": "r1"}))
+    first = point_estimates(frame, complete_block=True)["icc"]
+    second = point_estimates(renamed, complete_block=True)["icc"]
+    assert first == second and first["ICC3"] is None
