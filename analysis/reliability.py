@@ -36,6 +36,7 @@ from analysis._hayes_krippendorff import METHOD as HK_METHOD
 from analysis._hayes_krippendorff import hayes_krippendorff
 from analysis._types import BoolArray, FloatArray, IntArray, LabelArray
 from analysis.consensus import confusion_pairs
+from analysis.options import ALPHA_INTERVALS, AlphaInterval, check_alpha_interval
 from analysis.results import (
     AgreementCoefficients,
     AlphaResult,
@@ -162,13 +163,6 @@ def _one_dimension(
 #: coefficient) or these raters only (the items alone are a sample).
 Raters: TypeAlias = Literal["sampled", "fixed"]
 RATERS: tuple[Raters, ...] = ("sampled", "fixed")
-AlphaInterval: TypeAlias = Literal["two-way", "hayes-krippendorff"]
-#: How alpha's interval is computed: the default two-way bootstrap (raters and items, or
-#: items only with raters fixed), or the Hayes-Krippendorff bootstrap of the KALPHA macro.
-ALPHA_INTERVALS: tuple[AlphaInterval, ...] = ("two-way", "hayes-krippendorff")
-#: Short names accepted for the interval methods.
-_ALPHA_INTERVAL_ALIASES = {"hk": "hayes-krippendorff", "kalpha": "hayes-krippendorff"}
-
 # The normal distribution's quantiles and distribution function come from scipy.special
 # (what scipy.stats calls), which spares importing scipy.stats.
 _Z = scipy.special.ndtri([0.025, 0.975])
@@ -180,18 +174,6 @@ def _check_raters(raters: object) -> Raters:
         if raters == known:
             return known
     raise ValueError(f"raters must be one of {', '.join(RATERS)}, not {raters!r}")
-
-
-def check_alpha_interval(alpha_interval: object) -> AlphaInterval:
-    """The interval method named by ``alpha_interval`` ("hk" is "hayes-krippendorff")."""
-    name = _ALPHA_INTERVAL_ALIASES.get(str(alpha_interval).lower(), alpha_interval)
-    for known in ALPHA_INTERVALS:
-        if name == known:
-            return known
-    raise ValueError(
-        f"alpha_interval must be one of {', '.join(ALPHA_INTERVALS)} (or hk), "
-        f"not {alpha_interval!r}"
-    )
 
 
 def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArray:

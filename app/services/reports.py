@@ -564,7 +564,7 @@ def _criterion(round_: Round, definition: SurveyDefinition) -> dict[str, Any]:
 
 
 def _alpha_interval(value: str) -> str:
-    from analysis.reliability import check_alpha_interval
+    from analysis.options import check_alpha_interval
     from app.errors import InvalidInput
 
     try:
