@@ -846,7 +846,18 @@ def report_html(
             criterion=report.settings["consensus"],
             labels=labels,
             item_labels={i.key: i.label for i in definition.items},
+            # Item groups by their source heading (what the analysis names them by).
+            group_labels={
+                source.group_of(s): definition.group_of(t)
+                for s, t in zip(source.items, definition.items, strict=True)
+            },
             quantity_labels={q.key: q for q in definition.quantities},
+            factor_labels={f.key: f.label for f in definition.context.factors},
+            sensitivity_question=(
+                definition.context.sensitivity_question.question
+                if definition.context.sensitivity_question is not None
+                else None
+            ),
             tier_labels=tier_labels,
             language=language,
             language_names={
