@@ -13,11 +13,13 @@ from tests.factories import PASSWORD, full_ratings, login, make_user, survey_yam
 from tests.test_api import EXPERT_ONLY, _api_routes
 
 #: State-changing routes that change no stored state of the study (so leave no entry):
-#: signing in and out, and computing a calibration to look at.
+#: signing in and out, computing a calibration to look at, and the language a staff
+#: member reads their own pages in.
 NOT_AUDITED = {
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/logout"),
     ("POST", "/api/rounds/{round_id}/calibration"),
+    ("PUT", "/api/account/language"),
 }
 
 
