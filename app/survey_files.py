@@ -928,6 +928,10 @@ class SurveyDefinition(_Strict):
             return [i.key for i in self.items]
         return naming
 
+    def factors_of(self, item_key: str) -> list[Factor]:
+        """The factors an item's tier depends on (see :meth:`affected_items`)."""
+        return [f for f in self.context.factors if item_key in self.affected_items(f.key)]
+
     def factors_offered(self, item_key: str) -> list[Factor]:
         """The factors an expert is asked about for an item when the survey asks which
         would change their rating (none when it does not ask)."""
@@ -936,7 +940,7 @@ class SurveyDefinition(_Strict):
             return []
         if question.offer == "all":
             return list(self.context.factors)
-        return [f for f in self.context.factors if item_key in self.affected_items(f.key)]
+        return self.factors_of(item_key)
 
     @property
     def tier_keys(self) -> list[str]:

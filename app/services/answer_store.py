@@ -20,6 +20,7 @@ from app.db import first_or_not_found
 from app.errors import ResponseLocked
 from app.models import (
     Expert,
+    FactorSensitivity,
     QuantileAnswer,
     QuantileAnswerChange,
     Rating,
@@ -123,7 +124,7 @@ def store_answers(
 
 def of_round(
     query: Query,
-    answers: type[Rating] | type[QuantileAnswer],
+    answers: type[Rating] | type[QuantileAnswer] | type[FactorSensitivity],
     *,
     round_id: int,
     include_drafts: bool,

@@ -138,11 +138,7 @@ def _simulate_sensitivities(
     for item in items:
         if rng.random() < 0.15:
             continue
-        declared = {
-            f.key
-            for f in definition.context.factors
-            if item.key in definition.affected_items(f.key)
-        }
+        declared = {f.key for f in definition.factors_of(item.key)}
         named = [
             f.key
             for f in definition.factors_offered(item.key)

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput
 from app.inputs import SensitivityInput
-from app.models import FactorSensitivity, Response, utcnow
-from app.services.answer_store import open_draft
+from app.models import FactorSensitivity, utcnow
+from app.services.answer_store import of_round, open_draft
 from app.services.rounds import round_definition, round_items
 from app.survey_files import SurveyDefinition
 
@@ -177,9 +177,7 @@ def summarise(
     for key, named_lists in by_item.items():
         label = definition.item(key).label
         answered = len(named_lists)
-        declared = {
-            f.key for f in definition.context.factors if key in definition.affected_items(f.key)
-        }
+        declared = {f.key for f in definition.factors_of(key)}
         shares = []
         for factor in definition.factors_offered(key):
             named = sum(factor.key in factors for factors in named_lists)
@@ -219,13 +217,12 @@ def panel_sensitivity(
     """The round's answers, counted per item (submitted responses unless ``include_drafts``)."""
     if definition.context.sensitivity_question is None:
         return None
-    query = (
-        sa_select(col(FactorSensitivity.item_key), col(FactorSensitivity.factors))
-        .join(Response, col(Response.id) == col(FactorSensitivity.response_id))
-        .where(col(Response.round_id) == round_id, col(Response.withdrawn_at).is_(None))
+    query = of_round(
+        sa_select(col(FactorSensitivity.item_key), col(FactorSensitivity.factors)),
+        FactorSensitivity,
+        round_id=round_id,
+        include_drafts=include_drafts,
     )
-    if not include_drafts:
-        query = query.where(col(Response.status) == "submitted")
     answers = [(item, list(factors)) for item, factors in session.execute(query).all()]
     return summarise(definition, item_keys, answers)
 
