@@ -35,6 +35,8 @@ from analysis._types import FloatArray, IntArray
 
 #: Relative step of the central differences that give the score's Jacobian.
 _STEP = 1e-5
+#: Item x rater incidence matrices up to this many cells are multiplied densely.
+_DENSE_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ class OneWayData:
         incidence = scipy.sparse.csr_matrix(
             (np.ones(y.size), (item, rater)), shape=(n_items, n_raters)
         )
-        shared = (incidence @ incidence.T).tocsr()
+        if n_items * n_raters <= _DENSE_CELLS:  # BLAS beats the sparse product here
+            dense = incidence.toarray()
+            shared = scipy.sparse.csr_matrix(dense @ dense.T)
+        else:
+            shared = (incidence @ incidence.T).tocsr()
         return cls(counts, means, within, int(y.size), incidence, shared)
 
 

@@ -2078,6 +2078,10 @@ def intraclass_correlations(
     Searle, S. R., Casella, G., & McCulloch, C. E. (1992). Variance Components. Wiley.
     Bates, D., Maechler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects
     models using lme4. Journal of Statistical Software, 67(1), 1-48.
+    Huber, P. J. (1967). The behavior of maximum likelihood estimates under nonstandard
+    conditions. Proc. Fifth Berkeley Symposium, 1, 221-233.
+    White, H. (1982). Maximum likelihood estimation of misspecified models.
+    Econometrica, 50(1), 1-25.
 
     Examples
     --------

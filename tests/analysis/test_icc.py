@@ -320,11 +320,13 @@ def test_sparse_systems_give_the_dense_systems_figures(monkeypatch, pair_limit):
     # Oracle: the dense system (small panels). Large panels build the second factor's
     # system from a sparse incidence matrix, either by a sparse product (pair_limit 0) or
     # from the list of co-occurring items (below the limit); both must give its figures.
+    import analysis._icc_one_way as icc_one_way
     import analysis.reliability as reliability
 
     frame = random_panel(np.random.default_rng(41), n_raters=12, n_items=30, missing=0.3)
     dense = intraclass_correlations(frame)
     monkeypatch.setattr(reliability, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(icc_one_way, "_DENSE_CELLS", 0)
     monkeypatch.setattr(reliability, "_PAIR_LIMIT", pair_limit)
     sparse = intraclass_correlations(frame)
     assert sparse.method == dense.method
