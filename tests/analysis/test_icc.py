@@ -19,10 +19,14 @@ import pytest
 import scipy.optimize
 import statsmodels.formula.api as smf
 
+from analysis._icc_one_way import OneWayData, logit_variance, score_covariance, scores
 from analysis.datasets import shrout_fleiss_1979
 from analysis.reliability import (
     ICC_FORMS,
     _anova_icc,
+    _factor,
+    _fit_reml,
+    _RandomEffects,
     _reml_icc,
     complete_block,
     dimension_reliability,
@@ -316,14 +320,99 @@ def test_sparse_systems_give_the_dense_systems_figures(monkeypatch, pair_limit):
     # Oracle: the dense system (small panels). Large panels build the second factor's
     # system from a sparse incidence matrix, either by a sparse product (pair_limit 0) or
     # from the list of co-occurring items (below the limit); both must give its figures.
+    import analysis._icc_one_way as icc_one_way
     import analysis.reliability as reliability
 
     frame = random_panel(np.random.default_rng(41), n_raters=12, n_items=30, missing=0.3)
     dense = intraclass_correlations(frame)
     monkeypatch.setattr(reliability, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(icc_one_way, "_DENSE_CELLS", 0)
     monkeypatch.setattr(reliability, "_PAIR_LIMIT", pair_limit)
     sparse = intraclass_correlations(frame)
     assert sparse.method == dense.method
     for form in ("ICC1", "ICC2", "ICC3"):
         assert sparse.forms[form].value == pytest.approx(dense.forms[form].value, abs=1e-9)
         assert sparse.forms[form].ci_low == pytest.approx(dense.forms[form].ci_low, abs=1e-7)
+
+
+def test_one_way_score_covariance_equals_the_dense_formula():
+    # Oracle: the REML scores of the one-way model are (y'P V_k P y - tr(P V_k)) / 2 with
+    # V_a = Z_a Z_a', V_w = I, so under ratings of covariance Sigma their covariance is
+    # tr(P V_k P Sigma P V_l P Sigma) / 2 (Gaussian quadratic forms), written out densely
+    # here; the scores themselves are the numerical gradient of the dense REML likelihood.
+    frame = simulated_panel(np.random.default_rng(31), n_raters=6, n_items=8, missing=0.3)
+    item, rater, y = coded(frame)
+    data = OneWayData.of(item, rater, y)
+    phi, crossed = np.array([0.8, 0.6]), np.array([0.9, 0.4, 0.5])
+    n = y.size
+    z_item = np.eye(int(item.max()) + 1)[item]
+    z_rater = np.eye(int(rater.max()) + 1)[rater]
+    v = phi[0] * z_item @ z_item.T + phi[1] * np.eye(n)
+    v_inv, ones = np.linalg.inv(v), np.ones(n)
+    p = v_inv - np.outer(v_inv @ ones, v_inv @ ones) / (ones @ v_inv @ ones)
+    sigma = (
+        crossed[0] * z_item @ z_item.T + crossed[1] * z_rater @ z_rater.T + crossed[2] * np.eye(n)
+    )
+    parts = (z_item @ z_item.T, np.eye(n))
+    dense = np.array(
+        [[np.trace(p @ a @ p @ sigma @ p @ b @ p @ sigma) / 2 for b in parts] for a in parts]
+    )
+    np.testing.assert_allclose(score_covariance(data, phi, crossed), dense, rtol=1e-10)
+
+    def log_likelihood(at: np.ndarray) -> float:
+        cov = at[0] * z_item @ z_item.T + at[1] * np.eye(n)
+        inverse = np.linalg.inv(cov)
+        c = ones @ inverse @ ones
+        r = y - (ones @ inverse @ y) / c
+        return -0.5 * (np.linalg.slogdet(cov)[1] + np.log(c) + r @ inverse @ r)
+
+    step = 1e-6
+    gradient = [
+        (log_likelihood(phi + step * e) - log_likelihood(phi - step * e)) / (2 * step)
+        for e in np.eye(2)
+    ]
+    np.testing.assert_allclose(scores(data, phi), gradient, rtol=1e-6)
+
+
+def test_one_way_scores_vanish_at_the_reml_estimates():
+    # Oracle: the REML estimates of ICC1's one-way fit solve the score equations.
+    frame = simulated_panel(np.random.default_rng(32), n_raters=9, n_items=14, missing=0.3)
+    item, rater, y = coded(frame)
+    table = intraclass_correlations(frame)
+    s_within = table.components["within"]
+    icc1 = table.value("ICC1")
+    phi = np.array([icc1 * s_within / (1 - icc1), s_within])
+    found = scores(OneWayData.of(item, rater, y), phi)
+    assert np.abs(found * phi).max() < 1e-4 * y.size
+
+
+def test_icc1_variance_counts_the_raters_shared_between_items():
+    # Oracle: the variance of logit ICC1 over 250 seeded panels of one design (20 raters
+    # x 40 items, 20% missing; rater variance 0.6) rated under the crossed model. The
+    # sandwich variance under the crossed fit matches it (relative standard error about
+    # 9%); the one-way model's own information, which ignores that the same raters'
+    # severity enters every item, falls short by about a quarter.
+    rng = np.random.default_rng(33)
+    n_items, n_raters = 40, 20
+    keep = rng.random((n_items, n_raters)) >= 0.2
+    item, rater = np.nonzero(keep)
+    items, raters = _factor(item), _factor(rater)
+    logits, sandwich, model = [], [], []
+    for _ in range(250):
+        y = (
+            rng.normal(0.0, 1.0, n_items)[item]
+            + rng.normal(0.0, np.sqrt(0.6), n_raters)[rater]
+            + rng.normal(0.0, np.sqrt(0.7), item.size)
+        )
+        one = _fit_reml(_RandomEffects(y, [items]))
+        two = _fit_reml(_RandomEffects(y, [items, raters]))
+        phi = np.array([float(one.variances[0]), one.residual])
+        crossed = np.array([*two.variances, two.residual])
+        logits.append(np.log(phi[0] / phi[1]))
+        sandwich.append(logit_variance(OneWayData.of(item, rater, y), phi, crossed))
+        assert one.covariance is not None
+        model.append(float(one.covariance[0, 0]))
+    observed = np.var(logits, ddof=1)
+    # Seeded: here 1.02 (sandwich) and 0.73 (one-way information).
+    assert 0.8 <= np.mean(sandwich) / observed <= 1.25
+    assert np.mean(model) / observed <= 0.8
