@@ -72,13 +72,8 @@ def expert_quantities(expert: Expert, session: SessionDep) -> list[QuantityQuest
         session, response_id=id_of(expert.response), definition=state.definition
     )
     return [
-        QuantityQuestionPublic(
-            key=s.question.key,
-            label=s.question.label,
-            question=s.question.question,
-            unit=s.question.unit,
-            lower=s.question.lower,
-            upper=s.question.upper,
+        QuantityQuestionPublic.of(
+            s.question,
             answer=QuantileAnswerPublic.of_answer(s.answer) if s.answer is not None else None,
         )
         for s in shown
