@@ -25,6 +25,7 @@ __all__ = [
     "Coefficient",
     "ConfusionPair",
     "DimensionReliability",
+    "Estimate",
     "GroupAnalysis",
     "GroupDifference",
     "ICCResult",
@@ -114,26 +115,33 @@ class Record:
         return out
 
 
-@dataclass(frozen=True)
-class Coefficient:
-    """A point estimate with an optional 95% bootstrap confidence interval.
+@dataclass(frozen=True, kw_only=True)
+class Estimate:
+    """A value with an optional 95% confidence interval: ``reason`` says why the value is
+    undefined (None), ``ci_reason`` why the interval is when the value is not."""
 
-    ``n_bootstrap`` counts the replicates used (those where the coefficient is defined).
-    """
-
-    name: str
     value: float | None
     reason: str | None = None
     ci_low: float | None = None
     ci_high: float | None = None
     ci_reason: str | None = None
-    n_bootstrap: int = 0
 
     @property
     def ci(self) -> tuple[float, float] | None:
         if self.ci_low is None or self.ci_high is None:
             return None
         return (self.ci_low, self.ci_high)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Coefficient(Estimate):
+    """A point estimate with an optional 95% bootstrap confidence interval.
+
+    ``n_bootstrap`` counts the replicates used (those where the coefficient is defined).
+    """
+
+    name: str
+    n_bootstrap: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return json_object(
@@ -161,7 +169,7 @@ INTERVAL_METHODS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlphaResult(Coefficient):
     """Krippendorff's alpha at one level of measurement.
 
@@ -226,8 +234,8 @@ class AgreementCoefficients:
         return {name: c.to_dict() for name, c in self.by_name().items()}
 
 
-@dataclass(frozen=True)
-class ICCResult:
+@dataclass(frozen=True, kw_only=True)
+class ICCResult(Estimate):
     """One Shrout & Fleiss form with its 95% confidence interval.
 
     With complete data the interval is McGraw & Wong's exact F-based one and ``f``,
@@ -238,23 +246,17 @@ class ICCResult:
     """
 
     form: str
-    value: float | None
-    ci_low: float | None = None
-    ci_high: float | None = None
     f: float | None = None
     df1: int | None = None
     df2: int | None = None
     p_value: float | None = None
-    reason: str | None = None
-    ci_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        ci = None if self.ci_low is None or self.ci_high is None else [self.ci_low, self.ci_high]
         return json_object(
             {
                 "form": self.form,
                 "value": self.value,
-                "ci": ci,
+                "ci": self.ci,
                 "f": self.f,
                 "df1": self.df1,
                 "df2": self.df2,

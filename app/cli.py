@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from app.config import Settings
+    from app.models import User
     from app.services.schedule import ScheduleState
 
 
@@ -1379,6 +1380,15 @@ def context_round(
 # --- users -------------------------------------------------------------------------------
 
 
+def _change_account(change: Callable[[Session], User], action: str, done: str) -> None:
+    """Apply one change to a staff account in one transaction with its audit entry, then
+    say what was done (``{email}`` in ``done`` is the account's address)."""
+    with _session() as session:
+        user = change(session)
+        _audit(session, action, "user", user.email)
+        _echo(done.format(email=_one(user.email)))
+
+
 @user_cli.command("create")
 def user_create(
     email: str,
@@ -1415,10 +1425,11 @@ def user_password(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
-    with _session() as session:
-        user = users.set_password(session, email=email, password=password)
-        _audit(session, "user.password_changed", "user", user.email)
-        _echo(f"password changed for {_one(user.email)}; all its sessions have ended")
+    _change_account(
+        lambda session: users.set_password(session, email=email, password=password),
+        "user.password_changed",
+        "password changed for {email}; all its sessions have ended",
+    )
 
 
 @user_cli.command("deactivate")
@@ -1426,10 +1437,11 @@ def user_deactivate(email: str) -> None:
     """Stop an account from signing in; every session of the account ends."""
     from app.services import users
 
-    with _session() as session:
-        user = users.deactivate_user(session, email=email)
-        _audit(session, "user.deactivated", "user", user.email)
-        _echo(f"deactivated {_one(user.email)}; all its sessions have ended")
+    _change_account(
+        lambda session: users.deactivate_user(session, email=email),
+        "user.deactivated",
+        "deactivated {email}; all its sessions have ended",
+    )
 
 
 @user_cli.command("activate")
@@ -1437,10 +1449,11 @@ def user_activate(email: str) -> None:
     """Let a deactivated account sign in again."""
     from app.services import users
 
-    with _session() as session:
-        user = users.activate_user(session, email=email)
-        _audit(session, "user.activated", "user", user.email)
-        _echo(f"activated {_one(user.email)}")
+    _change_account(
+        lambda session: users.activate_user(session, email=email),
+        "user.activated",
+        "activated {email}",
+    )
 
 
 @user_cli.command("list")

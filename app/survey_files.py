@@ -370,30 +370,32 @@ class ScaleTexts(_Strict):
     levels: dict[int, Text] = {}
 
 
-class DimensionTexts(_Strict):
+class LabelTexts(_Strict):
+    """An item's, a tier's, a category's or a decision's wording."""
+
+    label: Text | None = None
+    description: Text | None = None
+
+
+class QuestionTexts(_Strict):
+    """The wording of a question asked once (the holistic tier, the sensitivity question)."""
+
+    question: Text | None = None
+
+
+class AskedTexts(_Strict):
+    """The wording of what is asked under a label: a dimension, a quantity, a factor."""
+
     label: Text | None = None
     question: Text | None = None
+
+
+class DimensionTexts(AskedTexts):
     scale: ScaleTexts | None = None
 
 
-class ItemTexts(_Strict):
-    label: Text | None = None
-    description: Text | None = None
-
-
-class TierTexts(_Strict):
-    label: Text | None = None
-    description: Text | None = None
-
-
-class QuantityTexts(_Strict):
-    label: Text | None = None
-    question: Text | None = None
+class QuantityTexts(AskedTexts):
     unit: Text | None = None
-
-
-class HolisticTierTexts(_Strict):
-    question: Text | None = None
 
 
 class MailTextTexts(_Strict):
@@ -407,32 +409,18 @@ class MailTranslations(_Strict):
     receipt: MailTextTexts | None = None
 
 
-class LabelTexts(_Strict):
-    """A category's or a decision's wording."""
-
-    label: Text | None = None
-    description: Text | None = None
-
-
 class IndicatorTexts(_Strict):
     signals: Text | None = None
 
 
-class FactorTexts(_Strict):
-    label: Text | None = None
-    question: Text | None = None
-    unit: Text | None = None
+class FactorTexts(QuantityTexts):
     options: dict[Key, Text] = {}
     indicator: IndicatorTexts | None = None
 
 
-class SensitivityTexts(_Strict):
-    question: Text | None = None
-
-
 class ContextTexts(_Strict):
     factors: dict[Key, FactorTexts] = {}
-    sensitivity_question: SensitivityTexts | None = None
+    sensitivity_question: QuestionTexts | None = None
 
 
 class SurveyTexts(_Strict):
@@ -443,10 +431,10 @@ class SurveyTexts(_Strict):
     title: Text | None = None
     introduction: Text | None = None
     dimensions: dict[Key, DimensionTexts] = {}
-    items: dict[Key, ItemTexts] = {}
+    items: dict[Key, LabelTexts] = {}
     groups: dict[str, Text] = {}
-    tiers: dict[Key, TierTexts] = {}
-    holistic_tier: HolisticTierTexts | None = None
+    tiers: dict[Key, LabelTexts] = {}
+    holistic_tier: QuestionTexts | None = None
     mail: MailTranslations | None = None
     quantities: dict[Key, QuantityTexts] = {}
     context: ContextTexts | None = None

@@ -158,21 +158,22 @@ def make_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
         _gettext, _ngettext, newstyle=True
     )
-    env.filters["when"] = _when
-    env.filters["day"] = _day
-    env.filters["fixed"] = _fixed
-    env.filters["gettext"] = _gettext
-    env.filters["dimension_label"] = _dimension_label
-    env.filters["item_label"] = _item_label
-    env.filters["label_in"] = _label_in
-    env.filters["bold"] = _bold
-    env.filters["decimal"] = _decimal
-    env.filters["share"] = _share
-    env.globals["text_direction"] = i18n.direction
-    env.globals["language_name"] = _language_name
-    env.filters["markdown"] = render_markdown
-    env.filters["markdown_inline"] = render_markdown_inline
-    env.filters["number"] = number
-    env.filters["percent"] = percent
-    env.filters["short"] = short
+    env.filters.update(
+        when=_when,
+        day=_day,
+        fixed=_fixed,
+        gettext=_gettext,
+        dimension_label=_dimension_label,
+        item_label=_item_label,
+        label_in=_label_in,
+        bold=_bold,
+        decimal=_decimal,
+        share=_share,
+        markdown=render_markdown,
+        markdown_inline=render_markdown_inline,
+        number=number,
+        percent=percent,
+        short=short,
+    )
+    env.globals.update(text_direction=i18n.direction, language_name=_language_name)
     return env

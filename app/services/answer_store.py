@@ -33,6 +33,10 @@ from app.models import (
 from app.services.rounds import ensure_accepting
 
 Answer = TypeVar("Answer", Rating, QuantileAnswer)
+
+#: Every table holding a response's answers, each history table before the answers it
+#: records: the order in which a withdrawal deletes them.
+ANSWER_TABLES = (RatingChange, FactorSensitivity, Rating, QuantileAnswerChange, QuantileAnswer)
 Change = TypeVar("Change", RatingChange, QuantileAnswerChange)
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 

@@ -48,8 +48,6 @@ from app.models import (
     FactorSensitivity,
     Invitation,
     OutboxMessage,
-    QuantileAnswer,
-    QuantileAnswerChange,
     Rating,
     RatingChange,
     Response,
@@ -58,7 +56,7 @@ from app.models import (
     id_of,
     utcnow,
 )
-from app.services import ReadModel, audit
+from app.services import ReadModel, answer_store, audit
 from app.services.quantities import quantile_answers, quantile_history
 from app.survey_files import SurveyDefinition
 
@@ -185,25 +183,17 @@ ERASED_NOT_SENT = "not sent: the person's contact details were erased"
 
 
 def _delete_answers(session: Session, response_ids: list[int]) -> int:
-    """Delete the ratings and their history of withdrawn responses; how many ratings."""
+    """Delete every answer of withdrawn responses with its history (ratings, factor answers,
+    quantile answers); how many ratings."""
     if not response_ids:
         return 0
     session.flush()  # the guard on the history reads responses.withdrawn_at
-    session.exec(delete(RatingChange).where(col(RatingChange.response_id).in_(response_ids)))
-    session.exec(
-        delete(FactorSensitivity).where(col(FactorSensitivity.response_id).in_(response_ids))
-    )
-    result = session.exec(delete(Rating).where(col(Rating.response_id).in_(response_ids)))
-    _delete_quantiles(session, response_ids)
-    return int(result.rowcount or 0)
-
-
-def _delete_quantiles(session: Session, response_ids: list[int]) -> None:
-    """Delete the quantile answers and their history of withdrawn responses."""
-    session.exec(
-        delete(QuantileAnswerChange).where(col(QuantileAnswerChange.response_id).in_(response_ids))
-    )
-    session.exec(delete(QuantileAnswer).where(col(QuantileAnswer.response_id).in_(response_ids)))
+    ratings = 0
+    for table in answer_store.ANSWER_TABLES:
+        result = session.exec(delete(table).where(col(table.response_id).in_(response_ids)))
+        if table is Rating:
+            ratings = int(result.rowcount or 0)
+    return ratings
 
 
 def _close_invitations(

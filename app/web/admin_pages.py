@@ -45,6 +45,7 @@ from app.services import (
 from app.services.exports import ExportFormat
 from app.survey_files import language_name
 from app.web.deps import ComputeDep
+from app.web.downloads import attachment
 from app.web.errors import http_status
 from app.web.page_support import (
     AdminForm,
@@ -396,11 +397,7 @@ def admin_export_as(
     )
     begin_writing(page.session)  # a download is recorded: who took the ratings, when
     page.audit("export.downloaded", "round", round_id, round_id=round_id, format=format)
-    return Response(
-        exported.content,
-        media_type=exported.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
-    )
+    return attachment(exported.content, filename=exported.filename, media_type=exported.media_type)
 
 
 # --- staff accounts ---------------------------------------------------------------------
@@ -519,11 +516,7 @@ def admin_audit_csv(
 ) -> Response:
     """The audit trail (of one round if chosen) as CSV, oldest first."""
     name = f"audit-round-{round_id}.csv" if round_id else "audit.csv"
-    return Response(
-        audit.entries_csv(page.session, round_id=round_id),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return attachment(audit.entries_csv(page.session, round_id=round_id), filename=name)
 
 
 HistoryFilter = Annotated[str | None, Query(max_length=64)]
@@ -548,11 +541,7 @@ def admin_history_csv(
     begin_writing(page.session)
     scope = audit.HistoryScope(round_id, expert_code=expert or None, item=item or None)
     text = audit.export_history(page.session, actor=page.user.email, scope=scope)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-history.csv"'},
-    )
+    return attachment(text, filename=f"round-{round_id}-history.csv")
 
 
 # --- personal data of the panel ---------------------------------------------------------
@@ -596,15 +585,11 @@ def admin_export_person(page: AdminFormDep) -> Response:
         data = privacy.export_person(page.session, email=email, actor=page.user.email)
     except NotFound as exc:
         return _no_such_person(page, email, exc)
-    return Response(
+    return attachment(
         data.model_dump_json(indent=2),
+        filename=f"personal-data-{data.expert_code}.json",
         media_type="application/json",
-        headers={
-            "Content-Disposition": (
-                f'attachment; filename="personal-data-{data.expert_code}.json"'
-            ),
-            "Cache-Control": "no-store",
-        },
+        no_store=True,
     )
 
 

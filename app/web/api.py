@@ -89,6 +89,7 @@ from app.web.deps import (
     StaffUser,
     client_address,
 )
+from app.web.downloads import attachment, csv_download
 from app.web.errors import content_security_policy
 from app.web.params import (
     BootstrapCount,
@@ -321,12 +322,7 @@ def round_progress(round_id: RoundId, session: SessionDep, user: StaffUser) -> R
     "/rounds/{round_id}/export.csv",
     tags=["rounds"],
     response_class=Response,
-    responses={
-        200: {
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "Long-format ratings",
-        }
-    },
+    responses=csv_download("Long-format ratings"),
 )
 def export_round(
     round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False
@@ -383,11 +379,7 @@ def export_round_as(
         round_id=round_id,
         format=format,
     )
-    return Response(
-        exported.content,
-        media_type=exported.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
-    )
+    return attachment(exported.content, filename=exported.filename, media_type=exported.media_type)
 
 
 @router.get(
@@ -794,21 +786,13 @@ def rating_history(
     "/rounds/{round_id}/history.csv",
     tags=["audit"],
     response_class=Response,
-    responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "History"}
-    },
+    responses=csv_download("History"),
 )
 def rating_history_csv(scope: HistoryScopeDep, session: SessionDep, user: StaffUser) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
     begin_writing(session)
     text = audit.export_history(session, actor=user.email, scope=scope)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="round-{scope.round_id}-history.csv"'
-        },
-    )
+    return attachment(text, filename=f"round-{scope.round_id}-history.csv")
 
 
 # --- the expert's own response (bearer: the invitation token) ---------------------------

@@ -17,6 +17,7 @@ from app.errors import InvalidInput, NotFound
 from app.models import RubricVersion
 from app.services import reviews, rubrics, webhooks
 from app.web.deps import SessionDep, SettingsDep
+from app.web.downloads import attachment
 from app.web.errors import browser_language
 from app.web.params import Lang, RubricA, RubricB, Slug, rubric_file
 
@@ -182,11 +183,7 @@ def rubric_version(
             headers={"Content-Disposition": f'inline; filename="{slug}-v{number}.json"'},
         )
     if extension == "csv" or (not extension and format == "csv"):
-        return Response(
-            rubrics.rubric_csv(version),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{slug}-v{number}.csv"'},
-        )
+        return attachment(rubrics.rubric_csv(version), filename=f"{slug}-v{number}.csv")
     record = rubrics.localized_record(session, version, reading["language"])
     return _render(
         request,

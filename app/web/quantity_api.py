@@ -14,6 +14,7 @@ from app.models import QuantileAnswer, id_of
 from app.services import ReadModel, audit, exports, quantities, responses
 from app.web.api import API_ERRORS
 from app.web.deps import Expert, SessionDep, StaffUser
+from app.web.downloads import attachment, csv_download
 from app.web.params import RoundId
 
 router = APIRouter(prefix="/api", responses=API_ERRORS)  # type: ignore[arg-type]
@@ -71,13 +72,8 @@ def expert_quantities(expert: Expert, session: SessionDep) -> list[QuantityQuest
         session, response_id=id_of(expert.response), definition=state.definition
     )
     return [
-        QuantityQuestionPublic(
-            key=s.question.key,
-            label=s.question.label,
-            question=s.question.question,
-            unit=s.question.unit,
-            lower=s.question.lower,
-            upper=s.question.upper,
+        QuantityQuestionPublic.of(
+            s.question,
             answer=QuantileAnswerPublic.of_answer(s.answer) if s.answer is not None else None,
         )
         for s in shown
@@ -103,12 +99,7 @@ def expert_save_quantities(
     "/rounds/{round_id}/quantiles.csv",
     tags=["rounds"],
     response_class=Response,
-    responses={
-        200: {
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "The quantile answers, as `elicit cooke` reads them",
-        }
-    },
+    responses=csv_download("The quantile answers, as `elicit cooke` reads them"),
 )
 def export_quantiles(
     round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False
@@ -119,8 +110,4 @@ def export_quantiles(
     text = exports.export_quantiles_csv(session, round_id=round_id, include_drafts=include_drafts)
     begin_writing(session)  # a download is recorded, as the ratings' export is
     audit.record(session, user.email, "export.downloaded", "round", round_id, round_id=round_id)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="round-{round_id}-quantiles.csv"'},
-    )
+    return attachment(text, filename=f"round-{round_id}-quantiles.csv")

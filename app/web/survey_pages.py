@@ -30,6 +30,7 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
+from app.web.downloads import attachment
 from app.web.errors import LANGUAGE_COOKIE
 from app.web.page_support import FormDep, form_error, redirect, render, set_session_cookie
 
@@ -686,13 +687,11 @@ def thanks(request: Request, expert: Expert, session: SessionDep) -> Response:
 def my_data(expert: Expert, session: SessionDep) -> Response:
     """Everything stored about the expert, as a JSON download."""
     data = privacy.personal_data(session, expert_id=expert.invitation.expert_id)
-    return Response(
+    return attachment(
         data.model_dump_json(indent=2),
+        filename="my-data.json",
         media_type="application/json",
-        headers={
-            "Content-Disposition": 'attachment; filename="my-data.json"',
-            "Cache-Control": "no-store",
-        },
+        no_store=True,
     )
 
 
