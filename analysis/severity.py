@@ -42,6 +42,7 @@ __all__ = [
     "adjusted_tier_changes",
     "fit_severity",
     "format_text",
+    "severity_adjusted_ratings",
 ]
 
 #: Mean squares above this are noisy, below FIT_LOW too predictable (Linacre 2002; Eckes
@@ -1068,6 +1069,100 @@ def simulate_ratings(
         frame.loc[gone, "value"] = np.nan
         frame.loc[gone, "status"] = "cant_judge"
     return frame, dict(zip(raters, severity.tolist(), strict=True))
+
+
+def _expected_rating(eta: FloatArray, cumulative: FloatArray, values: FloatArray) -> FloatArray:
+    """The model's expected rating at each linear predictor ``eta`` (logits)."""
+    k = np.arange(values.size, dtype=float)
+    logits = eta[:, None] * k - cumulative
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected: FloatArray = p @ values
+    return expected
+
+
+def severity_adjusted_ratings(ratings: pd.DataFrame, result: SeverityResult) -> pd.DataFrame:
+    """Each rating with its expert's severity taken out: what calibration fits on.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        The tidy ratings ``result`` was fitted to (validated; with a ``round`` column the
+        last round, as the model used).
+    result : SeverityResult
+        A fitted model (:func:`fit_severity`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ratings with ``value`` adjusted on the modelled dimensions; other rows as
+        they were.
+
+    Raises
+    ------
+    ValueError
+        When the model was not fitted.
+
+    Notes
+    -----
+    Rater j's rating x of item i on dimension d becomes::
+
+        x - E[X | beta_id + alpha_j] + E[X | beta_id]
+
+    the rating minus the shift the model expects the rater's severity to cause on that
+    item: E is the model's expected rating (in the dimension's values) and E[X | beta_id]
+    is the item's fair average. An average rater's ratings stay; near the ends of the
+    scale, where severity moves the expected rating less, the adjustment is smaller. The
+    result is kept within the values used on the dimension (a rating cannot be moved past
+    the end of the scale it was given on). A rating whose rater or item has no finite
+    estimate (an extreme score) is kept as given: the rater's severity, or the item's
+    place, is then unknown, and an item everyone put at one end stays there. The severity
+    is the reported one (bias-corrected unless the model was fitted without), the
+    location and scale those of the fit.
+
+    Calibrating on these ratings (:func:`analysis.calibration.fit_thresholds`) is the
+    severity-adjusted calibration: the consensus scores are the medians of the adjusted
+    ratings, and the cluster bootstrap keeps each expert's adjusted ratings together.
+    The severities are held fixed at the full panel's estimates, so the tier
+    probabilities do not include their estimation error.
+
+    References
+    ----------
+    Linacre, J. M. (1989). Many-facet Rasch measurement. Chicago: MESA Press (fair
+    average).
+
+    Examples
+    --------
+    >>> from analysis.datasets import krippendorff_2011
+    >>> frame = krippendorff_2011()
+    >>> adjusted = severity_adjusted_ratings(frame, fit_severity(frame))
+    >>> row = (adjusted["rater"] == "C") & (adjusted["item"] == 6)
+    >>> given, moved = frame.loc[row, "value"].iloc[0], adjusted.loc[row, "value"].iloc[0]
+    >>> float(given), round(float(moved), 2)
+    (3.0, 2.71)
+    """
+    if not isinstance(result, SeverityResult):
+        raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
+    if result.reason is not None:
+        raise ValueError(f"result: the severity model was not fitted: {result.reason}")
+    frame = select_round(validate_ratings(ratings))
+    severity = {r.rater: r.severity for r in result.raters if r.severity is not None}
+    values = frame["value"].to_numpy(dtype=float).copy()
+    for scale in result.scales:
+        located = {e.item: e.location for e in result.items if e.dimension == scale.dimension}
+        on = (frame["dimension"] == scale.dimension).to_numpy() & ~np.isnan(values)
+        alpha = frame["rater"].map(severity).to_numpy(dtype=float)
+        beta = frame["item"].map(located).to_numpy(dtype=float)
+        use = np.flatnonzero(on & np.isfinite(alpha) & np.isfinite(beta))
+        if use.size == 0:
+            continue
+        levels = np.asarray(scale.values, dtype=float)
+        cumulative = np.concatenate([[0.0], np.cumsum(scale.thresholds)])
+        shift = _expected_rating(beta[use] + alpha[use], cumulative, levels)
+        shift -= _expected_rating(beta[use], cumulative, levels)
+        values[use] = np.clip(values[use] - shift, levels[0], levels[-1])
+    frame["value"] = values
+    return frame
 
 
 def adjusted_tier_changes(
