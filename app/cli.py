@@ -1123,8 +1123,9 @@ def publish(
     weighting: Annotated[
         str,
         typer.Option(
-            help="How experts count in the items' tiers: equal, performance (Cooke's weights "
-            "from the seed questions) or severity (severity-adjusted scores)"
+            help="How experts count in the calibration (thresholds and tiers): equal, "
+            "performance (Cooke's weights from the seed questions) or severity "
+            "(severity-adjusted ratings)"
         ),
     ] = "equal",
 ) -> None:

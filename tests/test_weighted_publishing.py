@@ -9,10 +9,13 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
+from analysis.calibration import CaseWeights, Resampling, fit_thresholds
 from app.cli import cli
 from app.config import get_settings
 from app.models import QuantileAnswer, Response
+from app.services import rubrics
 from app.services.demo import simulate_panel
+from app.services.reports import calibration_rule
 from tests.factories import login, make_round, make_survey, make_user, sign_in_page
 from tests.test_quantities import QUANTITY_QUESTIONS
 
@@ -65,8 +68,35 @@ def test_publish_with_performance_weighting(session, client, admin) -> None:
     assert weighting["basis"]["seed_questions"] == 2
     assert 1 <= weighting["basis"]["experts_with_weight"] <= 8
     assert all("tier_equal_weights" in item for item in record["items"])
+    # The thresholds are fitted with Cooke's weights. Oracle: the analysis run directly on
+    # the round's ratings with the report's performance weights.
+    assert "Cooke's global weight" in weighting["thresholds_fitted_with"]
+    report = client.get(
+        f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 40}, headers=admin
+    ).json()
+    cooke = {e["expert"]: e["weight"] for e in report["seed_questions"]["experts"]}
+    inputs = rubrics.calibration_inputs(session, round_id=round_.id, n_bootstrap=0)
+    frame = inputs.frame
+    weights = CaseWeights({r: cooke.get(str(r), 0.0) for r in frame["rater"].unique()})
+    oracle = fit_thresholds(
+        frame, calibration_rule(inputs.definition, keys=True), Resampling(n_bootstrap=0), weights
+    )
+    keys = [t.key for t in inputs.definition.tiers]
+    assert list(record["rule"]["thresholds"].values()) == list(oracle.fitted_thresholds)
+    by_key = {str(i.item): i for i in oracle.items}
+    for item in record["items"]:
+        tier = by_key[item["key"]].rule_tier
+        assert item["tier"] == (keys[tier] if tier is not None else None)
+    equal = fit_thresholds(frame, calibration_rule(inputs.definition, keys=True), Resampling(0))
+    assert list(weighting["thresholds_equal_weights"].values()) == list(equal.fitted_thresholds)
+    # The report sets the thresholds of each weighting side by side.
+    compared = report["weighting"]
+    assert compared["fitted"] is True
+    assert list(compared["thresholds"]["performance"]) == list(oracle.fitted_thresholds)
+    assert list(compared["thresholds"]["equal"]) == list(equal.fitted_thresholds)
     page = client.get("/rubrics/small/v1").text
     assert "The experts count by performance in this rubric" in page
+    assert "the thresholds were fitted and the tiers computed with these weights" in page
     # The admin form offers the choice; an unknown one is refused before any work.
     sign_in_page(client)
     form_page = client.get(f"/admin/rounds/{round_.id}/calibration").text
@@ -139,4 +169,17 @@ def test_cli_publishes_with_severity_weighting(
     tiers = {item["key"]: item["tier"] for item in record["items"]}
     assert set(tiers.values()) <= set(definition.tier_keys) and len(tiers) == 13
     assert all("tier_equal_weights" in item for item in record["items"])
-    assert "severity" in client.get(f"/rubrics/{definition.slug}/v1").text
+    assert "severity-adjusted ratings" in weighting["thresholds_fitted_with"]
+    # Oracle: the analysis fitted directly on the severity-adjusted ratings.
+    from analysis.severity import fit_severity, severity_adjusted_ratings
+
+    inputs = rubrics.calibration_inputs(session, round_id=round_.id, n_bootstrap=0)
+    rule = calibration_rule(definition, keys=True)
+    model = fit_severity(inputs.frame, dimensions=list(rule.dimensions))
+    adjusted = fit_thresholds(
+        severity_adjusted_ratings(inputs.frame, model), rule, Resampling(n_bootstrap=0)
+    )
+    assert list(record["rule"]["thresholds"].values()) == list(adjusted.fitted_thresholds)
+    page = client.get(f"/rubrics/{definition.slug}/v1").text
+    assert "were fitted on severity-adjusted ratings" in page
+    assert "With every expert counting the same, the thresholds would be" in page
