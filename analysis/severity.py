@@ -9,8 +9,10 @@ item i on dimension d, with the dimension's observed values as categories 0..m_d
 (one per rater across the dimensions modelled together) and ``tau_d1..tau_dm`` the
 dimension's Andrich thresholds, shared by every item and rater of the dimension (the
 rating scale model of Andrich 1978, one scale per dimension). :func:`fit_severity`
-estimates it; :func:`adjusted_tier_changes` lists the items whose tier under a survey's
-tier rule changes when the raw medians are replaced by the severity-adjusted scores.
+estimates it; :func:`severity_adjusted_ratings` takes each expert's severity out of their
+ratings, and :func:`adjusted_tier_changes` lists the items whose tier under a survey's
+tier rule (declared thresholds) changes when the medians of the ratings are replaced by
+the medians of the severity-adjusted ratings.
 """
 
 from __future__ import annotations
@@ -1168,7 +1170,7 @@ def severity_adjusted_ratings(ratings: pd.DataFrame, result: SeverityResult) -> 
 def adjusted_tier_changes(
     ratings: pd.DataFrame, result: SeverityResult, *, rule: TierRule
 ) -> tuple[TierChange, ...]:
-    """The items whose tier changes when their scores are adjusted for rater severity.
+    """The items whose tier changes when their ratings are adjusted for rater severity.
 
     Parameters
     ----------
@@ -1177,14 +1179,14 @@ def adjusted_tier_changes(
     result : SeverityResult
         A fitted model (:func:`fit_severity`) holding every rule dimension.
     rule : TierRule
-        The survey's tier rule; its declared thresholds and tier names are used.
+        The survey's tier rule; its declared thresholds, centre and tier names are used.
 
     Returns
     -------
     tuple of TierChange
-        Items (sorted) whose tier by the rule differs between the raw consensus scores
-        (the rule's centre, the median by default) and the fair averages; empty when
-        no tier changes.
+        Items (sorted) whose tier by the rule differs between the consensus scores of the
+        ratings as given and those of the severity-adjusted ratings; empty when no tier
+        changes.
 
     Raises
     ------
@@ -1193,27 +1195,32 @@ def adjusted_tier_changes(
 
     Notes
     -----
-    Before: :func:`analysis.calibration.consensus_scores` aggregated by the rule. After:
-    each item's fair average on each rule dimension, the score the model expects from
-    a rater of average severity, aggregated the same way. An item with an extreme
-    score on a dimension has no fair average; it keeps its raw score there, which is
-    also the limit of its fair average (everyone gave it the same extreme value, or
-    only raters with extreme scores rated it). Items without a score on a rule
-    dimension have no tier and are not listed.
+    Before: :func:`analysis.calibration.consensus_scores` of the ratings, aggregated by
+    the rule. After: the same of :func:`severity_adjusted_ratings` (each rating minus the
+    shift its rater's severity causes), so the only difference is the raters' severity:
+    with equally severe raters nothing changes. The thresholds are the rule's declared
+    ones, held fixed; the severity-adjusted calibration (:func:`analysis.weighting.
+    compare_calibrations`) has the same adjusted scores but refits the thresholds on them.
+
+    The fair average (the item's expected rating from a rater of average severity) is
+    not used here although it is the model's own adjusted score: it is a mean over the
+    rating scale, so setting it against a median would also move items whose ratings
+    are skewed, with no severity to adjust. Ratings whose rater or item has an extreme
+    score keep their value (see :func:`severity_adjusted_ratings`). Items without a
+    score on a rule dimension have no tier and are not listed.
 
     References
     ----------
-    Linacre, J. M. (1989). Many-facet Rasch measurement. Chicago: MESA Press (fair
-    average).
+    Linacre, J. M. (1989). Many-facet Rasch measurement. Chicago: MESA Press.
 
     Examples
     --------
     >>> from analysis.datasets import krippendorff_2011
     >>> frame = krippendorff_2011()
     >>> rule = TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[2.5])
-    >>> [(c.item, c.tier_before, c.tier_after)
+    >>> [(c.item, c.tier_before, c.tier_after, round(c.score_after, 2))
     ...  for c in adjusted_tier_changes(frame, fit_severity(frame), rule=rule)]
-    [(6, '1', '0')]
+    [(6, '1', '0', 2.43)]
     """
     if not isinstance(result, SeverityResult):
         raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
@@ -1226,11 +1233,9 @@ def adjusted_tier_changes(
     if missing:
         raise ValueError(f"rule: dimension {missing[0]!r} is not in the severity model")
     before = consensus_scores(ratings, dimensions=dimensions, center=rule.center)
-    after = before.copy()
-    for entry in result.items:
-        usable = entry.dimension in dimensions and entry.fair_average is not None
-        if usable and entry.item in after.index:
-            after.loc[entry.item, entry.dimension] = entry.fair_average
+    adjusted = severity_adjusted_ratings(ratings, result)
+    after = consensus_scores(adjusted, dimensions=dimensions, center=rule.center)
+    after = after.reindex(index=before.index, columns=before.columns)
     thresholds = list(rule.initial_thresholds)
     names = (
         [str(n) for n in rule.tier_names]
