@@ -473,10 +473,14 @@ def calibration_rule(definition: SurveyDefinition, *, keys: bool = False) -> Tie
 
 
 def cooke_section(
-    answers: tuple[PanelQuantiles, ...] | list[PanelQuantiles], definition: SurveyDefinition
+    answers: tuple[PanelQuantiles, ...] | list[PanelQuantiles],
+    definition: SurveyDefinition,
+    *,
+    robustness: bool = True,
 ) -> CookeSection | None:
     """Cooke's classical model on the experts who answered every quantity question (None
-    when the survey asks none)."""
+    when the survey asks none); ``robustness`` False leaves out the leave-one-out tables
+    (the weights are the same)."""
     if not definition.quantities:
         return None
     labels = {q.key: q.label for q in definition.quantities}
@@ -528,7 +532,7 @@ def cooke_section(
         columns=list(COLUMNS),
     )
     try:
-        result = combine_experts(frame)
+        result = combine_experts(frame, robustness=robustness)
     except ValueError as exc:
         return CookeSection(None, str(exc), left_out, labels)
     return CookeSection(result, None, left_out, labels)

@@ -17,11 +17,13 @@ from app.i18n import N_
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services import ReadModel
 from app.services.csv_out import write_csv
+from app.services.quantities import PanelQuantiles, panel_quantiles
 from app.services.reports import (
     RatingTuple,
     RoundReport,
     analysis_rows,
     calibration_rule,
+    cooke_section,
     frame_of,
     performance_weights,
 )
@@ -32,6 +34,8 @@ from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from analysis.calibration import CaseWeights
 
 RECORD_SCHEMA = "elicit.rubric/1"
 #: A published record as JSON (its fields: README, "Published rubrics"): what is signed.
@@ -573,26 +577,41 @@ class CalibrationInputs:
     rows: list[RatingTuple]
     n_bootstrap: int
     seed: int
-    #: How the experts count (one of :data:`WEIGHTINGS`); ``expert_weights`` are Cooke's
-    #: global weights by expert code for "performance".
+    #: How the experts count (one of :data:`WEIGHTINGS`).
     weighting: str = "equal"
-    expert_weights: dict[str, float] | None = None
+    #: The panel's quantile answers, for Cooke's weights ("performance" only).
+    quantiles: tuple[PanelQuantiles, ...] = ()
 
     @property
     def frame(self) -> pd.DataFrame:
         return frame_of(self.rows)
 
 
+def with_equal_weights(inputs: CalibrationInputs) -> CalibrationInputs:
+    """The same calibration with every expert counting once."""
+    return replace(inputs, weighting="equal", quantiles=())
+
+
 def calibration_inputs(
-    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+    session: Session,
+    *,
+    round_id: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    weighting: str = "equal",
 ) -> CalibrationInputs:
-    """Read what calibrating a round needs (Conflict if it has no submitted ratings)."""
+    """Read what calibrating a round needs (Conflict if it has no submitted ratings;
+    InvalidInput for a weighting not in :data:`WEIGHTINGS`)."""
+    check_weighting(weighting)
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
     rows = analysis_rows(session, round_id=round_id)
     if not rows:
         raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
-    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed)
+    quantiles: tuple[PanelQuantiles, ...] = ()
+    if weighting == "performance" and definition.quantities:
+        quantiles = tuple(panel_quantiles(session, round_id=round_id))
+    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed, weighting, quantiles)
 
 
 class CalibratedItemDocument(TypedDict):
@@ -681,37 +700,59 @@ def compute_calibration(inputs: CalibrationInputs) -> CalibrationDocument:
     )
 
 
-def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, Any]:
+def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, CaseWeights | None]:
     """The ratings the thresholds are fitted on and the experts' case weights: Cooke's
-    weights for "performance", the severity-adjusted ratings for "severity" (a conflict
-    when the severity model cannot be fitted)."""
+    global weights for "performance" (a conflict when the round has none), the
+    severity-adjusted ratings for "severity" (a conflict when the rater severity model
+    cannot be fitted), the ratings as given and no weights for "equal"."""
     frame = inputs.frame
     if inputs.weighting == "performance":
+        cooke = cooke_section(inputs.quantiles, inputs.definition, robustness=False)
+        if cooke is None or cooke.weights is None:
+            why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
+            raise Conflict(
+                f"performance weighting needs Cooke's weights from the seed questions, and "
+                f"there are none: {why}; use equal or severity weighting",
+                field="weighting",
+            )
         raters = sorted(frame["rater"].unique(), key=str)
-        return frame, performance_weights(dict(inputs.expert_weights or {}), raters)
+        return frame, performance_weights(cooke.weights, raters)
     if inputs.weighting != "severity":
         return frame, None
     from analysis.calibration import CaseWeights
     from analysis.severity import fit_severity, severity_adjusted_ratings
 
-    result = fit_severity(frame, dimensions=list(inputs.definition.tier_rule.dimensions))
-    if not result.fitted:
+    try:
+        result = fit_severity(frame, dimensions=list(inputs.definition.tier_rule.dimensions))
+        reason = result.reason
+    except ValueError as exc:  # e.g. nobody rated a rule dimension
+        reason = str(exc)
+    if reason is not None:
         raise Conflict(
             f"severity weighting needs the rater severity model, which could not be fitted: "
-            f"{result.reason}; publish with equal weighting",
+            f"{reason}; use equal weighting",
             field="weighting",
         )
     return severity_adjusted_ratings(frame, result), CaseWeights(name="severity-adjusted ratings")
 
 
 def calibrate_round(
-    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+    session: Session,
+    *,
+    round_id: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    weighting: str = "equal",
 ) -> CalibrationDocument:
     """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
     probabilities; without holistic tiers the declared thresholds stay and only the
-    probabilities are computed. Returns the calibration as JSON-ready data with labels."""
+    probabilities are computed. ``weighting`` (one of :data:`WEIGHTINGS`) says how the
+    experts count, as in publishing. Returns the calibration as JSON-ready data with
+    labels."""
     return compute_calibration(
-        calibration_inputs(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+        calibration_inputs(
+            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
+        )
     )
 
 
@@ -736,11 +777,7 @@ def publish_rubric(
     fitted). The thresholds are fitted, and the items' tiers and probabilities computed,
     under that weighting; each item keeps its equal-weight tier beside it.
     """
-    if weighting not in WEIGHTINGS:
-        raise InvalidInput(
-            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
-            field="weighting",
-        )
+    check_weighting(weighting)
     from app.services.delphi import series
     from app.services.reports import ReportOptions, build_report
 
@@ -752,6 +789,14 @@ def publish_rubric(
     assert survey_version is not None
     assumed, factors = checked_context(definition, context)
     justification = (justification or "").strip() or None
+    # First: a weighting whose weights cannot be computed is refused before the report.
+    inputs = calibration_inputs(
+        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
+    )
+    calibration = compute_calibration(inputs)
+    equal = calibration
+    if weighting != "equal":
+        equal = compute_calibration(replace(with_equal_weights(inputs), n_bootstrap=0))
     report = build_report(
         session, round_id=round_id, options=ReportOptions(n_bootstrap=n_bootstrap, seed=seed)
     )
@@ -775,13 +820,6 @@ def publish_rubric(
         }
         for c in analysed["items"]
     ]
-    inputs = calibration_inputs(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
-    calibration = compute_calibration(
-        replace(inputs, weighting=weighting, expert_weights=_expert_weights(report, weighting))
-    )
-    equal = calibration
-    if weighting != "equal":
-        equal = compute_calibration(replace(inputs, n_bootstrap=0))
     items = _rubric_items(definition, calibration)
     _keep_equal_tiers(definition, items, equal, weighting)
     record = {
@@ -833,7 +871,7 @@ def publish_rubric(
     return stored
 
 
-#: How experts may count in a published rubric's tiers.
+#: How experts may count in a calibration and a published rubric.
 WEIGHTINGS = ("equal", "performance", "severity")
 
 
@@ -847,34 +885,14 @@ FITTED_WITH = {
 }
 
 
-def _expert_weights(report: RoundReport, weighting: str) -> dict[str, float] | None:
-    """Cooke's global weights for "performance" (a conflict when the round has none); a
-    conflict for "severity" when the report's severity model was not fitted."""
-    if weighting == "performance":
-        cooke = report.cooke
-        if cooke is None or cooke.result is None:
-            why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
-            raise Conflict(
-                f"performance weighting needs Cooke's weights from the seed questions, and "
-                f"there are none: {why}; publish with equal or severity weighting",
-                field="weighting",
-            )
-        return {str(expert): weight for expert, weight in (cooke.weights or {}).items()}
-    severity = report.severity
-    if weighting == "severity" and (
-        severity is None or severity.result is None or not severity.result.fitted
-    ):
-        why = (
-            (severity.reason or (severity.result.reason if severity.result else None))
-            if severity is not None
-            else None
-        ) or "the model did not fit"
-        raise Conflict(
-            f"severity weighting needs the rater severity model, which could not be fitted: "
-            f"{why}; publish with equal weighting",
+def check_weighting(weighting: str) -> str:
+    """``weighting`` if it is one of :data:`WEIGHTINGS` (else InvalidInput)."""
+    if weighting not in WEIGHTINGS:
+        raise InvalidInput(
+            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
             field="weighting",
         )
-    return None
+    return weighting
 
 
 def _weighting_evidence(
