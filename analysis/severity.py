@@ -9,8 +9,10 @@ item i on dimension d, with the dimension's observed values as categories 0..m_d
 (one per rater across the dimensions modelled together) and ``tau_d1..tau_dm`` the
 dimension's Andrich thresholds, shared by every item and rater of the dimension (the
 rating scale model of Andrich 1978, one scale per dimension). :func:`fit_severity`
-estimates it; :func:`adjusted_tier_changes` lists the items whose tier under a survey's
-tier rule changes when the raw medians are replaced by the severity-adjusted scores.
+estimates it; :func:`severity_adjusted_ratings` takes each expert's severity out of their
+ratings, and :func:`adjusted_tier_changes` lists the items whose tier under a survey's
+tier rule (declared thresholds) changes when the medians of the ratings are replaced by
+the medians of the severity-adjusted ratings.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "adjusted_tier_changes",
     "fit_severity",
     "format_text",
+    "severity_adjusted_ratings",
 ]
 
 #: Mean squares above this are noisy, below FIT_LOW too predictable (Linacre 2002; Eckes
@@ -1070,41 +1073,60 @@ def simulate_ratings(
     return frame, dict(zip(raters, severity.tolist(), strict=True))
 
 
-def adjusted_tier_changes(
-    ratings: pd.DataFrame, result: SeverityResult, *, rule: TierRule
-) -> tuple[TierChange, ...]:
-    """The items whose tier changes when their scores are adjusted for rater severity.
+def _expected_rating(eta: FloatArray, cumulative: FloatArray, values: FloatArray) -> FloatArray:
+    """The model's expected rating at each linear predictor ``eta`` (logits)."""
+    k = np.arange(values.size, dtype=float)
+    logits = eta[:, None] * k - cumulative
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    expected: FloatArray = p @ values
+    return expected
+
+
+def severity_adjusted_ratings(ratings: pd.DataFrame, result: SeverityResult) -> pd.DataFrame:
+    """Each rating with its expert's severity taken out: what calibration fits on.
 
     Parameters
     ----------
     ratings : pandas.DataFrame
-        The tidy ratings ``result`` was fitted to.
+        The tidy ratings ``result`` was fitted to (validated; with a ``round`` column the
+        last round, as the model used).
     result : SeverityResult
-        A fitted model (:func:`fit_severity`) holding every rule dimension.
-    rule : TierRule
-        The survey's tier rule; its declared thresholds and tier names are used.
+        A fitted model (:func:`fit_severity`).
 
     Returns
     -------
-    tuple of TierChange
-        Items (sorted) whose tier by the rule differs between the raw consensus scores
-        (the rule's centre, the median by default) and the fair averages; empty when
-        no tier changes.
+    pandas.DataFrame
+        The ratings with ``value`` adjusted on the modelled dimensions; other rows as
+        they were.
 
     Raises
     ------
     ValueError
-        When the model was not fitted, or a rule dimension is not in it.
+        When the model was not fitted.
 
     Notes
     -----
-    Before: :func:`analysis.calibration.consensus_scores` aggregated by the rule. After:
-    each item's fair average on each rule dimension, the score the model expects from
-    a rater of average severity, aggregated the same way. An item with an extreme
-    score on a dimension has no fair average; it keeps its raw score there, which is
-    also the limit of its fair average (everyone gave it the same extreme value, or
-    only raters with extreme scores rated it). Items without a score on a rule
-    dimension have no tier and are not listed.
+    Rater j's rating x of item i on dimension d becomes::
+
+        x - E[X | beta_id + alpha_j] + E[X | beta_id]
+
+    the rating minus the shift the model expects the rater's severity to cause on that
+    item: E is the model's expected rating (in the dimension's values) and E[X | beta_id]
+    is the item's fair average. An average rater's ratings stay; near the ends of the
+    scale, where severity moves the expected rating less, the adjustment is smaller. The
+    result is kept within the values used on the dimension (a rating cannot be moved past
+    the end of the scale it was given on). A rating whose rater or item has no finite
+    estimate (an extreme score) is kept as given: the rater's severity, or the item's
+    place, is then unknown, and an item everyone put at one end stays there. The severity
+    is the reported one (bias-corrected unless the model was fitted without), the
+    location and scale those of the fit.
+
+    Calibrating on these ratings (:func:`analysis.calibration.fit_thresholds`) is the
+    severity-adjusted calibration: the consensus scores are the medians of the adjusted
+    ratings, and the cluster bootstrap keeps each expert's adjusted ratings together.
+    The severities are held fixed at the full panel's estimates, so the tier
+    probabilities do not include their estimation error.
 
     References
     ----------
@@ -1115,10 +1137,90 @@ def adjusted_tier_changes(
     --------
     >>> from analysis.datasets import krippendorff_2011
     >>> frame = krippendorff_2011()
+    >>> adjusted = severity_adjusted_ratings(frame, fit_severity(frame))
+    >>> row = (adjusted["rater"] == "C") & (adjusted["item"] == 6)
+    >>> given, moved = frame.loc[row, "value"].iloc[0], adjusted.loc[row, "value"].iloc[0]
+    >>> float(given), round(float(moved), 2)
+    (3.0, 2.71)
+    """
+    if not isinstance(result, SeverityResult):
+        raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
+    if result.reason is not None:
+        raise ValueError(f"result: the severity model was not fitted: {result.reason}")
+    frame = select_round(validate_ratings(ratings))
+    severity = {r.rater: r.severity for r in result.raters if r.severity is not None}
+    values = frame["value"].to_numpy(dtype=float).copy()
+    for scale in result.scales:
+        located = {e.item: e.location for e in result.items if e.dimension == scale.dimension}
+        on = (frame["dimension"] == scale.dimension).to_numpy() & ~np.isnan(values)
+        alpha = frame["rater"].map(severity).to_numpy(dtype=float)
+        beta = frame["item"].map(located).to_numpy(dtype=float)
+        use = np.flatnonzero(on & np.isfinite(alpha) & np.isfinite(beta))
+        if use.size == 0:
+            continue
+        levels = np.asarray(scale.values, dtype=float)
+        cumulative = np.concatenate([[0.0], np.cumsum(scale.thresholds)])
+        shift = _expected_rating(beta[use] + alpha[use], cumulative, levels)
+        shift -= _expected_rating(beta[use], cumulative, levels)
+        values[use] = np.clip(values[use] - shift, levels[0], levels[-1])
+    frame["value"] = values
+    return frame
+
+
+def adjusted_tier_changes(
+    ratings: pd.DataFrame, result: SeverityResult, *, rule: TierRule
+) -> tuple[TierChange, ...]:
+    """The items whose tier changes when their ratings are adjusted for rater severity.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        The tidy ratings ``result`` was fitted to.
+    result : SeverityResult
+        A fitted model (:func:`fit_severity`) holding every rule dimension.
+    rule : TierRule
+        The survey's tier rule; its declared thresholds, centre and tier names are used.
+
+    Returns
+    -------
+    tuple of TierChange
+        Items (sorted) whose tier by the rule differs between the consensus scores of the
+        ratings as given and those of the severity-adjusted ratings; empty when no tier
+        changes.
+
+    Raises
+    ------
+    ValueError
+        When the model was not fitted, or a rule dimension is not in it.
+
+    Notes
+    -----
+    Before: :func:`analysis.calibration.consensus_scores` of the ratings, aggregated by
+    the rule. After: the same of :func:`severity_adjusted_ratings` (each rating minus the
+    shift its rater's severity causes), so the only difference is the raters' severity:
+    with equally severe raters nothing changes. The thresholds are the rule's declared
+    ones, held fixed; the severity-adjusted calibration (:func:`analysis.weighting.
+    compare_calibrations`) has the same adjusted scores but refits the thresholds on them.
+
+    The fair average (the item's expected rating from a rater of average severity) is
+    not used here although it is the model's own adjusted score: it is a mean over the
+    rating scale, so setting it against a median would also move items whose ratings
+    are skewed, with no severity to adjust. Ratings whose rater or item has an extreme
+    score keep their value (see :func:`severity_adjusted_ratings`). Items without a
+    score on a rule dimension have no tier and are not listed.
+
+    References
+    ----------
+    Linacre, J. M. (1989). Many-facet Rasch measurement. Chicago: MESA Press.
+
+    Examples
+    --------
+    >>> from analysis.datasets import krippendorff_2011
+    >>> frame = krippendorff_2011()
     >>> rule = TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[2.5])
-    >>> [(c.item, c.tier_before, c.tier_after)
+    >>> [(c.item, c.tier_before, c.tier_after, round(c.score_after, 2))
     ...  for c in adjusted_tier_changes(frame, fit_severity(frame), rule=rule)]
-    [(6, '1', '0')]
+    [(6, '1', '0', 2.43)]
     """
     if not isinstance(result, SeverityResult):
         raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
@@ -1131,11 +1233,9 @@ def adjusted_tier_changes(
     if missing:
         raise ValueError(f"rule: dimension {missing[0]!r} is not in the severity model")
     before = consensus_scores(ratings, dimensions=dimensions, center=rule.center)
-    after = before.copy()
-    for entry in result.items:
-        usable = entry.dimension in dimensions and entry.fair_average is not None
-        if usable and entry.item in after.index:
-            after.loc[entry.item, entry.dimension] = entry.fair_average
+    adjusted = severity_adjusted_ratings(ratings, result)
+    after = consensus_scores(adjusted, dimensions=dimensions, center=rule.center)
+    after = after.reindex(index=before.index, columns=before.columns)
     thresholds = list(rule.initial_thresholds)
     names = (
         [str(n) for n in rule.tier_names]

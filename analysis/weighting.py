@@ -8,6 +8,12 @@ Weighted median: the value where the cumulative weight of the sorted ratings fir
 half the total weight; when it reaches exactly half at a value, the mean of that value and
 the next (with equal weights this is the ordinary sample median, as the report's medians).
 
+:func:`compare_calibrations` goes further: under each scheme it **fits the thresholds**
+to the panel's holistic tiers with those weights (:func:`analysis.calibration.fit_thresholds`
+with :class:`~analysis.calibration.CaseWeights`, or on severity-adjusted ratings), so the
+thresholds, the scores and the tiers all follow the weighting; this is what the report
+shows side by side and a rubric published with a weighting uses.
+
 Schemes (:func:`compare_weightings` takes any; :func:`reference_weights` and
 :func:`confidence_weights` build two):
 
@@ -25,12 +31,13 @@ Schemes (:func:`compare_weightings` takes any; :func:`reference_weights` and
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from analysis._types import FloatArray
+from analysis.calibration import CaseWeights, Resampling, fit_thresholds
 from analysis.calibration.rule import TierRule, apply_rule
 from analysis.results import Record
 
@@ -38,6 +45,7 @@ __all__ = [
     "CONFIDENCE_WEIGHTS",
     "ItemWeighting",
     "WeightingComparison",
+    "compare_calibrations",
     "compare_weightings",
     "confidence_weights",
     "reference_weights",
@@ -60,11 +68,102 @@ class ItemWeighting(Record):
 
 @dataclass(frozen=True)
 class WeightingComparison(Record):
-    """Every item under every scheme, and the items whose tier depends on the scheme."""
+    """Every item under every scheme, and the items whose tier depends on the scheme.
+
+    ``thresholds``: each scheme's thresholds (lowest first); ``fitted`` whether they were
+    fitted to the panel's holistic tiers under each scheme (:func:`compare_calibrations`)
+    rather than the same declared ones for all; ``reasons``: why a scheme is missing.
+    """
 
     schemes: list[str]
     items: list[ItemWeighting]
     depending: list[Hashable]
+    thresholds: dict[str, list[float]] = field(default_factory=dict)
+    fitted: bool = False
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+#: A scheme for :func:`compare_calibrations`: the ratings it is fitted on (severity-adjusted
+#: ones, or None for the panel's own) and how much each expert or rating counts.
+Scheme = tuple[pd.DataFrame | None, CaseWeights | None]
+
+
+def compare_calibrations(
+    ratings: pd.DataFrame, *, rule: TierRule, schemes: Mapping[str, Scheme]
+) -> WeightingComparison:
+    """Each item's tier under each scheme, the thresholds fitted under that scheme.
+
+    Parameters
+    ----------
+    ratings : DataFrame
+        Tidy ratings with the rule dimensions and the holistic tiers (the rule's
+        ``tier_dimension``).
+    rule : TierRule
+        The survey's tier rule (declared thresholds, scale, tier names).
+    schemes : mapping name -> (ratings or None, CaseWeights or None)
+        The first is the reference (normally equal weights). A scheme's own ratings
+        replace ``ratings`` (severity-adjusted ones); its weights say how much each
+        expert, or each rating, counts.
+
+    Returns
+    -------
+    WeightingComparison
+        With each scheme's thresholds; a scheme that cannot be fitted is left out, with
+        the reason in ``reasons``.
+
+    Notes
+    -----
+    Each scheme runs :func:`analysis.calibration.fit_thresholds` without a bootstrap:
+    the weighted consensus scores and panel tiers, the thresholds maximising quadratic
+    kappa between them (the declared ones without holistic tiers), and each item's tier
+    by the rule. An item *depends on the weighting* when its tier differs between
+    schemes.
+
+    Examples
+    --------
+    >>> rows = [(r, i, d, v) for r in "abc"
+    ...         for i, values in {"x": (5, 2), "y": (2, 0), "z": (4, 1)}.items()
+    ...         for d, v in zip(("d", "tier"), values)]
+    >>> frame = pd.DataFrame(rows, columns=["rater", "item", "dimension", "value"])
+    >>> rule = TierRule(dimensions=["d"], aggregate="max", n_tiers=3,
+    ...                 initial_thresholds=[2.5, 4.5], scale=(1, 5))
+    >>> compare_calibrations(frame, rule=rule, schemes={"equal": (None, None)}).thresholds
+    {'equal': [2.5, 4.5]}
+    """
+    fits = {}
+    reasons: dict[str, str] = {}
+    for name, (own, weights) in schemes.items():
+        try:
+            fits[name] = fit_thresholds(
+                ratings if own is None else own, rule, Resampling(n_bootstrap=0), weights
+            )
+        except ValueError as exc:
+            reasons[name] = str(exc)
+    names = list(rule.tier_names) if rule.tier_names else None
+    found: dict[Hashable, ItemWeighting] = {}
+    for name, fit in fits.items():
+        for entry in fit.items:
+            row = found.setdefault(entry.item, ItemWeighting(entry.item, {}, {}, False))
+            tier = entry.rule_tier
+            row.scores[name] = entry.score
+            row.tiers[name] = None if tier is None else (names[tier] if names else str(tier))
+    items = [
+        ItemWeighting(
+            row.item,
+            {n: row.scores.get(n) for n in fits},
+            {n: row.tiers.get(n) for n in fits},
+            len({row.tiers.get(n) for n in fits}) > 1,
+        )
+        for row in sorted(found.values(), key=lambda r: str(r.item))
+    ]
+    return WeightingComparison(
+        list(fits),
+        items,
+        [i.item for i in items if i.depends],
+        thresholds={n: list(f.fitted_thresholds) for n, f in fits.items()},
+        fitted=any(f.has_holistic_tiers for f in fits.values()),
+        reasons=reasons,
+    )
 
 
 def weighted_median(values: FloatArray, weights: FloatArray) -> float | None:
@@ -94,10 +193,15 @@ def reference_weights(
 
 
 def confidence_weights(ratings: pd.DataFrame) -> pd.Series:
-    """Each rating's weight by its stated confidence (1 where none was stated)."""
+    """Each rating's weight by its stated confidence, given as the word or as its number
+    (low 1, medium 2, high 3, as :mod:`analysis.tidy` codes it); 1 where none was stated."""
     if "confidence" not in ratings:
         return pd.Series(1.0, index=ratings.index)
-    return ratings["confidence"].map(CONFIDENCE_WEIGHTS).fillna(1.0).astype(float)
+    stated = ratings["confidence"]
+    by_number = {weight: weight for weight in CONFIDENCE_WEIGHTS.values()}
+    words = stated.map(CONFIDENCE_WEIGHTS)
+    numbers = pd.to_numeric(stated, errors="coerce").map(by_number)
+    return words.fillna(numbers).fillna(1.0).astype(float)
 
 
 def compare_weightings(

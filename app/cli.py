@@ -1046,13 +1046,20 @@ def calibrate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    weighting: Annotated[
+        str,
+        typer.Option(
+            help="How experts count: equal, performance (Cooke's weights from the seed "
+            "questions) or severity (severity-adjusted ratings), as in publishing"
+        ),
+    ] = "equal",
 ) -> None:
     """Fit the tier thresholds to a round's holistic tiers (stores nothing)."""
     from app.services import rubrics
 
     with _session() as session:
         data = rubrics.calibrate_round(
-            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed
+            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
         )
     if as_json:
         _print_json(data)
@@ -1060,9 +1067,11 @@ def calibrate(
     names = data["tier_labels"]
     tiers = data["tiers"]
     _echo(
-        f"round {round_id}: score = {data['aggregate']} of the medians of "
+        f"round {round_id}: score = {data['aggregate']} of the "
+        f"{'' if weighting == 'equal' else 'weighted '}medians of "
         f"{_one(', '.join(map(str, data['dimensions'])))}"
     )
+    _echo(_weighting_line(weighting, data["settings"].get("weights") or {}))
     for name, initial, fitted in zip(
         tiers[1:], data["initial_thresholds"], data["fitted_thresholds"], strict=True
     ):
@@ -1079,16 +1088,39 @@ def calibrate(
         _echo(f"no tier probabilities: {_one(data['reasons']['probabilities'])}")
     for warning in data["warnings"]:
         _echo(f"warning: {_one(warning)}")
-    _echo(f"{'item':<44} tier            P(modal)")
+    dimensions = [str(d) for d in data["dimensions"]]
+    _echo(
+        f"{'item':<44} "
+        + "".join(f"{d[:9]:>10}" for d in dimensions)
+        + f"{'score':>7}  tier            P(modal)"
+    )
     for item in data["items"]:
         tier = tiers[item["rule_tier"]] if item["rule_tier"] is not None else "-"
         share = item.get("modal_share")
         flag = "  borderline" if item.get("borderline") else ""
+        medians = "".join(f"{_number(item['scores'].get(d)):>10}" for d in dimensions)
         _echo(
-            f"  {_one(item['label'])[:42]:<42} {_one(names.get(tier, tier)):<15} "
+            f"  {_one(item['label'])[:42]:<42} {medians}{_number(item['score']):>7}  "
+            f"{_one(names.get(tier, tier)):<15} "
             + (f"{share:.2f}" if share is not None else "-")
             + flag
         )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _weighting_line(weighting: str, weights: dict[str, Any]) -> str:
+    """What the calibration's weights were, in one line."""
+    if weighting == "equal":
+        return "weighting equal: every expert counts once"
+    if weighting == "severity":
+        return "weighting severity: fitted on the severity-adjusted ratings"
+    return (
+        f"weighting performance (Cooke's global weights): {weights.get('experts_with_weight')} "
+        f"experts carry weight, effective number {weights.get('effective_experts', 0):.2f}"
+    )
 
 
 def _pairs(given: list[str], option: str) -> dict[str, object]:
@@ -1124,8 +1156,9 @@ def publish(
     weighting: Annotated[
         str,
         typer.Option(
-            help="How experts count in the items' tiers: equal, performance (Cooke's weights "
-            "from the seed questions) or severity (severity-adjusted scores)"
+            help="How experts count in the calibration (thresholds and tiers): equal, "
+            "performance (Cooke's weights from the seed questions) or severity "
+            "(severity-adjusted ratings)"
         ),
     ] = "equal",
 ) -> None:

@@ -98,8 +98,13 @@ def test_the_report_compares_tiers_under_each_weighting(session, client):
     for item in weighting["items"]:
         assert item["depends"] == (len(set(item["tiers"].values())) > 1)
         assert set(item["tiers"].values()) <= {"No Brainer", "Gray Area", "High Trust", None}
+    # Each weighting's thresholds, fitted to the panel's holistic tiers under it.
+    assert set(weighting["thresholds"]) == set(weighting["schemes"])
+    assert all(len(t) == 2 for t in weighting["thresholds"].values())
     html = client.get(url, params={"format": "html", "n_bootstrap": 40}, headers=headers).text
     assert "Tiers under other weightings" in html and "sensitivity analysis only" in html
+    heading = "Fitted thresholds" if weighting["fitted"] else "Declared thresholds"
+    assert f"{heading} (lowest first)" in html
 
 
 def test_a_published_version_records_its_weighting_and_the_items_that_depend_on_it(session, client):

@@ -18,7 +18,8 @@ The modules, by what changes together: :mod:`~analysis.calibration.rule` (the ru
 parameters), :mod:`~analysis.calibration.kappa`, :mod:`~analysis.calibration.panel`
 (consensus scores of the panel and of resamples), :mod:`~analysis.calibration.search`
 (the exhaustive threshold search), :mod:`~analysis.calibration.bootstrap` (tier
-probabilities), :mod:`~analysis.calibration.fit` and :mod:`~analysis.calibration.results`.
+probabilities), :mod:`~analysis.calibration.weights` (how much each expert counts),
+:mod:`~analysis.calibration.fit` and :mod:`~analysis.calibration.results`.
 """
 
 from analysis.calibration.bootstrap import FEW_EXPERTS, Resampling, tier_probabilities
@@ -33,6 +34,7 @@ from analysis.calibration.results import (
 )
 from analysis.calibration.rule import AGGREGATES, CENTERS, TierRule, apply_rule
 from analysis.calibration.search import TIE_BREAK
+from analysis.calibration.weights import WEIGHTED_ESTIMATOR, CaseWeights
 
 __all__ = [
     "AGGREGATES",
@@ -41,8 +43,10 @@ __all__ = [
     "FEW_EXPERTS",
     "HOLISTIC_CONSENSUS",
     "TIE_BREAK",
+    "WEIGHTED_ESTIMATOR",
     "CalibratedItem",
     "Calibration",
+    "CaseWeights",
     "Resampling",
     "TierProbabilities",
     "TierRule",

@@ -18,6 +18,7 @@ from analysis.calibration.results import (
 )
 from analysis.calibration.rule import TierRule, _assign
 from analysis.calibration.search import _fit
+from analysis.calibration.weights import CaseWeights, _effective_experts
 from analysis.results import label
 
 __all__ = [
@@ -111,17 +112,27 @@ def _check_share(borderline_share: object) -> float:
 
 
 def _resample_weights(
-    rng: np.random.Generator, n_bootstrap: int, n_raters: int, *, predictive: bool = False
+    rng: np.random.Generator,
+    n_bootstrap: int,
+    n_raters: int,
+    *,
+    predictive: bool = False,
+    pool: IntArray | None = None,
 ) -> FloatArray:
     """(B, raters) how often each expert is drawn in each resample.
 
     ``predictive``: each row is a resample of a resample (n experts drawn from the n
     drawn from the panel): a fresh panel from a population drawn as the data allow.
+    ``pool``: the codes of the experts drawn from (the ones with positive weight; None:
+    all), n being their number; the others are never drawn.
     """
-    drawn = rng.integers(0, n_raters, size=(n_bootstrap, n_raters))
+    size = n_raters if pool is None else pool.size
+    drawn = rng.integers(0, size, size=(n_bootstrap, size))
     if predictive:
-        again = rng.integers(0, n_raters, size=(n_bootstrap, n_raters))
+        again = rng.integers(0, size, size=(n_bootstrap, size))
         drawn = np.take_along_axis(drawn, again, axis=1)
+    if pool is not None:
+        drawn = pool[drawn]
     drawn += np.arange(n_bootstrap)[:, None] * n_raters
     weights = np.bincount(drawn.ravel(), minlength=n_bootstrap * n_raters)
     return weights.reshape(n_bootstrap, n_raters).astype(float)
@@ -136,8 +147,9 @@ def _bootstrap_counts(
     n_bootstrap = resampling.n_bootstrap
     if n_bootstrap == 0:
         return counts, np.zeros(n_items, dtype=np.int64)
+    pool = None if panel.expert_weights is None else panel.weighted
     weights = _resample_weights(
-        resampling.rng, n_bootstrap, n_raters, predictive=resampling.predictive
+        resampling.rng, n_bootstrap, n_raters, predictive=resampling.predictive, pool=pool
     )
     _, scores = rule.scores(panel, weights)
     panel_tiers = panel.panel_tiers(weights) if resampling.refit else None
@@ -164,7 +176,10 @@ def _probabilities(counts: IntArray, n_resamples: IntArray) -> tuple[tuple[float
 
 
 def tier_probabilities(
-    ratings: pd.DataFrame, rule: TierRule, resampling: Resampling = Resampling()
+    ratings: pd.DataFrame,
+    rule: TierRule,
+    resampling: Resampling = Resampling(),
+    weights: CaseWeights | None = None,
 ) -> TierProbabilities:
     """The probability that a fresh panel would put each item in each tier.
 
@@ -177,6 +192,10 @@ def tier_probabilities(
         How many replicates, their seed, whether thresholds are refitted in each, the
         probability below which an item is borderline, and whether the probabilities are
         predictive (the default) or plug-in.
+    weights : CaseWeights, optional
+        How much each expert counts (see :func:`~analysis.calibration.fit_thresholds`);
+        the replicates draw from the experts with positive weight, each keeping its
+        weight.
 
     Returns
     -------
@@ -248,7 +267,7 @@ def tier_probabilities(
     >>> result.to_dict()["items"][0]["probabilities"], result.modal(0)
     ([0.0, 1.0], (1, 1.0, False))
     """
-    panel, checked = _prepare(ratings, rule)
+    panel, checked = _prepare(ratings, rule, weights)
     _, score, panel_tier = _full_panel(panel, checked)
     fitted = _fit(score, panel_tier, checked)
     thresholds = checked.initial if fitted is None else fitted
@@ -277,13 +296,7 @@ def _tier_probabilities(
         n_resamples = np.zeros(panel.items.size, dtype=np.int64)
     reasons = {} if reason is None else {"probabilities": reason}
     warnings: tuple[str, ...] = ()
-    if reason is None and panel.raters.size < FEW_EXPERTS:
-        warnings = (
-            f"only {panel.raters.size} experts: the tier probabilities were calibrated "
-            f"against fresh panels from {FEW_EXPERTS} experts up in simulation, and with "
-            "fewer they overstate how often a fresh panel would agree (by up to 6 points at "
-            "7 experts, 14 at 5); read them as upper bounds",
-        )
+    warnings = _warnings(panel) if reason is None else ()
     if panel.tier_cells is None and refit and n_bootstrap:
         reasons["refit"] = f"{NO_HOLISTIC}: thresholds stay as declared in every resample"
     missing = [label(item) for item, n in zip(panel.items, n_resamples, strict=True) if n == 0]
@@ -305,10 +318,38 @@ def _tier_probabilities(
     )
 
 
+def _warnings(panel: _Panel) -> tuple[str, ...]:
+    """What a reader must know before trusting defined probabilities: a small panel (by
+    Kish's effective number of experts when their weights differ)."""
+    n = panel.weighted.size
+    weights = panel.expert_weights
+    effective = float(n) if weights is None else _effective_experts(weights)
+    if effective >= FEW_EXPERTS - 1e-9:
+        return ()
+    if abs(effective - n) <= 1e-9:
+        return (
+            f"only {n} experts: the tier probabilities were calibrated "
+            f"against fresh panels from {FEW_EXPERTS} experts up in simulation, and with "
+            "fewer they overstate how often a fresh panel would agree (by up to 6 points at "
+            "7 experts, 14 at 5); read them as upper bounds",
+        )
+    return (
+        f"the weights leave an effective {effective:.1f} experts (Kish's (sum w)^2 / sum "
+        f"w^2): the tier probabilities were calibrated against fresh panels from "
+        f"{FEW_EXPERTS} equally weighted experts up in simulation, and with fewer they "
+        "overstate how often a fresh panel would agree; read them as upper bounds",
+    )
+
+
 def _undefined(panel: _Panel, n_bootstrap: int, *, identified: bool) -> str | None:
     """Why there are no tier probabilities, or None."""
     if n_bootstrap == 0:
         return "no bootstrap requested (n_bootstrap = 0)"
+    if panel.expert_weights is not None and panel.weighted.size < MIN_EXPERTS:
+        return (
+            f"{panel.weighted.size} expert(s) with positive weight: resampling the panel "
+            f"needs at least {MIN_EXPERTS}, so there are no tier probabilities"
+        )
     if panel.raters.size < MIN_EXPERTS:
         # Every resample of one expert is that expert: the shares would all be 1.
         return (

@@ -24,6 +24,7 @@ from analysis.calibration.results import (
 )
 from analysis.calibration.rule import _TOLERANCE, TierRule, _assign
 from analysis.calibration.search import CANDIDATES, TIE_BREAK, _fit
+from analysis.calibration.weights import WEIGHTED_ESTIMATOR, CaseWeights, _effective_experts
 from analysis.results import label
 
 __all__ = ["HOLISTIC_CONSENSUS", "fit_thresholds"]
@@ -37,7 +38,10 @@ _LOO = ("loo_kappa", "loo_accuracy")
 
 
 def fit_thresholds(
-    ratings: pd.DataFrame, rule: TierRule, resampling: Resampling = Resampling()
+    ratings: pd.DataFrame,
+    rule: TierRule,
+    resampling: Resampling = Resampling(),
+    weights: CaseWeights | None = None,
 ) -> Calibration:
     """Fit the tier rule's thresholds to the panel's holistic tier judgements.
 
@@ -54,6 +58,9 @@ def fit_thresholds(
         The resampling of the experts for the tier probabilities, the probability that a
         fresh panel puts each item in each tier (``n_bootstrap=0``: none); see
         :func:`tier_probabilities`.
+    weights : CaseWeights, optional
+        How much each expert (and, with ``weights.column``, each rating) counts in the
+        panel's consensus scores and tiers, and so in the fit (default: equally).
 
     Returns
     -------
@@ -91,6 +98,21 @@ def fit_thresholds(
     dimension and a panel tier enter the fit. Without holistic tiers the thresholds stay
     as declared and only the tier probabilities are computed.
 
+    *Weights* (:data:`WEIGHTED_ESTIMATOR`). The experts enter the fit only through the
+    panel's consensus: each item's score on each rule dimension and its panel tier. With
+    weights, each rating is a case with its expert's weight in those estimators: the
+    weighted median minimises sum w |x - m| (where a whole interval does, its midpoint:
+    the first value whose cumulative weight reaches half the total, averaged with the
+    first that exceeds it), the weighted mean sum w (x - m)^2. Weights are divided by the
+    largest, so equal weights are exactly 1 and reproduce the unweighted fit; with
+    integer weights the weighted median is the median of each value repeated that often.
+    The search and its objective are unchanged: kappa over items, each item once. An
+    expert of weight 0 changes no consensus (a value of weight 0 is never the median),
+    and the bootstrap draws only from the experts with positive weight, each keeping its
+    weight, so adding one changes nothing. The weights are held fixed across replicates:
+    the probabilities do not include the uncertainty of the weights themselves. The
+    small-panel warning uses Kish's effective number of experts (sum w)^2 / sum w^2.
+
     References
     ----------
     Cohen, J. (1968). Weighted kappa. Psychological Bulletin, 70(4), 213-220.
@@ -112,7 +134,7 @@ def fit_thresholds(
     >>> result.kappa_initial, result.fitted_thresholds, result.kappa_fitted
     (0.8, (2.5, 4.5), 1.0)
     """
-    panel, checked = _prepare(ratings, rule)
+    panel, checked = _prepare(ratings, rule, weights)
     drawing = resampling.checked()
     per_dimension, score, panel_tier = _full_panel(panel, checked)
     agreement = _agreement(panel, checked, score, panel_tier)
@@ -144,7 +166,7 @@ def fit_thresholds(
         items=items,
         n_items_fitted=agreement.n_items_fitted,
         n_raters=int(panel.raters.size),
-        settings=_settings(panel, checked, drawing, probabilities),
+        settings=_settings(panel, checked, drawing, probabilities, weights),
         reasons=reasons,
         threshold_intervals=None
         if panel.tier_cells is None
@@ -316,9 +338,14 @@ def _calibrated_items(
 
 
 def _settings(
-    panel: _Panel, rule: _Rule, resampling: _Resampling, probabilities: TierProbabilities
+    panel: _Panel,
+    rule: _Rule,
+    resampling: _Resampling,
+    probabilities: TierProbabilities,
+    weights: CaseWeights | None,
 ) -> dict[str, object]:
     return {
+        "weights": _weights_settings(panel, weights),
         "dimensions": [label(d) for d in panel.dimensions],
         "aggregate": rule.aggregate,
         "center": rule.center,
@@ -334,6 +361,22 @@ def _settings(
         "panel_tier": HOLISTIC_CONSENSUS,
         "candidates": CANDIDATES,
         "tie_break": TIE_BREAK,
+    }
+
+
+def _weights_settings(panel: _Panel, weights: CaseWeights | None) -> dict[str, object]:
+    """What the experts' weights were: their name, how many carry weight, Kish's effective
+    number of experts, each expert's weight (divided by the largest) and the estimator."""
+    if weights is None or panel.expert_weights is None:
+        return {"name": "equal", "estimator": "every rating counts once"}
+    experts = panel.expert_weights
+    return {
+        "name": weights.name,
+        "experts_with_weight": int(panel.weighted.size),
+        "effective_experts": _effective_experts(experts),
+        "experts": {str(label(r)): float(w) for r, w in zip(panel.raters, experts, strict=True)},
+        "rating_weights": weights.column,
+        "estimator": WEIGHTED_ESTIMATOR,
     }
 
 

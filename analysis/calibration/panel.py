@@ -19,6 +19,7 @@ from analysis.calibration.rule import (
     _check_names,
     _check_thresholds,
 )
+from analysis.calibration.weights import CaseWeights, _case_weights
 from analysis.tidy import select_round, sorted_codes, validate_ratings
 
 __all__ = ["consensus_scores"]
@@ -35,22 +36,38 @@ class _Cells:
     value: FloatArray
     start: IntArray  # per item (all panel items), start in rater/value
     size: IntArray  # per item, number of values
+    # per value, its case weight (expert's weight times the rating's; None: every one 1)
+    case: FloatArray | None = None
 
 
-def _cells(frame: pd.DataFrame, item_code: IntArray, rater_code: IntArray, n_items: int) -> _Cells:
+def _cells(
+    frame: pd.DataFrame,
+    item_code: IntArray,
+    rater_code: IntArray,
+    n_items: int,
+    case: FloatArray | None = None,
+) -> _Cells:
     values = frame["value"].to_numpy(dtype=float)
     has = ~np.isnan(values)
     item, value, rater = item_code[has], values[has], rater_code[has]
     order = np.lexsort((value, item))
     size = np.bincount(item, minlength=n_items).astype(np.int64)
-    return _Cells(rater=rater[order], value=value[order], start=np.cumsum(size) - size, size=size)
+    return _Cells(
+        rater=rater[order],
+        value=value[order],
+        start=np.cumsum(size) - size,
+        size=size,
+        case=None if case is None else case[has][order],
+    )
 
 
 def _centers(cells: _Cells, weights: FloatArray, center: str) -> FloatArray:
     """(B, items) panel centre per item for each row of rater weights (B, raters).
 
-    A weight is how often a rater was drawn; the median is the type 7 median of the
-    multiset in which every value appears that often (NaN where nothing was drawn).
+    A weight is how often a rater was drawn, times the value's case weight when the
+    cells have them. The median is the weighted median (see :func:`_weighted_medians`):
+    with integer weights the type 7 median of the multiset in which every value appears
+    that often (NaN where the weights sum to 0).
     """
     n_rows = weights.shape[0]
     out = np.full((n_rows, cells.size.size), np.nan)
@@ -61,6 +78,8 @@ def _centers(cells: _Cells, weights: FloatArray, center: str) -> FloatArray:
     chunk = max(1, _CHUNK_CELLS // max(1, cells.value.size))
     for first in range(0, n_rows, chunk):
         w = weights[first : first + chunk][:, cells.rater]
+        if cells.case is not None:
+            w = w * cells.case
         if center == "mean":
             value = _weighted_means(w, cells.value, starts)
         else:
@@ -78,15 +97,20 @@ def _weighted_means(w: FloatArray, values: FloatArray, starts: IntArray) -> Floa
 def _weighted_medians(
     w: FloatArray, values: FloatArray, starts: IntArray, sizes: IntArray
 ) -> FloatArray:
+    """Per row and item, the midpoint of the values minimising sum w |x - m|: the first
+    sorted value whose cumulative weight reaches half the total, averaged with the first
+    whose cumulative weight exceeds it. With weights 1 this is the sample median; with
+    integer weights the median of each value repeated that often; a value of weight 0
+    is never chosen."""
     total = np.add.reduceat(w, starts, axis=1)
     cumulative = np.cumsum(w, axis=1)
     before = cumulative[:, starts] - w[:, starts]
     within = cumulative - np.repeat(before, sizes, axis=1)
-    # 1-based positions of the two middle values of N: (N + 1) // 2 and N // 2 + 1.
-    low = np.floor((total + 1) / 2)
-    high = np.floor(total / 2) + 1
-    below_low = within < np.repeat(low, sizes, axis=1)
-    below_high = within < np.repeat(high, sizes, axis=1)
+    half = np.repeat(total / 2, sizes, axis=1)
+    # Rounding of the running sums; far below 1/2, so integer weights compare exactly.
+    slack = 1e-9 * np.repeat(total, sizes, axis=1) + 1e-12 * cumulative[:, -1:]
+    below_low = within < half - slack
+    below_high = within <= half + slack
     index_low = np.minimum(np.add.reduceat(below_low, starts, axis=1), sizes - 1)
     index_high = np.minimum(np.add.reduceat(below_high, starts, axis=1), sizes - 1)
     value: FloatArray = (values[starts + index_low] + values[starts + index_high]) / 2
@@ -110,6 +134,15 @@ class _Panel:
     cells: tuple[_Cells, ...]
     tier_cells: _Cells | None
     scale: tuple[float, float]
+    # Each rater's weight, divided by the largest (None: every expert 1).
+    expert_weights: FloatArray | None = None
+
+    @property
+    def weighted(self) -> IntArray:
+        """The codes of the raters with positive weight (the ones the bootstrap draws)."""
+        if self.expert_weights is None:
+            return np.arange(self.raters.size)
+        return np.flatnonzero(self.expert_weights > 0)
 
     def panel_tiers(self, weights: FloatArray) -> FloatArray | None:
         """(B, items) consensus holistic tier per resample; None without holistic tiers."""
@@ -192,8 +225,11 @@ def _check_tier_positions(tiers: FloatArray, tier_dimension: Hashable, n_tiers: 
         )
 
 
-def _prepare(ratings: pd.DataFrame, declared: TierRule) -> tuple[_Panel, _Rule]:
-    """The panel's cells and the checked rule; a ValueError names the field at fault."""
+def _prepare(
+    ratings: pd.DataFrame, declared: TierRule, weights: CaseWeights | None = None
+) -> tuple[_Panel, _Rule]:
+    """The panel's cells (with their case weights) and the checked rule; a ValueError
+    names the field at fault."""
     frame = select_round(validate_ratings(ratings))
     dimensions = _check_dimensions(declared.dimensions)
     aggregate = _check_aggregate(declared.aggregate)
@@ -216,7 +252,7 @@ def _prepare(ratings: pd.DataFrame, declared: TierRule) -> tuple[_Panel, _Rule]:
     tiers = use.loc[use["dimension"] == tier_dimension, "value"].dropna().to_numpy()
     _check_tier_positions(tiers, tier_dimension, n_tiers)
     names = _check_names(declared.tier_names, n_tiers)
-    items, raters, cells = _dimension_cells(use, (*dimensions, tier_dimension))
+    items, raters, cells, experts = _dimension_cells(use, (*dimensions, tier_dimension), weights)
     tier_cells = cells[-1] if tiers.size else None
     panel = _Panel(
         items=items,
@@ -225,6 +261,7 @@ def _prepare(ratings: pd.DataFrame, declared: TierRule) -> tuple[_Panel, _Rule]:
         cells=cells[:-1],
         tier_cells=tier_cells,
         scale=scale,
+        expert_weights=experts,
     )
     rule = _Rule(
         aggregate=aggregate,
@@ -239,15 +276,20 @@ def _prepare(ratings: pd.DataFrame, declared: TierRule) -> tuple[_Panel, _Rule]:
 
 
 def _dimension_cells(
-    use: pd.DataFrame, dimensions: tuple[Hashable, ...]
-) -> tuple[LabelArray, LabelArray, tuple[_Cells, ...]]:
-    """(items, raters, cells of each dimension), items and raters over all of ``use``."""
+    use: pd.DataFrame, dimensions: tuple[Hashable, ...], weights: CaseWeights | None = None
+) -> tuple[LabelArray, LabelArray, tuple[_Cells, ...], FloatArray | None]:
+    """(items, raters, cells of each dimension, each rater's weight or None when
+    unweighted), items and raters over all of ``use``."""
     item_code, items = sorted_codes(use["item"])
     rater_code, raters = sorted_codes(use["rater"])
+    case, experts = _case_weights(weights, use, rater_code, raters)
     dimension_of = use["dimension"].to_numpy()
     rows: list[BoolArray] = [dimension_of == d for d in dimensions]
-    cells = tuple(_cells(use[r], item_code[r], rater_code[r], items.size) for r in rows)
-    return items, raters, cells
+    cells = tuple(
+        _cells(use[r], item_code[r], rater_code[r], items.size, None if case is None else case[r])
+        for r in rows
+    )
+    return items, raters, cells, None if weights is None else experts
 
 
 def consensus_scores(
@@ -290,7 +332,7 @@ def consensus_scores(
     checked = _check_dimensions(dimensions)
     _check_center(center)
     _check_present(frame, checked)
-    items, raters, cells = _dimension_cells(frame[frame["dimension"].isin(checked)], checked)
+    items, raters, cells, _ = _dimension_cells(frame[frame["dimension"].isin(checked)], checked)
     ones = np.ones((1, raters.size))
     columns = {d: _centers(c, ones, center)[0] for d, c in zip(checked, cells, strict=True)}
     return pd.DataFrame(columns, index=pd.Index(items, name="item"))

@@ -13,7 +13,7 @@ import hashlib
 import html
 import json
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -42,7 +42,7 @@ from app.templating import STATIC_DIR, make_environment
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analysis.calibration import TierRule
+    from analysis.calibration import CaseWeights, TierRule
     from analysis.cooke import CookeResult
     from analysis.reference import ReferenceAgreement
     from analysis.results import LanguageSplit, PanelAnalysis
@@ -409,38 +409,78 @@ def weighting_section(
     reference: ReferenceAgreement | None,
     cooke: CookeSection | None = None,
 ) -> WeightingComparison:
-    """Each item's tier (declared thresholds) with equal weights, severity-adjusted, with
-    the calibration items' weights if there are any, and weighted by the experts' own
-    confidence as a sensitivity analysis."""
-    from analysis.weighting import compare_weightings, confidence_weights, reference_weights
+    """Each item's tier with the thresholds calibrated under each weighting: equal weights,
+    the calibration items' weights if there are any, Cooke's performance weights if there
+    are any, severity-adjusted ratings if the severity model was fitted, and each rating
+    weighted by the expert's own confidence as a sensitivity analysis."""
+    from analysis.calibration import CaseWeights
+    from analysis.severity import severity_adjusted_ratings
+    from analysis.weighting import (
+        Scheme,
+        compare_calibrations,
+        confidence_weights,
+        reference_weights,
+    )
 
-    rule = _analysis_rule(definition)
     raters = sorted(frame["rater"].unique(), key=str)
-    rater_weights: dict[str, dict[Hashable, float]] = {"equal": dict.fromkeys(raters, 1.0)}
+    schemes: dict[str, Scheme] = {"equal": (None, None)}
     if reference is not None:
         kappas = {e.rater: e.kappa for e in reference.experts}
-        rater_weights["calibration items"] = reference_weights(kappas, raters)
+        schemes["calibration items"] = (
+            None,
+            CaseWeights(reference_weights(kappas, raters), name="calibration items"),
+        )
     if cooke is not None and cooke.weights is not None:
-        # Cooke's global weights; an expert who did not answer every quantity question
-        # has none and weighs nothing.
-        performance = cooke.weights
-        rater_weights["performance"] = {r: performance.get(str(r), 0.0) for r in raters}
-    changed = {c.item: c.tier_after for c in severity.tier_changes}
-    return compare_weightings(
-        frame,
-        rule=rule,
-        thresholds=list(rule.initial_thresholds),
-        rater_weights=rater_weights,
-        rating_weights={"confidence (sensitivity only)": confidence_weights(frame)},
-        changed_tiers={"severity-adjusted": changed} if severity.result is not None else None,
+        schemes["performance"] = (None, performance_weights(cooke.weights, raters))
+    if severity.result is not None and severity.result.fitted:
+        schemes["severity-adjusted"] = (
+            severity_adjusted_ratings(frame, severity.result),
+            CaseWeights(name="severity-adjusted ratings"),
+        )
+    confidence = frame.assign(confidence_weight=confidence_weights(frame))
+    schemes["confidence (sensitivity only)"] = (
+        confidence,
+        CaseWeights(column="confidence_weight", name="confidence (sensitivity only)"),
+    )
+    return compare_calibrations(frame, rule=calibration_rule(definition), schemes=schemes)
+
+
+def performance_weights(weights: Mapping[Any, float], raters: list[Any]) -> CaseWeights:
+    """Cooke's global weights as the calibration's case weights: an expert without one (who
+    did not answer every quantity question) weighs nothing."""
+    from analysis.calibration import CaseWeights
+
+    return CaseWeights({r: weights.get(str(r), 0.0) for r in raters}, name="performance")
+
+
+def calibration_rule(definition: SurveyDefinition, *, keys: bool = False) -> TierRule:
+    """The survey's tier rule as the calibration takes it: declared thresholds, the first
+    rule dimension's scale, the holistic tier dimension; tiers named by label (by key
+    with ``keys``)."""
+    from analysis.calibration import TierRule
+
+    rule = definition.tier_rule
+    first = definition.dimension(rule.dimensions[0]).scale
+    return TierRule(
+        dimensions=list(rule.dimensions),
+        aggregate=rule.aggregate,
+        n_tiers=len(definition.tiers),
+        initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
+        scale=(first.min, first.max),
+        tier_dimension=HOLISTIC_TIER_KEY,
+        tier_names=[t.key if keys else t.label for t in definition.tiers],
     )
 
 
 def cooke_section(
-    answers: tuple[PanelQuantiles, ...] | list[PanelQuantiles], definition: SurveyDefinition
+    answers: tuple[PanelQuantiles, ...] | list[PanelQuantiles],
+    definition: SurveyDefinition,
+    *,
+    robustness: bool = True,
 ) -> CookeSection | None:
     """Cooke's classical model on the experts who answered every quantity question (None
-    when the survey asks none)."""
+    when the survey asks none); ``robustness`` False leaves out the leave-one-out tables
+    (the weights are the same)."""
     if not definition.quantities:
         return None
     labels = {q.key: q.label for q in definition.quantities}
@@ -492,7 +532,7 @@ def cooke_section(
         columns=list(COLUMNS),
     )
     try:
-        result = combine_experts(frame)
+        result = combine_experts(frame, robustness=robustness)
     except ValueError as exc:
         return CookeSection(None, str(exc), left_out, labels)
     return CookeSection(result, None, left_out, labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pydantic import ConfigDict, Field
@@ -17,7 +17,16 @@ from app.i18n import N_
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services import ReadModel
 from app.services.csv_out import write_csv
-from app.services.reports import RatingTuple, RoundReport, analysis_rows, frame_of, ratings_frame
+from app.services.quantities import PanelQuantiles, panel_quantiles
+from app.services.reports import (
+    RatingTuple,
+    RoundReport,
+    analysis_rows,
+    calibration_rule,
+    cooke_section,
+    frame_of,
+    performance_weights,
+)
 from app.services.reviews import checked_context, published_event, published_factors
 from app.services.rounds import get_round, round_definition
 from app.services.surveys import definition_of
@@ -26,7 +35,7 @@ from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analysis.calibration import TierRule
+    from analysis.calibration import CaseWeights
 
 RECORD_SCHEMA = "elicit.rubric/1"
 #: A published record as JSON (its fields: README, "Published rubrics"): what is signed.
@@ -568,22 +577,41 @@ class CalibrationInputs:
     rows: list[RatingTuple]
     n_bootstrap: int
     seed: int
+    #: How the experts count (one of :data:`WEIGHTINGS`).
+    weighting: str = "equal"
+    #: The panel's quantile answers, for Cooke's weights ("performance" only).
+    quantiles: tuple[PanelQuantiles, ...] = ()
 
     @property
     def frame(self) -> pd.DataFrame:
         return frame_of(self.rows)
 
 
+def with_equal_weights(inputs: CalibrationInputs) -> CalibrationInputs:
+    """The same calibration with every expert counting once."""
+    return replace(inputs, weighting="equal", quantiles=())
+
+
 def calibration_inputs(
-    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+    session: Session,
+    *,
+    round_id: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    weighting: str = "equal",
 ) -> CalibrationInputs:
-    """Read what calibrating a round needs (Conflict if it has no submitted ratings)."""
+    """Read what calibrating a round needs (Conflict if it has no submitted ratings;
+    InvalidInput for a weighting not in :data:`WEIGHTINGS`)."""
+    check_weighting(weighting)
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
     rows = analysis_rows(session, round_id=round_id)
     if not rows:
         raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
-    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed)
+    quantiles: tuple[PanelQuantiles, ...] = ()
+    if weighting == "performance" and definition.quantities:
+        quantiles = tuple(panel_quantiles(session, round_id=round_id))
+    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed, weighting, quantiles)
 
 
 class CalibratedItemDocument(TypedDict):
@@ -635,28 +663,23 @@ class CalibrationDocument(TypedDict):
     holistic_tiers: bool
     round_id: int
     aggregate: str
+    weighting: str
 
 
 def compute_calibration(inputs: CalibrationInputs) -> CalibrationDocument:
-    """Fit the thresholds on what ``calibration_inputs`` read (no database)."""
-    from analysis.calibration import Resampling, TierRule, fit_thresholds
+    """Fit the thresholds on what ``calibration_inputs`` read (no database), with the
+    experts weighted as ``inputs.weighting`` says."""
+    from analysis.calibration import Resampling, fit_thresholds
 
     definition, round_id = inputs.definition, inputs.round_id
     rule = definition.tier_rule
-    first = definition.dimension(rule.dimensions[0]).scale
     try:
+        frame, weights = _weighted_inputs(inputs)
         calibration = fit_thresholds(
-            inputs.frame,
-            TierRule(
-                dimensions=list(rule.dimensions),
-                aggregate=rule.aggregate,
-                n_tiers=len(definition.tiers),
-                initial_thresholds=[rule.thresholds[t.key] for t in definition.tiers[1:]],
-                scale=(first.min, first.max),
-                tier_dimension=HOLISTIC_TIER_KEY,
-                tier_names=[t.key for t in definition.tiers],
-            ),
+            frame,
+            calibration_rule(definition, keys=True),
             Resampling(n_bootstrap=inputs.n_bootstrap, seed=inputs.seed),
+            weights,
         )
     except ValueError as exc:
         raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc
@@ -672,18 +695,64 @@ def compute_calibration(inputs: CalibrationInputs) -> CalibrationDocument:
             "holistic_tiers": definition.holistic_tier.enabled,
             "round_id": round_id,
             "aggregate": rule.aggregate,
+            "weighting": inputs.weighting,
         },
     )
 
 
+def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, CaseWeights | None]:
+    """The ratings the thresholds are fitted on and the experts' case weights: Cooke's
+    global weights for "performance" (a conflict when the round has none), the
+    severity-adjusted ratings for "severity" (a conflict when the rater severity model
+    cannot be fitted), the ratings as given and no weights for "equal"."""
+    frame = inputs.frame
+    if inputs.weighting == "performance":
+        cooke = cooke_section(inputs.quantiles, inputs.definition, robustness=False)
+        if cooke is None or cooke.weights is None:
+            why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
+            raise Conflict(
+                f"performance weighting needs Cooke's weights from the seed questions, and "
+                f"there are none: {why}; use equal or severity weighting",
+                field="weighting",
+            )
+        raters = sorted(frame["rater"].unique(), key=str)
+        return frame, performance_weights(cooke.weights, raters)
+    if inputs.weighting != "severity":
+        return frame, None
+    from analysis.calibration import CaseWeights
+    from analysis.severity import fit_severity, severity_adjusted_ratings
+
+    try:
+        result = fit_severity(frame, dimensions=list(inputs.definition.tier_rule.dimensions))
+        reason = result.reason
+    except ValueError as exc:  # e.g. nobody rated a rule dimension
+        reason = str(exc)
+    if reason is not None:
+        raise Conflict(
+            f"severity weighting needs the rater severity model, which could not be fitted: "
+            f"{reason}; use equal weighting",
+            field="weighting",
+        )
+    return severity_adjusted_ratings(frame, result), CaseWeights(name="severity-adjusted ratings")
+
+
 def calibrate_round(
-    session: Session, *, round_id: int, n_bootstrap: int = 1000, seed: int = 0
+    session: Session,
+    *,
+    round_id: int,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    weighting: str = "equal",
 ) -> CalibrationDocument:
     """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
     probabilities; without holistic tiers the declared thresholds stay and only the
-    probabilities are computed. Returns the calibration as JSON-ready data with labels."""
+    probabilities are computed. ``weighting`` (one of :data:`WEIGHTINGS`) says how the
+    experts count, as in publishing. Returns the calibration as JSON-ready data with
+    labels."""
     return compute_calibration(
-        calibration_inputs(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+        calibration_inputs(
+            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
+        )
     )
 
 
@@ -702,15 +771,13 @@ def publish_rubric(
 
     Refused when a rule dimension's alpha is below the survey's minimum, unless a
     justification is given (it is kept in the record). ``weighting`` (one of
-    :data:`WEIGHTINGS`) says how the experts count in the items' tiers: equally, by
+    :data:`WEIGHTINGS`) says how the experts count in the calibration: equally, by
     Cooke's performance weights from the seed questions (refused when the round has none),
-    or by severity-adjusted scores (refused when the severity model could not be fitted).
+    or through severity-adjusted ratings (refused when the severity model could not be
+    fitted). The thresholds are fitted, and the items' tiers and probabilities computed,
+    under that weighting; each item keeps its equal-weight tier beside it.
     """
-    if weighting not in WEIGHTINGS:
-        raise InvalidInput(
-            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
-            field="weighting",
-        )
+    check_weighting(weighting)
     from app.services.delphi import series
     from app.services.reports import ReportOptions, build_report
 
@@ -722,7 +789,14 @@ def publish_rubric(
     assert survey_version is not None
     assumed, factors = checked_context(definition, context)
     justification = (justification or "").strip() or None
-    calibration = calibrate_round(session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed)
+    # First: a weighting whose weights cannot be computed is refused before the report.
+    inputs = calibration_inputs(
+        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
+    )
+    calibration = compute_calibration(inputs)
+    equal = calibration
+    if weighting != "equal":
+        equal = compute_calibration(replace(with_equal_weights(inputs), n_bootstrap=0))
     report = build_report(
         session, round_id=round_id, options=ReportOptions(n_bootstrap=n_bootstrap, seed=seed)
     )
@@ -747,8 +821,7 @@ def publish_rubric(
         for c in analysed["items"]
     ]
     items = _rubric_items(definition, calibration)
-    weighted = _weighted(session, report, calibration, weighting)
-    _apply_weighting(definition, items, weighted)
+    _keep_equal_tiers(definition, items, equal, weighting)
     record = {
         "schema": RECORD_SCHEMA,
         "rubric_version": next_number(session, survey_id=survey_version.survey_id),
@@ -781,12 +854,7 @@ def publish_rubric(
                 "cells_meeting": sum(1 for c in consensus_cells if c["consensus"]),
                 "cells": consensus_cells,
             },
-            "weighting": {
-                "used": weighting,
-                "compared": (analysed.get("weighting") or {}).get("schemes", []),
-                "items_depending": (analysed.get("weighting") or {}).get("depending", []),
-                **({"basis": weighted.basis} if weighted is not None else {}),
-            },
+            "weighting": _weighting_evidence(report, analysed, weighting, equal),
             "n_experts": len(analysed["raters"]),
             "n_bootstrap": n_bootstrap,
             "seed": seed,
@@ -803,126 +871,79 @@ def publish_rubric(
     return stored
 
 
-#: How experts may count in a published rubric's tiers.
+#: How experts may count in a calibration and a published rubric.
 WEIGHTINGS = ("equal", "performance", "severity")
 
 
-@dataclass(frozen=True)
-class WeightedTiers:
-    """Each item's tier (tier key) and score under a weighting other than equal, and what
-    the weights rest on (for the record)."""
-
-    tiers: dict[str, str | None]
-    scores: dict[str, float | None]
-    basis: dict[str, Any]
-
-
-def _weighted(
-    session: Session, report: RoundReport, calibration: CalibrationDocument, weighting: str
-) -> WeightedTiers | None:
-    """The items' tiers under ``weighting`` with the calibrated thresholds (None: equal)."""
-    if weighting == "equal":
-        return None
-    rule = _analysis_rule(report.definition, calibration)
-    frame = ratings_frame(session, round_id=report.round.id)
-    if weighting == "performance":
-        return _performance_tiers(report, frame, rule, list(calibration["fitted_thresholds"]))
-    return _severity_tiers(report, frame, rule)
+#: What the thresholds of a rubric published under each weighting were fitted with.
+FITTED_WITH = {
+    "equal": "every expert counting once",
+    "performance": "each expert's ratings weighted by Cooke's global weight (case weights "
+    "in the weighted medians of the scores and panel tiers)",
+    "severity": "the severity-adjusted ratings (each rating minus the shift its expert's "
+    "severity causes, by the many-facet Rasch model)",
+}
 
 
-def _analysis_rule(definition: SurveyDefinition, calibration: CalibrationDocument) -> TierRule:
-    """The survey's tier rule with the calibrated thresholds, as the analysis takes it."""
-    from analysis.calibration import TierRule
-
-    rule = definition.tier_rule
-    return TierRule(
-        dimensions=list(rule.dimensions),
-        aggregate=rule.aggregate,
-        n_tiers=len(definition.tiers),
-        initial_thresholds=list(calibration["fitted_thresholds"]),
-        tier_names=[t.key for t in definition.tiers],
-    )
-
-
-def _performance_tiers(
-    report: RoundReport, frame: pd.DataFrame, rule: TierRule, thresholds: list[float]
-) -> WeightedTiers:
-    """The items' tiers with each expert weighted by Cooke's global weight; a conflict
-    when the round has no Cooke's weights."""
-    from analysis.weighting import compare_weightings
-
-    cooke = report.cooke
-    if cooke is None or cooke.result is None:
-        why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
-        raise Conflict(
-            f"performance weighting needs Cooke's weights from the seed questions, and "
-            f"there are none: {why}; publish with equal or severity weighting",
+def check_weighting(weighting: str) -> str:
+    """``weighting`` if it is one of :data:`WEIGHTINGS` (else InvalidInput)."""
+    if weighting not in WEIGHTINGS:
+        raise InvalidInput(
+            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
             field="weighting",
         )
-    raters = sorted(frame["rater"].unique(), key=str)
-    weights = cooke.weights or {}
-    compared = compare_weightings(
-        frame,
-        rule=rule,
-        thresholds=thresholds,
-        rater_weights={"performance": {r: weights.get(str(r), 0.0) for r in raters}},
-    )
-    result = cooke.result
-    basis: dict[str, Any] = {
-        "method": "Cooke's classical model, global weights (optimised cutoff)",
-        "seed_questions": len(result.seed_questions),
-        "alpha": result.decision_maker.alpha,
-        "experts_scored": len(result.experts),
-        "experts_with_weight": sum(1 for e in result.experts if e.weight > 0),
+    return weighting
+
+
+def _weighting_evidence(
+    report: RoundReport, analysed: dict[str, Any], weighting: str, equal: CalibrationDocument
+) -> dict[str, Any]:
+    """The record's account of the weighting: which was used, what the thresholds were
+    fitted with, the equal-weight thresholds beside them, each compared scheme's
+    thresholds and the items whose tier depends on the choice."""
+    compared = analysed.get("weighting") or {}
+    tier_keys = [t.key for t in report.definition.tiers]
+    evidence: dict[str, Any] = {
+        "used": weighting,
+        "thresholds_fitted_with": FITTED_WITH[weighting],
+        "thresholds_equal_weights": dict(
+            zip(tier_keys[1:], equal["fitted_thresholds"], strict=True)
+        ),
+        "compared": compared.get("schemes", []),
+        "compared_thresholds": {
+            scheme: dict(zip(tier_keys[1:], values, strict=True))
+            for scheme, values in (compared.get("thresholds") or {}).items()
+        },
+        "items_depending": compared.get("depending", []),
     }
-    # An item no weighted expert rated keeps its equal-weight tier (none to weigh).
-    rated = [i for i in compared.items if i.tiers["performance"] is not None]
-    return WeightedTiers(
-        {str(i.item): i.tiers["performance"] for i in rated},
-        {str(i.item): i.scores["performance"] for i in rated},
-        basis,
-    )
+    if weighting == "performance" and report.cooke is not None and report.cooke.result:
+        result = report.cooke.result
+        evidence["basis"] = {
+            "method": "Cooke's classical model, global weights (optimised cutoff)",
+            "seed_questions": len(result.seed_questions),
+            "alpha": result.decision_maker.alpha,
+            "experts_scored": len(result.experts),
+            "experts_with_weight": sum(1 for e in result.experts if e.weight > 0),
+        }
+    elif weighting == "severity":
+        evidence["basis"] = {
+            "method": "severity-adjusted ratings (many-facet Rasch model): each rating minus "
+            "the shift the model expects its expert's severity to cause on that item"
+        }
+    return evidence
 
 
-def _severity_tiers(report: RoundReport, frame: pd.DataFrame, rule: TierRule) -> WeightedTiers:
-    """The items' tiers from severity-adjusted scores; a conflict when the rater severity
-    model was not fitted."""
-    from analysis.severity import adjusted_tier_changes
-
-    severity = report.severity
-    if severity is None or severity.result is None or not severity.result.fitted:
-        why = (
-            (severity.reason or (severity.result.reason if severity.result else None))
-            if severity is not None
-            else None
-        ) or "the model did not fit"
-        raise Conflict(
-            f"severity weighting needs the rater severity model, which could not be fitted: "
-            f"{why}; publish with equal weighting",
-            field="weighting",
-        )
-    changes = adjusted_tier_changes(frame, severity.result, rule=rule)
-    return WeightedTiers(
-        {str(c.item): c.tier_after for c in changes},
-        {str(c.item): c.score_after for c in changes},
-        {"method": "severity-adjusted scores (fair averages of a many-facet Rasch model)"},
-    )
-
-
-def _apply_weighting(
-    definition: SurveyDefinition, items: list[Any], weighted: WeightedTiers | None
+def _keep_equal_tiers(
+    definition: SurveyDefinition, items: list[Any], equal: CalibrationDocument, weighting: str
 ) -> None:
-    """Give each published item its tier under the weighting, keeping the equal-weight
-    tier beside it (severity changes only the items it moves)."""
-    if weighted is None:
+    """Give each published item of a weighted rubric its equal-weight tier beside its own."""
+    if weighting == "equal":
         return
+    tier_keys = [t.key for t in definition.tiers]
+    tiers = {str(e["item"]): e["rule_tier"] for e in equal["items"]}
     for item in items:
-        key = item["key"]
-        item["tier_equal_weights"] = item["tier"]
-        if key in weighted.tiers:
-            item["tier"] = weighted.tiers[key]
-            item["score"] = weighted.scores.get(key)
-            item["decision"] = (_decision(definition, item["tier"]) or {}).get("label")
+        tier = tiers.get(item["key"])
+        item["tier_equal_weights"] = tier_keys[tier] if tier is not None else None
 
 
 def _reliability_evidence(

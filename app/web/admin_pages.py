@@ -57,7 +57,7 @@ from app.web.page_support import (
     form_error,
     redirect,
 )
-from app.web.params import InvitationId, RoundId, in_id_range
+from app.web.params import InvitationId, RoundId, WeightingChoice, in_id_range
 
 router = APIRouter(include_in_schema=False)
 
@@ -327,8 +327,13 @@ def admin_reissue(invitation_id: InvitationId, page: AdminFormDep) -> Response:
 
 
 @router.get("/admin/rounds/{round_id}/calibration", response_class=HTMLResponse)
-def admin_calibration(round_id: RoundId, page: StaffPageDep, compute: ComputeDep) -> Response:
-    return _calibration_page(page, compute, round_id)
+def admin_calibration(
+    round_id: RoundId,
+    page: StaffPageDep,
+    compute: ComputeDep,
+    weighting: WeightingChoice = "equal",
+) -> Response:
+    return _calibration_page(page, compute, round_id, weighting=weighting)
 
 
 def _calibration_page(
@@ -336,20 +341,34 @@ def _calibration_page(
     compute: ComputeDep,
     round_id: int,
     *,
+    weighting: str = "equal",
     error: str = "",
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     session = page.session
     shown = rounds.get_round_details(session, round_id=round_id)
-    inputs = rubrics.calibration_inputs(session, round_id=round_id, n_bootstrap=500)
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_id, n_bootstrap=500, weighting=weighting
+    )
+    fields = reviews.context_fields(session, round_id=round_id)
     end_transaction(session)  # no connection held while the bootstrap runs
+    refused = ""
+    try:
+        cal = compute.run(rubrics.compute_calibration, inputs)
+    except Conflict as exc:  # the weights cannot be computed: say why, show equal weights
+        if weighting == "equal":
+            raise
+        refused, status = exc.message, 409 if status == 200 else status
+        cal = compute.run(rubrics.compute_calibration, rubrics.with_equal_weights(inputs))
     return page.render(
         "admin_calibration.html",
         {
             "round": shown,
-            "cal": compute.run(rubrics.compute_calibration, inputs),
-            "context_fields": reviews.context_fields(session, round_id=round_id),
+            "cal": cal,
+            "weighting": cal["weighting"],
+            "refused": refused,
+            "context_fields": fields,
             "error": error,
             "form": form or {},
         },
@@ -372,8 +391,16 @@ def admin_publish(round_id: RoundId, page: AdminFormDep, compute: ComputeDep) ->
         )
     except (Conflict, InvalidInput) as exc:
         page.session.rollback()
+        # The calibration is shown with the weighting asked for, unless it was the problem.
+        chosen = fields["weighting"] if exc.field != "weighting" else "equal"
         return _calibration_page(
-            page, compute, round_id, error=exc.message, form=fields, status=http_status(exc)
+            page,
+            compute,
+            round_id,
+            weighting=chosen or "equal",
+            error=exc.message,
+            form=fields,
+            status=http_status(exc),
         )
     slug = version.record["survey"]["slug"]
     page.audit("rubric.published", "rubric", f"{slug} v{version.number}", round_id=round_id)

@@ -100,6 +100,7 @@ from app.web.params import (
     Seed,
     Slug,
     SurveyVersionNumber,
+    WeightingChoice,
 )
 
 API_ERRORS = {
@@ -445,12 +446,14 @@ def calibrate(
     compute: ComputeDep,
     n_bootstrap: BootstrapCount = 1000,
     seed: Seed = 0,
+    weighting: WeightingChoice = "equal",
 ) -> JSONResponse:
     """Fit the tier thresholds to the panel's holistic tiers (quadratic-weighted kappa), with
     leave-one-item-out agreement and bootstrap tier probabilities (admins and researchers;
-    nothing is stored)."""
+    nothing is stored). ``weighting`` says how the experts count, as in publishing; 409
+    when its weights cannot be computed (no seed answers, no severity model)."""
     inputs = rubrics.calibration_inputs(
-        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed
+        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
     )
     end_transaction(session)  # nothing to write: no lock or connection while computing
     return JSONResponse(compute.run(rubrics.compute_calibration, inputs))

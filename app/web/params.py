@@ -9,7 +9,7 @@ same words the service uses for an id that does not exist, before any query runs
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query
 
@@ -28,6 +28,7 @@ __all__ = [
     "Seed",
     "Slug",
     "SurveyVersionNumber",
+    "WeightingChoice",
     "in_id_range",
     "rubric_file",
 ]
@@ -135,4 +136,11 @@ Seed = Annotated[
 ]
 BootstrapCount = Annotated[
     int, Query(ge=0, le=10_000, description="Bootstrap resamples (0 to 10000; 0 skips them)")
+]
+WeightingChoice = Annotated[
+    Literal["equal", "performance", "severity"],
+    Query(
+        description="How the experts count: equally, by Cooke's performance weights from the "
+        "seed questions, or through severity-adjusted ratings (as in publishing)"
+    ),
 ]

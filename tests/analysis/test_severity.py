@@ -29,6 +29,7 @@ from analysis.severity import (
     adjusted_tier_changes,
     fit_severity,
     format_text,
+    severity_adjusted_ratings,
     simulate_ratings,
 )
 
@@ -315,7 +316,7 @@ def _tiers(scores: pd.DataFrame, rule: TierRule) -> pd.Series:
     )  # fmt: skip
 
 
-def test_tier_changes_compare_medians_with_fair_averages():
+def test_tier_changes_compare_medians_with_medians_of_adjusted_ratings():
     rng = np.random.default_rng(13)
     frame, planted = simulate_ratings(rng, n_raters=10, n_items=13, severity_sd=1.0)
     # The most lenient half of the panel does not rate item01: its median is inflated.
@@ -332,14 +333,13 @@ def test_tier_changes_compare_medians_with_fair_averages():
         tier_names=["no_brainer", "gray_area", "high_trust"],
     )
     changes = adjusted_tier_changes(frame, result, rule=rule)
+    # Oracle: the rule applied by hand to the medians before and after the adjustment.
     before = consensus_scores(frame, dimensions=rule.dimensions)
-    after = before.copy()
-    for entry in result.items:
-        if entry.fair_average is not None:
-            after.loc[entry.item, entry.dimension] = entry.fair_average
+    after = consensus_scores(severity_adjusted_ratings(frame, result), dimensions=rule.dimensions)
     tiers_before, tiers_after = _tiers(before, rule), _tiers(after, rule)
     expected = [item for item in before.index if tiers_before[item] != tiers_after[item]]
     assert [c.item for c in changes] == expected and expected
+    assert "item01" in expected  # the inflated median comes down
     names = rule.tier_names
     for change in changes:
         assert isinstance(change, TierChange)
@@ -347,6 +347,64 @@ def test_tier_changes_compare_medians_with_fair_averages():
         assert change.tier_after == names[tiers_after[change.item]]
         assert change.score_after == pytest.approx(after.loc[change.item].max())
     json.dumps([c.to_dict() for c in changes], allow_nan=False)
+
+
+def test_equally_severe_raters_change_no_tier():
+    """Three raters each giving the items 1, 2 and 5 in turn are equally severe (equal
+    totals: every severity 0). Nothing is adjusted, so no tier changes, although the fair
+    averages (2.67, a mean) lie across the threshold from the medians (2)."""
+    turns = [(1, 2, 5), (2, 5, 1), (5, 1, 2), (1, 5, 2), (2, 1, 5), (5, 2, 1)]
+    frame = pd.DataFrame(
+        [
+            (rater, f"i{i}", "d", float(value))
+            for i, turn in enumerate(turns)
+            for rater, value in zip("abc", turn, strict=True)
+        ],
+        columns=["rater", "item", "dimension", "value"],
+    )
+    result = fit_severity(frame)
+    assert [r.severity for r in result.raters] == pytest.approx([0.0, 0.0, 0.0], abs=1e-9)
+    assert all(e.fair_average == pytest.approx(8 / 3, abs=1e-6) for e in result.items)
+    rule = TierRule(dimensions=["d"], aggregate="max", n_tiers=2, initial_thresholds=[2.5])
+    assert adjusted_tier_changes(frame, result, rule=rule) == ()
+
+
+def test_tier_changes_agree_with_the_severity_adjusted_comparison():
+    """The severity section's list and the weighting comparison's severity-adjusted column
+    share their adjusted scores; without holistic tiers both hold the declared thresholds,
+    so they list the same items."""
+    from analysis.calibration import CaseWeights
+    from analysis.weighting import compare_calibrations
+
+    frame, _ = simulate_ratings(np.random.default_rng(5), n_raters=12, n_items=30)
+    result = fit_severity(frame)
+    rule = TierRule(
+        dimensions=["proprietary", "misuse"],
+        aggregate="max",
+        n_tiers=3,
+        initial_thresholds=[2.5, 4.0],
+        scale=(1, 5),
+    )
+    changes = adjusted_tier_changes(frame, result, rule=rule)
+    compared = compare_calibrations(
+        frame,
+        rule=rule,
+        schemes={
+            "equal": (None, None),
+            "severity-adjusted": (severity_adjusted_ratings(frame, result), CaseWeights()),
+        },
+    )
+    assert compared.fitted is False
+    assert [c.item for c in changes] == compared.depending and changes
+    by_item = {i.item: i for i in compared.items}
+    for change in changes:
+        row = by_item[change.item]
+        assert change.score_before == pytest.approx(row.scores["equal"])
+        assert change.score_after == pytest.approx(row.scores["severity-adjusted"])
+        assert (change.tier_before, change.tier_after) == (
+            row.tiers["equal"],
+            row.tiers["severity-adjusted"],
+        )
 
 
 def test_tier_changes_need_a_fitted_model_with_the_rule_dimensions():
