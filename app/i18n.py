@@ -19,6 +19,8 @@ import babel.dates
 import babel.numbers
 from babel.support import Translations
 
+from app.errors import Message
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
 #: The language the interface's texts are written in.
@@ -94,6 +96,29 @@ def translate(language: str, message: str, **values: object) -> str:
     """``message`` in ``language``, with ``%(name)s`` placeholders filled from ``values``."""
     text = catalogue(language).gettext(message)
     return text % values if values else text
+
+
+def translate_message(language: str, message: str) -> str:
+    """A sentence of the product's in ``language``: a :class:`~app.errors.Message` through
+    its template, its numbers and moments written the language's way; any other text as
+    the catalogue has it, else unchanged."""
+    interface = interface_language(language)
+    if not isinstance(message, Message) or not message.values:
+        return catalogue(interface).gettext(str(message))
+    values = {name: _localized(value, language) for name, value in message.values.items()}
+    return catalogue(interface).gettext(message.template) % values
+
+
+def _localized(value: object, language: str) -> object:
+    if isinstance(value, Message):
+        return translate_message(language, value)
+    if isinstance(value, bool) or not isinstance(value, int | float | datetime):
+        return value
+    if isinstance(value, datetime):
+        return format_when(value, language)
+    return babel.numbers.format_decimal(
+        value, locale=_locale(language), decimal_quantization=False, group_separator=False
+    )
 
 
 def translate_plural(language: str, singular: str, plural: str, n: int, **values: object) -> str:

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from app.db import first_or_not_found
 from app.errors import ResponseLocked
+from app.i18n import N_
 from app.models import (
     Expert,
     FactorSensitivity,
@@ -164,7 +165,7 @@ def open_draft(session: Session, response_id: int) -> tuple[Response, Round]:
     response = response_accepting(session, response_id)
     if response.status != "draft":
         raise ResponseLocked(
-            "this response has been submitted and is locked; ask the survey team to reopen it"
+            N_("this response has been submitted and is locked; ask the survey team to reopen it")
         )
     round_ = session.get(Round, response.round_id)
     assert round_ is not None

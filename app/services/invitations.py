@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.i18n import N_
 from app.inputs import InviteeCreate
 from app.models import (
@@ -118,8 +118,11 @@ def invite_experts(
     return issued
 
 
-def _not_offered(language: str, languages: list[str]) -> str:
-    return f"the survey is not given in {language!r}; its languages are {', '.join(languages)}"
+def _not_offered(language: str, languages: list[str]) -> Message:
+    return Message(
+        N_("the survey is not given in %(language)s; its languages are %(languages)s"),
+        {"language": repr(language), "languages": ", ".join(languages)},
+    )
 
 
 def set_invitation_language(session: Session, *, invitation_id: int, language: str) -> Invitation:

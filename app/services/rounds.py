@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
 from app.errors import Conflict, InvalidInput, NotFound, RoundNotOpen
+from app.i18n import N_
 from app.models import (
     Expert,
     ExpertContact,
@@ -181,13 +182,13 @@ def ensure_accepting(round_: Round, *, now: datetime | None = None) -> None:
     """Raise RoundNotOpen unless experts may write to this round now."""
     now = now or utcnow()
     if round_.status == "draft":
-        raise RoundNotOpen("this round has not opened yet: answers can be given once it opens")
+        raise RoundNotOpen(N_("this round has not opened yet: answers can be given once it opens"))
     if round_.status != "open":
-        raise RoundNotOpen(f"this round is {round_.status}: answers can no longer be changed")
+        raise RoundNotOpen(N_("this round is closed: answers can no longer be changed"))
     if round_.closes_at is not None and now >= round_.closes_at:
         raise RoundNotOpen(
-            f"this round closed at {round_.closes_at:%Y-%m-%d %H:%M} UTC: "
-            "answers can no longer be changed"
+            N_("this round closed at %(when)s: answers can no longer be changed"),
+            values={"when": round_.closes_at},
         )
 
 

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from app.config import Settings
 from app.db import begin_writing, session_scope
 from app.errors import Forbidden, NotAuthenticated, NotFound
+from app.i18n import N_
 from app.models import Invitation, Response, User, WebSession, utcnow
 from app.security import constant_time_equal
 from app.services import auth, responses, sessions
@@ -108,7 +109,7 @@ def check_csrf(request: Request, caller: Caller, form_token: str | None = None) 
     sent = form_token or request.headers.get(CSRF_HEADER) or ""
     if not constant_time_equal(sent, caller.web_session.csrf_token):
         raise Forbidden(
-            "the form has expired or did not come from this site; reload the page and try again"
+            N_("the form has expired or did not come from this site; reload the page and try again")
         )
 
 
@@ -167,7 +168,7 @@ def require_expert(request: Request, caller: CallerDep, session: SessionDep) -> 
     """The invited expert making this request, with their (possibly new) response."""
     if caller.invitation is None:
         raise NotAuthenticated(
-            "open your personal invitation link first, or send its token as a bearer token"
+            N_("open your personal invitation link first, or send its token as a bearer token")
         )
     if request.url.path.startswith("/api/"):
         check_csrf(request, caller)

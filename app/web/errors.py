@@ -25,6 +25,8 @@ from app.errors import (
     NotFound,
     TooManyAttempts,
 )
+from app.errors import Message as Sentence
+from app.i18n import N_
 from app.services.backups import BackupFailed
 from app.web.admission import Overloaded
 
@@ -79,7 +81,7 @@ def error_response(
         language = reader_language(request)
     else:
         language = browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
-    context.update(language=language, message=i18n.catalogue(language).gettext(message))
+    context.update(language=language, message=i18n.translate_message(language, message))
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
@@ -138,19 +140,24 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-        return error_response(
-            request,
-            422,
-            f"{first['field']}: {first['message']}",
-            field=first["field"],
-            extra={"errors": errors},
+        # A person reads a sentence in their language; a program, the validator's details.
+        message = (
+            f"{first['field']}: {first['message']}"
+            if wants_json(request)
+            else Sentence(
+                N_("This address or form is not valid (%(field)s); go back and try again."),
+                {"field": first["field"]},
+            )
         )
+        return error_response(request, 422, message, field=first["field"], extra={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        message = exc.detail if isinstance(exc.detail, str) else N_("request failed")
         if exc.status_code == 404 and message == "Not Found":
-            message = "There is no page at this address."
+            message = N_("There is no page at this address.")
+        elif exc.status_code == 405 and message == "Method Not Allowed":
+            message = N_("This address does not take this kind of request.")
         return error_response(request, exc.status_code, message)
 
     @app.exception_handler(Overloaded)
@@ -168,35 +175,41 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.TimeoutError)
     async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> Any:
         log.warning("no database connection free on %s %s", request.method, request.url.path)
-        return _unavailable(request, "the service is busy; please try again in a moment", 2)
+        return _unavailable(request, N_("the service is busy; please try again in a moment"), 2)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "something went wrong on our side; nothing was saved")
+        return error_response(
+            request, 500, N_("something went wrong on our side; nothing was saved")
+        )
 
 
 def describe_database_error(exc: sa_exc.OperationalError) -> tuple[str, int]:
     """What to tell the client about a database that cannot answer now, and when to retry."""
     text = str(exc.orig if exc.orig is not None else exc).lower()
     if "locked" in text or "busy" in text or "lock timeout" in text:
-        return "the service is busy; please try again in a moment (nothing was saved)", 2
+        return N_("the service is busy; please try again in a moment (nothing was saved)"), 2
     if "readonly" in text or "read-only" in text:
         return (
-            "the database cannot be written (its file or disk is read-only); nothing was "
-            "saved; an administrator must fix the storage",
+            N_(
+                "the database cannot be written (its file or disk is read-only); nothing was "
+                "saved; an administrator must fix the storage"
+            ),
             30,
         )
     if ("disk" in text and "full" in text) or "no space" in text:
         return (
-            "the database's disk is full; nothing was saved; an administrator must free space",
+            N_("the database's disk is full; nothing was saved; an administrator must free space"),
             30,
         )
     if "statement timeout" in text or "canceling statement" in text:
-        return "the request took too long and was stopped; nothing was saved", 5
+        return N_("the request took too long and was stopped; nothing was saved"), 5
     return (
-        "the database is not reachable right now; nothing was saved; please try again in a "
-        "few seconds",
+        N_(
+            "the database is not reachable right now; nothing was saved; please try again in a "
+            "few seconds"
+        ),
         5,
     )
 

@@ -15,7 +15,8 @@ from starlette.datastructures import FormData
 
 from app import i18n
 from app.config import Settings
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Message
+from app.i18n import N_
 from app.inputs import text_problem
 from app.models import User
 from app.services.audit import record as record_audit
@@ -39,7 +40,11 @@ async def get_form(request: Request) -> FormData:
         problem = text_problem(name) or (text_problem(value) if isinstance(value, str) else None)
         if problem is not None:
             field = name.encode("unicode_escape").decode("ascii")
-            raise InvalidInput(f"{field}: {problem}", field=field)
+            raise InvalidInput(
+                N_("%(field)s: %(problem)s"),
+                field=field,
+                values={"field": field, "problem": Message(problem)},
+            )
     return form
 
 
