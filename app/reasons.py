@@ -74,6 +74,7 @@ REASONS = (
     N_("every rater gave all items the same value, so there is no ranking"),
     # analysis/consensus.py: the consensus criterion
     N_("no values"),
+    N_("n = %(n)s < %(minimum)s"),
     N_("IQR = %(iqr)s > %(most)s"),
     N_("share within one point = %(share)s < %(least)s"),
     # analysis/raters.py
