@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import ScalarFormatter
 from matplotlib.typing import RcKeyType
 
 from analysis._types import FloatArray
@@ -58,7 +59,8 @@ _STYLE: dict[RcKeyType, object] = {
     "axes.titleweight": "bold",
 }
 #: The words the figures write, in English. A caller gives them in another language with
-#: ``words=`` (the same keys; the ``{name}`` fields are filled in); matplotlib lays out
+#: ``words=`` (the same keys; the ``{name}`` fields are filled in; ``decimal sign`` is
+#: the sign of the figure's numbers: cells, labels and tick labels); matplotlib lays out
 #: text written right to left (Arabic) through libraqm.
 WORDS: dict[str, str] = {
     "median rating": "median rating",
@@ -87,7 +89,26 @@ WORDS: dict[str, str] = {
     "rater": "{rater} (rater)",
     "and more": " and {count} more",
     "not on the map": "Not on the map (extreme scores, infinite estimates): {shown}",
+    # Not a word: the sign numbers are written with ("," in French), as the reader's pages
+    # write them.
+    "decimal sign": ".",
 }
+
+
+def _number(words: Mapping[str, str] | None, text: str) -> str:
+    """A number written with ``.`` (``f"{x:.3f}"``) with the caller's decimal sign."""
+    return text.replace(".", _say(words, "decimal sign"))
+
+
+class _DecimalFormatter(ScalarFormatter):
+    """Matplotlib's tick labels with another decimal sign ("0,5" in French)."""
+
+    def __init__(self, sign: str) -> None:
+        super().__init__()
+        self.sign = sign
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return super().__call__(x, pos).replace(".", self.sign)
 
 
 def _say(words: Mapping[str, str] | None, key: str, **values: object) -> str:
@@ -119,7 +140,14 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _svg(figure: Figure) -> str:
+def _svg(figure: Figure, words: Mapping[str, str] | None = None) -> str:
+    sign = _say(words, "decimal sign")
+    if sign != ".":
+        # Tick labels (axes and colour bars) with the reader's decimal sign.
+        for axes in figure.axes:
+            for axis in (axes.xaxis, axes.yaxis):
+                if type(axis.get_major_formatter()) is ScalarFormatter:
+                    axis.set_major_formatter(_DecimalFormatter(sign))
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return buffer.getvalue()
@@ -223,10 +251,11 @@ def plot_median_heatmap(
     for (r, c), value in np.ndenumerate(table):
         if np.isfinite(value):
             colour = "white" if value > middle + (high - low) * 0.2 else "black"
-            axes.text(c, r, f"{value:g}", ha="center", va="center", color=colour, fontsize=8)
+            shown = _number(words, f"{value:g}")
+            axes.text(c, r, shown, ha="center", va="center", color=colour, fontsize=8)
     figure.colorbar(image, ax=axes, label=_say(words, "median rating"), shrink=0.6)
     figure.suptitle(title or "Median rating per item and dimension", x=0.02, ha="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 @_styled
@@ -290,7 +319,7 @@ def plot_item_medians(
         frameon=False,
     )
     figure.suptitle(title or "Item medians with interquartile ranges", x=0.02, ha="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 def _plane_points(
@@ -503,7 +532,7 @@ def plot_tier_plane(
     figure.suptitle(
         title or f"Items on the two-factor plane (thresholds {cut_text})", x=0.02, ha="left"
     )
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 @_styled
@@ -565,7 +594,7 @@ def plot_rater_deviations(
         else ""
     )
     axes.set_title((title or "Rater severity") + suffix, loc="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 @_styled
@@ -627,7 +656,8 @@ def plot_reliability_forest(
             lows.append(alpha.ci_low)
         axes.plot([alpha.value], [position], "D", color=colour, ms=7)
         axes.annotate(
-            f"{alpha.value:.3f} {_say(words, alpha.reading) if alpha.reading else ''}",
+            f"{_number(words, f'{alpha.value:.3f}')} "
+            f"{_say(words, alpha.reading) if alpha.reading else ''}",
             (alpha.value, position),
             xytext=(0, 7),
             textcoords="offset points",
@@ -638,7 +668,13 @@ def plot_reliability_forest(
     for reference, name in ((TENTATIVE_ALPHA, "0.667"), (ACCEPTABLE_ALPHA, "0.800")):
         axes.axvline(reference, color="#777777", ls="--", lw=0.9)
         axes.text(
-            reference, len(rows) - 0.45, name, ha="center", va="bottom", fontsize=8, color="#555555"
+            reference,
+            len(rows) - 0.45,
+            _number(words, name),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="#555555",
         )
     axes.set_yticks(
         range(len(rows)), [f"{_short(d, 24)}\n({_say(words, r.level)})" for d, r in rows]
@@ -649,7 +685,7 @@ def plot_reliability_forest(
     axes.grid(axis="x", color="#ececec", lw=0.8)
     axes.set_axisbelow(True)
     axes.set_title(title or "Reliability per dimension", loc="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 def _spread(positions: FloatArray, gap: float) -> FloatArray:
@@ -722,7 +758,7 @@ def plot_wright_map(
     for position, dimension in enumerate(result.dimensions, start=1):
         scale = thresholds.get(dimension)
         if scale is not None and len(scale.thresholds) >= 2:
-            _draw_thresholds(axes, position, scale)
+            _draw_thresholds(axes, position, scale, words)
     axes.axhline(0, color="#dddddd", lw=0.8, zorder=0)
     axes.set_xticks(range(len(columns)), [name for name, _ in columns])
     axes.xaxis.tick_top()
@@ -733,7 +769,7 @@ def plot_wright_map(
     axes.spines["bottom"].set_visible(False)
     _note_off_the_map(figure, result, words)
     figure.suptitle(title or "Wright map: rater severity and item locations", x=0.02, ha="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 _WrightColumn = tuple[str, list[tuple[str, float, str]]]
@@ -783,13 +819,15 @@ def _draw_wright_columns(
     return low, high
 
 
-def _draw_thresholds(axes: Axes, position: int, scale: RatingScale) -> None:
+def _draw_thresholds(
+    axes: Axes, position: int, scale: RatingScale, words: Mapping[str, str] | None = None
+) -> None:
     for k, tau in enumerate(scale.thresholds, start=1):
         axes.plot([position - 0.32, position - 0.06], [tau, tau], "--", color=_GREY, lw=0.8)
         axes.text(
             position - 0.34,
             tau,
-            f"{scale.values[k - 1]:g}|{scale.values[k]:g}",
+            _number(words, f"{scale.values[k - 1]:g}|{scale.values[k]:g}"),
             ha="right",
             va="center",
             fontsize=6.5,

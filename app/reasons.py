@@ -147,6 +147,7 @@ REASONS = (
     ),
     N_("no holistic tier given, so not used in the fit"),
     N_("no bootstrap requested (n_bootstrap = 0)"),
+    N_("no score in any resample for: %(items)s"),
     # app/services/reports.py and sensitivity.py (the seed questions, the factor question)
     N_("answered %(n)s of the %(total)s quantity questions"),
     N_("%(n)s expert answered every quantity question; the model needs at least two"),
@@ -188,7 +189,8 @@ def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
 def translate_reason(language: str, reason: str | None) -> str:
     """``reason``, an explanation the analysis wrote in English, in ``language``: through
     the pattern it matches, its numbers the language's way (and a nested reason, or the
-    parts of a reason joined by "; ", translated in turn); unchanged when none matches."""
+    parts of a reason joined by "; ", translated in turn and joined the language's way);
+    unchanged when none matches."""
     if not reason:
         return ""
     interface = i18n.interface_language(language)
@@ -200,7 +202,8 @@ def translate_reason(language: str, reason: str | None) -> str:
             values = {name: _value(language, text) for name, text in match.groupdict().items()}
             return i18n.translate(interface, message, **values)
     if "; " in reason:
-        return "; ".join(translate_reason(language, part) for part in reason.split("; "))
+        parts = [translate_reason(language, part) for part in reason.split("; ")]
+        return i18n.semicolon(language).join(parts)
     return reason
 
 

@@ -192,6 +192,7 @@ def make_environment() -> Environment:
     env.filters["decimal"] = _decimal
     env.filters["share"] = _share
     env.globals["text_direction"] = i18n.direction
+    env.globals["semicolon"] = i18n.semicolon
     env.globals["language_name"] = _language_name
     env.filters["markdown"] = render_markdown
     env.filters["markdown_inline"] = render_markdown_inline

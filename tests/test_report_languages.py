@@ -5,11 +5,13 @@ analysis.plots.WORDS); every reason the analysis gives for a small panel is know
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from sqlmodel import Session
 
-from app import reasons
+from app import i18n, reasons
+from app.reasons import translate_reason
 from app.services import reports, responses
 from tests.factories import make_invitations, make_response, rating
 from tests.test_i18n import aisi_round
@@ -51,8 +53,7 @@ def test_a_french_report_explains_undefined_statistics_in_french(session) -> Non
     report = one_item_report(session)
     english = _reasons_of(report)
     one_item = (
-        "fewer than two items with two or more ratings; with one item alpha is 0 by "
-        "construction"
+        "fewer than two items with two or more ratings; with one item alpha is 0 by construction"
     )
     assert one_item in english
     page = html.unescape(reports.report_html(report, generated_at="2026-12-31", language="fr"))
@@ -86,7 +87,7 @@ def test_every_reason_of_a_small_panel_is_translated(session, language: str) -> 
         # Joined reasons of the consensus criterion, numbers in the French way.
         (
             "IQR = 1.5 > 1; share within one point = 0.50 < 0.7",
-            "EIQ = 1,5 > 1; part à un point près = 0,5 < 0,7",
+            "EIQ = 1,5 > 1\u00a0; part à un point près = 0,5 < 0,7",
         ),
         # A reason inside a reason.
         (
@@ -105,7 +106,8 @@ def test_reasons_are_read_back_through_their_patterns(reason: str, french: str) 
 def test_the_figures_words_are_those_of_the_analysis() -> None:
     from analysis import plots
 
-    assert reports.FIGURE_WORDS == plots.WORDS
+    # The decimal sign is not a word: it comes from the number format of the language.
+    assert {**reports.FIGURE_WORDS, "decimal sign": "."} == plots.WORDS
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,38 @@ def test_the_figures_axis_labels_and_legends_are_in_the_report_s_language(
         assert f"<!-- {word} -->" in drawn, word
     for english in ("median rating", "median and IQR", "consensus reached"):
         assert f"<!-- {english} -->" not in drawn
+
+
+@pytest.mark.parametrize(
+    ("language", "joined"),
+    [
+        ("en", "no values; every rating is the same"),
+        ("fr", "aucune valeur\u00a0; toutes les notes sont identiques"),
+        ("ar", "لا قيم\u061b كل التقييمات متطابقة"),
+    ],
+)
+def test_reasons_joined_are_joined_the_language_s_way(language: str, joined: str) -> None:
+    # French sets a no-break space before the semicolon; Arabic writes its own (U+061B).
+    assert translate_reason(language, "no values; every rating is the same") == joined
+
+
+@pytest.mark.parametrize(("language", "sign"), [("en", "."), ("fr", ","), ("ar", ".")])
+def test_numbers_in_figures_take_the_decimal_sign_of_the_pages(language: str, sign: str) -> None:
+    from analysis import plots
+    from analysis.datasets import krippendorff_2011
+    from analysis.summary import analyze
+    from app.services.reports import _figure_words
+
+    words = _figure_words(language)
+    # As the pages write a coefficient (the |fixed filter): Arabic pages use Latin digits
+    # and the full stop, as Babel's Arabic locale does.
+    assert words["decimal sign"] == sign == i18n.format_fixed(0.5, 1, language)[1]
+    result = analyze(krippendorff_2011(), levels="interval", n_bootstrap=20)
+    texts = re.findall(r"<!-- (.*?) -->", plots.plot_reliability_forest(result, words=words))
+    alpha = result.dimensions["d"].primary_alpha.value
+    assert f"{alpha:.3f}".replace(".", sign) + " " + words["acceptable"] in texts
+    assert "0.667".replace(".", sign) in texts and "0.800".replace(".", sign) in texts
+    ticks = [t for t in texts if re.fullmatch(r"[0-9][.,][0-9]", t)]
+    assert ticks and all(sign in t for t in ticks)
+    cells = re.findall(r"<!-- (.*?) -->", plots.plot_median_heatmap(result, words=words))
+    assert "2.5".replace(".", sign) in cells

@@ -17,7 +17,7 @@ from sqlalchemy import Select
 from sqlmodel import Session, col, select
 
 from app.db import first_or_not_found
-from app.errors import ResponseLocked
+from app.errors import Message, ResponseLocked
 from app.i18n import N_
 from app.models import (
     Expert,
@@ -147,7 +147,11 @@ def locked_response(session: Session, response_id: int) -> Response:
     # FOR UPDATE serialises writers of one response on PostgreSQL; SQLite's BEGIN IMMEDIATE
     # already serialises every writer.
     query = select(Response).where(Response.id == response_id).with_for_update()
-    return first_or_not_found(session, query, f"response {response_id} does not exist")
+    return first_or_not_found(
+        session,
+        query,
+        Message(N_("response %(response)s does not exist"), {"response": response_id}),
+    )
 
 
 def response_accepting(session: Session, response_id: int) -> Response:

@@ -292,8 +292,13 @@ def report_inputs(
     rows = analysis_rows(session, round_id=round_id, include_drafts=include_drafts)
     if not rows:
         raise Conflict(
-            f"round {round_id} has no submitted ratings yet"
-            + ("" if include_drafts else "; include drafts to analyse work in progress")
+            i18n.N_("round %(round)s has no submitted ratings yet")
+            if include_drafts
+            else i18n.N_(
+                "round %(round)s has no submitted ratings yet; include drafts to analyse work in "
+                "progress"
+            ),
+            values={"round": round_id},
         )
     if group_by not in (None, "organisation", "group"):
         raise _bad_group(group_by)
@@ -579,7 +584,9 @@ def _bad_group(value: object) -> Exception:
     from app.errors import InvalidInput
 
     return InvalidInput(
-        f"group_by must be 'organisation' or 'group', not {value!r}", field="group_by"
+        i18n.N_("group_by must be 'organisation' or 'group', not %(value)s"),
+        field="group_by",
+        values={"value": repr(value)},
     )
 
 
@@ -734,9 +741,14 @@ FIGURE_WORDS = {
 
 
 def _figure_words(language: str) -> dict[str, str]:
-    """The figures' words in ``language`` (English where the interface is not in it)."""
+    """The figures' words in ``language`` (English where the interface is not in it) and
+    the sign its numbers take."""
     interface = i18n.interface_language(language)
-    return {key: i18n.translate(interface, text) for key, text in FIGURE_WORDS.items()}
+    words = {key: i18n.translate(interface, text) for key, text in FIGURE_WORDS.items()}
+    # Numbers as the report's tables write them (the decimal sign; Arabic pages write
+    # Latin digits, as Babel does).
+    words["decimal sign"] = i18n.decimal_sign(language)
+    return words
 
 
 def _report_figures(report: RoundReport, language: str = i18n.SOURCE_LANGUAGE) -> dict[str, str]:
@@ -935,9 +947,11 @@ def report_language(definition: SurveyDefinition, language: str | None) -> str:
     offered = list(dict.fromkeys([*definition.languages, *i18n.INTERFACE_LANGUAGES]))
     if language not in offered:
         raise InvalidInput(
-            f"lang: the report is not given in {language!r}; its languages are "
-            f"{', '.join(offered)}",
+            i18n.N_(
+                "lang: the report is not given in %(language)s; its languages are %(languages)s"
+            ),
             field="lang",
+            values={"language": repr(language), "languages": ", ".join(offered)},
         )
     return language
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app import i18n
 from app.db import first_or_not_found
-from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
+from app.errors import Conflict, InvalidInput, Message, NotFound, ResponseLocked
 from app.i18n import N_
 from app.inputs import RatingInput
 from app.models import (
@@ -181,7 +181,7 @@ def load_response_state(
     items in ``language`` when the survey is given in it."""
     response = session.get(Response, response_id)
     if response is None:
-        raise NotFound(f"response {response_id} does not exist")
+        raise NotFound(N_("response %(response)s does not exist"), values={"response": response_id})
     round_ = session.get(Round, response.round_id)
     expert = session.get(Expert, response.expert_id)
     assert round_ is not None and expert is not None
@@ -317,7 +317,7 @@ def reopen_response(session: Session, *, response_id: int) -> Response:
     """Unlock a submitted response so its expert can change it (round must be open)."""
     response = response_accepting(session, response_id)
     if response.status != "submitted":
-        raise Conflict("only a submitted response can be reopened")
+        raise Conflict(N_("only a submitted response can be reopened"))
     response.status = "draft"
     response.submitted_at = None
     response.reopened_count += 1
@@ -334,7 +334,12 @@ def find_response(session: Session, *, round_id: int, expert_code: str) -> Respo
         .where(Response.round_id == round_id, Expert.code == expert_code)
     )
     return first_or_not_found(
-        session, query, f"expert {expert_code} has no response in round {round_id}"
+        session,
+        query,
+        Message(
+            N_("expert %(expert)s has no response in round %(round)s"),
+            {"expert": expert_code, "round": round_id},
+        ),
     )
 
 

@@ -6,13 +6,14 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pydantic import ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, Message
 from app.i18n import N_
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services import ReadModel
@@ -58,7 +59,7 @@ def verify_record(document: dict[str, Any]) -> bool:
     record, digest = document.get("record"), document.get("digest")
     if not isinstance(record, dict) or not isinstance(digest, str):
         raise InvalidInput(
-            "a published rubric document has 'record' and 'digest'", field="document"
+            N_("a published rubric document has 'record' and 'digest'"), field="document"
         )
     return record_digest(record) == digest
 
@@ -211,7 +212,14 @@ def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
         .join(Survey, col(Survey.id) == col(RubricVersion.survey_id))
         .where(Survey.slug == slug, RubricVersion.number == number)
     )
-    return first_or_not_found(session, query, f"rubric {slug} v{number} has not been published")
+    return first_or_not_found(
+        session,
+        query,
+        Message(
+            N_("rubric %(slug)s v%(number)s has not been published"),
+            {"slug": slug, "number": number},
+        ),
+    )
 
 
 class PublishedDocument(TypedDict):
@@ -532,10 +540,17 @@ def ensure_new_content(session: Session, *, survey_id: int, record: dict[str, An
         return
     slug = newest.record["survey"]["slug"]
     raise Conflict(
-        f"{slug} v{newest.number} (published {newest.record['published_at'][:10]}) is this "
-        "same rubric: same rounds, calibration, context and justification; publishing it "
-        f"again would only copy it. Cite {slug} v{newest.number}, or change the context or "
-        "the justification to publish a new version."
+        N_(
+            "%(slug)s v%(number)s (published %(day)s) is this same rubric: same rounds, "
+            "calibration, context and justification; publishing it again would only copy it. "
+            "Cite %(slug)s v%(number)s, or change the context or the justification to publish "
+            "a new version."
+        ),
+        values={
+            "slug": slug,
+            "number": newest.number,
+            "day": date.fromisoformat(newest.record["published_at"][:10]),
+        },
     )
 
 
@@ -582,7 +597,10 @@ def calibration_inputs(
     definition = round_definition(session, round_)
     rows = analysis_rows(session, round_id=round_id)
     if not rows:
-        raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
+        raise Conflict(
+            N_("round %(round)s has no submitted ratings to calibrate on"),
+            values={"round": round_id},
+        )
     return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed)
 
 
@@ -659,7 +677,10 @@ def compute_calibration(inputs: CalibrationInputs) -> CalibrationDocument:
             Resampling(n_bootstrap=inputs.n_bootstrap, seed=inputs.seed),
         )
     except ValueError as exc:
-        raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc
+        raise InvalidInput(
+            N_("cannot calibrate round %(round)s: %(problem)s"),
+            values={"round": round_id, "problem": str(exc)},
+        ) from exc
     labels = {i.key: i.label for i in definition.items}
     found = calibration.to_dict()
     for item in found["items"]:
@@ -708,15 +729,19 @@ def publish_rubric(
     """
     if weighting not in WEIGHTINGS:
         raise InvalidInput(
-            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
+            N_("weighting must be one of %(weightings)s, not %(weighting)s"),
             field="weighting",
+            values={"weightings": ", ".join(WEIGHTINGS), "weighting": repr(weighting)},
         )
     from app.services.delphi import series
     from app.services.reports import ReportOptions, build_report
 
     round_ = get_round(session, round_id=round_id)
     if round_.status != "closed":
-        raise Conflict(f"round {round_id} is {round_.status}; close it before publishing")
+        raise Conflict(
+            N_("round %(round)s is %(status)s; close it before publishing"),
+            values={"round": round_id, "status": Message(round_.status)},
+        )
     definition = round_definition(session, round_)
     survey_version = session.get(SurveyVersion, round_.survey_version_id)
     assert survey_version is not None
@@ -735,9 +760,12 @@ def publish_rubric(
     reliability, failing = _reliability_evidence(analysed, definition, minimum)
     if failing and not justification:
         raise Conflict(
-            f"reliability not shown to reach the survey's minimum alpha {minimum:.3f} on "
-            f"{'; '.join(failing)}; publishing needs a recorded justification",
+            N_(
+                "reliability not shown to reach the survey's minimum alpha %(minimum)s on "
+                "%(failing)s; publishing needs a recorded justification"
+            ),
             field="justification",
+            values={"minimum": f"{minimum:.3f}", "failing": "; ".join(failing)},
         )
     consensus_cells = [
         {
@@ -853,11 +881,18 @@ def _performance_tiers(
 
     cooke = report.cooke
     if cooke is None or cooke.result is None:
-        why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
+        why = (
+            cooke.reason
+            if cooke is not None and cooke.reason
+            else Message(N_("the survey asks no quantity questions"))
+        )
         raise Conflict(
-            f"performance weighting needs Cooke's weights from the seed questions, and "
-            f"there are none: {why}; publish with equal or severity weighting",
+            N_(
+                "performance weighting needs Cooke's weights from the seed questions, and "
+                "there are none: %(why)s; publish with equal or severity weighting"
+            ),
             field="weighting",
+            values={"why": why},
         )
     raters = sorted(frame["rater"].unique(), key=str)
     weights = cooke.weights or {}
@@ -895,11 +930,14 @@ def _severity_tiers(report: RoundReport, frame: pd.DataFrame, rule: TierRule) ->
             (severity.reason or (severity.result.reason if severity.result else None))
             if severity is not None
             else None
-        ) or "the model did not fit"
+        ) or Message(N_("the model did not fit"))
         raise Conflict(
-            f"severity weighting needs the rater severity model, which could not be fitted: "
-            f"{why}; publish with equal weighting",
+            N_(
+                "severity weighting needs the rater severity model, which could not be "
+                "fitted: %(why)s; publish with equal weighting"
+            ),
             field="weighting",
+            values={"why": why},
         )
     changes = adjusted_tier_changes(frame, severity.result, rule=rule)
     return WeightedTiers(

@@ -115,7 +115,7 @@ def check_csrf(request: Request, caller: Caller, form_token: str | None = None) 
 
 async def _staff(request: Request, caller: CallerDep) -> User:
     if caller.user is None:
-        raise NotAuthenticated("sign in first (POST /api/auth/login, or the /login page)")
+        raise NotAuthenticated(N_("sign in first (POST /api/auth/login, or the /login page)"))
     if request.url.path.startswith("/api/"):
         check_csrf(request, caller)
     _check_enrolled(request, caller.user)
@@ -138,8 +138,10 @@ def _check_enrolled(request: Request, user: User) -> None:
     if path == "/account" or path.startswith(_ENROLMENT_PATHS):
         return
     raise Forbidden(
-        "admins need a second factor on this server: set it up on your account page "
-        "(/account) before anything else"
+        N_(
+            "admins need a second factor on this server: set it up on your account page "
+            "(/account) before anything else"
+        )
     )
 
 
@@ -149,7 +151,7 @@ async def require_staff(user: Annotated[User, Depends(_staff)]) -> User:
 
 async def require_admin(user: Annotated[User, Depends(_staff)]) -> User:
     if user.role != "admin":
-        raise Forbidden("this needs the admin role")
+        raise Forbidden(N_("this needs the admin role"))
     return user
 
 

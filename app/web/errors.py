@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import babel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -28,7 +27,13 @@ from app.errors import (
 from app.errors import Message as Sentence
 from app.i18n import N_
 from app.services.backups import BackupFailed
-from app.web.admission import Overloaded
+from app.web.admission import (
+    LANGUAGE_COOKIE,
+    Overloaded,
+    page_language,
+    refusal_body,
+    wants_html,
+)
 
 log = logging.getLogger("elicit")
 
@@ -74,10 +79,13 @@ def error_response(
         return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
     templates: Jinja2Templates = request.app.state.templates
     context: dict[str, Any] = {"status": status, "message": message}
-    # An error page in the reader's language (an expert's: the questionnaire's; anyone
-    # else's: the browser's); a message the catalogue has is translated, any other stays
-    # as the service wrote it.
-    if request.url.path.startswith(EXPERT_PATHS):
+    # An error page in the reader's language (a staff member's: their pages'; an expert's:
+    # the questionnaire's; anyone else's: the browser's); a message the catalogue has is
+    # translated, any other stays as the service wrote it.
+    chosen = getattr(request.state, "page_language", None)
+    if isinstance(chosen, str):
+        language = chosen  # a staff page's: the account's choice
+    elif request.url.path.startswith(EXPERT_PATHS):
         language = reader_language(request)
     else:
         language = browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
@@ -87,8 +95,6 @@ def error_response(
 
 #: Where experts go: their error pages are in their language.
 EXPERT_PATHS = ("/survey", "/i/")
-#: Remembers the expert's language for pages that cannot ask the database (error pages).
-LANGUAGE_COOKIE = "elicit_language"
 
 
 def reader_language(request: Request) -> str:
@@ -103,19 +109,7 @@ def reader_language(request: Request) -> str:
 def browser_language(request: Request, offered: Sequence[str]) -> str | None:
     """The best of the ``offered`` languages the browser asks for (Accept-Language, in
     the order of its q-values), None when it asks for none of them."""
-    asked: list[tuple[float, int, str]] = []
-    for index, part in enumerate(request.headers.get("accept-language", "").split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        if tag and quality > 0:
-            asked.append((-quality, index, tag.strip().replace("-", "_")))
-    found = babel.negotiate_locale([tag for *_, tag in sorted(asked)], list(offered))
-    return str(found) if found else None
+    return i18n.accepted_language(request.headers.get("accept-language", ""), offered)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -234,7 +228,7 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
         too_large = False
@@ -262,7 +256,7 @@ class BodySizeLimit:
                 if too_large:
                     replaced = True
                     started = True
-                    await self._refuse(send)
+                    await self._refuse(scope, send)
                     return
                 started = True
             await send(message)
@@ -271,25 +265,31 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
         except Exception:
             if too_large and not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
             else:
                 raise
 
-    async def _refuse(self, send: Send) -> None:
-        body = (
-            b'{"detail":"request body too large: at most '
-            + str(self.limit).encode()
-            + b' bytes are accepted"}'
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = Sentence(
+            N_("request body too large: at most %(most)s bytes are accepted"),
+            {"most": self.limit},
+        )
+        html_page = wants_html(scope)
+        body, content_type = refusal_body(
+            message,
+            html_page=html_page,
+            language=page_language(scope) if html_page else i18n.SOURCE_LANGUAGE,
+            title=N_("Too large to send"),
         )
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", content_type),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

@@ -30,8 +30,13 @@ from app.web.deps import (
     check_csrf,
     client_address,
 )
-from app.web.errors import LANGUAGE_COOKIE
-from app.web.page_support import FormDep, redirect, render, set_session_cookie
+from app.web.page_support import (
+    FormDep,
+    redirect,
+    remember_language,
+    render,
+    set_session_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -85,14 +90,7 @@ def _page(
         caller=caller,
         status=status,
     )
-    page.set_cookie(
-        LANGUAGE_COOKIE,
-        state.language,
-        httponly=True,
-        samesite="lax",
-        secure=request.app.state.settings.secure_cookies,
-        path="/",
-    )
+    remember_language(page, request, state.language)
     return page
 
 
