@@ -111,4 +111,4 @@ def test_a_moment_in_a_refusal_is_written_the_french_way(client, session: Sessio
     token = form_token(client.get("/admin").text)
     reply = client.post(f"/admin/rounds/{round_.id}/open", data={"csrf_token": token})
     assert reply.status_code == 409
-    assert "(1 mars 2020, 09:30 UTC)" in reply.text or "(1 mars 2020 à 09:30 UTC)" in reply.text
+    assert "a une heure de fermeture passée (1 mars 2020, 09:30 UTC)" in reply.text
