@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import textwrap
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import ParamSpec
 
 import matplotlib
@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import ScalarFormatter
 from matplotlib.typing import RcKeyType
 
 from analysis._types import FloatArray
@@ -30,6 +31,7 @@ from analysis.severity import RatingScale, SeverityResult
 
 __all__ = [
     "AGGREGATES",
+    "WORDS",
     "NothingToPlot",
     "plot_item_medians",
     "plot_median_heatmap",
@@ -56,6 +58,65 @@ _STYLE: dict[RcKeyType, object] = {
     "axes.titlesize": 10,
     "axes.titleweight": "bold",
 }
+#: The words the figures write, in English. A caller gives them in another language with
+#: ``words=`` (the same keys; the ``{name}`` fields are filled in; ``decimal sign`` is
+#: the sign of the figure's numbers: cells, labels and tick labels); matplotlib lays out
+#: text written right to left (Arabic) through libraqm.
+WORDS: dict[str, str] = {
+    "median rating": "median rating",
+    "median and IQR": "median and IQR",
+    "consensus reached": "consensus reached",
+    "no consensus": "no consensus",
+    "axis median": "{dimension} (median)",
+    "tier rule": "tier by the {aggregate} rule (items)",
+    "max": "max",
+    "min": "min",
+    "mean": "mean",
+    "deviation axis": "mean signed deviation from the leave-one-out median (scale points)\n"
+    "← more lenient than the panel  |  more severe than the panel →",
+    "most deviating": " ({shown} most deviating of {total})",
+    "undefined": "undefined: {reason}",
+    "alpha axis": "Krippendorff's alpha (95% bootstrap CI)",
+    "acceptable": "acceptable",
+    "tentative": "tentative",
+    "unacceptable": "unacceptable",
+    "nominal": "nominal",
+    "ordinal": "ordinal",
+    "interval": "interval",
+    "ratio": "ratio",
+    "logits axis": "logits (higher: rates higher / rated higher)",
+    "raters": "raters",
+    "rater": "{rater} (rater)",
+    "and more": " and {count} more",
+    "not on the map": "Not on the map (extreme scores, infinite estimates): {shown}",
+    # Not a word: the sign numbers are written with ("," in French), as the reader's pages
+    # write them.
+    "decimal sign": ".",
+}
+
+
+def _number(words: Mapping[str, str] | None, text: str) -> str:
+    """A number written with ``.`` (``f"{x:.3f}"``) with the caller's decimal sign."""
+    return text.replace(".", _say(words, "decimal sign"))
+
+
+class _DecimalFormatter(ScalarFormatter):
+    """Matplotlib's tick labels with another decimal sign ("0,5" in French)."""
+
+    def __init__(self, sign: str) -> None:
+        super().__init__()
+        self.sign = sign
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return super().__call__(x, pos).replace(".", self.sign)
+
+
+def _say(words: Mapping[str, str] | None, key: str, **values: object) -> str:
+    """The figure's text for ``key``: the caller's words where given, else the English."""
+    text = (words or {}).get(key, WORDS[key])
+    return text.format(**values) if values else text
+
+
 _TIER_COLOURS = ("#d9f0d3", "#fee8b0", "#f4c7c3", "#d8d0ec", "#cfe3f3")
 _BLUE, _GREY, _RED = "#2b6ca3", "#8a8a8a", "#b8412b"
 
@@ -79,7 +140,14 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _svg(figure: Figure) -> str:
+def _svg(figure: Figure, words: Mapping[str, str] | None = None) -> str:
+    sign = _say(words, "decimal sign")
+    if sign != ".":
+        # Tick labels (axes and colour bars) with the reader's decimal sign.
+        for axes in figure.axes:
+            for axis in (axes.xaxis, axes.yaxis):
+                if type(axis.get_major_formatter()) is ScalarFormatter:
+                    axis.set_major_formatter(_DecimalFormatter(sign))
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     return buffer.getvalue()
@@ -120,7 +188,10 @@ def _median_table(
 
 @_styled
 def plot_median_heatmap(
-    result: PanelAnalysis | Sequence[ItemConsensus], *, title: str | None = None
+    result: PanelAnalysis | Sequence[ItemConsensus],
+    *,
+    title: str | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """Heatmap of the panel's median rating per item (rows) and dimension (columns).
 
@@ -128,6 +199,8 @@ def plot_median_heatmap(
     ----------
     result : PanelAnalysis or sequence of ItemConsensus
     title : str, optional
+    words : mapping, optional
+        The figure's words in another language (keys of :data:`WORDS`).
 
     Returns
     -------
@@ -178,10 +251,11 @@ def plot_median_heatmap(
     for (r, c), value in np.ndenumerate(table):
         if np.isfinite(value):
             colour = "white" if value > middle + (high - low) * 0.2 else "black"
-            axes.text(c, r, f"{value:g}", ha="center", va="center", color=colour, fontsize=8)
-    figure.colorbar(image, ax=axes, label="median rating", shrink=0.6)
+            shown = _number(words, f"{value:g}")
+            axes.text(c, r, shown, ha="center", va="center", color=colour, fontsize=8)
+    figure.colorbar(image, ax=axes, label=_say(words, "median rating"), shrink=0.6)
     figure.suptitle(title or "Median rating per item and dimension", x=0.02, ha="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 @_styled
@@ -190,6 +264,7 @@ def plot_item_medians(
     *,
     dimension: Hashable | None = None,
     title: str | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """Per-item median with interquartile-range bars, items ordered by score.
 
@@ -231,20 +306,20 @@ def plot_item_medians(
         axes.set_xlim(low - 0.4, high + 0.4)
         axes.grid(axis="x", color="#e4e4e4", lw=0.8)
         axes.set_axisbelow(True)
-        axes.set_xlabel("median and IQR")
+        axes.set_xlabel(_say(words, "median and IQR"))
     axes_list[0].set_yticks(range(len(labels)), [_short(label) for label in labels])
     axes_list[0].set_ylim(-0.7, len(labels) - 0.3)
     figure.legend(
         handles=[
-            Patch(color=_BLUE, label="consensus reached"),
-            Patch(color=_GREY, label="no consensus"),
+            Patch(color=_BLUE, label=_say(words, "consensus reached")),
+            Patch(color=_GREY, label=_say(words, "no consensus")),
         ],
         loc="outside lower center",
         ncols=2,
         frameon=False,
     )
     figure.suptitle(title or "Item medians with interquartile ranges", x=0.02, ha="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 def _plane_points(
@@ -337,6 +412,7 @@ def plot_tier_plane(
     aggregate: str = "max",
     scale: tuple[float, float] | None = None,
     title: str | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """The two-factor plane: each item at its medians, over the tier regions of a rule.
 
@@ -439,8 +515,8 @@ def plot_tier_plane(
     margin = 0.06 * (high - low)
     axes.set_xlim(low - margin, high + margin)
     axes.set_ylim(low - margin, high + margin)
-    axes.set_xlabel(f"{x_name} (median)")
-    axes.set_ylabel(f"{y_name} (median)")
+    axes.set_xlabel(_say(words, "axis median", dimension=x_name))
+    axes.set_ylabel(_say(words, "axis median", dimension=y_name))
     counts = np.bincount(item_tier, minlength=len(tiers))
     key.legend(
         handles=[
@@ -449,19 +525,23 @@ def plot_tier_plane(
         ],
         loc="upper left",
         frameon=False,
-        title=f"tier by the {aggregate} rule (items)",
+        title=_say(words, "tier rule", aggregate=_say(words, aggregate)),
         alignment="left",
     )
     cut_text = ", ".join(f"{c:g}" for c in cuts)
     figure.suptitle(
         title or f"Items on the two-factor plane (thresholds {cut_text})", x=0.02, ha="left"
     )
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 @_styled
 def plot_rater_deviations(
-    result: PanelAnalysis, *, max_raters: int = 40, title: str | None = None
+    result: PanelAnalysis,
+    *,
+    max_raters: int = 40,
+    title: str | None = None,
+    words: Mapping[str, str] | None = None,
 ) -> str:
     """Per-rater mean signed deviation from the leave-one-out panel median.
 
@@ -505,19 +585,26 @@ def plot_rater_deviations(
     axes.set_ylim(-0.7, len(shown) - 0.3)
     limit = max(float(np.abs(values).max()), 0.25) * 1.15
     axes.set_xlim(-limit, limit)
-    axes.set_xlabel(
-        "mean signed deviation from the leave-one-out median (scale points)\n"
-        "← more lenient than the panel  |  more severe than the panel →"
-    )
+    axes.set_xlabel(_say(words, "deviation axis"))
     axes.grid(axis="x", color="#e4e4e4", lw=0.8)
     axes.set_axisbelow(True)
-    suffix = f" ({len(shown)} most deviating of {len(raters)})" if len(raters) > len(shown) else ""
+    suffix = (
+        _say(words, "most deviating", shown=len(shown), total=len(raters))
+        if len(raters) > len(shown)
+        else ""
+    )
     axes.set_title((title or "Rater severity") + suffix, loc="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 @_styled
-def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) -> str:
+def plot_reliability_forest(
+    result: PanelAnalysis,
+    *,
+    title: str | None = None,
+    words: Mapping[str, str] | None = None,
+    explain: Callable[[str], str] | None = None,
+) -> str:
     """Forest plot of Krippendorff's alpha with its 95% CI, one row per dimension.
 
     Parameters
@@ -553,7 +640,11 @@ def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) 
             axes.text(
                 0.0,
                 position,
-                f"undefined: {_short(alpha.reason, 60)}",
+                _say(
+                    words,
+                    "undefined",
+                    reason=_short((explain or str)(alpha.reason or ""), 60),
+                ),
                 va="center",
                 color=_GREY,
                 fontsize=8,
@@ -565,7 +656,8 @@ def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) 
             lows.append(alpha.ci_low)
         axes.plot([alpha.value], [position], "D", color=colour, ms=7)
         axes.annotate(
-            f"{alpha.value:.3f} {alpha.reading}",
+            f"{_number(words, f'{alpha.value:.3f}')} "
+            f"{_say(words, alpha.reading) if alpha.reading else ''}",
             (alpha.value, position),
             xytext=(0, 7),
             textcoords="offset points",
@@ -576,16 +668,24 @@ def plot_reliability_forest(result: PanelAnalysis, *, title: str | None = None) 
     for reference, name in ((TENTATIVE_ALPHA, "0.667"), (ACCEPTABLE_ALPHA, "0.800")):
         axes.axvline(reference, color="#777777", ls="--", lw=0.9)
         axes.text(
-            reference, len(rows) - 0.45, name, ha="center", va="bottom", fontsize=8, color="#555555"
+            reference,
+            len(rows) - 0.45,
+            _number(words, name),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="#555555",
         )
-    axes.set_yticks(range(len(rows)), [f"{_short(d, 24)}\n({r.level})" for d, r in rows])
+    axes.set_yticks(
+        range(len(rows)), [f"{_short(d, 24)}\n({_say(words, r.level)})" for d, r in rows]
+    )
     axes.set_ylim(-0.7, len(rows) - 0.1)
     axes.set_xlim(max(-1.0, min(lows) - 0.05), 1.02)
-    axes.set_xlabel("Krippendorff's alpha (95% bootstrap CI)")
+    axes.set_xlabel(_say(words, "alpha axis"))
     axes.grid(axis="x", color="#ececec", lw=0.8)
     axes.set_axisbelow(True)
     axes.set_title(title or "Reliability per dimension", loc="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 def _spread(positions: FloatArray, gap: float) -> FloatArray:
@@ -609,7 +709,9 @@ def _spread(positions: FloatArray, gap: float) -> FloatArray:
 
 
 @_styled
-def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
+def plot_wright_map(
+    result: SeverityResult, *, title: str | None = None, words: Mapping[str, str] | None = None
+) -> str:
     """Wright map: raters and items of a many-facet Rasch model on one logit scale.
 
     Parameters
@@ -640,7 +742,7 @@ def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
         raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
     if result.reason is not None:
         raise ValueError(f"result: the severity model was not fitted: {result.reason}")
-    columns = _wright_columns(result)
+    columns = _wright_columns(result, words)
     values = [y for _, entries in columns for _, y, _ in entries]
     thresholds = {s.dimension: s for s in result.scales if s.reason is None}
     values += [t for s in thresholds.values() for t in s.thresholds]
@@ -656,30 +758,32 @@ def plot_wright_map(result: SeverityResult, *, title: str | None = None) -> str:
     for position, dimension in enumerate(result.dimensions, start=1):
         scale = thresholds.get(dimension)
         if scale is not None and len(scale.thresholds) >= 2:
-            _draw_thresholds(axes, position, scale)
+            _draw_thresholds(axes, position, scale, words)
     axes.axhline(0, color="#dddddd", lw=0.8, zorder=0)
     axes.set_xticks(range(len(columns)), [name for name, _ in columns])
     axes.xaxis.tick_top()
     axes.tick_params(axis="x", length=0)
     axes.set_xlim(-0.5, len(columns) - 0.05)
     axes.set_ylim(low, high)
-    axes.set_ylabel("logits (higher: rates higher / rated higher)")
+    axes.set_ylabel(_say(words, "logits axis"))
     axes.spines["bottom"].set_visible(False)
-    _note_off_the_map(figure, result)
+    _note_off_the_map(figure, result, words)
     figure.suptitle(title or "Wright map: rater severity and item locations", x=0.02, ha="left")
-    return _svg(figure)
+    return _svg(figure, words)
 
 
 _WrightColumn = tuple[str, list[tuple[str, float, str]]]
 
 
-def _wright_columns(result: SeverityResult) -> list[_WrightColumn]:
+def _wright_columns(
+    result: SeverityResult, words: Mapping[str, str] | None = None
+) -> list[_WrightColumn]:
     """The raters' column, then one column of items per dimension: (label, y, colour)."""
     raters = [r for r in result.raters if r.severity is not None]
     colour = {"noisy": _RED, "muted": _GREY}
     columns: list[_WrightColumn] = [
         (
-            "raters",
+            _say(words, "raters"),
             [
                 (_short(r.rater, 18), float(r.severity or 0.0), colour.get(r.flag or "", _BLUE))
                 for r in raters
@@ -715,13 +819,15 @@ def _draw_wright_columns(
     return low, high
 
 
-def _draw_thresholds(axes: Axes, position: int, scale: RatingScale) -> None:
+def _draw_thresholds(
+    axes: Axes, position: int, scale: RatingScale, words: Mapping[str, str] | None = None
+) -> None:
     for k, tau in enumerate(scale.thresholds, start=1):
         axes.plot([position - 0.32, position - 0.06], [tau, tau], "--", color=_GREY, lw=0.8)
         axes.text(
             position - 0.34,
             tau,
-            f"{scale.values[k - 1]:g}|{scale.values[k]:g}",
+            _number(words, f"{scale.values[k - 1]:g}|{scale.values[k]:g}"),
             ha="right",
             va="center",
             fontsize=6.5,
@@ -729,9 +835,13 @@ def _draw_thresholds(axes: Axes, position: int, scale: RatingScale) -> None:
         )
 
 
-def _note_off_the_map(figure: Figure, result: SeverityResult) -> None:
+def _note_off_the_map(
+    figure: Figure, result: SeverityResult, words: Mapping[str, str] | None = None
+) -> None:
     """Name the raters and items without a finite estimate below the map."""
-    missing = [f"{_short(r.rater, 18)} (rater)" for r in result.raters if r.severity is None]
+    missing = [
+        _say(words, "rater", rater=_short(r.rater, 18)) for r in result.raters if r.severity is None
+    ]
     missing += [
         f"{_short(i.item, 26)} ({_short(i.dimension, 14)})"
         for i in result.items
@@ -740,10 +850,10 @@ def _note_off_the_map(figure: Figure, result: SeverityResult) -> None:
     if not missing:
         return
     shown = ", ".join(missing[:12]) + (
-        f" and {len(missing) - 12} more" if len(missing) > 12 else ""
+        _say(words, "and more", count=len(missing) - 12) if len(missing) > 12 else ""
     )
     figure.supxlabel(
-        textwrap.fill(f"Not on the map (extreme scores, infinite estimates): {shown}", 120),
+        textwrap.fill(_say(words, "not on the map", shown=shown), 120),
         x=0.02,
         ha="left",
         fontsize=7,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import babel
 import babel.dates
 import babel.numbers
 from babel.support import Translations
+
+from app.errors import Message
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
@@ -96,10 +99,53 @@ def translate(language: str, message: str, **values: object) -> str:
     return text % values if values else text
 
 
+def translate_message(language: str, message: str) -> str:
+    """A sentence of the product's in ``language``: a :class:`~app.errors.Message` through
+    its template, its numbers and moments written the language's way; any other text as
+    the catalogue has it, else unchanged."""
+    interface = interface_language(language)
+    if not isinstance(message, Message) or not message.values:
+        return catalogue(interface).gettext(str(message))
+    values = {name: _localized(value, language) for name, value in message.values.items()}
+    return catalogue(interface).gettext(message.template) % values
+
+
+def _localized(value: object, language: str) -> object:
+    if isinstance(value, Message):
+        return translate_message(language, value)
+    if isinstance(value, bool) or not isinstance(value, int | float | date):
+        return value
+    if isinstance(value, datetime):
+        return format_when(value, language)
+    if isinstance(value, date):
+        return format_day(value, language)
+    return babel.numbers.format_decimal(
+        value, locale=_locale(language), decimal_quantization=False, group_separator=False
+    )
+
+
 def translate_plural(language: str, singular: str, plural: str, n: int, **values: object) -> str:
     """The form of ``singular``/``plural`` for ``n`` in ``language`` (``%(num)d`` is n)."""
     text = catalogue(language).ngettext(singular, plural, n)
     return text % {"num": n, **values}
+
+
+def accepted_language(accept_language: str, offered: Sequence[str]) -> str | None:
+    """The best of the ``offered`` languages an Accept-Language header asks for (in the
+    order of its q-values), None when it asks for none of them."""
+    asked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and quality > 0:
+            asked.append((-quality, index, tag.strip().replace("-", "_")))
+    found = babel.negotiate_locale([tag for *_, tag in sorted(asked)], list(offered))
+    return str(found) if found else None
 
 
 def interface_language(language: str | None) -> str:
@@ -136,6 +182,21 @@ def format_fixed(value: float, digits: int, language: str) -> str:
     """A number with ``digits`` decimals and the language's decimal sign ("0,812")."""
     pattern = "0." + "0" * digits if digits > 0 else "0"
     return babel.numbers.format_decimal(value, format=pattern, locale=_locale(language))
+
+
+#: How a language separates the parts of a list that holds commas (a semicolon): French
+#: sets a (no-break) space before it, Arabic writes its own (U+061B).
+_SEMICOLONS = {"fr": "\u00a0; ", "ar": "\u061b "}
+
+
+def semicolon(language: str) -> str:
+    """The separator of the parts of a list, such as reasons, in ``language`` ("; ")."""
+    return _SEMICOLONS.get(interface_language(language), "; ")
+
+
+def decimal_sign(language: str) -> str:
+    """The decimal sign of ``language`` as its pages write numbers ("," in French)."""
+    return babel.numbers.get_decimal_symbol(_locale(language))
 
 
 def format_number(value: float | int, language: str) -> str:

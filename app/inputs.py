@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 from pydantic_core import PydanticCustomError
 
+from app.i18n import N_
+
 
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text (on either database), or None if it can.
@@ -18,11 +20,11 @@ def text_problem(value: str) -> str | None:
     as UTF-8, so both are refused at the boundary, naming the field, on every backend.
     """
     if "\x00" in value:
-        return "must not contain the NUL character (\\x00)"
+        return N_("must not contain the NUL character (\\x00)")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "must be valid Unicode text (it contains an unpaired surrogate)"
+        return N_("must be valid Unicode text (it contains an unpaired surrogate)")
     return None
 
 

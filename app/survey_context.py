@@ -18,6 +18,9 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.errors import Message
+from app.i18n import N_
+
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 FactorType = Literal["choice", "number", "date", "text"]
 Volatility = Literal["low", "medium", "high"]
@@ -117,24 +120,49 @@ class Factor(_Strict):
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             return None
         if isinstance(raw, bool):
-            raise ValueError(f"{self.label}: expected a {self.type}, not true/false")
+            raise ValueError(
+                Message(
+                    N_("%(factor)s: expected a %(type)s, not true/false"),
+                    {"factor": self.label, "type": Message(self.type)},
+                )
+            )
         text = raw.strip() if isinstance(raw, str) else raw
         if self.type == "number":
             return _parse_number(self.label, text)
         if not isinstance(text, str):
-            raise ValueError(f"{self.label}: expected text, not {type(raw).__name__}")
+            raise ValueError(
+                Message(
+                    N_("%(factor)s: expected text, not %(kind)s"),
+                    {"factor": self.label, "kind": type(raw).__name__},
+                )
+            )
         if self.type == "choice":
             options = self.options or {}
             if text not in options:
-                raise ValueError(f"{self.label}: {text!r} is not one of {', '.join(options)}")
+                raise ValueError(
+                    Message(
+                        N_("%(factor)s: %(value)s is not one of %(options)s"),
+                        {"factor": self.label, "value": repr(text), "options": ", ".join(options)},
+                    )
+                )
             return text
         if self.type == "date":
             try:
                 return date.fromisoformat(text).isoformat()
             except ValueError:
-                raise ValueError(f"{self.label}: {text!r} is not a date (YYYY-MM-DD)") from None
+                raise ValueError(
+                    Message(
+                        N_("%(factor)s: %(value)s is not a date (YYYY-MM-DD)"),
+                        {"factor": self.label, "value": repr(text)},
+                    )
+                ) from None
         if len(text) > MAX_TEXT_VALUE:
-            raise ValueError(f"{self.label}: at most {MAX_TEXT_VALUE} characters")
+            raise ValueError(
+                Message(
+                    N_("%(factor)s: at most %(most)s characters"),
+                    {"factor": self.label, "most": MAX_TEXT_VALUE},
+                )
+            )
         return text
 
     def show(self, value: FactorValue) -> str:
@@ -156,9 +184,18 @@ def _parse_number(label: str, raw: object) -> float:
     try:
         value = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{label}: {raw!r} is not a number") from None
+        raise ValueError(
+            Message(
+                N_("%(factor)s: %(value)s is not a number"), {"factor": label, "value": repr(raw)}
+            )
+        ) from None
     if not math.isfinite(value):
-        raise ValueError(f"{label}: {raw!r} is not a finite number")
+        raise ValueError(
+            Message(
+                N_("%(factor)s: %(value)s is not a finite number"),
+                {"factor": label, "value": repr(raw)},
+            )
+        )
     return value
 
 

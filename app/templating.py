@@ -12,6 +12,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from app import i18n
+from app.reasons import statistic_name, translate_reason
 from app.survey_files import HOLISTIC_TIER_KEY
 
 # The templates and static files stay beside the web layer that serves them; this module sits
@@ -69,6 +70,14 @@ def _language(context: Context) -> str:
 @pass_context
 def _gettext(context: Context, message: str) -> str:
     return i18n.catalogue(i18n.interface_language(_language(context))).gettext(message)
+
+
+@pass_context
+def _translated(context: Context, message: str) -> str:
+    """A text from elsewhere (a service's message, a word of the records) in the reader's
+    language: a :class:`~app.errors.Message` with its values, any other as the catalogue
+    has it."""
+    return i18n.translate_message(_language(context), message)
 
 
 @pass_context
@@ -138,6 +147,18 @@ def _language_name(context: Context, language: str) -> str:
     return i18n.language_name(language, _language(context))
 
 
+@pass_context
+def _reason_text(context: Context, reason: str | None) -> str:
+    """Why a statistic is undefined (the analysis' English) in the reader's language."""
+    return translate_reason(_language(context), reason)
+
+
+@pass_context
+def _statistic_name(context: Context, key: str) -> str:
+    """The name of a statistic the analysis keys a reason by, in the reader's language."""
+    return statistic_name(_language(context), key)
+
+
 def _bold(value: object) -> Markup:
     """A figure set in bold inside a translated sentence."""
     return Markup("<strong>%s</strong>") % (value,)
@@ -162,11 +183,13 @@ def make_environment() -> Environment:
         when=_when,
         day=_day,
         fixed=_fixed,
-        gettext=_gettext,
+        gettext=_translated,
         dimension_label=_dimension_label,
         item_label=_item_label,
         label_in=_label_in,
         bold=_bold,
+        reason_text=_reason_text,
+        statistic_name=_statistic_name,
         decimal=_decimal,
         share=_share,
         markdown=render_markdown,
@@ -175,5 +198,7 @@ def make_environment() -> Environment:
         percent=percent,
         short=short,
     )
-    env.globals.update(text_direction=i18n.direction, language_name=_language_name)
+    env.globals.update(
+        text_direction=i18n.direction, semicolon=i18n.semicolon, language_name=_language_name
+    )
     return env

@@ -138,3 +138,68 @@ def test_sign_in_and_long_analyses_have_lanes_of_their_own():
     # One turn in the default lane, yet the three ran side by side.
     assert asyncio.run(main()) < 0.35
     assert inner.most == 3
+
+
+async def _refused_page(headers: list[tuple[bytes, bytes]], path: str) -> tuple[dict, str]:
+    inner = SlowApp(0.3)
+    app = AdmissionControl(inner, limit=1, max_queue=0, timeout=5)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": path, "method": "GET", "headers": headers}
+    first = asyncio.ensure_future(app(dict(scope, headers=[]), receive, lambda m: _ignore(m)))
+    await asyncio.sleep(0.05)  # the first request holds the only turn
+    await app(scope, receive, send)
+    await first
+    assert sent[0]["status"] == 503
+    found = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
+    return found, sent[1]["body"].decode()
+
+
+async def _ignore(message: Any) -> None:
+    return None
+
+
+def test_the_busy_page_is_in_the_reader_s_language():
+    # The language the reader's pages last used (their cookie) wins over the browser's.
+    cookie = [(b"cookie", b"a=b; elicit_language=fr"), (b"accept-language", b"ar")]
+    headers, page = asyncio.run(_refused_page(cookie, "/survey/items/1"))
+    assert headers["content-type"].startswith("text/html")
+    assert '<html lang="fr" dir="ltr">' in page
+    assert "Service occupé : veuillez réessayer" in page
+    assert "Le service est occupé ; veuillez réessayer dans un instant." in page
+    assert "busy" not in page
+    # No cookie: the browser's language; Arabic is written right to left.
+    browser = [(b"accept-language", b"de;q=0.9, ar;q=0.8")]
+    _, page = asyncio.run(_refused_page(browser, "/admin/rounds/1"))
+    assert '<html lang="ar" dir="rtl">' in page and "الخدمة مشغولة" in page
+    # A language the interface is not given in: English.
+    _, page = asyncio.run(_refused_page([(b"accept-language", b"de")], "/login"))
+    assert '<html lang="en"' in page and "Busy: please try again" in page
+    # The API: the English, as JSON, whatever the reader's language.
+    headers, body = asyncio.run(_refused_page(cookie, "/api/expert/ratings"))
+    assert headers["content-type"] == "application/json"
+    assert body == '{"detail": "the service is busy; please try again in a moment"}'
+
+
+def test_a_body_too_large_is_refused_in_the_reader_s_language(client):
+    big = "x" * (1024 * 1024 + 10)
+    page = client.post("/login", data={"email": big}, headers={"Accept-Language": "fr"})
+    assert page.status_code == 413
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="fr" dir="ltr">' in page.text
+    assert "Trop volumineux pour être envoyé" in page.text
+    assert (
+        "Corps de la requête trop volumineux : 1048576 octets au plus sont acceptés." in page.text
+    )
+    client.cookies.set("elicit_language", "ar")
+    page = client.post("/login", data={"email": big})
+    assert '<html lang="ar" dir="rtl">' in page.text and "بايت" in page.text
+    reply = client.post("/api/surveys", json={"filename": "a", "content": big})
+    assert reply.status_code == 413
+    assert reply.json() == {"detail": "request body too large: at most 1048576 bytes are accepted"}

@@ -92,6 +92,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "app.security",
         "app.templating",
         "app.i18n",
+        "app.reasons",
         "app.migrate",
         "analysis",
     ),

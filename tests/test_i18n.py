@@ -288,7 +288,8 @@ def test_the_expert_switches_language_and_keeps_it(client, session) -> None:
         "/survey/language", data={"csrf_token": csrf, "language": "de", "next": "/survey"}
     )
     assert refused.status_code == 422
-    assert "the survey is not given in &#39;de&#39;; its languages are en, fr, ar" in refused.text
+    # ... in the page's language (the expert reads Arabic now).
+    assert "الاستبيان غير متاح باللغة &#39;de&#39;؛ لغاته هي en, fr, ar" in refused.text
     elsewhere = client.post(
         "/survey/language",
         data={"csrf_token": csrf, "language": "fr", "next": "https://evil.example/"},

@@ -17,7 +17,8 @@ from sqlalchemy import Select
 from sqlmodel import Session, col, select
 
 from app.db import first_or_not_found
-from app.errors import ResponseLocked
+from app.errors import Message, ResponseLocked
+from app.i18n import N_
 from app.models import (
     Expert,
     FactorSensitivity,
@@ -150,7 +151,11 @@ def locked_response(session: Session, response_id: int) -> Response:
     # FOR UPDATE serialises writers of one response on PostgreSQL; SQLite's BEGIN IMMEDIATE
     # already serialises every writer.
     query = select(Response).where(Response.id == response_id).with_for_update()
-    return first_or_not_found(session, query, f"response {response_id} does not exist")
+    return first_or_not_found(
+        session,
+        query,
+        Message(N_("response %(response)s does not exist"), {"response": response_id}),
+    )
 
 
 def response_accepting(session: Session, response_id: int) -> Response:
@@ -168,7 +173,7 @@ def open_draft(session: Session, response_id: int) -> tuple[Response, Round]:
     response = response_accepting(session, response_id)
     if response.status != "draft":
         raise ResponseLocked(
-            "this response has been submitted and is locked; ask the survey team to reopen it"
+            N_("this response has been submitted and is locked; ask the survey team to reopen it")
         )
     round_ = session.get(Round, response.round_id)
     assert round_ is not None

@@ -96,8 +96,10 @@ def sign_in(
     must_enrol = rules.require_admin_totp and user.role == "admin" and user.totp_secret is None
     if must_enrol and rules.refuse_unenrolled_admin:
         raise Forbidden(
-            "admins need a second factor on this server: sign in on the web and set it up "
-            "on the account page (/account) first"
+            N_(
+                "admins need a second factor on this server: sign in on the web and set it up "
+                "on the account page (/account) first"
+            )
         )
     # A hash made with older parameters is replaced, computed here, outside the transaction.
     rehashed = hash_password(password) if password_needs_rehash(password_hash) else None

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
+from app.i18n import N_
 from app.inputs import InviteeCreate
 from app.models import (
     Expert,
@@ -46,9 +47,12 @@ def create_next_round(
     """
     previous = get_round(session, round_id=round_id)
     if previous.status != "closed":
-        raise Conflict(f"round {round_id} is {previous.status}; close it before the next round")
+        raise Conflict(
+            N_("round %(round)s is %(status)s; close it before the next round"),
+            values={"round": round_id, "status": Message(previous.status)},
+        )
     if session.exec(select(Round).where(Round.previous_round_id == round_id)).first():
-        raise Conflict(f"round {round_id} already has a next round")
+        raise Conflict(N_("round %(round)s already has a next round"), values={"round": round_id})
     old = round_definition(session, previous)
     old_version = session.get(SurveyVersion, previous.survey_version_id)
     assert old_version is not None
@@ -99,10 +103,13 @@ def _check_criteria_kept(criteria: dict[str, Any], new: SurveyDefinition) -> Non
         # Compare what was frozen: settings added by later software keep their defaults.
         if any(key in current and current[key] != value for key, value in frozen.items()):
             raise InvalidInput(
-                f"the {part} settings (consensus criterion and stopping rule) were fixed when "
-                "round 1 of this series opened; the revised survey version changes them. "
-                "Start a new series to use new ones",
+                N_(
+                    "the %(part)s settings (consensus criterion and stopping rule) were fixed "
+                    "when round 1 of this series opened; the revised survey version changes "
+                    "them. Start a new series to use new ones"
+                ),
                 field="version",
+                values={"part": part},
             )
 
 
@@ -131,11 +138,14 @@ def _same_panel(session: Session, *, round_id: int, languages: list[str]) -> lis
 
 def _check_matching(old: SurveyDefinition, new: SurveyDefinition) -> None:
     if old.slug != new.slug:
-        raise InvalidInput("the next round must use a version of the same survey", field="version")
+        raise InvalidInput(
+            N_("the next round must use a version of the same survey"), field="version"
+        )
     old_items, new_items = {i.key for i in old.items}, {i.key for i in new.items}
     if not old_items & new_items:
         raise InvalidInput(
-            "the revised version shares no item key with the previous round", field="version"
+            N_("the revised version shares no item key with the previous round"),
+            field="version",
         )
     for dimension in new.dimensions:
         try:
@@ -144,9 +154,12 @@ def _check_matching(old: SurveyDefinition, new: SurveyDefinition) -> None:
             continue
         if before.scale.values != dimension.scale.values:
             raise InvalidInput(
-                f"dimension {dimension.key!r} changed its scale; feedback from the previous "
-                "round would not fit it",
+                N_(
+                    "dimension %(dimension)s changed its scale; feedback from the previous round "
+                    "would not fit it"
+                ),
                 field="version",
+                values={"dimension": repr(dimension.key)},
             )
 
 
@@ -233,7 +246,9 @@ def series(session: Session, *, round_id: int) -> list[Round]:
     while chain[0].previous_round_id is not None:
         earlier = session.get(Round, chain[0].previous_round_id)
         if earlier is None:
-            raise NotFound(f"round {chain[0].previous_round_id} does not exist")
+            raise NotFound(
+                N_("round %(round)s does not exist"), values={"round": chain[0].previous_round_id}
+            )
         chain.insert(0, earlier)
     return chain
 
@@ -260,12 +275,15 @@ def round_stability(session: Session, *, round_id: int) -> RoundStability:
 
     round_ = get_round(session, round_id=round_id)
     if round_.previous_round_id is None:
-        raise Conflict(f"round {round_id} is a first round; stability compares two rounds")
+        raise Conflict(
+            N_("round %(round)s is a first round; stability compares two rounds"),
+            values={"round": round_id},
+        )
     definition = round_definition(session, round_)
     before = ratings_frame(session, round_id=round_.previous_round_id)
     after = ratings_frame(session, round_id=round_id)
     if before.empty or after.empty:
-        raise Conflict("both rounds need submitted ratings to compare them")
+        raise Conflict(N_("both rounds need submitted ratings to compare them"))
     levels: dict[Hashable, str] = {d.key: d.measurement for d in definition.dimensions}
     dimensions = [d.key for d in definition.dimensions]
     frozen = round_.criteria or {}
@@ -283,5 +301,7 @@ def round_stability(session: Session, *, round_id: int) -> RoundStability:
             stable_alpha=rule["stable_max_alpha_change"],
         )
     except ValueError as exc:
-        raise InvalidInput(f"cannot compare the rounds: {exc}") from exc
+        raise InvalidInput(
+            N_("cannot compare the rounds: %(problem)s"), values={"problem": str(exc)}
+        ) from exc
     return RoundStability(round_id, round_.previous_round_id, result)

@@ -17,6 +17,7 @@ from analysis.formats import (
     write_ratings,
 )
 from app.errors import InvalidInput
+from app.i18n import N_
 from app.models import Expert, Rating, Response, Round, SurveyVersion
 from app.services.answer_store import of_round
 from app.services.csv_out import write_csv
@@ -212,7 +213,9 @@ def export_ratings(
     file_format = FORMATS.get(fmt)
     if file_format is None:
         raise InvalidInput(
-            f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}", field="format"
+            N_("unknown export format %(format)s; use one of %(formats)s"),
+            field="format",
+            values={"format": repr(fmt), "formats": ", ".join(FORMATS)},
         )
     rows = ratings_rows(session, round_id=round_id, include_drafts=include_drafts)
     _, version, slug = _asked(session, round_id)
@@ -224,7 +227,11 @@ def export_ratings(
     try:
         content = write_ratings(table, fmt)
     except ValueError as exc:  # a survey whose keys the layout cannot hold
-        raise InvalidInput(f"cannot export as {fmt}: {exc}", field="format") from None
+        raise InvalidInput(
+            N_("cannot export as %(format)s: %(problem)s"),
+            field="format",
+            values={"format": fmt, "problem": str(exc)},
+        ) from None
     return ExportFile(
         content=content,
         media_type=file_format.media_type,

@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.i18n import N_
 from app.inputs import InviteeCreate
 from app.models import (
@@ -64,7 +64,10 @@ def invite_experts(
     """
     round_ = get_round(session, round_id=round_id)
     if round_.status == "closed":
-        raise Conflict(f"round {round_id} is closed; experts can no longer be invited")
+        raise Conflict(
+            N_("round %(round)s is closed; experts can no longer be invited"),
+            values={"round": round_id},
+        )
     languages = round_definition(session, round_).languages
     if language is not None and language not in languages:
         raise InvalidInput(_not_offered(language, languages), field="language")
@@ -72,12 +75,17 @@ def invite_experts(
     for index, person in enumerate(invitees):
         email = person.email.lower()
         if email in seen:
-            raise InvalidInput(f"{email} is listed twice", field=f"invitees[{index}].email")
+            raise InvalidInput(
+                N_("%(email)s is listed twice"),
+                field=f"invitees[{index}].email",
+                values={"email": email},
+            )
         seen.add(email)
         if person.language is not None and person.language not in languages:
             raise InvalidInput(
-                f"{email}: {_not_offered(person.language, languages)}",
+                N_("%(email)s: %(problem)s"),
                 field=f"invitees[{index}].language",
+                values={"email": email, "problem": _not_offered(person.language, languages)},
             )
     issued = []
     for index, person in enumerate(invitees):
@@ -89,9 +97,12 @@ def invite_experts(
         ).first()
         if already is not None:
             raise Conflict(
-                f"{person.email} is already invited to round {round_id} "
-                f"(invitation {already.id}); re-issue that invitation for a new link",
+                N_(
+                    "%(email)s is already invited to round %(round)s (invitation "
+                    "%(invitation)s); re-issue that invitation for a new link"
+                ),
                 field=f"invitees[{index}].email",
+                values={"email": person.email, "round": round_id, "invitation": already.id},
             )
         token = new_token()
         chosen = person.language or language
@@ -118,8 +129,11 @@ def invite_experts(
     return issued
 
 
-def _not_offered(language: str, languages: list[str]) -> str:
-    return f"the survey is not given in {language!r}; its languages are {', '.join(languages)}"
+def _not_offered(language: str, languages: list[str]) -> Message:
+    return Message(
+        N_("the survey is not given in %(language)s; its languages are %(languages)s"),
+        {"language": repr(language), "languages": ", ".join(languages)},
+    )
 
 
 def set_invitation_language(session: Session, *, invitation_id: int, language: str) -> Invitation:
@@ -167,20 +181,28 @@ def find_in_round(
     """A round's invitation of the expert with this e-mail address or code (exactly one of
     the two); NotFound says which round was searched."""
     if (email is None) == (code is None):
-        raise InvalidInput("give the expert's e-mail address or code (one of them)", field="email")
+        raise InvalidInput(
+            N_("give the expert's e-mail address or code (one of them)"), field="email"
+        )
     get_round(session, round_id=round_id)
     query = select(Invitation).join(Expert, col(Expert.id) == col(Invitation.expert_id))
     if email is not None:
         query = query.join(
             ExpertContact, col(ExpertContact.expert_id) == col(Invitation.expert_id)
         ).where(ExpertContact.email == email.strip().lower())
-        who = f"no expert with the e-mail address {email.strip()!r}"
+        who = N_("no expert with the e-mail address %(who)s is invited to round %(round)s")
+        shown = email.strip()
     else:
         query = query.where(Expert.code == (code or "").strip())
-        who = f"no expert with the code {(code or '').strip()!r}"
+        who = N_("no expert with the code %(who)s is invited to round %(round)s")
+        shown = (code or "").strip()
     invitation = session.exec(query.where(Invitation.round_id == round_id)).first()
     if invitation is None:
-        raise NotFound(f"{who} is invited to round {round_id}", field="email" if email else "code")
+        raise NotFound(
+            who,
+            field="email" if email else "code",
+            values={"who": repr(shown), "round": round_id},
+        )
     return invitation
 
 
@@ -242,11 +264,11 @@ def list_invitations(session: Session, *, round_id: int) -> list[InvitationSumma
     ]
 
 
-_HEADER_HELP = (
+_HEADER_HELP = N_(
     "the first line must be the header name,email,organisation (and optionally "
     "stakeholder_group and language)"
 )
-_SAVE_AS_UTF8 = 'save the file as UTF-8 text ("CSV UTF-8" in Excel) and try again'
+_SAVE_AS_UTF8 = N_('save the file as UTF-8 text ("CSV UTF-8" in Excel) and try again')
 
 
 def read_invitees_csv(
@@ -258,19 +280,29 @@ def read_invitees_csv(
     if encoding is None and b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise InvalidInput(
-            f"{filename}:{line}: the file contains NUL bytes, so it is not CSV text (UTF-16 "
-            f"without a byte-order mark, or a spreadsheet file?); {_SAVE_AS_UTF8}",
+            N_(
+                "%(where)s: the file contains NUL bytes, so it is not CSV text (UTF-16 without "
+                "a byte-order mark, or a spreadsheet file?); %(advice)s"
+            ),
             field=field,
+            values={"where": f"{filename}:{line}", "advice": Message(_SAVE_AS_UTF8)},
         )
     try:
         text = data.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].decode(encoding or "utf-8", "replace").count("\n") + 1
         raise InvalidInput(
-            f"{filename}:{line}: the file is not {encoding or 'UTF-8'} text (byte "
-            f"0x{data[exc.start]:02X} cannot be read; Latin-1 or Windows-1252?); "
-            f"{_SAVE_AS_UTF8}",
+            N_(
+                "%(where)s: the file is not %(encoding)s text (byte %(byte)s cannot be read; "
+                "Latin-1 or Windows-1252?); %(advice)s"
+            ),
             field=field,
+            values={
+                "where": f"{filename}:{line}",
+                "encoding": encoding or "UTF-8",
+                "byte": f"0x{data[exc.start]:02X}",
+                "advice": Message(_SAVE_AS_UTF8),
+            },
         ) from exc
     return parse_invitees_csv(text, filename=filename, field=field)
 
@@ -286,12 +318,22 @@ def parse_invitees_csv(
     try:
         first = next(reader, None)
         if first is None or not any(cell.strip() for cell in first):
-            raise InvalidInput(f"{filename}:1: the file is empty; {_HEADER_HELP}", field=field)
+            raise InvalidInput(
+                N_("%(where)s: the file is empty; %(advice)s"),
+                field=field,
+                values={"where": f"{filename}:1", "advice": Message(_HEADER_HELP)},
+            )
         header = [cell.strip().lower() for cell in first]
         missing = [h for h in ("name", "email") if h not in header]
         if missing:
             raise InvalidInput(
-                f"{filename}:1: {_HEADER_HELP}; missing: {', '.join(missing)}", field=field
+                N_("%(where)s: %(advice)s; missing: %(missing)s"),
+                field=field,
+                values={
+                    "where": f"{filename}:1",
+                    "advice": Message(_HEADER_HELP),
+                    "missing": ", ".join(missing),
+                },
             )
         for row in reader:
             line = reader.line_num
@@ -301,13 +343,18 @@ def parse_invitees_csv(
             people.append(_invitee(values, f"{filename}:{line}", field))
     except csv.Error as exc:
         raise InvalidInput(
-            f"{filename}:{max(reader.line_num, 1)}: {_csv_problem(exc)}", field=field
+            N_("%(where)s: %(problem)s"),
+            field=field,
+            values={"where": f"{filename}:{max(reader.line_num, 1)}", "problem": _csv_problem(exc)},
         ) from exc
     if not people:
         raise InvalidInput(
-            f"{filename}:2: no invitees below the header; add one line per expert "
-            "(name,email,organisation)",
+            N_(
+                "%(where)s: no invitees below the header; add one line per expert "
+                "(name,email,organisation)"
+            ),
             field=field,
+            values={"where": f"{filename}:2"},
         )
     return people
 
@@ -324,16 +371,26 @@ def _invitee(values: dict[str, str], where: str, field: str) -> InviteeCreate:
     except ValidationError as exc:
         first = exc.errors()[0]
         column = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"{where}: {column}: {first['msg']}", field=field) from exc
+        raise InvalidInput(
+            N_("%(where)s: %(column)s: %(problem)s"),
+            field=field,
+            values={"where": where, "column": column, "problem": first["msg"]},
+        ) from exc
 
 
-def _csv_problem(exc: csv.Error) -> str:
+def _csv_problem(exc: csv.Error) -> Message:
     if "field larger than field limit" in str(exc):
-        return (
-            f'a field is longer than {csv.field_size_limit()} characters; is a quote (") '
-            "opened and never closed?"
+        return Message(
+            N_(
+                'a field is longer than %(most)s characters; is a quote (") opened and never '
+                "closed?"
+            ),
+            {"most": csv.field_size_limit()},
         )
-    return f"cannot read this line as CSV ({exc}); put quotes around fields with commas"
+    return Message(
+        N_("cannot read this line as CSV (%(problem)s); put quotes around fields with commas"),
+        {"problem": str(exc)},
+    )
 
 
 def issued_as_csv(issued: list[IssuedInvitation], *, base_url: str) -> str:
@@ -373,5 +430,7 @@ def _new_code(session: Session) -> str:
 def _get(session: Session, invitation_id: int) -> Invitation:
     invitation = session.get(Invitation, invitation_id)
     if invitation is None:
-        raise NotFound(f"invitation {invitation_id} does not exist")
+        raise NotFound(
+            N_("invitation %(invitation)s does not exist"), values={"invitation": invitation_id}
+        )
     return invitation

@@ -47,7 +47,7 @@ from sqlmodel import Session, col, func, select
 from app import i18n
 from app.config import Settings, get_settings
 from app.db import session_scope
-from app.errors import InvalidInput, RoundNotOpen
+from app.errors import InvalidInput, Message, RoundNotOpen
 from app.i18n import N_
 from app.inputs import InviteeCreate
 from app.models import (
@@ -173,7 +173,9 @@ def queue_invitations(
     the mail exists exactly when the invitation does)."""
     round_ = session.get(Round, round_id)
     if round_ is None:
-        raise InvalidInput(f"round {round_id} does not exist", field="round_id")
+        raise InvalidInput(
+            N_("round %(round)s does not exist"), field="round_id", values={"round": round_id}
+        )
     definition = round_definition(session, round_)
     queued = []
     for invitation in issued:
@@ -211,11 +213,17 @@ def queue_reminders(session: Session, *, round_id: int, sender: Sender) -> list[
     # The round row locked: two reminders at once would re-issue each link twice.
     round_ = locked_round(session, round_id)
     if round_.status != "open":
-        raise RoundNotOpen(f"round {round_id} is {round_.status}: reminders go to an open round")
+        raise RoundNotOpen(
+            N_("round %(round)s is %(status)s: reminders go to an open round"),
+            values={"round": round_id, "status": Message(round_.status)},
+        )
     if round_.closes_at is not None and utcnow() >= round_.closes_at:
         raise RoundNotOpen(
-            f"round {round_id} closed at {round_.closes_at:%Y-%m-%d %H:%M} UTC: "
-            "nobody can answer any more, so nobody is reminded"
+            N_(
+                "round %(round)s closed at %(when)s: nobody can answer any more, so nobody is "
+                "reminded"
+            ),
+            values={"round": round_id, "when": round_.closes_at},
         )
     definition = round_definition(session, round_)
     answered = {e.expert_code: e for e in round_progress(session, round_id=round_id).experts}
@@ -449,7 +457,11 @@ def preview(session: Session, *, round_id: int, kind: str, sender: Sender) -> Pr
     person when nobody is invited yet), so an admin sees the survey's wording before
     anything is sent."""
     if kind not in _TEXTS:
-        raise InvalidInput(f"no {kind!r} e-mail; there are {', '.join(_TEXTS)}", field="kind")
+        raise InvalidInput(
+            N_("no %(kind)s e-mail; there are %(kinds)s"),
+            field="kind",
+            values={"kind": repr(kind), "kinds": ", ".join(_TEXTS)},
+        )
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
     first = next(iter(list_invitations(session, round_id=round_id)), None)

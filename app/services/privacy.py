@@ -39,7 +39,7 @@ from sqlmodel import Session, col, delete, exists, select
 
 from app import i18n
 from app.db import first_or_not_found, session_scope
-from app.errors import NotFound
+from app.errors import Message, NotFound
 from app.i18n import N_
 from app.models import (
     ConsentText,
@@ -140,7 +140,7 @@ def withdraw_from_round(
     response = first_or_not_found(
         session,
         select(Response).where(Response.id == response_id).with_for_update(),
-        f"response {response_id} does not exist",
+        Message(N_("response %(response)s does not exist"), {"response": response_id}),
     )
     expert = session.get(Expert, response.expert_id)
     assert expert is not None
@@ -376,7 +376,7 @@ def find_person(session: Session, *, email: str) -> Expert:
     query = select(Expert).join(ExpertContact).where(ExpertContact.email == address)
     expert = session.exec(query).first()
     if expert is None or expert.erased_at is not None:
-        raise NotFound("no expert has this e-mail address", field="email")
+        raise NotFound(N_("no expert has this e-mail address"), field="email")
     return expert
 
 
@@ -385,7 +385,7 @@ def personal_data(session: Session, *, expert_id: int, now: datetime | None = No
     consent text agreed to, ratings with their history, and the e-mails sent to them."""
     expert = session.get(Expert, expert_id)
     if expert is None:
-        raise NotFound(f"expert {expert_id} does not exist")
+        raise NotFound(N_("expert %(expert)s does not exist"), values={"expert": expert_id})
     contact = session.get(ExpertContact, expert_id) if expert.erased_at is None else None
     round_names = dict(session.exec(select(Round.id, Round.name)).all())
     invitations = list(

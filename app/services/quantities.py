@@ -10,6 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput
+from app.i18n import N_
 from app.inputs import QuantileInput
 from app.models import (
     Expert,
@@ -72,29 +73,35 @@ def check_quantiles(quantity: Quantity, answer: QuantileInput, *, field: str) ->
     values = {name: getattr(answer, name) for name in QUANTILE_FIELDS}
     for name, value in values.items():
         if not math.isfinite(value):
-            raise InvalidInput(f"{name} must be a finite number", field=f"{field}.{name}")
+            raise InvalidInput(
+                N_("%(name)s must be a finite number"),
+                field=f"{field}.{name}",
+                values={"name": name},
+            )
     if not values["q05"] < values["q50"]:
         raise InvalidInput(
-            f"the 5% quantile ({values['q05']:g}) must be smaller than the median "
-            f"({values['q50']:g})",
+            N_("the 5%% quantile (%(low)s) must be smaller than the median (%(median)s)"),
             field=f"{field}.q05",
+            values={"low": float(values["q05"]), "median": float(values["q50"])},
         )
     if not values["q50"] < values["q95"]:
         raise InvalidInput(
-            f"the 95% quantile ({values['q95']:g}) must be greater than the median "
-            f"({values['q50']:g})",
+            N_("the 95%% quantile (%(high)s) must be greater than the median (%(median)s)"),
             field=f"{field}.q95",
+            values={"high": float(values["q95"]), "median": float(values["q50"])},
         )
     for name, value in values.items():
         if quantity.lower is not None and value < quantity.lower:
             raise InvalidInput(
-                f"{name} ({value:g}) lies below the question's lower bound ({quantity.lower:g})",
+                N_("%(name)s (%(value)s) lies below the question's lower bound (%(bound)s)"),
                 field=f"{field}.{name}",
+                values={"name": name, "value": float(value), "bound": float(quantity.lower)},
             )
         if quantity.upper is not None and value > quantity.upper:
             raise InvalidInput(
-                f"{name} ({value:g}) lies above the question's upper bound ({quantity.upper:g})",
+                N_("%(name)s (%(value)s) lies above the question's upper bound (%(bound)s)"),
                 field=f"{field}.{name}",
+                values={"name": name, "value": float(value), "bound": float(quantity.upper)},
             )
 
 
@@ -124,12 +131,15 @@ def save_quantiles(
         except KeyError:
             known = ", ".join(q.key for q in definition.quantities) or "none"
             raise InvalidInput(
-                f"unknown quantity question {answer.question!r} (this survey asks: {known})",
+                N_("unknown quantity question %(question)s (this survey asks: %(known)s)"),
                 field=f"{field}.question",
+                values={"question": repr(answer.question), "known": known},
             ) from None
         if answer.question in seen:
             raise InvalidInput(
-                f"question {answer.question!r} appears twice in one save", field=field
+                N_("question %(question)s appears twice in one save"),
+                field=field,
+                values={"question": repr(answer.question)},
             )
         seen.add(answer.question)
         check_quantiles(quantity, answer, field=field)

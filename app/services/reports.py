@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import html
 import json
@@ -25,6 +26,7 @@ from sqlmodel import Session, col, func, select
 from app import i18n
 from app.errors import Conflict
 from app.models import Expert, Rating, Response, Round
+from app.reasons import translate_reason
 from app.services.answer_store import of_round
 from app.services.csv_out import write_csv
 from app.services.quantities import PanelQuantiles, panel_quantiles
@@ -290,8 +292,13 @@ def report_inputs(
     rows = analysis_rows(session, round_id=round_id, include_drafts=include_drafts)
     if not rows:
         raise Conflict(
-            f"round {round_id} has no submitted ratings yet"
-            + ("" if include_drafts else "; include drafts to analyse work in progress")
+            i18n.N_("round %(round)s has no submitted ratings yet")
+            if include_drafts
+            else i18n.N_(
+                "round %(round)s has no submitted ratings yet; include drafts to analyse work in "
+                "progress"
+            ),
+            values={"round": round_id},
         )
     if group_by not in (None, "organisation", "group"):
         raise _bad_group(group_by)
@@ -617,7 +624,9 @@ def _bad_group(value: object) -> Exception:
     from app.errors import InvalidInput
 
     return InvalidInput(
-        f"group_by must be 'organisation' or 'group', not {value!r}", field="group_by"
+        i18n.N_("group_by must be 'organisation' or 'group', not %(value)s"),
+        field="group_by",
+        values={"value": repr(value)},
     )
 
 
@@ -737,24 +746,71 @@ def _cell(value: Any) -> Any:
     return value
 
 
+#: The words the figures write (``analysis.plots.WORDS``, whose keys and English these
+#: are), translated where the report is shown.
+FIGURE_WORDS = {
+    "median rating": i18n.N_("median rating"),
+    "median and IQR": i18n.N_("median and IQR"),
+    "consensus reached": i18n.N_("consensus reached"),
+    "no consensus": i18n.N_("no consensus"),
+    "axis median": i18n.N_("{dimension} (median)"),
+    "tier rule": i18n.N_("tier by the {aggregate} rule (items)"),
+    "max": i18n.N_("max"),
+    "min": i18n.N_("min"),
+    "mean": i18n.N_("mean"),
+    "deviation axis": i18n.N_(
+        "mean signed deviation from the leave-one-out median (scale points)\n"
+        "← more lenient than the panel  |  more severe than the panel →"
+    ),
+    "most deviating": i18n.N_(" ({shown} most deviating of {total})"),
+    "undefined": i18n.N_("undefined: {reason}"),
+    "alpha axis": i18n.N_("Krippendorff's alpha (95% bootstrap CI)"),
+    "acceptable": i18n.N_("acceptable"),
+    "tentative": i18n.N_("tentative"),
+    "unacceptable": i18n.N_("unacceptable"),
+    "nominal": i18n.N_("nominal"),
+    "ordinal": i18n.N_("ordinal"),
+    "interval": i18n.N_("interval"),
+    "ratio": i18n.N_("ratio"),
+    "logits axis": i18n.N_("logits (higher: rates higher / rated higher)"),
+    "raters": i18n.N_("raters"),
+    "rater": i18n.N_("{rater} (rater)"),
+    "and more": i18n.N_(" and {count} more"),
+    "not on the map": i18n.N_("Not on the map (extreme scores, infinite estimates): {shown}"),
+}
+
+
+def _figure_words(language: str) -> dict[str, str]:
+    """The figures' words in ``language`` (English where the interface is not in it) and
+    the sign its numbers take."""
+    interface = i18n.interface_language(language)
+    words = {key: i18n.translate(interface, text) for key, text in FIGURE_WORDS.items()}
+    # Numbers as the report's tables write them (the decimal sign; Arabic pages write
+    # Latin digits, as Babel does).
+    words["decimal sign"] = i18n.decimal_sign(language)
+    return words
+
+
 def _report_figures(report: RoundReport, language: str = i18n.SOURCE_LANGUAGE) -> dict[str, str]:
-    """The report's figures as SVG text, keyed by name; titles and tier names in
-    ``language`` where translated (the axes' own words are the analysis', in English)."""
+    """The report's figures as SVG text, keyed by name; titles, axes, legends, tier names
+    and the reasons for an undefined coefficient in ``language`` where translated."""
 
     def titled(text: str) -> str:
         return i18n.translate(i18n.interface_language(language), text)
 
     from analysis import plots
 
+    words = _figure_words(language)
+
     definition = report.definition.localized(language)
     rule = definition.tier_rule
     result = report.analysis
     figures: dict[str, str] = {}
     figures["heatmap"] = plots.plot_median_heatmap(
-        result, title=titled(i18n.N_("Median rating per item"))
+        result, title=titled(i18n.N_("Median rating per item")), words=words
     )
     figures["medians"] = plots.plot_item_medians(
-        result, title=titled(i18n.N_("Median and IQR per item"))
+        result, title=titled(i18n.N_("Median and IQR per item")), words=words
     )
     if len(rule.dimensions) >= 2:
         first, second = rule.dimensions[0], rule.dimensions[1]
@@ -769,22 +825,30 @@ def _report_figures(report: RoundReport, language: str = i18n.SOURCE_LANGUAGE) -
                 aggregate=rule.aggregate,
                 scale=(scale.min, scale.max),
                 title=f"{definition.dimension(first).label} × {definition.dimension(second).label}",
+                words=words,
             )
     # These two need something to draw (a rater with a deviation: two raters on an
     # item; a defined alpha); a panel too small for them gets the tables without the
     # figure, whose absence the tables' "undefined" entries explain.
     with contextlib.suppress(plots.NothingToPlot):
         figures["raters"] = plots.plot_rater_deviations(
-            result, title=titled(i18n.N_("Rater deviation from the leave-one-out median"))
+            result,
+            title=titled(i18n.N_("Rater deviation from the leave-one-out median")),
+            words=words,
         )
     with contextlib.suppress(plots.NothingToPlot):
         figures["reliability"] = plots.plot_reliability_forest(
-            result, title=titled(i18n.N_("Krippendorff's alpha with 95% bootstrap CI"))
+            result,
+            title=titled(i18n.N_("Krippendorff's alpha with 95% bootstrap CI")),
+            words=words,
+            explain=functools.partial(translate_reason, language),
         )
     severity = report.severity
     if severity is not None and severity.result is not None and severity.result.fitted:
         figures["wright"] = plots.plot_wright_map(
-            severity.result, title=titled(i18n.N_("Wright map: expert severity and item locations"))
+            severity.result,
+            title=titled(i18n.N_("Wright map: expert severity and item locations")),
+            words=words,
         )
     return figures
 
@@ -859,8 +923,8 @@ def report_html(
 
     In ``language`` (see :func:`report_language`): the survey's texts where the survey is
     given in it, headings, labels and notes where the interface is, numbers and dates the
-    language's way. The statistics' own explanations (why a coefficient is undefined)
-    stay as the analysis writes them, in English."""
+    language's way, the statistics' explanations (why a coefficient is undefined) and
+    the figures' words too (``app/reasons.py``, :data:`FIGURE_WORDS`)."""
     source = report.definition
     language = language or source.source_language
     definition = source.localized(language)
@@ -923,9 +987,11 @@ def report_language(definition: SurveyDefinition, language: str | None) -> str:
     offered = list(dict.fromkeys([*definition.languages, *i18n.INTERFACE_LANGUAGES]))
     if language not in offered:
         raise InvalidInput(
-            f"lang: the report is not given in {language!r}; its languages are "
-            f"{', '.join(offered)}",
+            i18n.N_(
+                "lang: the report is not given in %(language)s; its languages are %(languages)s"
+            ),
             field="lang",
+            values={"language": repr(language), "languages": ", ".join(offered)},
         )
     return language
 

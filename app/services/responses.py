@@ -10,7 +10,8 @@ from sqlmodel import Session, col, select
 
 from app import i18n
 from app.db import first_or_not_found
-from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked
+from app.errors import Conflict, InvalidInput, Message, NotFound, ResponseLocked
+from app.i18n import N_
 from app.inputs import RatingInput
 from app.models import (
     Expert,
@@ -180,7 +181,7 @@ def load_response_state(
     items in ``language`` when the survey is given in it."""
     response = session.get(Response, response_id)
     if response is None:
-        raise NotFound(f"response {response_id} does not exist")
+        raise NotFound(N_("response %(response)s does not exist"), values={"response": response_id})
     round_ = session.get(Round, response.round_id)
     expert = session.get(Expert, response.expert_id)
     assert round_ is not None and expert is not None
@@ -240,15 +241,18 @@ def save_ratings(
     for index, r in enumerate(checked):
         if r.item not in asked:
             raise InvalidInput(
-                f"item {r.item!r} is not asked in this round", field=f"ratings[{index}].item"
+                N_("item %(item)s is not asked in this round"),
+                field=f"ratings[{index}].item",
+                values={"item": repr(r.item)},
             )
         _check_reason(feedback, definition, index, r)
     seen: set[tuple[str, str]] = set()
     for index, r in enumerate(checked):
         if (r.item, r.dimension) in seen:
             raise InvalidInput(
-                f"item {r.item!r}, dimension {r.dimension!r} appears twice in one save",
+                N_("item %(item)s, dimension %(dimension)s appears twice in one save"),
                 field=f"ratings[{index}]",
+                values={"item": repr(r.item), "dimension": repr(r.dimension)},
             )
         seen.add((r.item, r.dimension))
     current = {
@@ -296,7 +300,7 @@ def submit_response(session: Session, *, response_id: int) -> Response:
     """Lock a draft response. Exactly one of several simultaneous submits succeeds."""
     response = response_accepting(session, response_id)
     if not has_consented_any(response, _current_consent_texts(session, response)):
-        raise Conflict("consent has not been given; accept the terms on the welcome page first")
+        raise Conflict(N_("consent has not been given; accept the terms on the welcome page first"))
     # A conditional UPDATE is the arbiter: whichever transaction flips the status wins.
     result = session.execute(
         update(Response)
@@ -304,7 +308,7 @@ def submit_response(session: Session, *, response_id: int) -> Response:
         .values(status="submitted", submitted_at=utcnow(), updated_at=utcnow())
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE gives a CursorResult
-        raise ResponseLocked("this response has already been submitted")
+        raise ResponseLocked(N_("this response has already been submitted"))
     session.refresh(response)
     return response
 
@@ -313,7 +317,7 @@ def reopen_response(session: Session, *, response_id: int) -> Response:
     """Unlock a submitted response so its expert can change it (round must be open)."""
     response = response_accepting(session, response_id)
     if response.status != "submitted":
-        raise Conflict("only a submitted response can be reopened")
+        raise Conflict(N_("only a submitted response can be reopened"))
     response.status = "draft"
     response.submitted_at = None
     response.reopened_count += 1
@@ -330,7 +334,12 @@ def find_response(session: Session, *, round_id: int, expert_code: str) -> Respo
         .where(Response.round_id == round_id, Expert.code == expert_code)
     )
     return first_or_not_found(
-        session, query, f"expert {expert_code} has no response in round {round_id}"
+        session,
+        query,
+        Message(
+            N_("expert %(expert)s has no response in round %(round)s"),
+            {"expert": expert_code, "round": round_id},
+        ),
     )
 
 
@@ -344,43 +353,76 @@ def _validated(definition: SurveyDefinition, index: int, r: RatingInput) -> Rati
     try:
         definition.item(r.item)
     except KeyError:
-        raise InvalidInput(f"unknown item {r.item!r}", field=f"{field}.item") from None
+        raise InvalidInput(
+            N_("unknown item %(item)s"), field=f"{field}.item", values={"item": repr(r.item)}
+        ) from None
     if r.dimension == HOLISTIC_TIER_KEY and definition.holistic_tier.enabled:
         low, high = 0, len(definition.tiers) - 1
         allow_cant, allow_outside = True, True
-        scale_text = f"a tier position {low}..{high}"
+        is_tier = True
     else:
         try:
             dimension = definition.dimension(r.dimension)
         except KeyError:
             raise InvalidInput(
-                f"unknown dimension {r.dimension!r}", field=f"{field}.dimension"
+                N_("unknown dimension %(dimension)s"),
+                field=f"{field}.dimension",
+                values={"dimension": repr(r.dimension)},
             ) from None
         low, high = dimension.scale.min, dimension.scale.max
         allow_cant, allow_outside = dimension.allow_cant_judge, dimension.allow_outside_expertise
-        scale_text = f"a whole number from {low} to {high}"
+        is_tier = False
+    _check_answer(r, field, is_tier, (low, high), (allow_cant, allow_outside))
+    return r
+
+
+#: The messages refusing a value that is missing or off the scale, for a dimension's scale
+#: (False) and for the overall tier (True).
+_OFF_SCALE = {
+    False: (
+        N_("value is required: a whole number from %(low)s to %(high)s"),
+        N_("value %(value)s is off the scale: give a whole number from %(low)s to %(high)s"),
+    ),
+    True: (
+        N_("value is required: a tier position %(low)s..%(high)s"),
+        N_("value %(value)s is off the scale: give a tier position %(low)s..%(high)s"),
+    ),
+}
+
+
+def _check_answer(
+    r: RatingInput,
+    field: str,
+    is_tier: bool,
+    scale: tuple[int, int],
+    allowed: tuple[bool, bool],
+) -> None:
+    low, high = scale
+    missing, off_scale = _OFF_SCALE[is_tier]
     if r.status == "value":
         if r.value is None:
-            raise InvalidInput(f"value is required: {scale_text}", field=f"{field}.value")
+            raise InvalidInput(missing, field=f"{field}.value", values={"low": low, "high": high})
         if not low <= r.value <= high:
             raise InvalidInput(
-                f"value {r.value} is off the scale: give {scale_text}", field=f"{field}.value"
-            )
-    else:
-        if r.value is not None:
-            raise InvalidInput(
-                f"a {r.status!r} answer carries no value; leave value empty",
+                off_scale,
                 field=f"{field}.value",
+                values={"value": r.value, "low": low, "high": high},
             )
-        if r.status == "cant_judge" and not allow_cant:
-            raise InvalidInput(
-                "this dimension does not allow 'can't judge'", field=f"{field}.status"
-            )
-        if r.status == "outside_expertise" and not allow_outside:
-            raise InvalidInput(
-                "this dimension does not allow 'outside my expertise'", field=f"{field}.status"
-            )
-    return r
+        return
+    if r.value is not None:
+        raise InvalidInput(
+            N_("a %(status)s answer carries no value; leave value empty"),
+            field=f"{field}.value",
+            values={"status": repr(r.status)},
+        )
+    if r.status == "cant_judge" and not allowed[0]:
+        raise InvalidInput(
+            N_("this dimension does not allow 'can't judge'"), field=f"{field}.status"
+        )
+    if r.status == "outside_expertise" and not allowed[1]:
+        raise InvalidInput(
+            N_("this dimension does not allow 'outside my expertise'"), field=f"{field}.status"
+        )
 
 
 def outside_panel_range(
@@ -406,8 +448,11 @@ def _check_reason(
         cell = feedback.cell(r.item, r.dimension) if feedback else None
         assert cell is not None and cell.q1 is not None and cell.q3 is not None
         raise ReasonRequired(
-            f"{r.value} is outside the panel's range in the previous round ({where}); "
-            "give a short reason in the rationale",
+            N_(
+                "%(value)s is outside the panel's range in the previous round (the panel's "
+                "middle half lay between %(q1)s and %(q3)s); give a short reason in the "
+                "rationale"
+            ),
             field=f"ratings[{index}].rationale",
             value=r.value,
             q1=cell.q1,
@@ -420,7 +465,7 @@ class ReasonRequired(InvalidInput):
     figures travel with it so a page can say it in the expert's language."""
 
     def __init__(self, message: str, *, field: str, value: int, q1: float, q3: float) -> None:
-        super().__init__(message, field=field)
+        super().__init__(message, field=field, values={"value": value, "q1": q1, "q3": q3})
         self.value, self.q1, self.q3 = value, q1, q3
 
 

@@ -32,7 +32,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.db import first_or_not_found, session_scope
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
+from app.i18n import N_
 from app.inputs import ObservationInput
 from app.models import (
     FactorObservation,
@@ -160,9 +161,13 @@ def record_observation(
     try:
         parsed = factor.parse(observation.value)
     except ValueError as exc:
-        raise InvalidInput(str(exc), field="value") from None
+        raise InvalidInput(_message_of(exc), field="value") from None
     if parsed is None:
-        raise InvalidInput(f"{factor.label}: give the value observed", field="value")
+        raise InvalidInput(
+            N_("%(factor)s: give the value observed"),
+            field="value",
+            values={"factor": factor.label},
+        )
     if observed_on > now.date() + timedelta(days=1):
         raise InvalidInput(
             f"observed_on {observed_on.isoformat()} lies in the future", field="observed_on"
@@ -193,7 +198,10 @@ def record_observation(
 
 def _survey(session: Session, slug: str) -> Survey:
     return first_or_not_found(
-        session, select(Survey).where(Survey.slug == slug), f"no survey {slug!r}", field="survey"
+        session,
+        select(Survey).where(Survey.slug == slug),
+        Message(N_("no survey %(slug)s"), {"slug": repr(slug)}),
+        field="survey",
     )
 
 
@@ -201,11 +209,11 @@ def _declared_factor(definition: SurveyDefinition, key: str) -> Factor:
     try:
         return definition.context.factor(key)
     except KeyError:
-        declared = ", ".join(f.key for f in definition.context.factors) or "none"
+        declared = ", ".join(f.key for f in definition.context.factors) or Message(N_("none"))
         raise InvalidInput(
-            f"survey {definition.slug!r} declares no context factor {key!r} "
-            f"(its factors: {declared})",
+            N_("survey %(slug)s declares no context factor %(factor)s (its factors: %(declared)s)"),
             field="factor",
+            values={"slug": repr(definition.slug), "factor": repr(key), "declared": declared},
         ) from None
 
 
@@ -216,7 +224,7 @@ def _checked_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
         raise InvalidInput(
-            "source_url must be an http(s) address of at most 2000 characters",
+            N_("source_url must be an http(s) address of at most 2000 characters"),
             field="source_url",
         )
     return url
@@ -438,12 +446,15 @@ def close_review(session: Session, *, review_id: int, actor: str, resolution: st
     resolution = (resolution or "").strip()
     if not resolution:
         raise InvalidInput(
-            "say how the review was resolved (it is shown on the public page)",
+            N_("say how the review was resolved (it is shown on the public page)"),
             field="resolution",
         )
     review = _locked_review(session, review_id)
     if review.closed_at is not None:
-        raise Conflict(f"review {review_id} was closed on {review.closed_at:%Y-%m-%d}")
+        raise Conflict(
+            N_("review %(review)s was closed on %(day)s"),
+            values={"review": review_id, "day": review.closed_at.date()},
+        )
     review.closed_at, review.closed_by = utcnow(), actor
     review.resolution = resolution[:5000]
     session.add(review)
@@ -473,7 +484,10 @@ def start_review_round(
 
     review = _locked_review(session, review_id)
     if review.closed_at is not None:
-        raise Conflict(f"review {review_id} is closed; no round is needed for it")
+        raise Conflict(
+            N_("review %(review)s is closed; no round is needed for it"),
+            values={"review": review_id},
+        )
     version = session.get(RubricVersion, review.rubric_version_id)
     assert version is not None
     open_reviews = _open(_reviews(session, id_of(version)))
@@ -483,8 +497,10 @@ def start_review_round(
     items = [i.key for i in definition.items if i.key in affected]
     if not items:
         raise Conflict(
-            "none of the affected items is in the survey's newest version; load a survey "
-            "file that has them"
+            N_(
+                "none of the affected items is in the survey's newest version; load a survey "
+                "file that has them"
+            )
         )
     factors = ", ".join(dict.fromkeys(r.factor_key for r in open_reviews))
     round_ = create_round(
@@ -513,8 +529,12 @@ def _locked_review(session: Session, review_id: int) -> RubricReview:
     return first_or_not_found(
         session,
         select(RubricReview).where(RubricReview.id == review_id).with_for_update(),
-        f"no review {review_id}",
+        _no_review(review_id),
     )
+
+
+def _no_review(review_id: int) -> Message:
+    return Message(N_("no review %(review)s"), {"review": review_id})
 
 
 def _reviews(session: Session, version_id: int) -> list[RubricReview]:
@@ -629,7 +649,7 @@ def survey_context(session: Session, *, slug: str) -> SurveyContext:
 def review_of(session: Session, *, review_id: int) -> ReviewShown:
     review = session.get(RubricReview, review_id)
     if review is None:
-        raise NotFound(f"no review {review_id}")
+        raise NotFound(_no_review(review_id))
     version = session.get(RubricVersion, review.rubric_version_id)
     assert version is not None
     return _shown_review(version, review)
@@ -654,22 +674,24 @@ def checked_context(
     factors = definition.context.factors
     unknown = sorted(set(given) - {f.key for f in factors})
     if unknown:
-        declared = ", ".join(f.key for f in factors) or "none (only notes)"
+        declared = ", ".join(f.key for f in factors) or Message(N_("none (only notes)"))
         raise InvalidInput(
-            f"survey {definition.slug!r} declares no context factors {unknown}; its "
-            f"factors: {declared}",
+            N_(
+                "survey %(slug)s declares no context factors %(unknown)s; its factors: %(declared)s"
+            ),
             field="context",
+            values={"slug": repr(definition.slug), "unknown": str(unknown), "declared": declared},
         )
     values: dict[str, FactorValue] = {}
     for factor in factors:
         try:
             values[factor.key] = factor.parse(given.get(factor.key))
         except ValueError as exc:
-            raise InvalidInput(str(exc), field=f"context.{factor.key}") from None
+            raise InvalidInput(_message_of(exc), field=f"context.{factor.key}") from None
     if isinstance(notes, str) and notes.strip():
         values["notes"] = notes.strip()[:20_000]
     elif notes is not None and not isinstance(notes, str):
-        raise InvalidInput("context notes are text", field="context.notes")
+        raise InvalidInput(N_("context notes are text"), field="context.notes")
     return CheckedContext(values, [f.describe() for f in factors])
 
 
@@ -711,3 +733,9 @@ def context_fields(session: Session, *, round_id: int) -> list[ContextField]:
             )
         )
     return fields
+
+
+def _message_of(exc: ValueError) -> str:
+    """The sentence a ValueError carries (a :class:`~app.errors.Message` kept as such)."""
+    first = exc.args[0] if exc.args else ""
+    return first if isinstance(first, str) else str(exc)

@@ -9,7 +9,8 @@ from pydantic import Field
 from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
-from app.errors import Conflict, InvalidInput, NotFound, RoundNotOpen
+from app.errors import Conflict, InvalidInput, Message, NotFound, RoundNotOpen
+from app.i18n import N_
 from app.models import (
     Expert,
     ExpertContact,
@@ -46,7 +47,7 @@ def create_round(
     """Create a draft round on a survey version (the newest unless one is named)."""
     survey_version = get_survey_version(session, slug=slug, number=version)
     if closes_at is not None and closes_at <= utcnow():
-        raise InvalidInput("closes_at must lie in the future", field="closes_at")
+        raise InvalidInput(N_("closes_at must lie in the future"), field="closes_at")
     round_ = Round(survey_version_id=id_of(survey_version), name=name.strip(), closes_at=closes_at)
     session.add(round_)
     session.flush()
@@ -57,7 +58,7 @@ def get_round(session: Session, *, round_id: int) -> Round:
     """The round with this id, or NotFound."""
     round_ = session.get(Round, round_id)
     if round_ is None:
-        raise NotFound(f"round {round_id} does not exist")
+        raise NotFound(_no_round(round_id))
     return round_
 
 
@@ -103,13 +104,16 @@ def open_round(session: Session, *, round_id: int) -> Round:
     """
     round_ = locked_round(session, round_id)
     if round_.status == "open":
-        raise Conflict(f"round {round_id} is already open")
+        raise Conflict(N_("round %(round)s is already open"), values={"round": round_id})
     if round_.status == "closed":
         _ensure_reopenable(session, round_)
     if round_.closes_at is not None and round_.closes_at <= utcnow():
         raise Conflict(
-            f"round {round_id} has a closing time in the past ({round_.closes_at:%Y-%m-%d %H:%M} "
-            "UTC); set a later closing time first"
+            N_(
+                "round %(round)s has a closing time in the past (%(when)s); set a later "
+                "closing time first"
+            ),
+            values={"round": round_id, "when": round_.closes_at},
         )
     if round_.criteria is None:
         definition = round_definition(session, round_)
@@ -133,8 +137,11 @@ def _ensure_reopenable(session: Session, round_: Round) -> None:
     ).first()
     if successor is not None:
         raise Conflict(
-            f"round {round_.id} cannot be re-opened: round {successor.id} ({successor.name}) "
-            "follows it in the Delphi series and its feedback was taken from this round"
+            N_(
+                "round %(round)s cannot be re-opened: round %(next)s (%(name)s) follows it in "
+                "the Delphi series and its feedback was taken from this round"
+            ),
+            values={"round": round_.id, "next": successor.id, "name": successor.name},
         )
     version = session.get(SurveyVersion, round_.survey_version_id)
     assert version is not None
@@ -148,8 +155,11 @@ def _ensure_reopenable(session: Session, round_: Round) -> None:
         rounds_used = {r.get("id") for r in rubric.record.get("rounds", [])} | {rubric.round_id}
         if round_.id in rounds_used:
             raise Conflict(
-                f"round {round_.id} cannot be re-opened: its calibration was published as "
-                f"rubric {slug} v{rubric.number}, which lists it among its rounds"
+                N_(
+                    "round %(round)s cannot be re-opened: its calibration was published as "
+                    "rubric %(slug)s v%(number)s, which lists it among its rounds"
+                ),
+                values={"round": round_.id, "slug": slug, "number": rubric.number},
             )
 
 
@@ -157,7 +167,10 @@ def close_round(session: Session, *, round_id: int) -> Round:
     """Close an open round: no rating can be written to it any more."""
     round_ = locked_round(session, round_id)
     if round_.status != "open":
-        raise Conflict(f"round {round_id} is {round_.status}, only an open round can be closed")
+        raise Conflict(
+            N_("round %(round)s is %(status)s, only an open round can be closed"),
+            values={"round": round_id, "status": Message(round_.status)},
+        )
     round_.status = "closed"
     round_.closed_at = utcnow()
     session.add(round_)
@@ -169,9 +182,9 @@ def set_closing_time(session: Session, *, round_id: int, closes_at: datetime | N
     """Change (or clear) the time at which a round stops accepting answers."""
     round_ = locked_round(session, round_id)
     if round_.status == "closed":
-        raise Conflict(f"round {round_id} is closed")
+        raise Conflict(N_("round %(round)s is closed"), values={"round": round_id})
     if closes_at is not None and closes_at <= utcnow():
-        raise InvalidInput("closes_at must lie in the future", field="closes_at")
+        raise InvalidInput(N_("closes_at must lie in the future"), field="closes_at")
     round_.closes_at = closes_at
     session.add(round_)
     return round_
@@ -181,13 +194,13 @@ def ensure_accepting(round_: Round, *, now: datetime | None = None) -> None:
     """Raise RoundNotOpen unless experts may write to this round now."""
     now = now or utcnow()
     if round_.status == "draft":
-        raise RoundNotOpen("this round has not opened yet: answers can be given once it opens")
+        raise RoundNotOpen(N_("this round has not opened yet: answers can be given once it opens"))
     if round_.status != "open":
-        raise RoundNotOpen(f"this round is {round_.status}: answers can no longer be changed")
+        raise RoundNotOpen(N_("this round is closed: answers can no longer be changed"))
     if round_.closes_at is not None and now >= round_.closes_at:
         raise RoundNotOpen(
-            f"this round closed at {round_.closes_at:%Y-%m-%d %H:%M} UTC: "
-            "answers can no longer be changed"
+            N_("this round closed at %(when)s: answers can no longer be changed"),
+            values={"when": round_.closes_at},
         )
 
 
@@ -381,4 +394,8 @@ def contact_of(session: Session, *, expert_id: int) -> ExpertContact | None:
 def locked_round(session: Session, round_id: int) -> Round:
     """The round, row-locked until the transaction ends (NotFound if there is none)."""
     query = select(Round).where(Round.id == round_id).with_for_update()
-    return first_or_not_found(session, query, f"round {round_id} does not exist")
+    return first_or_not_found(session, query, _no_round(round_id))
+
+
+def _no_round(round_id: int) -> Message:
+    return Message(N_("round %(round)s does not exist"), {"round": round_id})

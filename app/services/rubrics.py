@@ -6,13 +6,14 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pydantic import ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
 from app.db import first_or_not_found
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, Message
 from app.i18n import N_
 from app.models import Round, RubricVersion, Survey, SurveyVersion, User, id_of, utcnow
 from app.services import ReadModel
@@ -67,7 +68,7 @@ def verify_record(document: dict[str, Any]) -> bool:
     record, digest = document.get("record"), document.get("digest")
     if not isinstance(record, dict) or not isinstance(digest, str):
         raise InvalidInput(
-            "a published rubric document has 'record' and 'digest'", field="document"
+            N_("a published rubric document has 'record' and 'digest'"), field="document"
         )
     return record_digest(record) == digest
 
@@ -220,7 +221,14 @@ def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
         .join(Survey, col(Survey.id) == col(RubricVersion.survey_id))
         .where(Survey.slug == slug, RubricVersion.number == number)
     )
-    return first_or_not_found(session, query, f"rubric {slug} v{number} has not been published")
+    return first_or_not_found(
+        session,
+        query,
+        Message(
+            N_("rubric %(slug)s v%(number)s has not been published"),
+            {"slug": slug, "number": number},
+        ),
+    )
 
 
 class PublishedDocument(TypedDict):
@@ -541,10 +549,17 @@ def ensure_new_content(session: Session, *, survey_id: int, record: dict[str, An
         return
     slug = newest.record["survey"]["slug"]
     raise Conflict(
-        f"{slug} v{newest.number} (published {newest.record['published_at'][:10]}) is this "
-        "same rubric: same rounds, calibration, context and justification; publishing it "
-        f"again would only copy it. Cite {slug} v{newest.number}, or change the context or "
-        "the justification to publish a new version."
+        N_(
+            "%(slug)s v%(number)s (published %(day)s) is this same rubric: same rounds, "
+            "calibration, context and justification; publishing it again would only copy it. "
+            "Cite %(slug)s v%(number)s, or change the context or the justification to publish "
+            "a new version."
+        ),
+        values={
+            "slug": slug,
+            "number": newest.number,
+            "day": date.fromisoformat(newest.record["published_at"][:10]),
+        },
     )
 
 
@@ -607,7 +622,10 @@ def calibration_inputs(
     definition = round_definition(session, round_)
     rows = analysis_rows(session, round_id=round_id)
     if not rows:
-        raise Conflict(f"round {round_id} has no submitted ratings to calibrate on")
+        raise Conflict(
+            N_("round %(round)s has no submitted ratings to calibrate on"),
+            values={"round": round_id},
+        )
     quantiles: tuple[PanelQuantiles, ...] = ()
     if weighting == "performance" and definition.quantities:
         quantiles = tuple(panel_quantiles(session, round_id=round_id))
@@ -682,7 +700,10 @@ def compute_calibration(inputs: CalibrationInputs) -> CalibrationDocument:
             weights,
         )
     except ValueError as exc:
-        raise InvalidInput(f"cannot calibrate round {round_id}: {exc}") from exc
+        raise InvalidInput(
+            N_("cannot calibrate round %(round)s: %(problem)s"),
+            values={"round": round_id, "problem": str(exc)},
+        ) from exc
     labels = {i.key: i.label for i in definition.items}
     found = calibration.to_dict()
     for item in found["items"]:
@@ -709,11 +730,18 @@ def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, CaseWeigh
     if inputs.weighting == "performance":
         cooke = cooke_section(inputs.quantiles, inputs.definition, robustness=False)
         if cooke is None or cooke.weights is None:
-            why = cooke.reason if cooke is not None else "the survey asks no quantity questions"
+            why = (
+                cooke.reason
+                if cooke is not None and cooke.reason
+                else Message(N_("the survey asks no quantity questions"))
+            )
             raise Conflict(
-                f"performance weighting needs Cooke's weights from the seed questions, and "
-                f"there are none: {why}; use equal or severity weighting",
+                N_(
+                    "performance weighting needs Cooke's weights from the seed questions, and "
+                    "there are none: %(why)s; use equal or severity weighting"
+                ),
                 field="weighting",
+                values={"why": why},
             )
         raters = sorted(frame["rater"].unique(), key=str)
         return frame, performance_weights(cooke.weights, raters)
@@ -729,9 +757,12 @@ def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, CaseWeigh
         reason = str(exc)
     if reason is not None:
         raise Conflict(
-            f"severity weighting needs the rater severity model, which could not be fitted: "
-            f"{reason}; use equal weighting",
+            N_(
+                "severity weighting needs the rater severity model, which could not be "
+                "fitted: %(why)s; use equal weighting"
+            ),
             field="weighting",
+            values={"why": reason},
         )
     return severity_adjusted_ratings(frame, result), CaseWeights(name="severity-adjusted ratings")
 
@@ -783,7 +814,10 @@ def publish_rubric(
 
     round_ = get_round(session, round_id=round_id)
     if round_.status != "closed":
-        raise Conflict(f"round {round_id} is {round_.status}; close it before publishing")
+        raise Conflict(
+            N_("round %(round)s is %(status)s; close it before publishing"),
+            values={"round": round_id, "status": Message(round_.status)},
+        )
     definition = round_definition(session, round_)
     survey_version = session.get(SurveyVersion, round_.survey_version_id)
     assert survey_version is not None
@@ -809,9 +843,12 @@ def publish_rubric(
     reliability, failing = _reliability_evidence(analysed, definition, minimum)
     if failing and not justification:
         raise Conflict(
-            f"reliability not shown to reach the survey's minimum alpha {minimum:.3f} on "
-            f"{'; '.join(failing)}; publishing needs a recorded justification",
+            N_(
+                "reliability not shown to reach the survey's minimum alpha %(minimum)s on "
+                "%(failing)s; publishing needs a recorded justification"
+            ),
             field="justification",
+            values={"minimum": f"{minimum:.3f}", "failing": "; ".join(failing)},
         )
     consensus_cells = [
         {
@@ -889,7 +926,8 @@ def check_weighting(weighting: str) -> str:
     """``weighting`` if it is one of :data:`WEIGHTINGS` (else InvalidInput)."""
     if weighting not in WEIGHTINGS:
         raise InvalidInput(
-            f"weighting must be one of {', '.join(WEIGHTINGS)}, not {weighting!r}",
+            N_("weighting must be one of %(weightings)s, not %(weighting)s"),
+            values={"weightings": ", ".join(WEIGHTINGS), "weighting": repr(weighting)},
             field="weighting",
         )
     return weighting

@@ -27,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
-from app.errors import Conflict, DomainError, InvalidInput
+from app.errors import Conflict, DomainError, InvalidInput, Message
+from app.i18n import N_
 from app.models import Round, RoundEvent, id_of, utcnow
 from app.services import ReadModel, audit, mail
 from app.services.rounds import close_round, get_round, locked_round, open_round, round_progress
@@ -96,7 +97,7 @@ def parse_reminder_days(text: str) -> list[int]:
     parts = [part for part in re.split(r"[,;\s]+", text.strip()) if part]
     if any(re.fullmatch(r"[0-9]{1,4}", part) is None for part in parts):
         raise InvalidInput(
-            "give the reminder days as whole numbers of days before closing, like 7, 2",
+            N_("give the reminder days as whole numbers of days before closing, like 7, 2"),
             field="reminder_days",
         )
     return [int(part) for part in parts]
@@ -119,7 +120,9 @@ def set_schedule(
     round_ = locked_round(session, round_id)
     before = _audit_details(round_)
     if round_.status == "closed":
-        raise Conflict(f"round {round_id} is closed: its schedule is over")
+        raise Conflict(
+            N_("round %(round)s is closed: its schedule is over"), values={"round": round_id}
+        )
     opens_at = _aware(opens_at, "opens_at")
     closes_at = _aware(closes_at, "closes_at")
     days = _valid_days(reminder_days)
@@ -127,7 +130,7 @@ def set_schedule(
     if days:
         if closes_at is None:
             raise InvalidInput(
-                "reminders are counted back from the closing time: set a closing time too",
+                N_("reminders are counted back from the closing time: set a closing time too"),
                 field="reminder_days",
             )
         _check_reminders(session, round_, days, opens_at, closes_at, now)
@@ -166,16 +169,18 @@ def _check_times(
     if opens_at is not None and opens_at != round_.opens_at:
         if round_.status != "draft":
             raise InvalidInput(
-                f"round {round_.id} is already {round_.status}: "
-                "an opening time is for a draft round",
+                N_("round %(round)s is already %(status)s: an opening time is for a draft round"),
                 field="opens_at",
+                values={"round": round_.id, "status": Message(round_.status)},
             )
         if opens_at <= now:
-            raise InvalidInput("the opening time must lie in the future", field="opens_at")
+            raise InvalidInput(N_("the opening time must lie in the future"), field="opens_at")
     if closes_at is not None and closes_at != round_.closes_at and closes_at <= now:
-        raise InvalidInput("the closing time must lie in the future", field="closes_at")
+        raise InvalidInput(N_("the closing time must lie in the future"), field="closes_at")
     if opens_at is not None and closes_at is not None and closes_at <= opens_at:
-        raise InvalidInput("the closing time must come after the opening time", field="closes_at")
+        raise InvalidInput(
+            N_("the closing time must come after the opening time"), field="closes_at"
+        )
 
 
 def _check_reminders(
@@ -195,15 +200,21 @@ def _check_reminders(
         at = closes_at - timedelta(days=n)
         if opens_at is not None and at <= opens_at:
             raise InvalidInput(
-                f"a reminder {n} days before closing ({_utc(at)}) would come before the "
-                "round opens",
+                N_(
+                    "a reminder %(days)s days before closing (%(when)s) would come before the "
+                    "round opens"
+                ),
                 field="reminder_days",
+                values={"days": n, "when": at},
             )
         new = closing_changed or n not in earlier
         if new and at <= now and f"remind:{n}" not in done:
             raise InvalidInput(
-                f"a reminder {n} days before closing would be at {_utc(at)}, which has passed",
+                N_(
+                    "a reminder %(days)s days before closing would be at %(when)s, which has passed"
+                ),
                 field="reminder_days",
+                values={"days": n, "when": at},
             )
 
 
@@ -211,21 +222,24 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        raise InvalidInput("give the time with its offset from UTC (or Z)", field=field)
+        raise InvalidInput(N_("give the time with its offset from UTC (or Z)"), field=field)
     return value.astimezone(UTC)
 
 
 def _valid_days(days: Sequence[int]) -> list[int]:
     if len(days) > MAX_REMINDERS:
-        raise InvalidInput(f"at most {MAX_REMINDERS} reminders", field="reminder_days")
+        raise InvalidInput(
+            N_("at most %(most)s reminders"), field="reminder_days", values={"most": MAX_REMINDERS}
+        )
     for n in days:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REMINDER_DAYS:
             raise InvalidInput(
-                f"each reminder day must be a whole number from 1 to {MAX_REMINDER_DAYS}",
+                N_("each reminder day must be a whole number from 1 to %(most)s"),
                 field="reminder_days",
+                values={"most": MAX_REMINDER_DAYS},
             )
     if len(set(days)) != len(days):
-        raise InvalidInput("each reminder day only once", field="reminder_days")
+        raise InvalidInput(N_("each reminder day only once"), field="reminder_days")
     return sorted(days, reverse=True)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.errors import InvalidInput
+from app.i18n import N_
 from app.inputs import SensitivityInput
 from app.models import FactorSensitivity, utcnow
 from app.services.answer_store import of_round, open_draft
@@ -40,10 +41,14 @@ def save_sensitivity(
     definition = round_definition(session, round_)
     if definition.context.sensitivity_question is None:
         raise InvalidInput(
-            "this survey does not ask which factors would change a rating", field="item"
+            N_("this survey does not ask which factors would change a rating"), field="item"
         )
     if answer.item not in {item.key for item in round_items(round_, definition)}:
-        raise InvalidInput(f"item {answer.item!r} is not asked in this round", field="item")
+        raise InvalidInput(
+            N_("item %(item)s is not asked in this round"),
+            field="item",
+            values={"item": repr(answer.item)},
+        )
     current = session.exec(
         select(FactorSensitivity).where(
             FactorSensitivity.response_id == response_id,
@@ -77,12 +82,20 @@ def _checked_factors(definition: SurveyDefinition, answer: SensitivityInput) -> 
     for index, key in enumerate(answer.factors or []):
         if key not in offered:
             raise InvalidInput(
-                f"factor {key!r} is not asked about for item {answer.item!r} "
-                f"(asked: {', '.join(offered)})",
+                N_("factor %(factor)s is not asked about for item %(item)s (asked: %(asked)s)"),
                 field=f"factors[{index}]",
+                values={
+                    "factor": repr(key),
+                    "item": repr(answer.item),
+                    "asked": ", ".join(offered),
+                },
             )
         if key in seen:
-            raise InvalidInput(f"factor {key!r} is named twice", field=f"factors[{index}]")
+            raise InvalidInput(
+                N_("factor %(factor)s is named twice"),
+                field=f"factors[{index}]",
+                values={"factor": repr(key)},
+            )
         seen.add(key)
     return [key for key in offered if key in seen]
 

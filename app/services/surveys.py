@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from sqlmodel import Session, col, func, select
 
 from app.errors import NotFound
+from app.i18n import N_
 from app.models import Survey, SurveyVersion, id_of
 from app.survey_files import (
     HOLISTIC_TIER_KEY,
@@ -116,8 +117,15 @@ def get_survey_version(session: Session, *, slug: str, number: int | None = None
         query = query.where(SurveyVersion.number == number)
     version = session.exec(query.order_by(col(SurveyVersion.number).desc())).first()
     if version is None:
-        what = f"survey {slug!r}" + (f" version {number}" if number is not None else "")
-        raise NotFound(f"{what} does not exist; load its file first")
+        if number is None:
+            raise NotFound(
+                N_("survey %(slug)s does not exist; load its file first"),
+                values={"slug": repr(slug)},
+            )
+        raise NotFound(
+            N_("survey %(slug)s version %(number)s does not exist; load its file first"),
+            values={"slug": repr(slug), "number": number},
+        )
     return version
 
 

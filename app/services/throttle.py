@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, delete, func, select
 
 from app.errors import TooManyAttempts
+from app.i18n import N_
 from app.models import AuthFailure, utcnow
 
 WINDOW = timedelta(minutes=15)
@@ -111,7 +112,9 @@ def _refuse(wait: float) -> None:
             _blocked.pop(entry, None)
     seconds = max(1, math.ceil(wait))
     raise TooManyAttempts(
-        f"too many failed attempts; try again in {seconds} s", retry_after=seconds
+        N_("too many failed attempts; try again in %(seconds)s s"),
+        retry_after=seconds,
+        values={"seconds": seconds},
     )
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, delete, select, update
 
 from app import i18n
 from app.db import first_or_not_found
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, Message, NotFound
 from app.i18n import N_
 from app.models import PasswordReset, User, WebSession, utcnow
 from app.security import hash_password, hash_token, looks_like_token, new_token, verify_password
@@ -39,7 +39,9 @@ def create_user(session: Session, *, email: str, password: str, role: str) -> Us
     _check_new_password(password)
     email = _checked_email(email)
     if session.exec(select(User).where(User.email == email)).first():
-        raise Conflict(f"an account for {email} already exists", field="email")
+        raise Conflict(
+            N_("an account for %(email)s already exists"), field="email", values={"email": email}
+        )
     user = User(email=email, password_hash=hash_password(password), role=role)
     session.add(user)
     session.flush()
@@ -48,12 +50,16 @@ def create_user(session: Session, *, email: str, password: str, role: str) -> Us
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise InvalidInput("role must be 'admin' or 'researcher'", field="role")
+        raise InvalidInput(N_("role must be 'admin' or 'researcher'"), field="role")
 
 
 def _check_new_password(password: str, *, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD} characters", field=field)
+        raise InvalidInput(
+            N_("password must have at least %(least)s characters"),
+            field=field,
+            values={"least": MIN_PASSWORD},
+        )
 
 
 def _checked_email(email: str) -> str:
@@ -62,7 +68,9 @@ def _checked_email(email: str) -> str:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidInput(
-            f"{email!r} is not a valid e-mail address: {exc}", field="email"
+            N_("%(email)s is not a valid e-mail address: %(problem)s"),
+            field="email",
+            values={"email": repr(email), "problem": str(exc)},
         ) from exc
     return email.lower()
 
@@ -139,13 +147,21 @@ def _locked_active_admins(session: Session) -> list[User]:
     return list(session.exec(query).all())
 
 
+#: Refusing to take away the last active admin, by what was being done to it.
+_LAST_ADMIN = {
+    "deactivate": N_(
+        "cannot deactivate %(email)s: it is the last active admin; make another account an "
+        "admin first"
+    ),
+    "demote": N_(
+        "cannot demote %(email)s: it is the last active admin; make another account an admin first"
+    ),
+}
+
+
 def _keep_an_admin(user: User, admins: list[User], *, doing: str) -> None:
     if [a.id for a in admins] == [user.id]:
-        raise Conflict(
-            f"cannot {doing} {user.email}: it is the last active admin; "
-            "make another account an admin first",
-            field="email",
-        )
+        raise Conflict(_LAST_ADMIN[doing], field="email", values={"email": user.email})
 
 
 def list_users(session: Session) -> list[User]:
@@ -201,7 +217,7 @@ def get_user(session: Session, *, user_id: int) -> User:
     """One account by id, or NotFound."""
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"no account {user_id}")
+        raise NotFound(N_("no account %(id)s"), values={"id": user_id})
     return user
 
 
@@ -209,7 +225,7 @@ def find_user(session: Session, *, email: str) -> User:
     """One account by e-mail, or NotFound."""
     user = get_user_by_email(session, email=email)
     if user is None:
-        raise NotFound(f"no account for {email}", field="email")
+        raise NotFound(_no_account(email), field="email")
     return user
 
 
@@ -221,9 +237,12 @@ def set_language(session: Session, *, user_id: int, language: str | None) -> Use
     in, or None to follow the browser's (Accept-Language)."""
     if language is not None and language not in i18n.INTERFACE_LANGUAGES:
         raise InvalidInput(
-            f"the pages are not given in {language!r}; choose one of "
-            f"{', '.join(i18n.INTERFACE_LANGUAGES)}, or none for the browser's",
+            N_(
+                "the pages are not given in %(language)s; choose one of %(languages)s, or none "
+                "for the browser's"
+            ),
             field="language",
+            values={"language": repr(language), "languages": ", ".join(i18n.INTERFACE_LANGUAGES)},
         )
     user = get_user(session, user_id=user_id)
     user.language = language
@@ -265,7 +284,11 @@ def request_password_reset(session: Session, *, email: str, sender: mail.Sender)
     :data:`RESET_VALID_FOR`, and any earlier unused link of the account stops working."""
     user = _locked_user(session, email=email)
     if not user.is_active:
-        raise Conflict(f"{user.email} is deactivated: activate it first", field="email")
+        raise Conflict(
+            N_("%(email)s is deactivated: activate it first"),
+            field="email",
+            values={"email": user.email},
+        )
     _void_reset_links(session, user_id=_id(user))
     token = new_token()
     expires_at = utcnow() + RESET_VALID_FOR
@@ -322,7 +345,7 @@ def _usable_reset(session: Session, *, token: str, lock: bool = False) -> Passwo
         raise NotFound(N_("this link has been used already: ask an admin for a new one"))
     if reset.expires_at <= utcnow():
         raise NotFound(
-            "this link has expired or was replaced by a newer one: ask an admin for a new one"
+            N_("this link has expired or was replaced by a newer one: ask an admin for a new one")
         )
     return reset
 
@@ -369,7 +392,7 @@ def confirm_totp(session: Session, *, user_id: int, secret: str, code: str) -> U
         raise InvalidInput(N_("start the set-up again"), field="code")
     if not totp_code_matches(secret, code):
         raise InvalidInput(
-            "that is not the current code: check the app's clock and try again", field="code"
+            N_("that is not the current code: check the app's clock and try again"), field="code"
         )
     user = session.exec(select(User).where(User.id == user_id).with_for_update()).one()
     user.totp_secret = secret
@@ -383,9 +406,9 @@ def disable_totp(session: Session, *, user_id: int, code: str, required_for_admi
     while the setting requires admins to have one."""
     user = session.exec(select(User).where(User.id == user_id).with_for_update()).one()
     if user.totp_secret is None:
-        raise Conflict("this account has no second factor", field="code")
+        raise Conflict(N_("this account has no second factor"), field="code")
     if required_for_admins and user.role == "admin":
-        raise Conflict("admins must keep a second factor on this server", field="code")
+        raise Conflict(N_("admins must keep a second factor on this server"), field="code")
     if not totp_code_matches(user.totp_secret, code):
         raise InvalidInput(N_("that is not the current code"), field="code")
     user.totp_secret = None
@@ -402,7 +425,11 @@ def _id(user: User) -> int:
 def _locked_user(session: Session, *, email: str) -> User:
     # FOR UPDATE: a sign-in that re-reads the account with a lock waits for this change.
     query = select(User).where(User.email == email.strip().lower()).with_for_update()
-    return first_or_not_found(session, query, f"no account for {email}", field="email")
+    return first_or_not_found(session, query, _no_account(email), field="email")
+
+
+def _no_account(email: str) -> Message:
+    return Message(N_("no account for %(email)s"), {"email": email})
 
 
 def check_password(password_hash: str | None, password: str) -> bool:

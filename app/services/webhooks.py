@@ -50,7 +50,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, or_, select
 
 from app.db import first_or_not_found, session_scope
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Message
+from app.i18n import N_
 from app.models import (
     RubricEvent,
     RubricVersion,
@@ -192,7 +193,7 @@ def _locked_subscription(session: Session, subscription_id: int) -> WebhookSubsc
         select(WebhookSubscription)
         .where(WebhookSubscription.id == subscription_id)
         .with_for_update(),
-        f"no webhook subscription {subscription_id}",
+        Message(N_("no webhook subscription %(id)s"), {"id": subscription_id}),
     )
 
 
@@ -200,7 +201,10 @@ def _survey(session: Session, slug: str) -> Survey:
     return first_or_not_found(
         session,
         select(Survey).where(Survey.slug == slug),
-        f"no survey {slug!r}; leave the survey out to subscribe to every survey",
+        Message(
+            N_("no survey %(slug)s; leave the survey out to subscribe to every survey"),
+            {"slug": repr(slug)},
+        ),
         field="survey",
     )
 
@@ -238,33 +242,43 @@ def checked_url(url: str, *, allow_private: bool, resolve: bool = True) -> str:
     field = "url"
     if not url or len(url) > MAX_URL:
         raise InvalidInput(
-            f"give the subscriber's http(s) address (at most {MAX_URL} characters)", field=field
+            N_("give the subscriber's http(s) address (at most %(most)s characters)"),
+            field=field,
+            values={"most": MAX_URL},
         )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - a port out of range raises here
     except ValueError as exc:
-        raise InvalidInput(f"not a valid address: {exc}", field=field) from None
+        raise InvalidInput(
+            N_("not a valid address: %(problem)s"), field=field, values={"problem": str(exc)}
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
-            "the address must start with https:// or http:// and name a host", field=field
+            N_("the address must start with https:// or http:// and name a host"), field=field
         )
     if parts.username is not None or parts.password is not None:
         raise InvalidInput(
-            "the address must not carry a user or password: requests are signed instead",
+            N_("the address must not carry a user or password: requests are signed instead"),
             field=field,
         )
     if _UNPRINTABLE.search(url):
-        raise InvalidInput("the address must not contain spaces or control characters", field=field)
+        raise InvalidInput(
+            N_("the address must not contain spaces or control characters"), field=field
+        )
     if parts.fragment:
-        raise InvalidInput("the address must not have a #fragment", field=field)
+        raise InvalidInput(N_("the address must not have a #fragment"), field=field)
     if not allow_private:
         try:
             _refuse_private(parts.hostname, resolve=resolve)
         except RefusedAddress as exc:
             raise InvalidInput(
-                f"{exc}; webhooks go to public addresses only (ELICIT_WEBHOOK_ALLOW_PRIVATE)",
+                N_(
+                    "%(problem)s; webhooks go to public addresses only "
+                    "(ELICIT_WEBHOOK_ALLOW_PRIVATE)"
+                ),
                 field=field,
+                values={"problem": exc.args[0]},
             ) from None
     return url
 
@@ -281,7 +295,7 @@ def _refuse_private(host: str, *, resolve: bool) -> None:
         _check_ip(literal, host)
         return
     if _LOCAL_NAMES.search(host):
-        raise RefusedAddress(f"{host} is a local name")
+        raise RefusedAddress(Message(N_("%(host)s is a local name"), {"host": host}))
     if resolve:
         try:
             found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
@@ -307,7 +321,7 @@ def _check_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> N
             _check_ip(embedded, host)
     if not ip.is_global or ip.is_multicast:
         shown = host if host == str(ip) else f"{host} ({ip})"
-        raise RefusedAddress(f"{shown} is not a public address")
+        raise RefusedAddress(Message(N_("%(host)s is not a public address"), {"host": shown}))
 
 
 # --- sending one request ------------------------------------------------------------------
@@ -696,7 +710,9 @@ def atom_feed(
     title, alternate, since = "Published rubrics: new versions and reviews", "/rubrics/", None
     if slug is not None:
         survey = first_or_not_found(
-            session, select(Survey).where(Survey.slug == slug), f"no survey {slug!r}"
+            session,
+            select(Survey).where(Survey.slug == slug),
+            Message(N_("no survey %(slug)s"), {"slug": repr(slug)}),
         )
         query = query.where(RubricEvent.survey_id == survey.id)
         title = f"{_survey_title(session, survey)}: new rubric versions and reviews"

@@ -77,7 +77,7 @@ def admin_home(page: StaffPageDep) -> Response:
 def admin_create_round(page: AdminFormDep) -> Response:
     slug, _, number = page.text("survey_version").partition("@")
     if re.fullmatch(r"[0-9]{1,10}", number) is None or not in_id_range(int(number)):
-        raise InvalidInput("choose a survey version", field="survey_version")
+        raise InvalidInput(N_("choose a survey version"), field="survey_version")
     try:
         body = RoundCreate(
             survey=slug, version=int(number), name=page.text("name").strip() or "Round"
@@ -210,7 +210,7 @@ def _form_time(page: AdminForm, name: str) -> datetime | None:
     minutes = 0
     if offset:
         if re.fullmatch(r"[+-]?[0-9]{1,4}", offset) is None or abs(int(offset)) > 18 * 60:
-            raise InvalidInput("the time zone sent with the time is not valid", field=name)
+            raise InvalidInput(N_("the time zone sent with the time is not valid"), field=name)
         minutes = int(offset)
     try:
         when = datetime.fromisoformat(text)
@@ -218,14 +218,16 @@ def _form_time(page: AdminForm, name: str) -> datetime | None:
             when = when.replace(tzinfo=timezone(timedelta(minutes=minutes)))
         return when.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInput("give the time as a date and a time of day", field=name) from exc
+        raise InvalidInput(N_("give the time as a date and a time of day"), field=name) from exc
 
 
 def _utc_time(text: str, *, field: str) -> datetime:
     try:
         return datetime.fromisoformat(text).replace(tzinfo=UTC)
     except ValueError as exc:
-        raise InvalidInput("give the closing time as a date and time (UTC)", field=field) from exc
+        raise InvalidInput(
+            N_("give the closing time as a date and time (UTC)"), field=field
+        ) from exc
 
 
 @router.post("/admin/rounds/{round_id}/invite")
@@ -626,7 +628,7 @@ def admin_erase_person(page: AdminFormDep) -> Response:
     try:
         if page.text("confirm_email").strip().lower() != email.strip().lower():
             person = privacy.person_summary(page.session, email=email)
-            again = page.refuse({"confirm_email": "type the same address again to confirm"})
+            again = page.refuse({"confirm_email": N_("type the same address again to confirm")})
             return _people_page(page, person=person, refused=again)
         erased = privacy.erase_person(
             page.session,

@@ -27,6 +27,10 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import i18n
+from app.errors import Message as Sentence
+from app.i18n import N_
+
 #: Paths that never touch the database.
 EXEMPT_PREFIXES = ("/static/", "/favicon")
 
@@ -45,20 +49,63 @@ def wants_html(scope: Scope) -> bool:
     return not path.startswith(("/api/", "/rubrics/api"))
 
 
-def overloaded_body(message: str, *, html_page: bool) -> tuple[bytes, bytes]:
-    """The body and content type of a 503: JSON for the API, a small page for people."""
+#: Remembers the reader's language (set by the expert's and the staff's pages) for replies
+#: that cannot ask the database: error pages, and the busy and too-large pages answered
+#: before the application runs.
+LANGUAGE_COOKIE = "elicit_language"
+
+
+def page_language(scope: Scope) -> str:
+    """The interface language of a reply made before the application runs: the one the
+    reader's pages last used (their cookie), else the best the browser asks for
+    (Accept-Language), else English. Reads two headers; no database."""
+    cookie, accept = "", ""
+    for name, value in scope.get("headers") or ():
+        if name == b"cookie":
+            cookie = value.decode("latin-1")
+        elif name == b"accept-language":
+            accept = value.decode("latin-1")
+    for part in cookie.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == LANGUAGE_COOKIE and value in i18n.INTERFACE_LANGUAGES:
+            return value
+    return i18n.accepted_language(accept, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
+
+
+def refusal_body(
+    message: str, *, html_page: bool, language: str = i18n.SOURCE_LANGUAGE, title: str = ""
+) -> tuple[bytes, bytes]:
+    """The body and content type of a refusal made before the application runs: JSON for
+    the API (the English ``message``), a small page in ``language`` for people."""
     if not html_page:
         return json.dumps({"detail": message}).encode(), b"application/json"
-    text = html.escape(message[0].upper() + message[1:])
+    said = i18n.translate_message(language, message)
+    text = html.escape(said[:1].upper() + said[1:])
+    heading = html.escape(i18n.translate(language, title or N_("Busy: please try again")))
+    advice = html.escape(
+        i18n.translate(
+            language,
+            N_(
+                "Nothing you saved before is lost. Use your browser's back button and send the "
+                "page again in a few seconds."
+            ),
+        )
+    )
     page = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{language}" dir="{i18n.direction(language)}"><head>'
+        '<meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Busy: please try again</title></head><body>"
-        f"<main><h1>Busy: please try again</h1><p>{text}.</p>"
-        "<p>Nothing you saved before is lost. Use your browser's back button and send the "
-        "page again in a few seconds.</p></main></body></html>"
+        f"<title>{heading}</title></head><body>"
+        f"<main><h1>{heading}</h1><p>{text}.</p><p>{advice}</p></main></body></html>"
     )
     return page.encode(), b"text/html; charset=utf-8"
+
+
+def overloaded_body(
+    message: str, *, html_page: bool, language: str = i18n.SOURCE_LANGUAGE
+) -> tuple[bytes, bytes]:
+    """The body and content type of a 503: JSON for the API, a small page for people."""
+    return refusal_body(message, html_page=html_page, language=language)
 
 
 @dataclass
@@ -158,7 +205,9 @@ class AdmissionControl:
             # A queue that will not drain in time: say so at once rather than after the
             # time-out, and ask the client to come back once it may have drained.
             retry = min(30.0, max(1.0, lane.expected_wait()))
-            await _refuse(scope, send, "the service is busy; please try again in a moment", retry)
+            await _refuse(
+                scope, send, N_("the service is busy; please try again in a moment"), retry
+            )
             return
         admitted = await self._wait_for_turn(lane, semaphore, receive)
         if admitted is None:
@@ -167,8 +216,13 @@ class AdmissionControl:
             await _refuse(
                 scope,
                 send,
-                f"the service is busy (no turn within {lane.timeout:g} s); "
-                "please try again in a moment",
+                Sentence(
+                    N_(
+                        "the service is busy (no turn within %(seconds)s s); please try again "
+                        "in a moment"
+                    ),
+                    {"seconds": lane.timeout},
+                ),
             )
             return
         lane.admitted += 1
@@ -225,7 +279,9 @@ async def _disconnected(receive: Receive) -> bool:
 
 
 async def _refuse(scope: Scope, send: Send, message: str, retry_after: float = 2) -> None:
-    body, content_type = overloaded_body(message, html_page=wants_html(scope))
+    html_page = wants_html(scope)
+    language = page_language(scope) if html_page else i18n.SOURCE_LANGUAGE
+    body, content_type = overloaded_body(message, html_page=html_page, language=language)
     await send(
         {
             "type": "http.response.start",

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from app.config import Settings
 from app.db import begin_writing, session_scope
 from app.errors import Forbidden, NotAuthenticated, NotFound
+from app.i18n import N_
 from app.models import Invitation, Response, User, WebSession, utcnow
 from app.security import constant_time_equal
 from app.services import auth, responses, sessions
@@ -108,13 +109,13 @@ def check_csrf(request: Request, caller: Caller, form_token: str | None = None) 
     sent = form_token or request.headers.get(CSRF_HEADER) or ""
     if not constant_time_equal(sent, caller.web_session.csrf_token):
         raise Forbidden(
-            "the form has expired or did not come from this site; reload the page and try again"
+            N_("the form has expired or did not come from this site; reload the page and try again")
         )
 
 
 async def _staff(request: Request, caller: CallerDep) -> User:
     if caller.user is None:
-        raise NotAuthenticated("sign in first (POST /api/auth/login, or the /login page)")
+        raise NotAuthenticated(N_("sign in first (POST /api/auth/login, or the /login page)"))
     if request.url.path.startswith("/api/"):
         check_csrf(request, caller)
     _check_enrolled(request, caller.user)
@@ -137,8 +138,10 @@ def _check_enrolled(request: Request, user: User) -> None:
     if path == "/account" or path.startswith(_ENROLMENT_PATHS):
         return
     raise Forbidden(
-        "admins need a second factor on this server: set it up on your account page "
-        "(/account) before anything else"
+        N_(
+            "admins need a second factor on this server: set it up on your account page "
+            "(/account) before anything else"
+        )
     )
 
 
@@ -148,7 +151,7 @@ async def require_staff(user: Annotated[User, Depends(_staff)]) -> User:
 
 async def require_admin(user: Annotated[User, Depends(_staff)]) -> User:
     if user.role != "admin":
-        raise Forbidden("this needs the admin role")
+        raise Forbidden(N_("this needs the admin role"))
     return user
 
 
@@ -167,7 +170,7 @@ def require_expert(request: Request, caller: CallerDep, session: SessionDep) -> 
     """The invited expert making this request, with their (possibly new) response."""
     if caller.invitation is None:
         raise NotAuthenticated(
-            "open your personal invitation link first, or send its token as a bearer token"
+            N_("open your personal invitation link first, or send its token as a bearer token")
         )
     if request.url.path.startswith("/api/"):
         check_csrf(request, caller)

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import babel
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -25,8 +24,16 @@ from app.errors import (
     NotFound,
     TooManyAttempts,
 )
+from app.errors import Message as Sentence
+from app.i18n import N_
 from app.services.backups import BackupFailed
-from app.web.admission import Overloaded
+from app.web.admission import (
+    LANGUAGE_COOKIE,
+    Overloaded,
+    page_language,
+    refusal_body,
+    wants_html,
+)
 
 log = logging.getLogger("elicit")
 
@@ -72,21 +79,22 @@ def error_response(
         return RedirectResponse("/login", status_code=303)  # type: ignore[return-value]
     templates: Jinja2Templates = request.app.state.templates
     context: dict[str, Any] = {"status": status, "message": message}
-    # An error page in the reader's language (an expert's: the questionnaire's; anyone
-    # else's: the browser's); a message the catalogue has is translated, any other stays
-    # as the service wrote it.
-    if request.url.path.startswith(EXPERT_PATHS):
+    # An error page in the reader's language (a staff member's: their pages'; an expert's:
+    # the questionnaire's; anyone else's: the browser's); a message the catalogue has is
+    # translated, any other stays as the service wrote it.
+    chosen = getattr(request.state, "page_language", None)
+    if isinstance(chosen, str):
+        language = chosen  # a staff page's: the account's choice
+    elif request.url.path.startswith(EXPERT_PATHS):
         language = reader_language(request)
     else:
         language = browser_language(request, i18n.INTERFACE_LANGUAGES) or i18n.SOURCE_LANGUAGE
-    context.update(language=language, message=i18n.catalogue(language).gettext(message))
+    context.update(language=language, message=i18n.translate_message(language, message))
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
 #: Where experts go: their error pages are in their language.
 EXPERT_PATHS = ("/survey", "/i/")
-#: Remembers the expert's language for pages that cannot ask the database (error pages).
-LANGUAGE_COOKIE = "elicit_language"
 
 
 def reader_language(request: Request) -> str:
@@ -101,19 +109,7 @@ def reader_language(request: Request) -> str:
 def browser_language(request: Request, offered: Sequence[str]) -> str | None:
     """The best of the ``offered`` languages the browser asks for (Accept-Language, in
     the order of its q-values), None when it asks for none of them."""
-    asked: list[tuple[float, int, str]] = []
-    for index, part in enumerate(request.headers.get("accept-language", "").split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                continue
-        if tag and quality > 0:
-            asked.append((-quality, index, tag.strip().replace("-", "_")))
-    found = babel.negotiate_locale([tag for *_, tag in sorted(asked)], list(offered))
-    return str(found) if found else None
+    return i18n.accepted_language(request.headers.get("accept-language", ""), offered)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -138,19 +134,24 @@ def install_error_handlers(app: FastAPI) -> None:
             {"field": _field_path(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()
         ]
         first = errors[0] if errors else {"field": "body", "message": "invalid request"}
-        return error_response(
-            request,
-            422,
-            f"{first['field']}: {first['message']}",
-            field=first["field"],
-            extra={"errors": errors},
+        # A person reads a sentence in their language; a program, the validator's details.
+        message = (
+            f"{first['field']}: {first['message']}"
+            if wants_json(request)
+            else Sentence(
+                N_("This address or form is not valid (%(field)s); go back and try again."),
+                {"field": first["field"]},
+            )
         )
+        return error_response(request, 422, message, field=first["field"], extra={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
-        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        message = exc.detail if isinstance(exc.detail, str) else N_("request failed")
         if exc.status_code == 404 and message == "Not Found":
-            message = "There is no page at this address."
+            message = N_("There is no page at this address.")
+        elif exc.status_code == 405 and message == "Method Not Allowed":
+            message = N_("This address does not take this kind of request.")
         return error_response(request, exc.status_code, message)
 
     @app.exception_handler(Overloaded)
@@ -168,35 +169,41 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.TimeoutError)
     async def _pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> Any:
         log.warning("no database connection free on %s %s", request.method, request.url.path)
-        return _unavailable(request, "the service is busy; please try again in a moment", 2)
+        return _unavailable(request, N_("the service is busy; please try again in a moment"), 2)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "something went wrong on our side; nothing was saved")
+        return error_response(
+            request, 500, N_("something went wrong on our side; nothing was saved")
+        )
 
 
 def describe_database_error(exc: sa_exc.OperationalError) -> tuple[str, int]:
     """What to tell the client about a database that cannot answer now, and when to retry."""
     text = str(exc.orig if exc.orig is not None else exc).lower()
     if "locked" in text or "busy" in text or "lock timeout" in text:
-        return "the service is busy; please try again in a moment (nothing was saved)", 2
+        return N_("the service is busy; please try again in a moment (nothing was saved)"), 2
     if "readonly" in text or "read-only" in text:
         return (
-            "the database cannot be written (its file or disk is read-only); nothing was "
-            "saved; an administrator must fix the storage",
+            N_(
+                "the database cannot be written (its file or disk is read-only); nothing was "
+                "saved; an administrator must fix the storage"
+            ),
             30,
         )
     if ("disk" in text and "full" in text) or "no space" in text:
         return (
-            "the database's disk is full; nothing was saved; an administrator must free space",
+            N_("the database's disk is full; nothing was saved; an administrator must free space"),
             30,
         )
     if "statement timeout" in text or "canceling statement" in text:
-        return "the request took too long and was stopped; nothing was saved", 5
+        return N_("the request took too long and was stopped; nothing was saved"), 5
     return (
-        "the database is not reachable right now; nothing was saved; please try again in a "
-        "few seconds",
+        N_(
+            "the database is not reachable right now; nothing was saved; please try again in a "
+            "few seconds"
+        ),
         5,
     )
 
@@ -221,7 +228,7 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         received = 0
         too_large = False
@@ -249,7 +256,7 @@ class BodySizeLimit:
                 if too_large:
                     replaced = True
                     started = True
-                    await self._refuse(send)
+                    await self._refuse(scope, send)
                     return
                 started = True
             await send(message)
@@ -258,25 +265,31 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
         except Exception:
             if too_large and not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
             else:
                 raise
 
-    async def _refuse(self, send: Send) -> None:
-        body = (
-            b'{"detail":"request body too large: at most '
-            + str(self.limit).encode()
-            + b' bytes are accepted"}'
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = Sentence(
+            N_("request body too large: at most %(most)s bytes are accepted"),
+            {"most": self.limit},
+        )
+        html_page = wants_html(scope)
+        body, content_type = refusal_body(
+            message,
+            html_page=html_page,
+            language=page_language(scope) if html_page else i18n.SOURCE_LANGUAGE,
+            title=N_("Too large to send"),
         )
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", content_type),
                     (b"content-length", str(len(body)).encode()),
                 ],
             }

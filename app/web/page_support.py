@@ -15,10 +15,12 @@ from starlette.datastructures import FormData
 
 from app import i18n
 from app.config import Settings
-from app.errors import InvalidInput
+from app.errors import InvalidInput, Message
+from app.i18n import N_
 from app.inputs import text_problem
 from app.models import User
 from app.services.audit import record as record_audit
+from app.web.admission import LANGUAGE_COOKIE
 from app.web.deps import (
     SESSION_COOKIE,
     AdminUser,
@@ -39,7 +41,11 @@ async def get_form(request: Request) -> FormData:
         problem = text_problem(name) or (text_problem(value) if isinstance(value, str) else None)
         if problem is not None:
             field = name.encode("unicode_escape").decode("ascii")
-            raise InvalidInput(f"{field}: {problem}", field=field)
+            raise InvalidInput(
+                N_("%(field)s: %(problem)s"),
+                field=field,
+                values={"field": field, "problem": Message(problem)},
+            )
     return form
 
 
@@ -62,7 +68,24 @@ def render(
     }
     ctx.update(context or {})
     templates: Jinja2Templates = request.app.state.templates
-    return templates.TemplateResponse(request, template, ctx, status_code=status)
+    page = templates.TemplateResponse(request, template, ctx, status_code=status)
+    if user is not None:
+        # Replies made before the application runs (busy, too large) read it from here.
+        remember_language(page, request, ctx["language"])
+    return page
+
+
+def remember_language(response: Response, request: Request, language: str) -> None:
+    """Keep the language of the reader's pages in a cookie, for the replies that cannot
+    ask the database (error pages, and the busy and too-large pages)."""
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
+    )
 
 
 def staff_language(request: Request, user: User | None) -> str:
@@ -172,12 +195,15 @@ class AdminForm(StaffForm):
 async def _staff_page(
     request: Request, user: StaffUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> StaffPage:
+    # The error pages of this request are in the staff member's language.
+    request.state.page_language = staff_language(request, user)
     return StaffPage(request, caller, user, session, settings)
 
 
 async def _admin_page(
     request: Request, user: AdminUser, caller: CallerDep, session: SessionDep, settings: SettingsDep
 ) -> StaffPage:
+    request.state.page_language = staff_language(request, user)
     return StaffPage(request, caller, user, session, settings)
 
 

@@ -343,7 +343,7 @@ def reset_submit(
     try:
         email = users.check_reset_link(session, token=token)
         if password != str(form.get("password_again", "")):
-            raise InvalidInput("the two passwords differ", field="password_again")
+            raise InvalidInput(N_("the two passwords differ"), field="password_again")
         user = users.reset_password(session, token=token, password=password)
     except NotFound as exc:
         session.rollback()

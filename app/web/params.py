@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Path, Query
 
 from app.errors import NotFound
+from app.i18n import N_
 from app.schemas import DB_INT_MAX, SEED_MAX, Text
 
 __all__ = [
@@ -56,13 +57,15 @@ ExpertCode = Annotated[
 
 def _round_id(round_id: Annotated[int, _id_path("Round id")]) -> int:
     if not in_id_range(round_id):
-        raise NotFound(f"round {round_id} does not exist")
+        raise NotFound(N_("round %(round)s does not exist"), values={"round": round_id})
     return round_id
 
 
 def _invitation_id(invitation_id: Annotated[int, _id_path("Invitation id")]) -> int:
     if not in_id_range(invitation_id):
-        raise NotFound(f"invitation {invitation_id} does not exist")
+        raise NotFound(
+            N_("invitation %(invitation)s does not exist"), values={"invitation": invitation_id}
+        )
     return invitation_id
 
 
@@ -70,14 +73,20 @@ def _survey_version_number(
     slug: Slug, number: Annotated[int, _id_path("Survey version number")]
 ) -> int:
     if not in_id_range(number):
-        raise NotFound(f"survey {slug!r} version {number} does not exist; load its file first")
+        raise NotFound(
+            N_("survey %(slug)s version %(number)s does not exist; load its file first"),
+            values={"slug": repr(slug), "number": number},
+        )
     return number
 
 
 def rubric_number(slug: str, number: int) -> int:
     """``number`` if it can be a published version of ``slug``'s rubric, else NotFound."""
     if not in_id_range(number):
-        raise NotFound(f"rubric {slug} v{number} has not been published")
+        raise NotFound(
+            N_("rubric %(slug)s v%(number)s has not been published"),
+            values={"slug": slug, "number": number},
+        )
     return number
 
 
@@ -91,7 +100,7 @@ def _rubric_b(slug: Slug, b: Annotated[int, _id_path("The newer version")]) -> i
 
 def _review_id(review_id: Annotated[int, _id_path("Review id")]) -> int:
     if not in_id_range(review_id):
-        raise NotFound(f"no review {review_id}")
+        raise NotFound(N_("no review %(review)s"), values={"review": review_id})
     return review_id
 
 
@@ -115,7 +124,7 @@ Lang = Annotated[
     ),
 ]
 
-RUBRIC_FILE_HELP = "Rubric versions are at /rubrics/{survey}/v{n}, v{n}.json or v{n}.csv."
+RUBRIC_FILE_HELP = N_("Rubric versions are at /rubrics/{survey}/v{n}, v{n}.json or v{n}.csv.")
 
 
 def rubric_file(slug: str, name: str) -> tuple[int, str]:

@@ -66,8 +66,11 @@ def _reading(request: Request, lang: str | None, offered: list[str]) -> dict[str
         language = lang.replace("-", "_")
         if language not in offered:
             raise InvalidInput(
-                f"lang: the page is not given in {lang!r}; its languages are {', '.join(offered)}",
+                i18n.N_(
+                    "lang: the page is not given in %(language)s; its languages are %(languages)s"
+                ),
                 field="lang",
+                values={"language": repr(lang), "languages": ", ".join(offered)},
             )
     else:
         language = browser_language(request, offered) or offered[0]
@@ -103,7 +106,9 @@ def rubric_versions(
     published = rubrics.list_published(session)
     entry = next((s for s in published if s.slug == slug), None)
     if entry is None:
-        raise NotFound(f"no rubric of survey {slug!r} has been published")
+        raise NotFound(
+            i18n.N_("no rubric of survey %(slug)s has been published"), values={"slug": repr(slug)}
+        )
     reading = _reading(request, lang, entry.languages)
     if reading["language"] != entry.languages[0]:
         localized = rubrics.list_published(session, language=reading["language"])

@@ -227,4 +227,4 @@ def _refusal(
         return _t(state, "This must be at most %(upper)s.", upper=_number(quantity.upper))
     if name in numbers and not math.isfinite(numbers[name]):
         return _t(state, "Enter a number, like 12 or 0.5.")
-    return i18n.translate(i18n.interface_language(state.language), exc.message)
+    return i18n.translate_message(state.language, exc.message)

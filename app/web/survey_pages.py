@@ -31,8 +31,13 @@ from app.web.deps import (
     client_address,
 )
 from app.web.downloads import attachment
-from app.web.errors import LANGUAGE_COOKIE
-from app.web.page_support import FormDep, form_error, redirect, render, set_session_cookie
+from app.web.page_support import (
+    FormDep,
+    redirect,
+    remember_language,
+    render,
+    set_session_cookie,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -86,14 +91,7 @@ def _page(
         caller=caller,
         status=status,
     )
-    page.set_cookie(
-        LANGUAGE_COOKIE,
-        state.language,
-        httponly=True,
-        samesite="lax",
-        secure=request.app.state.settings.secure_cookies,
-        path="/",
-    )
+    remember_language(page, request, state.language)
     return page
 
 
@@ -523,7 +521,7 @@ def save_item(
                 )
             )
         except ValidationError as exc:
-            errors[key] = form_error(exc).message
+            errors[key] = _input_problem(state, exc)
     saved = _save_what_is_valid(session, expert, state, ratings, errors)
     factors = _save_factors(session, expert, state, item.key, form, errors)
     if errors:
@@ -590,7 +588,20 @@ def _sentence(state: responses.ResponseState, exc: InvalidInput) -> str:
             q1=i18n.format_number(exc.q1, state.language),
             q3=i18n.format_number(exc.q3, state.language),
         )
-    return exc.message[0].upper() + exc.message[1:]
+    text = i18n.translate_message(state.language, exc.message)
+    return text[:1].upper() + text[1:]
+
+
+def _input_problem(state: responses.ResponseState, exc: ValidationError) -> str:
+    """Why the form's answer to a question is not valid, in the expert's language (the
+    checks of the request shape, whose own words are the validator's, in English)."""
+    first = exc.errors()[0]
+    if first["type"] == "string_too_long":
+        limit = (first.get("ctx") or {}).get("max_length", "")
+        return _t(state, "This text is too long: at most %(limit)s characters.", limit=limit)
+    if first["type"] == "literal_error":
+        return _t(state, "Choose one of the answers shown.")
+    return _t(state, "This answer is not valid; choose one of the answers shown.")
 
 
 @router.get("/survey/review", response_class=HTMLResponse)

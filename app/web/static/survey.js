@@ -5,6 +5,11 @@
 //   or the connection drops, keep the page as it is and send again after the wait the
 //   server asks for: nothing typed is lost.
 (function () {
+  // The sentences this script writes come from the page, in the reader's language.
+  var texts = document.getElementById("survey-texts");
+  function text(name, english) {
+    return (texts && texts.getAttribute("data-" + name)) || english;
+  }
   var summary = document.getElementById("errors");
   if (summary) summary.focus();
 
@@ -67,12 +72,12 @@
         var line = document.createElement("p");
         line.className = "notice draft-restored";
         line.setAttribute("role", "status");
-        line.textContent = "Restored what you typed here earlier that was not saved yet. " +
-          "Save to keep it. ";
+        line.textContent = text("restored", "Restored what you typed here earlier that " +
+          "was not saved yet. Save to keep it.") + " ";
         target.insertBefore(line, target.firstChild);
         var discard = document.createElement("button");
         discard.type = "button";
-        discard.textContent = "Discard it";
+        discard.textContent = text("discard", "Discard it");
         discard.addEventListener("click", function () {
           store.removeItem(key);
           dirty = false;
@@ -133,8 +138,8 @@
     }).catch(function () {
       if (tries < MAX_TRIES) { retry(target, data, tries, 2); return; }
       buttons.forEach(function (b) { b.disabled = false; });
-      line.textContent = "Your answers could not be sent: the connection is down. " +
-        "They are still on this page; try again when you are back online.";
+      line.textContent = text("offline", "Your answers could not be sent: the connection " +
+        "is down. They are still on this page; try again when you are back online.");
     });
   }
 
@@ -142,8 +147,8 @@
     var line = statusLine(target);
     // A little randomness, so that many pages refused at once do not return at once.
     var wait = Math.max(1, seconds) * (0.75 + Math.random() * 0.5);
-    line.textContent = "The service is busy. Your answers are kept on this page and " +
-      "will be sent again in " + Math.ceil(wait) + " s.";
+    line.textContent = text("busy", "The service is busy. Your answers are kept on this " +
+      "page and will be sent again in {seconds} s.").replace("{seconds}", Math.ceil(wait));
     window.setTimeout(function () { send(target, data, tries + 1); }, wait * 1000);
   }
 
