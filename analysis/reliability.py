@@ -1405,6 +1405,10 @@ _DENSE_CELLS = 4_000_000
 # Up to this many (rater, item, item) triples, the sparse system is built from them
 # (one sparse product with a vector per likelihood) instead of a sparse matrix product.
 _PAIR_LIMIT = 40_000_000
+#: When the first factor's levels have so few distinct numbers of ratings that one dense
+#: co-occurrence matrix per number takes at most this many cells, those matrices are
+#: kept and the system is their weighted sum (see :class:`_CountGroups`).
+_GROUPED_CELLS = 16_000_000
 #: Relative step of the finite differences that give Newton's method its derivatives.
 _STEP = 1e-4
 
@@ -1561,6 +1565,44 @@ class _CoOccurrences:
         return s
 
 
+@dataclass(frozen=True)
+class _CountGroups:
+    """The second factor's co-occurrences summed per number of ratings of the first
+    factor's levels: products[g] = sum over the levels r rated c_g times of z_r z_r'.
+
+    A level's weight in the system, theta_1^2 theta_2^2 / (theta_1^2 c_r + 1), depends on
+    its number of ratings c_r only, so Z' diag(d) Z = sum_g d_g products[g] exactly: a
+    few scaled additions of dense matrices per likelihood instead of a sparse product
+    over every (level, i, j) triple (a panel where every rater rates the same number of
+    items has a single group).
+    """
+
+    counts: FloatArray
+    products: FloatArray
+
+    def weighted(self, theta_first: float, t12: float) -> FloatArray:
+        """-(Z' diag(d) Z) as a dense array, d_r = t12^2 / (theta_1^2 c_r + 1)."""
+        weights = t12**2 / (theta_first**2 * self.counts + 1.0)
+        s: FloatArray = self.products[0] * -weights[0]
+        for weight, product in zip(weights[1:], self.products[1:], strict=True):
+            s -= weight * product
+        return s
+
+
+def _count_groups(incidence: scipy.sparse.csr_matrix, counts: FloatArray) -> _CountGroups | None:
+    """The per-count co-occurrence matrices of an incidence matrix (first x second), or
+    None when they would take more than _GROUPED_CELLS cells."""
+    levels, group = np.unique(counts, return_inverse=True)
+    size = int(incidence.shape[1])
+    if levels.size * size * size > _GROUPED_CELLS:
+        return None
+    products = np.empty((levels.size, size, size))
+    for g in range(levels.size):
+        block = incidence[group == g]
+        products[g] = (block.T @ block).toarray()
+    return _CountGroups(counts=levels.astype(float), products=products)
+
+
 def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None:
     """The triples (r, i <= j) of an incidence matrix (first x second), or None when
     there are more than _PAIR_LIMIT of them (or too many cells to count)."""
@@ -1615,6 +1657,7 @@ class _RandomEffects:
         ]
         self.incidence: FloatArray | scipy.sparse.csr_matrix | None = None
         self.pairs: _CoOccurrences | None = None
+        self.groups: _CountGroups | None = None
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1625,7 +1668,9 @@ class _RandomEffects:
                 self.incidence = dense
             else:
                 self.incidence = scipy.sparse.csr_matrix((ones, (first.code, second.code)), shape)
-                self.pairs = _co_occurrences(self.incidence)
+                self.groups = _count_groups(self.incidence, first.counts)
+                if self.groups is None:
+                    self.pairs = _co_occurrences(self.incidence)
 
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
         """(log|P| + log R_X^2, r^2) at theta."""
@@ -1641,6 +1686,8 @@ class _RandomEffects:
             if isinstance(self.incidence, np.ndarray):
                 w = self.incidence * (t12 / np.sqrt(a))[:, None]
                 s = -(w.T @ w)
+            elif self.groups is not None:
+                s = self.groups.weighted(float(theta[0]), float(t12))
             elif self.pairs is not None:
                 s = self.pairs.weighted(t12**2 / a, second.size)
             else:
@@ -1732,34 +1779,86 @@ class _Fit:
     at_upper: bool
 
 
+def _ratio_step(theta: FloatArray, gradient: FloatArray, hessian: FloatArray) -> FloatArray | None:
+    """Newton's step in the variance ratios u = theta^2, from the derivatives in theta, or
+    None when it does not apply (a ratio near 0, a Hessian in u that is not positive
+    definite, or a step to a negative ratio).
+
+    With f(theta) = F(theta^2): F' = f' / (2 theta), F''_ij = f''_ij / (4 theta_i theta_j)
+    off the diagonal and (f''_ii - f'_i / theta_i) / (4 theta_i^2) on it. Near 0 the
+    criterion is close to linear in u (it is even in theta), so Newton in u lands close
+    to a small component's optimum where Newton in theta takes several steps.
+    """
+    if (theta <= 1e-3).any():
+        return None
+    g_u = gradient / (2 * theta)
+    h_u = hessian / (4 * np.outer(theta, theta))
+    h_u[np.diag_indices_from(h_u)] -= gradient / theta / (4 * theta**2)
+    try:
+        factor = scipy.linalg.cho_factor(h_u)
+    except np.linalg.LinAlgError:
+        return None
+    step: FloatArray = -scipy.linalg.cho_solve(factor, g_u)
+    if (theta**2 + step <= 0).any():
+        return None
+    return step
+
+
+def _newton_path(
+    theta: FloatArray, gradient: FloatArray, hessian: FloatArray, free: Sequence[int]
+) -> tuple[Callable[[float], FloatArray], float]:
+    """The points theta(t) of Newton's step scaled by t, and the criterion's slope in t at 0.
+
+    The step in the variance ratios (:func:`_ratio_step`) when it applies, else in theta
+    with a Levenberg-Marquardt shift when the Hessian is not positive definite.
+    """
+    index = list(free)
+    ratio_step = _ratio_step(theta[index], gradient, hessian)
+    if ratio_step is not None:
+        ratios = theta[index] ** 2
+
+        def along_ratios(t: float) -> FloatArray:
+            trial = theta.copy()
+            trial[index] = np.sqrt(ratios + t * ratio_step)
+            return np.clip(trial, 0.0, _THETA_MAX)
+
+        return along_ratios, float(gradient @ (ratio_step / (2 * theta[index])))
+    shift = 0.0
+    while True:
+        try:
+            factor = scipy.linalg.cho_factor(hessian + shift * np.eye(len(free)))
+            break
+        except np.linalg.LinAlgError:
+            shift = max(2 * shift, 1e-3 * float(np.abs(np.diag(hessian)).max()) + 1e-12)
+    step = np.zeros(theta.size)
+    step[index] = -scipy.linalg.cho_solve(factor, gradient)
+
+    def along_theta(t: float) -> FloatArray:
+        return np.clip(np.abs(theta + t * step), 0.0, _THETA_MAX)
+
+    return along_theta, float(gradient @ step[index])
+
+
 def _newton(
     model: _RandomEffects, theta: FloatArray, free: Sequence[int]
 ) -> tuple[FloatArray, float, FloatArray]:
     """Minimise the profiled criterion over the ``free`` thetas (the others stay put).
 
-    Newton's method with a Levenberg-Marquardt shift when the Hessian is not positive
-    definite and a backtracking line search. The criterion is even in each theta, so
-    the search runs over all reals and |theta| is the estimate. Returns theta, the
-    criterion and its Hessian in the free thetas.
+    Newton's method (:func:`_newton_path`) with a backtracking line search. The
+    criterion is even in each theta, so the search in theta runs over all reals and
+    |theta| is the estimate. Returns theta, the criterion and its Hessian in the free
+    thetas at theta.
     """
     value = model.profiled(theta)
-    hessian = np.eye(len(free))
+    hessian, at = np.eye(len(free)), None
     for _ in range(100):
         gradient, hessian = model.derivatives(theta, value, free)
-        shift = 0.0
-        while True:
-            try:
-                factor = scipy.linalg.cho_factor(hessian + shift * np.eye(len(free)))
-                break
-            except np.linalg.LinAlgError:
-                shift = max(2 * shift, 1e-3 * float(np.abs(np.diag(hessian)).max()) + 1e-12)
-        step = np.zeros(theta.size)
-        step[list(free)] = -scipy.linalg.cho_solve(factor, gradient)
+        at = theta
+        path, slope = _newton_path(theta, gradient, hessian, free)
         t = 1.0
         while True:
-            trial = np.clip(np.abs(theta + t * step), 0.0, _THETA_MAX)
+            trial = path(t)
             trial_value = model.profiled(trial)
-            slope = float(gradient @ step[list(free)])
             if trial_value <= value + 1e-4 * t * slope or t < 1e-10:
                 break
             t /= 2
@@ -1769,6 +1868,9 @@ def _newton(
             theta, value = trial, trial_value
         if (moved <= 1e-10 * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(value):
             break
+    if at is not None and (np.abs(theta - at) > 1e-10 * np.maximum(1.0, theta)).any():
+        # The last step was taken: the Hessian (the information) belongs at its end.
+        _, hessian = model.derivatives(theta, value, free)
     return theta, value, hessian
 
 
