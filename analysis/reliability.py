@@ -31,6 +31,7 @@ from analysis._coincidence import (
     Level,
     RatedValues,
     alpha_batch,
+    sum_values,
 )
 from analysis._hayes_krippendorff import METHOD as HK_METHOD
 from analysis._hayes_krippendorff import hayes_krippendorff
@@ -698,7 +699,7 @@ def _alpha_batch(
         if weights.shape[1] == 1:  # one item row per rater row: no per-unit matrices
             scaled = (weights[:, 0, :] * scale)[:, :, None]
             o = np.matmul((n * scaled).transpose(0, 2, 1), n)
-            o[:, index, index] -= (scaled * square).sum(axis=1)
+            o[:, index, index] -= np.einsum("bu,buv->bv", scaled[:, :, 0], square)
             aligned: FloatArray = o.reshape(o.shape[0], 1, width * width)
             return aligned
         per_unit_o = n[:, :, :, None] * n[:, :, None, :]
@@ -1090,8 +1091,8 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
 
     def units(raters: FloatArray | None) -> _AgreementUnits:
         counts, square = table.weighted_counts(raters)
-        m = counts.sum(axis=2)
-        pairs = m * m - square.sum(axis=2)
+        m = sum_values(counts)
+        pairs = m * m - sum_values(square)
         pairable = pairs > 0
         agreement = {}
         for key, weights in weightings.items():
@@ -1119,7 +1120,8 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
         }
         # Propensities: the mean over items with a value of each category's share.
         total = _unit_sums(weights, per_unit.rated)
-        pi = _unit_sums(weights, per_unit.rated[:, :, None] * per_unit.shares)
+        # An item without a value has shares 0, so they need no mask by ``rated``.
+        pi = _unit_sums(weights, per_unit.shares)
         pi /= np.where(total > 0, total, 1.0)[:, :, None]
         values = {
             "percent_agreement": pa["identity"],
