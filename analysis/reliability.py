@@ -2131,7 +2131,8 @@ def intraclass_correlations(
     components are restricted maximum likelihood (REML) estimates for the unbalanced
     crossed design (Searle, Casella & McCulloch 1992, ch. 6), computed directly: the
     residual variance is profiled out and the likelihood maximised over the ratios
-    theta = s / s_e in [0, 1e4] (L-BFGS-B), with the ratings' covariance
+    theta = s / s_e in [0, 1e4] (Newton's method with finite-difference derivatives,
+    its steps taken in theta^2 where defined), with the ratings' covariance
     s_e^2 (I + theta_a^2 Z_a Z_a' + theta_b^2 Z_b Z_b') handled as in lme4 (Bates et al.
     2015): the larger factor's block is diagonal and eliminated, leaving a dense
     system the size of the smaller factor (at most 500 x 500 for a panel of 1,000 raters
