@@ -1363,29 +1363,53 @@ def complete_block(
     item_codes, item = data.item_index
     missing = np.ones((rater_codes.size, item_codes.size), dtype=bool)
     missing[rater, item] = False
-    keep_rater = np.ones(rater_codes.size, dtype=bool)
-    keep_item = np.ones(item_codes.size, dtype=bool)
-    row_missing = missing.sum(axis=1).astype(float)
-    column_missing = missing.sum(axis=0).astype(float)
-    n_rows, n_columns = rater_codes.size, item_codes.size
-    while n_rows and n_columns:
-        row_share = np.where(keep_rater, row_missing / n_columns, -1.0)
-        column_share = np.where(keep_item, column_missing / n_rows, -1.0)
-        worst_row, worst_column = int(np.argmax(row_share)), int(np.argmax(column_share))
-        if row_share[worst_row] <= 0 and column_share[worst_column] <= 0:
-            break
-        if row_share[worst_row] > column_share[worst_column]:
-            keep_rater[worst_row] = False
-            n_rows -= 1
-            column_missing -= missing[worst_row]
-        else:
-            keep_item[worst_column] = False
-            n_columns -= 1
-            row_missing -= missing[:, worst_column]
+    keep_rater, keep_item = _greedy_block(missing)
     values = np.full((item_codes.size, rater_codes.size), np.nan)
     values[item, rater] = data.value
     values = values[np.ix_(keep_item, keep_rater)]
     return values, data.raters[rater_codes[keep_rater]], data.items[item_codes[keep_item]]
+
+
+#: The present-cell count of a deleted rater or item: above any count a kept one can have
+#: after every deletion (counts fall by at most one per deletion).
+_DELETED = 2**40
+
+
+def _greedy_block(missing: BoolArray) -> tuple[BoolArray, BoolArray]:
+    """The raters and items :func:`complete_block` keeps, from the (raters x items)
+    missing-cell mask.
+
+    Counts of present cells among the kept raters and items are kept instead of shares:
+    among raters (or items) a share of missing cells is (kept items - present) / kept
+    items with one common denominator, so the largest share is the smallest present
+    count, and the first of tied shares the first of tied counts; only the two
+    candidates' shares are divided out. Deleting a rater lowers the present counts of
+    just the items it rated (and the other way round), so a step costs two minima and a
+    few additions, not a pass over the mask.
+    """
+    n_rows, n_columns = missing.shape
+    rater, item = np.nonzero(~missing)
+    by_item = np.argsort(item, kind="stable")
+    row_present = np.bincount(rater, minlength=n_rows).astype(np.int64)
+    column_present = np.bincount(item, minlength=n_columns).astype(np.int64)
+    items_of = np.concatenate([[0], np.cumsum(row_present)])
+    raters_of = np.concatenate([[0], np.cumsum(column_present)])
+    raters_by_item = rater[by_item]
+    while n_rows and n_columns:
+        worst_row, worst_column = int(np.argmin(row_present)), int(np.argmin(column_present))
+        row_count = n_columns - int(row_present[worst_row])
+        column_count = n_rows - int(column_present[worst_column])
+        if row_count <= 0 and column_count <= 0:
+            break
+        if row_count / n_columns > column_count / n_rows:
+            row_present[worst_row] = _DELETED
+            n_rows -= 1
+            column_present[item[items_of[worst_row] : items_of[worst_row + 1]]] -= 1
+        else:
+            column_present[worst_column] = _DELETED
+            n_columns -= 1
+            row_present[raters_by_item[raters_of[worst_column] : raters_of[worst_column + 1]]] -= 1
+    return row_present < _DELETED // 2, column_present < _DELETED // 2
 
 
 def _block_table(data: DimensionData) -> tuple[FloatArray, int, int]:
@@ -1635,6 +1659,21 @@ def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None
     return _CoOccurrences(low=cells // size, high=cells % size, by_first=by_first)
 
 
+def _solved(
+    off_diagonal: FloatArray | None, diagonal: FloatArray, rhs: FloatArray
+) -> tuple[float, FloatArray]:
+    """(log|S|, S^-1 rhs) for S = off_diagonal + diag(diagonal), by Cholesky, or by
+    division when there is no off-diagonal part (a variance ratio at 0: no pair of the
+    second factor's levels is linked). The division gives S^-1 rhs and log|S| as the
+    factorisation of a diagonal matrix does, up to the rounding of sqrt(d)^2 against d."""
+    if off_diagonal is None:
+        return float(np.log(diagonal).sum()), rhs / diagonal[:, None]
+    off_diagonal[np.diag_indices_from(off_diagonal)] += diagonal
+    factor = scipy.linalg.cho_factor(off_diagonal, lower=True, check_finite=False)
+    log_det = 2.0 * float(np.log(np.diag(factor[0])).sum())
+    return log_det, scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+
+
 class _RandomEffects:
     """The REML criterion of y = mu + Z_1 u_1 [+ Z_2 u_2] + e for one or two crossed factors.
 
@@ -1660,6 +1699,7 @@ class _RandomEffects:
         self.incidence: FloatArray | scipy.sparse.csr_matrix | None = None
         self.pairs: _CoOccurrences | None = None
         self.groups: _CountGroups | None = None
+        self._last: tuple[bytes, tuple[float, float]] | None = None
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1674,8 +1714,35 @@ class _RandomEffects:
                 if self.groups is None:
                     self.pairs = _co_occurrences(self.incidence)
 
+    def _off_diagonal(self, theta: FloatArray, a: FloatArray, t12: float) -> FloatArray | None:
+        """-(t12^2 Z_2' diag(1 / a) Z_2), the second factor's system less its diagonal
+        part, or None when t12 is 0 (the system is then diagonal)."""
+        assert self.incidence is not None
+        if t12 == 0.0:
+            return None
+        if isinstance(self.incidence, np.ndarray):
+            w: FloatArray = self.incidence * (t12 / np.sqrt(a))[:, None]
+            dense: FloatArray = -(w.T @ w)
+            return dense
+        if self.groups is not None:
+            return self.groups.weighted(float(theta[0]), float(t12))
+        if self.pairs is not None:
+            return self.pairs.weighted(t12**2 / a, self.factors[1].size)
+        scaled = scipy.sparse.diags(t12**2 / a) @ self.incidence
+        off_diagonal: FloatArray = -(self.incidence.T @ scaled).toarray()
+        return off_diagonal
+
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
-        """(log|P| + log R_X^2, r^2) at theta."""
+        """(log|P| + log R_X^2, r^2) at theta (the last one remembered: the fit asks for
+        its final point again)."""
+        key = theta.tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        pieces = self._computed_pieces(theta)
+        self._last = (key, pieces)
+        return pieces
+
+    def _computed_pieces(self, theta: FloatArray) -> tuple[float, float]:
         first = self.factors[0]
         a = theta[0] ** 2 * first.counts + 1.0
         c1, g1 = theta[0] * first.counts, theta[0] * self.sums[0]
@@ -1685,24 +1752,15 @@ class _RandomEffects:
         else:
             second = self.factors[1]
             t12 = theta[0] * theta[1]
-            if isinstance(self.incidence, np.ndarray):
-                w = self.incidence * (t12 / np.sqrt(a))[:, None]
-                s = -(w.T @ w)
-            elif self.groups is not None:
-                s = self.groups.weighted(float(theta[0]), float(t12))
-            elif self.pairs is not None:
-                s = self.pairs.weighted(t12**2 / a, second.size)
-            else:
-                scaled = scipy.sparse.diags(t12**2 / a) @ self.incidence
-                s = -(self.incidence.T @ scaled).toarray()
-            s[np.diag_indices_from(s)] += theta[1] ** 2 * second.counts + 1.0
-            factor = scipy.linalg.cho_factor(s, lower=True, check_finite=False)
-            log_det += 2.0 * float(np.log(np.diag(factor[0])).sum())
+            s = self._off_diagonal(theta, a, float(t12))
             v1 = np.column_stack([c1, g1])
             v2 = np.column_stack([theta[1] * second.counts, theta[1] * self.sums[1]])
-            x2 = scipy.linalg.cho_solve(
-                factor, v2 - t12 * (self.incidence.T @ (v1 / a[:, None])), check_finite=False
+            s_log_det, x2 = _solved(
+                s,
+                theta[1] ** 2 * second.counts + 1.0,
+                v2 - t12 * (self.incidence.T @ (v1 / a[:, None])),
             )
+            log_det += s_log_det
             x1 = (v1 - t12 * (self.incidence @ x2)) / a[:, None]
             c_pc = c1 @ x1[:, 0] + v2[:, 0] @ x2[:, 0]
             c_pg = c1 @ x1[:, 1] + v2[:, 0] @ x2[:, 1]
