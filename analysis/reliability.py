@@ -31,6 +31,7 @@ from analysis._coincidence import (
     Level,
     RatedValues,
     alpha_batch,
+    sum_values,
 )
 from analysis._hayes_krippendorff import METHOD as HK_METHOD
 from analysis._hayes_krippendorff import hayes_krippendorff
@@ -699,7 +700,7 @@ def _alpha_batch(
         if weights.shape[1] == 1:  # one item row per rater row: no per-unit matrices
             scaled = (weights[:, 0, :] * scale)[:, :, None]
             o = np.matmul((n * scaled).transpose(0, 2, 1), n)
-            o[:, index, index] -= (scaled * square).sum(axis=1)
+            o[:, index, index] -= np.einsum("bu,buv->bv", scaled[:, :, 0], square)
             aligned: FloatArray = o.reshape(o.shape[0], 1, width * width)
             return aligned
         per_unit_o = n[:, :, :, None] * n[:, :, None, :]
@@ -1091,8 +1092,8 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
 
     def units(raters: FloatArray | None) -> _AgreementUnits:
         counts, square = table.weighted_counts(raters)
-        m = counts.sum(axis=2)
-        pairs = m * m - square.sum(axis=2)
+        m = sum_values(counts)
+        pairs = m * m - sum_values(square)
         pairable = pairs > 0
         agreement = {}
         for key, weights in weightings.items():
@@ -1120,7 +1121,8 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
         }
         # Propensities: the mean over items with a value of each category's share.
         total = _unit_sums(weights, per_unit.rated)
-        pi = _unit_sums(weights, per_unit.rated[:, :, None] * per_unit.shares)
+        # An item without a value has shares 0, so they need no mask by ``rated``.
+        pi = _unit_sums(weights, per_unit.shares)
         pi /= np.where(total > 0, total, 1.0)[:, :, None]
         values = {
             "percent_agreement": pa["identity"],
@@ -1362,29 +1364,53 @@ def complete_block(
     item_codes, item = data.item_index
     missing = np.ones((rater_codes.size, item_codes.size), dtype=bool)
     missing[rater, item] = False
-    keep_rater = np.ones(rater_codes.size, dtype=bool)
-    keep_item = np.ones(item_codes.size, dtype=bool)
-    row_missing = missing.sum(axis=1).astype(float)
-    column_missing = missing.sum(axis=0).astype(float)
-    n_rows, n_columns = rater_codes.size, item_codes.size
-    while n_rows and n_columns:
-        row_share = np.where(keep_rater, row_missing / n_columns, -1.0)
-        column_share = np.where(keep_item, column_missing / n_rows, -1.0)
-        worst_row, worst_column = int(np.argmax(row_share)), int(np.argmax(column_share))
-        if row_share[worst_row] <= 0 and column_share[worst_column] <= 0:
-            break
-        if row_share[worst_row] > column_share[worst_column]:
-            keep_rater[worst_row] = False
-            n_rows -= 1
-            column_missing -= missing[worst_row]
-        else:
-            keep_item[worst_column] = False
-            n_columns -= 1
-            row_missing -= missing[:, worst_column]
+    keep_rater, keep_item = _greedy_block(missing)
     values = np.full((item_codes.size, rater_codes.size), np.nan)
     values[item, rater] = data.value
     values = values[np.ix_(keep_item, keep_rater)]
     return values, data.raters[rater_codes[keep_rater]], data.items[item_codes[keep_item]]
+
+
+#: The present-cell count of a deleted rater or item: above any count a kept one can have
+#: after every deletion (counts fall by at most one per deletion).
+_DELETED = 2**40
+
+
+def _greedy_block(missing: BoolArray) -> tuple[BoolArray, BoolArray]:
+    """The raters and items :func:`complete_block` keeps, from the (raters x items)
+    missing-cell mask.
+
+    Counts of present cells among the kept raters and items are kept instead of shares:
+    among raters (or items) a share of missing cells is (kept items - present) / kept
+    items with one common denominator, so the largest share is the smallest present
+    count, and the first of tied shares the first of tied counts; only the two
+    candidates' shares are divided out. Deleting a rater lowers the present counts of
+    just the items it rated (and the other way round), so a step costs two minima and a
+    few additions, not a pass over the mask.
+    """
+    n_rows, n_columns = missing.shape
+    rater, item = np.nonzero(~missing)
+    by_item = np.argsort(item, kind="stable")
+    row_present = np.bincount(rater, minlength=n_rows).astype(np.int64)
+    column_present = np.bincount(item, minlength=n_columns).astype(np.int64)
+    items_of = np.concatenate([[0], np.cumsum(row_present)])
+    raters_of = np.concatenate([[0], np.cumsum(column_present)])
+    raters_by_item = rater[by_item]
+    while n_rows and n_columns:
+        worst_row, worst_column = int(np.argmin(row_present)), int(np.argmin(column_present))
+        row_count = n_columns - int(row_present[worst_row])
+        column_count = n_rows - int(column_present[worst_column])
+        if row_count <= 0 and column_count <= 0:
+            break
+        if row_count / n_columns > column_count / n_rows:
+            row_present[worst_row] = _DELETED
+            n_rows -= 1
+            column_present[item[items_of[worst_row] : items_of[worst_row + 1]]] -= 1
+        else:
+            column_present[worst_column] = _DELETED
+            n_columns -= 1
+            row_present[raters_by_item[raters_of[worst_column] : raters_of[worst_column + 1]]] -= 1
+    return row_present < _DELETED // 2, column_present < _DELETED // 2
 
 
 def _block_table(data: DimensionData) -> tuple[FloatArray, int, int]:
@@ -1406,6 +1432,10 @@ _DENSE_CELLS = 4_000_000
 # Up to this many (rater, item, item) triples, the sparse system is built from them
 # (one sparse product with a vector per likelihood) instead of a sparse matrix product.
 _PAIR_LIMIT = 40_000_000
+#: When the first factor's levels have so few distinct numbers of ratings that one dense
+#: co-occurrence matrix per number takes at most this many cells, those matrices are
+#: kept and the system is their weighted sum (see :class:`_CountGroups`).
+_GROUPED_CELLS = 16_000_000
 #: Relative step of the finite differences that give Newton's method its derivatives.
 _STEP = 1e-4
 
@@ -1562,6 +1592,44 @@ class _CoOccurrences:
         return s
 
 
+@dataclass(frozen=True)
+class _CountGroups:
+    """The second factor's co-occurrences summed per number of ratings of the first
+    factor's levels: products[g] = sum over the levels r rated c_g times of z_r z_r'.
+
+    A level's weight in the system, theta_1^2 theta_2^2 / (theta_1^2 c_r + 1), depends on
+    its number of ratings c_r only, so Z' diag(d) Z = sum_g d_g products[g] exactly: a
+    few scaled additions of dense matrices per likelihood instead of a sparse product
+    over every (level, i, j) triple (a panel where every rater rates the same number of
+    items has a single group).
+    """
+
+    counts: FloatArray
+    products: FloatArray
+
+    def weighted(self, theta_first: float, t12: float) -> FloatArray:
+        """-(Z' diag(d) Z) as a dense array, d_r = t12^2 / (theta_1^2 c_r + 1)."""
+        weights = t12**2 / (theta_first**2 * self.counts + 1.0)
+        s: FloatArray = self.products[0] * -weights[0]
+        for weight, product in zip(weights[1:], self.products[1:], strict=True):
+            s -= weight * product
+        return s
+
+
+def _count_groups(incidence: scipy.sparse.csr_matrix, counts: FloatArray) -> _CountGroups | None:
+    """The per-count co-occurrence matrices of an incidence matrix (first x second), or
+    None when they would take more than _GROUPED_CELLS cells."""
+    levels, group = np.unique(counts, return_inverse=True)
+    size = int(incidence.shape[1])
+    if levels.size * size * size > _GROUPED_CELLS:
+        return None
+    products = np.empty((levels.size, size, size))
+    for g in range(levels.size):
+        block = incidence[group == g]
+        products[g] = (block.T @ block).toarray()
+    return _CountGroups(counts=levels.astype(float), products=products)
+
+
 def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None:
     """The triples (r, i <= j) of an incidence matrix (first x second), or None when
     there are more than _PAIR_LIMIT of them (or too many cells to count)."""
@@ -1592,6 +1660,21 @@ def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None
     return _CoOccurrences(low=cells // size, high=cells % size, by_first=by_first)
 
 
+def _solved(
+    off_diagonal: FloatArray | None, diagonal: FloatArray, rhs: FloatArray
+) -> tuple[float, FloatArray]:
+    """(log|S|, S^-1 rhs) for S = off_diagonal + diag(diagonal), by Cholesky, or by
+    division when there is no off-diagonal part (a variance ratio at 0: no pair of the
+    second factor's levels is linked). The division gives S^-1 rhs and log|S| as the
+    factorisation of a diagonal matrix does, up to the rounding of sqrt(d)^2 against d."""
+    if off_diagonal is None:
+        return float(np.log(diagonal).sum()), rhs / diagonal[:, None]
+    off_diagonal[np.diag_indices_from(off_diagonal)] += diagonal
+    factor = scipy.linalg.cho_factor(off_diagonal, lower=True, check_finite=False)
+    log_det = 2.0 * float(np.log(np.diag(factor[0])).sum())
+    return log_det, scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+
+
 class _RandomEffects:
     """The REML criterion of y = mu + Z_1 u_1 [+ Z_2 u_2] + e for one or two crossed factors.
 
@@ -1616,6 +1699,8 @@ class _RandomEffects:
         ]
         self.incidence: FloatArray | scipy.sparse.csr_matrix | None = None
         self.pairs: _CoOccurrences | None = None
+        self.groups: _CountGroups | None = None
+        self._last: tuple[bytes, tuple[float, float]] | None = None
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1626,10 +1711,39 @@ class _RandomEffects:
                 self.incidence = dense
             else:
                 self.incidence = scipy.sparse.csr_matrix((ones, (first.code, second.code)), shape)
-                self.pairs = _co_occurrences(self.incidence)
+                self.groups = _count_groups(self.incidence, first.counts)
+                if self.groups is None:
+                    self.pairs = _co_occurrences(self.incidence)
+
+    def _off_diagonal(self, theta: FloatArray, a: FloatArray, t12: float) -> FloatArray | None:
+        """-(t12^2 Z_2' diag(1 / a) Z_2), the second factor's system less its diagonal
+        part, or None when t12 is 0 (the system is then diagonal)."""
+        assert self.incidence is not None
+        if t12 == 0.0:
+            return None
+        if isinstance(self.incidence, np.ndarray):
+            w: FloatArray = self.incidence * (t12 / np.sqrt(a))[:, None]
+            dense: FloatArray = -(w.T @ w)
+            return dense
+        if self.groups is not None:
+            return self.groups.weighted(float(theta[0]), float(t12))
+        if self.pairs is not None:
+            return self.pairs.weighted(t12**2 / a, self.factors[1].size)
+        scaled = scipy.sparse.diags(t12**2 / a) @ self.incidence
+        off_diagonal: FloatArray = -(self.incidence.T @ scaled).toarray()
+        return off_diagonal
 
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
-        """(log|P| + log R_X^2, r^2) at theta."""
+        """(log|P| + log R_X^2, r^2) at theta (the last one remembered: the fit asks for
+        its final point again)."""
+        key = theta.tobytes()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        pieces = self._computed_pieces(theta)
+        self._last = (key, pieces)
+        return pieces
+
+    def _computed_pieces(self, theta: FloatArray) -> tuple[float, float]:
         first = self.factors[0]
         a = theta[0] ** 2 * first.counts + 1.0
         c1, g1 = theta[0] * first.counts, theta[0] * self.sums[0]
@@ -1639,22 +1753,15 @@ class _RandomEffects:
         else:
             second = self.factors[1]
             t12 = theta[0] * theta[1]
-            if isinstance(self.incidence, np.ndarray):
-                w = self.incidence * (t12 / np.sqrt(a))[:, None]
-                s = -(w.T @ w)
-            elif self.pairs is not None:
-                s = self.pairs.weighted(t12**2 / a, second.size)
-            else:
-                scaled = scipy.sparse.diags(t12**2 / a) @ self.incidence
-                s = -(self.incidence.T @ scaled).toarray()
-            s[np.diag_indices_from(s)] += theta[1] ** 2 * second.counts + 1.0
-            factor = scipy.linalg.cho_factor(s, lower=True, check_finite=False)
-            log_det += 2.0 * float(np.log(np.diag(factor[0])).sum())
+            s = self._off_diagonal(theta, a, float(t12))
             v1 = np.column_stack([c1, g1])
             v2 = np.column_stack([theta[1] * second.counts, theta[1] * self.sums[1]])
-            x2 = scipy.linalg.cho_solve(
-                factor, v2 - t12 * (self.incidence.T @ (v1 / a[:, None])), check_finite=False
+            s_log_det, x2 = _solved(
+                s,
+                theta[1] ** 2 * second.counts + 1.0,
+                v2 - t12 * (self.incidence.T @ (v1 / a[:, None])),
             )
+            log_det += s_log_det
             x1 = (v1 - t12 * (self.incidence @ x2)) / a[:, None]
             c_pc = c1 @ x1[:, 0] + v2[:, 0] @ x2[:, 0]
             c_pg = c1 @ x1[:, 1] + v2[:, 0] @ x2[:, 1]
@@ -1695,10 +1802,19 @@ class _RandomEffects:
         return np.clip(np.array(theta), 1e-3, _THETA_MAX)
 
     def derivatives(
-        self, theta: FloatArray, centre: float, free: Sequence[int]
+        self,
+        theta: FloatArray,
+        centre: float,
+        free: Sequence[int],
+        rough: bool = False,
     ) -> tuple[FloatArray, FloatArray]:
         """Gradient and Hessian of :meth:`profiled` in the ``free`` thetas (central
-        differences; the criterion is even in each theta, so its gradient is 0 at 0)."""
+        differences; the criterion is even in each theta, so its gradient is 0 at 0).
+
+        ``rough``: the cross terms by forward differences, one likelihood per pair of
+        thetas instead of two, with an error of order ``_STEP`` relative (for Newton's
+        steps; the information at the optimum takes central differences).
+        """
         size = len(free)
         h = _STEP * np.maximum(np.abs(theta[list(free)]), 0.05)
         unit = np.zeros((size, theta.size))
@@ -1710,9 +1826,13 @@ class _RandomEffects:
         for i in range(size):
             for j in range(i):
                 both = self.profiled(theta + unit[i] + unit[j])
-                neither = self.profiled(theta - unit[i] - unit[j])
-                cross = both - plus[i] - plus[j] + 2 * centre - minus[i] - minus[j] + neither
-                hessian[i, j] = hessian[j, i] = cross / (2 * h[i] * h[j])
+                if rough:
+                    cross = (both - plus[i] - plus[j] + centre) / (h[i] * h[j])
+                else:
+                    neither = self.profiled(theta - unit[i] - unit[j])
+                    cross = both - plus[i] - plus[j] + 2 * centre - minus[i] - minus[j] + neither
+                    cross /= 2 * h[i] * h[j]
+                hessian[i, j] = hessian[j, i] = cross
         return gradient, hessian
 
 
@@ -1733,34 +1853,86 @@ class _Fit:
     at_upper: bool
 
 
+def _ratio_step(theta: FloatArray, gradient: FloatArray, hessian: FloatArray) -> FloatArray | None:
+    """Newton's step in the variance ratios u = theta^2, from the derivatives in theta, or
+    None when it does not apply (a ratio near 0, a Hessian in u that is not positive
+    definite, or a step to a negative ratio).
+
+    With f(theta) = F(theta^2): F' = f' / (2 theta), F''_ij = f''_ij / (4 theta_i theta_j)
+    off the diagonal and (f''_ii - f'_i / theta_i) / (4 theta_i^2) on it. Near 0 the
+    criterion is close to linear in u (it is even in theta), so Newton in u lands close
+    to a small component's optimum where Newton in theta takes several steps.
+    """
+    if (theta <= 1e-3).any():
+        return None
+    g_u = gradient / (2 * theta)
+    h_u = hessian / (4 * np.outer(theta, theta))
+    h_u[np.diag_indices_from(h_u)] -= gradient / theta / (4 * theta**2)
+    try:
+        factor = scipy.linalg.cho_factor(h_u)
+    except np.linalg.LinAlgError:
+        return None
+    step: FloatArray = -scipy.linalg.cho_solve(factor, g_u)
+    if (theta**2 + step <= 0).any():
+        return None
+    return step
+
+
+def _newton_path(
+    theta: FloatArray, gradient: FloatArray, hessian: FloatArray, free: Sequence[int]
+) -> tuple[Callable[[float], FloatArray], float]:
+    """The points theta(t) of Newton's step scaled by t, and the criterion's slope in t at 0.
+
+    The step in the variance ratios (:func:`_ratio_step`) when it applies, else in theta
+    with a Levenberg-Marquardt shift when the Hessian is not positive definite.
+    """
+    index = list(free)
+    ratio_step = _ratio_step(theta[index], gradient, hessian)
+    if ratio_step is not None:
+        ratios = theta[index] ** 2
+
+        def along_ratios(t: float) -> FloatArray:
+            trial = theta.copy()
+            trial[index] = np.sqrt(ratios + t * ratio_step)
+            return np.clip(trial, 0.0, _THETA_MAX)
+
+        return along_ratios, float(gradient @ (ratio_step / (2 * theta[index])))
+    shift = 0.0
+    while True:
+        try:
+            factor = scipy.linalg.cho_factor(hessian + shift * np.eye(len(free)))
+            break
+        except np.linalg.LinAlgError:
+            shift = max(2 * shift, 1e-3 * float(np.abs(np.diag(hessian)).max()) + 1e-12)
+    step = np.zeros(theta.size)
+    step[index] = -scipy.linalg.cho_solve(factor, gradient)
+
+    def along_theta(t: float) -> FloatArray:
+        return np.clip(np.abs(theta + t * step), 0.0, _THETA_MAX)
+
+    return along_theta, float(gradient @ step[index])
+
+
 def _newton(
     model: _RandomEffects, theta: FloatArray, free: Sequence[int]
 ) -> tuple[FloatArray, float, FloatArray]:
     """Minimise the profiled criterion over the ``free`` thetas (the others stay put).
 
-    Newton's method with a Levenberg-Marquardt shift when the Hessian is not positive
-    definite and a backtracking line search. The criterion is even in each theta, so
-    the search runs over all reals and |theta| is the estimate. Returns theta, the
-    criterion and its Hessian in the free thetas.
+    Newton's method (:func:`_newton_path`) with a backtracking line search. The
+    criterion is even in each theta, so the search in theta runs over all reals and
+    |theta| is the estimate. Returns theta, the criterion and its Hessian in the free
+    thetas at theta.
     """
     value = model.profiled(theta)
-    hessian = np.eye(len(free))
+    hessian, at = np.eye(len(free)), None
     for _ in range(100):
-        gradient, hessian = model.derivatives(theta, value, free)
-        shift = 0.0
-        while True:
-            try:
-                factor = scipy.linalg.cho_factor(hessian + shift * np.eye(len(free)))
-                break
-            except np.linalg.LinAlgError:
-                shift = max(2 * shift, 1e-3 * float(np.abs(np.diag(hessian)).max()) + 1e-12)
-        step = np.zeros(theta.size)
-        step[list(free)] = -scipy.linalg.cho_solve(factor, gradient)
+        gradient, hessian = model.derivatives(theta, value, free, rough=True)
+        at = theta
+        path, slope = _newton_path(theta, gradient, hessian, free)
         t = 1.0
         while True:
-            trial = np.clip(np.abs(theta + t * step), 0.0, _THETA_MAX)
+            trial = path(t)
             trial_value = model.profiled(trial)
-            slope = float(gradient @ step[list(free)])
             if trial_value <= value + 1e-4 * t * slope or t < 1e-10:
                 break
             t /= 2
@@ -1770,6 +1942,10 @@ def _newton(
             theta, value = trial, trial_value
         if (moved <= 1e-10 * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(value):
             break
+    if at is None or (np.abs(theta - at) > 1e-10 * np.maximum(1.0, theta)).any() or len(free) > 1:
+        # The Hessian (the information) belongs at the end of the last step, with central
+        # cross terms (the steps take forward ones).
+        _, hessian = model.derivatives(theta, value, free)
     return theta, value, hessian
 
 
@@ -2042,7 +2218,8 @@ def intraclass_correlations(
     components are restricted maximum likelihood (REML) estimates for the unbalanced
     crossed design (Searle, Casella & McCulloch 1992, ch. 6), computed directly: the
     residual variance is profiled out and the likelihood maximised over the ratios
-    theta = s / s_e in [0, 1e4] (L-BFGS-B), with the ratings' covariance
+    theta = s / s_e in [0, 1e4] (Newton's method with finite-difference derivatives,
+    its steps taken in theta^2 where defined), with the ratings' covariance
     s_e^2 (I + theta_a^2 Z_a Z_a' + theta_b^2 Z_b Z_b') handled as in lme4 (Bates et al.
     2015): the larger factor's block is diagonal and eliminated, leaving a dense
     system the size of the smaller factor (at most 500 x 500 for a panel of 1,000 raters

@@ -315,11 +315,12 @@ def test_json_says_how_the_icc_was_estimated():
     assert set(entry["icc_ci"]) == set(ICC_FORMS)
 
 
-@pytest.mark.parametrize("pair_limit", [0, 10**9])
-def test_sparse_systems_give_the_dense_systems_figures(monkeypatch, pair_limit):
+@pytest.mark.parametrize(("grouped_cells", "pair_limit"), [(0, 0), (0, 10**9), (10**9, 0)])
+def test_sparse_systems_give_the_dense_systems_figures(monkeypatch, grouped_cells, pair_limit):
     # Oracle: the dense system (small panels). Large panels build the second factor's
-    # system from a sparse incidence matrix, either by a sparse product (pair_limit 0) or
-    # from the list of co-occurring items (below the limit); both must give its figures.
+    # system from a sparse incidence matrix: from one co-occurrence matrix per number of
+    # ratings of a rater (up to grouped_cells), else by a sparse product (pair_limit 0)
+    # or from the list of co-occurring items (below the limit); all must give its figures.
     import analysis._icc_one_way as icc_one_way
     import analysis.reliability as reliability
 
@@ -327,6 +328,7 @@ def test_sparse_systems_give_the_dense_systems_figures(monkeypatch, pair_limit):
     dense = intraclass_correlations(frame)
     monkeypatch.setattr(reliability, "_DENSE_CELLS", 0)
     monkeypatch.setattr(icc_one_way, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(reliability, "_GROUPED_CELLS", grouped_cells)
     monkeypatch.setattr(reliability, "_PAIR_LIMIT", pair_limit)
     sparse = intraclass_correlations(frame)
     assert sparse.method == dense.method

@@ -381,6 +381,50 @@ def test_complete_block_drops_the_sparse_rater_first():
     assert values.shape == (5, 2)
 
 
+def share_greedy_block(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The greedy deletion written out with shares, as the docstring of complete_block
+    states it: delete the rater or item with the largest share of missing cells among
+    the remaining ones (an item on ties), until no cell is missing."""
+    keep_rater = np.ones(missing.shape[0], dtype=bool)
+    keep_item = np.ones(missing.shape[1], dtype=bool)
+    while keep_rater.any() and keep_item.any():
+        block = missing[np.ix_(keep_rater, keep_item)]
+        row_share = np.full(missing.shape[0], -1.0)
+        row_share[keep_rater] = block.sum(axis=1) / keep_item.sum()
+        column_share = np.full(missing.shape[1], -1.0)
+        column_share[keep_item] = block.sum(axis=0) / keep_rater.sum()
+        worst_row, worst_column = int(np.argmax(row_share)), int(np.argmax(column_share))
+        if row_share[worst_row] <= 0 and column_share[worst_column] <= 0:
+            break
+        if row_share[worst_row] > column_share[worst_column]:
+            keep_rater[worst_row] = False
+        else:
+            keep_item[worst_column] = False
+    return keep_rater, keep_item
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_complete_block_is_the_greedy_deletion_by_shares(seed):
+    # Oracle: the greedy deletion recomputed from the remaining block at every step.
+    rng = np.random.default_rng(seed)
+    n_raters, n_items = rng.integers(3, 40), rng.integers(3, 60)
+    # Raters of very different diligence, items of different popularity, some exact ties.
+    diligence = rng.choice([0.3, 0.6, 0.9, 1.0], size=n_raters)
+    popularity = rng.choice([0.5, 0.8, 1.0], size=n_items)
+    rated = rng.random((n_raters, n_items)) < diligence[:, None] * popularity[None, :]
+    rated[rng.integers(n_raters), :] = True  # a rater who rated everything
+    rater, item = np.nonzero(rated)
+    frame = pd.DataFrame(
+        {"rater": rater, "item": item, "dimension": "d", "value": rng.integers(1, 6, rater.size)}
+    )
+    keep_rater, keep_item = share_greedy_block(~rated)
+    values, raters, items = complete_block(frame)
+    assert raters.tolist() == np.flatnonzero(keep_rater).tolist()
+    assert items.tolist() == np.flatnonzero(keep_item).tolist()
+    assert values.shape == (int(keep_item.sum()), int(keep_rater.sum()))
+    assert not np.isnan(values).any()
+
+
 # ------------------------------------------------------------------------- Kendall W
 
 
