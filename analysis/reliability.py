@@ -192,6 +192,10 @@ def _draw_counts(n: int, n_bootstrap: int, rng: np.random.Generator) -> FloatArr
 #: many raters (drawn at random from larger panels): see :func:`_interaction_variance`.
 _GRID = 64
 
+#: The raters' pair part is estimated on at most this many of the grid's raters (every
+#: pair of them left out in turn): see :func:`_pair_variance`.
+_PAIR_GRID = 16
+
 
 @dataclass(frozen=True)
 class _Draws:
@@ -404,30 +408,110 @@ def _interaction_variance(table: FloatArray, n: tuple[int, int]) -> float:
     return float(residual / (n_items * n_raters))
 
 
+def _left_out_rater_pairs(
+    batch: _Batch[Any], raters: IntArray, table: RatedValues
+) -> dict[str, FloatArray]:
+    """Each coefficient leaving out two raters (every item kept), for every pair of
+    ``raters`` in the order of ``numpy.triu_indices``."""
+    first, second = np.triu_indices(raters.size, 1)
+
+    def rows(start: int, stop: int) -> tuple[FloatArray, FloatArray | None]:
+        kept = np.ones((stop - start, table.n_raters))
+        span = np.arange(stop - start)
+        kept[span, raters[first[start:stop]]] = 0.0
+        kept[span, raters[second[start:stop]]] = 0.0
+        return np.ones((stop - start, table.n_units)), kept
+
+    return _chunked(batch, int(first.size), rows, table.cells)
+
+
+def _pair_variance(values: FloatArray, k: int, n_raters: int) -> float:
+    """The raters' pair part of the estimate's variance, from the delete-two-raters table.
+
+    Raters enter every coefficient here through pairs: the estimate is, to first order,
+    a mean over the C = n (n - 1) / 2 pairs of raters of a kernel g_rs, whose degenerate
+    part w_rs (what is left after each rater's own effect) adds s_w^2 / C to the
+    variance. ``values`` holds the estimate leaving out raters r and s for the pairs of
+    k raters (:func:`_left_out_rater_pairs`): it is a constant plus terms of r and of s
+    plus w_rs / C' (C' = (n - 2)(n - 3) / 2 pairs left), so U-centring the k x k table
+    (Szekely & Rizzo 2014) leaves w_rs / C', and sum U^2 C'^2 / (k (k - 3)) estimates
+    s_w^2 without bias (Hoeffding 1948). Raters with an undefined value drop out; 0 when
+    fewer than four raters remain.
+    """
+    table = np.zeros((k, k))
+    first, second = np.triu_indices(k, 1)
+    table[first, second] = values
+    table[second, first] = values
+    kept = np.isfinite(table).all(axis=1)
+    table = table[np.ix_(kept, kept)]
+    k = int(table.shape[0])
+    if k < 4:
+        return 0.0
+    sums = table.sum(axis=1)
+    centred = table - (sums[:, None] + sums[None, :]) / (k - 2.0)
+    centred += sums.sum() / ((k - 1.0) * (k - 2.0))
+    np.fill_diagonal(centred, 0.0)
+    n = float(n_raters)
+    left = (n - 2.0) * (n - 3.0) / 2.0
+    s_w = float((centred**2).sum()) * left**2 / (k * (k - 3.0))
+    return s_w / (n * (n - 1.0) / 2.0)
+
+
 def _two_way_variance(
-    item_part: FloatArray, rater_part: FloatArray, interaction: float, n: tuple[int, int]
+    item_part: FloatArray,
+    rater_part: FloatArray,
+    interaction: float,
+    n: tuple[int, int],
+    pairs: float = 0.0,
 ) -> tuple[float, float]:
     """Variance of the estimate, the summed deviations' variance less one interaction,
     and its degrees of freedom.
 
-    The item deviations vary as V_I = A + E (the items' part plus the rater x item part
-    E), the rater deviations as V_R = B + E, and the estimate as A + B + E: their sum
-    counts E twice (McCullagh 2000; Owen 2007), so E is taken out once. E is capped at
-    min(V_I, V_R), which each facet's variance contains.
+    The item deviations vary as V_I = A + E_c + F (the items' part, the rater x item
+    part and the part F of the raters' pairs that changes from item to item), the rater
+    deviations as V_R = B + E_c + 2 G (a bootstrap of raters counts their pair part G,
+    with G >= F, twice, as the jackknife of a U-statistic does: Efron & Stein 1981), and
+    the two-way jackknife's interaction as E = E_c + 2 F. The estimate varies as
+    A + B + E_c + G, which is V_I + V_R - E less the pairs' part common to all items
+    (left in: the variance errs on the safe side). The sum of the two facets' variances
+    counts the interaction twice (McCullagh 2000; Owen 2007), so E is taken out once,
+    capped at what the parts allow: E <= V_I + F <= V_I + G and E <= V_R, with G from
+    :func:`_pair_variance` (``pairs``).
 
-    The three parts are estimated from N items, n raters and their N n cells, so with
+    The parts are estimated from N items, n raters and their N n cells, so with
     Satterthwaite's (1946) approximation V has df = V^2 / (A^2 / (N - 1) + B^2 / (n - 1)
-    + E^2 / ((N - 1)(n - 1))) degrees of freedom (A = V_I - E, B = V_R - E): about 11 at
-    10 raters x 9 items, 80 at 30 x 60.
+    + E^2 / ((N - 1)(n - 1))) degrees of freedom (A = V_I - E, B = V_R - E, a negative
+    one read as 0, as negative estimates of variance components are: Searle, Casella &
+    McCulloch 1992): about 11 at 10 raters x 9 items, 80 at 30 x 60.
     """
     v_items, v_raters = float(np.var(item_part)), float(np.var(rater_part))
-    e = min(max(interaction, 0.0), v_items, v_raters)
+    e = min(max(interaction, 0.0), v_items + max(pairs, 0.0), v_raters)
     variance = max(v_items + v_raters - e, 0.0)
     n_items, n_raters = max(n[0] - 1.0, 1.0), max(n[1] - 1.0, 1.0)
-    a, b = v_items - e, v_raters - e
+    a, b = max(v_items - e, 0.0), max(v_raters - e, 0.0)
     spread = a**2 / n_items + b**2 / n_raters + e**2 / (n_items * n_raters)
     df = variance**2 / spread if spread > 0 else np.inf
     return variance, float(df)
+
+
+def _second_order_parts(
+    batch: _Batch[Any], table: RatedValues, draws: _Draws
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per coefficient, the rater x item interaction E (:func:`_interaction_variance`)
+    and the raters' pair part G (:func:`_pair_variance`), on the draws' grid."""
+    if draws.grid is None:
+        return {}, {}
+    n = (table.n_units, table.n_raters)
+    both = _left_out_pairs(batch, draws.grid, table)
+    interaction = {name: _interaction_variance(values, n) for name, values in both.items()}
+    raters = draws.grid[1]
+    raters = raters[:: -(-raters.size // _PAIR_GRID)]
+    left_out = _left_out_rater_pairs(batch, raters, table)
+    pairs = {
+        name: _pair_variance(values, int(raters.size), table.n_raters)
+        for name, values in left_out.items()
+    }
+    return interaction, pairs
 
 
 def _replicates(
@@ -456,13 +540,7 @@ def _replicates(
         )
     by_raters = _chunked(batch, draws.size, _given(draws.raters, n_units, raters=True), cells)
     c_raters = np.sqrt(n_raters / max(n_raters - 1.0, 1.0))
-    interaction = dict.fromkeys(by_raters, 0.0)
-    if draws.grid is not None:
-        both = _left_out_pairs(batch, draws.grid, table)
-        interaction = {
-            name: _interaction_variance(values, (n_units, n_raters))
-            for name, values in both.items()
-        }
+    interaction, pairs = _second_order_parts(batch, table, draws)
     combined, variance, df = {}, {}, {}
     for name, values in by_raters.items():
         rater_part = c_raters * (values - point[name])
@@ -470,7 +548,11 @@ def _replicates(
         used = np.isfinite(combined[name])
         variance[name], df[name] = (
             _two_way_variance(
-                item_part[name][used], rater_part[used], interaction[name], (n_units, n_raters)
+                item_part[name][used],
+                rater_part[used],
+                interaction.get(name, 0.0),
+                (n_units, n_raters),
+                pairs.get(name, 0.0),
             )
             if used.any()
             else (0.0, np.inf)
@@ -931,26 +1013,31 @@ def krippendorff_alpha(
     estimated by the two-way jackknife: alpha leaving out item i and rater r, for every
     pair (i, r) of at most 64 items x 64 raters (drawn at random from larger panels),
     double-centred, D_ir; for a mean of the table D_ir = e_ir / ((N - 1)(n - 1)), so
-    E = sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1) N n) (capped at min(V_I, V_R)).
+    E = sum D^2 (N - 1)^2 (n - 1)^2 / ((k_I - 1)(k_R - 1) N n), capped at
+    min(V_I + G, V_R): raters enter alpha through pairs, the rater bootstrap counts the
+    pairs' part G of the variance twice and E counts the part of it that changes from
+    item to item twice, so E may exceed V_I by up to G (G from the delete-two-raters
+    jackknife on at most 16 raters; see :func:`_two_way_variance`).
     The interval is the bias-corrected interval (Davison & Hinkley 1997, eq. 5.5) with
     Student's t: alpha - b +- t_df sqrt(V), V = V_I + V_R - E, b the replicates' mean
     less alpha (the bootstrap's estimate of the bias, which is real: about
     -(1 - alpha)/N), the upper end capped at 1, and df Satterthwaite's (1946) degrees of
-    freedom of V from its parts A = V_I - E (N - 1 df), B = V_R - E (n - 1) and E
-    ((N - 1)(n - 1)): V^2 / (A^2/(N - 1) + B^2/(n - 1) + E^2/((N - 1)(n - 1))), about
-    11 at 10 raters x 9 items and 80 at 30 x 60. V is estimated from ten raters and nine
-    items, and with the normal's 1.96 the intervals covered ordinal and interval alpha
-    0.91-0.93 at 10 x 9 and 10 x 13, with misses on both sides (too narrow, not
-    skewed); with t they cover 0.93-0.95. Over 300 seeded panels of 10 raters x 13
-    items with 20% empty cells V matched the variance of the estimates within 3% (the
-    sum V_I + V_R overstated it by 70% for nominal alpha). BCa on the same replicates
-    under-covered ordinal alpha at 10 x 9 (0.90; skewed replicates), and the basic
-    (reverse percentile) interval with the replicates rescaled to V covered ordinal
-    alpha 0.88-0.93. Coverage of the population value by simulation
-    (``bench/coverage.py``: a latent model with rater severity, population value by
-    quadrature, 500 panels per design, 20% of cells empty): see the table in
-    ``analysis/README.md``; 0.93-0.96 for alpha and Fleiss' kappa at 10 x 9, 10 x 13,
-    15 x 40 and 30 x 60, AC1 0.95-0.98.
+    freedom of V from its parts A = V_I - E (N - 1 df), B = V_R - E (n - 1; a part below
+    0 counts as 0) and E ((N - 1)(n - 1)): V^2 / (A^2/(N - 1) + B^2/(n - 1) +
+    E^2/((N - 1)(n - 1))), about 11 at 10 raters x 9 items and 80 at 30 x 60. V is
+    estimated from ten raters and nine items, and with the normal's 1.96 the intervals
+    covered ordinal and interval alpha 0.91-0.93 at 10 x 9 and 10 x 13, with misses on
+    both sides (too narrow, not skewed); with t they cover 0.93-0.95. Over 300 seeded
+    panels of 10 raters x 13 items with 20% empty cells V matched the variance of the
+    estimates within 3% (the sum V_I + V_R overstated it by 70% for nominal alpha). BCa
+    on the same replicates under-covered ordinal alpha at 10 x 9 (0.90; skewed
+    replicates), and the basic (reverse percentile) interval with the replicates
+    rescaled to V covered ordinal alpha 0.88-0.93. Coverage of the population value by
+    simulation (``bench/coverage.py``: a latent model with rater severity, population
+    value by quadrature, 500 panels per design, 20% of cells empty): see the table in
+    ``analysis/README.md``; 0.93-0.97 for alpha, Fleiss' kappa and AC1 at 10 x 9,
+    10 x 13, 15 x 40 and 30 x 60 (AC1 0.98 at 10 x 9 before E's cap allowed for the
+    raters' pair part).
 
     With ``raters="fixed"`` only the item deviations are used, and the interval is
     Efron's (1987) BCa (bias correction z0 from the share of replicates below alpha,

@@ -130,14 +130,37 @@ def test_alpha_matches_krippendorff_package_and_reference(panel, level):
     assert ours == pytest.approx(reference_alpha(matrix, level), abs=1e-12)
 
 
-def reference_two_way_interval(estimate, item_replicates, rater_replicates, table, minimum):
+def reference_pair_part(pairs: dict[tuple[int, int], float], n_raters: int) -> float:
+    """The raters' pair part G from alpha leaving out raters r and s (every pair), by the
+    U-centring formula written out element by element (Szekely & Rizzo 2014)."""
+    n = n_raters
+
+    def a(r: int, s: int) -> float:
+        return 0.0 if r == s else pairs[min(r, s), max(r, s)]
+
+    row = [sum(a(r, s) for s in range(n)) for r in range(n)]
+    total = sum(row)
+    squares = 0.0
+    for r in range(n):
+        for s in range(n):
+            if r != s:
+                u = a(r, s) - row[r] / (n - 2) - row[s] / (n - 2) + total / ((n - 1) * (n - 2))
+                squares += u * u
+    left = (n - 2) * (n - 3) / 2
+    return squares * left**2 / (n * (n - 3)) / (n * (n - 1) / 2)
+
+
+def reference_two_way_interval(
+    estimate, item_replicates, rater_replicates, table, minimum, pair_part
+):
     """The bias-corrected interval with the two-way variance, from its definition.
 
     ``table`` holds alpha leaving out item i and rater r (items x raters): double-centred,
     sum D^2 (N - 1)(n - 1) / (N n) is the rater x item variance E, counted by both
-    facets' deviations and taken out once (capped at the smaller facet's variance). The
-    interval is centre +- t sqrt(V), t Student's with Satterthwaite's degrees of freedom
-    of V = A + B + E (A = V_I - E on N - 1, B = V_R - E on n - 1, E on (N - 1)(n - 1)).
+    facets' deviations and taken out once (capped at min(V_I + G, V_R), G the raters'
+    pair part). The interval is centre +- t sqrt(V), t Student's with Satterthwaite's
+    degrees of freedom of V = A + B + E (A = V_I - E on N - 1, B = V_R - E on n - 1,
+    each at least 0, E on (N - 1)(n - 1)).
     """
     n_items, n_raters = table.shape
     c_items, c_raters = np.sqrt(n_items / (n_items - 1)), np.sqrt(n_raters / (n_raters - 1))
@@ -150,11 +173,11 @@ def reference_two_way_interval(estimate, item_replicates, rater_replicates, tabl
     centred = table - table.mean(axis=0) - table.mean(axis=1)[:, None] + table.mean()
     e = (centred**2).sum() * (n_items - 1) * (n_raters - 1) / (n_items * n_raters)
     v_items, v_raters = item_part.var(), rater_part.var()
-    e = min(max(e, 0.0), v_items, v_raters)
+    e = min(max(e, 0.0), v_items + pair_part, v_raters)
     variance = v_items + v_raters - e
     df = variance**2 / (
-        (v_items - e) ** 2 / (n_items - 1)
-        + (v_raters - e) ** 2 / (n_raters - 1)
+        max(v_items - e, 0.0) ** 2 / (n_items - 1)
+        + max(v_raters - e, 0.0) ** 2 / (n_raters - 1)
         + e**2 / ((n_items - 1) * (n_raters - 1))
     )
     centre = estimate - (item_part + rater_part).mean()
@@ -167,9 +190,9 @@ def reference_two_way_interval(estimate, item_replicates, rater_replicates, tabl
 def test_vectorised_bootstrap_equals_naive_loop(panel, level):
     # Oracle: resample the items and, independently, the raters in a Python loop with the
     # same draws, compute each replicate with reference_alpha (copies of a rater never
-    # paired), add the two deviations, take alpha leaving out each item and rater pair,
-    # and form the bias-corrected t interval with the two-way variance; interval,
-    # P below the minimum and the count of replicates must agree.
+    # paired), add the two deviations, take alpha leaving out each item and rater pair
+    # and each pair of raters, and form the bias-corrected t interval with the two-way
+    # variance; interval, P below the minimum and the count of replicates must agree.
     n_bootstrap = 40
     result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7)
     matrix = matrix_from_frame(panel)
@@ -191,8 +214,15 @@ def test_vectorised_bootstrap_equals_naive_loop(panel, level):
             for i in range(n_items)
         ]
     )
+    kept = np.ones(n_raters, dtype=bool)
+    pairs = {}
+    for r in range(n_raters):
+        for s in range(r + 1, n_raters):
+            kept[:] = True
+            kept[[r, s]] = False
+            pairs[r, s] = reference_alpha(matrix[kept], level)
     (low, high), p_below, used = reference_two_way_interval(
-        estimate, by_items, by_raters, table, 0.667
+        estimate, by_items, by_raters, table, 0.667, reference_pair_part(pairs, n_raters)
     )
     assert result.n_bootstrap == used
     assert result.ci_low == pytest.approx(low, abs=1e-10)
