@@ -89,7 +89,7 @@ from app.web.deps import (
     StaffUser,
     client_address,
 )
-from app.web.downloads import attachment, csv_download
+from app.web.downloads import attachment, csv_route
 from app.web.errors import content_security_policy
 from app.web.params import (
     BootstrapCount,
@@ -319,12 +319,7 @@ def round_progress(round_id: RoundId, session: SessionDep, user: StaffUser) -> R
     return RoundProgress.model_validate(rounds.round_progress(session, round_id=round_id))
 
 
-@router.get(
-    "/rounds/{round_id}/export.csv",
-    tags=["rounds"],
-    response_class=Response,
-    responses=csv_download("Long-format ratings"),
-)
+@csv_route(router, "/rounds/{round_id}/export.csv", tag="rounds", description="Long-format ratings")
 def export_round(
     round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False
 ) -> Response:
@@ -785,12 +780,7 @@ def rating_history(
     return [RatingChangePublic.model_validate(h) for h in history]
 
 
-@router.get(
-    "/rounds/{round_id}/history.csv",
-    tags=["audit"],
-    response_class=Response,
-    responses=csv_download("History"),
-)
+@csv_route(router, "/rounds/{round_id}/history.csv", tag="audit", description="History")
 def rating_history_csv(scope: HistoryScopeDep, session: SessionDep, user: StaffUser) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
     begin_writing(session)
