@@ -736,26 +736,6 @@ def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, CaseWeigh
     return severity_adjusted_ratings(frame, result), CaseWeights(name="severity-adjusted ratings")
 
 
-def calibrate_round(
-    session: Session,
-    *,
-    round_id: int,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    weighting: str = "equal",
-) -> CalibrationDocument:
-    """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
-    probabilities; without holistic tiers the declared thresholds stay and only the
-    probabilities are computed. ``weighting`` (one of :data:`WEIGHTINGS`) says how the
-    experts count, as in publishing. Returns the calibration as JSON-ready data with
-    labels."""
-    return compute_calibration(
-        calibration_inputs(
-            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
-        )
-    )
-
-
 def publish_rubric(
     session: Session,
     *,
