@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, cast
 
 from pydantic import ConfigDict, Field
 from sqlmodel import Session, col, func, select
@@ -159,9 +160,7 @@ def _localized(record: SignedRecord, local: SurveyDefinition) -> SignedRecord:
     out = copy.deepcopy(record)
     out["survey"]["title"] = local.title
     decisions = {key: d.model_dump() for key, d in local.decisions.items()}
-    _localize_dimensions(out, local)
-    _localize_tiers(out, local, decisions)
-    _localize_items(out, local, decisions)
+    _localize_parts(out, local, decisions)
     factors = {f.key: f.model_dump(mode="json") for f in local.context.factors}
     for entry in out.get("context_factors") or []:
         factor = factors.get(entry["key"])
@@ -170,47 +169,53 @@ def _localized(record: SignedRecord, local: SurveyDefinition) -> SignedRecord:
     return out
 
 
-def _localize_dimensions(out: SignedRecord, local: SurveyDefinition) -> None:
-    dimensions = {d.key: d for d in local.dimensions}
-    for entry in out.get("dimensions") or []:
-        dim = dimensions.get(entry["key"])
+def _localize_parts(
+    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
+) -> None:
+    """Dimensions, tiers, items and categories, with the decision each tier implies."""
+    for entry, dim in _matched(out.get("dimensions"), local.dimensions):
         if dim is not None:
             entry.update(label=dim.label, question=dim.question)
             entry["levels"] = {
                 v: dim.scale.levels.get(int(v), text) for v, text in entry["levels"].items()
             }
-
-
-def _localize_tiers(
-    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
-) -> None:
-    tiers = {t.key: t for t in local.tiers}
-    for entry in out.get("tiers") or []:
-        tier = tiers.get(entry["key"])
+    for entry, tier in _matched(out.get("tiers"), local.tiers):
         if tier is not None:
             entry.update(label=tier.label, description=tier.description)
         if entry.get("decision") and entry["key"] in decisions:
             entry["decision"] = decisions[entry["key"]]
-
-
-def _localize_items(
-    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
-) -> None:
-    """Items and the categories they roll up to, with the decision their tier implies."""
-    items = {i.key: i for i in local.items}
-    for entry in out.get("items") or []:
-        item = items.get(entry["key"])
+    for entry, item in _matched(out.get("items"), local.items):
         if item is not None:
             entry.update(label=item.label, group=local.group_of(item))
-        if entry.get("decision") and entry.get("tier") in decisions:
-            entry["decision"] = decisions[entry["tier"]]["label"]
-    categories = {c.key: c for c in local.categories}
-    for entry in out.get("categories") or []:
-        category = categories.get(entry["key"])
+        _localize_decision(entry, decisions)
+    for entry, category in _matched(out.get("categories"), local.categories):
         if category is not None:
             entry.update(label=category.label, description=category.description)
-        if entry.get("decision") and entry.get("tier") in decisions:
-            entry["decision"] = decisions[entry["tier"]]["label"]
+        _localize_decision(entry, decisions)
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_Keyed)
+
+
+def _matched(
+    entries: list[dict[str, Any]] | None, local: Iterable[_K]
+) -> Iterator[tuple[dict[str, Any], _K | None]]:
+    """Each entry of a record's list with the survey's part of the same key (None: the
+    survey no longer has it)."""
+    by_key = {part.key: part for part in local}
+    for entry in entries or []:
+        yield entry, by_key.get(entry["key"])
+
+
+def _localize_decision(entry: dict[str, Any], decisions: dict[str, dict[str, str]]) -> None:
+    """An item's or category's decision: the one its tier implies, in the survey's words."""
+    if entry.get("decision") and entry.get("tier") in decisions:
+        entry["decision"] = decisions[entry["tier"]]["label"]
 
 
 def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
