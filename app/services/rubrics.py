@@ -597,16 +597,22 @@ def with_equal_weights(inputs: CalibrationInputs) -> CalibrationInputs:
     return replace(inputs, weighting="equal", quantiles=())
 
 
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """How a round is calibrated: the bootstrap's resamples and seed, and how the experts
+    count (one of :data:`WEIGHTINGS`)."""
+
+    n_bootstrap: int = 1000
+    seed: int = 0
+    weighting: str = "equal"
+
+
 def calibration_inputs(
-    session: Session,
-    *,
-    round_id: int,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    weighting: str = "equal",
+    session: Session, *, round_id: int, options: CalibrationOptions = CalibrationOptions()
 ) -> CalibrationInputs:
     """Read what calibrating a round needs (Conflict if it has no submitted ratings;
     InvalidInput for a weighting not in :data:`WEIGHTINGS`)."""
+    weighting = options.weighting
     check_weighting(weighting)
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
@@ -616,7 +622,9 @@ def calibration_inputs(
     quantiles: tuple[PanelQuantiles, ...] = ()
     if weighting == "performance" and definition.quantities:
         quantiles = tuple(panel_quantiles(session, round_id=round_id))
-    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed, weighting, quantiles)
+    return CalibrationInputs(
+        round_id, definition, rows, options.n_bootstrap, options.seed, weighting, quantiles
+    )
 
 
 class CalibratedItemDocument(TypedDict):
@@ -775,9 +783,8 @@ def publish_rubric(
     assumed, factors = checked_context(definition, context)
     justification = (justification or "").strip() or None
     # First: a weighting whose weights cannot be computed is refused before the report.
-    inputs = calibration_inputs(
-        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
-    )
+    options = CalibrationOptions(n_bootstrap=n_bootstrap, seed=seed, weighting=weighting)
+    inputs = calibration_inputs(session, round_id=round_id, options=options)
     calibration = compute_calibration(inputs)
     equal = calibration
     if weighting != "equal":

@@ -433,23 +433,29 @@ def stability(round_id: RoundId, session: SessionDep, user: StaffUser) -> JSONRe
     return JSONResponse(delphi.round_stability(session, round_id=round_id).to_dict())
 
 
+def _calibration_options(
+    n_bootstrap: BootstrapCount = 1000, seed: Seed = 0, weighting: WeightingChoice = "equal"
+) -> rubrics.CalibrationOptions:
+    return rubrics.CalibrationOptions(n_bootstrap=n_bootstrap, seed=seed, weighting=weighting)
+
+
+#: ``?n_bootstrap=&seed=&weighting=``: how to calibrate.
+CalibrationQuery = Annotated[rubrics.CalibrationOptions, Depends(_calibration_options)]
+
+
 @router.post("/rounds/{round_id}/calibration", tags=["calibration"])
 def calibrate(
     round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
     compute: ComputeDep,
-    n_bootstrap: BootstrapCount = 1000,
-    seed: Seed = 0,
-    weighting: WeightingChoice = "equal",
+    options: CalibrationQuery,
 ) -> JSONResponse:
     """Fit the tier thresholds to the panel's holistic tiers (quadratic-weighted kappa), with
     leave-one-item-out agreement and bootstrap tier probabilities (admins and researchers;
     nothing is stored). ``weighting`` says how the experts count, as in publishing; 409
     when its weights cannot be computed (no seed answers, no severity model)."""
-    inputs = rubrics.calibration_inputs(
-        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
-    )
+    inputs = rubrics.calibration_inputs(session, round_id=round_id, options=options)
     end_transaction(session)  # nothing to write: no lock or connection while computing
     return JSONResponse(compute.run(rubrics.compute_calibration, inputs))
 
