@@ -74,6 +74,12 @@ def json_object(fields: Mapping[str, object]) -> dict[str, Any]:
     return {key: jsonable(value) for key, value in fields.items()}
 
 
+def json_attributes(result: object, *names: str) -> dict[str, Any]:
+    """:func:`json_object` of the named attributes (fields or properties) of ``result``,
+    in that order."""
+    return json_object({name: getattr(result, name) for name in names})
+
+
 #: A label as JSON carries it.
 Label: TypeAlias = str | int | float | bool
 
@@ -144,16 +150,7 @@ class Coefficient(Estimate):
     n_bootstrap: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "name": self.name,
-                "value": self.value,
-                "reason": self.reason,
-                "ci": self.ci,
-                "ci_reason": self.ci_reason,
-                "n_bootstrap": self.n_bootstrap,
-            }
-        )
+        return json_attributes(self, "name", "value", "reason", "ci", "ci_reason", "n_bootstrap")
 
 
 #: Alpha's interval methods, by the key results carry, with the name readers see.
@@ -200,17 +197,16 @@ class AlphaResult(Coefficient):
     def to_dict(self) -> dict[str, Any]:
         return {
             **super().to_dict(),
-            **json_object(
-                {
-                    "level": self.level,
-                    "minimum": self.minimum,
-                    "p_below_minimum": self.p_below_minimum,
-                    "reading": self.reading,
-                    "n_pairable_units": self.n_pairable_units,
-                    "n_pairable_values": self.n_pairable_values,
-                    "interval_method": self.interval_method,
-                    "interval_label": self.interval_label,
-                }
+            **json_attributes(
+                self,
+                "level",
+                "minimum",
+                "p_below_minimum",
+                "reading",
+                "n_pairable_units",
+                "n_pairable_values",
+                "interval_method",
+                "interval_label",
             ),
         }
 
@@ -252,18 +248,8 @@ class ICCResult(Estimate):
     p_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return json_object(
-            {
-                "form": self.form,
-                "value": self.value,
-                "ci": self.ci,
-                "f": self.f,
-                "df1": self.df1,
-                "df2": self.df2,
-                "p_value": self.p_value,
-                "reason": self.reason,
-                "ci_reason": self.ci_reason,
-            }
+        return json_attributes(
+            self, "form", "value", "ci", "f", "df1", "df2", "p_value", "reason", "ci_reason"
         )
 
 

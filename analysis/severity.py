@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ __all__ = [
     "FIT_HIGH",
     "FIT_LOW",
     "ItemLocation",
+    "ModelFit",
     "RaterSeverity",
     "RatingScale",
     "SeverityResult",
@@ -59,40 +61,48 @@ _DIVERGED = 35.0
 # ----------------------------------------------------------------------------- results
 
 
+@dataclass(frozen=True, kw_only=True)
+class ModelFit(Record):
+    """How well the model fits a rater's or an item's ratings (Linacre 2002).
+
+    ``infit`` and ``outfit`` are the information-weighted and unweighted mean squares of
+    the standardised residuals, ``infit_z`` and ``outfit_z`` their Wilson-Hilferty
+    standardisations. Undefined figures are None and ``reason`` says why.
+    """
+
+    infit: float | None = None
+    outfit: float | None = None
+    infit_z: float | None = None
+    outfit_z: float | None = None
+    reason: str | None = None
+
+
 @dataclass(frozen=True)
-class RaterSeverity(Record):
+class RaterSeverity(ModelFit):
     """One rater's severity on the logit scale, its standard error and fit.
 
     ``severity`` is positive for a rater who rates higher than the average rater
-    (FACETS' severity has the opposite sign). ``infit`` and ``outfit`` are the
-    information-weighted and unweighted mean squares of the rater's standardised
-    residuals (expected 1), ``infit_z`` and ``outfit_z`` their Wilson-Hilferty
-    standardisations; ``flag`` is "noisy" when a mean square exceeds ``FIT_HIGH``,
-    "muted" when one is below ``FIT_LOW``. ``n_ratings`` counts the ratings in the fit.
-    Undefined figures are None and ``reason`` says why.
+    (FACETS' severity has the opposite sign). Fit as in :class:`ModelFit` (mean squares
+    expected 1); ``flag`` is "noisy" when a mean square exceeds ``FIT_HIGH``, "muted" when
+    one is below ``FIT_LOW``. ``n_ratings`` counts the ratings in the fit.
     """
 
     rater: Hashable
     n_ratings: int
     severity: float | None
     se: float | None
-    infit: float | None = None
-    outfit: float | None = None
-    infit_z: float | None = None
-    outfit_z: float | None = None
     flag: str | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
-class ItemLocation(Record):
+class ItemLocation(ModelFit):
     """One item on one dimension: its location, and its severity-adjusted score.
 
     ``location`` (logits) is where the item sits on the dimension's scale; higher means
     rated higher. ``fair_average`` is the rating the model expects from a rater of
     average severity (FACETS' "fair average"), on the dimension's own values, with its
     delta-method ``fair_average_se``; ``observed_average`` is the plain mean of the
-    item's ratings. Fit as for :class:`RaterSeverity`.
+    item's ratings. Fit as in :class:`ModelFit`.
     """
 
     item: Hashable
@@ -103,11 +113,6 @@ class ItemLocation(Record):
     se: float | None
     fair_average: float | None
     fair_average_se: float | None
-    infit: float | None = None
-    outfit: float | None = None
-    infit_z: float | None = None
-    outfit_z: float | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -797,35 +802,62 @@ def _number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _unfitted(data: _Data, active: _Active, reason: str, *, iterations: int = 0) -> SeverityResult:
-    n, observed = _observed_averages(data)
+def _unfitted_raters(data: _Data, active: _Active, reason: str | None) -> list[RaterSeverity]:
     n_raters = np.bincount(data.rater, minlength=data.raters.size)
+    return [
+        RaterSeverity(
+            rater=label,
+            n_ratings=int(n_raters[code]),
+            severity=None,
+            se=None,
+            reason=active.rater_reason[code] or reason,
+        )
+        for code, label in enumerate(data.raters)
+    ]
+
+
+def _unfitted_items(data: _Data, active: _Active, reason: str | None) -> list[ItemLocation]:
+    n, observed = _observed_averages(data)
+    return [
+        ItemLocation(
+            item=data.cell_item[code],
+            dimension=data.dimensions[data.cell_dim[code]],
+            n_ratings=int(n[code]),
+            observed_average=_number(observed[code]),
+            location=None,
+            se=None,
+            fair_average=None,
+            fair_average_se=None,
+            reason=active.cell_reason[code] or reason,
+        )
+        for code in range(data.cell_dim.size)
+    ]
+
+
+class _FitFields(TypedDict):
+    infit: float | None
+    outfit: float | None
+    infit_z: float | None
+    outfit_z: float | None
+    reason: None
+
+
+def _fit_at(statistics: _FitStatistics, index: int) -> _FitFields:
+    """One element's fit, as the fields of :class:`ModelFit` (reason cleared)."""
+    return {
+        "infit": _number(statistics.infit[index]),
+        "outfit": _number(statistics.outfit[index]),
+        "infit_z": _number(statistics.infit_z[index]),
+        "outfit_z": _number(statistics.outfit_z[index]),
+        "reason": None,
+    }
+
+
+def _unfitted(data: _Data, active: _Active, reason: str, *, iterations: int = 0) -> SeverityResult:
     return SeverityResult(
         dimensions=data.dimensions,
-        raters=tuple(
-            RaterSeverity(
-                rater=label,
-                n_ratings=int(n_raters[code]),
-                severity=None,
-                se=None,
-                reason=active.rater_reason[code] or reason,
-            )
-            for code, label in enumerate(data.raters)
-        ),
-        items=tuple(
-            ItemLocation(
-                item=data.cell_item[code],
-                dimension=data.dimensions[data.cell_dim[code]],
-                n_ratings=int(n[code]),
-                observed_average=_number(observed[code]),
-                location=None,
-                se=None,
-                fair_average=None,
-                fair_average_se=None,
-                reason=active.cell_reason[code] or reason,
-            )
-            for code in range(data.cell_dim.size)
-        ),
+        raters=tuple(_unfitted_raters(data, active, reason)),
+        items=tuple(_unfitted_items(data, active, reason)),
         scales=tuple(
             RatingScale(
                 dimension=dimension,
@@ -883,76 +915,30 @@ def _result(
     by_cell = _fit_statistics(design.cell, design.n_cells, design, moments)
     rater_index = {int(code): index for index, code in enumerate(raters_kept)}
     cell_index = {int(code): index for index, code in enumerate(cells_kept)}
-    n_raters = np.bincount(data.rater, minlength=data.raters.size)
-    raters = []
-    for code, label in enumerate(data.raters):
-        index = rater_index.get(code)
-        if index is None:
-            raters.append(
-                RaterSeverity(
-                    rater=label,
-                    n_ratings=int(n_raters[code]),
-                    severity=None,
-                    se=None,
-                    reason=active.rater_reason[code],
-                )
-            )
-            continue
-        infit, outfit = _number(by_rater.infit[index]), _number(by_rater.outfit[index])
-        raters.append(
-            RaterSeverity(
-                rater=label,
-                n_ratings=int(n_raters[code]),
-                severity=float(severity[index]),
-                se=float(fit.full_se[index]),
-                infit=infit,
-                outfit=outfit,
-                infit_z=_number(by_rater.infit_z[index]),
-                outfit_z=_number(by_rater.outfit_z[index]),
-                flag=_flag(infit, outfit),
-            )
+    raters = _unfitted_raters(data, active, None)
+    for code, index in rater_index.items():
+        fitted = _fit_at(by_rater, index)
+        raters[code] = replace(
+            raters[code],
+            severity=float(severity[index]),
+            se=float(fit.full_se[index]),
+            flag=_flag(fitted["infit"], fitted["outfit"]),
+            **fitted,
         )
     cumulative = _cumulative_thresholds(design, fit.full)
-    n, observed = _observed_averages(data)
-    items = []
-    for code in range(data.cell_dim.size):
+    items = _unfitted_items(data, active, None)
+    for code, index in cell_index.items():
         d = int(data.cell_dim[code])
-        index = cell_index.get(code)
-        label, dimension = data.cell_item[code], data.dimensions[d]
-        average = _number(observed[code])
-        if index is None:
-            items.append(
-                ItemLocation(
-                    item=label,
-                    dimension=dimension,
-                    n_ratings=int(n[code]),
-                    observed_average=average,
-                    location=None,
-                    se=None,
-                    fair_average=None,
-                    fair_average_se=None,
-                    reason=active.cell_reason[code],
-                )
-            )
-            continue
         fair, fair_se = _fair_average(
             float(fit.beta[index]), float(fit.beta_se[index]), cumulative[d], design.values[d]
         )
-        items.append(
-            ItemLocation(
-                item=label,
-                dimension=dimension,
-                n_ratings=int(n[code]),
-                observed_average=average,
-                location=float(fit.beta[index]),
-                se=float(fit.beta_se[index]),
-                fair_average=fair,
-                fair_average_se=fair_se,
-                infit=_number(by_cell.infit[index]),
-                outfit=_number(by_cell.outfit[index]),
-                infit_z=_number(by_cell.infit_z[index]),
-                outfit_z=_number(by_cell.outfit_z[index]),
-            )
+        items[code] = replace(
+            items[code],
+            location=float(fit.beta[index]),
+            se=float(fit.beta_se[index]),
+            fair_average=fair,
+            fair_average_se=fair_se,
+            **_fit_at(by_cell, index),
         )
     scales = []
     for d, dimension in enumerate(data.dimensions):

@@ -1058,9 +1058,11 @@ def calibrate(
     from app.services import rubrics
 
     with _session() as session:
-        data = rubrics.calibrate_round(
-            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
+        options = rubrics.CalibrationOptions(
+            n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
         )
+        inputs = rubrics.calibration_inputs(session, round_id=round_id, options=options)
+        data = rubrics.compute_calibration(inputs)
     if as_json:
         _print_json(data)
         return

@@ -76,7 +76,9 @@ def test_publish_with_performance_weighting(session, client, admin) -> None:
         f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 40}, headers=admin
     ).json()
     cooke = {e["expert"]: e["weight"] for e in report["seed_questions"]["experts"]}
-    inputs = rubrics.calibration_inputs(session, round_id=round_.id, n_bootstrap=0)
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_.id, options=rubrics.CalibrationOptions(n_bootstrap=0)
+    )
     frame = inputs.frame
     weights = CaseWeights({r: cooke.get(str(r), 0.0) for r in frame["rater"].unique()})
     oracle = fit_thresholds(
@@ -174,7 +176,9 @@ def test_cli_publishes_with_severity_weighting(
     # Oracle: the analysis fitted directly on the severity-adjusted ratings.
     from analysis.severity import fit_severity, severity_adjusted_ratings
 
-    inputs = rubrics.calibration_inputs(session, round_id=round_.id, n_bootstrap=0)
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_.id, options=rubrics.CalibrationOptions(n_bootstrap=0)
+    )
     rule = calibration_rule(definition, keys=True)
     model = fit_severity(inputs.frame, dimensions=list(rule.dimensions))
     adjusted = fit_thresholds(
@@ -212,7 +216,9 @@ def test_calibration_with_performance_weighting_is_what_publishing_fits(
         f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 0}, headers=admin
     ).json()
     cooke = {e["expert"]: e["weight"] for e in report["seed_questions"]["experts"]}
-    inputs = rubrics.calibration_inputs(session, round_id=round_.id, n_bootstrap=0)
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_.id, options=rubrics.CalibrationOptions(n_bootstrap=0)
+    )
     frame = inputs.frame
     oracle = fit_thresholds(
         frame,
@@ -333,7 +339,9 @@ def test_calibration_with_severity_weighting_is_what_publishing_fits(
     session.commit()
     assert client.post(f"/api/rounds/{round_.id}/close", headers=admin).status_code == 200
     # Oracle: the analysis fitted directly on the severity-adjusted ratings.
-    inputs = rubrics.calibration_inputs(session, round_id=round_.id, n_bootstrap=0)
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_.id, options=rubrics.CalibrationOptions(n_bootstrap=0)
+    )
     rule = calibration_rule(definition, keys=True)
     adjusted = severity_adjusted_ratings(
         inputs.frame, fit_severity(inputs.frame, dimensions=list(rule.dimensions))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, cast
 
 from pydantic import ConfigDict, Field
 from sqlmodel import Session, col, func, select
@@ -160,9 +161,7 @@ def _localized(record: SignedRecord, local: SurveyDefinition) -> SignedRecord:
     out = copy.deepcopy(record)
     out["survey"]["title"] = local.title
     decisions = {key: d.model_dump() for key, d in local.decisions.items()}
-    _localize_dimensions(out, local)
-    _localize_tiers(out, local, decisions)
-    _localize_items(out, local, decisions)
+    _localize_parts(out, local, decisions)
     factors = {f.key: f.model_dump(mode="json") for f in local.context.factors}
     for entry in out.get("context_factors") or []:
         factor = factors.get(entry["key"])
@@ -171,47 +170,53 @@ def _localized(record: SignedRecord, local: SurveyDefinition) -> SignedRecord:
     return out
 
 
-def _localize_dimensions(out: SignedRecord, local: SurveyDefinition) -> None:
-    dimensions = {d.key: d for d in local.dimensions}
-    for entry in out.get("dimensions") or []:
-        dim = dimensions.get(entry["key"])
+def _localize_parts(
+    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
+) -> None:
+    """Dimensions, tiers, items and categories, with the decision each tier implies."""
+    for entry, dim in _matched(out.get("dimensions"), local.dimensions):
         if dim is not None:
             entry.update(label=dim.label, question=dim.question)
             entry["levels"] = {
                 v: dim.scale.levels.get(int(v), text) for v, text in entry["levels"].items()
             }
-
-
-def _localize_tiers(
-    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
-) -> None:
-    tiers = {t.key: t for t in local.tiers}
-    for entry in out.get("tiers") or []:
-        tier = tiers.get(entry["key"])
+    for entry, tier in _matched(out.get("tiers"), local.tiers):
         if tier is not None:
             entry.update(label=tier.label, description=tier.description)
         if entry.get("decision") and entry["key"] in decisions:
             entry["decision"] = decisions[entry["key"]]
-
-
-def _localize_items(
-    out: SignedRecord, local: SurveyDefinition, decisions: dict[str, dict[str, str]]
-) -> None:
-    """Items and the categories they roll up to, with the decision their tier implies."""
-    items = {i.key: i for i in local.items}
-    for entry in out.get("items") or []:
-        item = items.get(entry["key"])
+    for entry, item in _matched(out.get("items"), local.items):
         if item is not None:
             entry.update(label=item.label, group=local.group_of(item))
-        if entry.get("decision") and entry.get("tier") in decisions:
-            entry["decision"] = decisions[entry["tier"]]["label"]
-    categories = {c.key: c for c in local.categories}
-    for entry in out.get("categories") or []:
-        category = categories.get(entry["key"])
+        _localize_decision(entry, decisions)
+    for entry, category in _matched(out.get("categories"), local.categories):
         if category is not None:
             entry.update(label=category.label, description=category.description)
-        if entry.get("decision") and entry.get("tier") in decisions:
-            entry["decision"] = decisions[entry["tier"]]["label"]
+        _localize_decision(entry, decisions)
+
+
+class _Keyed(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+_K = TypeVar("_K", bound=_Keyed)
+
+
+def _matched(
+    entries: list[dict[str, Any]] | None, local: Iterable[_K]
+) -> Iterator[tuple[dict[str, Any], _K | None]]:
+    """Each entry of a record's list with the survey's part of the same key (None: the
+    survey no longer has it)."""
+    by_key = {part.key: part for part in local}
+    for entry in entries or []:
+        yield entry, by_key.get(entry["key"])
+
+
+def _localize_decision(entry: dict[str, Any], decisions: dict[str, dict[str, str]]) -> None:
+    """An item's or category's decision: the one its tier implies, in the survey's words."""
+    if entry.get("decision") and entry.get("tier") in decisions:
+        entry["decision"] = decisions[entry["tier"]]["label"]
 
 
 def get_rubric(session: Session, *, slug: str, number: int) -> RubricVersion:
@@ -607,16 +612,22 @@ def with_equal_weights(inputs: CalibrationInputs) -> CalibrationInputs:
     return replace(inputs, weighting="equal", quantiles=())
 
 
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """How a round is calibrated: the bootstrap's resamples and seed, and how the experts
+    count (one of :data:`WEIGHTINGS`)."""
+
+    n_bootstrap: int = 1000
+    seed: int = 0
+    weighting: str = "equal"
+
+
 def calibration_inputs(
-    session: Session,
-    *,
-    round_id: int,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    weighting: str = "equal",
+    session: Session, *, round_id: int, options: CalibrationOptions = CalibrationOptions()
 ) -> CalibrationInputs:
     """Read what calibrating a round needs (Conflict if it has no submitted ratings;
     InvalidInput for a weighting not in :data:`WEIGHTINGS`)."""
+    weighting = options.weighting
     check_weighting(weighting)
     round_ = get_round(session, round_id=round_id)
     definition = round_definition(session, round_)
@@ -629,7 +640,9 @@ def calibration_inputs(
     quantiles: tuple[PanelQuantiles, ...] = ()
     if weighting == "performance" and definition.quantities:
         quantiles = tuple(panel_quantiles(session, round_id=round_id))
-    return CalibrationInputs(round_id, definition, rows, n_bootstrap, seed, weighting, quantiles)
+    return CalibrationInputs(
+        round_id, definition, rows, options.n_bootstrap, options.seed, weighting, quantiles
+    )
 
 
 class CalibratedItemDocument(TypedDict):
@@ -767,26 +780,6 @@ def _weighted_inputs(inputs: CalibrationInputs) -> tuple[pd.DataFrame, CaseWeigh
     return severity_adjusted_ratings(frame, result), CaseWeights(name="severity-adjusted ratings")
 
 
-def calibrate_round(
-    session: Session,
-    *,
-    round_id: int,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    weighting: str = "equal",
-) -> CalibrationDocument:
-    """Fit the survey's tier thresholds to a round's holistic tiers, with bootstrap tier
-    probabilities; without holistic tiers the declared thresholds stay and only the
-    probabilities are computed. ``weighting`` (one of :data:`WEIGHTINGS`) says how the
-    experts count, as in publishing. Returns the calibration as JSON-ready data with
-    labels."""
-    return compute_calibration(
-        calibration_inputs(
-            session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
-        )
-    )
-
-
 def publish_rubric(
     session: Session,
     *,
@@ -824,9 +817,8 @@ def publish_rubric(
     assumed, factors = checked_context(definition, context)
     justification = (justification or "").strip() or None
     # First: a weighting whose weights cannot be computed is refused before the report.
-    inputs = calibration_inputs(
-        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
-    )
+    options = CalibrationOptions(n_bootstrap=n_bootstrap, seed=seed, weighting=weighting)
+    inputs = calibration_inputs(session, round_id=round_id, options=options)
     calibration = compute_calibration(inputs)
     equal = calibration
     if weighting != "equal":

@@ -350,9 +350,8 @@ def _calibration_page(
 ) -> Response:
     session = page.session
     shown = rounds.get_round_details(session, round_id=round_id)
-    inputs = rubrics.calibration_inputs(
-        session, round_id=round_id, n_bootstrap=500, weighting=weighting
-    )
+    options = rubrics.CalibrationOptions(n_bootstrap=500, weighting=weighting)
+    inputs = rubrics.calibration_inputs(session, round_id=round_id, options=options)
     fields = reviews.context_fields(session, round_id=round_id)
     end_transaction(session)  # no connection held while the bootstrap runs
     refused = ""

@@ -89,7 +89,7 @@ from app.web.deps import (
     StaffUser,
     client_address,
 )
-from app.web.downloads import attachment, csv_download
+from app.web.downloads import attachment, csv_route
 from app.web.errors import content_security_policy
 from app.web.params import (
     BootstrapCount,
@@ -319,12 +319,7 @@ def round_progress(round_id: RoundId, session: SessionDep, user: StaffUser) -> R
     return RoundProgress.model_validate(rounds.round_progress(session, round_id=round_id))
 
 
-@router.get(
-    "/rounds/{round_id}/export.csv",
-    tags=["rounds"],
-    response_class=Response,
-    responses=csv_download("Long-format ratings"),
-)
+@csv_route(router, "/rounds/{round_id}/export.csv", tag="rounds", description="Long-format ratings")
 def export_round(
     round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False
 ) -> Response:
@@ -438,23 +433,29 @@ def stability(round_id: RoundId, session: SessionDep, user: StaffUser) -> JSONRe
     return JSONResponse(delphi.round_stability(session, round_id=round_id).to_dict())
 
 
+def _calibration_options(
+    n_bootstrap: BootstrapCount = 1000, seed: Seed = 0, weighting: WeightingChoice = "equal"
+) -> rubrics.CalibrationOptions:
+    return rubrics.CalibrationOptions(n_bootstrap=n_bootstrap, seed=seed, weighting=weighting)
+
+
+#: ``?n_bootstrap=&seed=&weighting=``: how to calibrate.
+CalibrationQuery = Annotated[rubrics.CalibrationOptions, Depends(_calibration_options)]
+
+
 @router.post("/rounds/{round_id}/calibration", tags=["calibration"])
 def calibrate(
     round_id: RoundId,
     session: SessionDep,
     user: StaffUser,
     compute: ComputeDep,
-    n_bootstrap: BootstrapCount = 1000,
-    seed: Seed = 0,
-    weighting: WeightingChoice = "equal",
+    options: CalibrationQuery,
 ) -> JSONResponse:
     """Fit the tier thresholds to the panel's holistic tiers (quadratic-weighted kappa), with
     leave-one-item-out agreement and bootstrap tier probabilities (admins and researchers;
     nothing is stored). ``weighting`` says how the experts count, as in publishing; 409
     when its weights cannot be computed (no seed answers, no severity model)."""
-    inputs = rubrics.calibration_inputs(
-        session, round_id=round_id, n_bootstrap=n_bootstrap, seed=seed, weighting=weighting
-    )
+    inputs = rubrics.calibration_inputs(session, round_id=round_id, options=options)
     end_transaction(session)  # nothing to write: no lock or connection while computing
     return JSONResponse(compute.run(rubrics.compute_calibration, inputs))
 
@@ -785,12 +786,7 @@ def rating_history(
     return [RatingChangePublic.model_validate(h) for h in history]
 
 
-@router.get(
-    "/rounds/{round_id}/history.csv",
-    tags=["audit"],
-    response_class=Response,
-    responses=csv_download("History"),
-)
+@csv_route(router, "/rounds/{round_id}/history.csv", tag="audit", description="History")
 def rating_history_csv(scope: HistoryScopeDep, session: SessionDep, user: StaffUser) -> Response:
     """The rating history as CSV (the download is recorded in the audit trail)."""
     begin_writing(session)

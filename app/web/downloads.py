@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import Response
+from fastapi import APIRouter, Response
+from fastapi.types import DecoratedCallable
 
 CSV = "text/csv; charset=utf-8"
 
@@ -25,3 +27,12 @@ def csv_download(description: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": description}
     }
+
+
+def csv_route(
+    router: APIRouter, path: str, *, tag: str, description: str
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Register a GET route of ``router`` whose answer is a CSV file, documented as one."""
+    return router.get(
+        path, tags=[tag], response_class=Response, responses=csv_download(description)
+    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -81,26 +82,43 @@ def _reading(request: Request, lang: str | None, offered: list[str]) -> dict[str
     }
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads a public page: their request, and the format (``?format=``) and
+    language (``?lang=``) they asked for."""
+
+    request: Request
+    format: PageFormat
+    lang: str | None
+
+    def reading(self, offered: list[str]) -> dict[str, Any]:
+        """The reader's language among the ``offered`` ones, as :func:`_reading` says."""
+        return _reading(self.request, self.lang, offered)
+
+    def answer(self, data: Any, template: str, context: dict[str, Any]) -> Response:
+        """The data as JSON or the page showing it, as the reader asked."""
+        return _as_requested(self.request, self.format, data, template, context)
+
+
+def _reader(request: Request, format: PageFormat = "html", lang: Lang = None) -> Reader:
+    return Reader(request, format, lang)
+
+
+ReaderDep = Annotated[Reader, Depends(_reader)]
+
+
 @_page_or_json("/", summary="Surveys with published rubrics")
-def rubric_index(
-    request: Request, session: SessionDep, format: PageFormat = "html", lang: Lang = None
-) -> Response:
+def rubric_index(reader: ReaderDep, session: SessionDep) -> Response:
     """Every survey with published rubric versions (`?format=json` for JSON), each title
     in the reader's language (`?lang=`, else Accept-Language) where the survey has it."""
-    reading = _reading(request, lang, list(i18n.INTERFACE_LANGUAGES))
+    reading = reader.reading(list(i18n.INTERFACE_LANGUAGES))
     surveys = rubrics.list_published(session, language=reading["language"])
     context = {"surveys": surveys, **reading}
-    return _as_requested(request, format, surveys, "rubrics_index.html", context)
+    return reader.answer(surveys, "rubrics_index.html", context)
 
 
 @_page_or_json("/{slug}/", summary="Published versions of a survey")
-def rubric_versions(
-    slug: Slug,
-    request: Request,
-    session: SessionDep,
-    format: PageFormat = "html",
-    lang: Lang = None,
-) -> Response:
+def rubric_versions(slug: Slug, reader: ReaderDep, session: SessionDep) -> Response:
     """The published versions of one survey's rubric (`?format=json` for JSON), in the
     reader's language (`?lang=`, else Accept-Language) where the survey is given in it."""
     published = rubrics.list_published(session)
@@ -109,12 +127,12 @@ def rubric_versions(
         raise NotFound(
             i18n.N_("no rubric of survey %(slug)s has been published"), values={"slug": repr(slug)}
         )
-    reading = _reading(request, lang, entry.languages)
+    reading = reader.reading(entry.languages)
     if reading["language"] != entry.languages[0]:
         localized = rubrics.list_published(session, language=reading["language"])
         entry = next(s for s in localized if s.slug == slug)
     context = {"survey": entry, **reading}
-    return _as_requested(request, format, entry, "rubrics_versions.html", context)
+    return reader.answer(entry, "rubrics_versions.html", context)
 
 
 @_page_or_json("/{slug}/diff/{a}/{b}", summary="Compare versions")
@@ -122,16 +140,14 @@ def rubric_diff(
     slug: Slug,
     a: RubricA,
     b: RubricB,
-    request: Request,
+    reader: ReaderDep,
     session: SessionDep,
-    format: PageFormat = "html",
-    lang: Lang = None,
 ) -> Response:
     """Items that changed tier, and how thresholds and reliability moved, from a to b, in
     the reader's language (`?lang=`, else Accept-Language) where the survey has it."""
     older = rubrics.get_rubric(session, slug=slug, number=a)
     newer = rubrics.get_rubric(session, slug=slug, number=b)
-    reading = _reading(request, lang, rubrics.rubric_languages(session, newer))
+    reading = reader.reading(rubrics.rubric_languages(session, newer))
     language = reading["language"]
     diff = rubrics.diff_rubrics(
         older,
@@ -143,7 +159,7 @@ def rubric_diff(
         holistic_label=i18n.translate(i18n.interface_language(language), "Overall tier"),
     )
     context = {"diff": diff, "slug": slug, **reading}
-    return _as_requested(request, format, diff, "rubrics_diff.html", context)
+    return reader.answer(diff, "rubrics_diff.html", context)
 
 
 @router.get(

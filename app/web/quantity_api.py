@@ -14,7 +14,7 @@ from app.models import QuantileAnswer, id_of
 from app.services import ReadModel, audit, exports, quantities, responses
 from app.web.api import API_ERRORS
 from app.web.deps import Expert, SessionDep, StaffUser
-from app.web.downloads import attachment, csv_download
+from app.web.downloads import attachment, csv_route
 from app.web.params import RoundId
 
 router = APIRouter(prefix="/api", responses=API_ERRORS)  # type: ignore[arg-type]
@@ -95,11 +95,11 @@ def expert_save_quantities(
     return [QuantileAnswerPublic.of_answer(a) for a in saved]
 
 
-@router.get(
+@csv_route(
+    router,
     "/rounds/{round_id}/quantiles.csv",
-    tags=["rounds"],
-    response_class=Response,
-    responses=csv_download("The quantile answers, as `elicit cooke` reads them"),
+    tag="rounds",
+    description="The quantile answers, as `elicit cooke` reads them",
 )
 def export_quantiles(
     round_id: RoundId, session: SessionDep, user: StaffUser, include_drafts: bool = False

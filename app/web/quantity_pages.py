@@ -201,9 +201,8 @@ def save_quantity(
         )
     return _turn_page(
         form,
+        ctx,
         pages="/survey/quantities",
-        number=number,
-        total=ctx["total"],
         before=f"/survey/items/{ctx['items_total']}",
         after="/survey/review",
     )

@@ -146,10 +146,12 @@ def _answer_page(
 
 
 def _turn_page(
-    form: FormData, *, pages: str, number: int, total: int, before: str | None, after: str
+    form: FormData, context: dict[str, Any], *, pages: str, before: str | None, after: str
 ) -> Response:
     """Where a numbered page's buttons lead once its answers are saved: the previous page
-    (``before`` the first), the next one (``after`` the last), or the same page again."""
+    (``before`` the first), the next one (``after`` the last), or the same page again; the
+    page's ``context`` gives its ``number`` and the ``total``."""
+    number, total = context["number"], context["total"]
     action = form.get("action", "next")
     if action == "previous" and number > 1:
         return redirect(f"{pages}/{number - 1}")
@@ -537,14 +539,7 @@ def save_item(
             caller=expert.caller,
             errors=errors,
         )
-    return _turn_page(
-        form,
-        pages="/survey/items",
-        number=number,
-        total=ctx["total"],
-        before=None,
-        after=_after_items(state),
-    )
+    return _turn_page(form, ctx, pages="/survey/items", before=None, after=_after_items(state))
 
 
 def _save_what_is_valid(
