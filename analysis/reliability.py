@@ -903,28 +903,35 @@ def _hk_interval(
     return _Interval(found.low, found.high, found.reason, found.n_bootstrap, found.q)
 
 
+@dataclass(frozen=True)
+class _Resampling:
+    """How the bootstrap draws, as the public functions take it: the number of replicates,
+    the source of randomness, whether raters are sampled or fixed, and alpha's interval."""
+
+    n_bootstrap: int
+    rng: np.random.Generator | int | None
+    raters: str
+    alpha_interval: str = "two-way"
+
+
 def _prepared(
     ratings: pd.DataFrame | DimensionData,
-    *,
     dimension: Hashable | None,
     level: str | None,
     scale: Sequence[float] | None,
-    n_bootstrap: int,
-    rng: np.random.Generator | int | None,
-    raters: str,
-    alpha_interval: str = "two-way",
+    resampling: _Resampling,
 ) -> tuple[DimensionData, _Draws]:
     """Checked arguments, the one dimension's data and the bootstrap draws."""
     checked = None if level is None else _check_level(level)
-    n_bootstrap = check_bootstrap(n_bootstrap)
-    facets = _check_raters(raters)
-    method = check_alpha_interval(alpha_interval)
+    n_bootstrap = check_bootstrap(resampling.n_bootstrap)
+    facets = _check_raters(resampling.raters)
+    method = check_alpha_interval(resampling.alpha_interval)
     if method == "hayes-krippendorff" and facets == "fixed":
         raise ValueError(
             "raters: the Hayes-Krippendorff interval resamples pairable values, not raters "
             "or items, so raters='fixed' does not apply to it; leave raters as 'sampled'"
         )
-    generator = make_generator(rng, "rng")
+    generator = make_generator(resampling.rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     problem = None if checked is None else level_problem(data, checked)
     if problem is not None:
@@ -1116,16 +1123,8 @@ def krippendorff_alpha(
     interval 0.849 acceptable
     ratio 0.797 tentative
     """
-    data, draws = _prepared(
-        ratings,
-        dimension=dimension,
-        level=level,
-        scale=scale,
-        n_bootstrap=n_bootstrap,
-        rng=rng,
-        raters=raters,
-        alpha_interval=alpha_interval,
-    )
+    resampling = _Resampling(n_bootstrap, rng, raters, alpha_interval)
+    data, draws = _prepared(ratings, dimension, level, scale, resampling)
     checked = _check_level(level)
     alpha = _alpha_results(data, levels=(checked,), draws=draws, minimum=float(minimum))
     return alpha[checked]
@@ -1397,15 +1396,8 @@ def agreement_coefficients(
     >>> round(result.fleiss_kappa.value, 3)
     0.43
     """
-    data, draws = _prepared(
-        ratings,
-        dimension=dimension,
-        level=None,
-        scale=categories,
-        n_bootstrap=n_bootstrap,
-        rng=rng,
-        raters=raters,
-    )
+    resampling = _Resampling(n_bootstrap, rng, raters)
+    data, draws = _prepared(ratings, dimension, None, categories, resampling)
     return _agreement_results(data, draws=draws)
 
 
@@ -2570,16 +2562,8 @@ def dimension_reliability(
     >>> round(result.icc.value("ICC3"), 3), result.n_raters, result.n_items
     (0.715, 4, 6)
     """
-    data, draws = _prepared(
-        ratings,
-        dimension=dimension,
-        level=level,
-        scale=scale,
-        n_bootstrap=n_bootstrap,
-        rng=rng,
-        raters=raters,
-        alpha_interval=alpha_interval,
-    )
+    resampling = _Resampling(n_bootstrap, rng, raters, alpha_interval)
+    data, draws = _prepared(ratings, dimension, level, scale, resampling)
     shared = _shared_replicates(data, draws)
     alpha = _alpha_results(
         data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha), shared=shared

@@ -20,7 +20,7 @@ import babel.dates
 import babel.numbers
 from babel.support import Translations
 
-from app.errors import Message
+from app.errors import InvalidInput, Message
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
@@ -33,6 +33,20 @@ INTERFACE_LANGUAGES = ("en", "fr", "ar")
 def N_(message: str) -> str:
     """Mark a constant for translation where it is defined; it is translated where shown."""
     return message
+
+
+def check_offered(
+    language: str, offered: Sequence[str], message: str, *, asked: str | None = None
+) -> None:
+    """Refuse a language not among ``offered``: InvalidInput on ``lang`` with ``message``,
+    which names the language asked for (``asked``, default ``language``) as
+    ``%(language)s`` and the offered ones as ``%(languages)s``."""
+    if language not in offered:
+        raise InvalidInput(
+            message,
+            field="lang",
+            values={"language": repr(asked or language), "languages": ", ".join(offered)},
+        )
 
 
 #: Words the product writes into its records and results in English, shown translated

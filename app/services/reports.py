@@ -980,19 +980,14 @@ def report_language(definition: SurveyDefinition, language: str | None) -> str:
     """The language a report is read in: ``language`` when the survey is given in it or the
     interface is (the survey's own texts then stay in its source language); the survey's
     source language when None. InvalidInput names the languages there are."""
-    from app.errors import InvalidInput
-
     if language is None:
         return definition.source_language
     offered = list(dict.fromkeys([*definition.languages, *i18n.INTERFACE_LANGUAGES]))
-    if language not in offered:
-        raise InvalidInput(
-            i18n.N_(
-                "lang: the report is not given in %(language)s; its languages are %(languages)s"
-            ),
-            field="lang",
-            values={"language": repr(language), "languages": ", ".join(offered)},
-        )
+    i18n.check_offered(
+        language,
+        offered,
+        i18n.N_("lang: the report is not given in %(language)s; its languages are %(languages)s"),
+    )
     return language
 
 

@@ -14,7 +14,7 @@ from fastapi.types import DecoratedCallable
 from sqlmodel import Session
 
 from app import i18n
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
 from app.models import RubricVersion
 from app.services import reviews, rubrics, webhooks
 from app.web.deps import SessionDep, SettingsDep
@@ -65,14 +65,12 @@ def _reading(request: Request, lang: str | None, offered: list[str]) -> dict[str
     and the query that keeps the choice in the page's links."""
     if lang is not None:
         language = lang.replace("-", "_")
-        if language not in offered:
-            raise InvalidInput(
-                i18n.N_(
-                    "lang: the page is not given in %(language)s; its languages are %(languages)s"
-                ),
-                field="lang",
-                values={"language": repr(lang), "languages": ", ".join(offered)},
-            )
+        i18n.check_offered(
+            language,
+            offered,
+            i18n.N_("lang: the page is not given in %(language)s; its languages are %(languages)s"),
+            asked=lang,
+        )
     else:
         language = browser_language(request, offered) or offered[0]
     return {
