@@ -206,10 +206,9 @@ def sign_in(client, token: str) -> None:
     assert client.get(f"/i/{token}", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize("language", ["fr", "ar"])
-def test_an_expert_invited_in_another_language_sees_no_english(
-    client, session, language: str
-) -> None:
+def expert_signed_in(client, session: Session, language: str) -> Round:
+    """An open round of the shipped survey, with one expert invited in ``language`` and
+    signed in on ``client`` through their link."""
     round_ = aisi_round(session)
     issued = invitations.invite_experts(
         session,
@@ -218,6 +217,14 @@ def test_an_expert_invited_in_another_language_sees_no_english(
     )
     session.commit()
     sign_in(client, issued[0].token)
+    return round_
+
+
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_an_expert_invited_in_another_language_sees_no_english(
+    client, session, language: str
+) -> None:
+    expert_signed_in(client, session, language)
     welcome = client.get("/survey")
     assert welcome.status_code == 200
     direction = "rtl" if language == "ar" else "ltr"

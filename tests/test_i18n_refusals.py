@@ -16,10 +16,8 @@ from sqlmodel import Session
 
 from app import i18n
 from app.errors import InvalidInput, Message
-from app.inputs import InviteeCreate
 from app.models import Round
-from app.services import invitations
-from tests.test_i18n import aisi_round, english_left, sign_in, visible_text
+from tests.test_i18n import english_left, expert_signed_in, visible_text
 
 ROOT = Path(__file__).resolve().parent.parent
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}|%%")
@@ -62,14 +60,7 @@ def _csrf(page: str) -> str:
 def test_every_refusal_on_the_expert_s_pages_is_in_their_language(
     client, session: Session, language: str
 ) -> None:
-    round_ = aisi_round(session)
-    issued = invitations.invite_experts(
-        session,
-        round_id=round_.id,
-        invitees=[InviteeCreate(name="E", email="e@example.org", language=language)],
-    )
-    session.commit()
-    sign_in(client, issued[0].token)
+    round_ = expert_signed_in(client, session, language)
     welcome = client.get("/survey")
     csrf = _csrf(welcome.text)
     shown: dict[str, object] = {}
