@@ -173,7 +173,6 @@ def test_an_expert_completes_the_survey_in_their_language(
             check_page(page, language, problems)
         if number == 1 and language == "ar":
             page.screenshot(path=str(screenshots / "item-ar.png"), full_page=True)
-            page.screenshot(path="/tmp/elicit-item-ar.png", full_page=False)
         for index, dim in enumerate(DIMENSIONS):
             value = str((number + index) % 3) if dim == "tier" else str((number + index) % 5 + 1)
             page.locator(f"label[for='{dim}__{value}']").click()
