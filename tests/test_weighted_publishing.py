@@ -57,6 +57,24 @@ def _closed_round(session, client, admin, *, with_quantiles: bool, n_experts: in
 
 
 @pytest.mark.slow  # a simulated panel calibrated and published
+def _performance_oracle(session, client, admin, round_id: int, *, n_bootstrap: int):  # type: ignore[no-untyped-def]
+    """The round's report, its Cooke's weights, the calibration inputs, and the thresholds
+    fitted directly on the round's ratings with those weights and with equal weights."""
+    report = client.get(
+        f"/api/rounds/{round_id}/report", params={"n_bootstrap": n_bootstrap}, headers=admin
+    ).json()
+    cooke = {e["expert"]: e["weight"] for e in report["seed_questions"]["experts"]}
+    inputs = rubrics.calibration_inputs(
+        session, round_id=round_id, options=rubrics.CalibrationOptions(n_bootstrap=0)
+    )
+    frame = inputs.frame
+    rule = calibration_rule(inputs.definition, keys=True)
+    weights = CaseWeights({r: cooke.get(str(r), 0.0) for r in frame["rater"].unique()})
+    oracle = fit_thresholds(frame, rule, Resampling(n_bootstrap=0), weights)
+    equal = fit_thresholds(frame, rule, Resampling(0))
+    return report, cooke, inputs, oracle, equal
+
+
 def test_publish_with_performance_weighting(session, client, admin) -> None:
     round_ = _closed_round(session, client, admin, with_quantiles=True)
     body = {"n_bootstrap": 100, "justification": "pilot", "weighting": "performance"}
@@ -72,17 +90,8 @@ def test_publish_with_performance_weighting(session, client, admin) -> None:
     # The thresholds are fitted with Cooke's weights. Oracle: the analysis run directly on
     # the round's ratings with the report's performance weights.
     assert "Cooke's global weight" in weighting["thresholds_fitted_with"]
-    report = client.get(
-        f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 40}, headers=admin
-    ).json()
-    cooke = {e["expert"]: e["weight"] for e in report["seed_questions"]["experts"]}
-    inputs = rubrics.calibration_inputs(
-        session, round_id=round_.id, options=rubrics.CalibrationOptions(n_bootstrap=0)
-    )
-    frame = inputs.frame
-    weights = CaseWeights({r: cooke.get(str(r), 0.0) for r in frame["rater"].unique()})
-    oracle = fit_thresholds(
-        frame, calibration_rule(inputs.definition, keys=True), Resampling(n_bootstrap=0), weights
+    report, _, inputs, oracle, equal = _performance_oracle(
+        session, client, admin, round_.id, n_bootstrap=40
     )
     keys = [t.key for t in inputs.definition.tiers]
     assert list(record["rule"]["thresholds"].values()) == list(oracle.fitted_thresholds)
@@ -90,7 +99,6 @@ def test_publish_with_performance_weighting(session, client, admin) -> None:
     for item in record["items"]:
         tier = by_key[item["key"]].rule_tier
         assert item["tier"] == (keys[tier] if tier is not None else None)
-    equal = fit_thresholds(frame, calibration_rule(inputs.definition, keys=True), Resampling(0))
     assert list(weighting["thresholds_equal_weights"].values()) == list(equal.fitted_thresholds)
     # The report sets the thresholds of each weighting side by side.
     compared = report["weighting"]
@@ -212,21 +220,9 @@ def test_calibration_with_performance_weighting_is_what_publishing_fits(
     round_ = _closed_round(session, client, admin, with_quantiles=True)
     # Oracle: the analysis run directly on the round's ratings, weighted by the Cooke's
     # weights of the report's seed question section.
-    report = client.get(
-        f"/api/rounds/{round_.id}/report", params={"n_bootstrap": 0}, headers=admin
-    ).json()
-    cooke = {e["expert"]: e["weight"] for e in report["seed_questions"]["experts"]}
-    inputs = rubrics.calibration_inputs(
-        session, round_id=round_.id, options=rubrics.CalibrationOptions(n_bootstrap=0)
+    _, cooke, inputs, oracle, equal = _performance_oracle(
+        session, client, admin, round_.id, n_bootstrap=0
     )
-    frame = inputs.frame
-    oracle = fit_thresholds(
-        frame,
-        calibration_rule(inputs.definition, keys=True),
-        Resampling(n_bootstrap=0),
-        CaseWeights({r: cooke.get(str(r), 0.0) for r in frame["rater"].unique()}),
-    )
-    equal = fit_thresholds(frame, calibration_rule(inputs.definition, keys=True), Resampling(0))
     by_item = {str(i.item): i for i in oracle.items}
     # The API.
     reply = client.post(
