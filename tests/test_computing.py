@@ -106,3 +106,36 @@ def test_a_web_worker_leaves_the_heavy_libraries_to_its_computing_process(
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "heavy: \n" in result.stdout, result.stdout
+
+
+_HUGEPAGE_SCRIPT = """
+import sys
+import app.cli  # noqa: F401  (what the elicit command imports first)
+from numpy.core import multiarray
+
+# _set_madvise_hugepage returns the setting it replaces: numpy's own state.
+print("hugepage advice:", bool(multiarray._set_madvise_hugepage(False)))
+"""
+
+
+def _hugepage_advice(environment: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", _HUGEPAGE_SCRIPT],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_the_platforms_processes_do_not_ask_for_huge_pages_unless_told():
+    # numpy's huge-page advice makes every fresh large array wait on memory compaction
+    # where the kernel compacts on advice (see app/__init__.py); the platform turns it
+    # off, and an operator's own NUMPY_MADVISE_HUGEPAGE still wins.
+    environment = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    assert _hugepage_advice(environment) == "hugepage advice: False"
+    told = {**environment, "NUMPY_MADVISE_HUGEPAGE": "1"}
+    assert _hugepage_advice(told) == "hugepage advice: True"
