@@ -24,6 +24,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import ScalarFormatter
 from matplotlib.typing import RcKeyType
 
+from analysis._docs import shared_docs
 from analysis._types import FloatArray
 from analysis.reliability import ACCEPTABLE_ALPHA, TENTATIVE_ALPHA
 from analysis.results import ItemConsensus, PanelAnalysis
@@ -123,6 +124,22 @@ _BLUE, _GREY, _RED = "#2b6ca3", "#8a8a8a", "#b8412b"
 
 _P = ParamSpec("_P")
 
+#: How the figures describe the arguments they share (``{{name}}`` lines in their
+#: docstrings; see :mod:`analysis._docs`).
+_shared_docs = shared_docs(
+    {
+        "items": """\
+result : PanelAnalysis or sequence of ItemConsensus
+    The panel's analysis, or the items' consensus
+    (:func:`analysis.consensus.item_consensus`).""",
+        "title": """\
+title : str, optional
+    The figure's title; by default one in English.
+words : mapping, optional
+    The figure's words in another language (keys of :data:`WORDS`).""",
+    }
+)
+
 
 def _styled(function: Callable[_P, str]) -> Callable[_P, str]:
     """Run a plotting function under the package style, without touching global state."""
@@ -187,6 +204,7 @@ def _median_table(
 
 
 @_styled
+@_shared_docs
 def plot_median_heatmap(
     result: PanelAnalysis | Sequence[ItemConsensus],
     *,
@@ -197,10 +215,8 @@ def plot_median_heatmap(
 
     Parameters
     ----------
-    result : PanelAnalysis or sequence of ItemConsensus
-    title : str, optional
-    words : mapping, optional
-        The figure's words in another language (keys of :data:`WORDS`).
+    {{items}}
+    {{title}}
 
     Returns
     -------
@@ -259,6 +275,7 @@ def plot_median_heatmap(
 
 
 @_styled
+@_shared_docs
 def plot_item_medians(
     result: PanelAnalysis | Sequence[ItemConsensus],
     *,
@@ -270,11 +287,11 @@ def plot_item_medians(
 
     Parameters
     ----------
-    result : PanelAnalysis or sequence of ItemConsensus
+    {{items}}
     dimension : label, optional
         Plot this dimension only. Default: one panel per dimension, items ordered by
         their mean median over the dimensions.
-    title : str, optional
+    {{title}}
 
     Returns
     -------
@@ -403,6 +420,7 @@ def _draw_medians(axes: Axes, rows: Sequence[ItemConsensus | None]) -> None:
 
 
 @_styled
+@_shared_docs
 def plot_tier_plane(
     result: PanelAnalysis | Sequence[ItemConsensus],
     *,
@@ -418,7 +436,7 @@ def plot_tier_plane(
 
     Parameters
     ----------
-    result : PanelAnalysis or sequence of ItemConsensus
+    {{items}}
     dimensions : two labels
         The rule's dimensions: the first on the x axis, the second on the y axis.
     thresholds : sequence of float
@@ -429,7 +447,7 @@ def plot_tier_plane(
         How the rule combines the two dimension scores.
     scale : (low, high), optional
         Axis range; default the range of the medians, widened by half a point.
-    title : str, optional
+    {{title}}
 
     Returns
     -------
@@ -536,6 +554,7 @@ def plot_tier_plane(
 
 
 @_styled
+@_shared_docs
 def plot_rater_deviations(
     result: PanelAnalysis,
     *,
@@ -551,7 +570,7 @@ def plot_rater_deviations(
     max_raters : int
         With more raters, only the ``max_raters`` with the largest absolute deviation
         are shown (the title says so).
-    title : str, optional
+    {{title}}
 
     Returns
     -------
@@ -598,6 +617,7 @@ def plot_rater_deviations(
 
 
 @_styled
+@_shared_docs
 def plot_reliability_forest(
     result: PanelAnalysis,
     *,
@@ -610,7 +630,7 @@ def plot_reliability_forest(
     Parameters
     ----------
     result : PanelAnalysis
-    title : str, optional
+    {{title}}
 
     Returns
     -------
@@ -709,6 +729,7 @@ def _spread(positions: FloatArray, gap: float) -> FloatArray:
 
 
 @_styled
+@_shared_docs
 def plot_wright_map(
     result: SeverityResult, *, title: str | None = None, words: Mapping[str, str] | None = None
 ) -> str:
@@ -718,7 +739,7 @@ def plot_wright_map(
     ----------
     result : SeverityResult
         A fitted model (:func:`analysis.severity.fit_severity`).
-    title : str, optional
+    {{title}}
 
     Returns
     -------

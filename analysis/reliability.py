@@ -33,6 +33,7 @@ from analysis._coincidence import (
     alpha_batch,
     sum_values,
 )
+from analysis._docs import shared_docs
 from analysis._hayes_krippendorff import METHOD as HK_METHOD
 from analysis._hayes_krippendorff import hayes_krippendorff
 from analysis._icc_one_way import OneWayData, logit_variance
@@ -81,6 +82,28 @@ AGREEMENT_COEFFICIENTS = (
 
 # Bootstrap replicates are processed in chunks of at most this many V x V cells.
 _CHUNK_CELLS = 4_000_000
+
+#: How the public functions describe the arguments they share (``{{name}}`` lines in their
+#: docstrings; see :mod:`analysis._docs`).
+_shared_docs = shared_docs(
+    {
+        "one_dimension": """\
+ratings : pandas.DataFrame
+    Tidy ratings (columns rater, item, dimension, value) of one dimension, or of several
+    with ``dimension`` naming one.
+dimension : label, optional
+    The dimension to use when ``ratings`` holds several.""",
+        "bootstrap": """\
+n_bootstrap : int
+    Number of bootstrap replicates for the confidence intervals (0: no interval).
+rng : numpy.random.Generator or int, optional
+    Source of randomness for the bootstrap (an int is a seed).""",
+        "raters": """\
+raters : {"sampled", "fixed"}
+    Whether the intervals treat the raters as a sample (default) or as the only
+    raters of interest; see :func:`krippendorff_alpha`.""",
+    }
+)
 
 
 def read_alpha(value: float | None) -> str | None:
@@ -939,11 +962,12 @@ def _prepared(
     return data, _draws(data, n_bootstrap, generator, facets, method)
 
 
+@_shared_docs
 def krippendorff_alpha(
     ratings: pd.DataFrame,
     *,
-    level: str = "ordinal",
     dimension: Hashable | None = None,
+    level: str = "ordinal",
     n_bootstrap: int = 1000,
     rng: np.random.Generator | int | None = None,
     minimum: float = TENTATIVE_ALPHA,
@@ -955,17 +979,10 @@ def krippendorff_alpha(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings (columns rater, item, dimension, value) of one dimension, or of
-        several with ``dimension`` naming one.
+    {{one_dimension}}
     level : {"nominal", "ordinal", "interval", "ratio"}
         Level of measurement, which sets the difference function.
-    dimension : label, optional
-        The dimension to use when ``ratings`` holds several.
-    n_bootstrap : int
-        Number of bootstrap replicates (0: no interval).
-    rng : numpy.random.Generator or int, optional
-        Source of randomness for the bootstrap (an int is a seed).
+    {{bootstrap}}
     minimum : float
         The smallest acceptable alpha; ``p_below_minimum`` is the bootstrap confidence
         that alpha is below it.
@@ -1313,6 +1330,7 @@ def _agreement_results(
     return AgreementCoefficients(**results)
 
 
+@_shared_docs
 def agreement_coefficients(
     ratings: pd.DataFrame,
     *,
@@ -1326,20 +1344,12 @@ def agreement_coefficients(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings of one dimension (or several with ``dimension`` naming one).
-    dimension : label, optional
-        The dimension to use when ``ratings`` holds several.
+    {{one_dimension}}
     categories : sequence of float, optional
         All categories of the scale. Default: the values that occur. This matters for
         Brennan-Prediger (chance 1/q) and Gwet (q in the chance agreement).
-    n_bootstrap : int
-        Bootstrap replicates for the confidence intervals (0: none).
-    rng : numpy.random.Generator or int, optional
-        Source of randomness for the bootstrap.
-    raters : {"sampled", "fixed"}
-        Whether the intervals treat the raters as a sample (default) or as the only
-        raters of interest; see :func:`krippendorff_alpha`.
+    {{bootstrap}}
+    {{raters}}
 
     Returns
     -------
@@ -1404,6 +1414,7 @@ def agreement_coefficients(
 # ----------------------------------------------------------------------- complete data
 
 
+@_shared_docs
 def complete_block(
     ratings: pd.DataFrame | DimensionData, *, dimension: Hashable | None = None
 ) -> tuple[FloatArray, LabelArray, LabelArray]:
@@ -1411,10 +1422,7 @@ def complete_block(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings of one dimension (or several with ``dimension`` naming one).
-    dimension : label, optional
-        The dimension to use.
+    {{one_dimension}}
 
     Returns
     -------
@@ -2252,6 +2260,7 @@ def _icc_table(data: DimensionData) -> ICCTable:
     return _reml_icc(item[order], rater[order], data.value[order].astype(float))
 
 
+@_shared_docs
 def intraclass_correlations(
     ratings: pd.DataFrame | DimensionData, *, dimension: Hashable | None = None
 ) -> ICCTable:
@@ -2259,10 +2268,7 @@ def intraclass_correlations(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings of one dimension (or several with ``dimension`` naming one).
-    dimension : label, optional
-        The dimension to use.
+    {{one_dimension}}
 
     Returns
     -------
@@ -2413,15 +2419,13 @@ def kendall_w_from_matrix(y: FloatArray) -> KendallW:
     )
 
 
+@_shared_docs
 def kendall_w(ratings: pd.DataFrame, *, dimension: Hashable | None = None) -> KendallW:
     """Kendall's coefficient of concordance W for the raters' rankings of the items.
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings of one dimension (or several with ``dimension`` naming one).
-    dimension : label, optional
-        The dimension to use.
+    {{one_dimension}}
 
     Returns
     -------
@@ -2496,6 +2500,7 @@ def _shared_replicates(data: DimensionData, draws: _Draws) -> _Replicates | None
     return _replicates(batch, table, draws, point)
 
 
+@_shared_docs
 def dimension_reliability(
     ratings: pd.DataFrame | DimensionData,
     *,
@@ -2512,25 +2517,17 @@ def dimension_reliability(
 
     Parameters
     ----------
-    ratings : pandas.DataFrame
-        Tidy ratings of one dimension (or several with ``dimension`` naming one).
-    dimension : label, optional
-        The dimension to use.
+    {{one_dimension}}
     level : {"nominal", "ordinal", "interval", "ratio"}
         The dimension's level of measurement: it selects the alpha that is read against
         0.800/0.667. Alpha is reported at all four levels. ICC and Kendall's W are
         not computed for nominal dimensions.
-    n_bootstrap : int
-        Bootstrap replicates (0: no intervals).
-    rng : numpy.random.Generator or int, optional
-        Source of randomness for the bootstrap.
+    {{bootstrap}}
     minimum_alpha : float
         The smallest acceptable alpha (for ``p_below_minimum``).
     scale : sequence of float, optional
         All categories of the scale (default: the values used).
-    raters : {"sampled", "fixed"}
-        Whether the intervals treat the raters as a sample (default) or as the only
-        raters of interest; see :func:`krippendorff_alpha`.
+    {{raters}}
     alpha_interval : {"two-way", "hayes-krippendorff"}
         Alpha's interval (and ``p_below_minimum``): the default two-way bootstrap, or
         the Hayes-Krippendorff bootstrap ("hk"); see :func:`krippendorff_alpha`. The

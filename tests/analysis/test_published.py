@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.tests.test_inter_rater import diagnoses
 
+import analysis._docs
 import analysis.consensus
 import analysis.plots
 import analysis.raters
@@ -83,6 +84,7 @@ def test_shrout_fleiss_1979_icc():
 @pytest.mark.parametrize(
     "module",
     [
+        analysis._docs,
         analysis.tidy,
         analysis.reliability,
         analysis.consensus,
