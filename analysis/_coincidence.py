@@ -22,6 +22,7 @@ import numpy.typing as npt
 import scipy.sparse
 
 from analysis._types import FloatArray, IntArray
+from analysis.tidy import stable_order
 
 #: Per-unit coincidences: dense (units, V*V), or sparse when that would be too large.
 PerUnit: TypeAlias = FloatArray | scipy.sparse.csr_matrix
@@ -139,7 +140,8 @@ class RatedValues:
     keeps every ordered pair of values given to one unit by two different raters of the
     sample, with weight w_r w_s: two draws of the same rater are two raters, but never a
     pair with each other (that pair would agree by construction). With all weights 1
-    this is Krippendorff's set of pairable values.
+    this is Krippendorff's set of pairable values. A rater gives a unit at most one
+    value (validated ratings: one per rater, item and dimension).
     """
 
     unit: IntArray
@@ -174,7 +176,7 @@ class RatedValues:
     @cached_property
     def pairs(self) -> tuple[IntArray, IntArray, IntArray]:
         """(first, second, unit): row indices of the ordered pairs of values in a unit."""
-        order = np.argsort(self.unit, kind="stable")
+        order = stable_order(self.unit)
         unit = self.unit[order]
         per_unit = np.bincount(unit, minlength=self.n_units)
         start = np.cumsum(per_unit) - per_unit
@@ -211,7 +213,12 @@ class RatedValues:
         """``by_rater``, dense (0/1 in single precision) when small enough for a BLAS
         product."""
         if self.n_raters * self.n_units * self.width <= _DENSE_LIMIT:
-            return self.by_rater.toarray().astype(np.float32)
+            # Written directly (a rater gives a unit one value, see the class): through
+            # the sparse matrix, a double-precision copy and then a single-precision one,
+            # it took several times as long on 2 M values.
+            dense = np.zeros((self.n_raters, self.n_units * self.width), dtype=np.float32)
+            dense[self.rater, self.unit * self.width + self.value] = 1.0
+            return dense
         return self.by_rater
 
     @cached_property
@@ -260,7 +267,7 @@ class RatedValues:
     def _by_rater_rows(self) -> tuple[IntArray, IntArray, IntArray]:
         """(first row of each rater, cell unit * V + value of every value sorted by rater,
         values per rater)."""
-        order = np.argsort(self.rater, kind="stable")
+        order = stable_order(self.rater)
         cell = (self.unit * self.width + self.value)[order]
         per_rater = np.bincount(self.rater, minlength=self.n_raters)
         start = np.concatenate([[0], np.cumsum(per_rater)])

@@ -156,7 +156,7 @@ def _alpha_without(
     full = alpha_batch(o, data.domain, level)[0]
     if not np.isfinite(full):
         return None, nothing, "alpha of the whole panel is undefined"
-    unit = np.searchsorted(units, data.item_code)
+    unit = data.item_index[1]  # each value's position among ``units``
     m = counts.sum(axis=1)[unit]
     a: FloatArray = np.where(m == 2, 1.0, np.where(m >= 3, -1.0 / np.maximum(m - 2.0, 1.0), 0.0))
     b: FloatArray = np.where(m >= 3, 1.0 / np.maximum(m - 2.0, 1.0), 0.0)

@@ -49,7 +49,7 @@ from analysis.results import (
     ICCTable,
     KendallW,
 )
-from analysis.tidy import DimensionData, dimension_data, validate_ratings
+from analysis.tidy import DimensionData, dimension_data, stable_order, validate_ratings
 
 __all__ = [
     "ACCEPTABLE_ALPHA",
@@ -268,8 +268,8 @@ def _rated_values(data: DimensionData) -> RatedValues:
     units, _ = data.value_counts()
     rater_codes, rater = data.rater_index
     return RatedValues(
-        unit=np.searchsorted(units, data.item_code),
-        rater=rater.astype(np.int64),
+        unit=data.item_index[1],
+        rater=np.asarray(rater, dtype=np.int64),
         value=data.value_code,
         n_units=int(units.size),
         n_raters=int(rater_codes.size),
@@ -1477,7 +1477,7 @@ def _greedy_block(missing: BoolArray) -> tuple[BoolArray, BoolArray]:
     """
     n_rows, n_columns = missing.shape
     rater, item = np.nonzero(~missing)
-    by_item = np.argsort(item, kind="stable")
+    by_item = stable_order(item)
     row_present = np.bincount(rater, minlength=n_rows).astype(np.int64)
     column_present = np.bincount(item, minlength=n_columns).astype(np.int64)
     items_of = np.concatenate([[0], np.cumsum(row_present)])

@@ -592,9 +592,7 @@ class DimensionData:
 
     @cached_property
     def _counts(self) -> tuple[IntArray, FloatArray]:
-        present = np.bincount(self.item_code, minlength=1) > 0
-        units = np.flatnonzero(present)
-        unit = np.cumsum(present)[self.item_code] - 1
+        units, unit = self.item_index
         width = self.domain.size
         flat = np.bincount(unit * width + self.value_code, minlength=units.size * width)
         counts = flat.reshape(units.size, width).astype(float)
@@ -626,6 +624,19 @@ def compact_codes(codes: IntArray) -> tuple[IntArray, IntArray]:
     return unique, inverse
 
 
+def stable_order(codes: IntArray) -> IntArray:
+    """``np.argsort(codes, kind="stable")`` for non-negative integer codes.
+
+    Codes below 2^16 are sorted as 16-bit integers, which numpy sorts by radix in linear
+    time (about five times as fast as its merge sort of 64-bit integers on 2 M codes);
+    the order is the same.
+    """
+    if codes.size and int(codes.min()) >= 0 and int(codes.max()) < 2**16:
+        codes = codes.astype(np.uint16)
+    order: IntArray = np.argsort(codes, kind="stable")
+    return order
+
+
 def grouped_order(group: IntArray, values: FloatArray) -> IntArray:
     """``np.lexsort((values, group))`` (by group, then value, ties in row order) through
     one sort of integer keys: the values' ranks come from hashing, not sorting."""
@@ -634,8 +645,7 @@ def grouped_order(group: IntArray, values: FloatArray) -> IntArray:
         general: IntArray = np.lexsort((values, group))
         return general
     key = group.astype(np.int64) * max(len(uniques), 1) + rank
-    order: IntArray = np.argsort(key, kind="stable")
-    return order
+    return stable_order(key)
 
 
 def sorted_codes(labels: pd.Series) -> tuple[IntArray, LabelArray]:
