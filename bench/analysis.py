@@ -14,7 +14,9 @@ FILE`` and by a bare Python process that reads the file with pandas and computes
 alphas per dimension with the ``krippendorff`` package (both with a bytecode cache in the
 temporary folder, see :func:`child_environment`). Printed: wall time (best of 3, one
 run for 10 M rows), peak resident set size of the process (``os.wait4``) and the ratios
-elicit / bare. Targets (issue #9): D1 <= 2x, D2 <= 3x, 10 M rows < 30 s and < 4 GiB. The
+elicit / bare; the bare process runs twice, with numpy's defaults and with numpy set as
+elicit's processes set it (no transparent huge-page advice, see app/__init__.py).
+Targets (issue #9): D1 <= 2x, D2 <= 3x, 10 M rows < 30 s and < 4 GiB. The
 files go to a temporary folder that is removed afterwards.
 
 Run: ``.venv/bin/python bench/analysis.py`` (``--quick`` runs (a) in process and D1, D2
@@ -201,18 +203,30 @@ def best_process(command: list[str], repeat: int) -> tuple[float, float]:
 
 
 def compare_processes(name: str, path: str, target: str, repeat: int) -> None:
+    """Print elicit's figures against the bare process's, both as it comes and with numpy
+    set as elicit's processes set it (no huge-page advice, see app/__init__.py)."""
+    global ENVIRONMENT
     size = os.path.getsize(path)
     elicit_seconds, elicit_peak = best_process([*elicit_command(), "analyze", path], repeat)
+    plain = ENVIRONMENT
     bare_seconds, bare_peak = best_process([sys.executable, "-c", BARE, path], repeat)
+    ENVIRONMENT = {**(plain or os.environ), "NUMPY_MADVISE_HUGEPAGE": "0"}
+    try:
+        same_seconds, same_peak = best_process([sys.executable, "-c", BARE, path], repeat)
+    finally:
+        ENVIRONMENT = plain
     print(f"{name} ({size / 2**20:.0f} MiB of CSV; best of {repeat}):")
     print(
         f"  elicit analyze FILE:           {elicit_seconds:7.2f} s, peak RSS {elicit_peak:7.0f} MiB"
     )
     print(f"  bare pandas + krippendorff:    {bare_seconds:7.2f} s, peak RSS {bare_peak:7.0f} MiB")
-    print(
-        f"  ratio elicit / bare: time {elicit_seconds / bare_seconds:4.1f}x, "
-        f"memory {elicit_peak / bare_peak:4.1f}x   (target {target})"
-    )
+    print(f"  the same, numpy as in elicit:  {same_seconds:7.2f} s, peak RSS {same_peak:7.0f} MiB")
+    bare = (("bare", bare_seconds, bare_peak), ("same", same_seconds, same_peak))
+    for label, seconds, peak in bare:
+        print(
+            f"  ratio elicit / {label}: time {elicit_seconds / seconds:4.1f}x, "
+            f"memory {elicit_peak / peak:4.1f}x   (target {target})"
+        )
 
 
 #: The panels written as files: name -> (generator, description, target).
