@@ -1757,7 +1757,12 @@ def _solved(
     if off_diagonal is None:
         return float(np.log(diagonal).sum()), rhs / diagonal[:, None]
     off_diagonal[np.diag_indices_from(off_diagonal)] += diagonal
-    factor = scipy.linalg.cho_factor(off_diagonal, lower=True, check_finite=False)
+    # LAPACK works in column order: the transpose of the (row-ordered) matrix is that
+    # order with no copy, and its upper triangle holds the lower one's values; the matrix
+    # is ours to overwrite. (A 2,000 x 2,000 system saves a 32 MB copy per evaluation.)
+    factor = scipy.linalg.cho_factor(
+        off_diagonal.T, lower=False, overwrite_a=True, check_finite=False
+    )
     log_det = 2.0 * float(np.log(np.diag(factor[0])).sum())
     return log_det, scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
