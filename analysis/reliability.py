@@ -1767,6 +1767,10 @@ def _solved(
     return log_det, scipy.linalg.cho_solve(factor, rhs, check_finite=False)
 
 
+#: Criterion values a REML fit remembers (two floats each).
+_REMEMBERED = 64
+
+
 class _RandomEffects:
     """The REML criterion of y = mu + Z_1 u_1 [+ Z_2 u_2] + e for one or two crossed factors.
 
@@ -1792,7 +1796,7 @@ class _RandomEffects:
         self.incidence: FloatArray | scipy.sparse.csr_matrix | None = None
         self.pairs: _CoOccurrences | None = None
         self.groups: _CountGroups | None = None
-        self._last: tuple[bytes, tuple[float, float]] | None = None
+        self._known: dict[bytes, tuple[float, float]] = {}
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1826,13 +1830,18 @@ class _RandomEffects:
         return off_diagonal
 
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
-        """(log|P| + log R_X^2, r^2) at theta (the last one remembered: the fit asks for
-        its final point again)."""
+        """(log|P| + log R_X^2, r^2) at theta, remembered: the fit asks for its final
+        point again, and where Newton's last step is refused the information at the
+        optimum needs the very points of that step's differences (on 5,000 raters x
+        2,000 items, 5 of its 6 factorisations)."""
         key = theta.tobytes()
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
+        known = self._known.get(key)
+        if known is not None:
+            return known
         pieces = self._computed_pieces(theta)
-        self._last = (key, pieces)
+        if len(self._known) >= _REMEMBERED:
+            self._known.pop(next(iter(self._known)))  # the oldest
+        self._known[key] = pieces
         return pieces
 
     def _computed_pieces(self, theta: FloatArray) -> tuple[float, float]:
