@@ -91,6 +91,7 @@ LEASE = timedelta(minutes=5)
 BACKOFF_MAX = timedelta(hours=1)
 #: How a message that could not be sent is tried again.
 RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
+QUEUE = outbox.Queue(OutboxMessage, LEASE, RETRY)
 
 
 # --- what is sent -------------------------------------------------------------------------
@@ -601,25 +602,19 @@ def deliver_due(
     now: Callable[[], datetime] = utcnow,
 ) -> Delivery:
     """Send what is due now; each outcome recorded at once. Safe to run in many workers."""
-    claimed = outbox.claim(engine, OutboxMessage, now=now(), limit=limit, lease=LEASE)
-    tally = outbox.Tally()
-    for message_id, lease, email in _as_emails(engine, claimed, mail_from=mail_from):
-        try:
-            transport.send(email)
-        except PermanentFailure as exc:
-            outcome, error = "failed", str(exc)
-        except (OSError, smtplib.SMTPException) as exc:
-            outcome, error = "retry", repr(exc)
-        else:
-            outcome, error = "sent", ""
-        status = _record(engine, message_id, lease, outcome=outcome, error=error, now=now())
-        tally.count(outcome, status)
-    return tally.delivery()
+    return outbox.deliver_due(
+        engine,
+        QUEUE,
+        ready=lambda claimed: _as_emails(engine, claimed, mail_from=mail_from),
+        send=lambda email: _send(transport, email),
+        limit=limit,
+        now=now,
+    )
 
 
 def _as_emails(
     engine: Engine, claimed: list[tuple[int, datetime]], *, mail_from: str
-) -> list[tuple[int, datetime, EmailMessage]]:
+) -> list[outbox.Claimed[EmailMessage]]:
     """The claimed messages, read in one query, ready to send."""
     if not claimed:
         return []
@@ -628,26 +623,27 @@ def _as_emails(
             select(OutboxMessage).where(col(OutboxMessage.id).in_([i for i, _ in claimed]))
         ).all()
         by_id = {id_of(row): as_email(row, mail_from=mail_from) for row in rows}
-    return [(message_id, lease, by_id[message_id]) for message_id, lease in claimed]
+    return [outbox.Claimed(message_id, lease, by_id[message_id]) for message_id, lease in claimed]
 
 
 def _record(
     engine: Engine, message_id: int, lease: datetime, *, outcome: str, error: str, now: datetime
 ) -> str:
-    with session_scope(engine) as session:
-        row = session.exec(
-            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-        ).one()
-        status = outbox.settle(
-            row,
-            lease=lease,
-            outcome=outcome,
-            error=error,
-            now=now,
-            retry=RETRY,
-        )
-        session.add(row)
-        return status
+    """Record one attempt at a message claimed until ``lease`` (its new status), as a
+    worker's pass does after each send."""
+    return outbox.record(engine, QUEUE, message_id, lease, outbox.Attempt(outcome, error), now=now)
+
+
+def _send(transport: Transport, email: EmailMessage) -> outbox.Attempt:
+    """Hand one message to the transport: sent, refused for good (a 5xx reply), or to be
+    tried again (the server or the network failed for now)."""
+    try:
+        transport.send(email)
+    except PermanentFailure as exc:
+        return outbox.Attempt("failed", str(exc))
+    except (OSError, smtplib.SMTPException) as exc:
+        return outbox.Attempt("retry", repr(exc))
+    return outbox.Attempt("sent")
 
 
 # --- what admins see ------------------------------------------------------------------------
