@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -84,14 +84,9 @@ if TYPE_CHECKING:  # the schedule queues its reminders through this module
 
 _log = logging.getLogger("elicit.mail")
 
-#: Attempts before a message is marked failed for good.
-MAX_ATTEMPTS = 8
-#: How long a claimed message is reserved for the worker that claimed it.
-LEASE = timedelta(minutes=5)
-BACKOFF_MAX = timedelta(hours=1)
-#: How a message that could not be sent is tried again.
-RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
-QUEUE = outbox.Queue(OutboxMessage, LEASE, RETRY)
+#: How messages are claimed and tried again: as webhook deliveries are.
+QUEUE = outbox.Queue(OutboxMessage)
+MAX_ATTEMPTS, LEASE, BACKOFF_MAX = outbox.MAX_ATTEMPTS, outbox.LEASE, outbox.BACKOFF_MAX
 
 
 # --- what is sent -------------------------------------------------------------------------

@@ -16,7 +16,13 @@ from app.db import session_scope
 from app.models import OutboxMessage, WebhookDelivery, id_of
 
 Outgoing = type[OutboxMessage] | type[WebhookDelivery]
-_Item = TypeVar("_Item")
+
+#: Attempts before a row is marked failed for good (e-mail and webhooks alike).
+MAX_ATTEMPTS = 8
+#: How long a claimed row is reserved for the worker that claimed it.
+LEASE = timedelta(minutes=5)
+#: The longest wait between two attempts.
+BACKOFF_MAX = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,11 @@ class Queue:
     for ``lease``; an attempt that did not go through is tried again as ``retry`` says."""
 
     table: Outgoing
-    lease: timedelta
-    retry: Retry
+    lease: timedelta = LEASE
+    retry: Retry = Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
+
+
+_Item = TypeVar("_Item")
 
 
 @dataclass(frozen=True)

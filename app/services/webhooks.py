@@ -42,7 +42,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypedDict
 from urllib.parse import urlsplit
 
@@ -65,14 +65,9 @@ from app.services import ReadModel, audit, outbox
 
 _log = logging.getLogger("elicit.webhooks")
 
-#: Attempts before a delivery is marked failed for good (as for e-mail).
-MAX_ATTEMPTS = 8
-#: How long a claimed delivery is reserved for the worker that claimed it.
-LEASE = timedelta(minutes=5)
-BACKOFF_MAX = timedelta(hours=1)
-#: How a delivery the subscriber did not take is tried again.
-RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
-QUEUE = outbox.Queue(WebhookDelivery, LEASE, RETRY)
+#: How deliveries are claimed and tried again: as e-mail is.
+QUEUE = outbox.Queue(WebhookDelivery)
+MAX_ATTEMPTS, LEASE, BACKOFF_MAX = outbox.MAX_ATTEMPTS, outbox.LEASE, outbox.BACKOFF_MAX
 #: Seconds to connect, and to wait for each part of the answer.
 TIMEOUT = 10.0
 #: Entries in a feed.
