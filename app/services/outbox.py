@@ -1,6 +1,8 @@
 """What the e-mail outbox and the webhook deliveries share: a worker claims the rows that
 are due (queued and due, or sending with an expired lease) with ``FOR UPDATE SKIP LOCKED``,
-so many workers never take the same row, and holds each under a lease while it sends."""
+so many workers never take the same row, and holds each under a lease while it sends.
+:func:`deliver_due` is one pass of either worker; each says only how its rows are read and
+sent (``mail.deliver_due``, ``webhooks.deliver_due``)."""
 
 from __future__ import annotations
 
