@@ -31,7 +31,8 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -42,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, func, select
 
 from app import i18n
@@ -730,6 +732,22 @@ def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:
 # --- running it -------------------------------------------------------------------------------
 
 
+@contextmanager
+def _failed(what: str) -> Iterator[None]:
+    """Log a failed step of the worker's pass and carry on: the next pass tries again.
+
+    A database that cannot be reached for a moment (a restart, a network blip, a lock
+    held too long: SQLAlchemy's OperationalError, as the web layer answers with a 503)
+    is an expected condition and gets one line; anything else gets its traceback.
+    """
+    try:
+        yield
+    except OperationalError as error:
+        _log.warning("%s (the database could not answer: %s)", what, error.orig or error)
+    except Exception:
+        _log.exception(what)
+
+
 class MailWorker:
     """Every ``interval`` seconds, carries out the rounds' scheduled steps that are due
     (opening, reminders, closing) and then sends due mail, so reminders queued go out in the
@@ -771,23 +789,17 @@ class MailWorker:
         )
 
     def run_once(self) -> Delivery:
-        try:
+        # Each step is tried on its own: one that fails (logged by _failed) does not keep
+        # the others, or the mail already queued, from going out.
+        with _failed("carrying out the rounds' scheduled steps failed; trying again"):
             self.run_schedule()
-        except Exception:  # the mail already queued still goes out
-            _log.exception("carrying out the rounds' scheduled steps failed; trying again")
-        try:
+        with _failed("erasing contact details past their retention failed; trying again"):
             self.run_retention()
-        except Exception:  # as above: the mail still goes out
-            _log.exception("erasing contact details past their retention failed; trying again")
         if self._reviews_due():
-            try:
+            with _failed("checking the published rubrics' review dates failed; trying again"):
                 self.run_reviews()
-            except Exception:  # as above: the mail still goes out
-                _log.exception("checking the published rubrics' review dates failed; trying again")
-        try:
+        with _failed("delivering webhooks failed; trying again"):
             self.webhooks = self.run_webhooks()
-        except Exception:  # as above: the mail still goes out
-            _log.exception("delivering webhooks failed; trying again")
         return deliver_due(self.engine, self.transport, mail_from=self.mail_from)
 
     # --- rubric reviews and webhooks (their events are queued with what causes them) ----
@@ -841,10 +853,8 @@ class MailWorker:
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
-            try:
+            with _failed("sending queued e-mail failed; trying again shortly"):
                 self.run_once()
-            except Exception:  # the database away for a moment, say: try again next time
-                _log.exception("sending queued e-mail failed; trying again shortly")
             self._stop.wait(self.interval)
 
     def start(self) -> None:
