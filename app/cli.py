@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from app.config import Settings
-    from app.models import User
+    from app.models import Round, User
     from app.services.schedule import ScheduleState
 
 
@@ -82,6 +82,10 @@ _T = TypeVar("_T")
 #: Ids are the database's integers: a larger one is refused before any query.
 MAX_ID = 2**31 - 1
 RoundArg = Annotated[int, typer.Argument(help="Round id", min=1, max=MAX_ID)]
+#: ``--json``: print what a command shows as JSON (a list or an object) rather than text.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON")]
+#: ``--json`` on a command that prints one result.
+JsonObjectFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
 
 
 def main() -> None:
@@ -353,15 +357,23 @@ def round_create(
         _echo(f"round {round_.id} ({_one(round_.name)}) is {round_.status}")
 
 
+def _move_round(round_id: int, step: Callable[[Session], Round], action: str) -> None:
+    """Open or close a round in one transaction with its audit entry, then say which it
+    now is."""
+    with _session() as session:
+        round_ = step(session)
+        _audit(session, action, "round", round_id, round_id=round_id)
+        _echo(f"round {round_.id} is {round_.status}")
+
+
 @round_cli.command("open")
 def round_open(round_id: RoundArg) -> None:
     """Open a round to its experts."""
     from app.services import rounds
 
-    with _session() as session:
-        round_ = rounds.open_round(session, round_id=round_id)
-        _audit(session, "round.opened", "round", round_id, round_id=round_id)
-        _echo(f"round {round_.id} is open")
+    _move_round(
+        round_id, lambda session: rounds.open_round(session, round_id=round_id), "round.opened"
+    )
 
 
 @round_cli.command("deadline")
@@ -394,10 +406,9 @@ def round_close(round_id: RoundArg) -> None:
     """Close a round: no more answers are accepted."""
     from app.services import rounds
 
-    with _session() as session:
-        round_ = rounds.close_round(session, round_id=round_id)
-        _audit(session, "round.closed", "round", round_id, round_id=round_id)
-        _echo(f"round {round_.id} is closed")
+    _move_round(
+        round_id, lambda session: rounds.close_round(session, round_id=round_id), "round.closed"
+    )
 
 
 @round_cli.command("next")
@@ -447,7 +458,7 @@ def _write_links(links_csv: str, out: Path | None) -> None:
 @round_cli.command("stability")
 def round_stability(
     round_id: RoundArg,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Compare a Delphi round with the previous one and suggest whether to stop."""
     from app.services import delphi
@@ -760,7 +771,7 @@ def reissue(
 @cli.command("progress")
 def progress(
     round_id: RoundArg,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Invited / started / submitted, and each expert's completion."""
     from app.services import rounds
@@ -891,7 +902,7 @@ def analyze_file(
             ".dta or .json"
         ),
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: JsonObjectFlag = False,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -1043,7 +1054,7 @@ def _scale_values(text: str, spec: str) -> list[float]:
 @cli.command("calibrate")
 def calibrate(
     round_id: RoundArg,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
     n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
     weighting: Annotated[
@@ -1226,7 +1237,7 @@ def rubric_diff(
     survey: str,
     a: int,
     b: int,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """What changed between two published versions."""
     from app.services import rubrics
@@ -1305,9 +1316,7 @@ ReviewArg = Annotated[int, typer.Argument(help="Review id", min=1, max=MAX_ID)]
 
 
 @context_cli.command("show")
-def context_show(
-    slug: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False
-) -> None:
+def context_show(slug: str, as_json: JsonFlag = False) -> None:
     """A survey's context factors: assumed, last observed, review due; and open reviews."""
     from app.services import reviews
 
@@ -1546,7 +1555,7 @@ def audit_trail(
         int | None, typer.Option("--round", help="Only this round's entries", min=1, max=MAX_ID)
     ] = None,
     limit: Annotated[int, typer.Option(help="How many entries", min=1, max=500)] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """What staff did, newest first: when, who, what, on what, in which round."""
     from app.services import audit
@@ -1887,7 +1896,7 @@ if __name__ == "__main__":
 @mail_cli.command("status")
 def mail_status(
     round_id: RoundArg,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Per invitation of a round, its latest e-mail: queued, sending, sent or failed."""
     from app.services import mail
@@ -1966,7 +1975,7 @@ def worker(
 @cli.command("cooke")
 def cooke(
     file: Annotated[Path, typer.Argument(help="Tidy CSV: expert,question,q05,q50,q95,realisation")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: JsonObjectFlag = False,
     alpha: Annotated[
         float | None,
         typer.Option(help="Fixed calibration cutoff from 0 to 1 (default: optimised)"),
@@ -1990,7 +1999,7 @@ def cooke(
 @cli.command("severity")
 def severity(
     file: Annotated[Path, typer.Argument(help="Tidy ratings CSV (a round export works)")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: JsonObjectFlag = False,
     only: Annotated[
         list[str] | None,
         typer.Option(
@@ -2107,7 +2116,7 @@ def webhook_deliveries(
         int | None, typer.Option(help="Only this subscription's", min=1, max=MAX_ID)
     ] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first", min=1, max=500)] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """The newest deliveries: queued, sending, sent or failed (why), with attempts and the
     subscriber's HTTP status."""

@@ -247,3 +247,43 @@ def test_the_smtp_user_and_password_may_come_apart_from_the_url(monkeypatch, tmp
     mail.transport_for("smtp://u:pw@localhost:2525", tmp_path, user="relay").send(message)
     mail.transport_for("smtp://localhost:2525", tmp_path).send(message)
     assert logins == [("relay", "p@ss:word/"), ("u", "pw")]
+
+
+def test_a_worker_pass_with_the_database_away_logs_one_line_not_a_traceback(tmp_path, caplog):
+    # A database restart or a network blip is expected now and then: each step of the
+    # pass says so in one warning and the next pass tries again; a real fault in a step
+    # still gets its traceback, and neither stops the worker's thread.
+    from sqlalchemy import create_engine
+
+    away = create_engine(f"sqlite:///{tmp_path / 'no such folder' / 'elicit.db'}")
+    worker = mail.MailWorker(away, mail.FolderTransport(tmp_path), mail_from="p@example.org")
+    worker.interval = 0.01
+    caplog.set_level("WARNING", logger=mail._log.name)
+    thread = threading.Thread(target=worker.run_forever)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(
+        "sending queued e-mail failed" in record.getMessage() for record in caplog.records
+    ):
+        time.sleep(0.01)
+    worker.stop()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    records = [record for record in caplog.records if record.name == mail._log.name]
+    said = [record.getMessage() for record in records]
+    assert any("scheduled steps failed" in text for text in said), said
+    assert any("sending queued e-mail failed" in text for text in said), said
+    assert all("the database could not answer" in text for text in said), said
+    assert all(record.levelname == "WARNING" and not record.exc_info for record in records)
+
+    caplog.clear()
+    worker = mail.MailWorker(away, mail.FolderTransport(tmp_path), mail_from="p@example.org")
+
+    def broken() -> list[object]:
+        raise RuntimeError("a bug in a step")
+
+    worker.run_schedule = broken  # type: ignore[method-assign]
+    with mail._failed("carrying out the rounds' scheduled steps failed; trying again"):
+        worker.run_schedule()
+    (record,) = [r for r in caplog.records if r.name == mail._log.name]
+    assert record.levelname == "ERROR" and record.exc_info is not None

@@ -31,9 +31,10 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -42,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, func, select
 
 from app import i18n
@@ -84,13 +86,9 @@ if TYPE_CHECKING:  # the schedule queues its reminders through this module
 
 _log = logging.getLogger("elicit.mail")
 
-#: Attempts before a message is marked failed for good.
-MAX_ATTEMPTS = 8
-#: How long a claimed message is reserved for the worker that claimed it.
-LEASE = timedelta(minutes=5)
-BACKOFF_MAX = timedelta(hours=1)
-#: How a message that could not be sent is tried again.
-RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
+#: How messages are claimed and tried again: as webhook deliveries are.
+QUEUE = outbox.Queue(OutboxMessage)
+MAX_ATTEMPTS, LEASE, BACKOFF_MAX = outbox.MAX_ATTEMPTS, outbox.LEASE, outbox.BACKOFF_MAX
 
 
 # --- what is sent -------------------------------------------------------------------------
@@ -601,25 +599,19 @@ def deliver_due(
     now: Callable[[], datetime] = utcnow,
 ) -> Delivery:
     """Send what is due now; each outcome recorded at once. Safe to run in many workers."""
-    claimed = outbox.claim(engine, OutboxMessage, now=now(), limit=limit, lease=LEASE)
-    tally = outbox.Tally()
-    for message_id, lease, email in _as_emails(engine, claimed, mail_from=mail_from):
-        try:
-            transport.send(email)
-        except PermanentFailure as exc:
-            outcome, error = "failed", str(exc)
-        except (OSError, smtplib.SMTPException) as exc:
-            outcome, error = "retry", repr(exc)
-        else:
-            outcome, error = "sent", ""
-        status = _record(engine, message_id, lease, outcome=outcome, error=error, now=now())
-        tally.count(outcome, status)
-    return tally.delivery()
+    return outbox.deliver_due(
+        engine,
+        QUEUE,
+        ready=lambda claimed: _as_emails(engine, claimed, mail_from=mail_from),
+        send=lambda email: _send(transport, email),
+        limit=limit,
+        now=now,
+    )
 
 
 def _as_emails(
     engine: Engine, claimed: list[tuple[int, datetime]], *, mail_from: str
-) -> list[tuple[int, datetime, EmailMessage]]:
+) -> list[outbox.Claimed[EmailMessage]]:
     """The claimed messages, read in one query, ready to send."""
     if not claimed:
         return []
@@ -628,26 +620,27 @@ def _as_emails(
             select(OutboxMessage).where(col(OutboxMessage.id).in_([i for i, _ in claimed]))
         ).all()
         by_id = {id_of(row): as_email(row, mail_from=mail_from) for row in rows}
-    return [(message_id, lease, by_id[message_id]) for message_id, lease in claimed]
+    return [outbox.Claimed(message_id, lease, by_id[message_id]) for message_id, lease in claimed]
 
 
 def _record(
     engine: Engine, message_id: int, lease: datetime, *, outcome: str, error: str, now: datetime
 ) -> str:
-    with session_scope(engine) as session:
-        row = session.exec(
-            select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-        ).one()
-        status = outbox.settle(
-            row,
-            lease=lease,
-            outcome=outcome,
-            error=error,
-            now=now,
-            retry=RETRY,
-        )
-        session.add(row)
-        return status
+    """Record one attempt at a message claimed until ``lease`` (its new status), as a
+    worker's pass does after each send."""
+    return outbox.record(engine, QUEUE, message_id, lease, outbox.Attempt(outcome, error), now=now)
+
+
+def _send(transport: Transport, email: EmailMessage) -> outbox.Attempt:
+    """Hand one message to the transport: sent, refused for good (a 5xx reply), or to be
+    tried again (the server or the network failed for now)."""
+    try:
+        transport.send(email)
+    except PermanentFailure as exc:
+        return outbox.Attempt("failed", str(exc))
+    except (OSError, smtplib.SMTPException) as exc:
+        return outbox.Attempt("retry", repr(exc))
+    return outbox.Attempt("sent")
 
 
 # --- what admins see ------------------------------------------------------------------------
@@ -739,6 +732,22 @@ def mail_status(session: Session, *, round_id: int) -> list[MailStatus]:
 # --- running it -------------------------------------------------------------------------------
 
 
+@contextmanager
+def _failed(what: str) -> Iterator[None]:
+    """Log a failed step of the worker's pass and carry on: the next pass tries again.
+
+    A database that cannot be reached for a moment (a restart, a network blip, a lock
+    held too long: SQLAlchemy's OperationalError, as the web layer answers with a 503)
+    is an expected condition and gets one line; anything else gets its traceback.
+    """
+    try:
+        yield
+    except OperationalError as error:
+        _log.warning("%s (the database could not answer: %s)", what, error.orig or error)
+    except Exception:
+        _log.exception(what)
+
+
 class MailWorker:
     """Every ``interval`` seconds, carries out the rounds' scheduled steps that are due
     (opening, reminders, closing) and then sends due mail, so reminders queued go out in the
@@ -780,23 +789,17 @@ class MailWorker:
         )
 
     def run_once(self) -> Delivery:
-        try:
+        # Each step is tried on its own: one that fails (logged by _failed) does not keep
+        # the others, or the mail already queued, from going out.
+        with _failed("carrying out the rounds' scheduled steps failed; trying again"):
             self.run_schedule()
-        except Exception:  # the mail already queued still goes out
-            _log.exception("carrying out the rounds' scheduled steps failed; trying again")
-        try:
+        with _failed("erasing contact details past their retention failed; trying again"):
             self.run_retention()
-        except Exception:  # as above: the mail still goes out
-            _log.exception("erasing contact details past their retention failed; trying again")
         if self._reviews_due():
-            try:
+            with _failed("checking the published rubrics' review dates failed; trying again"):
                 self.run_reviews()
-            except Exception:  # as above: the mail still goes out
-                _log.exception("checking the published rubrics' review dates failed; trying again")
-        try:
+        with _failed("delivering webhooks failed; trying again"):
             self.webhooks = self.run_webhooks()
-        except Exception:  # as above: the mail still goes out
-            _log.exception("delivering webhooks failed; trying again")
         return deliver_due(self.engine, self.transport, mail_from=self.mail_from)
 
     # --- rubric reviews and webhooks (their events are queued with what causes them) ----
@@ -850,10 +853,8 @@ class MailWorker:
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
-            try:
+            with _failed("sending queued e-mail failed; trying again shortly"):
                 self.run_once()
-            except Exception:  # the database away for a moment, say: try again next time
-                _log.exception("sending queued e-mail failed; trying again shortly")
             self._stop.wait(self.interval)
 
     def start(self) -> None:

@@ -42,7 +42,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TypedDict
 from urllib.parse import urlsplit
 
@@ -65,13 +65,9 @@ from app.services import ReadModel, audit, outbox
 
 _log = logging.getLogger("elicit.webhooks")
 
-#: Attempts before a delivery is marked failed for good (as for e-mail).
-MAX_ATTEMPTS = 8
-#: How long a claimed delivery is reserved for the worker that claimed it.
-LEASE = timedelta(minutes=5)
-BACKOFF_MAX = timedelta(hours=1)
-#: How a delivery the subscriber did not take is tried again.
-RETRY = outbox.Retry(max_attempts=MAX_ATTEMPTS, backoff_max=BACKOFF_MAX)
+#: How deliveries are claimed and tried again: as e-mail is.
+QUEUE = outbox.Queue(WebhookDelivery)
+MAX_ATTEMPTS, LEASE, BACKOFF_MAX = outbox.MAX_ATTEMPTS, outbox.LEASE, outbox.BACKOFF_MAX
 #: Seconds to connect, and to wait for each part of the answer.
 TIMEOUT = 10.0
 #: Entries in a feed.
@@ -475,7 +471,6 @@ Delivered = outbox.Delivery
 @dataclass(frozen=True)
 class _Outgoing:
     delivery_id: int
-    lease: datetime
     url: str
     secret: str
     kind: str
@@ -492,32 +487,35 @@ def deliver_due(
     timeout: float = TIMEOUT,
 ) -> Delivered:
     """POST what is due now, each outcome recorded at once. Safe to run in many workers."""
-    claimed = outbox.claim(engine, WebhookDelivery, now=now(), limit=limit, lease=LEASE)
-    tally = outbox.Tally()
-    for out in _outgoing(engine, claimed, base_url=base_url):
-        stamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "elicit-webhooks",
-            "X-Elicit-Event": out.kind,
-            "X-Elicit-Delivery": str(out.delivery_id),
-            "X-Elicit-Timestamp": str(stamp),
-            "X-Elicit-Signature": signature(out.secret, stamp, out.body),
-        }
-        status: int | None
-        try:
-            answer = post(out.url, out.body, headers, allow_private=allow_private, timeout=timeout)
-        except PermanentFailure as exc:
-            outcome, error = "failed", str(exc)
-            status = exc.status if isinstance(exc, _Refused) else None
-        except RetryLater as exc:
-            outcome, error = "retry", str(exc)
-            status = exc.status if isinstance(exc, _Later) else None
-        else:
-            outcome, error, status = "sent", "", answer.status
-        settled = _record(engine, out, outcome=outcome, status=status, error=error, now=now())
-        tally.count(outcome, settled)
-    return tally.delivery()
+    return outbox.deliver_due(
+        engine,
+        QUEUE,
+        ready=lambda claimed: _outgoing(engine, claimed, base_url=base_url),
+        send=lambda out: _send(out, allow_private=allow_private, timeout=timeout),
+        limit=limit,
+        now=now,
+    )
+
+
+def _send(out: _Outgoing, *, allow_private: bool, timeout: float) -> outbox.Attempt:
+    """POST one delivery, signed: sent, refused for good, or to be tried again, with the
+    subscriber's HTTP status when it answered."""
+    stamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "elicit-webhooks",
+        "X-Elicit-Event": out.kind,
+        "X-Elicit-Delivery": str(out.delivery_id),
+        "X-Elicit-Timestamp": str(stamp),
+        "X-Elicit-Signature": signature(out.secret, stamp, out.body),
+    }
+    try:
+        answer = post(out.url, out.body, headers, allow_private=allow_private, timeout=timeout)
+    except PermanentFailure as exc:
+        return outbox.Attempt("failed", str(exc), exc.status if isinstance(exc, _Refused) else None)
+    except RetryLater as exc:
+        return outbox.Attempt("retry", str(exc), exc.status if isinstance(exc, _Later) else None)
+    return outbox.Attempt("sent", "", answer.status)
 
 
 class EventBody(TypedDict):
@@ -549,7 +547,7 @@ def payload(event: RubricEvent, *, slug: str, number: int, base_url: str) -> Eve
 
 def _outgoing(
     engine: Engine, claimed: list[tuple[int, datetime]], *, base_url: str
-) -> list[_Outgoing]:
+) -> list[outbox.Claimed[_Outgoing]]:
     """The claimed deliveries, read in one query, ready to send."""
     if not claimed:
         return []
@@ -570,46 +568,15 @@ def _outgoing(
         for delivery, subscription, event in rows:
             slug, number = where[id_of(event)]
             body = payload(event, slug=slug, number=number, base_url=base_url)
-            out.append(
-                _Outgoing(
-                    delivery_id=id_of(delivery),
-                    lease=leases[id_of(delivery)],
-                    url=subscription.url,
-                    secret=subscription.secret,
-                    kind=event.kind,
-                    body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                )
+            request = _Outgoing(
+                delivery_id=id_of(delivery),
+                url=subscription.url,
+                secret=subscription.secret,
+                kind=event.kind,
+                body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
             )
+            out.append(outbox.Claimed(id_of(delivery), leases[id_of(delivery)], request))
     return out
-
-
-def _record(
-    engine: Engine,
-    out: _Outgoing,
-    *,
-    outcome: str,
-    status: int | None,
-    error: str,
-    now: datetime,
-) -> str:
-    with session_scope(engine) as session:
-        row = session.exec(
-            select(WebhookDelivery).where(WebhookDelivery.id == out.delivery_id).with_for_update()
-        ).first()
-        if row is None:
-            return "deleted"  # its subscription was deleted meanwhile
-        if row.status == "sending" and row.lease_until == out.lease:
-            row.response_status = status
-        settled = outbox.settle(
-            row,
-            lease=out.lease,
-            outcome=outcome,
-            error=error,
-            now=now,
-            retry=RETRY,
-        )
-        session.add(row)
-        return settled
 
 
 # --- what admins see ------------------------------------------------------------------------

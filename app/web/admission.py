@@ -23,6 +23,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,11 +102,32 @@ def refusal_body(
     return page.encode(), b"text/html; charset=utf-8"
 
 
-def overloaded_body(
-    message: str, *, html_page: bool, language: str = i18n.SOURCE_LANGUAGE
-) -> tuple[bytes, bytes]:
-    """The body and content type of a 503: JSON for the API, a small page for people."""
-    return refusal_body(message, html_page=html_page, language=language)
+async def send_refusal(
+    scope: Scope,
+    send: Send,
+    message: str,
+    *,
+    status: int,
+    title: str = "",
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer ``status`` before the application runs, with :func:`refusal_body` (a page in
+    the reader's language, or JSON for the API) and any further ``headers``."""
+    html_page = wants_html(scope)
+    language = page_language(scope) if html_page else i18n.SOURCE_LANGUAGE
+    body, content_type = refusal_body(message, html_page=html_page, language=language, title=title)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
@@ -279,19 +301,8 @@ async def _disconnected(receive: Receive) -> bool:
 
 
 async def _refuse(scope: Scope, send: Send, message: str, retry_after: float = 2) -> None:
-    html_page = wants_html(scope)
-    language = page_language(scope) if html_page else i18n.SOURCE_LANGUAGE
-    body, content_type = overloaded_body(message, html_page=html_page, language=language)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(math.ceil(retry_after)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
+    """503, asking the client to come back after ``retry_after`` seconds."""
+    retry = (b"retry-after", str(math.ceil(retry_after)).encode())
+    await send_refusal(
+        scope, send, message, status=503, headers=[retry, (b"cache-control", b"no-store")]
     )
-    await send({"type": "http.response.body", "body": body})

@@ -30,9 +30,7 @@ from app.services.backups import BackupFailed
 from app.web.admission import (
     LANGUAGE_COOKIE,
     Overloaded,
-    page_language,
-    refusal_body,
-    wants_html,
+    send_refusal,
 )
 
 log = logging.getLogger("elicit")
@@ -277,24 +275,7 @@ class BodySizeLimit:
             N_("request body too large: at most %(most)s bytes are accepted"),
             {"most": self.limit},
         )
-        html_page = wants_html(scope)
-        body, content_type = refusal_body(
-            message,
-            html_page=html_page,
-            language=page_language(scope) if html_page else i18n.SOURCE_LANGUAGE,
-            title=N_("Too large to send"),
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_refusal(scope, send, message, status=413, title=N_("Too large to send"))
 
 
 class _TooLarge(Exception):
