@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -139,3 +140,40 @@ def test_the_platforms_processes_do_not_ask_for_huge_pages_unless_told():
     assert _hugepage_advice(environment) == "hugepage advice: False"
     told = {**environment, "NUMPY_MADVISE_HUGEPAGE": "1"}
     assert _hugepage_advice(told) == "hugepage advice: True"
+
+
+_ORPHAN_SCRIPT = """
+import os, signal, sys
+from app.web.computing import ComputePool
+
+pool = ComputePool(1)
+print(pool.run(os.getpid), flush=True)  # the computing process's id
+os.kill(os.getpid(), signal.SIGKILL)  # a web worker killed outright: no shutdown
+"""
+
+
+def test_a_computing_process_ends_when_its_web_worker_is_killed():
+    # A worker killed by its supervisor's time-out or the out-of-memory killer cannot
+    # shut its pool down; its computing process must not linger, holding memory, forever.
+    result = subprocess.run(
+        [sys.executable, "-c", _ORPHAN_SCRIPT],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    child = int(result.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.2)
+    assert not _alive(child), f"computing process {child} outlived its web worker"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,8 +51,31 @@ class _LowPriorityContext(SpawnContext):
     Process = _LowPriorityProcess
 
 
+#: How often the computing process checks that its web worker is still there (seconds).
+PARENT_CHECK = 1.0
+
+
+def _leave_with_the_parent() -> None:
+    """End this process once the web worker that started it is gone.
+
+    A worker killed outright (by its supervisor's time-out, SIGKILL, the out-of-memory
+    killer) cannot shut its pool down, and its computing process would wait for work
+    forever: it holds both ends of its task pipe, so it never reads an end of file. An
+    orphan is adopted by another process, so a changed parent id is the sign to leave.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(0)  # nothing to hand over: whoever asked for the result is gone
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _prepare_child() -> None:
     _lower_priority(0)  # in case the parent could not
+    _leave_with_the_parent()
     import analysis.plots
     import analysis.summary  # noqa: F401
 
