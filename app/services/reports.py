@@ -15,7 +15,7 @@ import html
 import json
 import re
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -67,6 +67,10 @@ class SeveritySection:
     result: SeverityResult | None
     tier_changes: tuple[TierChange, ...] = ()
     reason: str | None = None
+    #: The severity-adjusted ratings the tier changes were found with, kept so the
+    #: weighting comparison calibrates on the same table instead of adjusting again (not
+    #: part of the report's output).
+    adjusted: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         fitted = self.result.to_dict() if self.result is not None else {}
@@ -440,10 +444,10 @@ def weighting_section(
     if cooke is not None and cooke.weights is not None:
         schemes["performance"] = (None, performance_weights(cooke.weights, raters))
     if severity.result is not None and severity.result.fitted:
-        schemes["severity-adjusted"] = (
-            severity_adjusted_ratings(frame, severity.result),
-            CaseWeights(name="severity-adjusted ratings"),
-        )
+        adjusted = severity.adjusted
+        if adjusted is None:
+            adjusted = severity_adjusted_ratings(frame, severity.result)
+        schemes["severity-adjusted"] = (adjusted, CaseWeights(name="severity-adjusted ratings"))
     confidence = frame.assign(confidence_weight=confidence_weights(frame))
     schemes["confidence (sensitivity only)"] = (
         confidence,
@@ -578,7 +582,7 @@ def reference_section(
 
 def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> SeveritySection:
     """The severity model of the rule dimensions, and the tiers it changes."""
-    from analysis.severity import adjusted_tier_changes, fit_severity
+    from analysis.severity import adjusted_tier_changes, fit_severity, severity_adjusted_ratings
 
     rule = definition.tier_rule
     try:
@@ -587,8 +591,11 @@ def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> Sever
         return SeveritySection(None, reason=str(exc))
     if not result.fitted:
         return SeveritySection(result)
-    changes = adjusted_tier_changes(frame, result, rule=_analysis_rule(definition))
-    return SeveritySection(result, changes)
+    adjusted = severity_adjusted_ratings(frame, result)
+    changes = adjusted_tier_changes(
+        frame, result, rule=_analysis_rule(definition), adjusted=adjusted
+    )
+    return SeveritySection(result, changes, adjusted=adjusted)
 
 
 def report_document(inputs: ReportInputs, fmt: str, language: str | None = None) -> str:
