@@ -407,7 +407,8 @@ def language_section(
     options = {**analyze_options, "group_by": None, "item_groups": None}
     return split_by_language(
         frame,
-        analyze=lambda part: analyze(part, **options),
+        # Each language's part comes validated: no need to check every rating again.
+        analyze=lambda part: analyze(part, validated=True, **options),
         n_permutations=LANGUAGE_PERMUTATIONS,
         seed=analyze_options.get("seed"),
     )
