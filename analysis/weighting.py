@@ -91,7 +91,11 @@ Scheme = tuple[pd.DataFrame | None, CaseWeights | None]
 
 
 def compare_calibrations(
-    ratings: pd.DataFrame, *, rule: TierRule, schemes: Mapping[str, Scheme]
+    ratings: pd.DataFrame,
+    *,
+    rule: TierRule,
+    schemes: Mapping[str, Scheme],
+    validated: bool = False,
 ) -> WeightingComparison:
     """Each item's tier under each scheme, the thresholds fitted under that scheme.
 
@@ -106,6 +110,10 @@ def compare_calibrations(
         The first is the reference (normally equal weights). A scheme's own ratings
         replace ``ratings`` (severity-adjusted ones); its weights say how much each
         expert, or each rating, counts.
+    validated : bool
+        Whether ``ratings`` and every scheme's own ratings went through
+        :func:`analysis.tidy.validate_ratings` already (as the report's do), so they are
+        not checked again.
 
     Returns
     -------
@@ -133,7 +141,7 @@ def compare_calibrations(
     >>> compare_calibrations(frame, rule=rule, schemes={"equal": (None, None)}).thresholds
     {'equal': [2.5, 4.5]}
     """
-    fits, reasons = _fit_schemes(ratings, rule, schemes)
+    fits, reasons = _fit_schemes(ratings, rule, schemes, validated=validated)
     items = _compared_items(fits, rule)
     return WeightingComparison(
         list(fits),
@@ -146,7 +154,7 @@ def compare_calibrations(
 
 
 def _fit_schemes(
-    ratings: pd.DataFrame, rule: TierRule, schemes: Mapping[str, Scheme]
+    ratings: pd.DataFrame, rule: TierRule, schemes: Mapping[str, Scheme], *, validated: bool
 ) -> tuple[dict[str, _PointFit], dict[str, str]]:
     """Each scheme's thresholds and tiers, and why a scheme could not be fitted."""
     fits: dict[str, _PointFit] = {}
@@ -159,7 +167,7 @@ def _fit_schemes(
         table = ratings if own is None else own
         try:
             if id(table) not in checked:
-                checked[id(table)] = validate_ratings(table)
+                checked[id(table)] = table if validated else validate_ratings(table)
             fits[name] = _point_fit(checked[id(table)], rule, weights, validated=True)
         except ValueError as exc:
             reasons[name] = str(exc)

@@ -371,9 +371,12 @@ def report_inputs(
 def compute_report(inputs: ReportInputs) -> RoundReport:
     """Run the analysis on what ``report_inputs`` read (no database)."""
     from analysis.summary import analyze
+    from analysis.tidy import validate_ratings
 
-    frame = inputs.frame
-    result = analyze(frame, **inputs.analyze_options)
+    # Checked once here: the analysis and the weighting comparison take it as checked
+    # (each would otherwise check every rating again, once per weighting).
+    frame = validate_ratings(inputs.frame)
+    result = analyze(frame, validated=True, **inputs.analyze_options)
     severity = severity_section(frame, inputs.definition)
     reference = reference_section(frame, inputs.definition)
     cooke = cooke_section(inputs.quantiles, inputs.definition)
@@ -424,7 +427,8 @@ def weighting_section(
     """Each item's tier with the thresholds calibrated under each weighting: equal weights,
     the calibration items' weights if there are any, Cooke's performance weights if there
     are any, severity-adjusted ratings if the severity model was fitted, and each rating
-    weighted by the expert's own confidence as a sensitivity analysis."""
+    weighted by the expert's own confidence as a sensitivity analysis. ``frame``: the
+    ratings as :func:`analysis.tidy.validate_ratings` returns them."""
     from analysis.calibration import CaseWeights
     from analysis.severity import severity_adjusted_ratings
     from analysis.weighting import (
@@ -454,7 +458,11 @@ def weighting_section(
         confidence,
         CaseWeights(column="confidence_weight", name="confidence (sensitivity only)"),
     )
-    return compare_calibrations(frame, rule=calibration_rule(definition), schemes=schemes)
+    # The ratings, the severity-adjusted ones and the confidence table built from the
+    # ratings all come validated (compute_report checks the ratings once).
+    return compare_calibrations(
+        frame, rule=calibration_rule(definition), schemes=schemes, validated=True
+    )
 
 
 def performance_weights(weights: Mapping[Any, float], raters: list[Any]) -> CaseWeights:
