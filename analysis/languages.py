@@ -103,7 +103,7 @@ def kruskal_permutation(
     if correction <= 0:
         raise ValueError("every observation is equal: H is undefined")
     sizes = np.array([group.size for group in groups])
-    ends = np.cumsum(sizes)
+    starts = np.cumsum(sizes) - sizes
 
     def h_of(rank_sums: FloatArray) -> FloatArray:
         mean_square: FloatArray = np.sum(rank_sums**2 / sizes, axis=-1)
@@ -111,8 +111,11 @@ def kruskal_permutation(
         return np.asarray((scale * mean_square - 3 * (n_total + 1)) / correction, dtype=float)
 
     def rank_sums_of(rows: FloatArray) -> FloatArray:
-        totals = np.cumsum(rows, axis=-1)[..., ends - 1]
-        return np.diff(totals, axis=-1, prepend=0.0)
+        # Ranks are multiples of 1/2, so every partial sum is exact: summing each group's
+        # slice gives the same numbers as differences of running totals, without writing
+        # a running total for every permuted observation.
+        sums: FloatArray = np.add.reduceat(rows, starts, axis=-1)
+        return sums
 
     observed = float(h_of(rank_sums_of(ranks)))
     permuted = rng.permuted(np.broadcast_to(ranks, (n_permutations, n_total)), axis=1)
@@ -198,9 +201,22 @@ def language_differences(
     >>> result.test, result.df, round(result.p_value, 2)
     ('kruskal-wallis permutation', 1, 0.1)
     """
+    _check_alpha(alpha)
+    return _differences(
+        _with_language(ratings), n_permutations=n_permutations, alpha=alpha, rng=rng
+    )
+
+
+def _check_alpha(alpha: float) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha!r}")
-    frame = _with_language(ratings)
+
+
+def _differences(
+    frame: pd.DataFrame, *, n_permutations: int, alpha: float, rng: np.random.Generator
+) -> tuple[LanguageDifference, ...]:
+    """:func:`language_differences` of ratings already validated, with a language each."""
+    _check_alpha(alpha)
     # Plain arrays, one pass: per-cell pandas selections cost more than the tests.
     item_code, items = pd.factorize(frame["item"], sort=True)
     dimension_code, dimensions = pd.factorize(frame["dimension"], sort=True)
@@ -275,7 +291,9 @@ def split_by_language(
         Tidy ratings of one round with a ``language`` column.
     analyze : callable
         Analyses one language's ratings (``analysis.summary.analyze`` with the round's
-        settings), so each language gets the panel's coefficients and consensus.
+        settings), so each language gets the panel's coefficients and consensus. The
+        ratings it is given are already validated (:func:`analysis.tidy.validate_ratings`),
+        so it may pass ``validated=True``.
     n_permutations, alpha
         See :func:`language_differences`.
     seed : int or None
@@ -317,7 +335,8 @@ def split_by_language(
         groups[language] = LanguageGroup(
             language, n_raters, n_ratings, result.dimensions, result.items
         )
-    differences = language_differences(
+    # ``frame`` is validated and every row has a language: the tests need not check again.
+    differences = _differences(
         frame, n_permutations=n_permutations, alpha=alpha, rng=np.random.default_rng(seed)
     )
     return LanguageSplit(groups, differences, alpha, n_unknown)

@@ -1154,7 +1154,11 @@ def severity_adjusted_ratings(ratings: pd.DataFrame, result: SeverityResult) -> 
 
 
 def adjusted_tier_changes(
-    ratings: pd.DataFrame, result: SeverityResult, *, rule: TierRule
+    ratings: pd.DataFrame,
+    result: SeverityResult,
+    *,
+    rule: TierRule,
+    adjusted: pd.DataFrame | None = None,
 ) -> tuple[TierChange, ...]:
     """The items whose tier changes when their ratings are adjusted for rater severity.
 
@@ -1166,6 +1170,9 @@ def adjusted_tier_changes(
         A fitted model (:func:`fit_severity`) holding every rule dimension.
     rule : TierRule
         The survey's tier rule; its declared thresholds, centre and tier names are used.
+    adjusted : pandas.DataFrame, optional
+        :func:`severity_adjusted_ratings` of ``ratings`` and ``result`` when the caller
+        has them already (the report also calibrates on them); computed otherwise.
 
     Returns
     -------
@@ -1219,7 +1226,8 @@ def adjusted_tier_changes(
     if missing:
         raise ValueError(f"rule: dimension {missing[0]!r} is not in the severity model")
     before = consensus_scores(ratings, dimensions=dimensions, center=rule.center)
-    adjusted = severity_adjusted_ratings(ratings, result)
+    if adjusted is None:
+        adjusted = severity_adjusted_ratings(ratings, result)
     after = consensus_scores(adjusted, dimensions=dimensions, center=rule.center)
     after = after.reindex(index=before.index, columns=before.columns)
     thresholds = list(rule.initial_thresholds)

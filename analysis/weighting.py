@@ -37,9 +37,11 @@ import numpy as np
 import pandas as pd
 
 from analysis._types import FloatArray
-from analysis.calibration import CaseWeights, Resampling, fit_thresholds
+from analysis.calibration import CaseWeights
+from analysis.calibration.fit import _point_fit, _PointFit
 from analysis.calibration.rule import TierRule, apply_rule
 from analysis.results import Record
+from analysis.tidy import validate_ratings
 
 __all__ = [
     "CONFIDENCE_WEIGHTS",
@@ -89,7 +91,11 @@ Scheme = tuple[pd.DataFrame | None, CaseWeights | None]
 
 
 def compare_calibrations(
-    ratings: pd.DataFrame, *, rule: TierRule, schemes: Mapping[str, Scheme]
+    ratings: pd.DataFrame,
+    *,
+    rule: TierRule,
+    schemes: Mapping[str, Scheme],
+    validated: bool = False,
 ) -> WeightingComparison:
     """Each item's tier under each scheme, the thresholds fitted under that scheme.
 
@@ -104,6 +110,10 @@ def compare_calibrations(
         The first is the reference (normally equal weights). A scheme's own ratings
         replace ``ratings`` (severity-adjusted ones); its weights say how much each
         expert, or each rating, counts.
+    validated : bool
+        Whether ``ratings`` and every scheme's own ratings went through
+        :func:`analysis.tidy.validate_ratings` already (as the report's do), so they are
+        not checked again.
 
     Returns
     -------
@@ -113,11 +123,12 @@ def compare_calibrations(
 
     Notes
     -----
-    Each scheme runs :func:`analysis.calibration.fit_thresholds` without a bootstrap:
-    the weighted consensus scores and panel tiers, the thresholds maximising quadratic
-    kappa between them (the declared ones without holistic tiers), and each item's tier
-    by the rule. An item *depends on the weighting* when its tier differs between
-    schemes.
+    Each scheme gives the thresholds :func:`analysis.calibration.fit_thresholds` fits
+    without a bootstrap: the weighted consensus scores and panel tiers, the thresholds
+    maximising quadratic kappa between them (the declared ones without holistic tiers),
+    and each item's tier by the rule. Only these are computed: not the fit's agreement
+    checks, leave-one-out refits or tier probabilities, which the comparison does not
+    show. An item *depends on the weighting* when its tier differs between schemes.
 
     Examples
     --------
@@ -130,24 +141,50 @@ def compare_calibrations(
     >>> compare_calibrations(frame, rule=rule, schemes={"equal": (None, None)}).thresholds
     {'equal': [2.5, 4.5]}
     """
-    fits = {}
+    fits, reasons = _fit_schemes(ratings, rule, schemes, validated=validated)
+    items = _compared_items(fits, rule)
+    return WeightingComparison(
+        list(fits),
+        items,
+        [i.item for i in items if i.depends],
+        thresholds={n: [float(t) for t in f.thresholds] for n, f in fits.items()},
+        fitted=any(f.has_holistic_tiers for f in fits.values()),
+        reasons=reasons,
+    )
+
+
+def _fit_schemes(
+    ratings: pd.DataFrame, rule: TierRule, schemes: Mapping[str, Scheme], *, validated: bool
+) -> tuple[dict[str, _PointFit], dict[str, str]]:
+    """Each scheme's thresholds and tiers, and why a scheme could not be fitted."""
+    fits: dict[str, _PointFit] = {}
     reasons: dict[str, str] = {}
+    # Schemes that share a table (equal, calibration-item and performance weights all
+    # weigh the panel's own ratings) validate it once; a table that fails is tried again
+    # by each scheme, so each carries the reason as before.
+    checked: dict[int, pd.DataFrame] = {}
     for name, (own, weights) in schemes.items():
+        table = ratings if own is None else own
         try:
-            fits[name] = fit_thresholds(
-                ratings if own is None else own, rule, Resampling(n_bootstrap=0), weights
-            )
+            if id(table) not in checked:
+                checked[id(table)] = table if validated else validate_ratings(table)
+            fits[name] = _point_fit(checked[id(table)], rule, weights, validated=True)
         except ValueError as exc:
             reasons[name] = str(exc)
+    return fits, reasons
+
+
+def _compared_items(fits: Mapping[str, _PointFit], rule: TierRule) -> list[ItemWeighting]:
+    """Every item any scheme scored (sorted), with its score and tier under each scheme."""
     names = list(rule.tier_names) if rule.tier_names else None
     found: dict[Hashable, ItemWeighting] = {}
     for name, fit in fits.items():
-        for entry in fit.items:
-            row = found.setdefault(entry.item, ItemWeighting(entry.item, {}, {}, False))
-            tier = entry.rule_tier
-            row.scores[name] = entry.score
+        for item, score, position in zip(fit.items, fit.score, fit.rule_tier, strict=True):
+            row = found.setdefault(item, ItemWeighting(item, {}, {}, False))
+            tier = int(position) if np.isfinite(position) else None
+            row.scores[name] = float(score) if np.isfinite(score) else None
             row.tiers[name] = None if tier is None else (names[tier] if names else str(tier))
-    items = [
+    return [
         ItemWeighting(
             row.item,
             {n: row.scores.get(n) for n in fits},
@@ -156,14 +193,6 @@ def compare_calibrations(
         )
         for row in sorted(found.values(), key=lambda r: str(r.item))
     ]
-    return WeightingComparison(
-        list(fits),
-        items,
-        [i.item for i in items if i.depends],
-        thresholds={n: list(f.fitted_thresholds) for n, f in fits.items()},
-        fitted=any(f.has_holistic_tiers for f in fits.values()),
-        reasons=reasons,
-    )
 
 
 def weighted_median(values: FloatArray, weights: FloatArray) -> float | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis._types import BoolArray, FloatArray, IntArray
+from analysis._types import BoolArray, FloatArray, IntArray, LabelArray
 from analysis.calibration.bootstrap import (
     NO_HOLISTIC,
     Resampling,
@@ -172,6 +172,46 @@ def fit_thresholds(
         if panel.tier_cells is None
         else _identified_intervals(score, agreement.fitted),
         warnings=probabilities.warnings,
+    )
+
+
+@dataclass(frozen=True)
+class _PointFit:
+    """The thresholds :func:`fit_thresholds` fits and each item's score and rule tier by
+    them (NaN: no score), without the checks, the leave-one-out refits and the tier
+    probabilities; ``has_holistic_tiers`` as :attr:`Calibration.has_holistic_tiers`."""
+
+    items: LabelArray
+    score: FloatArray
+    rule_tier: FloatArray
+    thresholds: FloatArray
+    has_holistic_tiers: bool
+
+
+def _point_fit(
+    ratings: pd.DataFrame,
+    rule: TierRule,
+    weights: CaseWeights | None = None,
+    *,
+    validated: bool = False,
+) -> _PointFit:
+    """The thresholds and tiers of ``fit_thresholds(ratings, rule, Resampling(0), weights)``,
+    the same numbers, for a caller that shows nothing else (the weighting comparison):
+    the leave-one-out refits and the agreement checks are most of a fit's work.
+    ``validated``: ``ratings`` already went through :func:`analysis.tidy.validate_ratings`.
+    """
+    panel, checked = _prepare(ratings, rule, weights, validated=validated)
+    _, score, panel_tier = _full_panel(panel, checked)
+    # As _agreement: the declared thresholds stay when the panel gives no tiers or its
+    # tiers place no threshold.
+    fitted = None if panel.tier_cells is None else _fit(score, panel_tier, checked)
+    thresholds = checked.initial if fitted is None else fitted
+    return _PointFit(
+        items=panel.items,
+        score=score,
+        rule_tier=_assign(score, thresholds),
+        thresholds=thresholds,
+        has_holistic_tiers=panel.tier_cells is not None,
     )
 
 

@@ -226,11 +226,16 @@ def _check_tier_positions(tiers: FloatArray, tier_dimension: Hashable, n_tiers: 
 
 
 def _prepare(
-    ratings: pd.DataFrame, declared: TierRule, weights: CaseWeights | None = None
+    ratings: pd.DataFrame,
+    declared: TierRule,
+    weights: CaseWeights | None = None,
+    *,
+    validated: bool = False,
 ) -> tuple[_Panel, _Rule]:
     """The panel's cells (with their case weights) and the checked rule; a ValueError
-    names the field at fault."""
-    frame = select_round(validate_ratings(ratings))
+    names the field at fault. ``validated``: ``ratings`` went through
+    :func:`analysis.tidy.validate_ratings` already (several fits on one table)."""
+    frame = select_round(ratings if validated else validate_ratings(ratings))
     dimensions = _check_dimensions(declared.dimensions)
     aggregate = _check_aggregate(declared.aggregate)
     center = _check_center(declared.center)

@@ -15,7 +15,7 @@ import html
 import json
 import re
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -67,6 +67,10 @@ class SeveritySection:
     result: SeverityResult | None
     tier_changes: tuple[TierChange, ...] = ()
     reason: str | None = None
+    #: The severity-adjusted ratings the tier changes were found with, kept so the
+    #: weighting comparison calibrates on the same table instead of adjusting again (not
+    #: part of the report's output).
+    adjusted: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         fitted = self.result.to_dict() if self.result is not None else {}
@@ -367,9 +371,12 @@ def report_inputs(
 def compute_report(inputs: ReportInputs) -> RoundReport:
     """Run the analysis on what ``report_inputs`` read (no database)."""
     from analysis.summary import analyze
+    from analysis.tidy import validate_ratings
 
-    frame = inputs.frame
-    result = analyze(frame, **inputs.analyze_options)
+    # Checked once here: the analysis and the weighting comparison take it as checked
+    # (each would otherwise check every rating again, once per weighting).
+    frame = validate_ratings(inputs.frame)
+    result = analyze(frame, validated=True, **inputs.analyze_options)
     severity = severity_section(frame, inputs.definition)
     reference = reference_section(frame, inputs.definition)
     cooke = cooke_section(inputs.quantiles, inputs.definition)
@@ -403,7 +410,8 @@ def language_section(
     options = {**analyze_options, "group_by": None, "item_groups": None}
     return split_by_language(
         frame,
-        analyze=lambda part: analyze(part, **options),
+        # Each language's part comes validated: no need to check every rating again.
+        analyze=lambda part: analyze(part, validated=True, **options),
         n_permutations=LANGUAGE_PERMUTATIONS,
         seed=analyze_options.get("seed"),
     )
@@ -419,7 +427,8 @@ def weighting_section(
     """Each item's tier with the thresholds calibrated under each weighting: equal weights,
     the calibration items' weights if there are any, Cooke's performance weights if there
     are any, severity-adjusted ratings if the severity model was fitted, and each rating
-    weighted by the expert's own confidence as a sensitivity analysis."""
+    weighted by the expert's own confidence as a sensitivity analysis. ``frame``: the
+    ratings as :func:`analysis.tidy.validate_ratings` returns them."""
     from analysis.calibration import CaseWeights
     from analysis.severity import severity_adjusted_ratings
     from analysis.weighting import (
@@ -440,16 +449,20 @@ def weighting_section(
     if cooke is not None and cooke.weights is not None:
         schemes["performance"] = (None, performance_weights(cooke.weights, raters))
     if severity.result is not None and severity.result.fitted:
-        schemes["severity-adjusted"] = (
-            severity_adjusted_ratings(frame, severity.result),
-            CaseWeights(name="severity-adjusted ratings"),
-        )
+        adjusted = severity.adjusted
+        if adjusted is None:
+            adjusted = severity_adjusted_ratings(frame, severity.result)
+        schemes["severity-adjusted"] = (adjusted, CaseWeights(name="severity-adjusted ratings"))
     confidence = frame.assign(confidence_weight=confidence_weights(frame))
     schemes["confidence (sensitivity only)"] = (
         confidence,
         CaseWeights(column="confidence_weight", name="confidence (sensitivity only)"),
     )
-    return compare_calibrations(frame, rule=calibration_rule(definition), schemes=schemes)
+    # The ratings, the severity-adjusted ones and the confidence table built from the
+    # ratings all come validated (compute_report checks the ratings once).
+    return compare_calibrations(
+        frame, rule=calibration_rule(definition), schemes=schemes, validated=True
+    )
 
 
 def performance_weights(weights: Mapping[Any, float], raters: list[Any]) -> CaseWeights:
@@ -578,7 +591,7 @@ def reference_section(
 
 def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> SeveritySection:
     """The severity model of the rule dimensions, and the tiers it changes."""
-    from analysis.severity import adjusted_tier_changes, fit_severity
+    from analysis.severity import adjusted_tier_changes, fit_severity, severity_adjusted_ratings
 
     rule = definition.tier_rule
     try:
@@ -587,8 +600,11 @@ def severity_section(frame: pd.DataFrame, definition: SurveyDefinition) -> Sever
         return SeveritySection(None, reason=str(exc))
     if not result.fitted:
         return SeveritySection(result)
-    changes = adjusted_tier_changes(frame, result, rule=_analysis_rule(definition))
-    return SeveritySection(result, changes)
+    adjusted = severity_adjusted_ratings(frame, result)
+    changes = adjusted_tier_changes(
+        frame, result, rule=_analysis_rule(definition), adjusted=adjusted
+    )
+    return SeveritySection(result, changes, adjusted=adjusted)
 
 
 def report_document(inputs: ReportInputs, fmt: str, language: str | None = None) -> str:

@@ -252,3 +252,38 @@ def test_adjustment_removes_the_planted_severities():
     before, after = lean(frame), lean(adjusted)
     assert np.corrcoef(severity[before.index], before)[0, 1] > 0.9
     assert after.abs().mean() < 0.25 * before.abs().mean()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_weighting_comparison_has_each_fits_thresholds_scores_and_tiers(seed):
+    """The comparison computes only thresholds and tiers (no checks, no leave-one-out
+    refits); they are those of the full fit, to the last bit, under every kind of
+    scheme, and the same whether or not the ratings come validated."""
+    from analysis.tidy import validate_ratings
+    from analysis.weighting import compare_calibrations
+
+    frame = validate_ratings(_panel(seed))
+    raters = sorted(frame["rater"].unique())
+    experts = CaseWeights({r: float(k % 3) for k, r in enumerate(raters)}, name="performance")
+    model = fit_severity(frame, dimensions=["proprietary", "misuse"])
+    adjusted = severity_adjusted_ratings(frame, model)
+    rated = frame.assign(w=np.where(frame.index % 2 == 0, 1.0, 3.0))
+    rule_ = rule(initial_thresholds=[2.5, 4.0], scale=(1, 5), tier_names=["low", "mid", "high"])
+    schemes = {
+        "equal": (None, None),
+        "experts": (None, experts),
+        "adjusted": (adjusted, CaseWeights(name="adjusted")),
+        "ratings": (rated, CaseWeights(column="w", name="ratings")),
+    }
+    compared = compare_calibrations(frame, rule=rule_, schemes=schemes)
+    assert compare_calibrations(frame, rule=rule_, schemes=schemes, validated=True) == compared
+    assert compared.schemes == list(schemes) and compared.reasons == {}
+    for name, (own, weights) in schemes.items():
+        fit = fit_thresholds(frame if own is None else own, rule_, Resampling(0), weights)
+        assert compared.thresholds[name] == list(fit.fitted_thresholds)
+        by_item = {row.item: row for row in compared.items}
+        for entry in fit.items:
+            assert by_item[entry.item].scores[name] == entry.score
+            tier = None if entry.rule_tier is None else fit.tiers[entry.rule_tier]
+            assert by_item[entry.item].tiers[name] == tier
+    assert compared.fitted
