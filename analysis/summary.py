@@ -212,15 +212,23 @@ def analyze(
         scales=scales_,
         alpha_interval=interval_method,
     )
-    dimensions = reliability.of(data)
     consensus_options = ConsensusOptions(
         criterion=criterion,
         tier_dimensions=tier_dimensions,
         tier_labels=tier_labels,
         quantile_method=quantile_method,
     )
-    items = consensus_options.of(frame, codes=codes)
-    raters = diagnostics_of_valid(frame, data, level_by_dimension, codes)
+    # Consensus and the rater diagnostics need no reliability: they are computed beside
+    # it, on the core that the reliability's threads leave free when the dimensions do
+    # not divide evenly among the cores.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        items_computed = beside.submit(consensus_options.of, frame, codes)
+        raters_computed = beside.submit(
+            diagnostics_of_valid, frame, data, level_by_dimension, codes
+        )
+        dimensions = reliability.of(data)
+        items = items_computed.result()
+        raters = raters_computed.result()
     subgroups = None
     if group_by is not None and attribute is not None:
         subgroups = SubgroupAnalysis(
