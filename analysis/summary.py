@@ -203,6 +203,12 @@ def analyze(
             )
     attribute = None if group_by is None else rater_attribute(frame, group_by)
 
+    consensus_options = ConsensusOptions(
+        criterion=criterion,
+        tier_dimensions=tier_dimensions,
+        tier_labels=tier_labels,
+        quantile_method=quantile_method,
+    )
     # seed=None: fresh entropy, recorded nowhere (results are then not reproducible).
     reliability = _Reliability(
         levels=level_by_dimension,
@@ -211,12 +217,6 @@ def analyze(
         minimum_alpha=float(minimum_alpha),
         scales=scales_,
         alpha_interval=interval_method,
-    )
-    consensus_options = ConsensusOptions(
-        criterion=criterion,
-        tier_dimensions=tier_dimensions,
-        tier_labels=tier_labels,
-        quantile_method=quantile_method,
     )
     # Consensus and the rater diagnostics need no reliability: they are computed beside
     # it, on the core that the reliability's threads leave free when the dimensions do
