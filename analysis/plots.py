@@ -89,6 +89,7 @@ WORDS: dict[str, str] = {
     "raters": "raters",
     "rater": "{rater} (rater)",
     "and more": " and {count} more",
+    "named raters": " ({shown} named: the farthest from the average rater, of {total})",
     "not on the map": "Not on the map (extreme scores, infinite estimates): {shown}",
     # Not a word: the sign numbers are written with ("," in French), as the reader's pages
     # write them.
@@ -745,7 +746,9 @@ def plot_wright_map(
     -------
     str
         SVG. The first column holds the raters (higher: rates higher than the average
-        rater; noisy raters in red, muted ones in grey), then one column per dimension
+        rater; noisy raters in red, muted ones in grey; of more than ``NAMED_RATERS``
+        raters all are drawn and the ones farthest from the average rater are named,
+        as the column's heading says), then one column per dimension
         with its items (higher: rated higher by a rater of average severity) and its
         thresholds as dashed ticks, where the most probable rating of an item at that
         height moves from one value to the next. Raters and items without a finite
@@ -769,7 +772,7 @@ def plot_wright_map(
     values += [t for s in thresholds.values() for t in s.thresholds]
     low, high = min(values), max(values)
     margin = max(0.5, 0.06 * (high - low))
-    crowded = max(len(entries) for _, entries in columns)
+    crowded = max(sum(1 for text, _, _ in entries if text) for _, entries in columns)
     height = max(4.0, 2.0 + 0.2 * crowded)
     figure = _figure(2.0 + 2.35 * len(columns), height)
     axes = figure.add_subplot()
@@ -793,7 +796,13 @@ def plot_wright_map(
     return _svg(figure, words)
 
 
+#: A column's entries: (label, or "" for a point left unnamed, y, colour).
 _WrightColumn = tuple[str, list[tuple[str, float, str]]]
+
+#: Raters named on a Wright map at most: a larger panel's raters are all drawn, and the
+#: ones farthest from the average rater are named (naming 1,000 raters made a figure 200
+#: inches tall that took 7 s to draw, where no name could be found).
+NAMED_RATERS = 40
 
 
 def _wright_columns(
@@ -802,12 +811,21 @@ def _wright_columns(
     """The raters' column, then one column of items per dimension: (label, y, colour)."""
     raters = [r for r in result.raters if r.severity is not None]
     colour = {"noisy": _RED, "muted": _GREY}
+    severity = np.array([float(r.severity or 0.0) for r in raters])
+    named = np.ones(len(raters), dtype=bool)
+    title = _say(words, "raters")
+    if len(raters) > NAMED_RATERS:
+        farthest = np.argsort(-np.abs(severity), kind="stable")[:NAMED_RATERS]
+        named[:] = False
+        named[farthest] = True
+        named_ones = _say(words, "named raters", shown=NAMED_RATERS, total=len(raters))
+        title = textwrap.fill(title + named_ones, 30)  # a column is about 30 letters wide
     columns: list[_WrightColumn] = [
         (
-            _say(words, "raters"),
+            title,
             [
-                (_short(r.rater, 18), float(r.severity or 0.0), colour.get(r.flag or "", _BLUE))
-                for r in raters
+                (_short(r.rater, 18) if shown else "", y, colour.get(r.flag or "", _BLUE))
+                for r, y, shown in zip(raters, severity.tolist(), named.tolist(), strict=True)
             ],
         )
     ]
@@ -827,6 +845,18 @@ def _draw_wright_columns(
     """Points and their labels, spread so they do not overlap; the y limits they need."""
     low, high = limits
     for position, (_, entries) in enumerate(columns):
+        unnamed = [(y, colour) for text, y, colour in entries if not text]
+        if unnamed:  # one artist for all of them
+            axes.scatter(
+                [position] * len(unnamed),
+                [y for y, _ in unnamed],
+                s=9,
+                c=[colour for _, colour in unnamed],
+                alpha=0.6,
+                linewidths=0,
+                zorder=2,
+            )
+        entries = [entry for entry in entries if entry[0]]
         if not entries:
             continue
         ys = np.array([y for _, y, _ in entries])

@@ -792,6 +792,7 @@ FIGURE_WORDS = {
     "raters": i18n.N_("raters"),
     "rater": i18n.N_("{rater} (rater)"),
     "and more": i18n.N_(" and {count} more"),
+    "named raters": i18n.N_(" ({shown} named: the farthest from the average rater, of {total})"),
     "not on the map": i18n.N_("Not on the map (extreme scores, infinite estimates): {shown}"),
 }
 

@@ -443,3 +443,29 @@ def test_wright_map_is_a_deterministic_svg():
         plot_wright_map(fit_severity(frame.assign(value=1.0)))
     with pytest.raises(ValueError, match="SeverityResult"):
         plot_wright_map(frame)  # type: ignore[arg-type]
+
+
+def test_a_large_panel_s_wright_map_names_the_raters_farthest_from_the_average():
+    # Every rater is drawn; of more than NAMED_RATERS only the farthest from the average
+    # rater are named (a thousand names made a figure 200 inches tall), and the heading
+    # says so. A small panel keeps every name.
+    import re
+
+    from analysis.plots import NAMED_RATERS, _wright_columns, plot_wright_map
+
+    frame, _ = simulate_ratings(np.random.default_rng(15), n_raters=NAMED_RATERS + 20, n_items=9)
+    result = fit_severity(frame)
+    (heading, raters), *_ = _wright_columns(result)
+    fitted = [r for r in result.raters if r.severity is not None]
+    assert len(raters) == len(fitted) > NAMED_RATERS
+    named = {label for label, _, _ in raters if label}
+    assert len(named) == NAMED_RATERS
+    farthest = sorted(fitted, key=lambda r: -abs(float(r.severity or 0.0)))[:NAMED_RATERS]
+    assert named == {r.rater for r in farthest}
+    assert f"{NAMED_RATERS} named" in heading and f"of {len(fitted)}" in heading
+    height = float(re.search(r'height="([0-9.]+)pt"', plot_wright_map(result)).group(1))
+    assert height < 72 * (2.0 + 0.2 * NAMED_RATERS) + 1  # sized for the names shown
+
+    small, _ = simulate_ratings(np.random.default_rng(16), n_raters=12, n_items=9)
+    (heading, raters), *_ = _wright_columns(fit_severity(small))
+    assert all(label for label, _, _ in raters) and "named" not in heading
