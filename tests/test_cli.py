@@ -123,3 +123,33 @@ def client_for_url(settings):
     yield make
     for c in clients:
         c.app.state.engine.dispose()
+
+
+def test_the_command_spares_the_collector_its_imports_and_the_exit(monkeypatch):
+    # Run as the process's command, the objects of the analysis stack's imports are
+    # frozen (never walked again by the collector), and so is everything at the end,
+    # where CPython would otherwise walk every object once more before exiting. Run
+    # inside another program (the tests call the commands), nothing is frozen.
+    import gc
+
+    import app.cli as cli_module
+
+    frozen = gc.get_freeze_count()
+    with cli_module._lasting_imports():
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+    def command() -> None:
+        with cli_module._lasting_imports():
+            pass
+        assert gc.get_freeze_count() > 0
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli_module, "cli", command)
+    monkeypatch.setitem(cli_module._COMMAND, "running", True)
+    try:
+        with pytest.raises(SystemExit):
+            cli_module.main()
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()

@@ -211,3 +211,29 @@ def test_item_groups_get_their_own_reliability():
     )
     assert result["item_groups"]["second"]["d"]["krippendorff_alpha"]["interval"] == 1.0
     assert analyze(frame, n_bootstrap=0).to_dict()["item_groups"] is None
+
+
+def test_the_blas_library_runs_one_thread_while_dimensions_run_side_by_side(panel, monkeypatch):
+    # Each dimension has a thread of its own on a core; the BLAS library's threads would
+    # compete with them. Its setting is restored afterwards.
+    from threadpoolctl import threadpool_info
+
+    import analysis.summary as summary
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    computed = summary.dimension_reliability
+
+    def watched(*args, **kwargs):
+        seen.append(blas_threads())
+        return computed(*args, **kwargs)
+
+    monkeypatch.setattr(summary, "dimension_reliability", watched)
+    monkeypatch.setattr(summary.os, "cpu_count", lambda: 2)
+    before = blas_threads()
+    analyze(panel, n_bootstrap=20, seed=1)
+    assert len(seen) == panel["dimension"].nunique() >= 2
+    assert all(threads == {1} for threads in seen)
+    assert blas_threads() == before
