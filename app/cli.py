@@ -961,6 +961,7 @@ def analyze_file(
     """Analyse a ratings file (no server, no database). Empty cells are "can't judge"."""
     from analysis.formats import dimension_table, read_ratings, write_table
     from analysis.languages import format_language_text, split_by_language
+    from analysis.options import Columns
     from analysis.summary import analyze, format_text
 
     result_format = None
@@ -969,15 +970,9 @@ def analyze_file(
         if result_format is None:
             _fail(f"--output {output}: name a .csv, .xlsx or .json file")
     try:
+        columns = Columns(rater=rater, item=item, dimension=dimension, value=value)
         frame = read_ratings(
-            file,
-            wide=wide,
-            sheet=sheet,
-            rater=rater,
-            item=item,
-            dimension=dimension,
-            value=value,
-            text_values=level == "nominal",
+            file, wide=wide, sheet=sheet, columns=columns, text_values=level == "nominal"
         )
         groups = None
         if item_group is not None:
@@ -2018,11 +2013,13 @@ def severity(
 ) -> None:
     """Rater severity in any tidy ratings CSV (no server, no database): a many-facet Rasch
     model with each rater's severity and fit, each item's severity-adjusted score."""
+    from analysis.options import Columns
     from analysis.severity import fit_severity, format_text
     from analysis.tidy import read_ratings_csv
 
     try:
-        frame = read_ratings_csv(file, rater=rater, item=item, dimension=dimension, value=value)
+        columns = Columns(rater=rater, item=item, dimension=dimension, value=value)
+        frame = read_ratings_csv(file, columns=columns)
         chosen = None
         if only:
             by_name = {str(d): d for d in frame["dimension"].unique()}
