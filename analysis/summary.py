@@ -6,7 +6,7 @@ import os
 import zlib
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ from analysis.raters import compare_groups, diagnostics_of_valid, rater_attribut
 from analysis.reliability import (
     ICC_FORMS,
     TENTATIVE_ALPHA,
+    Bootstrap,
     check_alpha_interval,
     dimension_reliability,
     resolve_levels,
@@ -53,21 +54,15 @@ def _reliability_by_dimension(
     data: Mapping[Hashable, DimensionData],
     *,
     levels: Mapping[Hashable, str],
-    n_bootstrap: int,
+    bootstrap: Bootstrap,
     entropy: Sequence[int],
-    minimum_alpha: float,
-    alpha_interval: str = "two-way",
 ) -> dict[Hashable, DimensionReliability]:
+    """Each dimension's reliability, bootstrapped as ``bootstrap`` says with the dimension's
+    own random stream from ``entropy``."""
 
     def one(dimension: Hashable) -> DimensionReliability:
-        return dimension_reliability(
-            data[dimension],
-            level=levels[dimension],
-            n_bootstrap=n_bootstrap,
-            rng=_stream(entropy, dimension),
-            minimum_alpha=minimum_alpha,
-            alpha_interval=alpha_interval,
-        )
+        drawn = replace(bootstrap, rng=_stream(entropy, dimension))
+        return dimension_reliability(data[dimension], level=levels[dimension], bootstrap=drawn)
 
     # The dimensions are independent (each has its own random stream, its own arrays),
     # and numpy releases the interpreter lock for the arrays' arithmetic, so they are
@@ -210,14 +205,10 @@ def analyze(
         quantile_method=quantile_method,
     )
     # seed=None: fresh entropy, recorded nowhere (results are then not reproducible).
-    reliability = _Reliability(
-        levels=level_by_dimension,
-        n_bootstrap=n_bootstrap,
-        entropy=(_entropy(seed),),
-        minimum_alpha=float(minimum_alpha),
-        scales=scales_,
-        alpha_interval=interval_method,
+    bootstrap = Bootstrap(
+        n_bootstrap, alpha_interval=interval_method, minimum_alpha=float(minimum_alpha)
     )
+    reliability = _Reliability(level_by_dimension, bootstrap, (_entropy(seed),), scales_)
     # Consensus and the rater diagnostics need no reliability: they are computed beside
     # it, on the core that the reliability's threads leave free when the dimensions do
     # not divide evenly among the cores.
@@ -288,11 +279,10 @@ class _Reliability:
     """How reliability is computed for the panel and for each part of it."""
 
     levels: Mapping[Hashable, str]
-    n_bootstrap: int
+    #: Its ``rng`` is not used: each dimension draws from its own stream of ``entropy``.
+    bootstrap: Bootstrap
     entropy: tuple[int, ...]
-    minimum_alpha: float
     scales: dict[Hashable, Sequence[float]] | None
-    alpha_interval: str = "two-way"
 
     def of(
         self, data: Mapping[Hashable, DimensionData], entropy: Sequence[int] | None = None
@@ -300,10 +290,8 @@ class _Reliability:
         return _reliability_by_dimension(
             data,
             levels={d: self.levels[d] for d in data},
-            n_bootstrap=self.n_bootstrap,
+            bootstrap=self.bootstrap,
             entropy=self.entropy if entropy is None else entropy,
-            minimum_alpha=self.minimum_alpha,
-            alpha_interval=self.alpha_interval,
         )
 
     def of_part(
