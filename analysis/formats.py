@@ -575,7 +575,6 @@ def read_ratings(
     wide: bool | None = None,
     sheet: str | None = None,
     columns: Columns = Columns(),
-    text_values: bool = False,
 ) -> pd.DataFrame:
     """Read a rating file of any of :data:`FORMATS` into validated tidy ratings.
 
@@ -589,10 +588,9 @@ def read_ratings(
     sheet : str, optional
         The XLSX sheet; by default "ratings" if there is one, else the first.
     columns : Columns
-        What the file calls the columns (default: the package's standard names).
-    text_values : bool
-        Accept text labels as values (nominal data), as
-        :func:`analysis.tidy.read_ratings_csv` does.
+        What the file calls the columns (default: the package's standard names), and
+        whether its values may be text labels (nominal data), as for
+        :func:`analysis.tidy.read_ratings_csv`.
 
     Returns
     -------
@@ -630,7 +628,7 @@ def read_ratings(
     if suffix == ".csv":
         header = _csv_header(file_name)
         if not _is_wide(header, renames, wide):
-            return read_ratings_csv(file_name, columns=columns, text_values=text_values)
+            return read_ratings_csv(file_name, columns=columns)
         cells = _csv_cells(file_name)
     elif suffix == ".xlsx":
         cells = _xlsx_cells(file_name, sheet)
@@ -643,9 +641,7 @@ def read_ratings(
             f"{file_name}: cannot read {suffix or 'a file without a suffix'}; "
             "use .csv, .xlsx, .sav, .dta or .json"
         )
-    return _ratings_of(
-        cells, columns, wide=_is_wide(cells.header, renames, wide), text_values=text_values
-    )
+    return _ratings_of(cells, columns, wide=_is_wide(cells.header, renames, wide))
 
 
 def _is_wide(header: Sequence[str], renames: Mapping[str, str], wide: bool | None) -> bool:
@@ -804,13 +800,14 @@ def _abstention(label: str | None) -> str:
 _CellParser = Callable[[str, str, str], object]
 
 
-def _ratings_of(cells: _Cells, columns: Columns, *, wide: bool, text_values: bool) -> pd.DataFrame:
+def _ratings_of(cells: _Cells, columns: Columns, *, wide: bool) -> pd.DataFrame:
     """The cells as validated tidy ratings; a bad cell's error names its row and column."""
     import pandas as pd
 
     from analysis.tidy import code_text_values, validate_ratings
 
     renames, standard = columns.required(), columns.renames()
+    text_values = columns.text_values
     _check_header(cells, renames, wide=wide)
     parse = _cell_parser(standard, text_values=text_values)
     if wide:

@@ -11,12 +11,16 @@ from typing import Literal, TypeAlias
 
 @dataclass(frozen=True)
 class Columns:
-    """What a rating file calls the columns of the tidy table (see :mod:`analysis.tidy`).
+    """What a rating file calls the columns of the tidy table (see :mod:`analysis.tidy`),
+    and whether its values are text labels.
 
     The readers (:func:`analysis.tidy.read_ratings_csv`, :func:`analysis.formats.read_ratings`)
     rename these columns to the package's standard names. ``rater``, ``item``,
     ``dimension`` and ``value`` are required (a wide file has no dimension and value
     columns); ``status``, ``round`` and ``confidence`` are used when the file has them.
+    With ``text_values``, the values may be text labels (nominal data): each dimension's
+    labels are coded 1, 2, ... (:func:`analysis.tidy.code_text_values`), and the codes'
+    labels are in the frame's ``attrs["value_labels"]``.
 
     Examples
     --------
@@ -31,6 +35,7 @@ class Columns:
     status: str = "status"
     round: str = "round"
     confidence: str = "confidence"
+    text_values: bool = False
 
     def required(self) -> dict[str, str]:
         """The file's names of the required columns, each to its standard name."""

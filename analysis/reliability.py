@@ -715,7 +715,7 @@ def level_problem(data: DimensionData, level: str) -> str | None:
       that are not integers are most likely measurements, not categories, so they are
       refused unless a scale lists the admissible values (then they are categories by
       declaration, e.g. a scale with half points). Text labels are read as categories
-      by :func:`analysis.tidy.read_ratings_csv` (``text_values=True``).
+      by :func:`analysis.tidy.read_ratings_csv` (``Columns(text_values=True)``).
     """
     domain = data.domain
     if level == "ratio" and domain.size and domain.min() < 0:

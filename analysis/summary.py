@@ -130,8 +130,8 @@ def analyze(
     value_labels : mapping of dimension to {code: text label}, optional
         Dimensions whose values are coded text labels (default:
         ``ratings.attrs["value_labels"]``, as :func:`analysis.tidy.read_ratings_csv`
-        with ``text_values=True`` sets it). Such a dimension must be nominal; the labels
-        are reported in ``settings["value_labels"]``.
+        with ``Columns(text_values=True)`` sets it). Such a dimension must be nominal;
+        the labels are reported in ``settings["value_labels"]``.
     alpha_interval : {"two-way", "hayes-krippendorff"}
         Alpha's interval and ``p_below_minimum``: the two-way bootstrap of raters and
         items (default), or the Hayes-Krippendorff bootstrap of the KALPHA macro

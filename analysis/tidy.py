@@ -245,7 +245,6 @@ def read_ratings_csv(
     path: str | os.PathLike[str],
     *,
     columns: Columns = Columns(),
-    text_values: bool = False,
 ) -> pd.DataFrame:
     """Read a tidy rating CSV file into a validated DataFrame.
 
@@ -256,10 +255,8 @@ def read_ratings_csv(
     columns : Columns
         What the file calls the columns (default: the package's standard names); they
         are renamed to the standard names. The optional ones (status, round,
-        confidence) are used when present in the file.
-    text_values : bool
-        Accept text labels as values (nominal data): see :func:`code_text_values`.
-        The codes' labels are in ``frame.attrs["value_labels"]``.
+        confidence) are used when present in the file. With ``columns.text_values``
+        the values may be text labels (nominal data): see :func:`code_text_values`.
 
     Returns
     -------
@@ -294,10 +291,10 @@ def read_ratings_csv(
     standard = columns.renames()
     parsed = _read_fast(file_name, standard)
     if parsed is None:  # something the fast reader does not vouch for: read line by line
-        parsed = _read_careful(file_name, renames, standard, text_values=text_values)
+        parsed = _read_careful(file_name, renames, standard, text_values=columns.text_values)
     frame = parsed.rename(columns=standard)
     value_labels: dict[Hashable, dict[float, str]] = {}
-    if text_values:
+    if columns.text_values:
         frame, value_labels = code_text_values(frame)
     if "status" in frame.columns:
         frame["status"] = frame["status"].replace("", np.nan)

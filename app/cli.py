@@ -970,10 +970,10 @@ def analyze_file(
         if result_format is None:
             _fail(f"--output {output}: name a .csv, .xlsx or .json file")
     try:
-        columns = Columns(rater=rater, item=item, dimension=dimension, value=value)
-        frame = read_ratings(
-            file, wide=wide, sheet=sheet, columns=columns, text_values=level == "nominal"
+        columns = Columns(
+            rater=rater, item=item, dimension=dimension, value=value, text_values=level == "nominal"
         )
+        frame = read_ratings(file, wide=wide, sheet=sheet, columns=columns)
         groups = None
         if item_group is not None:
             if item_group not in frame.columns:

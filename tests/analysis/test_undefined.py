@@ -18,6 +18,7 @@ import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from analysis.calibration import Resampling, TierRule, fit_thresholds, tier_probabilities
+from analysis.options import Columns
 from analysis.reliability import (
     MIN_PAIRABLE_ITEMS,
     Bootstrap,
@@ -299,7 +300,7 @@ def test_nominal_text_labels_reproduce_the_published_alpha(tmp_path: Path) -> No
     path = _words_csv(tmp_path)
     with pytest.raises(ValueError, match=r"'very low' is not a number.*nominal level"):
         read_ratings_csv(path)
-    frame = read_ratings_csv(path, text_values=True)
+    frame = read_ratings_csv(path, columns=Columns(text_values=True))
     assert frame.attrs["value_labels"]["d"] == {
         float(i): w for i, w in enumerate(sorted(WORDS.values()), 1)
     }
