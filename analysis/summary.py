@@ -208,7 +208,9 @@ def analyze(
     bootstrap = Bootstrap(
         n_bootstrap, alpha_interval=interval_method, minimum_alpha=float(minimum_alpha)
     )
-    reliability = _Reliability(level_by_dimension, bootstrap, (_entropy(seed),), scales_)
+    reliability = _Reliability(
+        levels=level_by_dimension, bootstrap=bootstrap, entropy=(_entropy(seed),), scales=scales_
+    )
     # Consensus and the rater diagnostics need no reliability: they are computed beside
     # it, on the core that the reliability's threads leave free when the dimensions do
     # not divide evenly among the cores.
