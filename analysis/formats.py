@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from analysis.options import Columns
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -572,11 +574,7 @@ def read_ratings(
     *,
     wide: bool | None = None,
     sheet: str | None = None,
-    rater: str = "rater",
-    item: str = "item",
-    dimension: str = "dimension",
-    value: str = "value",
-    text_values: bool = False,
+    columns: Columns = Columns(),
 ) -> pd.DataFrame:
     """Read a rating file of any of :data:`FORMATS` into validated tidy ratings.
 
@@ -589,11 +587,10 @@ def read_ratings(
         item columns but neither a dimension nor a value column is wide.
     sheet : str, optional
         The XLSX sheet; by default "ratings" if there is one, else the first.
-    rater, item, dimension, value : str
-        The names of the rater, item, dimension and value columns in the file.
-    text_values : bool
-        Accept text labels as values (nominal data), as
-        :func:`analysis.tidy.read_ratings_csv` does.
+    columns : Columns
+        What the file calls the columns (default: the package's standard names), and
+        whether its values may be text labels (nominal data), as for
+        :func:`analysis.tidy.read_ratings_csv`.
 
     Returns
     -------
@@ -626,19 +623,12 @@ def read_ratings(
 
     file_name = os.fspath(path)
     suffix = Path(file_name).suffix.lower()
-    renames = {rater: "rater", item: "item", dimension: "dimension", value: "value"}
+    renames = columns.required()
     cells: _Cells
     if suffix == ".csv":
         header = _csv_header(file_name)
         if not _is_wide(header, renames, wide):
-            return read_ratings_csv(
-                file_name,
-                rater=rater,
-                item=item,
-                dimension=dimension,
-                value=value,
-                text_values=text_values,
-            )
+            return read_ratings_csv(file_name, columns=columns)
         cells = _csv_cells(file_name)
     elif suffix == ".xlsx":
         cells = _xlsx_cells(file_name, sheet)
@@ -651,9 +641,7 @@ def read_ratings(
             f"{file_name}: cannot read {suffix or 'a file without a suffix'}; "
             "use .csv, .xlsx, .sav, .dta or .json"
         )
-    return _ratings_of(
-        cells, renames, wide=_is_wide(cells.header, renames, wide), text_values=text_values
-    )
+    return _ratings_of(cells, columns, wide=_is_wide(cells.header, renames, wide))
 
 
 def _is_wide(header: Sequence[str], renames: Mapping[str, str], wide: bool | None) -> bool:
@@ -812,15 +800,14 @@ def _abstention(label: str | None) -> str:
 _CellParser = Callable[[str, str, str], object]
 
 
-def _ratings_of(
-    cells: _Cells, renames: Mapping[str, str], *, wide: bool, text_values: bool
-) -> pd.DataFrame:
+def _ratings_of(cells: _Cells, columns: Columns, *, wide: bool) -> pd.DataFrame:
     """The cells as validated tidy ratings; a bad cell's error names its row and column."""
     import pandas as pd
 
     from analysis.tidy import code_text_values, validate_ratings
 
-    standard = {**renames, "status": "status", "round": "round", "confidence": "confidence"}
+    renames, standard = columns.required(), columns.renames()
+    text_values = columns.text_values
     _check_header(cells, renames, wide=wide)
     parse = _cell_parser(standard, text_values=text_values)
     if wide:

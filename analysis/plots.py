@@ -12,6 +12,7 @@ import functools
 import io
 import textwrap
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import ParamSpec
 
 import matplotlib
@@ -33,6 +34,7 @@ from analysis.severity import RatingScale, SeverityResult
 __all__ = [
     "AGGREGATES",
     "WORDS",
+    "FigureText",
     "NothingToPlot",
     "plot_item_medians",
     "plot_median_heatmap",
@@ -49,6 +51,22 @@ class NothingToPlot(ValueError):
     """The result holds nothing this figure can show (a report leaves the figure out)."""
 
 
+@dataclass(frozen=True)
+class FigureText:
+    """What a figure writes in the reader's language: its title and its words.
+
+    Parameters
+    ----------
+    title : str, optional
+        The figure's title; by default one in English.
+    words : mapping, optional
+        The figure's words in another language (keys of :data:`WORDS`).
+    """
+
+    title: str | None = None
+    words: Mapping[str, str] | None = None
+
+
 _STYLE: dict[RcKeyType, object] = {
     "svg.hashsalt": "elicit-analysis",
     "svg.fonttype": "path",
@@ -60,9 +78,9 @@ _STYLE: dict[RcKeyType, object] = {
     "axes.titleweight": "bold",
 }
 #: The words the figures write, in English. A caller gives them in another language with
-#: ``words=`` (the same keys; the ``{name}`` fields are filled in; ``decimal sign`` is
-#: the sign of the figure's numbers: cells, labels and tick labels); matplotlib lays out
-#: text written right to left (Arabic) through libraqm.
+#: ``FigureText(words=...)`` (the same keys; the ``{name}`` fields are filled in;
+#: ``decimal sign`` is the sign of the figure's numbers: cells, labels and tick labels);
+#: matplotlib lays out text written right to left (Arabic) through libraqm.
 WORDS: dict[str, str] = {
     "median rating": "median rating",
     "median and IQR": "median and IQR",
@@ -133,11 +151,9 @@ _shared_docs = shared_docs(
 result : PanelAnalysis or sequence of ItemConsensus
     The panel's analysis, or the items' consensus
     (:func:`analysis.consensus.item_consensus`).""",
-        "title": """\
-title : str, optional
-    The figure's title; by default one in English.
-words : mapping, optional
-    The figure's words in another language (keys of :data:`WORDS`).""",
+        "text": """\
+text : FigureText, optional
+    The figure's title (by default one in English) and its words in another language.""",
     }
 )
 
@@ -209,15 +225,14 @@ def _median_table(
 def plot_median_heatmap(
     result: PanelAnalysis | Sequence[ItemConsensus],
     *,
-    title: str | None = None,
-    words: Mapping[str, str] | None = None,
+    text: FigureText = FigureText(),
 ) -> str:
     """Heatmap of the panel's median rating per item (rows) and dimension (columns).
 
     Parameters
     ----------
     {{items}}
-    {{title}}
+    {{text}}
 
     Returns
     -------
@@ -234,6 +249,7 @@ def plot_median_heatmap(
     >>> plot_median_heatmap(item_consensus(frame)).startswith("<?xml")
     True
     """
+    title, words = text.title, text.words
     items = _items(result, "result")
     if not items:
         raise NothingToPlot("result has no items to plot")
@@ -281,8 +297,7 @@ def plot_item_medians(
     result: PanelAnalysis | Sequence[ItemConsensus],
     *,
     dimension: Hashable | None = None,
-    title: str | None = None,
-    words: Mapping[str, str] | None = None,
+    text: FigureText = FigureText(),
 ) -> str:
     """Per-item median with interquartile-range bars, items ordered by score.
 
@@ -292,7 +307,7 @@ def plot_item_medians(
     dimension : label, optional
         Plot this dimension only. Default: one panel per dimension, items ordered by
         their mean median over the dimensions.
-    {{title}}
+    {{text}}
 
     Returns
     -------
@@ -308,6 +323,7 @@ def plot_item_medians(
     >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
     True
     """
+    title, words = text.title, text.words
     items = _items_of_dimension(result, dimension)
     table, labels, dimensions = _median_table(items)
     by_key = {(item.item, item.dimension): item for item in items}
@@ -430,8 +446,7 @@ def plot_tier_plane(
     tiers: Sequence[str],
     aggregate: str = "max",
     scale: tuple[float, float] | None = None,
-    title: str | None = None,
-    words: Mapping[str, str] | None = None,
+    text: FigureText = FigureText(),
 ) -> str:
     """The two-factor plane: each item at its medians, over the tier regions of a rule.
 
@@ -448,7 +463,7 @@ def plot_tier_plane(
         How the rule combines the two dimension scores.
     scale : (low, high), optional
         Axis range; default the range of the medians, widened by half a point.
-    {{title}}
+    {{text}}
 
     Returns
     -------
@@ -473,6 +488,7 @@ def plot_tier_plane(
     >>> svg.startswith("<?xml")
     True
     """
+    title, words = text.title, text.words
     if len(dimensions) != 2:
         raise ValueError(f"dimensions must name two dimensions, not {dimensions!r}")
     if aggregate not in AGGREGATES:
@@ -560,8 +576,7 @@ def plot_rater_deviations(
     result: PanelAnalysis,
     *,
     max_raters: int = 40,
-    title: str | None = None,
-    words: Mapping[str, str] | None = None,
+    text: FigureText = FigureText(),
 ) -> str:
     """Per-rater mean signed deviation from the leave-one-out panel median.
 
@@ -571,7 +586,7 @@ def plot_rater_deviations(
     max_raters : int
         With more raters, only the ``max_raters`` with the largest absolute deviation
         are shown (the title says so).
-    {{title}}
+    {{text}}
 
     Returns
     -------
@@ -587,6 +602,7 @@ def plot_rater_deviations(
     >>> plot_rater_deviations(analyze(two_raters(), n_bootstrap=0), max_raters=1)[:5]
     '<?xml'
     """
+    title, words = text.title, text.words
     _check_analysis(result)
     if isinstance(max_raters, bool) or not isinstance(max_raters, int) or max_raters < 1:
         raise ValueError(f"max_raters must be a positive int, not {max_raters!r}")
@@ -622,8 +638,7 @@ def plot_rater_deviations(
 def plot_reliability_forest(
     result: PanelAnalysis,
     *,
-    title: str | None = None,
-    words: Mapping[str, str] | None = None,
+    text: FigureText = FigureText(),
     explain: Callable[[str], str] | None = None,
 ) -> str:
     """Forest plot of Krippendorff's alpha with its 95% CI, one row per dimension.
@@ -631,7 +646,7 @@ def plot_reliability_forest(
     Parameters
     ----------
     result : PanelAnalysis
-    {{title}}
+    {{text}}
 
     Returns
     -------
@@ -645,9 +660,11 @@ def plot_reliability_forest(
     >>> from analysis.datasets import krippendorff_2011
     >>> from analysis.summary import analyze
     >>> result = analyze(krippendorff_2011(), n_bootstrap=50, seed=1)
-    >>> plot_reliability_forest(result, title="Krippendorff (2011)").rstrip().endswith("</svg>")
+    >>> svg = plot_reliability_forest(result, text=FigureText("Krippendorff (2011)"))
+    >>> svg.rstrip().endswith("</svg>")
     True
     """
+    title, words = text.title, text.words
     _check_analysis(result)
     if not result.dimensions:
         raise NothingToPlot("result has no dimensions to plot")
@@ -731,16 +748,14 @@ def _spread(positions: FloatArray, gap: float) -> FloatArray:
 
 @_styled
 @_shared_docs
-def plot_wright_map(
-    result: SeverityResult, *, title: str | None = None, words: Mapping[str, str] | None = None
-) -> str:
+def plot_wright_map(result: SeverityResult, *, text: FigureText = FigureText()) -> str:
     """Wright map: raters and items of a many-facet Rasch model on one logit scale.
 
     Parameters
     ----------
     result : SeverityResult
         A fitted model (:func:`analysis.severity.fit_severity`).
-    {{title}}
+    {{text}}
 
     Returns
     -------
@@ -758,10 +773,11 @@ def plot_wright_map(
     --------
     >>> from analysis.datasets import krippendorff_2011
     >>> from analysis.severity import fit_severity
-    >>> svg = plot_wright_map(fit_severity(krippendorff_2011()), title="Four coders")
+    >>> svg = plot_wright_map(fit_severity(krippendorff_2011()), text=FigureText("Four coders"))
     >>> svg.startswith("<?xml") and svg.rstrip().endswith("</svg>")
     True
     """
+    title, words = text.title, text.words
     if not isinstance(result, SeverityResult):
         raise ValueError(f"result must be a SeverityResult, not {type(result).__name__}")
     if result.reason is not None:

@@ -57,6 +57,7 @@ __all__ = [
     "ICC_FORMS",
     "LEVELS",
     "TENTATIVE_ALPHA",
+    "Bootstrap",
     "agreement_coefficients",
     "check_alpha_interval",
     "complete_block",
@@ -94,14 +95,9 @@ ratings : pandas.DataFrame
 dimension : label, optional
     The dimension to use when ``ratings`` holds several.""",
         "bootstrap": """\
-n_bootstrap : int
-    Number of bootstrap replicates for the confidence intervals (0: no interval).
-rng : numpy.random.Generator or int, optional
-    Source of randomness for the bootstrap (an int is a seed).""",
-        "raters": """\
-raters : {"sampled", "fixed"}
-    Whether the intervals treat the raters as a sample (default) or as the only
-    raters of interest; see :func:`krippendorff_alpha`.""",
+bootstrap : Bootstrap
+    How the confidence intervals are bootstrapped: the replicates, their randomness,
+    raters sampled or fixed, and alpha's interval and minimum (see :class:`Bootstrap`).""",
     }
 )
 
@@ -719,7 +715,7 @@ def level_problem(data: DimensionData, level: str) -> str | None:
       that are not integers are most likely measurements, not categories, so they are
       refused unless a scale lists the admissible values (then they are categories by
       declaration, e.g. a scale with half points). Text labels are read as categories
-      by :func:`analysis.tidy.read_ratings_csv` (``text_values=True``).
+      by :func:`analysis.tidy.read_ratings_csv` (``Columns(text_values=True)``).
     """
     domain = data.domain
     if level == "ratio" and domain.size and domain.min() < 0:
@@ -927,14 +923,46 @@ def _hk_interval(
 
 
 @dataclass(frozen=True)
-class _Resampling:
-    """How the bootstrap draws, as the public functions take it: the number of replicates,
-    the source of randomness, whether raters are sampled or fixed, and alpha's interval."""
+class Bootstrap:
+    """How the reliability coefficients' confidence intervals are bootstrapped.
 
-    n_bootstrap: int
-    rng: np.random.Generator | int | None
-    raters: str
+    Parameters
+    ----------
+    n_bootstrap : int
+        Number of bootstrap replicates for the confidence intervals (0: no interval).
+    rng : numpy.random.Generator or int, optional
+        Source of randomness for the bootstrap (an int is a seed: the same draws on
+        every call).
+    raters : {"sampled", "fixed"}
+        "sampled" (default): the raters stand for the raters one could have asked, and
+        the interval is about the population coefficient (raters and items both
+        resampled). "fixed": the conclusion is about these raters only, and the interval
+        is about their coefficient over the population of items (items resampled).
+    alpha_interval : {"two-way", "hayes-krippendorff"}
+        Alpha's interval (and ``p_below_minimum``). "two-way" (default): the interval
+        described under ``raters``. "hayes-krippendorff" (or "hk"): the bootstrap of
+        Hayes & Krippendorff (2007), as the KALPHA macro computes it: pairable values
+        are resampled from the coincidence matrix with the expected disagreement held
+        fixed; the interval is its percentile interval and ``p_below_minimum`` its q,
+        the share of replicates below ``minimum_alpha``. Provided to match published
+        KALPHA figures; it treats neither items nor raters as samples (see
+        :func:`krippendorff_alpha`). The kappa-type coefficients keep the two-way
+        intervals either way.
+    minimum_alpha : float
+        The smallest acceptable alpha; alpha's ``p_below_minimum`` is the bootstrap
+        confidence that alpha is below it.
+
+    Examples
+    --------
+    >>> Bootstrap(200, rng=1, alpha_interval="hk").n_bootstrap
+    200
+    """
+
+    n_bootstrap: int = 1000
+    rng: np.random.Generator | int | None = None
+    raters: str = "sampled"
     alpha_interval: str = "two-way"
+    minimum_alpha: float = TENTATIVE_ALPHA
 
 
 def _prepared(
@@ -942,19 +970,19 @@ def _prepared(
     dimension: Hashable | None,
     level: str | None,
     scale: Sequence[float] | None,
-    resampling: _Resampling,
+    bootstrap: Bootstrap,
 ) -> tuple[DimensionData, _Draws]:
     """Checked arguments, the one dimension's data and the bootstrap draws."""
     checked = None if level is None else _check_level(level)
-    n_bootstrap = check_bootstrap(resampling.n_bootstrap)
-    facets = _check_raters(resampling.raters)
-    method = check_alpha_interval(resampling.alpha_interval)
+    n_bootstrap = check_bootstrap(bootstrap.n_bootstrap)
+    facets = _check_raters(bootstrap.raters)
+    method = check_alpha_interval(bootstrap.alpha_interval)
     if method == "hayes-krippendorff" and facets == "fixed":
         raise ValueError(
             "raters: the Hayes-Krippendorff interval resamples pairable values, not raters "
             "or items, so raters='fixed' does not apply to it; leave raters as 'sampled'"
         )
-    generator = make_generator(resampling.rng, "rng")
+    generator = make_generator(bootstrap.rng, "rng")
     data = _one_dimension(ratings, dimension, scale)
     problem = None if checked is None else level_problem(data, checked)
     if problem is not None:
@@ -968,12 +996,8 @@ def krippendorff_alpha(
     *,
     dimension: Hashable | None = None,
     level: str = "ordinal",
-    n_bootstrap: int = 1000,
-    rng: np.random.Generator | int | None = None,
-    minimum: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
-    raters: str = "sampled",
-    alpha_interval: str = "two-way",
+    bootstrap: Bootstrap = Bootstrap(),
 ) -> AlphaResult:
     """Krippendorff's alpha with a bootstrap confidence interval.
 
@@ -982,26 +1006,10 @@ def krippendorff_alpha(
     {{one_dimension}}
     level : {"nominal", "ordinal", "interval", "ratio"}
         Level of measurement, which sets the difference function.
-    {{bootstrap}}
-    minimum : float
-        The smallest acceptable alpha; ``p_below_minimum`` is the bootstrap confidence
-        that alpha is below it.
     scale : sequence of float, optional
         All admissible values. Alpha does not depend on unused values (their n_c is 0),
         so this only checks that every value is on the scale.
-    raters : {"sampled", "fixed"}
-        "sampled" (default): the raters stand for the raters one could have asked, and
-        the interval is about the population alpha (raters and items both resampled).
-        "fixed": the conclusion is about these raters only, and the interval is about
-        their alpha over the population of items (items resampled).
-    alpha_interval : {"two-way", "hayes-krippendorff"}
-        "two-way" (default): the interval described under ``raters``.
-        "hayes-krippendorff" (or "hk"): the bootstrap of Hayes & Krippendorff (2007),
-        as the KALPHA macro computes it: pairable values are resampled from the
-        coincidence matrix with the expected disagreement held fixed; the interval is
-        its percentile interval and ``p_below_minimum`` its q, the share of replicates
-        below ``minimum``. Provided to match published KALPHA figures; it treats
-        neither items nor raters as samples (see Notes).
+    {{bootstrap}}
 
     Returns
     -------
@@ -1077,16 +1085,16 @@ def krippendorff_alpha(
     on an item) are dropped, and so are replicates that drew fewer than two distinct
     items with two or more values (alpha of one item is 0 by construction); ``n_bootstrap``
     in the result counts the replicates used. ``p_below_minimum`` is the confidence that
-    alpha is below ``minimum`` read from the same construction: T_df((minimum - (alpha -
-    b)) / sqrt(V)) with raters sampled (T_df Student's distribution function), the level
-    of the one-sided BCa bound that falls on ``minimum`` with raters fixed (below 0.025
-    exactly when ``minimum`` is below the interval).
+    alpha is below the bootstrap's ``minimum_alpha`` (m below) read from the same
+    construction: T_df((m - (alpha - b)) / sqrt(V)) with raters sampled (T_df Student's
+    distribution function), the level of the one-sided BCa bound that falls on m with
+    raters fixed (below 0.025 exactly when m is below the interval).
     ``alpha_interval="hayes-krippendorff"`` gives Hayes & Krippendorff's interval and q
     instead: M = min(25 Q, n (m - 1) / 2) cells drawn from the
     coincidence matrix (p_cc = o_cc / n, p_ck = 2 o_ck / n below the diagonal, Q its
     non-zero cells, n the pairable values, m the raters), alpha* = 1 - sum delta / (M
     D_e) with the data's D_e, alpha* below -1 set to -1 and a replicate drawn from one
-    diagonal cell set to 0; percentile interval, q = share of alpha* below ``minimum``
+    diagonal cell set to 0; percentile interval, q = share of alpha* below m
     (:mod:`analysis._hayes_krippendorff`). It draws neither items nor raters: the
     pairs of a unit are not independent, and D_e does not vary, so its interval is
     the spread of a sum of M independent pairs (Gwet 2015; Zapf et al. 2016 found it
@@ -1133,17 +1141,17 @@ def krippendorff_alpha(
     ...                       for u, v in enumerate(vs)],
     ...                      columns=["rater", "item", "dimension", "value"])
     >>> for level in ("nominal", "ordinal", "interval", "ratio"):
-    ...     result = krippendorff_alpha(frame, level=level, n_bootstrap=200, rng=1)
+    ...     result = krippendorff_alpha(frame, level=level, bootstrap=Bootstrap(200, rng=1))
     ...     print(level, round(result.value, 3), result.reading)
     nominal 0.743 tentative
     ordinal 0.815 acceptable
     interval 0.849 acceptable
     ratio 0.797 tentative
     """
-    resampling = _Resampling(n_bootstrap, rng, raters, alpha_interval)
-    data, draws = _prepared(ratings, dimension, level, scale, resampling)
+    data, draws = _prepared(ratings, dimension, level, scale, bootstrap)
     checked = _check_level(level)
-    alpha = _alpha_results(data, levels=(checked,), draws=draws, minimum=float(minimum))
+    minimum = float(bootstrap.minimum_alpha)
+    alpha = _alpha_results(data, levels=(checked,), draws=draws, minimum=minimum)
     return alpha[checked]
 
 
@@ -1336,9 +1344,7 @@ def agreement_coefficients(
     *,
     dimension: Hashable | None = None,
     categories: Sequence[float] | None = None,
-    n_bootstrap: int = 1000,
-    rng: np.random.Generator | int | None = None,
-    raters: str = "sampled",
+    bootstrap: Bootstrap = Bootstrap(),
 ) -> AgreementCoefficients:
     """Fleiss' kappa, Gwet's AC1 and AC2, Brennan-Prediger and percent agreement.
 
@@ -1349,7 +1355,7 @@ def agreement_coefficients(
         All categories of the scale. Default: the values that occur. This matters for
         Brennan-Prediger (chance 1/q) and Gwet (q in the chance agreement).
     {{bootstrap}}
-    {{raters}}
+        Its ``alpha_interval`` and ``minimum_alpha`` concern alpha only.
 
     Returns
     -------
@@ -1402,12 +1408,11 @@ def agreement_coefficients(
     >>> frame = pd.DataFrame([(f"{p}-{j}", p, "diagnosis", float(v))
     ...                       for p, row in enumerate(diagnoses) for j, v in enumerate(row)],
     ...                      columns=["rater", "item", "dimension", "value"])
-    >>> result = agreement_coefficients(frame, n_bootstrap=0)
+    >>> result = agreement_coefficients(frame, bootstrap=Bootstrap(0))
     >>> round(result.fleiss_kappa.value, 3)
     0.43
     """
-    resampling = _Resampling(n_bootstrap, rng, raters)
-    data, draws = _prepared(ratings, dimension, None, categories, resampling)
+    data, draws = _prepared(ratings, dimension, None, categories, bootstrap)
     return _agreement_results(data, draws=draws)
 
 
@@ -2520,12 +2525,8 @@ def dimension_reliability(
     *,
     dimension: Hashable | None = None,
     level: str = "ordinal",
-    n_bootstrap: int = 1000,
-    rng: np.random.Generator | int | None = None,
-    minimum_alpha: float = TENTATIVE_ALPHA,
     scale: Sequence[float] | None = None,
-    raters: str = "sampled",
-    alpha_interval: str = "two-way",
+    bootstrap: Bootstrap = Bootstrap(),
 ) -> DimensionReliability:
     """Every reliability coefficient of one dimension, sharing one bootstrap.
 
@@ -2536,16 +2537,9 @@ def dimension_reliability(
         The dimension's level of measurement: it selects the alpha that is read against
         0.800/0.667. Alpha is reported at all four levels. ICC and Kendall's W are
         not computed for nominal dimensions.
-    {{bootstrap}}
-    minimum_alpha : float
-        The smallest acceptable alpha (for ``p_below_minimum``).
     scale : sequence of float, optional
         All categories of the scale (default: the values used).
-    {{raters}}
-    alpha_interval : {"two-way", "hayes-krippendorff"}
-        Alpha's interval (and ``p_below_minimum``): the default two-way bootstrap, or
-        the Hayes-Krippendorff bootstrap ("hk"); see :func:`krippendorff_alpha`. The
-        kappa-type coefficients keep the two-way intervals either way.
+    {{bootstrap}}
 
     Returns
     -------
@@ -2569,16 +2563,14 @@ def dimension_reliability(
     --------
     >>> from analysis.datasets import shrout_fleiss_1979
     >>> frame = shrout_fleiss_1979()
-    >>> result = dimension_reliability(frame, level="interval", n_bootstrap=100, rng=0)
+    >>> result = dimension_reliability(frame, level="interval", bootstrap=Bootstrap(100, rng=0))
     >>> round(result.icc.value("ICC3"), 3), result.n_raters, result.n_items
     (0.715, 4, 6)
     """
-    resampling = _Resampling(n_bootstrap, rng, raters, alpha_interval)
-    data, draws = _prepared(ratings, dimension, level, scale, resampling)
+    data, draws = _prepared(ratings, dimension, level, scale, bootstrap)
     shared = _shared_replicates(data, draws)
-    alpha = _alpha_results(
-        data, levels=LEVELS, draws=draws, minimum=float(minimum_alpha), shared=shared
-    )
+    minimum = float(bootstrap.minimum_alpha)
+    alpha = _alpha_results(data, levels=LEVELS, draws=draws, minimum=minimum, shared=shared)
     agreement = _agreement_results(data, draws=draws, shared=shared)
     if level == "nominal":
         reason = "not computed for a nominal dimension"

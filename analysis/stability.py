@@ -18,7 +18,7 @@ from scipy import stats
 
 from analysis._types import BoolArray, FloatArray
 from analysis.consensus import QUANTILE_METHODS, ConsensusCriterion, ConsensusOptions
-from analysis.reliability import krippendorff_alpha, resolve_levels
+from analysis.reliability import Bootstrap, krippendorff_alpha, resolve_levels
 from analysis.results import ItemConsensus, Record, label
 from analysis.tidy import sorted_codes, validate_ratings
 
@@ -219,7 +219,9 @@ def _items_share(cells: Sequence[ItemConsensus], dimensions: Sequence[Hashable])
 
 
 def _alpha(frame: pd.DataFrame, dimension: Hashable, level: str) -> tuple[float | None, str]:
-    result = krippendorff_alpha(frame[frame["dimension"] == dimension], level=level, n_bootstrap=0)
+    result = krippendorff_alpha(
+        frame[frame["dimension"] == dimension], level=level, bootstrap=Bootstrap(0)
+    )
     return result.value, result.reason or ""
 
 

@@ -7,7 +7,7 @@ import zlib
 from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from analysis.raters import compare_groups, diagnostics_of_valid, rater_attribut
 from analysis.reliability import (
     ICC_FORMS,
     TENTATIVE_ALPHA,
+    Bootstrap,
     check_alpha_interval,
     dimension_reliability,
     resolve_levels,
@@ -54,21 +55,15 @@ def _reliability_by_dimension(
     data: Mapping[Hashable, DimensionData],
     *,
     levels: Mapping[Hashable, str],
-    n_bootstrap: int,
+    bootstrap: Bootstrap,
     entropy: Sequence[int],
-    minimum_alpha: float,
-    alpha_interval: str = "two-way",
 ) -> dict[Hashable, DimensionReliability]:
+    """Each dimension's reliability, bootstrapped as ``bootstrap`` says with the dimension's
+    own random stream from ``entropy``."""
 
     def one(dimension: Hashable) -> DimensionReliability:
-        return dimension_reliability(
-            data[dimension],
-            level=levels[dimension],
-            n_bootstrap=n_bootstrap,
-            rng=_stream(entropy, dimension),
-            minimum_alpha=minimum_alpha,
-            alpha_interval=alpha_interval,
-        )
+        drawn = replace(bootstrap, rng=_stream(entropy, dimension))
+        return dimension_reliability(data[dimension], level=levels[dimension], bootstrap=drawn)
 
     # The dimensions are independent (each has its own random stream, its own arrays),
     # and numpy releases the interpreter lock for the arrays' arithmetic, so they are
@@ -158,8 +153,8 @@ def analyze(
     value_labels : mapping of dimension to {code: text label}, optional
         Dimensions whose values are coded text labels (default:
         ``ratings.attrs["value_labels"]``, as :func:`analysis.tidy.read_ratings_csv`
-        with ``text_values=True`` sets it). Such a dimension must be nominal; the labels
-        are reported in ``settings["value_labels"]``.
+        with ``Columns(text_values=True)`` sets it). Such a dimension must be nominal;
+        the labels are reported in ``settings["value_labels"]``.
     alpha_interval : {"two-way", "hayes-krippendorff"}
         Alpha's interval and ``p_below_minimum``: the two-way bootstrap of raters and
         items (default), or the Hayes-Krippendorff bootstrap of the KALPHA macro
@@ -233,13 +228,11 @@ def analyze(
         quantile_method=quantile_method,
     )
     # seed=None: fresh entropy, recorded nowhere (results are then not reproducible).
+    bootstrap = Bootstrap(
+        n_bootstrap, alpha_interval=interval_method, minimum_alpha=float(minimum_alpha)
+    )
     reliability = _Reliability(
-        levels=level_by_dimension,
-        n_bootstrap=n_bootstrap,
-        entropy=(_entropy(seed),),
-        minimum_alpha=float(minimum_alpha),
-        scales=scales_,
-        alpha_interval=interval_method,
+        levels=level_by_dimension, bootstrap=bootstrap, entropy=(_entropy(seed),), scales=scales_
     )
     # Consensus and the rater diagnostics need no reliability: they are computed beside
     # it, on the core that the reliability's threads leave free when the dimensions do
@@ -311,11 +304,10 @@ class _Reliability:
     """How reliability is computed for the panel and for each part of it."""
 
     levels: Mapping[Hashable, str]
-    n_bootstrap: int
+    #: Its ``rng`` is not used: each dimension draws from its own stream of ``entropy``.
+    bootstrap: Bootstrap
     entropy: tuple[int, ...]
-    minimum_alpha: float
     scales: dict[Hashable, Sequence[float]] | None
-    alpha_interval: str = "two-way"
 
     def of(
         self, data: Mapping[Hashable, DimensionData], entropy: Sequence[int] | None = None
@@ -323,10 +315,8 @@ class _Reliability:
         return _reliability_by_dimension(
             data,
             levels={d: self.levels[d] for d in data},
-            n_bootstrap=self.n_bootstrap,
+            bootstrap=self.bootstrap,
             entropy=self.entropy if entropy is None else entropy,
-            minimum_alpha=self.minimum_alpha,
-            alpha_interval=self.alpha_interval,
         )
 
     def of_part(

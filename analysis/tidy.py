@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from analysis._types import BoolArray, FloatArray, IntArray, LabelArray
+from analysis.options import Columns
 
 __all__ = [
     "ABSTENTIONS",
@@ -243,14 +244,7 @@ def csv_rows(file_name: str, *, required: Iterable[str]) -> Iterator[tuple[int, 
 def read_ratings_csv(
     path: str | os.PathLike[str],
     *,
-    rater: str = "rater",
-    item: str = "item",
-    dimension: str = "dimension",
-    value: str = "value",
-    status: str = "status",
-    round: str = "round",
-    confidence: str = "confidence",
-    text_values: bool = False,
+    columns: Columns = Columns(),
 ) -> pd.DataFrame:
     """Read a tidy rating CSV file into a validated DataFrame.
 
@@ -258,14 +252,11 @@ def read_ratings_csv(
     ----------
     path : path-like
         A UTF-8 CSV file with a header line.
-    rater, item, dimension, value : str
-        Names of the required columns in the file; they are renamed to the package's
-        standard names.
-    status, round, confidence : str
-        Names of the optional columns; used when present in the file.
-    text_values : bool
-        Accept text labels as values (nominal data): see :func:`code_text_values`.
-        The codes' labels are in ``frame.attrs["value_labels"]``.
+    columns : Columns
+        What the file calls the columns (default: the package's standard names); they
+        are renamed to the standard names. The optional ones (status, round,
+        confidence) are used when present in the file. With ``columns.text_values``
+        the values may be text labels (nominal data): see :func:`code_text_values`.
 
     Returns
     -------
@@ -290,21 +281,20 @@ def read_ratings_csv(
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (folder / "r.csv").write_text("expert,item,dim,score\\na,x,d,3\\nb,x,d,\\n")
-    >>> frame = read_ratings_csv(folder / "r.csv", rater="expert", dimension="dim",
-    ...                          value="score")
+    >>> names = Columns(rater="expert", dimension="dim", value="score")
+    >>> frame = read_ratings_csv(folder / "r.csv", columns=names)
     >>> frame[["rater", "value", "status"]].values.tolist()
     [['a', 3.0, 'value'], ['b', nan, 'cant_judge']]
     """
     file_name = os.fspath(path)
-    renames = {rater: "rater", item: "item", dimension: "dimension", value: "value"}
-    optional = {status: "status", round: "round", confidence: "confidence"}
-    standard = {**renames, **optional}
+    renames = columns.required()
+    standard = columns.renames()
     parsed = _read_fast(file_name, standard)
     if parsed is None:  # something the fast reader does not vouch for: read line by line
-        parsed = _read_careful(file_name, renames, standard, text_values=text_values)
+        parsed = _read_careful(file_name, renames, standard, text_values=columns.text_values)
     frame = parsed.rename(columns=standard)
     value_labels: dict[Hashable, dict[float, str]] = {}
-    if text_values:
+    if columns.text_values:
         frame, value_labels = code_text_values(frame)
     if "status" in frame.columns:
         frame["status"] = frame["status"].replace("", np.nan)

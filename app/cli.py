@@ -977,6 +977,7 @@ def analyze_file(
     with _lasting_imports():
         from analysis.formats import dimension_table, read_ratings, write_table
         from analysis.languages import format_language_text, split_by_language
+        from analysis.options import Columns
         from analysis.summary import analyze, format_text
 
     result_format = None
@@ -985,16 +986,10 @@ def analyze_file(
         if result_format is None:
             _fail(f"--output {output}: name a .csv, .xlsx or .json file")
     try:
-        frame = read_ratings(
-            file,
-            wide=wide,
-            sheet=sheet,
-            rater=rater,
-            item=item,
-            dimension=dimension,
-            value=value,
-            text_values=level == "nominal",
+        columns = Columns(
+            rater=rater, item=item, dimension=dimension, value=value, text_values=level == "nominal"
         )
+        frame = read_ratings(file, wide=wide, sheet=sheet, columns=columns)
         groups = None
         if item_group is not None:
             if item_group not in frame.columns:
@@ -2056,11 +2051,13 @@ def severity(
 ) -> None:
     """Rater severity in any tidy ratings CSV (no server, no database): a many-facet Rasch
     model with each rater's severity and fit, each item's severity-adjusted score."""
+    from analysis.options import Columns
     from analysis.severity import fit_severity, format_text
     from analysis.tidy import read_ratings_csv
 
     try:
-        frame = read_ratings_csv(file, rater=rater, item=item, dimension=dimension, value=value)
+        columns = Columns(rater=rater, item=item, dimension=dimension, value=value)
+        frame = read_ratings_csv(file, columns=columns)
         chosen = None
         if only:
             by_name = {str(d): d for d in frame["dimension"].unique()}

@@ -41,6 +41,7 @@ import scipy.stats  # noqa: E402
 
 from analysis._coincidence import fixed_distances  # noqa: E402
 from analysis.reliability import (  # noqa: E402
+    Bootstrap,
     _agreement_batch,
     _alpha_batch,
     _draw_counts,
@@ -110,7 +111,7 @@ def panel(
 
 def new_intervals(frame: pd.DataFrame, n_bootstrap: int, rng: np.random.Generator) -> dict:
     result = dimension_reliability(
-        frame, level="ordinal", n_bootstrap=n_bootstrap, rng=rng, scale=list(DOMAIN)
+        frame, level="ordinal", scale=list(DOMAIN), bootstrap=Bootstrap(n_bootstrap, rng=rng)
     )
     found = {f"alpha_{level}": result.alpha[level] for level in ALPHAS}
     found.update({name: getattr(result, name) for name in KAPPAS})

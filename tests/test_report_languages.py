@@ -155,11 +155,12 @@ def test_numbers_in_figures_take_the_decimal_sign_of_the_pages(language: str, si
     # and the full stop, as Babel's Arabic locale does.
     assert words["decimal sign"] == sign == i18n.format_fixed(0.5, 1, language)[1]
     result = analyze(krippendorff_2011(), levels="interval", n_bootstrap=20)
-    texts = re.findall(r"<!-- (.*?) -->", plots.plot_reliability_forest(result, words=words))
+    text = plots.FigureText(words=words)
+    texts = re.findall(r"<!-- (.*?) -->", plots.plot_reliability_forest(result, text=text))
     alpha = result.dimensions["d"].primary_alpha.value
     assert f"{alpha:.3f}".replace(".", sign) + " " + words["acceptable"] in texts
     assert "0.667".replace(".", sign) in texts and "0.800".replace(".", sign) in texts
     ticks = [t for t in texts if re.fullmatch(r"[0-9][.,][0-9]", t)]
     assert ticks and all(sign in t for t in ticks)
-    cells = re.findall(r"<!-- (.*?) -->", plots.plot_median_heatmap(result, words=words))
+    cells = re.findall(r"<!-- (.*?) -->", plots.plot_median_heatmap(result, text=text))
     assert "2.5".replace(".", sign) in cells

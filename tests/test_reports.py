@@ -221,7 +221,7 @@ def test_analyze_bad_file_names_line_and_column(tmp_path):
 
 
 def test_analyze_takes_the_scale_so_its_coefficients_match_the_report(tmp_path):
-    from analysis.reliability import agreement_coefficients
+    from analysis.reliability import Bootstrap, agreement_coefficients
 
     # Values 2-4 on a 1-5 scale: Brennan-Prediger's chance agreement is 1/5, not 1/3.
     frame = pd.DataFrame(
@@ -236,8 +236,8 @@ def test_analyze_takes_the_scale_so_its_coefficients_match_the_report(tmp_path):
         assert result.exit_code == 0, result.output
         return json.loads(result.output)["dimensions"]["d"]["brennan_prediger"]
 
-    on_scale = agreement_coefficients(frame, categories=[1, 2, 3, 4, 5], n_bootstrap=0)
-    observed = agreement_coefficients(frame, n_bootstrap=0)
+    on_scale = agreement_coefficients(frame, categories=[1, 2, 3, 4, 5], bootstrap=Bootstrap(0))
+    observed = agreement_coefficients(frame, bootstrap=Bootstrap(0))
     assert brennan_prediger("--scale", "1-5") == pytest.approx(on_scale.brennan_prediger.value)
     assert brennan_prediger("--scale", "d=1,2,3,4,5") == brennan_prediger("--scale", "1-5")
     assert brennan_prediger() == pytest.approx(observed.brennan_prediger.value)

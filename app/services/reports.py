@@ -819,15 +819,18 @@ def _report_figures(report: RoundReport, language: str = i18n.SOURCE_LANGUAGE) -
 
     words = _figure_words(language)
 
+    def text(title: str) -> plots.FigureText:
+        return plots.FigureText(title, words)
+
     definition = report.definition.localized(language)
     rule = definition.tier_rule
     result = report.analysis
     figures: dict[str, str] = {}
     figures["heatmap"] = plots.plot_median_heatmap(
-        result, title=titled(i18n.N_("Median rating per item")), words=words
+        result, text=text(titled(i18n.N_("Median rating per item")))
     )
     figures["medians"] = plots.plot_item_medians(
-        result, title=titled(i18n.N_("Median and IQR per item")), words=words
+        result, text=text(titled(i18n.N_("Median and IQR per item")))
     )
     if len(rule.dimensions) >= 2:
         first, second = rule.dimensions[0], rule.dimensions[1]
@@ -841,31 +844,28 @@ def _report_figures(report: RoundReport, language: str = i18n.SOURCE_LANGUAGE) -
                 tiers=[t.label for t in definition.tiers],
                 aggregate=rule.aggregate,
                 scale=(scale.min, scale.max),
-                title=f"{definition.dimension(first).label} × {definition.dimension(second).label}",
-                words=words,
+                text=text(
+                    f"{definition.dimension(first).label} × {definition.dimension(second).label}"
+                ),
             )
     # These two need something to draw (a rater with a deviation: two raters on an
     # item; a defined alpha); a panel too small for them gets the tables without the
     # figure, whose absence the tables' "undefined" entries explain.
     with contextlib.suppress(plots.NothingToPlot):
         figures["raters"] = plots.plot_rater_deviations(
-            result,
-            title=titled(i18n.N_("Rater deviation from the leave-one-out median")),
-            words=words,
+            result, text=text(titled(i18n.N_("Rater deviation from the leave-one-out median")))
         )
     with contextlib.suppress(plots.NothingToPlot):
         figures["reliability"] = plots.plot_reliability_forest(
             result,
-            title=titled(i18n.N_("Krippendorff's alpha with 95% bootstrap CI")),
-            words=words,
+            text=text(titled(i18n.N_("Krippendorff's alpha with 95% bootstrap CI"))),
             explain=functools.partial(translate_reason, language),
         )
     severity = report.severity
     if severity is not None and severity.result is not None and severity.result.fitted:
         figures["wright"] = plots.plot_wright_map(
             severity.result,
-            title=titled(i18n.N_("Wright map: expert severity and item locations")),
-            words=words,
+            text=text(titled(i18n.N_("Wright map: expert severity and item locations"))),
         )
     return figures
 

@@ -18,6 +18,7 @@ import scipy.stats
 from analysis._hayes_krippendorff import hayes_krippendorff
 from analysis.datasets import krippendorff_2011
 from analysis.reliability import (
+    Bootstrap,
     agreement_coefficients,
     dimension_reliability,
     krippendorff_alpha,
@@ -132,7 +133,9 @@ def test_nominal_interval_and_q_match_the_exact_binomial_distribution():
     step = 1 / (60 * d_e)
 
     result = krippendorff_alpha(
-        frame, level="nominal", n_bootstrap=B, rng=5, alpha_interval="hk", minimum=0.667
+        frame,
+        level="nominal",
+        bootstrap=Bootstrap(B, rng=5, alpha_interval="hk", minimum_alpha=0.667),
     )
     assert result.value == pytest.approx(0.743, abs=5e-4)  # published
     # Percentiles of alpha* are 1 - (upper / lower percentiles of X) * step.
@@ -150,7 +153,9 @@ def test_matches_the_stata_kalpha_algorithm(level):
     frame = krippendorff_2011()
     alpha, _, low, high, q = _stata_kalpha(_table(frame), level, B, 0.8, seed=11)
     result = krippendorff_alpha(
-        frame, level=level, n_bootstrap=B, rng=3, alpha_interval="hayes-krippendorff", minimum=0.8
+        frame,
+        level=level,
+        bootstrap=Bootstrap(B, rng=3, alpha_interval="hayes-krippendorff", minimum_alpha=0.8),
     )
     assert result.value == pytest.approx(alpha, abs=1e-12)
     assert result.ci_low == pytest.approx(low, abs=0.02)
@@ -202,19 +207,21 @@ def test_draws_are_capped_at_25_per_non_empty_cell():
 
 def test_the_other_intervals_and_the_value_do_not_change():
     frame = krippendorff_2011()
-    default = dimension_reliability(frame, level="ordinal", n_bootstrap=200, rng=4)
-    hk = dimension_reliability(frame, level="ordinal", n_bootstrap=200, rng=4, alpha_interval="hk")
+    default = dimension_reliability(frame, level="ordinal", bootstrap=Bootstrap(200, rng=4))
+    hk = dimension_reliability(
+        frame, level="ordinal", bootstrap=Bootstrap(200, rng=4, alpha_interval="hk")
+    )
     assert hk.alpha["ordinal"].value == default.alpha["ordinal"].value
     assert hk.fleiss_kappa == default.fleiss_kappa and hk.gwet_ac1 == default.gwet_ac1
     assert hk.alpha["ordinal"].ci != default.alpha["ordinal"].ci
     assert default.alpha["ordinal"].interval_method == "two-way"
-    fixed = krippendorff_alpha(frame, n_bootstrap=50, rng=0, raters="fixed")
+    fixed = krippendorff_alpha(frame, bootstrap=Bootstrap(50, rng=0, raters="fixed"))
     assert fixed.interval_method == "items-bca"
     same = dimension_reliability(
-        frame, level="ordinal", n_bootstrap=200, rng=4, alpha_interval="hk"
+        frame, level="ordinal", bootstrap=Bootstrap(200, rng=4, alpha_interval="hk")
     )
     assert same.alpha["ordinal"].ci == hk.alpha["ordinal"].ci  # seeded
-    assert agreement_coefficients(frame, n_bootstrap=0).fleiss_kappa.value is not None
+    assert agreement_coefficients(frame, bootstrap=Bootstrap(0)).fleiss_kappa.value is not None
 
 
 def test_analyze_labels_the_method_everywhere():
@@ -237,10 +244,10 @@ def test_no_interval_where_there_is_nothing_to_resample():
         columns=["rater", "item", "dimension", "value"],
     )
     result = krippendorff_alpha(
-        perfect, level="nominal", n_bootstrap=50, rng=0, alpha_interval="hk"
+        perfect, level="nominal", bootstrap=Bootstrap(50, rng=0, alpha_interval="hk")
     )
     assert result.value == 1.0 and result.ci is None and "alpha is 1" in result.ci_reason
-    none = krippendorff_alpha(perfect, level="nominal", n_bootstrap=0, alpha_interval="hk")
+    none = krippendorff_alpha(perfect, level="nominal", bootstrap=Bootstrap(0, alpha_interval="hk"))
     assert none.ci is None and none.ci_reason
 
 
@@ -253,4 +260,4 @@ def test_no_interval_where_there_is_nothing_to_resample():
 )
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):
-        krippendorff_alpha(krippendorff_2011(), n_bootstrap=10, **options)
+        krippendorff_alpha(krippendorff_2011(), bootstrap=Bootstrap(10, **options))

@@ -23,6 +23,7 @@ from analysis._icc_one_way import OneWayData, logit_variance, score_covariance, 
 from analysis.datasets import shrout_fleiss_1979
 from analysis.reliability import (
     ICC_FORMS,
+    Bootstrap,
     _anova_icc,
     _factor,
     _fit_reml,
@@ -231,7 +232,7 @@ def test_rater_variance_on_the_boundary_is_zero_and_has_no_interval():
     assert table.value("ICC2") == pytest.approx(table.value("ICC3"))
     assert table.forms["ICC2"].ci_low is None and "boundary" in table.forms["ICC2"].ci_reason
     assert table.forms["ICC3"].ci_low < table.value("ICC3") < table.forms["ICC3"].ci_high
-    reasons = dimension_reliability(frame, level="interval", n_bootstrap=0).reasons()
+    reasons = dimension_reliability(frame, level="interval", bootstrap=Bootstrap(0)).reasons()
     assert "boundary" in reasons["icc_ci.ICC2"] and "icc_ci.ICC3" not in reasons
 
 
@@ -304,7 +305,7 @@ def test_too_few_ratings_are_undefined_with_reason():
 def test_json_says_how_the_icc_was_estimated():
     # Oracle: the report's contract: the ICC entries name the method and the data used.
     frame = shrout_fleiss_frame().drop(index=7)
-    entry = dimension_reliability(frame, level="interval", n_bootstrap=0).to_dict()
+    entry = dimension_reliability(frame, level="interval", bootstrap=Bootstrap(0)).to_dict()
     assert entry["icc_data"] == {
         "method": "REML (all 23 ratings)",
         "n_ratings": 23,

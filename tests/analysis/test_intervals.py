@@ -14,6 +14,7 @@ import pytest
 import scipy.stats
 
 from analysis.reliability import (
+    Bootstrap,
     _agreement_batch,
     _alpha_batch,
     _draw_counts,
@@ -110,7 +111,7 @@ def test_intervals_cover_the_population_value_at_a_shipped_panel_size():
     for _ in range(panels):
         frame = simulated_panel(rng, 10, 13, missing=0.2)
         seed = int(rng.integers(2**32))
-        result = dimension_reliability(frame, n_bootstrap=300, rng=seed)
+        result = dimension_reliability(frame, bootstrap=Bootstrap(300, rng=seed))
         found = {
             "nominal": result.alpha["nominal"],
             "ordinal": result.alpha["ordinal"],
@@ -151,8 +152,8 @@ def test_the_two_way_variance_matches_the_spread_of_the_estimates():
         shared = _shared_replicates(data, _draws(data, 200, generator, "sampled"))
         assert shared is not None and shared.variance is not None
         found = {
-            "nominal": krippendorff_alpha(frame, level="nominal", n_bootstrap=0),
-            "fleiss_kappa": agreement_coefficients(frame, n_bootstrap=0).fleiss_kappa,
+            "nominal": krippendorff_alpha(frame, level="nominal", bootstrap=Bootstrap(0)),
+            "fleiss_kappa": agreement_coefficients(frame, bootstrap=Bootstrap(0)).fleiss_kappa,
         }
         for name in names:
             estimates[name].append(found[name].value)
@@ -167,8 +168,10 @@ def test_raters_are_resampled_as_well_as_items():
     # Every item gets the same four values from the same raters: resampling items
     # changes nothing (a zero-width interval), resampling raters does.
     frame = frame_from_matrix([[1] * 6, [1] * 6, [2] * 6, [3] * 6])
-    fixed = krippendorff_alpha(frame, level="interval", n_bootstrap=200, rng=0, raters="fixed")
-    sampled = krippendorff_alpha(frame, level="interval", n_bootstrap=200, rng=0)
+    fixed = krippendorff_alpha(
+        frame, level="interval", bootstrap=Bootstrap(200, rng=0, raters="fixed")
+    )
+    sampled = krippendorff_alpha(frame, level="interval", bootstrap=Bootstrap(200, rng=0))
     assert fixed.value == sampled.value
     assert fixed.ci_low == pytest.approx(fixed.value) and fixed.ci_high == pytest.approx(
         fixed.value
@@ -181,7 +184,9 @@ def test_replicates_without_two_distinct_raters_are_dropped_and_counted():
     # paired), so the replicate is undefined; n_bootstrap counts the others.
     matrix = [[1, 2, 3, 4, 5, 2], [1, 3, 3, 5, 4, 2]]
     n_bootstrap = 300
-    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=n_bootstrap, rng=11)
+    result = dimension_reliability(
+        frame_from_matrix(matrix), bootstrap=Bootstrap(n_bootstrap, rng=11)
+    )
     rng = np.random.default_rng(11)
     items = _draw_counts(6, n_bootstrap, rng)
     raters = _draw_counts(2, n_bootstrap, rng)
@@ -194,9 +199,11 @@ def test_replicates_without_two_distinct_raters_are_dropped_and_counted():
 
 def test_intervals_are_reproducible_with_a_seed():
     frame = random_panel(np.random.default_rng(3), n_raters=7, n_items=15, missing=0.2)
-    first = dimension_reliability(frame, n_bootstrap=100, rng=5).to_dict()
-    again = dimension_reliability(frame, n_bootstrap=100, rng=np.random.default_rng(5)).to_dict()
-    other = dimension_reliability(frame, n_bootstrap=100, rng=6).to_dict()
+    first = dimension_reliability(frame, bootstrap=Bootstrap(100, rng=5)).to_dict()
+    again = dimension_reliability(
+        frame, bootstrap=Bootstrap(100, rng=np.random.default_rng(5))
+    ).to_dict()
+    other = dimension_reliability(frame, bootstrap=Bootstrap(100, rng=6)).to_dict()
     assert first == again
     assert first["krippendorff_alpha_ci"] != other["krippendorff_alpha_ci"]
 
@@ -205,7 +212,7 @@ def test_p_below_minimum_agrees_with_the_interval():
     # p_below_minimum is the interval's confidence that alpha < minimum: below 0.025 exactly
     # when the minimum lies below the 95% interval, above 0.975 when above it.
     frame = random_panel(np.random.default_rng(8), n_raters=10, n_items=13, missing=0.1)
-    base = krippendorff_alpha(frame, n_bootstrap=500, rng=2)
+    base = krippendorff_alpha(frame, bootstrap=Bootstrap(500, rng=2))
     assert base.ci_low is not None and base.ci_high is not None
     for minimum, expected in (
         (base.ci_low - 0.01, "low"),
@@ -214,7 +221,9 @@ def test_p_below_minimum_agrees_with_the_interval():
         (base.ci_high - 1e-9, "inside"),
         (base.ci_high + 0.01, "high"),
     ):
-        p = krippendorff_alpha(frame, n_bootstrap=500, rng=2, minimum=minimum).p_below_minimum
+        p = krippendorff_alpha(
+            frame, bootstrap=Bootstrap(500, rng=2, minimum_alpha=minimum)
+        ).p_below_minimum
         assert p is not None
         if expected == "low":
             assert p < 0.025
@@ -227,7 +236,7 @@ def test_p_below_minimum_agrees_with_the_interval():
 def test_raters_must_be_sampled_or_fixed():
     frame = frame_from_matrix([[1, 2, 3], [1, 2, 2]])
     with pytest.raises(ValueError, match="raters must be one of sampled, fixed"):
-        krippendorff_alpha(frame, raters="both")
+        krippendorff_alpha(frame, bootstrap=Bootstrap(raters="both"))
 
 
 def test_intervals_stay_within_the_coefficients_range():
@@ -235,7 +244,7 @@ def test_intervals_stay_within_the_coefficients_range():
     # the normal interval of a tiny panel is cut at those limits (uncut, this panel's
     # percent agreement would reach -0.31).
     frame = frame_from_matrix([[2, 2], [1, 2], [1, None]])
-    result = dimension_reliability(frame, level="nominal", n_bootstrap=200, rng=0)
+    result = dimension_reliability(frame, level="nominal", bootstrap=Bootstrap(200, rng=0))
     share = result.percent_agreement.ci
     assert share is not None and 0.0 <= share[0] <= share[1] <= 1.0
     for coefficient in (result.fleiss_kappa, result.gwet_ac1, result.brennan_prediger):

@@ -15,7 +15,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.reliability import dimension_reliability, krippendorff_alpha
+from analysis.reliability import Bootstrap, dimension_reliability, krippendorff_alpha
 from analysis.summary import analyze
 from tests.analysis.factories import frame_from_matrix
 
@@ -122,7 +122,7 @@ def test_alpha_is_one_under_perfect_agreement(truth, n_raters, holes):
         rater, item = divmod(index, len(truth))
         if hole and rater >= 2:
             matrix[rater][item] = None
-    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=20, rng=0)
+    result = dimension_reliability(frame_from_matrix(matrix), bootstrap=Bootstrap(20, rng=0))
     for alpha in result.alpha.values():
         assert abs(alpha.value - 1.0) < 1e-12
         assert abs(alpha.ci_low - 1.0) < 1e-12 and abs(alpha.ci_high - 1.0) < 1e-12
@@ -136,7 +136,7 @@ def test_alpha_is_one_under_perfect_agreement(truth, n_raters, holes):
 def test_bootstrap_interval_contains_estimate(matrix, seed):
     for level in ("nominal", "ordinal", "interval"):
         result = krippendorff_alpha(
-            frame_from_matrix(matrix), level=level, n_bootstrap=200, rng=seed
+            frame_from_matrix(matrix), level=level, bootstrap=Bootstrap(200, rng=seed)
         )
         if result.value is None or result.ci_low is None:
             continue

@@ -24,6 +24,7 @@ import analysis.tidy
 from analysis.datasets import SHROUT_FLEISS_1979
 from analysis.reliability import (
     ICC_FORMS,
+    Bootstrap,
     agreement_coefficients,
     dimension_reliability,
     intraclass_correlations,
@@ -46,7 +47,7 @@ KRIPPENDORFF_2011 = [
 def test_krippendorff_2011_alpha(level, published):
     # Oracle: Krippendorff (2011), pp. 3-8, the example with missing values.
     frame = frame_from_matrix(KRIPPENDORFF_2011, raters="ABCD")
-    result = krippendorff_alpha(frame, level=level, n_bootstrap=200, rng=0)
+    result = krippendorff_alpha(frame, level=level, bootstrap=Bootstrap(200, rng=0))
     assert round(result.value, 3) == published
     assert result.n_pairable_values == 40  # Krippendorff (2011): n = 40 pairable values
     assert result.ci_low <= result.value <= result.ci_high
@@ -55,7 +56,7 @@ def test_krippendorff_2011_alpha(level, published):
 def test_krippendorff_2011_same_bootstrap_for_every_level():
     # Oracle: Krippendorff (2011); all four levels inside one dimension_reliability call.
     frame = frame_from_matrix(KRIPPENDORFF_2011, raters="ABCD")
-    result = dimension_reliability(frame, n_bootstrap=100, rng=0)
+    result = dimension_reliability(frame, bootstrap=Bootstrap(100, rng=0))
     assert {k: round(a.value, 3) for k, a in result.alpha.items()} == {
         "nominal": 0.743,
         "ordinal": 0.815,
@@ -67,7 +68,7 @@ def test_krippendorff_2011_same_bootstrap_for_every_level():
 def test_fleiss_1971_kappa():
     # Oracle: Fleiss (1971) Table 1, kappa = 0.430 (R irr::kappam.fleiss gives 0.4302445).
     frame = frame_from_matrix(np.asarray(diagnoses).T, dimension="diagnosis")
-    result = agreement_coefficients(frame, n_bootstrap=0)
+    result = agreement_coefficients(frame, bootstrap=Bootstrap(0))
     assert round(result.fleiss_kappa.value, 3) == 0.430
     assert result.fleiss_kappa.value == pytest.approx(0.4302445, abs=1e-7)
 

@@ -23,6 +23,7 @@ from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from analysis.reliability import (
     ICC_FORMS,
+    Bootstrap,
     agreement_coefficients,
     complete_block,
     dimension_reliability,
@@ -123,7 +124,7 @@ def panel(request) -> pd.DataFrame:
 def test_alpha_matches_krippendorff_package_and_reference(panel, level):
     # Oracles: krippendorff.alpha on the reliability matrix; reference_alpha above.
     matrix = matrix_from_frame(panel)
-    ours = krippendorff_alpha(panel, level=level, n_bootstrap=0).value
+    ours = krippendorff_alpha(panel, level=level, bootstrap=Bootstrap(0)).value
     assert ours == pytest.approx(
         krippendorff.alpha(reliability_data=matrix, level_of_measurement=level), abs=1e-12
     )
@@ -194,7 +195,7 @@ def test_vectorised_bootstrap_equals_naive_loop(panel, level):
     # and each pair of raters, and form the bias-corrected t interval with the two-way
     # variance; interval, P below the minimum and the count of replicates must agree.
     n_bootstrap = 40
-    result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7)
+    result = krippendorff_alpha(panel, level=level, bootstrap=Bootstrap(n_bootstrap, rng=7))
     matrix = matrix_from_frame(panel)
     matrix = matrix[:, ~np.isnan(matrix).all(axis=0)]
     matrix = matrix[~np.isnan(matrix).all(axis=1)]
@@ -235,7 +236,9 @@ def test_vectorised_bootstrap_with_fixed_raters_equals_naive_loop(panel, level):
     # Oracle: the items resampled in a Python loop with the same draws and Efron's BCa
     # interval with the jackknife over items (reference_bca).
     n_bootstrap = 40
-    result = krippendorff_alpha(panel, level=level, n_bootstrap=n_bootstrap, rng=7, raters="fixed")
+    result = krippendorff_alpha(
+        panel, level=level, bootstrap=Bootstrap(n_bootstrap, rng=7, raters="fixed")
+    )
     matrix = matrix_from_frame(panel)
     matrix = matrix[:, ~np.isnan(matrix).all(axis=0)]
     matrix = matrix[~np.isnan(matrix).all(axis=1)]
@@ -259,9 +262,9 @@ def test_vectorised_bootstrap_with_fixed_raters_equals_naive_loop(panel, level):
 
 def test_alpha_bootstrap_is_reproducible_and_seed_dependent(panel):
     # Oracle: determinism of numpy.random.Generator streams.
-    first = krippendorff_alpha(panel, n_bootstrap=100, rng=np.random.default_rng(3))
-    again = krippendorff_alpha(panel, n_bootstrap=100, rng=3)
-    other = krippendorff_alpha(panel, n_bootstrap=100, rng=4)
+    first = krippendorff_alpha(panel, bootstrap=Bootstrap(100, rng=np.random.default_rng(3)))
+    again = krippendorff_alpha(panel, bootstrap=Bootstrap(100, rng=3))
+    other = krippendorff_alpha(panel, bootstrap=Bootstrap(100, rng=4))
     assert (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
     assert (first.ci_low, first.ci_high) != (other.ci_low, other.ci_high)
 
@@ -278,10 +281,10 @@ def test_alpha_with_many_distinct_values_uses_sparse_path():
     limit = coincidence._DENSE_LIMIT
     coincidence._DENSE_LIMIT = 0
     try:
-        sparse = krippendorff_alpha(frame, level="interval", n_bootstrap=20, rng=0)
+        sparse = krippendorff_alpha(frame, level="interval", bootstrap=Bootstrap(20, rng=0))
     finally:
         coincidence._DENSE_LIMIT = limit
-    dense = krippendorff_alpha(frame, level="interval", n_bootstrap=20, rng=0)
+    dense = krippendorff_alpha(frame, level="interval", bootstrap=Bootstrap(20, rng=0))
     expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval")
     assert sparse.value == pytest.approx(expected, abs=1e-12)
     assert (sparse.ci_low, sparse.ci_high) == pytest.approx((dense.ci_low, dense.ci_high))
@@ -319,7 +322,7 @@ def irr_table(frame: pd.DataFrame) -> pd.DataFrame:
 )
 def test_agreement_matches_irrcac(panel, ours, method, weights, field):
     # Oracle: irrCAC.raw.CAC (Gwet 2014 formulas with missing ratings), 5 digits.
-    result = agreement_coefficients(panel, n_bootstrap=0)
+    result = agreement_coefficients(panel, bootstrap=Bootstrap(0))
     expected = getattr(CAC(irr_table(panel), weights=weights), method)()["est"][field]
     assert getattr(result, ours).value == pytest.approx(expected, abs=6e-6)
 
@@ -329,7 +332,7 @@ def test_agreement_with_declared_scale_matches_irrcac():
     rng = np.random.default_rng(11)
     frame = random_panel(rng, n_raters=5, n_items=20, categories=4, missing=0.1)
     scale = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
-    result = agreement_coefficients(frame, categories=scale, n_bootstrap=0)
+    result = agreement_coefficients(frame, categories=scale, bootstrap=Bootstrap(0))
     table = irr_table(frame)
     for ours, method, weights in [
         ("brennan_prediger", "bp", "identity"),
@@ -347,13 +350,13 @@ def test_fleiss_matches_statsmodels_on_complete_data():
     rng = np.random.default_rng(21)
     frame = random_panel(rng, n_raters=7, n_items=40, missing=0.0)
     counts, _ = aggregate_raters(matrix_from_frame(frame).T)
-    result = agreement_coefficients(frame, n_bootstrap=0)
+    result = agreement_coefficients(frame, bootstrap=Bootstrap(0))
     assert result.fleiss_kappa.value == pytest.approx(fleiss_kappa(counts), abs=1e-12)
 
 
 def test_agreement_interval_contains_estimate(panel):
     # Oracle: a percentile bootstrap interval of a smooth statistic covers its estimate.
-    result = agreement_coefficients(panel, n_bootstrap=300, rng=0)
+    result = agreement_coefficients(panel, bootstrap=Bootstrap(300, rng=0))
     for coefficient in result.by_name().values():
         assert coefficient.ci_low <= coefficient.value <= coefficient.ci_high
 
@@ -482,7 +485,9 @@ def test_kendall_w_siegel_castellan_form_without_ties():
 
 def test_one_rater_is_undefined_with_reason():
     # Oracle: Krippendorff (2011), alpha needs pairable values from two coders.
-    result = dimension_reliability(frame_from_matrix([[1, 2, 3, 4]]), n_bootstrap=10, rng=0)
+    result = dimension_reliability(
+        frame_from_matrix([[1, 2, 3, 4]]), bootstrap=Bootstrap(10, rng=0)
+    )
     assert all(a.value is None and "rater" in a.reason for a in result.alpha.values())
     assert result.fleiss_kappa.value is None and result.fleiss_kappa.reason
     assert result.icc.value("ICC2") is None and result.icc.reason
@@ -492,7 +497,7 @@ def test_one_rater_is_undefined_with_reason():
 def test_no_unit_with_two_values_is_undefined():
     # Oracle: Krippendorff (2011), units with one value are not pairable.
     matrix = [[1, None, None], [None, 2, None], [None, None, 3]]
-    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=10, rng=0)
+    result = dimension_reliability(frame_from_matrix(matrix), bootstrap=Bootstrap(10, rng=0))
     assert result.alpha["ordinal"].value is None
     assert "pairable" in result.alpha["ordinal"].reason
     assert result.percent_agreement.value is None
@@ -501,7 +506,7 @@ def test_no_unit_with_two_values_is_undefined():
 def test_single_value_used_is_undefined():
     # Oracle: Krippendorff (2011), D_e = 0 when all pairable values are equal.
     matrix = [[3, 3, 3], [3, 3, 3]]
-    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=10, rng=0)
+    result = dimension_reliability(frame_from_matrix(matrix), bootstrap=Bootstrap(10, rng=0))
     assert result.alpha["nominal"].value is None
     assert "same" in result.alpha["nominal"].reason
     assert result.fleiss_kappa.value is None
@@ -529,9 +534,9 @@ def test_invalid_arguments_name_the_parameter(panel):
     with pytest.raises(ValueError, match="level"):
         krippendorff_alpha(panel, level="cardinal")
     with pytest.raises(ValueError, match="n_bootstrap"):
-        krippendorff_alpha(panel, n_bootstrap=-1)
+        krippendorff_alpha(panel, bootstrap=Bootstrap(-1))
     with pytest.raises(ValueError, match="rng"):
-        krippendorff_alpha(panel, rng="seed")
+        krippendorff_alpha(panel, bootstrap=Bootstrap(rng="seed"))
     with pytest.raises(ValueError, match="dimension"):
         krippendorff_alpha(random_panel(np.random.default_rng(0), dimensions=("a", "b")))
     with pytest.raises(ValueError, match=r"levels\['x'\]"):

@@ -15,7 +15,7 @@ import pytest
 
 from analysis.consensus import item_consensus
 from analysis.raters import rater_diagnostics
-from analysis.reliability import ICC_FORMS, dimension_reliability
+from analysis.reliability import ICC_FORMS, Bootstrap, dimension_reliability
 from analysis.results import PanelAnalysis
 from analysis.summary import analyze, format_text
 from tests.analysis.factories import frame_from_matrix, random_panel
@@ -71,7 +71,7 @@ def test_summary_agrees_with_its_parts(panel):
     # Oracle: each part is tested against its own reference; the summary must not differ.
     result = analyze(panel, n_bootstrap=0, levels={"tier": "nominal"})
     part = panel[panel["dimension"] == "misuse"]
-    alone = dimension_reliability(part, n_bootstrap=0)
+    alone = dimension_reliability(part, bootstrap=Bootstrap(0))
     assert result.dimensions["misuse"].alpha["ordinal"].value == alone.alpha["ordinal"].value
     assert result.dimensions["tier"].level == "nominal"
     assert result.dimensions["tier"].icc.reason == "not computed for a nominal dimension"

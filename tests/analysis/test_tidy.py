@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.options import Columns
 from analysis.tidy import dimension_data, read_ratings_csv, select_round, validate_ratings
 
 
@@ -27,7 +28,8 @@ def test_read_csv_with_custom_columns_and_empty_cells(tmp_path):
         "\n"
         "009,weights,proprietary,4.5,aisi-uk\n",
     )
-    frame = read_ratings_csv(path, rater="expert", item="topic", dimension="scale", value="score")
+    columns = Columns(rater="expert", item="topic", dimension="scale", value="score")
+    frame = read_ratings_csv(path, columns=columns)
     assert frame["rater"].tolist() == ["007", "008", "009"]
     assert frame["value"].tolist()[0] == 5.0 and np.isnan(frame["value"].tolist()[1])
     assert frame["status"].tolist() == ["value", "cant_judge", "value"]

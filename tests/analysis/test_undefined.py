@@ -18,8 +18,10 @@ import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
 from analysis.calibration import Resampling, TierRule, fit_thresholds, tier_probabilities
+from analysis.options import Columns
 from analysis.reliability import (
     MIN_PAIRABLE_ITEMS,
+    Bootstrap,
     _draw_counts,
     dimension_reliability,
     krippendorff_alpha,
@@ -40,7 +42,7 @@ def test_one_item_alpha_is_undefined_where_the_package_says_zero() -> None:
         )
         == 0
     )
-    result = dimension_reliability(frame_from_matrix(matrix), n_bootstrap=50, rng=0)
+    result = dimension_reliability(frame_from_matrix(matrix), bootstrap=Bootstrap(50, rng=0))
     for alpha in result.alpha.values():
         assert alpha.value is None
         assert alpha.reason is not None and alpha.reason.startswith(ONE_ITEM)
@@ -60,7 +62,7 @@ def test_one_item_alpha_is_undefined_where_the_package_says_zero() -> None:
 def test_one_pairable_item_among_singletons_is_still_undefined() -> None:
     # Item 0 rated by all; items 1 and 2 by one rater each (no pairable values there).
     matrix = [[1, 2, None], [2, None, 3], [3, None, None]]
-    result = krippendorff_alpha(frame_from_matrix(matrix), n_bootstrap=0)
+    result = krippendorff_alpha(frame_from_matrix(matrix), bootstrap=Bootstrap(0))
     assert result.value is None and result.reason is not None
     assert result.n_pairable_units == 1
 
@@ -71,10 +73,10 @@ def test_two_items_are_enough_and_match_the_package_and_statsmodels() -> None:
     frame = frame_from_matrix(matrix)
     data = np.asarray(matrix, float)
     for level in ("nominal", "ordinal", "interval", "ratio"):
-        ours = krippendorff_alpha(frame, level=level, n_bootstrap=0).value
+        ours = krippendorff_alpha(frame, level=level, bootstrap=Bootstrap(0)).value
         assert ours == pytest.approx(krippendorff.alpha(data, level_of_measurement=level))
     table, _ = aggregate_raters(data.T.astype(int))
-    kappa = dimension_reliability(frame, n_bootstrap=0).fleiss_kappa.value
+    kappa = dimension_reliability(frame, bootstrap=Bootstrap(0)).fleiss_kappa.value
     assert kappa == pytest.approx(fleiss_kappa(table, method="fleiss"))
 
 
@@ -83,15 +85,17 @@ def test_bootstrap_drops_replicates_that_drew_one_item_only() -> None:
     # construction and must not enter the interval (before: CI [0, 1], q inflated). A
     # rater replicate that drew one rater only has no pairable values and is dropped too.
     frame = frame_from_matrix([[1, 3], [1, 3], [1, 3], [2, 3]])
-    result = krippendorff_alpha(frame, level="interval", n_bootstrap=400, rng=7)
+    result = krippendorff_alpha(frame, level="interval", bootstrap=Bootstrap(400, rng=7))
     rng = np.random.default_rng(7)
     items, raters = _draw_counts(2, 400, rng), _draw_counts(4, 400, rng)
     both_items = (items > 0).sum(axis=1) == 2
     usable = int((both_items & ((raters > 0).sum(axis=1) >= 2)).sum())
     assert 0 < result.n_bootstrap == usable < int(both_items.sum()) < 400
-    fixed = krippendorff_alpha(frame, level="interval", n_bootstrap=400, rng=7, raters="fixed")
+    fixed = krippendorff_alpha(
+        frame, level="interval", bootstrap=Bootstrap(400, rng=7, raters="fixed")
+    )
     assert fixed.n_bootstrap == int(both_items.sum())
-    kappa = dimension_reliability(frame, n_bootstrap=400, rng=7).fleiss_kappa
+    kappa = dimension_reliability(frame, bootstrap=Bootstrap(400, rng=7)).fleiss_kappa
     assert kappa.n_bootstrap <= usable
 
 
@@ -99,11 +103,11 @@ def test_ratio_refuses_negative_values_naming_the_dimension() -> None:
     frame = frame_from_matrix([[-2, -1, 1, 2], [2, 1, -1, -2]], dimension="gain")
     # The package computes a number (1.0 here, for raters of opposite sign).
     with pytest.raises(ValueError, match=r"'gain'.*ratio level needs values >= 0"):
-        krippendorff_alpha(frame, level="ratio", n_bootstrap=0)
+        krippendorff_alpha(frame, level="ratio", bootstrap=Bootstrap(0))
     with pytest.raises(ValueError, match="'gain'"):
-        dimension_reliability(frame, level="ratio", n_bootstrap=0)
+        dimension_reliability(frame, level="ratio", bootstrap=Bootstrap(0))
     # At another level the ratio alpha is reported undefined, with the same reason.
-    result = dimension_reliability(frame, level="interval", n_bootstrap=0)
+    result = dimension_reliability(frame, level="interval", bootstrap=Bootstrap(0))
     assert result.alpha["ratio"].value is None
     assert "values >= 0" in (result.alpha["ratio"].reason or "")
     assert result.alpha["interval"].value == pytest.approx(
@@ -116,7 +120,7 @@ def test_ratio_refuses_negative_values_naming_the_dimension() -> None:
 
 def test_ratio_accepts_zero() -> None:
     matrix = [[0, 1, 2, 4], [0, 1, 3, 4]]
-    result = krippendorff_alpha(frame_from_matrix(matrix), level="ratio", n_bootstrap=0)
+    result = krippendorff_alpha(frame_from_matrix(matrix), level="ratio", bootstrap=Bootstrap(0))
     assert result.value == pytest.approx(
         krippendorff.alpha(np.asarray(matrix, float), level_of_measurement="ratio")
     )
@@ -127,9 +131,9 @@ def test_categorical_levels_refuse_fractions_unless_a_scale_lists_them(level: st
     matrix = [[1.5, 2, 3, 4], [1.5, 2.5, 3, 4], [2, 2.5, 3, 3.5]]
     frame = frame_from_matrix(matrix, dimension="risk")
     with pytest.raises(ValueError, match=rf"'risk'.*{level} level.*1.5 is not a whole"):
-        krippendorff_alpha(frame, level=level, n_bootstrap=0)
+        krippendorff_alpha(frame, level=level, bootstrap=Bootstrap(0))
     scale = [1, 1.5, 2, 2.5, 3, 3.5, 4]
-    declared = krippendorff_alpha(frame, level=level, n_bootstrap=0, scale=scale)
+    declared = krippendorff_alpha(frame, level=level, scale=scale, bootstrap=Bootstrap(0))
     assert declared.value == pytest.approx(
         krippendorff.alpha(np.asarray(matrix, float), level_of_measurement=level)
     )
@@ -137,7 +141,9 @@ def test_categorical_levels_refuse_fractions_unless_a_scale_lists_them(level: st
 
 def test_interval_dimension_with_fractions_reports_categorical_coefficients_undefined() -> None:
     matrix = [[1.25, 2, 3, 4], [1.5, 2.5, 3, 4], [2, 2.5, 3, 3.75]]
-    result = dimension_reliability(frame_from_matrix(matrix), level="interval", n_bootstrap=0)
+    result = dimension_reliability(
+        frame_from_matrix(matrix), level="interval", bootstrap=Bootstrap(0)
+    )
     assert result.alpha["interval"].value == pytest.approx(
         krippendorff.alpha(np.asarray(matrix, float), level_of_measurement="interval")
     )
@@ -294,7 +300,7 @@ def test_nominal_text_labels_reproduce_the_published_alpha(tmp_path: Path) -> No
     path = _words_csv(tmp_path)
     with pytest.raises(ValueError, match=r"'very low' is not a number.*nominal level"):
         read_ratings_csv(path)
-    frame = read_ratings_csv(path, text_values=True)
+    frame = read_ratings_csv(path, columns=Columns(text_values=True))
     assert frame.attrs["value_labels"]["d"] == {
         float(i): w for i, w in enumerate(sorted(WORDS.values()), 1)
     }
@@ -348,7 +354,7 @@ def test_few_items_are_warned_about_though_the_coefficients_are_defined():
         [(r, i, "d", v) for r in "abcd" for i, v in (("x", 1.0), ("y", 4.0))],
         columns=["rater", "item", "dimension", "value"],
     )
-    result = dimension_reliability(two, n_bootstrap=0)
+    result = dimension_reliability(two, bootstrap=Bootstrap(0))
     assert result.fleiss_kappa.value == 1.0  # perfect by the letter ...
     (warning,) = result.warnings()  # ... and said to rest on two items
     assert warning.startswith("only 2 items with two or more values")
@@ -357,4 +363,4 @@ def test_few_items_are_warned_about_though_the_coefficients_are_defined():
         [(r, i, "d", float((i + (r == "a")) % 5 + 1)) for r in "abcd" for i in range(FEW_ITEMS)],
         columns=["rater", "item", "dimension", "value"],
     )
-    assert dimension_reliability(many, n_bootstrap=0).warnings() == []
+    assert dimension_reliability(many, bootstrap=Bootstrap(0)).warnings() == []
