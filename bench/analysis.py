@@ -12,12 +12,13 @@ As whole processes: the same panels written as long CSV files (and a third of 10
 1,000 experts x 2,000 items x 5 dimensions, complete), each analysed by ``elicit analyze
 FILE`` and by a bare Python process that reads the file with pandas and computes the four
 alphas per dimension with the ``krippendorff`` package (both with a bytecode cache in the
-temporary folder, see :func:`child_environment`). Printed: wall time (best of 3, one
-run for 10 M rows), peak resident set size of the process (``os.wait4``) and the ratios
-elicit / bare; the bare process runs twice, with numpy's defaults and with numpy set as
-elicit's processes set it (no transparent huge-page advice, see app/__init__.py).
-Targets (issue #9): D1 <= 2x, D2 <= 3x, 10 M rows < 30 s and < 4 GiB. The
-files go to a temporary folder that is removed afterwards.
+temporary folder, see :func:`child_environment`). Printed: wall time (best of 5 for D1,
+whose runs take about a second and vary with the machine by a tenth of that; best of 3
+for D2; one run for 10 M rows), peak resident set size of the process (``os.wait4``)
+and the ratios elicit / bare; the bare process runs twice, with numpy's defaults and
+with numpy set as elicit's processes set it (no transparent huge-page advice, see
+app/__init__.py). Targets (issue #9): D1 <= 2x, D2 <= 3x, 10 M rows < 30 s and < 4 GiB.
+The files go to a temporary folder that is removed afterwards.
 
 Run: ``.venv/bin/python bench/analysis.py`` (``--quick`` runs (a) in process and D1, D2
 as processes; ``--processes-only`` skips the in-process figures).
@@ -237,6 +238,10 @@ FILES = {
 }
 
 
+#: Runs of each process per panel (the best counts).
+REPEATS = {"d1": 5, "d2": 3, "10m": 1}
+
+
 def write_csv(kind: str, path: str) -> None:
     """One panel as a long CSV file (run in a child process, see :func:`processes`)."""
     rng = np.random.default_rng(20240602)
@@ -262,7 +267,7 @@ def processes(*, large: bool) -> None:
             path = os.path.join(folder, f"{kind}.csv")
             subprocess.run([sys.executable, __file__, "--write", kind, path], check=True)
             name, target = FILES[kind]
-            compare_processes(name, path, target, 1 if kind == "10m" else 3)
+            compare_processes(name, path, target, REPEATS[kind])
             os.remove(path)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
