@@ -349,12 +349,20 @@ def round_create(
         round_ = rounds.create_round(
             session, slug=survey, name=name, version=version, closes_at=when
         )
-        assert round_.id is not None
-        _audit(session, "round.created", "round", round_.id, round_id=round_.id)
-        if open_now:
-            rounds.open_round(session, round_id=round_.id)
-            _audit(session, "round.opened", "round", round_.id, round_id=round_.id)
+        _created_round(session, round_, open_now=open_now)
         _echo(f"round {round_.id} ({_one(round_.name)}) is {round_.status}")
+
+
+def _created_round(session: Session, round_: Round, *, open_now: bool, **details: Any) -> None:
+    """Audit a round just created (``details`` in its entry) and, with ``open_now``, open
+    it at once, audited too."""
+    from app.services import rounds
+
+    round_id = id_of(round_)
+    _audit(session, "round.created", "round", round_id, round_id=round_id, **details)
+    if open_now:
+        rounds.open_round(session, round_id=round_id)
+        _audit(session, "round.opened", "round", round_id, round_id=round_id)
 
 
 def _move_round(round_id: int, step: Callable[[Session], Round], action: str) -> None:
@@ -424,18 +432,14 @@ def round_next(
     open_now: Annotated[bool, typer.Option("--open", help="Open the new round at once")] = False,
 ) -> None:
     """Create Delphi round N+1 from closed round N, with the panel's feedback."""
-    from app.services import delphi, invitations, rounds
+    from app.services import delphi, invitations
 
     settings = get_settings()
     with _session(settings) as session:
         round_, issued = delphi.create_next_round(
             session, round_id=round_id, version=version, name=name
         )
-        assert round_.id is not None
-        _audit(session, "round.created", "round", round_.id, round_id=round_.id, follows=round_id)
-        if open_now:
-            rounds.open_round(session, round_id=round_.id)
-            _audit(session, "round.opened", "round", round_.id, round_id=round_.id)
+        _created_round(session, round_, open_now=open_now, follows=round_id)
         new_id, status, asked = round_.id, round_.status, round_.item_keys
     _echo(
         f"round {new_id} ({status}) follows round {round_id}; {len(issued)} experts invited"
