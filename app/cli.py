@@ -86,6 +86,9 @@ RoundArg = Annotated[int, typer.Argument(help="Round id", min=1, max=MAX_ID)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON")]
 #: ``--json`` on a command that prints one result.
 JsonObjectFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+#: ``--bootstrap`` and ``--seed`` of the commands that resample the experts.
+BootstrapOption = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")]
+SeedOption = Annotated[int, typer.Option(help="Bootstrap seed")]
 
 
 def main() -> None:
@@ -866,8 +869,8 @@ def report(
     round_id: RoundArg,
     fmt: Annotated[str, typer.Option("--format", help="html, json or csv")] = "html",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     group_by: Annotated[
         str | None, typer.Option(help="Compare subgroups: organisation or group")
     ] = None,
@@ -930,8 +933,8 @@ def analyze_file(
         str | None,
         typer.Option(help="Level of measurement for every dimension (default ordinal)"),
     ] = None,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     minimum_alpha: Annotated[float, typer.Option(help="Minimum acceptable alpha")] = 0.667,
     interval: Annotated[str, typer.Option(help=INTERVAL_HELP)] = "two-way",
     group_by: Annotated[
@@ -1059,8 +1062,8 @@ def _scale_values(text: str, spec: str) -> list[float]:
 def calibrate(
     round_id: RoundArg,
     as_json: JsonFlag = False,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     weighting: Annotated[
         str,
         typer.Option(
@@ -1168,8 +1171,8 @@ def publish(
     justification: Annotated[
         str | None, typer.Option(help="Needed when reliability is below the minimum")
     ] = None,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     weighting: Annotated[
         str,
         typer.Option(
