@@ -16,6 +16,7 @@ from app.errors import Conflict, InvalidInput
 from app.inputs import RatingInput
 from app.models import OutboxMessage, Round, RoundEvent, utcnow
 from app.services import mail, responses, rounds, schedule
+from app.services.answer_store import Saving
 from tests.factories import (
     form_token,
     full_ratings,
@@ -60,7 +61,7 @@ def _reminders(session) -> list[str]:
 def _submit(session, issued) -> None:
     response = make_response(session, issued)
     answers = [RatingInput.model_validate(r) for r in full_ratings()]
-    responses.save_ratings(session, response_id=response.id, ratings=answers)
+    responses.save_ratings(session, Saving(response.id), ratings=answers)
     responses.submit_response(session, response_id=response.id)
     session.commit()
 

@@ -78,6 +78,7 @@ from app.services import (
     users,
     webhooks,
 )
+from app.services.answer_store import Saving
 from app.services.exports import ExportFormat
 from app.web.deps import (
     AdminUser,
@@ -875,12 +876,8 @@ def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
 def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[RatingPublic]:
     """Save ratings (all or nothing). Answers are kept as drafts until you submit; every
     change is kept in the history."""
-    saved = responses.save_ratings(
-        session,
-        response_id=id_of(expert.response),
-        ratings=body.ratings,
-        language=expert.invitation.language,
-    )
+    saving = Saving(id_of(expert.response), language=expert.invitation.language)
+    saved = responses.save_ratings(session, saving, ratings=body.ratings)
     return [
         RatingPublic(
             item=r.item_key,
