@@ -605,14 +605,12 @@ def round_schedule(
                 )
             except InvalidInput as exc:
                 _fail(f"--remind-days: {exc.message}")
-            schedule.set_schedule(
-                session,
-                round_id=round_id,
+            wanted = schedule.Schedule(
                 opens_at=kept[0] if opens_at is None else _cli_time(opens_at, "--opens-at"),
                 closes_at=kept[1] if closes_at is None else _cli_time(closes_at, "--closes-at"),
                 reminder_days=days,
-                actor=audit.CLI,
             )
+            schedule.set_schedule(session, round_id=round_id, wanted=wanted, actor=audit.CLI)
         state = schedule.schedule_state(session, round_id=round_id)
     _print_schedule(state)
 

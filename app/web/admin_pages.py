@@ -187,14 +187,12 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     kept = rounds.get_round(page.session, round_id=round_id).opens_at
     try:
         opens_at = _form_time(page, "opens_at") if "opens_at" in page.form else kept
-        schedule.set_schedule(
-            page.session,
-            round_id=round_id,
+        wanted = schedule.Schedule(
             opens_at=opens_at,
             closes_at=_form_time(page, "closes_at"),
             reminder_days=schedule.parse_reminder_days(page.text("reminder_days")),
-            actor=page.user.email,
         )
+        schedule.set_schedule(page.session, round_id=round_id, wanted=wanted, actor=page.user.email)
     except InvalidInput as exc:
         where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
         return _round_page_with_error(page, round_id, exc, where)

@@ -257,14 +257,8 @@ def set_schedule(
     """Set the round's schedule: the worker opens the draft round at `opens_at`, reminds
     those who have not submitted `reminder_days` days before `closes_at`, and closes it at
     `closes_at`, each step once. Null times and no days clear it."""
-    round_ = schedule.set_schedule(
-        session,
-        round_id=round_id,
-        opens_at=body.opens_at,
-        closes_at=body.closes_at,
-        reminder_days=body.reminder_days,
-        actor=user.email,
-    )
+    wanted = schedule.Schedule.of(body)
+    round_ = schedule.set_schedule(session, round_id=round_id, wanted=wanted, actor=user.email)
     return _scheduled_out(session, round_)
 
 
