@@ -1670,13 +1670,12 @@ def person_erase(
         _fail("nothing erased")
     settings = get_settings()
     with _session(settings) as session:
-        done = privacy.erase_person(
-            session,
-            email=email,
-            actor=audit.CLI,
+        erasing = privacy.Erasing(
+            audit.CLI,
             keep_ratings=not delete_ratings,
             mail_dir=privacy.mail_copies(settings.smtp_url, settings.mail_dir),
         )
+        done = privacy.erase_person(session, email=email, erasing=erasing)
     kept = (
         f"ratings kept under code {done.expert_code}"
         if done.ratings_kept

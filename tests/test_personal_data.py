@@ -372,9 +372,8 @@ def test_erasure_removes_the_person_from_every_table(session, client, engine, tm
     my_ratings = _ratings_of(session, issued.expert_code)
     assert len(my_ratings) == 9
 
-    done = privacy.erase_person(
-        session, email=EMAIL, actor=admin.email, keep_ratings=keep, mail_dir=tmp_path
-    )
+    erasing = privacy.Erasing(admin.email, keep_ratings=keep, mail_dir=tmp_path)
+    done = privacy.erase_person(session, email=EMAIL, erasing=erasing)
     session.commit()
 
     assert _occurrences(engine, EMAIL, NAME) == []
@@ -409,7 +408,7 @@ def test_erasure_removes_the_person_from_every_table(session, client, engine, tm
     assert NAME not in str(details) and EMAIL not in str(details)
     # A second erasure finds nobody.
     with pytest.raises(NotFound):
-        privacy.erase_person(session, email=EMAIL, actor=admin.email)
+        privacy.erase_person(session, email=EMAIL, erasing=privacy.Erasing(admin.email))
 
 
 def _ratings_of(session, code: str) -> list[Rating]:

@@ -627,13 +627,12 @@ def admin_erase_person(page: AdminFormDep) -> Response:
             person = privacy.person_summary(page.session, email=email)
             again = page.refuse({"confirm_email": N_("type the same address again to confirm")})
             return _people_page(page, person=person, refused=again)
-        erased = privacy.erase_person(
-            page.session,
-            email=email,
-            actor=page.user.email,
+        erasing = privacy.Erasing(
+            page.user.email,
             keep_ratings=page.text("ratings") != "delete",
             mail_dir=privacy.mail_copies(page.settings.smtp_url, page.settings.mail_dir),
         )
+        erased = privacy.erase_person(page.session, email=email, erasing=erasing)
     except NotFound as exc:
         return _no_such_person(page, email, exc)
     return _people_page(page, erased=erased)
