@@ -87,6 +87,9 @@ RoundArg = Annotated[int, typer.Argument(help="Round id", min=1, max=MAX_ID)]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON")]
 #: ``--json`` on a command that prints one result.
 JsonObjectFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object")]
+#: ``--bootstrap`` and ``--seed`` of the commands that resample the experts.
+BootstrapOption = Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")]
+SeedOption = Annotated[int, typer.Option(help="Bootstrap seed")]
 
 
 #: Whether this process is the ``elicit`` command (:func:`main`), not a program that
@@ -364,12 +367,20 @@ def round_create(
         round_ = rounds.create_round(
             session, slug=survey, name=name, version=version, closes_at=when
         )
-        assert round_.id is not None
-        _audit(session, "round.created", "round", round_.id, round_id=round_.id)
-        if open_now:
-            rounds.open_round(session, round_id=round_.id)
-            _audit(session, "round.opened", "round", round_.id, round_id=round_.id)
+        _created_round(session, round_, open_now=open_now)
         _echo(f"round {round_.id} ({_one(round_.name)}) is {round_.status}")
+
+
+def _created_round(session: Session, round_: Round, *, open_now: bool, **details: Any) -> None:
+    """Audit a round just created (``details`` in its entry) and, with ``open_now``, open
+    it at once, audited too."""
+    from app.services import rounds
+
+    round_id = id_of(round_)
+    _audit(session, "round.created", "round", round_id, round_id=round_id, **details)
+    if open_now:
+        rounds.open_round(session, round_id=round_id)
+        _audit(session, "round.opened", "round", round_id, round_id=round_id)
 
 
 def _move_round(round_id: int, step: Callable[[Session], Round], action: str) -> None:
@@ -439,18 +450,14 @@ def round_next(
     open_now: Annotated[bool, typer.Option("--open", help="Open the new round at once")] = False,
 ) -> None:
     """Create Delphi round N+1 from closed round N, with the panel's feedback."""
-    from app.services import delphi, invitations, rounds
+    from app.services import delphi, invitations
 
     settings = get_settings()
     with _session(settings) as session:
         round_, issued = delphi.create_next_round(
             session, round_id=round_id, version=version, name=name
         )
-        assert round_.id is not None
-        _audit(session, "round.created", "round", round_.id, round_id=round_.id, follows=round_id)
-        if open_now:
-            rounds.open_round(session, round_id=round_.id)
-            _audit(session, "round.opened", "round", round_.id, round_id=round_.id)
+        _created_round(session, round_, open_now=open_now, follows=round_id)
         new_id, status, asked = round_.id, round_.status, round_.item_keys
     _echo(
         f"round {new_id} ({status}) follows round {round_id}; {len(issued)} experts invited"
@@ -613,14 +620,12 @@ def round_schedule(
                 )
             except InvalidInput as exc:
                 _fail(f"--remind-days: {exc.message}")
-            schedule.set_schedule(
-                session,
-                round_id=round_id,
+            wanted = schedule.Schedule(
                 opens_at=kept[0] if opens_at is None else _cli_time(opens_at, "--opens-at"),
                 closes_at=kept[1] if closes_at is None else _cli_time(closes_at, "--closes-at"),
                 reminder_days=days,
-                actor=audit.CLI,
             )
+            schedule.set_schedule(session, round_id=round_id, wanted=wanted, actor=audit.CLI)
         state = schedule.schedule_state(session, round_id=round_id)
     _print_schedule(state)
 
@@ -877,8 +882,8 @@ def report(
     round_id: RoundArg,
     fmt: Annotated[str, typer.Option("--format", help="html, json or csv")] = "html",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write")] = None,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     group_by: Annotated[
         str | None, typer.Option(help="Compare subgroups: organisation or group")
     ] = None,
@@ -941,8 +946,8 @@ def analyze_file(
         str | None,
         typer.Option(help="Level of measurement for every dimension (default ordinal)"),
     ] = None,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     minimum_alpha: Annotated[float, typer.Option(help="Minimum acceptable alpha")] = 0.667,
     interval: Annotated[str, typer.Option(help=INTERVAL_HELP)] = "two-way",
     group_by: Annotated[
@@ -1088,8 +1093,8 @@ def _scale_values(text: str, spec: str) -> list[float]:
 def calibrate(
     round_id: RoundArg,
     as_json: JsonFlag = False,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     weighting: Annotated[
         str,
         typer.Option(
@@ -1197,8 +1202,8 @@ def publish(
     justification: Annotated[
         str | None, typer.Option(help="Needed when reliability is below the minimum")
     ] = None,
-    n_bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    n_bootstrap: BootstrapOption = 1000,
+    seed: SeedOption = 0,
     weighting: Annotated[
         str,
         typer.Option(
@@ -1509,28 +1514,43 @@ def user_password(
     )
 
 
-@user_cli.command("deactivate")
-def user_deactivate(email: str) -> None:
-    """Stop an account from signing in; every session of the account ends."""
-    from app.services import users
-
-    _change_account(
-        lambda session: users.deactivate_user(session, email=email),
+#: The commands that change one account, named by its address, and ask nothing more:
+#: (command, the function of ``app.services.users`` that makes the change, audit action,
+#: what is said when done, help).
+_ACCOUNT_CHANGES = (
+    (
+        "deactivate",
+        "deactivate_user",
         "user.deactivated",
         "deactivated {email}; all its sessions have ended",
-    )
-
-
-@user_cli.command("activate")
-def user_activate(email: str) -> None:
-    """Let a deactivated account sign in again."""
-    from app.services import users
-
-    _change_account(
-        lambda session: users.activate_user(session, email=email),
+        "Stop an account from signing in; every session of the account ends.",
+    ),
+    (
+        "activate",
+        "activate_user",
         "user.activated",
         "activated {email}",
-    )
+        "Let a deactivated account sign in again.",
+    ),
+)
+
+
+def _account_command(name: str, change: str, action: str, done: str, help_text: str) -> None:
+    """Register ``elicit user NAME EMAIL``: ``users.<change>`` on the account, audited as
+    ``action``, then ``done`` said (see :func:`_change_account`)."""
+
+    def command(email: str) -> None:
+        from app.services import users
+
+        make: Callable[..., User] = getattr(users, change)
+        _change_account(lambda session: make(session, email=email), action, done)
+
+    command.__name__ = f"user_{name}"
+    user_cli.command(name, help=help_text)(command)
+
+
+for _change in _ACCOUNT_CHANGES:
+    _account_command(*_change)
 
 
 @user_cli.command("list")
@@ -1683,13 +1703,12 @@ def person_erase(
         _fail("nothing erased")
     settings = get_settings()
     with _session(settings) as session:
-        done = privacy.erase_person(
-            session,
-            email=email,
-            actor=audit.CLI,
+        erasing = privacy.Erasing(
+            audit.CLI,
             keep_ratings=not delete_ratings,
             mail_dir=privacy.mail_copies(settings.smtp_url, settings.mail_dir),
         )
+        done = privacy.erase_person(session, email=email, erasing=erasing)
     kept = (
         f"ratings kept under code {done.expert_code}"
         if done.ratings_kept

@@ -29,6 +29,7 @@ from app.db import make_engine, session_scope  # noqa: E402
 from app.migrate import upgrade_database  # noqa: E402
 from app.schemas import InviteeCreate, RatingInput  # noqa: E402
 from app.services import invitations, responses, rounds, surveys  # noqa: E402
+from app.services.answer_store import Saving  # noqa: E402
 from app.survey_files import builtin_surveys_dir, load_survey_file  # noqa: E402
 
 
@@ -87,7 +88,7 @@ def bench(url: str, saves: int) -> None:
     for batch in batches:
         with session_scope(engine) as session:
             responses.save_ratings(
-                session, response_id=response_id, ratings=[RatingInput(**r) for r in batch]
+                session, Saving(response_id), ratings=[RatingInput(**r) for r in batch]
             )
     service = time.perf_counter() - start
     engine.dispose()

@@ -26,6 +26,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.migrate import upgrade_database
 from app.models import Rating, RatingChange, Response
 from app.services import backups, responses, rounds, rubrics
+from app.services.answer_store import Saving
 from app.services.demo import simulate_panel
 from tests.conftest import DEFAULT_PG
 from tests.factories import make_invitations, make_response, make_round, make_user, rating
@@ -109,7 +110,7 @@ def _panel(session: Session) -> dict[str, int]:
         for value in (1, 4, 2):
             responses.save_ratings(
                 session,
-                response_id=response.id,
+                Saving(response.id),
                 ratings=[rating("weights", "sensitivity", value, rationale=f"now {value}")],
             )
             session.commit()
@@ -134,7 +135,7 @@ def test_round_trip_gives_back_the_same_ratings_and_history(
 
     # Later work that the restore must undo: another revision and another round.
     response = session.exec(select(Response).where(Response.round_id == ids["live"])).first()
-    responses.save_ratings(session, response_id=response.id, ratings=[rating(value=5)])
+    responses.save_ratings(session, Saving(response.id), ratings=[rating(value=5)])
     make_round(session, name="After the backup")
     session.commit()
     session.close()
@@ -166,7 +167,7 @@ def _check_guards_and_sequences(url: str, live_round: int) -> None:
         with Session(engine) as session:
             newest = max(session.exec(select(RatingChange.id)).all())
             response = session.exec(select(Response).where(Response.round_id == live_round)).first()
-            responses.save_ratings(session, response_id=response.id, ratings=[rating(value=3)])
+            responses.save_ratings(session, Saving(response.id), ratings=[rating(value=3)])
             session.commit()
             assert max(session.exec(select(RatingChange.id)).all()) > newest
     finally:
@@ -227,7 +228,7 @@ def test_a_backup_taken_while_experts_save_is_consistent(
                         for item in ("weights", "evals")
                         for dimension in ("sensitivity", "misuse")
                     ]
-                    responses.save_ratings(own, response_id=response_id, ratings=answers)
+                    responses.save_ratings(own, Saving(response_id), ratings=answers)
                     own.commit()
                 saved.append(response_id)
                 value += 1

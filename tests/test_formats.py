@@ -24,6 +24,7 @@ from app.config import get_settings
 from app.inputs import InviteeCreate
 from app.models import AuditEntry
 from app.services import exports, invitations, responses
+from app.services.answer_store import Saving
 from tests.factories import login, make_round, make_user, rating, sign_in_page
 
 runner = CliRunner()
@@ -57,7 +58,7 @@ def _round(session):
         answers[1] = rating("weights", "misuse", None, status="cant_judge")
         if k == 1:
             answers[3] = rating("evals", "sensitivity", None, status="outside_expertise")
-        responses.save_ratings(session, response_id=response.id, ratings=answers)
+        responses.save_ratings(session, Saving(response.id), ratings=answers)
         responses.submit_response(session, response_id=response.id)
     session.commit()
     return round_

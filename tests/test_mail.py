@@ -7,7 +7,7 @@ from __future__ import annotations
 import email
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -58,6 +58,11 @@ def _invite(session, round_, n: int = 2):
 def _rows(session) -> list[OutboxMessage]:
     session.rollback()  # a new snapshot
     return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all())
+
+
+def _at(moment: datetime) -> outbox.Batch:
+    """A worker's pass as if run at ``moment``."""
+    return outbox.Batch(now=lambda: moment)
 
 
 def test_invitations_reach_an_smtp_server_once_with_links_that_work(
@@ -113,7 +118,7 @@ def test_failures_are_retried_later_each_time_then_given_up_with_the_reason(sess
     for _ in range(mail.MAX_ATTEMPTS):
         row = _rows(session)[0]
         clock[0] = max(clock[0], row.next_attempt_at)
-        mail.deliver_due(engine, broken, mail_from=FROM, now=lambda: clock[0])
+        mail.deliver_due(engine, broken, mail_from=FROM, batch=_at(clock[0]))
         row = _rows(session)[0]
         if row.status == "queued":
             waits.append(row.next_attempt_at - clock[0])
@@ -125,14 +130,14 @@ def test_failures_are_retried_later_each_time_then_given_up_with_the_reason(sess
     # Not due before its time: a pass in between sends nothing, one after it does.
     _invite(session, make_round(session, name="Round 2"), 1)
     failed_at = utcnow() + timedelta(seconds=1)
-    mail.deliver_due(engine, broken, mail_from=FROM, now=lambda: failed_at)
+    mail.deliver_due(engine, broken, mail_from=FROM, batch=_at(failed_at))
     later = _rows(session)[1]
     assert later.status == "queued" and later.attempts == 1
     working = Recorder()
     soon = failed_at + timedelta(seconds=30)
-    assert mail.deliver_due(engine, working, mail_from=FROM, now=lambda: soon).sent == 0
+    assert mail.deliver_due(engine, working, mail_from=FROM, batch=_at(soon)).sent == 0
     due = failed_at + timedelta(minutes=1)
-    assert mail.deliver_due(engine, working, mail_from=FROM, now=lambda: due).sent == 1
+    assert mail.deliver_due(engine, working, mail_from=FROM, batch=_at(due)).sent == 1
 
 
 def test_an_address_refused_for_good_fails_at_once(session, engine):
@@ -153,9 +158,9 @@ def test_a_worker_stopped_after_claiming_leaves_the_message_to_another(session, 
             claiming, OutboxMessage, now=start, limit=10, lease=mail.LEASE
         )
     other = Recorder()
-    assert mail.deliver_due(engine, other, mail_from=FROM, now=lambda: start).sent == 0
+    assert mail.deliver_due(engine, other, mail_from=FROM, batch=_at(start)).sent == 0
     after_lease = start + mail.LEASE + timedelta(seconds=1)
-    assert mail.deliver_due(engine, other, mail_from=FROM, now=lambda: after_lease).sent == 1
+    assert mail.deliver_due(engine, other, mail_from=FROM, batch=_at(after_lease)).sent == 1
     # The stopped worker's late report cannot undo the other's record.
     mail._record(engine, claimed[0], claimed[1], outcome="retry", error="late", now=after_lease)
     row = _rows(session)[0]
@@ -170,7 +175,7 @@ def test_two_workers_at_once_send_each_message_exactly_once(session, engine):
     def work() -> None:
         try:
             for _ in range(5):
-                mail.deliver_due(engine, shared, mail_from=FROM, limit=3)
+                mail.deliver_due(engine, shared, mail_from=FROM, batch=outbox.Batch(limit=3))
         except BaseException as exc:
             errors.append(exc)
 

@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401
 from app.migrate import alembic_config, pending_revision, upgrade_database
 from app.services import responses
+from app.services.answer_store import Saving
 from tests.factories import make_invitations, make_response, make_round, rating
 
 
@@ -41,7 +42,7 @@ def test_rating_history_is_append_only_in_the_database(session, engine, statemen
     round_ = make_round(session)
     issued = make_invitations(session, round_, 1)[0]
     response = make_response(session, issued)
-    responses.save_ratings(session, response_id=response.id, ratings=[rating(value=2)])
+    responses.save_ratings(session, Saving(response.id), ratings=[rating(value=2)])
     session.commit()
     with pytest.raises(DatabaseError, match="append-only"), engine.begin() as connection:
         connection.execute(text(statement))

@@ -18,6 +18,7 @@ from app.cli import terminal_safe
 from app.models import ExpertContact, Round, SurveyVersion
 from app.schemas import InviteeCreate
 from app.services import exports, invitations, reports, responses, rubrics
+from app.services.answer_store import Saving
 from app.services.csv_out import csv_cell, neutralise, write_csv
 from app.services.demo import simulate_panel
 from tests.factories import SMALL_SURVEY, make_round, make_survey, make_user, rating
@@ -96,7 +97,7 @@ def _hostile_round(session):
                 answers.append(rating(item, dimension, value, rationale=HOSTILE[k]))
             answers.append(rating(item, "tier", k % 3))
         answers[0] = rating("weights", "sensitivity", answers[0].value, rationale="-0.25")
-        responses.save_ratings(session, response_id=response.id, ratings=answers)
+        responses.save_ratings(session, Saving(response.id), ratings=answers)
         responses.submit_response(session, response_id=response.id)
     session.commit()
     return round_, issued
@@ -275,9 +276,7 @@ def test_cli_documents_escaped_on_a_terminal_exact_when_redirected(
         ),
     )
     responses.give_consent(session, response_id=response.id)
-    responses.save_ratings(
-        session, response_id=response.id, ratings=[rating(rationale="why " + EVIL)]
-    )
+    responses.save_ratings(session, Saving(response.id), ratings=[rating(rationale="why " + EVIL)])
     session.commit()
     args = ("export", str(round_.id), "--include-drafts")
     exact = elicit(*args).output

@@ -30,6 +30,7 @@ from app.models import (
 )
 from app.schemas import InviteeCreate
 from app.services import delphi, invitations, mail, privacy, responses, rounds
+from app.services.answer_store import Saving
 from app.services.demo import simulate_panel
 from app.services.mail import Sender
 from app.services.privacy import CONSENT_STATEMENT
@@ -72,11 +73,11 @@ def _answer(session, issued, *, note: str, submit: bool = True):
         rating(r["item"], r["dimension"], r["value"], rationale=note, share_rationale=True)
         for r in full_ratings()
     ]
-    responses.save_ratings(session, response_id=response.id, ratings=answers)
+    responses.save_ratings(session, Saving(response.id), ratings=answers)
     # A second state of one answer, so the history holds more than the current rows.
     responses.save_ratings(
         session,
-        response_id=response.id,
+        Saving(response.id),
         ratings=[rating(value=4, rationale=note + " (revised)", share_rationale=True)],
     )
     if submit:
@@ -371,9 +372,8 @@ def test_erasure_removes_the_person_from_every_table(session, client, engine, tm
     my_ratings = _ratings_of(session, issued.expert_code)
     assert len(my_ratings) == 9
 
-    done = privacy.erase_person(
-        session, email=EMAIL, actor=admin.email, keep_ratings=keep, mail_dir=tmp_path
-    )
+    erasing = privacy.Erasing(admin.email, keep_ratings=keep, mail_dir=tmp_path)
+    done = privacy.erase_person(session, email=EMAIL, erasing=erasing)
     session.commit()
 
     assert _occurrences(engine, EMAIL, NAME) == []
@@ -408,7 +408,7 @@ def test_erasure_removes_the_person_from_every_table(session, client, engine, tm
     assert NAME not in str(details) and EMAIL not in str(details)
     # A second erasure finds nobody.
     with pytest.raises(NotFound):
-        privacy.erase_person(session, email=EMAIL, actor=admin.email)
+        privacy.erase_person(session, email=EMAIL, erasing=privacy.Erasing(admin.email))
 
 
 def _ratings_of(session, code: str) -> list[Rating]:

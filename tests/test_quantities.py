@@ -16,6 +16,7 @@ from app.errors import InvalidInput, ResponseLocked
 from app.inputs import QuantileInput
 from app.models import QuantileAnswerChange
 from app.services import privacy, quantities, responses
+from app.services.answer_store import Saving
 from tests.factories import (
     bearer,
     form_token,
@@ -72,12 +73,12 @@ def _response(session, round_):  # type: ignore[no-untyped-def]
 
 def test_saves_answers_and_keeps_every_change(session, quantity_round) -> None:
     response = _response(session, quantity_round)
-    saved = quantities.save_quantiles(session, response_id=response.id, answers=[answer()])
+    saved = quantities.save_quantiles(session, Saving(response.id), answers=[answer()])
     assert [(a.question_key, a.q05, a.q50, a.q95, a.revision) for a in saved] == [
         ("evals_2025", 10, 40, 90, 1)
     ]
-    quantities.save_quantiles(session, response_id=response.id, answers=[answer()])  # same
-    quantities.save_quantiles(session, response_id=response.id, answers=[answer(q50=50)])
+    quantities.save_quantiles(session, Saving(response.id), answers=[answer()])  # same
+    quantities.save_quantiles(session, Saving(response.id), answers=[answer(q50=50)])
     session.commit()
     history = quantities.quantile_history(session, response_id=response.id)
     assert [(c.revision, c.q50, c.changed_by) for c in history] == [
@@ -103,7 +104,7 @@ def test_saves_answers_and_keeps_every_change(session, quantity_round) -> None:
 def test_refuses_answers_the_model_cannot_use(session, quantity_round, given, field, words) -> None:
     response = _response(session, quantity_round)
     with pytest.raises(InvalidInput) as info:
-        quantities.save_quantiles(session, response_id=response.id, answers=[given])
+        quantities.save_quantiles(session, Saving(response.id), answers=[given])
     assert info.value.field == field
     assert words in info.value.message
     assert quantities.quantile_answers(session, response_id=response.id) == {}
@@ -112,13 +113,9 @@ def test_refuses_answers_the_model_cannot_use(session, quantity_round, given, fi
 def test_all_or_nothing_and_no_question_twice(session, quantity_round) -> None:
     response = _response(session, quantity_round)
     with pytest.raises(InvalidInput, match="appears twice"):
-        quantities.save_quantiles(
-            session, response_id=response.id, answers=[answer(), answer(q50=41)]
-        )
+        quantities.save_quantiles(session, Saving(response.id), answers=[answer(), answer(q50=41)])
     with pytest.raises(InvalidInput):
-        quantities.save_quantiles(
-            session, response_id=response.id, answers=[answer(), answer(q05=99)]
-        )
+        quantities.save_quantiles(session, Saving(response.id), answers=[answer(), answer(q05=99)])
     assert quantities.quantile_answers(session, response_id=response.id) == {}
 
 
@@ -126,14 +123,14 @@ def test_a_submitted_response_is_locked(session, quantity_round) -> None:
     response = _response(session, quantity_round)
     responses.submit_response(session, response_id=response.id)
     with pytest.raises(ResponseLocked):
-        quantities.save_quantiles(session, response_id=response.id, answers=[answer()])
+        quantities.save_quantiles(session, Saving(response.id), answers=[answer()])
 
 
 def test_withdrawal_deletes_answers_and_history_and_export_lists_them(
     session, quantity_round
 ) -> None:
     response = _response(session, quantity_round)
-    quantities.save_quantiles(session, response_id=response.id, answers=[answer()])
+    quantities.save_quantiles(session, Saving(response.id), answers=[answer()])
     session.commit()
     data = privacy.personal_data(session, expert_id=response.expert_id)
     (shown,) = data.responses
@@ -147,7 +144,7 @@ def test_withdrawal_deletes_answers_and_history_and_export_lists_them(
 
 def test_the_history_cannot_be_edited(session, quantity_round) -> None:
     response = _response(session, quantity_round)
-    quantities.save_quantiles(session, response_id=response.id, answers=[answer()])
+    quantities.save_quantiles(session, Saving(response.id), answers=[answer()])
     session.commit()
     change = session.exec(select(QuantileAnswerChange)).one()
     change.q50 = 1.0

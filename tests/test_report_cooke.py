@@ -13,6 +13,7 @@ import pytest
 
 from app.inputs import QuantileInput
 from app.services import quantities, reports, responses
+from app.services.answer_store import Saving
 from app.services.quantities import PanelQuantiles
 from app.services.reports import ReportOptions, cooke_section
 from app.survey_files import SurveyDefinition
@@ -63,9 +64,9 @@ def inecc_round(session):  # type: ignore[no-untyped-def]
             QuantileInput(question=key, q05=q05, q50=q50, q95=q95)
             for key, (q05, q50, q95) in zip(KEYS, panel.values[position].tolist(), strict=True)
         ]
-        quantities.save_quantiles(session, response_id=response.id, answers=answers)
+        quantities.save_quantiles(session, Saving(response.id), answers=answers)
         responses.save_ratings(
-            session, response_id=response.id, ratings=[rating(), rating(dimension="misuse")]
+            session, Saving(response.id), ratings=[rating(), rating(dimension="misuse")]
         )
         responses.submit_response(session, response_id=response.id)
         codes[letter] = issued.expert_code

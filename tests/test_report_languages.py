@@ -13,6 +13,7 @@ from sqlmodel import Session
 from app import i18n, reasons
 from app.reasons import translate_reason
 from app.services import reports, responses
+from app.services.answer_store import Saving
 from tests.factories import make_invitations, make_response, rating
 from tests.test_i18n import aisi_round
 
@@ -26,7 +27,7 @@ def one_item_report(session: Session) -> reports.RoundReport:
         response = make_response(session, issued)
         responses.save_ratings(
             session,
-            response_id=response.id,
+            Saving(response.id),
             ratings=[
                 rating(item=ITEM, dimension="proprietary", value=value),
                 rating(item=ITEM, dimension="misuse", value=6 - value),

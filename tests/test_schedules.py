@@ -16,6 +16,7 @@ from app.errors import Conflict, InvalidInput
 from app.inputs import RatingInput
 from app.models import OutboxMessage, Round, RoundEvent, utcnow
 from app.services import mail, responses, rounds, schedule
+from app.services.answer_store import Saving
 from tests.factories import (
     form_token,
     full_ratings,
@@ -60,13 +61,13 @@ def _reminders(session) -> list[str]:
 def _submit(session, issued) -> None:
     response = make_response(session, issued)
     answers = [RatingInput.model_validate(r) for r in full_ratings()]
-    responses.save_ratings(session, response_id=response.id, ratings=answers)
+    responses.save_ratings(session, Saving(response.id), ratings=answers)
     responses.submit_response(session, response_id=response.id)
     session.commit()
 
 
 def _scheduled(session, round_, **kw) -> Round:
-    changed = schedule.set_schedule(session, round_id=round_.id, **kw)
+    changed = schedule.set_schedule(session, round_id=round_.id, wanted=schedule.Schedule(**kw))
     session.commit()
     return changed
 
@@ -107,16 +108,15 @@ def test_a_schedule_that_does_not_fit_is_refused_naming_the_field(
     round_ = make_round(session, status=status)
     arguments = {"opens_at": None, "closes_at": None, "reminder_days": [], **kw}
     with pytest.raises(InvalidInput) as refused:
-        schedule.set_schedule(session, round_id=round_.id, **arguments)
+        schedule.set_schedule(session, round_id=round_.id, wanted=schedule.Schedule(**arguments))
     assert refused.value.field == field and words in refused.value.message
 
 
 def test_a_closed_round_has_no_schedule_to_set(session):
     round_ = make_round(session, status="closed")
     with pytest.raises(Conflict):
-        schedule.set_schedule(
-            session, round_id=round_.id, opens_at=None, closes_at=_at(days=3), reminder_days=[]
-        )
+        wanted = schedule.Schedule(opens_at=None, closes_at=_at(days=3), reminder_days=[])
+        schedule.set_schedule(session, round_id=round_.id, wanted=wanted)
 
 
 def test_reminder_days_as_typed():

@@ -11,6 +11,7 @@ from app.errors import Conflict, InvalidInput, NotFound, ResponseLocked, RoundNo
 from app.models import Expert, Invitation, RatingChange, SurveyVersion, utcnow
 from app.schemas import InviteeCreate
 from app.services import invitations, responses, rounds, surveys
+from app.services.answer_store import Saving
 from app.services.surveys import definition_of, expected_cells
 from tests.factories import make_invitations, make_response, make_round, make_survey, rating
 
@@ -106,10 +107,10 @@ def test_history_keeps_every_change_and_skips_no_ops(session):
     round_ = make_round(session)
     response = make_response(session, make_invitations(session, round_, 1)[0])
     for value in (2, 2, 4):
-        responses.save_ratings(session, response_id=response.id, ratings=[rating(value=value)])
+        responses.save_ratings(session, Saving(response.id), ratings=[rating(value=value)])
     responses.save_ratings(
         session,
-        response_id=response.id,
+        Saving(response.id),
         ratings=[rating(value=None, status="cant_judge", rationale="unsure")],
     )
     history = session.exec(select(RatingChange).order_by(RatingChange.id)).all()
@@ -130,7 +131,7 @@ def test_submit_needs_consent_and_reopen_needs_an_open_round(session):
     responses.give_consent(session, response_id=response.id)
     responses.submit_response(session, response_id=response.id)
     with pytest.raises(ResponseLocked):
-        responses.save_ratings(session, response_id=response.id, ratings=[rating()])
+        responses.save_ratings(session, Saving(response.id), ratings=[rating()])
     rounds.close_round(session, round_id=round_.id)
     with pytest.raises(RoundNotOpen):
         responses.reopen_response(session, response_id=response.id)

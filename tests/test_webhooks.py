@@ -21,7 +21,7 @@ from sqlmodel import select
 from app.errors import InvalidInput
 from app.inputs import ObservationInput
 from app.models import RubricVersion, WebhookDelivery, WebhookSubscription, utcnow
-from app.services import audit, reviews, rubrics, webhooks
+from app.services import audit, outbox, reviews, rubrics, webhooks
 from app.services.demo import simulate_panel
 from app.services.mail import FolderTransport, MailWorker
 from tests.factories import make_round, make_user
@@ -150,7 +150,7 @@ def deliver(engine, *, later: timedelta = timedelta(0), timeout: float = 5.0, pr
         engine,
         base_url=BASE_URL,
         allow_private=private,
-        now=lambda: utcnow() + later,
+        batch=outbox.Batch(now=lambda: utcnow() + later),
         timeout=timeout,
     )
 

@@ -31,7 +31,8 @@ from app.models import (
     id_of,
     utcnow,
 )
-from app.services.rounds import ensure_accepting
+from app.services.rounds import ensure_accepting, round_definition
+from app.survey_files import SurveyDefinition
 
 Answer = TypeVar("Answer", Rating, QuantileAnswer)
 
@@ -66,6 +67,17 @@ class AnswerHistory(Generic[Change]):
                 .order_by(col(self.table.id))
             ).all()
         )
+
+
+@dataclass(frozen=True)
+class Saving:
+    """What a save of answers is asked with: the response they go into, who saves them
+    ("expert", or staff on the expert's behalf) and the language the survey was shown in
+    (the survey's first when None or not one of its languages)."""
+
+    response_id: int
+    changed_by: str = "expert"
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,15 @@ def response_accepting(session: Session, response_id: int) -> Response:
     assert round_ is not None
     ensure_accepting(round_)
     return response
+
+
+def open_saving(session: Session, saving: Saving) -> tuple[AnswerSave, Round, SurveyDefinition]:
+    """Open the draft a save goes into (:func:`open_draft`): the save with its language
+    made one of the survey's, the round and the survey as the round asks it."""
+    response, round_ = open_draft(session, saving.response_id)
+    definition = round_definition(session, round_)
+    language = definition.language_or_source(saving.language)
+    return AnswerSave(response, saving.changed_by, language), round_, definition
 
 
 def open_draft(session: Session, response_id: int) -> tuple[Response, Round]:

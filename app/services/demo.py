@@ -12,6 +12,7 @@ from app.inputs import InviteeCreate
 from app.models import ExpertContact, Invitation, Round, id_of
 from app.security import new_password
 from app.services import invitations, rounds, surveys, users
+from app.services.answer_store import Saving
 from app.survey_files import (
     Item,
     SurveyDefinition,
@@ -229,9 +230,8 @@ def simulate_panel(session: Session, *, round_id: int, n_experts: int, seed: int
                 ratings.append(
                     RatingInput(item=item.key, dimension=HOLISTIC_TIER_KEY, value=int(tier))
                 )
-        responses.save_ratings(
-            session, response_id=response.id, ratings=ratings, language=invitation.language
-        )
+        saving = Saving(id_of(response), language=invitation.language)
+        responses.save_ratings(session, saving, ratings=ratings)
         _simulate_sensitivities(
             session, response.id, definition, rounds.round_items(round_, definition), factor_rng
         )

@@ -31,7 +31,7 @@ import smtplib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -595,8 +595,7 @@ def deliver_due(
     transport: Transport,
     *,
     mail_from: str,
-    limit: int = 50,
-    now: Callable[[], datetime] = utcnow,
+    batch: outbox.Batch = outbox.Batch(),
 ) -> Delivery:
     """Send what is due now; each outcome recorded at once. Safe to run in many workers."""
     return outbox.deliver_due(
@@ -604,8 +603,7 @@ def deliver_due(
         QUEUE,
         ready=lambda claimed: _as_emails(engine, claimed, mail_from=mail_from),
         send=lambda email: _send(transport, email),
-        limit=limit,
-        now=now,
+        batch=batch,
     )
 
 

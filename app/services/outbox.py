@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.db import session_scope
-from app.models import OutboxMessage, WebhookDelivery, id_of
+from app.models import OutboxMessage, WebhookDelivery, id_of, utcnow
 
 Outgoing = type[OutboxMessage] | type[WebhookDelivery]
 
@@ -25,6 +25,15 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=5)
 #: The longest wait between two attempts.
 BACKOFF_MAX = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """How much one pass of a worker claims at the most, and the clock it goes by (tests
+    move it to see retries and leases come due)."""
+
+    limit: int = 50
+    now: Callable[[], datetime] = utcnow
 
 
 @dataclass(frozen=True)
@@ -141,17 +150,16 @@ def deliver_due(
     *,
     ready: Callable[[list[tuple[int, datetime]]], list[Claimed[_Item]]],
     send: Callable[[_Item], Attempt],
-    limit: int,
-    now: Callable[[], datetime],
+    batch: Batch,
 ) -> Delivery:
     """One pass of a worker: claim what is due, have ``ready`` read the claimed rows (in one
     query) into what ``send`` sends, send each, and record each outcome at once, in a
     transaction of its own, so a worker stopped midway has recorded all it sent before."""
-    claimed = claim(engine, queue.table, now=now(), limit=limit, lease=queue.lease)
+    claimed = claim(engine, queue.table, now=batch.now(), limit=batch.limit, lease=queue.lease)
     tally = Tally()
     for one in ready(claimed):
         attempt = send(one.item)
-        status = record(engine, queue, one.row_id, one.lease, attempt, now=now())
+        status = record(engine, queue, one.row_id, one.lease, attempt, now=batch.now())
         tally.count(attempt.outcome, status)
     return tally.delivery()
 

@@ -27,6 +27,7 @@ import copy
 import hashlib
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -493,6 +494,17 @@ def export_person(
 # --- erasure ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Erasing:
+    """How a person is erased: by whom, whether their answers stay anonymised under their
+    code (else they go with it), and the folder of ``.eml`` copies of the e-mail sent to
+    them, which are removed too (None: no copies are kept)."""
+
+    actor: str
+    keep_ratings: bool = True
+    mail_dir: Path | None = None
+
+
 class Erasure(ReadModel):
     """What erasing a person did (no personal data: the code only while it is kept)."""
 
@@ -533,40 +545,19 @@ def person_summary(session: Session, *, email: str) -> PersonSummary:
 
 
 def erase_person(
-    session: Session,
-    *,
-    email: str,
-    actor: str,
-    keep_ratings: bool = True,
-    mail_dir: Path | None = None,
-    now: datetime | None = None,
+    session: Session, *, email: str, erasing: Erasing, now: datetime | None = None
 ) -> Erasure:
     """Erase a person found by e-mail address, in the caller's transaction: name and e-mail
     everywhere (contact record, outbox addresses, subjects and bodies, and the ``.eml`` copies
-    in ``mail_dir``), every rationale blanked, links revoked and sessions ended. The answers
-    stay anonymised under the code when ``keep_ratings``, else they go with the code.
-    Published rubric versions hold no personal data and are not touched."""
+    in ``erasing.mail_dir``), every rationale blanked, links revoked and sessions ended. The
+    answers stay anonymised under the code when ``erasing.keep_ratings``, else they go with
+    the code. Published rubric versions hold no personal data and are not touched."""
     expert = find_person(session, email=email)
-    return _erase(
-        session,
-        expert_id=id_of(expert),
-        actor=actor,
-        keep_ratings=keep_ratings,
-        mail_dir=mail_dir,
-        now=now or utcnow(),
-        reason="request",
-    )
+    return _erase(session, id_of(expert), erasing, now=now or utcnow(), reason="request")
 
 
 def _erase(
-    session: Session,
-    *,
-    expert_id: int,
-    actor: str,
-    keep_ratings: bool,
-    mail_dir: Path | None,
-    now: datetime,
-    reason: str,
+    session: Session, expert_id: int, erasing: Erasing, *, now: datetime, reason: str
 ) -> Erasure:
     expert = session.exec(select(Expert).where(Expert.id == expert_id).with_for_update()).one()
     contact = session.get(ExpertContact, expert_id)
@@ -576,12 +567,12 @@ def _erase(
     ]
     _close_invitations(session, invitations, now=now, reason=ERASED_NOT_SENT)
     messages = _messages_of(session, [id_of(i) for i in invitations], contact)
-    files = _remove_mail_files(mail_dir, [m.message_id for m in messages])
+    files = _remove_mail_files(erasing.mail_dir, [m.message_id for m in messages])
     _scrub_feedback(session, _shared_rationales(session, response_ids))
     blanked = _blank_rationales(session, response_ids)
     deleted = 0
     code: str | None = expert.code
-    if keep_ratings:
+    if erasing.keep_ratings:
         for message in messages:
             message.to_address, message.subject, message.body = _erased_address(expert), ERASED, ""
             message.last_error = ERASED if message.last_error else ""
@@ -609,7 +600,7 @@ def _erase(
     session.flush()
     result = Erasure(
         expert_code=code,
-        ratings_kept=keep_ratings,
+        ratings_kept=erasing.keep_ratings,
         responses=len(response_ids),
         ratings_deleted=deleted,
         rationales_blanked=blanked,
@@ -618,12 +609,12 @@ def _erase(
     )
     audit.record(
         session,
-        actor=actor,
+        actor=erasing.actor,
         action="person.erased",
         target_type="expert",
         target_id=code,
         reason=reason,
-        ratings="kept anonymised" if keep_ratings else "deleted",
+        ratings="kept anonymised" if erasing.keep_ratings else "deleted",
         responses=result.responses,
         messages=result.messages_scrubbed,
     )
@@ -718,16 +709,9 @@ def purge_expired(
     codes = [expert.code for expert in due]
     if dry_run:
         return codes
+    erasing = Erasing(actor, keep_ratings=True, mail_dir=mail_dir)
     for expert in due:
-        _erase(
-            session,
-            expert_id=id_of(expert),
-            actor=actor,
-            keep_ratings=True,
-            mail_dir=mail_dir,
-            now=now,
-            reason="retention",
-        )
+        _erase(session, id_of(expert), erasing, now=now, reason="retention")
     return codes
 
 

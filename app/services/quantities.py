@@ -19,13 +19,12 @@ from app.models import (
 )
 from app.services.answer_store import (
     AnswerHistory,
-    AnswerSave,
+    Saving,
     WantedAnswer,
     of_round,
-    open_draft,
+    open_saving,
     store_answers,
 )
-from app.services.rounds import round_definition
 from app.survey_files import Quantity, SurveyDefinition
 
 #: The quantiles asked, as the field names of an answer.
@@ -106,12 +105,7 @@ def check_quantiles(quantity: Quantity, answer: QuantileInput, *, field: str) ->
 
 
 def save_quantiles(
-    session: Session,
-    *,
-    response_id: int,
-    answers: list[QuantileInput],
-    changed_by: str = "expert",
-    language: str | None = None,
+    session: Session, saving: Saving, *, answers: list[QuantileInput]
 ) -> list[QuantileAnswer]:
     """Validate and store quantile answers with their history, all or nothing.
 
@@ -120,9 +114,7 @@ def save_quantiles(
     bounds, or a question given twice; Conflict when the round is not open or the response
     is submitted.
     """
-    response, round_ = open_draft(session, response_id)
-    definition = round_definition(session, round_)
-    language = definition.language_or_source(language)
+    save, _, definition = open_saving(session, saving)
     seen: set[str] = set()
     for index, answer in enumerate(answers):
         field = f"answers[{index}]"
@@ -143,7 +135,7 @@ def save_quantiles(
             )
         seen.add(answer.question)
         check_quantiles(quantity, answer, field=field)
-    current = quantile_answers(session, response_id=response_id)
+    current = quantile_answers(session, response_id=saving.response_id)
     wanted = [
         WantedAnswer(
             current.get(answer.question),
@@ -152,7 +144,6 @@ def save_quantiles(
         )
         for answer in answers
     ]
-    save = AnswerSave(response, changed_by, language)
     return store_answers(session, wanted, table=QuantileAnswer, history=QUANTILE_HISTORY, save=save)
 
 

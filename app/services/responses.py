@@ -25,10 +25,10 @@ from app.models import (
 )
 from app.services.answer_store import (
     AnswerHistory,
-    AnswerSave,
+    Saving,
     WantedAnswer,
     locked_response,
-    open_draft,
+    open_saving,
     response_accepting,
     store_answers,
 )
@@ -216,25 +216,16 @@ def load_response_state(
     )
 
 
-def save_ratings(
-    session: Session,
-    *,
-    response_id: int,
-    ratings: list[RatingInput],
-    changed_by: str = "expert",
-    language: str | None = None,
-) -> list[Rating]:
+def save_ratings(session: Session, saving: Saving, *, ratings: list[RatingInput]) -> list[Rating]:
     """Validate and store ratings with their history, all or nothing; each new or changed
-    answer records ``language``, the language the survey was shown in (the survey's first
-    when None or not one of its languages).
+    answer records the language the survey was shown in (``saving.language``, made one of
+    the survey's).
 
     Raises InvalidInput naming ``ratings[i].<field>`` for an unknown item or dimension, a
     value off the scale, or an abstention the dimension does not allow; Conflict when the
     round is not open or the response is submitted.
     """
-    response, round_ = open_draft(session, response_id)
-    definition = round_definition(session, round_)
-    language = definition.language_or_source(language)
+    save, round_, definition = open_saving(session, saving)
     asked = {item for item, _ in round_cells(round_, definition)}
     checked = [_validated(definition, index, r) for index, r in enumerate(ratings)]
     feedback = feedback_of(round_)  # parsed once per save, not once per answer
@@ -257,7 +248,7 @@ def save_ratings(
         seen.add((r.item, r.dimension))
     current = {
         (r.item_key, r.dimension_key): r
-        for r in session.exec(select(Rating).where(Rating.response_id == response_id)).all()
+        for r in session.exec(select(Rating).where(Rating.response_id == saving.response_id)).all()
     }
     wanted = [
         WantedAnswer(
@@ -273,7 +264,6 @@ def save_ratings(
         )
         for r in checked
     ]
-    save = AnswerSave(response, changed_by, language)
     return store_answers(session, wanted, table=Rating, history=RATING_HISTORY, save=save)
 
 

@@ -107,25 +107,22 @@ def set_schedule(
     session: Session,
     *,
     round_id: int,
-    opens_at: datetime | None,
-    closes_at: datetime | None,
-    reminder_days: Sequence[int],
-    now: datetime | None = None,
+    wanted: Schedule,
     actor: str | None = None,
 ) -> Round:
     """Set (or clear, with None and no days) a round's opening time, closing time and
     reminder days; InvalidInput naming the field when one does not fit. With an
     ``actor``, the change goes into the audit trail with its before and after."""
-    now = now or utcnow()
+    now = utcnow()
     round_ = locked_round(session, round_id)
     before = _audit_details(round_)
     if round_.status == "closed":
         raise Conflict(
             N_("round %(round)s is closed: its schedule is over"), values={"round": round_id}
         )
-    opens_at = _aware(opens_at, "opens_at")
-    closes_at = _aware(closes_at, "closes_at")
-    days = _valid_days(reminder_days)
+    opens_at = _aware(wanted.opens_at, "opens_at")
+    closes_at = _aware(wanted.closes_at, "closes_at")
+    days = _valid_days(wanted.reminder_days)
     _check_times(round_, opens_at, closes_at, now)
     if days:
         if closes_at is None:

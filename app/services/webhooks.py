@@ -40,7 +40,6 @@ import ssl
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -59,7 +58,6 @@ from app.models import (
     WebhookDelivery,
     WebhookSubscription,
     id_of,
-    utcnow,
 )
 from app.services import ReadModel, audit, outbox
 
@@ -482,8 +480,7 @@ def deliver_due(
     *,
     base_url: str,
     allow_private: bool,
-    limit: int = 50,
-    now: Callable[[], datetime] = utcnow,
+    batch: outbox.Batch = outbox.Batch(),
     timeout: float = TIMEOUT,
 ) -> Delivered:
     """POST what is due now, each outcome recorded at once. Safe to run in many workers."""
@@ -492,8 +489,7 @@ def deliver_due(
         QUEUE,
         ready=lambda claimed: _outgoing(engine, claimed, base_url=base_url),
         send=lambda out: _send(out, allow_private=allow_private, timeout=timeout),
-        limit=limit,
-        now=now,
+        batch=batch,
     )
 
 

@@ -187,14 +187,12 @@ def admin_set_schedule(round_id: RoundId, page: AdminFormDep) -> Response:
     kept = rounds.get_round(page.session, round_id=round_id).opens_at
     try:
         opens_at = _form_time(page, "opens_at") if "opens_at" in page.form else kept
-        schedule.set_schedule(
-            page.session,
-            round_id=round_id,
+        wanted = schedule.Schedule(
             opens_at=opens_at,
             closes_at=_form_time(page, "closes_at"),
             reminder_days=schedule.parse_reminder_days(page.text("reminder_days")),
-            actor=page.user.email,
         )
+        schedule.set_schedule(page.session, round_id=round_id, wanted=wanted, actor=page.user.email)
     except InvalidInput as exc:
         where = exc.field if exc.field in ("opens_at", "closes_at") else "reminder_days"
         return _round_page_with_error(page, round_id, exc, where)
@@ -629,13 +627,12 @@ def admin_erase_person(page: AdminFormDep) -> Response:
             person = privacy.person_summary(page.session, email=email)
             again = page.refuse({"confirm_email": N_("type the same address again to confirm")})
             return _people_page(page, person=person, refused=again)
-        erased = privacy.erase_person(
-            page.session,
-            email=email,
-            actor=page.user.email,
+        erasing = privacy.Erasing(
+            page.user.email,
             keep_ratings=page.text("ratings") != "delete",
             mail_dir=privacy.mail_copies(page.settings.smtp_url, page.settings.mail_dir),
         )
+        erased = privacy.erase_person(page.session, email=email, erasing=erasing)
     except NotFound as exc:
         return _no_such_person(page, email, exc)
     return _people_page(page, erased=erased)

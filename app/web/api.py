@@ -78,6 +78,7 @@ from app.services import (
     users,
     webhooks,
 )
+from app.services.answer_store import Saving
 from app.services.exports import ExportFormat
 from app.web.deps import (
     AdminUser,
@@ -256,14 +257,8 @@ def set_schedule(
     """Set the round's schedule: the worker opens the draft round at `opens_at`, reminds
     those who have not submitted `reminder_days` days before `closes_at`, and closes it at
     `closes_at`, each step once. Null times and no days clear it."""
-    round_ = schedule.set_schedule(
-        session,
-        round_id=round_id,
-        opens_at=body.opens_at,
-        closes_at=body.closes_at,
-        reminder_days=body.reminder_days,
-        actor=user.email,
-    )
+    wanted = schedule.Schedule.of(body)
+    round_ = schedule.set_schedule(session, round_id=round_id, wanted=wanted, actor=user.email)
     return _scheduled_out(session, round_)
 
 
@@ -875,12 +870,8 @@ def expert_consent(expert: Expert, session: SessionDep) -> ResponsePublic:
 def expert_save(body: RatingsSave, expert: Expert, session: SessionDep) -> list[RatingPublic]:
     """Save ratings (all or nothing). Answers are kept as drafts until you submit; every
     change is kept in the history."""
-    saved = responses.save_ratings(
-        session,
-        response_id=id_of(expert.response),
-        ratings=body.ratings,
-        language=expert.invitation.language,
-    )
+    saving = Saving(id_of(expert.response), language=expert.invitation.language)
+    saved = responses.save_ratings(session, saving, ratings=body.ratings)
     return [
         RatingPublic(
             item=r.item_key,

@@ -12,6 +12,7 @@ from app.db import begin_writing
 from app.inputs import Input, QuantileInput
 from app.models import QuantileAnswer, id_of
 from app.services import ReadModel, audit, exports, quantities, responses
+from app.services.answer_store import Saving
 from app.web.api import API_ERRORS
 from app.web.deps import Expert, SessionDep, StaffUser
 from app.web.downloads import attachment, csv_route
@@ -86,12 +87,8 @@ def expert_save_quantities(
 ) -> list[QuantileAnswerPublic]:
     """Save your 5%, 50% and 95% quantiles (all or nothing): strictly increasing, finite,
     within the question's bounds. Every change is kept in the history."""
-    saved = quantities.save_quantiles(
-        session,
-        response_id=id_of(expert.response),
-        answers=body.answers,
-        language=expert.invitation.language,
-    )
+    saving = Saving(id_of(expert.response), language=expert.invitation.language)
+    saved = quantities.save_quantiles(session, saving, answers=body.answers)
     return [QuantileAnswerPublic.of_answer(a) for a in saved]
 
 

@@ -18,6 +18,7 @@ from app.i18n import N_
 from app.inputs import QuantileInput
 from app.models import id_of
 from app.services import quantities, responses
+from app.services.answer_store import Saving
 from app.survey_files import Quantity
 from app.web.deps import Expert, SessionDep
 from app.web.page_support import FormDep
@@ -183,9 +184,8 @@ def save_quantity(
         try:
             quantities.save_quantiles(
                 session,
-                response_id=id_of(expert.response),
+                Saving(id_of(expert.response), language=state.language),
                 answers=[QuantileInput(question=quantity.key, **numbers)],
-                language=state.language,
             )
         except InvalidInput as exc:
             name = (exc.field or "").rsplit(".", 1)[-1]

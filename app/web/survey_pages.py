@@ -21,6 +21,7 @@ from app.inputs import SensitivityInput
 from app.models import Rating, id_of, utcnow
 from app.schemas import RatingInput, RatingStatus
 from app.services import auth, invitations, mail, privacy, responses, sensitivity, sessions
+from app.services.answer_store import Saving
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
 from app.web.deps import (
     SESSION_COOKIE,
@@ -555,12 +556,8 @@ def _save_what_is_valid(
     pending = [r for r in ratings if r.dimension not in errors]
     while pending:
         try:
-            responses.save_ratings(
-                session,
-                response_id=id_of(expert.response),
-                ratings=pending,
-                language=state.language,
-            )
+            saving = Saving(id_of(expert.response), language=state.language)
+            responses.save_ratings(session, saving, ratings=pending)
             return pending
         except InvalidInput as exc:
             index = re.match(r"ratings\[(\d+)\]", exc.field or "")
