@@ -82,7 +82,8 @@ class Saving:
 
 @dataclass(frozen=True)
 class AnswerSave:
-    """Who saves answers to which response, and in which language the survey was shown."""
+    """A :class:`Saving` once opened (:func:`open_saving`): the response row, locked, and
+    the language made one of the survey's."""
 
     response: Response
     changed_by: str
