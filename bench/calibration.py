@@ -154,10 +154,15 @@ def run(args) -> None:
                     within,
                     same_tiers and within,
                     attainable,
-                    np.nan if result.kappa_initial is None else result.kappa_initial,
-                    np.nan if result.kappa_fitted is None else result.kappa_fitted,
-                    np.nan if result.loo_kappa is None else result.loo_kappa,
-                    result.loo_accuracy,
+                    *(
+                        np.nan if check.kappa is None else check.kappa
+                        for check in (
+                            result.initial_agreement,
+                            result.fitted_agreement,
+                            result.loo_agreement,
+                        )
+                    ),
+                    result.loo_agreement.accuracy,
                     borderline,
                     elapsed,
                 )

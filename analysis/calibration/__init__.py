@@ -30,6 +30,7 @@ from analysis.calibration.results import (
     BORDERLINE_SHARE,
     CalibratedItem,
     Calibration,
+    TierAgreement,
     TierProbabilities,
 )
 from analysis.calibration.rule import AGGREGATES, CENTERS, TierRule, apply_rule
@@ -48,6 +49,7 @@ __all__ = [
     "Calibration",
     "CaseWeights",
     "Resampling",
+    "TierAgreement",
     "TierProbabilities",
     "TierRule",
     "apply_rule",

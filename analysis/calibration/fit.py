@@ -20,6 +20,7 @@ from analysis.calibration.panel import _full_panel, _Panel, _prepare, _Rule
 from analysis.calibration.results import (
     CalibratedItem,
     Calibration,
+    TierAgreement,
     TierProbabilities,
 )
 from analysis.calibration.rule import _TOLERANCE, TierRule, _assign
@@ -91,9 +92,9 @@ def fit_thresholds(
     per fit, so leave-one-out and a refitting bootstrap then take minutes
     (``refit=False`` avoids the latter).
 
-    *Checks.* ``kappa_initial``/``accuracy_initial`` use the declared thresholds on the
-    same items; ``loo_kappa``/``loo_accuracy`` refit without each item in turn and
-    predict it (leave-one-item-out, Stone 1974), an honest estimate of how the fitted
+    *Checks* (:class:`TierAgreement`). ``initial_agreement`` uses the declared thresholds
+    on the same items; ``loo_agreement`` refits without each item in turn and
+    predicts it (leave-one-item-out, Stone 1974), an honest estimate of how the fitted
     rule would place an item it has not seen. Only items with a score on every rule
     dimension and a panel tier enter the fit. Without holistic tiers the thresholds stay
     as declared and only the tier probabilities are computed.
@@ -131,7 +132,7 @@ def fit_thresholds(
     >>> rule = TierRule(dimensions=["proprietary", "misuse"], aggregate="max", n_tiers=3,
     ...                 initial_thresholds=[2.5, 4.0], scale=(1, 5))
     >>> result = fit_thresholds(frame, rule, Resampling(n_bootstrap=0))
-    >>> result.kappa_initial, result.fitted_thresholds, result.kappa_fitted
+    >>> result.initial_agreement.kappa, result.fitted_thresholds, result.fitted_agreement.kappa
     (0.8, (2.5, 4.5), 1.0)
     """
     panel, checked = _prepare(ratings, rule, weights)
@@ -155,13 +156,10 @@ def fit_thresholds(
         dimensions=panel.dimensions,
         tiers=checked.names,
         initial_thresholds=tuple(float(t) for t in checked.initial),
+        initial_agreement=agreement.initial_check,
         fitted_thresholds=tuple(float(t) for t in agreement.fitted),
-        kappa_initial=agreement.initial_check.kappa,
-        kappa_fitted=agreement.fitted_check.kappa,
-        accuracy_initial=agreement.initial_check.accuracy,
-        accuracy_fitted=agreement.fitted_check.accuracy,
-        loo_kappa=agreement.loo_check.kappa,
-        loo_accuracy=agreement.loo_check.accuracy,
+        fitted_agreement=agreement.fitted_check,
+        loo_agreement=agreement.loo_check,
         confusion=None if confusion is None else tuple(tuple(int(c) for c in r) for r in confusion),
         items=items,
         n_items_fitted=agreement.n_items_fitted,
@@ -232,20 +230,12 @@ def _identified_intervals(
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class _Check:
-    """How well one way of assigning tiers agrees with the panel's tiers: the quadratic
-    weighted kappa and the share of items in the same tier (None: undefined, or not
-    checked)."""
-
-    kappa: float | None = None
-    accuracy: float | None = None
-
-
-def _check(rule_tier: FloatArray, panel_tier: FloatArray, n_tiers: int) -> tuple[_Check, IntArray]:
-    """The check of ``rule_tier`` against ``panel_tier``, and their confusion table."""
+def _check(
+    rule_tier: FloatArray, panel_tier: FloatArray, n_tiers: int
+) -> tuple[TierAgreement, IntArray]:
+    """The agreement of ``rule_tier`` with ``panel_tier``, and their confusion table."""
     kappa, accuracy, confusion = _kappa_and_accuracy(rule_tier, panel_tier, n_tiers)
-    return _Check(kappa, accuracy), confusion
+    return TierAgreement(kappa, accuracy), confusion
 
 
 @dataclass(frozen=True)
@@ -256,9 +246,9 @@ class _Agreement:
 
     fitted: FloatArray
     n_items_fitted: int
-    initial_check: _Check = _Check()
-    fitted_check: _Check = _Check()
-    loo_check: _Check = _Check()
+    initial_check: TierAgreement = field(default_factory=TierAgreement)
+    fitted_check: TierAgreement = field(default_factory=TierAgreement)
+    loo_check: TierAgreement = field(default_factory=TierAgreement)
     confusion: IntArray | None = None
     reasons: dict[str, str] = field(default_factory=dict)
     # False when the panel's tiers place no threshold (the declared ones are kept).
@@ -306,7 +296,7 @@ def _agreement(panel: _Panel, rule: _Rule, score: FloatArray, panel_tier: FloatA
         n_items_fitted=n_used,
         initial_check=initial,
         fitted_check=checked,
-        loo_check=_Check(loo_kappa, loo_accuracy),
+        loo_check=TierAgreement(loo_kappa, loo_accuracy),
         confusion=confusion,
         reasons=reasons,
     )

@@ -17,6 +17,7 @@ __all__ = [
     "PLUG_IN",
     "CalibratedItem",
     "Calibration",
+    "TierAgreement",
     "TierProbabilities",
 ]
 
@@ -129,11 +130,31 @@ class TierProbabilities:
 
 
 @dataclass(frozen=True)
+class TierAgreement:
+    """How well one way of assigning tiers (declared thresholds, fitted thresholds, or
+    leave-one-item-out refits) agrees with the panel's consensus holistic tiers, over the
+    items having both a score and a panel tier.
+
+    ``kappa`` is Cohen's kappa with quadratic weights (:func:`quadratic_weighted_kappa`:
+    a disagreement of d tiers costs d^2), ``accuracy`` the share of items the rule puts in
+    the panel's own tier. None: undefined (0/0, or nothing identified) or not checked; the
+    calibration's ``reasons`` say why.
+    """
+
+    kappa: float | None = None
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Fitted tier thresholds with their agreement, out-of-sample check and uncertainty.
 
-    Kappas are quadratic-weighted (:func:`quadratic_weighted_kappa`) between the rule's
-    tier and the panel's consensus holistic tier over the items having both. ``confusion``
+    The agreement of the rule's tiers with the panel's (:class:`TierAgreement`) is checked
+    three times: ``initial_agreement`` with the declared thresholds, ``fitted_agreement``
+    with the fitted ones, both in sample, and ``loo_agreement`` refitting without each
+    item in turn and predicting it (leave-one-item-out). ``to_dict`` flattens them to
+    ``kappa_initial``, ``kappa_fitted``, ``accuracy_initial``, ``accuracy_fitted``,
+    ``loo_kappa`` and ``loo_accuracy``, the keys ``reasons`` also uses. ``confusion``
     counts items by rule tier (rows) and panel tier (columns) under the fitted
     thresholds. ``None`` fields have their reason in ``reasons``; ``warnings`` says what a
     reader must know before trusting figures that are defined (tier probabilities from a
@@ -149,13 +170,10 @@ class Calibration:
     dimensions: tuple[Hashable, ...]
     tiers: tuple[str, ...]
     initial_thresholds: tuple[float, ...]
+    initial_agreement: TierAgreement
     fitted_thresholds: tuple[float, ...]
-    kappa_initial: float | None
-    kappa_fitted: float | None
-    accuracy_initial: float | None
-    accuracy_fitted: float | None
-    loo_kappa: float | None
-    loo_accuracy: float | None
+    fitted_agreement: TierAgreement
+    loo_agreement: TierAgreement
     confusion: tuple[tuple[int, ...], ...] | None
     items: tuple[CalibratedItem, ...]
     n_items_fitted: int
@@ -184,12 +202,12 @@ class Calibration:
                     "initial": dict(zip(names, self.initial_thresholds, strict=True)),
                     "fitted": dict(zip(names, self.fitted_thresholds, strict=True)),
                 },
-                "kappa_initial": self.kappa_initial,
-                "kappa_fitted": self.kappa_fitted,
-                "accuracy_initial": self.accuracy_initial,
-                "accuracy_fitted": self.accuracy_fitted,
-                "loo_kappa": self.loo_kappa,
-                "loo_accuracy": self.loo_accuracy,
+                "kappa_initial": self.initial_agreement.kappa,
+                "kappa_fitted": self.fitted_agreement.kappa,
+                "accuracy_initial": self.initial_agreement.accuracy,
+                "accuracy_fitted": self.fitted_agreement.accuracy,
+                "loo_kappa": self.loo_agreement.kappa,
+                "loo_accuracy": self.loo_agreement.accuracy,
                 "confusion": None if self.confusion is None else [list(r) for r in self.confusion],
                 "confusion_axes": {"rows": "rule tier", "columns": "panel tier"},
                 "n_items": len(self.items),

@@ -255,8 +255,8 @@ def test_fit_reaches_the_brute_force_optimum(seed):
         Resampling(n_bootstrap=0),
     )
     expected = _brute_force_best_kappa(scores, panel, n_thresholds)
-    assert result.kappa_fitted == pytest.approx(expected, abs=1e-12)
-    assert result.kappa_fitted >= result.kappa_initial - 1e-12
+    assert result.fitted_agreement.kappa == pytest.approx(expected, abs=1e-12)
+    assert result.fitted_agreement.kappa >= result.initial_agreement.kappa - 1e-12
     assert np.all(np.diff(result.fitted_thresholds) > 0)
     # The reported rule tiers are apply_rule's, and the confusion table counts them.
     rule = [item.rule_tier for item in result.items]
@@ -273,7 +273,7 @@ def test_declared_thresholds_survive_when_optimal():
         Resampling(n_bootstrap=0),
     )
     assert result.fitted_thresholds == (2.2, 4.9)
-    assert result.kappa_fitted == result.kappa_initial == 1.0
+    assert result.fitted_agreement.kappa == result.initial_agreement.kappa == 1.0
 
 
 def test_empty_middle_tier_is_a_candidate():
@@ -284,7 +284,7 @@ def test_empty_middle_tier_is_a_candidate():
         TierRule(dimensions=["d"], aggregate="max", n_tiers=3, initial_thresholds=[1.5, 2.5]),
         Resampling(n_bootstrap=0),
     )
-    assert result.kappa_fitted == 1.0
+    assert result.fitted_agreement.kappa == 1.0
     assert [item.rule_tier for item in result.items] == [0, 0, 2, 2]
     assert 2 < result.fitted_thresholds[0] < result.fitted_thresholds[1] <= 4
 
@@ -310,7 +310,7 @@ def test_tie_resolves_towards_initial_thresholds(initial, expected):
         )
         for _ in range(2)
     ]
-    assert fits[0].kappa_fitted == pytest.approx(0.5)
+    assert fits[0].fitted_agreement.kappa == pytest.approx(0.5)
     assert fits[0].fitted_thresholds == fits[1].fitted_thresholds == (expected,)
     shuffled = frame.sample(frac=1.0, random_state=1)
     again = fit_thresholds(
@@ -342,8 +342,8 @@ def test_leave_one_out_matches_refitting_through_the_api():
         panel.append(item.panel_tier)
     table = np.zeros((3, 3))
     np.add.at(table, (predicted, panel), 1)
-    assert full.loo_kappa == pytest.approx(cohens_kappa(table, wt="quadratic").kappa)
-    assert full.loo_accuracy == pytest.approx(np.mean(np.equal(predicted, panel)))
+    assert full.loo_agreement.kappa == pytest.approx(cohens_kappa(table, wt="quadratic").kappa)
+    assert full.loo_agreement.accuracy == pytest.approx(np.mean(np.equal(predicted, panel)))
 
 
 # ------------------------------------------------------------------- synthetic panels
@@ -360,7 +360,7 @@ def test_recovers_true_thresholds_at_low_noise(seed, truth):
     fitted, true = np.array(result.fitted_thresholds), np.array(truth)
     same = np.array_equal(_assign(latent, fitted), _assign(latent, true))
     assert same or np.abs(fitted - true).max() <= 0.5
-    assert result.kappa_fitted > result.kappa_initial
+    assert result.fitted_agreement.kappa > result.initial_agreement.kappa
 
 
 @pytest.mark.parametrize("noise", [0.6, 0.9])
@@ -376,8 +376,8 @@ def test_beats_a_trivial_rule_at_higher_noise(noise, seed):
     table = np.zeros((3, 3))
     np.add.at(table, (trivial, panel), 1)
     trivial_kappa = cohens_kappa(table, wt="quadratic", return_results=False)
-    assert result.kappa_fitted > trivial_kappa + 0.5
-    assert result.loo_kappa > trivial_kappa
+    assert result.fitted_agreement.kappa > trivial_kappa + 0.5
+    assert result.loo_agreement.kappa > trivial_kappa
 
 
 # ----------------------------------------------------------------------- bootstrap
@@ -396,8 +396,11 @@ def test_without_holistic_tiers_thresholds_stay_and_only_probabilities_are_compu
         Resampling(n_bootstrap=400, seed=5),
     )
     assert result.fitted_thresholds == result.initial_thresholds == (3.0,)
-    assert result.kappa_fitted is None and result.reasons["kappa_fitted"] == "no holistic tiers"
-    assert result.loo_kappa is None and result.confusion is None
+    assert (
+        result.fitted_agreement.kappa is None
+        and result.reasons["kappa_fitted"] == "no holistic tiers"
+    )
+    assert result.loo_agreement.kappa is None and result.confusion is None
     by_item = {item.item: item for item in result.items}
     for item in by_item.values():
         assert sum(item.probabilities) == pytest.approx(1.0)

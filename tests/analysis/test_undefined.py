@@ -209,10 +209,11 @@ def test_all_items_in_one_tier_fit_no_threshold() -> None:
     result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=0))
     # Before: thresholds moved off the scale (below 1 and above 5) and kappa 1.0.
     assert result.fitted_thresholds == (2.5, 4.0)
-    assert result.kappa_fitted is None and result.loo_kappa is None
+    assert result.fitted_agreement.kappa is None and result.loo_agreement.kappa is None
     assert result.reasons["kappa_fitted"].startswith("not identified")
     assert result.reasons["fitted_thresholds"].endswith("the initial thresholds are kept")
-    assert result.accuracy_initial == pytest.approx(1 / 3)  # only b is gray_area by 2.5/4.0
+    # Only b is gray_area by 2.5/4.0.
+    assert result.initial_agreement.accuracy == pytest.approx(1 / 3)
     json.dumps(result.to_dict(), allow_nan=False)
 
 
@@ -242,7 +243,7 @@ def test_all_items_in_one_tier_give_no_tier_probabilities() -> None:
 def test_two_items_leave_one_out_is_not_identified() -> None:
     frame = _calibration_frame({"a": (1, 0), "b": (5, 2)}, "xyz")
     result = fit_thresholds(frame, RULE, Resampling(n_bootstrap=0))
-    assert result.loo_kappa is None and result.loo_accuracy is None
+    assert result.loo_agreement.kappa is None and result.loo_agreement.accuracy is None
     assert result.reasons["loo_kappa"].startswith("not identified")
 
 

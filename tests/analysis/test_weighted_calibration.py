@@ -111,7 +111,7 @@ def test_integer_weights_equal_repeating_the_expert(center):
     )
     oracle = fit_thresholds(repeated, declared, Resampling(n_bootstrap=0))
     assert weighted.fitted_thresholds == oracle.fitted_thresholds
-    assert weighted.kappa_fitted == oracle.kappa_fitted
+    assert weighted.fitted_agreement.kappa == oracle.fitted_agreement.kappa
     for mine, theirs in zip(weighted.items, oracle.items, strict=True):
         assert mine.scores == pytest.approx(theirs.scores)
         assert mine.panel_tier == theirs.panel_tier
