@@ -115,7 +115,7 @@ def test_failures_are_retried_later_each_time_then_given_up_with_the_reason(sess
     broken = Recorder(fail=ConnectionRefusedError("connection refused"))
     clock = [utcnow()]
     waits = []
-    for _ in range(mail.MAX_ATTEMPTS):
+    for _ in range(mail.QUEUE.retry.max_attempts):
         row = _rows(session)[0]
         clock[0] = max(clock[0], row.next_attempt_at)
         mail.deliver_due(engine, broken, mail_from=FROM, batch=_at(clock[0]))
@@ -123,10 +123,10 @@ def test_failures_are_retried_later_each_time_then_given_up_with_the_reason(sess
         if row.status == "queued":
             waits.append(row.next_attempt_at - clock[0])
     row = _rows(session)[0]
-    assert row.status == "failed" and row.attempts == mail.MAX_ATTEMPTS
+    assert row.status == "failed" and row.attempts == mail.QUEUE.retry.max_attempts
     assert "connection refused" in row.last_error
     assert waits[:4] == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
-    assert max(waits) <= mail.BACKOFF_MAX
+    assert max(waits) <= mail.QUEUE.retry.backoff_max
     # Not due before its time: a pass in between sends nothing, one after it does.
     _invite(session, make_round(session, name="Round 2"), 1)
     failed_at = utcnow() + timedelta(seconds=1)
@@ -155,11 +155,11 @@ def test_a_worker_stopped_after_claiming_leaves_the_message_to_another(session, 
     start = utcnow()
     with session_scope(engine) as claiming:  # a worker claims, then stops before sending
         (claimed,) = outbox.claim_due(
-            claiming, OutboxMessage, now=start, limit=10, lease=mail.LEASE
+            claiming, OutboxMessage, now=start, limit=10, lease=mail.QUEUE.lease
         )
     other = Recorder()
     assert mail.deliver_due(engine, other, mail_from=FROM, batch=_at(start)).sent == 0
-    after_lease = start + mail.LEASE + timedelta(seconds=1)
+    after_lease = start + mail.QUEUE.lease + timedelta(seconds=1)
     assert mail.deliver_due(engine, other, mail_from=FROM, batch=_at(after_lease)).sent == 1
     # The stopped worker's late report cannot undo the other's record.
     mail._record(engine, claimed[0], claimed[1], outcome="retry", error="late", now=after_lease)

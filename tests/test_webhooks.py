@@ -261,12 +261,13 @@ def test_retries_end_in_failure_after_the_last_attempt(session, engine, receiver
     subscribe(session, receiver.url)
     observe(session)
     later = timedelta(0)
-    for _ in range(webhooks.MAX_ATTEMPTS):
+    for _ in range(webhooks.QUEUE.retry.max_attempts):
         deliver(engine, later=later)
-        later += webhooks.BACKOFF_MAX
+        later += webhooks.QUEUE.retry.backoff_max
     (row,) = deliveries(session)
-    assert (row.status, row.attempts, row.response_status) == ("failed", webhooks.MAX_ATTEMPTS, 502)
-    assert len(receiver.received) == webhooks.MAX_ATTEMPTS
+    attempts = webhooks.QUEUE.retry.max_attempts
+    assert (row.status, row.attempts, row.response_status) == ("failed", attempts, 502)
+    assert len(receiver.received) == attempts
     assert deliver(engine, later=later) == webhooks.Delivered(0, 0, 0)
 
 

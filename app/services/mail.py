@@ -13,7 +13,8 @@ in between. So the message is written to ``outbox`` in the same transaction, and
   marking them ``sending`` with a lease, then sends with no transaction open;
 * each result is recorded in its own transaction: ``sent``, or back to ``queued`` with the
   next attempt 1, 2, 4 ... minutes later (at most an hour), or ``failed`` after
-  :data:`MAX_ATTEMPTS` or at once when the server refuses the address for good (5xx);
+  ``QUEUE.retry.max_attempts`` attempts (:data:`app.services.outbox.MAX_ATTEMPTS`) or at
+  once when the server refuses the address for good (5xx);
 * a worker that stops after claiming leaves the lease to run out; the row is then due
   again. SMTP gives no way to make "accepted by the server" and "recorded as sent" one
   step, so a worker stopped exactly between them sends that message again, with the same
@@ -88,7 +89,6 @@ _log = logging.getLogger("elicit.mail")
 
 #: How messages are claimed and tried again: as webhook deliveries are.
 QUEUE = outbox.Queue(OutboxMessage)
-MAX_ATTEMPTS, LEASE, BACKOFF_MAX = outbox.MAX_ATTEMPTS, outbox.LEASE, outbox.BACKOFF_MAX
 
 
 # --- what is sent -------------------------------------------------------------------------

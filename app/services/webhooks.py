@@ -10,8 +10,9 @@ LOCKED`` on PostgreSQL), POSTs each with no transaction open, and records each o
 its own transaction: ``sent`` (2xx), ``failed`` for good (a 3xx, since redirects are not
 followed, or a 4xx other than 408 and 429), or queued again 1, 2, 4 ... minutes later (at
 most an hour) after a 5xx, 408, 429, a time-out or a connection error, until
-:data:`MAX_ATTEMPTS`. A worker stopped between the subscriber's answer and its record sends
-that delivery again once the lease runs out, with the same ``X-Elicit-Delivery`` id.
+``QUEUE.retry.max_attempts`` attempts (:data:`app.services.outbox.MAX_ATTEMPTS`). A worker
+stopped between the subscriber's answer and its record sends that delivery again once the
+lease runs out, with the same ``X-Elicit-Delivery`` id.
 
 Each request is signed: ``X-Elicit-Signature: sha256=<hex>``, the HMAC-SHA256 of
 ``f"{timestamp}.{body}"`` under the subscription's secret, with the Unix time in
@@ -65,7 +66,6 @@ _log = logging.getLogger("elicit.webhooks")
 
 #: How deliveries are claimed and tried again: as e-mail is.
 QUEUE = outbox.Queue(WebhookDelivery)
-MAX_ATTEMPTS, LEASE, BACKOFF_MAX = outbox.MAX_ATTEMPTS, outbox.LEASE, outbox.BACKOFF_MAX
 #: Seconds to connect, and to wait for each part of the answer.
 TIMEOUT = 10.0
 #: Entries in a feed.
