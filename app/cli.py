@@ -1514,43 +1514,28 @@ def user_password(
     )
 
 
-#: The commands that change one account, named by its address, and ask nothing more:
-#: (command, the function of ``app.services.users`` that makes the change, audit action,
-#: what is said when done, help).
-_ACCOUNT_CHANGES = (
-    (
-        "deactivate",
-        "deactivate_user",
+@user_cli.command("deactivate")
+def user_deactivate(email: str) -> None:
+    """Stop an account from signing in; every session of the account ends."""
+    from app.services import users
+
+    _change_account(
+        lambda session: users.deactivate_user(session, email=email),
         "user.deactivated",
         "deactivated {email}; all its sessions have ended",
-        "Stop an account from signing in; every session of the account ends.",
-    ),
-    (
-        "activate",
-        "activate_user",
+    )
+
+
+@user_cli.command("activate")
+def user_activate(email: str) -> None:
+    """Let a deactivated account sign in again."""
+    from app.services import users
+
+    _change_account(
+        lambda session: users.activate_user(session, email=email),
         "user.activated",
         "activated {email}",
-        "Let a deactivated account sign in again.",
-    ),
-)
-
-
-def _account_command(name: str, change: str, action: str, done: str, help_text: str) -> None:
-    """Register ``elicit user NAME EMAIL``: ``users.<change>`` on the account, audited as
-    ``action``, then ``done`` said (see :func:`_change_account`)."""
-
-    def command(email: str) -> None:
-        from app.services import users
-
-        make: Callable[..., User] = getattr(users, change)
-        _change_account(lambda session: make(session, email=email), action, done)
-
-    command.__name__ = f"user_{name}"
-    user_cli.command(name, help=help_text)(command)
-
-
-for _change in _ACCOUNT_CHANGES:
-    _account_command(*_change)
+    )
 
 
 @user_cli.command("list")
