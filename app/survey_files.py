@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import babel
 import jinja2
@@ -383,11 +383,10 @@ class QuestionTexts(_Strict):
     question: Text | None = None
 
 
-class AskedTexts(_Strict):
+class AskedTexts(QuestionTexts):
     """The wording of what is asked under a label: a dimension, a quantity, a factor."""
 
     label: Text | None = None
-    question: Text | None = None
 
 
 class DimensionTexts(AskedTexts):
@@ -399,6 +398,8 @@ class QuantityTexts(AskedTexts):
 
 
 class MailTextTexts(_Strict):
+    """One e-mail's subject and body template."""
+
     subject: Text | None = None
     body: Text | None = None
 
@@ -681,6 +682,11 @@ def _bad_mail(language: str, translation: SurveyTexts) -> list[_LocatedError]:
     return problems
 
 
+#: The texts that items, tiers, categories and decisions each have (LabelTexts).
+_DESCRIBED = ("label", "description")
+_Described = TypeVar("_Described", bound=BaseModel)
+
+
 def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefinition:
     """``definition`` with its texts in the language of ``texts`` (the source's where a
     text has no translation)."""
@@ -705,25 +711,21 @@ def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefini
         )
         for dim in definition.dimensions
     ]
+
+    def described(thing: _Described, path: tuple[str | int, ...], **more: object) -> _Described:
+        """An item, tier, category or decision with its label and description translated."""
+        texts = {name: pick(getattr(thing, name), (*path, name)) for name in _DESCRIBED}
+        return thing.model_copy(update=texts | more)
+
     items = [
-        item.model_copy(
-            update={
-                "label": pick(item.label, ("items", item.key, "label")),
-                "description": pick(item.description, ("items", item.key, "description")),
-                "group": None if item.group is None else pick(item.group, ("groups", item.group)),
-            }
+        described(
+            item,
+            ("items", item.key),
+            group=None if item.group is None else pick(item.group, ("groups", item.group)),
         )
         for item in definition.items
     ]
-    tiers = [
-        tier.model_copy(
-            update={
-                "label": pick(tier.label, ("tiers", tier.key, "label")),
-                "description": pick(tier.description, ("tiers", tier.key, "description")),
-            }
-        )
-        for tier in definition.tiers
-    ]
+    tiers = [described(tier, ("tiers", tier.key)) for tier in definition.tiers]
     mail_update: dict[str, MailText] = {}
     for kind in ("invitation", "reminder", "receipt"):
         source_mail: MailText | None = getattr(definition.mail, kind)
@@ -746,22 +748,9 @@ def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefini
             ),
         }
     )
-    categories = [
-        category.model_copy(
-            update={
-                name: pick(getattr(category, name), ("categories", category.key, name))
-                for name in ("label", "description")
-            }
-        )
-        for category in definition.categories
-    ]
+    categories = [described(c, ("categories", c.key)) for c in definition.categories]
     decisions = {
-        tier: decision.model_copy(
-            update={
-                name: pick(getattr(decision, name), ("decisions", tier, name))
-                for name in ("label", "description")
-            }
-        )
+        tier: described(decision, ("decisions", tier))
         for tier, decision in definition.decisions.items()
     }
     holistic = definition.holistic_tier.model_copy(

@@ -221,6 +221,25 @@ def test_shipped_surveys_are_complete_in_french_and_arabic(name: str) -> None:
         assert local.holistic_tier.question != english.holistic_tier.question
 
 
+
+def test_groups_categories_and_decisions_are_localized_with_their_descriptions() -> None:
+    definition = load_survey_file(builtin_surveys_dir() / "aisi-information-sharing.yaml")
+    french = definition.localized("fr")
+    assert french.decisions["no_brainer"].label == "Partager par défaut"
+    assert french.decisions["no_brainer"].description.startswith("Partager avec tout le Réseau")
+    evaluation = next(c for c in french.categories if c.key == "evaluation")
+    assert (evaluation.label, evaluation.description[:9]) == ("Évaluation", "Résultats")
+    # Keys and the rest of each record stay as the source has them.
+    assert [c.key for c in french.categories] == [c.key for c in definition.categories]
+    assert [c.model_dump(exclude={"label", "description"}) for c in french.categories] == [
+        c.model_dump(exclude={"label", "description"}) for c in definition.categories
+    ]
+    assert list(french.decisions) == list(definition.decisions)
+    grouped = [(a.group, b.group) for a, b in zip(french.items, definition.items, strict=True)]
+    assert all((a is None) == (b is None) for a, b in grouped)
+    assert any(a is not None and a != b for a, b in grouped)
+
+
 # --- translations a changed source text leaves behind --------------------------------------
 
 
