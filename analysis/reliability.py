@@ -1263,6 +1263,12 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
     return _Batch(units, sums)
 
 
+_ONE_ITEM_INTERVAL = (
+    "one item with two or more ratings: the spread over items, which the interval needs, "
+    "cannot be estimated"
+)
+
+
 def _agreement_reason(name: str, data: DimensionData, counts: FloatArray, q: int) -> str:
     if data.n_raters < 2:
         return f"values from {data.n_raters} rater(s) only; agreement needs at least two raters"
@@ -1320,11 +1326,18 @@ def _agreement_results(
     if replicates is None and draws.size and len(reasons) < len(AGREEMENT_COEFFICIENTS):
         replicates = _replicates(batch, table, draws, point)
     results: dict[str, Coefficient] = {}
+    _, counts = data.value_counts()
+    one_item = _pairable_items(counts).sum() < MIN_PAIRABLE_ITEMS
     for name in AGREEMENT_COEFFICIENTS:
         if name in reasons:
             results[name] = Coefficient(name=name, value=None, reason=reasons[name])
             continue
-        if replicates is None:
+        if one_item:
+            # Percent agreement is defined on one item, but its interval is not: with one
+            # item there is no spread over items to estimate, and the replicates would
+            # give a zero-width interval around whatever that item shows.
+            interval = _Interval(None, None, _ONE_ITEM_INTERVAL, 0)
+        elif replicates is None:
             interval = _bca_interval(point[name], np.empty(0), ())
         else:
             # Percent agreement is a share; the chance-corrected ones are at least -1.

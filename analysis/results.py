@@ -354,6 +354,8 @@ class DimensionReliability(AgreementCoefficients):
         for key, coefficient in self.by_name().items():
             if coefficient.reason:
                 reasons[key] = coefficient.reason
+            elif coefficient.ci_reason:
+                reasons[f"ci.{key}"] = coefficient.ci_reason
         for form, icc in self.icc.forms.items():
             if icc.reason:
                 reasons[f"icc.{form}"] = icc.reason

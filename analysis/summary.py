@@ -561,11 +561,16 @@ def _coefficient_lines(r: DimensionReliability) -> list[str]:
         )
     ]
     undefined: dict[str, list[str]] = {}
+    no_interval: dict[str, list[str]] = {}
     for name, c in coefficients:
         if c.value is None and c.reason:
             undefined.setdefault(c.reason, []).append(name)
+        elif c.value is not None and c.ci_low is None and c.ci_reason:
+            no_interval.setdefault(c.ci_reason, []).append(name)
     for reason, names in undefined.items():
         lines.append(f"      — {', '.join(names)} undefined: {reason}")
+    for reason, names in no_interval.items():
+        lines.append(f"      — {', '.join(names)}: no interval: {reason}")
     return lines
 
 

@@ -52,6 +52,10 @@ REASONS = (
         "fewer than two items with two or more ratings; with one item the chance agreement "
         "comes from that item alone"
     ),
+    N_(
+        "one item with two or more ratings: the spread over items, which the interval needs, "
+        "cannot be estimated"
+    ),
     # intraclass correlations
     N_("%(items)s item(s) rated by %(raters)s rater(s); ICC needs at least 2 items and 2 raters"),
     N_("no item was rated twice, so within-item variance is unknown"),

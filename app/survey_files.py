@@ -714,8 +714,8 @@ def _localized(definition: SurveyDefinition, texts: SurveyTexts) -> SurveyDefini
 
     def described(thing: _Described, path: tuple[str | int, ...], **more: object) -> _Described:
         """An item, tier, category or decision with its label and description translated."""
-        texts = {name: pick(getattr(thing, name), (*path, name)) for name in _DESCRIBED}
-        return thing.model_copy(update=texts | more)
+        translated = {name: pick(getattr(thing, name), (*path, name)) for name in _DESCRIBED}
+        return thing.model_copy(update=translated | more)
 
     items = [
         described(

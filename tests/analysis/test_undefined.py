@@ -31,6 +31,10 @@ from analysis.tidy import read_ratings_csv
 from tests.analysis.factories import frame_from_matrix
 
 ONE_ITEM = "fewer than two items with two or more ratings"
+ONE_ITEM_INTERVAL = (
+    "one item with two or more ratings: the spread over items, which the interval needs, "
+    "cannot be estimated"
+)
 
 
 def test_one_item_alpha_is_undefined_where_the_package_says_zero() -> None:
@@ -52,11 +56,19 @@ def test_one_item_alpha_is_undefined_where_the_package_says_zero() -> None:
         assert coefficient.value is None
         assert coefficient.reason is not None and coefficient.reason.startswith(ONE_ITEM)
     # Percent agreement is not chance-corrected, so one item gives it: 4 values, no match.
+    # Its interval is another matter: one item shows no spread over items, and the
+    # replicates would make a zero-width interval [0, 0] of it.
     assert result.percent_agreement.value == 0.0
+    assert result.percent_agreement.ci is None
+    assert result.percent_agreement.ci_reason == ONE_ITEM_INTERVAL
     as_json = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert as_json["krippendorff_alpha"]["ordinal"] is None
     assert as_json["reasons"]["krippendorff_alpha.ordinal"].startswith(ONE_ITEM)
     assert as_json["reasons"]["fleiss_kappa"].startswith(ONE_ITEM)
+    assert as_json["ci"]["percent_agreement"] is None
+    assert as_json["reasons"]["ci.percent_agreement"] == ONE_ITEM_INTERVAL
+    text = format_text(analyze(frame_from_matrix(matrix), n_bootstrap=50))
+    assert f"agreement: no interval: {ONE_ITEM_INTERVAL}" in text
 
 
 def test_one_pairable_item_among_singletons_is_still_undefined() -> None:
