@@ -7,6 +7,7 @@ scroll; axe finds nothing at that width. Screenshots at 375 px and 1,100 px go t
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,12 @@ def _check_phone(page: Any, where: str, *, tab_limit: int) -> None:
     assert focus["scrollLeft"] == 0, (where, focus)
     for _ in range(3):
         page.keyboard.press("ArrowRight")
-    page.wait_for_function("document.activeElement.scrollLeft > 0")
+    # Polled from here: wait_for_function's polling evaluates its text inside the page,
+    # which the pages' Content-Security-Policy (no unsafe-eval) forbids.
+    deadline = time.monotonic() + 5
+    while page.evaluate("document.activeElement.scrollLeft") <= 0:
+        assert time.monotonic() < deadline, f"{where}: the arrow keys did not scroll the box"
+        page.wait_for_timeout(50)
     assert page.evaluate(_FOCUS)["target"]  # the arrows scrolled the box, focus stayed
     # Scrolling the box never moves the page sideways.
     assert page.evaluate("window.scrollX") == 0, where
