@@ -5,6 +5,7 @@ how dark an element renders (a plot drawn black is the symptom of a blocked styl
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,3 +148,39 @@ def demo_with_panel(directory: Path, *, n_experts: int = 8) -> DemoSite:
     finally:
         engine.dispose()
     return DemoSite(url, setup.admin_email, setup.admin_password, setup.round_id)
+
+
+def published_demo(directory: Path, *, n_experts: int) -> DemoSite:
+    """:func:`demo_with_panel` with its round closed and its rubric published as v1."""
+    from sqlmodel import Session, select
+
+    from app.db import make_engine
+    from app.models import User
+    from app.services import rounds, rubrics
+
+    demo = demo_with_panel(directory, n_experts=n_experts)
+    engine = make_engine(demo.database_url)
+    try:
+        with Session(engine) as session:
+            admin = session.exec(select(User).where(User.email == demo.admin_email)).one()
+            rounds.close_round(session, round_id=demo.round_id)
+            rubrics.publish_rubric(
+                session,
+                round_id=demo.round_id,
+                publisher=admin,
+                justification="pilot",
+                n_bootstrap=20,
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    return demo
+
+
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go for a person to look at: ``$ELICIT_SCREENSHOTS``, else a
+    temporary directory."""
+    directory = os.environ.get("ELICIT_SCREENSHOTS")
+    path = Path(directory) if directory else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -8,7 +8,6 @@ directory).
 from __future__ import annotations
 
 import json
-import os
 import re
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import chromium
+from tests.browser_support import chromium, screenshot_dir
 from tests.live_server import DemoInfo, DemoLink, LiveServer, free_port, live_server, run_demo
 
 pytestmark = pytest.mark.browser
@@ -64,10 +63,7 @@ def new_context(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = os.environ.get("ELICIT_SCREENSHOTS")
-    path = Path(directory) if directory else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return screenshot_dir(tmp_path_factory)
 
 
 def _link(demo: DemoInfo, index: int) -> DemoLink:

@@ -6,14 +6,13 @@ rubric page and the French round page are saved for a person to look at
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser_support import chromium, demo_with_panel, sign_in
+from tests.browser_support import chromium, published_demo, screenshot_dir, sign_in
 from tests.live_server import LiveServer, live_server
 from tests.test_browser_languages import (
     ENGLISH_TEXTS,
@@ -30,29 +29,8 @@ SLUG = "aisi-information-sharing"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Any]]:
     """The demo site, its round answered by a small panel, closed and published as v1."""
-    from sqlmodel import Session, select
-
-    from app.db import make_engine
-    from app.models import User
-    from app.services import rounds, rubrics
-
     directory = tmp_path_factory.mktemp("i18n")
-    demo = demo_with_panel(directory, n_experts=5)
-    engine = make_engine(demo.database_url)
-    try:
-        with Session(engine) as session:
-            admin = session.exec(select(User).where(User.email == demo.admin_email)).one()
-            rounds.close_round(session, round_id=demo.round_id)
-            rubrics.publish_rubric(
-                session,
-                round_id=demo.round_id,
-                publisher=admin,
-                justification="pilot",
-                n_bootstrap=20,
-            )
-            session.commit()
-    finally:
-        engine.dispose()
+    demo = published_demo(directory, n_experts=5)
     with live_server(demo.database_url, log_dir=directory) as server:
         yield server, demo
 
@@ -65,10 +43,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = os.environ.get("ELICIT_SCREENSHOTS")
-    path = Path(directory) if directory else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return screenshot_dir(tmp_path_factory)
 
 
 def _english(page: Any, language: str) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from tests.browser_support import chromium
+from tests.browser_support import chromium, screenshot_dir
 from tests.live_server import (
     REPO,
     DemoInfo,
@@ -77,10 +76,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = os.environ.get("ELICIT_SCREENSHOTS")
-    path = Path(directory) if directory else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return screenshot_dir(tmp_path_factory)
 
 
 def _english_texts() -> list[str]:

@@ -6,7 +6,6 @@ scroll; axe finds nothing at that width. Screenshots at 375 px and 1,100 px go t
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import chromium, demo_with_panel, sign_in
+from tests.browser_support import chromium, published_demo, screenshot_dir, sign_in
 from tests.live_server import LiveServer, live_server
 from tests.test_browser import _axe_violations
 
@@ -27,29 +26,8 @@ DESKTOP = {"width": 1100, "height": 800}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Any]]:
     """The demo site, its round answered by a small panel, closed and published as v1."""
-    from sqlmodel import Session, select
-
-    from app.db import make_engine
-    from app.models import User
-    from app.services import rounds, rubrics
-
     directory = tmp_path_factory.mktemp("tables")
-    demo = demo_with_panel(directory, n_experts=6)
-    engine = make_engine(demo.database_url)
-    try:
-        with Session(engine) as session:
-            admin = session.exec(select(User).where(User.email == demo.admin_email)).one()
-            rounds.close_round(session, round_id=demo.round_id)
-            rubrics.publish_rubric(
-                session,
-                round_id=demo.round_id,
-                publisher=admin,
-                justification="pilot",
-                n_bootstrap=20,
-            )
-            session.commit()
-    finally:
-        engine.dispose()
+    demo = published_demo(directory, n_experts=6)
     with live_server(demo.database_url, log_dir=directory) as server:
         yield server, demo
 
@@ -62,10 +40,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = os.environ.get("ELICIT_SCREENSHOTS")
-    path = Path(directory) if directory else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return screenshot_dir(tmp_path_factory)
 
 
 # Every wrapper of a table, and which of them is wider inside than its box; the first wide
