@@ -232,3 +232,33 @@ def test_admin_forms_refuse_missing_csrf(session, client):
     _sign_in(client)
     assert client.post(f"/admin/rounds/{round_.id}/open", data={}).status_code == 403
     assert client.post("/api/rounds/1/open").status_code == 403  # cookie without header
+
+
+def test_a_closed_round_is_reopened_from_its_page_unless_a_rubric_rests_on_it(session, client):
+    from app.services import rounds, rubrics
+    from app.services.demo import simulate_panel
+
+    admin = make_user(session)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=8, seed=4)
+    rounds.close_round(session, round_id=round_.id)
+    session.commit()
+    _sign_in(client)
+    page = client.get(f"/admin/rounds/{round_.id}").text
+    assert "Reopen round" in page and "Open round" not in page
+    reopened = client.post(f"/admin/rounds/{round_.id}/open", data={"csrf_token": csrf(page)})
+    assert reopened.status_code == 303
+    assert "Close round" in client.get(f"/admin/rounds/{round_.id}").text
+
+    session.expire_all()
+    rounds.close_round(session, round_id=round_.id)
+    rubrics.publish_rubric(
+        session, round_id=round_.id, publisher=admin, justification="test", n_bootstrap=20
+    )
+    session.commit()
+    # Published: no button that could only fail; the page says why instead.
+    page = client.get(f"/admin/rounds/{round_.id}").text
+    assert "Reopen round" not in page and "Open round" not in page
+    assert "cannot be re-opened: its calibration was published as rubric small v1" in page
+    french = client.get(f"/admin/rounds/{round_.id}", headers={"Accept-Language": "fr"}).text
+    assert "Rouvrir le tour" not in french and "ne peut pas être rouvert" in french

@@ -105,8 +105,9 @@ def open_round(session: Session, *, round_id: int) -> Round:
     round_ = locked_round(session, round_id)
     if round_.status == "open":
         raise Conflict(N_("round %(round)s is already open"), values={"round": round_id})
-    if round_.status == "closed":
-        _ensure_reopenable(session, round_)
+    refusal = reopen_refusal(session, round_) if round_.status == "closed" else None
+    if refusal is not None:
+        raise Conflict(refusal)
     if round_.closes_at is not None and round_.closes_at <= utcnow():
         raise Conflict(
             N_(
@@ -131,17 +132,19 @@ def open_round(session: Session, *, round_id: int) -> Round:
     return round_
 
 
-def _ensure_reopenable(session: Session, round_: Round) -> None:
+def reopen_refusal(session: Session, round_: Round) -> Message | None:
+    """Why a closed round may not be re-opened, or None if it may: a later Delphi round
+    took its feedback from it, or a published rubric rests on it."""
     successor = session.exec(
         select(Round).where(Round.previous_round_id == round_.id).order_by(col(Round.id))
     ).first()
     if successor is not None:
-        raise Conflict(
+        return Message(
             N_(
                 "round %(round)s cannot be re-opened: round %(next)s (%(name)s) follows it in "
                 "the Delphi series and its feedback was taken from this round"
             ),
-            values={"round": round_.id, "next": successor.id, "name": successor.name},
+            {"round": round_.id, "next": successor.id, "name": successor.name},
         )
     version = session.get(SurveyVersion, round_.survey_version_id)
     assert version is not None
@@ -154,13 +157,14 @@ def _ensure_reopenable(session: Session, round_: Round) -> None:
     for rubric, slug in published:
         rounds_used = {r.get("id") for r in rubric.record.get("rounds", [])} | {rubric.round_id}
         if round_.id in rounds_used:
-            raise Conflict(
+            return Message(
                 N_(
                     "round %(round)s cannot be re-opened: its calibration was published as "
                     "rubric %(slug)s v%(number)s, which lists it among its rounds"
                 ),
-                values={"round": round_.id, "slug": slug, "number": rubric.number},
+                {"round": round_.id, "slug": slug, "number": rubric.number},
             )
+    return None
 
 
 def close_round(session: Session, *, round_id: int) -> Round:

@@ -114,6 +114,9 @@ def _round_context(page: StaffPage, round_id: int) -> dict[str, Any]:
     return {
         "previous_round": rounds.get_round(session, round_id=previous) if previous else None,
         "next_round": rounds.next_round_of(session, round_id=round_id),
+        "reopen_refusal": (
+            rounds.reopen_refusal(session, round_) if admin and round_.status == "closed" else None
+        ),
         "round": rounds.round_details(session, round_),
         "progress": rounds.round_progress(session, round_id=round_id),
         "invitations": invitations.list_invitations(session, round_id=round_id) if admin else [],
