@@ -31,7 +31,6 @@ from analysis._coincidence import (
     Level,
     RatedValues,
     alpha_batch,
-    sum_values,
 )
 from analysis._docs import shared_docs
 from analysis._hayes_krippendorff import METHOD as HK_METHOD
@@ -1206,8 +1205,8 @@ def _agreement_batch(table: RatedValues, categories: FloatArray) -> _Batch[_Agre
 
     def units(raters: FloatArray | None) -> _AgreementUnits:
         counts, square = table.weighted_counts(raters)
-        m = sum_values(counts)
-        pairs = m * m - sum_values(square)
+        m, square_total = table.value_totals((counts, square))
+        pairs = m * m - square_total
         pairable = pairs > 0
         agreement = {}
         for key, weights in weightings.items():
