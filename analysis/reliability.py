@@ -806,10 +806,13 @@ def _alpha_batch(
             o[:, index, index] -= np.einsum("bu,buv->bv", scaled[:, :, 0], square)
             aligned: FloatArray = o.reshape(o.shape[0], 1, width * width)
             return aligned
-        per_unit_o = n[:, :, :, None] * n[:, :, None, :]
-        per_unit_o[:, :, index, index] -= square
-        per_unit_o *= scale[:, :, None, None]
-        flat: FloatArray = np.matmul(weights, per_unit_o.reshape(*scale.shape, width * width))
+        # The outer products n_uc n_uk (einsum multiplies each pair once, as broadcasting
+        # does, in less than half the time), less the squares on the diagonal (every
+        # (V + 1)-th cell of the flattened V x V).
+        per_unit_o = np.einsum("buc,buk->buck", n, n).reshape(*scale.shape, width * width)
+        per_unit_o[:, :, :: width + 1] -= square
+        per_unit_o *= scale[:, :, None]
+        flat: FloatArray = np.matmul(weights, per_unit_o)
         return flat
 
     def sums(weights: FloatArray, per_unit: _AlphaUnits) -> dict[str, FloatArray]:
