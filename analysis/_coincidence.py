@@ -157,6 +157,11 @@ class RatedValues:
         return []
 
     @cached_property
+    def _last_totals(self) -> list[Any]:
+        """[weighted counts, their value totals] of the last call, or empty."""
+        return []
+
+    @cached_property
     def rated(self) -> scipy.sparse.csr_matrix:
         """(raters, units): 1 where the rater gave the unit a value."""
         ones = np.ones(self.unit.size)
@@ -245,10 +250,28 @@ class RatedValues:
         self._last_counts[:] = [rater_weights, counts]
         return counts
 
+    def value_totals(self, counts: tuple[FloatArray, FloatArray]) -> tuple[FloatArray, FloatArray]:
+        """(m, S), each (B, units): the weighted counts summed over the values, m_u = sum
+        w_r, and their squares', S_u = sum w_r^2, over the raters who rated unit u.
+
+        Alpha and the kappa-type coefficients both need them for the counts of one batch:
+        the last ones are kept, known by the counts' identity.
+        """
+        last = self._last_totals
+        if last and last[0] is counts[0] and last[1] is counts[1]:
+            known: tuple[FloatArray, FloatArray] = last[2]
+            return known
+        m = sum_values(counts[0])
+        # Rows that leave out one rater have 0/1 weights: the same array twice.
+        totals = (m, m if counts[1] is counts[0] else sum_values(counts[1]))
+        # Holding the counts keeps their identity from being reused by another array.
+        self._last_totals[:] = [counts[0], counts[1], totals]
+        return totals
+
     def _counts_of(self, rater_weights: FloatArray) -> tuple[FloatArray, FloatArray]:
-        left_out = _one_left_out(rater_weights)
+        left_out = _left_out(rater_weights)
         if left_out is not None:
-            return self._without_one(left_out)
+            return self._without(*left_out, size=rater_weights.shape[0])
         size = rater_weights.shape[0]
         both = np.vstack([rater_weights, rater_weights**2])
         indicator = self._indicator
@@ -273,21 +296,29 @@ class RatedValues:
         start = np.concatenate([[0], np.cumsum(per_rater)])
         return start, cell, per_rater
 
-    def _without_one(self, left_out: IntArray) -> tuple[FloatArray, FloatArray]:
-        """Weighted counts of replicates that each leave out one rater (-1: none).
+    def _without(
+        self, row: IntArray, rater: IntArray, *, size: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Weighted counts of ``size`` replicates of 0/1 rater weights, each leaving out
+        the raters ``rater`` in its row ``row`` (in the order of ``numpy.nonzero``).
 
-        The full counts less that rater's values: a gather of its values, instead of a
-        product over every rater (the jackknife and the two-way jackknife's rows).
+        The full counts less those raters' values: a gather of their values, instead of a
+        product over every rater (the jackknife, the two-way jackknife's rows and the
+        table of rater pairs left out). The counts are whole numbers either way.
         """
-        size = left_out.size
         flat = np.repeat(self._unweighted.reshape(1, -1), size, axis=0)
         start, cell, per_rater = self._by_rater_rows
-        rows = np.flatnonzero(left_out >= 0)
-        rater = left_out[rows]
-        lengths = per_rater[rater]
-        row = np.repeat(rows, lengths)
-        offset = np.arange(row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        flat[row, cell[np.repeat(start[rater], lengths) + offset]] -= 1.0
+        # A row's raters are listed together: the k-th of every row is taken out in pass
+        # k, so that one subtraction never lowers a cell of a row twice (two raters who
+        # gave a unit the same value), which fancy indexing would count once.
+        rank = np.arange(row.size) - np.searchsorted(row, row)
+        for k in range(int(rank.max(initial=-1)) + 1):
+            chosen = rank == k
+            rows, raters = row[chosen], rater[chosen]
+            lengths = per_rater[raters]
+            repeated = np.repeat(rows, lengths)
+            offset = np.arange(repeated.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            flat[repeated, cell[np.repeat(start[raters], lengths) + offset]] -= 1.0
         counts = flat.reshape(size, self.n_units, self.width)
         return counts, counts
 
@@ -304,8 +335,8 @@ class RatedValues:
             m = sum_values(self._unweighted)
             return m, m * (m - 1.0)
         if counts is not None:
-            m = sum_values(counts[0])
-            return m, m * m - sum_values(counts[1])
+            m, square = self.value_totals(counts)
+            return m, m * m - square
         m = _dense(self.rated.T @ rater_weights.T).T
         square = _dense(self.rated.T @ (rater_weights**2).T).T
         return m, m * m - square
@@ -353,12 +384,22 @@ class RatedValues:
             )
             return _dense(by_unit.T @ self._pair_products(rater_weights).T).T
         n, square = self.weighted_counts(rater_weights) if counts is None else counts
+        _, square_total = self.value_totals((n, square))
         sums: FloatArray
         if np.array_equal(g, np.eye(self.width)):  # agreement on the same value only
-            sums = np.einsum("buc,buc->bu", n, n) - sum_values(square)
+            sums = np.einsum("buc,buc->bu", n, n) - square_total
             return sums
-        sums = np.einsum("buc,ck,buk->bu", n, g, n, optimize=True)
-        sums -= np.einsum("buc,c->bu", square, np.diag(g))
+        # sum_ck n_uc g_ck n_uk as einsum("buc,ck,buk->bu", optimize=True) computes it
+        # (the same two steps, without searching for them on every call).
+        sums = np.einsum("kbu,buk->bu", np.tensordot(g, n, axes=((0,), (2,))), n)
+        diagonal = np.diag(g)
+        if (diagonal == 1.0).all():
+            # sum_c square_uc g_cc is then the sum of the squares: the same number, as
+            # the counts are whole (rater weights are draw counts or 0/1), and whole
+            # numbers add up exactly in any order.
+            sums -= square_total
+        else:
+            sums -= np.einsum("buc,c->bu", square, diagonal)
         return sums
 
     @cached_property
@@ -396,17 +437,22 @@ def _exact_in_single(both: FloatArray, size: int) -> bool:
     return whole and float(both[size:].sum(axis=1).max(initial=0.0)) < 2**24
 
 
-def _one_left_out(weights: FloatArray) -> IntArray | None:
-    """Per row, the one rater a 0/1 row of weights leaves out (-1: none), or None when
-    the rows are anything else (a bootstrap draw)."""
+#: Rows of 0/1 rater weights with at most this many zeros are counted by a gather (see
+#: :meth:`RatedValues._without`): the jackknife leaves out one rater, the table of the
+#: raters' pair part two.
+_MOST_LEFT_OUT = 2
+
+
+def _left_out(weights: FloatArray) -> tuple[IntArray, IntArray] | None:
+    """(row, rater) of each rater that 0/1 rows of weights leave out (at most
+    _MOST_LEFT_OUT a row), or None when the rows are anything else (a bootstrap draw)."""
     if weights.shape[1] == 0:
         return None
     zero = weights == 0.0
-    per_row = zero.sum(axis=1)
-    if per_row.max(initial=0) > 1 or not (zero | (weights == 1.0)).all():
+    if zero.sum(axis=1).max(initial=0) > _MOST_LEFT_OUT or not (zero | (weights == 1.0)).all():
         return None
-    left_out: IntArray = np.where(per_row == 1, zero.argmax(axis=1), -1)
-    return left_out
+    row, rater = np.nonzero(zero)
+    return row, rater
 
 
 def _dense(matrix: object) -> FloatArray:

@@ -121,8 +121,8 @@ def _grouped_spearman(
     return np.clip(rho, -1.0, 1.0), n
 
 
-def _spearman_reason(n: int, rho: float) -> str | None:
-    if np.isfinite(rho):
+def _spearman_reason(n: int, rho: float | None) -> str | None:
+    if rho is not None:
         return None
     if n < 3:
         return f"{n} value(s) with a panel mean to compare; Spearman needs at least 3"
@@ -299,47 +299,71 @@ def diagnostics_of_valid(
     )
     attributes = _attributes(frame, rater_code, n_raters)
 
+    # Python numbers of every array, converted once (item by item, the conversions took
+    # longer than the arrays' arithmetic).
+    columns = {
+        dimension: (
+            n_values.tolist(),
+            _finite_list(dev),
+            _finite_list(rho),
+            rho_n.tolist(),
+            full,
+            _finite_list(without),
+            reason,
+        )
+        for dimension, (n_values, dev, rho, rho_n, full, without, reason) in per_dimension.items()
+    }
+    rho_all_list = _finite_list(rho_all)
+    mean_deviation_list = _finite_list(mean_deviation)
+    valued_list, cant_list, outside_list, rows_list = (
+        valued.tolist(),
+        cant.tolist(),
+        outside.tolist(),
+        rows.tolist(),
+    )
     results = []
     for code in range(n_raters):
         dimensions = {}
-        for dimension, (n_values, dev, rho, rho_n, full, without, reason) in per_dimension.items():
+        for dimension, (counts, devs, rho_list, rho_ns, panel, withouts, why) in columns.items():
             reasons = {}
-            spearman_reason = _spearman_reason(int(rho_n[code]), rho[code])
+            spearman_reason = _spearman_reason(rho_ns[code], rho_list[code])
             if spearman_reason:
                 reasons["spearman"] = spearman_reason
-            if not np.isfinite(dev[code]):
+            if devs[code] is None:
                 reasons["mean_signed_deviation"] = "no item that other raters also rated"
-            alpha_without = _finite(without[code])
-            if n_values[code] == 0:
+            alpha_without = withouts[code]
+            if counts[code] == 0:
                 reasons["alpha_without"] = "the rater gave no values on this dimension"
                 alpha_without = None
-            elif reason is not None:
-                reasons["alpha_without"] = reason
+            elif why is not None:
+                reasons["alpha_without"] = why
             elif alpha_without is None:
                 reasons["alpha_without"] = "alpha is undefined without this rater"
             dimensions[dimension] = RaterDimension(
-                n_values=int(n_values[code]),
-                mean_signed_deviation=_finite(dev[code]),
-                spearman=_finite(rho[code]),
+                n_values=counts[code],
+                mean_signed_deviation=devs[code],
+                spearman=rho_list[code],
                 alpha_without=alpha_without,
-                alpha_delta=None if alpha_without is None or full is None else alpha_without - full,
+                alpha_delta=(
+                    None if alpha_without is None or panel is None else alpha_without - panel
+                ),
                 reasons=reasons,
             )
         reasons = {}
-        if not np.isfinite(rho_all[code]):
+        if rho_all_list[code] is None:
             reasons["spearman"] = "Spearman's rho is undefined on every dimension"
-        if not np.isfinite(mean_deviation[code]):
+        if mean_deviation_list[code] is None:
             reasons["mean_signed_deviation"] = "no item that other raters also rated"
         results.append(
             RaterDiagnostics(
                 rater=raters[code],
                 n_cells=n_cells,
-                n_values=int(valued[code]),
-                completion=float(valued[code] / n_cells) if n_cells else 0.0,
-                cant_judge_rate=float(cant[code] / rows[code]),
-                outside_expertise_rate=float(outside[code] / rows[code]),
-                mean_signed_deviation=_finite(mean_deviation[code]),
-                spearman=_finite(rho_all[code]),
+                n_values=valued_list[code],
+                completion=valued_list[code] / n_cells if n_cells else 0.0,
+                cant_judge_rate=cant_list[code] / rows_list[code],
+                outside_expertise_rate=outside_list[code] / rows_list[code],
+                mean_signed_deviation=mean_deviation_list[code],
+                spearman=rho_all_list[code],
                 dimensions=dimensions,
                 reasons=reasons,
                 attributes=attributes[code],
@@ -348,8 +372,10 @@ def diagnostics_of_valid(
     return tuple(results)
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
+def _finite_list(values: FloatArray) -> list[float | None]:
+    """The values as Python floats, None where not finite."""
+    finite = np.isfinite(values).tolist()
+    return [value if keep else None for value, keep in zip(values.tolist(), finite, strict=True)]
 
 
 def _attributes(

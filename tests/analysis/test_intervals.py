@@ -149,7 +149,7 @@ def test_the_two_way_variance_matches_the_spread_of_the_estimates():
         frame = simulated_panel(rng, 10, 13, missing=0.2)
         data = dimension_data(frame)["d"]
         generator = np.random.default_rng(int(rng.integers(2**32)))
-        shared = _shared_replicates(data, _draws(data, 200, generator, "sampled"))
+        shared, _, _ = _shared_replicates(data, _draws(data, 200, generator, "sampled"))
         assert shared is not None and shared.variance is not None
         found = {
             "nominal": krippendorff_alpha(frame, level="nominal", bootstrap=Bootstrap(0)),
