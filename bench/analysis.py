@@ -14,7 +14,8 @@ FILE`` and by a bare Python process that reads the file with pandas and computes
 alphas per dimension with the ``krippendorff`` package (both with a bytecode cache in the
 temporary folder, see :func:`child_environment`). Printed: wall time (best of 5 for D1,
 whose runs take about a second and vary with the machine by a tenth of that; best of 3
-for D2; one run for 10 M rows), peak resident set size of the process (``os.wait4``)
+for D2; one run for 10 M rows; the commands take turns, so that a slow spell of the
+machine falls on both), peak resident set size of the process (``os.wait4``)
 and the ratios elicit / bare; the bare process runs twice, with numpy's defaults and
 with numpy set as elicit's processes set it (no transparent huge-page advice, see
 app/__init__.py). Targets (issue #9): D1 <= 2x, D2 <= 3x, 10 M rows < 30 s and < 4 GiB.
@@ -182,11 +183,11 @@ def child_environment(folder: str) -> dict[str, str]:
 ENVIRONMENT: dict[str, str] | None = None
 
 
-def run_process(command: list[str]) -> tuple[float, float]:
+def run_process(command: list[str], environment: dict[str, str] | None) -> tuple[float, float]:
     """(wall seconds, peak resident set size in MiB) of one process run to its end."""
     start = time.perf_counter()
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENVIRONMENT
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
     )
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
@@ -198,25 +199,39 @@ def run_process(command: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 2**10
 
 
-def best_process(command: list[str], repeat: int) -> tuple[float, float]:
-    runs = [run_process(command) for _ in range(repeat)]
-    return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
+def best_interleaved(
+    runs: list[tuple[list[str], dict[str, str] | None]], repeat: int
+) -> list[tuple[float, float]]:
+    """(best wall seconds, largest peak RSS) of each command, the commands taking turns
+    ``repeat`` times, so that a slow spell of a shared machine falls on all of them alike
+    rather than on whichever ran through it."""
+    times: list[list[float]] = [[] for _ in runs]
+    peaks: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeat):
+        for index, (command, environment) in enumerate(runs):
+            seconds, peak = run_process(command, environment)
+            times[index].append(seconds)
+            peaks[index].append(peak)
+    return [(min(t), max(p)) for t, p in zip(times, peaks, strict=True)]
 
 
 def compare_processes(name: str, path: str, target: str, repeat: int) -> None:
     """Print elicit's figures against the bare process's, both as it comes and with numpy
     set as elicit's processes set it (no huge-page advice, see app/__init__.py)."""
-    global ENVIRONMENT
     size = os.path.getsize(path)
-    elicit_seconds, elicit_peak = best_process([*elicit_command(), "analyze", path], repeat)
     plain = ENVIRONMENT
-    bare_seconds, bare_peak = best_process([sys.executable, "-c", BARE, path], repeat)
-    ENVIRONMENT = {**(plain or os.environ), "NUMPY_MADVISE_HUGEPAGE": "0"}
-    try:
-        same_seconds, same_peak = best_process([sys.executable, "-c", BARE, path], repeat)
-    finally:
-        ENVIRONMENT = plain
-    print(f"{name} ({size / 2**20:.0f} MiB of CSV; best of {repeat}):")
+    same = {**(plain or os.environ), "NUMPY_MADVISE_HUGEPAGE": "0"}
+    (elicit_seconds, elicit_peak), (bare_seconds, bare_peak), (same_seconds, same_peak) = (
+        best_interleaved(
+            [
+                ([*elicit_command(), "analyze", path], plain),
+                ([sys.executable, "-c", BARE, path], plain),
+                ([sys.executable, "-c", BARE, path], same),
+            ],
+            repeat,
+        )
+    )
+    print(f"{name} ({size / 2**20:.0f} MiB of CSV; best of {repeat}, the three taking turns):")
     print(
         f"  elicit analyze FILE:           {elicit_seconds:7.2f} s, peak RSS {elicit_peak:7.0f} MiB"
     )
