@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -190,3 +191,23 @@ def smtp_server() -> Iterator[tuple[str, SmtpCollector]]:
         yield f"smtp://127.0.0.1:{port}", collector
     finally:
         controller.stop()
+
+
+# --- the browser tests' shared pieces ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium, one per test module (skips where it is missing)."""
+    from tests.browser_support import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where a module's screenshots go for a person to look at (``$ELICIT_SCREENSHOTS``)."""
+    from tests.browser_support import screenshot_dir
+
+    return screenshot_dir(tmp_path_factory)

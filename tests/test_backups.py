@@ -339,7 +339,6 @@ def test_backup_with_a_password_keeps_it_off_the_command_line(
     assert all(env.get("PGPASSWORD") == "s3cret-word" for _, env in seen)
 
 
-
 def test_backup_and_restore_commands(session, elicit, database_url, tmp_path, tools, backend):
     _panel(session)
     session.close()

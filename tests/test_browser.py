@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import chromium, screenshot_dir
 from tests.live_server import DemoInfo, DemoLink, LiveServer, free_port, live_server, run_demo
 
 pytestmark = pytest.mark.browser
@@ -39,12 +38,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
         yield server, demo
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def new_context(browser: Any) -> Iterator[Any]:
     """Make fresh browser contexts (each one is like another device); all closed at the end."""
@@ -59,11 +52,6 @@ def new_context(browser: Any) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory)
 
 
 def _link(demo: DemoInfo, index: int) -> DemoLink:

@@ -7,12 +7,11 @@ rubric page and the French round page are saved for a person to look at
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser_support import chromium, published_demo, screenshot_dir, sign_in
+from tests.browser_support import published_demo, sign_in
 from tests.live_server import LiveServer, live_server
 from tests.test_browser_languages import (
     ENGLISH_TEXTS,
@@ -35,17 +34,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
         yield server, demo
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory)
-
-
 def _english(page: Any, language: str) -> list[str]:
     """English interface text on the page, the survey's untranslated texts set aside."""
     body = page.inner_text("body")
@@ -57,7 +45,7 @@ def _english(page: Any, language: str) -> list[str]:
     return found + ENGLISH_WORDS.findall(body)
 
 
-def test_the_rubric_page_switches_language_by_keyboard(site, browser, shots) -> None:
+def test_the_rubric_page_switches_language_by_keyboard(site, browser, screenshots) -> None:
     server, _ = site
     context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="fr-FR")
     page = context.new_page()
@@ -80,7 +68,7 @@ def test_the_rubric_page_switches_language_by_keyboard(site, browser, shots) -> 
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert _english(page, "ar") == []
     assert axe_violations(page) == []
-    page.screenshot(path=str(shots / "rubric-ar.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "rubric-ar.png"), full_page=False)
     # The choice is kept by the page's links.
     page.locator(f"a[href='/rubrics/{SLUG}/?lang=ar']").first.click()
     page.wait_for_url(f"**/rubrics/{SLUG}/?lang=ar")
@@ -89,7 +77,7 @@ def test_the_rubric_page_switches_language_by_keyboard(site, browser, shots) -> 
     context.close()
 
 
-def test_staff_pages_and_the_report_in_french_and_arabic(site, browser, shots) -> None:
+def test_staff_pages_and_the_report_in_french_and_arabic(site, browser, screenshots) -> None:
     server, demo = site
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
@@ -106,7 +94,7 @@ def test_staff_pages_and_the_report_in_french_and_arabic(site, browser, shots) -
         page.goto(server.url + path)
         assert page.locator("html").get_attribute("lang") == "fr"
         assert axe_violations(page) == [], path
-    page.screenshot(path=str(shots / "round-fr.png"), full_page=False)
+    page.screenshot(path=str(screenshots / "round-fr.png"), full_page=False)
     report = page.locator("a", has_text="Rapport de fiabilité").first.get_attribute("href")
     assert report.endswith("lang=fr")
     page.goto(f"{server.url}/api/rounds/{demo.round_id}/report?format=html&n_bootstrap=20&lang=ar")

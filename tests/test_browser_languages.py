@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from tests.browser_support import chromium, screenshot_dir
 from tests.live_server import (
     REPO,
     DemoInfo,
@@ -66,17 +65,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
         links[language] = row["url"]
     with live_server(database_url, port=port, log_dir=directory) as server:
         yield server, links
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory)
 
 
 def _english_texts() -> list[str]:

@@ -15,7 +15,6 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.browser_support import chromium
 from tests.live_server import DemoInfo, LiveServer, free_port, live_server, run_demo
 from tests.test_browser import _axe_violations, _markup_problems, _tab_to
 
@@ -69,12 +68,6 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveSe
         body = {"context": context, "justification": "browser test", "n_bootstrap": 100}
         _call(server, "POST", f"/api/rounds/{round_id}/publish", token, body)
         yield server, demo
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def test_a_changed_factor_puts_the_rubric_under_review_and_a_round_is_one_step_away(

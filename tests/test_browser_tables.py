@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import chromium, published_demo, screenshot_dir, sign_in
+from tests.browser_support import published_demo, sign_in
 from tests.live_server import LiveServer, live_server
 from tests.test_browser import _axe_violations
 
@@ -30,17 +30,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     demo = published_demo(directory, n_experts=6)
     with live_server(demo.database_url, log_dir=directory) as server:
         yield server, demo
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return screenshot_dir(tmp_path_factory)
 
 
 # Every wrapper of a table, and which of them is wider inside than its box; the first wide
@@ -102,29 +91,29 @@ def _check_phone(page: Any, where: str, *, tab_limit: int) -> None:
     assert _axe_violations(page) == [], where
 
 
-def _shoot(page: Any, shots: Path, name: str) -> None:
+def _shoot(page: Any, screenshots: Path, name: str) -> None:
     page.evaluate(
         "() => { document.activeElement.blur();"
         " document.querySelectorAll('.table-scroll').forEach((w) => { w.scrollLeft = 0; }); }"
     )
     for label, size in (("375", PHONE), ("1100", DESKTOP)):
         page.set_viewport_size(size)
-        page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
+        page.screenshot(path=str(screenshots / f"{name}-{label}.png"), full_page=True)
 
 
-def test_public_rubric_page_on_a_phone(site, browser, shots) -> None:
+def test_public_rubric_page_on_a_phone(site, browser, screenshots) -> None:
     server, _ = site
     context = browser.new_context(viewport=PHONE)
     try:
         page = context.new_page()
         page.goto(f"{server.url}/rubrics/{SLUG}/v1")
         _check_phone(page, "rubric", tab_limit=40)
-        _shoot(page, shots, "rubric")
+        _shoot(page, screenshots, "rubric")
     finally:
         context.close()
 
 
-def test_report_on_a_phone(site, browser, shots) -> None:
+def test_report_on_a_phone(site, browser, screenshots) -> None:
     server, demo = site
     context = browser.new_context(viewport=PHONE)
     context.set_default_timeout(30_000)
@@ -137,12 +126,12 @@ def test_report_on_a_phone(site, browser, shots) -> None:
         assert reply is not None and reply.ok, (reply and reply.status, page.content()[:500])
         assert page.locator("table").count() >= 10
         _check_phone(page, "report", tab_limit=20)
-        _shoot(page, shots, "report")
+        _shoot(page, screenshots, "report")
     finally:
         context.close()
 
 
-def test_admin_round_page_on_a_phone(site, browser, shots) -> None:
+def test_admin_round_page_on_a_phone(site, browser, screenshots) -> None:
     server, demo = site
     context = browser.new_context(viewport=PHONE)
     try:
@@ -150,6 +139,6 @@ def test_admin_round_page_on_a_phone(site, browser, shots) -> None:
         sign_in(page, server.url, demo.admin_email, demo.admin_password)
         page.goto(f"{server.url}/admin/rounds/{demo.round_id}")
         _check_phone(page, "admin round", tab_limit=80)
-        _shoot(page, shots, "admin-round")
+        _shoot(page, screenshots, "admin-round")
     finally:
         context.close()

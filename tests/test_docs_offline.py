@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.templating import STATIC_DIR
-from tests.browser_support import Watch, chromium, empty_site, offline, watch
+from tests.browser_support import Watch, empty_site, offline, watch
 from tests.live_server import LiveServer
 
 VENDOR = STATIC_DIR / "vendor" / "swagger-ui"
@@ -80,12 +80,6 @@ def test_favicon_is_served_and_linked(client):
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with empty_site(tmp_path_factory.mktemp("docs")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def _operation_count(server: LiveServer) -> int:

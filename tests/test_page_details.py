@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import Watch, chromium, empty_site, watch
+from tests.browser_support import Watch, empty_site, watch
 from tests.live_server import LiveServer
 
 
@@ -50,12 +50,6 @@ def test_contrast_matches_the_wcag_examples():
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with empty_site(tmp_path_factory.mktemp("details")) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 # The focused element's outline colour, and the colour it is drawn on: the first opaque

@@ -18,7 +18,6 @@ from app.services.demo import simulate_panel
 from tests.browser_support import (
     DemoSite,
     Watch,
-    chromium,
     dark_share,
     demo_with_panel,
     sign_in,
@@ -125,12 +124,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     demo = demo_with_panel(directory)
     with live_server(demo.database_url, log_dir=directory) as server:
         yield server, demo
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 def _screenshots() -> Path:

@@ -221,7 +221,6 @@ def test_shipped_surveys_are_complete_in_french_and_arabic(name: str) -> None:
         assert local.holistic_tier.question != english.holistic_tier.question
 
 
-
 def test_groups_categories_and_decisions_are_localized_with_their_descriptions() -> None:
     definition = load_survey_file(builtin_surveys_dir() / "aisi-information-sharing.yaml")
     french = definition.localized("fr")

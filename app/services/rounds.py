@@ -135,9 +135,7 @@ def open_round(session: Session, *, round_id: int) -> Round:
 def reopen_refusal(session: Session, round_: Round) -> Message | None:
     """Why a closed round may not be re-opened, or None if it may: a later Delphi round
     took its feedback from it, or a published rubric rests on it."""
-    successor = session.exec(
-        select(Round).where(Round.previous_round_id == round_.id).order_by(col(Round.id))
-    ).first()
+    successor = next_round_of(session, round_id=id_of(round_))
     if successor is not None:
         return Message(
             N_(
@@ -387,7 +385,8 @@ def response_status(response: Response | None) -> str:
 
 def next_round_of(session: Session, *, round_id: int) -> Round | None:
     """The round that continues this one in its Delphi series, if one was created."""
-    return session.exec(select(Round).where(Round.previous_round_id == round_id)).first()
+    query = select(Round).where(Round.previous_round_id == round_id).order_by(col(Round.id))
+    return session.exec(query).first()
 
 
 def contact_of(session: Session, *, expert_id: int) -> ExpertContact | None:
