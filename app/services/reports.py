@@ -39,7 +39,7 @@ from app.services.rounds import (
 )
 from app.services.sensitivity import SensitivitySummary, panel_sensitivity
 from app.survey_files import HOLISTIC_TIER_KEY, SurveyDefinition, language_name
-from app.templating import STATIC_DIR, make_environment
+from app.templating import STATIC_DIR, shared_environment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -955,7 +955,7 @@ def report_html(
         {s.label: t.label for s, t in zip(source.tiers, definition.tiers, strict=True)}
     )
     return (
-        make_environment()
+        shared_environment()
         .get_template("report.html")
         .render(
             css=(STATIC_DIR / "report.css").read_text(encoding="utf-8"),
