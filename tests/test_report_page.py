@@ -42,6 +42,32 @@ def report_reply(session, client):
     )
 
 
+def test_the_report_template_is_compiled_once_per_process(session, monkeypatch):
+    from jinja2 import Environment
+
+    make_user(session)
+    round_ = make_round(session)
+    simulate_panel(session, round_id=round_.id, n_experts=4, seed=2)
+    session.commit()
+    report = reports.build_report(
+        session, round_id=round_.id, options=reports.ReportOptions(n_bootstrap=20)
+    )
+    compiled: list[str | None] = []
+    original = Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return original(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(Environment, "compile", counting)
+    first = reports.render_report(report, "html")
+    compiled_first = list(compiled)
+    second = reports.render_report(report, "html")
+    assert "<h1" in first and "<h1" in second
+    # The first report of the process may compile the template; the next one reuses it.
+    assert compiled[len(compiled_first) :] == []
+
+
 def _directives(policy: str) -> dict[str, list[str]]:
     parts = (p.split() for p in policy.split(";") if p.strip())
     return {words[0]: words[1:] for words in parts}
