@@ -144,8 +144,14 @@ class _Means:
 
 def _means(data: OneWayData, pi: FloatArray, crossed: FloatArray) -> _Means:
     c_a, c_r, c_e = crossed
-    inverse = scipy.sparse.diags(1 / data.counts)
-    c = (c_r * (inverse @ data.shared @ inverse)).tocsr()
+    # c_r D^-1 S D^-1, scaled in place of two sparse products with diagonal matrices
+    # (the same values: each entry is one product, (s_ik / n_i) / n_k)
+    shared, inverse = data.shared, 1 / data.counts
+    rows = np.repeat(np.arange(shared.shape[0]), np.diff(shared.indptr))
+    scaled = (inverse[rows] * shared.data) * inverse[shared.indices]
+    c = scipy.sparse.csr_matrix(
+        (c_r * scaled, shared.indices.copy(), shared.indptr.copy()), shape=shared.shape
+    )
     c = (c + scipy.sparse.diags(c_a + c_e / data.counts)).tocsr()
     u = c @ pi
     return _Means(c, u, float(pi @ u) - u)
