@@ -1849,6 +1849,9 @@ def _upper_row_sums(upper: FloatArray, other: FloatArray, block: int = 256) -> F
     return sums
 
 
+#: Newton's method has converged when a step moves no theta by more than this, relative
+#: to max(1, theta).
+_CONVERGED = 1e-10
 #: Criterion values a REML fit remembers (two floats each).
 _REMEMBERED = 64
 
@@ -2278,8 +2281,15 @@ def _newton(
     factorisations), or, where a free theta is at most 1e-3, finite differences with
     forward cross terms (:meth:`_RandomEffects.derivatives`). The criterion is even in
     each theta, so the search in theta runs over all reals and |theta| is the estimate.
-    Returns theta, the criterion and its observed Hessian (central differences) in the
-    free thetas at theta.
+
+    Stopping: with the exact gradient, when Newton's next step would move no theta by
+    more than _CONVERGED (relative to max(1, theta)), or when a step does not lower the
+    criterion (the average information converges linearly, so a small improvement alone
+    does not show convergence; a step whose predicted decrease is below 1e-12 of the
+    criterion is taken whole if it does not raise it, as rounding would refuse it at any
+    length); with differences, when a step moves no theta by more than _CONVERGED or
+    lowers the criterion by at most 1e-13 of it. Returns theta, the criterion and its
+    observed Hessian (central differences) in the free thetas at theta.
     """
     value = model.profiled(theta)
     hessian, at, observed = np.eye(len(free)), None, False
@@ -2292,21 +2302,36 @@ def _newton(
             gradient, hessian = analytic
         at = theta
         path, slope = _newton_path(theta, gradient, hessian, free)
+        small = -slope <= 1e-12 * max(1.0, abs(value))
+        if (
+            not observed
+            and (np.abs(path(1.0) - theta) <= _CONVERGED * np.maximum(1.0, theta)).all()
+        ):
+            break  # the exact gradient says the step is negligible
         t = 1.0
         while True:
             trial = path(t)
             trial_value = model.profiled(trial)
             if trial_value <= value + 1e-4 * t * slope or t < 1e-10:
                 break
+            if small and not observed:
+                # a step this small is below the criterion's rounding, which would
+                # refuse it at every length: it is taken if it does not raise the criterion
+                break
             t /= 2
         moved = np.abs(trial - theta)
         improved = value - trial_value
         if trial_value <= value:
             theta, value = trial, trial_value
-        if (moved <= 1e-10 * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(value):
+        if observed:
+            if (moved <= _CONVERGED * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(
+                value
+            ):
+                break
+        elif improved <= 0:
             break
     moved = np.abs(theta - at) if at is not None else np.full(theta.size, np.inf)
-    if not observed or (moved > 1e-10 * np.maximum(1.0, theta)).any() or len(free) > 1:
+    if not observed or (moved > _CONVERGED * np.maximum(1.0, theta)).any() or len(free) > 1:
         # The Hessian (the information) belongs at the end of the last step: the observed
         # one, with central cross terms (the steps take the average information, or
         # forward cross terms).
