@@ -1744,22 +1744,14 @@ class _CountGroups:
         return s
 
 
-def _count_groups(
-    incidence: scipy.sparse.csr_matrix,
-    counts: FloatArray,
-    co_occurrence: scipy.sparse.csr_matrix | None = None,
-) -> _CountGroups | None:
+def _count_groups(incidence: scipy.sparse.csr_matrix, counts: FloatArray) -> _CountGroups | None:
     """The per-count co-occurrence matrices of an incidence matrix (first x second), or
-    None when they would take more than _GROUPED_CELLS cells. ``co_occurrence``, when
-    given, is the whole incidence's (second x second): a single group's matrix."""
+    None when they would take more than _GROUPED_CELLS cells."""
     levels, group = np.unique(counts, return_inverse=True)
     size = int(incidence.shape[1])
     if levels.size * size * size > _GROUPED_CELLS:
         return None
     products = np.empty((levels.size, size, size))
-    if levels.size == 1 and co_occurrence is not None:
-        products[0] = co_occurrence.toarray()
-        return _CountGroups(counts=levels.astype(float), products=products)
     for g in range(levels.size):
         block = incidence[group == g]
         products[g] = (block.T @ block).toarray()
@@ -1869,14 +1861,7 @@ class _RandomEffects:
     incidence (dense BLAS for small panels, sparse for large ones).
     """
 
-    def __init__(
-        self,
-        y: FloatArray,
-        factors: Sequence[_Factor],
-        co_occurrence: scipy.sparse.csr_matrix | None = None,
-    ) -> None:
-        """``co_occurrence``: Z_2' Z_1 Z_1' Z_2 (ratings the second factor's levels
-        share), when the caller has it already (the ICC1 interval's data)."""
+    def __init__(self, y: FloatArray, factors: Sequence[_Factor]) -> None:
         self.n = int(y.size)
         self.y = y - y.mean()  # centred: the sums below then lose no digits to the mean
         self.yy = float(self.y @ self.y)
@@ -1900,7 +1885,7 @@ class _RandomEffects:
                 self.incidence = dense
             else:
                 self.incidence = scipy.sparse.csr_matrix((ones, (first.code, second.code)), shape)
-                self.groups = _count_groups(self.incidence, first.counts, co_occurrence)
+                self.groups = _count_groups(self.incidence, first.counts)
                 if self.groups is None:
                     self.pairs = _co_occurrences(self.incidence)
 
@@ -2437,12 +2422,8 @@ def _reml_icc(item: IntArray, rater: IntArray, y: FloatArray) -> ICCTable:
     two_way_index = {"item": 0, "rater": 1}
     if raters.size > items.size:  # eliminate the larger factor; the dense system is the smaller
         two_way, two_way_index = [raters, items], {"item": 1, "rater": 0}
-    one_way = OneWayData.of(item, rater, y)
-    # its ratings shared between items are the two-way system's co-occurrences when the
-    # items are the second factor
-    shared = one_way.shared if two_way_index["item"] == 1 else None
     one = _fit_reml(_RandomEffects(y, [items]))
-    two = _fit_reml(_RandomEffects(y, two_way, shared))
+    two = _fit_reml(_RandomEffects(y, two_way))
     s_item, s_within = float(one.variances[0]), one.residual
     s_a = float(two.variances[two_way_index["item"]])
     s_r = float(two.variances[two_way_index["rater"]])
@@ -2453,7 +2434,9 @@ def _reml_icc(item: IntArray, rater: IntArray, y: FloatArray) -> ICCTable:
         "ICC3": s_a / (s_a + s_e),
     }
     intervals: dict[str, tuple[float, float] | str] = {}
-    intervals["ICC1"] = _one_way_interval(single["ICC1"], one, one_way, np.array([s_a, s_r, s_e]))
+    intervals["ICC1"] = _one_way_interval(
+        single["ICC1"], one, OneWayData.of(item, rater, y), np.array([s_a, s_r, s_e])
+    )
     a_index, r_index = two_way_index["item"], two_way_index["rater"]
     share_r = s_r / (s_r + s_e) if s_r + s_e > 0 else 0.0
     intervals["ICC2"] = _interval_or_reason(
