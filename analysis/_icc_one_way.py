@@ -69,10 +69,11 @@ class OneWayData:
         return cls(counts, means, within, int(y.size), incidence, shared)
 
     @cached_property
-    def shared_squared(self) -> scipy.sparse.csr_matrix:
-        """S * S elementwise, which Var(S_W) and its covariance with the means share."""
-        squared: scipy.sparse.csr_matrix = self.shared.multiply(self.shared).tocsr()
-        return squared
+    def squares_per_count(self) -> FloatArray:
+        """(S * S) D^-1 1 (S * S elementwise), which Var(S_W) and its covariance with the
+        means share; the squares themselves are not kept."""
+        product: FloatArray = self.shared.multiply(self.shared) @ (1 / self.counts)
+        return product
 
     @cached_property
     def rater_counts(self) -> FloatArray:
@@ -147,10 +148,12 @@ def _means(data: OneWayData, pi: FloatArray, crossed: FloatArray) -> _Means:
     # c_r D^-1 S D^-1, scaled in place of two sparse products with diagonal matrices
     # (the same values: each entry is one product, (s_ik / n_i) / n_k)
     shared, inverse = data.shared, 1 / data.counts
-    rows = np.repeat(np.arange(shared.shape[0]), np.diff(shared.indptr))
-    scaled = (inverse[rows] * shared.data) * inverse[shared.indices]
+    scaled = np.repeat(inverse, np.diff(shared.indptr))  # 1 / n_i of each entry's row
+    scaled *= shared.data
+    scaled *= inverse[shared.indices]
+    scaled *= c_r
     c = scipy.sparse.csr_matrix(
-        (c_r * scaled, shared.indices.copy(), shared.indptr.copy()), shape=shared.shape
+        (scaled, shared.indices.copy(), shared.indptr.copy()), shape=shared.shape
     )
     c = (c + scipy.sparse.diags(c_a + c_e / data.counts)).tocsr()
     u = c @ pi
@@ -162,8 +165,7 @@ def _within_with_means(data: OneWayData, pi: FloatArray, d: FloatArray) -> float
     part of Cov(S_W, r' D_d r) is 2 c_r^2 times this."""
     n, m_matrix, s = data.counts, data.incidence, data.shared
     m = data.rater_counts
-    s_squared = data.shared_squared
-    y_diag = (m_matrix @ m - s_squared @ (1 / n)) / n**2
+    y_diag = (m_matrix @ m - data.squares_per_count) / n**2
     y_pi = (m_matrix @ (m * (m_matrix.T @ (pi / n)))) / n - (s @ ((s @ (pi / n)) / n)) / n
     diagonal = y_diag - 2 * y_pi + float(pi @ y_pi)
     return float(d @ diagonal)
@@ -176,7 +178,7 @@ def _within_variance(data: OneWayData, crossed: FloatArray) -> float:
     m = data.rater_counts
     h = m_matrix.T @ (1 / n)
     frobenius = float((m**2).sum() - 2 * (m * h).sum())
-    frobenius += float((1 / n) @ (data.shared_squared @ (1 / n)))
+    frobenius += float((1 / n) @ data.squares_per_count)
     df = data.n_ratings - n.size
     return 2 * (c_e**2 * df + 2 * c_e * c_r * df + c_r**2 * frobenius)
 
