@@ -27,6 +27,7 @@ the ratings: every trace reduces to sums over the non-zero cells of S.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse
@@ -66,6 +67,19 @@ class OneWayData:
         else:
             shared = (incidence @ incidence.T).tocsr()
         return cls(counts, means, within, int(y.size), incidence, shared)
+
+    @cached_property
+    def squares_per_count(self) -> FloatArray:
+        """(S * S) D^-1 1 (S * S elementwise), which Var(S_W) and its covariance with the
+        means share; the squares themselves are not kept."""
+        product: FloatArray = self.shared.multiply(self.shared) @ (1 / self.counts)
+        return product
+
+    @cached_property
+    def rater_counts(self) -> FloatArray:
+        """m_j, the ratings per rater."""
+        counts: FloatArray = np.asarray(self.incidence.sum(axis=0), dtype=float).ravel()
+        return counts
 
 
 def _weights(data: OneWayData, phi: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -110,10 +124,16 @@ class _Means:
     u: FloatArray
     w: FloatArray
 
+    @cached_property
+    def squared(self) -> scipy.sparse.csr_matrix:
+        """C * C elementwise (every trace needs it)."""
+        squared: scipy.sparse.csr_matrix = self.c.multiply(self.c).tocsr()
+        return squared
+
     def trace(self, a: FloatArray, b: FloatArray) -> float:
         """tr(diag(a) Cov(r) diag(b) Cov(r)) = sum_ik a_i b_k Cov(r)_ik^2."""
         c, u, w = self.c, self.u, self.w
-        squares = float(a @ (c.multiply(c) @ b))
+        squares = float(a @ (self.squared @ b))
         cross = 2 * (float((a * w) @ (c @ b)) - float(a @ (c @ (b * u))))
         rest = (
             float((a * w**2).sum()) * float(b.sum())
@@ -125,8 +145,16 @@ class _Means:
 
 def _means(data: OneWayData, pi: FloatArray, crossed: FloatArray) -> _Means:
     c_a, c_r, c_e = crossed
-    inverse = scipy.sparse.diags(1 / data.counts)
-    c = (c_r * (inverse @ data.shared @ inverse)).tocsr()
+    # c_r D^-1 S D^-1, scaled in place of two sparse products with diagonal matrices
+    # (the same values: each entry is one product, (s_ik / n_i) / n_k)
+    shared, inverse = data.shared, 1 / data.counts
+    scaled = np.repeat(inverse, np.diff(shared.indptr))  # 1 / n_i of each entry's row
+    scaled *= shared.data
+    scaled *= inverse[shared.indices]
+    scaled *= c_r
+    c = scipy.sparse.csr_matrix(
+        (scaled, shared.indices.copy(), shared.indptr.copy()), shape=shared.shape
+    )
     c = (c + scipy.sparse.diags(c_a + c_e / data.counts)).tocsr()
     u = c @ pi
     return _Means(c, u, float(pi @ u) - u)
@@ -136,9 +164,8 @@ def _within_with_means(data: OneWayData, pi: FloatArray, d: FloatArray) -> float
     """tr(D_d L Y L') with Y = D^-1 M K M' D^-1, K = diag(m_j) - M' D^-1 M: the rater
     part of Cov(S_W, r' D_d r) is 2 c_r^2 times this."""
     n, m_matrix, s = data.counts, data.incidence, data.shared
-    m = np.asarray(m_matrix.sum(axis=0)).ravel()
-    s_squared = s.multiply(s)
-    y_diag = (m_matrix @ m - s_squared @ (1 / n)) / n**2
+    m = data.rater_counts
+    y_diag = (m_matrix @ m - data.squares_per_count) / n**2
     y_pi = (m_matrix @ (m * (m_matrix.T @ (pi / n)))) / n - (s @ ((s @ (pi / n)) / n)) / n
     diagonal = y_diag - 2 * y_pi + float(pi @ y_pi)
     return float(d @ diagonal)
@@ -148,10 +175,10 @@ def _within_variance(data: OneWayData, crossed: FloatArray) -> float:
     """Var(S_W) under the crossed model."""
     c_r, c_e = float(crossed[1]), float(crossed[2])
     n, m_matrix = data.counts, data.incidence
-    m = np.asarray(m_matrix.sum(axis=0)).ravel()
+    m = data.rater_counts
     h = m_matrix.T @ (1 / n)
     frobenius = float((m**2).sum() - 2 * (m * h).sum())
-    frobenius += float((1 / n) @ (data.shared.multiply(data.shared) @ (1 / n)))
+    frobenius += float((1 / n) @ data.squares_per_count)
     df = data.n_ratings - n.size
     return 2 * (c_e**2 * df + 2 * c_e * c_r * df + c_r**2 * frobenius)
 

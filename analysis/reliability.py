@@ -1555,7 +1555,8 @@ _PAIR_LIMIT = 40_000_000
 #: co-occurrence matrix per number takes at most this many cells, those matrices are
 #: kept and the system is their weighted sum (see :class:`_CountGroups`).
 _GROUPED_CELLS = 16_000_000
-#: Relative step of the finite differences that give Newton's method its derivatives.
+#: Relative step of the finite differences that give the observed information at the
+#: optimum (and Newton's derivatives where a ratio is near 0).
 _STEP = 1e-4
 
 
@@ -1734,6 +1735,14 @@ class _CountGroups:
             s -= weight * product
         return s
 
+    def squared(self, theta_first: float) -> FloatArray:
+        """Z' diag(1 / a^2) Z as a dense array, a_r = theta_1^2 c_r + 1."""
+        weights = 1.0 / (theta_first**2 * self.counts + 1.0) ** 2
+        s: FloatArray = self.products[0] * weights[0]
+        for weight, product in zip(weights[1:], self.products[1:], strict=True):
+            s += weight * product
+        return s
+
 
 def _count_groups(incidence: scipy.sparse.csr_matrix, counts: FloatArray) -> _CountGroups | None:
     """The per-count co-occurrence matrices of an incidence matrix (first x second), or
@@ -1781,13 +1790,14 @@ def _co_occurrences(incidence: scipy.sparse.csr_matrix) -> _CoOccurrences | None
 
 def _solved(
     off_diagonal: FloatArray | None, diagonal: FloatArray, rhs: FloatArray
-) -> tuple[float, FloatArray]:
-    """(log|S|, S^-1 rhs) for S = off_diagonal + diag(diagonal), by Cholesky, or by
-    division when there is no off-diagonal part (a variance ratio at 0: no pair of the
-    second factor's levels is linked). The division gives S^-1 rhs and log|S| as the
-    factorisation of a diagonal matrix does, up to the rounding of sqrt(d)^2 against d."""
+) -> tuple[float, FloatArray, tuple[FloatArray, bool] | None]:
+    """(log|S|, S^-1 rhs, the Cholesky factor) for S = off_diagonal + diag(diagonal), or
+    by division when there is no off-diagonal part (a variance ratio at 0: no pair of the
+    second factor's levels is linked; the factor is then None). The division gives
+    S^-1 rhs and log|S| as the factorisation of a diagonal matrix does, up to the
+    rounding of sqrt(d)^2 against d."""
     if off_diagonal is None:
-        return float(np.log(diagonal).sum()), rhs / diagonal[:, None]
+        return float(np.log(diagonal).sum()), rhs / diagonal[:, None], None
     off_diagonal[np.diag_indices_from(off_diagonal)] += diagonal
     # LAPACK works in column order: the transpose of the (row-ordered) matrix is that
     # order with no copy, and its upper triangle holds the lower one's values; the matrix
@@ -1796,9 +1806,44 @@ def _solved(
         off_diagonal.T, lower=False, overwrite_a=True, check_finite=False
     )
     log_det = 2.0 * float(np.log(np.diag(factor[0])).sum())
-    return log_det, scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    return log_det, scipy.linalg.cho_solve(factor, rhs, check_finite=False), factor
 
 
+@dataclass
+class _Solution:
+    """What one criterion evaluation leaves for the derivatives at its point (see
+    :meth:`_RandomEffects.derivatives_at`): the blocks x_1, x_2 of P^-1 [v_c, v_g]
+    (v_c = Lambda' Z' 1, v_g = Lambda' Z' y), the pieces of the criterion, the first
+    factor's diagonal a, and the factor of the second factor's system S (None when S is
+    diagonal, ``diagonal`` then holding it)."""
+
+    key: bytes
+    a: FloatArray
+    x1: FloatArray
+    x2: FloatArray | None
+    c_pg: float
+    r_x2: float
+    r2: float
+    factor: tuple[FloatArray, bool] | None
+    diagonal: FloatArray | None
+
+
+def _upper_row_sums(upper: FloatArray, other: FloatArray, block: int = 256) -> FloatArray:
+    """sum_{j >= i} upper_ij other_ij for every row i: the upper triangle only (LAPACK
+    leaves the other one as it was), by blocks of rows, without a masked copy."""
+    size = upper.shape[0]
+    sums = np.empty(size)
+    for start in range(0, size, block):
+        stop = min(start + block, size)
+        corner = np.triu(upper[start:stop, start:stop]) * other[start:stop, start:stop]
+        rest = np.einsum("ij,ij->i", upper[start:stop, stop:], other[start:stop, stop:])
+        sums[start:stop] = corner.sum(axis=1) + rest
+    return sums
+
+
+#: Newton's method has converged when a step moves no theta by more than this, relative
+#: to max(1, theta).
+_CONVERGED = 1e-10
 #: Criterion values a REML fit remembers (two floats each).
 _REMEMBERED = 64
 
@@ -1829,6 +1874,7 @@ class _RandomEffects:
         self.pairs: _CoOccurrences | None = None
         self.groups: _CountGroups | None = None
         self._known: dict[bytes, tuple[float, float]] = {}
+        self._last: _Solution | None = None
         if len(factors) == 2:
             first, second = self.factors
             ones = np.ones(self.n)
@@ -1863,9 +1909,9 @@ class _RandomEffects:
 
     def _pieces(self, theta: FloatArray) -> tuple[float, float]:
         """(log|P| + log R_X^2, r^2) at theta, remembered: the fit asks for its final
-        point again, and where Newton's last step is refused the information at the
-        optimum needs the very points of that step's differences (on 5,000 raters x
-        2,000 items, 5 of its 6 factorisations)."""
+        point again, and the information at the optimum may need points evaluated
+        before (those of the differences of a step taken by differences). The last
+        evaluation's solution and factor are kept for :meth:`derivatives_at`."""
         key = theta.tobytes()
         known = self._known.get(key)
         if known is not None:
@@ -1877,22 +1923,24 @@ class _RandomEffects:
         return pieces
 
     def _computed_pieces(self, theta: FloatArray) -> tuple[float, float]:
+        self._last = None  # its factor's memory is free for this evaluation's system
         first = self.factors[0]
         a = theta[0] ** 2 * first.counts + 1.0
         c1, g1 = theta[0] * first.counts, theta[0] * self.sums[0]
         log_det = float(np.log(a).sum())
+        factor = x2 = diagonal = None
         if self.incidence is None:
             c_pc, c_pg, g_pg = (c1 * c1 / a).sum(), (c1 * g1 / a).sum(), (g1 * g1 / a).sum()
+            x1 = np.column_stack([c1, g1]) / a[:, None]
         else:
             second = self.factors[1]
             t12 = theta[0] * theta[1]
             s = self._off_diagonal(theta, a, float(t12))
             v1 = np.column_stack([c1, g1])
             v2 = np.column_stack([theta[1] * second.counts, theta[1] * self.sums[1]])
-            s_log_det, x2 = _solved(
-                s,
-                theta[1] ** 2 * second.counts + 1.0,
-                v2 - t12 * (self.incidence.T @ (v1 / a[:, None])),
+            diagonal = theta[1] ** 2 * second.counts + 1.0
+            s_log_det, x2, factor = _solved(
+                s, diagonal, v2 - t12 * (self.incidence.T @ (v1 / a[:, None]))
             )
             log_det += s_log_det
             x1 = (v1 - t12 * (self.incidence @ x2)) / a[:, None]
@@ -1901,7 +1949,165 @@ class _RandomEffects:
             g_pg = g1 @ x1[:, 1] + v2[:, 1] @ x2[:, 1]
         r_x2 = max(self.n - float(c_pc), 1e-300)
         r2 = self.yy - float(g_pg) - float(c_pg) ** 2 / r_x2
+        self._last = _Solution(
+            theta.tobytes(), a, x1, x2, float(c_pg), r_x2, max(r2, 0.0), factor, diagonal
+        )
         return log_det + float(np.log(r_x2)), max(r2, 0.0)
+
+    def _solve(
+        self, at: _Solution, theta: FloatArray, v1: FloatArray, v2: FloatArray | None
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """The blocks of P^-1 [v1; v2] at the point of ``at`` (the first block eliminated,
+        as in :meth:`_computed_pieces`)."""
+        if self.incidence is None or v2 is None:
+            return v1 / at.a[:, None], None
+        t12 = float(theta[0] * theta[1])
+        rhs = v2 - t12 * (self.incidence.T @ (v1 / at.a[:, None]))
+        if at.factor is None:
+            assert at.diagonal is not None
+            x2: FloatArray = rhs / at.diagonal[:, None]
+        else:
+            x2 = scipy.linalg.cho_solve(at.factor, rhs, check_finite=False)
+        return (v1 - t12 * (self.incidence @ x2)) / at.a[:, None], x2
+
+    def _squared_weighted(self, theta: FloatArray, a: FloatArray) -> FloatArray:
+        """Z_2' diag(1 / a^2) Z_2 as a dense array."""
+        assert self.incidence is not None
+        if isinstance(self.incidence, np.ndarray):
+            w: FloatArray = self.incidence / a[:, None]
+            dense: FloatArray = w.T @ w
+            return dense
+        if self.groups is not None:
+            return self.groups.squared(float(theta[0]))
+        if self.pairs is not None:
+            return -self.pairs.weighted(1.0 / a**2, self.factors[1].size)
+        scaled = scipy.sparse.diags(1.0 / a**2) @ self.incidence
+        product: FloatArray = (self.incidence.T @ scaled).toarray()
+        return product
+
+    def _traces(self, theta: FloatArray, at: _Solution, free: Sequence[int]) -> FloatArray:
+        """tr(W^-1 Z_k Z_k') for the free factors k, W = I + sum_k theta_k^2 Z_k Z_k'.
+
+        theta_k^2 tr(W^-1 Z_k Z_k') = q_k - tr_k(P^-1) (q_k levels; tr_k the trace of
+        P^-1's block of factor k), since Lambda Z' W^-1 Z Lambda = I - P^-1. With
+        P = [[A, B], [B', C]], A = diag(a), B = theta_1 theta_2 Z_1' Z_2 and the system
+        S = C - B' A^-1 B: the second block of P^-1 is S^-1, the first
+        A^-1 + A^-1 B S^-1 B' A^-1, so that
+        tr(W^-1 Z_1 Z_1') = sum_r c_r / a_r - theta_2^2 tr(S^-1 Z_2' Z_1 A^-2 Z_1' Z_2)
+        and tr(W^-1 Z_2 Z_2') = (q_2 - tr S^-1) / theta_2^2. The inverse comes from the
+        Cholesky factor S = U'U: U^-1 (LAPACK trtri, about the work of the factorisation),
+        then S^-1 = U^-1 U^-T. When every level of the first factor has the same number
+        of ratings (a_r = a), Z_2' Z_1 Z_1' Z_2 = a (C - S) / (theta_1 theta_2)^2, so only
+        the diagonal of S^-1 is needed: the row sums of squares of U^-1.
+        """
+        first = self.factors[0]
+        traces = np.zeros(len(self.factors))
+        traces[0] = float((first.counts / at.a).sum())
+        if self.incidence is None or at.diagonal is None:
+            return traces[list(free)]
+        second = self.factors[1]
+        if at.factor is None:
+            # theta_1 or theta_2 is 0 (S diagonal); a free theta is not, so the second
+            # term of the first trace has theta_2 = 0 or is not asked for
+            inverse_diagonal = 1.0 / at.diagonal
+        else:
+            upper = at.factor[0]
+            # S = U'U, S^-1 = U^-1 U^-T: diag(S^-1)_i = sum_j (U^-1)_ij^2
+            trtri: Any = scipy.linalg.get_lapack_funcs("trtri", (upper,))
+            root, info = trtri(upper, lower=0, overwrite_c=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("the system's factor is singular")
+            if bool((first.counts == first.counts[0]).all()):
+                inverse_diagonal = _upper_row_sums(root, root)
+                shared = float(inverse_diagonal @ at.diagonal) - second.size
+                traces[0] -= shared / (theta[0] ** 2 * float(at.a[0]))
+            else:
+                # U^-1 U^-T by numpy's product rather than LAPACK's potri, whose
+                # rounding depends on the number of BLAS threads even for small systems
+                root = np.triu(root)
+                inverse = root @ root.T
+                inverse_diagonal = np.diag(inverse).copy()
+                weighted = self._squared_weighted(theta, at.a)
+                traces[0] -= theta[1] ** 2 * float(np.einsum("ij,ij->", inverse, weighted))
+        if theta[1] > 0:
+            traces[1] = (second.size - float(inverse_diagonal.sum())) / theta[1] ** 2
+        return traces[list(free)]
+
+    def derivatives_at(
+        self, theta: FloatArray, free: Sequence[int]
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """The exact gradient of :meth:`profiled` in the ``free`` thetas and its Hessian
+        with the average information in place of the observed one (Gilmour, Thompson &
+        Cullis 1995), or None when a free theta is at most 1e-3 (the formulas divide by
+        it; the differences of :meth:`derivatives` serve there).
+
+        With W = I + sum_k u_k Z_k Z_k' (u_k = theta_k^2), P_W = W^-1 - W^-1 1 1' W^-1 /
+        R_X^2 and p = P_W y: the criterion's derivative in u_k is
+        g_k = tr(P_W Z_k Z_k') - (N - 1) |Z_k' p|^2 / r^2, and its average-information
+        Hessian (N - 1) / r^2 (y_k' P_W y_l - |Z_k' p|^2 |Z_l' p|^2 / r^2) with
+        y_k = Z_k Z_k' p (the second term from profiling out s_e^2). Every piece is a
+        solve with the factor of the criterion's own evaluation (theta_k Z_k' W^-1 v is
+        the k-th block of P^-1 Lambda' Z' v) but the traces (:meth:`_traces`). In theta,
+        the gradient is 2 theta_k g_k and the Hessian
+        4 theta_k theta_l H_kl + 2 g_k [k = l] (W is linear in u); Newton's step in the
+        ratios (:func:`_ratio_step`) gets g and H back.
+        """
+        index = list(free)
+        theta = np.abs(theta)
+        if (theta[index] <= 1e-3).any():
+            return None
+        if self._last is None or self._last.key != theta.tobytes():
+            self._computed_pieces(theta)
+        at = self._last
+        assert at is not None
+        if at.r2 <= 0:  # no residual variance: the criterion is at its limit
+            return None
+        n1 = self.n - 1
+        beta = at.c_pg / at.r_x2
+        blocks = [at.x1] if at.x2 is None else [at.x1, at.x2]
+        # Z_k' W^-1 1 and Z_k' p for the free factors
+        ones = {k: blocks[k][:, 0] / theta[k] for k in index}
+        e = {k: (blocks[k][:, 1] + beta * blocks[k][:, 0]) / theta[k] for k in index}
+        squares = np.array([float(e[k] @ e[k]) for k in index])
+        # Lambda' Z' y_k in blocks, y_k'y_l and 1'y_k
+        counts = [f.counts for f in self.factors]
+        first_parts, second_parts = [], []
+        linked: FloatArray | None = None
+        for k in index:
+            if k == 0:
+                first_parts.append(theta[0] * counts[0] * e[0])
+                if self.incidence is not None:
+                    second_parts.append(theta[1] * (self.incidence.T @ e[0]))
+            else:
+                assert self.incidence is not None
+                linked = self.incidence @ e[1]
+                first_parts.append(theta[0] * linked)
+                second_parts.append(theta[1] * counts[1] * e[1])
+        products = np.diag([float(counts[k] @ e[k] ** 2) for k in index])
+        if len(index) == 2:
+            assert linked is not None
+            products[0, 1] = products[1, 0] = float(e[0] @ linked)
+        totals = np.array([float(counts[k] @ e[k]) for k in index])
+        r1 = np.column_stack(first_parts)
+        r2 = np.column_stack(second_parts) if second_parts else None
+        s1, s2 = self._solve(at, theta, r1, r2)
+        products -= r1.T @ s1
+        totals -= r1.T @ at.x1[:, 0]
+        if r2 is not None and s2 is not None and at.x2 is not None:
+            products -= r2.T @ s2
+            totals -= r2.T @ at.x2[:, 0]
+        projected = products - np.outer(totals, totals) / at.r_x2
+        information = n1 / at.r2 * (projected - np.outer(squares, squares) / at.r2)
+        information = (information + information.T) / 2
+        gradient_u = (
+            self._traces(theta, at, index)  # last: it overwrites the factor
+            - np.array([float(ones[k] @ ones[k]) for k in index]) / at.r_x2
+            - n1 * squares / at.r2
+        )
+        self._last = None  # its factor is spent
+        t = theta[index]
+        hessian = 4 * np.outer(t, t) * information + np.diag(2 * gradient_u)
+        return 2 * t * gradient_u, hessian
 
     def profiled(self, theta: FloatArray) -> float:
         """-2 log L_REML with s_e^2 at its optimum r^2 / (N - 1), up to a constant."""
@@ -1942,7 +2148,9 @@ class _RandomEffects:
         rough: bool = False,
     ) -> tuple[FloatArray, FloatArray]:
         """Gradient and Hessian of :meth:`profiled` in the ``free`` thetas (central
-        differences; the criterion is even in each theta, so its gradient is 0 at 0).
+        differences; the criterion is even in each theta, so its gradient is 0 at 0):
+        the observed information at the optimum, and Newton's derivatives where
+        :meth:`derivatives_at` does not apply.
 
         ``rough``: the cross terms by forward differences, one likelihood per pair of
         thetas instead of two, with an error of order ``_STEP`` relative (for Newton's
@@ -2051,33 +2259,67 @@ def _newton(
 ) -> tuple[FloatArray, float, FloatArray]:
     """Minimise the profiled criterion over the ``free`` thetas (the others stay put).
 
-    Newton's method (:func:`_newton_path`) with a backtracking line search. The
-    criterion is even in each theta, so the search in theta runs over all reals and
-    |theta| is the estimate. Returns theta, the criterion and its Hessian in the free
-    thetas at theta.
+    Newton's method (:func:`_newton_path`) with a backtracking line search. Its
+    derivatives are the exact gradient with the average-information Hessian
+    (:meth:`_RandomEffects.derivatives_at`: one triangular inversion besides the
+    evaluation's own factorisation, where differences would take five more
+    factorisations), or, where a free theta is at most 1e-3, finite differences with
+    forward cross terms (:meth:`_RandomEffects.derivatives`). The criterion is even in
+    each theta, so the search in theta runs over all reals and |theta| is the estimate.
+
+    Stopping: with the exact gradient, when Newton's next step would move no theta by
+    more than _CONVERGED (relative to max(1, theta)), or when a step does not lower the
+    criterion (the average information converges linearly, so a small improvement alone
+    does not show convergence; a step whose predicted decrease is below 1e-12 of the
+    criterion is taken whole if it does not raise it, as rounding would refuse it at any
+    length); with differences, when a step moves no theta by more than _CONVERGED or
+    lowers the criterion by at most 1e-13 of it. Returns theta, the criterion and its
+    observed Hessian (central differences) in the free thetas at theta.
     """
     value = model.profiled(theta)
-    hessian, at = np.eye(len(free)), None
+    hessian, at, observed = np.eye(len(free)), None, False
     for _ in range(100):
-        gradient, hessian = model.derivatives(theta, value, free, rough=True)
+        analytic = model.derivatives_at(theta, free)
+        observed = analytic is None
+        if analytic is None:
+            gradient, hessian = model.derivatives(theta, value, free, rough=True)
+        else:
+            gradient, hessian = analytic
         at = theta
         path, slope = _newton_path(theta, gradient, hessian, free)
+        small = -slope <= 1e-12 * max(1.0, abs(value))
+        if (
+            not observed
+            and (np.abs(path(1.0) - theta) <= _CONVERGED * np.maximum(1.0, theta)).all()
+        ):
+            break  # the exact gradient says the step is negligible
         t = 1.0
         while True:
             trial = path(t)
             trial_value = model.profiled(trial)
             if trial_value <= value + 1e-4 * t * slope or t < 1e-10:
                 break
+            if small and not observed:
+                # a step this small is below the criterion's rounding, which would
+                # refuse it at every length: it is taken if it does not raise the criterion
+                break
             t /= 2
         moved = np.abs(trial - theta)
         improved = value - trial_value
         if trial_value <= value:
             theta, value = trial, trial_value
-        if (moved <= 1e-10 * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(value):
+        if observed:
+            if (moved <= _CONVERGED * np.maximum(1.0, theta)).all() or improved <= 1e-13 * abs(
+                value
+            ):
+                break
+        elif improved <= 0:
             break
-    if at is None or (np.abs(theta - at) > 1e-10 * np.maximum(1.0, theta)).any() or len(free) > 1:
-        # The Hessian (the information) belongs at the end of the last step, with central
-        # cross terms (the steps take forward ones).
+    moved = np.abs(theta - at) if at is not None else np.full(theta.size, np.inf)
+    if not observed or (moved > _CONVERGED * np.maximum(1.0, theta)).any() or len(free) > 1:
+        # The Hessian (the information) belongs at the end of the last step: the observed
+        # one, with central cross terms (the steps take the average information, or
+        # forward cross terms).
         _, hessian = model.derivatives(theta, value, free)
     return theta, value, hessian
 
@@ -2349,8 +2591,9 @@ def intraclass_correlations(
     components are restricted maximum likelihood (REML) estimates for the unbalanced
     crossed design (Searle, Casella & McCulloch 1992, ch. 6), computed directly: the
     residual variance is profiled out and the likelihood maximised over the ratios
-    theta = s / s_e in [0, 1e4] (Newton's method with finite-difference derivatives,
-    its steps taken in theta^2 where defined), with the ratings' covariance
+    theta = s / s_e in [0, 1e4] (Newton's method with the exact gradient and the average
+    information, Gilmour, Thompson & Cullis 1995, or finite differences near 0, its
+    steps taken in theta^2 where defined), with the ratings' covariance
     s_e^2 (I + theta_a^2 Z_a Z_a' + theta_b^2 Z_b Z_b') handled as in lme4 (Bates et al.
     2015): the larger factor's block is diagonal and eliminated, leaving a dense
     system the size of the smaller factor (at most 500 x 500 for a panel of 1,000 raters
@@ -2358,7 +2601,8 @@ def intraclass_correlations(
     non-negative; a ratio below 1e-8 is an estimate on the boundary and is reported as
     exactly 0, so an ICC is then 0 rather than negative. Each 95% interval is a Wald
     interval on the logit of the single-rating ICC, with the delta method and the
-    observed information of the log components (the Hessian of the REML criterion),
+    observed information of the log components (the Hessian of the REML criterion, by
+    central differences),
     mapped to the k-forms by the Spearman-Brown formula above. ICC1's estimates come
     from the one-way model, but their covariance does not: when the same raters rate
     many items, the raters' severity makes the one-way residuals of different items
@@ -2386,6 +2630,9 @@ def intraclass_correlations(
     Searle, S. R., Casella, G., & McCulloch, C. E. (1992). Variance Components. Wiley.
     Bates, D., Maechler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects
     models using lme4. Journal of Statistical Software, 67(1), 1-48.
+    Gilmour, A. R., Thompson, R., & Cullis, B. R. (1995). Average information REML: An
+    efficient algorithm for variance parameter estimation in linear mixed models.
+    Biometrics, 51(4), 1440-1450.
     Huber, P. J. (1967). The behavior of maximum likelihood estimates under nonstandard
     conditions. Proc. Fifth Berkeley Symposium, 1, 221-233.
     White, H. (1982). Maximum likelihood estimation of misspecified models.

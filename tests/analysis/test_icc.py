@@ -347,6 +347,51 @@ def test_sparse_systems_give_the_dense_systems_figures(monkeypatch, grouped_cell
         assert sparse.forms[form].ci_low == pytest.approx(dense.forms[form].ci_low, abs=1e-7)
 
 
+@pytest.mark.parametrize("equal_counts", [True, False])
+@pytest.mark.parametrize(
+    ("dense_cells", "grouped_cells", "pair_limit"),
+    [(10**9, 0, 0), (0, 10**9, 0), (0, 0, 10**9), (0, 0, 0)],
+)
+def test_reml_gradient_and_information_match_differences(
+    monkeypatch, equal_counts, dense_cells, grouped_cells, pair_limit
+):
+    # Oracle: central differences of the criterion itself. The analytic gradient (traces
+    # from the diagonal of the inverse system when every rater rated as many items, from
+    # the whole inverse otherwise) agrees to the differences' own error, with every way of
+    # building the system; the average information is close to the observed information
+    # at the optimum (it is the observed one less a term whose expectation is 0).
+    import analysis.reliability as reliability
+
+    monkeypatch.setattr(reliability, "_DENSE_CELLS", dense_cells)
+    monkeypatch.setattr(reliability, "_GROUPED_CELLS", grouped_cells)
+    monkeypatch.setattr(reliability, "_PAIR_LIMIT", pair_limit)
+    rng = np.random.default_rng(8)
+    n_items, n_raters = 40, 90
+    per_rater = np.full(n_raters, 8) if equal_counts else rng.integers(4, 9, n_raters)
+    rater = np.repeat(np.arange(n_raters), per_rater)
+    item = np.concatenate([rng.choice(n_items, k, replace=False) for k in per_rater])
+    y = (
+        rng.normal(0.0, 1.0, n_items)[item]
+        + rng.normal(0.0, 0.4, n_raters)[rater]
+        + rng.normal(0.0, 0.8, item.size)
+    )
+    for factors in ([_factor(item)], [_factor(rater), _factor(item)]):
+        model = _RandomEffects(y, factors)
+        free = list(range(len(factors)))
+        theta = np.array([0.3, 1.1])[free]
+        analytic = model.derivatives_at(theta, free)
+        assert analytic is not None
+        gradient, _ = analytic
+        differences, _ = model.derivatives(theta, model.profiled(theta), free)
+        assert gradient == pytest.approx(differences, rel=1e-6)
+        optimum, observed = reliability._optimum(model)
+        analytic = model.derivatives_at(optimum, free)
+        assert analytic is not None
+        gradient, information = analytic
+        assert np.abs(gradient).max() < 1e-4  # the stopping rule's tolerance
+        assert information == pytest.approx(observed, rel=0.1, abs=0.05 * np.abs(observed).max())
+
+
 def test_one_way_score_covariance_equals_the_dense_formula():
     # Oracle: the REML scores of the one-way model are (y'P V_k P y - tr(P V_k)) / 2 with
     # V_a = Z_a Z_a', V_w = I, so under ratings of covariance Sigma their covariance is
