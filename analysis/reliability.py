@@ -2033,6 +2033,42 @@ class _RandomEffects:
             traces[1] = (second.size - float(inverse_diagonal.sum())) / theta[1] ** 2
         return traces[list(free)]
 
+    def _projected(
+        self, theta: FloatArray, at: _Solution, e: Mapping[int, FloatArray], index: list[int]
+    ) -> FloatArray:
+        """y_k' P_W y_l for the free factors k, l, y_k = Z_k Z_k' p (see
+        :meth:`derivatives_at`; ``e`` holds Z_k' p): y_k' y_l less the part in the span
+        of Z Lambda (solved with the factor of ``at``'s evaluation) and of 1."""
+        # Lambda' Z' y_k in blocks, y_k'y_l and 1'y_k
+        counts = [f.counts for f in self.factors]
+        first_parts, second_parts = [], []
+        linked: FloatArray | None = None
+        for k in index:
+            if k == 0:
+                first_parts.append(theta[0] * counts[0] * e[0])
+                if self.incidence is not None:
+                    second_parts.append(theta[1] * (self.incidence.T @ e[0]))
+            else:
+                assert self.incidence is not None
+                linked = self.incidence @ e[1]
+                first_parts.append(theta[0] * linked)
+                second_parts.append(theta[1] * counts[1] * e[1])
+        products = np.diag([float(counts[k] @ e[k] ** 2) for k in index])
+        if len(index) == 2:
+            assert linked is not None
+            products[0, 1] = products[1, 0] = float(e[0] @ linked)
+        totals = np.array([float(counts[k] @ e[k]) for k in index])
+        r1 = np.column_stack(first_parts)
+        r2 = np.column_stack(second_parts) if second_parts else None
+        s1, s2 = self._solve(at, theta, r1, r2)
+        products -= r1.T @ s1
+        totals -= r1.T @ at.x1[:, 0]
+        if r2 is not None and s2 is not None and at.x2 is not None:
+            products -= r2.T @ s2
+            totals -= r2.T @ at.x2[:, 0]
+        projected: FloatArray = products - np.outer(totals, totals) / at.r_x2
+        return projected
+
     def derivatives_at(
         self, theta: FloatArray, free: Sequence[int]
     ) -> tuple[FloatArray, FloatArray] | None:
@@ -2069,34 +2105,7 @@ class _RandomEffects:
         ones = {k: blocks[k][:, 0] / theta[k] for k in index}
         e = {k: (blocks[k][:, 1] + beta * blocks[k][:, 0]) / theta[k] for k in index}
         squares = np.array([float(e[k] @ e[k]) for k in index])
-        # Lambda' Z' y_k in blocks, y_k'y_l and 1'y_k
-        counts = [f.counts for f in self.factors]
-        first_parts, second_parts = [], []
-        linked: FloatArray | None = None
-        for k in index:
-            if k == 0:
-                first_parts.append(theta[0] * counts[0] * e[0])
-                if self.incidence is not None:
-                    second_parts.append(theta[1] * (self.incidence.T @ e[0]))
-            else:
-                assert self.incidence is not None
-                linked = self.incidence @ e[1]
-                first_parts.append(theta[0] * linked)
-                second_parts.append(theta[1] * counts[1] * e[1])
-        products = np.diag([float(counts[k] @ e[k] ** 2) for k in index])
-        if len(index) == 2:
-            assert linked is not None
-            products[0, 1] = products[1, 0] = float(e[0] @ linked)
-        totals = np.array([float(counts[k] @ e[k]) for k in index])
-        r1 = np.column_stack(first_parts)
-        r2 = np.column_stack(second_parts) if second_parts else None
-        s1, s2 = self._solve(at, theta, r1, r2)
-        products -= r1.T @ s1
-        totals -= r1.T @ at.x1[:, 0]
-        if r2 is not None and s2 is not None and at.x2 is not None:
-            products -= r2.T @ s2
-            totals -= r2.T @ at.x2[:, 0]
-        projected = products - np.outer(totals, totals) / at.r_x2
+        projected = self._projected(theta, at, e, index)
         information = n1 / at.r2 * (projected - np.outer(squares, squares) / at.r2)
         information = (information + information.T) / 2
         gradient_u = (
