@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.live_server import LiveServer, live_server
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -37,7 +39,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 def empty_site(directory: Path) -> Iterator[Any]:
     """A live server on a new, migrated SQLite database in ``directory`` (no data)."""
     from app.migrate import upgrade_database
-    from tests.live_server import live_server
 
     url = f"sqlite:///{directory / 'site.db'}"
     upgrade_database(url)
@@ -175,6 +176,17 @@ def published_demo(directory: Path, *, n_experts: int) -> DemoSite:
     finally:
         engine.dispose()
     return demo
+
+
+def served_published_demo(
+    tmp_path_factory: pytest.TempPathFactory, folder: str, *, n_experts: int
+) -> Iterator[tuple[LiveServer, DemoSite]]:
+    """A module's site: :func:`published_demo` in a folder of its own, served until the
+    generator is closed (a fixture yields from it)."""
+    directory = tmp_path_factory.mktemp(folder)
+    demo = published_demo(directory, n_experts=n_experts)
+    with live_server(demo.database_url, log_dir=directory) as server:
+        yield server, demo
 
 
 def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

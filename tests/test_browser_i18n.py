@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import published_demo, sign_in
-from tests.live_server import LiveServer, live_server
+from tests.browser_support import served_published_demo, sign_in
+from tests.live_server import LiveServer
 from tests.test_browser_languages import (
     ENGLISH_TEXTS,
     ENGLISH_WORDS,
@@ -28,10 +28,7 @@ SLUG = "aisi-information-sharing"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Any]]:
     """The demo site, its round answered by a small panel, closed and published as v1."""
-    directory = tmp_path_factory.mktemp("i18n")
-    demo = published_demo(directory, n_experts=5)
-    with live_server(demo.database_url, log_dir=directory) as server:
-        yield server, demo
+    yield from served_published_demo(tmp_path_factory, "i18n", n_experts=5)
 
 
 def _english(page: Any, language: str) -> list[str]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser_support import published_demo, sign_in
-from tests.live_server import LiveServer, live_server
+from tests.browser_support import served_published_demo, sign_in
+from tests.live_server import LiveServer
 from tests.test_browser import _axe_violations
 
 pytestmark = pytest.mark.browser
@@ -26,10 +27,7 @@ DESKTOP = {"width": 1100, "height": 800}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Any]]:
     """The demo site, its round answered by a small panel, closed and published as v1."""
-    directory = tmp_path_factory.mktemp("tables")
-    demo = published_demo(directory, n_experts=6)
-    with live_server(demo.database_url, log_dir=directory) as server:
-        yield server, demo
+    yield from served_published_demo(tmp_path_factory, "tables", n_experts=6)
 
 
 # Every wrapper of a table, and which of them is wider inside than its box; the first wide
@@ -101,25 +99,31 @@ def _shoot(page: Any, screenshots: Path, name: str) -> None:
         page.screenshot(path=str(screenshots / f"{name}-{label}.png"), full_page=True)
 
 
-def test_public_rubric_page_on_a_phone(site, browser, screenshots) -> None:
-    server, _ = site
-    context = browser.new_context(viewport=PHONE)
-    try:
-        page = context.new_page()
-        page.goto(f"{server.url}/rubrics/{SLUG}/v1")
-        _check_phone(page, "rubric", tab_limit=40)
-        _shoot(page, screenshots, "rubric")
-    finally:
-        context.close()
-
-
-def test_report_on_a_phone(site, browser, screenshots) -> None:
+@contextmanager
+def _phone_page(browser: Any, site: tuple[LiveServer, Any], *, staff: bool) -> Iterator[Any]:
+    """A page at phone width on the site, signed in as its admin when ``staff``."""
     server, demo = site
     context = browser.new_context(viewport=PHONE)
     context.set_default_timeout(30_000)
     try:
         page = context.new_page()
-        sign_in(page, server.url, demo.admin_email, demo.admin_password)
+        if staff:
+            sign_in(page, server.url, demo.admin_email, demo.admin_password)
+        yield page
+    finally:
+        context.close()
+
+
+def test_public_rubric_page_on_a_phone(site, browser, screenshots) -> None:
+    with _phone_page(browser, site, staff=False) as page:
+        page.goto(f"{site[0].url}/rubrics/{SLUG}/v1")
+        _check_phone(page, "rubric", tab_limit=40)
+        _shoot(page, screenshots, "rubric")
+
+
+def test_report_on_a_phone(site, browser, screenshots) -> None:
+    server, demo = site
+    with _phone_page(browser, site, staff=True) as page:
         reply = page.goto(
             f"{server.url}/api/rounds/{demo.round_id}/report?format=html&n_bootstrap=20"
         )
@@ -127,18 +131,11 @@ def test_report_on_a_phone(site, browser, screenshots) -> None:
         assert page.locator("table").count() >= 10
         _check_phone(page, "report", tab_limit=20)
         _shoot(page, screenshots, "report")
-    finally:
-        context.close()
 
 
 def test_admin_round_page_on_a_phone(site, browser, screenshots) -> None:
     server, demo = site
-    context = browser.new_context(viewport=PHONE)
-    try:
-        page = context.new_page()
-        sign_in(page, server.url, demo.admin_email, demo.admin_password)
+    with _phone_page(browser, site, staff=True) as page:
         page.goto(f"{server.url}/admin/rounds/{demo.round_id}")
         _check_phone(page, "admin round", tab_limit=80)
         _shoot(page, screenshots, "admin-round")
-    finally:
-        context.close()
