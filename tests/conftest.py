@@ -76,6 +76,24 @@ def postgres_database() -> Iterator[str]:
     admin.dispose()
 
 
+def empty_postgres(url: str) -> None:
+    """Delete every row of a migrated PostgreSQL database and restart its sequences.
+
+    DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE of every table gives each
+    a new file on disk (about 0.2 s a test here, against a few milliseconds); the result is
+    the same, sequences included (TRUNCATE ... RESTART IDENTITY).
+    """
+    engine = make_engine(url)
+    deletes = "; ".join(f'DELETE FROM "{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        # Replica mode skips the triggers that guard the append-only tables in production,
+        # and the foreign keys' triggers, so the order of the deletes does not matter.
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.exec_driver_sql(deletes)
+        connection.execute(text("SELECT setval(seqrelid, seqstart, false) FROM pg_sequence"))
+    engine.dispose()
+
+
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     throttle.forget_blocks()  # blocks remembered from an earlier test's (emptied) database
@@ -86,13 +104,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         yield f"sqlite:///{path}"
         return
     url = request.getfixturevalue("postgres_database")
-    engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with engine.begin() as connection:
-        # Replica mode skips the triggers that guard the append-only tables in production.
-        connection.execute(text("SET LOCAL session_replication_role = replica"))
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    empty_postgres(url)
     yield url
 
 

@@ -24,16 +24,15 @@ from dataclasses import dataclass
 import pytest
 import schemathesis
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from app.config import Settings
-from app.db import make_engine
 from app.main import create_app
 from app.schemas import DB_INT_MAX
 from app.services import rounds, rubrics, sessions
 from app.services.demo import simulate_panel
+from tests.conftest import empty_postgres
 from tests.factories import make_invitations, make_round, make_user
 
 pytestmark = pytest.mark.slow
@@ -204,12 +203,7 @@ def panel(
         url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("postgres_database")
-        engine = make_engine(url)
-        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text("SET LOCAL session_replication_role = replica"))
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        empty_postgres(url)
     app = create_app(Settings(database_url=url, base_url="http://testserver"))
     with Session(app.state.engine, expire_on_commit=False) as session:
         tokens, user_ids = _seed(session)
